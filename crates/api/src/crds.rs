@@ -1,0 +1,94 @@
+//! CustomResourceDefinitions for every kind, with the Flux touches the derive macro cannot
+//! express: the `substitute: disabled` annotation and the `observedGeneration: -1` status default.
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSON,
+};
+use kube::CustomResourceExt;
+
+use crate::{image, kustomize, notification, source};
+
+/// Annotation that stops kustomize-controller's post-build substitution from rewriting the CRDs.
+const SUBSTITUTE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/substitute";
+
+/// All Toolkit CRDs, sorted by name.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    let mut all = vec![
+        finish(source::GitRepository::crd()),
+        finish(source::OCIRepository::crd()),
+        finish(source::Bucket::crd()),
+        finish(source::HelmRepository::crd()),
+        finish(source::HelmChart::crd()),
+        finish(kustomize::Kustomization::crd()),
+        finish(image::ImageRepository::crd()),
+        finish(image::ImagePolicy::crd()),
+        finish(image::ImageUpdateAutomation::crd()),
+        finish(notification::Provider::crd()),
+        finish(notification::Alert::crd()),
+        finish(notification::Receiver::crd()),
+    ];
+    all.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    all
+}
+
+fn finish(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    crd.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(SUBSTITUTE_ANNOTATION.into(), "disabled".into());
+    for version in &mut crd.spec.versions {
+        let has_status = version
+            .subresources
+            .as_ref()
+            .is_some_and(|s| s.status.is_some());
+        let status_schema = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+            .and_then(|s| s.properties.as_mut())
+            .and_then(|p| p.get_mut("status"));
+        if let (true, Some(status)) = (has_status, status_schema) {
+            // Like Flux: a fresh object reports observedGeneration -1 until first reconciled.
+            status.default = Some(JSON(serde_json::json!({ "observedGeneration": -1 })));
+        }
+    }
+    crd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_one_served_storage_version() {
+        let crds = crds();
+        assert_eq!(crds.len(), 12);
+        for crd in &crds {
+            let versions = &crd.spec.versions;
+            assert_eq!(versions.len(), 1, "{:?}", crd.metadata.name);
+            assert!(versions[0].served && versions[0].storage);
+        }
+    }
+
+    #[test]
+    fn status_defaults_to_unobserved_generation() {
+        for crd in crds() {
+            let version = &crd.spec.versions[0];
+            let status = version
+                .schema
+                .as_ref()
+                .and_then(|s| s.open_api_v3_schema.as_ref())
+                .and_then(|s| s.properties.as_ref())
+                .and_then(|p| p.get("status"));
+            match (crd.spec.names.kind.as_str(), status) {
+                ("Provider" | "Alert", None) => {}
+                (kind, Some(status)) => assert_eq!(
+                    status.default.as_ref().map(|d| &d.0),
+                    Some(&serde_json::json!({"observedGeneration": -1})),
+                    "{kind}"
+                ),
+                (kind, None) => panic!("{kind} has no status schema"),
+            }
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! Scans image registries, selects tags by policy and commits updates to Git.
+
+use clap::Parser;
+use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "image-automation-controller",
+    version,
+    about = "Scans image registries, selects tags by policy and commits updates to Git."
+)]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    events: EventForwardingArgs,
+    /// Number of objects reconciled in parallel.
+    #[arg(long, default_value_t = 4)]
+    concurrent: u16,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let manager = Manager::start(
+        "image-automation-controller",
+        args.common,
+        &args.events.events_addr,
+    )
+    .await?;
+    manager
+        .context()
+        .metrics
+        .set_max_concurrent_reconciles("image-automation-controller", args.concurrent);
+    // Reconcilers are registered here as they are implemented; until then the binary runs the
+    // shared plumbing (probes, metrics, leader election) and waits for shutdown.
+    manager
+        .run(|ctx| async move { ctx.shutdown.cancelled().await })
+        .await?;
+    Ok(())
+}

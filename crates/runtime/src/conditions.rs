@@ -1,0 +1,313 @@
+//! kstatus conditions the way Flux's `runtime/conditions` keeps them: `Ready` always present,
+//! `Reconciling` and `Stalled` only while true, transition times kept when status is unchanged.
+
+use driftless_api::conditions::{READY, RECONCILING, STALLED};
+use driftless_api::meta::{Condition, Time};
+use k8s_openapi::jiff::{Timestamp, Unit};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    True,
+    False,
+    Unknown,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::True => "True",
+            Self::False => "False",
+            Self::Unknown => "Unknown",
+        }
+    }
+}
+
+/// Current time at second precision, as Kubernetes serialises `metav1.Time`.
+pub fn now() -> Time {
+    Time(
+        Timestamp::now()
+            .round(Unit::Second)
+            .unwrap_or(Timestamp::UNIX_EPOCH),
+    )
+}
+
+pub fn get<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
+pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
+    get(conditions, type_).is_some_and(|c| c.status == "True")
+}
+
+/// Sets a condition; `lastTransitionTime` only moves when the status changes.
+pub fn set(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: Status,
+    reason: &str,
+    message: impl Into<String>,
+    observed_generation: Option<i64>,
+) {
+    let message = message.into();
+    match conditions.iter_mut().find(|c| c.type_ == type_) {
+        Some(existing) => {
+            if existing.status != status.as_str() {
+                existing.status = status.as_str().to_owned();
+                existing.last_transition_time = now();
+            }
+            existing.reason = reason.to_owned();
+            existing.message = message;
+            existing.observed_generation = observed_generation;
+        }
+        None => conditions.push(Condition {
+            type_: type_.to_owned(),
+            status: status.as_str().to_owned(),
+            reason: reason.to_owned(),
+            message,
+            observed_generation,
+            last_transition_time: now(),
+        }),
+    }
+}
+
+pub fn remove(conditions: &mut Vec<Condition>, type_: &str) {
+    conditions.retain(|c| c.type_ != type_);
+}
+
+/// Work towards a new state has started: Reconciling=True, Ready=Unknown, not Stalled.
+pub fn mark_reconciling(
+    conditions: &mut Vec<Condition>,
+    reason: &str,
+    message: impl Into<String>,
+    generation: Option<i64>,
+) {
+    let message = message.into();
+    remove(conditions, STALLED);
+    set(
+        conditions,
+        RECONCILING,
+        Status::True,
+        reason,
+        message.clone(),
+        generation,
+    );
+    set(
+        conditions,
+        READY,
+        Status::Unknown,
+        reason,
+        message,
+        generation,
+    );
+}
+
+/// The object cannot progress without a change to it: Stalled=True, Ready=False.
+pub fn mark_stalled(
+    conditions: &mut Vec<Condition>,
+    reason: &str,
+    message: impl Into<String>,
+    generation: Option<i64>,
+) {
+    let message = message.into();
+    remove(conditions, RECONCILING);
+    set(
+        conditions,
+        STALLED,
+        Status::True,
+        reason,
+        message.clone(),
+        generation,
+    );
+    set(
+        conditions,
+        READY,
+        Status::False,
+        reason,
+        message,
+        generation,
+    );
+}
+
+/// Reconciled successfully: Ready=True, neither Reconciling nor Stalled.
+pub fn mark_ready(
+    conditions: &mut Vec<Condition>,
+    reason: &str,
+    message: impl Into<String>,
+    generation: Option<i64>,
+) {
+    remove(conditions, RECONCILING);
+    remove(conditions, STALLED);
+    set(conditions, READY, Status::True, reason, message, generation);
+}
+
+/// A failed attempt that will be retried: Ready=False, Reconciling=True with
+/// `ProgressingWithRetry`.
+pub fn mark_failed_with_retry(
+    conditions: &mut Vec<Condition>,
+    reason: &str,
+    message: impl Into<String>,
+    generation: Option<i64>,
+) {
+    let message = message.into();
+    remove(conditions, STALLED);
+    set(
+        conditions,
+        RECONCILING,
+        Status::True,
+        driftless_api::conditions::PROGRESSING_WITH_RETRY,
+        message.clone(),
+        generation,
+    );
+    set(
+        conditions,
+        READY,
+        Status::False,
+        reason,
+        message,
+        generation,
+    );
+}
+
+/// Checks the invariants Flux's `conditions/check` enforces on a final status; the error names
+/// the first one broken. Meant as a test oracle for every reconciler.
+pub fn check_final_status(
+    conditions: &[Condition],
+    generation: Option<i64>,
+    observed_generation: Option<i64>,
+) -> Result<(), String> {
+    let ready = get(conditions, READY).ok_or("Ready condition missing")?;
+    let reconciling = is_true(conditions, RECONCILING);
+    let stalled = is_true(conditions, STALLED);
+    if reconciling && stalled {
+        return Err("Reconciling and Stalled are both True".into());
+    }
+    if (reconciling || stalled) && ready.status == "True" {
+        return Err("Ready=True while Reconciling or Stalled".into());
+    }
+    for c in conditions {
+        if matches!(c.type_.as_str(), RECONCILING | STALLED) && c.status != "True" {
+            return Err(format!("{} is present but not True", c.type_));
+        }
+    }
+    if let (Some(generation), Some(observed)) = (generation, observed_generation) {
+        if observed > generation {
+            return Err(format!(
+                "observedGeneration {observed} > generation {generation}"
+            ));
+        }
+        if observed < generation && ready.status == "True" {
+            return Err("Ready=True for an unobserved generation".into());
+        }
+        if ready.status == "True" && ready.observed_generation != Some(observed) {
+            return Err("Ready's observedGeneration differs from the status'".into());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transition_time_moves_only_on_status_change() {
+        let mut conditions = Vec::new();
+        set(&mut conditions, READY, Status::False, "A", "first", Some(1));
+        let mut first = conditions[0].clone();
+        first.last_transition_time = Time(Timestamp::UNIX_EPOCH);
+        conditions[0] = first;
+        set(
+            &mut conditions,
+            READY,
+            Status::False,
+            "B",
+            "second",
+            Some(2),
+        );
+        assert_eq!(conditions[0].last_transition_time.0, Timestamp::UNIX_EPOCH);
+        assert_eq!(
+            (
+                conditions[0].reason.as_str(),
+                conditions[0].message.as_str()
+            ),
+            ("B", "second")
+        );
+        assert_eq!(conditions[0].observed_generation, Some(2));
+        set(&mut conditions, READY, Status::True, "C", "third", Some(2));
+        assert_ne!(conditions[0].last_transition_time.0, Timestamp::UNIX_EPOCH);
+        assert_eq!(conditions.len(), 1);
+    }
+
+    #[test]
+    fn marks_follow_kstatus() {
+        let mut c = Vec::new();
+        mark_reconciling(&mut c, "Progressing", "fetching", Some(3));
+        assert!(is_true(&c, RECONCILING));
+        assert_eq!(get(&c, READY).map(|c| c.status.as_str()), Some("Unknown"));
+        assert!(check_final_status(&c, Some(3), Some(2)).is_ok());
+
+        mark_failed_with_retry(&mut c, "FetchFailed", "boom", Some(3));
+        assert_eq!(
+            get(&c, RECONCILING).map(|c| c.reason.as_str()),
+            Some("ProgressingWithRetry")
+        );
+        assert_eq!(get(&c, READY).map(|c| c.status.as_str()), Some("False"));
+        assert!(check_final_status(&c, Some(3), Some(2)).is_ok());
+
+        mark_stalled(&mut c, "InvalidURL", "bad url", Some(3));
+        assert!(is_true(&c, STALLED) && get(&c, RECONCILING).is_none());
+        assert!(check_final_status(&c, Some(3), Some(3)).is_ok());
+
+        mark_ready(&mut c, "Succeeded", "stored", Some(3));
+        assert!(get(&c, STALLED).is_none() && get(&c, RECONCILING).is_none());
+        assert!(check_final_status(&c, Some(3), Some(3)).is_ok());
+    }
+
+    #[test]
+    fn invariant_checker_catches_violations() {
+        let mut c = Vec::new();
+        assert!(
+            check_final_status(&c, None, None)
+                .unwrap_err()
+                .contains("missing")
+        );
+        mark_ready(&mut c, "Succeeded", "ok", Some(1));
+        assert!(
+            check_final_status(&c, Some(2), Some(1))
+                .unwrap_err()
+                .contains("unobserved")
+        );
+        assert!(
+            check_final_status(&c, Some(1), Some(2))
+                .unwrap_err()
+                .contains(">")
+        );
+        set(
+            &mut c,
+            RECONCILING,
+            Status::True,
+            "Progressing",
+            "",
+            Some(1),
+        );
+        assert!(
+            check_final_status(&c, Some(1), Some(1))
+                .unwrap_err()
+                .contains("Ready=True")
+        );
+        set(&mut c, STALLED, Status::True, "X", "", Some(1));
+        assert!(
+            check_final_status(&c, Some(1), Some(1))
+                .unwrap_err()
+                .contains("both")
+        );
+        let mut c = Vec::new();
+        set(&mut c, READY, Status::False, "X", "", Some(1));
+        set(&mut c, STALLED, Status::False, "X", "", Some(1));
+        assert!(
+            check_final_status(&c, Some(1), Some(1))
+                .unwrap_err()
+                .contains("not True")
+        );
+    }
+}

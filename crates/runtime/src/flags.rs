@@ -1,0 +1,164 @@
+//! Flags every controller shares, spelled as Flux spells them so existing deployments'
+//! arguments keep working.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// Parses a Go duration (`35s`, `1m30s`) for clap.
+pub fn duration(value: &str) -> Result<Duration, String> {
+    driftless_api::meta::parse_duration(value).map_err(|e| e.to_string())
+}
+
+/// Parses a Go-style listen address: `:8080` means all interfaces.
+pub fn bind_addr(value: &str) -> Result<SocketAddr, String> {
+    let full = if value.starts_with(':') {
+        format!("0.0.0.0{value}")
+    } else {
+        value.to_owned()
+    };
+    full.parse()
+        .map_err(|e| format!("invalid address {value:?}: {e}"))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Error,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogEncoding {
+    Json,
+    Console,
+}
+
+/// Where controllers that emit events forward them (not notification-controller, whose
+/// `--events-addr` is the address it listens on).
+#[derive(Clone, Debug, Args)]
+pub struct EventForwardingArgs {
+    /// notification-controller event endpoint; events are only forwarded when set.
+    #[arg(long, default_value = "")]
+    pub events_addr: String,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct CommonArgs {
+    /// Address the Prometheus metrics endpoint binds to.
+    #[arg(long, default_value = ":8080", value_parser = bind_addr)]
+    pub metrics_addr: SocketAddr,
+    /// Address the /healthz and /readyz probes bind to.
+    #[arg(long, default_value = ":9440", value_parser = bind_addr)]
+    pub health_addr: SocketAddr,
+    #[arg(long, value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+    #[arg(long, value_enum, default_value_t = LogEncoding::Json)]
+    pub log_encoding: LogEncoding,
+
+    /// Run only while holding the `<controller>-leader-election` Lease.
+    #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub enable_leader_election: bool,
+    #[arg(long, default_value = "35s", value_parser = duration)]
+    pub leader_election_lease_duration: Duration,
+    #[arg(long, default_value = "30s", value_parser = duration)]
+    pub leader_election_renew_deadline: Duration,
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    pub leader_election_retry_period: Duration,
+    /// Give the Lease up on shutdown so another replica takes over at once.
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub leader_election_release_on_cancel: bool,
+
+    /// Accepted for compatibility with Flux's flags. Driftless does not throttle on the
+    /// client: the API server's priority and fairness protects it, and client-side limits
+    /// are what make more concurrency slower in Flux.
+    #[arg(long, default_value_t = 50.0)]
+    pub kube_api_qps: f32,
+    /// Accepted for compatibility; see `--kube-api-qps`.
+    #[arg(long, default_value_t = 300)]
+    pub kube_api_burst: u32,
+
+    /// First delay after a failed reconcile; doubles per consecutive failure.
+    #[arg(long, default_value = "750ms", value_parser = duration)]
+    pub min_retry_delay: Duration,
+    /// Upper bound of the failure backoff.
+    #[arg(long, default_value = "15m", value_parser = duration)]
+    pub max_retry_delay: Duration,
+
+    /// Watch objects in all namespaces; when false only the runtime namespace.
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub watch_all_namespaces: bool,
+    /// Only reconcile objects matching this label selector (sharding).
+    #[arg(long, default_value = "")]
+    pub watch_label_selector: String,
+    /// ConfigMaps and Secrets with these labels re-trigger the objects that reference them.
+    #[arg(long, default_value = "reconcile.fluxcd.io/watch=Enabled")]
+    pub watch_configs_label_selector: String,
+    /// Refuse references to objects in other namespaces.
+    #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub no_cross_namespace_refs: bool,
+    /// Feature gates, `Name=true,Other=false`.
+    #[arg(long, default_value = "")]
+    pub feature_gates: String,
+    /// Percentage of random jitter added to requeue intervals.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub interval_jitter_percentage: u8,
+    /// Namespace the controller runs in (Lease, and the only watched namespace when not
+    /// watching all). Defaults to the kubeconfig's or pod's namespace.
+    #[arg(long, env = "RUNTIME_NAMESPACE", default_value = "")]
+    pub runtime_namespace: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        common: CommonArgs,
+    }
+
+    #[test]
+    fn flux_flag_spellings_parse() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--metrics-addr=:9000",
+            "--health-addr=127.0.0.1:9441",
+            "--enable-leader-election",
+            "--leader-election-release-on-cancel=false",
+            "--leader-election-lease-duration=1m5s",
+            "--watch-all-namespaces=false",
+            "--log-level=debug",
+            "--log-encoding=console",
+        ])
+        .unwrap();
+        let c = cli.common;
+        assert_eq!(c.metrics_addr, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(c.health_addr, "127.0.0.1:9441".parse().unwrap());
+        assert!(c.enable_leader_election);
+        assert!(!c.leader_election_release_on_cancel);
+        assert_eq!(c.leader_election_lease_duration, Duration::from_secs(65));
+        assert!(!c.watch_all_namespaces);
+        assert_eq!(c.log_level, LogLevel::Debug);
+        assert_eq!(c.min_retry_delay, Duration::from_millis(750));
+        assert_eq!(c.max_retry_delay, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn defaults_match_flux() {
+        let c = Cli::try_parse_from(["x"]).unwrap().common;
+        assert!(!c.enable_leader_election && c.leader_election_release_on_cancel);
+        assert!(c.watch_all_namespaces);
+        assert_eq!(c.leader_election_renew_deadline, Duration::from_secs(30));
+        assert_eq!(
+            c.watch_configs_label_selector,
+            "reconcile.fluxcd.io/watch=Enabled"
+        );
+        assert!(Cli::try_parse_from(["x", "--interval-jitter-percentage=101"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--min-retry-delay=soon"]).is_err());
+    }
+}

@@ -1,0 +1,48 @@
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+use crate::flags::{LogEncoding, LogLevel};
+
+/// Installs the global subscriber. `RUST_LOG`, when set, overrides `--log-level`.
+pub fn init(level: LogLevel, encoding: LogEncoding) {
+    let default = match level {
+        LogLevel::Trace => "trace",
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Error => "error",
+    };
+    // Dependencies are noisy at debug; keep them at warn unless asked for explicitly.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!(
+            "warn,driftless={default},{}",
+            crate_filters(default)
+        ))
+    });
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = match encoding {
+        LogEncoding::Json => registry
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false),
+            )
+            .try_init(),
+        LogEncoding::Console => registry.with(fmt::layer()).try_init(),
+    };
+    // A second init (tests starting several managers) keeps the first subscriber.
+    let _ = result;
+}
+
+fn crate_filters(level: &str) -> String {
+    [
+        "driftless_runtime",
+        "source_controller",
+        "kustomize_controller",
+        "image_automation_controller",
+        "notification_controller",
+    ]
+    .iter()
+    .map(|c| format!("{c}={level}"))
+    .collect::<Vec<_>>()
+    .join(",")
+}

@@ -1,0 +1,149 @@
+//! Where the control-plane binaries live: a cache outside the clone, keyed by the Kubernetes
+//! version and a digest of the Go module pins, so CI reuses them and a pin change rebuilds.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
+
+/// The Go module in `e2e/testenv` that pins `k8s.io/kubernetes` and etcd.
+#[derive(Debug, Clone)]
+pub struct KubernetesPins {
+    /// Directory of the Go module.
+    pub module_dir: PathBuf,
+    /// `k8s.io/kubernetes` version, e.g. `v1.36.4`.
+    pub kubernetes_version: String,
+    /// First 12 hex digits of sha256(go.mod ‖ go.sum).
+    pub digest: String,
+}
+
+impl KubernetesPins {
+    /// Reads the pins of the repository's `e2e/testenv` module.
+    pub fn load() -> Result<Self> {
+        Self::load_from(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../e2e/testenv"))
+    }
+
+    pub fn load_from(module_dir: &Path) -> Result<Self> {
+        let read = |name: &str| {
+            let path = module_dir.join(name);
+            std::fs::read(&path).map_err(|source| Error::Pins { path, source })
+        };
+        let go_mod = read("go.mod")?;
+        let go_sum = read("go.sum")?;
+        let kubernetes_version = String::from_utf8_lossy(&go_mod)
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("k8s.io/kubernetes "))
+            .filter_map(|rest| rest.split_whitespace().next())
+            .next()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::Pins {
+                path: module_dir.join("go.mod"),
+                source: std::io::Error::other("no `k8s.io/kubernetes vX.Y.Z` requirement"),
+            })?;
+        let mut hasher = Sha256::new();
+        hasher.update(&go_mod);
+        hasher.update(&go_sum);
+        let digest = hex(&hasher.finalize())[..12].to_owned();
+        Ok(Self {
+            module_dir: module_dir.canonicalize().unwrap_or(module_dir.to_owned()),
+            kubernetes_version,
+            digest,
+        })
+    }
+
+    /// Cache directory for binaries built from these pins:
+    /// `$DRIFTLESS_CACHE_DIR` or `$XDG_CACHE_HOME/driftless` or `~/.cache/driftless`,
+    /// then `testenv/<version>-<digest>`.
+    pub fn cache_dir(&self) -> PathBuf {
+        cache_root()
+            .join("testenv")
+            .join(format!("{}-{}", self.kubernetes_version, self.digest))
+    }
+}
+
+fn cache_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("DRIFTLESS_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("driftless")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Paths of the three control-plane executables.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    pub etcd: PathBuf,
+    pub kube_apiserver: PathBuf,
+    pub kube_controller_manager: PathBuf,
+}
+
+impl Binaries {
+    pub const NAMES: [&'static str; 3] = ["etcd", "kube-apiserver", "kube-controller-manager"];
+
+    /// In `$DRIFTLESS_TESTENV_BIN` if set, else in the cache directory of the current pins.
+    pub fn locate() -> Result<Self> {
+        let dir = match std::env::var_os("DRIFTLESS_TESTENV_BIN") {
+            Some(dir) => PathBuf::from(dir),
+            None => KubernetesPins::load()?.cache_dir().join("bin"),
+        };
+        Self::in_dir(&dir)
+    }
+
+    pub fn in_dir(dir: &Path) -> Result<Self> {
+        let binaries = Self {
+            etcd: dir.join("etcd"),
+            kube_apiserver: dir.join("kube-apiserver"),
+            kube_controller_manager: dir.join("kube-controller-manager"),
+        };
+        for path in [
+            &binaries.etcd,
+            &binaries.kube_apiserver,
+            &binaries.kube_controller_manager,
+        ] {
+            if !path.is_file() {
+                return Err(Error::BinariesMissing(dir.to_owned()));
+            }
+        }
+        Ok(binaries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pins_name_the_kubernetes_release_and_change_with_go_sum() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("go.mod"),
+            "module x\n\nrequire (\n\tk8s.io/kubernetes v1.36.4 // indirect\n)\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("go.sum"), "a v1 h1:x\n").unwrap();
+        let first = KubernetesPins::load_from(dir.path()).unwrap();
+        assert_eq!(first.kubernetes_version, "v1.36.4");
+        std::fs::write(dir.path().join("go.sum"), "a v1 h1:y\n").unwrap();
+        let second = KubernetesPins::load_from(dir.path()).unwrap();
+        assert_ne!(first.digest, second.digest);
+        assert!(
+            second
+                .cache_dir()
+                .ends_with(format!("testenv/v1.36.4-{}", second.digest))
+        );
+    }
+
+    #[test]
+    fn repository_pins_load() {
+        let pins = KubernetesPins::load().unwrap();
+        assert!(pins.kubernetes_version.starts_with("v1."));
+    }
+}

@@ -1,0 +1,439 @@
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use tokio::sync::OnceCell;
+
+use crate::binaries::Binaries;
+use crate::certs::Pki;
+use crate::process::Process;
+use crate::{Error, Result};
+
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What to start besides etcd and kube-apiserver.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Run kube-controller-manager with the namespace, garbage-collector, clusterrole-aggregation,
+    /// serviceaccount, deployment and replicaset controllers.
+    pub controller_manager: bool,
+    /// Install the Toolkit CRDs and wait until they are Established.
+    pub install_crds: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            controller_manager: true,
+            install_crds: true,
+        }
+    }
+}
+
+/// A running etcd + kube-apiserver (+ kube-controller-manager) on loopback.
+pub struct ControlPlane {
+    dir: PathBuf,
+    server: String,
+    pki: Pki,
+    processes: Mutex<Vec<Process>>,
+    started_in: Duration,
+}
+
+static SHARED: OnceCell<ControlPlane> = OnceCell::const_new();
+
+/// The control plane shared by all tests of this test binary, started on first use with
+/// default [`Options`] and stopped when the binary exits.
+pub async fn shared() -> Result<&'static ControlPlane> {
+    SHARED
+        .get_or_try_init(|| async {
+            let plane = ControlPlane::start(Options::default()).await?;
+            extern "C" fn stop_shared() {
+                if let Some(plane) = SHARED.get() {
+                    plane.stop();
+                }
+            }
+            // SAFETY: registering a plain extern "C" fn; it runs once at normal process exit.
+            unsafe { libc::atexit(stop_shared) };
+            Ok(plane)
+        })
+        .await
+}
+
+impl ControlPlane {
+    /// Starts a new control plane; it stops when dropped.
+    pub async fn start(options: Options) -> Result<Self> {
+        let started = Instant::now();
+        let binaries = Binaries::locate()?;
+        let dir = new_run_dir()?;
+        let pki = Pki::generate()?;
+        let write = |name: &str, contents: &str| -> Result<PathBuf> {
+            let path = dir.join(name);
+            std::fs::write(&path, contents)
+                .map_err(|e| Error::Io(format!("writing {}", path.display()), e))?;
+            Ok(path)
+        };
+        let serving_cert = write("apiserver.crt", &pki.serving.cert_pem)?;
+        let serving_key = write("apiserver.key", &pki.serving.key_pem)?;
+        let client_ca = write("client-ca.crt", &pki.client_ca_pem())?;
+        let sa_key = write("sa.key", &pki.service_account_key_pem)?;
+        let sa_pub = write("sa.pub", &pki.service_account_public_pem)?;
+
+        let [etcd_client, etcd_peer, api_port, kcm_port] = free_ports()?;
+        let server = format!("https://127.0.0.1:{api_port}");
+        let mut plane = Self {
+            dir: dir.clone(),
+            server: server.clone(),
+            pki,
+            processes: Mutex::new(Vec::new()),
+            started_in: Duration::ZERO,
+        };
+
+        let mut etcd = Command::new(&binaries.etcd);
+        let etcd_url = format!("http://127.0.0.1:{etcd_client}");
+        let peer_url = format!("http://127.0.0.1:{etcd_peer}");
+        etcd.arg("--name=default")
+            .arg(format!("--data-dir={}", dir.join("etcd").display()))
+            .arg(format!("--listen-client-urls={etcd_url}"))
+            .arg(format!("--advertise-client-urls={etcd_url}"))
+            .arg(format!("--listen-peer-urls={peer_url}"))
+            .arg(format!("--initial-advertise-peer-urls={peer_url}"))
+            .arg(format!("--initial-cluster=default={peer_url}"))
+            .arg("--unsafe-no-fsync=true")
+            .arg("--log-level=warn");
+        plane.add(Process::spawn("etcd", etcd, &dir.join("etcd.log"))?);
+        plane
+            .wait_until("etcd", || http_get_ok(etcd_client, "/health"))
+            .await?;
+
+        let mut apiserver = Command::new(&binaries.kube_apiserver);
+        apiserver
+            .arg(format!("--etcd-servers={etcd_url}"))
+            .arg("--bind-address=127.0.0.1")
+            .arg("--advertise-address=127.0.0.1")
+            .arg(format!("--secure-port={api_port}"))
+            .arg(format!("--cert-dir={}", dir.display()))
+            .arg(format!("--tls-cert-file={}", serving_cert.display()))
+            .arg(format!("--tls-private-key-file={}", serving_key.display()))
+            .arg(format!("--client-ca-file={}", client_ca.display()))
+            .arg("--authorization-mode=RBAC")
+            .arg("--service-cluster-ip-range=10.0.0.0/24")
+            .arg("--allow-privileged=true")
+            .arg(format!("--service-account-issuer={server}/"))
+            .arg(format!("--service-account-key-file={}", sa_pub.display()))
+            .arg(format!(
+                "--service-account-signing-key-file={}",
+                sa_key.display()
+            ))
+            .arg("--profiling=false");
+        if !options.controller_manager {
+            // Without the serviceaccount controller no `default` ServiceAccount ever exists.
+            apiserver.arg("--disable-admission-plugins=ServiceAccount");
+        }
+        plane.add(Process::spawn(
+            "kube-apiserver",
+            apiserver,
+            &dir.join("kube-apiserver.log"),
+        )?);
+        let admin_kubeconfig =
+            plane.write_kubeconfig("admin.kubeconfig", "admin", &["system:masters"])?;
+        let client = plane.client().await?;
+        plane
+            .wait_until_async("kube-apiserver", || {
+                let client = client.clone();
+                async move {
+                    let ready = client
+                        .request_text(
+                            http::Request::get("/readyz")
+                                .body(Vec::new())
+                                .unwrap_or_default(),
+                        )
+                        .await
+                        .is_ok_and(|body| body.trim() == "ok");
+                    ready
+                        && Api::<Namespace>::all(client)
+                            .get_opt("default")
+                            .await
+                            .is_ok_and(|ns| ns.is_some())
+                }
+            })
+            .await?;
+
+        if options.controller_manager {
+            let mut kcm = Command::new(&binaries.kube_controller_manager);
+            kcm.arg(format!("--kubeconfig={}", admin_kubeconfig.display()))
+                .arg(format!(
+                    "--authentication-kubeconfig={}",
+                    admin_kubeconfig.display()
+                ))
+                .arg(format!(
+                    "--authorization-kubeconfig={}",
+                    admin_kubeconfig.display()
+                ))
+                .arg("--leader-elect=false")
+                .arg(concat!(
+                    "--controllers=namespace-controller,garbage-collector-controller,",
+                    "clusterrole-aggregation-controller,serviceaccount-controller,",
+                    "deployment-controller,replicaset-controller"
+                ))
+                .arg("--bind-address=127.0.0.1")
+                .arg(format!("--secure-port={kcm_port}"))
+                .arg(format!("--cert-dir={}", dir.join("kcm").display()));
+            plane.add(Process::spawn(
+                "kube-controller-manager",
+                kcm,
+                &dir.join("kube-controller-manager.log"),
+            )?);
+        }
+
+        if options.install_crds {
+            plane.install_crds(&driftless_api::crds()).await?;
+        }
+        plane.started_in = started.elapsed();
+        tracing::info!(server = %plane.server, dir = %dir.display(), seconds = plane.started_in.as_secs_f64(), "test control plane ready");
+        Ok(plane)
+    }
+
+    fn add(&self, process: Process) {
+        if let Ok(mut processes) = self.processes.lock() {
+            processes.push(process);
+        }
+    }
+
+    /// Stops all components (last started first) and removes the working directory.
+    pub fn stop(&self) {
+        let processes = match self.processes.lock() {
+            Ok(mut processes) => std::mem::take(&mut *processes),
+            Err(_) => return,
+        };
+        for mut process in processes.into_iter().rev() {
+            let _ = process.stop(Duration::from_secs(10));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// How long [`ControlPlane::start`] took.
+    pub fn started_in(&self) -> Duration {
+        self.started_in
+    }
+
+    /// `https://127.0.0.1:<port>`.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// Working directory holding certificates, logs and kubeconfigs.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Kubeconfig of the `system:masters` admin.
+    pub fn kubeconfig_path(&self) -> PathBuf {
+        self.dir.join("admin.kubeconfig")
+    }
+
+    /// Writes a kubeconfig authenticating as `user` in `groups` with a client certificate.
+    pub fn write_kubeconfig(
+        &self,
+        file_name: &str,
+        user: &str,
+        groups: &[&str],
+    ) -> Result<PathBuf> {
+        let yaml = self.kubeconfig_yaml(user, groups)?;
+        let path = self.dir.join(file_name);
+        std::fs::write(&path, yaml)
+            .map_err(|e| Error::Io(format!("writing {}", path.display()), e))?;
+        Ok(path)
+    }
+
+    fn kubeconfig_yaml(&self, user: &str, groups: &[&str]) -> Result<String> {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let cert = self.pki.client_cert(user, groups)?;
+        Ok(format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: testenv\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: {user}\n  user:\n    client-certificate-data: {cert}\n    client-key-data: {key}\ncontexts:\n- name: testenv\n  context:\n    cluster: testenv\n    user: {user}\ncurrent-context: testenv\n",
+            server = self.server,
+            ca = b64(&self.pki.serving_ca_pem),
+            cert = b64(&cert.cert_pem),
+            key = b64(&cert.key_pem),
+        ))
+    }
+
+    /// Client config authenticating as `user` in `groups` (client certificate).
+    pub async fn config_for(&self, user: &str, groups: &[&str]) -> Result<Config> {
+        let kubeconfig = Kubeconfig::from_yaml(&self.kubeconfig_yaml(user, groups)?)
+            .map_err(|e| Error::Kubeconfig(e.to_string()))?;
+        let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .map_err(|e| Error::Kubeconfig(e.to_string()))?;
+        // Tests create many objects quickly; client-side throttling would only slow them.
+        config.read_timeout = Some(Duration::from_secs(60));
+        Ok(config)
+    }
+
+    /// Admin client (`system:masters`). Build one per test: clients are tied to their runtime.
+    pub async fn client(&self) -> Result<Client> {
+        Ok(Client::try_from(
+            self.config_for("admin", &["system:masters"]).await?,
+        )?)
+    }
+
+    /// Client authenticating as `user` in `groups`, subject to RBAC.
+    pub async fn client_as(&self, user: &str, groups: &[&str]) -> Result<Client> {
+        Ok(Client::try_from(self.config_for(user, groups).await?)?)
+    }
+
+    /// Creates a namespace named `<prefix>-<random>` and returns its name.
+    pub async fn namespace(&self, prefix: &str) -> Result<String> {
+        let suffix: String = (0..6)
+            .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rand::random_range(0..36)]))
+            .collect();
+        let name = format!("{prefix}-{suffix}");
+        let namespace: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": name }
+        }))
+        .map_err(|e| Error::Kubeconfig(e.to_string()))?;
+        Api::<Namespace>::all(self.client().await?)
+            .create(&PostParams::default(), &namespace)
+            .await?;
+        Ok(name)
+    }
+
+    /// Server-side applies CRDs and waits until each is Established.
+    pub async fn install_crds(&self, crds: &[CustomResourceDefinition]) -> Result<()> {
+        let api = Api::<CustomResourceDefinition>::all(self.client().await?);
+        let params = PatchParams::apply("driftless-testenv").force();
+        for crd in crds {
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            api.patch(&name, &params, &Patch::Apply(crd)).await?;
+        }
+        let names: Vec<String> = crds
+            .iter()
+            .filter_map(|c| c.metadata.name.clone())
+            .collect();
+        self.wait_until_async("CRDs Established", || {
+            let api = api.clone();
+            let names = names.clone();
+            async move {
+                for name in names {
+                    let established = api.get_opt(&name).await.ok().flatten().is_some_and(|crd| {
+                        crd.status
+                            .and_then(|s| s.conditions)
+                            .unwrap_or_default()
+                            .iter()
+                            .any(|c| c.type_ == "Established" && c.status == "True")
+                    });
+                    if !established {
+                        return false;
+                    }
+                }
+                true
+            }
+        })
+        .await
+    }
+
+    async fn wait_until(&self, component: &'static str, ready: impl Fn() -> bool) -> Result<()> {
+        self.wait_until_async(component, || std::future::ready(ready()))
+            .await
+    }
+
+    async fn wait_until_async<F, Fut>(&self, component: &'static str, ready: F) -> Result<()>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if ready().await {
+                return Ok(());
+            }
+            // A component that died will never become ready: report its log now.
+            if let Ok(mut processes) = self.processes.lock() {
+                for process in processes.iter_mut() {
+                    process.ensure_running()?;
+                }
+            }
+            if Instant::now() > deadline {
+                let log = self
+                    .processes
+                    .lock()
+                    .ok()
+                    .and_then(|p| p.last().map(|p| p.log_tail(40)))
+                    .unwrap_or_default();
+                return Err(Error::NotReady {
+                    component,
+                    seconds: START_TIMEOUT.as_secs(),
+                    log,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Run directories live under one parent so that leftovers of killed runs can be swept.
+fn new_run_dir() -> Result<PathBuf> {
+    let parent = std::env::temp_dir().join("driftless-testenv");
+    std::fs::create_dir_all(&parent)
+        .map_err(|e| Error::Io(format!("creating {}", parent.display()), e))?;
+    sweep_stale_run_dirs(&parent);
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{}-", std::process::id()))
+        .tempdir_in(&parent)
+        .map_err(|e| Error::Io("creating run directory".into(), e))?;
+    Ok(dir.keep())
+}
+
+/// Removes run directories whose owning process no longer exists.
+fn sweep_stale_run_dirs(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+pub(crate) fn free_ports<const N: usize>() -> Result<[u16; N]> {
+    // Hold all listeners until every port is chosen so the N ports are distinct.
+    let listeners = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(|e| Error::Io("choosing free ports".into(), e))?;
+    let mut ports = [0u16; N];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener
+            .local_addr()
+            .map_err(|e| Error::Io("choosing free ports".into(), e))?
+            .port();
+    }
+    Ok(ports)
+}
+
+fn http_get_ok(port: u16, path: &str) -> bool {
+    crate::http::get(SocketAddr::from(([127, 0, 0, 1], port)), path)
+        .is_some_and(|(status, _)| status == 200)
+}

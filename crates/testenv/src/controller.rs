@@ -1,0 +1,89 @@
+//! Running a Driftless controller binary against a test control plane.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use crate::control_plane::free_ports;
+use crate::process::Process;
+use crate::{Error, Result};
+
+pub struct ControllerProcess {
+    process: Process,
+    pub metrics_addr: SocketAddr,
+    pub health_addr: SocketAddr,
+}
+
+impl ControllerProcess {
+    /// Starts `binary` with `KUBECONFIG=kubeconfig`, console logs in `log_dir/<name>.log`,
+    /// probes and metrics on free loopback ports, and `extra_args`.
+    pub fn spawn(
+        name: &'static str,
+        binary: &Path,
+        kubeconfig: &Path,
+        log_dir: &Path,
+        extra_args: &[String],
+    ) -> Result<Self> {
+        let [metrics_port, health_port] = free_ports()?;
+        let metrics_addr = SocketAddr::from(([127, 0, 0, 1], metrics_port));
+        let health_addr = SocketAddr::from(([127, 0, 0, 1], health_port));
+        let mut command = Command::new(binary);
+        command
+            .env("KUBECONFIG", kubeconfig)
+            .arg(format!("--metrics-addr={metrics_addr}"))
+            .arg(format!("--health-addr={health_addr}"))
+            .arg("--log-encoding=console")
+            .args(extra_args);
+        let log = log_dir.join(format!("{name}-{metrics_port}.log"));
+        Ok(Self {
+            process: Process::spawn(name, command, &log)?,
+            metrics_addr,
+            health_addr,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if crate::http::get(self.health_addr, "/readyz").is_some_and(|(s, _)| s == 200) {
+                return Ok(());
+            }
+            self.process.ensure_running()?;
+            if Instant::now() > deadline {
+                return Err(Error::NotReady {
+                    component: self.process.name,
+                    seconds: timeout.as_secs(),
+                    log: self.process.log_tail(40),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `/healthz` status code, if anything answers.
+    pub fn healthz(&self) -> Option<u16> {
+        crate::http::get(self.health_addr, "/healthz").map(|(status, _)| status)
+    }
+
+    /// The Prometheus exposition text from `/metrics`.
+    pub fn metrics(&self) -> Option<String> {
+        crate::http::get(self.metrics_addr, "/metrics")
+            .filter(|(status, _)| *status == 200)
+            .map(|(_, body)| body)
+    }
+
+    /// Sends SIGTERM and waits up to `grace` for a clean exit (None: had to be killed).
+    pub fn terminate(&mut self, grace: Duration) -> Option<ExitStatus> {
+        self.process.stop(grace)
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        self.process.log_tail(lines)
+    }
+}

@@ -1,0 +1,53 @@
+//! A real Kubernetes control plane for tests: etcd, kube-apiserver (RBAC on) and
+//! kube-controller-manager, built from Go modules by `cargo xtask testenv build` and
+//! started here on free loopback ports.
+//!
+//! Tests in one test binary share one control plane ([`shared`]) and isolate themselves by
+//! namespace ([`ControlPlane::namespace`]). Each test builds its own clients, because a
+//! `kube::Client` is bound to the tokio runtime it was created on. The processes are stopped
+//! when the test binary exits, and killed by the kernel if it dies (`PR_SET_PDEATHSIG`).
+
+mod binaries;
+mod certs;
+mod control_plane;
+pub mod controller;
+mod http;
+pub mod lifecycle;
+mod process;
+
+pub use binaries::{Binaries, KubernetesPins};
+pub use control_plane::{ControlPlane, Options, shared};
+
+/// Errors starting or talking to the test control plane.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("test control plane binaries not found at {0}: run `cargo xtask testenv build`")]
+    BinariesMissing(std::path::PathBuf),
+    #[error("reading the Go module pins in {path}: {source}")]
+    Pins {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("generating certificates: {0}")]
+    Certs(#[from] rcgen::Error),
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("{component} did not become ready within {seconds}s; last log lines:\n{log}")]
+    NotReady {
+        component: &'static str,
+        seconds: u64,
+        log: String,
+    },
+    #[error("{component} exited early ({status}); last log lines:\n{log}")]
+    Exited {
+        component: &'static str,
+        status: String,
+        log: String,
+    },
+    #[error("kubeconfig: {0}")]
+    Kubeconfig(String),
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,135 @@
+//! The lifecycle every controller binary must get right, checked against the real control
+//! plane: start, become ready, serve metrics, elect exactly one leader among two replicas,
+//! hand leadership over when the leader stops, and exit cleanly on SIGTERM.
+//!
+//! Call from a `#[tokio::test(flavor = "multi_thread")]` test in the controller's crate with
+//! `env!("CARGO_BIN_EXE_<name>")`.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::Api;
+
+use crate::controller::ControllerProcess;
+use crate::{ControlPlane, Result};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Short leases keep the test quick; failover after a crash would take this long.
+const LEASE_DURATION: &str = "6s";
+const RENEW_DEADLINE: &str = "4s";
+
+/// Runs the whole lifecycle check for the controller `name` built at `binary`.
+/// Panics with the controllers' logs on any violation.
+pub async fn check_controller_lifecycle(plane: &ControlPlane, name: &'static str, binary: &Path) {
+    if let Err(error) = run(plane, name, binary).await {
+        panic!("{name} lifecycle: {error}");
+    }
+}
+
+async fn run(plane: &ControlPlane, name: &'static str, binary: &Path) -> Result<()> {
+    let namespace = plane.namespace("lifecycle").await?;
+    let leases: Api<Lease> = Api::namespaced(plane.client().await?, &namespace);
+    let lease_name = format!("{name}-leader-election");
+    let args = vec![
+        "--enable-leader-election".to_owned(),
+        format!("--runtime-namespace={namespace}"),
+        format!("--leader-election-lease-duration={LEASE_DURATION}"),
+        format!("--leader-election-renew-deadline={RENEW_DEADLINE}"),
+    ];
+    let kubeconfig = plane.kubeconfig_path();
+    let spawn = || ControllerProcess::spawn(name, binary, &kubeconfig, plane.dir(), &args);
+
+    let mut first = spawn()?;
+    blocking(|| first.wait_ready(READY_TIMEOUT)).await?;
+    assert_eq!(first.healthz(), Some(200), "{name}: /healthz");
+    let leader = wait_for_holder(&leases, &lease_name, first.pid()).await;
+    assert!(
+        leader,
+        "{name}: first replica never acquired Lease {lease_name}\n{}",
+        first.log_tail(30)
+    );
+    let metrics = first.metrics().unwrap_or_default();
+    for expected in [
+        format!("leader_election_master_status{{name=\"{lease_name}\"}} 1"),
+        "# HELP gotk_reconcile_duration_seconds".to_owned(),
+        format!("controller_runtime_max_concurrent_reconciles{{controller=\"{name}\"}}"),
+    ] {
+        assert!(
+            metrics.contains(&expected),
+            "{name}: metrics lack {expected:?}:\n{metrics}"
+        );
+    }
+
+    let mut second = spawn()?;
+    blocking(|| second.wait_ready(READY_TIMEOUT)).await?;
+    // A standby is ready but must not lead while the first replica renews its Lease.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        holder(&leases, &lease_name).await,
+        Some(first.pid()),
+        "{name}: holder changed"
+    );
+    let standby = second.metrics().unwrap_or_default();
+    assert!(
+        standby.contains(&format!(
+            "leader_election_master_status{{name=\"{lease_name}\"}} 0"
+        )),
+        "{name}: standby claims leadership:\n{standby}"
+    );
+
+    let stopped_at = Instant::now();
+    let status = blocking(|| Ok(first.terminate(Duration::from_secs(15)))).await?;
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{name}: leader did not exit cleanly on SIGTERM ({status:?})\n{}",
+        first.log_tail(30)
+    );
+    assert!(
+        wait_for_holder(&leases, &lease_name, second.pid()).await,
+        "{name}: standby never took over\n{}",
+        second.log_tail(30)
+    );
+    let handover = stopped_at.elapsed();
+    // Released on shutdown, so the standby must not have to wait for the Lease to expire.
+    assert!(
+        handover < Duration::from_secs(5),
+        "{name}: handover took {handover:?}, longer than a released Lease should"
+    );
+    let metrics = second.metrics().unwrap_or_default();
+    assert!(
+        metrics.contains(&format!(
+            "leader_election_master_status{{name=\"{lease_name}\"}} 1"
+        )),
+        "{name}: new leader's metrics:\n{metrics}"
+    );
+
+    let status = blocking(|| Ok(second.terminate(Duration::from_secs(15)))).await?;
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{name}: second replica did not exit cleanly ({status:?})"
+    );
+    Ok(())
+}
+
+/// Runs a blocking wait without stalling the test's runtime.
+async fn blocking<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    tokio::task::block_in_place(f)
+}
+
+async fn holder(leases: &Api<Lease>, name: &str) -> Option<u32> {
+    let lease = leases.get_opt(name).await.ok().flatten()?;
+    let identity = lease.spec?.holder_identity?;
+    identity.rsplit('_').next()?.parse().ok()
+}
+
+async fn wait_for_holder(leases: &Api<Lease>, name: &str, pid: u32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if holder(leases, name).await == Some(pid) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}

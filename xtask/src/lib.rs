@@ -1,0 +1,4 @@
+//! Development tasks: CRD generation, the test control plane, benchmarks.
+
+pub mod crds;
+pub mod testenv;

@@ -1,0 +1,174 @@
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use driftless_testenv::controller::ControllerProcess;
+use driftless_testenv::{ControlPlane, Options};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Driftless development tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Write crds/*.yaml from the API types (`--check`: fail if they are out of date).
+    Crds {
+        #[arg(long)]
+        check: bool,
+    },
+    /// The test control plane (etcd, kube-apiserver, kube-controller-manager).
+    Testenv {
+        #[command(subcommand)]
+        command: TestenvTask,
+    },
+    /// Start a local control plane with the CRDs and the four controllers, print the
+    /// kubeconfig, and run until Ctrl-C.
+    Up {
+        /// Build the controllers in release mode.
+        #[arg(long)]
+        release: bool,
+        /// Exit once everything is ready instead of waiting for Ctrl-C (for smoke tests).
+        #[arg(long)]
+        exit_when_ready: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TestenvTask {
+    /// Build the binaries from e2e/testenv (skipped when the cache is current).
+    Build,
+    /// Print the directory holding the cached binaries.
+    Path,
+}
+
+const CONTROLLERS: [&str; 4] = [
+    "source-controller",
+    "kustomize-controller",
+    "image-automation-controller",
+    "notification-controller",
+];
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Task::Crds { check } => {
+            let dir = xtask::crds::crds_dir();
+            if check {
+                xtask::crds::check(&dir)?;
+                eprintln!("crds/ is up to date");
+            } else {
+                xtask::crds::write(&dir)?;
+                eprintln!("wrote {}", dir.display());
+            }
+        }
+        Task::Testenv {
+            command: TestenvTask::Build,
+        } => {
+            xtask::testenv::build()?;
+        }
+        Task::Testenv {
+            command: TestenvTask::Path,
+        } => {
+            let pins = driftless_testenv::KubernetesPins::load()?;
+            println!("{}", pins.cache_dir().join("bin").display());
+        }
+        Task::Up {
+            release,
+            exit_when_ready,
+        } => {
+            tokio::runtime::Runtime::new()?.block_on(up(release, exit_when_ready))?;
+        }
+    }
+    Ok(())
+}
+
+async fn up(release: bool, exit_when_ready: bool) -> anyhow::Result<()> {
+    xtask::testenv::build()?;
+    let binaries = build_controllers(release)?;
+
+    let started = Instant::now();
+    let plane = ControlPlane::start(Options::default())
+        .await
+        .context("starting the control plane")?;
+    eprintln!(
+        "control plane ready in {:.1}s at {}",
+        plane.started_in().as_secs_f64(),
+        plane.server()
+    );
+    let namespace = "flux-system";
+    create_namespace(&plane, namespace).await?;
+
+    let mut running = Vec::new();
+    for (name, binary) in CONTROLLERS.iter().zip(&binaries) {
+        let args = vec![format!("--runtime-namespace={namespace}")];
+        let mut controller =
+            ControllerProcess::spawn(name, binary, &plane.kubeconfig_path(), plane.dir(), &args)?;
+        tokio::task::block_in_place(|| controller.wait_ready(Duration::from_secs(30)))
+            .with_context(|| format!("{name} did not become ready"))?;
+        eprintln!(
+            "{name:<28} ready  metrics http://{}/metrics  health http://{}/readyz",
+            controller.metrics_addr, controller.health_addr
+        );
+        running.push(controller);
+    }
+    eprintln!(
+        "\nDriftless is up in {:.1}s. Logs are in {}\n",
+        started.elapsed().as_secs_f64(),
+        plane.dir().display()
+    );
+    println!("export KUBECONFIG={}", plane.kubeconfig_path().display());
+    if !exit_when_ready {
+        eprintln!("\nPress Ctrl-C to stop.");
+        tokio::signal::ctrl_c().await?;
+    }
+    for controller in &mut running {
+        controller.terminate(Duration::from_secs(10));
+    }
+    plane.stop();
+    Ok(())
+}
+
+async fn create_namespace(plane: &ControlPlane, name: &str) -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::{Api, Patch, PatchParams};
+    let namespace = serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": name }
+    });
+    Api::<Namespace>::all(plane.client().await?)
+        .patch(
+            name,
+            &PatchParams::apply("driftless-xtask"),
+            &Patch::Apply(&namespace),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Builds the controller binaries and returns their paths, in [`CONTROLLERS`] order.
+fn build_controllers(release: bool) -> anyhow::Result<Vec<PathBuf>> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.arg("build").arg("--quiet");
+    if release {
+        command.arg("--release");
+    }
+    for name in CONTROLLERS {
+        command.args(["--bin", name]);
+    }
+    let status = command.status().context("running cargo build")?;
+    if !status.success() {
+        bail!("building the controllers failed");
+    }
+    let target = target_dir().join(if release { "release" } else { "debug" });
+    Ok(CONTROLLERS.iter().map(|name| target.join(name)).collect())
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
