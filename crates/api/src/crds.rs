@@ -32,6 +32,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
 }
 
 fn finish(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    strip_nullable(&mut crd);
     crd.metadata
         .annotations
         .get_or_insert_with(Default::default)
@@ -55,6 +56,44 @@ fn finish(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
     crd
 }
 
+/// Removes `nullable: true` and `null` enum members that the derive adds for `Option` fields.
+/// Flux's CRDs have neither; without them the API server drops an explicit `null` and applies
+/// the field's default, as it does for Flux.
+fn strip_nullable(crd: &mut CustomResourceDefinition) {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if map.get("nullable") == Some(&serde_json::Value::Bool(true)) {
+                    map.remove("nullable");
+                }
+                if let Some(serde_json::Value::Array(members)) = map.get_mut("enum") {
+                    members.retain(|m| !m.is_null());
+                }
+                map.values_mut().for_each(walk);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    for version in &mut crd.spec.versions {
+        let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        else {
+            continue;
+        };
+        // JSONSchemaProps round-trips through JSON losslessly, and walking JSON reaches every
+        // nested schema (properties, items, additionalProperties) without listing them.
+        if let Ok(mut json) = serde_json::to_value(&*schema) {
+            walk(&mut json);
+            if let Ok(clean) = serde_json::from_value(json) {
+                *schema = clean;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +106,19 @@ mod tests {
             let versions = &crd.spec.versions;
             assert_eq!(versions.len(), 1, "{:?}", crd.metadata.name);
             assert!(versions[0].served && versions[0].storage);
+        }
+    }
+
+    #[test]
+    fn schemas_have_no_nullable_fields_or_null_enum_members() {
+        for crd in crds() {
+            let json = serde_json::to_string(&crd).unwrap_or_default();
+            assert!(!json.contains("\"nullable\""), "{:?}", crd.metadata.name);
+            assert!(
+                !json.contains("null]") && !json.contains("null,"),
+                "{:?}",
+                crd.metadata.name
+            );
         }
     }
 

@@ -479,12 +479,14 @@ pub struct ImageUpdateAutomationSpec {
 /// Reference to the GitRepository an automation works on.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+// Flux's `kind` is both required and defaulted; a serde default alone would drop "required".
+#[schemars(extend("required" = ["kind", "name"]))]
 pub struct AutomationSourceReference {
     /// API version of the referent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
     /// Kind of the referent.
-    #[schemars(extend("default" = "GitRepository"))]
+    #[serde(default)]
     pub kind: AutomationSourceKind,
     /// Name of the referent.
     pub name: String,
@@ -638,3 +640,116 @@ impl ImageUpdateAutomation {
 }
 
 crate::impl_reconcilable!(ImageUpdateAutomation);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::CustomResourceExt;
+    use serde_json::{Value, json};
+
+    fn spec_schema<K: CustomResourceExt>() -> Value {
+        let crd = serde_json::to_value(K::crd()).unwrap();
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"].clone()
+    }
+
+    #[test]
+    fn flux_defaults_are_schema_defaults() {
+        let repo = spec_schema::<ImageRepository>();
+        assert_eq!(repo["properties"]["provider"]["default"], "generic");
+        assert_eq!(
+            repo["properties"]["exclusionList"]["default"],
+            json!(["^.*\\.sig$"])
+        );
+        assert_eq!(repo["properties"]["exclusionList"]["maxItems"], 25);
+        assert_eq!(repo["properties"]["timeout"]["pattern"], TIMEOUT_PATTERN);
+        assert_eq!(repo["required"], json!(["image", "interval"]));
+
+        let policy = spec_schema::<ImagePolicy>();
+        assert_eq!(
+            policy["properties"]["digestReflectionPolicy"]["default"],
+            "Never"
+        );
+        assert_eq!(
+            policy["properties"]["policy"]["properties"]["alphabetical"]["properties"]["order"]["default"],
+            "asc"
+        );
+        assert_eq!(
+            policy["x-kubernetes-validations"].as_array().map(Vec::len),
+            Some(2)
+        );
+
+        let auto = spec_schema::<ImageUpdateAutomation>();
+        assert_eq!(
+            auto["properties"]["update"]["default"],
+            json!({"strategy": "Setters"})
+        );
+        let kind = &auto["properties"]["sourceRef"]["properties"]["kind"];
+        assert_eq!(kind["default"], "GitRepository");
+        assert_eq!(
+            auto["properties"]["sourceRef"]["required"],
+            json!(["kind", "name"])
+        );
+    }
+
+    #[test]
+    fn flux_manifests_round_trip() {
+        let policy: ImagePolicy = serde_json::from_value(json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1",
+            "kind": "ImagePolicy",
+            "metadata": {"name": "podinfo"},
+            "spec": {
+                "imageRepositoryRef": {"name": "podinfo"},
+                "policy": {"numerical": {}},
+                "digestReflectionPolicy": "Always"
+            },
+            "status": {"latestRef": {"name": "ghcr.io/stefanprodan/podinfo", "tag": "5.0.3"}}
+        }))
+        .unwrap();
+        assert_eq!(
+            policy.spec.policy.numerical.as_ref().unwrap().order,
+            Some(SortOrder::Asc)
+        );
+        assert_eq!(policy.interval(), Some(DEFAULT_POLICY_INTERVAL));
+        let latest = policy.status.as_ref().unwrap().latest_ref.as_ref().unwrap();
+        assert_eq!(latest.to_string(), "ghcr.io/stefanprodan/podinfo:5.0.3");
+
+        let auto: ImageUpdateAutomation = serde_json::from_value(json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1",
+            "kind": "ImageUpdateAutomation",
+            "metadata": {"name": "flux-system"},
+            "spec": {
+                "interval": "30m",
+                "sourceRef": {"kind": "GitRepository", "name": "flux-system"},
+                "git": {
+                    "checkout": {"ref": {"branch": "main"}},
+                    "commit": {"author": {"email": "bot@example.com"}, "signingKey": {"type": "ssh", "secretRef": {"name": "k"}}},
+                    "push": {"refspec": "refs/heads/main:refs/heads/auto"}
+                }
+            },
+            "status": {"observedPolicies": {"podinfo": {"name": "ghcr.io/stefanprodan/podinfo", "tag": "5.0.3", "digest": "sha256:aa"}}}
+        }))
+        .unwrap();
+        assert_eq!(
+            auto.spec.update.as_ref().unwrap().strategy,
+            Some(UpdateStrategyName::Setters)
+        );
+        let back = serde_json::to_value(&auto).unwrap();
+        assert_eq!(back["spec"]["git"]["checkout"]["ref"]["branch"], "main");
+        assert_eq!(back["spec"]["git"]["commit"]["signingKey"]["type"], "ssh");
+        assert_eq!(
+            back["status"]["observedPolicies"]["podinfo"]["digest"],
+            "sha256:aa"
+        );
+
+        let repo: ImageRepository = serde_json::from_value(json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1",
+            "kind": "ImageRepository",
+            "metadata": {"name": "podinfo"},
+            "spec": {"image": "ghcr.io/stefanprodan/podinfo", "interval": "5m"}
+        }))
+        .unwrap();
+        assert_eq!(repo.provider(), ImageProvider::Generic);
+        assert_eq!(repo.exclusion_list(), vec!["^.*\\.sig$".to_owned()]);
+        assert_eq!(repo.timeout(), Duration::from_secs(300));
+    }
+}

@@ -411,3 +411,85 @@ impl Kustomization {
 }
 
 crate::impl_reconcilable!(Kustomization);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::CustomResourceExt;
+    use serde_json::{Value, json};
+
+    fn spec_schema() -> Value {
+        let crd = serde_json::to_value(Kustomization::crd()).unwrap();
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"].clone()
+    }
+
+    #[test]
+    fn schema_matches_flux() {
+        let spec = spec_schema();
+        assert_eq!(spec["required"], json!(["interval", "prune", "sourceRef"]));
+        let props = &spec["properties"];
+        assert_eq!(props["force"]["default"], false);
+        assert_eq!(props["timeout"]["pattern"], DURATION_PATTERN);
+        assert_eq!(props["targetNamespace"]["maxLength"], 63);
+        assert_eq!(props["namePrefix"]["minLength"], 1);
+        assert_eq!(
+            props["sourceRef"]["properties"]["kind"]["enum"],
+            json!([
+                "OCIRepository",
+                "GitRepository",
+                "Bucket",
+                "ExternalArtifact"
+            ])
+        );
+        assert_eq!(
+            props["healthCheckExprs"]["items"]["required"],
+            json!(["apiVersion", "current"])
+        );
+        let from = &props["postBuild"]["properties"]["substituteFrom"]["items"];
+        assert_eq!(from["properties"]["optional"]["default"], false);
+        assert_eq!(from["properties"]["name"]["maxLength"], 253);
+        assert_eq!(
+            props["kubeConfig"]["x-kubernetes-validations"]
+                .as_array()
+                .map(Vec::len),
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn flux_manifest_round_trips() {
+        let manifest = json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": "podinfo", "namespace": "default"},
+            "spec": {
+                "interval": "10m",
+                "targetNamespace": "default",
+                "sourceRef": {"kind": "OCIRepository", "name": "podinfo"},
+                "path": "./kustomize",
+                "prune": false,
+                "postBuild": {"substituteStrategy": "Always", "substitute": {"a": "b"}},
+                "ignore": [{"paths": ["/spec/replicas"], "target": {"kind": "Deployment"}}]
+            },
+            "status": {
+                "inventory": {"entries": [{"id": "default_podinfo_apps_Deployment", "v": "v1"}]}
+            }
+        });
+        let ks: Kustomization = serde_json::from_value(manifest.clone()).unwrap();
+        assert_eq!(ks.spec.source_ref.kind, SourceKind::OciRepository);
+        assert_eq!(ks.substitute_strategy(), SubstituteStrategy::Always);
+        assert_eq!(ks.deletion_policy(), DeletionPolicy::MirrorPrune);
+        assert_eq!(ks.timeout(), Duration::from_secs(570));
+        assert_eq!(ks.retry_interval(), Some(Duration::from_secs(600)));
+        assert_eq!(serde_json::to_value(&ks).unwrap(), manifest);
+    }
+
+    #[test]
+    fn timeout_has_a_floor() {
+        let mut ks = Kustomization::new("x", KustomizationSpec::default());
+        ks.spec.interval = "20s".into();
+        assert_eq!(ks.timeout(), Duration::from_secs(30));
+        ks.spec.timeout = Some("2h".into());
+        assert_eq!(ks.timeout(), Duration::from_secs(7200));
+    }
+}

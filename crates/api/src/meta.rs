@@ -104,9 +104,8 @@ pub struct Artifact {
     /// Human-readable identifier of the artifact's source revision, e.g. `main@sha1:<hex>`.
     pub revision: String,
     /// Digest of the artifact file, `<algorithm>:<checksum>`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = DIGEST_PATTERN))]
-    pub digest: Option<String>,
+    pub digest: String,
     /// When the artifact was last updated.
     pub last_update_time: Time,
     /// Size of the artifact file in bytes.

