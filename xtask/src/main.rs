@@ -26,6 +26,12 @@ enum Task {
         #[command(subcommand)]
         command: TestenvTask,
     },
+    /// Run every test: builds the test control plane if needed, then `cargo test --workspace`.
+    Test {
+        /// Extra arguments passed to `cargo test`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Start a local control plane with the CRDs and the four controllers, print the
     /// kubeconfig, and run until Ctrl-C.
     Up {
@@ -75,6 +81,18 @@ fn main() -> anyhow::Result<()> {
         } => {
             let pins = driftless_testenv::KubernetesPins::load()?;
             println!("{}", pins.cache_dir().join("bin").display());
+        }
+        Task::Test { args } => {
+            xtask::testenv::build()?;
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["test", "--workspace"])
+                .args(&args)
+                .status()
+                .context("running cargo test")?;
+            if !status.success() {
+                bail!("tests failed");
+            }
         }
         Task::Up {
             release,

@@ -105,8 +105,11 @@ impl EventRecorder {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         all.extend(metadata);
+        // Flux's reference carries the resourceVersion; kube's object_ref does not.
+        let mut involved_object = object.object_ref(&());
+        involved_object.resource_version = object.meta().resource_version.clone();
         Event {
-            involved_object: object.object_ref(&()),
+            involved_object,
             severity,
             timestamp: Timestamp::now()
                 .round(Unit::Second)
