@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
-pub fn crds_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds")
+/// Where generated CRDs live: the repository's `crds/` and the Helm chart's `crds/`.
+pub fn crds_dirs() -> [PathBuf; 2] {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    [root.join("crds"), root.join("charts/driftless/crds")]
 }
 
 /// File name like Flux's: `<group>_<plural>.yaml`.

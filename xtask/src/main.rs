@@ -62,13 +62,14 @@ const CONTROLLERS: [&str; 4] = [
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Task::Crds { check } => {
-            let dir = xtask::crds::crds_dir();
-            if check {
-                xtask::crds::check(&dir)?;
-                eprintln!("crds/ is up to date");
-            } else {
-                xtask::crds::write(&dir)?;
-                eprintln!("wrote {}", dir.display());
+            for dir in xtask::crds::crds_dirs() {
+                if check {
+                    xtask::crds::check(&dir)?;
+                    eprintln!("{} is up to date", dir.display());
+                } else {
+                    xtask::crds::write(&dir)?;
+                    eprintln!("wrote {}", dir.display());
+                }
             }
         }
         Task::Testenv {

@@ -23,8 +23,53 @@ const TARGETS: [(&str, &str, bool); 3] = [
     ("etcd", "go.etcd.io/etcd/server/v3", false),
 ];
 
-/// Builds the binaries unless the cache already has them; returns the `bin` directory.
+/// Builds the control plane and installs the reference tools, each unless already cached.
 pub fn build() -> anyhow::Result<std::path::PathBuf> {
+    install_tool(&driftless_testenv::HELM)?;
+    build_control_plane()
+}
+
+fn install_tool(tool: &driftless_testenv::Tool) -> anyhow::Result<()> {
+    if tool.path().is_ok() {
+        return Ok(());
+    }
+    let staging = tool
+        .dir()
+        .with_extension(format!("partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging)?;
+    let started = Instant::now();
+    eprintln!("installing {} {} ...", tool.name, tool.version);
+    let status = Command::new("go")
+        .env("GOTOOLCHAIN", "local")
+        .env("CGO_ENABLED", "0")
+        .env("GOBIN", &staging)
+        // `go install pkg@version` refuses -mod flags; keep GOFLAGS to -trimpath only.
+        .env("GOFLAGS", "-trimpath")
+        .args(["install", "-ldflags", "-s -w"])
+        .arg(format!("{}@{}", tool.module, tool.version))
+        .status()
+        .context("running `go install` (is Go installed?)")?;
+    if !status.success() {
+        bail!(
+            "go install {}@{} failed ({status})",
+            tool.module,
+            tool.version
+        );
+    }
+    let _ = std::fs::remove_dir_all(tool.dir());
+    std::fs::rename(&staging, tool.dir())?;
+    eprintln!(
+        "installed {} in {:.0}s",
+        tool.name,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Builds the control-plane binaries unless the cache already has them; returns the `bin`
+/// directory.
+fn build_control_plane() -> anyhow::Result<std::path::PathBuf> {
     let pins = KubernetesPins::load()?;
     let out = pins.cache_dir();
     let bin = out.join("bin");

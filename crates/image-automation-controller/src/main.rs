@@ -7,7 +7,8 @@ use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager};
 #[command(
     name = "image-automation-controller",
     version,
-    about = "Scans image registries, selects tags by policy and commits updates to Git."
+    about = "Scans image registries, selects tags by policy and commits updates to Git.",
+    args_override_self = true
 )]
 struct Args {
     #[command(flatten)]

@@ -7,7 +7,8 @@ use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager};
 #[command(
     name = "kustomize-controller",
     version,
-    about = "Builds Kustomizations from source artifacts and applies them with server-side apply."
+    about = "Builds Kustomizations from source artifacts and applies them with server-side apply.",
+    args_override_self = true
 )]
 struct Args {
     #[command(flatten)]

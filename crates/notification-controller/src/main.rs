@@ -7,7 +7,8 @@ use driftless_runtime::{CommonArgs, Manager};
 #[command(
     name = "notification-controller",
     version,
-    about = "Dispatches events to alert providers and turns webhooks into reconcile requests."
+    about = "Dispatches events to alert providers and turns webhooks into reconcile requests.",
+    args_override_self = true
 )]
 struct Args {
     #[command(flatten)]

@@ -168,8 +168,19 @@ pub fn mark_failed_with_retry(
     );
 }
 
-/// Checks the invariants Flux's `conditions/check` enforces on a final status; the error names
-/// the first one broken. Meant as a test oracle for every reconciler.
+/// Conditions that report a problem when True (abnormal-true). None may be True while Ready is.
+pub const NEGATIVE_POLARITY: &[&str] = &[
+    RECONCILING,
+    STALLED,
+    driftless_api::conditions::FETCH_FAILED,
+    driftless_api::conditions::BUILD_FAILED,
+    driftless_api::conditions::STORAGE_OPERATION_FAILED,
+    driftless_api::conditions::ARTIFACT_OUTDATED,
+    driftless_api::source::INCLUDE_UNAVAILABLE_CONDITION,
+];
+
+/// Checks the invariants Flux's `conditions/check` enforces on the status a reconcile ends
+/// with; the error names the first one broken. Meant as a test oracle for every reconciler.
 pub fn check_final_status(
     conditions: &[Condition],
     generation: Option<i64>,
@@ -178,16 +189,29 @@ pub fn check_final_status(
     let ready = get(conditions, READY).ok_or("Ready condition missing")?;
     let reconciling = is_true(conditions, RECONCILING);
     let stalled = is_true(conditions, STALLED);
-    if reconciling && stalled {
-        return Err("Reconciling and Stalled are both True".into());
+    if ready.status != "True" && ready.status != "False" {
+        return Err(format!(
+            "final Ready is {}, not True or False",
+            ready.status
+        ));
     }
-    if (reconciling || stalled) && ready.status == "True" {
-        return Err("Ready=True while Reconciling or Stalled".into());
+    if get(conditions, RECONCILING).is_some() && get(conditions, STALLED).is_some() {
+        return Err("Reconciling and Stalled are both present".into());
     }
     for c in conditions {
         if matches!(c.type_.as_str(), RECONCILING | STALLED) && c.status != "True" {
             return Err(format!("{} is present but not True", c.type_));
         }
+    }
+    if (reconciling || stalled) && ready.status != "False" {
+        return Err("Ready is not False while Reconciling or Stalled".into());
+    }
+    if ready.status == "True"
+        && let Some(c) = conditions
+            .iter()
+            .find(|c| NEGATIVE_POLARITY.contains(&c.type_.as_str()) && c.status == "True")
+    {
+        return Err(format!("{} is True while Ready=True", c.type_));
     }
     if let (Some(generation), Some(observed)) = (generation, observed_generation) {
         if observed > generation {
@@ -198,8 +222,15 @@ pub fn check_final_status(
         if observed < generation && ready.status == "True" {
             return Err("Ready=True for an unobserved generation".into());
         }
-        if ready.status == "True" && ready.observed_generation != Some(observed) {
-            return Err("Ready's observedGeneration differs from the status'".into());
+        if ready.status == "True"
+            && let Some(c) = conditions
+                .iter()
+                .find(|c| c.observed_generation != Some(observed))
+        {
+            return Err(format!(
+                "{}'s observedGeneration differs from the status' ({observed})",
+                c.type_
+            ));
         }
     }
     Ok(())
@@ -244,7 +275,12 @@ mod tests {
         mark_reconciling(&mut c, "Progressing", "fetching", Some(3));
         assert!(is_true(&c, RECONCILING));
         assert_eq!(get(&c, READY).map(|c| c.status.as_str()), Some("Unknown"));
-        assert!(check_final_status(&c, Some(3), Some(2)).is_ok());
+        // Mid-reconcile state: not a valid final status.
+        assert!(
+            check_final_status(&c, Some(3), Some(2))
+                .unwrap_err()
+                .contains("Unknown")
+        );
 
         mark_failed_with_retry(&mut c, "FetchFailed", "boom", Some(3));
         assert_eq!(
@@ -265,23 +301,36 @@ mod tests {
 
     #[test]
     fn invariant_checker_catches_violations() {
+        let violation = |c: &[Condition], generation, observed| {
+            check_final_status(c, generation, observed).unwrap_err()
+        };
         let mut c = Vec::new();
-        assert!(
-            check_final_status(&c, None, None)
-                .unwrap_err()
-                .contains("missing")
-        );
+        assert!(violation(&c, None, None).contains("missing"));
         mark_ready(&mut c, "Succeeded", "ok", Some(1));
-        assert!(
-            check_final_status(&c, Some(2), Some(1))
-                .unwrap_err()
-                .contains("unobserved")
+        assert!(violation(&c, Some(2), Some(1)).contains("unobserved"));
+        assert!(violation(&c, Some(1), Some(2)).contains(">"));
+
+        set(
+            &mut c,
+            "FetchFailed",
+            Status::True,
+            "GitOperationFailed",
+            "",
+            Some(1),
         );
-        assert!(
-            check_final_status(&c, Some(1), Some(2))
-                .unwrap_err()
-                .contains(">")
+        assert!(violation(&c, Some(1), Some(1)).contains("FetchFailed is True"));
+        remove(&mut c, "FetchFailed");
+        set(
+            &mut c,
+            "ArtifactInStorage",
+            Status::True,
+            "Succeeded",
+            "",
+            Some(0),
         );
+        assert!(violation(&c, Some(1), Some(1)).contains("ArtifactInStorage's observedGeneration"));
+        remove(&mut c, "ArtifactInStorage");
+
         set(
             &mut c,
             RECONCILING,
@@ -290,24 +339,13 @@ mod tests {
             "",
             Some(1),
         );
-        assert!(
-            check_final_status(&c, Some(1), Some(1))
-                .unwrap_err()
-                .contains("Ready=True")
-        );
+        assert!(violation(&c, Some(1), Some(1)).contains("not False"));
         set(&mut c, STALLED, Status::True, "X", "", Some(1));
-        assert!(
-            check_final_status(&c, Some(1), Some(1))
-                .unwrap_err()
-                .contains("both")
-        );
+        assert!(violation(&c, Some(1), Some(1)).contains("both"));
+
         let mut c = Vec::new();
         set(&mut c, READY, Status::False, "X", "", Some(1));
         set(&mut c, STALLED, Status::False, "X", "", Some(1));
-        assert!(
-            check_final_status(&c, Some(1), Some(1))
-                .unwrap_err()
-                .contains("not True")
-        );
+        assert!(violation(&c, Some(1), Some(1)).contains("not True"));
     }
 }

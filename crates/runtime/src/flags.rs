@@ -63,8 +63,10 @@ pub struct CommonArgs {
     pub enable_leader_election: bool,
     #[arg(long, default_value = "35s", value_parser = duration)]
     pub leader_election_lease_duration: Duration,
+    /// A leader that cannot confirm a renewal for this long stops leading and exits.
     #[arg(long, default_value = "30s", value_parser = duration)]
     pub leader_election_renew_deadline: Duration,
+    /// How often the leader renews the Lease (and a standby rechecks it).
     #[arg(long, default_value = "5s", value_parser = duration)]
     pub leader_election_retry_period: Duration,
     /// Give the Lease up on shutdown so another replica takes over at once.
@@ -117,6 +119,7 @@ mod tests {
     use clap::Parser;
 
     #[derive(Parser)]
+    #[command(args_override_self = true)]
     struct Cli {
         #[command(flatten)]
         common: CommonArgs,
@@ -160,5 +163,8 @@ mod tests {
         );
         assert!(Cli::try_parse_from(["x", "--interval-jitter-percentage=101"]).is_err());
         assert!(Cli::try_parse_from(["x", "--min-retry-delay=soon"]).is_err());
+        // Like Go's pflag, a repeated flag's last value wins (chart extraArgs override).
+        let c = Cli::try_parse_from(["x", "--log-level=info", "--log-level=error"]).unwrap();
+        assert_eq!(c.common.log_level, LogLevel::Error);
     }
 }

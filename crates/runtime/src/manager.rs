@@ -166,25 +166,18 @@ impl Manager {
         self.readiness.set(true);
         let lease_name = format!("{}-leader-election", ctx.controller);
         let result = if ctx.args.enable_leader_election {
-            let identity = format!(
-                "{}_{}",
-                hostname::get()
-                    .ok()
-                    .and_then(|h| h.into_string().ok())
-                    .unwrap_or_default(),
-                std::process::id()
-            );
             let config = LeaderConfig {
                 lease_name: lease_name.clone(),
                 namespace: ctx.runtime_namespace.clone(),
-                identity,
+                identity: crate::leader::new_identity(),
                 lease_duration: ctx.args.leader_election_lease_duration,
                 renew_deadline: ctx.args.leader_election_renew_deadline,
+                retry_period: ctx.args.leader_election_retry_period,
                 release_on_cancel: ctx.args.leader_election_release_on_cancel,
             };
             ctx.metrics.set_leader(&lease_name, false);
-            let mut elector = Elector::new(ctx.client.clone(), config).await?;
-            if elector.acquire(&ctx.shutdown).await? {
+            let mut elector = Elector::new(ctx.client.clone(), config);
+            if elector.acquire(&ctx.shutdown).await {
                 ctx.metrics.set_leader(&lease_name, true);
                 let shutdown = ctx.shutdown.clone();
                 let metrics = ctx.metrics.clone();

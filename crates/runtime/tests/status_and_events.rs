@@ -15,7 +15,7 @@ use driftless_api::source::{GitRepository, GitRepositoryStatus};
 use driftless_runtime::conditions;
 use driftless_runtime::events::EventRecorder;
 use driftless_runtime::status::apply_status;
-use k8s_openapi::api::events::v1::Event as KubeEvent;
+use k8s_openapi::api::core::v1::Event as KubeEvent;
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::{Value, json};
 
@@ -197,7 +197,7 @@ async fn events_are_recorded_and_forwarded_in_flux_shape() {
         (bodies.len() >= 2).then_some(bodies)
     })
     .await;
-    // Trace events stay in the cluster; info and error are forwarded, in order.
+    // Trace events stay in the cluster; info and error are forwarded.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(received.lock().unwrap().len(), 2);
     let info = bodies
@@ -237,7 +237,7 @@ async fn events_are_recorded_and_forwarded_in_flux_shape() {
         .unwrap();
     assert_eq!(error["severity"], "error");
 
-    // All three are Kubernetes Events; the error one is a Warning.
+    // All three are core/v1 Events (what `flux events` lists); the error one is a Warning.
     let events: Api<KubeEvent> = Api::namespaced(client, &namespace);
     let recorded = wait_for("three Kubernetes events", async || {
         let list = events.list(&ListParams::default()).await.ok()?;
@@ -258,19 +258,48 @@ async fn events_are_recorded_and_forwarded_in_flux_shape() {
     );
     let new_artifact = by_reason["NewArtifact"];
     assert_eq!(
-        new_artifact.note.as_deref(),
+        new_artifact.message.as_deref(),
         Some("stored artifact for commit 'init'")
     );
+    assert_eq!(new_artifact.involved_object.name.as_deref(), Some("app"));
+    assert_eq!(new_artifact.involved_object.uid, repo.metadata.uid);
     assert_eq!(
-        new_artifact
-            .regarding
-            .as_ref()
-            .and_then(|r| r.name.as_deref()),
-        Some("app")
-    );
-    assert_eq!(
-        new_artifact.reporting_controller.as_deref(),
+        new_artifact.reporting_component.as_deref(),
         Some("source-controller")
+    );
+    assert_eq!(new_artifact.count, Some(1));
+
+    // A repeat is counted on the same Event; a new message is a new Event with its own text.
+    recorder
+        .publish(
+            &repo,
+            Severity::Info,
+            "NewArtifact",
+            "stored artifact for commit 'init'",
+            BTreeMap::new(),
+        )
+        .await;
+    recorder
+        .publish(
+            &repo,
+            Severity::Info,
+            "NewArtifact",
+            "stored artifact for commit 'second'",
+            BTreeMap::new(),
+        )
+        .await;
+    let list = events.list(&ListParams::default()).await.unwrap().items;
+    let new_artifacts: BTreeMap<_, _> = list
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("NewArtifact"))
+        .map(|e| (e.message.clone().unwrap_or_default(), e.count))
+        .collect();
+    assert_eq!(
+        new_artifacts,
+        BTreeMap::from([
+            ("stored artifact for commit 'init'".to_owned(), Some(2)),
+            ("stored artifact for commit 'second'".to_owned(), Some(1)),
+        ])
     );
 }
 

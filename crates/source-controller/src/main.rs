@@ -7,7 +7,8 @@ use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager};
 #[command(
     name = "source-controller",
     version,
-    about = "Fetches Git, OCI and Bucket sources and serves them as tar.gz artifacts."
+    about = "Fetches Git, OCI and Bucket sources and serves them as tar.gz artifacts.",
+    args_override_self = true
 )]
 struct Args {
     #[command(flatten)]

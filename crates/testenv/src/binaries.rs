@@ -62,6 +62,38 @@ impl KubernetesPins {
     }
 }
 
+/// Reference CLIs used by tests, installed with `go install <module>@<version>` by
+/// `cargo xtask testenv build` into `<cache>/tools/<name>-<version>/`.
+pub struct Tool {
+    pub name: &'static str,
+    pub module: &'static str,
+    pub version: &'static str,
+}
+
+pub const HELM: Tool = Tool {
+    name: "helm",
+    module: "helm.sh/helm/v3/cmd/helm",
+    version: "v3.21.4",
+};
+
+impl Tool {
+    pub fn dir(&self) -> PathBuf {
+        cache_root()
+            .join("tools")
+            .join(format!("{}-{}", self.name, self.version))
+    }
+
+    /// Path of the installed executable; an error naming the build command if missing.
+    pub fn path(&self) -> Result<PathBuf> {
+        let path = self.dir().join(self.name);
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(Error::BinariesMissing(self.dir()))
+        }
+    }
+}
+
 fn cache_root() -> PathBuf {
     if let Some(dir) = std::env::var_os("DRIFTLESS_CACHE_DIR") {
         return PathBuf::from(dir);

@@ -72,22 +72,11 @@ impl ControlPlane {
     pub async fn start(options: Options) -> Result<Self> {
         let started = Instant::now();
         let binaries = Binaries::locate()?;
-        let dir = new_run_dir()?;
         let pki = Pki::generate()?;
-        let write = |name: &str, contents: &str| -> Result<PathBuf> {
-            let path = dir.join(name);
-            std::fs::write(&path, contents)
-                .map_err(|e| Error::Io(format!("writing {}", path.display()), e))?;
-            Ok(path)
-        };
-        let serving_cert = write("apiserver.crt", &pki.serving.cert_pem)?;
-        let serving_key = write("apiserver.key", &pki.serving.key_pem)?;
-        let client_ca = write("client-ca.crt", &pki.client_ca_pem())?;
-        let sa_key = write("sa.key", &pki.service_account_key_pem)?;
-        let sa_pub = write("sa.pub", &pki.service_account_public_pem)?;
-
         let [etcd_client, etcd_peer, api_port, kcm_port] = free_ports()?;
         let server = format!("https://127.0.0.1:{api_port}");
+        // From here on the plane owns the run directory: any failure removes it on drop.
+        let dir = new_run_dir()?;
         let mut plane = Self {
             dir: dir.clone(),
             server: server.clone(),
@@ -95,6 +84,17 @@ impl ControlPlane {
             processes: Mutex::new(Vec::new()),
             started_in: Duration::ZERO,
         };
+        let write = |name: &str, contents: &str| -> Result<PathBuf> {
+            let path = dir.join(name);
+            std::fs::write(&path, contents)
+                .map_err(|e| Error::Io(format!("writing {}", path.display()), e))?;
+            Ok(path)
+        };
+        let serving_cert = write("apiserver.crt", &plane.pki.serving.cert_pem)?;
+        let serving_key = write("apiserver.key", &plane.pki.serving.key_pem)?;
+        let client_ca = write("client-ca.crt", &plane.pki.client_ca_pem())?;
+        let sa_key = write("sa.key", &plane.pki.service_account_key_pem)?;
+        let sa_pub = write("sa.pub", &plane.pki.service_account_public_pem)?;
 
         let mut etcd = Command::new(&binaries.etcd);
         let etcd_url = format!("http://127.0.0.1:{etcd_client}");
@@ -246,18 +246,36 @@ impl ControlPlane {
         user: &str,
         groups: &[&str],
     ) -> Result<PathBuf> {
-        let yaml = self.kubeconfig_yaml(user, groups)?;
+        self.write_kubeconfig_yaml(file_name, &self.kubeconfig_yaml(user, groups, None)?)
+    }
+
+    /// Writes a kubeconfig in which the admin impersonates `user`, e.g.
+    /// `system:serviceaccount:<ns>:<name>`: a process using it has exactly that user's RBAC.
+    pub fn write_impersonating_kubeconfig(&self, file_name: &str, user: &str) -> Result<PathBuf> {
+        let yaml = self.kubeconfig_yaml("admin", &["system:masters"], Some(user))?;
+        self.write_kubeconfig_yaml(file_name, &yaml)
+    }
+
+    fn write_kubeconfig_yaml(&self, file_name: &str, yaml: &str) -> Result<PathBuf> {
         let path = self.dir.join(file_name);
         std::fs::write(&path, yaml)
             .map_err(|e| Error::Io(format!("writing {}", path.display()), e))?;
         Ok(path)
     }
 
-    fn kubeconfig_yaml(&self, user: &str, groups: &[&str]) -> Result<String> {
+    fn kubeconfig_yaml(
+        &self,
+        user: &str,
+        groups: &[&str],
+        impersonate: Option<&str>,
+    ) -> Result<String> {
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         let cert = self.pki.client_cert(user, groups)?;
+        let impersonate = impersonate
+            .map(|as_user| format!("    as: {as_user}\n"))
+            .unwrap_or_default();
         Ok(format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: testenv\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: {user}\n  user:\n    client-certificate-data: {cert}\n    client-key-data: {key}\ncontexts:\n- name: testenv\n  context:\n    cluster: testenv\n    user: {user}\ncurrent-context: testenv\n",
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: testenv\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: {user}\n  user:\n    client-certificate-data: {cert}\n    client-key-data: {key}\n{impersonate}contexts:\n- name: testenv\n  context:\n    cluster: testenv\n    user: {user}\ncurrent-context: testenv\n",
             server = self.server,
             ca = b64(&self.pki.serving_ca_pem),
             cert = b64(&cert.cert_pem),
@@ -267,7 +285,7 @@ impl ControlPlane {
 
     /// Client config authenticating as `user` in `groups` (client certificate).
     pub async fn config_for(&self, user: &str, groups: &[&str]) -> Result<Config> {
-        let kubeconfig = Kubeconfig::from_yaml(&self.kubeconfig_yaml(user, groups)?)
+        let kubeconfig = Kubeconfig::from_yaml(&self.kubeconfig_yaml(user, groups, None)?)
             .map_err(|e| Error::Kubeconfig(e.to_string()))?;
         let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
             .await

@@ -83,6 +83,11 @@ impl ControllerProcess {
         self.process.stop(grace)
     }
 
+    /// Waits up to `timeout` for the process to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        self.process.wait_exit(timeout)
+    }
+
     pub fn log_tail(&self, lines: usize) -> String {
         self.process.log_tail(lines)
     }

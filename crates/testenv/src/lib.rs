@@ -15,7 +15,7 @@ mod http;
 pub mod lifecycle;
 mod process;
 
-pub use binaries::{Binaries, KubernetesPins};
+pub use binaries::{Binaries, HELM, KubernetesPins, Tool};
 pub use control_plane::{ControlPlane, Options, shared};
 
 /// Errors starting or talking to the test control plane.

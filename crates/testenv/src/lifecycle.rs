@@ -1,6 +1,7 @@
 //! The lifecycle every controller binary must get right, checked against the real control
 //! plane: start, become ready, serve metrics, elect exactly one leader among two replicas,
-//! hand leadership over when the leader stops, and exit cleanly on SIGTERM.
+//! hand leadership over when the leader stops, exit cleanly on SIGTERM, and stop (with an
+//! error) when the Lease is taken away.
 //!
 //! Call from a `#[tokio::test(flavor = "multi_thread")]` test in the controller's crate with
 //! `env!("CARGO_BIN_EXE_<name>")`.
@@ -18,6 +19,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Short leases keep the test quick; failover after a crash would take this long.
 const LEASE_DURATION: &str = "6s";
 const RENEW_DEADLINE: &str = "4s";
+const RETRY_PERIOD: &str = "1s";
 
 /// Runs the whole lifecycle check for the controller `name` built at `binary`.
 /// Panics with the controllers' logs on any violation.
@@ -36,6 +38,7 @@ async fn run(plane: &ControlPlane, name: &'static str, binary: &Path) -> Result<
         format!("--runtime-namespace={namespace}"),
         format!("--leader-election-lease-duration={LEASE_DURATION}"),
         format!("--leader-election-renew-deadline={RENEW_DEADLINE}"),
+        format!("--leader-election-retry-period={RETRY_PERIOD}"),
     ];
     let kubeconfig = plane.kubeconfig_path();
     let spawn = || ControllerProcess::spawn(name, binary, &kubeconfig, plane.dir(), &args);
@@ -103,10 +106,23 @@ async fn run(plane: &ControlPlane, name: &'static str, binary: &Path) -> Result<
         "{name}: new leader's metrics:\n{metrics}"
     );
 
-    let status = blocking(|| Ok(second.terminate(Duration::from_secs(15)))).await?;
+    // A leader that finds someone else holding its Lease must stop leading at once: it exits
+    // with an error rather than keep reconciling beside another leader.
+    let mut lease = leases.get(&lease_name).await?;
+    if let Some(spec) = lease.spec.as_mut() {
+        spec.holder_identity = Some("intruder_0_0".into());
+        spec.renew_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+            k8s_openapi::jiff::Timestamp::now(),
+        ));
+    }
+    leases
+        .replace(&lease_name, &Default::default(), &lease)
+        .await?;
+    let status = blocking(|| Ok(second.wait_exit(Duration::from_secs(10)))).await?;
     assert!(
-        status.is_some_and(|s| s.success()),
-        "{name}: second replica did not exit cleanly ({status:?})"
+        status.is_some_and(|s| !s.success()),
+        "{name}: leader kept running after losing its Lease ({status:?})\n{}",
+        second.log_tail(30)
     );
     Ok(())
 }
@@ -130,8 +146,9 @@ async fn wait_for_metric(controller: &ControllerProcess, expected: &str) -> Stri
 
 async fn holder(leases: &Api<Lease>, name: &str) -> Option<u32> {
     let lease = leases.get_opt(name).await.ok().flatten()?;
+    // Identities are `<hostname>_<pid>_<random>`.
     let identity = lease.spec?.holder_identity?;
-    identity.rsplit('_').next()?.parse().ok()
+    identity.rsplit('_').nth(1)?.parse().ok()
 }
 
 async fn wait_for_holder(leases: &Api<Lease>, name: &str, pid: u32) -> bool {

@@ -46,11 +46,16 @@ impl Process {
         let log = std::fs::File::create(log_path).map_err(|e| io_err("creating log", e))?;
         let log_err = log.try_clone().map_err(|e| io_err("cloning log", e))?;
         command.stdin(Stdio::null()).stdout(log).stderr(log_err);
-        // SAFETY: only async-signal-safe calls (prctl, getppid) run between fork and exec.
+        let parent = std::process::id();
+        // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) run between fork and exec.
         unsafe {
-            command.pre_exec(|| {
+            command.pre_exec(move || {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                     return Err(io::Error::last_os_error());
+                }
+                // The parent may have died before prctl took effect; then nobody would reap us.
+                if u32::try_from(libc::getppid()).ok() != Some(parent) {
+                    libc::_exit(1);
                 }
                 Ok(())
             });
@@ -92,6 +97,20 @@ impl Process {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Waits up to `timeout` for the process to exit without signalling it.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGTERM, then SIGKILL if it has not exited within `grace`. Returns the exit status if

@@ -1,0 +1,171 @@
+//! The Helm chart installs into a real API server, and each controller runs with exactly the
+//! arguments and RBAC the chart gives it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use driftless_testenv::controller::ControllerProcess;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::Discovery;
+use serde_json::Value;
+
+const CONTROLLERS: [&str; 4] = [
+    "image-automation-controller",
+    "kustomize-controller",
+    "notification-controller",
+    "source-controller",
+];
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Controller binaries built by `cargo test --workspace` (each controller crate's own tests
+/// need them, so they are fresh when the whole workspace is tested).
+fn controller_binary(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    let path = target.join("debug").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run the whole suite with `cargo xtask test`",
+        path.display()
+    );
+    path
+}
+
+fn render(namespace: &str) -> Vec<Value> {
+    let helm = driftless_testenv::HELM
+        .path()
+        .expect("helm: run `cargo xtask testenv build`");
+    let output = Command::new(helm)
+        .args(["template", "driftless"])
+        .arg(repo_root().join("charts/driftless"))
+        .args(["--namespace", namespace, "--include-crds"])
+        // Offline rendering has no server to ask; `helm install` would read it from the API.
+        .args([
+            "--kube-version",
+            &driftless_testenv::KubernetesPins::load()
+                .unwrap()
+                .kubernetes_version,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "helm template failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
+        .filter(|v: &Value| !v.is_null())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chart_installs_and_each_controller_runs_with_its_args_and_rbac() {
+    let plane = driftless_testenv::shared().await.unwrap();
+    let client = plane.client().await.unwrap();
+    let namespace = plane.namespace("chart").await.unwrap();
+    let objects = render(&namespace);
+
+    let count = |kind: &str| objects.iter().filter(|o| o["kind"] == kind).count();
+    assert_eq!(count("CustomResourceDefinition"), 12);
+    assert_eq!(count("Deployment"), 4);
+    assert_eq!(count("ServiceAccount"), 4);
+
+    // Install everything for real with server-side apply, as `helm install` would create it.
+    let discovery = Discovery::new(client.clone()).run().await.unwrap();
+    let params = PatchParams::apply("chart-test").force();
+    for object in &objects {
+        let (group, version) = object["apiVersion"]
+            .as_str()
+            .unwrap()
+            .rsplit_once('/')
+            .map_or(("", object["apiVersion"].as_str().unwrap()), |(g, v)| {
+                (g, v)
+            });
+        let gvk = GroupVersionKind::gvk(group, version, object["kind"].as_str().unwrap());
+        let (resource, capabilities) = discovery.resolve_gvk(&gvk).unwrap();
+        let api: Api<DynamicObject> = match capabilities.scope {
+            kube::discovery::Scope::Namespaced => {
+                Api::namespaced_with(client.clone(), &namespace, &resource)
+            }
+            kube::discovery::Scope::Cluster => Api::all_with(client.clone(), &resource),
+        };
+        let name = object["metadata"]["name"].as_str().unwrap();
+        api.patch(name, &params, &Patch::Apply(object))
+            .await
+            .unwrap_or_else(|e| panic!("applying {} {name}: {e}", object["kind"]));
+    }
+
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &namespace);
+    for deployment in objects.iter().filter(|o| o["kind"] == "Deployment") {
+        let name = deployment["metadata"]["name"].as_str().unwrap();
+        assert!(CONTROLLERS.contains(&name), "unexpected Deployment {name}");
+        let pod = &deployment["spec"]["template"]["spec"];
+        let service_account = pod["serviceAccountName"].as_str().unwrap();
+        let container = &pod["containers"][0];
+        let args: Vec<String> = container["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            // The pod's RUNTIME_NAMESPACE comes from the downward API.
+            .chain([format!("--runtime-namespace={namespace}")])
+            .collect();
+        assert!(
+            args.contains(&"--enable-leader-election=true".to_owned()),
+            "{name}: {args:?}"
+        );
+
+        let kubeconfig = plane
+            .write_impersonating_kubeconfig(
+                &format!("{namespace}-{name}.kubeconfig"),
+                &format!("system:serviceaccount:{namespace}:{service_account}"),
+            )
+            .unwrap();
+        let mut controller = ControllerProcess::spawn(
+            CONTROLLERS.iter().find(|c| **c == name).unwrap(),
+            &controller_binary(name),
+            &kubeconfig,
+            plane.dir(),
+            &args,
+        )
+        .unwrap();
+        tokio::task::block_in_place(|| controller.wait_ready(Duration::from_secs(30)))
+            .unwrap_or_else(|e| panic!("{name} with the chart's args: {e}"));
+
+        // Taking the Lease proves the chart's RBAC covers leader election for this account.
+        let lease_name = format!("{name}-leader-election");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let holder = loop {
+            let holder = leases
+                .get_opt(&lease_name)
+                .await
+                .unwrap()
+                .and_then(|l| l.spec?.holder_identity);
+            if holder.is_some() || Instant::now() > deadline {
+                break holder;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(
+            // Identities are `<hostname>_<pid>_<random>`.
+            holder.as_deref().and_then(|h| h.rsplit('_').nth(1))
+                == Some(controller.pid().to_string().as_str()),
+            "{name} did not acquire its Lease as {service_account}:\n{}",
+            controller.log_tail(30)
+        );
+        let status = tokio::task::block_in_place(|| controller.terminate(Duration::from_secs(15)));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "{name} exit: {status:?}"
+        );
+    }
+}
