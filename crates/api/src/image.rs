@@ -18,7 +18,7 @@ pub const VERSION: &str = "v1";
 
 // image-reflector-controller reasons.
 pub const IMAGE_URL_INVALID_REASON: &str = "ImageURLInvalid";
-pub const DEPENDENCY_NOT_READY_REASON: &str = "DependencyNotReady";
+pub const DEPENDENCY_NOT_READY_REASON: &str = crate::conditions::DEPENDENCY_NOT_READY;
 pub const AUTHENTICATION_FAILED_REASON: &str = "AuthenticationFailed";
 pub const READ_OPERATION_FAILED_REASON: &str = "ReadOperationFailed";
 pub const INTERVAL_NOT_CONFIGURED_REASON: &str = "IntervalNotConfigured";
@@ -644,13 +644,8 @@ crate::impl_reconcilable!(ImageUpdateAutomation);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kube::CustomResourceExt;
-    use serde_json::{Value, json};
-
-    fn spec_schema<K: CustomResourceExt>() -> Value {
-        let crd = serde_json::to_value(K::crd()).unwrap();
-        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"].clone()
-    }
+    use crate::test_support::spec_schema;
+    use serde_json::json;
 
     #[test]
     fn flux_defaults_are_schema_defaults() {

@@ -15,16 +15,18 @@ use crate::meta::{
 pub const GROUP: &str = "kustomize.toolkit.fluxcd.io";
 pub const VERSION: &str = "v1";
 
+use crate::conditions;
+
 /// Condition type: result of the last health assessment.
-pub const HEALTHY_CONDITION: &str = "Healthy";
-pub const PRUNE_FAILED_REASON: &str = "PruneFailed";
-pub const ARTIFACT_FAILED_REASON: &str = "ArtifactFailed";
-pub const BUILD_FAILED_REASON: &str = "BuildFailed";
-pub const HEALTH_CHECK_FAILED_REASON: &str = "HealthCheckFailed";
-pub const DEPENDENCY_NOT_READY_REASON: &str = "DependencyNotReady";
-pub const RECONCILIATION_SUCCEEDED_REASON: &str = "ReconciliationSucceeded";
-pub const RECONCILIATION_FAILED_REASON: &str = "ReconciliationFailed";
-pub const PROGRESSING_WITH_RETRY_REASON: &str = "ProgressingWithRetry";
+pub const HEALTHY_CONDITION: &str = conditions::HEALTHY;
+pub const PRUNE_FAILED_REASON: &str = conditions::PRUNE_FAILED;
+pub const ARTIFACT_FAILED_REASON: &str = conditions::ARTIFACT_FAILED;
+pub const BUILD_FAILED_REASON: &str = conditions::BUILD_FAILED_REASON;
+pub const HEALTH_CHECK_FAILED_REASON: &str = conditions::HEALTH_CHECK_FAILED;
+pub const DEPENDENCY_NOT_READY_REASON: &str = conditions::DEPENDENCY_NOT_READY;
+pub const RECONCILIATION_SUCCEEDED_REASON: &str = conditions::RECONCILIATION_SUCCEEDED;
+pub const RECONCILIATION_FAILED_REASON: &str = conditions::RECONCILIATION_FAILED;
+pub const PROGRESSING_WITH_RETRY_REASON: &str = conditions::PROGRESSING_WITH_RETRY;
 
 /// Longest condition message the controller writes.
 pub const MAX_CONDITION_MESSAGE_LENGTH: usize = 20000;
@@ -415,17 +417,12 @@ crate::impl_reconcilable!(Kustomization);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kube::CustomResourceExt;
-    use serde_json::{Value, json};
-
-    fn spec_schema() -> Value {
-        let crd = serde_json::to_value(Kustomization::crd()).unwrap();
-        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"].clone()
-    }
+    use crate::test_support::spec_schema;
+    use serde_json::json;
 
     #[test]
     fn schema_matches_flux() {
-        let spec = spec_schema();
+        let spec = spec_schema::<Kustomization>();
         assert_eq!(spec["required"], json!(["interval", "prune", "sourceRef"]));
         let props = &spec["properties"];
         assert_eq!(props["force"]["default"], false);

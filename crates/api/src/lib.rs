@@ -14,3 +14,15 @@ pub mod notification;
 pub mod source;
 
 pub use crds::crds;
+
+#[cfg(test)]
+mod test_support {
+    use kube::CustomResourceExt;
+    use serde_json::Value;
+
+    /// The generated OpenAPI schema of `K`'s `spec`.
+    pub fn spec_schema<K: CustomResourceExt>() -> Value {
+        let crd = serde_json::to_value(K::crd()).unwrap_or_default();
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"].clone()
+    }
+}

@@ -884,13 +884,8 @@ crate::impl_artifact_source!(HelmChart);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kube::CustomResourceExt;
-    use serde_json::{Value, json};
-
-    fn spec_schema<K: CustomResourceExt>() -> Value {
-        let crd = serde_json::to_value(K::crd()).unwrap();
-        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"].clone()
-    }
+    use crate::test_support::spec_schema;
+    use serde_json::json;
 
     #[test]
     fn flux_defaults_are_schema_defaults() {

@@ -81,22 +81,11 @@ pub fn mark_reconciling(
     message: impl Into<String>,
     generation: Option<i64>,
 ) {
-    let message = message.into();
-    remove(conditions, STALLED);
-    set(
+    mark_in_progress(
         conditions,
-        RECONCILING,
-        Status::True,
         reason,
-        message.clone(),
-        generation,
-    );
-    set(
-        conditions,
-        READY,
-        Status::Unknown,
-        reason,
-        message,
+        (Status::Unknown, reason),
+        message.into(),
         generation,
     );
 }
@@ -148,21 +137,37 @@ pub fn mark_failed_with_retry(
     message: impl Into<String>,
     generation: Option<i64>,
 ) {
-    let message = message.into();
+    mark_in_progress(
+        conditions,
+        driftless_api::conditions::PROGRESSING_WITH_RETRY,
+        (Status::False, reason),
+        message.into(),
+        generation,
+    );
+}
+
+/// Reconciling=True with `reconciling_reason`, Ready as given, not Stalled.
+fn mark_in_progress(
+    conditions: &mut Vec<Condition>,
+    reconciling_reason: &str,
+    (ready_status, ready_reason): (Status, &str),
+    message: String,
+    generation: Option<i64>,
+) {
     remove(conditions, STALLED);
     set(
         conditions,
         RECONCILING,
         Status::True,
-        driftless_api::conditions::PROGRESSING_WITH_RETRY,
+        reconciling_reason,
         message.clone(),
         generation,
     );
     set(
         conditions,
         READY,
-        Status::False,
-        reason,
+        ready_status,
+        ready_reason,
         message,
         generation,
     );

@@ -113,6 +113,34 @@ pub struct CommonArgs {
     pub runtime_namespace: String,
 }
 
+impl CommonArgs {
+    /// Watch configuration honouring `--watch-label-selector` (sharding).
+    pub fn watcher_config(&self) -> kube::runtime::watcher::Config {
+        let config = kube::runtime::watcher::Config::default();
+        if self.watch_label_selector.is_empty() {
+            config
+        } else {
+            config.labels(&self.watch_label_selector)
+        }
+    }
+
+    /// The one namespace to watch, or None for all namespaces (`--watch-all-namespaces`).
+    pub fn watched_namespace<'a>(&self, runtime_namespace: &'a str) -> Option<&'a str> {
+        (!self.watch_all_namespaces).then_some(runtime_namespace)
+    }
+
+    /// An `Api` over the watched namespaces.
+    pub fn watched_api<K>(&self, client: kube::Client, runtime_namespace: &str) -> kube::Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match self.watched_namespace(runtime_namespace) {
+            Some(namespace) => kube::Api::namespaced(client, namespace),
+            None => kube::Api::all(client),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +177,25 @@ mod tests {
         assert_eq!(c.log_level, LogLevel::Debug);
         assert_eq!(c.min_retry_delay, Duration::from_millis(750));
         assert_eq!(c.max_retry_delay, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn sharding_and_namespace_scoping() {
+        let all = Cli::try_parse_from(["x"]).unwrap().common;
+        assert_eq!(all.watched_namespace("flux-system"), None);
+        assert_eq!(all.watcher_config().label_selector, None);
+        let shard = Cli::try_parse_from([
+            "x",
+            "--watch-all-namespaces=false",
+            "--watch-label-selector=sharding.fluxcd.io/key=shard1",
+        ])
+        .unwrap()
+        .common;
+        assert_eq!(shard.watched_namespace("flux-system"), Some("flux-system"));
+        assert_eq!(
+            shard.watcher_config().label_selector.as_deref(),
+            Some("sharding.fluxcd.io/key=shard1")
+        );
     }
 
     #[test]

@@ -141,24 +141,52 @@ async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T
     }
 }
 
+/// A GitRepository in a fresh namespace and a recorder forwarding to a local sink that
+/// answers `sink_status`.
+struct EventsSetup {
+    namespace: String,
+    client: kube::Client,
+    repo: GitRepository,
+    received: Received,
+    recorder: EventRecorder,
+}
+
+impl EventsSetup {
+    async fn new(prefix: &str, sink_status: StatusCode) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let plane = driftless_testenv::shared().await.unwrap();
+        let namespace = plane.namespace(prefix).await.unwrap();
+        let client = plane.client().await.unwrap();
+        let repo = Api::<GitRepository>::namespaced(client.clone(), &namespace)
+            .create(&PostParams::default(), &git_repository("app"))
+            .await
+            .unwrap();
+        let (url, received) = start_sink(sink_status).await;
+        let recorder = EventRecorder::new(
+            client.clone(),
+            "source-controller",
+            "source-controller-0",
+            &url,
+        );
+        Self {
+            namespace,
+            client,
+            repo,
+            received,
+            recorder,
+        }
+    }
+}
+
 #[tokio::test]
 async fn events_are_recorded_and_forwarded_in_flux_shape() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let plane = driftless_testenv::shared().await.unwrap();
-    let namespace = plane.namespace("events").await.unwrap();
-    let client = plane.client().await.unwrap();
-    let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
-    let repo = api
-        .create(&PostParams::default(), &git_repository("app"))
-        .await
-        .unwrap();
-    let (url, received) = start_sink(StatusCode::ACCEPTED).await;
-    let recorder = EventRecorder::new(
-        client.clone(),
-        "source-controller",
-        "source-controller-0",
-        &url,
-    );
+    let EventsSetup {
+        namespace,
+        client,
+        repo,
+        received,
+        recorder,
+    } = EventsSetup::new("events", StatusCode::ACCEPTED).await;
 
     let metadata = BTreeMap::from([(
         "source.toolkit.fluxcd.io/revision".to_owned(),
@@ -305,17 +333,12 @@ async fn events_are_recorded_and_forwarded_in_flux_shape() {
 
 #[tokio::test]
 async fn an_unavailable_notification_endpoint_never_delays_the_caller() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let plane = driftless_testenv::shared().await.unwrap();
-    let namespace = plane.namespace("events-down").await.unwrap();
-    let client = plane.client().await.unwrap();
-    let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
-    let repo = api
-        .create(&PostParams::default(), &git_repository("app"))
-        .await
-        .unwrap();
-    let (url, received) = start_sink(StatusCode::SERVICE_UNAVAILABLE).await;
-    let recorder = EventRecorder::new(client, "source-controller", "sc-0", &url);
+    let EventsSetup {
+        repo,
+        received,
+        recorder,
+        ..
+    } = EventsSetup::new("events-down", StatusCode::SERVICE_UNAVAILABLE).await;
     let started = Instant::now();
     for i in 0..5 {
         recorder
