@@ -85,8 +85,7 @@ fn main() -> anyhow::Result<()> {
         }
         Task::Test { args } => {
             xtask::testenv::build()?;
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
+            let status = nested_cargo()
                 .args(["test", "--workspace"])
                 .args(&args)
                 .status()
@@ -169,8 +168,7 @@ async fn create_namespace(plane: &ControlPlane, name: &str) -> anyhow::Result<()
 
 /// Builds the controller binaries and returns their paths, in [`CONTROLLERS`] order.
 fn build_controllers(release: bool) -> anyhow::Result<Vec<PathBuf>> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(cargo);
+    let mut command = nested_cargo();
     command.arg("build").arg("--quiet");
     if release {
         command.arg("--release");
@@ -184,6 +182,32 @@ fn build_controllers(release: bool) -> anyhow::Result<Vec<PathBuf>> {
     }
     let target = target_dir().join(if release { "release" } else { "debug" });
     Ok(CONTROLLERS.iter().map(|name| target.join(name)).collect())
+}
+
+/// A cargo command without the package variables `cargo run` set for xtask. Build scripts
+/// (ring's, via cc) declare `rerun-if-env-changed` on them, so passing them on would make the
+/// nested cargo and the outer one invalidate each other's builds on every run.
+fn nested_cargo() -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        let set_by_cargo_run = name.starts_with("CARGO_PKG_")
+            || matches!(
+                name,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_MANIFEST_LINKS"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "OUT_DIR"
+            );
+        if set_by_cargo_run {
+            command.env_remove(name);
+        }
+    }
+    command
 }
 
 fn target_dir() -> PathBuf {
