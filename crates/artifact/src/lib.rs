@@ -13,6 +13,7 @@
 //! No I/O beyond the reader, writer or directory given; no network.
 
 mod digest;
+pub mod ignore;
 mod pack;
 mod unpack;
 
