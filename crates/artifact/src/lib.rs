@@ -18,7 +18,7 @@ mod pack;
 mod unpack;
 
 pub use digest::{Digest, DigestError, HashingReader, HashingWriter};
-pub use pack::{FileEntry, PackError, StoredArtifact, pack, store};
+pub use pack::{FileEntry, PackError, StoredArtifact, pack, store, store_by_digest};
 pub use unpack::{FileData, Limits, Tree, UnpackError, unpack_to_dir, unpack_to_memory};
 
 /// Checks a relative, `/`-separated archive path and returns it without `./` segments.

@@ -129,6 +129,23 @@ pub fn store(
     file_name: &str,
     entries: impl IntoIterator<Item = FileEntry>,
 ) -> Result<StoredArtifact, PackError> {
+    store_named(dir, entries, |_| file_name.to_owned())
+}
+
+/// Like [`store`], naming the file `<hex digest>.tar.gz`: the same content always lands at
+/// the same path, and a path never changes content under a reader.
+pub fn store_by_digest(
+    dir: &Path,
+    entries: impl IntoIterator<Item = FileEntry>,
+) -> Result<StoredArtifact, PackError> {
+    store_named(dir, entries, |digest| format!("{}.tar.gz", digest.hex()))
+}
+
+fn store_named(
+    dir: &Path,
+    entries: impl IntoIterator<Item = FileEntry>,
+    file_name: impl FnOnce(&Digest) -> String,
+) -> Result<StoredArtifact, PackError> {
     let mut temp = tempfile::Builder::new()
         .prefix(".tmp-")
         .suffix(".tar.gz")
@@ -148,7 +165,7 @@ pub fn store(
         temp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(0o600))?;
     }
-    let path = dir.join(file_name);
+    let path = dir.join(file_name(&digest));
     temp.persist(&path).map_err(|e| PackError::Io(e.error))?;
     Ok(StoredArtifact { path, digest, size })
 }

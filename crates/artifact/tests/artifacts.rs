@@ -1,8 +1,8 @@
 use std::io::Write;
 
 use driftless_artifact::{
-    Digest, FileData, FileEntry, Limits, PackError, UnpackError, pack, store, unpack_to_dir,
-    unpack_to_memory,
+    Digest, FileData, FileEntry, Limits, PackError, UnpackError, pack, store, store_by_digest,
+    unpack_to_dir, unpack_to_memory,
 };
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -156,6 +156,26 @@ fn store_writes_atomically_with_the_digest_of_its_bytes() {
     assert!(store(dir.path(), "abc.tar.gz", vec![file("../x", "")]).is_err());
     assert_eq!(std::fs::read(&stored.path).unwrap(), bytes);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn store_by_digest_names_the_file_after_its_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = store_by_digest(dir.path(), vec![file("a.yaml", "x: 1")]).unwrap();
+    assert_eq!(
+        first.path.file_name().unwrap().to_str().unwrap(),
+        format!("{}.tar.gz", first.digest.hex())
+    );
+    assert_eq!(
+        first.digest,
+        Digest::of(&std::fs::read(&first.path).unwrap())
+    );
+    // Same content, same path; different content, a new path beside the old one.
+    let again = store_by_digest(dir.path(), vec![file("a.yaml", "x: 1")]).unwrap();
+    assert_eq!(again, first);
+    let second = store_by_digest(dir.path(), vec![file("a.yaml", "x: 2")]).unwrap();
+    assert_ne!(second.path, first.path);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
 }
 
 #[test]
