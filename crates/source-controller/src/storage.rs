@@ -1,0 +1,234 @@
+//! Artifact storage: Flux's layout (`<kind>/<namespace>/<name>/<file>` under the storage root),
+//! atomic writes, garbage collection of superseded artifacts, and the HTTP file server
+//! consumers download from.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::response::IntoResponse;
+use driftless_artifact::{FileEntry, PackError, StoredArtifact};
+use tower::limit::ConcurrencyLimitLayer;
+use tower_http::services::ServeDir;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("invalid storage path component {0:?}")]
+    InvalidComponent(String),
+    #[error("creating artifact directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("archiving artifact: {0}")]
+    Archive(#[from] PackError),
+    #[error("garbage collecting {path}: {source}")]
+    Gc {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Which artifacts of an object to keep: Flux's `--artifact-retention-records` and
+/// `--artifact-retention-ttl`.
+#[derive(Clone, Copy, Debug)]
+pub struct Retention {
+    /// At most this many artifacts per object, the current one included.
+    pub records: usize,
+    /// Superseded artifacts older than this are removed even within `records`.
+    pub ttl: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            records: 2,
+            ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Storage {
+    root: PathBuf,
+    /// Base URL artifacts are advertised at, without trailing slash.
+    base_url: String,
+    retention: Retention,
+}
+
+impl Storage {
+    /// `advertised` is `host:port` or a full `http(s)://` base URL, as Flux's
+    /// `--storage-adv-addr`.
+    pub fn new(root: PathBuf, advertised: &str, retention: Retention) -> Self {
+        let base = if advertised.starts_with("http://") || advertised.starts_with("https://") {
+            advertised.to_owned()
+        } else {
+            format!("http://{advertised}")
+        };
+        Self {
+            root,
+            base_url: base.trim_end_matches('/').to_owned(),
+            retention,
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `<kind>/<namespace>/<name>` for an object, lower-casing the kind as Flux does.
+    pub fn object_dir(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<String, StorageError> {
+        for part in [kind, namespace, name] {
+            // Kubernetes names cannot hold these, but a path built from them must never escape.
+            if part.is_empty() || part == "." || part == ".." || part.contains(['/', '\\', '\0']) {
+                return Err(StorageError::InvalidComponent(part.to_owned()));
+            }
+        }
+        Ok(format!("{}/{namespace}/{name}", kind.to_lowercase()))
+    }
+
+    /// The URL an artifact at `relative_path` is served at.
+    pub fn url(&self, relative_path: &str) -> String {
+        format!("{}/{relative_path}", self.base_url)
+    }
+
+    /// Packs `entries` into `<object dir>/<file_name>` atomically. Returns the stored
+    /// artifact and its path relative to the storage root.
+    pub fn store(
+        &self,
+        object_dir: &str,
+        file_name: &str,
+        entries: impl IntoIterator<Item = FileEntry>,
+    ) -> Result<(StoredArtifact, String), StorageError> {
+        if file_name.is_empty() || file_name.contains(['/', '\\']) || file_name.starts_with('.') {
+            return Err(StorageError::InvalidComponent(file_name.to_owned()));
+        }
+        let dir = self.root.join(object_dir);
+        std::fs::create_dir_all(&dir).map_err(|source| StorageError::CreateDir {
+            path: dir.clone(),
+            source,
+        })?;
+        let stored = driftless_artifact::store(&dir, file_name, entries)?;
+        Ok((stored, format!("{object_dir}/{file_name}")))
+    }
+
+    /// Packs `entries` into `<object dir>/<hex digest>.tar.gz` atomically: content-addressed,
+    /// so a URL never serves other bytes than the digest published with it.
+    pub fn store_by_digest(
+        &self,
+        object_dir: &str,
+        entries: impl IntoIterator<Item = FileEntry>,
+    ) -> Result<(StoredArtifact, String), StorageError> {
+        let dir = self.root.join(object_dir);
+        std::fs::create_dir_all(&dir).map_err(|source| StorageError::CreateDir {
+            path: dir.clone(),
+            source,
+        })?;
+        let stored = driftless_artifact::store_by_digest(&dir, entries)?;
+        let file_name = stored
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok((stored, format!("{object_dir}/{file_name}")))
+    }
+
+    /// Removes superseded artifacts of one object: everything beyond the newest
+    /// `retention.records` (the current artifact counts and is always kept), and superseded
+    /// ones older than `retention.ttl`. Also removes temporary files left by a crash.
+    /// Returns the removed paths.
+    pub fn garbage_collect(
+        &self,
+        object_dir: &str,
+        current_file: &str,
+    ) -> Result<Vec<PathBuf>, StorageError> {
+        let dir = self.root.join(object_dir);
+        let gc_err = |source| StorageError::Gc {
+            path: dir.clone(),
+            source,
+        };
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(gc_err(e)),
+        };
+        let now = SystemTime::now();
+        let mut superseded = Vec::new();
+        let mut removed = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(gc_err)?;
+            let metadata = entry.metadata().map_err(gc_err)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !metadata.is_file() || name == current_file {
+                continue;
+            }
+            let modified = metadata.modified().unwrap_or(now);
+            let age = now.duration_since(modified).unwrap_or_default();
+            // A temporary file older than the TTL can only be left over from a crash.
+            if name.starts_with(".tmp-") {
+                if age > self.retention.ttl {
+                    std::fs::remove_file(entry.path()).map_err(gc_err)?;
+                    removed.push(entry.path());
+                }
+                continue;
+            }
+            superseded.push((modified, entry.path(), age));
+        }
+        // Newest first; the current artifact takes one of the retained records.
+        superseded.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        let keep = self.retention.records.saturating_sub(1);
+        for (rank, (_, path, age)) in superseded.into_iter().enumerate() {
+            if rank >= keep || age > self.retention.ttl {
+                std::fs::remove_file(&path).map_err(gc_err)?;
+                removed.push(path);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Removes every artifact of a deleted object.
+    pub fn remove_object(&self, object_dir: &str) -> Result<(), StorageError> {
+        let dir = self.root.join(object_dir);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StorageError::Gc {
+                path: dir,
+                source: e,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The file server: GET and HEAD of stored artifacts with Content-Length, ETag
+    /// (If-None-Match), Last-Modified and Range support. At most `max_concurrent` downloads run
+    /// at once; further requests wait their turn. Temporary files are never served.
+    pub fn router(&self, max_concurrent: usize) -> Router {
+        let files = ServeDir::new(&self.root)
+            .append_index_html_on_directories(false)
+            .redirect_to_trailing_slash(false);
+        Router::new()
+            .fallback_service(files)
+            .layer(axum::middleware::from_fn(hide_temporary_files))
+            .layer(ConcurrencyLimitLayer::new(max_concurrent.max(1)))
+    }
+}
+
+/// In-progress writes (`.tmp-*`) are not artifacts: answer 404 for them.
+async fn hide_temporary_files(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let hidden = request
+        .uri()
+        .path()
+        .split('/')
+        .any(|segment| segment.starts_with(".tmp-") || segment.starts_with(".unpack-"));
+    if hidden {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    }
+    next.run(request).await
+}
