@@ -78,6 +78,24 @@ async fn chart_installs_and_each_controller_runs_with_its_args_and_rbac() {
     assert_eq!(count("CustomResourceDefinition"), 12);
     assert_eq!(count("Deployment"), 4);
     assert_eq!(count("ServiceAccount"), 4);
+    // source-controller's artifact server, at the address it advertises.
+    let service = objects
+        .iter()
+        .find(|o| o["kind"] == "Service" && o["metadata"]["name"] == "source-controller")
+        .expect("source-controller Service");
+    assert_eq!(service["spec"]["ports"][0]["port"], 80);
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], "http");
+    let source = objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "source-controller")
+        .unwrap();
+    let source_args = source["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
+    assert!(
+        source_args.contains(
+            "--storage-adv-addr=source-controller.$(RUNTIME_NAMESPACE).svc.cluster.local."
+        ),
+        "{source_args}"
+    );
 
     // Install everything for real with server-side apply, as `helm install` would create it.
     let discovery = Discovery::new(client.clone()).run().await.unwrap();
@@ -105,6 +123,7 @@ async fn chart_installs_and_each_controller_runs_with_its_args_and_rbac() {
     }
 
     let leases: Api<Lease> = Api::namespaced(client.clone(), &namespace);
+    let storage = tempfile::tempdir().unwrap();
     for deployment in objects.iter().filter(|o| o["kind"] == "Deployment") {
         let name = deployment["metadata"]["name"].as_str().unwrap();
         assert!(CONTROLLERS.contains(&name), "unexpected Deployment {name}");
@@ -116,6 +135,16 @@ async fn chart_installs_and_each_controller_runs_with_its_args_and_rbac() {
             .unwrap()
             .iter()
             .map(|a| a.as_str().unwrap().to_owned())
+            // The pod's volumes and ports become a private directory and a free port here.
+            .map(|a| {
+                if a.starts_with("--storage-path=") {
+                    format!("--storage-path={}", storage.path().display())
+                } else if a.starts_with("--storage-addr=") {
+                    "--storage-addr=127.0.0.1:0".to_owned()
+                } else {
+                    a
+                }
+            })
             // The pod's RUNTIME_NAMESPACE comes from the downward API.
             .chain([format!("--runtime-namespace={namespace}")])
             .collect();

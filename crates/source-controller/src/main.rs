@@ -1,7 +1,15 @@
 //! Fetches Git, OCI and Bucket sources and serves them as tar.gz artifacts.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
 use clap::Parser;
+use driftless_runtime::flags::{bind_addr, duration};
 use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager};
+use source_controller::git::tree::TreeLimits;
+use source_controller::gitrepository::{Reconciler, Settings};
+use source_controller::storage::{Retention, Storage};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -18,6 +26,47 @@ struct Args {
     /// Number of objects reconciled in parallel.
     #[arg(long, default_value_t = 2)]
     concurrent: u16,
+    /// Directory artifacts are stored in.
+    #[arg(long, default_value = "/data")]
+    storage_path: PathBuf,
+    /// Address the artifact file server binds to.
+    #[arg(long, default_value = ":9090", value_parser = bind_addr)]
+    storage_addr: std::net::SocketAddr,
+    /// Host (and port), or base URL, artifacts are advertised at; derived from the bound
+    /// address when empty.
+    #[arg(long, default_value = "")]
+    storage_adv_addr: String,
+    /// Superseded artifacts older than this are removed.
+    #[arg(long, default_value = "60s", value_parser = duration)]
+    artifact_retention_ttl: Duration,
+    /// Artifacts kept per object, the current one included.
+    #[arg(long, default_value_t = 2)]
+    artifact_retention_records: usize,
+    /// Downloads served at once; further requests wait their turn.
+    #[arg(long, default_value_t = 64)]
+    storage_max_concurrent_downloads: usize,
+    /// Largest source (sum of file sizes after ignore rules) packed into an artifact.
+    #[arg(long, default_value_t = 512 << 20)]
+    max_source_bytes: u64,
+    /// Most files packed into one artifact.
+    #[arg(long, default_value_t = 100_000)]
+    max_source_files: usize,
+}
+
+/// Flux's rule: an unspecified or wildcard host becomes this host's name.
+fn advertised_address(configured: &str, bound: std::net::SocketAddr) -> String {
+    if !configured.is_empty() {
+        return configured.to_owned();
+    }
+    let host = if bound.ip().is_unspecified() {
+        hostname::get()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".into())
+    } else {
+        bound.ip().to_string()
+    };
+    format!("{host}:{}", bound.port())
 }
 
 #[tokio::main]
@@ -25,14 +74,58 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let manager =
         Manager::start("source-controller", args.common, &args.events.events_addr).await?;
+    std::fs::create_dir_all(&args.storage_path)
+        .with_context(|| format!("creating storage directory {}", args.storage_path.display()))?;
+    let retention = Retention {
+        records: args.artifact_retention_records.max(1),
+        ttl: args.artifact_retention_ttl,
+    };
+    // Bind first, so the advertised address can carry the real port.
+    let placeholder = Storage::new(args.storage_path.clone(), "localhost", retention);
+    let bound = driftless_runtime::server::serve(
+        args.storage_addr,
+        placeholder.router(args.storage_max_concurrent_downloads),
+        manager.context().shutdown.clone(),
+    )
+    .await
+    .with_context(|| format!("binding the artifact server on {}", args.storage_addr))?;
+    let storage = Storage::new(
+        args.storage_path.clone(),
+        &advertised_address(&args.storage_adv_addr, bound),
+        retention,
+    );
+    tracing::info!(addr = %bound, url = %storage.url(""), "serving artifacts");
+
+    let settings = Settings {
+        concurrency: args.concurrent,
+        work_dir: std::env::temp_dir(),
+        limits: TreeLimits {
+            max_bytes: args.max_source_bytes,
+            max_files: args.max_source_files,
+        },
+    };
     manager
-        .context()
-        .metrics
-        .set_max_concurrent_reconciles("source-controller", args.concurrent);
-    // Reconcilers are registered here as they are implemented; until then the binary runs the
-    // shared plumbing (probes, metrics, leader election) and waits for shutdown.
-    manager
-        .run(|ctx| async move { ctx.shutdown.cancelled().await })
+        .run(move |ctx| async move {
+            Reconciler::new(ctx, storage, settings).run().await;
+        })
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advertised_address_follows_flux() {
+        let bound = "127.0.0.1:9090".parse().unwrap();
+        assert_eq!(advertised_address("", bound), "127.0.0.1:9090");
+        assert_eq!(
+            advertised_address("source-controller.flux-system.svc.cluster.local.", bound),
+            "source-controller.flux-system.svc.cluster.local."
+        );
+        let any = "0.0.0.0:9090".parse().unwrap();
+        assert!(advertised_address("", any).ends_with(":9090"));
+        assert!(!advertised_address("", any).starts_with("0.0.0.0"));
+    }
 }

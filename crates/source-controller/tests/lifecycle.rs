@@ -6,10 +6,16 @@ async fn starts_elects_one_leader_hands_over_and_stops_cleanly() {
     let plane = driftless_testenv::shared()
         .await
         .expect("test control plane");
-    driftless_testenv::lifecycle::check_controller_lifecycle(
+    let storage = tempfile::tempdir().expect("storage directory");
+    driftless_testenv::lifecycle::check_controller_lifecycle_with_args(
         plane,
         "source-controller",
         std::path::Path::new(env!("CARGO_BIN_EXE_source-controller")),
+        &[
+            format!("--storage-path={}", storage.path().display()),
+            // Each replica serves artifacts on its own free port.
+            "--storage-addr=127.0.0.1:0".to_owned(),
+        ],
     )
     .await;
 }

@@ -435,7 +435,8 @@ fn sweep_stale_run_dirs(parent: &Path) {
     }
 }
 
-pub(crate) fn free_ports<const N: usize>() -> Result<[u16; N]> {
+/// `N` distinct free loopback ports (free when chosen; bind them promptly).
+pub fn free_ports<const N: usize>() -> Result<[u16; N]> {
     // Hold all listeners until every port is chosen so the N ports are distinct.
     let listeners = (0..N)
         .map(|_| TcpListener::bind("127.0.0.1:0"))

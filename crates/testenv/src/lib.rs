@@ -11,12 +11,13 @@ mod binaries;
 mod certs;
 mod control_plane;
 pub mod controller;
+pub mod git;
 mod http;
 pub mod lifecycle;
 mod process;
 
 pub use binaries::{Binaries, HELM, KubernetesPins, Tool};
-pub use control_plane::{ControlPlane, Options, shared};
+pub use control_plane::{ControlPlane, Options, free_ports, shared};
 
 /// Errors starting or talking to the test control plane.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,628 @@
+//! The GitRepository reconciler: credentials → resolve the ref on the remote → fetch only a
+//! new revision → tree with ignore rules → deterministic tar.gz in storage → status, events,
+//! garbage collection. A failure never touches the last good artifact, which stays served.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use driftless_api::conditions::{
+    ARTIFACT_IN_STORAGE, ARTIFACT_OUTDATED, AUTHENTICATION_FAILED, FETCH_FAILED,
+    NEW_ARTIFACT_EVENT, PROGRESSING, READY, STORAGE_OPERATION_FAILED, SUCCEEDED, URL_INVALID,
+};
+use driftless_api::event::Severity;
+use driftless_api::meta::{Artifact, FINALIZER, parse_duration};
+use driftless_api::source::{
+    GIT_OPERATION_FAILED_REASON, GitRepository, GitRepositoryStatus, INCLUDE_UNAVAILABLE_CONDITION,
+};
+use driftless_runtime::conditions::{self as cond, Status};
+use driftless_runtime::metrics::{ObjectLabels, ReconcileOutcome};
+use driftless_runtime::reconcile::{handled_reconcile_at, reconcile_trigger, with_jitter};
+use driftless_runtime::{Context as RuntimeContext, status::apply_status};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
+use kube::{Resource, ResourceExt};
+
+use crate::git::{self, Credentials, FetchOutcome, FetchRequest, GitError, GitRef, Transport};
+use crate::storage::Storage;
+
+const KIND: &str = "GitRepository";
+/// `controller` label of the controller-runtime metrics, as Flux names it.
+const METRICS_CONTROLLER: &str = "gitrepository";
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Settings of the GitRepository reconciler.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub concurrency: u16,
+    /// Where temporary bare repositories are created.
+    pub work_dir: PathBuf,
+    pub limits: git::tree::TreeLimits,
+}
+
+pub struct Reconciler {
+    runtime: RuntimeContext,
+    storage: Storage,
+    settings: Settings,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("writing status: {0}")]
+    Status(#[source] kube::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+}
+
+/// Why a reconcile failed, as conditions and events show it.
+#[derive(Debug)]
+struct Failure {
+    condition: &'static str,
+    reason: &'static str,
+    message: String,
+    /// The spec itself is wrong: retrying cannot help.
+    stalled: bool,
+}
+
+impl Failure {
+    fn fetch(reason: &'static str, message: String) -> Self {
+        Self {
+            condition: FETCH_FAILED,
+            reason,
+            message,
+            stalled: false,
+        }
+    }
+
+    fn storage(reason: &'static str, message: String) -> Self {
+        Self {
+            condition: STORAGE_OPERATION_FAILED,
+            reason,
+            message,
+            stalled: false,
+        }
+    }
+}
+
+impl From<GitError> for Failure {
+    fn from(error: GitError) -> Self {
+        let message = format!("failed to checkout and determine revision: {error}");
+        match &error {
+            GitError::InvalidUrl { .. } => Self {
+                condition: FETCH_FAILED,
+                reason: URL_INVALID,
+                message,
+                stalled: true,
+            },
+            GitError::InvalidSemver { .. } => Self {
+                condition: FETCH_FAILED,
+                reason: GIT_OPERATION_FAILED_REASON,
+                message,
+                stalled: true,
+            },
+            GitError::Unauthenticated { .. } => Self::fetch(AUTHENTICATION_FAILED, message),
+            _ => Self::fetch(GIT_OPERATION_FAILED_REASON, message),
+        }
+    }
+}
+
+/// What the blocking part of a reconcile produced.
+enum SourceOutcome {
+    Unchanged,
+    Stored { artifact: Artifact, summary: String },
+}
+
+impl Reconciler {
+    pub fn new(runtime: RuntimeContext, storage: Storage, settings: Settings) -> Self {
+        Self {
+            runtime,
+            storage,
+            settings,
+        }
+    }
+
+    /// Runs the controller until shutdown.
+    pub async fn run(self) {
+        let runtime = self.runtime.clone();
+        let api: Api<GitRepository> = runtime
+            .args
+            .watched_api(runtime.client.clone(), &runtime.runtime_namespace);
+        let (reader, writer) = reflector::store();
+        let stream = watcher(api.clone(), runtime.args.watcher_config())
+            .default_backoff()
+            .reflect(writer)
+            .applied_objects()
+            .predicate_filter(reconcile_trigger, PredicateConfig::default());
+        let concurrency = self.settings.concurrency.max(1);
+        runtime
+            .metrics
+            .set_max_concurrent_reconciles(METRICS_CONTROLLER, concurrency);
+        let shutdown = runtime.shutdown.clone();
+        Controller::for_stream(stream, reader)
+            .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+            .graceful_shutdown_on(async move { shutdown.cancelled().await })
+            .run(
+                |object, ctx: Arc<Reconciler>| async move { ctx.reconcile(object).await },
+                |object, error, ctx| ctx.error_policy(&object, error),
+                Arc::new(self),
+            )
+            .for_each(|_| futures::future::ready(()))
+            .await;
+    }
+
+    fn error_policy(&self, object: &GitRepository, error: &Error) -> Action {
+        tracing::warn!(
+            name = %object.name_any(),
+            namespace = object.namespace().unwrap_or_default(),
+            %error,
+            "reconcile failed"
+        );
+        Action::requeue(self.runtime.backoff.next_delay(&key(object)))
+    }
+
+    async fn reconcile(self: Arc<Self>, object: Arc<GitRepository>) -> Result<Action, Error> {
+        let namespace = object.namespace().unwrap_or_default();
+        let api: Api<GitRepository> = Api::namespaced(self.runtime.client.clone(), &namespace);
+        let this = self.clone();
+        let status_api = api.clone();
+        finalizer(&api, FINALIZER, object, |event| async move {
+            match event {
+                FinalizerEvent::Apply(object) => this.apply(&status_api, object).await,
+                FinalizerEvent::Cleanup(object) => this.cleanup(object).await,
+            }
+        })
+        .await
+        .map_err(|e| match e {
+            kube::runtime::finalizer::Error::ApplyFailed(e)
+            | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+            other => Error::Finalizer(other.to_string()),
+        })
+    }
+
+    async fn cleanup(&self, object: Arc<GitRepository>) -> Result<Action, Error> {
+        let namespace = object.namespace().unwrap_or_default();
+        match self
+            .storage
+            .object_dir(KIND, &namespace, &object.name_any())
+        {
+            Ok(dir) => {
+                if let Err(error) = self.storage.remove_object(&dir) {
+                    tracing::warn!(%error, "removing artifacts of a deleted GitRepository");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "no storage directory for a deleted GitRepository")
+            }
+        }
+        self.runtime.metrics.forget_object(&labels(&object));
+        self.runtime.backoff.reset(&key(&object));
+        Ok(Action::await_change())
+    }
+
+    async fn apply(
+        &self,
+        api: &Api<GitRepository>,
+        object: Arc<GitRepository>,
+    ) -> Result<Action, Error> {
+        let started = Instant::now();
+        if object.spec.suspend {
+            tracing::info!(name = %object.name_any(), "reconciliation is suspended for this object");
+            return Ok(Action::await_change());
+        }
+        let interval = parse_duration(&object.spec.interval).unwrap_or(Duration::from_secs(600));
+        let generation = object.meta().generation;
+        let mut status = object.status.clone().unwrap_or_default();
+
+        if status.observed_generation != generation {
+            let message = format!(
+                "processing object: new generation {} -> {}",
+                status.observed_generation.unwrap_or(-1),
+                generation.unwrap_or(0)
+            );
+            cond::mark_reconciling(&mut status.conditions, PROGRESSING, message, generation);
+            apply_status(api, &object, self.runtime.controller, &status)
+                .await
+                .map_err(Error::Status)?;
+        }
+
+        let previous_revision = status.artifact.as_ref().map(|a| a.revision.clone());
+        let outcome = self.reconcile_source(&object, &status).await;
+        status.last_handled_reconcile_at = handled_reconcile_at(&*object);
+        let key = key(&object);
+        let action = match outcome {
+            Ok(source) => {
+                let mut new_artifact = None;
+                if let SourceOutcome::Stored { artifact, summary } = source {
+                    new_artifact = Some((artifact.clone(), summary));
+                    status.artifact = Some(artifact);
+                }
+                let Some(artifact) = status.artifact.clone() else {
+                    return Err(Error::Finalizer(
+                        "no artifact after a successful reconcile".into(),
+                    ));
+                };
+                let message = format!("stored artifact for revision '{}'", artifact.revision);
+                for negative in [
+                    FETCH_FAILED,
+                    STORAGE_OPERATION_FAILED,
+                    INCLUDE_UNAVAILABLE_CONDITION,
+                    ARTIFACT_OUTDATED,
+                ] {
+                    cond::remove(&mut status.conditions, negative);
+                }
+                cond::set(
+                    &mut status.conditions,
+                    ARTIFACT_IN_STORAGE,
+                    Status::True,
+                    SUCCEEDED,
+                    message.clone(),
+                    generation,
+                );
+                cond::mark_ready(&mut status.conditions, SUCCEEDED, message, generation);
+                status.observed_generation = generation;
+                status.observed_ignore = object.spec.ignore.clone();
+                status.observed_recurse_submodules = object.spec.recurse_submodules;
+                status.observed_include = object.spec.include.clone();
+                status.observed_sparse_checkout = object.spec.sparse_checkout.clone();
+                apply_status(api, &object, self.runtime.controller, &status)
+                    .await
+                    .map_err(Error::Status)?;
+                if let Some((artifact, summary)) = new_artifact
+                    && previous_revision.as_deref() != Some(artifact.revision.as_str())
+                {
+                    let mut metadata = BTreeMap::new();
+                    metadata.insert(
+                        "source.toolkit.fluxcd.io/revision".to_owned(),
+                        artifact.revision.clone(),
+                    );
+                    metadata.insert(
+                        "source.toolkit.fluxcd.io/digest".to_owned(),
+                        artifact.digest.clone(),
+                    );
+                    self.runtime
+                        .events
+                        .publish(
+                            &*object,
+                            Severity::Info,
+                            NEW_ARTIFACT_EVENT,
+                            &format!("stored artifact for commit '{summary}'"),
+                            metadata,
+                        )
+                        .await;
+                }
+                self.runtime.backoff.reset(&key);
+                self.observe(&object, started, ReconcileOutcome::Success);
+                Action::requeue(with_jitter(
+                    interval,
+                    self.runtime.args.interval_jitter_percentage,
+                ))
+            }
+            Err(failure) => {
+                cond::set(
+                    &mut status.conditions,
+                    failure.condition,
+                    Status::True,
+                    failure.reason,
+                    failure.message.clone(),
+                    generation,
+                );
+                let action = if failure.stalled {
+                    cond::mark_stalled(
+                        &mut status.conditions,
+                        failure.reason,
+                        failure.message.clone(),
+                        generation,
+                    );
+                    status.observed_generation = generation;
+                    Action::await_change()
+                } else {
+                    cond::mark_failed_with_retry(
+                        &mut status.conditions,
+                        failure.reason,
+                        failure.message.clone(),
+                        generation,
+                    );
+                    // Back off, but never wait longer than the interval a fixed source would
+                    // be noticed in.
+                    Action::requeue(self.runtime.backoff.next_delay(&key).min(interval))
+                };
+                if status.artifact.is_none() {
+                    cond::remove(&mut status.conditions, ARTIFACT_IN_STORAGE);
+                }
+                apply_status(api, &object, self.runtime.controller, &status)
+                    .await
+                    .map_err(Error::Status)?;
+                self.runtime
+                    .events
+                    .publish(
+                        &*object,
+                        Severity::Error,
+                        failure.reason,
+                        &failure.message,
+                        BTreeMap::new(),
+                    )
+                    .await;
+                self.observe(&object, started, ReconcileOutcome::Error);
+                action
+            }
+        };
+        debug_assert!(cond::get(&status.conditions, READY).is_some());
+        Ok(action)
+    }
+
+    fn observe(&self, object: &GitRepository, started: Instant, outcome: ReconcileOutcome) {
+        self.runtime.metrics.observe_reconcile(
+            METRICS_CONTROLLER,
+            labels(object),
+            started.elapsed(),
+            outcome,
+        );
+    }
+
+    /// Credentials, then the blocking fetch-and-pack job under the object's timeout.
+    async fn reconcile_source(
+        &self,
+        object: &GitRepository,
+        status: &GitRepositoryStatus,
+    ) -> Result<SourceOutcome, Failure> {
+        let namespace = object.namespace().unwrap_or_default();
+        let name = object.name_any();
+        let spec = &object.spec;
+        let transport = Transport::of(&spec.url).ok_or_else(|| Failure {
+            condition: FETCH_FAILED,
+            reason: URL_INVALID,
+            message: format!(
+                "invalid URL '{}': the scheme must be http, https or ssh",
+                spec.url
+            ),
+            stalled: true,
+        })?;
+        let credentials = match &spec.secret_ref {
+            Some(reference) => {
+                let secrets: Api<Secret> = Api::namespaced(self.runtime.client.clone(), &namespace);
+                let secret = secrets.get(&reference.name).await.map_err(|e| {
+                    Failure::fetch(
+                        AUTHENTICATION_FAILED,
+                        format!(
+                            "failed to get secret '{namespace}/{}': {}",
+                            reference.name,
+                            kube_message(&e)
+                        ),
+                    )
+                })?;
+                let data: BTreeMap<String, Vec<u8>> = secret
+                    .data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.0))
+                    .collect();
+                Credentials::from_secret(transport, &data).map_err(|e| {
+                    Failure::fetch(
+                        AUTHENTICATION_FAILED,
+                        format!("failed to configure authentication options: {e}"),
+                    )
+                })?
+            }
+            None => Credentials::default(),
+        };
+        if spec.recurse_submodules {
+            // Refuse rather than silently produce an artifact without the submodules.
+            return Err(Failure {
+                condition: FETCH_FAILED,
+                reason: GIT_OPERATION_FAILED_REASON,
+                message: "recurseSubmodules is not supported yet by this source-controller".into(),
+                stalled: true,
+            });
+        }
+
+        let object_dir = self
+            .storage
+            .object_dir(KIND, &namespace, &name)
+            .map_err(|e| {
+                Failure::storage(
+                    driftless_api::conditions::DIRECTORY_CREATION_FAILED,
+                    e.to_string(),
+                )
+            })?;
+        let current = status.artifact.clone();
+        let current_is_valid = match &current {
+            Some(artifact) => self.verify_stored(artifact).await,
+            None => false,
+        };
+        let inputs_unchanged = status.observed_ignore == spec.ignore
+            && status.observed_recurse_submodules == spec.recurse_submodules
+            && status.observed_include == spec.include
+            && status.observed_sparse_checkout == spec.sparse_checkout;
+        let current_revision = current
+            .as_ref()
+            .filter(|_| current_is_valid && inputs_unchanged)
+            .map(|a| a.revision.clone());
+
+        let timeout = spec
+            .timeout
+            .as_deref()
+            .and_then(|t| parse_duration(t).ok())
+            .unwrap_or(DEFAULT_TIMEOUT);
+        let job = Job {
+            url: spec.url.clone(),
+            reference: GitRef::from_spec(spec.reference.as_ref()),
+            credentials,
+            timeout,
+            work_dir: self.settings.work_dir.clone(),
+            ignore: spec.ignore.clone(),
+            sparse: spec.sparse_checkout.clone(),
+            limits: self.settings.limits,
+            storage: self.storage.clone(),
+            object_dir,
+            current_revision,
+        };
+        let interrupt = Arc::new(AtomicBool::new(false));
+        let flag = interrupt.clone();
+        let handle = tokio::task::spawn_blocking(move || job.run(&flag));
+        let result = match tokio::time::timeout(timeout, handle).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(Failure::fetch(
+                GIT_OPERATION_FAILED_REASON,
+                format!("git operation failed unexpectedly: {join}"),
+            )),
+            Err(_) => {
+                interrupt.store(true, Ordering::Relaxed);
+                Err(Failure::fetch(
+                    GIT_OPERATION_FAILED_REASON,
+                    format!(
+                        "failed to checkout and determine revision: timed out after {timeout:?}"
+                    ),
+                ))
+            }
+        };
+        let outcome = result?;
+        if let SourceOutcome::Stored { artifact, .. } = &outcome {
+            // The new artifact is in place: superseded ones can go.
+            let dir = self
+                .storage
+                .object_dir(KIND, &namespace, &name)
+                .map_err(|e| {
+                    Failure::storage(
+                        driftless_api::conditions::DIRECTORY_CREATION_FAILED,
+                        e.to_string(),
+                    )
+                })?;
+            let file = artifact
+                .path
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            if let Err(error) = self.storage.garbage_collect(&dir, &file) {
+                tracing::warn!(%error, "garbage collecting old artifacts");
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Whether the artifact in status is in storage with the digest status claims. A missing
+    /// or corrupt file is rebuilt by the fetch that follows.
+    async fn verify_stored(&self, artifact: &Artifact) -> bool {
+        let path = self.storage.root().join(&artifact.path);
+        let expected = artifact.digest.clone();
+        let result = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
+            let file = match std::fs::File::open(&path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            let mut reader = driftless_artifact::HashingReader::new(file, u64::MAX);
+            std::io::copy(&mut reader, &mut std::io::sink())?;
+            let (digest, _) = reader.finish()?;
+            let valid = digest.to_string() == expected;
+            if !valid {
+                tracing::warn!(path = %path.display(), "stored artifact does not match its digest; rebuilding it");
+                let _ = std::fs::remove_file(&path);
+            }
+            Ok(valid)
+        })
+        .await;
+        matches!(result, Ok(Ok(true)))
+    }
+}
+
+/// The blocking part of a reconcile, owned so it can move to a blocking thread.
+struct Job {
+    url: String,
+    reference: GitRef,
+    credentials: Credentials,
+    timeout: Duration,
+    work_dir: PathBuf,
+    ignore: Option<String>,
+    sparse: Vec<String>,
+    limits: git::tree::TreeLimits,
+    storage: Storage,
+    object_dir: String,
+    /// The revision of a valid stored artifact built from the current inputs.
+    current_revision: Option<String>,
+}
+
+impl Job {
+    fn run(self, interrupt: &AtomicBool) -> Result<SourceOutcome, Failure> {
+        let request = FetchRequest {
+            url: &self.url,
+            reference: &self.reference,
+            credentials: &self.credentials,
+            timeout: self.timeout,
+            work_dir: &self.work_dir,
+        };
+        let current = self.current_revision.as_deref();
+        let checkout = match git::fetch(
+            &request,
+            |resolved| current == Some(resolved.revision.as_str()),
+            interrupt,
+        )? {
+            FetchOutcome::Unchanged(_) => return Ok(SourceOutcome::Unchanged),
+            FetchOutcome::Fetched(checkout) => checkout,
+        };
+        let repo = &checkout.repo;
+        let tree_failure = |e: git::tree::TreeError| {
+            Failure::fetch(
+                GIT_OPERATION_FAILED_REASON,
+                format!("failed to read the source tree: {e}"),
+            )
+        };
+        let tree = git::tree::commit_tree(repo, checkout.resolved.commit).map_err(tree_failure)?;
+        let listing = git::tree::list(repo, tree).map_err(tree_failure)?;
+        let rules = git::tree::ignore_rules(repo, &listing.files, self.ignore.as_deref())
+            .map_err(tree_failure)?;
+        let files = git::tree::load_files(repo, &listing, &rules, &self.sparse, self.limits)
+            .map_err(tree_failure)?;
+        let stored = self
+            .storage
+            .store_by_digest(&self.object_dir, files)
+            .map_err(|e| {
+                Failure::storage(
+                    driftless_api::conditions::ARCHIVE_OPERATION_FAILED,
+                    format!("failed to archive the source: {e}"),
+                )
+            })?;
+        let (stored, path) = stored;
+        Ok(SourceOutcome::Stored {
+            artifact: Artifact {
+                url: self.storage.url(&path),
+                path,
+                revision: checkout.resolved.revision.clone(),
+                digest: stored.digest.to_string(),
+                last_update_time: cond::now(),
+                size: i64::try_from(stored.size).ok(),
+                metadata: None,
+            },
+            summary: checkout.summary(),
+        })
+    }
+}
+
+fn key(object: &GitRepository) -> String {
+    format!(
+        "{}/{}",
+        object.namespace().unwrap_or_default(),
+        object.name_any()
+    )
+}
+
+fn labels(object: &GitRepository) -> ObjectLabels {
+    ObjectLabels {
+        kind: KIND.to_owned(),
+        name: object.name_any(),
+        namespace: object.namespace().unwrap_or_default(),
+    }
+}
+
+fn kube_message(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => status.message.clone(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,748 @@
+//! GitRepository end to end: the real control plane, a real `git http-backend` on loopback,
+//! and the source-controller binary.
+
+mod support;
+
+use std::time::Duration;
+
+use driftless_api::source::GitRepository;
+use driftless_testenv::git::{GitAuth, GitServer};
+use k8s_openapi::api::core::v1::Event;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use support::*;
+
+fn init_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn revision(object: &GitRepository) -> String {
+    object
+        .status
+        .as_ref()
+        .and_then(|s| s.artifact.as_ref())
+        .map(|a| a.revision.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_ref_kind_yields_flux_revisions_and_served_verified_artifacts() {
+    init_tls();
+    let plane = driftless_testenv::shared().await.expect("control plane");
+    let namespace = plane.namespace("gitrefs").await.unwrap();
+    let client = plane.client().await.unwrap();
+    let server = GitServer::start(GitAuth::default()).unwrap();
+    let repo = server.create_repo("app").unwrap();
+    let first = repo
+        .commit(
+            &[
+                ("deploy/app.yaml", "replicas: 1\n"),
+                ("README.md", "# app\n"),
+            ],
+            "first",
+        )
+        .unwrap();
+    repo.tag("v1.0.0", Some("release 1.0.0")).unwrap();
+    repo.push_ref("refs/pull/7/head").unwrap();
+    repo.push("main").unwrap();
+    let second = repo
+        .commit(&[("deploy/app.yaml", "replicas: 2\n")], "second")
+        .unwrap();
+    repo.tag("v1.1.0", None).unwrap();
+    repo.tag("v2.0.0-rc.1", None).unwrap();
+    repo.push("main").unwrap();
+    repo.push("master").unwrap();
+
+    let controller = SourceController::start(plane, &namespace, &[]);
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    let url = server.url("app");
+    let cases = [
+        (
+            "default",
+            serde_json::json!({}),
+            format!("master@sha1:{second}"),
+            "replicas: 2\n",
+        ),
+        (
+            "branch",
+            serde_json::json!({"ref": {"branch": "main"}}),
+            format!("main@sha1:{second}"),
+            "replicas: 2\n",
+        ),
+        (
+            "annotated-tag",
+            serde_json::json!({"ref": {"tag": "v1.0.0"}}),
+            format!("v1.0.0@sha1:{first}"),
+            "replicas: 1\n",
+        ),
+        (
+            "semver",
+            serde_json::json!({"ref": {"semver": ">=1.0.0 <2.0.0"}}),
+            format!("v1.1.0@sha1:{second}"),
+            "replicas: 2\n",
+        ),
+        (
+            "name",
+            serde_json::json!({"ref": {"name": "refs/pull/7/head"}}),
+            format!("refs/pull/7/head@sha1:{first}"),
+            "replicas: 1\n",
+        ),
+        (
+            "commit",
+            serde_json::json!({"ref": {"commit": first}}),
+            format!("sha1:{first}"),
+            "replicas: 1\n",
+        ),
+        (
+            "commit-on-branch",
+            serde_json::json!({"ref": {"branch": "main", "commit": first}}),
+            format!("main@sha1:{first}"),
+            "replicas: 1\n",
+        ),
+    ];
+    for (name, spec, _, _) in &cases {
+        create(&api, &git_repository(name, &url, spec.clone())).await;
+    }
+    for (name, _, expected_revision, content) in &cases {
+        let object = wait_ready(&api, name, &controller).await;
+        assert_eq!(&revision(&object), expected_revision, "{name}");
+        assert_eq!(
+            ready_message(&object),
+            format!("stored artifact for revision '{expected_revision}'"),
+            "{name}"
+        );
+        let status = object.status.as_ref().unwrap();
+        assert!(
+            status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "ArtifactInStorage" && c.status == "True"),
+            "{name}"
+        );
+        let artifact = status.artifact.as_ref().unwrap();
+        assert_eq!(
+            artifact.url,
+            format!("http://{}/{}", controller.storage_addr, artifact.path),
+            "{name}"
+        );
+        assert!(
+            artifact
+                .path
+                .starts_with(&format!("gitrepository/{namespace}/{name}/")),
+            "{name}: {}",
+            artifact.path
+        );
+        let (_, tree) = download(&object).await;
+        assert_eq!(
+            String::from_utf8_lossy(&tree["deploy/app.yaml"].data),
+            *content,
+            "{name}"
+        );
+        assert_eq!(files(&tree), ["README.md", "deploy/app.yaml"], "{name}");
+    }
+
+    // The same tree yields the same artifact bytes, whichever ref reached it.
+    let digest = |o: &GitRepository| {
+        o.status
+            .as_ref()
+            .unwrap()
+            .artifact
+            .as_ref()
+            .unwrap()
+            .digest
+            .clone()
+    };
+    let tag = api.get("annotated-tag").await.unwrap();
+    let commit = api.get("commit").await.unwrap();
+    assert_eq!(digest(&tag), digest(&commit));
+
+    // A new artifact is announced with Flux's event.
+    let events: Api<Event> = Api::namespaced(client.clone(), &namespace);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = events.list(&ListParams::default()).await.unwrap();
+        let found = list.items.iter().any(|e| {
+            e.reason.as_deref() == Some("NewArtifact")
+                && e.involved_object.name.as_deref() == Some("branch")
+                && e.message.as_deref() == Some("stored artifact for commit 'second'")
+        });
+        if found {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no NewArtifact event: {:?}",
+            list.items
+                .iter()
+                .map(|e| (&e.reason, &e.message))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Deleting the object removes its artifacts and lets it go.
+    let dir = controller
+        .storage_path()
+        .join(format!("gitrepository/{namespace}/branch"));
+    assert!(dir.exists());
+    api.delete("branch", &Default::default()).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while api.get_opt("branch").await.unwrap().is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "finalizer never released"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!dir.exists(), "artifacts of a deleted object remain");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_and_bearer_auth_and_their_failures() {
+    init_tls();
+    let plane = driftless_testenv::shared().await.expect("control plane");
+    let namespace = plane.namespace("gitauth").await.unwrap();
+    let client = plane.client().await.unwrap();
+    let server = GitServer::start(GitAuth {
+        basic: Some(("git".into(), "s3cret".into())),
+        bearer: Some("t0ken".into()),
+    })
+    .unwrap();
+    let repo = server.create_repo("private").unwrap();
+    let commit = repo.commit(&[("app.yaml", "a: 1\n")], "private").unwrap();
+    repo.push("main").unwrap();
+    let url = server.url("private");
+
+    create_secret(
+        &client,
+        &namespace,
+        "basic",
+        &[("username", "git"), ("password", "s3cret")],
+    )
+    .await;
+    create_secret(&client, &namespace, "bearer", &[("bearerToken", "t0ken")]).await;
+    create_secret(
+        &client,
+        &namespace,
+        "wrong",
+        &[("username", "git"), ("password", "nope")],
+    )
+    .await;
+    create_secret(
+        &client,
+        &namespace,
+        "both",
+        &[("username", "git"), ("bearerToken", "t0ken")],
+    )
+    .await;
+
+    let controller = SourceController::start(plane, &namespace, &[]);
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    let main = serde_json::json!({"ref": {"branch": "main"}});
+    let with_secret = |secret: &str| serde_json::json!({"ref": {"branch": "main"}, "secretRef": {"name": secret}});
+    create(&api, &git_repository("basic", &url, with_secret("basic"))).await;
+    create(&api, &git_repository("bearer", &url, with_secret("bearer"))).await;
+    create(&api, &git_repository("anonymous", &url, main.clone())).await;
+    create(&api, &git_repository("wrong", &url, with_secret("wrong"))).await;
+    create(
+        &api,
+        &git_repository("missing", &url, with_secret("does-not-exist")),
+    )
+    .await;
+    create(&api, &git_repository("both", &url, with_secret("both"))).await;
+
+    for name in ["basic", "bearer"] {
+        let object = wait_ready(&api, name, &controller).await;
+        assert_eq!(revision(&object), format!("main@sha1:{commit}"));
+        download(&object).await;
+    }
+    for (name, fragment) in [
+        ("anonymous", "authentication"),
+        ("wrong", "authentication"),
+        ("missing", "failed to get secret"),
+        ("both", "username and bearerToken cannot both be set"),
+    ] {
+        let object = wait_not_ready(&api, name, &controller, "AuthenticationFailed").await;
+        let status = object.status.as_ref().unwrap();
+        let message = ready_message(&object);
+        assert!(
+            message.to_lowercase().contains(&fragment.to_lowercase()),
+            "{name}: {message}"
+        );
+        let fetch_failed = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "FetchFailed")
+            .unwrap();
+        assert_eq!(fetch_failed.status, "True");
+        assert_eq!(fetch_failed.reason, "AuthenticationFailed");
+        // Retried, not stalled.
+        assert!(
+            status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Reconciling" && c.reason == "ProgressingWithRetry"),
+            "{name}"
+        );
+        assert!(status.artifact.is_none());
+        driftless_runtime::conditions::check_final_status(
+            &status.conditions,
+            object.metadata.generation,
+            status.observed_generation,
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    // Credentials never leave through the URL or status.
+    let text = serde_json::to_string(&api.get("basic").await.unwrap()).unwrap();
+    assert!(!text.contains("s3cret"));
+
+    // Fixing the Secret recovers on the next retry.
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(client.clone(), &namespace);
+    secrets
+        .patch(
+            "wrong",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"stringData": {"password": "s3cret"}})),
+        )
+        .await
+        .unwrap();
+    request_reconcile(&api, "wrong", &controller).await;
+    wait_ready(&api, "wrong", &controller).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignore_rules_and_sparse_checkout_shape_the_artifact() {
+    init_tls();
+    let plane = driftless_testenv::shared().await.expect("control plane");
+    let namespace = plane.namespace("gitignore").await.unwrap();
+    let client = plane.client().await.unwrap();
+    let server = GitServer::start(GitAuth::default()).unwrap();
+    let repo = server.create_repo("shaped").unwrap();
+    repo.commit(
+        &[
+            ("apps/app.yaml", "kind: App\n"),
+            ("apps/logo.png", "png"),
+            ("apps/secret.enc", "x"),
+            ("apps/.sourceignore", "*.enc\n"),
+            ("infra/db.yaml", "kind: DB\n"),
+            ("infra/notes.txt", "n"),
+            ("docs/guide.md", "g"),
+            (".github/workflows/ci.yaml", "on: push\n"),
+            ("bin/run.sh", "#!/bin/sh\n"),
+        ],
+        "tree",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        repo.work_dir().join("bin/run.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    // A symlink: Flux's archiver keeps regular files only.
+    std::os::unix::fs::symlink("apps/app.yaml", repo.work_dir().join("link.yaml")).unwrap();
+    repo.commit(&[], "executable and symlink").unwrap();
+    repo.push("main").unwrap();
+
+    let controller = SourceController::start(plane, &namespace, &[]);
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    let url = server.url("shaped");
+    create(
+        &api,
+        &git_repository(
+            "defaults",
+            &url,
+            serde_json::json!({"ref": {"branch": "main"}}),
+        ),
+    )
+    .await;
+    create(
+        &api,
+        &git_repository(
+            "spec-ignore",
+            &url,
+            serde_json::json!({"ref": {"branch": "main"}, "ignore": "/*\n!/apps/\n!/infra/\ninfra/*.txt\n"}),
+        ),
+    )
+    .await;
+    create(
+        &api,
+        &git_repository(
+            "sparse",
+            &url,
+            serde_json::json!({"ref": {"branch": "main"}, "sparseCheckout": ["infra"]}),
+        ),
+    )
+    .await;
+
+    let defaults = wait_ready(&api, "defaults", &controller).await;
+    let (_, tree) = download(&defaults).await;
+    // A .sourceignore replaces the default exclusions, as in Flux: the PNG and .github stay.
+    assert_eq!(
+        files(&tree),
+        [
+            ".github/workflows/ci.yaml",
+            "apps/.sourceignore",
+            "apps/app.yaml",
+            "apps/logo.png",
+            "bin/run.sh",
+            "docs/guide.md",
+            "infra/db.yaml",
+            "infra/notes.txt",
+        ]
+    );
+    assert!(tree["bin/run.sh"].executable);
+    assert!(!tree["apps/app.yaml"].executable);
+    assert_eq!(defaults.status.as_ref().unwrap().observed_ignore, None);
+
+    let ignored = wait_ready(&api, "spec-ignore", &controller).await;
+    let (_, tree) = download(&ignored).await;
+    assert_eq!(
+        files(&tree),
+        // `!/apps/` in spec.ignore has the last word over apps/.sourceignore's `*.enc`.
+        [
+            "apps/.sourceignore",
+            "apps/app.yaml",
+            "apps/logo.png",
+            "apps/secret.enc",
+            "infra/db.yaml"
+        ]
+    );
+    assert!(ignored.status.as_ref().unwrap().observed_ignore.is_some());
+
+    let sparse = wait_ready(&api, "sparse", &controller).await;
+    let (_, tree) = download(&sparse).await;
+    assert_eq!(files(&tree), ["infra/db.yaml", "infra/notes.txt"]);
+    assert_eq!(
+        sparse.status.as_ref().unwrap().observed_sparse_checkout,
+        ["infra"]
+    );
+
+    // Changing only the ignore rules rebuilds the artifact for the same revision.
+    let before = revision(&ignored);
+    api.patch(
+        "spec-ignore",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"ignore": "/*\n!/infra/\n"}})),
+    )
+    .await
+    .unwrap();
+    let updated = wait_for(&api, "spec-ignore", &controller, "ignore applied", |o| {
+        o.status.as_ref().and_then(|s| s.observed_ignore.as_deref()) == Some("/*\n!/infra/\n")
+    })
+    .await;
+    assert_eq!(revision(&updated), before);
+    let (_, tree) = download(&updated).await;
+    assert_eq!(files(&tree), ["infra/db.yaml", "infra/notes.txt"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_commits_force_pushes_no_clone_when_unchanged_and_garbage_collection() {
+    init_tls();
+    let plane = driftless_testenv::shared().await.expect("control plane");
+    let namespace = plane.namespace("gitupdate").await.unwrap();
+    let client = plane.client().await.unwrap();
+    let server = GitServer::start(GitAuth::default()).unwrap();
+    let repo = server.create_repo("moving").unwrap();
+    let first = repo.commit(&[("app.yaml", "v: 1\n")], "one").unwrap();
+    repo.push("main").unwrap();
+
+    let controller = SourceController::start(
+        plane,
+        &namespace,
+        &[
+            "--artifact-retention-records=2",
+            "--artifact-retention-ttl=1h",
+        ],
+    );
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    create(
+        &api,
+        &git_repository(
+            "moving",
+            &server.url("moving"),
+            serde_json::json!({"ref": {"branch": "main"}}),
+        ),
+    )
+    .await;
+    let object = wait_ready(&api, "moving", &controller).await;
+    assert_eq!(revision(&object), format!("main@sha1:{first}"));
+
+    // Nothing new upstream: a reconcile lists refs and fetches no pack.
+    server.clear_requests();
+    let object = request_reconcile(&api, "moving", &controller).await;
+    assert_eq!(revision(&object), format!("main@sha1:{first}"));
+    let requests = server.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.command.as_deref() == Some("ls-refs")),
+        "{requests:?}"
+    );
+    assert!(
+        !requests
+            .iter()
+            .any(|r| r.command.as_deref() == Some("fetch")),
+        "an unchanged remote was fetched: {requests:?}"
+    );
+
+    // A new commit becomes a new artifact.
+    let second = repo.commit(&[("app.yaml", "v: 2\n")], "two").unwrap();
+    repo.push("main").unwrap();
+    let object = request_reconcile(&api, "moving", &controller).await;
+    assert_eq!(revision(&object), format!("main@sha1:{second}"));
+    let (_, tree) = download(&object).await;
+    assert_eq!(tree["app.yaml"].data, b"v: 2\n");
+
+    // History rewritten and force-pushed: the branch's new tip wins.
+    repo.git(&["reset", "--quiet", "--hard", &first]).unwrap();
+    let rewritten = repo.commit(&[("app.yaml", "v: 3\n")], "three").unwrap();
+    repo.push("main").unwrap();
+    let object = request_reconcile(&api, "moving", &controller).await;
+    assert_eq!(revision(&object), format!("main@sha1:{rewritten}"));
+    let (_, tree) = download(&object).await;
+    assert_eq!(tree["app.yaml"].data, b"v: 3\n");
+
+    // Three artifacts were written; two are retained, the current one among them.
+    let dir = controller
+        .storage_path()
+        .join(format!("gitrepository/{namespace}/moving"));
+    let mut stored: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    stored.sort();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    let current = object
+        .status
+        .as_ref()
+        .unwrap()
+        .artifact
+        .as_ref()
+        .unwrap()
+        .path
+        .clone();
+    assert!(stored.iter().any(|f| current.ends_with(f.as_str())));
+
+    // A corrupted artifact is detected by its digest and rebuilt.
+    let current_file = controller.storage_path().join(&current);
+    std::fs::write(&current_file, b"garbage").unwrap();
+    let object = request_reconcile(&api, "moving", &controller).await;
+    let (_, tree) = download(&object).await;
+    assert_eq!(tree["app.yaml"].data, b"v: 3\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_fails_with_a_specific_reason_and_keeps_the_last_artifact() {
+    init_tls();
+    let plane = driftless_testenv::shared().await.expect("control plane");
+    let namespace = plane.namespace("gitbad").await.unwrap();
+    let client = plane.client().await.unwrap();
+    let server = GitServer::start(GitAuth::default()).unwrap();
+    let repo = server.create_repo("good").unwrap();
+    let commit = repo.commit(&[("app.yaml", "ok: true\n")], "good").unwrap();
+    repo.tag("v0.1.0", None).unwrap();
+    repo.push("main").unwrap();
+    let big = server.create_repo("big").unwrap();
+    big.commit(&[("blob.txt", &"x".repeat(4096))], "big")
+        .unwrap();
+    big.push("main").unwrap();
+
+    let controller = SourceController::start(plane, &namespace, &["--max-source-bytes=2048"]);
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    let url = server.url("good");
+    let main = serde_json::json!({"ref": {"branch": "main"}});
+    create(&api, &git_repository("kept", &url, main.clone())).await;
+    create(
+        &api,
+        &git_repository(
+            "no-branch",
+            &url,
+            serde_json::json!({"ref": {"branch": "nope"}}),
+        ),
+    )
+    .await;
+    create(
+        &api,
+        &git_repository("no-tag", &url, serde_json::json!({"ref": {"tag": "v9"}})),
+    )
+    .await;
+    create(
+        &api,
+        &git_repository(
+            "no-semver",
+            &url,
+            serde_json::json!({"ref": {"semver": ">=5.0.0"}}),
+        ),
+    )
+    .await;
+    create(
+        &api,
+        &git_repository(
+            "bad-semver",
+            &url,
+            serde_json::json!({"ref": {"semver": "not a range"}}),
+        ),
+    )
+    .await;
+    create(
+        &api,
+        &git_repository("no-repo", &server.url("missing"), main.clone()),
+    )
+    .await;
+    let [closed] = driftless_testenv::free_ports().unwrap();
+    create(
+        &api,
+        &git_repository(
+            "unreachable",
+            &format!("http://127.0.0.1:{closed}/x.git"),
+            main.clone(),
+        ),
+    )
+    .await;
+    create(
+        &api,
+        &git_repository("too-big", &server.url("big"), main.clone()),
+    )
+    .await;
+    create(
+        &api,
+        &git_repository(
+            "bad-commit",
+            &url,
+            serde_json::json!({"ref": {"commit": "0123456789012345678901234567890123456789"}}),
+        ),
+    )
+    .await;
+
+    let kept = wait_ready(&api, "kept", &controller).await;
+    for (name, reason, fragment) in [
+        ("no-branch", "GitOperationFailed", "refs/heads/nope"),
+        ("no-tag", "GitOperationFailed", "refs/tags/v9"),
+        (
+            "no-semver",
+            "GitOperationFailed",
+            "no tag matches semver constraint '>=5.0.0'",
+        ),
+        ("no-repo", "GitOperationFailed", "missing.git"),
+        (
+            "unreachable",
+            "GitOperationFailed",
+            &format!("127.0.0.1:{closed}"),
+        ),
+        (
+            "too-big",
+            "GitOperationFailed",
+            "larger than the limit of 2048 bytes",
+        ),
+        (
+            "bad-commit",
+            "GitOperationFailed",
+            "0123456789012345678901234567890123456789",
+        ),
+    ] {
+        let object = wait_not_ready(&api, name, &controller, reason).await;
+        let message = ready_message(&object);
+        assert!(message.contains(fragment), "{name}: {message}");
+        let status = object.status.as_ref().unwrap();
+        assert!(
+            status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "FetchFailed" && c.status == "True"),
+            "{name}"
+        );
+        driftless_runtime::conditions::check_final_status(
+            &status.conditions,
+            object.metadata.generation,
+            status.observed_generation,
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    // An invalid constraint cannot heal by retrying: Stalled.
+    let stalled = wait_not_ready(&api, "bad-semver", &controller, "GitOperationFailed").await;
+    let status = stalled.status.as_ref().unwrap();
+    assert!(
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Stalled" && c.status == "True"),
+        "{status:?}"
+    );
+    assert_eq!(status.observed_generation, stalled.metadata.generation);
+
+    // Failure events are Warnings with the reason.
+    let events: Api<Event> = Api::namespaced(client.clone(), &namespace);
+    let list = events.list(&ListParams::default()).await.unwrap();
+    assert!(
+        list.items
+            .iter()
+            .any(|e| e.involved_object.name.as_deref() == Some("no-branch")
+                && e.type_.as_deref() == Some("Warning")
+                && e.reason.as_deref() == Some("GitOperationFailed"))
+    );
+
+    // Breaking a working object keeps its last artifact in status and in storage.
+    let good_artifact = kept.status.as_ref().unwrap().artifact.clone().unwrap();
+    api.patch(
+        "kept",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"ref": {"branch": "gone"}}})),
+    )
+    .await
+    .unwrap();
+    let broken = wait_not_ready(&api, "kept", &controller, "GitOperationFailed").await;
+    let status = broken.status.as_ref().unwrap();
+    assert_eq!(status.artifact.as_ref(), Some(&good_artifact));
+    assert!(
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "ArtifactInStorage" && c.status == "True")
+    );
+    assert_eq!(
+        reqwest::get(&good_artifact.url).await.unwrap().status(),
+        200,
+        "the last good artifact is still served"
+    );
+    assert_eq!(good_artifact.revision, format!("main@sha1:{commit}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_controllers_produce_the_same_digest() {
+    init_tls();
+    let plane = driftless_testenv::shared().await.expect("control plane");
+    let client = plane.client().await.unwrap();
+    let server = GitServer::start(GitAuth::default()).unwrap();
+    let repo = server.create_repo("stable").unwrap();
+    repo.commit(
+        &[
+            ("a/b/c.yaml", "c: 1\n"),
+            ("a/z.yaml", "z\n"),
+            ("top.yaml", "t\n"),
+        ],
+        "stable",
+    )
+    .unwrap();
+    repo.push("main").unwrap();
+    let mut digests = Vec::new();
+    for prefix in ["digest-a", "digest-b"] {
+        let namespace = plane.namespace(prefix).await.unwrap();
+        let controller = SourceController::start(plane, &namespace, &[]);
+        let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+        create(
+            &api,
+            &git_repository(
+                "stable",
+                &server.url("stable"),
+                serde_json::json!({"ref": {"branch": "main"}}),
+            ),
+        )
+        .await;
+        let object = wait_ready(&api, "stable", &controller).await;
+        let (bytes, _) = download(&object).await;
+        digests.push((object.status.unwrap().artifact.unwrap().digest, bytes));
+    }
+    assert_eq!(digests[0].0, digests[1].0);
+    assert_eq!(digests[0].1, digests[1].1);
+}

@@ -1,0 +1,247 @@
+//! Shared test support: a source-controller process per test, watching only the test's
+//! namespace, and helpers to create GitRepositories and wait on their status.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use driftless_api::meta::RECONCILE_REQUEST_ANNOTATION;
+use driftless_api::source::{GitRepository, GitRepositoryStatus};
+use driftless_artifact::{Digest, Limits, Tree, unpack_to_memory};
+use driftless_testenv::ControlPlane;
+use driftless_testenv::controller::ControllerProcess;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+
+pub const WAIT: Duration = Duration::from_secs(45);
+
+pub struct SourceController {
+    pub process: ControllerProcess,
+    pub storage: tempfile::TempDir,
+    pub storage_addr: String,
+}
+
+impl SourceController {
+    /// Starts source-controller for `namespace` with its own storage and artifact port.
+    pub fn start(plane: &ControlPlane, namespace: &str, extra: &[&str]) -> Self {
+        let storage = tempfile::tempdir().expect("storage dir");
+        let [port] = driftless_testenv::free_ports().expect("free port");
+        let storage_addr = format!("127.0.0.1:{port}");
+        let mut args = vec![
+            "--watch-all-namespaces=false".to_owned(),
+            format!("--runtime-namespace={namespace}"),
+            format!("--storage-path={}", storage.path().display()),
+            format!("--storage-addr={storage_addr}"),
+            "--concurrent=4".to_owned(),
+            "--min-retry-delay=200ms".to_owned(),
+            "--log-level=debug".to_owned(),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let mut process = ControllerProcess::spawn(
+            "source-controller",
+            Path::new(env!("CARGO_BIN_EXE_source-controller")),
+            &plane.kubeconfig_path(),
+            plane.dir(),
+            &args,
+        )
+        .expect("spawn source-controller");
+        tokio::task::block_in_place(|| process.wait_ready(Duration::from_secs(30)))
+            .expect("source-controller ready");
+        Self {
+            process,
+            storage,
+            storage_addr,
+        }
+    }
+
+    pub fn storage_path(&self) -> PathBuf {
+        self.storage.path().to_owned()
+    }
+
+    pub fn logs(&self) -> String {
+        self.process.log_tail(60)
+    }
+}
+
+pub fn git_repository(name: &str, url: &str, spec_extra: serde_json::Value) -> GitRepository {
+    let mut spec = serde_json::json!({ "url": url, "interval": "10m", "timeout": "20s" });
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), spec_extra.as_object()) {
+        for (k, v) in extra {
+            spec.insert(k.clone(), v.clone());
+        }
+    }
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": { "name": name },
+        "spec": spec,
+    }))
+    .expect("GitRepository")
+}
+
+pub async fn create(api: &Api<GitRepository>, repo: &GitRepository) {
+    api.create(&PostParams::default(), repo)
+        .await
+        .expect("create GitRepository");
+}
+
+pub async fn create_secret(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    data: &[(&str, &str)],
+) {
+    let string_data: BTreeMap<String, String> = data
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": name },
+        "stringData": string_data,
+    }))
+    .expect("Secret");
+    Api::<Secret>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create Secret");
+}
+
+fn ready(status: &GitRepositoryStatus) -> Option<(&str, &str, &str)> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| (c.status.as_str(), c.reason.as_str(), c.message.as_str()))
+}
+
+/// Waits until `check` holds for the object's status; panics with the status and the
+/// controller's log otherwise.
+pub async fn wait_for(
+    api: &Api<GitRepository>,
+    name: &str,
+    controller: &SourceController,
+    what: &str,
+    check: impl Fn(&GitRepository) -> bool,
+) -> GitRepository {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(Some(object)) = api.get_opt(name).await {
+            if check(&object) {
+                return object;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{name}: {what} not reached; status: {}\n{}",
+                    serde_json::to_string_pretty(&object.status).unwrap_or_default(),
+                    controller.logs()
+                );
+            }
+        } else if Instant::now() > deadline {
+            panic!("{name}: not found waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits for Ready=True at the current generation and checks Flux's final-status invariants.
+pub async fn wait_ready(
+    api: &Api<GitRepository>,
+    name: &str,
+    controller: &SourceController,
+) -> GitRepository {
+    let object = wait_for(api, name, controller, "Ready=True", |o| {
+        o.status.as_ref().is_some_and(|s| {
+            ready(s).is_some_and(|(status, _, _)| status == "True")
+                && s.observed_generation == o.metadata.generation
+        })
+    })
+    .await;
+    let status = object.status.clone().unwrap_or_default();
+    driftless_runtime::conditions::check_final_status(
+        &status.conditions,
+        object.metadata.generation,
+        status.observed_generation,
+    )
+    .unwrap_or_else(|e| panic!("{name}: {e}"));
+    object
+}
+
+/// Waits for Ready=False with `reason`; returns the object.
+pub async fn wait_not_ready(
+    api: &Api<GitRepository>,
+    name: &str,
+    controller: &SourceController,
+    reason: &str,
+) -> GitRepository {
+    wait_for(
+        api,
+        name,
+        controller,
+        &format!("Ready=False/{reason}"),
+        |o| {
+            o.status
+                .as_ref()
+                .and_then(ready)
+                .is_some_and(|(status, r, _)| status == "False" && r == reason)
+        },
+    )
+    .await
+}
+
+pub fn ready_message(object: &GitRepository) -> String {
+    object
+        .status
+        .as_ref()
+        .and_then(ready)
+        .map(|(_, _, m)| m.to_owned())
+        .unwrap_or_default()
+}
+
+/// Asks for a reconcile now and waits until it has been handled.
+pub async fn request_reconcile(
+    api: &Api<GitRepository>,
+    name: &str,
+    controller: &SourceController,
+) -> GitRepository {
+    let token = format!("{:?}", Instant::now());
+    let patch = serde_json::json!({
+        "metadata": { "annotations": { RECONCILE_REQUEST_ANNOTATION: token } }
+    });
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("annotate");
+    wait_for(api, name, controller, "reconcile request handled", |o| {
+        o.status
+            .as_ref()
+            .and_then(|s| s.last_handled_reconcile_at.as_deref())
+            == Some(token.as_str())
+    })
+    .await
+}
+
+/// Downloads the object's artifact from its URL, checks size and digest, and unpacks it.
+pub async fn download(object: &GitRepository) -> (Vec<u8>, Tree) {
+    let artifact = object
+        .status
+        .as_ref()
+        .and_then(|s| s.artifact.clone())
+        .expect("artifact in status");
+    let response = reqwest::get(&artifact.url).await.expect("GET artifact");
+    assert_eq!(response.status(), 200, "{}", artifact.url);
+    let bytes = response.bytes().await.expect("artifact body").to_vec();
+    assert_eq!(Some(bytes.len() as i64), artifact.size, "size");
+    let digest: Digest = artifact.digest.parse().expect("digest");
+    let tree = unpack_to_memory(&bytes[..], &digest, Limits::default()).expect("unpack");
+    assert!(
+        artifact.path.ends_with(&format!("{}.tar.gz", digest.hex())),
+        "content-addressed path: {}",
+        artifact.path
+    );
+    (bytes, tree)
+}
+
+pub fn files(tree: &Tree) -> Vec<String> {
+    tree.keys().cloned().collect()
+}
