@@ -1,4 +1,5 @@
 //! Development tasks: CRD generation, the test control plane, benchmarks.
 
+pub mod bench;
 pub mod crds;
 pub mod testenv;

@@ -42,6 +42,30 @@ enum Task {
         #[arg(long)]
         exit_when_ready: bool,
     },
+    /// Benchmarks against the local stack with release builds; prints numbers and ratios.
+    Bench {
+        #[command(subcommand)]
+        command: BenchTask,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchTask {
+    /// N GitRepositories against the local Git server: time until all are Ready and
+    /// source-controller's peak RSS.
+    Sources {
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+        /// Distinct Git repositories the objects are spread over.
+        #[arg(long, default_value_t = 100)]
+        repositories: usize,
+        /// source-controller's --concurrent.
+        #[arg(long, default_value_t = 16)]
+        concurrent: u16,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -93,6 +117,27 @@ fn main() -> anyhow::Result<()> {
             if !status.success() {
                 bail!("tests failed");
             }
+        }
+        Task::Bench {
+            command:
+                BenchTask::Sources {
+                    count,
+                    repositories,
+                    concurrent,
+                    timeout,
+                },
+        } => {
+            xtask::testenv::build()?;
+            let binary = build_controllers(true)?.remove(0);
+            tokio::runtime::Runtime::new()?.block_on(xtask::bench::sources(
+                &binary,
+                xtask::bench::SourcesOptions {
+                    count,
+                    repositories,
+                    concurrent,
+                    timeout: Duration::from_secs(timeout),
+                },
+            ))?;
         }
         Task::Up {
             release,

@@ -136,6 +136,8 @@ impl Reconciler {
         let (reader, writer) = reflector::store();
         let stream = watcher(api.clone(), runtime.args.watcher_config())
             .default_backoff()
+            // Managed fields are most of an object's size and never read here.
+            .modify(|object| object.managed_fields_mut().clear())
             .reflect(writer)
             .applied_objects()
             .predicate_filter(reconcile_trigger, PredicateConfig::default());
@@ -225,10 +227,16 @@ impl Reconciler {
                 status.observed_generation.unwrap_or(-1),
                 generation.unwrap_or(0)
             );
+            let first_reconcile = status.conditions.is_empty();
             cond::mark_reconciling(&mut status.conditions, PROGRESSING, message, generation);
-            apply_status(api, &object, self.runtime.controller, &status)
-                .await
-                .map_err(Error::Status)?;
+            // A spec change on a working object is shown as in progress right away. A new
+            // object already reads as in progress to kstatus (observedGeneration behind
+            // generation); the extra write would only add API load when many are created.
+            if !first_reconcile {
+                apply_status(api, &object, self.runtime.controller, &status)
+                    .await
+                    .map_err(Error::Status)?;
+            }
         }
 
         let previous_revision = status.artifact.as_ref().map(|a| a.revision.clone());

@@ -19,7 +19,7 @@ pub const CLIENT_KEY_KEY: &str = "tls.key";
 pub const SSH_IDENTITY_KEY: &str = "identity";
 pub const SSH_KNOWN_HOSTS_KEY: &str = "known_hosts";
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
     #[error("invalid '{0}' auth option: {1}")]
     Invalid(&'static str, String),
@@ -178,6 +178,15 @@ impl Credentials {
 fn system_roots() -> &'static [CertificateDer<'static>] {
     static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
     ROOTS.get_or_init(|| rustls_native_certs::load_native_certs().certs)
+}
+
+/// The TLS configuration of connections without custom TLS settings, built once: building it
+/// per connection would re-read the system trust store for every fetch.
+pub fn default_tls_config() -> Result<Arc<rustls::ClientConfig>, AuthError> {
+    static DEFAULT: OnceLock<Result<Arc<rustls::ClientConfig>, AuthError>> = OnceLock::new();
+    DEFAULT
+        .get_or_init(|| tls_config(None, None).map(Arc::new))
+        .clone()
 }
 
 /// A rustls client configuration trusting the system roots plus `ca_pem` (as Git does with a
