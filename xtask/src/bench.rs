@@ -116,9 +116,9 @@ pub async fn sources(binary: &Path, options: SourcesOptions) -> anyhow::Result<(
         &[
             (
                 "deploy/deployment.yaml",
-                include_str!("bench/deployment.yaml"),
+                include_str!("fixtures/deployment.yaml"),
             ),
-            ("deploy/service.yaml", include_str!("bench/service.yaml")),
+            ("deploy/service.yaml", include_str!("fixtures/service.yaml")),
             (
                 "deploy/kustomization.yaml",
                 "resources:\n- deployment.yaml\n- service.yaml\n",

@@ -2,4 +2,5 @@
 
 pub mod bench;
 pub mod crds;
+pub mod example;
 pub mod testenv;

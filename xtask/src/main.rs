@@ -166,8 +166,16 @@ async fn up(release: bool, exit_when_ready: bool) -> anyhow::Result<()> {
     create_namespace(&plane, namespace).await?;
 
     let mut running = Vec::new();
+    let [storage_port] = driftless_testenv::free_ports()?;
     for (name, binary) in CONTROLLERS.iter().zip(&binaries) {
-        let args = vec![format!("--runtime-namespace={namespace}")];
+        let mut args = vec![format!("--runtime-namespace={namespace}")];
+        if *name == "source-controller" {
+            args.push(format!(
+                "--storage-path={}",
+                plane.dir().join("storage").display()
+            ));
+            args.push(format!("--storage-addr=127.0.0.1:{storage_port}"));
+        }
         let mut controller =
             ControllerProcess::spawn(name, binary, &plane.kubeconfig_path(), plane.dir(), &args)?;
         tokio::task::block_in_place(|| controller.wait_ready(Duration::from_secs(30)))
@@ -178,6 +186,7 @@ async fn up(release: bool, exit_when_ready: bool) -> anyhow::Result<()> {
         );
         running.push(controller);
     }
+    let git = xtask::example::start(&plane, namespace).await?;
     eprintln!(
         "\nDriftless is up in {:.1}s. Logs are in {}\n",
         started.elapsed().as_secs_f64(),
@@ -191,6 +200,7 @@ async fn up(release: bool, exit_when_ready: bool) -> anyhow::Result<()> {
     for controller in &mut running {
         controller.terminate(Duration::from_secs(10));
     }
+    drop(git);
     plane.stop();
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! writes, events (Kubernetes and forwarded to notification-controller), reconcile requests,
 //! metrics, probes, leader election, flags and graceful shutdown.
 
+pub mod artifact;
 pub mod conditions;
 pub mod events;
 pub mod flags;
