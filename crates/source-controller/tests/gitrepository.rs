@@ -746,3 +746,122 @@ async fn two_controllers_produce_the_same_digest() {
     assert_eq!(digests[0].0, digests[1].0);
     assert_eq!(digests[0].1, digests[1].1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_with_key_auth_known_hosts_and_passphrases() {
+    use driftless_testenv::ssh::{SshGitServer, generate_key};
+    init_tls();
+    let plane = driftless_testenv::shared().await.expect("control plane");
+    let namespace = plane.namespace("gitssh").await.unwrap();
+    let client = plane.client().await.unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let plain = generate_key(keys.path(), "plain", None).unwrap();
+    let protected = generate_key(keys.path(), "protected", Some("open sesame")).unwrap();
+    let stranger = generate_key(keys.path(), "stranger", None).unwrap();
+    let server = SshGitServer::start(&[&plain.public, &protected.public]).unwrap();
+    let repo = server.create_repo("over-ssh").unwrap();
+    let commit = repo.commit(&[("app.yaml", "via: ssh\n")], "ssh").unwrap();
+    repo.push("main").unwrap();
+    let url = server.url(&repo);
+    let known_hosts = server.known_hosts();
+    // Another host's key: what a man-in-the-middle would present.
+    let other_host = generate_key(keys.path(), "other_host", None).unwrap();
+    let wrong_hosts = format!(
+        "[127.0.0.1]:{} {}",
+        server.addr.port(),
+        other_host.public.trim()
+    );
+
+    create_secret(
+        &client,
+        &namespace,
+        "plain",
+        &[("identity", &plain.private), ("known_hosts", &known_hosts)],
+    )
+    .await;
+    create_secret(
+        &client,
+        &namespace,
+        "protected",
+        &[
+            ("identity", &protected.private),
+            ("known_hosts", &known_hosts),
+            ("password", "open sesame"),
+        ],
+    )
+    .await;
+    create_secret(
+        &client,
+        &namespace,
+        "stranger",
+        &[
+            ("identity", &stranger.private),
+            ("known_hosts", &known_hosts),
+        ],
+    )
+    .await;
+    create_secret(
+        &client,
+        &namespace,
+        "wrong-host",
+        &[("identity", &plain.private), ("known_hosts", &wrong_hosts)],
+    )
+    .await;
+    create_secret(
+        &client,
+        &namespace,
+        "no-known-hosts",
+        &[("identity", &plain.private)],
+    )
+    .await;
+
+    let controller = SourceController::start(plane, &namespace, &[]);
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    for secret in [
+        "plain",
+        "protected",
+        "stranger",
+        "wrong-host",
+        "no-known-hosts",
+    ] {
+        create(
+            &api,
+            &git_repository(
+                secret,
+                &url,
+                serde_json::json!({"ref": {"branch": "main"}, "secretRef": {"name": secret}}),
+            ),
+        )
+        .await;
+    }
+    create(
+        &api,
+        &git_repository(
+            "no-secret",
+            &url,
+            serde_json::json!({"ref": {"branch": "main"}}),
+        ),
+    )
+    .await;
+
+    for name in ["plain", "protected"] {
+        let object = wait_ready(&api, name, &controller).await;
+        assert_eq!(revision(&object), format!("main@sha1:{commit}"));
+        let (_, tree) = download(&object).await;
+        assert_eq!(tree["app.yaml"].data, b"via: ssh\n");
+    }
+    for (name, fragment) in [
+        ("stranger", "permission denied"),
+        ("wrong-host", "host key verification failed"),
+        ("no-known-hosts", "known_hosts"),
+        ("no-secret", "secretref"),
+    ] {
+        let object = wait_not_ready(&api, name, &controller, "AuthenticationFailed").await;
+        let message = ready_message(&object).to_lowercase();
+        assert!(
+            message.contains(fragment),
+            "{name}: {message}\n{}",
+            server.log()
+        );
+    }
+}

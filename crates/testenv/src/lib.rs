@@ -15,6 +15,7 @@ pub mod git;
 mod http;
 pub mod lifecycle;
 mod process;
+pub mod ssh;
 
 pub use binaries::{Binaries, HELM, KubernetesPins, Tool};
 pub use control_plane::{ControlPlane, Options, free_ports, shared};

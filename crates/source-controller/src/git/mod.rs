@@ -249,7 +249,9 @@ struct Session<'a> {
     request: &'a FetchRequest<'a>,
     repo: gix::Repository,
     dir: tempfile::TempDir,
-    _ssh: Option<ssh::SshFiles>,
+    ssh: Option<ssh::SshFiles>,
+    /// Set when the server refused us and gix asked for credentials.
+    auth_refused: std::sync::Arc<AtomicBool>,
 }
 
 impl<'a> Session<'a> {
@@ -297,7 +299,8 @@ impl<'a> Session<'a> {
             request,
             repo,
             dir,
-            _ssh: ssh_files,
+            ssh: ssh_files,
+            auth_refused: Default::default(),
         })
     }
 
@@ -328,7 +331,11 @@ impl<'a> Session<'a> {
             .connect(Direction::Fetch)
             .map_err(|e| self.list_error(&e))?;
         // Never ask a helper or a terminal for credentials: a 401 is an authentication error.
-        let connection = connection.with_credentials(|_| Ok(None));
+        let refused = self.auth_refused.clone();
+        let connection = connection.with_credentials(move |_| {
+            refused.store(true, std::sync::atomic::Ordering::Relaxed);
+            Ok(None)
+        });
         Ok(match Transport::of(self.request.url) {
             Some(Transport::Http | Transport::Https) => {
                 connection.with_transport_options(Box::new(self.http_options()))
@@ -374,8 +381,23 @@ impl<'a> Session<'a> {
     }
 
     fn list_error(&self, error: &gix::Error) -> GitError {
-        let message = describe(error);
-        if error.is_unauthenticated()
+        let mut message = describe(error);
+        if let Some(ssh) = self.ssh.as_ref().and_then(ssh::SshFiles::diagnostics) {
+            message = format!("ssh: {ssh}");
+        } else if self.auth_refused.load(std::sync::atomic::Ordering::Relaxed) {
+            // gix's own wording is about credential helpers, which are never used here.
+            message = match Transport::of(self.request.url) {
+                Some(Transport::Ssh) => {
+                    "permission denied: the server did not accept the SSH key".into()
+                }
+                _ if self.request.credentials.authorization.is_some() => {
+                    "the server rejected the credentials (HTTP 401)".into()
+                }
+                _ => "the server requires authentication (HTTP 401): set spec.secretRef".into(),
+            };
+        }
+        if self.auth_refused.load(std::sync::atomic::Ordering::Relaxed)
+            || error.is_unauthenticated()
             || error.is_permission_denied()
             || looks_unauthenticated(&message)
         {

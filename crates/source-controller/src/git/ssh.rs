@@ -9,6 +9,8 @@ use std::time::Duration;
 use super::auth::SshCredentials;
 
 pub struct SshFiles {
+    /// ssh's own diagnostics ("Host key verification failed."), which gix does not keep.
+    pub stderr: PathBuf,
     identity: PathBuf,
     known_hosts: PathBuf,
     askpass: Option<PathBuf>,
@@ -60,13 +62,23 @@ impl SshFiles {
             None => None,
         };
         Ok(Self {
+            stderr: ssh_dir.join("stderr"),
             identity,
             known_hosts,
             askpass,
         })
     }
 
-    /// The `core.sshCommand` value. `exec` makes the process gix kills on drop `ssh` itself.
+    /// What ssh printed on failure, if anything.
+    pub fn diagnostics(&self) -> Option<String> {
+        std::fs::read_to_string(&self.stderr)
+            .ok()
+            .map(|text| text.trim().replace('\n', "; ").replace('\r', ""))
+            .filter(|text| !text.is_empty())
+    }
+
+    /// The `core.sshCommand` value. `exec` makes the process gix kills on drop `ssh` itself;
+    /// gix appends the arguments after the stderr redirection.
     pub fn command(&self, timeout: Duration) -> String {
         let prefix = match &self.askpass {
             // ssh reads the passphrase from the askpass program instead of a terminal.
@@ -86,7 +98,9 @@ impl SshFiles {
              -o UserKnownHostsFile={known_hosts} -o GlobalKnownHostsFile=/dev/null \
              -o StrictHostKeyChecking=yes -o UpdateHostKeys=no -o PasswordAuthentication=no \
              -o KbdInteractiveAuthentication=no{batch} -o ConnectTimeout={secs} \
-             -o ServerAliveInterval=15 -o ServerAliveCountMax=2 -o LogLevel=ERROR",
+             -o ServerAliveInterval=15 -o ServerAliveCountMax=2 -o LogLevel=ERROR \
+             2>>{stderr}",
+            stderr = quote(&self.stderr),
             identity = quote(&self.identity),
             known_hosts = quote(&self.known_hosts),
             secs = timeout.as_secs().max(1),
