@@ -865,3 +865,59 @@ async fn ssh_with_key_auth_known_hosts_and_passphrases() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_a_custom_ca() {
+    init_tls();
+    let plane = driftless_testenv::shared().await.expect("control plane");
+    let namespace = plane.namespace("gittls").await.unwrap();
+    let client = plane.client().await.unwrap();
+    let server = GitServer::start_tls(GitAuth {
+        basic: Some(("git".into(), "s3cret".into())),
+        bearer: None,
+    })
+    .unwrap();
+    let ca = server.ca_pem.clone().unwrap();
+    let repo = server.create_repo("tls").unwrap();
+    let commit = repo.commit(&[("app.yaml", "tls: true\n")], "tls").unwrap();
+    repo.push("main").unwrap();
+    let url = server.url("tls");
+    assert!(url.starts_with("https://"));
+
+    create_secret(
+        &client,
+        &namespace,
+        "trusted",
+        &[("username", "git"), ("password", "s3cret"), ("ca.crt", &ca)],
+    )
+    .await;
+    create_secret(
+        &client,
+        &namespace,
+        "untrusted",
+        &[("username", "git"), ("password", "s3cret")],
+    )
+    .await;
+    let controller = SourceController::start(plane, &namespace, &[]);
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    for secret in ["trusted", "untrusted"] {
+        create(
+            &api,
+            &git_repository(
+                secret,
+                &url,
+                serde_json::json!({"ref": {"branch": "main"}, "secretRef": {"name": secret}}),
+            ),
+        )
+        .await;
+    }
+    let object = wait_ready(&api, "trusted", &controller).await;
+    assert_eq!(revision(&object), format!("main@sha1:{commit}"));
+    // Without the CA the server's certificate is not trusted.
+    let object = wait_not_ready(&api, "untrusted", &controller, "GitOperationFailed").await;
+    let message = ready_message(&object).to_lowercase();
+    assert!(
+        message.contains("certificate") || message.contains("tls"),
+        "{message}"
+    );
+}

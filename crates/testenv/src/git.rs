@@ -43,6 +43,8 @@ struct ServerState {
 
 pub struct GitServer {
     pub addr: SocketAddr,
+    /// The CA that signed the server's certificate, when it serves HTTPS.
+    pub ca_pem: Option<String>,
     root: tempfile::TempDir,
     state: Arc<ServerState>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -55,9 +57,25 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
 }
 
 impl GitServer {
-    /// Starts a server on a free loopback port, on its own thread and runtime so it outlives
-    /// any one test's runtime.
+    /// Starts an HTTP server on a free loopback port, on its own thread and runtime so it
+    /// outlives any one test's runtime.
     pub fn start(auth: GitAuth) -> Result<Self> {
+        Self::start_with(auth, false)
+    }
+
+    /// Like [`GitServer::start`], serving HTTPS with a certificate for 127.0.0.1 signed by a
+    /// throwaway CA ([`GitServer::ca_pem`]).
+    pub fn start_tls(auth: GitAuth) -> Result<Self> {
+        Self::start_with(auth, true)
+    }
+
+    fn start_with(auth: GitAuth, tls: bool) -> Result<Self> {
+        let (acceptor, ca_pem) = if tls {
+            let pki = crate::certs::Pki::generate()?;
+            (Some(tls_acceptor(&pki)?), Some(pki.serving_ca_pem.clone()))
+        } else {
+            (None, None)
+        };
         let root = tempfile::Builder::new()
             .prefix("driftless-git-")
             .tempdir()
@@ -90,16 +108,28 @@ impl GitServer {
                         return;
                     };
                     let app = axum::Router::new().fallback(handle).with_state(app_state);
-                    let _ = axum::serve(listener, app)
-                        .with_graceful_shutdown(async move {
-                            let _ = stopped.await;
-                        })
-                        .await;
+                    let stopped = async move {
+                        let _ = stopped.await;
+                    };
+                    match acceptor {
+                        Some(acceptor) => {
+                            let listener = TlsListener { listener, acceptor };
+                            let _ = axum::serve(listener, app)
+                                .with_graceful_shutdown(stopped)
+                                .await;
+                        }
+                        None => {
+                            let _ = axum::serve(listener, app)
+                                .with_graceful_shutdown(stopped)
+                                .await;
+                        }
+                    }
                 });
             })
             .map_err(io("starting the git server thread"))?;
         Ok(Self {
             addr,
+            ca_pem,
             root,
             state,
             shutdown: Some(shutdown),
@@ -107,9 +137,14 @@ impl GitServer {
         })
     }
 
-    /// `http://127.0.0.1:<port>/<name>.git`
+    /// `http(s)://127.0.0.1:<port>/<name>.git`
     pub fn url(&self, name: &str) -> String {
-        format!("http://{}/{name}.git", self.addr)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}/{name}.git", self.addr)
     }
 
     /// Creates an empty bare repository `<name>.git` and a working copy that pushes to it.
@@ -425,5 +460,54 @@ impl GitRepo {
             &format!("HEAD:{reference}"),
         ])
         .map(drop)
+    }
+}
+
+fn tls_acceptor(pki: &crate::certs::Pki) -> Result<tokio_rustls::TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let invalid =
+        |e: String| Error::Io(format!("git server TLS: {e}"), std::io::Error::other("tls"));
+    let chain = CertificateDer::pem_slice_iter(pki.serving.cert_pem.as_bytes())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| invalid(e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_slice(pki.serving.key_pem.as_bytes())
+        .map_err(|e| invalid(e.to_string()))?;
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| invalid(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .map_err(|e| invalid(e.to_string()))?;
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+}
+
+/// TCP connections completed to TLS before axum sees them; failed handshakes (a client that
+/// does not trust the CA) are dropped.
+struct TlsListener {
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((stream, addr)) = self.listener.accept().await else {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(stream).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.listener.local_addr()
     }
 }
