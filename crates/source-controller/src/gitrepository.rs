@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 
 use driftless_api::conditions::{
     ARTIFACT_IN_STORAGE, ARTIFACT_OUTDATED, AUTHENTICATION_FAILED, FETCH_FAILED,
-    NEW_ARTIFACT_EVENT, PROGRESSING, READY, STORAGE_OPERATION_FAILED, SUCCEEDED, URL_INVALID,
+    NEW_ARTIFACT_EVENT, PROGRESSING, READY, SOURCE_VERIFIED, STORAGE_OPERATION_FAILED, SUCCEEDED,
+    URL_INVALID, VERIFICATION_ERROR,
 };
 use driftless_api::event::Severity;
 use driftless_api::meta::{Artifact, FINALIZER, parse_duration};
 use driftless_api::source::{
-    GIT_OPERATION_FAILED_REASON, GitRepository, GitRepositoryStatus, INCLUDE_UNAVAILABLE_CONDITION,
+    GIT_OPERATION_FAILED_REASON, GitRepository, GitRepositoryStatus, GitRepositoryVerification,
+    GitVerificationMode, INCLUDE_UNAVAILABLE_CONDITION,
 };
 use driftless_runtime::conditions::{self as cond, Status};
 use driftless_runtime::metrics::{ObjectLabels, ReconcileOutcome};
@@ -31,6 +33,7 @@ use kube::{Resource, ResourceExt};
 
 use crate::git::{self, Credentials, FetchOutcome, FetchRequest, GitError, GitRef, Transport};
 use crate::storage::Storage;
+use crate::verify::{self, TrustedKeys};
 
 const KIND: &str = "GitRepository";
 /// `controller` label of the controller-runtime metrics, as Flux names it.
@@ -115,7 +118,12 @@ impl From<GitError> for Failure {
 /// What the blocking part of a reconcile produced.
 enum SourceOutcome {
     Unchanged,
-    Stored { artifact: Artifact, summary: String },
+    Stored {
+        artifact: Box<Artifact>,
+        summary: String,
+        /// The SourceVerified message, when verification is configured.
+        verified: Option<String>,
+    },
 }
 
 impl Reconciler {
@@ -246,10 +254,32 @@ impl Reconciler {
         let action = match outcome {
             Ok(source) => {
                 let mut new_artifact = None;
-                if let SourceOutcome::Stored { artifact, summary } = source {
+                if let SourceOutcome::Stored {
+                    artifact,
+                    summary,
+                    verified,
+                } = source
+                {
                     new_artifact = Some((artifact.clone(), summary));
-                    status.artifact = Some(artifact);
+                    status.artifact = Some(*artifact);
+                    match verified {
+                        Some(message) => cond::set(
+                            &mut status.conditions,
+                            SOURCE_VERIFIED,
+                            Status::True,
+                            SUCCEEDED,
+                            message,
+                            generation,
+                        ),
+                        None => cond::remove(&mut status.conditions, SOURCE_VERIFIED),
+                    }
                 }
+                status.source_verification_mode = object
+                    .spec
+                    .verification
+                    .as_ref()
+                    .and_then(|v| v.mode)
+                    .map(normalized_mode);
                 let Some(artifact) = status.artifact.clone() else {
                     return Err(Error::Finalizer(
                         "no artifact after a successful reconcile".into(),
@@ -312,10 +342,16 @@ impl Reconciler {
                 ))
             }
             Err(failure) => {
+                // SourceVerified is a positive condition: a failed check makes it False.
+                let polarity = if failure.condition == SOURCE_VERIFIED {
+                    Status::False
+                } else {
+                    Status::True
+                };
                 cond::set(
                     &mut status.conditions,
                     failure.condition,
-                    Status::True,
+                    polarity,
                     failure.reason,
                     failure.message.clone(),
                     generation,
@@ -429,6 +465,11 @@ impl Reconciler {
             });
         }
 
+        let verification = match &spec.verification {
+            Some(verify) => Some(self.verification(&namespace, verify).await?),
+            None => None,
+        };
+
         let object_dir = self
             .storage
             .object_dir(KIND, &namespace, &name)
@@ -446,7 +487,13 @@ impl Reconciler {
         let inputs_unchanged = status.observed_ignore == spec.ignore
             && status.observed_recurse_submodules == spec.recurse_submodules
             && status.observed_include == spec.include
-            && status.observed_sparse_checkout == spec.sparse_checkout;
+            && status.observed_sparse_checkout == spec.sparse_checkout
+            && status.source_verification_mode
+                == spec
+                    .verification
+                    .as_ref()
+                    .and_then(|v| v.mode)
+                    .map(normalized_mode);
         let current_revision = current
             .as_ref()
             .filter(|_| current_is_valid && inputs_unchanged)
@@ -469,6 +516,7 @@ impl Reconciler {
             storage: self.storage.clone(),
             object_dir,
             current_revision,
+            verification,
         };
         let interrupt = Arc::new(AtomicBool::new(false));
         let flag = interrupt.clone();
@@ -514,6 +562,40 @@ impl Reconciler {
         Ok(outcome)
     }
 
+    /// The trusted keys and mode of `spec.verify`.
+    async fn verification(
+        &self,
+        namespace: &str,
+        verify: &GitRepositoryVerification,
+    ) -> Result<Verification, Failure> {
+        let failure = |message: String| Failure {
+            condition: SOURCE_VERIFIED,
+            reason: VERIFICATION_ERROR,
+            message,
+            stalled: false,
+        };
+        let secrets: Api<Secret> = Api::namespaced(self.runtime.client.clone(), namespace);
+        let secret = secrets.get(&verify.secret_ref.name).await.map_err(|e| {
+            failure(format!(
+                "PGP public keys secret error: failed to get secret '{namespace}/{}': {}",
+                verify.secret_ref.name,
+                kube_message(&e)
+            ))
+        })?;
+        let data: BTreeMap<String, Vec<u8>> = secret
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect();
+        let keys = TrustedKeys::from_secret(&data)
+            .map_err(|e| failure(format!("PGP public keys secret error: {e}")))?;
+        Ok(Verification {
+            keys,
+            mode: normalized_mode(verify.mode.unwrap_or(GitVerificationMode::Head)),
+        })
+    }
+
     /// Whether the artifact in status is in storage with the digest status claims. A missing
     /// or corrupt file is rebuilt by the fetch that follows.
     async fn verify_stored(&self, artifact: &Artifact) -> bool {
@@ -554,6 +636,74 @@ struct Job {
     object_dir: String,
     /// The revision of a valid stored artifact built from the current inputs.
     current_revision: Option<String>,
+    verification: Option<Verification>,
+}
+
+struct Verification {
+    keys: TrustedKeys,
+    mode: GitVerificationMode,
+}
+
+/// `head` is the legacy spelling of `HEAD`.
+fn normalized_mode(mode: GitVerificationMode) -> GitVerificationMode {
+    match mode {
+        GitVerificationMode::LegacyHead => GitVerificationMode::Head,
+        other => other,
+    }
+}
+
+impl Verification {
+    /// Verifies what the mode asks for; returns Flux's SourceVerified message.
+    fn check(&self, checkout: &git::Checkout) -> Result<String, Failure> {
+        let repo = &checkout.repo;
+        let mut lines = Vec::new();
+        if self.mode.verify_tag() {
+            let invalid = |message: String| Failure {
+                condition: SOURCE_VERIFIED,
+                reason: "InvalidTagSignature",
+                message,
+                stalled: false,
+            };
+            let Some(tag) = checkout.tag else {
+                return Err(invalid(
+                    "cannot verify tag object's signature if a tag reference is not specified"
+                        .into(),
+                ));
+            };
+            let what = format!("tag '{tag}'");
+            let signed = verify::tag_signature(repo, tag)
+                .map_err(|e| invalid(format!("reading {what}: {e}")))?
+                .ok_or_else(|| invalid(format!("unable to verify {what}: it has no signature")))?;
+            let key = self
+                .keys
+                .verify(&what, &signed.armored, &signed.payload)
+                .map_err(|e| invalid(format!("signature verification of {what} failed: {e}")))?;
+            lines.push(format!("\t- tag '{tag}' with key '{key}'"));
+        }
+        if self.mode.verify_head() {
+            let commit = checkout.resolved.commit;
+            let invalid = |message: String| Failure {
+                condition: SOURCE_VERIFIED,
+                reason: "InvalidCommitSignature",
+                message,
+                stalled: false,
+            };
+            let what = format!("commit '{commit}'");
+            let signed = verify::commit_signature(repo, commit)
+                .map_err(|e| invalid(format!("reading {what}: {e}")))?
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "signature verification of {what} failed: it has no signature"
+                    ))
+                })?;
+            let key = self
+                .keys
+                .verify(&what, &signed.armored, &signed.payload)
+                .map_err(|e| invalid(format!("signature verification of {what} failed: {e}")))?;
+            lines.push(format!("\t- commit '{commit}' with key '{key}'"));
+        }
+        Ok(format!("verified signature of\n{}", lines.join("\n")))
+    }
 }
 
 impl Job {
@@ -573,6 +723,10 @@ impl Job {
         )? {
             FetchOutcome::Unchanged(_) => return Ok(SourceOutcome::Unchanged),
             FetchOutcome::Fetched(checkout) => checkout,
+        };
+        let verified = match &self.verification {
+            Some(verification) => Some(verification.check(&checkout)?),
+            None => None,
         };
         let repo = &checkout.repo;
         let tree_failure = |e: git::tree::TreeError| {
@@ -598,7 +752,7 @@ impl Job {
             })?;
         let (stored, path) = stored;
         Ok(SourceOutcome::Stored {
-            artifact: Artifact {
+            artifact: Box::new(Artifact {
                 url: self.storage.url(&path),
                 path,
                 revision: checkout.resolved.revision.clone(),
@@ -606,8 +760,9 @@ impl Job {
                 last_update_time: cond::now(),
                 size: i64::try_from(stored.size).ok(),
                 metadata: None,
-            },
+            }),
             summary: checkout.summary(),
+            verified,
         })
     }
 }

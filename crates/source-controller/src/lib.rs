@@ -4,3 +4,4 @@
 pub mod git;
 pub mod gitrepository;
 pub mod storage;
+pub mod verify;
