@@ -28,6 +28,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
 use kube::{Resource, ResourceExt};
 
@@ -53,6 +54,38 @@ pub struct Reconciler {
     runtime: RuntimeContext,
     storage: Storage,
     settings: Settings,
+    /// Set once running: who includes whom, and how to ask for their reconcile.
+    dependents: Option<Dependents>,
+}
+
+/// Reconciles objects whose `spec.include` names an object that just got a new artifact.
+struct Dependents {
+    store: reflector::Store<GitRepository>,
+    notify: tokio::sync::mpsc::Sender<ObjectRef<GitRepository>>,
+}
+
+impl Dependents {
+    fn notify_includers_of(&self, object: &GitRepository) {
+        let namespace = object.namespace();
+        let name = object.name_any();
+        for candidate in self.store.state() {
+            let includes = candidate.namespace() == namespace
+                && candidate
+                    .spec
+                    .include
+                    .iter()
+                    .any(|include| include.repository.name == name);
+            // A full queue only delays: includers also see the change on their interval.
+            if includes
+                && self
+                    .notify
+                    .try_send(ObjectRef::from_obj(&*candidate))
+                    .is_err()
+            {
+                tracing::debug!(includer = %candidate.name_any(), "include notification dropped");
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +156,8 @@ enum SourceOutcome {
         summary: String,
         /// The SourceVerified message, when verification is configured.
         verified: Option<String>,
+        /// Artifacts of `spec.include` copied into this one.
+        included: Vec<Artifact>,
     },
 }
 
@@ -132,11 +167,12 @@ impl Reconciler {
             runtime,
             storage,
             settings,
+            dependents: None,
         }
     }
 
     /// Runs the controller until shutdown.
-    pub async fn run(self) {
+    pub async fn run(mut self) {
         let runtime = self.runtime.clone();
         let api: Api<GitRepository> = runtime
             .args
@@ -154,7 +190,16 @@ impl Reconciler {
             .metrics
             .set_max_concurrent_reconciles(METRICS_CONTROLLER, concurrency);
         let shutdown = runtime.shutdown.clone();
+        let (notify, requests) = tokio::sync::mpsc::channel(1024);
+        self.dependents = Some(Dependents {
+            store: reader.clone(),
+            notify,
+        });
+        let requests = futures::stream::unfold(requests, |mut requests| async move {
+            requests.recv().await.map(|request| (request, requests))
+        });
         Controller::for_stream(stream, reader)
+            .reconcile_on(requests)
             .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
             .graceful_shutdown_on(async move { shutdown.cancelled().await })
             .run(
@@ -254,12 +299,15 @@ impl Reconciler {
         let action = match outcome {
             Ok(source) => {
                 let mut new_artifact = None;
+                let mut included_artifacts = None;
                 if let SourceOutcome::Stored {
                     artifact,
                     summary,
                     verified,
+                    included,
                 } = source
                 {
+                    included_artifacts = Some(included);
                     new_artifact = Some((artifact.clone(), summary));
                     status.artifact = Some(*artifact);
                     match verified {
@@ -307,10 +355,18 @@ impl Reconciler {
                 status.observed_ignore = object.spec.ignore.clone();
                 status.observed_recurse_submodules = object.spec.recurse_submodules;
                 status.observed_include = object.spec.include.clone();
+                if let Some(included) = included_artifacts {
+                    status.included_artifacts = included;
+                }
                 status.observed_sparse_checkout = object.spec.sparse_checkout.clone();
                 apply_status(api, &object, self.runtime.controller, &status)
                     .await
                     .map_err(Error::Status)?;
+                if new_artifact.is_some()
+                    && let Some(dependents) = &self.dependents
+                {
+                    dependents.notify_includers_of(&object);
+                }
                 if let Some((artifact, summary)) = new_artifact
                     && previous_revision.as_deref() != Some(artifact.revision.as_str())
                 {
@@ -469,6 +525,7 @@ impl Reconciler {
             Some(verify) => Some(self.verification(&namespace, verify).await?),
             None => None,
         };
+        let includes = self.includes(object).await?;
 
         let object_dir = self
             .storage
@@ -488,6 +545,15 @@ impl Reconciler {
             && status.observed_recurse_submodules == spec.recurse_submodules
             && status.observed_include == spec.include
             && status.observed_sparse_checkout == spec.sparse_checkout
+            && status.included_artifacts.len() == includes.len()
+            && status
+                .included_artifacts
+                .iter()
+                .zip(&includes)
+                .all(|(observed, include)| {
+                    observed.digest == include.artifact.digest
+                        && observed.revision == include.artifact.revision
+                })
             && status.source_verification_mode
                 == spec
                     .verification
@@ -517,6 +583,7 @@ impl Reconciler {
             object_dir,
             current_revision,
             verification,
+            includes,
         };
         let interrupt = Arc::new(AtomicBool::new(false));
         let flag = interrupt.clone();
@@ -560,6 +627,63 @@ impl Reconciler {
             }
         }
         Ok(outcome)
+    }
+
+    /// The artifacts `spec.include` names, each with where its files go. Every included
+    /// GitRepository must exist and have an artifact.
+    async fn includes(&self, object: &GitRepository) -> Result<Vec<Include>, Failure> {
+        let namespace = object.namespace().unwrap_or_default();
+        let api: Api<GitRepository> = Api::namespaced(self.runtime.client.clone(), &namespace);
+        let unavailable = |reason: &'static str, message: String| Failure {
+            condition: INCLUDE_UNAVAILABLE_CONDITION,
+            reason,
+            message,
+            stalled: false,
+        };
+        let mut includes = Vec::new();
+        for include in &object.spec.include {
+            let name = &include.repository.name;
+            let included = api.get(name).await.map_err(|e| {
+                unavailable(
+                    "NotFound",
+                    format!(
+                        "could not get resource for include '{name}': {}",
+                        kube_message(&e)
+                    ),
+                )
+            })?;
+            let artifact = included.status.and_then(|s| s.artifact).ok_or_else(|| {
+                unavailable(
+                    "NoArtifact",
+                    format!("no artifact available for include '{name}'"),
+                )
+            })?;
+            let path = |value: Option<&str>, field: &str| -> Result<String, Failure> {
+                match value
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty() && *v != "." && *v != "./")
+                {
+                    None => Ok(String::new()),
+                    Some(value) => {
+                        driftless_artifact::normalize_path(value).map_err(|reason| Failure {
+                            condition: INCLUDE_UNAVAILABLE_CONDITION,
+                            reason: "InvalidPath",
+                            message: format!("include '{name}': {field} '{value}' {reason}"),
+                            stalled: true,
+                        })
+                    }
+                }
+            };
+            let from = path(include.from_path.as_deref(), "fromPath")?;
+            let to = path(Some(include.to_path()), "toPath")?;
+            includes.push(Include {
+                file: self.storage.root().join(&artifact.path),
+                artifact,
+                from,
+                to,
+            });
+        }
+        Ok(includes)
     }
 
     /// The trusted keys and mode of `spec.verify`.
@@ -637,6 +761,74 @@ struct Job {
     /// The revision of a valid stored artifact built from the current inputs.
     current_revision: Option<String>,
     verification: Option<Verification>,
+    includes: Vec<Include>,
+}
+
+/// An included artifact: its file in storage, which subtree to take and where to put it.
+struct Include {
+    artifact: Artifact,
+    file: PathBuf,
+    /// Subdirectory of the included artifact (empty: all of it).
+    from: String,
+    /// Destination directory in this artifact (empty: the root).
+    to: String,
+}
+
+impl Include {
+    /// The included files, verified against the artifact's digest, moved under `to`.
+    fn files(
+        &self,
+        limits: git::tree::TreeLimits,
+    ) -> Result<Vec<driftless_artifact::FileEntry>, Failure> {
+        let failed = |message: String| Failure {
+            condition: INCLUDE_UNAVAILABLE_CONDITION,
+            reason: "CopyFailed",
+            message,
+            stalled: false,
+        };
+        let digest: driftless_artifact::Digest = self
+            .artifact
+            .digest
+            .parse()
+            .map_err(|e| failed(format!("included artifact {}: {e}", self.artifact.path)))?;
+        let file = std::fs::File::open(&self.file).map_err(|e| {
+            failed(format!(
+                "reading included artifact {}: {e}",
+                self.artifact.path
+            ))
+        })?;
+        let tree = driftless_artifact::unpack_to_memory(
+            std::io::BufReader::new(file),
+            &digest,
+            driftless_artifact::Limits {
+                max_compressed_bytes: u64::MAX,
+                max_uncompressed_bytes: limits.max_bytes,
+                max_files: limits.max_files,
+            },
+        )
+        .map_err(|e| failed(format!("included artifact {}: {e}", self.artifact.path)))?;
+        let prefix = if self.from.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.from)
+        };
+        Ok(tree
+            .into_iter()
+            .filter_map(|(path, file)| {
+                let rest = path.strip_prefix(&prefix)?;
+                let path = if self.to.is_empty() {
+                    rest.to_owned()
+                } else {
+                    format!("{}/{rest}", self.to)
+                };
+                Some(driftless_artifact::FileEntry {
+                    path,
+                    executable: file.executable,
+                    data: file.data,
+                })
+            })
+            .collect())
+    }
 }
 
 struct Verification {
@@ -739,8 +931,23 @@ impl Job {
         let listing = git::tree::list(repo, tree).map_err(tree_failure)?;
         let rules = git::tree::ignore_rules(repo, &listing.files, self.ignore.as_deref())
             .map_err(tree_failure)?;
-        let files = git::tree::load_files(repo, &listing, &rules, &self.sparse, self.limits)
+        let mut files = git::tree::load_files(repo, &listing, &rules, &self.sparse, self.limits)
             .map_err(tree_failure)?;
+        if !self.includes.is_empty() {
+            // Included content replaces whatever the repository has at the same path.
+            let mut by_path: BTreeMap<String, driftless_artifact::FileEntry> =
+                files.into_iter().map(|f| (f.path.clone(), f)).collect();
+            for include in &self.includes {
+                if !include.to.is_empty() {
+                    let dir = format!("{}/", include.to);
+                    by_path.retain(|path, _| path != &include.to && !path.starts_with(&dir));
+                }
+                for file in include.files(self.limits)? {
+                    by_path.insert(file.path.clone(), file);
+                }
+            }
+            files = by_path.into_values().collect();
+        }
         let stored = self
             .storage
             .store_by_digest(&self.object_dir, files)
@@ -763,6 +970,7 @@ impl Job {
             }),
             summary: checkout.summary(),
             verified,
+            included: self.includes.iter().map(|i| i.artifact.clone()).collect(),
         })
     }
 }

@@ -1171,3 +1171,119 @@ async fn openpgp_verification_of_commits_and_tags() {
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn include_copies_other_artifacts_and_follows_their_changes() {
+    init_tls();
+    let plane = driftless_testenv::shared().await.expect("control plane");
+    let namespace = plane.namespace("gitinclude").await.unwrap();
+    let client = plane.client().await.unwrap();
+    let server = GitServer::start(GitAuth::default()).unwrap();
+    let app = server.create_repo("app").unwrap();
+    app.commit(
+        &[
+            ("deploy/app.yaml", "app: 1\n"),
+            ("shared/stale.yaml", "old\n"),
+        ],
+        "app",
+    )
+    .unwrap();
+    app.push("main").unwrap();
+    let lib = server.create_repo("lib").unwrap();
+    lib.commit(
+        &[("manifests/base.yaml", "base: 1\n"), ("README.md", "lib\n")],
+        "lib",
+    )
+    .unwrap();
+    lib.push("main").unwrap();
+
+    let controller = SourceController::start(plane, &namespace, &[]);
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    let main = serde_json::json!({"branch": "main"});
+    create(
+        &api,
+        &git_repository("lib", &server.url("lib"), serde_json::json!({"ref": main})),
+    )
+    .await;
+    create(
+        &api,
+        &git_repository(
+            "app",
+            &server.url("app"),
+            serde_json::json!({
+                "ref": main,
+                "include": [
+                    {"repository": {"name": "lib"}, "fromPath": "manifests", "toPath": "shared"},
+                    {"repository": {"name": "lib"}},
+                ],
+            }),
+        ),
+    )
+    .await;
+    create(
+        &api,
+        &git_repository(
+            "missing-include",
+            &server.url("app"),
+            serde_json::json!({"ref": main, "include": [{"repository": {"name": "nope"}}]}),
+        ),
+    )
+    .await;
+
+    let lib_object = wait_ready(&api, "lib", &controller).await;
+    let app_object = wait_ready(&api, "app", &controller).await;
+    let (_, tree) = download(&app_object).await;
+    assert_eq!(
+        files(&tree),
+        [
+            "deploy/app.yaml",
+            "lib/README.md",
+            "lib/manifests/base.yaml",
+            // The include replaces the repository's own shared/ directory.
+            "shared/base.yaml",
+        ]
+    );
+    let included = &app_object.status.as_ref().unwrap().included_artifacts;
+    assert_eq!(included.len(), 2);
+    assert_eq!(
+        included[0],
+        *lib_object
+            .status
+            .as_ref()
+            .unwrap()
+            .artifact
+            .as_ref()
+            .unwrap()
+    );
+
+    let missing = wait_not_ready(&api, "missing-include", &controller, "NotFound").await;
+    let status = missing.status.as_ref().unwrap();
+    assert!(
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "IncludeUnavailable" && c.status == "True")
+    );
+    assert!(ready_message(&missing).contains("include 'nope'"));
+
+    // A new revision of the included repository rebuilds the includer without being asked.
+    lib.commit(&[("manifests/base.yaml", "base: 2\n")], "lib two")
+        .unwrap();
+    lib.push("main").unwrap();
+    request_reconcile(&api, "lib", &controller).await;
+    let rebuilt = wait_for(
+        &api,
+        "app",
+        &controller,
+        "rebuilt with the new include",
+        |o| {
+            o.status.as_ref().is_some_and(|s| {
+                s.included_artifacts.first().map(|a| a.revision.clone())
+                    != included.first().map(|a| a.revision.clone())
+            })
+        },
+    )
+    .await;
+    let (_, tree) = download(&rebuilt).await;
+    assert_eq!(tree["shared/base.yaml"].data, b"base: 2\n");
+}
