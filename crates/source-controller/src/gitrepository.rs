@@ -511,15 +511,6 @@ impl Reconciler {
             }
             None => Credentials::default(),
         };
-        if spec.recurse_submodules {
-            // Refuse rather than silently produce an artifact without the submodules.
-            return Err(Failure {
-                condition: FETCH_FAILED,
-                reason: GIT_OPERATION_FAILED_REASON,
-                message: "recurseSubmodules is not supported yet by this source-controller".into(),
-                stalled: true,
-            });
-        }
 
         let verification = match &spec.verification {
             Some(verify) => Some(self.verification(&namespace, verify).await?),
@@ -584,6 +575,7 @@ impl Reconciler {
             current_revision,
             verification,
             includes,
+            recurse_submodules: spec.recurse_submodules,
         };
         let interrupt = Arc::new(AtomicBool::new(false));
         let flag = interrupt.clone();
@@ -762,6 +754,7 @@ struct Job {
     current_revision: Option<String>,
     verification: Option<Verification>,
     includes: Vec<Include>,
+    recurse_submodules: bool,
 }
 
 /// An included artifact: its file in storage, which subtree to take and where to put it.
@@ -933,6 +926,30 @@ impl Job {
             .map_err(tree_failure)?;
         let mut files = git::tree::load_files(repo, &listing, &rules, &self.sparse, self.limits)
             .map_err(tree_failure)?;
+        if self.recurse_submodules {
+            let mut submodules = Vec::new();
+            git::submodules::fetch_all(
+                &request,
+                repo,
+                &listing,
+                "",
+                0,
+                interrupt,
+                &mut submodules,
+            )?;
+            for submodule in &submodules {
+                files.extend(
+                    git::tree::load_files(
+                        &submodule.checkout.repo,
+                        &submodule.listing,
+                        &rules,
+                        &self.sparse,
+                        self.limits,
+                    )
+                    .map_err(tree_failure)?,
+                );
+            }
+        }
         if !self.includes.is_empty() {
             // Included content replaces whatever the repository has at the same path.
             let mut by_path: BTreeMap<String, driftless_artifact::FileEntry> =

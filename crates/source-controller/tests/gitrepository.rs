@@ -1287,3 +1287,114 @@ async fn include_copies_other_artifacts_and_follows_their_changes() {
     let (_, tree) = download(&rebuilt).await;
     assert_eq!(tree["shared/base.yaml"].data, b"base: 2\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submodules_are_fetched_when_asked() {
+    init_tls();
+    let plane = driftless_testenv::shared().await.expect("control plane");
+    let namespace = plane.namespace("gitsubmodules").await.unwrap();
+    let client = plane.client().await.unwrap();
+    let server = GitServer::start(GitAuth {
+        basic: Some(("git".into(), "s3cret".into())),
+        bearer: None,
+    })
+    .unwrap();
+    let lib = server.create_repo("lib").unwrap();
+    let lib_commit = lib.commit(&[("base/lib.yaml", "lib: 1\n")], "lib").unwrap();
+    lib.push("main").unwrap();
+    // Moves on after being pinned: the artifact must hold the pinned commit.
+    lib.commit(&[("base/lib.yaml", "lib: 2\n")], "lib two")
+        .unwrap();
+    lib.push("main").unwrap();
+
+    let app = server.create_repo("app").unwrap();
+    app.commit(&[("deploy/app.yaml", "app: 1\n")], "app")
+        .unwrap();
+    app.git(&[
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "--quiet",
+        "add",
+        "../lib.git",
+        "vendor/lib",
+    ])
+    .unwrap();
+    app.git(&["-C", "vendor/lib", "checkout", "--quiet", &lib_commit])
+        .unwrap();
+    app.commit(&[], "add lib").unwrap();
+    app.push("main").unwrap();
+    assert!(
+        app.git(&["show", "HEAD:.gitmodules"])
+            .unwrap()
+            .contains("url = ../lib.git")
+    );
+
+    let bad = server.create_repo("bad").unwrap();
+    bad.commit(&[("x.yaml", "x: 1\n")], "bad").unwrap();
+    bad.git(&[
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "--quiet",
+        "add",
+        &format!("file://{}", lib.bare.display()),
+        "local",
+    ])
+    .unwrap();
+    bad.commit(&[], "local submodule").unwrap();
+    bad.push("main").unwrap();
+
+    create_secret(
+        &client,
+        &namespace,
+        "creds",
+        &[("username", "git"), ("password", "s3cret")],
+    )
+    .await;
+    let controller = SourceController::start(plane, &namespace, &[]);
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    let spec = |recurse: bool| serde_json::json!({"ref": {"branch": "main"}, "secretRef": {"name": "creds"}, "recurseSubmodules": recurse});
+    create(
+        &api,
+        &git_repository("recursive", &server.url("app"), spec(true)),
+    )
+    .await;
+    create(
+        &api,
+        &git_repository("flat", &server.url("app"), spec(false)),
+    )
+    .await;
+    create(
+        &api,
+        &git_repository("local-url", &server.url("bad"), spec(true)),
+    )
+    .await;
+
+    let recursive = wait_ready(&api, "recursive", &controller).await;
+    assert!(
+        recursive
+            .status
+            .as_ref()
+            .unwrap()
+            .observed_recurse_submodules
+    );
+    let (_, tree) = download(&recursive).await;
+    // .gitmodules is one of the VCS files Flux always leaves out.
+    assert_eq!(
+        files(&tree),
+        ["deploy/app.yaml", "vendor/lib/base/lib.yaml"]
+    );
+    assert_eq!(tree["vendor/lib/base/lib.yaml"].data, b"lib: 1\n");
+
+    let flat = wait_ready(&api, "flat", &controller).await;
+    let (_, tree) = download(&flat).await;
+    assert_eq!(files(&tree), ["deploy/app.yaml"]);
+
+    let failed = wait_not_ready(&api, "local-url", &controller, "GitOperationFailed").await;
+    let message = ready_message(&failed);
+    assert!(
+        message.contains("unsupported submodule URL 'file://"),
+        "{message}"
+    );
+}

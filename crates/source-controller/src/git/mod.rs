@@ -7,6 +7,7 @@
 pub mod auth;
 mod reference;
 mod ssh;
+pub mod submodules;
 pub mod tree;
 
 use std::path::Path;
@@ -39,6 +40,8 @@ pub enum GitError {
     Fetch { what: String, message: String },
     #[error("commit '{0}' not found in the fetched history")]
     CommitNotFound(String),
+    #[error("submodule '{path}': {message}")]
+    Submodule { path: String, message: String },
     #[error("git operation timed out or was cancelled")]
     Cancelled,
     #[error("{0}")]
