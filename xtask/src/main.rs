@@ -128,7 +128,7 @@ fn main() -> anyhow::Result<()> {
                 },
         } => {
             xtask::testenv::build()?;
-            let binary = build_controllers(true)?.remove(0);
+            let binary = build_binary("source-controller", true)?;
             tokio::runtime::Runtime::new()?.block_on(xtask::bench::sources(
                 &binary,
                 xtask::bench::SourcesOptions {
@@ -219,6 +219,20 @@ async fn create_namespace(plane: &ControlPlane, name: &str) -> anyhow::Result<()
         )
         .await?;
     Ok(())
+}
+
+/// Builds one binary of the workspace and returns its path.
+fn build_binary(name: &str, release: bool) -> anyhow::Result<PathBuf> {
+    let mut command = nested_cargo();
+    command.args(["build", "--quiet", "--bin", name]);
+    if release {
+        command.arg("--release");
+    }
+    if !command.status().context("running cargo build")?.success() {
+        bail!("building {name} failed");
+    }
+    let profile = if release { "release" } else { "debug" };
+    Ok(target_dir().join(profile).join(name))
 }
 
 /// Builds the controller binaries and returns their paths, in [`CONTROLLERS`] order.

@@ -576,6 +576,7 @@ impl Reconciler {
             verification,
             includes,
             recurse_submodules: spec.recurse_submodules,
+            runtime: tokio::runtime::Handle::current(),
         };
         let interrupt = Arc::new(AtomicBool::new(false));
         let flag = interrupt.clone();
@@ -755,6 +756,7 @@ struct Job {
     verification: Option<Verification>,
     includes: Vec<Include>,
     recurse_submodules: bool,
+    runtime: tokio::runtime::Handle,
 }
 
 /// An included artifact: its file in storage, which subtree to take and where to put it.
@@ -899,6 +901,7 @@ impl Job {
             credentials: &self.credentials,
             timeout: self.timeout,
             work_dir: &self.work_dir,
+            runtime: &self.runtime,
         };
         let current = self.current_revision.as_deref();
         let checkout = match git::fetch(

@@ -5,6 +5,7 @@
 //! Everything here is blocking; callers run it on a blocking thread.
 
 pub mod auth;
+mod http;
 mod reference;
 mod ssh;
 pub mod submodules;
@@ -15,7 +16,6 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use gix::ObjectId;
-use gix::protocol::transport::client::blocking_io::http;
 use gix::remote::Direction;
 use gix::remote::fetch::{Shallow, Tags};
 
@@ -84,6 +84,8 @@ pub struct FetchRequest<'a> {
     pub timeout: Duration,
     /// Where the temporary bare repository is created.
     pub work_dir: &'a Path,
+    /// The runtime HTTP requests run on (the fetch itself blocks a thread outside it).
+    pub runtime: &'a tokio::runtime::Handle,
 }
 
 /// The remote's answer for a reference: the commit and Flux's revision string.
@@ -330,57 +332,37 @@ impl<'a> Session<'a> {
         >,
         GitError,
     > {
-        let connection = remote
-            .connect(Direction::Fetch)
-            .map_err(|e| self.list_error(&e))?;
+        type Boxed = Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>;
+        let connection = match Transport::of(self.request.url) {
+            Some(Transport::Http | Transport::Https) => {
+                // Smart HTTP over the process's shared connection pool.
+                let (url, version) = remote
+                    .sanitized_url_and_version(Direction::Fetch)
+                    .map_err(|e| self.list_error(&e))?;
+                let client = http::client_for(self.request.credentials.tls.as_ref())
+                    .map_err(GitError::Repository)?;
+                let shared = http::SharedHttp::new(
+                    client,
+                    self.request.runtime.clone(),
+                    self.request.credentials.authorization.clone(),
+                    self.request.timeout,
+                );
+                let transport =
+                    gix::protocol::transport::client::blocking_io::http::Transport::new_http(
+                        shared, url, version, false,
+                    );
+                remote.to_connection_with_transport(Box::new(transport) as Boxed)
+            }
+            _ => remote
+                .connect(Direction::Fetch)
+                .map_err(|e| self.list_error(&e))?,
+        };
         // Never ask a helper or a terminal for credentials: a 401 is an authentication error.
         let refused = self.auth_refused.clone();
-        let connection = connection.with_credentials(move |_| {
+        Ok(connection.with_credentials(move |_| {
             refused.store(true, std::sync::atomic::Ordering::Relaxed);
             Ok(None)
-        });
-        Ok(match Transport::of(self.request.url) {
-            Some(Transport::Http | Transport::Https) => {
-                connection.with_transport_options(Box::new(self.http_options()))
-            }
-            _ => connection,
-        })
-    }
-
-    fn http_options(&self) -> http::Options {
-        let timeout = self.request.timeout;
-        let tls = self
-            .request
-            .credentials
-            .tls
-            .clone()
-            .or_else(|| auth::default_tls_config().ok());
-        let backend = http::reqwest::Options {
-            configure_client: Some(Box::new(move |builder| {
-                let builder = builder.connect_timeout(timeout).timeout(timeout);
-                Ok(match &tls {
-                    Some(config) => builder.tls_backend_preconfigured((**config).clone()),
-                    None => builder,
-                })
-            })),
-            configure_request: None,
-        };
-        http::Options {
-            // Sent with every request, so an authenticated fetch is one round trip per step.
-            extra_headers: self
-                .request
-                .credentials
-                .authorization
-                .iter()
-                .map(|value| format!("Authorization: {value}"))
-                .collect(),
-            user_agent: Some(
-                concat!("driftless-source-controller/", env!("CARGO_PKG_VERSION")).into(),
-            ),
-            connect_timeout: Some(timeout),
-            backend: Some(std::sync::Arc::new(std::sync::Mutex::new(backend))),
-            ..Default::default()
-        }
+        }))
     }
 
     fn list_error(&self, error: &gix::Error) -> GitError {

@@ -96,6 +96,7 @@ pub fn fetch_all(
             credentials: request.credentials,
             timeout: request.timeout,
             work_dir: request.work_dir,
+            runtime: request.runtime,
         };
         let checkout = match super::fetch(&sub_request, |_| false, interrupt)
             .map_err(|e| failed(&full_path, e.to_string()))?
