@@ -8,6 +8,7 @@ pub mod events;
 pub mod flags;
 pub mod leader;
 pub mod manager;
+pub mod memory;
 pub mod metrics;
 pub mod reconcile;
 pub mod server;

@@ -69,8 +69,16 @@ fn advertised_address(configured: &str, bound: std::net::SocketAddr) -> String {
     format!("{host}:{}", bound.port())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Before the runtime starts its threads.
+    driftless_runtime::memory::tune_allocator();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     let manager =
         Manager::start("source-controller", args.common, &args.events.events_addr).await?;
