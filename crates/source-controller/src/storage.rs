@@ -191,6 +191,56 @@ impl Storage {
         Ok(removed)
     }
 
+    /// Removes the directories of `kind` objects that `exists` does not know (objects deleted
+    /// while the controller was not running, or whose finalizer was removed by hand). Returns
+    /// the removed object directories.
+    pub fn remove_orphans(
+        &self,
+        kind: &str,
+        exists: impl Fn(&str, &str) -> bool,
+    ) -> Result<Vec<PathBuf>, StorageError> {
+        let kind_dir = self.root.join(kind.to_lowercase());
+        let gc_err = |path: &Path| {
+            let path = path.to_owned();
+            move |source| StorageError::Gc { path, source }
+        };
+        let namespaces = match std::fs::read_dir(&kind_dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(gc_err(&kind_dir)(e)),
+        };
+        let mut removed = Vec::new();
+        for namespace in namespaces {
+            let namespace = namespace.map_err(gc_err(&kind_dir))?;
+            if !namespace.file_type().map_err(gc_err(&kind_dir))?.is_dir() {
+                continue;
+            }
+            let ns_name = namespace.file_name().to_string_lossy().into_owned();
+            let ns_path = namespace.path();
+            let mut left = 0usize;
+            for object in std::fs::read_dir(&ns_path).map_err(gc_err(&ns_path))? {
+                let object = object.map_err(gc_err(&ns_path))?;
+                let name = object.file_name().to_string_lossy().into_owned();
+                if exists(&ns_name, &name) {
+                    left += 1;
+                    continue;
+                }
+                let path = object.path();
+                if object.file_type().map_err(gc_err(&path))?.is_dir() {
+                    std::fs::remove_dir_all(&path).map_err(gc_err(&path))?;
+                } else {
+                    std::fs::remove_file(&path).map_err(gc_err(&path))?;
+                }
+                removed.push(path);
+            }
+            if left == 0 {
+                // Another writer may have just created an object here; then it stays.
+                let _ = std::fs::remove_dir(&ns_path);
+            }
+        }
+        Ok(removed)
+    }
+
     /// Removes every artifact of a deleted object.
     pub fn remove_object(&self, object_dir: &str) -> Result<(), StorageError> {
         let dir = self.root.join(object_dir);

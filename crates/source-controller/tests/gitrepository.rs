@@ -1600,3 +1600,55 @@ async fn events_are_forwarded_to_the_notification_endpoint() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifacts_of_objects_deleted_while_stopped_are_removed_at_start() {
+    init_tls();
+    let plane = driftless_testenv::shared().await.expect("control plane");
+    let namespace = plane.namespace("gitorphans").await.unwrap();
+    let client = plane.client().await.unwrap();
+    let server = GitServer::start(GitAuth::default()).unwrap();
+    let repo = server.create_repo("app").unwrap();
+    repo.commit(&[("app.yaml", "a: 1\n")], "app").unwrap();
+    repo.push("main").unwrap();
+    let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    create(
+        &api,
+        &git_repository(
+            "live",
+            &server.url("app"),
+            serde_json::json!({"ref": {"branch": "main"}}),
+        ),
+    )
+    .await;
+
+    // Storage left behind by an earlier run: one object still exists, one is gone.
+    let storage = tempfile::tempdir().unwrap();
+    for name in ["live", "ghost"] {
+        let dir = storage
+            .path()
+            .join(format!("gitrepository/{namespace}/{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("old.tar.gz"), b"stale").unwrap();
+    }
+    let controller = SourceController::start_with_storage(plane, &namespace, &[], storage);
+    let live = wait_ready(&api, "live", &controller).await;
+    download(&live).await;
+    let root = controller.storage_path();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while root
+        .join(format!("gitrepository/{namespace}/ghost"))
+        .exists()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "orphaned artifacts were kept\n{}",
+            controller.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        root.join(format!("gitrepository/{namespace}/live"))
+            .exists()
+    );
+}

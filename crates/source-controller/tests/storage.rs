@@ -242,3 +242,53 @@ fn garbage_collection_keeps_the_current_and_newest_within_ttl() {
     assert!(!root.path().join(&dir).exists());
     storage.remove_object(&dir).unwrap();
 }
+
+#[test]
+fn orphaned_object_directories_are_removed() {
+    let root = tempfile::tempdir().unwrap();
+    let storage = Storage::new(
+        root.path().to_owned(),
+        "localhost:9090",
+        Retention::default(),
+    );
+    for (ns, name) in [("apps", "kept"), ("apps", "gone"), ("old", "gone-too")] {
+        let dir = storage.object_dir("GitRepository", ns, name).unwrap();
+        storage.store(&dir, "a.tar.gz", entries(name)).unwrap();
+    }
+    // Another kind's artifacts are not this pass's business.
+    let other = storage.object_dir("OCIRepository", "apps", "gone").unwrap();
+    storage.store(&other, "a.tar.gz", entries("x")).unwrap();
+
+    let removed = storage
+        .remove_orphans("GitRepository", |ns, name| (ns, name) == ("apps", "kept"))
+        .unwrap();
+    assert_eq!(removed.len(), 2, "{removed:?}");
+    assert!(
+        root.path()
+            .join("gitrepository/apps/kept/a.tar.gz")
+            .exists()
+    );
+    assert!(!root.path().join("gitrepository/apps/gone").exists());
+    assert!(
+        !root.path().join("gitrepository/old").exists(),
+        "empty namespace dir left"
+    );
+    assert!(
+        root.path()
+            .join("ocirepository/apps/gone/a.tar.gz")
+            .exists()
+    );
+    // Nothing stored yet is not an error.
+    let empty = tempfile::tempdir().unwrap();
+    let fresh = Storage::new(
+        empty.path().to_owned(),
+        "localhost:9090",
+        Retention::default(),
+    );
+    assert!(
+        fresh
+            .remove_orphans("GitRepository", |_, _| false)
+            .unwrap()
+            .is_empty()
+    );
+}

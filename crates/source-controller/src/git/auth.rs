@@ -74,7 +74,12 @@ pub enum Transport {
 
 impl Transport {
     pub fn of(url: &str) -> Option<Self> {
-        let scheme = url.split_once("://")?.0;
+        let Some((scheme, _)) = url.split_once("://") else {
+            // scp-like `[user@]host:path`, common in .gitmodules.
+            let (host, path) = url.split_once(':')?;
+            let scp_like = !host.is_empty() && !host.contains('/') && !path.is_empty();
+            return scp_like.then_some(Self::Ssh);
+        };
         match scheme.to_ascii_lowercase().as_str() {
             "http" => Some(Self::Http),
             "https" => Some(Self::Https),
@@ -301,7 +306,9 @@ mod tests {
         assert_eq!(Transport::of("https://x/y"), Some(Transport::Https));
         assert_eq!(Transport::of("HTTP://x/y"), Some(Transport::Http));
         assert_eq!(Transport::of("ssh://git@x/y"), Some(Transport::Ssh));
-        assert_eq!(Transport::of("git@x:y"), None);
+        assert_eq!(Transport::of("git@x:org/y.git"), Some(Transport::Ssh));
+        assert_eq!(Transport::of("/srv/git/y.git"), None);
+        assert_eq!(Transport::of("./y.git"), None);
         assert_eq!(Transport::of("file:///x"), None);
     }
 }

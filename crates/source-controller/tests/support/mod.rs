@@ -26,7 +26,21 @@ pub struct SourceController {
 impl SourceController {
     /// Starts source-controller for `namespace` with its own storage and artifact port.
     pub fn start(plane: &ControlPlane, namespace: &str, extra: &[&str]) -> Self {
-        let storage = tempfile::tempdir().expect("storage dir");
+        Self::start_with_storage(
+            plane,
+            namespace,
+            extra,
+            tempfile::tempdir().expect("storage dir"),
+        )
+    }
+
+    /// Like [`SourceController::start`], over an existing storage directory.
+    pub fn start_with_storage(
+        plane: &ControlPlane,
+        namespace: &str,
+        extra: &[&str],
+        storage: tempfile::TempDir,
+    ) -> Self {
         let [port] = driftless_testenv::free_ports().expect("free port");
         let storage_addr = format!("127.0.0.1:{port}");
         let mut args = vec![
