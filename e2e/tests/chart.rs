@@ -194,7 +194,8 @@ async fn chart_installs_and_each_controller_runs_with_its_args_and_rbac() {
         let status = tokio::task::block_in_place(|| controller.terminate(Duration::from_secs(15)));
         assert!(
             status.is_some_and(|s| s.success()),
-            "{name} exit: {status:?}"
+            "{name} exit: {status:?}\n{}",
+            controller.log_tail(40)
         );
     }
 }

@@ -118,21 +118,7 @@ pub async fn sources(binary: &Path, options: SourcesOptions) -> anyhow::Result<(
 
     let server = GitServer::start(GitAuth::default())?;
     let template = server.create_repo("template")?;
-    template.commit(
-        &[
-            (
-                "deploy/deployment.yaml",
-                include_str!("fixtures/deployment.yaml"),
-            ),
-            ("deploy/service.yaml", include_str!("fixtures/service.yaml")),
-            (
-                "deploy/kustomization.yaml",
-                "resources:\n- deployment.yaml\n- service.yaml\n",
-            ),
-            ("README.md", "# bench\n"),
-        ],
-        "bench fixture",
-    )?;
+    template.commit(crate::fixtures::PODINFO, "bench fixture")?;
     template.push("main")?;
     let repositories = options.repositories.clamp(1, options.count.max(1));
     for i in 0..repositories {

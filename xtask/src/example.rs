@@ -14,24 +14,7 @@ use kube::api::{Api, Patch, PatchParams};
 pub async fn start(plane: &ControlPlane, namespace: &str) -> anyhow::Result<GitServer> {
     let server = GitServer::start(GitAuth::default())?;
     let repo = server.create_repo("podinfo")?;
-    repo.commit(
-        &[
-            (
-                "deploy/deployment.yaml",
-                include_str!("fixtures/deployment.yaml"),
-            ),
-            ("deploy/service.yaml", include_str!("fixtures/service.yaml")),
-            (
-                "deploy/kustomization.yaml",
-                "resources:\n- deployment.yaml\n- service.yaml\n",
-            ),
-            (
-                "README.md",
-                "# podinfo\n\nThe example application of `cargo xtask up`.\n",
-            ),
-        ],
-        "Add podinfo",
-    )?;
+    repo.commit(crate::fixtures::PODINFO, "Add podinfo")?;
     repo.push("main")?;
     eprintln!(
         "git server                   http://{}/ (repository podinfo.git)",

@@ -3,4 +3,5 @@
 pub mod bench;
 pub mod crds;
 pub mod example;
+pub mod fixtures;
 pub mod testenv;

@@ -20,12 +20,7 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    // Before the runtime starts its threads.
-    driftless_runtime::memory::tune_allocator();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(run())
+    driftless_runtime::run_main(run())
 }
 
 async fn run() -> anyhow::Result<()> {

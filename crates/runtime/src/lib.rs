@@ -17,3 +17,22 @@ pub mod telemetry;
 
 pub use flags::{CommonArgs, EventForwardingArgs};
 pub use manager::{Context, Manager, ManagerError};
+
+/// Runs a controller's `main` future: tunes the allocator before any thread exists, then
+/// drives the future on a multi-threaded tokio runtime, and gives blocking work at most a
+/// second once it returns.
+pub fn run_main<F>(main: F) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    memory::tune_allocator();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(main);
+    // Blocking work still running (a Git fetch waiting on a slow server) must not hold the
+    // process past its termination grace period; what it writes is atomic, so abandoning it
+    // is safe.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
+}

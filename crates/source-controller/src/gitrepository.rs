@@ -40,6 +40,8 @@ const KIND: &str = "GitRepository";
 /// `controller` label of the controller-runtime metrics, as Flux names it.
 const METRICS_CONTROLLER: &str = "gitrepository";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long running reconciles may take to finish after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
 /// Settings of the GitRepository reconciler.
 #[derive(Clone, Debug)]
@@ -94,6 +96,9 @@ pub enum Error {
     Status(#[source] kube::Error),
     #[error("finalizer: {0}")]
     Finalizer(String),
+    /// A reconcile that reported success without an artifact: a bug, retried with backoff.
+    #[error("no artifact after a successful reconcile")]
+    MissingArtifact,
 }
 
 /// Why a reconcile failed, as conditions and events show it.
@@ -178,11 +183,19 @@ impl Reconciler {
             .args
             .watched_api(runtime.client.clone(), &runtime.runtime_namespace);
         let (reader, writer) = reflector::store();
+        // Whether the first list has completed; reconciles only start after it.
+        let listed = Arc::new(AtomicBool::new(false));
+        let listed_flag = listed.clone();
         let stream = watcher(api.clone(), runtime.args.watcher_config())
             .default_backoff()
             // Managed fields are most of an object's size and never read here.
             .modify(|object| object.managed_fields_mut().clear())
             .reflect(writer)
+            .inspect(move |event| {
+                if matches!(event, Ok(watcher::Event::InitDone)) {
+                    listed_flag.store(true, Ordering::Relaxed);
+                }
+            })
             .applied_objects()
             .predicate_filter(reconcile_trigger, PredicateConfig::default());
         let concurrency = self.settings.concurrency.max(1);
@@ -204,17 +217,31 @@ impl Reconciler {
         let requests = futures::stream::unfold(requests, |mut requests| async move {
             requests.recv().await.map(|request| (request, requests))
         });
-        Controller::for_stream(stream, reader)
+        let stopping = shutdown.clone();
+        let controller = Controller::for_stream(stream, reader)
             .reconcile_on(requests)
             .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-            .graceful_shutdown_on(async move { shutdown.cancelled().await })
+            .graceful_shutdown_on(async move { stopping.cancelled().await })
             .run(
                 |object, ctx: Arc<Reconciler>| async move { ctx.reconcile(object).await },
                 |object, error, ctx| ctx.error_policy(&object, error),
                 Arc::new(self),
             )
-            .for_each(|_| futures::future::ready(()))
-            .await;
+            .for_each(|_| futures::future::ready(()));
+        tokio::select! {
+            () = controller => {}
+            () = async {
+                shutdown.cancelled().await;
+                // kube-runtime's runner waits for the first list even after a shutdown, and
+                // the list is no longer being read then: before it completed nothing can be
+                // running, so stop at once. Otherwise let running reconciles finish, within
+                // a pod's usual termination grace period.
+                if listed.load(Ordering::Relaxed) {
+                    tokio::time::sleep(SHUTDOWN_GRACE).await;
+                    tracing::warn!("reconciles still running after {SHUTDOWN_GRACE:?}; stopping");
+                }
+            } => {}
+        }
     }
 
     fn error_policy(&self, object: &GitRepository, error: &Error) -> Action {
@@ -335,9 +362,7 @@ impl Reconciler {
                     .and_then(|v| v.mode)
                     .map(normalized_mode);
                 let Some(artifact) = status.artifact.clone() else {
-                    return Err(Error::Finalizer(
-                        "no artifact after a successful reconcile".into(),
-                    ));
+                    return Err(Error::MissingArtifact);
                 };
                 let message = format!("stored artifact for revision '{}'", artifact.revision);
                 for negative in [
@@ -491,23 +516,10 @@ impl Reconciler {
         })?;
         let credentials = match &spec.secret_ref {
             Some(reference) => {
-                let secrets: Api<Secret> = Api::namespaced(self.runtime.client.clone(), &namespace);
-                let secret = secrets.get(&reference.name).await.map_err(|e| {
-                    Failure::fetch(
-                        AUTHENTICATION_FAILED,
-                        format!(
-                            "failed to get secret '{namespace}/{}': {}",
-                            reference.name,
-                            kube_message(&e)
-                        ),
-                    )
-                })?;
-                let data: BTreeMap<String, Vec<u8>> = secret
-                    .data
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| (k, v.0))
-                    .collect();
+                let data = self
+                    .secret_data(&namespace, &reference.name)
+                    .await
+                    .map_err(|e| Failure::fetch(AUTHENTICATION_FAILED, e))?;
                 Credentials::from_secret(transport, &data).map_err(|e| {
                     Failure::fetch(
                         AUTHENTICATION_FAILED,
@@ -685,6 +697,27 @@ impl Reconciler {
         Ok(includes)
     }
 
+    /// A Secret's data, or Flux's "failed to get secret" message.
+    async fn secret_data(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<BTreeMap<String, Vec<u8>>, String> {
+        let secrets: Api<Secret> = Api::namespaced(self.runtime.client.clone(), namespace);
+        let secret = secrets.get(name).await.map_err(|e| {
+            format!(
+                "failed to get secret '{namespace}/{name}': {}",
+                kube_message(&e)
+            )
+        })?;
+        Ok(secret
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect())
+    }
+
     /// The trusted keys and mode of `spec.verify`.
     async fn verification(
         &self,
@@ -697,20 +730,10 @@ impl Reconciler {
             message,
             stalled: false,
         };
-        let secrets: Api<Secret> = Api::namespaced(self.runtime.client.clone(), namespace);
-        let secret = secrets.get(&verify.secret_ref.name).await.map_err(|e| {
-            failure(format!(
-                "PGP public keys secret error: failed to get secret '{namespace}/{}': {}",
-                verify.secret_ref.name,
-                kube_message(&e)
-            ))
-        })?;
-        let data: BTreeMap<String, Vec<u8>> = secret
-            .data
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, v.0))
-            .collect();
+        let data = self
+            .secret_data(namespace, &verify.secret_ref.name)
+            .await
+            .map_err(|e| failure(format!("PGP public keys secret error: {e}")))?;
         let keys = TrustedKeys::from_secret(&data)
             .map_err(|e| failure(format!("PGP public keys secret error: {e}")))?;
         Ok(Verification {

@@ -70,12 +70,7 @@ fn advertised_address(configured: &str, bound: std::net::SocketAddr) -> String {
 }
 
 fn main() -> anyhow::Result<()> {
-    // Before the runtime starts its threads.
-    driftless_runtime::memory::tune_allocator();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(run())
+    driftless_runtime::run_main(run())
 }
 
 async fn run() -> anyhow::Result<()> {
@@ -104,9 +99,15 @@ async fn run() -> anyhow::Result<()> {
     );
     tracing::info!(addr = %bound, url = %storage.url(""), "serving artifacts");
 
+    // Temporary repositories live beside the artifacts (never served: `.tmp-` paths are
+    // hidden), one directory per controller; those of a process killed mid-fetch go here.
+    let work_dir = args.storage_path.join(".tmp-git");
+    let _ = std::fs::remove_dir_all(&work_dir);
+    std::fs::create_dir_all(&work_dir)
+        .with_context(|| format!("creating work directory {}", work_dir.display()))?;
     let settings = Settings {
         concurrency: args.concurrent,
-        work_dir: std::env::temp_dir(),
+        work_dir,
         limits: TreeLimits {
             max_bytes: args.max_source_bytes,
             max_files: args.max_source_files,

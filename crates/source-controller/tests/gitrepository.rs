@@ -26,10 +26,7 @@ fn revision(object: &GitRepository) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_ref_kind_yields_flux_revisions_and_served_verified_artifacts() {
-    init_tls();
-    let plane = driftless_testenv::shared().await.expect("control plane");
-    let namespace = plane.namespace("gitrefs").await.unwrap();
-    let client = plane.client().await.unwrap();
+    let (plane, namespace, client) = setup("gitrefs").await;
     let server = GitServer::start(GitAuth::default()).unwrap();
     let repo = server.create_repo("app").unwrap();
     let first = repo
@@ -198,10 +195,7 @@ async fn every_ref_kind_yields_flux_revisions_and_served_verified_artifacts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_and_bearer_auth_and_their_failures() {
-    init_tls();
-    let plane = driftless_testenv::shared().await.expect("control plane");
-    let namespace = plane.namespace("gitauth").await.unwrap();
-    let client = plane.client().await.unwrap();
+    let (plane, namespace, client) = setup("gitauth").await;
     let server = GitServer::start(GitAuth {
         basic: Some(("git".into(), "s3cret".into())),
         bearer: Some("t0ken".into()),
@@ -312,10 +306,7 @@ async fn basic_and_bearer_auth_and_their_failures() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ignore_rules_and_sparse_checkout_shape_the_artifact() {
-    init_tls();
-    let plane = driftless_testenv::shared().await.expect("control plane");
-    let namespace = plane.namespace("gitignore").await.unwrap();
-    let client = plane.client().await.unwrap();
+    let (plane, namespace, client) = setup("gitignore").await;
     let server = GitServer::start(GitAuth::default()).unwrap();
     let repo = server.create_repo("shaped").unwrap();
     repo.commit(
@@ -438,10 +429,7 @@ async fn ignore_rules_and_sparse_checkout_shape_the_artifact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_commits_force_pushes_no_clone_when_unchanged_and_garbage_collection() {
-    init_tls();
-    let plane = driftless_testenv::shared().await.expect("control plane");
-    let namespace = plane.namespace("gitupdate").await.unwrap();
-    let client = plane.client().await.unwrap();
+    let (plane, namespace, client) = setup("gitupdate").await;
     let server = GitServer::start(GitAuth::default()).unwrap();
     let repo = server.create_repo("moving").unwrap();
     let first = repo.commit(&[("app.yaml", "v: 1\n")], "one").unwrap();
@@ -534,10 +522,7 @@ async fn new_commits_force_pushes_no_clone_when_unchanged_and_garbage_collection
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_fails_with_a_specific_reason_and_keeps_the_last_artifact() {
-    init_tls();
-    let plane = driftless_testenv::shared().await.expect("control plane");
-    let namespace = plane.namespace("gitbad").await.unwrap();
-    let client = plane.client().await.unwrap();
+    let (plane, namespace, client) = setup("gitbad").await;
     let server = GitServer::start(GitAuth::default()).unwrap();
     let repo = server.create_repo("good").unwrap();
     let commit = repo.commit(&[("app.yaml", "ok: true\n")], "good").unwrap();
@@ -750,10 +735,7 @@ async fn two_controllers_produce_the_same_digest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ssh_with_key_auth_known_hosts_and_passphrases() {
     use driftless_testenv::ssh::{SshGitServer, generate_key};
-    init_tls();
-    let plane = driftless_testenv::shared().await.expect("control plane");
-    let namespace = plane.namespace("gitssh").await.unwrap();
-    let client = plane.client().await.unwrap();
+    let (plane, namespace, client) = setup("gitssh").await;
     let keys = tempfile::tempdir().unwrap();
     let plain = generate_key(keys.path(), "plain", None).unwrap();
     let protected = generate_key(keys.path(), "protected", Some("open sesame")).unwrap();
@@ -868,10 +850,7 @@ async fn ssh_with_key_auth_known_hosts_and_passphrases() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_with_a_custom_ca() {
-    init_tls();
-    let plane = driftless_testenv::shared().await.expect("control plane");
-    let namespace = plane.namespace("gittls").await.unwrap();
-    let client = plane.client().await.unwrap();
+    let (plane, namespace, client) = setup("gittls").await;
     let server = GitServer::start_tls(GitAuth {
         basic: Some(("git".into(), "s3cret".into())),
         bearer: None,
@@ -995,10 +974,7 @@ impl Signer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openpgp_verification_of_commits_and_tags() {
-    init_tls();
-    let plane = driftless_testenv::shared().await.expect("control plane");
-    let namespace = plane.namespace("gitverify").await.unwrap();
-    let client = plane.client().await.unwrap();
+    let (plane, namespace, client) = setup("gitverify").await;
     let server = GitServer::start(GitAuth::default()).unwrap();
     let trusted = Signer::new("trusted@driftless.invalid");
     let stranger = Signer::new("stranger@driftless.invalid");
@@ -1174,10 +1150,7 @@ async fn openpgp_verification_of_commits_and_tags() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn include_copies_other_artifacts_and_follows_their_changes() {
-    init_tls();
-    let plane = driftless_testenv::shared().await.expect("control plane");
-    let namespace = plane.namespace("gitinclude").await.unwrap();
-    let client = plane.client().await.unwrap();
+    let (plane, namespace, client) = setup("gitinclude").await;
     let server = GitServer::start(GitAuth::default()).unwrap();
     let app = server.create_repo("app").unwrap();
     app.commit(
@@ -1290,10 +1263,7 @@ async fn include_copies_other_artifacts_and_follows_their_changes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submodules_are_fetched_when_asked() {
-    init_tls();
-    let plane = driftless_testenv::shared().await.expect("control plane");
-    let namespace = plane.namespace("gitsubmodules").await.unwrap();
-    let client = plane.client().await.unwrap();
+    let (plane, namespace, client) = setup("gitsubmodules").await;
     let server = GitServer::start(GitAuth {
         basic: Some(("git".into(), "s3cret".into())),
         bearer: None,
@@ -1401,10 +1371,7 @@ async fn submodules_are_fetched_when_asked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suspend_and_timeout() {
-    init_tls();
-    let plane = driftless_testenv::shared().await.expect("control plane");
-    let namespace = plane.namespace("gitsuspend").await.unwrap();
-    let client = plane.client().await.unwrap();
+    let (plane, namespace, client) = setup("gitsuspend").await;
     let server = GitServer::start(GitAuth::default()).unwrap();
     let repo = server.create_repo("app").unwrap();
     let first = repo.commit(&[("app.yaml", "v: 1\n")], "one").unwrap();
@@ -1603,10 +1570,7 @@ async fn events_are_forwarded_to_the_notification_endpoint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn artifacts_of_objects_deleted_while_stopped_are_removed_at_start() {
-    init_tls();
-    let plane = driftless_testenv::shared().await.expect("control plane");
-    let namespace = plane.namespace("gitorphans").await.unwrap();
-    let client = plane.client().await.unwrap();
+    let (plane, namespace, client) = setup("gitorphans").await;
     let server = GitServer::start(GitAuth::default()).unwrap();
     let repo = server.create_repo("app").unwrap();
     repo.commit(&[("app.yaml", "a: 1\n")], "app").unwrap();

@@ -17,6 +17,15 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 
 pub const WAIT: Duration = Duration::from_secs(45);
 
+/// The shared control plane, a fresh namespace named after `prefix`, and an admin client.
+pub async fn setup(prefix: &str) -> (&'static ControlPlane, String, kube::Client) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let plane = driftless_testenv::shared().await.expect("control plane");
+    let namespace = plane.namespace(prefix).await.expect("namespace");
+    let client = plane.client().await.expect("client");
+    (plane, namespace, client)
+}
+
 pub struct SourceController {
     pub process: ControllerProcess,
     pub storage: tempfile::TempDir,
