@@ -429,6 +429,18 @@ impl Reconciler {
                 ))
             }
             Err(failure) => {
+                // Only the step that failed now is reported: an earlier failure of another
+                // step (a fixed Secret, say) no longer holds.
+                for negative in [
+                    FETCH_FAILED,
+                    STORAGE_OPERATION_FAILED,
+                    INCLUDE_UNAVAILABLE_CONDITION,
+                    ARTIFACT_OUTDATED,
+                ] {
+                    if negative != failure.condition {
+                        cond::remove(&mut status.conditions, negative);
+                    }
+                }
                 // SourceVerified is a positive condition: a failed check makes it False.
                 let polarity = if failure.condition == SOURCE_VERIFIED {
                     Status::False

@@ -1239,6 +1239,49 @@ async fn include_copies_other_artifacts_and_follows_their_changes() {
     );
     assert!(ready_message(&missing).contains("include 'nope'"));
 
+    // A failure that moves to another step leaves only the current one reported.
+    create(
+        &api,
+        &git_repository(
+            "two-problems",
+            &server.url("app"),
+            serde_json::json!({
+                "ref": main,
+                "secretRef": {"name": "later"},
+                "include": [{"repository": {"name": "nope"}}],
+            }),
+        ),
+    )
+    .await;
+    let first = wait_not_ready(&api, "two-problems", &controller, "AuthenticationFailed").await;
+    assert!(
+        first
+            .status
+            .as_ref()
+            .unwrap()
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "FetchFailed")
+    );
+    create_secret(
+        &client,
+        &namespace,
+        "later",
+        &[("username", "u"), ("password", "p")],
+    )
+    .await;
+    let second = wait_not_ready(&api, "two-problems", &controller, "NotFound").await;
+    let conditions = &second.status.as_ref().unwrap().conditions;
+    assert!(
+        !conditions.iter().any(|c| c.type_ == "FetchFailed"),
+        "{conditions:?}"
+    );
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c.type_ == "IncludeUnavailable" && c.status == "True")
+    );
+
     // A new revision of the included repository rebuilds the includer without being asked.
     lib.commit(&[("manifests/base.yaml", "base: 2\n")], "lib two")
         .unwrap();
