@@ -489,14 +489,38 @@ fn init_minimal_bare(dir: &Path) -> std::io::Result<()> {
 /// Servers differ in how they refuse: HTTP 401/403, or ssh's "Permission denied".
 fn looks_unauthenticated(message: &str) -> bool {
     let lower = message.to_ascii_lowercase();
+    // Whole phrases only: a bare "403" also matches a port such as 127.0.0.1:38403.
     [
-        "401",
-        "403",
+        "http 401",
+        "http 403",
+        "status 401",
+        "status 403",
         "permission denied",
-        "authentication",
+        "authentication required",
         "unauthorized",
         "host key verification failed",
     ]
     .iter()
     .any(|needle| lower.contains(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_unauthenticated;
+
+    #[test]
+    fn refusals_are_recognised_and_port_numbers_are_not() {
+        assert!(looks_unauthenticated("ssh: Host key verification failed."));
+        assert!(looks_unauthenticated(
+            "git@h: Permission denied (publickey)."
+        ));
+        assert!(looks_unauthenticated("Received HTTP status 403"));
+        assert!(looks_unauthenticated("HTTP 403"));
+        assert!(!looks_unauthenticated(
+            "error sending request for url (http://127.0.0.1:38403/x.git/info/refs): connection refused"
+        ));
+        assert!(!looks_unauthenticated(
+            "http://10.0.0.1:4010/repo.git: HTTP 404"
+        ));
+    }
 }
