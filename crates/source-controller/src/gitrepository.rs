@@ -16,8 +16,8 @@ use driftless_api::conditions::{
 use driftless_api::event::Severity;
 use driftless_api::meta::{Artifact, FINALIZER, parse_duration};
 use driftless_api::source::{
-    GIT_OPERATION_FAILED_REASON, GitRepository, GitRepositoryStatus, GitRepositoryVerification,
-    GitVerificationMode, INCLUDE_UNAVAILABLE_CONDITION,
+    GIT_OPERATION_FAILED_REASON, GitRepository, GitRepositorySpec, GitRepositoryStatus,
+    GitRepositoryVerification, GitVerificationMode, INCLUDE_UNAVAILABLE_CONDITION,
 };
 use driftless_runtime::conditions::{self as cond, Status};
 use driftless_runtime::metrics::{ObjectLabels, ReconcileOutcome};
@@ -355,12 +355,7 @@ impl Reconciler {
                         None => cond::remove(&mut status.conditions, SOURCE_VERIFIED),
                     }
                 }
-                status.source_verification_mode = object
-                    .spec
-                    .verification
-                    .as_ref()
-                    .and_then(|v| v.mode)
-                    .map(normalized_mode);
+                status.source_verification_mode = verification_mode(&object.spec);
                 let Some(artifact) = status.artifact.clone() else {
                     return Err(Error::MissingArtifact);
                 };
@@ -575,12 +570,7 @@ impl Reconciler {
                     observed.digest == include.artifact.digest
                         && observed.revision == include.artifact.revision
                 })
-            && status.source_verification_mode
-                == spec
-                    .verification
-                    .as_ref()
-                    .and_then(|v| v.mode)
-                    .map(normalized_mode);
+            && status.source_verification_mode == verification_mode(spec);
         let current_revision = current
             .as_ref()
             .filter(|_| current_is_valid && inputs_unchanged)
@@ -601,7 +591,7 @@ impl Reconciler {
             sparse: spec.sparse_checkout.clone(),
             limits: self.settings.limits,
             storage: self.storage.clone(),
-            object_dir,
+            object_dir: object_dir.clone(),
             current_revision,
             verification,
             includes,
@@ -630,22 +620,13 @@ impl Reconciler {
         let outcome = result?;
         if let SourceOutcome::Stored { artifact, .. } = &outcome {
             // The new artifact is in place: superseded ones can go.
-            let dir = self
-                .storage
-                .object_dir(KIND, &namespace, &name)
-                .map_err(|e| {
-                    Failure::storage(
-                        driftless_api::conditions::DIRECTORY_CREATION_FAILED,
-                        e.to_string(),
-                    )
-                })?;
             let file = artifact
                 .path
                 .rsplit('/')
                 .next()
                 .unwrap_or_default()
                 .to_owned();
-            if let Err(error) = self.storage.garbage_collect(&dir, &file) {
+            if let Err(error) = self.storage.garbage_collect(&object_dir, &file) {
                 tracing::warn!(%error, "garbage collecting old artifacts");
             }
         }
@@ -870,6 +851,14 @@ impl Include {
 struct Verification {
     keys: TrustedKeys,
     mode: GitVerificationMode,
+}
+
+/// The verification mode `spec` asks for, as recorded in `status.sourceVerificationMode`.
+fn verification_mode(spec: &GitRepositorySpec) -> Option<GitVerificationMode> {
+    spec.verification
+        .as_ref()
+        .and_then(|v| v.mode)
+        .map(normalized_mode)
 }
 
 /// `head` is the legacy spelling of `HEAD`.

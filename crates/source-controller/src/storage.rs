@@ -97,6 +97,15 @@ impl Storage {
         format!("{}/{relative_path}", self.base_url)
     }
 
+    fn create_object_dir(&self, object_dir: &str) -> Result<PathBuf, StorageError> {
+        let dir = self.root.join(object_dir);
+        std::fs::create_dir_all(&dir).map_err(|source| StorageError::CreateDir {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(dir)
+    }
+
     /// Packs `entries` into `<object dir>/<file_name>` atomically. Returns the stored
     /// artifact and its path relative to the storage root.
     pub fn store(
@@ -108,11 +117,7 @@ impl Storage {
         if file_name.is_empty() || file_name.contains(['/', '\\']) || file_name.starts_with('.') {
             return Err(StorageError::InvalidComponent(file_name.to_owned()));
         }
-        let dir = self.root.join(object_dir);
-        std::fs::create_dir_all(&dir).map_err(|source| StorageError::CreateDir {
-            path: dir.clone(),
-            source,
-        })?;
+        let dir = self.create_object_dir(object_dir)?;
         let stored = driftless_artifact::store(&dir, file_name, entries)?;
         Ok((stored, format!("{object_dir}/{file_name}")))
     }
@@ -124,11 +129,7 @@ impl Storage {
         object_dir: &str,
         entries: impl IntoIterator<Item = FileEntry>,
     ) -> Result<(StoredArtifact, String), StorageError> {
-        let dir = self.root.join(object_dir);
-        std::fs::create_dir_all(&dir).map_err(|source| StorageError::CreateDir {
-            path: dir.clone(),
-            source,
-        })?;
+        let dir = self.create_object_dir(object_dir)?;
         let stored = driftless_artifact::store_by_digest(&dir, entries)?;
         let file_name = stored
             .path

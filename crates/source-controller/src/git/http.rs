@@ -102,8 +102,8 @@ impl SharedHttp {
 }
 
 impl Http for SharedHttp {
-    type Headers = HeaderReader;
-    type ResponseBody = BodyReader;
+    type Headers = ResponseReader;
+    type ResponseBody = ResponseReader;
     type PostBody = PostWriter;
 
     fn get(
@@ -114,8 +114,8 @@ impl Http for SharedHttp {
     ) -> gix::Result<GetResponse<Self::Headers, Self::ResponseBody>> {
         let exchange = self.exchange(reqwest::Method::GET, url, headers, false)?;
         Ok(GetResponse {
-            headers: HeaderReader::new(exchange.clone()),
-            body: BodyReader::new(exchange),
+            headers: ResponseReader::headers(exchange.clone()),
+            body: ResponseReader::body(exchange),
         })
     }
 
@@ -129,8 +129,8 @@ impl Http for SharedHttp {
         let exchange = self.exchange(reqwest::Method::POST, url, headers, true)?;
         Ok(PostResponse {
             post_body: PostWriter(exchange.clone()),
-            headers: HeaderReader::new(exchange.clone()),
-            body: BodyReader::new(exchange),
+            headers: ResponseReader::headers(exchange.clone()),
+            body: ResponseReader::body(exchange),
         })
     }
 
@@ -351,65 +351,32 @@ impl<F: FnMut() -> io::Result<Bytes>> BufRead for ChunkReader<F> {
 
 type NextChunk = Box<dyn FnMut() -> io::Result<Bytes> + Send>;
 
-/// The response headers, one `name:value` line each.
-pub struct HeaderReader(ChunkReader<NextChunk>);
+/// What gix reads a response through: its headers or its body.
+pub type ResponseReader = ChunkReader<NextChunk>;
 
-impl HeaderReader {
-    fn new(exchange: Exchange) -> Self {
+impl ResponseReader {
+    /// The response headers, one `name:value` line each.
+    fn headers(exchange: Exchange) -> Self {
         let mut sent = false;
-        Self(ChunkReader {
-            next: Box::new(move || {
-                if sent {
-                    return Ok(Bytes::new());
-                }
-                sent = true;
-                exchange.start().map(Bytes::from)
-            }),
+        Self::from_chunks(Box::new(move || {
+            if sent {
+                return Ok(Bytes::new());
+            }
+            sent = true;
+            exchange.start().map(Bytes::from)
+        }))
+    }
+
+    /// The response body, streamed chunk by chunk.
+    fn body(exchange: Exchange) -> Self {
+        Self::from_chunks(Box::new(move || exchange.next_chunk()))
+    }
+
+    fn from_chunks(next: NextChunk) -> Self {
+        Self {
+            next,
             chunk: Bytes::new(),
             done: false,
-        })
-    }
-}
-
-impl Read for HeaderReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
-    }
-}
-
-impl BufRead for HeaderReader {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        self.0.fill_buf()
-    }
-    fn consume(&mut self, amount: usize) {
-        self.0.consume(amount);
-    }
-}
-
-/// The response body, streamed chunk by chunk.
-pub struct BodyReader(ChunkReader<NextChunk>);
-
-impl BodyReader {
-    fn new(exchange: Exchange) -> Self {
-        Self(ChunkReader {
-            next: Box::new(move || exchange.next_chunk()),
-            chunk: Bytes::new(),
-            done: false,
-        })
-    }
-}
-
-impl Read for BodyReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
-    }
-}
-
-impl BufRead for BodyReader {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        self.0.fill_buf()
-    }
-    fn consume(&mut self, amount: usize) {
-        self.0.consume(amount);
+        }
     }
 }
