@@ -97,7 +97,7 @@ async fn every_ref_kind_yields_flux_revisions_and_served_verified_artifacts() {
         ),
     ];
     for (name, spec, _, _) in &cases {
-        create(&api, &git_repository(name, &url, spec.clone())).await;
+        create_git_repository(&api, name, &url, spec.clone()).await;
     }
     for (name, _, expected_revision, content) in &cases {
         let object = wait_ready(&api, name, &controller).await;
@@ -233,16 +233,12 @@ async fn basic_and_bearer_auth_and_their_failures() {
     let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
     let main = serde_json::json!({"ref": {"branch": "main"}});
     let with_secret = |secret: &str| serde_json::json!({"ref": {"branch": "main"}, "secretRef": {"name": secret}});
-    create(&api, &git_repository("basic", &url, with_secret("basic"))).await;
-    create(&api, &git_repository("bearer", &url, with_secret("bearer"))).await;
-    create(&api, &git_repository("anonymous", &url, main.clone())).await;
-    create(&api, &git_repository("wrong", &url, with_secret("wrong"))).await;
-    create(
-        &api,
-        &git_repository("missing", &url, with_secret("does-not-exist")),
-    )
-    .await;
-    create(&api, &git_repository("both", &url, with_secret("both"))).await;
+    create_git_repository(&api, "basic", &url, with_secret("basic")).await;
+    create_git_repository(&api, "bearer", &url, with_secret("bearer")).await;
+    create_git_repository(&api, "anonymous", &url, main.clone()).await;
+    create_git_repository(&api, "wrong", &url, with_secret("wrong")).await;
+    create_git_repository(&api, "missing", &url, with_secret("does-not-exist")).await;
+    create_git_repository(&api, "both", &url, with_secret("both")).await;
 
     for name in ["basic", "bearer"] {
         let object = wait_ready(&api, name, &controller).await;
@@ -338,31 +334,26 @@ async fn ignore_rules_and_sparse_checkout_shape_the_artifact() {
     let controller = SourceController::start(plane, &namespace, &[]);
     let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
     let url = server.url("shaped");
-    create(
+    create_git_repository(
         &api,
-        &git_repository(
-            "defaults",
-            &url,
-            serde_json::json!({"ref": {"branch": "main"}}),
-        ),
+        "defaults",
+        &url,
+        serde_json::json!({"ref": {"branch": "main"}}),
     )
     .await;
-    create(
+    let ignore = "/*\n!/apps/\n!/infra/\ninfra/*.txt\n";
+    create_git_repository(
         &api,
-        &git_repository(
-            "spec-ignore",
-            &url,
-            serde_json::json!({"ref": {"branch": "main"}, "ignore": "/*\n!/apps/\n!/infra/\ninfra/*.txt\n"}),
-        ),
+        "spec-ignore",
+        &url,
+        serde_json::json!({"ref": {"branch": "main"}, "ignore": ignore}),
     )
     .await;
-    create(
+    create_git_repository(
         &api,
-        &git_repository(
-            "sparse",
-            &url,
-            serde_json::json!({"ref": {"branch": "main"}, "sparseCheckout": ["infra"]}),
-        ),
+        "sparse",
+        &url,
+        serde_json::json!({"ref": {"branch": "main"}, "sparseCheckout": ["infra"]}),
     )
     .await;
 
@@ -444,13 +435,11 @@ async fn new_commits_force_pushes_no_clone_when_unchanged_and_garbage_collection
         ],
     );
     let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
-    create(
+    create_git_repository(
         &api,
-        &git_repository(
-            "moving",
-            &server.url("moving"),
-            serde_json::json!({"ref": {"branch": "main"}}),
-        ),
+        "moving",
+        &server.url("moving"),
+        serde_json::json!({"ref": {"branch": "main"}}),
     )
     .await;
     let object = wait_ready(&api, "moving", &controller).await;
@@ -537,66 +526,50 @@ async fn bad_input_fails_with_a_specific_reason_and_keeps_the_last_artifact() {
     let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
     let url = server.url("good");
     let main = serde_json::json!({"ref": {"branch": "main"}});
-    create(&api, &git_repository("kept", &url, main.clone())).await;
-    create(
+    create_git_repository(&api, "kept", &url, main.clone()).await;
+    create_git_repository(
         &api,
-        &git_repository(
-            "no-branch",
-            &url,
-            serde_json::json!({"ref": {"branch": "nope"}}),
-        ),
+        "no-branch",
+        &url,
+        serde_json::json!({"ref": {"branch": "nope"}}),
     )
     .await;
-    create(
+    create_git_repository(
         &api,
-        &git_repository("no-tag", &url, serde_json::json!({"ref": {"tag": "v9"}})),
+        "no-tag",
+        &url,
+        serde_json::json!({"ref": {"tag": "v9"}}),
     )
     .await;
-    create(
+    create_git_repository(
         &api,
-        &git_repository(
-            "no-semver",
-            &url,
-            serde_json::json!({"ref": {"semver": ">=5.0.0"}}),
-        ),
+        "no-semver",
+        &url,
+        serde_json::json!({"ref": {"semver": ">=5.0.0"}}),
     )
     .await;
-    create(
+    create_git_repository(
         &api,
-        &git_repository(
-            "bad-semver",
-            &url,
-            serde_json::json!({"ref": {"semver": "not a range"}}),
-        ),
+        "bad-semver",
+        &url,
+        serde_json::json!({"ref": {"semver": "not a range"}}),
     )
     .await;
-    create(
-        &api,
-        &git_repository("no-repo", &server.url("missing"), main.clone()),
-    )
-    .await;
+    create_git_repository(&api, "no-repo", &server.url("missing"), main.clone()).await;
     let [closed] = driftless_testenv::free_ports().unwrap();
-    create(
+    create_git_repository(
         &api,
-        &git_repository(
-            "unreachable",
-            &format!("http://127.0.0.1:{closed}/x.git"),
-            main.clone(),
-        ),
+        "unreachable",
+        &format!("http://127.0.0.1:{closed}/x.git"),
+        main.clone(),
     )
     .await;
-    create(
+    create_git_repository(&api, "too-big", &server.url("big"), main.clone()).await;
+    create_git_repository(
         &api,
-        &git_repository("too-big", &server.url("big"), main.clone()),
-    )
-    .await;
-    create(
-        &api,
-        &git_repository(
-            "bad-commit",
-            &url,
-            serde_json::json!({"ref": {"commit": "0123456789012345678901234567890123456789"}}),
-        ),
+        "bad-commit",
+        &url,
+        serde_json::json!({"ref": {"commit": "0123456789012345678901234567890123456789"}}),
     )
     .await;
 
@@ -715,13 +688,11 @@ async fn two_controllers_produce_the_same_digest() {
         let namespace = plane.namespace(prefix).await.unwrap();
         let controller = SourceController::start(plane, &namespace, &[]);
         let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
-        create(
+        create_git_repository(
             &api,
-            &git_repository(
-                "stable",
-                &server.url("stable"),
-                serde_json::json!({"ref": {"branch": "main"}}),
-            ),
+            "stable",
+            &server.url("stable"),
+            serde_json::json!({"ref": {"branch": "main"}}),
         )
         .await;
         let object = wait_ready(&api, "stable", &controller).await;
@@ -806,23 +777,19 @@ async fn ssh_with_key_auth_known_hosts_and_passphrases() {
         "wrong-host",
         "no-known-hosts",
     ] {
-        create(
+        create_git_repository(
             &api,
-            &git_repository(
-                secret,
-                &url,
-                serde_json::json!({"ref": {"branch": "main"}, "secretRef": {"name": secret}}),
-            ),
+            secret,
+            &url,
+            serde_json::json!({"ref": {"branch": "main"}, "secretRef": {"name": secret}}),
         )
         .await;
     }
-    create(
+    create_git_repository(
         &api,
-        &git_repository(
-            "no-secret",
-            &url,
-            serde_json::json!({"ref": {"branch": "main"}}),
-        ),
+        "no-secret",
+        &url,
+        serde_json::json!({"ref": {"branch": "main"}}),
     )
     .await;
 
@@ -880,13 +847,11 @@ async fn https_with_a_custom_ca() {
     let controller = SourceController::start(plane, &namespace, &[]);
     let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
     for secret in ["trusted", "untrusted"] {
-        create(
+        create_git_repository(
             &api,
-            &git_repository(
-                secret,
-                &url,
-                serde_json::json!({"ref": {"branch": "main"}, "secretRef": {"name": secret}}),
-            ),
+            secret,
+            &url,
+            serde_json::json!({"ref": {"branch": "main"}, "secretRef": {"name": secret}}),
         )
         .await;
     }
@@ -1012,69 +977,57 @@ async fn openpgp_verification_of_commits_and_tags() {
     let url = server.url("signed");
     let spec = |reference: serde_json::Value, mode: &str, keys: &str| serde_json::json!({"ref": reference, "verify": {"mode": mode, "secretRef": {"name": keys}}});
     let main = serde_json::json!({"branch": "main"});
-    create(
+    create_git_repository(
         &api,
-        &git_repository("head", &url, spec(main.clone(), "HEAD", "trusted-keys")),
+        "head",
+        &url,
+        spec(main.clone(), "HEAD", "trusted-keys"),
     )
     .await;
-    create(
+    create_git_repository(
         &api,
-        &git_repository(
-            "tag",
-            &url,
-            spec(
-                serde_json::json!({"tag": "v1.0.0"}),
-                "TagAndHEAD",
-                "trusted-keys",
-            ),
+        "tag",
+        &url,
+        spec(
+            serde_json::json!({"tag": "v1.0.0"}),
+            "TagAndHEAD",
+            "trusted-keys",
         ),
     )
     .await;
-    create(
+    create_git_repository(
         &api,
-        &git_repository(
-            "untrusted",
-            &url,
-            spec(main.clone(), "HEAD", "stranger-keys"),
+        "untrusted",
+        &url,
+        spec(main.clone(), "HEAD", "stranger-keys"),
+    )
+    .await;
+    create_git_repository(
+        &api,
+        "unsigned",
+        &url,
+        spec(
+            serde_json::json!({"branch": "unsigned"}),
+            "HEAD",
+            "trusted-keys",
         ),
     )
     .await;
-    create(
+    create_git_repository(
         &api,
-        &git_repository(
-            "unsigned",
-            &url,
-            spec(
-                serde_json::json!({"branch": "unsigned"}),
-                "HEAD",
-                "trusted-keys",
-            ),
-        ),
+        "unsigned-tag",
+        &url,
+        spec(serde_json::json!({"tag": "v1.1.0"}), "Tag", "trusted-keys"),
     )
     .await;
-    create(
+    create_git_repository(
         &api,
-        &git_repository(
-            "unsigned-tag",
-            &url,
-            spec(serde_json::json!({"tag": "v1.1.0"}), "Tag", "trusted-keys"),
-        ),
+        "tag-on-branch",
+        &url,
+        spec(main.clone(), "Tag", "trusted-keys"),
     )
     .await;
-    create(
-        &api,
-        &git_repository(
-            "tag-on-branch",
-            &url,
-            spec(main.clone(), "Tag", "trusted-keys"),
-        ),
-    )
-    .await;
-    create(
-        &api,
-        &git_repository("no-keys", &url, spec(main.clone(), "HEAD", "missing")),
-    )
-    .await;
+    create_git_repository(&api, "no-keys", &url, spec(main.clone(), "HEAD", "missing")).await;
 
     let verified_message = |object: &GitRepository| {
         object
@@ -1173,33 +1126,31 @@ async fn include_copies_other_artifacts_and_follows_their_changes() {
     let controller = SourceController::start(plane, &namespace, &[]);
     let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
     let main = serde_json::json!({"branch": "main"});
-    create(
+    create_git_repository(
         &api,
-        &git_repository("lib", &server.url("lib"), serde_json::json!({"ref": main})),
+        "lib",
+        &server.url("lib"),
+        serde_json::json!({"ref": main}),
     )
     .await;
-    create(
+    create_git_repository(
         &api,
-        &git_repository(
-            "app",
-            &server.url("app"),
-            serde_json::json!({
-                "ref": main,
-                "include": [
-                    {"repository": {"name": "lib"}, "fromPath": "manifests", "toPath": "shared"},
-                    {"repository": {"name": "lib"}},
-                ],
-            }),
-        ),
+        "app",
+        &server.url("app"),
+        serde_json::json!({
+            "ref": main,
+            "include": [
+                {"repository": {"name": "lib"}, "fromPath": "manifests", "toPath": "shared"},
+                {"repository": {"name": "lib"}},
+            ],
+        }),
     )
     .await;
-    create(
+    create_git_repository(
         &api,
-        &git_repository(
-            "missing-include",
-            &server.url("app"),
-            serde_json::json!({"ref": main, "include": [{"repository": {"name": "nope"}}]}),
-        ),
+        "missing-include",
+        &server.url("app"),
+        serde_json::json!({"ref": main, "include": [{"repository": {"name": "nope"}}]}),
     )
     .await;
 
@@ -1240,17 +1191,15 @@ async fn include_copies_other_artifacts_and_follows_their_changes() {
     assert!(ready_message(&missing).contains("include 'nope'"));
 
     // A failure that moves to another step leaves only the current one reported.
-    create(
+    create_git_repository(
         &api,
-        &git_repository(
-            "two-problems",
-            &server.url("app"),
-            serde_json::json!({
-                "ref": main,
-                "secretRef": {"name": "later"},
-                "include": [{"repository": {"name": "nope"}}],
-            }),
-        ),
+        "two-problems",
+        &server.url("app"),
+        serde_json::json!({
+            "ref": main,
+            "secretRef": {"name": "later"},
+            "include": [{"repository": {"name": "nope"}}],
+        }),
     )
     .await;
     let first = wait_not_ready(&api, "two-problems", &controller, "AuthenticationFailed").await;
@@ -1368,21 +1317,9 @@ async fn submodules_are_fetched_when_asked() {
     let controller = SourceController::start(plane, &namespace, &[]);
     let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
     let spec = |recurse: bool| serde_json::json!({"ref": {"branch": "main"}, "secretRef": {"name": "creds"}, "recurseSubmodules": recurse});
-    create(
-        &api,
-        &git_repository("recursive", &server.url("app"), spec(true)),
-    )
-    .await;
-    create(
-        &api,
-        &git_repository("flat", &server.url("app"), spec(false)),
-    )
-    .await;
-    create(
-        &api,
-        &git_repository("local-url", &server.url("bad"), spec(true)),
-    )
-    .await;
+    create_git_repository(&api, "recursive", &server.url("app"), spec(true)).await;
+    create_git_repository(&api, "flat", &server.url("app"), spec(false)).await;
+    create_git_repository(&api, "local-url", &server.url("bad"), spec(true)).await;
 
     let recursive = wait_ready(&api, "recursive", &controller).await;
     assert!(
@@ -1425,13 +1362,11 @@ async fn suspend_and_timeout() {
 
     let controller = SourceController::start(plane, &namespace, &[]);
     let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
-    create(
+    create_git_repository(
         &api,
-        &git_repository(
-            "app",
-            &server.url("app"),
-            serde_json::json!({"ref": {"branch": "main"}}),
-        ),
+        "app",
+        &server.url("app"),
+        serde_json::json!({"ref": {"branch": "main"}}),
     )
     .await;
     let mut hanging = git_repository(
@@ -1541,22 +1476,18 @@ async fn events_are_forwarded_to_the_notification_endpoint() {
         &[&format!("--events-addr={events_addr}")],
     );
     let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
-    create(
+    create_git_repository(
         &api,
-        &git_repository(
-            "app",
-            &server.url("app"),
-            serde_json::json!({"ref": {"branch": "main"}}),
-        ),
+        "app",
+        &server.url("app"),
+        serde_json::json!({"ref": {"branch": "main"}}),
     )
     .await;
-    create(
+    create_git_repository(
         &api,
-        &git_repository(
-            "broken",
-            &server.url("app"),
-            serde_json::json!({"ref": {"branch": "gone"}}),
-        ),
+        "broken",
+        &server.url("app"),
+        serde_json::json!({"ref": {"branch": "gone"}}),
     )
     .await;
     let object = wait_ready(&api, "app", &controller).await;
@@ -1619,13 +1550,11 @@ async fn artifacts_of_objects_deleted_while_stopped_are_removed_at_start() {
     repo.commit(&[("app.yaml", "a: 1\n")], "app").unwrap();
     repo.push("main").unwrap();
     let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
-    create(
+    create_git_repository(
         &api,
-        &git_repository(
-            "live",
-            &server.url("app"),
-            serde_json::json!({"ref": {"branch": "main"}}),
-        ),
+        "live",
+        &server.url("app"),
+        serde_json::json!({"ref": {"branch": "main"}}),
     )
     .await;
 

@@ -104,6 +104,16 @@ pub fn git_repository(name: &str, url: &str, spec_extra: serde_json::Value) -> G
     .expect("GitRepository")
 }
 
+/// Creates the GitRepository `name` for `url`, with `spec_extra` merged into its spec.
+pub async fn create_git_repository(
+    api: &Api<GitRepository>,
+    name: &str,
+    url: &str,
+    spec_extra: serde_json::Value,
+) {
+    create(api, &git_repository(name, url, spec_extra)).await;
+}
+
 pub async fn create(api: &Api<GitRepository>, repo: &GitRepository) {
     api.create(&PostParams::default(), repo)
         .await
