@@ -4,4 +4,5 @@ pub mod bench;
 pub mod crds;
 pub mod example;
 pub mod fixtures;
+pub mod openapi;
 pub mod testenv;

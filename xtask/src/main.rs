@@ -21,6 +21,12 @@ enum Task {
         #[arg(long)]
         check: bool,
     },
+    /// Write the Kubernetes schema subset the kustomize library embeds (`--check`: fail if
+    /// it is out of date). Needs Go to fetch the Kubernetes module.
+    Openapi {
+        #[arg(long)]
+        check: bool,
+    },
     /// The test control plane (etcd, kube-apiserver, kube-controller-manager).
     Testenv {
         #[command(subcommand)]
@@ -96,6 +102,7 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        Task::Openapi { check } => xtask::openapi::write(check)?,
         Task::Testenv {
             command: TestenvTask::Build,
         } => {

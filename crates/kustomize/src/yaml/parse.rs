@@ -1,0 +1,222 @@
+//! YAML text to [`Node`] documents, on top of saphyr's event parser. Anchors are expanded,
+//! merge keys (`<<`) applied and duplicate keys refused, as kustomize's reader does.
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
+
+use super::{Mapping, Node, Scalar, Style};
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("line {line}: {message}")]
+pub struct ParseError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// Every non-empty document of a YAML stream, in order. A document holding only `null`
+/// (an empty document, a stray `---`) is left out.
+pub fn parse_documents(text: &str) -> Result<Vec<Node>, ParseError> {
+    let mut reader = Reader { parser: Parser::new_from_str(text), anchors: HashMap::new() };
+    let mut documents = Vec::new();
+    loop {
+        let (event, span) = reader.next()?;
+        match event {
+            Event::StreamStart | Event::DocumentEnd => {}
+            Event::StreamEnd => break,
+            Event::DocumentStart(_) => {
+                reader.anchors.clear();
+                let (event, span) = reader.next()?;
+                let node = reader.node(event, span)?;
+                if !node.is_null() {
+                    documents.push(node);
+                }
+            }
+            other => {
+                return Err(ParseError { line: span.start.line(), message: format!("unexpected {other:?}") });
+            }
+        }
+    }
+    Ok(documents)
+}
+
+/// Exactly one document (an empty text gives `null`).
+pub fn parse_one(text: &str) -> Result<Node, ParseError> {
+    let mut documents = parse_documents(text)?;
+    match documents.len() {
+        0 => Ok(Node::null()),
+        1 => Ok(documents.remove(0)),
+        n => Err(ParseError { line: 1, message: format!("expected one YAML document, found {n}") }),
+    }
+}
+
+struct Reader<'a> {
+    parser: Parser<'a, saphyr_parser::StrInput<'a>>,
+    anchors: HashMap<usize, Node>,
+}
+
+impl<'a> Reader<'a> {
+    fn next(&mut self) -> Result<(Event<'a>, Span), ParseError> {
+        match self.parser.next_event() {
+            Some(Ok(event)) => Ok(event),
+            Some(Err(error)) => Err(ParseError { line: error.marker().line(), message: error.info().to_owned() }),
+            None => Ok((Event::StreamEnd, Span::default())),
+        }
+    }
+
+    fn node(&mut self, event: Event<'a>, span: Span) -> Result<Node, ParseError> {
+        let line = span.start.line();
+        let (node, anchor) = match event {
+            Event::Scalar(value, style, anchor, tag) => {
+                let style = match style {
+                    ScalarStyle::Plain => Style::Plain,
+                    ScalarStyle::SingleQuoted => Style::SingleQuoted,
+                    ScalarStyle::DoubleQuoted => Style::DoubleQuoted,
+                    ScalarStyle::Literal => Style::Literal,
+                    ScalarStyle::Folded => Style::Folded,
+                };
+                let scalar = Scalar { value: value.into_owned(), style, tag: tag.map(|t| tag_name(&t)) };
+                (Node::Scalar(scalar), anchor)
+            }
+            Event::SequenceStart(anchor, _) => {
+                let mut items = Vec::new();
+                loop {
+                    let (event, span) = self.next()?;
+                    if matches!(event, Event::SequenceEnd) {
+                        break;
+                    }
+                    items.push(self.node(event, span)?);
+                }
+                (Node::Seq(items), anchor)
+            }
+            Event::MappingStart(anchor, _) => (Node::Map(self.mapping(line)?), anchor),
+            Event::Alias(id) => {
+                let node = self.anchors.get(&id).cloned().ok_or_else(|| ParseError {
+                    line,
+                    message: "unknown anchor".to_owned(),
+                })?;
+                return Ok(node);
+            }
+            other => return Err(ParseError { line, message: format!("unexpected {other:?}") }),
+        };
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        Ok(node)
+    }
+
+    fn mapping(&mut self, line: usize) -> Result<Mapping, ParseError> {
+        let mut map = Mapping::new();
+        // Keys set by `<<` merges; explicit keys override them, wherever they appear.
+        let mut merged: Vec<(String, Node)> = Vec::new();
+        loop {
+            let (event, span) = self.next()?;
+            if matches!(event, Event::MappingEnd) {
+                break;
+            }
+            let key_line = span.start.line();
+            let key = match self.node(event, span)? {
+                Node::Scalar(scalar) => scalar,
+                _ => {
+                    return Err(ParseError {
+                        line: key_line,
+                        message: "a mapping key must be a scalar".to_owned(),
+                    });
+                }
+            };
+            let (event, span) = self.next()?;
+            let value = self.node(event, span)?;
+            if key.value == "<<" && key.style == Style::Plain {
+                let sources = match value {
+                    Node::Map(m) => vec![m],
+                    Node::Seq(items) => items
+                        .into_iter()
+                        .map(|item| match item {
+                            Node::Map(m) => Ok(m),
+                            _ => Err(ParseError { line: key_line, message: "merge key value must be a mapping".into() }),
+                        })
+                        .collect::<Result<_, _>>()?,
+                    _ => {
+                        return Err(ParseError { line: key_line, message: "merge key value must be a mapping".into() });
+                    }
+                };
+                for source in sources {
+                    for (k, v) in source.entries {
+                        if !merged.iter().any(|(existing, _)| *existing == k) {
+                            merged.push((k, v));
+                        }
+                    }
+                }
+                continue;
+            }
+            if map.contains_key(&key.value) {
+                return Err(ParseError {
+                    line: key_line,
+                    message: format!("mapping key {:?} already defined (mapping starting at line {line})", key.value),
+                });
+            }
+            map.entries.push((key.value, value));
+        }
+        for (k, v) in merged {
+            if !map.contains_key(&k) {
+                map.entries.push((k, v));
+            }
+        }
+        Ok(map)
+    }
+}
+
+fn tag_name(tag: &Tag) -> String {
+    if tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!" {
+        format!("!!{}", tag.suffix)
+    } else {
+        format!("{}{}", tag.handle, tag.suffix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::ScalarKind;
+
+    #[test]
+    fn documents_keep_order_styles_and_skip_empty_ones() {
+        let docs = parse_documents("---\na: 1\nb: '2'\n---\n---\n# only a comment\n---\n- x\n").unwrap();
+        assert_eq!(docs.len(), 2);
+        let a = docs[0].get("a").unwrap().as_scalar().unwrap();
+        assert_eq!(a.kind(), ScalarKind::Int);
+        let b = docs[0].get("b").unwrap().as_scalar().unwrap();
+        assert_eq!((b.value.as_str(), b.kind()), ("2", ScalarKind::Str));
+        assert_eq!(docs[0].as_map().unwrap().keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert!(matches!(&docs[1], Node::Seq(items) if items.len() == 1));
+    }
+
+    #[test]
+    fn anchors_and_merge_keys_are_expanded() {
+        let doc = parse_one("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\nlist: [*b]\n").unwrap();
+        let other = doc.get("other").unwrap().as_map().unwrap();
+        assert_eq!(other.get("x").unwrap().as_str(), Some("1"));
+        assert_eq!(other.get("y").unwrap().as_str(), Some("3"));
+        assert_eq!(doc.get("list").unwrap().as_seq().unwrap()[0], *doc.get("base").unwrap());
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors_with_their_line() {
+        let error = parse_one("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert_eq!(error.line, 3);
+        assert!(error.message.contains("\"a\" already defined"), "{error}");
+    }
+
+    #[test]
+    fn malformed_yaml_is_an_error() {
+        assert!(parse_documents("a: [1, 2\nb: 3\n").is_err());
+        assert!(parse_documents("a: b: c\n").is_err());
+    }
+
+    #[test]
+    fn tags_are_kept_short() {
+        let doc = parse_one("a: !!str 1\nb: !custom x\n").unwrap();
+        assert_eq!(doc.get("a").unwrap().as_scalar().unwrap().tag.as_deref(), Some("!!str"));
+        assert_eq!(doc.get("b").unwrap().as_scalar().unwrap().tag.as_deref(), Some("!custom"));
+    }
+}
