@@ -1,7 +1,15 @@
 //! A pure-Rust kustomize. [`build`] reads a kustomization from a [`fs::FileSystem`] and returns
 //! its resources in `kustomize build` order; nothing here talks to a cluster.
 
-pub mod yaml;
+pub mod config;
+mod error;
+pub mod fieldspec;
 pub mod fs;
 pub mod openapi;
 pub mod resid;
+pub mod resmap;
+pub mod resource;
+pub mod types;
+pub mod yaml;
+
+pub use error::{Error, Result};
