@@ -16,23 +16,60 @@ struct Cli {
 enum Command {
     /// Print the Toolkit CustomResourceDefinitions as YAML (`driftless crds | kubectl apply -f -`).
     Crds,
+    /// Kustomize, built in (no `kustomize` binary needed).
+    Kustomize {
+        #[command(subcommand)]
+        command: KustomizeCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KustomizeCommand {
+    /// Print the resources a kustomization builds, as `kustomize build DIR` does.
+    Build {
+        /// The directory holding kustomization.yaml.
+        #[arg(default_value = ".")]
+        dir: std::path::PathBuf,
+        /// Allow files outside the kustomization's directory (kustomize's
+        /// `--load-restrictor LoadRestrictionsNone`).
+        #[arg(long)]
+        no_load_restrictions: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Crds => {
-            let mut out = std::io::stdout().lock();
-            match out
-                .write_all(crds_yaml()?.as_bytes())
-                .and_then(|()| out.flush())
-            {
-                // The reader went away (`| head`): nothing left to do, as with other CLIs.
-                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
-                result => result?,
+        Command::Crds => print(&crds_yaml()?)?,
+        Command::Kustomize {
+            command:
+                KustomizeCommand::Build {
+                    dir,
+                    no_load_restrictions,
+                },
+        } => {
+            let dir = std::path::absolute(&dir)?;
+            let options = driftless_kustomize::BuildOptions {
+                restrict_to_root: !no_load_restrictions,
+            };
+            match driftless_kustomize::build_yaml(&driftless_kustomize::fs::DiskFs, &dir, &options) {
+                Ok(yaml) => print(&yaml)?,
+                Err(error) => {
+                    eprintln!("Error: {error}");
+                    std::process::exit(1);
+                }
             }
         }
     }
     Ok(())
+}
+
+fn print(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        // The reader went away (`| head`): nothing left to do, as with other CLIs.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result,
+    }
 }
 
 /// Every CRD as one multi-document YAML stream.

@@ -13,3 +13,11 @@ pub mod types;
 pub mod yaml;
 
 pub use error::{Error, Result};
+pub mod build;
+pub mod generators;
+pub mod hash;
+pub mod loader;
+pub mod path;
+pub mod transform;
+
+pub use build::{build, build_yaml, BuildOptions};

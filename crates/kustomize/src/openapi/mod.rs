@@ -119,8 +119,17 @@ impl Schemas {
         Schemas { custom: None, use_builtin: true }
     }
 
-    pub fn with_custom(custom: Schema) -> Schemas {
-        Schemas { custom: Some(Arc::new(custom)), use_builtin: true }
+    /// A kustomization's own schema, which replaces Kubernetes' (as in kustomize).
+    pub fn custom_only(custom: Schema) -> Schemas {
+        Schemas { custom: Some(Arc::new(custom)), use_builtin: false }
+    }
+
+    /// Whether a schema says `gvk` is cluster-scoped.
+    pub fn is_cluster_scoped(&self, gvk: &Gvk) -> bool {
+        match &self.custom {
+            Some(custom) => custom.scope(gvk) == Some(true) || (self.use_builtin && is_cluster_scoped(gvk)),
+            None => is_cluster_scoped(gvk),
+        }
     }
 
     /// The schema of a resource's root, if any schema knows the kind.
@@ -194,6 +203,13 @@ impl<'a> SchemaRef<'a> {
     /// `x-kubernetes-patch-strategy` (`merge`, `replace`, `retainKeys`, or a comma list).
     pub fn patch_strategy(&self) -> Option<&'a str> {
         self.str_ext("x-kubernetes-patch-strategy")
+    }
+
+    /// `x-kubernetes-list-map-keys`.
+    pub fn list_map_keys(&self) -> Option<Vec<String>> {
+        let this = SchemaRef::resolve(self.schema, self.node)?;
+        let keys = this.node.get("x-kubernetes-list-map-keys")?.as_array()?;
+        Some(keys.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect())
     }
 
     pub fn list_type(&self) -> Option<&'a str> {

@@ -1,0 +1,422 @@
+//! `kustomize build`: load a kustomization, accumulate its resources, generators and
+//! components, run its transformers, and at the top level add name hashes, fix name
+//! references, resolve vars and sort.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::config::TransformerConfig;
+use crate::fs::FileSystem;
+use crate::generators::{self, GeneratedKind};
+use crate::loader::Loader;
+use crate::openapi::{Schema, Schemas};
+use crate::resid::LegacyOrder;
+use crate::resmap::ResMap;
+use crate::resource::{resources_from_yaml, Behavior, Resource};
+use crate::transform::{self, Transformer};
+use crate::types::{self, Kustomization, Var, COMPONENT_VERSION, KUSTOMIZATION_VERSION};
+use crate::yaml::{self, Node};
+use crate::{Error, Result};
+
+/// The file names a kustomization may have, in the order kustomize looks for them.
+pub const KUSTOMIZATION_FILE_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    /// Files must lie inside their kustomization's directory (kustomize's default,
+    /// `LoadRestrictionsRootOnly`).
+    pub restrict_to_root: bool,
+}
+
+impl Default for BuildOptions {
+    fn default() -> BuildOptions {
+        BuildOptions { restrict_to_root: true }
+    }
+}
+
+/// Shared across the kustomizations of one build.
+pub(crate) struct Context {
+    pub schemas: RefCell<Option<Schemas>>,
+}
+
+impl Context {
+    pub fn schemas(&self) -> Schemas {
+        self.schemas.borrow().clone().unwrap_or_else(Schemas::builtin)
+    }
+}
+
+/// Builds the kustomization in `dir` and returns its resources in output order.
+pub fn build(fs: &dyn FileSystem, dir: &Path, options: &BuildOptions) -> Result<Vec<Resource>> {
+    let loader = Loader::new(fs, dir, options.restrict_to_root)?;
+    let target = Target::load(loader)?;
+    let context = Context { schemas: RefCell::new(None) };
+    target.set_schema(&context)?;
+    let mut accumulated = target.accumulate(&context, Accumulator::default())?;
+    finish(&context, &mut accumulated)?;
+    let mut resources = accumulated.resmap.into_resources();
+    resources.retain(|r| !is_local_config(r));
+    sort(&mut resources, target.kustomization.sort_options.as_ref())?;
+    Ok(resources)
+}
+
+/// Builds and renders the result as `kustomize build` prints it.
+pub fn build_yaml(fs: &dyn FileSystem, dir: &Path, options: &BuildOptions) -> Result<String> {
+    let resources = build(fs, dir, options)?;
+    let nodes: Vec<Node> = resources.iter().map(output_node).collect();
+    Ok(yaml::to_string_stream(&nodes))
+}
+
+/// The object as kustomize writes it: through JSON, so keys sorted and scalars retyped.
+pub fn output_node(resource: &Resource) -> Node {
+    let mut node = resource.node.clone();
+    if let Some(origin) = &resource.origin {
+        node.ensure_map_path(&["metadata", "annotations"]).insert("config.kubernetes.io/origin", Node::string(origin));
+    }
+    normalize(&node)
+}
+
+fn normalize(node: &Node) -> Node {
+    match node {
+        Node::Map(map) => {
+            let mut entries: Vec<(String, Node)> = map.iter().map(|(k, v)| (k.to_owned(), normalize(v))).collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Node::Map(yaml::Mapping { entries })
+        }
+        Node::Seq(items) => Node::Seq(items.iter().map(normalize).collect()),
+        Node::Scalar(_) => Node::from_json(&node.to_json()),
+    }
+}
+
+fn is_local_config(resource: &Resource) -> bool {
+    resource.annotation("config.kubernetes.io/local-config").is_some_and(|v| v != "false")
+}
+
+fn sort(resources: &mut [Resource], options: Option<&types::SortOptions>) -> Result<()> {
+    let order = match options {
+        None => LegacyOrder::default_order(),
+        Some(options) => match options.order.as_str() {
+            "fifo" => {
+                if options.legacy_sort_options.is_some() {
+                    return Err(Error::new(
+                        "the field 'sortOptions.legacySortOptions' is set but the selected sort order is 'fifo', not 'legacy'",
+                    ));
+                }
+                return Ok(());
+            }
+            "legacy" => match &options.legacy_sort_options {
+                Some(legacy) => LegacyOrder::new(&legacy.order_first, &legacy.order_last),
+                None => LegacyOrder::default_order(),
+            },
+            _ => return Err(Error::new("the field 'sortOptions.order' must be one of [fifo, legacy]")),
+        },
+    };
+    let ids: Vec<_> = resources.iter().map(Resource::id).collect();
+    let mut indexes: Vec<usize> = (0..resources.len()).collect();
+    indexes.sort_by(|&a, &b| order.compare(&ids[a], &ids[b]));
+    let sorted: Vec<Resource> = indexes.iter().map(|&i| resources[i].clone()).collect();
+    resources.clone_from_slice(&sorted);
+    Ok(())
+}
+
+/// Hash suffixes, name references and vars: once, over the whole build.
+fn finish(context: &Context, accumulated: &mut Accumulator) -> Result<()> {
+    transform::hash::add_name_hashes(&mut accumulated.resmap)?;
+    transform::nameref::fix_name_references(&mut accumulated.resmap, &accumulated.config.name_reference)?;
+    transform::vars::resolve(&mut accumulated.resmap, &accumulated.vars, &accumulated.config.var_reference)?;
+    let _ = context;
+    Ok(())
+}
+
+/// What a kustomization has gathered so far.
+#[derive(Clone, Debug)]
+pub struct Accumulator {
+    pub resmap: ResMap,
+    pub config: TransformerConfig,
+    pub vars: Vec<Var>,
+}
+
+impl Default for Accumulator {
+    fn default() -> Accumulator {
+        Accumulator { resmap: ResMap::new(), config: TransformerConfig::defaults(), vars: Vec::new() }
+    }
+}
+
+impl Accumulator {
+    fn merge(&mut self, other: Accumulator) -> Result<()> {
+        self.resmap.append_all(other.resmap)?;
+        self.config.merge(&other.config)?;
+        for var in other.vars {
+            self.add_var(var)?;
+        }
+        Ok(())
+    }
+
+    fn add_var(&mut self, var: Var) -> Result<()> {
+        if self.vars.iter().any(|existing| existing.name == var.name) {
+            return Err(Error::new(format!("var '{}' already encountered", var.name)));
+        }
+        self.vars.push(var);
+        Ok(())
+    }
+
+    /// Adds generated resources: a new id is appended, an existing one merged into or
+    /// replaced as the generator's behaviour says.
+    pub fn absorb(&mut self, generated: Resource) -> Result<()> {
+        let id = generated.id();
+        let matches = self.resmap.positions_by_any_id(&id);
+        let behavior = generated.behavior.unwrap_or_default();
+        match matches.as_slice() {
+            [] => match behavior {
+                Behavior::Create => self.resmap.append(generated),
+                _ => Err(Error::new(format!("id {id} does not exist; cannot merge or replace"))),
+            },
+            [at] => {
+                let at = *at;
+                let existing = &self.resmap.resources()[at];
+                let merged = match behavior {
+                    Behavior::Create => return Err(Error::new(format!("id {id} exists; behavior must be merge or replace"))),
+                    Behavior::Replace => transform::merge_generated(existing, generated, false),
+                    Behavior::Merge => transform::merge_generated(existing, generated, true),
+                };
+                self.resmap.resources_mut()[at] = merged;
+                Ok(())
+            }
+            _ => Err(Error::new(format!("found multiple objects that could accept merge of {id}"))),
+        }
+    }
+}
+
+/// One loaded kustomization (or component) and its loader.
+pub(crate) struct Target<'a> {
+    pub loader: Loader<'a>,
+    pub kustomization: Kustomization,
+    pub file_name: &'static str,
+}
+
+impl<'a> Target<'a> {
+    pub fn load(loader: Loader<'a>) -> Result<Target<'a>> {
+        let mut found = Vec::new();
+        for name in KUSTOMIZATION_FILE_NAMES {
+            if loader.fs().is_file(&loader.root().join(name)) {
+                found.push(name);
+            }
+        }
+        let file_name = match found.as_slice() {
+            [] => {
+                return Err(Error::new(format!(
+                    "unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory '{}'",
+                    loader.root().display()
+                )));
+            }
+            [one] => *one,
+            _ => return Err(Error::new(format!("Found multiple kustomization files under: {}", loader.root().display()))),
+        };
+        let path = loader.root().join(file_name);
+        let text = loader.load_string(file_name)?;
+        let node = yaml::parse_one(&text).map_err(|e| Error::yaml(&path.display().to_string(), e))?;
+        if node.is_null() || matches!(&node, Node::Map(m) if m.keys().all(|k| k == "apiVersion" || k == "kind")) {
+            return Err(Error::new(format!("{}: kustomization.yaml is empty", path.display())));
+        }
+        let mut kustomization: Kustomization =
+            types::from_node(&node).map_err(|e| Error::new(format!("{}: invalid Kustomization: {e}", path.display())))?;
+        fix_legacy_fields(&mut kustomization);
+        let kind = kustomization.kind.clone().unwrap_or_else(|| "Kustomization".to_owned());
+        if kind != "Kustomization" && kind != "Component" {
+            return Err(Error::new(format!(
+                "Failed to read kustomization file under {}:\nkind should be Kustomization or Component",
+                loader.root().display()
+            )));
+        }
+        let required = if kind == "Component" { COMPONENT_VERSION } else { KUSTOMIZATION_VERSION };
+        if let Some(api_version) = &kustomization.api_version {
+            if api_version != required {
+                return Err(Error::new(format!(
+                    "Failed to read kustomization file under {}:\napiVersion for {kind} should be {required}",
+                    loader.root().display()
+                )));
+            }
+        }
+        kustomization.kind = Some(kind);
+        Ok(Target { loader, kustomization, file_name })
+    }
+
+    fn is_component(&self) -> bool {
+        self.kustomization.kind.as_deref() == Some("Component")
+    }
+
+    /// The OpenAPI schema this kustomization names; the first one set in a build wins.
+    fn set_schema(&self, context: &Context) -> Result<()> {
+        let Some(openapi) = &self.kustomization.openapi else { return Ok(()) };
+        if context.schemas.borrow().is_some() {
+            return Ok(());
+        }
+        let schemas = match (openapi.get("path"), openapi.get("version")) {
+            (Some(_), Some(_)) => return Err(Error::new("builtin version and custom schema provided, cannot use both")),
+            (Some(path), None) => {
+                let text = self.loader.load_string(path)?;
+                let node = yaml::parse_one(&text).map_err(|e| Error::yaml(path, e))?;
+                Schemas::custom_only(Schema::from_json(&node.to_json()))
+            }
+            (None, Some(version)) if version == "v1.21.2" => Schemas::builtin(),
+            (None, Some(_)) => return Err(Error::new("the specified OpenAPI version is not built in")),
+            (None, None) => return Ok(()),
+        };
+        *context.schemas.borrow_mut() = Some(schemas);
+        Ok(())
+    }
+
+    fn where_(&self) -> String {
+        self.loader.root().join(self.file_name).display().to_string()
+    }
+
+    /// Runs this kustomization over `accumulated` (empty for a kustomization, the parent's
+    /// for a component).
+    pub fn accumulate(&self, context: &Context, mut accumulated: Accumulator) -> Result<Accumulator> {
+        let k = &self.kustomization;
+        for path in k.resources.iter().flatten() {
+            self.accumulate_resource(context, &mut accumulated, path).map_err(|e| e.context("accumulating resources"))?;
+        }
+        for path in k.configurations.iter().flatten() {
+            let text = self.loader.load_string(path)?;
+            let config = TransformerConfig::from_yaml(&text, path)?;
+            accumulated.config.merge(&config)?;
+        }
+        for path in k.crds.iter().flatten() {
+            let text = self.loader.load_string(path)?;
+            let config = transform::crds::config_from_crds(&text, path)?;
+            accumulated.config.merge(&config)?;
+        }
+        self.run_generators(context, &mut accumulated)?;
+        for path in k.components.iter().flatten() {
+            let loader = self.loader.child(path).map_err(|e| e.context("accumulating components"))?;
+            let component = Target::load(loader).map_err(|e| e.context("accumulating components"))?;
+            if !component.is_component() {
+                return Err(Error::new(format!(
+                    "accumulating components: expected kind 'Component' for path '{}' but got '{}'",
+                    component.loader.root().display(),
+                    component.kustomization.kind.as_deref().unwrap_or("")
+                )));
+            }
+            component.set_schema(context)?;
+            accumulated = component.accumulate(context, accumulated)?;
+        }
+        let transformers = self.builtin_transformers(&accumulated.config)?;
+        for transformer in &transformers {
+            transformer.apply(context, &mut accumulated).map_err(|e| e.context(self.where_()))?;
+        }
+        for transformer in self.plugin_transformers(context, k.transformers.iter().flatten())? {
+            transformer.apply(context, &mut accumulated).map_err(|e| e.context(self.where_()))?;
+        }
+        for var in k.vars.iter().flatten() {
+            transform::vars::bind(&mut accumulated.resmap, var)?;
+            accumulated.add_var(var.clone())?;
+        }
+        Ok(accumulated)
+    }
+
+    fn accumulate_resource(&self, context: &Context, accumulated: &mut Accumulator, path: &str) -> Result<()> {
+        let file_error = match self.loader.resolve_file(path) {
+            Ok(full) => {
+                let bytes = self.loader.fs().read(&full).map_err(|e| Error::new(format!("{}: {e}", full.display())))?;
+                let text = String::from_utf8(bytes).map_err(|_| Error::new(format!("{path}: not valid UTF-8")))?;
+                let resources = resources_from_yaml(&text, path)?;
+                for resource in resources {
+                    accumulated.resmap.append(resource).map_err(|e| e.context(format!("merging resources from '{path}'")))?;
+                }
+                return Ok(());
+            }
+            Err(error) => error,
+        };
+        let loader = self
+            .loader
+            .child(path)
+            .map_err(|e| Error::new(format!("accumulation err='{file_error}': {e}")))?;
+        let sub = Target::load(loader)?;
+        if sub.is_component() {
+            return Err(Error::new(format!("expected kind != 'Component' for path '{}'", sub.loader.root().display())));
+        }
+        sub.set_schema(context)?;
+        let sub_accumulated = sub
+            .accumulate(context, Accumulator::default())
+            .map_err(|e| e.context(format!("recursed accumulation of path '{}'", sub.loader.root().display())))?;
+        accumulated
+            .merge(sub_accumulated)
+            .map_err(|e| e.context(format!("recursed merging from path '{}'", sub.loader.root().display())))
+    }
+
+    fn run_generators(&self, context: &Context, accumulated: &mut Accumulator) -> Result<()> {
+        let k = &self.kustomization;
+        let global = k.generator_options.as_ref();
+        for args in k.config_map_generator.iter().flatten() {
+            let resource = generators::generate(GeneratedKind::ConfigMap, args, global, &self.loader)?;
+            accumulated.absorb(resource).map_err(|e| e.context(format!("merging from generator {}", args.name)))?;
+        }
+        for args in k.secret_generator.iter().flatten() {
+            let resource = generators::generate(GeneratedKind::Secret, args, global, &self.loader)?;
+            accumulated.absorb(resource).map_err(|e| e.context(format!("merging from generator {}", args.name)))?;
+        }
+        if k.helm_charts.as_ref().is_some_and(|c| !c.is_empty())
+            || k.helm_chart_inflation_generator.as_ref().is_some_and(|c| !c.is_empty())
+        {
+            return Err(Error::new(format!("{}: helmCharts are not supported", self.where_())));
+        }
+        for config in self.plugin_configs(context, k.generators.iter().flatten())? {
+            for resource in transform::plugins::generate(&config, &self.loader)? {
+                accumulated.absorb(resource).map_err(|e| e.context("merging from generator"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The configured built-in transformers, in kustomize's fixed order.
+    fn builtin_transformers(&self, config: &TransformerConfig) -> Result<Vec<Transformer>> {
+        transform::builtins_for(&self.kustomization, config, &self.loader)
+    }
+
+    /// Plugin configuration objects from `generators:` / `transformers:` entries: inline
+    /// YAML, files, or kustomization directories producing them.
+    fn plugin_configs<'s>(&self, context: &Context, entries: impl Iterator<Item = &'s String>) -> Result<Vec<Resource>> {
+        let mut configs = Accumulator::default();
+        for entry in entries {
+            let inline = entry.contains('\n') || entry.trim_start().starts_with('{');
+            match inline.then(|| resources_from_yaml(entry, "inline plugin configuration")) {
+                Some(Ok(resources)) if !resources.is_empty() => {
+                    for resource in resources {
+                        configs.resmap.append(resource)?;
+                    }
+                }
+                _ => self.accumulate_resource(context, &mut configs, entry)?,
+            }
+        }
+        Ok(configs.resmap.into_resources())
+    }
+
+    fn plugin_transformers<'s>(&self, context: &Context, entries: impl Iterator<Item = &'s String>) -> Result<Vec<Transformer>> {
+        self.plugin_configs(context, entries)?
+            .iter()
+            .map(|config| transform::plugins::transformer(config, &self.loader))
+            .collect()
+    }
+}
+
+/// kustomize's build-time fix-ups of deprecated fields.
+fn fix_legacy_fields(k: &mut Kustomization) {
+    if let Some(bases) = k.bases.take() {
+        k.resources.get_or_insert_with(Vec::new).extend(bases);
+    }
+    if let Some(tags) = k.image_tags.take() {
+        k.images.get_or_insert_with(Vec::new).extend(tags);
+    }
+    for generator in k.config_map_generator.iter_mut().flatten().chain(k.secret_generator.iter_mut().flatten()) {
+        if !generator.env.is_empty() {
+            let env = std::mem::take(&mut generator.env);
+            generator.envs.push(env);
+        }
+    }
+}
+
+/// Label pairs in the order kustomize applies them.
+pub fn sorted_pairs(map: &BTreeMap<String, String>) -> Vec<(&str, &str)> {
+    map.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
