@@ -73,6 +73,30 @@ pub fn output_node(resource: &Resource) -> Node {
     if let Some(origin) = &resource.origin {
         node.ensure_map_path(&["metadata", "annotations"]).insert("config.kubernetes.io/origin", Node::string(origin));
     }
+    // kustomize tags every object with internal annotations while it works and rewrites the
+    // annotations as strings when it strips them; an annotation map left empty goes.
+    if let Some(metadata) = node.get_mut("metadata").and_then(Node::as_map_mut) {
+        match metadata.get("annotations") {
+            Some(Node::Map(map)) if !map.is_empty() => {
+                let entries = map
+                    .iter()
+                    .map(|(k, v)| {
+                        let text = match v {
+                            Node::Scalar(s) if s.is_null() && s.value.is_empty() => String::new(),
+                            Node::Scalar(s) => s.value.clone(),
+                            other => yaml::to_string(other).trim_end().to_owned(),
+                        };
+                        (k.to_owned(), Node::string(text))
+                    })
+                    .collect();
+                metadata.insert("annotations", Node::Map(yaml::Mapping { entries }));
+            }
+            Some(_) => {
+                metadata.remove("annotations");
+            }
+            None => {}
+        }
+    }
     normalize(&node)
 }
 
@@ -214,7 +238,7 @@ impl<'a> Target<'a> {
         };
         let path = loader.root().join(file_name);
         let text = loader.load_string(file_name)?;
-        let node = yaml::parse_one(&text).map_err(|e| Error::yaml(&path.display().to_string(), e))?;
+        let node = yaml::parse_one_last_key_wins(&text).map_err(|e| Error::yaml(&path.display().to_string(), e))?;
         if node.is_null() || matches!(&node, Node::Map(m) if m.keys().all(|k| k == "apiVersion" || k == "kind")) {
             return Err(Error::new(format!("{}: kustomization.yaml is empty", path.display())));
         }
@@ -393,10 +417,11 @@ impl<'a> Target<'a> {
     }
 
     fn plugin_transformers<'s>(&self, context: &Context, entries: impl Iterator<Item = &'s String>) -> Result<Vec<Transformer>> {
-        self.plugin_configs(context, entries)?
-            .iter()
-            .map(|config| transform::plugins::transformer(config, &self.loader))
-            .collect()
+        let mut out = Vec::new();
+        for config in self.plugin_configs(context, entries)? {
+            out.extend(transform::plugins::transformers(&config, &self.loader)?);
+        }
+        Ok(out)
     }
 }
 

@@ -74,7 +74,7 @@ impl TransformerConfig {
         if node.is_null() {
             return Ok(TransformerConfig::default());
         }
-        crate::types::from_node(&node).map_err(|e| Error::new(format!("{file}: invalid transformer configuration: {e}")))
+        crate::types::from_node_lenient(&node).map_err(|e| Error::new(format!("{file}: invalid transformer configuration: {e}")))
     }
 
     /// Adds `other`'s field specs; duplicates are dropped, a spec differing only in `create`

@@ -20,7 +20,9 @@ pub fn name_hash(node: &Node) -> String {
     match kind {
         "ConfigMap" | "Secret" => {
             object.insert("kind".into(), Value::String(kind.to_owned()));
-            object.insert("name".into(), field(&["metadata", "name"]));
+            // kustomize looks the name up as one field called "metadata/name", which no
+            // object has: the name never enters the hash.
+            object.insert("name".into(), Value::String(String::new()));
             object.insert("data".into(), field(&["data"]));
             let extra = if kind == "ConfigMap" { "binaryData" } else { "stringData" };
             if let Some(map @ Node::Map(_)) = node.get(extra) {

@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::resid::Gvk;
+use crate::yaml::{Mapping, Node};
 
 pub const KUSTOMIZATION_VERSION: &str = "kustomize.config.k8s.io/v1beta1";
 pub const COMPONENT_VERSION: &str = "kustomize.config.k8s.io/v1alpha1";
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Kustomization {
     pub api_version: Option<String>,
     pub kind: Option<String>,
@@ -52,7 +53,7 @@ pub struct Kustomization {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ObjectMeta {
     pub name: Option<String>,
     pub namespace: Option<String>,
@@ -61,7 +62,7 @@ pub struct ObjectMeta {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Label {
     #[serde(default)]
     pub pairs: BTreeMap<String, String>,
@@ -74,7 +75,7 @@ pub struct Label {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct FieldSpec {
     #[serde(default)]
     pub group: String,
@@ -95,7 +96,7 @@ impl FieldSpec {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Patch {
     #[serde(default)]
     pub path: String,
@@ -106,7 +107,7 @@ pub struct Patch {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct PatchOptions {
     #[serde(default)]
     pub allow_name_change: bool,
@@ -117,7 +118,7 @@ pub struct PatchOptions {
 /// Selects resources: every set field must match; `name`, `namespace` and the type fields
 /// are anchored regular expressions.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Selector {
     #[serde(default)]
     pub group: String,
@@ -136,7 +137,7 @@ pub struct Selector {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Image {
     #[serde(default)]
     pub name: String,
@@ -151,7 +152,7 @@ pub struct Image {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Replica {
     #[serde(default)]
     pub name: String,
@@ -159,7 +160,7 @@ pub struct Replica {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Var {
     pub name: String,
     pub objref: VarTarget,
@@ -168,7 +169,7 @@ pub struct Var {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct VarTarget {
     #[serde(default)]
     pub api_version: String,
@@ -184,7 +185,7 @@ pub struct VarTarget {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct FieldSelector {
     #[serde(default)]
     pub field_path: String,
@@ -192,7 +193,7 @@ pub struct FieldSelector {
 
 /// A `replacements:` entry: inline, or `path:` to a file of replacements.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ReplacementField {
     #[serde(default)]
     pub path: String,
@@ -203,7 +204,7 @@ pub struct ReplacementField {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Replacement {
     pub source: Option<SourceSelector>,
     #[serde(default)]
@@ -212,7 +213,7 @@ pub struct Replacement {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct SourceSelector {
     #[serde(default)]
     pub group: String,
@@ -230,7 +231,7 @@ pub struct SourceSelector {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct TargetSelector {
     pub select: Option<Selector>,
     #[serde(default)]
@@ -241,7 +242,7 @@ pub struct TargetSelector {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct FieldOptions {
     #[serde(default)]
     pub delimiter: String,
@@ -254,7 +255,7 @@ pub struct FieldOptions {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct SortOptions {
     #[serde(default)]
     pub order: String,
@@ -262,7 +263,7 @@ pub struct SortOptions {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct LegacySortOptions {
     #[serde(default)]
     pub order_first: Vec<String>,
@@ -272,7 +273,7 @@ pub struct LegacySortOptions {
 
 /// `configMapGenerator` / `secretGenerator` entries (and the generator plugins' config).
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct GeneratorArgs {
     #[serde(default)]
     pub namespace: String,
@@ -295,7 +296,7 @@ pub struct GeneratorArgs {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct GeneratorOptions {
     pub labels: Option<BTreeMap<String, String>>,
     pub annotations: Option<BTreeMap<String, String>>,
@@ -305,9 +306,79 @@ pub struct GeneratorOptions {
     pub immutable: bool,
 }
 
-/// Reads a strict type from a parsed YAML value.
-pub fn from_node<T: serde::de::DeserializeOwned>(node: &crate::yaml::Node) -> Result<T, serde_json::Error> {
-    serde_json::from_value(node.to_json())
+/// Every field name of the types above, for Go-style case-insensitive key matching.
+const FIELD_NAMES: &[&str] = &[
+    "allowKindChange", "allowNameChange", "annotationSelector", "annotations", "apiVersion", "bases", "behavior",
+    "buildMetadata", "commonAnnotations", "commonLabels", "components", "configMapGenerator", "configurations", "count",
+    "create", "crds", "delimiter", "digest", "disableNameSuffixHash", "encoding", "env", "envs", "fieldPath",
+    "fieldPaths", "fieldSpecs", "fieldref", "fields", "files", "generatorOptions", "generators", "group",
+    "helmChartInflationGenerator", "helmCharts", "helmGlobals", "imageTag", "imageTags", "images", "immutable",
+    "includeSelectors", "includeTemplates", "index", "jsonOp", "kind", "labelSelector", "labels", "legacySortOptions",
+    "literals", "metadata", "name", "namePrefix", "nameReference", "nameSuffix", "namespace", "newName", "newTag",
+    "objref", "openapi", "options", "order", "orderFirst", "orderLast", "pairs", "patch", "patches",
+    "patchesJson6902", "patchesStrategicMerge", "path", "paths", "prefix", "reject", "replacements", "replica",
+    "replicas", "resources", "secretGenerator", "select", "setRoleBindingSubjects", "sortOptions", "source",
+    "sourceValue", "suffix", "tagSuffix", "target", "targets", "templateLabels", "transformers", "type", "unsetOnly",
+    "validators", "value", "varReference", "vars", "version", "filePathPosition", "targetFilePath", "commonLabels",
+];
+
+/// Fields whose values are free-form maps (label keys, schema names), never renamed.
+const FREE_FORM: &[&str] = &["commonLabels", "commonAnnotations", "pairs", "annotations", "openapi", "helmGlobals", "helmCharts"];
+
+/// Keys renamed to the field they match ignoring case, as Go's JSON decoding matches them.
+fn normalize_keys(node: &Node) -> Node {
+    match node {
+        Node::Map(map) => Node::Map(Mapping {
+            entries: map
+                .iter()
+                .map(|(key, value)| {
+                    let canonical = if FIELD_NAMES.contains(&key) {
+                        key.to_owned()
+                    } else {
+                        FIELD_NAMES.iter().find(|f| f.eq_ignore_ascii_case(key)).map_or_else(|| key.to_owned(), |f| (*f).to_owned())
+                    };
+                    let free = FREE_FORM.contains(&canonical.as_str()) || (canonical == "labels" && matches!(value, Node::Map(_)));
+                    let value = if free { value.clone() } else { normalize_keys(value) };
+                    (canonical, value)
+                })
+                .collect(),
+        }),
+        Node::Seq(items) => Node::Seq(items.iter().map(normalize_keys).collect()),
+        Node::Scalar(_) => node.clone(),
+    }
+}
+
+/// Reads a type strictly (as kustomize reads a kustomization): values keep their YAML
+/// types and an unknown field is an error.
+pub fn from_node<T: serde::de::DeserializeOwned>(node: &Node) -> Result<T, String> {
+    let json = normalize_keys(node).to_json();
+    let mut unknown = Vec::new();
+    let value: T = serde_ignored::deserialize(json, |path| unknown.push(path.to_string())).map_err(|e| e.to_string())?;
+    match unknown.first() {
+        Some(path) => Err(format!("json: unknown field \"{path}\"")),
+        None => Ok(value),
+    }
+}
+
+/// Fields of plugin configuration that are not strings.
+const TYPED_FIELDS: &[&str] = &[
+    "allowKindChange", "allowNameChange", "count", "create", "disableNameSuffixHash", "filePathPosition", "immutable",
+    "includeSelectors", "includeTemplates", "index", "unsetOnly",
+];
+
+/// Reads a type leniently (as kustomize reads plugin configuration): unknown fields are
+/// ignored and scalars become strings wherever a string is expected.
+pub fn from_node_lenient<T: serde::de::DeserializeOwned>(node: &Node) -> Result<T, String> {
+    fn convert(node: &Node, key: Option<&str>) -> serde_json::Value {
+        match node {
+            Node::Map(map) => serde_json::Value::Object(map.iter().map(|(k, v)| (k.to_owned(), convert(v, Some(k)))).collect()),
+            Node::Seq(items) => serde_json::Value::Array(items.iter().map(|i| convert(i, None)).collect()),
+            Node::Scalar(scalar) if scalar.is_null() => serde_json::Value::Null,
+            Node::Scalar(_) if key.is_some_and(|k| TYPED_FIELDS.contains(&k)) => node.to_json(),
+            Node::Scalar(scalar) => serde_json::Value::String(scalar.value.clone()),
+        }
+    }
+    serde_json::from_value(convert(&normalize_keys(node), None)).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -322,8 +393,13 @@ mod tests {
         assert_eq!(k.resources.unwrap(), ["a.yaml"]);
         assert_eq!(k.name_prefix.as_deref(), Some("p-"));
         let bad = parse_one("resource:\n- a.yaml\n").unwrap();
-        let error = from_node::<Kustomization>(&bad).unwrap_err().to_string();
-        assert!(error.contains("unknown field `resource`"), "{error}");
+        let error = from_node::<Kustomization>(&bad).unwrap_err();
+        assert!(error.contains("unknown field \"resource\""), "{error}");
+        // Go's JSON decoding matches field names ignoring case.
+        let cased = parse_one("NamePrefix: p-\nvars:\n- name: V\n  objref: {kind: Service, name: s, apiVersion: v1}\n  fieldref: {fieldpath: spec.x}\n").unwrap();
+        let k: Kustomization = from_node(&cased).unwrap();
+        assert_eq!(k.name_prefix.as_deref(), Some("p-"));
+        assert_eq!(k.vars.unwrap()[0].fieldref.field_path, "spec.x");
     }
 
     #[test]

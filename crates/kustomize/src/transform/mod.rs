@@ -48,6 +48,7 @@ impl Transformer {
             Transformer::PatchStrategicMerge(patches) => patch::apply_legacy_strategic_merge(resmap, patches, &context.schemas()),
             Transformer::Patch(p) => p.apply(resmap, &context.schemas()),
             Transformer::Namespace(n) => n.apply(resmap),
+            Transformer::Prefix { prefix, .. } | Transformer::Suffix { suffix: prefix, .. } if prefix.is_empty() => Ok(()),
             Transformer::Prefix { prefix, specs } => rename(resmap, specs, |name, r| {
                 r.prefixes.push(prefix.clone());
                 format!("{prefix}{name}")

@@ -60,7 +60,7 @@ struct Config {
 }
 
 fn read_config(resource: &Resource) -> Result<Config> {
-    types::from_node(&resource.node)
+    types::from_node_lenient(&resource.node)
         .map_err(|e| Error::new(format!("trouble configuring builtin {} with config: {e}", resource.kind())))
 }
 
@@ -75,14 +75,19 @@ fn check_builtin(resource: &Resource) -> Result<()> {
     Ok(())
 }
 
-pub fn transformer(resource: &Resource, loader: &Loader<'_>) -> Result<Transformer> {
+pub fn transformers(resource: &Resource, loader: &Loader<'_>) -> Result<Vec<Transformer>> {
     check_builtin(resource)?;
     let config = read_config(resource)?;
-    Ok(match resource.kind() {
-        "PrefixTransformer" | "PrefixSuffixTransformer" if !config.prefix.is_empty() || resource.kind() == "PrefixTransformer" => {
-            Transformer::Prefix { prefix: config.prefix, specs: config.field_specs }
+    Ok(vec![match resource.kind() {
+        "PrefixTransformer" => Transformer::Prefix { prefix: config.prefix, specs: config.field_specs },
+        "SuffixTransformer" => Transformer::Suffix { suffix: config.suffix, specs: config.field_specs },
+        // The older combined plugin: prefix first, then suffix.
+        "PrefixSuffixTransformer" => {
+            return Ok(vec![
+                Transformer::Prefix { prefix: config.prefix, specs: config.field_specs.clone() },
+                Transformer::Suffix { suffix: config.suffix, specs: config.field_specs },
+            ]);
         }
-        "SuffixTransformer" | "PrefixSuffixTransformer" => Transformer::Suffix { suffix: config.suffix, specs: config.field_specs },
         "LabelTransformer" => Transformer::Labels { pairs: config.labels, specs: config.field_specs },
         "AnnotationsTransformer" => Transformer::Annotations { pairs: config.annotations, specs: config.field_specs },
         "NamespaceTransformer" => Transformer::Namespace(Namespace {
@@ -120,7 +125,7 @@ pub fn transformer(resource: &Resource, loader: &Loader<'_>) -> Result<Transform
         "ReplacementTransformer" => Transformer::Replacements(replacements::load(&config.replacements, loader)?),
         "ValueAddTransformer" => Transformer::ValueAdd(ValueAdd::configure(config, loader)?),
         other => return Err(Error::new(format!("unsupported built-in transformer {other}"))),
-    })
+    }])
 }
 
 /// Resources from a generator plugin configuration.
@@ -153,7 +158,7 @@ pub fn generate(resource: &Resource, loader: &Loader<'_>) -> Result<Vec<Resource
         #[serde(default, rename = "type")]
         secret_type: String,
     }
-    let lenient: Lenient = types::from_node(&node).map_err(|e| Error::new(format!("trouble configuring builtin {kind:?} generator: {e}")))?;
+    let lenient: Lenient = types::from_node_lenient(&node).map_err(|e| Error::new(format!("trouble configuring builtin {kind:?} generator: {e}")))?;
     let args = GeneratorArgs {
         name: resource.name().to_owned(),
         namespace: resource.namespace().to_owned(),
@@ -199,7 +204,7 @@ impl ValueAdd {
             }
             let text = loader.load_string(&config.target_file_path)?;
             let node = crate::yaml::parse_one(&text).map_err(|e| Error::yaml(&config.target_file_path, e))?;
-            let file: File = types::from_node(&node).map_err(|e| Error::new(format!("{}: {e}", config.target_file_path)))?;
+            let file: File = types::from_node_lenient(&node).map_err(|e| Error::new(format!("{}: {e}", config.target_file_path)))?;
             targets.extend(file.targets);
         }
         if targets.is_empty() {

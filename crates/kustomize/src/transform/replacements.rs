@@ -30,7 +30,7 @@ pub fn load(fields: &[ReplacementField], loader: &Loader<'_>) -> Result<Vec<Repl
             _ => return Err(Error::new(format!("unsupported replacement type encountered within replacement path: {}", field.path))),
         };
         for item in items {
-            out.push(types::from_node(&item).map_err(|e| Error::new(format!("{}: invalid replacement: {e}", field.path)))?);
+            out.push(types::from_node_lenient(&item).map_err(|e| Error::new(format!("{}: invalid replacement: {e}", field.path)))?);
         }
     }
     Ok(out)

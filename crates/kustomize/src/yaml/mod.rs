@@ -6,7 +6,7 @@ mod emit;
 mod parse;
 
 pub use emit::{to_string, to_string_stream};
-pub use parse::{parse_documents, parse_one, ParseError};
+pub use parse::{parse_documents, parse_one, parse_one_last_key_wins, ParseError};
 
 /// How a scalar was (or should be) written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

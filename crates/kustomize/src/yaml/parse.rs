@@ -17,7 +17,22 @@ pub struct ParseError {
 /// Every non-empty document of a YAML stream, in order. A document holding only `null`
 /// (an empty document, a stray `---`) is left out.
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, ParseError> {
-    let mut reader = Reader { parser: Parser::new_from_str(text), anchors: HashMap::new() };
+    read_documents(text, false)
+}
+
+/// Like [`parse_one`], but a repeated mapping key replaces the earlier value instead of
+/// being an error (how kustomize reads kustomization files).
+pub fn parse_one_last_key_wins(text: &str) -> Result<Node, ParseError> {
+    let mut documents = read_documents(text, true)?;
+    match documents.len() {
+        0 => Ok(Node::null()),
+        1 => Ok(documents.remove(0)),
+        n => Err(ParseError { line: 1, message: format!("expected one YAML document, found {n}") }),
+    }
+}
+
+fn read_documents(text: &str, last_key_wins: bool) -> Result<Vec<Node>, ParseError> {
+    let mut reader = Reader { parser: Parser::new_from_str(text), anchors: HashMap::new(), last_key_wins };
     let mut documents = Vec::new();
     loop {
         let (event, span) = reader.next()?;
@@ -53,6 +68,7 @@ pub fn parse_one(text: &str) -> Result<Node, ParseError> {
 struct Reader<'a> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
     anchors: HashMap<usize, Node>,
+    last_key_wins: bool,
 }
 
 impl<'a> Reader<'a> {
@@ -150,6 +166,10 @@ impl<'a> Reader<'a> {
                 continue;
             }
             if map.contains_key(&key.value) {
+                if self.last_key_wins {
+                    map.insert(key.value, value);
+                    continue;
+                }
                 return Err(ParseError {
                     line: key_line,
                     message: format!("mapping key {:?} already defined (mapping starting at line {line})", key.value),
