@@ -280,7 +280,7 @@ impl<'a> Target<'a> {
             (Some(path), None) => {
                 let text = self.loader.load_string(path)?;
                 let node = yaml::parse_one(&text).map_err(|e| Error::yaml(path, e))?;
-                Schemas::custom_only(Schema::from_json(&node.to_json()))
+                Schemas::with_custom(Schema::from_json(&node.to_json()))
             }
             (None, Some(version)) if version == "v1.21.2" => Schemas::builtin(),
             (None, Some(_)) => return Err(Error::new("the specified OpenAPI version is not built in")),

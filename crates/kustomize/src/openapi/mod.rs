@@ -119,9 +119,18 @@ impl Schemas {
         Schemas { custom: None, use_builtin: true }
     }
 
-    /// A kustomization's own schema, which replaces Kubernetes' (as in kustomize).
-    pub fn custom_only(custom: Schema) -> Schemas {
-        Schemas { custom: Some(Arc::new(custom)), use_builtin: false }
+    /// A kustomization's own schema, consulted before Kubernetes' (its types may refer to
+    /// Kubernetes definitions such as `PodTemplateSpec`).
+    pub fn with_custom(custom: Schema) -> Schemas {
+        Schemas { custom: Some(Arc::new(custom)), use_builtin: true }
+    }
+
+    fn layers(&self) -> impl Iterator<Item = &Schema> {
+        self.custom.iter().map(Arc::as_ref).chain(self.use_builtin.then(|| builtin().as_ref()))
+    }
+
+    fn definition(&self, name: &str) -> Option<&Value> {
+        self.layers().find_map(|schema| schema.definitions.get(name))
     }
 
     /// Whether a schema says `gvk` is cluster-scoped.
@@ -134,32 +143,27 @@ impl Schemas {
 
     /// The schema of a resource's root, if any schema knows the kind.
     pub fn for_resource(&self, gvk: &Gvk) -> Option<SchemaRef<'_>> {
-        for schema in self.custom.iter().map(Arc::as_ref).chain(self.use_builtin.then(|| builtin().as_ref())) {
-            if let Some(name) = schema.definition_for(gvk) {
-                let node = schema.definitions.get(name)?;
-                return Some(SchemaRef { schema, node });
-            }
-        }
-        None
+        let name = self.layers().find_map(|schema| schema.definition_for(gvk))?;
+        Some(SchemaRef { schemas: self, node: self.definition(name)? })
     }
 }
 
 /// A position in a schema.
 #[derive(Clone, Copy, Debug)]
 pub struct SchemaRef<'a> {
-    schema: &'a Schema,
+    schemas: &'a Schemas,
     node: &'a Value,
 }
 
 impl<'a> SchemaRef<'a> {
-    fn resolve(schema: &'a Schema, mut node: &'a Value) -> Option<SchemaRef<'a>> {
+    fn resolve(schemas: &'a Schemas, mut node: &'a Value) -> Option<SchemaRef<'a>> {
         for _ in 0..16 {
             match node.get("$ref").and_then(Value::as_str) {
                 Some(reference) => {
                     let name = reference.rsplit('/').next()?;
-                    node = schema.definitions.get(name)?;
+                    node = schemas.definition(name)?;
                 }
-                None => return Some(SchemaRef { schema, node }),
+                None => return Some(SchemaRef { schemas, node }),
             }
         }
         None
@@ -167,24 +171,24 @@ impl<'a> SchemaRef<'a> {
 
     /// The schema of a field of an object.
     pub fn field(&self, name: &str) -> Option<SchemaRef<'a>> {
-        let this = SchemaRef::resolve(self.schema, self.node)?;
+        let this = SchemaRef::resolve(self.schemas, self.node)?;
         match this.node.get("properties").and_then(|p| p.get(name)) {
-            Some(field) => SchemaRef::resolve(self.schema, field),
+            Some(field) => SchemaRef::resolve(self.schemas, field),
             None => {
                 let extra = this.node.get("additionalProperties")?;
-                SchemaRef::resolve(self.schema, extra)
+                SchemaRef::resolve(self.schemas, extra)
             }
         }
     }
 
     /// The schema of the elements of an array.
     pub fn items(&self) -> Option<SchemaRef<'a>> {
-        let this = SchemaRef::resolve(self.schema, self.node)?;
-        SchemaRef::resolve(self.schema, this.node.get("items")?)
+        let this = SchemaRef::resolve(self.schemas, self.node)?;
+        SchemaRef::resolve(self.schemas, this.node.get("items")?)
     }
 
     fn str_ext(&self, key: &str) -> Option<&'a str> {
-        SchemaRef::resolve(self.schema, self.node)?.node.get(key).and_then(Value::as_str)
+        SchemaRef::resolve(self.schemas, self.node)?.node.get(key).and_then(Value::as_str)
     }
 
     /// The merge key of a list (`x-kubernetes-patch-merge-key`, or the first of
@@ -194,7 +198,7 @@ impl<'a> SchemaRef<'a> {
             return Some(key);
         }
         if self.str_ext("x-kubernetes-list-type") == Some("map") {
-            let this = SchemaRef::resolve(self.schema, self.node)?;
+            let this = SchemaRef::resolve(self.schemas, self.node)?;
             return this.node.get("x-kubernetes-list-map-keys")?.get(0)?.as_str();
         }
         None
@@ -207,7 +211,7 @@ impl<'a> SchemaRef<'a> {
 
     /// `x-kubernetes-list-map-keys`.
     pub fn list_map_keys(&self) -> Option<Vec<String>> {
-        let this = SchemaRef::resolve(self.schema, self.node)?;
+        let this = SchemaRef::resolve(self.schemas, self.node)?;
         let keys = this.node.get("x-kubernetes-list-map-keys")?.as_array()?;
         Some(keys.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect())
     }

@@ -45,7 +45,7 @@ pub fn fix_name_references(resmap: &mut ResMap, back_references: &[NameBackRefer
                     continue;
                 }
                 let referrer = &candidates[index];
-                let in_reach = reachable(resmap.resources(), &candidates, index);
+                let in_reach = reachable(resmap.resources(), &candidates, index)?;
                 let resource = &mut resmap.resources_mut()[index];
                 let role_ref = role_ref_of(resource, &spec.path);
                 let context = Lookup { candidates: &candidates, in_reach: &in_reach, referrer, target: &target, role_ref };
@@ -78,26 +78,30 @@ fn role_ref_of(resource: &Resource, path: &str) -> Option<Gvk> {
 /// Resources a referrer may refer to: everything for a cluster-scoped referrer, otherwise
 /// cluster-scoped resources and those in its namespace (plus its ServiceAccount subjects'
 /// namespaces for a RoleBinding).
-fn reachable(resources: &[Resource], candidates: &[Candidate], referrer: usize) -> Vec<usize> {
+fn reachable(resources: &[Resource], candidates: &[Candidate], referrer: usize) -> Result<Vec<usize>> {
     let me = &candidates[referrer];
     if me.cluster_scoped {
-        return (0..candidates.len()).collect();
+        return Ok((0..candidates.len()).collect());
     }
     let mut namespaces = vec![me.current.effective_namespace().to_owned()];
     if me.current.gvk.kind == "RoleBinding" {
         if let Some(Node::Seq(subjects)) = resources[referrer].node.get("subjects") {
             for subject in subjects {
                 if subject.str_at(&["kind"]) == Some("ServiceAccount") {
-                    if let Some(ns) = subject.str_at(&["namespace"]) {
-                        namespaces.push(ns.to_owned());
+                    match subject.get("namespace") {
+                        None => {}
+                        Some(Node::Scalar(s)) if !s.is_null() => namespaces.push(s.value.clone()),
+                        Some(_) => {
+                            return Err(Error::new(format!("Invalid Input: namespace is blank for resource \"{}\"", me.current)));
+                        }
                     }
                 }
             }
         }
     }
-    (0..candidates.len())
+    Ok((0..candidates.len())
         .filter(|&i| candidates[i].cluster_scoped || namespaces.iter().any(|ns| ns == candidates[i].current.effective_namespace()))
-        .collect()
+        .collect())
 }
 
 fn set_reference(node: &mut Node, lookup: &Lookup<'_>) -> Result<()> {
@@ -195,15 +199,15 @@ fn select_referral(old_name: &str, pool: &[usize], lookup: &Lookup<'_>, compare_
     if left.len() <= 1 {
         return Ok(left.pop());
     }
-    let by_affixes: Vec<usize> = left
-        .iter()
-        .copied()
-        .filter(|&i| same_ending(&candidates[i].prefixes, &referrer.prefixes) && same_ending(&candidates[i].suffixes, &referrer.suffixes))
-        .collect();
-    match by_affixes.len() {
+    // First with either side's empty affix lists accepted, then strictly.
+    left.retain(|&i| affixes_match(&candidates[i], referrer, true));
+    if left.len() > 1 {
+        left.retain(|&i| affixes_match(&candidates[i], referrer, false));
+    }
+    match left.len() {
         0 => return Ok(None),
-        1 => return Ok(Some(by_affixes[0])),
-        _ => left = by_affixes,
+        1 => return Ok(Some(left[0])),
+        _ => {}
     }
     let first = &candidates[left[0]].current;
     let all_same = left.iter().all(|&i| {
@@ -215,6 +219,11 @@ fn select_referral(old_name: &str, pool: &[usize], lookup: &Lookup<'_>, compare_
     }
     let ids: Vec<String> = left.iter().map(|&i| candidates[i].current.to_string()).collect();
     Err(Error::new(format!("found multiple possible referrals: {}", ids.join(", "))))
+}
+
+fn affixes_match(candidate: &Candidate, referrer: &Candidate, allow_empty: bool) -> bool {
+    let lists = [(&candidate.prefixes, &referrer.prefixes), (&candidate.suffixes, &referrer.suffixes)];
+    lists.iter().all(|(a, b)| (allow_empty && (a.is_empty() || b.is_empty())) || same_ending(a, b))
 }
 
 /// One list is the tail of the other; an empty list only matches an empty one.

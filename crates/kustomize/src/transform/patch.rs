@@ -26,7 +26,8 @@ pub struct Patch {
 
 impl Patch {
     pub fn configure(entry: &types::Patch, loader: &Loader<'_>) -> Result<Patch> {
-        let (text, source) = match (entry.path.is_empty(), entry.patch.is_empty()) {
+        // A blank inline patch counts as none, as in kustomize.
+        let (text, source) = match (entry.path.is_empty(), entry.patch.trim().is_empty()) {
             (true, true) => return Err(Error::new("must specify one of patch and path in patches entry")),
             (false, false) => return Err(Error::new("patch and path can't be set at the same time in patches entry")),
             (false, true) => (

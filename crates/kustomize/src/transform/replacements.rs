@@ -141,11 +141,14 @@ fn apply_target(resmap: &mut ResMap, value: &Node, target: &TargetSelector) -> R
         if rejected_by_labels {
             continue;
         }
-        let selected = resource.all_ids().iter().any(|id| {
-            id_selected_by(id, &wanted)
-                && !target.reject.iter().any(|reject| has_id_part(reject) && id_selected_by(id, &selector_resid(reject)))
-        });
-        if !selected {
+        // Selected by any id, and rejected when any of its ids is rejected.
+        let ids = resource.all_ids();
+        let selected = ids.iter().any(|id| id_selected_by(id, &wanted));
+        let rejected = target
+            .reject
+            .iter()
+            .any(|reject| has_id_part(reject) && ids.iter().any(|id| id_selected_by(id, &selector_resid(reject))));
+        if !selected || rejected {
             continue;
         }
         for field_path in paths {

@@ -193,7 +193,12 @@ impl<'a> Walker<'a> {
             // back over it, so an element-level `$patch: replace` leaves the element as it
             // was (reproduced, since kustomize's output is the reference).
             let replaces = matches!(patch_element, Some(Node::Map(m)) if directive_of(m).ok() == Some(Directive::Replace));
-            let merged = if replaces && dest_element.is_some() {
+            // Destination duplicates collapse into the last one, unpatched, as kyaml's
+            // element upsert leaves them.
+            let duplicates: Vec<&Node> = dest_items.iter().filter(|i| !i.is_null() && same(&tuple_of(i), tuple)).collect();
+            let merged = if duplicates.len() > 1 {
+                self.walk(duplicates.last().copied(), None, items_schema)?
+            } else if replaces && dest_element.is_some() {
                 self.walk(dest_element, None, items_schema)?
             } else {
                 self.walk(dest_element, patch_element, items_schema)?
