@@ -11,6 +11,7 @@ use crate::fs::FileSystem;
 use crate::generators::{self, GeneratedKind};
 use crate::loader::Loader;
 use crate::openapi::{Schema, Schemas};
+use crate::origin::{self, Origin};
 use crate::resid::LegacyOrder;
 use crate::resmap::ResMap;
 use crate::resource::{resources_from_yaml, Behavior, Resource};
@@ -38,6 +39,8 @@ impl Default for BuildOptions {
 /// Shared across the kustomizations of one build.
 pub(crate) struct Context {
     pub schemas: RefCell<Option<Schemas>>,
+    /// The top kustomization asks for build metadata: track origins.
+    pub tracking: bool,
 }
 
 impl Context {
@@ -49,13 +52,22 @@ impl Context {
 /// Builds the kustomization in `dir` and returns its resources in output order.
 pub fn build(fs: &dyn FileSystem, dir: &Path, options: &BuildOptions) -> Result<Vec<Resource>> {
     let loader = Loader::new(fs, dir, options.restrict_to_root)?;
-    let target = Target::load(loader)?;
-    let context = Context { schemas: RefCell::new(None) };
+    let target = Target::load(loader, String::new())?;
+    let metadata = target.kustomization.build_metadata.clone().unwrap_or_default();
+    let context = Context { schemas: RefCell::new(None), tracking: !metadata.is_empty() };
     target.set_schema(&context)?;
     let mut accumulated = target.accumulate(&context, Accumulator::default())?;
     finish(&context, &mut accumulated)?;
     let mut resources = accumulated.resmap.into_resources();
     resources.retain(|r| !is_local_config(r));
+    for resource in &mut resources {
+        if !metadata.iter().any(|m| m == "originAnnotations") {
+            resource.origin = None;
+        }
+        if !metadata.iter().any(|m| m == "transformerAnnotations") {
+            resource.transformations.clear();
+        }
+    }
     sort(&mut resources, target.kustomization.sort_options.as_ref())?;
     Ok(resources)
 }
@@ -71,7 +83,11 @@ pub fn build_yaml(fs: &dyn FileSystem, dir: &Path, options: &BuildOptions) -> Re
 pub fn output_node(resource: &Resource) -> Node {
     let mut node = resource.node.clone();
     if let Some(origin) = &resource.origin {
-        node.ensure_map_path(&["metadata", "annotations"]).insert("config.kubernetes.io/origin", Node::string(origin));
+        node.ensure_map_path(&["metadata", "annotations"]).insert("config.kubernetes.io/origin", Node::string(origin.annotation()));
+    }
+    if !resource.transformations.is_empty() {
+        node.ensure_map_path(&["metadata", "annotations"])
+            .insert("alpha.config.kubernetes.io/transformations", Node::string(Origin::list_annotation(&resource.transformations)));
     }
     // kustomize tags every object with internal annotations while it works and rewrites the
     // annotations as strings when it strips them; an annotation map left empty goes.
@@ -216,10 +232,12 @@ pub(crate) struct Target<'a> {
     pub loader: Loader<'a>,
     pub kustomization: Kustomization,
     pub file_name: &'static str,
+    /// This kustomization's directory relative to the top one, for origins.
+    pub origin_dir: String,
 }
 
 impl<'a> Target<'a> {
-    pub fn load(loader: Loader<'a>) -> Result<Target<'a>> {
+    pub fn load(loader: Loader<'a>, origin_dir: String) -> Result<Target<'a>> {
         let mut found = Vec::new();
         for name in KUSTOMIZATION_FILE_NAMES {
             if loader.fs().is_file(&loader.root().join(name)) {
@@ -262,7 +280,7 @@ impl<'a> Target<'a> {
             }
         }
         kustomization.kind = Some(kind);
-        Ok(Target { loader, kustomization, file_name })
+        Ok(Target { loader, kustomization, file_name, origin_dir })
     }
 
     fn is_component(&self) -> bool {
@@ -314,7 +332,8 @@ impl<'a> Target<'a> {
         self.run_generators(context, &mut accumulated)?;
         for path in k.components.iter().flatten() {
             let loader = self.loader.child(path).map_err(|e| e.context("accumulating components"))?;
-            let component = Target::load(loader).map_err(|e| e.context("accumulating components"))?;
+            let component =
+                Target::load(loader, origin::join(&self.origin_dir, path)).map_err(|e| e.context("accumulating components"))?;
             if !component.is_component() {
                 return Err(Error::new(format!(
                     "accumulating components: expected kind 'Component' for path '{}' but got '{}'",
@@ -328,9 +347,16 @@ impl<'a> Target<'a> {
         let transformers = self.builtin_transformers(&accumulated.config)?;
         for transformer in &transformers {
             transformer.apply(context, &mut accumulated).map_err(|e| e.context(self.where_()))?;
+            if context.tracking {
+                let by = Origin::plugin(self.configured_in(), "builtin", transformer.plugin_kind(), "");
+                record_transformation(&mut accumulated.resmap, &by);
+            }
         }
-        for transformer in self.plugin_transformers(context, k.transformers.iter().flatten())? {
+        for (transformer, by) in self.plugin_transformers(context, k.transformers.iter().flatten())? {
             transformer.apply(context, &mut accumulated).map_err(|e| e.context(self.where_()))?;
+            if context.tracking {
+                record_transformation(&mut accumulated.resmap, &by);
+            }
         }
         for var in k.vars.iter().flatten() {
             transform::vars::bind(&mut accumulated.resmap, var)?;
@@ -345,7 +371,10 @@ impl<'a> Target<'a> {
                 let bytes = self.loader.fs().read(&full).map_err(|e| Error::new(format!("{}: {e}", full.display())))?;
                 let text = String::from_utf8(bytes).map_err(|_| Error::new(format!("{path}: not valid UTF-8")))?;
                 let resources = resources_from_yaml(&text, path)?;
-                for resource in resources {
+                for mut resource in resources {
+                    if context.tracking {
+                        resource.origin = Some(Origin::file(origin::join(&self.origin_dir, path)));
+                    }
                     accumulated.resmap.append(resource).map_err(|e| e.context(format!("merging resources from '{path}'")))?;
                 }
                 return Ok(());
@@ -356,7 +385,7 @@ impl<'a> Target<'a> {
             .loader
             .child(path)
             .map_err(|e| Error::new(format!("accumulation err='{file_error}': {e}")))?;
-        let sub = Target::load(loader)?;
+        let sub = Target::load(loader, origin::join(&self.origin_dir, path))?;
         if sub.is_component() {
             return Err(Error::new(format!("expected kind != 'Component' for path '{}'", sub.loader.root().display())));
         }
@@ -372,12 +401,15 @@ impl<'a> Target<'a> {
     fn run_generators(&self, context: &Context, accumulated: &mut Accumulator) -> Result<()> {
         let k = &self.kustomization;
         let global = k.generator_options.as_ref();
+        let builtin_origin = |kind: &str| context.tracking.then(|| Origin::plugin(self.configured_in(), "builtin", kind, ""));
         for args in k.config_map_generator.iter().flatten() {
-            let resource = generators::generate(GeneratedKind::ConfigMap, args, global, &self.loader)?;
+            let mut resource = generators::generate(GeneratedKind::ConfigMap, args, global, &self.loader)?;
+            resource.origin = builtin_origin("ConfigMapGenerator");
             accumulated.absorb(resource).map_err(|e| e.context(format!("merging from generator {}", args.name)))?;
         }
         for args in k.secret_generator.iter().flatten() {
-            let resource = generators::generate(GeneratedKind::Secret, args, global, &self.loader)?;
+            let mut resource = generators::generate(GeneratedKind::Secret, args, global, &self.loader)?;
+            resource.origin = builtin_origin("SecretGenerator");
             accumulated.absorb(resource).map_err(|e| e.context(format!("merging from generator {}", args.name)))?;
         }
         if k.helm_charts.as_ref().is_some_and(|c| !c.is_empty())
@@ -386,7 +418,11 @@ impl<'a> Target<'a> {
             return Err(Error::new(format!("{}: helmCharts are not supported", self.where_())));
         }
         for config in self.plugin_configs(context, k.generators.iter().flatten())? {
-            for resource in transform::plugins::generate(&config, &self.loader)? {
+            let by = self.plugin_origin(&config);
+            for mut resource in transform::plugins::generate(&config, &self.loader)? {
+                if context.tracking {
+                    resource.origin = Some(by.clone());
+                }
                 accumulated.absorb(resource).map_err(|e| e.context("merging from generator"))?;
             }
         }
@@ -406,7 +442,8 @@ impl<'a> Target<'a> {
             let inline = entry.contains('\n') || entry.trim_start().starts_with('{');
             match inline.then(|| resources_from_yaml(entry, "inline plugin configuration")) {
                 Some(Ok(resources)) if !resources.is_empty() => {
-                    for resource in resources {
+                    for mut resource in resources {
+                        resource.origin = Some(Origin::file(self.configured_in()));
                         configs.resmap.append(resource)?;
                     }
                 }
@@ -416,12 +453,38 @@ impl<'a> Target<'a> {
         Ok(configs.resmap.into_resources())
     }
 
-    fn plugin_transformers<'s>(&self, context: &Context, entries: impl Iterator<Item = &'s String>) -> Result<Vec<Transformer>> {
+    fn plugin_transformers<'s>(&self, context: &Context, entries: impl Iterator<Item = &'s String>) -> Result<Vec<(Transformer, Origin)>> {
         let mut out = Vec::new();
         for config in self.plugin_configs(context, entries)? {
-            out.extend(transform::plugins::transformers(&config, &self.loader)?);
+            let by = self.plugin_origin(&config);
+            for transformer in transform::plugins::transformers(&config, &self.loader)? {
+                out.push((transformer, by.clone()));
+            }
         }
         Ok(out)
+    }
+
+    /// This kustomization file, relative to the top one.
+    fn configured_in(&self) -> String {
+        origin::join(&self.origin_dir, self.file_name)
+    }
+
+    /// The origin of what a plugin object generates or transforms: the file it was read
+    /// from and the plugin itself.
+    fn plugin_origin(&self, config: &Resource) -> Origin {
+        let configured_in = config.origin.as_ref().map(|o| o.path.clone()).filter(|p| !p.is_empty()).unwrap_or_else(|| self.configured_in());
+        Origin::plugin(configured_in, config.api_version(), config.kind(), config.name())
+    }
+}
+
+/// After a transformer ran: the first origin of resources that had none, another entry in
+/// the transformations of the others.
+fn record_transformation(resmap: &mut ResMap, by: &Origin) {
+    for resource in resmap.iter_mut() {
+        match resource.origin {
+            None => resource.origin = Some(by.clone()),
+            Some(_) => resource.transformations.push(by.clone()),
+        }
     }
 }
 

@@ -6,6 +6,7 @@ mod error;
 pub mod fieldspec;
 pub mod fs;
 pub mod openapi;
+pub mod origin;
 pub mod resid;
 pub mod resmap;
 pub mod resource;

@@ -39,8 +39,10 @@ pub struct Resource {
     pub suffixes: Vec<String>,
     /// Names of the `$(VAR)`s found in it.
     pub ref_var_names: Vec<String>,
-    /// `config.kubernetes.io/origin` (buildMetadata: [originAnnotations]).
-    pub origin: Option<String>,
+    /// Where it came from (tracked when the build asks for build metadata).
+    pub origin: Option<crate::origin::Origin>,
+    /// The transformers that ran over it after it had an origin.
+    pub transformations: Vec<crate::origin::Origin>,
 }
 
 impl Resource {
@@ -54,6 +56,7 @@ impl Resource {
             suffixes: Vec::new(),
             ref_var_names: Vec::new(),
             origin: None,
+            transformations: Vec::new(),
         }
     }
 

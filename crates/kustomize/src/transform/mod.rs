@@ -42,6 +42,24 @@ pub enum Transformer {
 }
 
 impl Transformer {
+    /// The kustomize plugin this is (for build metadata).
+    pub fn plugin_kind(&self) -> &'static str {
+        match self {
+            Transformer::PatchStrategicMerge(_) => "PatchStrategicMergeTransformer",
+            Transformer::Patch(_) => "PatchTransformer",
+            Transformer::Namespace(_) => "NamespaceTransformer",
+            Transformer::Prefix { .. } => "PrefixTransformer",
+            Transformer::Suffix { .. } => "SuffixTransformer",
+            Transformer::Labels { .. } => "LabelTransformer",
+            Transformer::Annotations { .. } => "AnnotationsTransformer",
+            Transformer::Json6902 { .. } => "PatchJson6902Transformer",
+            Transformer::Replicas { .. } => "ReplicaCountTransformer",
+            Transformer::Image { .. } => "ImageTagTransformer",
+            Transformer::Replacements(_) => "ReplacementTransformer",
+            Transformer::ValueAdd(_) => "ValueAddTransformer",
+        }
+    }
+
     pub(crate) fn apply(&self, context: &Context, accumulated: &mut Accumulator) -> Result<()> {
         let resmap = &mut accumulated.resmap;
         match self {
@@ -256,6 +274,8 @@ pub fn merge_generated(existing: &Resource, generated: Resource, merge_data: boo
     result.take_tracking_from(existing);
     result.needs_hash = existing.needs_hash && result.needs_hash;
     result.behavior = existing.behavior;
-    result.origin = existing.origin.clone().or(result.origin);
+    // `merge` keeps where the object came from; `replace` takes the new generator's.
+    result.origin = if merge_data { existing.origin.clone().or(result.origin) } else { result.origin.or_else(|| existing.origin.clone()) };
+    result.transformations = existing.transformations.clone();
     result
 }

@@ -134,6 +134,7 @@ pub fn generate(resource: &Resource, loader: &Loader<'_>) -> Result<Vec<Resource
     let kind = match resource.kind() {
         "ConfigMapGenerator" => GeneratedKind::ConfigMap,
         "SecretGenerator" => GeneratedKind::Secret,
+        "IAMPolicyGenerator" => return iam_policy(resource),
         other => return Err(Error::new(format!("unsupported built-in generator {other}"))),
     };
     let mut node = resource.node.clone();
@@ -144,6 +145,10 @@ pub fn generate(resource: &Resource, loader: &Loader<'_>) -> Result<Vec<Resource
     }
     #[derive(Deserialize)]
     struct Lenient {
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        namespace: String,
         #[serde(default)]
         behavior: String,
         #[serde(default)]
@@ -159,9 +164,11 @@ pub fn generate(resource: &Resource, loader: &Loader<'_>) -> Result<Vec<Resource
         secret_type: String,
     }
     let lenient: Lenient = types::from_node_lenient(&node).map_err(|e| Error::new(format!("trouble configuring builtin {kind:?} generator: {e}")))?;
+    // The generator's own `name`/`namespace` win over the plugin object's metadata.
+    let or = |own: String, metadata: &str| if own.is_empty() { metadata.to_owned() } else { own };
     let args = GeneratorArgs {
-        name: resource.name().to_owned(),
-        namespace: resource.namespace().to_owned(),
+        name: or(lenient.name, resource.name()),
+        namespace: or(lenient.namespace, resource.namespace()),
         behavior: lenient.behavior,
         literals: lenient.literals,
         files: lenient.files,
@@ -171,6 +178,50 @@ pub fn generate(resource: &Resource, loader: &Loader<'_>) -> Result<Vec<Resource
         secret_type: lenient.secret_type,
     };
     Ok(vec![generators::generate(kind, &args, None, loader)?])
+}
+
+/// IAMPolicyGenerator: a ServiceAccount bound to a cloud identity (GKE Workload Identity).
+fn iam_policy(resource: &Resource) -> Result<Vec<Resource>> {
+    #[derive(Default, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Named {
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        namespace: String,
+        #[serde(default)]
+        project_id: String,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Args {
+        #[serde(default)]
+        cloud: String,
+        #[serde(default)]
+        kubernetes_service: Named,
+        #[serde(default)]
+        service_account: Named,
+    }
+    let args: Args = types::from_node_lenient(&resource.node).map_err(|e| Error::new(format!("trouble configuring builtin IAMPolicyGenerator: {e}")))?;
+    if args.cloud != "gke" {
+        return Err(Error::new(format!("cloud provider {} not supported yet", args.cloud)));
+    }
+    let mut metadata = crate::yaml::Mapping::new();
+    let mut annotations = crate::yaml::Mapping::new();
+    annotations.insert(
+        "iam.gke.io/gcp-service-account",
+        Node::string(format!("{}@{}.iam.gserviceaccount.com", args.service_account.name, args.service_account.project_id)),
+    );
+    metadata.insert("annotations", Node::Map(annotations));
+    metadata.insert("name", Node::string(&args.kubernetes_service.name));
+    if !args.kubernetes_service.namespace.is_empty() {
+        metadata.insert("namespace", Node::string(&args.kubernetes_service.namespace));
+    }
+    let mut object = crate::yaml::Mapping::new();
+    object.insert("apiVersion", Node::string("v1"));
+    object.insert("kind", Node::string("ServiceAccount"));
+    object.insert("metadata", Node::Map(metadata));
+    Ok(vec![Resource::new(Node::Map(object))])
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
