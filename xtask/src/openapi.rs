@@ -18,21 +18,34 @@ pub fn output_path() -> PathBuf {
 /// The swagger.json of the Kubernetes Go module, downloaded into Go's module cache.
 fn swagger_path() -> anyhow::Result<PathBuf> {
     let output = Command::new("go")
-        .args(["mod", "download", "-json", &format!("k8s.io/kubernetes@{KUBERNETES_VERSION}")])
+        .args([
+            "mod",
+            "download",
+            "-json",
+            &format!("k8s.io/kubernetes@{KUBERNETES_VERSION}"),
+        ])
         .env("GOFLAGS", "-mod=mod")
         .output()
         .context("running `go mod download` (Go is needed to fetch the Kubernetes schema)")?;
     if !output.status.success() {
-        bail!("go mod download failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "go mod download failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
-    let info: Value = serde_json::from_slice(&output.stdout).context("reading go mod download output")?;
-    let dir = info["Dir"].as_str().context("go mod download printed no Dir")?;
+    let info: Value =
+        serde_json::from_slice(&output.stdout).context("reading go mod download output")?;
+    let dir = info["Dir"]
+        .as_str()
+        .context("go mod download printed no Dir")?;
     Ok(Path::new(dir).join("api/openapi-spec/swagger.json"))
 }
 
 /// Keeps, per definition, only what drives merging and lookups.
 pub fn trim(swagger: &Value) -> anyhow::Result<Value> {
-    let definitions = swagger["definitions"].as_object().context("swagger has no definitions")?;
+    let definitions = swagger["definitions"]
+        .as_object()
+        .context("swagger has no definitions")?;
     let mut kept = Map::new();
     for (name, definition) in definitions {
         let mut out = Map::new();
@@ -61,18 +74,32 @@ pub fn trim(swagger: &Value) -> anyhow::Result<Value> {
     // A kind is namespaced when one of its GET paths has a namespace parameter, as kyaml
     // decides it.
     let mut scopes: std::collections::BTreeMap<(String, String), bool> = Default::default();
-    for (path, item) in swagger["paths"].as_object().context("swagger has no paths")? {
-        let Some(gvk) = item.get("get").and_then(|get| get.get("x-kubernetes-group-version-kind")) else {
-            continue;
-        };
-        let (Some(group), Some(version), Some(kind)) =
-            (gvk["group"].as_str(), gvk["version"].as_str(), gvk["kind"].as_str())
+    for (path, item) in swagger["paths"]
+        .as_object()
+        .context("swagger has no paths")?
+    {
+        let Some(gvk) = item
+            .get("get")
+            .and_then(|get| get.get("x-kubernetes-group-version-kind"))
         else {
             continue;
         };
-        let api_version = if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };
+        let (Some(group), Some(version), Some(kind)) = (
+            gvk["group"].as_str(),
+            gvk["version"].as_str(),
+            gvk["kind"].as_str(),
+        ) else {
+            continue;
+        };
+        let api_version = if group.is_empty() {
+            version.to_owned()
+        } else {
+            format!("{group}/{version}")
+        };
         let namespaced = path.contains("namespaces/{namespace}");
-        let entry = scopes.entry((api_version, kind.to_owned())).or_insert(namespaced);
+        let entry = scopes
+            .entry((api_version, kind.to_owned()))
+            .or_insert(namespaced);
         *entry |= namespaced;
     }
     let cluster_scoped: Vec<Value> = scopes
@@ -107,13 +134,17 @@ fn trim_schema(schema: &Value) -> Option<Value> {
         }
     }
     // A plain scalar field tells the merge nothing the absence of a schema would not.
-    let only_type = out.len() == 1 && out.contains_key("type") && !matches!(out["type"].as_str(), Some("array" | "object"));
+    let only_type = out.len() == 1
+        && out.contains_key("type")
+        && !matches!(out["type"].as_str(), Some("array" | "object"));
     (!out.is_empty() && !only_type).then_some(Value::Object(out))
 }
 
 pub fn render() -> anyhow::Result<String> {
     let path = swagger_path()?;
-    let swagger: Value = serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)?;
+    let swagger: Value = serde_json::from_slice(
+        &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+    )?;
     let mut text = serde_json::to_string(&trim(&swagger)?)?;
     text.push('\n');
     Ok(text)
@@ -124,7 +155,10 @@ pub fn write(check: bool) -> anyhow::Result<()> {
     let out = output_path();
     if check {
         if std::fs::read_to_string(&out).ok().as_deref() != Some(text.as_str()) {
-            bail!("{} is out of date: run `cargo xtask openapi`", out.display());
+            bail!(
+                "{} is out of date: run `cargo xtask openapi`",
+                out.display()
+            );
         }
         eprintln!("{} is up to date", out.display());
     } else {

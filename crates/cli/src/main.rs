@@ -51,7 +51,8 @@ fn main() -> anyhow::Result<()> {
             let options = driftless_kustomize::BuildOptions {
                 restrict_to_root: !no_load_restrictions,
             };
-            match driftless_kustomize::build_yaml(&driftless_kustomize::fs::DiskFs, &dir, &options) {
+            match driftless_kustomize::build_yaml(&driftless_kustomize::fs::DiskFs, &dir, &options)
+            {
                 Ok(yaml) => print(&yaml)?,
                 Err(error) => {
                     eprintln!("Error: {error}");

@@ -14,14 +14,15 @@ use crate::openapi::{Schema, Schemas};
 use crate::origin::{self, Origin};
 use crate::resid::LegacyOrder;
 use crate::resmap::ResMap;
-use crate::resource::{resources_from_yaml, Behavior, Resource};
+use crate::resource::{Behavior, Resource, resources_from_yaml};
 use crate::transform::{self, Transformer};
-use crate::types::{self, Kustomization, Var, COMPONENT_VERSION, KUSTOMIZATION_VERSION};
+use crate::types::{self, COMPONENT_VERSION, KUSTOMIZATION_VERSION, Kustomization, Var};
 use crate::yaml::{self, Node};
 use crate::{Error, Result};
 
 /// The file names a kustomization may have, in the order kustomize looks for them.
-pub const KUSTOMIZATION_FILE_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+pub const KUSTOMIZATION_FILE_NAMES: [&str; 3] =
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
 #[derive(Clone, Debug)]
 pub struct BuildOptions {
@@ -32,7 +33,9 @@ pub struct BuildOptions {
 
 impl Default for BuildOptions {
     fn default() -> BuildOptions {
-        BuildOptions { restrict_to_root: true }
+        BuildOptions {
+            restrict_to_root: true,
+        }
     }
 }
 
@@ -45,7 +48,10 @@ pub(crate) struct Context {
 
 impl Context {
     pub fn schemas(&self) -> Schemas {
-        self.schemas.borrow().clone().unwrap_or_else(Schemas::builtin)
+        self.schemas
+            .borrow()
+            .clone()
+            .unwrap_or_else(Schemas::builtin)
     }
 }
 
@@ -53,8 +59,15 @@ impl Context {
 pub fn build(fs: &dyn FileSystem, dir: &Path, options: &BuildOptions) -> Result<Vec<Resource>> {
     let loader = Loader::new(fs, dir, options.restrict_to_root)?;
     let target = Target::load(loader, String::new())?;
-    let metadata = target.kustomization.build_metadata.clone().unwrap_or_default();
-    let context = Context { schemas: RefCell::new(None), tracking: !metadata.is_empty() };
+    let metadata = target
+        .kustomization
+        .build_metadata
+        .clone()
+        .unwrap_or_default();
+    let context = Context {
+        schemas: RefCell::new(None),
+        tracking: !metadata.is_empty(),
+    };
     target.set_schema(&context)?;
     let mut accumulated = target.accumulate(&context, Accumulator::default())?;
     finish(&context, &mut accumulated)?;
@@ -83,11 +96,16 @@ pub fn build_yaml(fs: &dyn FileSystem, dir: &Path, options: &BuildOptions) -> Re
 pub fn output_node(resource: &Resource) -> Node {
     let mut node = resource.node.clone();
     if let Some(origin) = &resource.origin {
-        node.ensure_map_path(&["metadata", "annotations"]).insert("config.kubernetes.io/origin", Node::string(origin.annotation()));
+        node.ensure_map_path(&["metadata", "annotations"]).insert(
+            "config.kubernetes.io/origin",
+            Node::string(origin.annotation()),
+        );
     }
     if !resource.transformations.is_empty() {
-        node.ensure_map_path(&["metadata", "annotations"])
-            .insert("alpha.config.kubernetes.io/transformations", Node::string(Origin::list_annotation(&resource.transformations)));
+        node.ensure_map_path(&["metadata", "annotations"]).insert(
+            "alpha.config.kubernetes.io/transformations",
+            Node::string(Origin::list_annotation(&resource.transformations)),
+        );
     }
     // kustomize tags every object with internal annotations while it works and rewrites the
     // annotations as strings when it strips them; an annotation map left empty goes.
@@ -119,7 +137,10 @@ pub fn output_node(resource: &Resource) -> Node {
 fn normalize(node: &Node) -> Node {
     match node {
         Node::Map(map) => {
-            let mut entries: Vec<(String, Node)> = map.iter().map(|(k, v)| (k.to_owned(), normalize(v))).collect();
+            let mut entries: Vec<(String, Node)> = map
+                .iter()
+                .map(|(k, v)| (k.to_owned(), normalize(v)))
+                .collect();
             entries.sort_by(|a, b| a.0.cmp(&b.0));
             Node::Map(yaml::Mapping { entries })
         }
@@ -129,7 +150,9 @@ fn normalize(node: &Node) -> Node {
 }
 
 fn is_local_config(resource: &Resource) -> bool {
-    resource.annotation("config.kubernetes.io/local-config").is_some_and(|v| v != "false")
+    resource
+        .annotation("config.kubernetes.io/local-config")
+        .is_some_and(|v| v != "false")
 }
 
 fn sort(resources: &mut [Resource], options: Option<&types::SortOptions>) -> Result<()> {
@@ -148,7 +171,11 @@ fn sort(resources: &mut [Resource], options: Option<&types::SortOptions>) -> Res
                 Some(legacy) => LegacyOrder::new(&legacy.order_first, &legacy.order_last),
                 None => LegacyOrder::default_order(),
             },
-            _ => return Err(Error::new("the field 'sortOptions.order' must be one of [fifo, legacy]")),
+            _ => {
+                return Err(Error::new(
+                    "the field 'sortOptions.order' must be one of [fifo, legacy]",
+                ));
+            }
         },
     };
     let ids: Vec<_> = resources.iter().map(Resource::id).collect();
@@ -162,8 +189,15 @@ fn sort(resources: &mut [Resource], options: Option<&types::SortOptions>) -> Res
 /// Hash suffixes, name references and vars: once, over the whole build.
 fn finish(context: &Context, accumulated: &mut Accumulator) -> Result<()> {
     transform::hash::add_name_hashes(&mut accumulated.resmap)?;
-    transform::nameref::fix_name_references(&mut accumulated.resmap, &accumulated.config.name_reference)?;
-    transform::vars::resolve(&mut accumulated.resmap, &accumulated.vars, &accumulated.config.var_reference)?;
+    transform::nameref::fix_name_references(
+        &mut accumulated.resmap,
+        &accumulated.config.name_reference,
+    )?;
+    transform::vars::resolve(
+        &mut accumulated.resmap,
+        &accumulated.vars,
+        &accumulated.config.var_reference,
+    )?;
     let _ = context;
     Ok(())
 }
@@ -178,7 +212,11 @@ pub struct Accumulator {
 
 impl Default for Accumulator {
     fn default() -> Accumulator {
-        Accumulator { resmap: ResMap::new(), config: TransformerConfig::defaults(), vars: Vec::new() }
+        Accumulator {
+            resmap: ResMap::new(),
+            config: TransformerConfig::defaults(),
+            vars: Vec::new(),
+        }
     }
 }
 
@@ -194,7 +232,10 @@ impl Accumulator {
 
     fn add_var(&mut self, var: Var) -> Result<()> {
         if self.vars.iter().any(|existing| existing.name == var.name) {
-            return Err(Error::new(format!("var '{}' already encountered", var.name)));
+            return Err(Error::new(format!(
+                "var '{}' already encountered",
+                var.name
+            )));
         }
         self.vars.push(var);
         Ok(())
@@ -209,20 +250,28 @@ impl Accumulator {
         match matches.as_slice() {
             [] => match behavior {
                 Behavior::Create => self.resmap.append(generated),
-                _ => Err(Error::new(format!("id {id} does not exist; cannot merge or replace"))),
+                _ => Err(Error::new(format!(
+                    "id {id} does not exist; cannot merge or replace"
+                ))),
             },
             [at] => {
                 let at = *at;
                 let existing = &self.resmap.resources()[at];
                 let merged = match behavior {
-                    Behavior::Create => return Err(Error::new(format!("id {id} exists; behavior must be merge or replace"))),
+                    Behavior::Create => {
+                        return Err(Error::new(format!(
+                            "id {id} exists; behavior must be merge or replace"
+                        )));
+                    }
                     Behavior::Replace => transform::merge_generated(existing, generated, false),
                     Behavior::Merge => transform::merge_generated(existing, generated, true),
                 };
                 self.resmap.resources_mut()[at] = merged;
                 Ok(())
             }
-            _ => Err(Error::new(format!("found multiple objects that could accept merge of {id}"))),
+            _ => Err(Error::new(format!(
+                "found multiple objects that could accept merge of {id}"
+            ))),
         }
     }
 }
@@ -252,35 +301,58 @@ impl<'a> Target<'a> {
                 )));
             }
             [one] => *one,
-            _ => return Err(Error::new(format!("Found multiple kustomization files under: {}", loader.root().display()))),
+            _ => {
+                return Err(Error::new(format!(
+                    "Found multiple kustomization files under: {}",
+                    loader.root().display()
+                )));
+            }
         };
         let path = loader.root().join(file_name);
         let text = loader.load_string(file_name)?;
-        let node = yaml::parse_one_last_key_wins(&text).map_err(|e| Error::yaml(&path.display().to_string(), e))?;
-        if node.is_null() || matches!(&node, Node::Map(m) if m.keys().all(|k| k == "apiVersion" || k == "kind")) {
-            return Err(Error::new(format!("{}: kustomization.yaml is empty", path.display())));
+        let node = yaml::parse_one_last_key_wins(&text)
+            .map_err(|e| Error::yaml(&path.display().to_string(), e))?;
+        if node.is_null()
+            || matches!(&node, Node::Map(m) if m.keys().all(|k| k == "apiVersion" || k == "kind"))
+        {
+            return Err(Error::new(format!(
+                "{}: kustomization.yaml is empty",
+                path.display()
+            )));
         }
-        let mut kustomization: Kustomization =
-            types::from_node(&node).map_err(|e| Error::new(format!("{}: invalid Kustomization: {e}", path.display())))?;
+        let mut kustomization: Kustomization = types::from_node(&node)
+            .map_err(|e| Error::new(format!("{}: invalid Kustomization: {e}", path.display())))?;
         fix_legacy_fields(&mut kustomization);
-        let kind = kustomization.kind.clone().unwrap_or_else(|| "Kustomization".to_owned());
+        let kind = kustomization
+            .kind
+            .clone()
+            .unwrap_or_else(|| "Kustomization".to_owned());
         if kind != "Kustomization" && kind != "Component" {
             return Err(Error::new(format!(
                 "Failed to read kustomization file under {}:\nkind should be Kustomization or Component",
                 loader.root().display()
             )));
         }
-        let required = if kind == "Component" { COMPONENT_VERSION } else { KUSTOMIZATION_VERSION };
-        if let Some(api_version) = &kustomization.api_version {
-            if api_version != required {
-                return Err(Error::new(format!(
-                    "Failed to read kustomization file under {}:\napiVersion for {kind} should be {required}",
-                    loader.root().display()
-                )));
-            }
+        let required = if kind == "Component" {
+            COMPONENT_VERSION
+        } else {
+            KUSTOMIZATION_VERSION
+        };
+        if let Some(api_version) = &kustomization.api_version
+            && api_version != required
+        {
+            return Err(Error::new(format!(
+                "Failed to read kustomization file under {}:\napiVersion for {kind} should be {required}",
+                loader.root().display()
+            )));
         }
         kustomization.kind = Some(kind);
-        Ok(Target { loader, kustomization, file_name, origin_dir })
+        Ok(Target {
+            loader,
+            kustomization,
+            file_name,
+            origin_dir,
+        })
     }
 
     fn is_component(&self) -> bool {
@@ -289,19 +361,27 @@ impl<'a> Target<'a> {
 
     /// The OpenAPI schema this kustomization names; the first one set in a build wins.
     fn set_schema(&self, context: &Context) -> Result<()> {
-        let Some(openapi) = &self.kustomization.openapi else { return Ok(()) };
+        let Some(openapi) = &self.kustomization.openapi else {
+            return Ok(());
+        };
         if context.schemas.borrow().is_some() {
             return Ok(());
         }
         let schemas = match (openapi.get("path"), openapi.get("version")) {
-            (Some(_), Some(_)) => return Err(Error::new("builtin version and custom schema provided, cannot use both")),
+            (Some(_), Some(_)) => {
+                return Err(Error::new(
+                    "builtin version and custom schema provided, cannot use both",
+                ));
+            }
             (Some(path), None) => {
                 let text = self.loader.load_string(path)?;
                 let node = yaml::parse_one(&text).map_err(|e| Error::yaml(path, e))?;
                 Schemas::with_custom(Schema::from_json(&node.to_json()))
             }
             (None, Some(version)) if version == "v1.21.2" => Schemas::builtin(),
-            (None, Some(_)) => return Err(Error::new("the specified OpenAPI version is not built in")),
+            (None, Some(_)) => {
+                return Err(Error::new("the specified OpenAPI version is not built in"));
+            }
             (None, None) => return Ok(()),
         };
         *context.schemas.borrow_mut() = Some(schemas);
@@ -309,15 +389,24 @@ impl<'a> Target<'a> {
     }
 
     fn where_(&self) -> String {
-        self.loader.root().join(self.file_name).display().to_string()
+        self.loader
+            .root()
+            .join(self.file_name)
+            .display()
+            .to_string()
     }
 
     /// Runs this kustomization over `accumulated` (empty for a kustomization, the parent's
     /// for a component).
-    pub fn accumulate(&self, context: &Context, mut accumulated: Accumulator) -> Result<Accumulator> {
+    pub fn accumulate(
+        &self,
+        context: &Context,
+        mut accumulated: Accumulator,
+    ) -> Result<Accumulator> {
         let k = &self.kustomization;
         for path in k.resources.iter().flatten() {
-            self.accumulate_resource(context, &mut accumulated, path).map_err(|e| e.context("accumulating resources"))?;
+            self.accumulate_resource(context, &mut accumulated, path)
+                .map_err(|e| e.context("accumulating resources"))?;
         }
         for path in k.configurations.iter().flatten() {
             let text = self.loader.load_string(path)?;
@@ -331,9 +420,12 @@ impl<'a> Target<'a> {
         }
         self.run_generators(context, &mut accumulated)?;
         for path in k.components.iter().flatten() {
-            let loader = self.loader.child(path).map_err(|e| e.context("accumulating components"))?;
-            let component =
-                Target::load(loader, origin::join(&self.origin_dir, path)).map_err(|e| e.context("accumulating components"))?;
+            let loader = self
+                .loader
+                .child(path)
+                .map_err(|e| e.context("accumulating components"))?;
+            let component = Target::load(loader, origin::join(&self.origin_dir, path))
+                .map_err(|e| e.context("accumulating components"))?;
             if !component.is_component() {
                 return Err(Error::new(format!(
                     "accumulating components: expected kind 'Component' for path '{}' but got '{}'",
@@ -346,14 +438,25 @@ impl<'a> Target<'a> {
         }
         let transformers = self.builtin_transformers(&accumulated.config)?;
         for transformer in &transformers {
-            transformer.apply(context, &mut accumulated).map_err(|e| e.context(self.where_()))?;
+            transformer
+                .apply(context, &mut accumulated)
+                .map_err(|e| e.context(self.where_()))?;
             if context.tracking {
-                let by = Origin::plugin(self.configured_in(), "builtin", transformer.plugin_kind(), "");
+                let by = Origin::plugin(
+                    self.configured_in(),
+                    "builtin",
+                    transformer.plugin_kind(),
+                    "",
+                );
                 record_transformation(&mut accumulated.resmap, &by);
             }
         }
-        for (transformer, by) in self.plugin_transformers(context, k.transformers.iter().flatten())? {
-            transformer.apply(context, &mut accumulated).map_err(|e| e.context(self.where_()))?;
+        for (transformer, by) in
+            self.plugin_transformers(context, k.transformers.iter().flatten())?
+        {
+            transformer
+                .apply(context, &mut accumulated)
+                .map_err(|e| e.context(self.where_()))?;
             if context.tracking {
                 record_transformation(&mut accumulated.resmap, &by);
             }
@@ -365,17 +468,30 @@ impl<'a> Target<'a> {
         Ok(accumulated)
     }
 
-    fn accumulate_resource(&self, context: &Context, accumulated: &mut Accumulator, path: &str) -> Result<()> {
+    fn accumulate_resource(
+        &self,
+        context: &Context,
+        accumulated: &mut Accumulator,
+        path: &str,
+    ) -> Result<()> {
         let file_error = match self.loader.resolve_file(path) {
             Ok(full) => {
-                let bytes = self.loader.fs().read(&full).map_err(|e| Error::new(format!("{}: {e}", full.display())))?;
-                let text = String::from_utf8(bytes).map_err(|_| Error::new(format!("{path}: not valid UTF-8")))?;
+                let bytes = self
+                    .loader
+                    .fs()
+                    .read(&full)
+                    .map_err(|e| Error::new(format!("{}: {e}", full.display())))?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| Error::new(format!("{path}: not valid UTF-8")))?;
                 let resources = resources_from_yaml(&text, path)?;
                 for mut resource in resources {
                     if context.tracking {
                         resource.origin = Some(Origin::file(origin::join(&self.origin_dir, path)));
                     }
-                    accumulated.resmap.append(resource).map_err(|e| e.context(format!("merging resources from '{path}'")))?;
+                    accumulated
+                        .resmap
+                        .append(resource)
+                        .map_err(|e| e.context(format!("merging resources from '{path}'")))?;
                 }
                 return Ok(());
             }
@@ -387,35 +503,61 @@ impl<'a> Target<'a> {
             .map_err(|e| Error::new(format!("accumulation err='{file_error}': {e}")))?;
         let sub = Target::load(loader, origin::join(&self.origin_dir, path))?;
         if sub.is_component() {
-            return Err(Error::new(format!("expected kind != 'Component' for path '{}'", sub.loader.root().display())));
+            return Err(Error::new(format!(
+                "expected kind != 'Component' for path '{}'",
+                sub.loader.root().display()
+            )));
         }
         sub.set_schema(context)?;
         let sub_accumulated = sub
             .accumulate(context, Accumulator::default())
-            .map_err(|e| e.context(format!("recursed accumulation of path '{}'", sub.loader.root().display())))?;
-        accumulated
-            .merge(sub_accumulated)
-            .map_err(|e| e.context(format!("recursed merging from path '{}'", sub.loader.root().display())))
+            .map_err(|e| {
+                e.context(format!(
+                    "recursed accumulation of path '{}'",
+                    sub.loader.root().display()
+                ))
+            })?;
+        accumulated.merge(sub_accumulated).map_err(|e| {
+            e.context(format!(
+                "recursed merging from path '{}'",
+                sub.loader.root().display()
+            ))
+        })
     }
 
     fn run_generators(&self, context: &Context, accumulated: &mut Accumulator) -> Result<()> {
         let k = &self.kustomization;
         let global = k.generator_options.as_ref();
-        let builtin_origin = |kind: &str| context.tracking.then(|| Origin::plugin(self.configured_in(), "builtin", kind, ""));
+        let builtin_origin = |kind: &str| {
+            context
+                .tracking
+                .then(|| Origin::plugin(self.configured_in(), "builtin", kind, ""))
+        };
         for args in k.config_map_generator.iter().flatten() {
-            let mut resource = generators::generate(GeneratedKind::ConfigMap, args, global, &self.loader)?;
+            let mut resource =
+                generators::generate(GeneratedKind::ConfigMap, args, global, &self.loader)?;
             resource.origin = builtin_origin("ConfigMapGenerator");
-            accumulated.absorb(resource).map_err(|e| e.context(format!("merging from generator {}", args.name)))?;
+            accumulated
+                .absorb(resource)
+                .map_err(|e| e.context(format!("merging from generator {}", args.name)))?;
         }
         for args in k.secret_generator.iter().flatten() {
-            let mut resource = generators::generate(GeneratedKind::Secret, args, global, &self.loader)?;
+            let mut resource =
+                generators::generate(GeneratedKind::Secret, args, global, &self.loader)?;
             resource.origin = builtin_origin("SecretGenerator");
-            accumulated.absorb(resource).map_err(|e| e.context(format!("merging from generator {}", args.name)))?;
+            accumulated
+                .absorb(resource)
+                .map_err(|e| e.context(format!("merging from generator {}", args.name)))?;
         }
         if k.helm_charts.as_ref().is_some_and(|c| !c.is_empty())
-            || k.helm_chart_inflation_generator.as_ref().is_some_and(|c| !c.is_empty())
+            || k.helm_chart_inflation_generator
+                .as_ref()
+                .is_some_and(|c| !c.is_empty())
         {
-            return Err(Error::new(format!("{}: helmCharts are not supported", self.where_())));
+            return Err(Error::new(format!(
+                "{}: helmCharts are not supported",
+                self.where_()
+            )));
         }
         for config in self.plugin_configs(context, k.generators.iter().flatten())? {
             let by = self.plugin_origin(&config);
@@ -423,7 +565,9 @@ impl<'a> Target<'a> {
                 if context.tracking {
                     resource.origin = Some(by.clone());
                 }
-                accumulated.absorb(resource).map_err(|e| e.context("merging from generator"))?;
+                accumulated
+                    .absorb(resource)
+                    .map_err(|e| e.context("merging from generator"))?;
             }
         }
         Ok(())
@@ -436,7 +580,11 @@ impl<'a> Target<'a> {
 
     /// Plugin configuration objects from `generators:` / `transformers:` entries: inline
     /// YAML, files, or kustomization directories producing them.
-    fn plugin_configs<'s>(&self, context: &Context, entries: impl Iterator<Item = &'s String>) -> Result<Vec<Resource>> {
+    fn plugin_configs<'s>(
+        &self,
+        context: &Context,
+        entries: impl Iterator<Item = &'s String>,
+    ) -> Result<Vec<Resource>> {
         let mut configs = Accumulator::default();
         for entry in entries {
             let inline = entry.contains('\n') || entry.trim_start().starts_with('{');
@@ -453,7 +601,11 @@ impl<'a> Target<'a> {
         Ok(configs.resmap.into_resources())
     }
 
-    fn plugin_transformers<'s>(&self, context: &Context, entries: impl Iterator<Item = &'s String>) -> Result<Vec<(Transformer, Origin)>> {
+    fn plugin_transformers<'s>(
+        &self,
+        context: &Context,
+        entries: impl Iterator<Item = &'s String>,
+    ) -> Result<Vec<(Transformer, Origin)>> {
         let mut out = Vec::new();
         for config in self.plugin_configs(context, entries)? {
             let by = self.plugin_origin(&config);
@@ -472,8 +624,18 @@ impl<'a> Target<'a> {
     /// The origin of what a plugin object generates or transforms: the file it was read
     /// from and the plugin itself.
     fn plugin_origin(&self, config: &Resource) -> Origin {
-        let configured_in = config.origin.as_ref().map(|o| o.path.clone()).filter(|p| !p.is_empty()).unwrap_or_else(|| self.configured_in());
-        Origin::plugin(configured_in, config.api_version(), config.kind(), config.name())
+        let configured_in = config
+            .origin
+            .as_ref()
+            .map(|o| o.path.clone())
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| self.configured_in());
+        Origin::plugin(
+            configured_in,
+            config.api_version(),
+            config.kind(),
+            config.name(),
+        )
     }
 }
 
@@ -496,7 +658,12 @@ fn fix_legacy_fields(k: &mut Kustomization) {
     if let Some(tags) = k.image_tags.take() {
         k.images.get_or_insert_with(Vec::new).extend(tags);
     }
-    for generator in k.config_map_generator.iter_mut().flatten().chain(k.secret_generator.iter_mut().flatten()) {
+    for generator in k
+        .config_map_generator
+        .iter_mut()
+        .flatten()
+        .chain(k.secret_generator.iter_mut().flatten())
+    {
         if !generator.env.is_empty() {
             let env = std::mem::take(&mut generator.env);
             generator.envs.push(env);

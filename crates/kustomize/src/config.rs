@@ -60,8 +60,10 @@ impl TransformerConfig {
         static DEFAULTS: std::sync::OnceLock<TransformerConfig> = std::sync::OnceLock::new();
         DEFAULTS
             .get_or_init(|| {
-                let node = crate::yaml::parse_one(include_str!("config/defaults.yaml")).unwrap_or_else(|_| crate::yaml::Node::map());
-                let mut config: TransformerConfig = crate::types::from_node(&node).unwrap_or_default();
+                let node = crate::yaml::parse_one(include_str!("config/defaults.yaml"))
+                    .unwrap_or_else(|_| crate::yaml::Node::map());
+                let mut config: TransformerConfig =
+                    crate::types::from_node(&node).unwrap_or_default();
                 config.name_suffix = config.name_prefix.clone();
                 config
             })
@@ -74,7 +76,8 @@ impl TransformerConfig {
         if node.is_null() {
             return Ok(TransformerConfig::default());
         }
-        crate::types::from_node_lenient(&node).map_err(|e| Error::new(format!("{file}: invalid transformer configuration: {e}")))
+        crate::types::from_node_lenient(&node)
+            .map_err(|e| Error::new(format!("{file}: invalid transformer configuration: {e}")))
     }
 
     /// Adds `other`'s field specs; duplicates are dropped, a spec differing only in `create`
@@ -91,7 +94,11 @@ impl TransformerConfig {
         merge_specs(&mut self.images, &other.images)?;
         merge_specs(&mut self.replicas, &other.replicas)?;
         for incoming in &other.name_reference {
-            match self.name_reference.iter_mut().find(|existing| existing.gvk() == incoming.gvk()) {
+            match self
+                .name_reference
+                .iter_mut()
+                .find(|existing| existing.gvk() == incoming.gvk())
+            {
                 Some(existing) => merge_specs(&mut existing.field_specs, &incoming.field_specs)?,
                 None => self.name_reference.push(incoming.clone()),
             }
@@ -102,9 +109,17 @@ impl TransformerConfig {
 
 pub fn merge_specs(into: &mut Vec<FieldSpec>, from: &[FieldSpec]) -> Result<()> {
     for spec in from {
-        match into.iter().find(|existing| existing.path == spec.path && existing.gvk().is_selected_by(&spec.gvk()) && spec.gvk().is_selected_by(&existing.gvk())) {
+        match into.iter().find(|existing| {
+            existing.path == spec.path
+                && existing.gvk().is_selected_by(&spec.gvk())
+                && spec.gvk().is_selected_by(&existing.gvk())
+        }) {
             Some(existing) if existing.create != spec.create => {
-                return Err(Error::new(format!("conflicting fieldspecs: {} and {}", describe(existing), describe(spec))));
+                return Err(Error::new(format!(
+                    "conflicting fieldspecs: {} and {}",
+                    describe(existing),
+                    describe(spec)
+                )));
             }
             Some(_) => {}
             None => into.push(spec.clone()),
@@ -124,21 +139,43 @@ mod tests {
     #[test]
     fn defaults_load_every_table() {
         let config = TransformerConfig::defaults();
-        assert!(config.common_labels.iter().any(|s| s.path == "spec/selector" && s.kind == "Service" && s.create));
+        assert!(
+            config
+                .common_labels
+                .iter()
+                .any(|s| s.path == "spec/selector" && s.kind == "Service" && s.create)
+        );
         assert_eq!(config.name_prefix, config.name_suffix);
-        assert!(config.name_reference.iter().any(|r| r.kind == "ConfigMap" && r.field_specs.len() > 20));
-        assert!(!config.var_reference.is_empty() && !config.images.is_empty() && !config.template_labels.is_empty());
+        assert!(
+            config
+                .name_reference
+                .iter()
+                .any(|r| r.kind == "ConfigMap" && r.field_specs.len() > 20)
+        );
+        assert!(
+            !config.var_reference.is_empty()
+                && !config.images.is_empty()
+                && !config.template_labels.is_empty()
+        );
     }
 
     #[test]
     fn merging_adds_new_specs_once_and_refuses_conflicts() {
         let mut config = TransformerConfig::defaults();
         let before = config.common_labels.len();
-        let extra = TransformerConfig::from_yaml("commonLabels:\n- path: spec/extra\n  kind: Widget\n  create: true\n", "c.yaml").unwrap();
+        let extra = TransformerConfig::from_yaml(
+            "commonLabels:\n- path: spec/extra\n  kind: Widget\n  create: true\n",
+            "c.yaml",
+        )
+        .unwrap();
         config.merge(&extra).unwrap();
         config.merge(&extra).unwrap();
         assert_eq!(config.common_labels.len(), before + 1);
-        let conflicting = TransformerConfig::from_yaml("commonLabels:\n- path: spec/extra\n  kind: Widget\n", "c.yaml").unwrap();
+        let conflicting = TransformerConfig::from_yaml(
+            "commonLabels:\n- path: spec/extra\n  kind: Widget\n",
+            "c.yaml",
+        )
+        .unwrap();
         assert!(config.merge(&conflicting).is_err());
     }
 }

@@ -9,7 +9,9 @@ pub struct Error {
 
 impl Error {
     pub fn new(message: impl Into<String>) -> Error {
-        Error { message: message.into() }
+        Error {
+            message: message.into(),
+        }
     }
 
     pub fn yaml(file: &str, error: crate::yaml::ParseError) -> Error {

@@ -90,7 +90,9 @@ fn walk_segments(
                 Some(child) => walk_segments(child, rest, create, visit),
                 None => match create {
                     Some(kind) if !is_list => {
-                        let child = map.entry_or_insert_with(key, || if last { kind.empty() } else { Node::map() });
+                        let child = map.entry_or_insert_with(key, || {
+                            if last { kind.empty() } else { Node::map() }
+                        });
                         walk_segments(child, rest, create, visit)
                     }
                     _ => Ok(()),
@@ -98,7 +100,9 @@ fn walk_segments(
             }
         }
         Node::Scalar(scalar) if scalar.is_null() => Ok(()),
-        Node::Scalar(_) => Err(Error::new(format!("expected sequence or mapping node at {key:?}"))),
+        Node::Scalar(_) => Err(Error::new(format!(
+            "expected sequence or mapping node at {key:?}"
+        ))),
     }
 }
 
@@ -129,13 +133,28 @@ mod tests {
 
     #[test]
     fn paths_split_on_unescaped_slashes() {
-        assert_eq!(split_path("metadata/annotations/a\\/b"), [("metadata".into(), false), ("annotations".into(), false), ("a/b".into(), false)]);
-        assert_eq!(split_path("/spec/vct[]/metadata"), [("spec".into(), false), ("vct".into(), true), ("metadata".into(), false)]);
+        assert_eq!(
+            split_path("metadata/annotations/a\\/b"),
+            [
+                ("metadata".into(), false),
+                ("annotations".into(), false),
+                ("a/b".into(), false)
+            ]
+        );
+        assert_eq!(
+            split_path("/spec/vct[]/metadata"),
+            [
+                ("spec".into(), false),
+                ("vct".into(), true),
+                ("metadata".into(), false)
+            ]
+        );
     }
 
     #[test]
     fn lists_are_walked_element_by_element() {
-        let mut node = parse_one("spec:\n  containers:\n  - image: a\n  - image: b\n  - name: c\n").unwrap();
+        let mut node =
+            parse_one("spec:\n  containers:\n  - image: a\n  - image: b\n  - name: c\n").unwrap();
         let mut seen = Vec::new();
         walk(&mut node, "spec/containers/image", None, &mut |n| {
             seen.push(n.as_str().unwrap().to_owned());
@@ -148,11 +167,31 @@ mod tests {
     #[test]
     fn create_makes_missing_fields_but_never_lists() {
         let mut node = parse_one("spec: {}\n").unwrap();
-        walk(&mut node, "spec/template/metadata/labels", Some(CreateKind::Map), &mut |_| Ok(())).unwrap();
-        assert!(node.get_path(&["spec", "template", "metadata", "labels"]).unwrap().as_map().is_some());
-        walk(&mut node, "spec/volumeClaimTemplates[]/metadata/labels", Some(CreateKind::Map), &mut |_| Ok(())).unwrap();
+        walk(
+            &mut node,
+            "spec/template/metadata/labels",
+            Some(CreateKind::Map),
+            &mut |_| Ok(()),
+        )
+        .unwrap();
+        assert!(
+            node.get_path(&["spec", "template", "metadata", "labels"])
+                .unwrap()
+                .as_map()
+                .is_some()
+        );
+        walk(
+            &mut node,
+            "spec/volumeClaimTemplates[]/metadata/labels",
+            Some(CreateKind::Map),
+            &mut |_| Ok(()),
+        )
+        .unwrap();
         assert!(node.get_path(&["spec", "volumeClaimTemplates"]).is_none());
         let mut untouched = parse_one("spec: {}\n").unwrap();
-        walk(&mut untouched, "spec/selector", None, &mut |_| panic!("nothing to visit")).unwrap();
+        walk(&mut untouched, "spec/selector", None, &mut |_| {
+            panic!("nothing to visit")
+        })
+        .unwrap();
     }
 }

@@ -67,10 +67,14 @@ impl FileSystem for MemFs {
         let path = normalize(path);
         match self.files.get(&path) {
             Some(contents) => Ok(contents.clone()),
-            None if self.dirs.contains(&path) => {
-                Err(io::Error::other(format!("{} is a directory", path.display())))
-            }
-            None => Err(io::Error::new(io::ErrorKind::NotFound, format!("{}: no such file", path.display()))),
+            None if self.dirs.contains(&path) => Err(io::Error::other(format!(
+                "{} is a directory",
+                path.display()
+            ))),
+            None => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{}: no such file", path.display()),
+            )),
         }
     }
 
@@ -85,7 +89,10 @@ impl FileSystem for MemFs {
     fn read_dir(&self, path: &Path) -> io::Result<Vec<String>> {
         let dir = normalize(path);
         if !self.dirs.contains(&dir) {
-            return Err(io::Error::new(io::ErrorKind::NotFound, format!("{}: no such directory", dir.display())));
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{}: no such directory", dir.display()),
+            ));
         }
         let child_name = |p: &PathBuf| -> Option<String> {
             if p.parent() != Some(dir.as_path()) {
@@ -94,7 +101,12 @@ impl FileSystem for MemFs {
             Some(p.file_name()?.to_string_lossy().into_owned())
         };
         let mut names: Vec<String> = self.files.keys().filter_map(child_name).collect();
-        names.extend(self.dirs.iter().filter(|d| **d != dir).filter_map(child_name));
+        names.extend(
+            self.dirs
+                .iter()
+                .filter(|d| **d != dir)
+                .filter_map(child_name),
+        );
         names.sort();
         names.dedup();
         Ok(names)
@@ -146,8 +158,14 @@ mod tests {
         fs.add_dir("/app/empty");
         assert!(fs.is_dir(Path::new("/app/base")));
         assert!(fs.is_file(Path::new("/app/base/../kustomization.yaml")));
-        assert_eq!(fs.read_dir(Path::new("/app")).unwrap(), ["base", "empty", "kustomization.yaml"]);
+        assert_eq!(
+            fs.read_dir(Path::new("/app")).unwrap(),
+            ["base", "empty", "kustomization.yaml"]
+        );
         assert!(fs.read(Path::new("/app/base")).is_err());
-        assert_eq!(fs.read(Path::new("/missing")).unwrap_err().kind(), io::ErrorKind::NotFound);
+        assert_eq!(
+            fs.read(Path::new("/missing")).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
     }
 }

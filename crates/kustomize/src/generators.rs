@@ -28,10 +28,16 @@ impl GeneratedKind {
 
 /// The per-generator options over the kustomization's `generatorOptions`: labels and
 /// annotations merged (the generator's win), flags set if either sets them.
-pub fn merge_options(local: Option<&GeneratorOptions>, global: Option<&GeneratorOptions>) -> GeneratorOptions {
+pub fn merge_options(
+    local: Option<&GeneratorOptions>,
+    global: Option<&GeneratorOptions>,
+) -> GeneratorOptions {
     let mut merged = local.cloned().unwrap_or_default();
     if let Some(global) = global {
-        for (field, global_map) in [(&mut merged.labels, &global.labels), (&mut merged.annotations, &global.annotations)] {
+        for (field, global_map) in [
+            (&mut merged.labels, &global.labels),
+            (&mut merged.annotations, &global.annotations),
+        ] {
             if let Some(global_map) = global_map {
                 let map = field.get_or_insert_with(BTreeMap::new);
                 for (k, v) in global_map {
@@ -55,8 +61,12 @@ pub fn generate(
     if args.name.is_empty() {
         return Err(Error::new("a configmap must have a name"));
     }
-    let behavior = Behavior::parse(&args.behavior)
-        .ok_or_else(|| Error::new(format!("{what} {}: unknown behavior {:?}", args.name, args.behavior)))?;
+    let behavior = Behavior::parse(&args.behavior).ok_or_else(|| {
+        Error::new(format!(
+            "{what} {}: unknown behavior {:?}",
+            args.name, args.behavior
+        ))
+    })?;
     let options = merge_options(args.options.as_ref(), global);
     let pairs = load_pairs(args, loader).map_err(|e| e.context(format!("{what} {}", args.name)))?;
 
@@ -70,7 +80,11 @@ pub fn generate(
     }
     object.insert("metadata", Node::Map(metadata));
     if kind == GeneratedKind::Secret {
-        let secret_type = if args.secret_type.is_empty() { "Opaque" } else { &args.secret_type };
+        let secret_type = if args.secret_type.is_empty() {
+            "Opaque"
+        } else {
+            &args.secret_type
+        };
         object.insert("type", Node::string(secret_type));
     }
 
@@ -83,10 +97,9 @@ pub fn generate(
                     Ok(text) => ("data", text.to_owned()),
                     Err(_) => ("binaryData", encode_base64(value)),
                 };
-                object
-                    .entry_or_insert_with(field, Node::map)
-                    .as_map_mut()
-                    .map(|m| m.insert(key.clone(), Node::string(text)));
+                if let Some(m) = object.entry_or_insert_with(field, Node::map).as_map_mut() {
+                    m.insert(key.clone(), Node::string(text))
+                }
             }
         }
         GeneratedKind::Secret => {
@@ -100,13 +113,17 @@ pub fn generate(
 
     let mut node = Node::Map(object);
     for (key, value) in options.labels.iter().flatten() {
-        node.ensure_map_path(&["metadata", "labels"]).insert(key.clone(), Node::string(value));
+        node.ensure_map_path(&["metadata", "labels"])
+            .insert(key.clone(), Node::string(value));
     }
     for (key, value) in options.annotations.iter().flatten() {
-        node.ensure_map_path(&["metadata", "annotations"]).insert(key.clone(), Node::string(value));
+        node.ensure_map_path(&["metadata", "annotations"])
+            .insert(key.clone(), Node::string(value));
     }
-    if options.immutable {
-        node.as_map_mut().map(|m| m.insert("immutable", Node::plain("true")));
+    if options.immutable
+        && let Some(m) = node.as_map_mut()
+    {
+        m.insert("immutable", Node::plain("true"))
     }
     let mut resource = Resource::new(node);
     resource.behavior = Some(behavior);
@@ -154,7 +171,10 @@ fn load_pairs(args: &GeneratorArgs, loader: &Loader<'_>) -> Result<Vec<(String, 
     for (key, _) in &pairs {
         validate_key(key)?;
         if !seen.insert(key.as_str()) {
-            return Err(Error::new(format!("configmap {} illegally repeats the key `{key}`", args.name)));
+            return Err(Error::new(format!(
+                "configmap {} illegally repeats the key `{key}`",
+                args.name
+            )));
         }
     }
     Ok(pairs)
@@ -165,15 +185,23 @@ pub fn parse_env_file(content: &[u8]) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for (number, raw) in content.split(|&b| b == b'\n').enumerate() {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let line = std::str::from_utf8(raw).map_err(|_| Error::new(format!("line {} has invalid utf8 bytes", number + 1)))?;
-        let line = if number == 0 { line.trim_start_matches('\u{feff}') } else { line };
+        let line = std::str::from_utf8(raw)
+            .map_err(|_| Error::new(format!("line {} has invalid utf8 bytes", number + 1)))?;
+        let line = if number == 0 {
+            line.trim_start_matches('\u{feff}')
+        } else {
+            line
+        };
         let line = line.trim_start();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
         let (key, value) = line.split_once('=').unwrap_or((line, ""));
         if !is_env_var_name(key) {
-            return Err(Error::new(format!("\"{key}\" is not a valid environment variable name (line {})", number + 1)));
+            return Err(Error::new(format!(
+                "\"{key}\" is not a valid environment variable name (line {})",
+                number + 1
+            )));
         }
         out.push((key.to_owned(), value.to_owned()));
     }
@@ -191,11 +219,15 @@ fn validate_key(key: &str) -> Result<()> {
         && key.len() <= 253
         && key != "."
         && key != ".."
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
     if valid {
         Ok(())
     } else {
-        Err(Error::new(format!("\"{key}\" is not a valid key name for a ConfigMap or Secret")))
+        Err(Error::new(format!(
+            "\"{key}\" is not a valid key name for a ConfigMap or Secret"
+        )))
     }
 }
 
@@ -204,14 +236,19 @@ pub fn parse_literal(source: &str) -> Result<(String, String)> {
     match source.split_once('=') {
         Some((key, value)) if !key.is_empty() => {
             let bytes = value.as_bytes();
-            let unquoted = if bytes.len() >= 2 && bytes[0] == bytes[bytes.len() - 1] && (bytes[0] == b'"' || bytes[0] == b'\'') {
+            let unquoted = if bytes.len() >= 2
+                && bytes[0] == bytes[bytes.len() - 1]
+                && (bytes[0] == b'"' || bytes[0] == b'\'')
+            {
                 &value[1..value.len() - 1]
             } else {
                 value
             };
             Ok((key.to_owned(), unquoted.to_owned()))
         }
-        _ => Err(Error::new(format!("invalid literal source {source}, expected key=value"))),
+        _ => Err(Error::new(format!(
+            "invalid literal source {source}, expected key=value"
+        ))),
     }
 }
 
@@ -225,14 +262,20 @@ pub fn parse_file_source(source: &str) -> Result<(String, String)> {
         1 => {
             let (key, path) = source.split_once('=').unwrap_or_default();
             if key.is_empty() {
-                Err(Error::new(format!("missing key name for file path {path:?} in source {source:?}")))
+                Err(Error::new(format!(
+                    "missing key name for file path {path:?} in source {source:?}"
+                )))
             } else if path.is_empty() {
-                Err(Error::new(format!("missing file path for key name {key:?} in source {source:?}")))
+                Err(Error::new(format!(
+                    "missing file path for key name {key:?} in source {source:?}"
+                )))
             } else {
                 Ok((key.to_owned(), path.to_owned()))
             }
         }
-        _ => Err(Error::new(format!("source {source:?} key name or file path contains '='"))),
+        _ => Err(Error::new(format!(
+            "source {source:?} key name or file path contains '='"
+        ))),
     }
 }
 
@@ -247,7 +290,12 @@ mod tests {
         let pairs = parse_env_file(b"\xef\xbb\xbfA=1\n# c\n\n  B=\"x y\" \nC\r\nD=a=b\n").unwrap();
         assert_eq!(
             pairs,
-            [("A".into(), "1".into()), ("B".into(), "\"x y\" ".into()), ("C".into(), String::new()), ("D".into(), "a=b".into())]
+            [
+                ("A".into(), "1".into()),
+                ("B".into(), "\"x y\" ".into()),
+                ("C".into(), String::new()),
+                ("D".into(), "a=b".into())
+            ]
         );
         assert!(parse_env_file(b"1BAD=x\n").is_err());
     }
@@ -281,14 +329,32 @@ mod tests {
             files: vec!["blob".into()],
             ..Default::default()
         };
-        let global = GeneratorOptions { immutable: true, ..Default::default() };
+        let global = GeneratorOptions {
+            immutable: true,
+            ..Default::default()
+        };
         let cm = generate(GeneratedKind::ConfigMap, &args, Some(&global), &loader).unwrap();
-        let keys: Vec<_> = cm.node.get("data").unwrap().as_map().unwrap().keys().collect();
+        let keys: Vec<_> = cm
+            .node
+            .get("data")
+            .unwrap()
+            .as_map()
+            .unwrap()
+            .keys()
+            .collect();
         assert_eq!(keys, ["A", "B", "C"]);
         assert_eq!(cm.node.str_at(&["binaryData", "blob"]), Some("//4="));
         assert_eq!(cm.node.str_at(&["immutable"]), Some("true"));
         assert!(cm.needs_hash);
-        let duplicate = GeneratorArgs { literals: vec!["B=9".into()], ..args };
-        assert!(generate(GeneratedKind::Secret, &duplicate, None, &loader).unwrap_err().message().contains("illegally repeats"));
+        let duplicate = GeneratorArgs {
+            literals: vec!["B=9".into()],
+            ..args
+        };
+        assert!(
+            generate(GeneratedKind::Secret, &duplicate, None, &loader)
+                .unwrap_err()
+                .message()
+                .contains("illegally repeats")
+        );
     }
 }

@@ -24,7 +24,11 @@ pub fn name_hash(node: &Node) -> String {
             // object has: the name never enters the hash.
             object.insert("name".into(), Value::String(String::new()));
             object.insert("data".into(), field(&["data"]));
-            let extra = if kind == "ConfigMap" { "binaryData" } else { "stringData" };
+            let extra = if kind == "ConfigMap" {
+                "binaryData"
+            } else {
+                "stringData"
+            };
             if let Some(map @ Node::Map(_)) = node.get(extra) {
                 object.insert(extra.into(), map.to_json());
             }
@@ -38,7 +42,10 @@ pub fn name_hash(node: &Node) -> String {
 }
 
 fn hex_sha256(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The first ten hex digits, with the letters that could spell words swapped out.
@@ -111,7 +118,9 @@ fn write_go_string(out: &mut String, s: &str) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => out.push_str(&format!("\\u{:04x}", c as u32)),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
             c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
@@ -126,7 +135,9 @@ pub fn go_float(f: f64) -> String {
         // Go: exponent form with at least two exponent digits removed (`1e-07` → `1e-7`).
         let text = format!("{f:e}");
         match text.split_once('e') {
-            Some((mantissa, exponent)) if !exponent.starts_with('-') => format!("{mantissa}e+{exponent}"),
+            Some((mantissa, exponent)) if !exponent.starts_with('-') => {
+                format!("{mantissa}e+{exponent}")
+            }
             _ => text,
         }
     } else if f.fract() == 0.0 && abs < 1e21 {
@@ -145,24 +156,36 @@ mod tests {
     fn config_map_hash_matches_kustomize() {
         // kustomize: configMapGenerator {name: example-configmap-test, literals: [FOO=Bar]}
         // gives example-configmap-test-g9bhfcc7k7 (kustomize's hasher tests use this object).
-        let node = parse_one("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  one: \"\"\n").unwrap();
+        let node = parse_one(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  one: \"\"\n",
+        )
+        .unwrap();
         assert_eq!(name_hash(&node).len(), 10);
-        let empty = parse_one("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: \"\"\n").unwrap();
+        let empty =
+            parse_one("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: \"\"\n").unwrap();
         // From kustomize's hasher_test.go: an empty ConfigMap hashes to 6ct58987ht.
         assert_eq!(name_hash(&empty), "6ct58987ht");
-        let with_data = parse_one("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: \"\"\ndata:\n  one: \"\"\n").unwrap();
+        let with_data = parse_one(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: \"\"\ndata:\n  one: \"\"\n",
+        )
+        .unwrap();
         assert_eq!(name_hash(&with_data), "9g67k2htb6");
     }
 
     #[test]
     fn secret_hash_matches_kustomize() {
-        let empty = parse_one("apiVersion: v1\nkind: Secret\nmetadata:\n  name: \"\"\ntype: my-type\n").unwrap();
+        let empty =
+            parse_one("apiVersion: v1\nkind: Secret\nmetadata:\n  name: \"\"\ntype: my-type\n")
+                .unwrap();
         assert_eq!(name_hash(&empty), "5gmgkf8578");
     }
 
     #[test]
     fn go_json_escapes_html_characters() {
-        assert_eq!(go_json(&serde_json::json!({"b": "<&>", "a": 1})), r#"{"a":1,"b":"\u003c\u0026\u003e"}"#);
+        assert_eq!(
+            go_json(&serde_json::json!({"b": "<&>", "a": 1})),
+            r#"{"a":1,"b":"\u003c\u0026\u003e"}"#
+        );
         assert_eq!(go_float(1.0), "1");
         assert_eq!(go_float(1.5), "1.5");
         assert_eq!(go_float(1e21), "1e+21");

@@ -21,4 +21,4 @@ pub mod loader;
 pub mod path;
 pub mod transform;
 
-pub use build::{build, build_yaml, BuildOptions};
+pub use build::{BuildOptions, build, build_yaml};

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::fs::{normalize, FileSystem};
+use crate::fs::{FileSystem, normalize};
 use crate::{Error, Result};
 
 #[derive(Clone)]
@@ -19,14 +19,27 @@ pub struct Loader<'a> {
 /// True for references kustomize would fetch over the network.
 pub fn is_remote(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
-    ["http://", "https://", "git::", "git@", "ssh://", "file://", "github.com/", "gitlab.com/", "bitbucket.org/"]
-        .iter()
-        .any(|prefix| lower.starts_with(prefix))
+    [
+        "http://",
+        "https://",
+        "git::",
+        "git@",
+        "ssh://",
+        "file://",
+        "github.com/",
+        "gitlab.com/",
+        "bitbucket.org/",
+    ]
+    .iter()
+    .any(|prefix| lower.starts_with(prefix))
 }
 
 impl std::fmt::Debug for Loader<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Loader").field("root", &self.root).field("restrict_to_root", &self.restrict_to_root).finish()
+        f.debug_struct("Loader")
+            .field("root", &self.root)
+            .field("restrict_to_root", &self.restrict_to_root)
+            .finish()
     }
 }
 
@@ -34,9 +47,17 @@ impl<'a> Loader<'a> {
     pub fn new(fs: &'a dyn FileSystem, root: &Path, restrict_to_root: bool) -> Result<Loader<'a>> {
         let root = normalize(root);
         if !fs.is_dir(&root) {
-            return Err(Error::new(format!("must build at directory: '{}' is not a directory", root.display())));
+            return Err(Error::new(format!(
+                "must build at directory: '{}' is not a directory",
+                root.display()
+            )));
         }
-        Ok(Loader { fs, root: root.clone(), visited: vec![root], restrict_to_root })
+        Ok(Loader {
+            fs,
+            root: root.clone(),
+            visited: vec![root],
+            restrict_to_root,
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -50,7 +71,9 @@ impl<'a> Loader<'a> {
     /// The absolute path of `path`, checked against the load restriction.
     pub fn resolve_file(&self, path: &str) -> Result<PathBuf> {
         if is_remote(path) {
-            return Err(Error::new(format!("{path}: remote resources are not supported (only files in the source)")));
+            return Err(Error::new(format!(
+                "{path}: remote resources are not supported (only files in the source)"
+            )));
         }
         let full = normalize(&self.root.join(path));
         if self.restrict_to_root && !full.starts_with(&self.root) {
@@ -62,16 +85,24 @@ impl<'a> Loader<'a> {
         }
         if !self.fs.is_file(&full) {
             if self.fs.is_dir(&full) {
-                return Err(Error::new(format!("'{}' must resolve to a file", full.display())));
+                return Err(Error::new(format!(
+                    "'{}' must resolve to a file",
+                    full.display()
+                )));
             }
-            return Err(Error::new(format!("{}: no such file or directory", full.display())));
+            return Err(Error::new(format!(
+                "{}: no such file or directory",
+                full.display()
+            )));
         }
         Ok(full)
     }
 
     pub fn load(&self, path: &str) -> Result<Vec<u8>> {
         let full = self.resolve_file(path)?;
-        self.fs.read(&full).map_err(|e| Error::new(format!("{}: {e}", full.display())))
+        self.fs
+            .read(&full)
+            .map_err(|e| Error::new(format!("{}: {e}", full.display())))
     }
 
     pub fn load_string(&self, path: &str) -> Result<String> {
@@ -82,14 +113,19 @@ impl<'a> Loader<'a> {
     /// A loader for another kustomization directory.
     pub fn child(&self, path: &str) -> Result<Loader<'a>> {
         if is_remote(path) {
-            return Err(Error::new(format!("{path}: remote bases are not supported (only directories in the source)")));
+            return Err(Error::new(format!(
+                "{path}: remote bases are not supported (only directories in the source)"
+            )));
         }
         if Path::new(path).is_absolute() {
             return Err(Error::new(format!("new root '{path}' cannot be absolute")));
         }
         let root = normalize(&self.root.join(path));
         if !self.fs.is_dir(&root) {
-            return Err(Error::new(format!("must build at directory: not a valid directory: '{}'", root.display())));
+            return Err(Error::new(format!(
+                "must build at directory: not a valid directory: '{}'",
+                root.display()
+            )));
         }
         for visited in &self.visited {
             if visited.starts_with(&root) {
@@ -102,7 +138,12 @@ impl<'a> Loader<'a> {
         }
         let mut visited = self.visited.clone();
         visited.push(root.clone());
-        Ok(Loader { fs: self.fs, root, visited, restrict_to_root: self.restrict_to_root })
+        Ok(Loader {
+            fs: self.fs,
+            root,
+            visited,
+            restrict_to_root: self.restrict_to_root,
+        })
     }
 }
 
@@ -136,7 +177,10 @@ mod tests {
         let loader = Loader::new(&fs, Path::new("/app/overlay"), true).unwrap();
         let base = loader.child("../base").unwrap();
         assert_eq!(base.root(), Path::new("/app/base"));
-        assert!(base.child("../overlay").is_err(), "overlay -> base -> overlay is a cycle");
+        assert!(
+            base.child("../overlay").is_err(),
+            "overlay -> base -> overlay is a cycle"
+        );
         let error = loader.child("..").unwrap_err();
         assert!(error.message().contains("cycle detected"), "{error}");
         assert!(loader.child(".").is_err());

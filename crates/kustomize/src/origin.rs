@@ -16,11 +16,18 @@ pub struct Origin {
 
 impl Origin {
     pub fn file(path: String) -> Origin {
-        Origin { path, ..Default::default() }
+        Origin {
+            path,
+            ..Default::default()
+        }
     }
 
     pub fn plugin(configured_in: String, api_version: &str, kind: &str, name: &str) -> Origin {
-        Origin { configured_in, configured_by: Some((api_version.to_owned(), kind.to_owned(), name.to_owned())), ..Default::default() }
+        Origin {
+            configured_in,
+            configured_by: Some((api_version.to_owned(), kind.to_owned(), name.to_owned())),
+            ..Default::default()
+        }
     }
 
     fn to_node(&self) -> Node {
@@ -84,8 +91,16 @@ mod tests {
 
     #[test]
     fn annotations_are_yaml_documents() {
-        assert_eq!(Origin::file("../base/svc.yaml".into()).annotation(), "path: ../base/svc.yaml\n");
-        let plugin = Origin::plugin("kustomization.yaml".into(), "builtin", "PrefixTransformer", "");
+        assert_eq!(
+            Origin::file("../base/svc.yaml".into()).annotation(),
+            "path: ../base/svc.yaml\n"
+        );
+        let plugin = Origin::plugin(
+            "kustomization.yaml".into(),
+            "builtin",
+            "PrefixTransformer",
+            "",
+        );
         assert_eq!(
             Origin::list_annotation(&[plugin]),
             "- configuredIn: kustomization.yaml\n  configuredBy:\n    apiVersion: builtin\n    kind: PrefixTransformer\n"

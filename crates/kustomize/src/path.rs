@@ -41,7 +41,12 @@ pub fn split(path: &str) -> Vec<String> {
             if joined.contains('=') {
                 out.push(joined);
             } else {
-                out.push(joined.trim_start_matches('[').trim_end_matches(']').to_owned());
+                out.push(
+                    joined
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_owned(),
+                );
             }
             continue;
         }
@@ -55,7 +60,9 @@ fn list_selector(segment: &str) -> Option<Result<(String, String)>> {
     let inner = segment.strip_prefix('[')?.strip_suffix(']')?;
     Some(match inner.split_once('=') {
         Some((k, v)) => Ok((k.to_owned(), v.to_owned())),
-        None => Err(Error::new("list path element must contain fieldName=fieldValue for element to match")),
+        None => Err(Error::new(
+            "list path element must contain fieldName=fieldValue for element to match",
+        )),
     })
 }
 
@@ -69,13 +76,17 @@ pub fn get<'a>(node: &'a Node, segments: &[String]) -> Result<Option<&'a Node>> 
         let next = if let Some(selector) = list_selector(segment) {
             let (key, value) = selector?;
             let Node::Seq(items) = current else {
-                return Err(Error::new(format!("wrong node kind at {segment:?}: expected a sequence")));
+                return Err(Error::new(format!(
+                    "wrong node kind at {segment:?}: expected a sequence"
+                )));
             };
             items.iter().find(|item| {
                 if key.is_empty() {
                     item.as_scalar().is_some_and(|s| s.value == value)
                 } else {
-                    item.get(&key).and_then(Node::as_scalar).is_some_and(|s| s.value == value)
+                    item.get(&key)
+                        .and_then(Node::as_scalar)
+                        .is_some_and(|s| s.value == value)
                 }
             })
         } else if segment == "-" {
@@ -87,12 +98,20 @@ pub fn get<'a>(node: &'a Node, segments: &[String]) -> Result<Option<&'a Node>> 
             match current {
                 Node::Seq(items) if index >= 0 => items.get(index as usize),
                 Node::Seq(_) => return Err(Error::new(format!("negative index {index}"))),
-                _ => return Err(Error::new(format!("wrong node kind at index {index}: expected a sequence"))),
+                _ => {
+                    return Err(Error::new(format!(
+                        "wrong node kind at index {index}: expected a sequence"
+                    )));
+                }
             }
         } else {
             match current {
                 Node::Map(map) => map.get(segment),
-                _ => return Err(Error::new(format!("wrong node kind at {segment:?}: expected a mapping"))),
+                _ => {
+                    return Err(Error::new(format!(
+                        "wrong node kind at {segment:?}: expected a mapping"
+                    )));
+                }
             }
         };
         match next {
@@ -114,7 +133,11 @@ pub enum LeafKind {
 /// Every node `segments` reaches (kyaml's PathMatcher): `*` fans out over a list,
 /// `[k=v]` matches list elements by an unanchored regular expression; with `create`,
 /// missing parts are made.
-pub fn find_mut<'a>(node: &'a mut Node, segments: &[String], create: Option<LeafKind>) -> Result<Vec<&'a mut Node>> {
+pub fn find_mut<'a>(
+    node: &'a mut Node,
+    segments: &[String],
+    create: Option<LeafKind>,
+) -> Result<Vec<&'a mut Node>> {
     let mut out = Vec::new();
     find_into(node, segments, create, &mut out)?;
     Ok(out)
@@ -127,12 +150,19 @@ fn new_node_for(next: Option<&String>, leaf: LeafKind) -> Node {
             LeafKind::Map => Node::map(),
             LeafKind::Seq => Node::Seq(Vec::new()),
         },
-        Some(next) if next.starts_with('[') || next.parse::<usize>().is_ok() => Node::Seq(Vec::new()),
+        Some(next) if next.starts_with('[') || next.parse::<usize>().is_ok() => {
+            Node::Seq(Vec::new())
+        }
         Some(_) => Node::map(),
     }
 }
 
-fn find_into<'a>(node: &'a mut Node, segments: &[String], create: Option<LeafKind>, out: &mut Vec<&'a mut Node>) -> Result<()> {
+fn find_into<'a>(
+    node: &'a mut Node,
+    segments: &[String],
+    create: Option<LeafKind>,
+    out: &mut Vec<&'a mut Node>,
+) -> Result<()> {
     let Some((segment, rest)) = segments.split_first() else {
         out.push(node);
         return Ok(());
@@ -150,18 +180,24 @@ fn find_into<'a>(node: &'a mut Node, segments: &[String], create: Option<LeafKin
     }
     if let Some(selector) = list_selector(segment) {
         let (key, value) = selector?;
-        let pattern = Regex::new(&value).map_err(|e| Error::new(format!("invalid pattern {value:?}: {e}")))?;
+        let pattern = Regex::new(&value)
+            .map_err(|e| Error::new(format!("invalid pattern {value:?}: {e}")))?;
         if node.is_null() && create.is_some() {
             *node = Node::Seq(Vec::new());
         }
         let Node::Seq(items) = node else {
-            return Err(Error::new(format!("wrong node kind at {segment:?}: expected a sequence")));
+            return Err(Error::new(format!(
+                "wrong node kind at {segment:?}: expected a sequence"
+            )));
         };
         let matches = |item: &Node| {
             if key.is_empty() {
-                item.as_scalar().is_some_and(|s| pattern.is_match(s.value.trim()))
+                item.as_scalar()
+                    .is_some_and(|s| pattern.is_match(s.value.trim()))
             } else {
-                item.get(&key).and_then(Node::as_scalar).is_some_and(|s| pattern.is_match(s.value.trim()))
+                item.get(&key)
+                    .and_then(Node::as_scalar)
+                    .is_some_and(|s| pattern.is_match(s.value.trim()))
             }
         };
         let any = items.iter().any(matches);
@@ -190,24 +226,30 @@ fn find_into<'a>(node: &'a mut Node, segments: &[String], create: Option<LeafKin
             *node = Node::Seq(Vec::new());
         }
         let Node::Seq(items) = node else {
-            return Err(Error::new(format!("wrong node kind at index {index}: expected a sequence")));
+            return Err(Error::new(format!(
+                "wrong node kind at index {index}: expected a sequence"
+            )));
         };
-        if index == items.len() {
-            if let Some(leaf) = create {
-                items.push(new_node_for(rest.first(), leaf));
-            }
+        if index == items.len()
+            && let Some(leaf) = create
+        {
+            items.push(new_node_for(rest.first(), leaf));
         }
         let len = items.len();
-        let item = items
-            .get_mut(index)
-            .ok_or_else(|| Error::new(format!("index {index} specified but only {len} elements found")))?;
+        let item = items.get_mut(index).ok_or_else(|| {
+            Error::new(format!(
+                "index {index} specified but only {len} elements found"
+            ))
+        })?;
         return find_into(item, rest, create, out);
     }
     if node.is_null() && create.is_some() {
         *node = Node::map();
     }
     let Node::Map(map) = node else {
-        return Err(Error::new(format!("wrong node kind at {segment:?}: expected a mapping")));
+        return Err(Error::new(format!(
+            "wrong node kind at {segment:?}: expected a mapping"
+        )));
     };
     if !map.contains_key(segment) {
         match create {
@@ -215,7 +257,9 @@ fn find_into<'a>(node: &'a mut Node, segments: &[String], create: Option<LeafKin
             None => return Ok(()),
         }
     }
-    let child = map.get_mut(segment).ok_or_else(|| Error::new("inserted above"))?;
+    let child = map
+        .get_mut(segment)
+        .ok_or_else(|| Error::new("inserted above"))?;
     find_into(child, rest, create, out)
 }
 
@@ -227,22 +271,64 @@ mod tests {
     #[test]
     fn split_handles_escapes_and_brackets() {
         assert_eq!(split("a.b\\.c.d"), ["a", "b.c", "d"]);
-        assert_eq!(split("spec.containers.[name=com.foo].image"), ["spec", "containers", "[name=com.foo]", "image"]);
-        assert_eq!(split("metadata.annotations.[a.b/c]"), ["metadata", "annotations", "a.b/c"]);
+        assert_eq!(
+            split("spec.containers.[name=com.foo].image"),
+            ["spec", "containers", "[name=com.foo]", "image"]
+        );
+        assert_eq!(
+            split("metadata.annotations.[a.b/c]"),
+            ["metadata", "annotations", "a.b/c"]
+        );
     }
 
     #[test]
     fn get_and_find_address_list_elements() {
-        let mut node = parse_one("spec:\n  c:\n  - name: app\n    image: a\n  - name: myapp-2\n    image: b\n").unwrap();
-        let got = get(&node, &split("spec.c.[name=app].image")).unwrap().unwrap();
+        let mut node = parse_one(
+            "spec:\n  c:\n  - name: app\n    image: a\n  - name: myapp-2\n    image: b\n",
+        )
+        .unwrap();
+        let got = get(&node, &split("spec.c.[name=app].image"))
+            .unwrap()
+            .unwrap();
         assert_eq!(got.as_str(), Some("a"));
-        assert_eq!(get(&node, &split("spec.c.1.image")).unwrap().unwrap().as_str(), Some("b"));
-        assert_eq!(get(&node, &split("spec.c.-.name")).unwrap().unwrap().as_str(), Some("myapp-2"));
+        assert_eq!(
+            get(&node, &split("spec.c.1.image"))
+                .unwrap()
+                .unwrap()
+                .as_str(),
+            Some("b")
+        );
+        assert_eq!(
+            get(&node, &split("spec.c.-.name"))
+                .unwrap()
+                .unwrap()
+                .as_str(),
+            Some("myapp-2")
+        );
         // Targets match by an unanchored regular expression.
-        assert_eq!(find_mut(&mut node, &split("spec.c.[name=app].image"), None).unwrap().len(), 2);
-        assert_eq!(find_mut(&mut node, &split("spec.c.*.image"), None).unwrap().len(), 2);
-        let created = find_mut(&mut node, &split("spec.new.[name=x].value"), Some(LeafKind::Scalar)).unwrap();
+        assert_eq!(
+            find_mut(&mut node, &split("spec.c.[name=app].image"), None)
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            find_mut(&mut node, &split("spec.c.*.image"), None)
+                .unwrap()
+                .len(),
+            2
+        );
+        let created = find_mut(
+            &mut node,
+            &split("spec.new.[name=x].value"),
+            Some(LeafKind::Scalar),
+        )
+        .unwrap();
         assert_eq!(created.len(), 1);
-        assert!(node.get_path(&["spec", "new"]).unwrap().as_seq().unwrap()[0].get("name").is_some());
+        assert!(
+            node.get_path(&["spec", "new"]).unwrap().as_seq().unwrap()[0]
+                .get("name")
+                .is_some()
+        );
     }
 }

@@ -13,7 +13,11 @@ pub struct Gvk {
 
 impl Gvk {
     pub fn new(group: &str, version: &str, kind: &str) -> Gvk {
-        Gvk { group: group.to_owned(), version: version.to_owned(), kind: kind.to_owned() }
+        Gvk {
+            group: group.to_owned(),
+            version: version.to_owned(),
+            kind: kind.to_owned(),
+        }
     }
 
     /// From `apiVersion` and `kind`; the group is everything before the first `/`.
@@ -43,16 +47,39 @@ impl Gvk {
     }
 
     fn legacy_sort_string(&self) -> String {
-        let or = |s: &str, empty: &'static str| if s.is_empty() { empty.to_owned() } else { s.to_owned() };
-        format!("{}_{}_{}", or(&self.group, "~G"), or(&self.version, "~V"), or(&self.kind, "~K"))
+        let or = |s: &str, empty: &'static str| {
+            if s.is_empty() {
+                empty.to_owned()
+            } else {
+                s.to_owned()
+            }
+        };
+        format!(
+            "{}_{}_{}",
+            or(&self.group, "~G"),
+            or(&self.version, "~V"),
+            or(&self.kind, "~K")
+        )
     }
 }
 
 impl fmt::Display for Gvk {
     /// kustomize's `Kind.version.group` form, used in messages and sort keys.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let or = |s: &str, empty: &'static str| if s.is_empty() { empty.to_owned() } else { s.to_owned() };
-        write!(f, "{}.{}.{}", or(&self.kind, "[noKind]"), or(&self.version, "[noVer]"), or(&self.group, "[noGrp]"))
+        let or = |s: &str, empty: &'static str| {
+            if s.is_empty() {
+                empty.to_owned()
+            } else {
+                s.to_owned()
+            }
+        };
+        write!(
+            f,
+            "{}.{}.{}",
+            or(&self.kind, "[noKind]"),
+            or(&self.version, "[noVer]"),
+            or(&self.group, "[noGrp]")
+        )
     }
 }
 
@@ -72,14 +99,22 @@ pub struct ResId {
 
 impl ResId {
     pub fn new(gvk: Gvk, name: &str, namespace: &str) -> ResId {
-        ResId { gvk, name: name.to_owned(), namespace: namespace.to_owned() }
+        ResId {
+            gvk,
+            name: name.to_owned(),
+            namespace: namespace.to_owned(),
+        }
     }
 
     /// The namespace as kustomize compares it: `default` and empty are the same for
     /// namespaced kinds, and cluster-scoped kinds have none.
     pub fn effective_namespace(&self) -> &str {
         if self.gvk.is_cluster_scoped() || self.namespace.is_empty() {
-            if self.gvk.is_cluster_scoped() { "" } else { "default" }
+            if self.gvk.is_cluster_scoped() {
+                ""
+            } else {
+                "default"
+            }
         } else {
             &self.namespace
         }
@@ -87,20 +122,38 @@ impl ResId {
 
     /// Same type, name and (effective) namespace.
     pub fn same_as(&self, other: &ResId) -> bool {
-        self.gvk == other.gvk && self.name == other.name && self.effective_namespace() == other.effective_namespace()
+        self.gvk == other.gvk
+            && self.name == other.name
+            && self.effective_namespace() == other.effective_namespace()
     }
 
     fn legacy_sort_string(&self) -> String {
-        let ns = if self.namespace.is_empty() { "~X" } else { &self.namespace };
-        let name = if self.name.is_empty() { "~N" } else { &self.name };
+        let ns = if self.namespace.is_empty() {
+            "~X"
+        } else {
+            &self.namespace
+        };
+        let name = if self.name.is_empty() {
+            "~N"
+        } else {
+            &self.name
+        };
         format!("{}|{}|{}", self.gvk, ns, name)
     }
 }
 
 impl fmt::Display for ResId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ns = if self.namespace.is_empty() { "[noNs]" } else { &self.namespace };
-        let name = if self.name.is_empty() { "[noName]" } else { &self.name };
+        let ns = if self.namespace.is_empty() {
+            "[noNs]"
+        } else {
+            &self.namespace
+        };
+        let name = if self.name.is_empty() {
+            "[noName]"
+        } else {
+            &self.name
+        };
         write!(f, "{}|{}.{}", self.gvk, name, ns)
     }
 }
@@ -130,7 +183,10 @@ pub const DEFAULT_ORDER_FIRST: &[&str] = &[
     "PodDisruptionBudget",
 ];
 
-pub const DEFAULT_ORDER_LAST: &[&str] = &["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"];
+pub const DEFAULT_ORDER_LAST: &[&str] = &[
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+];
 
 /// kustomize's legacy order: kinds listed first, then unlisted kinds, then kinds listed
 /// last; within a rank by group/version/kind, then namespace and name.
@@ -163,7 +219,10 @@ impl LegacyOrder {
                 return by_rank;
             }
             let (sa, sb) = (a.gvk.legacy_sort_string(), b.gvk.legacy_sort_string());
-            if a.gvk.kind == "Namespace" && b.gvk.kind == "Namespace" && (a.gvk.group.is_empty() || b.gvk.group.is_empty()) {
+            if a.gvk.kind == "Namespace"
+                && b.gvk.kind == "Namespace"
+                && (a.gvk.group.is_empty() || b.gvk.group.is_empty())
+            {
                 return sb.cmp(&sa);
             }
             return sa.cmp(&sb);
@@ -182,8 +241,12 @@ mod tests {
 
     #[test]
     fn legacy_order_puts_listed_kinds_first_and_webhooks_last() {
-        let mut ids = vec![
-            id("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", "v"),
+        let mut ids = [
+            id(
+                "admissionregistration.k8s.io/v1",
+                "ValidatingWebhookConfiguration",
+                "v",
+            ),
             id("apps/v1", "Deployment", "b"),
             id("example.com/v1", "Widget", "w"),
             id("apps/v1", "Deployment", "a"),

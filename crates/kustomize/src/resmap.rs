@@ -51,7 +51,9 @@ impl ResMap {
     pub fn append(&mut self, resource: Resource) -> Result<()> {
         let id = resource.id();
         if self.position_by_current_id(&id).is_some() {
-            return Err(Error::new(format!("may not add resource with an already registered id: {id}")));
+            return Err(Error::new(format!(
+                "may not add resource with an already registered id: {id}"
+            )));
         }
         self.resources.push(resource);
         Ok(())
@@ -104,6 +106,8 @@ impl IntoIterator for ResMap {
 
 impl FromIterator<Resource> for ResMap {
     fn from_iter<T: IntoIterator<Item = Resource>>(iter: T) -> Self {
-        ResMap { resources: iter.into_iter().collect() }
+        ResMap {
+            resources: iter.into_iter().collect(),
+        }
     }
 }

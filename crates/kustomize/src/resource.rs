@@ -1,9 +1,9 @@
 //! A resource in a build: its YAML object plus what kustomize tracks about it on the side
 //! (earlier ids, generator behaviour, whether its name takes a content hash).
 
+use crate::Error;
 use crate::resid::{Gvk, ResId};
 use crate::yaml::{Mapping, Node};
-use crate::Error;
 
 /// What a generated resource does when one with its id already exists.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -87,7 +87,10 @@ impl Resource {
 
     /// The id it was first read or generated with.
     pub fn original_id(&self) -> ResId {
-        self.previous_ids.first().cloned().unwrap_or_else(|| self.id())
+        self.previous_ids
+            .first()
+            .cloned()
+            .unwrap_or_else(|| self.id())
     }
 
     /// Every id it has had, the current one last.
@@ -112,7 +115,8 @@ impl Resource {
     pub fn set_namespace(&mut self, namespace: &str) {
         if self.namespace() != namespace {
             self.remember_id();
-            self.metadata_mut().insert("namespace", Node::string(namespace));
+            self.metadata_mut()
+                .insert("namespace", Node::string(namespace));
         }
     }
 
@@ -131,7 +135,10 @@ impl Resource {
     }
 
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.node.get_path(&["metadata", "annotations", key])?.as_scalar().map(|s| s.value.as_str())
+        self.node
+            .get_path(&["metadata", "annotations", key])?
+            .as_scalar()
+            .map(|s| s.value.as_str())
     }
 
     /// Copies the tracking of `other` (used when a patch or merge replaces the object).
@@ -164,16 +171,23 @@ pub fn resources_from_yaml(text: &str, file: &str) -> Result<Vec<Resource>, Erro
             continue;
         }
         if !matches!(node, Node::Map(_)) {
-            return Err(Error::invalid(file, "a resource must be a YAML mapping".to_owned()));
+            return Err(Error::invalid(
+                file,
+                "a resource must be a YAML mapping".to_owned(),
+            ));
         }
         let kind = node.str_at(&["kind"]).unwrap_or("").to_owned();
         if kind.is_empty() {
             return Err(Error::invalid(file, "missing kind in object".to_owned()));
         }
-        if let Some(metadata) = node.get("metadata") {
-            if !matches!(metadata, Node::Map(_)) && !metadata.is_null() {
-                return Err(Error::invalid(file, format!("metadata of {kind} must be a mapping")));
-            }
+        if let Some(metadata) = node.get("metadata")
+            && !matches!(metadata, Node::Map(_))
+            && !metadata.is_null()
+        {
+            return Err(Error::invalid(
+                file,
+                format!("metadata of {kind} must be a mapping"),
+            ));
         }
         if kind.ends_with("List") {
             match node.get("items") {
@@ -184,14 +198,25 @@ pub fn resources_from_yaml(text: &str, file: &str) -> Result<Vec<Resource>, Erro
                     continue;
                 }
                 Some(items) if items.is_null() => continue,
-                Some(_) => return Err(Error::invalid(file, format!("expected array in {kind}/items"))),
+                Some(_) => {
+                    return Err(Error::invalid(
+                        file,
+                        format!("expected array in {kind}/items"),
+                    ));
+                }
                 None => {}
             }
         } else if node.str_at(&["metadata", "name"]).is_none_or(str::is_empty) {
-            return Err(Error::invalid(file, format!("missing metadata.name in object of kind {kind}")));
+            return Err(Error::invalid(
+                file,
+                format!("missing metadata.name in object of kind {kind}"),
+            ));
         }
         if let Some(path) = nil_entry_in_list(&node, String::new()) {
-            return Err(Error::invalid(file, format!("empty item at {path} in object of kind {kind}")));
+            return Err(Error::invalid(
+                file,
+                format!("empty item at {path} in object of kind {kind}"),
+            ));
         }
         out.push(Resource::new(node));
     }
@@ -200,7 +225,9 @@ pub fn resources_from_yaml(text: &str, file: &str) -> Result<Vec<Resource>, Erro
 
 fn nil_entry_in_list(node: &Node, path: String) -> Option<String> {
     match node {
-        Node::Map(m) => m.iter().find_map(|(k, v)| nil_entry_in_list(v, format!("{path}.{k}"))),
+        Node::Map(m) => m
+            .iter()
+            .find_map(|(k, v)| nil_entry_in_list(v, format!("{path}.{k}"))),
         Node::Seq(items) => items.iter().enumerate().find_map(|(i, item)| {
             if item.is_null() {
                 Some(format!("{path}[{i}]"))
@@ -219,7 +246,11 @@ mod tests {
     #[test]
     fn lists_are_expanded_after_the_other_documents() {
         let text = "kind: List\napiVersion: v1\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: b}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n";
-        let names: Vec<_> = resources_from_yaml(text, "f.yaml").unwrap().iter().map(|r| r.name().to_owned()).collect();
+        let names: Vec<_> = resources_from_yaml(text, "f.yaml")
+            .unwrap()
+            .iter()
+            .map(|r| r.name().to_owned())
+            .collect();
         assert_eq!(names, ["a", "b"]);
     }
 
@@ -227,13 +258,27 @@ mod tests {
     fn missing_kind_name_or_null_items_are_errors() {
         assert!(resources_from_yaml("apiVersion: v1\nmetadata: {name: a}\n", "f").is_err());
         assert!(resources_from_yaml("apiVersion: v1\nkind: ConfigMap\n", "f").is_err());
-        let error = resources_from_yaml("kind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  -\n", "f").unwrap_err();
-        assert!(error.to_string().contains("empty item at .spec.containers[0]"), "{error}");
+        let error = resources_from_yaml(
+            "kind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  -\n",
+            "f",
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("empty item at .spec.containers[0]"),
+            "{error}"
+        );
     }
 
     #[test]
     fn renames_remember_the_original_id() {
-        let mut r = resources_from_yaml("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n", "f").unwrap().remove(0);
+        let mut r = resources_from_yaml(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+            "f",
+        )
+        .unwrap()
+        .remove(0);
         r.set_name("p-a");
         r.set_name("p-a-s");
         assert_eq!(r.original_id().name, "a");

@@ -308,22 +308,114 @@ pub struct GeneratorOptions {
 
 /// Every field name of the types above, for Go-style case-insensitive key matching.
 const FIELD_NAMES: &[&str] = &[
-    "allowKindChange", "allowNameChange", "annotationSelector", "annotations", "apiVersion", "bases", "behavior",
-    "buildMetadata", "commonAnnotations", "commonLabels", "components", "configMapGenerator", "configurations", "count",
-    "create", "crds", "delimiter", "digest", "disableNameSuffixHash", "encoding", "env", "envs", "fieldPath",
-    "fieldPaths", "fieldSpecs", "fieldref", "fields", "files", "generatorOptions", "generators", "group",
-    "helmChartInflationGenerator", "helmCharts", "helmGlobals", "imageTag", "imageTags", "images", "immutable",
-    "includeSelectors", "includeTemplates", "index", "jsonOp", "kind", "labelSelector", "labels", "legacySortOptions",
-    "literals", "metadata", "name", "namePrefix", "nameReference", "nameSuffix", "namespace", "newName", "newTag",
-    "objref", "openapi", "options", "order", "orderFirst", "orderLast", "pairs", "patch", "patches",
-    "patchesJson6902", "patchesStrategicMerge", "path", "paths", "prefix", "reject", "replacements", "replica",
-    "replicas", "resources", "secretGenerator", "select", "setRoleBindingSubjects", "sortOptions", "source",
-    "sourceValue", "suffix", "tagSuffix", "target", "targets", "templateLabels", "transformers", "type", "unsetOnly",
-    "validators", "value", "varReference", "vars", "version", "filePathPosition", "targetFilePath", "commonLabels",
+    "allowKindChange",
+    "allowNameChange",
+    "annotationSelector",
+    "annotations",
+    "apiVersion",
+    "bases",
+    "behavior",
+    "buildMetadata",
+    "commonAnnotations",
+    "commonLabels",
+    "components",
+    "configMapGenerator",
+    "configurations",
+    "count",
+    "create",
+    "crds",
+    "delimiter",
+    "digest",
+    "disableNameSuffixHash",
+    "encoding",
+    "env",
+    "envs",
+    "fieldPath",
+    "fieldPaths",
+    "fieldSpecs",
+    "fieldref",
+    "fields",
+    "files",
+    "generatorOptions",
+    "generators",
+    "group",
+    "helmChartInflationGenerator",
+    "helmCharts",
+    "helmGlobals",
+    "imageTag",
+    "imageTags",
+    "images",
+    "immutable",
+    "includeSelectors",
+    "includeTemplates",
+    "index",
+    "jsonOp",
+    "kind",
+    "labelSelector",
+    "labels",
+    "legacySortOptions",
+    "literals",
+    "metadata",
+    "name",
+    "namePrefix",
+    "nameReference",
+    "nameSuffix",
+    "namespace",
+    "newName",
+    "newTag",
+    "objref",
+    "openapi",
+    "options",
+    "order",
+    "orderFirst",
+    "orderLast",
+    "pairs",
+    "patch",
+    "patches",
+    "patchesJson6902",
+    "patchesStrategicMerge",
+    "path",
+    "paths",
+    "prefix",
+    "reject",
+    "replacements",
+    "replica",
+    "replicas",
+    "resources",
+    "secretGenerator",
+    "select",
+    "setRoleBindingSubjects",
+    "sortOptions",
+    "source",
+    "sourceValue",
+    "suffix",
+    "tagSuffix",
+    "target",
+    "targets",
+    "templateLabels",
+    "transformers",
+    "type",
+    "unsetOnly",
+    "validators",
+    "value",
+    "varReference",
+    "vars",
+    "version",
+    "filePathPosition",
+    "targetFilePath",
+    "commonLabels",
 ];
 
 /// Fields whose values are free-form maps (label keys, schema names), never renamed.
-const FREE_FORM: &[&str] = &["commonLabels", "commonAnnotations", "pairs", "annotations", "openapi", "helmGlobals", "helmCharts"];
+const FREE_FORM: &[&str] = &[
+    "commonLabels",
+    "commonAnnotations",
+    "pairs",
+    "annotations",
+    "openapi",
+    "helmGlobals",
+    "helmCharts",
+];
 
 /// Keys renamed to the field they match ignoring case, as Go's JSON decoding matches them.
 fn normalize_keys(node: &Node) -> Node {
@@ -335,10 +427,18 @@ fn normalize_keys(node: &Node) -> Node {
                     let canonical = if FIELD_NAMES.contains(&key) {
                         key.to_owned()
                     } else {
-                        FIELD_NAMES.iter().find(|f| f.eq_ignore_ascii_case(key)).map_or_else(|| key.to_owned(), |f| (*f).to_owned())
+                        FIELD_NAMES
+                            .iter()
+                            .find(|f| f.eq_ignore_ascii_case(key))
+                            .map_or_else(|| key.to_owned(), |f| (*f).to_owned())
                     };
-                    let free = FREE_FORM.contains(&canonical.as_str()) || (canonical == "labels" && matches!(value, Node::Map(_)));
-                    let value = if free { value.clone() } else { normalize_keys(value) };
+                    let free = FREE_FORM.contains(&canonical.as_str())
+                        || (canonical == "labels" && matches!(value, Node::Map(_)));
+                    let value = if free {
+                        value.clone()
+                    } else {
+                        normalize_keys(value)
+                    };
                     (canonical, value)
                 })
                 .collect(),
@@ -353,7 +453,8 @@ fn normalize_keys(node: &Node) -> Node {
 pub fn from_node<T: serde::de::DeserializeOwned>(node: &Node) -> Result<T, String> {
     let json = normalize_keys(node).to_json();
     let mut unknown = Vec::new();
-    let value: T = serde_ignored::deserialize(json, |path| unknown.push(path.to_string())).map_err(|e| e.to_string())?;
+    let value: T = serde_ignored::deserialize(json, |path| unknown.push(path.to_string()))
+        .map_err(|e| e.to_string())?;
     match unknown.first() {
         Some(path) => Err(format!("json: unknown field \"{path}\"")),
         None => Ok(value),
@@ -362,8 +463,17 @@ pub fn from_node<T: serde::de::DeserializeOwned>(node: &Node) -> Result<T, Strin
 
 /// Fields of plugin configuration that are not strings.
 const TYPED_FIELDS: &[&str] = &[
-    "allowKindChange", "allowNameChange", "count", "create", "disableNameSuffixHash", "filePathPosition", "immutable",
-    "includeSelectors", "includeTemplates", "index", "unsetOnly",
+    "allowKindChange",
+    "allowNameChange",
+    "count",
+    "create",
+    "disableNameSuffixHash",
+    "filePathPosition",
+    "immutable",
+    "includeSelectors",
+    "includeTemplates",
+    "index",
+    "unsetOnly",
 ];
 
 /// Reads a type leniently (as kustomize reads plugin configuration): unknown fields are
@@ -371,8 +481,14 @@ const TYPED_FIELDS: &[&str] = &[
 pub fn from_node_lenient<T: serde::de::DeserializeOwned>(node: &Node) -> Result<T, String> {
     fn convert(node: &Node, key: Option<&str>) -> serde_json::Value {
         match node {
-            Node::Map(map) => serde_json::Value::Object(map.iter().map(|(k, v)| (k.to_owned(), convert(v, Some(k)))).collect()),
-            Node::Seq(items) => serde_json::Value::Array(items.iter().map(|i| convert(i, None)).collect()),
+            Node::Map(map) => serde_json::Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.to_owned(), convert(v, Some(k))))
+                    .collect(),
+            ),
+            Node::Seq(items) => {
+                serde_json::Value::Array(items.iter().map(|i| convert(i, None)).collect())
+            }
             Node::Scalar(scalar) if scalar.is_null() => serde_json::Value::Null,
             Node::Scalar(_) if key.is_some_and(|k| TYPED_FIELDS.contains(&k)) => node.to_json(),
             Node::Scalar(scalar) => serde_json::Value::String(scalar.value.clone()),
@@ -388,7 +504,8 @@ mod tests {
 
     #[test]
     fn reads_a_kustomization_and_refuses_unknown_fields() {
-        let node = parse_one("resources:\n- a.yaml\nnamePrefix: p-\ncommonLabels:\n  app: x\n").unwrap();
+        let node =
+            parse_one("resources:\n- a.yaml\nnamePrefix: p-\ncommonLabels:\n  app: x\n").unwrap();
         let k: Kustomization = from_node(&node).unwrap();
         assert_eq!(k.resources.unwrap(), ["a.yaml"]);
         assert_eq!(k.name_prefix.as_deref(), Some("p-"));

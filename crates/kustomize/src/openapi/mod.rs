@@ -25,22 +25,33 @@ impl Schema {
         let mut schema = Schema::default();
         if let Some(definitions) = document.get("definitions").and_then(Value::as_object) {
             for (name, definition) in definitions {
-                if let Some(gvks) = definition.get("x-kubernetes-group-version-kind").and_then(Value::as_array) {
+                if let Some(gvks) = definition
+                    .get("x-kubernetes-group-version-kind")
+                    .and_then(Value::as_array)
+                {
                     for gvk in gvks {
                         let group = gvk.get("group").and_then(Value::as_str).unwrap_or("");
                         let version = gvk.get("version").and_then(Value::as_str).unwrap_or("");
                         let kind = gvk.get("kind").and_then(Value::as_str).unwrap_or("");
                         let api_version = Gvk::new(group, version, kind).api_version();
-                        schema.by_type.entry((api_version, kind.to_owned())).or_insert_with(|| name.clone());
+                        schema
+                            .by_type
+                            .entry((api_version, kind.to_owned()))
+                            .or_insert_with(|| name.clone());
                     }
                 }
                 schema.definitions.insert(name.clone(), definition.clone());
             }
         }
-        if let Some(list) = document.get("x-driftless-cluster-scoped").and_then(Value::as_array) {
+        if let Some(list) = document
+            .get("x-driftless-cluster-scoped")
+            .and_then(Value::as_array)
+        {
             for pair in list {
                 if let (Some(api_version), Some(kind)) = (pair[0].as_str(), pair[1].as_str()) {
-                    schema.cluster_scoped.insert((api_version.to_owned(), kind.to_owned()));
+                    schema
+                        .cluster_scoped
+                        .insert((api_version.to_owned(), kind.to_owned()));
                 }
             }
         }
@@ -48,13 +59,19 @@ impl Schema {
         if let Some(paths) = document.get("paths").and_then(Value::as_object) {
             let mut namespaced: HashMap<(String, String), bool> = HashMap::new();
             for (path, item) in paths {
-                let Some(gvk) = item.get("get").and_then(|g| g.get("x-kubernetes-group-version-kind")) else {
+                let Some(gvk) = item
+                    .get("get")
+                    .and_then(|g| g.get("x-kubernetes-group-version-kind"))
+                else {
                     continue;
                 };
                 let group = gvk.get("group").and_then(Value::as_str).unwrap_or("");
                 let version = gvk.get("version").and_then(Value::as_str).unwrap_or("");
                 let kind = gvk.get("kind").and_then(Value::as_str).unwrap_or("");
-                let key = (Gvk::new(group, version, kind).api_version(), kind.to_owned());
+                let key = (
+                    Gvk::new(group, version, kind).api_version(),
+                    kind.to_owned(),
+                );
                 *namespaced.entry(key).or_default() |= path.contains("namespaces/{namespace}");
             }
             for (key, is_namespaced) in namespaced {
@@ -69,7 +86,9 @@ impl Schema {
     }
 
     fn definition_for(&self, gvk: &Gvk) -> Option<&str> {
-        self.by_type.get(&(gvk.api_version(), gvk.kind.clone())).map(String::as_str)
+        self.by_type
+            .get(&(gvk.api_version(), gvk.kind.clone()))
+            .map(String::as_str)
     }
 
     /// Known cluster scope: `Some(true)` cluster-scoped, `Some(false)` namespaced.
@@ -88,7 +107,8 @@ impl Schema {
 fn builtin() -> &'static Arc<Schema> {
     static BUILTIN: OnceLock<Arc<Schema>> = OnceLock::new();
     BUILTIN.get_or_init(|| {
-        let document: Value = serde_json::from_str(include_str!("kubernetes.json")).unwrap_or(Value::Null);
+        let document: Value =
+            serde_json::from_str(include_str!("kubernetes.json")).unwrap_or(Value::Null);
         let mut schema = Schema::from_json(&document);
         // Everything with a GET path in the built-in schema that is not cluster-scoped is
         // namespaced.
@@ -116,35 +136,52 @@ pub struct Schemas {
 
 impl Schemas {
     pub fn builtin() -> Schemas {
-        Schemas { custom: None, use_builtin: true }
+        Schemas {
+            custom: None,
+            use_builtin: true,
+        }
     }
 
     /// A kustomization's own schema, consulted before Kubernetes' (its types may refer to
     /// Kubernetes definitions such as `PodTemplateSpec`).
     pub fn with_custom(custom: Schema) -> Schemas {
-        Schemas { custom: Some(Arc::new(custom)), use_builtin: true }
+        Schemas {
+            custom: Some(Arc::new(custom)),
+            use_builtin: true,
+        }
     }
 
     fn layers(&self) -> impl Iterator<Item = &Schema> {
-        self.custom.iter().map(Arc::as_ref).chain(self.use_builtin.then(|| builtin().as_ref()))
+        self.custom
+            .iter()
+            .map(Arc::as_ref)
+            .chain(self.use_builtin.then(|| builtin().as_ref()))
     }
 
     fn definition(&self, name: &str) -> Option<&Value> {
-        self.layers().find_map(|schema| schema.definitions.get(name))
+        self.layers()
+            .find_map(|schema| schema.definitions.get(name))
     }
 
     /// Whether a schema says `gvk` is cluster-scoped.
     pub fn is_cluster_scoped(&self, gvk: &Gvk) -> bool {
         match &self.custom {
-            Some(custom) => custom.scope(gvk) == Some(true) || (self.use_builtin && is_cluster_scoped(gvk)),
+            Some(custom) => {
+                custom.scope(gvk) == Some(true) || (self.use_builtin && is_cluster_scoped(gvk))
+            }
             None => is_cluster_scoped(gvk),
         }
     }
 
     /// The schema of a resource's root, if any schema knows the kind.
     pub fn for_resource(&self, gvk: &Gvk) -> Option<SchemaRef<'_>> {
-        let name = self.layers().find_map(|schema| schema.definition_for(gvk))?;
-        Some(SchemaRef { schemas: self, node: self.definition(name)? })
+        let name = self
+            .layers()
+            .find_map(|schema| schema.definition_for(gvk))?;
+        Some(SchemaRef {
+            schemas: self,
+            node: self.definition(name)?,
+        })
     }
 }
 
@@ -188,7 +225,10 @@ impl<'a> SchemaRef<'a> {
     }
 
     fn str_ext(&self, key: &str) -> Option<&'a str> {
-        SchemaRef::resolve(self.schemas, self.node)?.node.get(key).and_then(Value::as_str)
+        SchemaRef::resolve(self.schemas, self.node)?
+            .node
+            .get(key)
+            .and_then(Value::as_str)
     }
 
     /// The merge key of a list (`x-kubernetes-patch-merge-key`, or the first of
@@ -199,7 +239,11 @@ impl<'a> SchemaRef<'a> {
         }
         if self.str_ext("x-kubernetes-list-type") == Some("map") {
             let this = SchemaRef::resolve(self.schemas, self.node)?;
-            return this.node.get("x-kubernetes-list-map-keys")?.get(0)?.as_str();
+            return this
+                .node
+                .get("x-kubernetes-list-map-keys")?
+                .get(0)?
+                .as_str();
         }
         None
     }
@@ -213,7 +257,11 @@ impl<'a> SchemaRef<'a> {
     pub fn list_map_keys(&self) -> Option<Vec<String>> {
         let this = SchemaRef::resolve(self.schemas, self.node)?;
         let keys = this.node.get("x-kubernetes-list-map-keys")?.as_array()?;
-        Some(keys.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+        Some(
+            keys.iter()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect(),
+        )
     }
 
     pub fn list_type(&self) -> Option<&'a str> {
@@ -228,22 +276,48 @@ mod tests {
     #[test]
     fn builtin_schema_finds_merge_keys_through_references() {
         let schemas = Schemas::builtin();
-        let deployment = schemas.for_resource(&Gvk::new("apps", "v1", "Deployment")).unwrap();
-        let containers = deployment.field("spec").unwrap().field("template").unwrap().field("spec").unwrap().field("containers").unwrap();
+        let deployment = schemas
+            .for_resource(&Gvk::new("apps", "v1", "Deployment"))
+            .unwrap();
+        let containers = deployment
+            .field("spec")
+            .unwrap()
+            .field("template")
+            .unwrap()
+            .field("spec")
+            .unwrap()
+            .field("containers")
+            .unwrap();
         assert_eq!(containers.merge_key(), Some("name"));
         assert_eq!(containers.patch_strategy(), Some("merge"));
         let ports = containers.items().unwrap().field("ports").unwrap();
         assert_eq!(ports.merge_key(), Some("containerPort"));
         // The versions Kubernetes v1.21 served, as in kustomize's built-in schema.
-        assert!(schemas.for_resource(&Gvk::new("batch", "v1beta1", "CronJob")).is_some());
-        assert!(schemas.for_resource(&Gvk::new("extensions", "v1beta1", "Deployment")).is_none());
-        assert!(schemas.for_resource(&Gvk::new("example.com", "v1", "Widget")).is_none());
+        assert!(
+            schemas
+                .for_resource(&Gvk::new("batch", "v1beta1", "CronJob"))
+                .is_some()
+        );
+        assert!(
+            schemas
+                .for_resource(&Gvk::new("extensions", "v1beta1", "Deployment"))
+                .is_none()
+        );
+        assert!(
+            schemas
+                .for_resource(&Gvk::new("example.com", "v1", "Widget"))
+                .is_none()
+        );
     }
 
     #[test]
     fn cluster_scope_comes_from_the_api_paths() {
         assert!(is_cluster_scoped(&Gvk::new("", "v1", "Namespace")));
-        assert!(is_cluster_scoped(&Gvk::new("rbac.authorization.k8s.io", "v1", "ClusterRole")));
+        assert!(is_cluster_scoped(&Gvk::new(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRole"
+        )));
         assert!(!is_cluster_scoped(&Gvk::new("apps", "v1", "Deployment")));
         assert!(!is_cluster_scoped(&Gvk::new("example.com", "v1", "Widget")));
     }

@@ -11,12 +11,17 @@ pub fn config_from_crds(text: &str, file: &str) -> Result<TransformerConfig> {
     let node = crate::yaml::parse_one(text).map_err(|e| Error::yaml(file, e))?;
     let definitions = node.to_json();
     let Some(map) = definitions.as_object() else {
-        return Err(Error::new(format!("unable to parse open API definition from '{file}'")));
+        return Err(Error::new(format!(
+            "unable to parse open API definition from '{file}'"
+        )));
     };
     let mut config = TransformerConfig::default();
     for (name, definition) in map {
         let properties = &definition["properties"];
-        if ["kind", "apiVersion", "metadata"].iter().any(|p| properties.get(p).is_none()) {
+        if ["kind", "apiVersion", "metadata"]
+            .iter()
+            .any(|p| properties.get(p).is_none())
+        {
             continue;
         }
         // kustomize takes the kind from the type name: `com.example.v1.Bee` is a `Bee`.
@@ -34,12 +39,20 @@ fn load_definition(
     path: &mut Vec<String>,
     depth: usize,
 ) -> Result<()> {
-    let Some(definition) = definitions.get(type_name) else { return Ok(()) };
-    let Some(properties) = definition.get("properties").and_then(Value::as_object) else { return Ok(()) };
+    let Some(definition) = definitions.get(type_name) else {
+        return Ok(());
+    };
+    let Some(properties) = definition.get("properties").and_then(Value::as_object) else {
+        return Ok(());
+    };
     if depth > 32 {
         return Ok(());
     }
-    let spec = |path: &[String]| FieldSpec { kind: kind.to_owned(), path: path.join("/"), ..Default::default() };
+    let spec = |path: &[String]| FieldSpec {
+        kind: kind.to_owned(),
+        path: path.join("/"),
+        ..Default::default()
+    };
     for (property_name, property) in properties {
         path.push(property_name.clone());
         let ext = |key: &str| property.get(key).and_then(Value::as_str);
@@ -52,12 +65,23 @@ fn load_definition(
         if ext("x-kubernetes-identity").is_some() {
             crate::config::merge_specs(&mut config.name_prefix, &[spec(path)])?;
         }
-        if let (Some(version), Some(ref_kind)) = (ext("x-kubernetes-object-ref-api-version"), ext("x-kubernetes-object-ref-kind")) {
+        if let (Some(version), Some(ref_kind)) = (
+            ext("x-kubernetes-object-ref-api-version"),
+            ext("x-kubernetes-object-ref-kind"),
+        ) {
             let name_key = ext("x-kubernetes-object-ref-name-key").unwrap_or("name");
             let mut referrer = path.clone();
             referrer.push(name_key.to_owned());
-            let back = NameBackReferences { version: version.to_owned(), kind: ref_kind.to_owned(), field_specs: vec![spec(&referrer)], ..Default::default() };
-            config.merge(&TransformerConfig { name_reference: vec![back], ..Default::default() })?;
+            let back = NameBackReferences {
+                version: version.to_owned(),
+                kind: ref_kind.to_owned(),
+                field_specs: vec![spec(&referrer)],
+                ..Default::default()
+            };
+            config.merge(&TransformerConfig {
+                name_reference: vec![back],
+                ..Default::default()
+            })?;
         }
         if let Some(reference) = property.get("$ref").and_then(Value::as_str) {
             load_definition(config, definitions, reference, kind, path, depth + 1)?;

@@ -1,7 +1,7 @@
 //! Content-hash suffixes on generated names, added once at the end of a build.
 
-use crate::resmap::ResMap;
 use crate::Result;
+use crate::resmap::ResMap;
 
 pub fn add_name_hashes(resmap: &mut ResMap) -> Result<()> {
     for resource in resmap.iter_mut().filter(|r| r.needs_hash) {

@@ -10,7 +10,10 @@ use crate::{Error, Result};
 
 pub fn apply(resmap: &mut ResMap, image: &Image, specs: &[FieldSpec]) -> Result<()> {
     // kustomize inserts the name into the pattern as it is: a name is a regular expression.
-    let Ok(pattern) = Regex::new(&format!("^{}(:[a-zA-Z0-9_.{{}}-]*)?(@sha256:[a-zA-Z0-9_.{{}}-]*)?$", image.name)) else {
+    let Ok(pattern) = Regex::new(&format!(
+        "^{}(:[a-zA-Z0-9_.{{}}-]*)?(@sha256:[a-zA-Z0-9_.{{}}-]*)?$",
+        image.name
+    )) else {
         return Ok(());
     };
     for resource in resmap.iter_mut() {
@@ -27,7 +30,11 @@ pub fn apply(resmap: &mut ResMap, image: &Image, specs: &[FieldSpec]) -> Result<
                         scalar.value = updated;
                     }
                 }
-                _ => error = Some(Error::new("wrong node kind for an image: expected a scalar")),
+                _ => {
+                    error = Some(Error::new(
+                        "wrong node kind for an image: expected a scalar",
+                    ))
+                }
             }
             Ok(())
         })?;
@@ -43,20 +50,22 @@ fn update_container_lists(node: &mut Node, pattern: &Regex, image: &Image) {
         Node::Map(map) => {
             for (key, value) in map.entries.iter_mut() {
                 update_container_lists(value, pattern, image);
-                if key == "containers" || key == "initContainers" {
-                    if let Node::Seq(containers) = value {
-                        for container in containers.iter_mut() {
-                            if let Some(Node::Scalar(scalar)) = container.get_mut("image") {
-                                if let Some(updated) = updated_image(&scalar.value, pattern, image) {
-                                    scalar.value = updated;
-                                }
-                            }
+                if (key == "containers" || key == "initContainers")
+                    && let Node::Seq(containers) = value
+                {
+                    for container in containers.iter_mut() {
+                        if let Some(Node::Scalar(scalar)) = container.get_mut("image")
+                            && let Some(updated) = updated_image(&scalar.value, pattern, image)
+                        {
+                            scalar.value = updated;
                         }
                     }
                 }
             }
         }
-        Node::Seq(items) => items.iter_mut().for_each(|item| update_container_lists(item, pattern, image)),
+        Node::Seq(items) => items
+            .iter_mut()
+            .for_each(|item| update_container_lists(item, pattern, image)),
         Node::Scalar(_) => {}
     }
 }
@@ -111,9 +120,21 @@ pub fn split(image: &str) -> (String, String, String) {
     let colon = search.find(':').map(|i| i + offset);
     match (at, colon) {
         (None, None) => (image.to_owned(), String::new(), String::new()),
-        (Some(at), colon) if colon.is_none_or(|c| at < c) => (image[..at].to_owned(), String::new(), image[at + 1..].to_owned()),
-        (Some(at), Some(colon)) => (image[..colon].to_owned(), image[colon + 1..at].to_owned(), image[at + 1..].to_owned()),
-        (None, Some(colon)) => (image[..colon].to_owned(), image[colon + 1..].to_owned(), String::new()),
+        (Some(at), colon) if colon.is_none_or(|c| at < c) => (
+            image[..at].to_owned(),
+            String::new(),
+            image[at + 1..].to_owned(),
+        ),
+        (Some(at), Some(colon)) => (
+            image[..colon].to_owned(),
+            image[colon + 1..at].to_owned(),
+            image[at + 1..].to_owned(),
+        ),
+        (None, Some(colon)) => (
+            image[..colon].to_owned(),
+            image[colon + 1..].to_owned(),
+            String::new(),
+        ),
         (Some(_), None) => unreachable!("handled by the digest-only arm"),
     }
 }
@@ -125,15 +146,32 @@ mod tests {
     #[test]
     fn split_keeps_registry_ports_in_the_name() {
         assert_eq!(split("nginx"), ("nginx".into(), "".into(), "".into()));
-        assert_eq!(split("nginx:1.2"), ("nginx".into(), "1.2".into(), "".into()));
-        assert_eq!(split("localhost:5000/app:v1"), ("localhost:5000/app".into(), "v1".into(), "".into()));
-        assert_eq!(split("app@sha256:ab"), ("app".into(), "".into(), "sha256:ab".into()));
-        assert_eq!(split("r:1/app:t@sha256:ab"), ("r:1/app".into(), "t".into(), "sha256:ab".into()));
+        assert_eq!(
+            split("nginx:1.2"),
+            ("nginx".into(), "1.2".into(), "".into())
+        );
+        assert_eq!(
+            split("localhost:5000/app:v1"),
+            ("localhost:5000/app".into(), "v1".into(), "".into())
+        );
+        assert_eq!(
+            split("app@sha256:ab"),
+            ("app".into(), "".into(), "sha256:ab".into())
+        );
+        assert_eq!(
+            split("r:1/app:t@sha256:ab"),
+            ("r:1/app".into(), "t".into(), "sha256:ab".into())
+        );
     }
 
     #[test]
     fn new_tag_drops_digest_and_digest_drops_tag() {
-        let pattern = |name: &str| Regex::new(&format!("^{name}(:[a-zA-Z0-9_.{{}}-]*)?(@sha256:[a-zA-Z0-9_.{{}}-]*)?$")).unwrap();
+        let pattern = |name: &str| {
+            Regex::new(&format!(
+                "^{name}(:[a-zA-Z0-9_.{{}}-]*)?(@sha256:[a-zA-Z0-9_.{{}}-]*)?$"
+            ))
+            .unwrap()
+        };
         let image = |new_name: &str, new_tag: &str, digest: &str| Image {
             name: "nginx".into(),
             new_name: new_name.into(),
@@ -142,10 +180,22 @@ mod tests {
             ..Default::default()
         };
         let p = pattern("nginx");
-        assert_eq!(updated_image("nginx:1@sha256:x", &p, &image("", "2", "")).unwrap(), "nginx:2");
-        assert_eq!(updated_image("nginx:1", &p, &image("", "", "sha256:y")).unwrap(), "nginx@sha256:y");
-        assert_eq!(updated_image("nginx:1", &p, &image("reg/nginx", "", "")).unwrap(), "reg/nginx:1");
-        assert_eq!(updated_image("nginx", &p, &image("", "2", "sha256:y")).unwrap(), "nginx:2@sha256:y");
+        assert_eq!(
+            updated_image("nginx:1@sha256:x", &p, &image("", "2", "")).unwrap(),
+            "nginx:2"
+        );
+        assert_eq!(
+            updated_image("nginx:1", &p, &image("", "", "sha256:y")).unwrap(),
+            "nginx@sha256:y"
+        );
+        assert_eq!(
+            updated_image("nginx:1", &p, &image("reg/nginx", "", "")).unwrap(),
+            "reg/nginx:1"
+        );
+        assert_eq!(
+            updated_image("nginx", &p, &image("", "2", "sha256:y")).unwrap(),
+            "nginx:2@sha256:y"
+        );
         assert_eq!(updated_image("nginx-x:1", &p, &image("", "2", "")), None);
     }
 }

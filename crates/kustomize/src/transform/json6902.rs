@@ -18,7 +18,8 @@ pub struct Operation {
 
 /// Operations from JSON (`[...]`) or YAML text.
 pub fn parse(text: &str) -> Result<Vec<Operation>> {
-    let documents = yaml::parse_documents(text).map_err(|e| Error::new(format!("invalid JSON patch: {e}")))?;
+    let documents =
+        yaml::parse_documents(text).map_err(|e| Error::new(format!("invalid JSON patch: {e}")))?;
     let Some(first) = documents.into_iter().next() else {
         return Ok(Vec::new());
     };
@@ -31,10 +32,15 @@ pub fn parse(text: &str) -> Result<Vec<Operation>> {
             let Node::Map(map) = item else {
                 return Err(Error::new("a JSON patch operation must be a mapping"));
             };
-            let text = |key: &str| map.get(key).and_then(|v| v.as_scalar()).map(|s| s.value.clone());
+            let text = |key: &str| {
+                map.get(key)
+                    .and_then(|v| v.as_scalar())
+                    .map(|s| s.value.clone())
+            };
             Ok(Operation {
                 op: text("op").unwrap_or_default(),
-                path: text("path").ok_or_else(|| Error::new("operation missing path field: missing value"))?,
+                path: text("path")
+                    .ok_or_else(|| Error::new("operation missing path field: missing value"))?,
                 from: text("from"),
                 value: map.get("value").cloned(),
             })
@@ -42,7 +48,12 @@ pub fn parse(text: &str) -> Result<Vec<Operation>> {
         .collect()
 }
 
-pub fn apply_to_targets(resmap: &mut ResMap, target: &Selector, ops: &[Operation], remember: bool) -> Result<()> {
+pub fn apply_to_targets(
+    resmap: &mut ResMap,
+    target: &Selector,
+    ops: &[Operation],
+    remember: bool,
+) -> Result<()> {
     let matcher = Matcher::new(target)?;
     for resource in resmap.iter_mut() {
         if !matcher.matches(resource) {
@@ -69,16 +80,28 @@ fn pointer(path: &str) -> Result<Vec<String>> {
     if path.is_empty() {
         return Ok(Vec::new());
     }
-    let rest = path.strip_prefix('/').ok_or_else(|| Error::new(format!("invalid JSON pointer {path:?}")))?;
-    Ok(rest.split('/').map(|s| s.replace("~1", "/").replace("~0", "~")).collect())
+    let rest = path
+        .strip_prefix('/')
+        .ok_or_else(|| Error::new(format!("invalid JSON pointer {path:?}")))?;
+    Ok(rest
+        .split('/')
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect())
 }
 
 fn missing(op: &str, path: &str) -> Error {
-    Error::new(format!("{op} operation does not apply: doc is missing path: \"{path}\": missing value"))
+    Error::new(format!(
+        "{op} operation does not apply: doc is missing path: \"{path}\": missing value"
+    ))
 }
 
 /// The container holding the last segment.
-fn parent<'a>(document: &'a mut Node, segments: &[String], op: &str, path: &str) -> Result<&'a mut Node> {
+fn parent<'a>(
+    document: &'a mut Node,
+    segments: &[String],
+    op: &str,
+    path: &str,
+) -> Result<&'a mut Node> {
     let mut node = document;
     for segment in &segments[..segments.len().saturating_sub(1)] {
         node = match node {
@@ -97,7 +120,11 @@ fn parent<'a>(document: &'a mut Node, segments: &[String], op: &str, path: &str)
 /// An index into an array of `len` (negative counts from the end); `inserting` allows `len`.
 fn array_index(segment: &str, len: usize, inserting: bool) -> Option<usize> {
     let n: i64 = segment.parse().ok()?;
-    let limit = if inserting { len as i64 } else { len as i64 - 1 };
+    let limit = if inserting {
+        len as i64
+    } else {
+        len as i64 - 1
+    };
     let index = if n < 0 { len as i64 + n } else { n };
     (0..=limit).contains(&index).then_some(index as usize)
 }
@@ -128,8 +155,11 @@ fn add(document: &mut Node, segments: &[String], value: Node, op: &str, path: &s
                 items.push(value);
                 return Ok(());
             }
-            let index = array_index(last, items.len(), true)
-                .ok_or_else(|| Error::new(format!("Unable to access invalid index: {last}: invalid index referenced")))?;
+            let index = array_index(last, items.len(), true).ok_or_else(|| {
+                Error::new(format!(
+                    "Unable to access invalid index: {last}: invalid index referenced"
+                ))
+            })?;
             items.insert(index, value);
             Ok(())
         }
@@ -183,13 +213,21 @@ fn apply_one(document: &mut Node, operation: &Operation) -> Result<()> {
             }
         }
         "move" => {
-            let from = operation.from.as_deref().ok_or_else(|| Error::new("move operation missing from"))?;
+            let from = operation
+                .from
+                .as_deref()
+                .ok_or_else(|| Error::new("move operation missing from"))?;
             let taken = remove(document, &pointer(from)?, op, from)?;
             add(document, &segments, taken, op, path)
         }
         "copy" => {
-            let from = operation.from.as_deref().ok_or_else(|| Error::new("copy operation missing from"))?;
-            let copied = get(document, &pointer(from)?).cloned().unwrap_or_else(Node::null);
+            let from = operation
+                .from
+                .as_deref()
+                .ok_or_else(|| Error::new("copy operation missing from"))?;
+            let copied = get(document, &pointer(from)?)
+                .cloned()
+                .unwrap_or_else(Node::null);
             add(document, &segments, copied, op, path)
         }
         "test" => {
@@ -201,7 +239,13 @@ fn apply_one(document: &mut Node, operation: &Operation) -> Result<()> {
                 (Some(a), Some(e)) => a.to_json() == e.to_json(),
                 (Some(a), None) => a.is_null(),
             };
-            if equal { Ok(()) } else { Err(Error::new(format!("testing value {path} failed: test failed"))) }
+            if equal {
+                Ok(())
+            } else {
+                Err(Error::new(format!(
+                    "testing value {path} failed: test failed"
+                )))
+            }
         }
         other => Err(Error::new(format!("Unexpected kind: {other}"))),
     }
@@ -222,17 +266,56 @@ mod tests {
     fn operations_follow_json_patch_v4() {
         let doc = "spec:\n  list: [a, b]\n  map: {x: 1}\n";
         let out = run(doc, r#"[{"op": "add", "path": "/spec/list/-", "value": "c"}, {"op": "add", "path": "/spec/list/0", "value": "z"}]"#).unwrap();
-        let list: Vec<_> = out.get_path(&["spec", "list"]).unwrap().as_seq().unwrap().iter().map(|n| n.as_str().unwrap().to_owned()).collect();
+        let list: Vec<_> = out
+            .get_path(&["spec", "list"])
+            .unwrap()
+            .as_seq()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_owned())
+            .collect();
         assert_eq!(list, ["z", "a", "b", "c"]);
         let out = run(doc, "- op: replace\n  path: /spec/map/y\n  value: 2\n").unwrap();
         assert_eq!(out.str_at(&["spec", "map", "y"]), Some("2"));
-        let out = run(doc, r#"[{"op": "move", "from": "/spec/map/x", "path": "/spec/x"}]"#).unwrap();
-        assert!(out.get_path(&["spec", "map", "x"]).is_none() && out.str_at(&["spec", "x"]) == Some("1"));
-        assert!(run(doc, r#"[{"op": "add", "path": "/spec/missing/x", "value": 1}]"#).is_err());
+        let out = run(
+            doc,
+            r#"[{"op": "move", "from": "/spec/map/x", "path": "/spec/x"}]"#,
+        )
+        .unwrap();
+        assert!(
+            out.get_path(&["spec", "map", "x"]).is_none()
+                && out.str_at(&["spec", "x"]) == Some("1")
+        );
+        assert!(
+            run(
+                doc,
+                r#"[{"op": "add", "path": "/spec/missing/x", "value": 1}]"#
+            )
+            .is_err()
+        );
         assert!(run(doc, r#"[{"op": "remove", "path": "/spec/map/nope"}]"#).is_err());
-        assert!(run(doc, r#"[{"op": "test", "path": "/spec/map/x", "value": 2}]"#).is_err());
-        assert!(run(doc, r#"[{"op": "test", "path": "/spec/map/x", "value": 1}]"#).is_ok());
+        assert!(
+            run(
+                doc,
+                r#"[{"op": "test", "path": "/spec/map/x", "value": 2}]"#
+            )
+            .is_err()
+        );
+        assert!(
+            run(
+                doc,
+                r#"[{"op": "test", "path": "/spec/map/x", "value": 1}]"#
+            )
+            .is_ok()
+        );
         let out = run(doc, r#"[{"op": "remove", "path": "/spec/list/-1"}]"#).unwrap();
-        assert_eq!(out.get_path(&["spec", "list"]).unwrap().as_seq().unwrap().len(), 1);
+        assert_eq!(
+            out.get_path(&["spec", "list"])
+                .unwrap()
+                .as_seq()
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

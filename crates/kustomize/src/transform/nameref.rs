@@ -34,7 +34,10 @@ impl Candidate {
     }
 }
 
-pub fn fix_name_references(resmap: &mut ResMap, back_references: &[NameBackReferences]) -> Result<()> {
+pub fn fix_name_references(
+    resmap: &mut ResMap,
+    back_references: &[NameBackReferences],
+) -> Result<()> {
     let candidates: Vec<Candidate> = resmap.iter().map(Candidate::of).collect();
     for index in 0..resmap.len() {
         let referrer_original_gvk = resmap.resources()[index].original_id().gvk;
@@ -48,9 +51,22 @@ pub fn fix_name_references(resmap: &mut ResMap, back_references: &[NameBackRefer
                 let in_reach = reachable(resmap.resources(), &candidates, index)?;
                 let resource = &mut resmap.resources_mut()[index];
                 let role_ref = role_ref_of(resource, &spec.path);
-                let context = Lookup { candidates: &candidates, in_reach: &in_reach, referrer, target: &target, role_ref };
-                walk(&mut resource.node, &spec.path, None, &mut |node| set_reference(node, &context))
-                    .map_err(|e| e.context(format!("updating name reference in '{}' field of '{}'", spec.path, referrer.current)))?;
+                let context = Lookup {
+                    candidates: &candidates,
+                    in_reach: &in_reach,
+                    referrer,
+                    target: &target,
+                    role_ref,
+                };
+                walk(&mut resource.node, &spec.path, None, &mut |node| {
+                    set_reference(node, &context)
+                })
+                .map_err(|e| {
+                    e.context(format!(
+                        "updating name reference in '{}' field of '{}'",
+                        spec.path, referrer.current
+                    ))
+                })?;
             }
         }
     }
@@ -78,29 +94,41 @@ fn role_ref_of(resource: &Resource, path: &str) -> Option<Gvk> {
 /// Resources a referrer may refer to: everything for a cluster-scoped referrer, otherwise
 /// cluster-scoped resources and those in its namespace (plus its ServiceAccount subjects'
 /// namespaces for a RoleBinding).
-fn reachable(resources: &[Resource], candidates: &[Candidate], referrer: usize) -> Result<Vec<usize>> {
+fn reachable(
+    resources: &[Resource],
+    candidates: &[Candidate],
+    referrer: usize,
+) -> Result<Vec<usize>> {
     let me = &candidates[referrer];
     if me.cluster_scoped {
         return Ok((0..candidates.len()).collect());
     }
     let mut namespaces = vec![me.current.effective_namespace().to_owned()];
-    if me.current.gvk.kind == "RoleBinding" {
-        if let Some(Node::Seq(subjects)) = resources[referrer].node.get("subjects") {
-            for subject in subjects {
-                if subject.str_at(&["kind"]) == Some("ServiceAccount") {
-                    match subject.get("namespace") {
-                        None => {}
-                        Some(Node::Scalar(s)) if !s.is_null() => namespaces.push(s.value.clone()),
-                        Some(_) => {
-                            return Err(Error::new(format!("Invalid Input: namespace is blank for resource \"{}\"", me.current)));
-                        }
+    if me.current.gvk.kind == "RoleBinding"
+        && let Some(Node::Seq(subjects)) = resources[referrer].node.get("subjects")
+    {
+        for subject in subjects {
+            if subject.str_at(&["kind"]) == Some("ServiceAccount") {
+                match subject.get("namespace") {
+                    None => {}
+                    Some(Node::Scalar(s)) if !s.is_null() => namespaces.push(s.value.clone()),
+                    Some(_) => {
+                        return Err(Error::new(format!(
+                            "Invalid Input: namespace is blank for resource \"{}\"",
+                            me.current
+                        )));
                     }
                 }
             }
         }
     }
     Ok((0..candidates.len())
-        .filter(|&i| candidates[i].cluster_scoped || namespaces.iter().any(|ns| ns == candidates[i].current.effective_namespace()))
+        .filter(|&i| {
+            candidates[i].cluster_scoped
+                || namespaces
+                    .iter()
+                    .any(|ns| ns == candidates[i].current.effective_namespace())
+        })
         .collect())
 }
 
@@ -121,7 +149,11 @@ fn set_reference(node: &mut Node, lookup: &Lookup<'_>) -> Result<()> {
             for item in items {
                 match item {
                     Node::Scalar(_) | Node::Map(_) => set_reference(item, lookup)?,
-                    _ => return Err(Error::new("a name reference is expected to be either a string or a map of string")),
+                    _ => {
+                        return Err(Error::new(
+                            "a name reference is expected to be either a string or a map of string",
+                        ));
+                    }
                 }
             }
             Ok(())
@@ -131,7 +163,11 @@ fn set_reference(node: &mut Node, lookup: &Lookup<'_>) -> Result<()> {
 
 /// A `{name, namespace}` reference (subjects, webhook services).
 fn set_mapping(node: &mut Node, lookup: &Lookup<'_>) -> Result<()> {
-    let Some(name) = node.get("name").and_then(|n| n.as_scalar()).map(|s| s.value.clone()) else {
+    let Some(name) = node
+        .get("name")
+        .and_then(|n| n.as_scalar())
+        .map(|s| s.value.clone())
+    else {
         return Err(Error::new("path config error; no 'name' field in node"));
     };
     let namespace = node.str_at(&["namespace"]).map(str::to_owned);
@@ -141,14 +177,20 @@ fn set_mapping(node: &mut Node, lookup: &Lookup<'_>) -> Result<()> {
                 .in_reach
                 .iter()
                 .copied()
-                .filter(|&i| !lookup.candidates[i].cluster_scoped && lookup.candidates[i].original.effective_namespace() == ns)
+                .filter(|&i| {
+                    !lookup.candidates[i].cluster_scoped
+                        && lookup.candidates[i].original.effective_namespace() == ns
+                })
                 .collect();
             if by_original.is_empty() {
                 lookup
                     .in_reach
                     .iter()
                     .copied()
-                    .filter(|&i| !lookup.candidates[i].cluster_scoped && lookup.candidates[i].current.effective_namespace() == ns)
+                    .filter(|&i| {
+                        !lookup.candidates[i].cluster_scoped
+                            && lookup.candidates[i].current.effective_namespace() == ns
+                    })
                     .collect()
             } else {
                 by_original
@@ -177,23 +219,37 @@ fn set_mapping(node: &mut Node, lookup: &Lookup<'_>) -> Result<()> {
     Ok(())
 }
 
-fn select_referral(old_name: &str, pool: &[usize], lookup: &Lookup<'_>, compare_namespaces: bool) -> Result<Option<usize>> {
+fn select_referral(
+    old_name: &str,
+    pool: &[usize],
+    lookup: &Lookup<'_>,
+    compare_namespaces: bool,
+) -> Result<Option<usize>> {
     let candidates = lookup.candidates;
     let referrer = lookup.referrer;
     let mut left: Vec<usize> = pool
         .iter()
         .copied()
         .filter(|&i| candidates[i].previous.iter().any(|id| id.name == old_name))
-        .filter(|&i| candidates[i].previous.iter().any(|id| id.gvk.is_selected_by(lookup.target)))
+        .filter(|&i| {
+            candidates[i]
+                .previous
+                .iter()
+                .any(|id| id.gvk.is_selected_by(lookup.target))
+        })
         .filter(|&i| match &lookup.role_ref {
-            Some(role_ref) => candidates[i].previous.iter().any(|id| id.gvk.is_selected_by(role_ref)),
+            Some(role_ref) => candidates[i]
+                .previous
+                .iter()
+                .any(|id| id.gvk.is_selected_by(role_ref)),
             None => true,
         })
         .filter(|&i| {
             referrer.cluster_scoped
                 || candidates[i].cluster_scoped
                 || candidates[i].current.gvk.kind == "ServiceAccount"
-                || candidates[i].current.effective_namespace() == referrer.current.effective_namespace()
+                || candidates[i].current.effective_namespace()
+                    == referrer.current.effective_namespace()
         })
         .collect();
     if left.len() <= 1 {
@@ -217,13 +273,24 @@ fn select_referral(old_name: &str, pool: &[usize], lookup: &Lookup<'_>, compare_
     if all_same {
         return Ok(Some(left[0]));
     }
-    let ids: Vec<String> = left.iter().map(|&i| candidates[i].current.to_string()).collect();
-    Err(Error::new(format!("found multiple possible referrals: {}", ids.join(", "))))
+    let ids: Vec<String> = left
+        .iter()
+        .map(|&i| candidates[i].current.to_string())
+        .collect();
+    Err(Error::new(format!(
+        "found multiple possible referrals: {}",
+        ids.join(", ")
+    )))
 }
 
 fn affixes_match(candidate: &Candidate, referrer: &Candidate, allow_empty: bool) -> bool {
-    let lists = [(&candidate.prefixes, &referrer.prefixes), (&candidate.suffixes, &referrer.suffixes)];
-    lists.iter().all(|(a, b)| (allow_empty && (a.is_empty() || b.is_empty())) || same_ending(a, b))
+    let lists = [
+        (&candidate.prefixes, &referrer.prefixes),
+        (&candidate.suffixes, &referrer.suffixes),
+    ];
+    lists
+        .iter()
+        .all(|(a, b)| (allow_empty && (a.is_empty() || b.is_empty())) || same_ending(a, b))
 }
 
 /// One list is the tail of the other; an empty list only matches an empty one.

@@ -1,7 +1,7 @@
 //! `namespace:`: sets the namespace of every namespaced resource, renames v1 Namespace
 //! objects, and fixes RoleBinding subjects (the `default` service account by default).
 
-use crate::fieldspec::{for_each_field, CreateKind};
+use crate::fieldspec::{CreateKind, for_each_field};
 use crate::resmap::ResMap;
 use crate::resource::Resource;
 use crate::types::FieldSpec;
@@ -38,7 +38,12 @@ pub struct Namespace {
 
 impl Namespace {
     pub fn new(namespace: &str, specs: Vec<FieldSpec>) -> Namespace {
-        Namespace { namespace: namespace.to_owned(), specs, unset_only: false, subjects: RoleBindingSubjects::DefaultOnly }
+        Namespace {
+            namespace: namespace.to_owned(),
+            specs,
+            unset_only: false,
+            subjects: RoleBindingSubjects::DefaultOnly,
+        }
     }
 
     fn set(&self, node: &mut Node) {
@@ -62,7 +67,9 @@ impl Namespace {
             let id = resmap.resources()[index].id();
             let same = resmap.iter().filter(|r| r.id().same_as(&id)).count();
             if same != 1 {
-                return Err(Error::new(format!("namespace transformation produces ID conflict: {same} resources with id {id}")));
+                return Err(Error::new(format!(
+                    "namespace transformation produces ID conflict: {same} resources with id {id}"
+                )));
             }
         }
         Ok(())
@@ -79,28 +86,40 @@ impl Namespace {
         let mut specs: Vec<FieldSpec> = self
             .specs
             .iter()
-            .filter(|s| s.path != "metadata/namespace" && (api_version == "v1" || s.path != "metadata/name"))
+            .filter(|s| {
+                s.path != "metadata/namespace" && (api_version == "v1" || s.path != "metadata/name")
+            })
             .cloned()
             .collect();
         if !gvk.is_cluster_scoped() {
-            let namespace = resource.node.ensure_map_path(&["metadata"]).entry_or_insert_with("namespace", || Node::string(""));
+            let namespace = resource
+                .node
+                .ensure_map_path(&["metadata"])
+                .entry_or_insert_with("namespace", || Node::string(""));
             self.set(namespace);
         }
         let is_binding = gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding";
         if is_binding {
-            specs.retain(|s| !(s.path == "subjects/namespace" && (s.kind == "RoleBinding" || s.kind == "ClusterRoleBinding")));
-            if self.subjects != RoleBindingSubjects::None {
-                if let Some(Node::Seq(subjects)) = resource.node.get_mut("subjects") {
-                    for subject in subjects.iter_mut() {
-                        let wanted = match self.subjects {
-                            RoleBindingSubjects::DefaultOnly => subject.str_at(&["name"]) == Some("default"),
-                            RoleBindingSubjects::AllServiceAccounts => subject.str_at(&["kind"]) == Some("ServiceAccount"),
-                            RoleBindingSubjects::None => false,
-                        };
-                        if let (true, Node::Map(map)) = (wanted, subject) {
-                            let namespace = map.entry_or_insert_with("namespace", || Node::string(""));
-                            self.set(namespace);
+            specs.retain(|s| {
+                !(s.path == "subjects/namespace"
+                    && (s.kind == "RoleBinding" || s.kind == "ClusterRoleBinding"))
+            });
+            if self.subjects != RoleBindingSubjects::None
+                && let Some(Node::Seq(subjects)) = resource.node.get_mut("subjects")
+            {
+                for subject in subjects.iter_mut() {
+                    let wanted = match self.subjects {
+                        RoleBindingSubjects::DefaultOnly => {
+                            subject.str_at(&["name"]) == Some("default")
                         }
+                        RoleBindingSubjects::AllServiceAccounts => {
+                            subject.str_at(&["kind"]) == Some("ServiceAccount")
+                        }
+                        RoleBindingSubjects::None => false,
+                    };
+                    if let (true, Node::Map(map)) = (wanted, subject) {
+                        let namespace = map.entry_or_insert_with("namespace", || Node::string(""));
+                        self.set(namespace);
                     }
                 }
             }

@@ -4,7 +4,7 @@
 use crate::loader::Loader;
 use crate::openapi::Schemas;
 use crate::resmap::ResMap;
-use crate::resource::{resources_from_yaml, Resource};
+use crate::resource::{Resource, resources_from_yaml};
 use crate::transform::json6902::{self, Operation};
 use crate::transform::selector::Matcher;
 use crate::transform::smp;
@@ -28,37 +28,65 @@ impl Patch {
     pub fn configure(entry: &types::Patch, loader: &Loader<'_>) -> Result<Patch> {
         // A blank inline patch counts as none, as in kustomize.
         let (text, source) = match (entry.path.is_empty(), entry.patch.trim().is_empty()) {
-            (true, true) => return Err(Error::new("must specify one of patch and path in patches entry")),
-            (false, false) => return Err(Error::new("patch and path can't be set at the same time in patches entry")),
+            (true, true) => {
+                return Err(Error::new(
+                    "must specify one of patch and path in patches entry",
+                ));
+            }
+            (false, false) => {
+                return Err(Error::new(
+                    "patch and path can't be set at the same time in patches entry",
+                ));
+            }
             (false, true) => (
-                loader
-                    .load_string(&entry.path)
-                    .map_err(|e| Error::new(format!("failed to get the patch file from path({}): {e}", entry.path)))?,
+                loader.load_string(&entry.path).map_err(|e| {
+                    Error::new(format!(
+                        "failed to get the patch file from path({}): {e}",
+                        entry.path
+                    ))
+                })?,
                 format!("path: {:?}", entry.path),
             ),
-            (true, false) => (entry.patch.trim().to_owned(), format!("patch: {:?}", entry.patch)),
+            (true, false) => (
+                entry.patch.trim().to_owned(),
+                format!("patch: {:?}", entry.patch),
+            ),
         };
         let content = classify(&text, &source)?;
-        if let (Content::StrategicMerge(docs), Some(_)) = (&content, &entry.target) {
-            if docs.len() > 1 {
-                return Err(Error::new(format!(
-                    "Multiple Strategic-Merge Patches in one `patches` entry is not allowed to set `patches.target` field: [{source}]"
-                )));
-            }
+        if let (Content::StrategicMerge(docs), Some(_)) = (&content, &entry.target)
+            && docs.len() > 1
+        {
+            return Err(Error::new(format!(
+                "Multiple Strategic-Merge Patches in one `patches` entry is not allowed to set `patches.target` field: [{source}]"
+            )));
         }
         if let (Content::Json(_), None) = (&content, &entry.target) {
-            return Err(Error::new(format!("must specify a target for JSON patch [{source}]")));
+            return Err(Error::new(format!(
+                "must specify a target for JSON patch [{source}]"
+            )));
         }
-        Ok(Patch { content, target: entry.target.clone(), options: entry.options.clone().unwrap_or_default(), source })
+        Ok(Patch {
+            content,
+            target: entry.target.clone(),
+            options: entry.options.clone().unwrap_or_default(),
+            source,
+        })
     }
 
     pub fn apply(&self, resmap: &mut ResMap, schemas: &Schemas) -> Result<()> {
         match (&self.content, &self.target) {
-            (Content::Json(ops), Some(target)) => json6902::apply_to_targets(resmap, target, ops, true),
-            (Content::Json(_), None) => Err(Error::new(format!("must specify a target for JSON patch [{}]", self.source))),
+            (Content::Json(ops), Some(target)) => {
+                json6902::apply_to_targets(resmap, target, ops, true)
+            }
+            (Content::Json(_), None) => Err(Error::new(format!(
+                "must specify a target for JSON patch [{}]",
+                self.source
+            ))),
             (Content::StrategicMerge(docs), Some(target)) => {
                 let matcher = Matcher::new(target)?;
-                let selected: Vec<usize> = (0..resmap.len()).filter(|&i| matcher.matches(&resmap.resources()[i])).collect();
+                let selected: Vec<usize> = (0..resmap.len())
+                    .filter(|&i| matcher.matches(&resmap.resources()[i]))
+                    .collect();
                 for doc in docs {
                     apply_with_normalized_metadata(resmap, &selected, doc, &self.options, schemas)?;
                 }
@@ -67,7 +95,10 @@ impl Patch {
             (Content::StrategicMerge(docs), None) => {
                 for doc in docs {
                     let index = unique_target(resmap, doc).map_err(|e| {
-                        Error::new(format!("no resource matches strategic merge patch \"{}\": {e}", doc.original_id()))
+                        Error::new(format!(
+                            "no resource matches strategic merge patch \"{}\": {e}",
+                            doc.original_id()
+                        ))
                     })?;
                     apply_to(resmap, index, &doc.node, &self.options, schemas)?;
                 }
@@ -81,20 +112,24 @@ impl Patch {
 /// list of them.
 fn classify(text: &str, source: &str) -> Result<Content> {
     let as_resources = resources_from_yaml(text, source);
-    let as_json = if text.trim_start().starts_with('[') || !matches!(as_resources, Ok(ref r) if !r.is_empty()) {
+    let as_json = if text.trim_start().starts_with('[')
+        || !matches!(as_resources, Ok(ref r) if !r.is_empty())
+    {
         json6902::parse(text)
     } else {
         Err(Error::new("not a JSON patch"))
     };
     match (as_resources, as_json) {
         (Ok(docs), Err(_)) if !docs.is_empty() => Ok(Content::StrategicMerge(docs)),
-        (Ok(docs), Ok(ops)) if !docs.is_empty() && !ops.is_empty() => {
-            Err(Error::new(format!("illegally qualifies as both an SM and JSON patch: [{source}]")))
-        }
+        (Ok(docs), Ok(ops)) if !docs.is_empty() && !ops.is_empty() => Err(Error::new(format!(
+            "illegally qualifies as both an SM and JSON patch: [{source}]"
+        ))),
         (Ok(docs), Ok(_)) if !docs.is_empty() => Ok(Content::StrategicMerge(docs)),
         (_, Ok(ops)) => Ok(Content::Json(ops)),
         (Ok(_), Err(_)) => Ok(Content::StrategicMerge(Vec::new())),
-        (Err(_), Err(_)) => Err(Error::new(format!("unable to parse SM or JSON patch from [{source}]"))),
+        (Err(_), Err(_)) => Err(Error::new(format!(
+            "unable to parse SM or JSON patch from [{source}]"
+        ))),
     }
 }
 
@@ -104,8 +139,12 @@ fn unique_target(resmap: &ResMap, doc: &Resource) -> Result<usize> {
     let matches = resmap.positions_by_any_id(&id);
     match matches.as_slice() {
         [one] => Ok(*one),
-        [] => Err(Error::new(format!("no matches for Id {id}; failed to find unique target for patch {id}"))),
-        _ => Err(Error::new(format!("multiple matches for Id {id}; failed to find unique target for patch {id}"))),
+        [] => Err(Error::new(format!(
+            "no matches for Id {id}; failed to find unique target for patch {id}"
+        ))),
+        _ => Err(Error::new(format!(
+            "multiple matches for Id {id}; failed to find unique target for patch {id}"
+        ))),
     }
 }
 
@@ -125,8 +164,16 @@ fn apply_with_normalized_metadata(
             for field in ["labels", "annotations"] {
                 match metadata.get(field) {
                     Some(Node::Map(map)) if !map.is_empty() => {
-                        let stringified = map.iter().map(|(k, v)| (k.to_owned(), Node::string(scalar_text(v)))).collect();
-                        metadata.insert(field, Node::Map(crate::yaml::Mapping { entries: stringified }));
+                        let stringified = map
+                            .iter()
+                            .map(|(k, v)| (k.to_owned(), Node::string(scalar_text(v))))
+                            .collect();
+                        metadata.insert(
+                            field,
+                            Node::Map(crate::yaml::Mapping {
+                                entries: stringified,
+                            }),
+                        );
                     }
                     Some(_) => {
                         metadata.remove(field);
@@ -154,21 +201,32 @@ fn scalar_text(node: &Node) -> String {
 
 /// kustomize's `Resource.ApplySmPatch`: merge, then restore the name and kind (unless the
 /// options allow changing them) and always the namespace.
-fn apply_to(resmap: &mut ResMap, index: usize, patch: &Node, options: &PatchOptions, schemas: &Schemas) -> Result<()> {
+fn apply_to(
+    resmap: &mut ResMap,
+    index: usize,
+    patch: &Node,
+    options: &PatchOptions,
+    schemas: &Schemas,
+) -> Result<()> {
     let resource = &mut resmap.resources_mut()[index];
-    let (name, namespace, kind) = (resource.name().to_owned(), resource.namespace().to_owned(), resource.kind().to_owned());
+    let (name, namespace, kind) = (
+        resource.name().to_owned(),
+        resource.namespace().to_owned(),
+        resource.kind().to_owned(),
+    );
     if options.allow_name_change || options.allow_kind_change {
         resource.remember_id();
     }
-    let merged = smp::merge(&resource.node, patch, schemas).map_err(|e| e.context(format!("applying patch to {}", resource.id())))?;
+    let merged = smp::merge(&resource.node, patch, schemas)
+        .map_err(|e| e.context(format!("applying patch to {}", resource.id())))?;
     let Some(mut merged) = merged else {
         resmap.remove(index);
         return Ok(());
     };
-    if let Some(map) = merged.as_map_mut() {
-        if !options.allow_kind_change {
-            map.insert("kind", Node::string(&kind));
-        }
+    if let Some(map) = merged.as_map_mut()
+        && !options.allow_kind_change
+    {
+        map.insert("kind", Node::string(&kind));
     }
     let metadata = merged.ensure_map_path(&["metadata"]);
     if !options.allow_name_change {
@@ -184,7 +242,10 @@ fn apply_to(resmap: &mut ResMap, index: usize, patch: &Node, options: &PatchOpti
 }
 
 /// `patchesStrategicMerge` entries: inline YAML, or files.
-pub fn load_legacy_strategic_merge(entries: &[String], loader: &Loader<'_>) -> Result<Vec<Resource>> {
+pub fn load_legacy_strategic_merge(
+    entries: &[String],
+    loader: &Loader<'_>,
+) -> Result<Vec<Resource>> {
     let mut patches = Vec::new();
     for entry in entries {
         match resources_from_yaml(entry, "patchesStrategicMerge") {
@@ -196,12 +257,18 @@ pub fn load_legacy_strategic_merge(entries: &[String], loader: &Loader<'_>) -> R
         }
     }
     if patches.is_empty() {
-        return Err(Error::new(format!("patch appears to be empty; files={entries:?}")));
+        return Err(Error::new(format!(
+            "patch appears to be empty; files={entries:?}"
+        )));
     }
     Ok(patches)
 }
 
-pub fn apply_legacy_strategic_merge(resmap: &mut ResMap, patches: &[Resource], schemas: &Schemas) -> Result<()> {
+pub fn apply_legacy_strategic_merge(
+    resmap: &mut ResMap,
+    patches: &[Resource],
+    schemas: &Schemas,
+) -> Result<()> {
     for patch in patches {
         let index = unique_target(resmap, patch)?;
         apply_with_normalized_metadata(resmap, &[index], patch, &PatchOptions::default(), schemas)?;

@@ -12,8 +12,11 @@ use crate::resmap::ResMap;
 use crate::resource::Resource;
 use crate::transform::namespace::{Namespace, RoleBindingSubjects};
 use crate::transform::selector::Matcher;
-use crate::transform::{json6902, patch, replacements, Transformer};
-use crate::types::{self, FieldSpec, GeneratorArgs, GeneratorOptions, Image, PatchOptions, ReplacementField, Replica, Selector};
+use crate::transform::{Transformer, json6902, patch, replacements};
+use crate::types::{
+    self, FieldSpec, GeneratorArgs, GeneratorOptions, Image, PatchOptions, ReplacementField,
+    Replica, Selector,
+};
 use crate::yaml::Node;
 use crate::{Error, Result};
 
@@ -60,8 +63,12 @@ struct Config {
 }
 
 fn read_config(resource: &Resource) -> Result<Config> {
-    types::from_node_lenient(&resource.node)
-        .map_err(|e| Error::new(format!("trouble configuring builtin {} with config: {e}", resource.kind())))
+    types::from_node_lenient(&resource.node).map_err(|e| {
+        Error::new(format!(
+            "trouble configuring builtin {} with config: {e}",
+            resource.kind()
+        ))
+    })
 }
 
 fn check_builtin(resource: &Resource) -> Result<()> {
@@ -79,30 +86,58 @@ pub fn transformers(resource: &Resource, loader: &Loader<'_>) -> Result<Vec<Tran
     check_builtin(resource)?;
     let config = read_config(resource)?;
     Ok(vec![match resource.kind() {
-        "PrefixTransformer" => Transformer::Prefix { prefix: config.prefix, specs: config.field_specs },
-        "SuffixTransformer" => Transformer::Suffix { suffix: config.suffix, specs: config.field_specs },
+        "PrefixTransformer" => Transformer::Prefix {
+            prefix: config.prefix,
+            specs: config.field_specs,
+        },
+        "SuffixTransformer" => Transformer::Suffix {
+            suffix: config.suffix,
+            specs: config.field_specs,
+        },
         // The older combined plugin: prefix first, then suffix.
         "PrefixSuffixTransformer" => {
             return Ok(vec![
-                Transformer::Prefix { prefix: config.prefix, specs: config.field_specs.clone() },
-                Transformer::Suffix { suffix: config.suffix, specs: config.field_specs },
+                Transformer::Prefix {
+                    prefix: config.prefix,
+                    specs: config.field_specs.clone(),
+                },
+                Transformer::Suffix {
+                    suffix: config.suffix,
+                    specs: config.field_specs,
+                },
             ]);
         }
-        "LabelTransformer" => Transformer::Labels { pairs: config.labels, specs: config.field_specs },
-        "AnnotationsTransformer" => Transformer::Annotations { pairs: config.annotations, specs: config.field_specs },
+        "LabelTransformer" => Transformer::Labels {
+            pairs: config.labels,
+            specs: config.field_specs,
+        },
+        "AnnotationsTransformer" => Transformer::Annotations {
+            pairs: config.annotations,
+            specs: config.field_specs,
+        },
         "NamespaceTransformer" => Transformer::Namespace(Namespace {
             namespace: resource.namespace().to_owned(),
             specs: config.field_specs,
             unset_only: config.unset_only,
             subjects: RoleBindingSubjects::parse(&config.set_role_binding_subjects)?,
         }),
-        "ImageTagTransformer" => Transformer::Image { image: config.image_tag, specs: config.field_specs },
+        "ImageTagTransformer" => Transformer::Image {
+            image: config.image_tag,
+            specs: config.field_specs,
+        },
         "ReplicaCountTransformer" => Transformer::Replicas {
-            replica: config.replica.ok_or_else(|| Error::new("ReplicaCountTransformer needs a replica"))?,
+            replica: config
+                .replica
+                .ok_or_else(|| Error::new("ReplicaCountTransformer needs a replica"))?,
             specs: config.field_specs,
         },
         "PatchTransformer" => Transformer::Patch(patch::Patch::configure(
-            &types::Patch { path: config.path, patch: config.patch, target: config.target, options: config.options },
+            &types::Patch {
+                path: config.path,
+                patch: config.patch,
+                target: config.target,
+                options: config.options,
+            },
             loader,
         )?),
         "PatchStrategicMergeTransformer" => {
@@ -113,18 +148,28 @@ pub fn transformers(resource: &Resource, loader: &Loader<'_>) -> Result<Vec<Tran
             Transformer::PatchStrategicMerge(patch::load_legacy_strategic_merge(&entries, loader)?)
         }
         "PatchJson6902Transformer" => {
-            let target = config.target.ok_or_else(|| Error::new("must specify a target for PatchJson6902Transformer"))?;
+            let target = config
+                .target
+                .ok_or_else(|| Error::new("must specify a target for PatchJson6902Transformer"))?;
             let ops = match (config.path.is_empty(), config.json_op.is_empty()) {
                 (false, true) => json6902::parse(&loader.load_string(&config.path)?)?,
                 (true, false) => json6902::parse(&config.json_op)?,
                 (true, true) => return Err(Error::new("empty file path and empty jsonOp")),
-                (false, false) => return Err(Error::new("must specify a file path or jsonOp, not both")),
+                (false, false) => {
+                    return Err(Error::new("must specify a file path or jsonOp, not both"));
+                }
             };
             Transformer::Json6902 { target, ops }
         }
-        "ReplacementTransformer" => Transformer::Replacements(replacements::load(&config.replacements, loader)?),
+        "ReplacementTransformer" => {
+            Transformer::Replacements(replacements::load(&config.replacements, loader)?)
+        }
         "ValueAddTransformer" => Transformer::ValueAdd(ValueAdd::configure(config, loader)?),
-        other => return Err(Error::new(format!("unsupported built-in transformer {other}"))),
+        other => {
+            return Err(Error::new(format!(
+                "unsupported built-in transformer {other}"
+            )));
+        }
     }])
 }
 
@@ -135,7 +180,11 @@ pub fn generate(resource: &Resource, loader: &Loader<'_>) -> Result<Vec<Resource
         "ConfigMapGenerator" => GeneratedKind::ConfigMap,
         "SecretGenerator" => GeneratedKind::Secret,
         "IAMPolicyGenerator" => return iam_policy(resource),
-        other => return Err(Error::new(format!("unsupported built-in generator {other}"))),
+        other => {
+            return Err(Error::new(format!(
+                "unsupported built-in generator {other}"
+            )));
+        }
     };
     let mut node = resource.node.clone();
     if let Some(map) = node.as_map_mut() {
@@ -163,9 +212,19 @@ pub fn generate(resource: &Resource, loader: &Loader<'_>) -> Result<Vec<Resource
         #[serde(default, rename = "type")]
         secret_type: String,
     }
-    let lenient: Lenient = types::from_node_lenient(&node).map_err(|e| Error::new(format!("trouble configuring builtin {kind:?} generator: {e}")))?;
+    let lenient: Lenient = types::from_node_lenient(&node).map_err(|e| {
+        Error::new(format!(
+            "trouble configuring builtin {kind:?} generator: {e}"
+        ))
+    })?;
     // The generator's own `name`/`namespace` win over the plugin object's metadata.
-    let or = |own: String, metadata: &str| if own.is_empty() { metadata.to_owned() } else { own };
+    let or = |own: String, metadata: &str| {
+        if own.is_empty() {
+            metadata.to_owned()
+        } else {
+            own
+        }
+    };
     let args = GeneratorArgs {
         name: or(lenient.name, resource.name()),
         namespace: or(lenient.namespace, resource.namespace()),
@@ -202,20 +261,33 @@ fn iam_policy(resource: &Resource) -> Result<Vec<Resource>> {
         #[serde(default)]
         service_account: Named,
     }
-    let args: Args = types::from_node_lenient(&resource.node).map_err(|e| Error::new(format!("trouble configuring builtin IAMPolicyGenerator: {e}")))?;
+    let args: Args = types::from_node_lenient(&resource.node).map_err(|e| {
+        Error::new(format!(
+            "trouble configuring builtin IAMPolicyGenerator: {e}"
+        ))
+    })?;
     if args.cloud != "gke" {
-        return Err(Error::new(format!("cloud provider {} not supported yet", args.cloud)));
+        return Err(Error::new(format!(
+            "cloud provider {} not supported yet",
+            args.cloud
+        )));
     }
     let mut metadata = crate::yaml::Mapping::new();
     let mut annotations = crate::yaml::Mapping::new();
     annotations.insert(
         "iam.gke.io/gcp-service-account",
-        Node::string(format!("{}@{}.iam.gserviceaccount.com", args.service_account.name, args.service_account.project_id)),
+        Node::string(format!(
+            "{}@{}.iam.gserviceaccount.com",
+            args.service_account.name, args.service_account.project_id
+        )),
     );
     metadata.insert("annotations", Node::Map(annotations));
     metadata.insert("name", Node::string(&args.kubernetes_service.name));
     if !args.kubernetes_service.namespace.is_empty() {
-        metadata.insert("namespace", Node::string(&args.kubernetes_service.namespace));
+        metadata.insert(
+            "namespace",
+            Node::string(&args.kubernetes_service.namespace),
+        );
     }
     let mut object = crate::yaml::Mapping::new();
     object.insert("apiVersion", Node::string("v1"));
@@ -244,7 +316,11 @@ impl ValueAdd {
     fn configure(config: Config, loader: &Loader<'_>) -> Result<ValueAdd> {
         let mut value = config.value.trim().to_owned();
         if value.is_empty() {
-            value = loader.root().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            value = loader
+                .root()
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
         }
         let mut targets = config.targets;
         if !config.target_file_path.is_empty() {
@@ -254,8 +330,10 @@ impl ValueAdd {
                 targets: Vec<ValueAddTarget>,
             }
             let text = loader.load_string(&config.target_file_path)?;
-            let node = crate::yaml::parse_one(&text).map_err(|e| Error::yaml(&config.target_file_path, e))?;
-            let file: File = types::from_node_lenient(&node).map_err(|e| Error::new(format!("{}: {e}", config.target_file_path)))?;
+            let node = crate::yaml::parse_one(&text)
+                .map_err(|e| Error::yaml(&config.target_file_path, e))?;
+            let file: File = types::from_node_lenient(&node)
+                .map_err(|e| Error::new(format!("{}: {e}", config.target_file_path)))?;
             targets.extend(file.targets);
         }
         if targets.is_empty() {
@@ -290,10 +368,17 @@ impl ValueAdd {
                     node = map.entry_or_insert_with(key, || Node::string(""));
                 }
                 let Node::Scalar(scalar) = node else {
-                    return Err(Error::new(format!("{}: expected a scalar", target.field_path)));
+                    return Err(Error::new(format!(
+                        "{}: expected a scalar",
+                        target.field_path
+                    )));
                 };
                 let new_value = if target.file_path_position > 0 {
-                    insert_path_part(&scalar.value, (target.file_path_position - 1) as usize, &self.value)
+                    insert_path_part(
+                        &scalar.value,
+                        (target.file_path_position - 1) as usize,
+                        &self.value,
+                    )
                 } else {
                     self.value.clone()
                 };
@@ -324,7 +409,10 @@ mod tests {
 
     #[test]
     fn path_parts_are_inserted_by_position() {
-        assert_eq!(insert_path_part("projects/data", 1, "area-51"), "projects/area-51/data");
+        assert_eq!(
+            insert_path_part("projects/data", 1, "area-51"),
+            "projects/area-51/data"
+        );
         assert_eq!(insert_path_part("a", 5, "x"), "a/x");
         assert_eq!(insert_path_part("", 0, "x"), "x");
     }

@@ -6,7 +6,9 @@ use crate::resid::{Gvk, ResId};
 use crate::resmap::ResMap;
 use crate::resource::Resource;
 use crate::transform::selector::LabelSelector;
-use crate::types::{self, FieldOptions, ReplacementField, Selector, SourceSelector, TargetSelector};
+use crate::types::{
+    self, FieldOptions, ReplacementField, Selector, SourceSelector, TargetSelector,
+};
 use crate::yaml::{self, Node};
 use crate::{Error, Result};
 
@@ -16,21 +18,35 @@ pub fn load(fields: &[ReplacementField], loader: &Loader<'_>) -> Result<Vec<Repl
     let mut out = Vec::new();
     for field in fields {
         if field.path.is_empty() {
-            out.push(Replacement { source: field.source.clone(), targets: field.targets.clone(), source_value: field.source_value.clone() });
+            out.push(Replacement {
+                source: field.source.clone(),
+                targets: field.targets.clone(),
+                source_value: field.source_value.clone(),
+            });
             continue;
         }
         if field.source.is_some() || !field.targets.is_empty() {
-            return Err(Error::new("cannot specify both path and inline replacement"));
+            return Err(Error::new(
+                "cannot specify both path and inline replacement",
+            ));
         }
         let text = loader.load_string(&field.path)?;
         let node = yaml::parse_one(&text).map_err(|e| Error::yaml(&field.path, e))?;
         let items = match node {
             Node::Seq(items) => items,
             map @ Node::Map(_) => vec![map],
-            _ => return Err(Error::new(format!("unsupported replacement type encountered within replacement path: {}", field.path))),
+            _ => {
+                return Err(Error::new(format!(
+                    "unsupported replacement type encountered within replacement path: {}",
+                    field.path
+                )));
+            }
         };
         for item in items {
-            out.push(types::from_node_lenient(&item).map_err(|e| Error::new(format!("{}: invalid replacement: {e}", field.path)))?);
+            out.push(
+                types::from_node_lenient(&item)
+                    .map_err(|e| Error::new(format!("{}: invalid replacement: {e}", field.path)))?,
+            );
         }
     }
     Ok(out)
@@ -43,18 +59,31 @@ fn selector_id(group: &str, version: &str, kind: &str, name: &str, namespace: &s
 /// kustomize's `ResId.IsSelectedBy`: exact name and namespace, type fields as wildcards.
 fn id_selected_by(id: &ResId, selector: &ResId) -> bool {
     (selector.name.is_empty() || selector.name == id.name)
-        && (selector.namespace.is_empty() || selector.effective_namespace() == id.effective_namespace())
+        && (selector.namespace.is_empty()
+            || selector.effective_namespace() == id.effective_namespace())
         && id.gvk.is_selected_by(&selector.gvk)
 }
 
 fn describe_source(source: &SourceSelector) -> String {
-    format!("{}:{}", selector_id(&source.group, &source.version, &source.kind, &source.name, &source.namespace), source.field_path)
+    format!(
+        "{}:{}",
+        selector_id(
+            &source.group,
+            &source.version,
+            &source.kind,
+            &source.name,
+            &source.namespace
+        ),
+        source.field_path
+    )
 }
 
 pub fn apply(resmap: &mut ResMap, replacements: &[Replacement]) -> Result<()> {
     for replacement in replacements {
         let Some(source) = &replacement.source else {
-            return Err(Error::new("replacements must specify a source and at least one target"));
+            return Err(Error::new(
+                "replacements must specify a source and at least one target",
+            ));
         };
         let value = source_value(resmap, source)?;
         for target in &replacement.targets {
@@ -65,15 +94,37 @@ pub fn apply(resmap: &mut ResMap, replacements: &[Replacement]) -> Result<()> {
 }
 
 fn source_value(resmap: &ResMap, source: &SourceSelector) -> Result<Node> {
-    let wanted = selector_id(&source.group, &source.version, &source.kind, &source.name, &source.namespace);
-    let matches: Vec<&Resource> =
-        resmap.iter().filter(|r| r.all_ids().iter().any(|id| id_selected_by(id, &wanted))).collect();
+    let wanted = selector_id(
+        &source.group,
+        &source.version,
+        &source.kind,
+        &source.name,
+        &source.namespace,
+    );
+    let matches: Vec<&Resource> = resmap
+        .iter()
+        .filter(|r| r.all_ids().iter().any(|id| id_selected_by(id, &wanted)))
+        .collect();
     let resource = match matches.as_slice() {
         [one] => *one,
-        [] => return Err(Error::new(format!("nothing selected by {}", describe_source(source)))),
-        _ => return Err(Error::new(format!("multiple matches for selector {}", describe_source(source)))),
+        [] => {
+            return Err(Error::new(format!(
+                "nothing selected by {}",
+                describe_source(source)
+            )));
+        }
+        _ => {
+            return Err(Error::new(format!(
+                "multiple matches for selector {}",
+                describe_source(source)
+            )));
+        }
     };
-    let field_path = if source.field_path.is_empty() { "metadata.name" } else { &source.field_path };
+    let field_path = if source.field_path.is_empty() {
+        "metadata.name"
+    } else {
+        &source.field_path
+    };
     let node = path::get(&resource.node, &path::split(field_path))
         .map_err(|e| e.context("error looking up replacement source"))?
         .filter(|n| match n {
@@ -81,18 +132,30 @@ fn source_value(resmap: &ResMap, source: &SourceSelector) -> Result<Node> {
             Node::Map(m) => !m.is_empty(),
             Node::Seq(s) => !s.is_empty(),
         })
-        .ok_or_else(|| Error::new(format!("fieldPath `{field_path}` is missing for replacement source {}", resource.id())))?
+        .ok_or_else(|| {
+            Error::new(format!(
+                "fieldPath `{field_path}` is missing for replacement source {}",
+                resource.id()
+            ))
+        })?
         .clone();
     match &source.options {
         Some(options) if !options.delimiter.is_empty() => {
             let Node::Scalar(scalar) = &node else {
-                return Err(Error::new("delimiter option can only be used with scalar nodes"));
+                return Err(Error::new(
+                    "delimiter option can only be used with scalar nodes",
+                ));
             };
             let parts: Vec<&str> = scalar.value.split(options.delimiter.as_str()).collect();
             let part = usize::try_from(options.index)
                 .ok()
                 .and_then(|i| parts.get(i))
-                .ok_or_else(|| Error::new(format!("options.index {} is out of bounds for value {}", options.index, scalar.value)))?;
+                .ok_or_else(|| {
+                    Error::new(format!(
+                        "options.index {} is out of bounds for value {}",
+                        options.index, scalar.value
+                    ))
+                })?;
             let mut out = scalar.clone();
             out.value = (*part).to_owned();
             Ok(Node::Scalar(out))
@@ -116,25 +179,48 @@ fn matches_labels(resource: &Resource, selector: &Selector) -> Result<bool> {
 }
 
 fn selector_resid(selector: &Selector) -> ResId {
-    selector_id(&selector.group, &selector.version, &selector.kind, &selector.name, &selector.namespace)
+    selector_id(
+        &selector.group,
+        &selector.version,
+        &selector.kind,
+        &selector.name,
+        &selector.namespace,
+    )
 }
 
 fn has_id_part(selector: &Selector) -> bool {
-    [&selector.group, &selector.version, &selector.kind, &selector.name, &selector.namespace].iter().any(|s| !s.is_empty())
+    [
+        &selector.group,
+        &selector.version,
+        &selector.kind,
+        &selector.name,
+        &selector.namespace,
+    ]
+    .iter()
+    .any(|s| !s.is_empty())
 }
 
 fn apply_target(resmap: &mut ResMap, value: &Node, target: &TargetSelector) -> Result<()> {
-    let select = target.select.as_ref().ok_or_else(|| Error::new("target must specify resources to select"))?;
+    let select = target
+        .select
+        .as_ref()
+        .ok_or_else(|| Error::new("target must specify resources to select"))?;
     let wanted = selector_resid(select);
     let default_paths = ["metadata.name".to_owned()];
-    let paths: &[String] = if target.field_paths.is_empty() { &default_paths } else { &target.field_paths };
+    let paths: &[String] = if target.field_paths.is_empty() {
+        &default_paths
+    } else {
+        &target.field_paths
+    };
     for resource in resmap.iter_mut() {
         if !matches_labels(resource, select)? {
             continue;
         }
         let mut rejected_by_labels = false;
         for reject in &target.reject {
-            if (!reject.label_selector.is_empty() || !reject.annotation_selector.is_empty()) && matches_labels(resource, reject)? {
+            if (!reject.label_selector.is_empty() || !reject.annotation_selector.is_empty())
+                && matches_labels(resource, reject)?
+            {
                 rejected_by_labels = true;
             }
         }
@@ -144,10 +230,12 @@ fn apply_target(resmap: &mut ResMap, value: &Node, target: &TargetSelector) -> R
         // Selected by any id, and rejected when any of its ids is rejected.
         let ids = resource.all_ids();
         let selected = ids.iter().any(|id| id_selected_by(id, &wanted));
-        let rejected = target
-            .reject
-            .iter()
-            .any(|reject| has_id_part(reject) && ids.iter().any(|id| id_selected_by(id, &selector_resid(reject))));
+        let rejected = target.reject.iter().any(|reject| {
+            has_id_part(reject)
+                && ids
+                    .iter()
+                    .any(|id| id_selected_by(id, &selector_resid(reject)))
+        });
         if !selected || rejected {
             continue;
         }
@@ -158,29 +246,52 @@ fn apply_target(resmap: &mut ResMap, value: &Node, target: &TargetSelector) -> R
     Ok(())
 }
 
-fn copy_to(resource: &mut Resource, value: &Node, field_path: &str, options: Option<&FieldOptions>) -> Result<()> {
+fn copy_to(
+    resource: &mut Resource,
+    value: &Node,
+    field_path: &str,
+    options: Option<&FieldOptions>,
+) -> Result<()> {
     let create = options.is_some_and(|o| o.create);
-    let leaf = create.then(|| match value {
+    let leaf = create.then_some(match value {
         Node::Scalar(_) => LeafKind::Scalar,
         Node::Map(_) => LeafKind::Map,
         Node::Seq(_) => LeafKind::Seq,
     });
-    let verb = if create { "unable to find or create field" } else { "unable to find field" };
-    let fields = path::find_mut(&mut resource.node, &path::split(field_path), leaf)
-        .map_err(|e| Error::new(format!("{verb} \"{field_path}\" in replacement target: {e}")))?;
+    let verb = if create {
+        "unable to find or create field"
+    } else {
+        "unable to find field"
+    };
+    let fields =
+        path::find_mut(&mut resource.node, &path::split(field_path), leaf).map_err(|e| {
+            Error::new(format!(
+                "{verb} \"{field_path}\" in replacement target: {e}"
+            ))
+        })?;
     if fields.is_empty() {
-        return Err(Error::new(format!("{verb} \"{field_path}\" in replacement target")));
+        return Err(Error::new(format!(
+            "{verb} \"{field_path}\" in replacement target"
+        )));
     }
     for field in fields {
         let mut value = value.clone();
         if let Some(options) = options.filter(|o| !o.delimiter.is_empty()) {
             let Node::Scalar(target) = &*field else {
-                return Err(Error::new("delimiter option can only be used with scalar nodes"));
+                return Err(Error::new(
+                    "delimiter option can only be used with scalar nodes",
+                ));
             };
             let Node::Scalar(source) = &mut value else {
-                return Err(Error::new("delimiter option can only be used with scalar nodes"));
+                return Err(Error::new(
+                    "delimiter option can only be used with scalar nodes",
+                ));
             };
-            let mut parts: Vec<String> = target.value.split(options.delimiter.as_str()).map(str::to_owned).collect();
+            let mut parts: Vec<String> = target
+                .value
+                .split(options.delimiter.as_str())
+                .map(str::to_owned)
+                .collect();
             if options.index < 0 {
                 parts.insert(0, source.value.clone());
             } else if options.index as usize >= parts.len() {

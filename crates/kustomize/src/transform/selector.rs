@@ -24,7 +24,11 @@ fn anchored(pattern: &str) -> Result<Option<Regex>> {
     }
     Regex::new(&format!("^(?:{pattern})$"))
         .map(Some)
-        .map_err(|e| Error::new(format!("invalid regular expression {pattern:?} in selector: {e}")))
+        .map_err(|e| {
+            Error::new(format!(
+                "invalid regular expression {pattern:?} in selector: {e}"
+            ))
+        })
 }
 
 impl Matcher {
@@ -35,7 +39,9 @@ impl Matcher {
             kind: anchored(&selector.kind)?,
             name: anchored(&selector.name)?,
             namespace: anchored(&selector.namespace)?,
-            labels: (!selector.label_selector.is_empty()).then(|| LabelSelector::parse(&selector.label_selector)).transpose()?,
+            labels: (!selector.label_selector.is_empty())
+                .then(|| LabelSelector::parse(&selector.label_selector))
+                .transpose()?,
             annotations: (!selector.annotation_selector.is_empty())
                 .then(|| LabelSelector::parse(&selector.annotation_selector))
                 .transpose()?,
@@ -52,9 +58,16 @@ impl Matcher {
             && is(&self.version, &current.gvk.version)
             && is(&self.kind, &current.gvk.kind)
             && (is(&self.name, &original.name) || is(&self.name, &current.name))
-            && (is(&self.namespace, original.effective_namespace()) || is(&self.namespace, current.effective_namespace()))
-            && self.labels.as_ref().is_none_or(|s| s.matches(&resource.labels()))
-            && self.annotations.as_ref().is_none_or(|s| s.matches(&resource.annotations()))
+            && (is(&self.namespace, original.effective_namespace())
+                || is(&self.namespace, current.effective_namespace()))
+            && self
+                .labels
+                .as_ref()
+                .is_none_or(|s| s.matches(&resource.labels()))
+            && self
+                .annotations
+                .as_ref()
+                .is_none_or(|s| s.matches(&resource.annotations()))
     }
 }
 
@@ -83,7 +96,11 @@ impl LabelSelector {
             if part.is_empty() {
                 continue;
             }
-            let bad = || Error::new(format!("unable to parse requirement {part:?} in selector {text:?}"));
+            let bad = || {
+                Error::new(format!(
+                    "unable to parse requirement {part:?} in selector {text:?}"
+                ))
+            };
             let requirement = if let Some(key) = part.strip_prefix('!') {
                 Requirement::NotExists(key.trim().to_owned())
             } else if let Some((key, value)) = part.split_once("!=") {
@@ -96,7 +113,10 @@ impl LabelSelector {
                 Requirement::NotIn(key, values.ok_or_else(bad)?)
             } else if let Some((key, values)) = set_requirement(part, " in ") {
                 Requirement::In(key, values.ok_or_else(bad)?)
-            } else if part.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) {
+            } else if part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+            {
                 Requirement::Exists(part.to_owned())
             } else {
                 return Err(bad());
@@ -107,7 +127,12 @@ impl LabelSelector {
     }
 
     pub fn matches(&self, labels: &[(String, String)]) -> bool {
-        let get = |key: &str| labels.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        let get = |key: &str| {
+            labels
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
         self.requirements.iter().all(|r| match r {
             Requirement::Equals(k, v) => get(k) == Some(v.as_str()),
             Requirement::NotEquals(k, v) => get(k) != Some(v.as_str()),
@@ -143,7 +168,13 @@ fn set_requirement(part: &str, operator: &str) -> Option<(String, Option<Vec<Str
         .trim()
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
-        .map(|inner| inner.split(',').map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).collect());
+        .map(|inner| {
+            inner
+                .split(',')
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .collect()
+        });
     Some((key.trim().to_owned(), values))
 }
 
@@ -152,7 +183,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -169,20 +203,37 @@ mod tests {
             ("!app", false),
             ("", true),
         ] {
-            assert_eq!(LabelSelector::parse(selector).unwrap().matches(&set), expected, "{selector}");
+            assert_eq!(
+                LabelSelector::parse(selector).unwrap().matches(&set),
+                expected,
+                "{selector}"
+            );
         }
         assert!(LabelSelector::parse("a in x").is_err());
     }
 
     #[test]
     fn names_are_anchored_regular_expressions() {
-        let resource = crate::resource::resources_from_yaml("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app-1}\n", "f")
+        let resource = crate::resource::resources_from_yaml(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app-1}\n",
+            "f",
+        )
+        .unwrap()
+        .remove(0);
+        let sel = |name: &str| {
+            Matcher::new(&Selector {
+                name: name.into(),
+                ..Default::default()
+            })
             .unwrap()
-            .remove(0);
-        let sel = |name: &str| Matcher::new(&Selector { name: name.into(), ..Default::default() }).unwrap();
+        };
         assert!(!sel("app").matches(&resource));
         assert!(sel("app-.*").matches(&resource));
-        let kind = Matcher::new(&Selector { kind: "Deploy".into(), ..Default::default() }).unwrap();
+        let kind = Matcher::new(&Selector {
+            kind: "Deploy".into(),
+            ..Default::default()
+        })
+        .unwrap();
         assert!(!kind.matches(&resource));
     }
 }

@@ -24,13 +24,23 @@ fn directive_of(map: &Mapping) -> Result<Directive> {
             Some("merge") => Ok(Directive::Merge),
             Some("replace") => Ok(Directive::Replace),
             Some("delete") => Ok(Directive::Delete),
-            other => Err(Error::new(format!("unknown patch strategy '{}'", other.unwrap_or("")))),
+            other => Err(Error::new(format!(
+                "unknown patch strategy '{}'",
+                other.unwrap_or("")
+            ))),
         },
     }
 }
 
 fn without_directive(map: &Mapping) -> Mapping {
-    Mapping { entries: map.entries.iter().filter(|(k, _)| k != DIRECTIVE).cloned().collect() }
+    Mapping {
+        entries: map
+            .entries
+            .iter()
+            .filter(|(k, _)| k != DIRECTIVE)
+            .cloned()
+            .collect(),
+    }
 }
 
 /// Merges `patch` into `target`; `None` when the patch deletes the object.
@@ -60,11 +70,19 @@ impl<'a> Walker<'a> {
         let node = node?;
         let api_version = node.str_at(&["apiVersion"])?;
         let kind = node.str_at(&["kind"])?;
-        self.schemas.for_resource(&Gvk::from_api_version(api_version, kind))
+        self.schemas
+            .for_resource(&Gvk::from_api_version(api_version, kind))
     }
 
-    fn walk(&self, dest: Option<&Node>, patch: Option<&Node>, schema: Option<SchemaRef<'a>>) -> Result<Option<Node>> {
-        let schema = schema.or_else(|| self.schema_for_object(dest)).or_else(|| self.schema_for_object(patch));
+    fn walk(
+        &self,
+        dest: Option<&Node>,
+        patch: Option<&Node>,
+        schema: Option<SchemaRef<'a>>,
+    ) -> Result<Option<Node>> {
+        let schema = schema
+            .or_else(|| self.schema_for_object(dest))
+            .or_else(|| self.schema_for_object(patch));
         let shape = [dest, patch].into_iter().flatten().find(|n| !n.is_null());
         let Some(shape) = shape else {
             // Every side is missing or null: a patch null deletes; an untouched `~`/`null`
@@ -91,7 +109,12 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn walk_map(&self, dest: Option<&Node>, patch: Option<&Node>, schema: Option<SchemaRef<'a>>) -> Result<Option<Node>> {
+    fn walk_map(
+        &self,
+        dest: Option<&Node>,
+        patch: Option<&Node>,
+        schema: Option<SchemaRef<'a>>,
+    ) -> Result<Option<Node>> {
         let patch_map = match patch {
             Some(Node::Map(m)) => Some(m),
             Some(n) if n.is_null() => return Ok(None),
@@ -114,7 +137,11 @@ impl<'a> Walker<'a> {
         };
         let mut names: Vec<String> = base.keys().map(str::to_owned).collect();
         if let Some(p) = patch_map {
-            names.extend(p.keys().filter(|k| *k != DIRECTIVE && !base.contains_key(k)).map(str::to_owned));
+            names.extend(
+                p.keys()
+                    .filter(|k| *k != DIRECTIVE && !base.contains_key(k))
+                    .map(str::to_owned),
+            );
         }
         let mut result = base.clone();
         for name in names {
@@ -131,8 +158,15 @@ impl<'a> Walker<'a> {
         Ok(Some(Node::Map(result)))
     }
 
-    fn walk_seq(&self, dest: Option<&Node>, patch: Option<&Node>, schema: Option<SchemaRef<'a>>) -> Result<Option<Node>> {
-        let associative = schema.and_then(|s| s.patch_strategy()).is_some_and(|s| s.split(',').any(|p| p.trim() == "merge"));
+    fn walk_seq(
+        &self,
+        dest: Option<&Node>,
+        patch: Option<&Node>,
+        schema: Option<SchemaRef<'a>>,
+    ) -> Result<Option<Node>> {
+        let associative = schema
+            .and_then(|s| s.patch_strategy())
+            .is_some_and(|s| s.split(',').any(|p| p.trim() == "merge"));
         if !associative {
             return Ok(match patch {
                 Some(p) if p.is_null() => None,
@@ -147,7 +181,10 @@ impl<'a> Walker<'a> {
         };
         // A list-level directive: an element that is only `$patch: ...`.
         let mut directive = Directive::None;
-        if let Some(at) = patch_items.iter().position(|i| matches!(i, Node::Map(m) if m.len() == 1 && m.contains_key(DIRECTIVE))) {
+        if let Some(at) = patch_items
+            .iter()
+            .position(|i| matches!(i, Node::Map(m) if m.len() == 1 && m.contains_key(DIRECTIVE)))
+        {
             if let Node::Map(m) = &patch_items[at] {
                 directive = directive_of(m)?;
             }
@@ -162,14 +199,23 @@ impl<'a> Walker<'a> {
         let items_schema = schema.and_then(|s| s.items());
         let keys: Vec<String> = match schema.and_then(|s| s.list_map_keys()) {
             Some(keys) if !keys.is_empty() => keys,
-            _ => schema.and_then(|s| s.merge_key()).map(|k| vec![k.to_owned()]).unwrap_or_default(),
+            _ => schema
+                .and_then(|s| s.merge_key())
+                .map(|k| vec![k.to_owned()])
+                .unwrap_or_default(),
         };
         if keys.is_empty() {
             return Ok(Some(Node::Seq(merge_primitive(&dest_items, &patch_items))));
         }
         let tuple_of = |item: &Node| -> Vec<String> {
             keys.iter()
-                .map(|k| item.get(k).and_then(Node::as_scalar).filter(|s| !s.is_null()).map(|s| s.value.clone()).unwrap_or_default())
+                .map(|k| {
+                    item.get(k)
+                        .and_then(Node::as_scalar)
+                        .filter(|s| !s.is_null())
+                        .map(|s| s.value.clone())
+                        .unwrap_or_default()
+                })
                 .collect()
         };
         let mut tuples: Vec<Vec<String>> = Vec::new();
@@ -183,19 +229,28 @@ impl<'a> Walker<'a> {
             }
         }
         let tuples = unify(tuples);
-        let used: Vec<usize> = (0..keys.len()).filter(|&i| tuples.iter().any(|t| !t[i].is_empty())).collect();
+        let used: Vec<usize> = (0..keys.len())
+            .filter(|&i| tuples.iter().any(|t| !t[i].is_empty()))
+            .collect();
         let same = |a: &[String], b: &[String]| used.iter().all(|&i| a[i] == b[i]);
         let mut result = Vec::new();
         for tuple in &tuples {
-            let dest_element = dest_items.iter().find(|i| !i.is_null() && same(&tuple_of(i), tuple));
-            let patch_element = patch_items.iter().find(|i| !i.is_null() && same(&tuple_of(i), tuple));
+            let dest_element = dest_items
+                .iter()
+                .find(|i| !i.is_null() && same(&tuple_of(i), tuple));
+            let patch_element = patch_items
+                .iter()
+                .find(|i| !i.is_null() && same(&tuple_of(i), tuple));
             // kyaml merges an element in place and then writes the destination's element
             // back over it, so an element-level `$patch: replace` leaves the element as it
             // was (reproduced, since kustomize's output is the reference).
             let replaces = matches!(patch_element, Some(Node::Map(m)) if directive_of(m).ok() == Some(Directive::Replace));
             // Destination duplicates collapse into the last one, unpatched, as kyaml's
             // element upsert leaves them.
-            let duplicates: Vec<&Node> = dest_items.iter().filter(|i| !i.is_null() && same(&tuple_of(i), tuple)).collect();
+            let duplicates: Vec<&Node> = dest_items
+                .iter()
+                .filter(|i| !i.is_null() && same(&tuple_of(i), tuple))
+                .collect();
             let merged = if duplicates.len() > 1 {
                 self.walk(duplicates.last().copied(), None, items_schema)?
             } else if replaces && dest_element.is_some() {
@@ -228,8 +283,14 @@ fn unify(tuples: Vec<Vec<String>>) -> Vec<Vec<String>> {
     let mut out: Vec<Vec<String>> = Vec::new();
     'next: for tuple in tuples {
         for existing in out.iter_mut() {
-            let compatible = existing.iter().zip(&tuple).all(|(a, b)| a == b || a.is_empty() || b.is_empty());
-            let shared = existing.iter().zip(&tuple).any(|(a, b)| a == b && !a.is_empty());
+            let compatible = existing
+                .iter()
+                .zip(&tuple)
+                .all(|(a, b)| a == b || a.is_empty() || b.is_empty());
+            let shared = existing
+                .iter()
+                .zip(&tuple)
+                .any(|(a, b)| a == b && !a.is_empty());
             if compatible && shared {
                 for (a, b) in existing.iter_mut().zip(&tuple) {
                     if a.is_empty() {
@@ -250,7 +311,11 @@ fn walk_scalar(dest: Option<&Node>, patch: Option<&Node>) -> Option<Node> {
         (_, Some(p)) if p.is_null() => None,
         (Some(Node::Scalar(d)), Some(Node::Scalar(p))) => {
             let mut out: Scalar = p.clone();
-            if matches!(d.style, Style::SingleQuoted | Style::DoubleQuoted | Style::Literal | Style::Folded) && p.tag.is_none() {
+            if matches!(
+                d.style,
+                Style::SingleQuoted | Style::DoubleQuoted | Style::Literal | Style::Folded
+            ) && p.tag.is_none()
+            {
                 out.style = d.style;
             }
             Some(Node::Scalar(out))
@@ -268,7 +333,10 @@ fn merge_primitive(dest: &[Node], patch: &[Node]) -> Vec<Node> {
         if item.is_null() {
             continue;
         }
-        if !out.iter().any(|o| text(o).is_some() && text(o) == text(item)) {
+        if !out
+            .iter()
+            .any(|o| text(o).is_some() && text(o) == text(item))
+        {
             out.push(item.clone());
         }
     }
@@ -281,7 +349,12 @@ mod tests {
     use crate::yaml::{parse_one, to_string};
 
     fn merged(target: &str, patch: &str) -> String {
-        let out = merge(&parse_one(target).unwrap(), &parse_one(patch).unwrap(), &Schemas::builtin()).unwrap();
+        let out = merge(
+            &parse_one(target).unwrap(),
+            &parse_one(patch).unwrap(),
+            &Schemas::builtin(),
+        )
+        .unwrap();
         out.map(|n| to_string(&n)).unwrap_or_default()
     }
 
@@ -289,48 +362,100 @@ mod tests {
 
     #[test]
     fn containers_merge_by_name_with_patched_ones_first() {
-        let out = merged(DEPLOYMENT, "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    spec:\n      containers:\n      - name: b\n        image: b:2\n      - name: c\n        image: c:1\n");
+        let out = merged(
+            DEPLOYMENT,
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    spec:\n      containers:\n      - name: b\n        image: b:2\n      - name: c\n        image: c:1\n",
+        );
         let node = parse_one(&out).unwrap();
-        let containers = node.get_path(&["spec", "template", "spec", "containers"]).unwrap().as_seq().unwrap();
-        let names: Vec<_> = containers.iter().map(|c| c.str_at(&["name"]).unwrap()).collect();
+        let containers = node
+            .get_path(&["spec", "template", "spec", "containers"])
+            .unwrap()
+            .as_seq()
+            .unwrap();
+        let names: Vec<_> = containers
+            .iter()
+            .map(|c| c.str_at(&["name"]).unwrap())
+            .collect();
         assert_eq!(names, ["b", "c", "a"]);
         assert_eq!(containers[0].str_at(&["image"]), Some("b:2"));
     }
 
     #[test]
     fn delete_directives_and_nulls_remove() {
-        let out = merged(DEPLOYMENT, "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        $patch: delete\n      - name: b\n        image: null\n");
+        let out = merged(
+            DEPLOYMENT,
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        $patch: delete\n      - name: b\n        image: null\n",
+        );
         let node = parse_one(&out).unwrap();
-        let containers = node.get_path(&["spec", "template", "spec", "containers"]).unwrap().as_seq().unwrap();
+        let containers = node
+            .get_path(&["spec", "template", "spec", "containers"])
+            .unwrap()
+            .as_seq()
+            .unwrap();
         assert_eq!(containers.len(), 1);
         assert!(containers[0].get("image").is_none());
-        assert_eq!(merged(DEPLOYMENT, "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n$patch: delete\n"), "");
+        assert_eq!(
+            merged(
+                DEPLOYMENT,
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n$patch: delete\n"
+            ),
+            ""
+        );
     }
 
     #[test]
     fn lists_without_a_schema_are_replaced() {
-        let out = merged("apiVersion: x/v1\nkind: W\nmetadata:\n  name: w\nspec:\n  items:\n  - name: a\n  - name: b\n", "spec:\n  items:\n  - name: c\n");
-        assert!(out.contains("- name: c") && !out.contains("- name: a"), "{out}");
+        let out = merged(
+            "apiVersion: x/v1\nkind: W\nmetadata:\n  name: w\nspec:\n  items:\n  - name: a\n  - name: b\n",
+            "spec:\n  items:\n  - name: c\n",
+        );
+        assert!(
+            out.contains("- name: c") && !out.contains("- name: a"),
+            "{out}"
+        );
     }
 
     #[test]
     fn replace_directive_replaces_a_map() {
-        let out = merged("apiVersion: x/v1\nkind: W\nmetadata:\n  name: w\nspec:\n  a: 1\n  b: 2\n", "spec:\n  $patch: replace\n  c: 3\n");
+        let out = merged(
+            "apiVersion: x/v1\nkind: W\nmetadata:\n  name: w\nspec:\n  a: 1\n  b: 2\n",
+            "spec:\n  $patch: replace\n  c: 3\n",
+        );
         assert!(out.contains("c: 3") && !out.contains("a: 1"), "{out}");
     }
 
     #[test]
     fn quoted_destination_keeps_a_string_type() {
-        let out = merged("apiVersion: x/v1\nkind: W\nmetadata:\n  name: w\nspec:\n  port: \"80\"\n", "spec:\n  port: 81\n");
+        let out = merged(
+            "apiVersion: x/v1\nkind: W\nmetadata:\n  name: w\nspec:\n  port: \"80\"\n",
+            "spec:\n  port: 81\n",
+        );
         let node = parse_one(&out).unwrap();
-        assert_eq!(node.get_path(&["spec", "port"]).unwrap().as_scalar().unwrap().kind(), crate::yaml::ScalarKind::Str);
+        assert_eq!(
+            node.get_path(&["spec", "port"])
+                .unwrap()
+                .as_scalar()
+                .unwrap()
+                .kind(),
+            crate::yaml::ScalarKind::Str
+        );
     }
 
     #[test]
     fn finalizers_are_unioned() {
-        let out = merged("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  finalizers: [a, b]\n", "metadata:\n  finalizers: [c, a]\n");
+        let out = merged(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  finalizers: [a, b]\n",
+            "metadata:\n  finalizers: [c, a]\n",
+        );
         let node = parse_one(&out).unwrap();
-        let list: Vec<_> = node.get_path(&["metadata", "finalizers"]).unwrap().as_seq().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+        let list: Vec<_> = node
+            .get_path(&["metadata", "finalizers"])
+            .unwrap()
+            .as_seq()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
         assert_eq!(list, ["c", "a", "b"]);
     }
 }

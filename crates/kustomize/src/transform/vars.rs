@@ -2,7 +2,7 @@
 //! resource, resolved once at the end of the build.
 
 use crate::fieldspec::for_each_field;
-use crate::resid::{split_api_version, Gvk};
+use crate::resid::{Gvk, split_api_version};
 use crate::resmap::ResMap;
 use crate::types::{FieldSpec, Var};
 use crate::yaml::{Node, Scalar, ScalarKind, Style};
@@ -30,7 +30,8 @@ pub fn bind(resmap: &mut ResMap, var: &Var) -> Result<()> {
                 id.gvk == gvk
                     && id.name == objref.name
                     && (objref.namespace.is_empty() || {
-                        let wanted = crate::resid::ResId::new(gvk.clone(), &objref.name, &objref.namespace);
+                        let wanted =
+                            crate::resid::ResId::new(gvk.clone(), &objref.name, &objref.namespace);
                         wanted.effective_namespace() == id.effective_namespace()
                     })
             })
@@ -40,10 +41,16 @@ pub fn bind(resmap: &mut ResMap, var: &Var) -> Result<()> {
     match matching.as_slice() {
         [] => Ok(()),
         [one] => {
-            resmap.resources_mut()[*one].ref_var_names.push(var.name.clone());
+            resmap.resources_mut()[*one]
+                .ref_var_names
+                .push(var.name.clone());
             Ok(())
         }
-        many => Err(Error::new(format!("found {} resId matches for var {} (unable to disambiguate)", many.len(), var.name))),
+        many => Err(Error::new(format!(
+            "found {} resId matches for var {} (unable to disambiguate)",
+            many.len(),
+            var.name
+        ))),
     }
 }
 
@@ -65,8 +72,17 @@ pub fn resolve(resmap: &mut ResMap, vars: &[Var], specs: &[FieldSpec]) -> Result
         let resource = resmap
             .iter()
             .find(|r| r.ref_var_names.contains(&var.name))
-            .ok_or_else(|| Error::new(format!("var '{}' cannot be mapped to a field in the set of known resources", var.name)))?;
-        let path = if var.fieldref.field_path.is_empty() { "metadata.name" } else { &var.fieldref.field_path };
+            .ok_or_else(|| {
+                Error::new(format!(
+                    "var '{}' cannot be mapped to a field in the set of known resources",
+                    var.name
+                ))
+            })?;
+        let path = if var.fieldref.field_path.is_empty() {
+            "metadata.name"
+        } else {
+            &var.fieldref.field_path
+        };
         let mut segments = Vec::new();
         for segment in crate::path::split(path) {
             match indexed(&segment) {
@@ -77,16 +93,25 @@ pub fn resolve(resmap: &mut ResMap, vars: &[Var], specs: &[FieldSpec]) -> Result
                 None => segments.push(segment),
             }
         }
-        let node = crate::path::get(&resource.node, &segments)?
-            .ok_or_else(|| Error::new(format!("field specified in var '{}' not found in corresponding resource", var.name)))?;
+        let node = crate::path::get(&resource.node, &segments)?.ok_or_else(|| {
+            Error::new(format!(
+                "field specified in var '{}' not found in corresponding resource",
+                var.name
+            ))
+        })?;
         let value = match node {
-            Node::Scalar(s) => Some(Value { text: s.value.clone(), kind: s.kind() }),
+            Node::Scalar(s) => Some(Value {
+                text: s.value.clone(),
+                kind: s.kind(),
+            }),
             _ => None,
         };
         values.push((var.name.clone(), value));
     }
     for resource in resmap.iter_mut() {
-        for_each_field(resource, specs, None, &mut |node| expand_node(node, &values))?;
+        for_each_field(resource, specs, None, &mut |node| {
+            expand_node(node, &values)
+        })?;
     }
     Ok(())
 }
@@ -94,7 +119,8 @@ pub fn resolve(resmap: &mut ResMap, vars: &[Var], specs: &[FieldSpec]) -> Result
 fn indexed(segment: &str) -> Option<(&str, &str)> {
     let open = segment.rfind('[')?;
     let index = segment.strip_suffix(']')?.get(open + 1..)?;
-    (open > 0 && !index.is_empty() && index.chars().all(|c| c.is_ascii_digit())).then(|| (&segment[..open], index))
+    (open > 0 && !index.is_empty() && index.chars().all(|c| c.is_ascii_digit()))
+        .then(|| (&segment[..open], index))
 }
 
 fn expand_node(node: &mut Node, values: &[(String, Option<Value>)]) -> Result<()> {
@@ -107,10 +133,10 @@ fn expand_node(node: &mut Node, values: &[(String, Option<Value>)]) -> Result<()
         }
         Node::Map(map) => {
             for (_, value) in map.entries.iter_mut() {
-                if let Node::Scalar(scalar) = value {
-                    if scalar.kind() == ScalarKind::Str {
-                        expand_scalar(scalar, values);
-                    }
+                if let Node::Scalar(scalar) = value
+                    && scalar.kind() == ScalarKind::Str
+                {
+                    expand_scalar(scalar, values);
                 }
             }
             Ok(())
@@ -118,7 +144,9 @@ fn expand_node(node: &mut Node, values: &[(String, Option<Value>)]) -> Result<()
         Node::Seq(items) => {
             for item in items.iter_mut() {
                 match item {
-                    Node::Scalar(scalar) if scalar.kind() == ScalarKind::Str => expand_scalar(scalar, values),
+                    Node::Scalar(scalar) if scalar.kind() == ScalarKind::Str => {
+                        expand_scalar(scalar, values)
+                    }
                     _ => return Err(Error::new("invalid value type expect a string")),
                 }
             }
@@ -128,18 +156,26 @@ fn expand_node(node: &mut Node, values: &[(String, Option<Value>)]) -> Result<()
 }
 
 fn expand_scalar(scalar: &mut Scalar, values: &[(String, Option<Value>)]) {
-    let lookup = |name: &str| values.iter().find(|(n, _)| n == name).and_then(|(_, v)| v.as_ref());
+    let lookup = |name: &str| {
+        values
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.as_ref())
+    };
     let text = &scalar.value;
-    if let Some(name) = text.strip_prefix("$(").and_then(|t| t.strip_suffix(')')) {
-        if !name.contains(')') {
-            if let Some(value) = lookup(name) {
-                *scalar = match value.kind {
-                    ScalarKind::Str => Scalar::string(&value.text),
-                    _ => Scalar { value: value.text.clone(), style: Style::Plain, tag: None },
-                };
-                return;
-            }
-        }
+    if let Some(name) = text.strip_prefix("$(").and_then(|t| t.strip_suffix(')'))
+        && !name.contains(')')
+        && let Some(value) = lookup(name)
+    {
+        *scalar = match value.kind {
+            ScalarKind::Str => Scalar::string(&value.text),
+            _ => Scalar {
+                value: value.text.clone(),
+                style: Style::Plain,
+                tag: None,
+            },
+        };
+        return;
     }
     if let Some(expanded) = expand(text, &lookup) {
         *scalar = Scalar::string(expanded);
@@ -194,9 +230,15 @@ mod tests {
 
     #[test]
     fn expansion_follows_kubernetes_rules() {
-        let values = [Value { text: "svc".into(), kind: ScalarKind::Str }];
+        let values = [Value {
+            text: "svc".into(),
+            kind: ScalarKind::Str,
+        }];
         let lookup = |name: &str| (name == "SVC").then(|| &values[0]);
-        assert_eq!(expand("http://$(SVC):80", &lookup).unwrap(), "http://svc:80");
+        assert_eq!(
+            expand("http://$(SVC):80", &lookup).unwrap(),
+            "http://svc:80"
+        );
         assert_eq!(expand("$$(SVC)", &lookup).unwrap(), "$(SVC)");
         assert_eq!(expand("$(OTHER)", &lookup), None);
         assert_eq!(expand("$(SVC", &lookup), None);
@@ -204,12 +246,21 @@ mod tests {
 
     #[test]
     fn a_whole_value_var_keeps_its_type() {
-        let values = vec![("PORT".to_string(), Some(Value { text: "8080".into(), kind: ScalarKind::Int }))];
+        let values = vec![(
+            "PORT".to_string(),
+            Some(Value {
+                text: "8080".into(),
+                kind: ScalarKind::Int,
+            }),
+        )];
         let mut scalar = Scalar::string("$(PORT)");
         expand_scalar(&mut scalar, &values);
         assert_eq!(scalar.kind(), ScalarKind::Int);
         let mut embedded = Scalar::string("--port=$(PORT)");
         expand_scalar(&mut embedded, &values);
-        assert_eq!((embedded.value.as_str(), embedded.kind()), ("--port=8080", ScalarKind::Str));
+        assert_eq!(
+            (embedded.value.as_str(), embedded.kind()),
+            ("--port=8080", ScalarKind::Str)
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{resolve_plain, Mapping, Node, Scalar, ScalarKind, Style};
+use super::{Mapping, Node, Scalar, ScalarKind, Style, resolve_plain};
 
 /// One document, without a `---` line.
 pub fn to_string(node: &Node) -> String {
@@ -102,12 +102,12 @@ fn write_scalar(out: &mut String, scalar: &Scalar, level: usize) {
     match scalar.tag.as_deref() {
         None => {}
         Some("!!str") => return write_string(out, value, Style::String, level),
-        Some(core @ ("!!int" | "!!float" | "!!bool" | "!!null")) => {
-            if scalar.style != Style::Plain || scalar.kind() != resolve_plain(value) {
-                out.push_str(core);
-                out.push(' ');
-                return write_quoted(out, value);
-            }
+        Some(core @ ("!!int" | "!!float" | "!!bool" | "!!null"))
+            if (scalar.style != Style::Plain || scalar.kind() != resolve_plain(value)) =>
+        {
+            out.push_str(core);
+            out.push(' ');
+            return write_quoted(out, value);
         }
         Some(other) => {
             out.push_str(other);
@@ -138,12 +138,15 @@ fn write_scalar(out: &mut String, scalar: &Scalar, level: usize) {
 
 fn write_string(out: &mut String, value: &str, style: Style, level: usize) {
     let printable = value.chars().all(|c| c == '\n' || is_printable(c));
-    if value.contains('\n') && printable && !value.starts_with('\n') && style != Style::SingleQuoted {
+    if value.contains('\n') && printable && !value.starts_with('\n') && style != Style::SingleQuoted
+    {
         return write_literal(out, value, level);
     }
     match style {
         Style::DoubleQuoted => write_double_quoted(out, value),
-        Style::SingleQuoted if printable && !value.contains('\n') => write_single_quoted(out, value),
+        Style::SingleQuoted if printable && !value.contains('\n') => {
+            write_single_quoted(out, value)
+        }
         _ if plain_string_ok(value) => out.push_str(value),
         _ => write_quoted(out, value),
     }
@@ -200,7 +203,11 @@ fn write_literal(out: &mut String, value: &str, level: usize) {
         1 => {}
         _ => out.push('+'),
     }
-    let body = if trailing > 0 { &value[..value.len() - 1] } else { value };
+    let body = if trailing > 0 {
+        &value[..value.len() - 1]
+    } else {
+        value
+    };
     for line in body.split('\n') {
         out.push('\n');
         if !line.is_empty() {
@@ -228,7 +235,8 @@ fn ambiguous_plain(value: &str) -> bool {
         return true;
     }
     const YAML11_WORDS: &[&str] = &[
-        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF", "<<", "=",
+        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off",
+        "OFF", "<<", "=",
     ];
     if YAML11_WORDS.contains(&value) {
         return true;
@@ -237,7 +245,9 @@ fn ambiguous_plain(value: &str) -> bool {
     // a number and uses only number-ish characters is quoted.
     let first = value.chars().next().unwrap_or(' ');
     (first.is_ascii_digit() || matches!(first, '+' | '-' | '.'))
-        && value.chars().all(|c| c.is_ascii_hexdigit() || "xXoO_:.+-eE".contains(c))
+        && value
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || "xXoO_:.+-eE".contains(c))
         || looks_like_timestamp(value)
 }
 
@@ -251,11 +261,14 @@ fn looks_like_timestamp(value: &str) -> bool {
 
 /// The YAML syntax allows this text as a plain scalar in block context.
 fn plain_syntax_ok(value: &str) -> bool {
-    let Some(first) = value.chars().next() else { return false };
+    let Some(first) = value.chars().next() else {
+        return false;
+    };
     if value.starts_with([' ', '\t']) || value.ends_with([' ', '\t']) {
         return false;
     }
-    if value.contains('\n') || value.contains(": ") || value.contains(" #") || value.ends_with(':') {
+    if value.contains('\n') || value.contains(": ") || value.contains(" #") || value.ends_with(':')
+    {
         return false;
     }
     if !value.chars().all(|c| is_printable(c) && c != '\t') {
@@ -264,10 +277,10 @@ fn plain_syntax_ok(value: &str) -> bool {
     match first {
         '?' | ':' | '-' => {
             let second = value[1..].chars().next();
-            matches!(second, Some(c) if c != ' ')
-                && !(first == '-' && value.starts_with("---"))
+            matches!(second, Some(c) if c != ' ') && !(first == '-' && value.starts_with("---"))
         }
-        ',' | '[' | ']' | '{' | '}' | '#' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@' | '`' => false,
+        ',' | '[' | ']' | '{' | '}' | '#' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%'
+        | '@' | '`' => false,
         _ => true,
     }
 }
@@ -287,7 +300,22 @@ mod tests {
     #[test]
     fn strings_that_would_change_type_are_quoted() {
         let mut map = Mapping::new();
-        for value in ["true", "yes", "1", "1.5", "0x1F", "2024-01-01", "null", "", "~", "on", " lead", "a: b", "#x", "1:20"] {
+        for value in [
+            "true",
+            "yes",
+            "1",
+            "1.5",
+            "0x1F",
+            "2024-01-01",
+            "null",
+            "",
+            "~",
+            "on",
+            " lead",
+            "a: b",
+            "#x",
+            "1:20",
+        ] {
             map.insert(value, Node::string(value));
         }
         let text = to_string(&Node::Map(map.clone()));
@@ -302,12 +330,22 @@ mod tests {
 
     #[test]
     fn multi_line_strings_round_trip_as_literal_blocks() {
-        for value in ["a\nb\n", "a\nb", "a\n\nb\n\n", "  indented\nx\n", "trailing  \nspace\n"] {
+        for value in [
+            "a\nb\n",
+            "a\nb",
+            "a\n\nb\n\n",
+            "  indented\nx\n",
+            "trailing  \nspace\n",
+        ] {
             let mut map = Mapping::new();
             map.insert("k", Node::string(value));
             let text = to_string(&Node::Map(map));
             let back = parse_one(&text).unwrap();
-            assert_eq!(back.get("k").unwrap().as_scalar().unwrap().value, value, "{text}");
+            assert_eq!(
+                back.get("k").unwrap().as_scalar().unwrap().value,
+                value,
+                "{text}"
+            );
         }
     }
 
@@ -324,6 +362,15 @@ mod tests {
         map.insert("k", Node::string("a\u{1}b"));
         let text = to_string(&Node::Map(map));
         assert_eq!(text, "k: \"a\\x01b\"\n");
-        assert_eq!(parse_one(&text).unwrap().get("k").unwrap().as_scalar().unwrap().value, "a\u{1}b");
+        assert_eq!(
+            parse_one(&text)
+                .unwrap()
+                .get("k")
+                .unwrap()
+                .as_scalar()
+                .unwrap()
+                .value,
+            "a\u{1}b"
+        );
     }
 }

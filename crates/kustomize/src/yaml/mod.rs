@@ -6,7 +6,7 @@ mod emit;
 mod parse;
 
 pub use emit::{to_string, to_string_stream};
-pub use parse::{parse_documents, parse_one, parse_one_last_key_wins, ParseError};
+pub use parse::{ParseError, parse_documents, parse_one, parse_one_last_key_wins};
 
 /// How a scalar was (or should be) written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,11 +44,19 @@ pub struct Scalar {
 
 impl Scalar {
     pub fn string(value: impl Into<String>) -> Scalar {
-        Scalar { value: value.into(), style: Style::String, tag: None }
+        Scalar {
+            value: value.into(),
+            style: Style::String,
+            tag: None,
+        }
     }
 
     pub fn plain(value: impl Into<String>) -> Scalar {
-        Scalar { value: value.into(), style: Style::Plain, tag: None }
+        Scalar {
+            value: value.into(),
+            style: Style::Plain,
+            tag: None,
+        }
     }
 
     pub fn kind(&self) -> ScalarKind {
@@ -144,7 +152,10 @@ impl Mapping {
     }
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Node> {
-        self.entries.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.entries
+            .iter_mut()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
@@ -299,7 +310,9 @@ impl Node {
             if !matches!(node, Node::Map(_)) {
                 *node = Node::map();
             }
-            let Node::Map(map) = node else { unreachable!("made a mapping above") };
+            let Node::Map(map) = node else {
+                unreachable!("made a mapping above")
+            };
             node = map.entry_or_insert_with(key, Node::map);
         }
         if !matches!(node, Node::Map(_)) {
@@ -315,7 +328,9 @@ impl Node {
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value;
         match self {
-            Node::Map(m) => Value::Object(m.iter().map(|(k, v)| (k.to_owned(), v.to_json())).collect()),
+            Node::Map(m) => {
+                Value::Object(m.iter().map(|(k, v)| (k.to_owned(), v.to_json())).collect())
+            }
             Node::Seq(s) => Value::Array(s.iter().map(Node::to_json).collect()),
             Node::Scalar(s) => match s.kind() {
                 ScalarKind::Null => Value::Null,
@@ -346,7 +361,10 @@ impl Node {
             Value::String(s) => Node::string(s.clone()),
             Value::Array(items) => Node::Seq(items.iter().map(Node::from_json).collect()),
             Value::Object(map) => Node::Map(Mapping {
-                entries: map.iter().map(|(k, v)| (k.clone(), Node::from_json(v))).collect(),
+                entries: map
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Node::from_json(v)))
+                    .collect(),
             }),
         }
     }
@@ -406,17 +424,34 @@ mod tests {
 
     #[test]
     fn quoted_scalars_are_strings() {
-        let quoted = Scalar { value: "1".into(), style: Style::DoubleQuoted, tag: None };
+        let quoted = Scalar {
+            value: "1".into(),
+            style: Style::DoubleQuoted,
+            tag: None,
+        };
         assert_eq!(quoted.kind(), ScalarKind::Str);
-        let tagged = Scalar { value: "1".into(), style: Style::Plain, tag: Some("!!str".into()) };
+        let tagged = Scalar {
+            value: "1".into(),
+            style: Style::Plain,
+            tag: Some("!!str".into()),
+        };
         assert_eq!(tagged.kind(), ScalarKind::Str);
     }
 
     #[test]
     fn ensure_map_path_creates_and_reuses() {
         let mut node = Node::map();
-        node.ensure_map_path(&["metadata", "labels"]).insert("a", Node::string("b"));
-        node.ensure_map_path(&["metadata", "labels"]).insert("c", Node::string("d"));
-        assert_eq!(node.get_path(&["metadata", "labels"]).unwrap().as_map().unwrap().len(), 2);
+        node.ensure_map_path(&["metadata", "labels"])
+            .insert("a", Node::string("b"));
+        node.ensure_map_path(&["metadata", "labels"])
+            .insert("c", Node::string("d"));
+        assert_eq!(
+            node.get_path(&["metadata", "labels"])
+                .unwrap()
+                .as_map()
+                .unwrap()
+                .len(),
+            2
+        );
     }
 }

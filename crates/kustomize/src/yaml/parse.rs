@@ -27,12 +27,19 @@ pub fn parse_one_last_key_wins(text: &str) -> Result<Node, ParseError> {
     match documents.len() {
         0 => Ok(Node::null()),
         1 => Ok(documents.remove(0)),
-        n => Err(ParseError { line: 1, message: format!("expected one YAML document, found {n}") }),
+        n => Err(ParseError {
+            line: 1,
+            message: format!("expected one YAML document, found {n}"),
+        }),
     }
 }
 
 fn read_documents(text: &str, last_key_wins: bool) -> Result<Vec<Node>, ParseError> {
-    let mut reader = Reader { parser: Parser::new_from_str(text), anchors: HashMap::new(), last_key_wins };
+    let mut reader = Reader {
+        parser: Parser::new_from_str(text),
+        anchors: HashMap::new(),
+        last_key_wins,
+    };
     let mut documents = Vec::new();
     loop {
         let (event, span) = reader.next()?;
@@ -48,7 +55,10 @@ fn read_documents(text: &str, last_key_wins: bool) -> Result<Vec<Node>, ParseErr
                 }
             }
             other => {
-                return Err(ParseError { line: span.start.line(), message: format!("unexpected {other:?}") });
+                return Err(ParseError {
+                    line: span.start.line(),
+                    message: format!("unexpected {other:?}"),
+                });
             }
         }
     }
@@ -61,7 +71,10 @@ pub fn parse_one(text: &str) -> Result<Node, ParseError> {
     match documents.len() {
         0 => Ok(Node::null()),
         1 => Ok(documents.remove(0)),
-        n => Err(ParseError { line: 1, message: format!("expected one YAML document, found {n}") }),
+        n => Err(ParseError {
+            line: 1,
+            message: format!("expected one YAML document, found {n}"),
+        }),
     }
 }
 
@@ -75,7 +88,10 @@ impl<'a> Reader<'a> {
     fn next(&mut self) -> Result<(Event<'a>, Span), ParseError> {
         match self.parser.next_event() {
             Some(Ok(event)) => Ok(event),
-            Some(Err(error)) => Err(ParseError { line: error.marker().line(), message: error.info().to_owned() }),
+            Some(Err(error)) => Err(ParseError {
+                line: error.marker().line(),
+                message: error.info().to_owned(),
+            }),
             None => Ok((Event::StreamEnd, Span::default())),
         }
     }
@@ -91,7 +107,11 @@ impl<'a> Reader<'a> {
                     ScalarStyle::Literal => Style::Literal,
                     ScalarStyle::Folded => Style::Folded,
                 };
-                let scalar = Scalar { value: value.into_owned(), style, tag: tag.map(|t| tag_name(&t)) };
+                let scalar = Scalar {
+                    value: value.into_owned(),
+                    style,
+                    tag: tag.map(|t| tag_name(&t)),
+                };
                 (Node::Scalar(scalar), anchor)
             }
             Event::SequenceStart(anchor, _) => {
@@ -113,7 +133,12 @@ impl<'a> Reader<'a> {
                 })?;
                 return Ok(node);
             }
-            other => return Err(ParseError { line, message: format!("unexpected {other:?}") }),
+            other => {
+                return Err(ParseError {
+                    line,
+                    message: format!("unexpected {other:?}"),
+                });
+            }
         };
         if anchor > 0 {
             self.anchors.insert(anchor, node.clone());
@@ -149,11 +174,17 @@ impl<'a> Reader<'a> {
                         .into_iter()
                         .map(|item| match item {
                             Node::Map(m) => Ok(m),
-                            _ => Err(ParseError { line: key_line, message: "merge key value must be a mapping".into() }),
+                            _ => Err(ParseError {
+                                line: key_line,
+                                message: "merge key value must be a mapping".into(),
+                            }),
                         })
                         .collect::<Result<_, _>>()?,
                     _ => {
-                        return Err(ParseError { line: key_line, message: "merge key value must be a mapping".into() });
+                        return Err(ParseError {
+                            line: key_line,
+                            message: "merge key value must be a mapping".into(),
+                        });
                     }
                 };
                 for source in sources {
@@ -172,7 +203,10 @@ impl<'a> Reader<'a> {
                 }
                 return Err(ParseError {
                     line: key_line,
-                    message: format!("mapping key {:?} already defined (mapping starting at line {line})", key.value),
+                    message: format!(
+                        "mapping key {:?} already defined (mapping starting at line {line})",
+                        key.value
+                    ),
                 });
             }
             map.entries.push((key.value, value));
@@ -201,23 +235,31 @@ mod tests {
 
     #[test]
     fn documents_keep_order_styles_and_skip_empty_ones() {
-        let docs = parse_documents("---\na: 1\nb: '2'\n---\n---\n# only a comment\n---\n- x\n").unwrap();
+        let docs =
+            parse_documents("---\na: 1\nb: '2'\n---\n---\n# only a comment\n---\n- x\n").unwrap();
         assert_eq!(docs.len(), 2);
         let a = docs[0].get("a").unwrap().as_scalar().unwrap();
         assert_eq!(a.kind(), ScalarKind::Int);
         let b = docs[0].get("b").unwrap().as_scalar().unwrap();
         assert_eq!((b.value.as_str(), b.kind()), ("2", ScalarKind::Str));
-        assert_eq!(docs[0].as_map().unwrap().keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            docs[0].as_map().unwrap().keys().collect::<Vec<_>>(),
+            ["a", "b"]
+        );
         assert!(matches!(&docs[1], Node::Seq(items) if items.len() == 1));
     }
 
     #[test]
     fn anchors_and_merge_keys_are_expanded() {
-        let doc = parse_one("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\nlist: [*b]\n").unwrap();
+        let doc =
+            parse_one("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\nlist: [*b]\n").unwrap();
         let other = doc.get("other").unwrap().as_map().unwrap();
         assert_eq!(other.get("x").unwrap().as_str(), Some("1"));
         assert_eq!(other.get("y").unwrap().as_str(), Some("3"));
-        assert_eq!(doc.get("list").unwrap().as_seq().unwrap()[0], *doc.get("base").unwrap());
+        assert_eq!(
+            doc.get("list").unwrap().as_seq().unwrap()[0],
+            *doc.get("base").unwrap()
+        );
     }
 
     #[test]
@@ -236,7 +278,13 @@ mod tests {
     #[test]
     fn tags_are_kept_short() {
         let doc = parse_one("a: !!str 1\nb: !custom x\n").unwrap();
-        assert_eq!(doc.get("a").unwrap().as_scalar().unwrap().tag.as_deref(), Some("!!str"));
-        assert_eq!(doc.get("b").unwrap().as_scalar().unwrap().tag.as_deref(), Some("!custom"));
+        assert_eq!(
+            doc.get("a").unwrap().as_scalar().unwrap().tag.as_deref(),
+            Some("!!str")
+        );
+        assert_eq!(
+            doc.get("b").unwrap().as_scalar().unwrap().tag.as_deref(),
+            Some("!custom")
+        );
     }
 }
