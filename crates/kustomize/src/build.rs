@@ -141,7 +141,7 @@ fn normalize(node: &Node) -> Node {
                 .iter()
                 .map(|(k, v)| (k.to_owned(), normalize(v)))
                 .collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            entries.sort_by(|a, b| yaml::compare_keys(&a.0, &b.0));
             Node::Map(yaml::Mapping { entries })
         }
         Node::Seq(items) => Node::Seq(items.iter().map(normalize).collect()),

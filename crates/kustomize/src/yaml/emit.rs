@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{Mapping, Node, Scalar, ScalarKind, Style, resolve_plain};
+use super::{Mapping, Node, Scalar, Style, resolve_plain};
 
 /// One document, without a `---` line.
 pub fn to_string(node: &Node) -> String {
@@ -89,11 +89,19 @@ fn write_inline(out: &mut String, node: &Node, level: usize) {
     }
 }
 
+/// Lines longer than this are folded at a space, as Go's YAML encoder does.
+const BEST_WIDTH: usize = 80;
+
 fn write_key(out: &mut String, key: &str) {
-    if plain_string_ok(key) {
+    let analysis = analyze(key);
+    if key.contains('\n') || yaml11_non_string(key) {
+        write_double_quoted(out, key, None);
+    } else if analysis.plain_allowed && !key.is_empty() {
         out.push_str(key);
+    } else if analysis.single_allowed {
+        write_single_quoted(out, key, None);
     } else {
-        write_quoted(out, key);
+        write_double_quoted(out, key, None);
     }
 }
 
@@ -101,107 +109,394 @@ fn write_scalar(out: &mut String, scalar: &Scalar, level: usize) {
     let value = scalar.value.as_str();
     match scalar.tag.as_deref() {
         None => {}
-        Some("!!str") => return write_string(out, value, Style::String, level),
-        Some(core @ ("!!int" | "!!float" | "!!bool" | "!!null"))
-            if (scalar.style != Style::Plain || scalar.kind() != resolve_plain(value)) =>
-        {
-            out.push_str(core);
-            out.push(' ');
-            return write_quoted(out, value);
+        Some("!!str") => return write_string(out, value, level),
+        Some(core @ ("!!int" | "!!float" | "!!bool" | "!!null")) => {
+            if scalar.style != Style::Plain || scalar.kind() != resolve_plain(value) {
+                out.push_str(core);
+                out.push(' ');
+                return write_double_quoted(out, value, Some(level + 2));
+            }
         }
         Some(other) => {
             out.push_str(other);
             out.push(' ');
-            if scalar.style == Style::Plain && plain_syntax_ok(value) {
-                out.push_str(value);
-            } else {
-                write_quoted(out, value);
-            }
-            return;
+            return write_string(out, value, level);
         }
     }
     match scalar.style {
-        Style::Plain => {
-            if value.is_empty() {
-                out.push_str("null");
-            } else if plain_syntax_ok(value) {
-                out.push_str(value);
-            } else {
-                // A plain scalar that cannot be written plain again (a folded multi-line
-                // plain): quoting keeps its text; its type was a string anyway.
-                write_quoted(out, value);
-            }
+        Style::Plain if value.is_empty() => out.push_str("null"),
+        // As written in the input (only unnormalised output keeps these).
+        Style::Plain if analyze(value).plain_allowed => out.push_str(value),
+        Style::Plain | Style::String => write_string(out, value, level),
+        Style::SingleQuoted if analyze(value).single_allowed => {
+            write_single_quoted(out, value, Some(level + 2))
         }
-        style => write_string(out, value, style, level),
+        Style::DoubleQuoted => write_double_quoted(out, value, Some(level + 2)),
+        _ => write_string(out, value, level),
     }
 }
 
-fn write_string(out: &mut String, value: &str, style: Style, level: usize) {
-    let printable = value.chars().all(|c| c == '\n' || is_printable(c));
-    if value.contains('\n') && printable && !value.starts_with('\n') && style != Style::SingleQuoted
-    {
-        return write_literal(out, value, level);
-    }
-    match style {
-        Style::DoubleQuoted => write_double_quoted(out, value),
-        Style::SingleQuoted if printable && !value.contains('\n') => {
-            write_single_quoted(out, value)
+/// A string, in the style Go's YAML encoder picks: a literal block for multi-line text,
+/// double quotes for text another reader would take for a non-string, plain when the
+/// syntax allows, single quotes otherwise.
+fn write_string(out: &mut String, value: &str, level: usize) {
+    let analysis = analyze(value);
+    let indent = Some(level + 2);
+    if value.contains('\n') {
+        if analysis.block_allowed {
+            write_literal(out, value, level);
+        } else {
+            write_double_quoted(out, value, indent);
         }
-        _ if plain_string_ok(value) => out.push_str(value),
-        _ => write_quoted(out, value),
-    }
-}
-
-/// Single quotes when they can hold the text, double quotes (with escapes) otherwise.
-fn write_quoted(out: &mut String, value: &str) {
-    if !value.contains('\n') && value.chars().all(is_printable) && !ambiguous_plain(value) {
-        write_single_quoted(out, value);
+    } else if yaml11_non_string(value) {
+        write_double_quoted(out, value, indent);
+    } else if analysis.plain_allowed {
+        write_plain(out, value, indent);
+    } else if analysis.single_allowed {
+        write_single_quoted(out, value, indent);
     } else {
-        write_double_quoted(out, value);
+        write_double_quoted(out, value, indent);
     }
 }
 
-fn write_single_quoted(out: &mut String, value: &str) {
-    out.push('\'');
-    out.push_str(&value.replace('\'', "''"));
-    out.push('\'');
+struct Analysis {
+    plain_allowed: bool,
+    single_allowed: bool,
+    block_allowed: bool,
 }
 
-fn write_double_quoted(out: &mut String, value: &str) {
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            '\0' => out.push_str("\\0"),
-            c if is_printable(c) => out.push(c),
-            c if (c as u32) < 0x100 => {
-                let _ = write!(out, "\\x{:02X}", c as u32);
+fn is_break(c: char) -> bool {
+    matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+/// libyaml's idea of printable (a tab is not, nor are characters beyond the BMP).
+fn is_printable(c: char) -> bool {
+    matches!(c, '\n' | ' '..='~' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}')
+        && c != '\u{FEFF}'
+}
+
+/// Which styles can hold `value` (libyaml's scalar analysis, block context).
+fn analyze(value: &str) -> Analysis {
+    if value.is_empty() {
+        return Analysis {
+            plain_allowed: false,
+            single_allowed: true,
+            block_allowed: false,
+        };
+    }
+    let chars: Vec<char> = value.chars().collect();
+    let mut block_indicators = value.starts_with("---") || value.starts_with("...");
+    let (mut line_breaks, mut special) = (false, false);
+    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
+        (false, false, false, false);
+    let (mut break_space, mut space_break) = (false, false);
+    let (mut previous_space, mut previous_break) = (false, false);
+    let mut preceded_by_whitespace = true;
+    for (i, &c) in chars.iter().enumerate() {
+        let followed_by_whitespace = chars
+            .get(i + 1)
+            .is_none_or(|n| *n == ' ' || *n == '\t' || is_break(*n));
+        if i == 0 {
+            match c {
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
+                | '%' | '@' | '`' => block_indicators = true,
+                '?' | ':' | '-' if followed_by_whitespace => block_indicators = true,
+                _ => {}
             }
-            c if (c as u32) < 0x10000 => {
-                let _ = write!(out, "\\u{:04X}", c as u32);
-            }
-            c => {
-                let _ = write!(out, "\\U{:08X}", c as u32);
+        } else {
+            match c {
+                ':' if followed_by_whitespace => block_indicators = true,
+                '#' if preceded_by_whitespace => block_indicators = true,
+                _ => {}
             }
         }
+        if !is_printable(c) {
+            special = true;
+        }
+        let last = i + 1 == chars.len();
+        if c == ' ' {
+            leading_space |= i == 0;
+            trailing_space |= last;
+            break_space |= previous_break;
+            previous_space = true;
+            previous_break = false;
+        } else if is_break(c) {
+            line_breaks = true;
+            leading_break |= i == 0;
+            trailing_break |= last;
+            space_break |= previous_space;
+            previous_space = false;
+            previous_break = true;
+        } else {
+            previous_space = false;
+            previous_break = false;
+        }
+        preceded_by_whitespace = c == ' ' || c == '\t' || is_break(c);
     }
+    let mut plain_allowed = !(leading_space || leading_break || trailing_space || trailing_break);
+    let mut single_allowed = true;
+    let mut block_allowed = !trailing_space;
+    if break_space {
+        plain_allowed = false;
+        single_allowed = false;
+    }
+    if space_break || special {
+        plain_allowed = false;
+        single_allowed = false;
+        block_allowed = false;
+    }
+    if line_breaks || block_indicators {
+        plain_allowed = false;
+    }
+    Analysis {
+        plain_allowed,
+        single_allowed,
+        block_allowed,
+    }
+}
+
+/// True when a YAML 1.1 reader (Go's yaml.v2, which writes kustomize's output) resolves the
+/// plain text to something other than a string.
+fn yaml11_non_string(value: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "", "~", "null", "Null", "NULL", "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO",
+        "true", "True", "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF",
+        ".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf",
+        "-.Inf", "-.INF", "<<",
+    ];
+    if WORDS.contains(&value) || is_base60_float(value) {
+        return true;
+    }
+    let Some(first) = value.chars().next() else {
+        return true;
+    };
+    match first {
+        '.' => value.parse::<f64>().is_ok(),
+        '0'..='9' | '+' | '-' => {
+            let plain = value.replace('_', "");
+            looks_like_timestamp(value) || go_parse_int(&plain) || is_yaml_float(&plain) || {
+                let binary = plain
+                    .strip_prefix("0b")
+                    .or_else(|| plain.strip_prefix("-0b"));
+                binary.is_some_and(|b| !b.is_empty() && b.chars().all(|c| c == '0' || c == '1'))
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)` (or ParseUint) succeeding.
+fn go_parse_int(text: &str) -> bool {
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let (body, radix) = if let Some(b) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        (b, 16)
+    } else if let Some(b) = digits
+        .strip_prefix("0o")
+        .or_else(|| digits.strip_prefix("0O"))
+    {
+        (b, 8)
+    } else if let Some(b) = digits
+        .strip_prefix("0b")
+        .or_else(|| digits.strip_prefix("0B"))
+    {
+        (b, 2)
+    } else if digits.len() > 1 && digits.starts_with('0') {
+        (&digits[1..], 8)
+    } else {
+        (digits, 10)
+    };
+    !body.is_empty() && u64::from_str_radix(body, radix).is_ok()
+}
+
+/// yaml.v2's float pattern: `[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`.
+fn is_yaml_float(text: &str) -> bool {
+    let body = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
+        Some(at) => (&body[..at], Some(&body[at + 1..])),
+        None => (body, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some(("", fraction)) => digits(fraction),
+        Some((whole, fraction)) => digits(whole) && (fraction.is_empty() || digits(fraction)),
+        None => digits(mantissa),
+    };
+    let exponent_ok = exponent.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)));
+    mantissa_ok && exponent_ok
+}
+
+/// `[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?`
+fn is_base60_float(text: &str) -> bool {
+    if !text.contains(':') {
+        return false;
+    }
+    let body = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let (body, fraction) = match body.split_once('.') {
+        Some((b, f)) => (b, Some(f)),
+        None => (body, None),
+    };
+    let mut parts = body.split(':');
+    let head = parts.next().unwrap_or("");
+    let head_ok = head.starts_with(|c: char| c.is_ascii_digit())
+        && head.chars().all(|c| c.is_ascii_digit() || c == '_');
+    let rest_ok = parts.all(|p| {
+        (1..=2).contains(&p.len())
+            && p.chars().all(|c| c.is_ascii_digit())
+            && (p.len() == 1 || p.as_bytes()[0] <= b'5')
+    });
+    head_ok && rest_ok && fraction.is_none_or(|f| f.chars().all(|c| c.is_ascii_digit() || c == '_'))
+}
+
+/// `YYYY-M-D`, optionally with a time: what Go's YAML reader takes for a timestamp.
+fn looks_like_timestamp(value: &str) -> bool {
+    let (date, time) = match value.find(['T', 't', ' ']) {
+        Some(at) => (&value[..at], Some(&value[at + 1..])),
+        None => (value, None),
+    };
+    let parts: Vec<&str> = date.split('-').collect();
+    let date_ok = parts.len() == 3
+        && parts[0].len() == 4
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 4 && p.chars().all(|c| c.is_ascii_digit()))
+        && parts[1].len() <= 2
+        && parts[2].len() <= 2;
+    date_ok
+        && time.is_none_or(|t| {
+            t.split(':').count() == 3 && t.starts_with(|c: char| c.is_ascii_digit())
+        })
+}
+
+fn column(out: &str) -> usize {
+    out.rsplit('\n')
+        .next()
+        .map_or(0, |line| line.chars().count())
+}
+
+fn newline_indent(out: &mut String, indent: usize) {
+    out.push('\n');
+    out.extend(std::iter::repeat_n(' ', indent));
+}
+
+/// Plain text, folded at a space past the line width when `indent` allows breaks.
+fn write_plain(out: &mut String, value: &str, indent: Option<usize>) {
+    let mut col = column(out);
+    let chars: Vec<char> = value.chars().collect();
+    let mut spaces = false;
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            let next_space = chars.get(i + 1) == Some(&' ');
+            if let Some(indent) = indent.filter(|_| !spaces && col > BEST_WIDTH && !next_space) {
+                newline_indent(out, indent);
+                col = indent;
+            } else {
+                out.push(c);
+                col += 1;
+            }
+            spaces = true;
+        } else {
+            out.push(c);
+            col += 1;
+            spaces = false;
+        }
+    }
+}
+
+fn write_single_quoted(out: &mut String, value: &str, indent: Option<usize>) {
+    out.push('\'');
+    let mut col = column(out);
+    let chars: Vec<char> = value.chars().collect();
+    let mut spaces = false;
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            let inner = i != 0 && i + 1 != chars.len() && chars.get(i + 1) != Some(&' ');
+            if let Some(indent) = indent.filter(|_| !spaces && col > BEST_WIDTH && inner) {
+                newline_indent(out, indent);
+                col = indent;
+            } else {
+                out.push(c);
+                col += 1;
+            }
+            spaces = true;
+        } else {
+            if c == '\'' {
+                out.push('\'');
+                col += 1;
+            }
+            out.push(c);
+            col += 1;
+            spaces = false;
+        }
+    }
+    out.push('\'');
+}
+
+fn write_double_quoted(out: &mut String, value: &str, indent: Option<usize>) {
     out.push('"');
+    let mut col = column(out);
+    let chars: Vec<char> = value.chars().collect();
+    let mut spaces = false;
+    for (i, &c) in chars.iter().enumerate() {
+        if !is_printable(c) || c == '\u{FEFF}' || is_break(c) || c == '"' || c == '\\' {
+            let escaped = match c {
+                '\0' => "\\0".to_owned(),
+                '\u{7}' => "\\a".to_owned(),
+                '\u{8}' => "\\b".to_owned(),
+                '\t' => "\\t".to_owned(),
+                '\n' => "\\n".to_owned(),
+                '\u{B}' => "\\v".to_owned(),
+                '\u{C}' => "\\f".to_owned(),
+                '\r' => "\\r".to_owned(),
+                '\u{1B}' => "\\e".to_owned(),
+                '"' => "\\\"".to_owned(),
+                '\\' => "\\\\".to_owned(),
+                '\u{85}' => "\\N".to_owned(),
+                '\u{A0}' => "\\_".to_owned(),
+                '\u{2028}' => "\\L".to_owned(),
+                '\u{2029}' => "\\P".to_owned(),
+                c if (c as u32) <= 0xFF => format!("\\x{:02X}", c as u32),
+                c if (c as u32) <= 0xFFFF => format!("\\u{:04X}", c as u32),
+                c => format!("\\U{:08X}", c as u32),
+            };
+            col += escaped.len();
+            out.push_str(&escaped);
+            spaces = false;
+        } else if c == ' ' {
+            let inner = i != 0 && i + 1 != chars.len();
+            if let Some(indent) = indent.filter(|_| !spaces && col > BEST_WIDTH && inner) {
+                newline_indent(out, indent);
+                col = indent;
+                if chars.get(i + 1) == Some(&' ') {
+                    out.push('\\');
+                    col += 1;
+                }
+            } else {
+                out.push(c);
+                col += 1;
+            }
+            spaces = true;
+        } else {
+            out.push(c);
+            col += 1;
+            spaces = false;
+        }
+    }
+    let _ = write!(out, "\"");
 }
 
 fn write_literal(out: &mut String, value: &str, level: usize) {
     out.push('|');
-    if value.starts_with(' ') {
+    if value.starts_with(' ') || value.starts_with('\n') {
         out.push('2');
     }
     let trailing = value.len() - value.trim_end_matches('\n').len();
-    match trailing {
-        0 => out.push('-'),
-        1 => {}
-        _ => out.push('+'),
+    if trailing == 0 {
+        out.push('-');
+    } else if value == "\n" || trailing > 1 {
+        out.push('+');
     }
     let body = if trailing > 0 {
         &value[..value.len() - 1]
@@ -217,78 +512,67 @@ fn write_literal(out: &mut String, value: &str, level: usize) {
     }
 }
 
-fn is_printable(c: char) -> bool {
-    matches!(c, '\t' | ' '..='~' | '\u{85}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-        && c != '\u{FEFF}'
-}
-
-/// A string can be written plain: the syntax allows it and every YAML reader (1.1 or 1.2)
-/// reads it back as the same string.
-fn plain_string_ok(value: &str) -> bool {
-    plain_syntax_ok(value) && !ambiguous_plain(value)
-}
-
-/// True when a plain scalar with this text would be read as something other than a string
-/// by a YAML 1.2 or a YAML 1.1 reader.
-fn ambiguous_plain(value: &str) -> bool {
-    if resolve_plain(value) != ScalarKind::Str {
-        return true;
-    }
-    const YAML11_WORDS: &[&str] = &[
-        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off",
-        "OFF", "<<", "=",
-    ];
-    if YAML11_WORDS.contains(&value) {
-        return true;
-    }
-    // Numbers, sexagesimals and timestamps of YAML 1.1 readers: anything that starts like
-    // a number and uses only number-ish characters is quoted.
-    let first = value.chars().next().unwrap_or(' ');
-    (first.is_ascii_digit() || matches!(first, '+' | '-' | '.'))
-        && value
-            .chars()
-            .all(|c| c.is_ascii_hexdigit() || "xXoO_:.+-eE".contains(c))
-        || looks_like_timestamp(value)
-}
-
-fn looks_like_timestamp(value: &str) -> bool {
-    let bytes = value.as_bytes();
-    bytes.len() >= 8
-        && bytes[..4].iter().all(u8::is_ascii_digit)
-        && bytes[4] == b'-'
-        && value[5..].starts_with(|c: char| c.is_ascii_digit())
-}
-
-/// The YAML syntax allows this text as a plain scalar in block context.
-fn plain_syntax_ok(value: &str) -> bool {
-    let Some(first) = value.chars().next() else {
-        return false;
-    };
-    if value.starts_with([' ', '\t']) || value.ends_with([' ', '\t']) {
-        return false;
-    }
-    if value.contains('\n') || value.contains(": ") || value.contains(" #") || value.ends_with(':')
-    {
-        return false;
-    }
-    if !value.chars().all(|c| is_printable(c) && c != '\t') {
-        return false;
-    }
-    match first {
-        '?' | ':' | '-' => {
-            let second = value[1..].chars().next();
-            matches!(second, Some(c) if c != ' ') && !(first == '-' && value.starts_with("---"))
+/// Go's yaml.v2 key order: letters and digits compared naturally (`a2` before `a10`).
+pub fn compare_keys(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (ar, br): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    for i in 0..ar.len().min(br.len()) {
+        if ar[i] == br[i] {
+            continue;
         }
-        ',' | '[' | ']' | '{' | '}' | '#' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%'
-        | '@' | '`' => false,
-        _ => true,
+        let (al, bl) = (ar[i].is_alphabetic(), br[i].is_alphabetic());
+        if al && bl {
+            return ar[i].cmp(&br[i]);
+        }
+        if al || bl {
+            return if bl {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            };
+        }
+        let (mut an, mut bn) = (0i64, 0i64);
+        if ar[i] == '0' || br[i] == '0' {
+            for j in (0..i).rev() {
+                if !ar[j].is_ascii_digit() {
+                    break;
+                }
+                if ar[j] != '0' {
+                    an = 1;
+                    bn = 1;
+                    break;
+                }
+            }
+        }
+        let mut ai = i;
+        while ai < ar.len() && ar[ai].is_ascii_digit() {
+            an = an
+                .saturating_mul(10)
+                .saturating_add(i64::from(ar[ai] as u8 - b'0'));
+            ai += 1;
+        }
+        let mut bi = i;
+        while bi < br.len() && br[bi].is_ascii_digit() {
+            bn = bn
+                .saturating_mul(10)
+                .saturating_add(i64::from(br[bi] as u8 - b'0'));
+            bi += 1;
+        }
+        if an != bn {
+            return an.cmp(&bn);
+        }
+        if ai != bi {
+            return ai.cmp(&bi);
+        }
+        return ar[i].cmp(&br[i]);
     }
+    ar.len().cmp(&br.len())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::{parse_documents, parse_one};
+    use crate::yaml::{ScalarKind, parse_documents, parse_one};
 
     #[test]
     fn layout_matches_kustomize() {
@@ -354,6 +638,59 @@ mod tests {
         let text = "a: yes\nb: 010\nc: 1.0\nd: \"x\"\ne: 'it''s'\n";
         let docs = parse_documents(text).unwrap();
         assert_eq!(to_string_stream(&docs), text);
+    }
+
+    #[test]
+    fn quoting_follows_go_yaml() {
+        let expectations = [
+            ("-c", "-c"),
+            ("-", "'-'"),
+            ("1a", "1a"),
+            ("1e3", "\"1e3\""),
+            ("0o17", "\"0o17\""),
+            ("1:20", "\"1:20\""),
+            ("2024-01-01", "\"2024-01-01\""),
+            ("y", "\"y\""),
+            ("x: y", "'x: y'"),
+            ("'", "''''"),
+            (" lead", "' lead'"),
+            ("tab\t", "\"tab\\t\""),
+            ("x\u{1F600}", "\"x\\U0001F600\""),
+            ("", "\"\""),
+        ];
+        for (value, expected) in expectations {
+            let mut map = Mapping::new();
+            map.insert("k", Node::string(value));
+            assert_eq!(
+                to_string(&Node::Map(map)),
+                format!("k: {expected}\n"),
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_lines_fold_at_spaces_like_go_yaml() {
+        let words = "aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp qqqq rrrr";
+        let mut map = Mapping::new();
+        map.insert("long", Node::string(words));
+        let text = to_string(&Node::Map(map));
+        assert_eq!(
+            text,
+            "long: aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk llll mmmm nnnn oooo pppp\n  qqqq rrrr\n"
+        );
+        assert_eq!(
+            parse_one(&text).unwrap().get("long").unwrap().as_str(),
+            Some(words)
+        );
+    }
+
+    #[test]
+    fn keys_sort_naturally() {
+        let mut keys = vec!["a10", "a2", "B", "a", "_x", "1"];
+        keys.sort_by(|a, b| compare_keys(a, b));
+        // As yaml.v2 orders them: a non-digit counts as the number 0 against a digit.
+        assert_eq!(keys, ["_x", "1", "B", "a", "a2", "a10"]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 mod emit;
 mod parse;
 
-pub use emit::{to_string, to_string_stream};
+pub use emit::{compare_keys, to_string, to_string_stream};
 pub use parse::{ParseError, parse_documents, parse_one, parse_one_last_key_wins};
 
 /// How a scalar was (or should be) written.
