@@ -110,13 +110,18 @@ fn write_scalar(out: &mut String, scalar: &Scalar, level: usize) {
     match scalar.tag.as_deref() {
         None => {}
         Some("!!str") => return write_string(out, value, level),
-        Some(core @ ("!!int" | "!!float" | "!!bool" | "!!null")) => {
-            if scalar.style != Style::Plain || scalar.kind() != resolve_plain(value) {
-                out.push_str(core);
-                out.push(' ');
-                return write_double_quoted(out, value, Some(level + 2));
-            }
+        Some(core @ ("!!int" | "!!float" | "!!bool" | "!!null"))
+            if scalar.style != Style::Plain || scalar.kind() != resolve_plain(value) =>
+        {
+            out.push_str(core);
+            out.push(' ');
+            return write_double_quoted(out, value, Some(level + 2));
         }
+        Some(_)
+            if matches!(
+                scalar.tag.as_deref(),
+                Some("!!int" | "!!float" | "!!bool" | "!!null")
+            ) => {}
         Some(other) => {
             out.push_str(other);
             out.push(' ');
