@@ -57,6 +57,16 @@ enum Task {
 
 #[derive(Subcommand)]
 enum BenchTask {
+    /// `driftless kustomize build` against Go's kustomize on a base of 200 resources and
+    /// three overlays: time with and without start-up, and allocations.
+    Kustomize {
+        /// Applications in the base (4 resources each).
+        #[arg(long, default_value_t = 50)]
+        apps: usize,
+        /// Process runs per measurement; the median is reported.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// N GitRepositories against the local Git server: time until all are Ready and
     /// source-controller's peak RSS.
     Sources {
@@ -145,6 +155,35 @@ fn main() -> anyhow::Result<()> {
                     timeout: Duration::from_secs(timeout),
                 },
             ))?;
+        }
+        Task::Bench {
+            command: BenchTask::Kustomize { apps, runs },
+        } => {
+            let status = nested_cargo()
+                .args([
+                    "build",
+                    "--quiet",
+                    "--release",
+                    "-p",
+                    "driftless-cli",
+                    "-p",
+                    "driftless-kustomize",
+                    "--bin",
+                    "driftless",
+                    "--example",
+                    "build_bench",
+                ])
+                .status()
+                .context("running cargo build")?;
+            if !status.success() {
+                bail!("building driftless failed");
+            }
+            let release = target_dir().join("release");
+            xtask::bench_kustomize::run(
+                &release.join("driftless"),
+                &release.join("examples/build_bench"),
+                &xtask::bench_kustomize::KustomizeOptions { apps, runs },
+            )?;
         }
         Task::Up {
             release,
