@@ -13,6 +13,10 @@ pub struct KustomizeOptions {
     pub apps: usize,
     /// Process runs per measurement (the median is reported).
     pub runs: usize,
+    /// Write the trees here and keep them (for profiling); a temporary directory otherwise.
+    pub tree_dir: Option<PathBuf>,
+    /// Measure only driftless, in process (quick, while optimising).
+    pub ours_only: bool,
 }
 
 const ENVIRONMENTS: [&str; 3] = ["dev", "staging", "prod"];
@@ -97,7 +101,10 @@ data:
             ),
         )?;
     }
-    std::fs::write(base.join("config/app.properties"), "timeout=30s\nretries=3\ncache.size=512\n")?;
+    std::fs::write(
+        base.join("config/app.properties"),
+        "timeout=30s\nretries=3\ncache.size=512\n",
+    )?;
     std::fs::write(
         base.join("kustomization.yaml"),
         format!(
@@ -174,29 +181,51 @@ patches:
 /// `kubectl kustomize`, else `go install` of kustomize v5.5.0.
 fn go_kustomize() -> anyhow::Result<(Vec<String>, String)> {
     let home = std::env::var("HOME").unwrap_or_default();
-    let candidates = [PathBuf::from("kustomize"), Path::new(&home).join("go/bin/kustomize")];
+    let candidates = [
+        PathBuf::from("kustomize"),
+        Path::new(&home).join("go/bin/kustomize"),
+    ];
     for candidate in &candidates {
         if let Ok(output) = Command::new(candidate).arg("version").output() {
             if output.status.success() {
                 let version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-                return Ok((vec![candidate.display().to_string(), "build".into()], format!("kustomize {version}")));
+                return Ok((
+                    vec![candidate.display().to_string(), "build".into()],
+                    format!("kustomize {version}"),
+                ));
             }
         }
     }
-    if let Ok(output) = Command::new("kubectl").args(["version", "--client"]).output() {
+    if let Ok(output) = Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+    {
         if output.status.success() {
             let text = String::from_utf8_lossy(&output.stdout);
-            let version = text.lines().find(|l| l.starts_with("Kustomize")).unwrap_or("kustomize").trim().to_owned();
-            return Ok((vec!["kubectl".into(), "kustomize".into()], format!("kubectl kustomize ({version})")));
+            let version = text
+                .lines()
+                .find(|l| l.starts_with("Kustomize"))
+                .unwrap_or("kustomize")
+                .trim()
+                .to_owned();
+            return Ok((
+                vec!["kubectl".into(), "kustomize".into()],
+                format!("kubectl kustomize ({version})"),
+            ));
         }
     }
     eprintln!("installing kustomize v5.5.0 with go install");
-    let status = Command::new("go").args(["install", "sigs.k8s.io/kustomize/kustomize/v5@v5.5.0"]).status()?;
+    let status = Command::new("go")
+        .args(["install", "sigs.k8s.io/kustomize/kustomize/v5@v5.5.0"])
+        .status()?;
     if !status.success() {
         bail!("no Go kustomize found and `go install` failed");
     }
     let path = Path::new(&home).join("go/bin/kustomize");
-    Ok((vec![path.display().to_string(), "build".into()], "kustomize v5.5.0 (go install)".into()))
+    Ok((
+        vec![path.display().to_string(), "build".into()],
+        "kustomize v5.5.0 (go install)".into(),
+    ))
 }
 
 /// Median wall time of running `command DIR` for every dir, summed over the dirs.
@@ -206,10 +235,19 @@ fn time_processes(command: &[String], dirs: &[PathBuf], runs: usize) -> anyhow::
         let mut total = 0.0;
         for dir in dirs {
             let started = Instant::now();
-            let output = Command::new(&command[0]).args(&command[1..]).arg(dir).output().with_context(|| format!("running {}", command[0]))?;
+            let output = Command::new(&command[0])
+                .args(&command[1..])
+                .arg(dir)
+                .output()
+                .with_context(|| format!("running {}", command[0]))?;
             total += started.elapsed().as_secs_f64();
             if !output.status.success() {
-                bail!("{} {} failed: {}", command.join(" "), dir.display(), String::from_utf8_lossy(&output.stderr));
+                bail!(
+                    "{} {} failed: {}",
+                    command.join(" "),
+                    dir.display(),
+                    String::from_utf8_lossy(&output.stderr)
+                );
             }
         }
         totals.push(total);
@@ -232,48 +270,96 @@ fn in_process(bench: &Path, tree: &Path, iterations: usize) -> anyhow::Result<In
     }
     let output = command.output().context("running build_bench")?;
     if !output.status.success() {
-        bail!("build_bench failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "build_bench failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).context("reading build_bench output")?;
+    let json: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("reading build_bench output")?;
     Ok(InProcess {
         seconds: json["median_seconds"].as_f64().context("median_seconds")?,
         allocations: json["allocations"].as_u64().context("allocations")?,
-        allocated_bytes: json["allocated_bytes"].as_u64().context("allocated_bytes")?,
+        allocated_bytes: json["allocated_bytes"]
+            .as_u64()
+            .context("allocated_bytes")?,
     })
 }
 
 /// Same output from both, document for document, or the comparison means nothing.
 fn check_same_output(ours: &Path, go: &[String], dir: &Path) -> anyhow::Result<()> {
     let run = |command: &[String]| -> anyhow::Result<Vec<u8>> {
-        let output = Command::new(&command[0]).args(&command[1..]).arg(dir).output()?;
+        let output = Command::new(&command[0])
+            .args(&command[1..])
+            .arg(dir)
+            .output()?;
         if !output.status.success() {
-            bail!("{} failed: {}", command.join(" "), String::from_utf8_lossy(&output.stderr));
+            bail!(
+                "{} failed: {}",
+                command.join(" "),
+                String::from_utf8_lossy(&output.stderr)
+            );
         }
         Ok(output.stdout)
     };
-    let ours_command = vec![ours.display().to_string(), "kustomize".into(), "build".into()];
+    let ours_command = vec![
+        ours.display().to_string(),
+        "kustomize".into(),
+        "build".into(),
+    ];
     if run(&ours_command)? != run(go)? {
-        bail!("driftless and Go kustomize print different output for {}", dir.display());
+        bail!(
+            "driftless and Go kustomize print different output for {}",
+            dir.display()
+        );
     }
     Ok(())
 }
 
 pub fn run(driftless: &Path, bench: &Path, options: &KustomizeOptions) -> anyhow::Result<()> {
-    let (go, go_name) = go_kustomize()?;
     let work = tempfile::tempdir()?;
-    let small = work.path().join("realistic");
-    let large = work.path().join("large");
-    let trivial = work.path().join("trivial");
+    let root = options
+        .tree_dir
+        .clone()
+        .unwrap_or_else(|| work.path().to_owned());
+    let small = root.join("realistic");
+    let large = root.join("large");
+    let trivial = root.join("trivial");
     write_tree(&small, options.apps)?;
     write_tree(&large, options.apps * 10)?;
     std::fs::create_dir_all(&trivial)?;
-    std::fs::write(trivial.join("kustomization.yaml"), "configMapGenerator:\n- name: one\n  literals: [A=1]\n")?;
-    let overlays = |root: &Path| ENVIRONMENTS.iter().map(|e| root.join("overlays").join(e)).collect::<Vec<_>>();
+    std::fs::write(
+        trivial.join("kustomization.yaml"),
+        "configMapGenerator:\n- name: one\n  literals: [A=1]\n",
+    )?;
+    let overlays = |root: &Path| {
+        ENVIRONMENTS
+            .iter()
+            .map(|e| root.join("overlays").join(e))
+            .collect::<Vec<_>>()
+    };
+    if options.ours_only {
+        let small_in = in_process(bench, &small, 20)?;
+        let large_in = in_process(bench, &large, 3)?;
+        println!(
+            "driftless in process: 3 overlays {:.1} ms ({} allocations); 10x tree {:.1} ms ({} allocations)",
+            small_in.seconds * 1000.0,
+            small_in.allocations,
+            large_in.seconds * 1000.0,
+            large_in.allocations
+        );
+        return Ok(());
+    }
+    let (go, go_name) = go_kustomize()?;
 
     for dir in overlays(&small) {
         check_same_output(driftless, &go, &dir)?;
     }
-    let ours_cli = vec![driftless.display().to_string(), "kustomize".into(), "build".into()];
+    let ours_cli = vec![
+        driftless.display().to_string(),
+        "kustomize".into(),
+        "build".into(),
+    ];
     let runs = options.runs.max(1);
     let go_startup = time_processes(&go, std::slice::from_ref(&trivial), runs)?;
     let ours_startup = time_processes(&ours_cli, std::slice::from_ref(&trivial), runs)?;
@@ -286,10 +372,23 @@ pub fn run(driftless: &Path, bench: &Path, options: &KustomizeOptions) -> anyhow
     let resources = options.apps * 4;
     let ms = |s: f64| s * 1000.0;
     println!("bench kustomize (Go: {go_name})");
-    println!("  tree                           base of {resources} resources + 3 overlays (patches, images, replicas, generators)");
-    println!("  output                         {} resources per overlay", resources + 3);
-    println!("  start-up, trivial build        Go {:.1} ms   driftless {:.1} ms", ms(go_startup), ms(ours_startup));
-    println!("  3 overlays, as processes       Go {:.1} ms   driftless {:.1} ms", ms(go_small), ms(ours_small));
+    println!(
+        "  tree                           base of {resources} resources + 3 overlays (patches, images, replicas, generators)"
+    );
+    println!(
+        "  output                         {} resources per overlay",
+        resources + 3
+    );
+    println!(
+        "  start-up, trivial build        Go {:.1} ms   driftless {:.1} ms",
+        ms(go_startup),
+        ms(ours_startup)
+    );
+    println!(
+        "  3 overlays, as processes       Go {:.1} ms   driftless {:.1} ms",
+        ms(go_small),
+        ms(ours_small)
+    );
     let with_startup = go_small / ours_small;
     println!("    ratio with start-up          {with_startup:.1}x (target >= 10x)");
     let go_small_work = (go_small - 3.0 * go_startup).max(0.0);
@@ -300,7 +399,10 @@ pub fn run(driftless: &Path, bench: &Path, options: &KustomizeOptions) -> anyhow
         ours_small_in.allocations,
         ours_small_in.allocated_bytes as f64 / 1048576.0
     );
-    println!("    ratio without start-up       {:.1}x", go_small_work / ours_small_in.seconds);
+    println!(
+        "    ratio without start-up       {:.1}x",
+        go_small_work / ours_small_in.seconds
+    );
     let go_large_work = (go_large - 3.0 * go_startup).max(0.0);
     println!(
         "  10x larger tree ({} resources per overlay), without start-up: Go {:.1} ms   driftless {:.1} ms ({} allocations)",
@@ -322,7 +424,9 @@ mod tests {
     fn tree_has_the_promised_shape() {
         let dir = tempfile::tempdir().unwrap();
         write_tree(dir.path(), 50).unwrap();
-        let apps = std::fs::read_dir(dir.path().join("base/apps")).unwrap().count();
+        let apps = std::fs::read_dir(dir.path().join("base/apps"))
+            .unwrap()
+            .count();
         assert_eq!(apps, 50);
         let built = driftless_kustomize::build(
             &driftless_kustomize::fs::DiskFs,
@@ -333,6 +437,10 @@ mod tests {
         // 200 from the base, the merged shared ConfigMap, and the overlay's Secret.
         assert_eq!(built.len(), 202);
         assert!(built.iter().all(|r| r.namespace() == "shop-prod"));
-        assert!(built.iter().any(|r| r.name().starts_with("prod-credentials-")));
+        assert!(
+            built
+                .iter()
+                .any(|r| r.name().starts_with("prod-credentials-"))
+        );
     }
 }

@@ -66,6 +66,12 @@ enum BenchTask {
         /// Process runs per measurement; the median is reported.
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        /// Write the generated trees here and keep them (for profiling).
+        #[arg(long)]
+        tree_dir: Option<PathBuf>,
+        /// Measure only driftless, in process.
+        #[arg(long)]
+        ours_only: bool,
     },
     /// N GitRepositories against the local Git server: time until all are Ready and
     /// source-controller's peak RSS.
@@ -157,7 +163,13 @@ fn main() -> anyhow::Result<()> {
             ))?;
         }
         Task::Bench {
-            command: BenchTask::Kustomize { apps, runs },
+            command:
+                BenchTask::Kustomize {
+                    apps,
+                    runs,
+                    tree_dir,
+                    ours_only,
+                },
         } => {
             let status = nested_cargo()
                 .args([
@@ -182,7 +194,12 @@ fn main() -> anyhow::Result<()> {
             xtask::bench_kustomize::run(
                 &release.join("driftless"),
                 &release.join("examples/build_bench"),
-                &xtask::bench_kustomize::KustomizeOptions { apps, runs },
+                &xtask::bench_kustomize::KustomizeOptions {
+                    apps,
+                    runs,
+                    tree_dir,
+                    ours_only,
+                },
             )?;
         }
         Task::Up {

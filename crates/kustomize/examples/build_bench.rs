@@ -56,10 +56,17 @@ fn load(fs: &mut MemFs, root: &Path, dir: &Path) -> std::io::Result<()> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let tree: PathBuf = args.next().ok_or("usage: build_bench DIR [ITERATIONS] [SUBDIR...]")?.into();
+    let tree: PathBuf = args
+        .next()
+        .ok_or("usage: build_bench DIR [ITERATIONS] [SUBDIR...]")?
+        .into();
     let iterations: usize = args.next().map(|n| n.parse()).transpose()?.unwrap_or(20);
     let dirs: Vec<String> = args.collect();
-    let dirs = if dirs.is_empty() { vec![".".to_owned()] } else { dirs };
+    let dirs = if dirs.is_empty() {
+        vec![".".to_owned()]
+    } else {
+        dirs
+    };
     let mut fs = MemFs::new();
     load(&mut fs, &tree, &tree)?;
     let options = BuildOptions::default();
@@ -71,7 +78,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(bytes)
     };
     // One build to warm up, counted for allocations.
-    let (a0, b0) = (ALLOCATIONS.load(Ordering::Relaxed), BYTES.load(Ordering::Relaxed));
+    let (a0, b0) = (
+        ALLOCATIONS.load(Ordering::Relaxed),
+        BYTES.load(Ordering::Relaxed),
+    );
     let output_bytes = build_all()?;
     let allocations = ALLOCATIONS.load(Ordering::Relaxed) - a0;
     let allocated_bytes = BYTES.load(Ordering::Relaxed) - b0;

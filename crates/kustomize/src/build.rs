@@ -13,7 +13,7 @@ use crate::loader::Loader;
 use crate::openapi::{Schema, Schemas};
 use crate::origin::{self, Origin};
 use crate::resid::LegacyOrder;
-use crate::resmap::ResMap;
+use crate::resmap::{IdKeys, ResMap};
 use crate::resource::{Behavior, Resource, resources_from_yaml};
 use crate::transform::{self, Transformer};
 use crate::types::{self, COMPONENT_VERSION, KUSTOMIZATION_VERSION, Kustomization, Var};
@@ -145,7 +145,30 @@ fn normalize(node: &Node) -> Node {
             Node::Map(yaml::Mapping { entries })
         }
         Node::Seq(items) => Node::Seq(items.iter().map(normalize).collect()),
-        Node::Scalar(_) => Node::from_json(&node.to_json()),
+        Node::Scalar(scalar) => normalize_scalar(scalar),
+    }
+}
+
+/// A scalar as it comes out of kustomize's YAML → JSON → YAML round trip: typed values in
+/// their canonical spelling (`0x1F` is `31`, `1.0` is `1`), strings as strings.
+fn normalize_scalar(scalar: &yaml::Scalar) -> Node {
+    use yaml::ScalarKind;
+    match scalar.kind() {
+        ScalarKind::Null => Node::plain("null"),
+        ScalarKind::Bool => Node::plain(if scalar.value.eq_ignore_ascii_case("true") {
+            "true"
+        } else {
+            "false"
+        }),
+        ScalarKind::Int => match Node::Scalar(scalar.clone()).to_json() {
+            serde_json::Value::Number(n) => Node::plain(n.to_string()),
+            _ => Node::string(&scalar.value),
+        },
+        ScalarKind::Float => match scalar.value.replace('_', "").parse::<f64>() {
+            Ok(f) if f.is_finite() => Node::plain(crate::hash::go_float(f)),
+            _ => Node::string(&scalar.value),
+        },
+        ScalarKind::Str => Node::string(&scalar.value),
     }
 }
 
@@ -178,9 +201,9 @@ fn sort(resources: &mut [Resource], options: Option<&types::SortOptions>) -> Res
             }
         },
     };
-    let ids: Vec<_> = resources.iter().map(Resource::id).collect();
+    let keys: Vec<_> = resources.iter().map(|r| order.key(&r.id())).collect();
     let mut indexes: Vec<usize> = (0..resources.len()).collect();
-    indexes.sort_by(|&a, &b| order.compare(&ids[a], &ids[b]));
+    indexes.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
     let sorted: Vec<Resource> = indexes.iter().map(|&i| resources[i].clone()).collect();
     resources.clone_from_slice(&sorted);
     Ok(())
@@ -221,8 +244,8 @@ impl Default for Accumulator {
 }
 
 impl Accumulator {
-    fn merge(&mut self, other: Accumulator) -> Result<()> {
-        self.resmap.append_all(other.resmap)?;
+    fn merge(&mut self, other: Accumulator, seen: &mut IdKeys) -> Result<()> {
+        self.resmap.append_all_with(other.resmap, seen)?;
         self.config.merge(&other.config)?;
         for var in other.vars {
             self.add_var(var)?;
@@ -404,8 +427,9 @@ impl<'a> Target<'a> {
         mut accumulated: Accumulator,
     ) -> Result<Accumulator> {
         let k = &self.kustomization;
+        let mut seen = accumulated.resmap.id_keys();
         for path in k.resources.iter().flatten() {
-            self.accumulate_resource(context, &mut accumulated, path)
+            self.accumulate_resource(context, &mut accumulated, &mut seen, path)
                 .map_err(|e| e.context("accumulating resources"))?;
         }
         for path in k.configurations.iter().flatten() {
@@ -472,6 +496,7 @@ impl<'a> Target<'a> {
         &self,
         context: &Context,
         accumulated: &mut Accumulator,
+        seen: &mut IdKeys,
         path: &str,
     ) -> Result<()> {
         let file_error = match self.loader.resolve_file(path) {
@@ -483,16 +508,16 @@ impl<'a> Target<'a> {
                     .map_err(|e| Error::new(format!("{}: {e}", full.display())))?;
                 let text = String::from_utf8(bytes)
                     .map_err(|_| Error::new(format!("{path}: not valid UTF-8")))?;
-                let resources = resources_from_yaml(&text, path)?;
-                for mut resource in resources {
-                    if context.tracking {
+                let mut resources = resources_from_yaml(&text, path)?;
+                if context.tracking {
+                    for resource in &mut resources {
                         resource.origin = Some(Origin::file(origin::join(&self.origin_dir, path)));
                     }
-                    accumulated
-                        .resmap
-                        .append(resource)
-                        .map_err(|e| e.context(format!("merging resources from '{path}'")))?;
                 }
+                accumulated
+                    .resmap
+                    .append_all_with(resources.into_iter().collect(), seen)
+                    .map_err(|e| e.context(format!("merging resources from '{path}'")))?;
                 return Ok(());
             }
             Err(error) => error,
@@ -517,7 +542,7 @@ impl<'a> Target<'a> {
                     sub.loader.root().display()
                 ))
             })?;
-        accumulated.merge(sub_accumulated).map_err(|e| {
+        accumulated.merge(sub_accumulated, seen).map_err(|e| {
             e.context(format!(
                 "recursed merging from path '{}'",
                 sub.loader.root().display()
@@ -595,7 +620,10 @@ impl<'a> Target<'a> {
                         configs.resmap.append(resource)?;
                     }
                 }
-                _ => self.accumulate_resource(context, &mut configs, entry)?,
+                _ => {
+                    let mut seen = configs.resmap.id_keys();
+                    self.accumulate_resource(context, &mut configs, &mut seen, entry)?
+                }
             }
         }
         Ok(configs.resmap.into_resources())

@@ -108,7 +108,7 @@ fn walk_segments(
 
 /// Whether a field spec applies to a resource of type `gvk`.
 pub fn applies_to(spec: &FieldSpec, gvk: &Gvk) -> bool {
-    gvk.is_selected_by(&spec.gvk())
+    spec.selects(gvk)
 }
 
 /// Runs `visit` on every field of `resource` that one of `specs` names.

@@ -211,6 +211,18 @@ impl LegacyOrder {
         LegacyOrder::new(DEFAULT_ORDER_FIRST, DEFAULT_ORDER_LAST)
     }
 
+    /// A key that sorts as [`LegacyOrder::compare`] does, computed once per resource.
+    pub fn key(&self, id: &ResId) -> LegacyKey {
+        let rank = self.ranks.get(&id.gvk.kind).copied().unwrap_or(0);
+        LegacyKey {
+            rank,
+            gvk: id.gvk.legacy_sort_string(),
+            namespace_kind: id.gvk.kind == "Namespace" && id.gvk.group.is_empty(),
+            is_namespace: id.gvk.kind == "Namespace",
+            id: id.legacy_sort_string(),
+        }
+    }
+
     pub fn compare(&self, a: &ResId, b: &ResId) -> Ordering {
         if a.gvk != b.gvk {
             let rank = |gvk: &Gvk| self.ranks.get(&gvk.kind).copied().unwrap_or(0);
@@ -228,6 +240,42 @@ impl LegacyOrder {
             return sa.cmp(&sb);
         }
         a.legacy_sort_string().cmp(&b.legacy_sort_string())
+    }
+}
+
+/// See [`LegacyOrder::key`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LegacyKey {
+    rank: i64,
+    gvk: String,
+    /// A core-group Namespace (kustomize orders Namespaces against it in reverse).
+    namespace_kind: bool,
+    is_namespace: bool,
+    id: String,
+}
+
+impl PartialOrd for LegacyKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for LegacyKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        if self.gvk != other.gvk {
+            let by_rank = self.rank.cmp(&other.rank);
+            if by_rank != Ordering::Equal {
+                return by_rank;
+            }
+            if self.is_namespace
+                && other.is_namespace
+                && (self.namespace_kind || other.namespace_kind)
+            {
+                return other.gvk.cmp(&self.gvk);
+            }
+            return self.gvk.cmp(&other.gvk);
+        }
+        self.id.cmp(&other.id)
     }
 }
 
@@ -254,7 +302,10 @@ mod tests {
             id("v1", "Namespace", "ns"),
         ];
         let order = LegacyOrder::default_order();
+        let mut by_key = ids.clone();
         ids.sort_by(|a, b| order.compare(a, b));
+        by_key.sort_by_key(|id| order.key(id));
+        assert_eq!(ids, by_key);
         let names: Vec<_> = ids.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(names, ["ns", "s", "a", "b", "w", "v"]);
     }

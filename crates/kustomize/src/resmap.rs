@@ -4,6 +4,17 @@ use crate::resid::ResId;
 use crate::resource::Resource;
 use crate::{Error, Result};
 
+/// Ids as compared for conflicts: type, name and effective namespace.
+pub type IdKeys = std::collections::HashSet<(crate::resid::Gvk, String, String)>;
+
+fn id_key(id: &ResId) -> (crate::resid::Gvk, String, String) {
+    (
+        id.gvk.clone(),
+        id.name.clone(),
+        id.effective_namespace().to_owned(),
+    )
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct ResMap {
     resources: Vec<Resource>,
@@ -60,8 +71,27 @@ impl ResMap {
     }
 
     pub fn append_all(&mut self, other: ResMap) -> Result<()> {
+        let mut seen = self.id_keys();
+        self.append_all_with(other, &mut seen)
+    }
+
+    /// The ids present, in the form [`ResMap::append_all_with`] checks against.
+    pub fn id_keys(&self) -> IdKeys {
+        self.resources.iter().map(|r| id_key(&r.id())).collect()
+    }
+
+    /// Adds resources, checking their ids against (and adding them to) `seen` — which
+    /// must hold the ids already present; lets a caller adding many batches avoid
+    /// rescanning.
+    pub fn append_all_with(&mut self, other: ResMap, seen: &mut IdKeys) -> Result<()> {
         for resource in other.resources {
-            self.append(resource)?;
+            let id = resource.id();
+            if !seen.insert(id_key(&id)) {
+                return Err(Error::new(format!(
+                    "may not add resource with an already registered id: {id}"
+                )));
+            }
+            self.resources.push(resource);
         }
         Ok(())
     }

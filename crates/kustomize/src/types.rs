@@ -93,6 +93,13 @@ impl FieldSpec {
     pub fn gvk(&self) -> Gvk {
         Gvk::new(&self.group, &self.version, &self.kind)
     }
+
+    /// Whether this spec applies to objects of type `gvk` (its empty fields match any).
+    pub fn selects(&self, gvk: &Gvk) -> bool {
+        (self.group.is_empty() || self.group == gvk.group)
+            && (self.version.is_empty() || self.version == gvk.version)
+            && (self.kind.is_empty() || self.kind == gvk.kind)
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]

@@ -122,9 +122,28 @@ fn builtin() -> &'static Arc<Schema> {
     })
 }
 
-/// Whether the built-in Kubernetes schema knows this kind to be cluster-scoped.
+/// Whether the built-in Kubernetes schema knows this kind to be cluster-scoped. Asked for
+/// every id comparison, so it is a lookup by kind with no allocation.
 pub fn is_cluster_scoped(gvk: &Gvk) -> bool {
-    builtin().scope(gvk) == Some(true)
+    static BY_KIND: OnceLock<HashMap<String, Vec<String>>> = OnceLock::new();
+    let by_kind = BY_KIND.get_or_init(|| {
+        let mut map: HashMap<String, Vec<String>> = HashMap::new();
+        for (api_version, kind) in &builtin().cluster_scoped {
+            map.entry(kind.clone())
+                .or_default()
+                .push(api_version.clone());
+        }
+        map
+    });
+    let Some(api_versions) = by_kind.get(gvk.kind.as_str()) else {
+        return false;
+    };
+    api_versions
+        .iter()
+        .any(|api_version| match api_version.split_once('/') {
+            Some((group, version)) => group == gvk.group && version == gvk.version,
+            None => gvk.group.is_empty() && *api_version == gvk.version,
+        })
 }
 
 /// The schemas a build consults: a kustomization's own first, then Kubernetes'.

@@ -240,7 +240,7 @@ fn rename(
         if exempt {
             continue;
         }
-        for spec in specs.iter().filter(|s| original.is_selected_by(&s.gvk())) {
+        for spec in specs.iter().filter(|s| s.selects(&original)) {
             if spec.path == "metadata/name" {
                 let name = resource.name().to_owned();
                 let renamed = new_name(&name, resource);
@@ -304,7 +304,7 @@ fn set_replicas(resmap: &mut ResMap, replica: &Replica, specs: &[FieldSpec]) -> 
             let hit = resource
                 .all_ids()
                 .iter()
-                .any(|id| id.name == replica.name && id.gvk.is_selected_by(&spec.gvk()));
+                .any(|id| id.name == replica.name && spec.selects(&id.gvk));
             if !hit {
                 continue;
             }

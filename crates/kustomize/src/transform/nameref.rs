@@ -2,19 +2,23 @@
 //! another resource (a Pod's ConfigMap volume, a RoleBinding's roleRef, a webhook's
 //! service, ...) is pointed at that resource's current name.
 
+use std::collections::HashMap;
+
 use crate::config::NameBackReferences;
 use crate::fieldspec::walk;
 use crate::resid::{Gvk, ResId};
 use crate::resmap::ResMap;
 use crate::resource::Resource;
+use crate::types::FieldSpec;
 use crate::yaml::Node;
 use crate::{Error, Result};
 
 /// What the fix-up needs to know about a possible referral.
 struct Candidate {
     previous: Vec<ResId>,
-    original: ResId,
+    original_namespace: String,
     current: ResId,
+    current_namespace: String,
     prefixes: Vec<String>,
     suffixes: Vec<String>,
     cluster_scoped: bool,
@@ -25,7 +29,8 @@ impl Candidate {
         let current = resource.id();
         Candidate {
             previous: resource.previous_ids.clone(),
-            original: resource.original_id(),
+            original_namespace: resource.original_id().effective_namespace().to_owned(),
+            current_namespace: current.effective_namespace().to_owned(),
             cluster_scoped: current.gvk.is_cluster_scoped(),
             current,
             prefixes: resource.prefixes.clone(),
@@ -34,51 +39,119 @@ impl Candidate {
     }
 }
 
+/// Every resource as a possible referral, indexed by the names it had before.
+struct Candidates {
+    all: Vec<Candidate>,
+    by_previous_name: HashMap<String, Vec<usize>>,
+}
+
+impl Candidates {
+    fn of(resmap: &ResMap) -> Candidates {
+        let all: Vec<Candidate> = resmap.iter().map(Candidate::of).collect();
+        let mut by_previous_name: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, candidate) in all.iter().enumerate() {
+            for id in &candidate.previous {
+                let entry = by_previous_name.entry(id.name.clone()).or_default();
+                if entry.last() != Some(&i) {
+                    entry.push(i);
+                }
+            }
+        }
+        Candidates {
+            all,
+            by_previous_name,
+        }
+    }
+}
+
 pub fn fix_name_references(
     resmap: &mut ResMap,
     back_references: &[NameBackReferences],
 ) -> Result<()> {
-    let candidates: Vec<Candidate> = resmap.iter().map(Candidate::of).collect();
+    let candidates = Candidates::of(resmap);
     for index in 0..resmap.len() {
-        let referrer_original_gvk = resmap.resources()[index].original_id().gvk;
-        for back_reference in back_references {
-            let target = back_reference.gvk();
-            for spec in &back_reference.field_specs {
-                if !referrer_original_gvk.is_selected_by(&spec.gvk()) {
-                    continue;
-                }
-                let referrer = &candidates[index];
-                let in_reach = reachable(resmap.resources(), &candidates, index)?;
-                let resource = &mut resmap.resources_mut()[index];
-                let role_ref = role_ref_of(resource, &spec.path);
-                let context = Lookup {
-                    candidates: &candidates,
-                    in_reach: &in_reach,
-                    referrer,
-                    target: &target,
-                    role_ref,
-                };
-                walk(&mut resource.node, &spec.path, None, &mut |node| {
-                    set_reference(node, &context)
-                })
-                .map_err(|e| {
-                    e.context(format!(
-                        "updating name reference in '{}' field of '{}'",
-                        spec.path, referrer.current
-                    ))
-                })?;
-            }
+        let original_gvk = resmap.resources()[index].original_id().gvk;
+        let applicable: Vec<(Gvk, &FieldSpec)> = back_references
+            .iter()
+            .flat_map(|b| {
+                b.field_specs
+                    .iter()
+                    .filter(|s| s.selects(&original_gvk))
+                    .map(move |s| (b.gvk(), s))
+            })
+            .collect();
+        if applicable.is_empty() {
+            continue;
+        }
+        let referrer = &candidates.all[index];
+        let subject_namespaces = service_account_namespaces(&resmap.resources()[index], referrer)?;
+        for (target, spec) in applicable {
+            let resource = &mut resmap.resources_mut()[index];
+            let lookup = Lookup {
+                candidates: &candidates,
+                referrer,
+                subject_namespaces: &subject_namespaces,
+                target: &target,
+                role_ref: role_ref_of(resource, &spec.path),
+            };
+            walk(&mut resource.node, &spec.path, None, &mut |node| {
+                set_reference(node, &lookup)
+            })
+            .map_err(|e| {
+                e.context(format!(
+                    "updating name reference in '{}' field of '{}'",
+                    spec.path, referrer.current
+                ))
+            })?;
         }
     }
     Ok(())
 }
 
 struct Lookup<'a> {
-    candidates: &'a [Candidate],
-    in_reach: &'a [usize],
+    candidates: &'a Candidates,
     referrer: &'a Candidate,
+    /// A RoleBinding also reaches the namespaces of its ServiceAccount subjects.
+    subject_namespaces: &'a [String],
     target: &'a Gvk,
     role_ref: Option<Gvk>,
+}
+
+impl Lookup<'_> {
+    /// A namespaced referrer reaches cluster-scoped resources and those in its namespace.
+    fn reaches(&self, candidate: &Candidate) -> bool {
+        self.referrer.cluster_scoped
+            || candidate.cluster_scoped
+            || candidate.current_namespace == self.referrer.current_namespace
+            || self
+                .subject_namespaces
+                .contains(&candidate.current_namespace)
+    }
+}
+
+fn service_account_namespaces(resource: &Resource, referrer: &Candidate) -> Result<Vec<String>> {
+    let mut namespaces = Vec::new();
+    if referrer.current.gvk.kind != "RoleBinding" {
+        return Ok(namespaces);
+    }
+    if let Some(Node::Seq(subjects)) = resource.node.get("subjects") {
+        for subject in subjects {
+            if subject.str_at(&["kind"]) != Some("ServiceAccount") {
+                continue;
+            }
+            match subject.get("namespace") {
+                None => {}
+                Some(Node::Scalar(s)) if !s.is_null() => namespaces.push(s.value.clone()),
+                Some(_) => {
+                    return Err(Error::new(format!(
+                        "Invalid Input: namespace is blank for resource \"{}\"",
+                        referrer.current
+                    )));
+                }
+            }
+        }
+    }
+    Ok(namespaces)
 }
 
 /// `roleRef` narrows RBAC references by its apiGroup and kind.
@@ -91,55 +164,14 @@ fn role_ref_of(resource: &Resource, path: &str) -> Option<Gvk> {
     Some(Gvk::new(group, "", kind))
 }
 
-/// Resources a referrer may refer to: everything for a cluster-scoped referrer, otherwise
-/// cluster-scoped resources and those in its namespace (plus its ServiceAccount subjects'
-/// namespaces for a RoleBinding).
-fn reachable(
-    resources: &[Resource],
-    candidates: &[Candidate],
-    referrer: usize,
-) -> Result<Vec<usize>> {
-    let me = &candidates[referrer];
-    if me.cluster_scoped {
-        return Ok((0..candidates.len()).collect());
-    }
-    let mut namespaces = vec![me.current.effective_namespace().to_owned()];
-    if me.current.gvk.kind == "RoleBinding"
-        && let Some(Node::Seq(subjects)) = resources[referrer].node.get("subjects")
-    {
-        for subject in subjects {
-            if subject.str_at(&["kind"]) == Some("ServiceAccount") {
-                match subject.get("namespace") {
-                    None => {}
-                    Some(Node::Scalar(s)) if !s.is_null() => namespaces.push(s.value.clone()),
-                    Some(_) => {
-                        return Err(Error::new(format!(
-                            "Invalid Input: namespace is blank for resource \"{}\"",
-                            me.current
-                        )));
-                    }
-                }
-            }
-        }
-    }
-    Ok((0..candidates.len())
-        .filter(|&i| {
-            candidates[i].cluster_scoped
-                || namespaces
-                    .iter()
-                    .any(|ns| ns == candidates[i].current.effective_namespace())
-        })
-        .collect())
-}
-
 fn set_reference(node: &mut Node, lookup: &Lookup<'_>) -> Result<()> {
     match node {
         Node::Scalar(scalar) if scalar.is_null() => Ok(()),
         Node::Scalar(scalar) => {
-            if let Some(found) = select_referral(&scalar.value, lookup.in_reach, lookup, false)? {
-                let name = &lookup.candidates[found].current.name;
+            if let Some(found) = select_referral(&scalar.value, None, lookup, false)? {
+                let name = &lookup.candidates.all[found].current.name;
                 if *name != scalar.value {
-                    scalar.value = name.clone();
+                    scalar.value.clone_from(name);
                 }
             }
             Ok(())
@@ -170,48 +202,35 @@ fn set_mapping(node: &mut Node, lookup: &Lookup<'_>) -> Result<()> {
     else {
         return Err(Error::new("path config error; no 'name' field in node"));
     };
+    // With a namespace, only candidates from it: by original namespace if any has it,
+    // else by current namespace.
     let namespace = node.str_at(&["namespace"]).map(str::to_owned);
-    let pool: Vec<usize> = match &namespace {
-        Some(ns) => {
-            let by_original: Vec<usize> = lookup
-                .in_reach
-                .iter()
-                .copied()
-                .filter(|&i| {
-                    !lookup.candidates[i].cluster_scoped
-                        && lookup.candidates[i].original.effective_namespace() == ns
-                })
-                .collect();
-            if by_original.is_empty() {
-                lookup
-                    .in_reach
-                    .iter()
-                    .copied()
-                    .filter(|&i| {
-                        !lookup.candidates[i].cluster_scoped
-                            && lookup.candidates[i].current.effective_namespace() == ns
-                    })
-                    .collect()
-            } else {
-                by_original
-            }
+    let in_namespace = namespace.as_ref().map(|ns| {
+        let all = &lookup.candidates.all;
+        let reachable = |c: &Candidate| !c.cluster_scoped && lookup.reaches(c);
+        if all
+            .iter()
+            .any(|c| reachable(c) && c.original_namespace == *ns)
+        {
+            (ns.clone(), true)
+        } else {
+            (ns.clone(), false)
         }
-        None => lookup.in_reach.to_vec(),
-    };
-    let Some(found) = select_referral(&name, &pool, lookup, true)? else {
+    });
+    let Some(found) = select_referral(&name, in_namespace.as_ref(), lookup, true)? else {
         return Ok(());
     };
-    let referral = &lookup.candidates[found].current;
+    let referral = &lookup.candidates.all[found].current;
     if referral.name == name && referral.namespace.is_empty() {
         return Ok(());
     }
     if let Node::Map(map) = node {
         if let Some(Node::Scalar(scalar)) = map.get_mut("name") {
-            scalar.value = referral.name.clone();
+            scalar.value.clone_from(&referral.name);
         }
         if !referral.namespace.is_empty() {
             match map.get_mut("namespace") {
-                Some(Node::Scalar(scalar)) => scalar.value = referral.namespace.clone(),
+                Some(Node::Scalar(scalar)) => scalar.value.clone_from(&referral.namespace),
                 _ => map.insert("namespace", Node::string(&referral.namespace)),
             }
         }
@@ -219,26 +238,36 @@ fn set_mapping(node: &mut Node, lookup: &Lookup<'_>) -> Result<()> {
     Ok(())
 }
 
+/// The one resource `old_name` refers to, by kustomize's sieves. `namespace` restricts
+/// to candidates in it (by original namespace when `true`, current otherwise).
 fn select_referral(
     old_name: &str,
-    pool: &[usize],
+    namespace: Option<&(String, bool)>,
     lookup: &Lookup<'_>,
     compare_namespaces: bool,
 ) -> Result<Option<usize>> {
-    let candidates = lookup.candidates;
+    let all = &lookup.candidates.all;
     let referrer = lookup.referrer;
-    let mut left: Vec<usize> = pool
+    let Some(named) = lookup.candidates.by_previous_name.get(old_name) else {
+        return Ok(None);
+    };
+    let mut left: Vec<usize> = named
         .iter()
         .copied()
-        .filter(|&i| candidates[i].previous.iter().any(|id| id.name == old_name))
+        .filter(|&i| lookup.reaches(&all[i]))
+        .filter(|&i| match namespace {
+            Some((ns, true)) => !all[i].cluster_scoped && all[i].original_namespace == *ns,
+            Some((ns, false)) => !all[i].cluster_scoped && all[i].current_namespace == *ns,
+            None => true,
+        })
         .filter(|&i| {
-            candidates[i]
+            all[i]
                 .previous
                 .iter()
                 .any(|id| id.gvk.is_selected_by(lookup.target))
         })
         .filter(|&i| match &lookup.role_ref {
-            Some(role_ref) => candidates[i]
+            Some(role_ref) => all[i]
                 .previous
                 .iter()
                 .any(|id| id.gvk.is_selected_by(role_ref)),
@@ -246,37 +275,33 @@ fn select_referral(
         })
         .filter(|&i| {
             referrer.cluster_scoped
-                || candidates[i].cluster_scoped
-                || candidates[i].current.gvk.kind == "ServiceAccount"
-                || candidates[i].current.effective_namespace()
-                    == referrer.current.effective_namespace()
+                || all[i].cluster_scoped
+                || all[i].current.gvk.kind == "ServiceAccount"
+                || all[i].current_namespace == referrer.current_namespace
         })
         .collect();
     if left.len() <= 1 {
         return Ok(left.pop());
     }
     // First with either side's empty affix lists accepted, then strictly.
-    left.retain(|&i| affixes_match(&candidates[i], referrer, true));
+    left.retain(|&i| affixes_match(&all[i], referrer, true));
     if left.len() > 1 {
-        left.retain(|&i| affixes_match(&candidates[i], referrer, false));
+        left.retain(|&i| affixes_match(&all[i], referrer, false));
     }
     match left.len() {
         0 => return Ok(None),
         1 => return Ok(Some(left[0])),
         _ => {}
     }
-    let first = &candidates[left[0]].current;
+    let first = &all[left[0]].current;
     let all_same = left.iter().all(|&i| {
-        let c = &candidates[i].current;
+        let c = &all[i].current;
         c.name == first.name && (!compare_namespaces || c.namespace == first.namespace)
     });
     if all_same {
         return Ok(Some(left[0]));
     }
-    let ids: Vec<String> = left
-        .iter()
-        .map(|&i| candidates[i].current.to_string())
-        .collect();
+    let ids: Vec<String> = left.iter().map(|&i| all[i].current.to_string()).collect();
     Err(Error::new(format!(
         "found multiple possible referrals: {}",
         ids.join(", ")

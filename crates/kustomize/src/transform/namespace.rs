@@ -57,18 +57,24 @@ impl Namespace {
         if self.namespace.is_empty() {
             return Ok(());
         }
-        for index in 0..resmap.len() {
-            let resource = &mut resmap.resources_mut()[index];
+        for resource in resmap.iter_mut() {
             if resource.annotation("kustomize.config.k8s.io/helm-generated") == Some("true") {
                 continue;
             }
             resource.remember_id();
             self.apply_one(resource)?;
-            let id = resmap.resources()[index].id();
-            let same = resmap.iter().filter(|r| r.id().same_as(&id)).count();
-            if same != 1 {
+        }
+        let mut seen = std::collections::HashSet::new();
+        for resource in resmap.iter() {
+            let id = resource.id();
+            let key = (
+                id.gvk.clone(),
+                id.name.clone(),
+                id.effective_namespace().to_owned(),
+            );
+            if !seen.insert(key) {
                 return Err(Error::new(format!(
-                    "namespace transformation produces ID conflict: {same} resources with id {id}"
+                    "namespace transformation produces ID conflict: two resources with id {id}"
                 )));
             }
         }

@@ -75,12 +75,26 @@ impl Scalar {
     }
 
     pub fn is_null(&self) -> bool {
-        self.kind() == ScalarKind::Null
+        // Hot: every field read asks. Only plain `null` spellings (or a `!!null` tag) are.
+        match self.tag.as_deref() {
+            Some("!!null") => true,
+            Some(_) => false,
+            None => {
+                self.style == Style::Plain
+                    && matches!(self.value.as_str(), "" | "~" | "null" | "Null" | "NULL")
+            }
+        }
     }
 }
 
 /// What a plain scalar means (yaml.v3's resolver: YAML 1.2 core schema).
 pub fn resolve_plain(value: &str) -> ScalarKind {
+    // Most values are words: nothing numeric or special starts with a letter other than
+    // the null/bool spellings checked below.
+    let first = value.as_bytes().first().copied().unwrap_or(b' ');
+    if first.is_ascii_alphabetic() && !matches!(first, b'n' | b'N' | b't' | b'T' | b'f' | b'F') {
+        return ScalarKind::Str;
+    }
     match value {
         "" | "~" | "null" | "Null" | "NULL" => return ScalarKind::Null,
         "true" | "True" | "TRUE" | "false" | "False" | "FALSE" => return ScalarKind::Bool,
@@ -108,8 +122,7 @@ fn is_int(value: &str) -> bool {
     } else {
         (digits, 10)
     };
-    let digits = digits.replace('_', "");
-    !digits.is_empty() && digits.chars().all(|c| c.is_digit(radix))
+    digits.chars().any(|c| c != '_') && digits.chars().all(|c| c == '_' || c.is_digit(radix))
 }
 
 fn is_float(value: &str) -> bool {
