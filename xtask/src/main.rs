@@ -38,6 +38,18 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Score `driftless kustomize build` (release build) against kustomize's own test cases
+    /// in ../shared/conformance/kustomize; fails below `--min-pass-rate`.
+    Conformance {
+        #[arg(long, default_value_t = 0.95)]
+        min_pass_rate: f64,
+    },
+    /// Run the kustomize fuzz targets for a bounded time (nightly toolchain and cargo-fuzz).
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+    },
     /// Start a local control plane with the CRDs and the four controllers, print the
     /// kubeconfig, and run until Ctrl-C.
     Up {
@@ -140,7 +152,13 @@ fn main() -> anyhow::Result<()> {
             if !status.success() {
                 bail!("tests failed");
             }
+            eprintln!("\nkustomize conformance (kustomize's own test cases)");
+            xtask::conformance::run(&build_binary("driftless", true)?, 0.95)?;
         }
+        Task::Conformance { min_pass_rate } => {
+            xtask::conformance::run(&build_binary("driftless", true)?, min_pass_rate)?;
+        }
+        Task::Fuzz { seconds } => xtask::conformance::fuzz(seconds)?,
         Task::Bench {
             command:
                 BenchTask::Sources {

@@ -343,6 +343,39 @@ fn merge_primitive(dest: &[Node], patch: &[Node]) -> Vec<Node> {
     out
 }
 
+/// A strategic merge patch that turns `original` into `modified` when neither has a schema
+/// (lists are replaced whole): changed fields set, removed fields `null`, nested maps
+/// diffed. Empty when they are equal.
+pub fn diff(original: &Mapping, modified: &Mapping) -> Mapping {
+    let mut patch = Mapping::new();
+    for (key, new) in modified.iter() {
+        match (original.get(key), new) {
+            (Some(old), _) if old == new => {}
+            (Some(Node::Map(old)), Node::Map(new_map)) => {
+                let nested = diff(old, new_map);
+                if nested.is_empty() && !new_map.is_empty() {
+                    continue;
+                }
+                if nested.is_empty() {
+                    // Every field removed: the map itself is emptied.
+                    let cleared: Vec<(String, Node)> =
+                        old.keys().map(|k| (k.to_owned(), Node::null())).collect();
+                    patch.insert(key, Node::Map(Mapping { entries: cleared }));
+                } else {
+                    patch.insert(key, Node::Map(nested));
+                }
+            }
+            _ => patch.insert(key, new.clone()),
+        }
+    }
+    for key in original.keys() {
+        if !modified.contains_key(key) {
+            patch.insert(key, Node::null());
+        }
+    }
+    patch
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,37 +491,4 @@ mod tests {
             .collect();
         assert_eq!(list, ["c", "a", "b"]);
     }
-}
-
-/// A strategic merge patch that turns `original` into `modified` when neither has a schema
-/// (lists are replaced whole): changed fields set, removed fields `null`, nested maps
-/// diffed. Empty when they are equal.
-pub fn diff(original: &Mapping, modified: &Mapping) -> Mapping {
-    let mut patch = Mapping::new();
-    for (key, new) in modified.iter() {
-        match (original.get(key), new) {
-            (Some(old), _) if old == new => {}
-            (Some(Node::Map(old)), Node::Map(new_map)) => {
-                let nested = diff(old, new_map);
-                if nested.is_empty() && !new_map.is_empty() {
-                    continue;
-                }
-                if nested.is_empty() {
-                    // Every field removed: the map itself is emptied.
-                    let cleared: Vec<(String, Node)> =
-                        old.keys().map(|k| (k.to_owned(), Node::null())).collect();
-                    patch.insert(key, Node::Map(Mapping { entries: cleared }));
-                } else {
-                    patch.insert(key, Node::Map(nested));
-                }
-            }
-            _ => patch.insert(key, new.clone()),
-        }
-    }
-    for key in original.keys() {
-        if !modified.contains_key(key) {
-            patch.insert(key, Node::null());
-        }
-    }
-    patch
 }
