@@ -198,10 +198,10 @@ pub struct FieldSelector {
     pub field_path: String,
 }
 
-/// A `replacements:` entry: inline, or `path:` to a file of replacements.
+/// A replacement; as a `replacements:` entry it may instead name a file of them (`path`).
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct ReplacementField {
+pub struct Replacement {
     #[serde(default)]
     pub path: String,
     pub source: Option<SourceSelector>,
@@ -210,14 +210,8 @@ pub struct ReplacementField {
     pub source_value: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Replacement {
-    pub source: Option<SourceSelector>,
-    #[serde(default)]
-    pub targets: Vec<TargetSelector>,
-    pub source_value: Option<String>,
-}
+/// A `replacements:` entry.
+pub type ReplacementField = Replacement;
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -18,11 +18,7 @@ pub fn load(fields: &[ReplacementField], loader: &Loader<'_>) -> Result<Vec<Repl
     let mut out = Vec::new();
     for field in fields {
         if field.path.is_empty() {
-            out.push(Replacement {
-                source: field.source.clone(),
-                targets: field.targets.clone(),
-                source_value: field.source_value.clone(),
-            });
+            out.push(field.clone());
             continue;
         }
         if field.source.is_some() || !field.targets.is_empty() {

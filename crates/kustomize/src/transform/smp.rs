@@ -391,6 +391,15 @@ mod tests {
         out.map(|n| to_string(&n)).unwrap_or_default()
     }
 
+    fn containers(out: &str) -> Vec<Node> {
+        let node = parse_one(out).unwrap();
+        node.get_path(&["spec", "template", "spec", "containers"])
+            .unwrap()
+            .as_seq()
+            .unwrap()
+            .clone()
+    }
+
     const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        image: a:1\n      - name: b\n        image: b:1\n";
 
     #[test]
@@ -399,12 +408,7 @@ mod tests {
             DEPLOYMENT,
             "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    spec:\n      containers:\n      - name: b\n        image: b:2\n      - name: c\n        image: c:1\n",
         );
-        let node = parse_one(&out).unwrap();
-        let containers = node
-            .get_path(&["spec", "template", "spec", "containers"])
-            .unwrap()
-            .as_seq()
-            .unwrap();
+        let containers = containers(&out);
         let names: Vec<_> = containers
             .iter()
             .map(|c| c.str_at(&["name"]).unwrap())
@@ -419,12 +423,7 @@ mod tests {
             DEPLOYMENT,
             "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        $patch: delete\n      - name: b\n        image: null\n",
         );
-        let node = parse_one(&out).unwrap();
-        let containers = node
-            .get_path(&["spec", "template", "spec", "containers"])
-            .unwrap()
-            .as_seq()
-            .unwrap();
+        let containers = containers(&out);
         assert_eq!(containers.len(), 1);
         assert!(containers[0].get("image").is_none());
         assert_eq!(

@@ -1,8 +1,6 @@
 //! [`Node`] to YAML text in the layout `kustomize build` prints: two-space indentation,
 //! sequences at their key's indentation, literal blocks for multi-line strings.
 
-use std::fmt::Write;
-
 use super::{Mapping, Node, Scalar, Style, resolve_plain};
 
 /// One document, without a `---` line.
@@ -386,48 +384,68 @@ fn newline_indent(out: &mut String, indent: usize) {
     out.extend(std::iter::repeat_n(' ', indent));
 }
 
-/// Plain text, folded at a space past the line width when `indent` allows breaks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    Plain,
+    Single,
+    Double,
+}
+
 fn write_plain(out: &mut String, value: &str, indent: Option<usize>) {
-    let mut col = column(out);
-    let chars: Vec<char> = value.chars().collect();
-    let mut spaces = false;
-    for (i, &c) in chars.iter().enumerate() {
-        if c == ' ' {
-            let next_space = chars.get(i + 1) == Some(&' ');
-            if let Some(indent) = indent.filter(|_| !spaces && col > BEST_WIDTH && !next_space) {
-                newline_indent(out, indent);
-                col = indent;
-            } else {
-                out.push(c);
-                col += 1;
-            }
-            spaces = true;
-        } else {
-            out.push(c);
-            col += 1;
-            spaces = false;
-        }
-    }
+    write_flow(out, value, indent, Quoting::Plain);
 }
 
 fn write_single_quoted(out: &mut String, value: &str, indent: Option<usize>) {
-    out.push('\'');
+    write_flow(out, value, indent, Quoting::Single);
+}
+
+fn write_double_quoted(out: &mut String, value: &str, indent: Option<usize>) {
+    write_flow(out, value, indent, Quoting::Double);
+}
+
+/// A one-line scalar, folded at a space once the line is past the width (when `indent`
+/// allows breaks, i.e. not for keys), as libyaml writes it: quotes doubled in single
+/// quotes, escapes in double quotes.
+fn write_flow(out: &mut String, value: &str, indent: Option<usize>, quoting: Quoting) {
+    match quoting {
+        Quoting::Plain => {}
+        Quoting::Single => out.push('\''),
+        Quoting::Double => out.push('"'),
+    }
     let mut col = column(out);
-    let chars: Vec<char> = value.chars().collect();
     let mut spaces = false;
-    for (i, &c) in chars.iter().enumerate() {
-        if c == ' ' {
-            let inner = i != 0 && i + 1 != chars.len() && chars.get(i + 1) != Some(&' ');
-            if let Some(indent) = indent.filter(|_| !spaces && col > BEST_WIDTH && inner) {
-                newline_indent(out, indent);
-                col = indent;
-            } else {
-                out.push(c);
-                col += 1;
+    let mut chars = value.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        let next = chars.peek().map(|&(_, n)| n);
+        if quoting == Quoting::Double && (!is_printable(c) || is_break(c) || c == '"' || c == '\\')
+        {
+            let escaped = escape(c);
+            col += escaped.len();
+            out.push_str(&escaped);
+            spaces = false;
+        } else if c == ' ' {
+            let inner = quoting == Quoting::Plain || (at != 0 && next.is_some());
+            let next_space = next == Some(' ');
+            let fold =
+                !spaces && col > BEST_WIDTH && inner && (quoting == Quoting::Double || !next_space);
+            match indent.filter(|_| fold) {
+                Some(indent) => {
+                    newline_indent(out, indent);
+                    col = indent;
+                    // A folded line break reads as one space; a second one must be escaped.
+                    if quoting == Quoting::Double && next_space {
+                        out.push('\\');
+                        col += 1;
+                    }
+                }
+                None => {
+                    out.push(c);
+                    col += 1;
+                }
             }
             spaces = true;
         } else {
-            if c == '\'' {
+            if quoting == Quoting::Single && c == '\'' {
                 out.push('\'');
                 col += 1;
             }
@@ -436,60 +454,35 @@ fn write_single_quoted(out: &mut String, value: &str, indent: Option<usize>) {
             spaces = false;
         }
     }
-    out.push('\'');
+    match quoting {
+        Quoting::Plain => {}
+        Quoting::Single => out.push('\''),
+        Quoting::Double => out.push('"'),
+    }
 }
 
-fn write_double_quoted(out: &mut String, value: &str, indent: Option<usize>) {
-    out.push('"');
-    let mut col = column(out);
-    let chars: Vec<char> = value.chars().collect();
-    let mut spaces = false;
-    for (i, &c) in chars.iter().enumerate() {
-        if !is_printable(c) || c == '\u{FEFF}' || is_break(c) || c == '"' || c == '\\' {
-            let escaped = match c {
-                '\0' => "\\0".to_owned(),
-                '\u{7}' => "\\a".to_owned(),
-                '\u{8}' => "\\b".to_owned(),
-                '\t' => "\\t".to_owned(),
-                '\n' => "\\n".to_owned(),
-                '\u{B}' => "\\v".to_owned(),
-                '\u{C}' => "\\f".to_owned(),
-                '\r' => "\\r".to_owned(),
-                '\u{1B}' => "\\e".to_owned(),
-                '"' => "\\\"".to_owned(),
-                '\\' => "\\\\".to_owned(),
-                '\u{85}' => "\\N".to_owned(),
-                '\u{A0}' => "\\_".to_owned(),
-                '\u{2028}' => "\\L".to_owned(),
-                '\u{2029}' => "\\P".to_owned(),
-                c if (c as u32) <= 0xFF => format!("\\x{:02X}", c as u32),
-                c if (c as u32) <= 0xFFFF => format!("\\u{:04X}", c as u32),
-                c => format!("\\U{:08X}", c as u32),
-            };
-            col += escaped.len();
-            out.push_str(&escaped);
-            spaces = false;
-        } else if c == ' ' {
-            let inner = i != 0 && i + 1 != chars.len();
-            if let Some(indent) = indent.filter(|_| !spaces && col > BEST_WIDTH && inner) {
-                newline_indent(out, indent);
-                col = indent;
-                if chars.get(i + 1) == Some(&' ') {
-                    out.push('\\');
-                    col += 1;
-                }
-            } else {
-                out.push(c);
-                col += 1;
-            }
-            spaces = true;
-        } else {
-            out.push(c);
-            col += 1;
-            spaces = false;
-        }
+/// libyaml's escape of a character in double quotes.
+fn escape(c: char) -> String {
+    match c {
+        '\0' => "\\0".to_owned(),
+        '\u{7}' => "\\a".to_owned(),
+        '\u{8}' => "\\b".to_owned(),
+        '\t' => "\\t".to_owned(),
+        '\n' => "\\n".to_owned(),
+        '\u{B}' => "\\v".to_owned(),
+        '\u{C}' => "\\f".to_owned(),
+        '\r' => "\\r".to_owned(),
+        '\u{1B}' => "\\e".to_owned(),
+        '"' => "\\\"".to_owned(),
+        '\\' => "\\\\".to_owned(),
+        '\u{85}' => "\\N".to_owned(),
+        '\u{A0}' => "\\_".to_owned(),
+        '\u{2028}' => "\\L".to_owned(),
+        '\u{2029}' => "\\P".to_owned(),
+        c if (c as u32) <= 0xFF => format!("\\x{:02X}", c as u32),
+        c if (c as u32) <= 0xFFFF => format!("\\u{:04X}", c as u32),
+        c => format!("\\U{:08X}", c as u32),
     }
-    let _ = write!(out, "\"");
 }
 
 fn write_literal(out: &mut String, value: &str, level: usize) {

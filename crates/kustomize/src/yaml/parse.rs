@@ -23,15 +23,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Node>, ParseError> {
 /// Like [`parse_one`], but a repeated mapping key replaces the earlier value instead of
 /// being an error (how kustomize reads kustomization files).
 pub fn parse_one_last_key_wins(text: &str) -> Result<Node, ParseError> {
-    let mut documents = read_documents(text, true)?;
-    match documents.len() {
-        0 => Ok(Node::null()),
-        1 => Ok(documents.remove(0)),
-        n => Err(ParseError {
-            line: 1,
-            message: format!("expected one YAML document, found {n}"),
-        }),
-    }
+    single(read_documents(text, true)?)
 }
 
 fn read_documents(text: &str, last_key_wins: bool) -> Result<Vec<Node>, ParseError> {
@@ -67,7 +59,10 @@ fn read_documents(text: &str, last_key_wins: bool) -> Result<Vec<Node>, ParseErr
 
 /// Exactly one document (an empty text gives `null`).
 pub fn parse_one(text: &str) -> Result<Node, ParseError> {
-    let mut documents = parse_documents(text)?;
+    single(parse_documents(text)?)
+}
+
+fn single(mut documents: Vec<Node>) -> Result<Node, ParseError> {
     match documents.len() {
         0 => Ok(Node::null()),
         1 => Ok(documents.remove(0)),
