@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::rc::Rc;
 
 use crate::config::TransformerConfig;
 use crate::fs::FileSystem;
@@ -12,6 +13,7 @@ use crate::generators::{self, GeneratedKind};
 use crate::loader::Loader;
 use crate::openapi::{Schema, Schemas};
 use crate::origin::{self, Origin};
+use crate::remote::{Remote, RepoSpec, is_remote_file};
 use crate::resid::LegacyOrder;
 use crate::resmap::{IdKeys, ResMap};
 use crate::resource::{Behavior, Resource, resources_from_yaml};
@@ -24,18 +26,30 @@ use crate::{Error, Result};
 pub const KUSTOMIZATION_FILE_NAMES: [&str; 3] =
     ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct BuildOptions {
     /// Files must lie inside their kustomization's directory (kustomize's default,
     /// `LoadRestrictionsRootOnly`).
     pub restrict_to_root: bool,
+    /// Fetches remote files and Git bases; without one they are refused.
+    pub remote: Option<Rc<dyn Remote>>,
 }
 
 impl Default for BuildOptions {
     fn default() -> BuildOptions {
         BuildOptions {
             restrict_to_root: true,
+            remote: None,
         }
+    }
+}
+
+impl std::fmt::Debug for BuildOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuildOptions")
+            .field("restrict_to_root", &self.restrict_to_root)
+            .field("remote", &self.remote.is_some())
+            .finish()
     }
 }
 
@@ -57,7 +71,7 @@ impl Context {
 
 /// Builds the kustomization in `dir` and returns its resources in output order.
 pub fn build(fs: &dyn FileSystem, dir: &Path, options: &BuildOptions) -> Result<Vec<Resource>> {
-    let loader = Loader::new(fs, dir, options.restrict_to_root)?;
+    let loader = Loader::new(fs, dir, options.restrict_to_root, options.remote.clone())?;
     let target = Target::load(loader, String::new())?;
     let metadata = target
         .kustomization
@@ -499,13 +513,23 @@ impl<'a> Target<'a> {
         seen: &mut IdKeys,
         path: &str,
     ) -> Result<()> {
-        let file_error = match self.loader.resolve_file(path) {
-            Ok(full) => {
-                let bytes = self
-                    .loader
+        let file = if is_remote_file(path) {
+            // An http(s) URL is a file, unless fetching it fails and it names a repository.
+            match self.loader.load(path) {
+                Ok(bytes) => Ok(bytes),
+                Err(error) if RepoSpec::parse(path).is_ok() => Err(error),
+                Err(error) => return Err(error),
+            }
+        } else {
+            self.loader.resolve_file(path).and_then(|full| {
+                self.loader
                     .fs()
                     .read(&full)
-                    .map_err(|e| Error::new(format!("{}: {e}", full.display())))?;
+                    .map_err(|e| Error::new(format!("{}: {e}", full.display())))
+            })
+        };
+        let file_error = match file {
+            Ok(bytes) => {
                 let text = String::from_utf8(bytes)
                     .map_err(|_| Error::new(format!("{path}: not valid UTF-8")))?;
                 let mut resources = resources_from_yaml(&text, path)?;

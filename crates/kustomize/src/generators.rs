@@ -321,7 +321,7 @@ mod tests {
         let mut fs = MemFs::new();
         fs.add_file("/k/app.env", "B=2\n");
         fs.add_file("/k/blob", vec![0xff, 0xfe]);
-        let loader = Loader::new(&fs, Path::new("/k"), true).unwrap();
+        let loader = Loader::new(&fs, Path::new("/k"), true, None).unwrap();
         let args = GeneratorArgs {
             name: "cm".into(),
             literals: vec!["C=3".into(), "A=1".into()],

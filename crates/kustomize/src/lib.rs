@@ -19,6 +19,7 @@ pub mod generators;
 pub mod hash;
 pub mod loader;
 pub mod path;
+pub mod remote;
 pub mod transform;
 
 pub use build::{BuildOptions, build, build_yaml};

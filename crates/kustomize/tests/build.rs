@@ -588,3 +588,123 @@ fn in_memory_and_disk_builds_agree() {
         ["p-web", "p-web"]
     );
 }
+
+/// Remote files and repositories from memory, recording what was asked for.
+struct FakeRemote {
+    files: Vec<(String, String)>,
+    repositories: Vec<(String, MemFs)>,
+    asked: std::cell::RefCell<Vec<String>>,
+}
+
+impl driftless_kustomize::remote::Remote for FakeRemote {
+    fn fetch_file(&self, url: &str) -> Result<Vec<u8>, String> {
+        self.asked.borrow_mut().push(url.to_owned());
+        self.files
+            .iter()
+            .find(|(u, _)| u == url)
+            .map(|(_, text)| text.as_bytes().to_vec())
+            .ok_or_else(|| "HTTP 404".to_owned())
+    }
+
+    fn fetch_repository(
+        &self,
+        repository: &driftless_kustomize::remote::RepoSpec,
+    ) -> Result<
+        (
+            std::rc::Rc<dyn driftless_kustomize::fs::FileSystem>,
+            std::path::PathBuf,
+        ),
+        String,
+    > {
+        self.asked
+            .borrow_mut()
+            .push(format!("{}@{}", repository.clone_url(), repository.git_ref));
+        let (_, fs) = self
+            .repositories
+            .iter()
+            .find(|(u, _)| *u == repository.clone_url())
+            .ok_or("repository not found")?;
+        Ok((
+            std::rc::Rc::new(fs.clone()),
+            std::path::PathBuf::from("/checkout"),
+        ))
+    }
+}
+
+#[test]
+fn remote_files_and_git_bases_are_read_only_when_enabled() {
+    let files = [(
+        "kustomization.yaml",
+        "namePrefix: p-\nresources:\n- https://example.com/svc.yaml\n- github.com/org/app//deploy?ref=v1\n",
+    )];
+    let disabled = build_err(&files);
+    assert!(
+        disabled.contains("remote resources are not enabled"),
+        "{disabled}"
+    );
+
+    let mut repository = MemFs::new();
+    repository.add_file(
+        "/checkout/deploy/kustomization.yaml",
+        b"resources: [d.yaml, ../common]\n".to_vec(),
+    );
+    repository.add_file("/checkout/deploy/d.yaml", DEPLOYMENT.as_bytes().to_vec());
+    repository.add_file(
+        "/checkout/common/kustomization.yaml",
+        b"configMapGenerator:\n- name: settings\n  literals: [A=1]\n".to_vec(),
+    );
+    let remote = std::rc::Rc::new(FakeRemote {
+        files: vec![("https://example.com/svc.yaml".into(), SERVICE.into())],
+        repositories: vec![("https://github.com/org/app".into(), repository)],
+        asked: Default::default(),
+    });
+    let options = BuildOptions {
+        remote: Some(remote.clone()),
+        ..Default::default()
+    };
+    let text = build_yaml(&tree(&files), Path::new("/app"), &options).unwrap();
+    let docs = yaml::parse_documents(&text).unwrap();
+    let names: Vec<&str> = docs
+        .iter()
+        .map(|d| d.str_at(&["metadata", "name"]).unwrap())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(
+        names.contains(&"p-web") && names.iter().any(|n| n.starts_with("p-settings-")),
+        "{names:?}"
+    );
+    assert_eq!(
+        *remote.asked.borrow(),
+        [
+            "https://example.com/svc.yaml",
+            "https://github.com/org/app@v1"
+        ]
+    );
+
+    // A base inside a fetched repository may not leave it.
+    let mut escaping = MemFs::new();
+    escaping.add_file(
+        "/checkout/deploy/kustomization.yaml",
+        b"resources: [../../outside]\n".to_vec(),
+    );
+    escaping.add_file("/outside/kustomization.yaml", b"resources: []\n".to_vec());
+    let remote = std::rc::Rc::new(FakeRemote {
+        files: vec![],
+        repositories: vec![("https://github.com/org/app".into(), escaping)],
+        asked: Default::default(),
+    });
+    let error = build_yaml(
+        &tree(&[(
+            "kustomization.yaml",
+            "resources:\n- github.com/org/app//deploy\n",
+        )]),
+        Path::new("/app"),
+        &BuildOptions {
+            remote: Some(remote),
+            ..Default::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("must be within the repo"), "{error}");
+}

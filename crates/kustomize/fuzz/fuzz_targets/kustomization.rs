@@ -16,5 +16,5 @@ fuzz_target!(|data: &[u8]| {
     fs.add_file("/k/deploy.yaml", DEPLOYMENT.as_bytes().to_vec());
     fs.add_file("/k/base/kustomization.yaml", b"resources: [../deploy.yaml]\n".to_vec());
     fs.add_file("/k/app.env", b"A=1\nB=2\n".to_vec());
-    let _ = build_yaml(&fs, Path::new("/k"), &BuildOptions { restrict_to_root: false });
+    let _ = build_yaml(&fs, Path::new("/k"), &BuildOptions { restrict_to_root: false, ..Default::default() });
 });
