@@ -5,6 +5,8 @@ use std::io::Write;
 
 use clap::{Parser, Subcommand};
 
+mod remote;
+
 #[derive(Parser)]
 #[command(name = "driftless", version, about = "Driftless GitOps toolkit")]
 struct Cli {
@@ -34,6 +36,10 @@ enum KustomizeCommand {
         /// `--load-restrictor LoadRestrictionsNone`).
         #[arg(long)]
         no_load_restrictions: bool,
+        /// Fetch remote resources: `http(s)://` files and Git bases
+        /// (`github.com/org/repo//path?ref=v1`). Off by default.
+        #[arg(long)]
+        enable_remote: bool,
     },
 }
 
@@ -45,11 +51,19 @@ fn main() -> anyhow::Result<()> {
                 KustomizeCommand::Build {
                     dir,
                     no_load_restrictions,
+                    enable_remote,
                 },
         } => {
             let dir = std::path::absolute(&dir)?;
+            let remote: Option<std::rc::Rc<dyn driftless_kustomize::remote::Remote>> =
+                if enable_remote {
+                    Some(std::rc::Rc::new(remote::NetworkRemote::new()?))
+                } else {
+                    None
+                };
             let options = driftless_kustomize::BuildOptions {
                 restrict_to_root: !no_load_restrictions,
+                remote,
             };
             match driftless_kustomize::build_yaml(&driftless_kustomize::fs::DiskFs, &dir, &options)
             {
