@@ -155,14 +155,14 @@ impl<'a> Loader<'a> {
                 root.display()
             )));
         }
-        if let Some(repository_root) = &self.repository_root {
-            if !root.starts_with(repository_root) {
-                return Err(Error::new(format!(
-                    "security; bases in kustomizations found in cloned git repos must be within the repo, but base '{}' is outside '{}'",
-                    root.display(),
-                    repository_root.display()
-                )));
-            }
+        if let Some(repository_root) = &self.repository_root
+            && !root.starts_with(repository_root)
+        {
+            return Err(Error::new(format!(
+                "security; bases in kustomizations found in cloned git repos must be within the repo, but base '{}' is outside '{}'",
+                root.display(),
+                repository_root.display()
+            )));
         }
         for visited in &self.visited {
             if visited.starts_with(&root) {

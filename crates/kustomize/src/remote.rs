@@ -85,12 +85,11 @@ impl RepoSpec {
             (format!("{scheme}{user}{rest}"), String::new())
         } else {
             let mut separator = rest.find('/');
-            if scp {
-                if let Some(colon) = rest.find(':') {
-                    if separator.is_none_or(|s| colon > 0 && colon < s) {
-                        separator = Some(colon);
-                    }
-                }
+            if scp
+                && let Some(colon) = rest.find(':')
+                && separator.is_none_or(|s| colon > 0 && colon < s)
+            {
+                separator = Some(colon);
             }
             let (mut host, path) = match separator {
                 Some(at) => (rest[..=at].to_owned(), rest[at + 1..].to_owned()),
