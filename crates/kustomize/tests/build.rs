@@ -708,3 +708,39 @@ fn remote_files_and_git_bases_are_read_only_when_enabled() {
     .to_string();
     assert!(error.contains("must be within the repo"), "{error}");
 }
+
+#[test]
+fn crd_definitions_add_name_references_for_custom_kinds() {
+    let definitions = r#"{
+  "example.com/v1.Bee": {"Schema": {"properties": {
+    "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"$ref": "meta.ObjectMeta"}}}},
+  "example.com/v1.Hive": {"Schema": {"properties": {
+    "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"$ref": "meta.ObjectMeta"},
+    "spec": {"$ref": "example.com/v1.HiveSpec"}}}},
+  "example.com/v1.HiveSpec": {"Schema": {"properties": {
+    "queen": {"x-kubernetes-object-ref-api-version": "v1", "x-kubernetes-object-ref-kind": "Bee", "$ref": "example.com/v1.Bee"},
+    "tags": {"x-kubernetes-label-selector": "true"}}}}
+}"#;
+    let docs = build_ok(&[
+        (
+            "kustomization.yaml",
+            "namePrefix: p-\ncommonLabels: {team: bees}\ncrds: [definitions.json]\nresources: [objects.yaml]\n",
+        ),
+        ("definitions.json", definitions),
+        (
+            "objects.yaml",
+            "apiVersion: example.com/v1\nkind: Bee\nmetadata: {name: ada}\n---\napiVersion: example.com/v1\nkind: Hive\nmetadata: {name: h}\nspec:\n  queen: {name: ada}\n  tags: {}\n",
+        ),
+    ]);
+    let hive = find(&docs, "Hive");
+    assert_eq!(
+        at(hive, "spec.queen.name"),
+        "p-ada",
+        "the reference follows the renamed Bee"
+    );
+    assert_eq!(
+        at(hive, "spec.tags.team"),
+        "bees",
+        "labels go where the schema says"
+    );
+}

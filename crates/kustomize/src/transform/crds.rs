@@ -7,6 +7,11 @@ use crate::config::{NameBackReferences, TransformerConfig};
 use crate::types::FieldSpec;
 use crate::{Error, Result};
 
+/// kube-openapi's `{"Schema": {...}, "Dependencies": [...]}` entries, or bare schemas.
+fn schema_of(definition: &Value) -> &Value {
+    definition.get("Schema").unwrap_or(definition)
+}
+
 pub fn config_from_crds(text: &str, file: &str) -> Result<TransformerConfig> {
     let node = crate::yaml::parse_one(text).map_err(|e| Error::yaml(file, e))?;
     let definitions = node.to_json();
@@ -17,7 +22,7 @@ pub fn config_from_crds(text: &str, file: &str) -> Result<TransformerConfig> {
     };
     let mut config = TransformerConfig::default();
     for (name, definition) in map {
-        let properties = &definition["properties"];
+        let properties = &schema_of(definition)["properties"];
         if ["kind", "apiVersion", "metadata"]
             .iter()
             .any(|p| properties.get(p).is_none())
@@ -39,10 +44,16 @@ fn load_definition(
     path: &mut Vec<String>,
     depth: usize,
 ) -> Result<()> {
-    let Some(definition) = definitions.get(type_name) else {
+    let name = type_name
+        .strip_prefix("#/definitions/")
+        .unwrap_or(type_name);
+    let Some(definition) = definitions.get(name) else {
         return Ok(());
     };
-    let Some(properties) = definition.get("properties").and_then(Value::as_object) else {
+    let Some(properties) = schema_of(definition)
+        .get("properties")
+        .and_then(Value::as_object)
+    else {
         return Ok(());
     };
     if depth > 32 {
