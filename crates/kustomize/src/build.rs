@@ -3,7 +3,6 @@
 //! references, resolve vars and sort.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::rc::Rc;
 
@@ -84,7 +83,7 @@ pub fn build(fs: &dyn FileSystem, dir: &Path, options: &BuildOptions) -> Result<
     };
     target.set_schema(&context)?;
     let mut accumulated = target.accumulate(&context, Accumulator::default())?;
-    finish(&context, &mut accumulated)?;
+    finish(&mut accumulated)?;
     let mut resources = accumulated.resmap.into_resources();
     resources.retain(|r| !is_local_config(r));
     for resource in &mut resources {
@@ -224,7 +223,7 @@ fn sort(resources: &mut [Resource], options: Option<&types::SortOptions>) -> Res
 }
 
 /// Hash suffixes, name references and vars: once, over the whole build.
-fn finish(context: &Context, accumulated: &mut Accumulator) -> Result<()> {
+fn finish(accumulated: &mut Accumulator) -> Result<()> {
     transform::hash::add_name_hashes(&mut accumulated.resmap)?;
     transform::nameref::fix_name_references(
         &mut accumulated.resmap,
@@ -235,7 +234,6 @@ fn finish(context: &Context, accumulated: &mut Accumulator) -> Result<()> {
         &accumulated.vars,
         &accumulated.config.var_reference,
     )?;
-    let _ = context;
     Ok(())
 }
 
@@ -721,9 +719,4 @@ fn fix_legacy_fields(k: &mut Kustomization) {
             generator.envs.push(env);
         }
     }
-}
-
-/// Label pairs in the order kustomize applies them.
-pub fn sorted_pairs(map: &BTreeMap<String, String>) -> Vec<(&str, &str)> {
-    map.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }

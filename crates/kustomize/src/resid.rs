@@ -224,22 +224,7 @@ impl LegacyOrder {
     }
 
     pub fn compare(&self, a: &ResId, b: &ResId) -> Ordering {
-        if a.gvk != b.gvk {
-            let rank = |gvk: &Gvk| self.ranks.get(&gvk.kind).copied().unwrap_or(0);
-            let by_rank = rank(&a.gvk).cmp(&rank(&b.gvk));
-            if by_rank != Ordering::Equal {
-                return by_rank;
-            }
-            let (sa, sb) = (a.gvk.legacy_sort_string(), b.gvk.legacy_sort_string());
-            if a.gvk.kind == "Namespace"
-                && b.gvk.kind == "Namespace"
-                && (a.gvk.group.is_empty() || b.gvk.group.is_empty())
-            {
-                return sb.cmp(&sa);
-            }
-            return sa.cmp(&sb);
-        }
-        a.legacy_sort_string().cmp(&b.legacy_sort_string())
+        self.key(a).cmp(&self.key(b))
     }
 }
 

@@ -363,24 +363,6 @@ impl Node {
             },
         }
     }
-
-    /// A node from JSON, with strings that stay strings.
-    pub fn from_json(value: &serde_json::Value) -> Node {
-        use serde_json::Value;
-        match value {
-            Value::Null => Node::null(),
-            Value::Bool(b) => Node::plain(b.to_string()),
-            Value::Number(n) => Node::plain(n.to_string()),
-            Value::String(s) => Node::string(s.clone()),
-            Value::Array(items) => Node::Seq(items.iter().map(Node::from_json).collect()),
-            Value::Object(map) => Node::Map(Mapping {
-                entries: map
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Node::from_json(v)))
-                    .collect(),
-            }),
-        }
-    }
 }
 
 fn parse_int(value: &str) -> Option<i64> {
