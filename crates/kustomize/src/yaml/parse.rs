@@ -31,6 +31,8 @@ fn read_documents(text: &str, last_key_wins: bool) -> Result<Vec<Node>, ParseErr
         parser: Parser::new_from_str(text),
         anchors: HashMap::new(),
         last_key_wins,
+        expanded: 0,
+        depth: 0,
     };
     let mut documents = Vec::new();
     loop {
@@ -75,8 +77,28 @@ fn single(mut documents: Vec<Node>) -> Result<Node, ParseError> {
 
 struct Reader<'a> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes with their size in nodes.
+    anchors: HashMap<usize, (Node, usize)>,
     last_key_wins: bool,
+    /// Nodes copied by alias expansion so far: bounded, so that nested aliases ("a billion
+    /// laughs") cannot exhaust memory.
+    expanded: usize,
+    /// Collections open around the current event.
+    depth: usize,
+}
+
+/// Deeper nesting than any manifest needs is refused rather than risking the stack.
+const MAX_DEPTH: usize = 256;
+
+/// The most nodes alias expansion may copy into one YAML stream.
+const MAX_EXPANDED_NODES: usize = 1_000_000;
+
+fn size(node: &Node) -> usize {
+    match node {
+        Node::Scalar(_) => 1,
+        Node::Seq(items) => 1 + items.iter().map(size).sum::<usize>(),
+        Node::Map(map) => 1 + map.entries.iter().map(|(_, v)| 1 + size(v)).sum::<usize>(),
+    }
 }
 
 impl<'a> Reader<'a> {
@@ -92,6 +114,23 @@ impl<'a> Reader<'a> {
     }
 
     fn node(&mut self, event: Event<'a>, span: Span) -> Result<Node, ParseError> {
+        let line = span.start.line();
+        if matches!(event, Event::SequenceStart(..) | Event::MappingStart(..)) {
+            if self.depth >= MAX_DEPTH {
+                return Err(ParseError {
+                    line,
+                    message: format!("nested deeper than {MAX_DEPTH} levels"),
+                });
+            }
+            self.depth += 1;
+            let node = self.collection(event, span);
+            self.depth -= 1;
+            return node;
+        }
+        self.collection(event, span)
+    }
+
+    fn collection(&mut self, event: Event<'a>, span: Span) -> Result<Node, ParseError> {
         let line = span.start.line();
         let (node, anchor) = match event {
             Event::Scalar(value, style, anchor, tag) => {
@@ -122,11 +161,18 @@ impl<'a> Reader<'a> {
             }
             Event::MappingStart(anchor, _) => (Node::Map(self.mapping(line)?), anchor),
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().ok_or_else(|| ParseError {
+                let (node, nodes) = self.anchors.get(&id).ok_or_else(|| ParseError {
                     line,
                     message: "unknown anchor".to_owned(),
                 })?;
-                return Ok(node);
+                self.expanded = self.expanded.saturating_add(*nodes);
+                if self.expanded > MAX_EXPANDED_NODES {
+                    return Err(ParseError {
+                        line,
+                        message: format!("aliases expand to more than {MAX_EXPANDED_NODES} nodes"),
+                    });
+                }
+                return Ok(node.clone());
             }
             other => {
                 return Err(ParseError {
@@ -136,7 +182,7 @@ impl<'a> Reader<'a> {
             }
         };
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), size(&node)));
         }
         Ok(node)
     }
@@ -254,6 +300,31 @@ mod tests {
         assert_eq!(
             doc.get("list").unwrap().as_seq().unwrap()[0],
             *doc.get("base").unwrap()
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_overflowing_the_stack() {
+        let flow = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse_documents(&flow).is_err(), "the scanner's own limit");
+        let block: String = (0..300)
+            .map(|i| format!("{}k:\n", "  ".repeat(i)))
+            .collect();
+        let error = parse_documents(&block).unwrap_err();
+        assert!(error.message.contains("nested deeper than"), "{error}");
+        assert!(parse_documents(&format!("{}{}", "[".repeat(100), "]".repeat(100))).is_ok());
+    }
+
+    #[test]
+    fn exponential_aliases_are_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n", p = i - 1));
+        }
+        let error = parse_one(&text).unwrap_err();
+        assert!(
+            error.message.contains("aliases expand to more than"),
+            "{error}"
         );
     }
 
