@@ -1,25 +1,37 @@
 //! A pure-Rust kustomize. [`build`] reads a kustomization from a [`fs::FileSystem`] and returns
-//! its resources in `kustomize build` order; nothing here talks to a cluster.
+//! its resources in `kustomize build` order; [`build_yaml`] returns them as `kustomize build`
+//! prints them. Nothing here talks to a cluster or, unless given a [`remote::Remote`], to the
+//! network.
+//!
+//! ```
+//! use std::path::Path;
+//! use driftless_kustomize::{BuildOptions, build_yaml, fs::MemFs};
+//!
+//! let mut tree = MemFs::new();
+//! tree.add_file("/app/kustomization.yaml", "namePrefix: prod-\nresources: [cm.yaml]\n");
+//! tree.add_file("/app/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n");
+//! let yaml = build_yaml(&tree, Path::new("/app"), &BuildOptions::default()).unwrap();
+//! assert_eq!(yaml, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: prod-settings\n");
+//! ```
 
+pub mod build;
 pub mod config;
 mod error;
 pub mod fieldspec;
 pub mod fs;
-pub mod openapi;
-pub mod origin;
-pub mod resid;
-pub mod resmap;
-pub mod resource;
-pub mod types;
-pub mod yaml;
-
-pub use error::{Error, Result};
-pub mod build;
 pub mod generators;
 pub mod hash;
 pub mod loader;
+pub mod openapi;
+pub mod origin;
 pub mod path;
 pub mod remote;
+pub mod resid;
+pub mod resmap;
+pub mod resource;
 pub mod transform;
+pub mod types;
+pub mod yaml;
 
 pub use build::{BuildOptions, build, build_yaml};
+pub use error::{Error, Result};
