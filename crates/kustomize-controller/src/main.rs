@@ -1,7 +1,12 @@
 //! Builds Kustomizations from source artifacts and applies them with server-side apply.
 
+use std::time::Duration;
+
 use clap::Parser;
+use driftless_artifact::Limits;
+use driftless_runtime::artifact::ArtifactFetcher;
 use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager};
+use kustomize_controller::kustomization::{Reconciler, Settings};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -18,6 +23,16 @@ struct Args {
     /// Number of objects reconciled in parallel.
     #[arg(long, default_value_t = 4)]
     concurrent: u16,
+    /// How soon to look again at a Kustomization whose source has no artifact yet.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    requeue_dependency: Duration,
+    /// Memory for unpacked artifacts shared by the Kustomizations built from them.
+    #[arg(long, default_value_t = 256 << 20)]
+    artifact_cache_bytes: u64,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    driftless_api::meta::parse_duration(text).map_err(|e| e.to_string())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -26,20 +41,26 @@ fn main() -> anyhow::Result<()> {
 
 async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
+    let no_cross_namespace_refs = args.common.no_cross_namespace_refs;
     let manager = Manager::start(
         "kustomize-controller",
         args.common,
         &args.events.events_addr,
     )
     .await?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let fetcher = ArtifactFetcher::new(http, Limits::default(), args.artifact_cache_bytes);
+    let settings = Settings {
+        concurrency: args.concurrent,
+        requeue_dependency: args.requeue_dependency,
+        no_cross_namespace_refs,
+    };
     manager
-        .context()
-        .metrics
-        .set_max_concurrent_reconciles("kustomize-controller", args.concurrent);
-    // Reconcilers are registered here as they are implemented; until then the binary runs the
-    // shared plumbing (probes, metrics, leader election) and waits for shutdown.
-    manager
-        .run(|ctx| async move { ctx.shutdown.cancelled().await })
+        .run(move |ctx| async move {
+            Reconciler::new(ctx, fetcher, settings).run().await;
+        })
         .await?;
     Ok(())
 }

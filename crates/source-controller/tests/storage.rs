@@ -14,6 +14,9 @@ fn entries(content: &str) -> Vec<FileEntry> {
 }
 
 async fn serve(storage: &Storage) -> String {
+    // Every test serves first: the client side needs the process's TLS provider, whichever
+    // test runs first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = storage.router(4);

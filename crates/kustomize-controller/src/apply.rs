@@ -1,0 +1,395 @@
+//! Server-side apply of a build's objects, as Flux's ssa manager does it: CRDs and
+//! Namespaces first (and CRDs established before anything that may need them), then the
+//! rest, each object dry-run first so that an unchanged object costs no write; and pruning
+//! of objects that left the build.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
+};
+use kube::discovery::Scope;
+use serde_json::Value;
+
+use crate::inventory::ObjectId;
+
+pub const FIELD_MANAGER: &str = "kustomize-controller";
+pub const PRUNE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/prune";
+pub const SSA_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/ssa";
+
+/// Objects applied at once within a stage.
+const CONCURRENCY: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("{object}: no such kind in the cluster ({message})")]
+    UnknownKind { object: String, message: String },
+    #[error("{object} apply failed: {message}")]
+    Apply { object: String, message: String },
+    #[error("{object}: invalid object: {message}")]
+    Invalid { object: String, message: String },
+    #[error("CustomResourceDefinition/{name} not established after {seconds}s")]
+    NotEstablished { name: String, seconds: u64 },
+    #[error("{object} delete failed: {message}")]
+    Delete { object: String, message: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Created,
+    Configured,
+    Unchanged,
+    Skipped,
+    Deleted,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Created => "created",
+            Action::Configured => "configured",
+            Action::Unchanged => "unchanged",
+            Action::Skipped => "skipped",
+            Action::Deleted => "deleted",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub id: ObjectId,
+    pub action: Action,
+}
+
+#[derive(Clone)]
+struct Kind {
+    resource: ApiResource,
+    namespaced: bool,
+}
+
+/// Applies and deletes objects with one client; remembers what the API server serves.
+pub struct Applier {
+    client: Client,
+    kinds: RwLock<HashMap<(String, String, String), Kind>>,
+}
+
+fn kube_message(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => status.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The identity of an object from the build.
+pub fn object_id(object: &Value) -> Option<ObjectId> {
+    let api_version = object.get("apiVersion")?.as_str()?;
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    Some(ObjectId {
+        group: group.to_owned(),
+        version: version.to_owned(),
+        kind: object.get("kind")?.as_str()?.to_owned(),
+        namespace: object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+        name: object.pointer("/metadata/name")?.as_str()?.to_owned(),
+    })
+}
+
+/// Stage 1 kinds: what other objects need to exist first.
+fn first_stage(id: &ObjectId) -> bool {
+    (id.kind == "CustomResourceDefinition" && id.group == "apiextensions.k8s.io")
+        || (id.kind == "Namespace" && id.group.is_empty())
+}
+
+/// An object as stored, minus what changes on every write.
+fn comparable(object: &DynamicObject) -> Value {
+    let mut value = serde_json::to_value(object).unwrap_or(Value::Null);
+    if let Some(metadata) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        for field in [
+            "managedFields",
+            "resourceVersion",
+            "generation",
+            "creationTimestamp",
+            "uid",
+        ] {
+            metadata.remove(field);
+        }
+    }
+    value
+}
+
+impl Applier {
+    pub fn new(client: Client) -> Applier {
+        Applier {
+            client,
+            kinds: RwLock::new(HashMap::new()),
+        }
+    }
+
+    async fn kind(&self, id: &ObjectId) -> Result<Kind, ApplyError> {
+        let key = (id.group.clone(), id.version.clone(), id.kind.clone());
+        if let Some(kind) = self
+            .kinds
+            .read()
+            .ok()
+            .and_then(|kinds| kinds.get(&key).cloned())
+        {
+            return Ok(kind);
+        }
+        let gvk = GroupVersionKind::gvk(&id.group, &id.version, &id.kind);
+        let (resource, capabilities) = kube::discovery::pinned_kind(&self.client, &gvk)
+            .await
+            .map_err(|e| ApplyError::UnknownKind {
+                object: id.display(),
+                message: kube_message(&e),
+            })?;
+        let kind = Kind {
+            resource,
+            namespaced: capabilities.scope == Scope::Namespaced,
+        };
+        if let Ok(mut kinds) = self.kinds.write() {
+            kinds.insert(key, kind.clone());
+        }
+        Ok(kind)
+    }
+
+    fn api(&self, kind: &Kind, namespace: &str) -> Api<DynamicObject> {
+        if kind.namespaced {
+            Api::namespaced_with(self.client.clone(), namespace, &kind.resource)
+        } else {
+            Api::all_with(self.client.clone(), &kind.resource)
+        }
+    }
+
+    /// Applies every object: stage 1 (CRDs, Namespaces), wait for the CRDs, then the rest.
+    /// Results are in input order.
+    pub async fn apply_all(
+        &self,
+        objects: Vec<Value>,
+        force: bool,
+    ) -> Result<Vec<Change>, ApplyError> {
+        let mut ids = Vec::with_capacity(objects.len());
+        for object in &objects {
+            let id = object_id(object).ok_or_else(|| ApplyError::Invalid {
+                object: object
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+                    .to_owned(),
+                message: "missing apiVersion, kind or metadata.name".to_owned(),
+            })?;
+            ids.push(id);
+        }
+        let (first, rest): (Vec<usize>, Vec<usize>) =
+            (0..objects.len()).partition(|&i| first_stage(&ids[i]));
+        let mut changes: Vec<Option<Change>> = vec![None; objects.len()];
+        for stage in [first, rest] {
+            let applied: Vec<(usize, Change)> = futures::stream::iter(stage.iter().copied())
+                .map(|i| {
+                    let (id, object) = (&ids[i], &objects[i]);
+                    async move {
+                        self.apply_one(id, object, force)
+                            .await
+                            .map(|change| (i, change))
+                    }
+                })
+                .buffer_unordered(CONCURRENCY)
+                .try_collect()
+                .await?;
+            let crds: Vec<String> = applied
+                .iter()
+                .filter(|(_, c)| {
+                    c.id.kind == "CustomResourceDefinition" && c.action != Action::Unchanged
+                })
+                .map(|(_, c)| c.id.name.clone())
+                .collect();
+            self.wait_established(&crds, Duration::from_secs(60))
+                .await?;
+            for (i, change) in applied {
+                changes[i] = Some(change);
+            }
+        }
+        Ok(changes.into_iter().flatten().collect())
+    }
+
+    async fn apply_one(
+        &self,
+        id: &ObjectId,
+        object: &Value,
+        force: bool,
+    ) -> Result<Change, ApplyError> {
+        let kind = self.kind(id).await?;
+        let namespace = if kind.namespaced {
+            id.namespace.as_str()
+        } else {
+            ""
+        };
+        let api = self.api(&kind, namespace);
+        let failed = |e: kube::Error| ApplyError::Apply {
+            object: id.display(),
+            message: kube_message(&e),
+        };
+        let existing = api.get_opt(&id.name).await.map_err(failed)?;
+        let policy = object
+            .pointer(&format!(
+                "/metadata/annotations/{}",
+                SSA_ANNOTATION.replace('/', "~1")
+            ))
+            .and_then(Value::as_str);
+        match (policy.map(str::to_ascii_lowercase).as_deref(), &existing) {
+            (Some("ignore"), _) | (Some("ifnotpresent"), Some(_)) => {
+                return Ok(Change {
+                    id: id.clone(),
+                    action: Action::Skipped,
+                });
+            }
+            _ => {}
+        }
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        if let Some(existing) = &existing {
+            let dry = api
+                .patch(&id.name, &params.clone().dry_run(), &Patch::Apply(object))
+                .await;
+            match dry {
+                Ok(dry) if comparable(&dry) == comparable(existing) => {
+                    return Ok(Change {
+                        id: id.clone(),
+                        action: Action::Unchanged,
+                    });
+                }
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if force && status.code == 422 => {
+                    // An immutable field changed: recreate, as `spec.force` asks.
+                    api.delete(&id.name, &DeleteParams::foreground())
+                        .await
+                        .map_err(failed)?;
+                    self.wait_gone(&api, &id.name).await;
+                    api.patch(&id.name, &params, &Patch::Apply(object))
+                        .await
+                        .map_err(failed)?;
+                    return Ok(Change {
+                        id: id.clone(),
+                        action: Action::Created,
+                    });
+                }
+                Err(e) => return Err(failed(e)),
+            }
+        }
+        api.patch(&id.name, &params, &Patch::Apply(object))
+            .await
+            .map_err(failed)?;
+        let action = if existing.is_some() {
+            Action::Configured
+        } else {
+            Action::Created
+        };
+        Ok(Change {
+            id: id.clone(),
+            action,
+        })
+    }
+
+    async fn wait_gone(&self, api: &Api<DynamicObject>, name: &str) {
+        for _ in 0..100 {
+            if matches!(api.get_opt(name).await, Ok(None)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_established(
+        &self,
+        names: &[String],
+        timeout: Duration,
+    ) -> Result<(), ApplyError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let api: Api<CustomResourceDefinition> = Api::all(self.client.clone());
+        let deadline = tokio::time::Instant::now() + timeout;
+        for name in names {
+            loop {
+                let established = api.get_opt(name).await.ok().flatten().is_some_and(|crd| {
+                    crd.status.and_then(|s| s.conditions).is_some_and(|c| {
+                        c.iter()
+                            .any(|c| c.type_ == "Established" && c.status == "True")
+                    })
+                });
+                if established {
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(ApplyError::NotEstablished {
+                        name: name.clone(),
+                        seconds: timeout.as_secs(),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        // New kinds: forget what discovery said before they existed.
+        if let Ok(mut kinds) = self.kinds.write() {
+            kinds.clear();
+        }
+        Ok(())
+    }
+
+    /// Deletes objects that left the build, unless they opt out with
+    /// `kustomize.toolkit.fluxcd.io/prune: disabled` or are no longer ours (`owner` labels).
+    /// Namespaced objects go before Namespaces and CRDs.
+    pub async fn prune(
+        &self,
+        stale: Vec<ObjectId>,
+        owner: &[(String, String)],
+    ) -> Result<Vec<Change>, ApplyError> {
+        let (last, first): (Vec<ObjectId>, Vec<ObjectId>) =
+            stale.into_iter().partition(first_stage);
+        let mut deleted = Vec::new();
+        for stage in [first, last] {
+            for id in stage {
+                let kind = match self.kind(&id).await {
+                    Ok(kind) => kind,
+                    // The kind is gone (its CRD deleted): so are its objects.
+                    Err(ApplyError::UnknownKind { .. }) => continue,
+                    Err(e) => return Err(e),
+                };
+                let api = self.api(&kind, &id.namespace);
+                let failed = |e: kube::Error| ApplyError::Delete {
+                    object: id.display(),
+                    message: kube_message(&e),
+                };
+                let Some(existing) = api.get_opt(&id.name).await.map_err(failed)? else {
+                    continue;
+                };
+                let annotations = existing.metadata.annotations.clone().unwrap_or_default();
+                if annotations
+                    .get(PRUNE_ANNOTATION)
+                    .is_some_and(|v| v.eq_ignore_ascii_case("disabled"))
+                {
+                    continue;
+                }
+                let labels = existing.metadata.labels.clone().unwrap_or_default();
+                if !owner.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+                    continue;
+                }
+                match api.delete(&id.name, &DeleteParams::background()).await {
+                    Ok(_) => deleted.push(Change {
+                        id,
+                        action: Action::Deleted,
+                    }),
+                    Err(kube::Error::Api(status)) if status.code == 404 => {}
+                    Err(e) => return Err(failed(e)),
+                }
+            }
+        }
+        Ok(deleted)
+    }
+}

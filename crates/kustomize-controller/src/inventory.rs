@@ -1,0 +1,137 @@
+//! The objects a Kustomization applied, in Flux's inventory format
+//! (`<namespace>_<name>_<group>_<kind>` plus the API version).
+
+use driftless_api::kustomize::{ResourceInventory, ResourceRef};
+
+/// One applied object's identity.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectId {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    /// Empty for cluster-scoped objects.
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectId {
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// Flux's inventory id.
+    pub fn inventory_id(&self) -> String {
+        format!(
+            "{}_{}_{}_{}",
+            self.namespace, self.name, self.group, self.kind
+        )
+    }
+
+    /// From an inventory entry; `None` for a malformed one.
+    pub fn from_ref(entry: &ResourceRef) -> Option<ObjectId> {
+        let mut parts = entry.id.splitn(4, '_');
+        let namespace = parts.next()?.to_owned();
+        let name = parts.next()?.to_owned();
+        let group = parts.next()?.to_owned();
+        let kind = parts.next()?.to_owned();
+        if name.is_empty() || kind.is_empty() {
+            return None;
+        }
+        Some(ObjectId {
+            group,
+            version: entry.version.clone(),
+            kind,
+            namespace,
+            name,
+        })
+    }
+
+    /// `Kind/namespace/name` or `Kind/name`, as Flux writes objects in messages.
+    pub fn display(&self) -> String {
+        if self.namespace.is_empty() {
+            format!("{}/{}", self.kind, self.name)
+        } else {
+            format!("{}/{}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+
+    /// Same object whatever its API version.
+    pub fn same_object(&self, other: &ObjectId) -> bool {
+        self.group == other.group
+            && self.kind == other.kind
+            && self.namespace == other.namespace
+            && self.name == other.name
+    }
+}
+
+/// The inventory of a set of objects, sorted by id as Flux keeps it.
+pub fn inventory(objects: &[ObjectId]) -> ResourceInventory {
+    let mut entries: Vec<ResourceRef> = objects
+        .iter()
+        .map(|o| ResourceRef {
+            id: o.inventory_id(),
+            version: o.version.clone(),
+        })
+        .collect();
+    entries.sort();
+    entries.dedup();
+    ResourceInventory { entries }
+}
+
+/// Objects of `old` that are not in `new` (by group, kind, namespace and name).
+pub fn stale(old: &ResourceInventory, new: &[ObjectId]) -> Vec<ObjectId> {
+    old.entries
+        .iter()
+        .filter_map(ObjectId::from_ref)
+        .filter(|o| !new.iter().any(|n| n.same_object(o)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(group: &str, version: &str, kind: &str, namespace: &str, name: &str) -> ObjectId {
+        ObjectId {
+            group: group.into(),
+            version: version.into(),
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn ids_match_flux() {
+        assert_eq!(
+            id("apps", "v1", "Deployment", "default", "web").inventory_id(),
+            "default_web_apps_Deployment"
+        );
+        assert_eq!(
+            id("", "v1", "Namespace", "", "prod").inventory_id(),
+            "_prod__Namespace"
+        );
+        let entry = ResourceRef {
+            id: "default_web__Service".into(),
+            version: "v1".into(),
+        };
+        assert_eq!(
+            ObjectId::from_ref(&entry),
+            Some(id("", "v1", "Service", "default", "web"))
+        );
+    }
+
+    #[test]
+    fn stale_objects_are_those_no_longer_built() {
+        let old = inventory(&[
+            id("apps", "v1", "Deployment", "a", "web"),
+            id("", "v1", "Service", "a", "web"),
+        ]);
+        let new = [id("apps", "v1beta1", "Deployment", "a", "web")];
+        assert_eq!(stale(&old, &new), [id("", "v1", "Service", "a", "web")]);
+    }
+}

@@ -1,0 +1,686 @@
+//! The Kustomization reconciler: source artifact → build → server-side apply → inventory →
+//! prune → status and events, as Flux's kustomize-controller does. A failure never deletes
+//! what is applied; the next good revision recovers without manual steps.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use driftless_api::conditions::{
+    ARTIFACT_FAILED, BUILD_FAILED_REASON, PROGRESSING, PRUNE_FAILED, RECONCILIATION_FAILED,
+    RECONCILIATION_SUCCEEDED,
+};
+use driftless_api::event::Severity;
+use driftless_api::kustomize::{DeletionPolicy, Kustomization, KustomizationStatus, SourceKind};
+use driftless_api::meta::{Artifact, FINALIZER, parse_duration};
+use driftless_api::source::{Bucket, GitRepository, OCIRepository};
+use driftless_runtime::artifact::ArtifactFetcher;
+use driftless_runtime::conditions::{self as cond};
+use driftless_runtime::reconcile::{handled_reconcile_at, reconcile_trigger, with_jitter};
+use driftless_runtime::{Context as RuntimeContext, status::apply_status};
+use futures::StreamExt;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
+use kube::{Resource, ResourceExt};
+use serde_json::Value;
+
+use crate::apply::{Action as Applied, Applier, Change, object_id};
+use crate::build::{build_objects, tree_fs};
+use crate::inventory::{self, ObjectId};
+
+pub const NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
+pub const NAMESPACE_LABEL: &str = "kustomize.toolkit.fluxcd.io/namespace";
+const REVISION_METADATA: &str = "kustomize.toolkit.fluxcd.io/revision";
+
+pub struct Settings {
+    pub concurrency: u16,
+    /// `--requeue-dependency`: how soon to look again at a source without an artifact.
+    pub requeue_dependency: Duration,
+    pub no_cross_namespace_refs: bool,
+}
+
+pub struct Reconciler {
+    runtime: RuntimeContext,
+    applier: Applier,
+    fetcher: ArtifactFetcher,
+    settings: Settings,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to update status: {0}")]
+    Status(kube::Error),
+    #[error("{0}")]
+    Finalizer(String),
+}
+
+/// Why a reconcile stopped, for the Ready condition.
+struct Failure {
+    reason: &'static str,
+    message: String,
+    requeue: Option<Duration>,
+    event: bool,
+}
+
+/// Go's `time.Duration` text (`10m0s`, `1.5s`, `250ms`), as Flux writes durations.
+pub fn go_duration(duration: Duration) -> String {
+    let nanos = duration.as_nanos();
+    if nanos == 0 {
+        return "0s".to_owned();
+    }
+    if nanos < 1_000_000_000 {
+        let ms = duration.as_secs_f64() * 1000.0;
+        return format!("{}ms", trim_float(ms));
+    }
+    let total = duration.as_secs_f64();
+    let hours = (total / 3600.0).floor() as u64;
+    let minutes = ((total - hours as f64 * 3600.0) / 60.0).floor() as u64;
+    let seconds = total - hours as f64 * 3600.0 - minutes as f64 * 60.0;
+    let mut out = String::new();
+    if hours > 0 {
+        out.push_str(&format!("{hours}h"));
+    }
+    if hours > 0 || minutes > 0 {
+        out.push_str(&format!("{minutes}m"));
+    }
+    out.push_str(&format!("{}s", trim_float(seconds)));
+    out
+}
+
+fn trim_float(value: f64) -> String {
+    let text = format!("{value:.9}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    text.to_owned()
+}
+
+fn source_resource(kind: SourceKind) -> Option<ApiResource> {
+    let (kind, plural) = match kind {
+        SourceKind::GitRepository => ("GitRepository", "gitrepositories"),
+        SourceKind::OciRepository => ("OCIRepository", "ocirepositories"),
+        SourceKind::Bucket => ("Bucket", "buckets"),
+        SourceKind::ExternalArtifact => return None,
+    };
+    Some(ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", kind),
+        plural,
+    ))
+}
+
+fn key(object: &Kustomization) -> String {
+    format!(
+        "{}/{}",
+        object.namespace().unwrap_or_default(),
+        object.name_any()
+    )
+}
+
+fn kube_message(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => status.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether `object` builds from the source `kind namespace/name`.
+fn uses_source(object: &Kustomization, kind: SourceKind, namespace: &str, name: &str) -> bool {
+    let reference = &object.spec.source_ref;
+    let own = object.namespace().unwrap_or_default();
+    reference.kind == kind
+        && reference.name == name
+        && reference.namespace.as_deref().unwrap_or(&own) == namespace
+}
+
+impl Reconciler {
+    pub fn new(runtime: RuntimeContext, fetcher: ArtifactFetcher, settings: Settings) -> Self {
+        let applier = Applier::new(runtime.client.clone());
+        Self {
+            runtime,
+            applier,
+            fetcher,
+            settings,
+        }
+    }
+
+    /// Runs the controller until shutdown.
+    pub async fn run(self) {
+        let runtime = self.runtime.clone();
+        let client = runtime.client.clone();
+        let api: Api<Kustomization> = runtime
+            .args
+            .watched_api(client.clone(), &runtime.runtime_namespace);
+        let (store, writer) = reflector::store();
+        // Only a new generation or a reconcile request starts work, not status writes.
+        let stream = watcher(api, runtime.args.watcher_config())
+            .default_backoff()
+            .modify(|object| object.managed_fields_mut().clear())
+            .reflect(writer)
+            .applied_objects()
+            .predicate_filter(reconcile_trigger, PredicateConfig::default());
+        let controller = Controller::for_stream(stream, store.clone()).with_config(
+            kube::runtime::controller::Config::default()
+                .concurrency(self.settings.concurrency.max(1)),
+        );
+        // A new artifact on a source reconciles the Kustomizations built from it.
+        let mapper = |kind: SourceKind| {
+            let store = store.clone();
+            move |source_namespace: String,
+                  source_name: String,
+                  revision: Option<String>|
+                  -> Vec<ObjectRef<Kustomization>> {
+                store
+                    .state()
+                    .iter()
+                    .filter(|k| uses_source(k, kind, &source_namespace, &source_name))
+                    // Already at this revision and Ready: nothing new to apply.
+                    .filter(|k| {
+                        let status = k.status.as_ref();
+                        let ready = status.is_some_and(|s| {
+                            cond::is_true(&s.conditions, driftless_api::conditions::READY)
+                        });
+                        !(ready
+                            && revision.is_some()
+                            && status.and_then(|s| s.last_attempted_revision.clone()) == revision)
+                    })
+                    .map(|k| ObjectRef::from_obj(&**k))
+                    .collect()
+            }
+        };
+        let git = mapper(SourceKind::GitRepository);
+        let oci = mapper(SourceKind::OciRepository);
+        let bucket = mapper(SourceKind::Bucket);
+        let source_config = watcher::Config::default();
+        let stopping = runtime.shutdown.clone();
+        runtime
+            .metrics
+            .set_max_concurrent_reconciles("kustomization", self.settings.concurrency);
+        controller
+            .watches(
+                runtime
+                    .args
+                    .watched_api::<GitRepository>(client.clone(), &runtime.runtime_namespace),
+                source_config.clone(),
+                move |s| {
+                    let revision = s
+                        .status
+                        .as_ref()
+                        .and_then(|st| st.artifact.as_ref())
+                        .map(|a| a.revision.clone());
+                    git(s.namespace().unwrap_or_default(), s.name_any(), revision)
+                },
+            )
+            .watches(
+                runtime
+                    .args
+                    .watched_api::<OCIRepository>(client.clone(), &runtime.runtime_namespace),
+                source_config.clone(),
+                move |s| {
+                    let revision = s
+                        .status
+                        .as_ref()
+                        .and_then(|st| st.artifact.as_ref())
+                        .map(|a| a.revision.clone());
+                    oci(s.namespace().unwrap_or_default(), s.name_any(), revision)
+                },
+            )
+            .watches(
+                runtime
+                    .args
+                    .watched_api::<Bucket>(client.clone(), &runtime.runtime_namespace),
+                source_config,
+                move |s| {
+                    let revision = s
+                        .status
+                        .as_ref()
+                        .and_then(|st| st.artifact.as_ref())
+                        .map(|a| a.revision.clone());
+                    bucket(s.namespace().unwrap_or_default(), s.name_any(), revision)
+                },
+            )
+            .graceful_shutdown_on(async move { stopping.cancelled().await })
+            .run(
+                |object, ctx: Arc<Reconciler>| async move { ctx.reconcile(object).await },
+                |object, error, ctx| ctx.error_policy(&object, error),
+                Arc::new(self),
+            )
+            .for_each(|_| futures::future::ready(()))
+            .await;
+    }
+
+    fn error_policy(&self, object: &Kustomization, error: &Error) -> Action {
+        tracing::warn!(name = %object.name_any(), namespace = object.namespace().unwrap_or_default(), %error, "reconcile failed");
+        Action::requeue(self.runtime.backoff.next_delay(&key(object)))
+    }
+
+    async fn reconcile(self: Arc<Self>, object: Arc<Kustomization>) -> Result<Action, Error> {
+        let namespace = object.namespace().unwrap_or_default();
+        let api: Api<Kustomization> = Api::namespaced(self.runtime.client.clone(), &namespace);
+        let this = self.clone();
+        let status_api = api.clone();
+        finalizer(&api, FINALIZER, object, |event| async move {
+            match event {
+                FinalizerEvent::Apply(object) => this.apply(&status_api, object).await,
+                FinalizerEvent::Cleanup(object) => this.cleanup(object).await,
+            }
+        })
+        .await
+        .map_err(|e| match e {
+            kube::runtime::finalizer::Error::ApplyFailed(e)
+            | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+            other => Error::Finalizer(other.to_string()),
+        })
+    }
+
+    fn owner_labels(object: &Kustomization) -> Vec<(String, String)> {
+        vec![
+            (NAME_LABEL.to_owned(), object.name_any()),
+            (
+                NAMESPACE_LABEL.to_owned(),
+                object.namespace().unwrap_or_default(),
+            ),
+        ]
+    }
+
+    /// On deletion: prune what it applied, as `deletionPolicy` (and `prune`) say.
+    async fn cleanup(&self, object: Arc<Kustomization>) -> Result<Action, Error> {
+        let policy = object.spec.deletion_policy.unwrap_or_default();
+        let delete = match policy {
+            DeletionPolicy::MirrorPrune => object.spec.prune,
+            DeletionPolicy::Delete | DeletionPolicy::WaitForTermination => true,
+            DeletionPolicy::Orphan => false,
+        };
+        if delete
+            && !object.spec.suspend
+            && let Some(inventory) = object.status.as_ref().and_then(|s| s.inventory.as_ref())
+        {
+            let stale = inventory::stale(inventory, &[]);
+            match self
+                .applier
+                .prune(stale, &Self::owner_labels(&object))
+                .await
+            {
+                Ok(deleted) => {
+                    if !deleted.is_empty() {
+                        let message = change_lines(&deleted);
+                        self.runtime
+                            .events
+                            .publish(
+                                &*object,
+                                Severity::Info,
+                                PROGRESSING,
+                                &message,
+                                BTreeMap::new(),
+                            )
+                            .await;
+                    }
+                }
+                Err(error) => {
+                    self.runtime
+                        .events
+                        .publish(
+                            &*object,
+                            Severity::Error,
+                            PRUNE_FAILED,
+                            &format!("pruning for deleted resource failed: {error}"),
+                            BTreeMap::new(),
+                        )
+                        .await;
+                    return Err(Error::Finalizer(error.to_string()));
+                }
+            }
+        }
+        self.runtime.backoff.reset(&key(&object));
+        Ok(Action::await_change())
+    }
+
+    async fn apply(
+        &self,
+        api: &Api<Kustomization>,
+        object: Arc<Kustomization>,
+    ) -> Result<Action, Error> {
+        if object.spec.suspend {
+            tracing::info!(name = %object.name_any(), "reconciliation is suspended for this object");
+            return Ok(Action::await_change());
+        }
+        let started = Instant::now();
+        let interval = parse_duration(&object.spec.interval).unwrap_or(Duration::from_secs(600));
+        let retry = object
+            .spec
+            .retry_interval
+            .as_deref()
+            .and_then(|r| parse_duration(r).ok())
+            .unwrap_or(interval);
+        let generation = object.meta().generation;
+        let mut status = object.status.clone().unwrap_or_default();
+        status.last_handled_reconcile_at = handled_reconcile_at(&*object);
+
+        let artifact = match self.source_artifact(&object).await {
+            Ok(artifact) => artifact,
+            Err(failure) => return self.fail(api, &object, status, failure, retry).await,
+        };
+        let revision = artifact.revision.clone();
+        cond::mark_reconciling(
+            &mut status.conditions,
+            PROGRESSING,
+            format!("Fetching manifests for revision {revision}"),
+            generation,
+        );
+        apply_status(api, &*object, self.runtime.controller, &status)
+            .await
+            .map_err(Error::Status)?;
+
+        let result = self
+            .reconcile_revision(&object, &artifact, &mut status)
+            .await;
+        match result {
+            Ok(changes) => {
+                let message = format!("Applied revision: {revision}");
+                cond::mark_ready(
+                    &mut status.conditions,
+                    RECONCILIATION_SUCCEEDED,
+                    message,
+                    generation,
+                );
+                status.last_applied_revision = Some(revision.clone());
+                status.observed_generation = generation;
+                apply_status(api, &*object, self.runtime.controller, &status)
+                    .await
+                    .map_err(Error::Status)?;
+                let mut metadata = BTreeMap::new();
+                metadata.insert(REVISION_METADATA.to_owned(), revision.clone());
+                let changed: Vec<Change> = changes
+                    .into_iter()
+                    .filter(|c| {
+                        matches!(
+                            c.action,
+                            Applied::Created | Applied::Configured | Applied::Deleted
+                        )
+                    })
+                    .collect();
+                if !changed.is_empty() {
+                    self.runtime
+                        .events
+                        .publish(
+                            &*object,
+                            Severity::Info,
+                            PROGRESSING,
+                            &change_lines(&changed),
+                            metadata.clone(),
+                        )
+                        .await;
+                }
+                let finished = format!(
+                    "Reconciliation finished in {}, next run in {}",
+                    go_duration(started.elapsed()),
+                    go_duration(interval)
+                );
+                metadata.insert(
+                    "kustomize.toolkit.fluxcd.io/commit_status".to_owned(),
+                    "update".to_owned(),
+                );
+                self.runtime
+                    .events
+                    .publish(
+                        &*object,
+                        Severity::Info,
+                        RECONCILIATION_SUCCEEDED,
+                        &finished,
+                        metadata,
+                    )
+                    .await;
+                self.runtime.backoff.reset(&key(&object));
+                Ok(Action::requeue(with_jitter(
+                    interval,
+                    self.runtime.args.interval_jitter_percentage,
+                )))
+            }
+            Err(failure) => self.fail(api, &object, status, failure, retry).await,
+        }
+    }
+
+    async fn fail(
+        &self,
+        api: &Api<Kustomization>,
+        object: &Kustomization,
+        mut status: KustomizationStatus,
+        failure: Failure,
+        retry: Duration,
+    ) -> Result<Action, Error> {
+        let generation = object.meta().generation;
+        cond::mark_failed_with_retry(
+            &mut status.conditions,
+            failure.reason,
+            failure.message.clone(),
+            generation,
+        );
+        apply_status(api, object, self.runtime.controller, &status)
+            .await
+            .map_err(Error::Status)?;
+        if failure.event {
+            let mut metadata = BTreeMap::new();
+            if let Some(revision) = &status.last_attempted_revision {
+                metadata.insert(REVISION_METADATA.to_owned(), revision.clone());
+            }
+            self.runtime
+                .events
+                .publish(
+                    object,
+                    Severity::Error,
+                    failure.reason,
+                    &failure.message,
+                    metadata,
+                )
+                .await;
+        }
+        Ok(Action::requeue(failure.requeue.unwrap_or(retry)))
+    }
+
+    async fn source_artifact(&self, object: &Kustomization) -> Result<Artifact, Failure> {
+        let reference = &object.spec.source_ref;
+        let own = object.namespace().unwrap_or_default();
+        let namespace = reference.namespace.clone().unwrap_or_else(|| own.clone());
+        let name = format!(
+            "{}/{}/{}",
+            reference.kind.as_str(),
+            namespace,
+            reference.name
+        );
+        if self.settings.no_cross_namespace_refs && namespace != own {
+            return Err(Failure {
+                reason: driftless_api::conditions::ACCESS_DENIED,
+                message: format!(
+                    "can't access '{name}', cross-namespace references have been blocked"
+                ),
+                requeue: None,
+                event: true,
+            });
+        }
+        let Some(resource) = source_resource(reference.kind) else {
+            return Err(Failure {
+                reason: ARTIFACT_FAILED,
+                message: format!("can't access '{name}': unsupported source kind"),
+                requeue: None,
+                event: true,
+            });
+        };
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.runtime.client.clone(), &namespace, &resource);
+        let source = api.get_opt(&reference.name).await.map_err(|e| Failure {
+            reason: ARTIFACT_FAILED,
+            message: format!(
+                "unable to get source '{namespace}/{}': {}",
+                reference.name,
+                kube_message(&e)
+            ),
+            requeue: None,
+            event: true,
+        })?;
+        let Some(source) = source else {
+            return Err(Failure {
+                reason: ARTIFACT_FAILED,
+                message: format!("{name} not found"),
+                requeue: None,
+                event: false,
+            });
+        };
+        let artifact = source
+            .data
+            .pointer("/status/artifact")
+            .cloned()
+            .and_then(|a| serde_json::from_value::<Artifact>(a).ok());
+        artifact.ok_or_else(|| Failure {
+            reason: ARTIFACT_FAILED,
+            message: format!(
+                "Source artifact not found, retrying in {}",
+                go_duration(self.settings.requeue_dependency)
+            ),
+            requeue: Some(self.settings.requeue_dependency),
+            event: false,
+        })
+    }
+
+    /// Fetch, build, apply and prune one revision; returns what changed.
+    async fn reconcile_revision(
+        &self,
+        object: &Kustomization,
+        artifact: &Artifact,
+        status: &mut KustomizationStatus,
+    ) -> Result<Vec<Change>, Failure> {
+        let tree = self.fetcher.fetch(artifact).await.map_err(|e| {
+            let not_found = e.is_not_found();
+            Failure {
+                reason: ARTIFACT_FAILED,
+                message: if not_found {
+                    format!(
+                        "Source is not ready, artifact not found, retrying in {}",
+                        go_duration(self.settings.requeue_dependency)
+                    )
+                } else {
+                    e.to_string()
+                },
+                requeue: not_found.then_some(self.settings.requeue_dependency),
+                event: !not_found,
+            }
+        })?;
+        let spec = object.spec.clone();
+        let built = tokio::task::spawn_blocking(move || {
+            let mut fs = tree_fs(&tree);
+            build_objects(&mut fs, &spec)
+        })
+        .await
+        .map_err(|e| Failure {
+            reason: BUILD_FAILED_REASON,
+            message: e.to_string(),
+            requeue: None,
+            event: true,
+        })?;
+        status.last_attempted_revision = Some(artifact.revision.clone());
+        let mut objects = built.map_err(|e| Failure {
+            reason: BUILD_FAILED_REASON,
+            message: e.to_string(),
+            requeue: None,
+            event: true,
+        })?;
+        let owner = Self::owner_labels(object);
+        for object_value in &mut objects {
+            set_labels(object_value, &owner);
+            if let Some(common) = &object.spec.common_metadata {
+                for (k, v) in &common.labels {
+                    set_labels(object_value, &[(k.clone(), v.clone())]);
+                }
+                for (k, v) in &common.annotations {
+                    set_annotation(object_value, k, v);
+                }
+            }
+        }
+        let ids: Vec<ObjectId> = objects.iter().filter_map(object_id).collect();
+        let applied = self
+            .applier
+            .apply_all(objects, object.spec.force)
+            .await
+            .map_err(|e| Failure {
+                reason: RECONCILIATION_FAILED,
+                message: e.to_string(),
+                requeue: None,
+                event: true,
+            })?;
+        let old = status.inventory.clone().unwrap_or_default();
+        status.inventory = Some(inventory::inventory(&ids));
+        let mut changes = applied;
+        if object.spec.prune {
+            let stale = inventory::stale(&old, &ids);
+            let deleted = self
+                .applier
+                .prune(stale.clone(), &owner)
+                .await
+                .map_err(|e| {
+                    // Keep what could not be deleted in the inventory, so the next run retries.
+                    let mut kept = ids.clone();
+                    kept.extend(stale.iter().cloned());
+                    status.inventory = Some(inventory::inventory(&kept));
+                    Failure {
+                        reason: PRUNE_FAILED,
+                        message: format!("delete failed, errors: {e}"),
+                        requeue: None,
+                        event: true,
+                    }
+                })?;
+            changes.extend(deleted);
+        }
+        Ok(changes)
+    }
+}
+
+fn set_labels(object: &mut Value, labels: &[(String, String)]) {
+    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let entry = metadata
+        .entry("labels")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !entry.is_object() {
+        *entry = Value::Object(Default::default());
+    }
+    if let Some(map) = entry.as_object_mut() {
+        for (k, v) in labels {
+            map.insert(k.clone(), Value::String(v.clone()));
+        }
+    }
+}
+
+fn set_annotation(object: &mut Value, key: &str, value: &str) {
+    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let entry = metadata
+        .entry("annotations")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if let Some(map) = entry.as_object_mut() {
+        map.insert(key.to_owned(), Value::String(value.to_owned()));
+    }
+}
+
+/// One line per object that changed, as Flux's events list them.
+fn change_lines(changes: &[Change]) -> String {
+    changes
+        .iter()
+        .map(|c| format!("{} {}", c.id.display(), c.action.as_str()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_print_like_go() {
+        assert_eq!(go_duration(Duration::from_secs(600)), "10m0s");
+        assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(go_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(go_duration(Duration::from_secs(3661)), "1h1m1s");
+        assert_eq!(go_duration(Duration::from_secs(30)), "30s");
+    }
+}

@@ -1,0 +1,6 @@
+//! kustomize-controller: Flux's Kustomization API, applied with server-side apply.
+
+pub mod apply;
+pub mod build;
+pub mod inventory;
+pub mod kustomization;
