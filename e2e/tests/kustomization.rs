@@ -1,0 +1,356 @@
+//! kustomize-controller end to end: a real control plane, a real `git http-backend`, and the
+//! source-controller and kustomize-controller binaries. Create, update, drift, bad commit,
+//! prune and deletion, each checked on the cluster and on the Kustomization's status.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use driftless_api::kustomize::Kustomization;
+use driftless_api::source::GitRepository;
+use driftless_testenv::controller::ControllerProcess;
+use driftless_testenv::git::{GitAuth, GitServer};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn controller_binary(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let path = target.join("debug").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run the whole suite with `cargo xtask test`",
+        path.display()
+    );
+    path
+}
+
+fn spawn(
+    plane: &driftless_testenv::ControlPlane,
+    name: &'static str,
+    args: Vec<String>,
+) -> ControllerProcess {
+    let mut process = ControllerProcess::spawn(
+        name,
+        &controller_binary(name),
+        &plane.kubeconfig_path(),
+        plane.dir(),
+        &args,
+    )
+    .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+    tokio::task::block_in_place(|| process.wait_ready(Duration::from_secs(30)))
+        .unwrap_or_else(|e| panic!("{name} ready: {e}"));
+    process
+}
+
+async fn wait_for<T>(
+    what: &str,
+    mut check: impl AsyncFnMut() -> Option<T>,
+    logs: &dyn Fn() -> String,
+) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if started.elapsed() > WAIT {
+            panic!("timed out waiting for {what}\n{}", logs());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn ready(kustomization: &Kustomization) -> Option<(String, String, String)> {
+    let status = kustomization.status.as_ref()?;
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;
+    Some((
+        ready.status.clone(),
+        ready.reason.clone(),
+        ready.message.clone(),
+    ))
+}
+
+async fn request_reconcile<K>(api: &Api<K>, name: &str)
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let now = format!("{:?}", Instant::now());
+    let patch = serde_json::json!({ "metadata": { "annotations": { "reconcile.fluxcd.io/requestedAt": now } } });
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("request reconcile");
+}
+
+const CONFIG_MAP: &str =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  color: blue\n";
+const SERVICE: &str =
+    "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports:\n  - port: 80\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let plane = driftless_testenv::shared().await.expect("control plane");
+    plane
+        .install_crds(&driftless_api::crds())
+        .await
+        .expect("CRDs");
+    let namespace = plane.namespace("ks").await.expect("namespace");
+    let client = plane.client().await.expect("client");
+
+    let git = GitServer::start(GitAuth::default()).expect("git server");
+    let repo = git.create_repo("app").expect("repo");
+    repo.commit(
+        &[
+            ("deploy/configmap.yaml", CONFIG_MAP),
+            ("deploy/service.yaml", SERVICE),
+        ],
+        "first",
+    )
+    .expect("commit");
+    repo.push("main").expect("push");
+
+    let [port] = driftless_testenv::free_ports().expect("port");
+    let storage = tempfile::tempdir().expect("storage");
+    let common = |extra: Vec<String>| {
+        let mut args = vec![
+            "--watch-all-namespaces=false".to_owned(),
+            format!("--runtime-namespace={namespace}"),
+            "--min-retry-delay=200ms".to_owned(),
+            "--log-level=debug".to_owned(),
+        ];
+        args.extend(extra);
+        args
+    };
+    let source = spawn(
+        plane,
+        "source-controller",
+        common(vec![
+            format!("--storage-path={}", storage.path().display()),
+            format!("--storage-addr=127.0.0.1:{port}"),
+        ]),
+    );
+    let kustomize = spawn(
+        plane,
+        "kustomize-controller",
+        common(vec!["--requeue-dependency=1s".to_owned()]),
+    );
+    let logs = || {
+        format!(
+            "source-controller:\n{}\nkustomize-controller:\n{}",
+            source.log_tail(40),
+            kustomize.log_tail(60)
+        )
+    };
+
+    let sources: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    let git_repository: GitRepository = serde_json::from_value(serde_json::json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": { "name": "app" },
+        "spec": { "url": git.url("app"), "interval": "10m", "ref": { "branch": "main" } },
+    }))
+    .unwrap();
+    sources
+        .create(&PostParams::default(), &git_repository)
+        .await
+        .expect("create GitRepository");
+
+    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
+    let kustomization: Kustomization = serde_json::from_value(serde_json::json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": { "name": "app" },
+        "spec": {
+            "interval": "10m", "path": "./deploy", "prune": true, "targetNamespace": namespace,
+            "sourceRef": { "kind": "GitRepository", "name": "app" },
+            "commonMetadata": { "labels": { "team": "shop" } },
+        },
+    }))
+    .unwrap();
+    kustomizations
+        .create(&PostParams::default(), &kustomization)
+        .await
+        .expect("create Kustomization");
+
+    // Created: both objects, owned and labelled; Ready with the revision; inventory.
+    let first = wait_for(
+        "first revision applied",
+        async || {
+            let k = kustomizations.get("app").await.ok()?;
+            (ready(&k)?.0 == "True").then(|| k.status.and_then(|s| s.last_applied_revision))?
+        },
+        &logs,
+    )
+    .await;
+    assert!(first.starts_with("main@sha1:"), "{first}");
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+    let services: Api<Service> = Api::namespaced(client.clone(), &namespace);
+    let settings = config_maps
+        .get("settings")
+        .await
+        .expect("ConfigMap applied");
+    let labels = settings.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels
+            .get("kustomize.toolkit.fluxcd.io/name")
+            .map(String::as_str),
+        Some("app")
+    );
+    assert_eq!(labels.get("team").map(String::as_str), Some("shop"));
+    services.get("web").await.expect("Service applied");
+    let status = kustomizations.get("app").await.unwrap().status.unwrap();
+    let ids: Vec<String> = status
+        .inventory
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert!(
+        ids.contains(&format!("{namespace}_settings__ConfigMap"))
+            && ids.contains(&format!("{namespace}_web__Service")),
+        "{ids:?}"
+    );
+    let (_, reason, message) = ready(&kustomizations.get("app").await.unwrap()).unwrap();
+    assert_eq!(
+        (reason.as_str(), message),
+        (
+            "ReconciliationSucceeded",
+            format!("Applied revision: {first}")
+        )
+    );
+
+    // Drift: a manual edit is reverted on the next reconcile.
+    let drift = serde_json::json!({ "data": { "color": "red" } });
+    config_maps
+        .patch("settings", &PatchParams::default(), &Patch::Merge(&drift))
+        .await
+        .expect("drift");
+    request_reconcile(&kustomizations, "app").await;
+    wait_for(
+        "drift reverted",
+        async || {
+            (config_maps.get("settings").await.ok()?.data?.get("color")? == "blue").then_some(())
+        },
+        &logs,
+    )
+    .await;
+
+    // Update and prune: a new commit changes the ConfigMap and drops the Service.
+    repo.remove("deploy/service.yaml").expect("remove");
+    repo.commit(
+        &[(
+            "deploy/configmap.yaml",
+            &CONFIG_MAP.replace("blue", "green"),
+        )],
+        "second",
+    )
+    .expect("commit");
+    repo.push("main").expect("push");
+    request_reconcile(&sources, "app").await;
+    let second = wait_for(
+        "second revision applied",
+        async || {
+            let revision = kustomizations
+                .get("app")
+                .await
+                .ok()?
+                .status?
+                .last_applied_revision?;
+            (revision != first).then_some(revision)
+        },
+        &logs,
+    )
+    .await;
+    assert_eq!(
+        config_maps.get("settings").await.unwrap().data.unwrap()["color"],
+        "green"
+    );
+    wait_for(
+        "Service pruned",
+        async || services.get_opt("web").await.ok()?.is_none().then_some(()),
+        &logs,
+    )
+    .await;
+
+    // A broken commit: Ready=False with the build error; nothing applied is deleted.
+    repo.commit(&[("deploy/broken.yaml", "kind: [")], "broken")
+        .expect("commit");
+    repo.push("main").expect("push");
+    request_reconcile(&sources, "app").await;
+    let (status, reason, message) = wait_for(
+        "build failure reported",
+        async || {
+            let k = kustomizations.get("app").await.ok()?;
+            let ready = ready(&k)?;
+            (ready.0 == "False").then_some(ready)
+        },
+        &logs,
+    )
+    .await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "BuildFailed"),
+        "{message}"
+    );
+    assert!(message.contains("broken.yaml"), "{message}");
+    assert_eq!(
+        kustomizations
+            .get("app")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .last_applied_revision
+            .as_deref(),
+        Some(second.as_str())
+    );
+    config_maps
+        .get("settings")
+        .await
+        .expect("still applied after a failed build");
+
+    // The next good commit recovers.
+    repo.remove("deploy/broken.yaml").expect("remove");
+    repo.commit(&[], "fixed").expect("commit");
+    repo.push("main").expect("push");
+    request_reconcile(&sources, "app").await;
+    wait_for(
+        "recovery",
+        async || (ready(&kustomizations.get("app").await.ok()?)?.0 == "True").then_some(()),
+        &logs,
+    )
+    .await;
+
+    // Deleting the Kustomization prunes what it applied (prune: true, MirrorPrune).
+    kustomizations
+        .delete("app", &DeleteParams::default())
+        .await
+        .expect("delete");
+    wait_for(
+        "objects pruned on deletion",
+        async || {
+            config_maps
+                .get_opt("settings")
+                .await
+                .ok()?
+                .is_none()
+                .then_some(())
+        },
+        &logs,
+    )
+    .await;
+    wait_for(
+        "Kustomization gone",
+        async || {
+            kustomizations
+                .get_opt("app")
+                .await
+                .ok()?
+                .is_none()
+                .then_some(())
+        },
+        &logs,
+    )
+    .await;
+}
