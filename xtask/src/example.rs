@@ -1,9 +1,11 @@
 //! The example `cargo xtask up` reconciles: a local Git server with a small application
-//! repository, and a GitRepository pointing at it, shown Ready with its artifact.
+//! repository, a GitRepository pointing at it (shown Ready with its artifact), and a
+//! Kustomization applying it to the cluster (shown Ready with what it applied).
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use driftless_api::kustomize::Kustomization;
 use driftless_api::source::GitRepository;
 use driftless_testenv::ControlPlane;
 use driftless_testenv::git::{GitAuth, GitServer};
@@ -55,11 +57,59 @@ pub async fn start(plane: &ControlPlane, namespace: &str) -> anyhow::Result<GitS
                 artifact.size.unwrap_or_default(),
                 artifact.digest
             );
+            apply_kustomization(plane, namespace).await?;
             return Ok(server);
         }
         if Instant::now() > deadline {
             bail!(
                 "GitRepository podinfo not Ready after 60s: {}",
+                serde_json::to_string(&status.conditions)?
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Applies the Kustomization `podinfo` (path `./deploy`, into the namespace `podinfo`) and
+/// waits until kustomize-controller reports it Ready.
+async fn apply_kustomization(plane: &ControlPlane, namespace: &str) -> anyhow::Result<()> {
+    let object = serde_json::json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": { "name": "podinfo", "namespace": namespace },
+        "spec": {
+            "interval": "5m",
+            "path": "./deploy",
+            "prune": true,
+            "targetNamespace": "podinfo",
+            "sourceRef": { "kind": "GitRepository", "name": "podinfo" },
+        },
+    });
+    let api: Api<Kustomization> = Api::namespaced(plane.client().await?, namespace);
+    api.patch(
+        "podinfo",
+        &PatchParams::apply("driftless-xtask"),
+        &Patch::Apply(&object),
+    )
+    .await
+    .context("applying the example Kustomization")?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = api.get("podinfo").await?.status.unwrap_or_default();
+        let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+        if let Some(ready) = ready.filter(|r| r.status == "True") {
+            eprintln!(
+                "Kustomization {namespace}/podinfo  Ready  {}",
+                ready.message
+            );
+            for entry in status.inventory.map(|i| i.entries).unwrap_or_default() {
+                eprintln!("  applied {}", entry.id);
+            }
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "Kustomization podinfo not Ready after 60s: {}",
                 serde_json::to_string(&status.conditions)?
             );
         }

@@ -8,8 +8,12 @@ pub const PODINFO: &[(&str, &str)] = &[
     ),
     ("deploy/service.yaml", include_str!("fixtures/service.yaml")),
     (
+        "deploy/namespace.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: podinfo\n",
+    ),
+    (
         "deploy/kustomization.yaml",
-        "resources:\n- deployment.yaml\n- service.yaml\n",
+        "resources:\n- namespace.yaml\n- deployment.yaml\n- service.yaml\n",
     ),
     (
         "README.md",
