@@ -83,8 +83,7 @@ where
         .expect("request reconcile");
 }
 
-const CONFIG_MAP: &str =
-    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  color: blue\n";
+const CONFIG_MAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  color: ${color}\n  size: ${size}\n  zone: ${zone:=a}\n";
 const SERVICE: &str =
     "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports:\n  - port: 80\n";
 
@@ -156,6 +155,16 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
         .await
         .expect("create GitRepository");
 
+    // Variables for post-build substitution.
+    let vars: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": "vars" }, "data": { "color": "blue", "size": "S" },
+    }))
+    .unwrap();
+    Api::<ConfigMap>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &vars)
+        .await
+        .expect("vars");
+
     let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
     let kustomization: Kustomization = serde_json::from_value(serde_json::json!({
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
@@ -164,6 +173,10 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
             "interval": "10m", "path": "./deploy", "prune": true, "targetNamespace": namespace,
             "sourceRef": { "kind": "GitRepository", "name": "app" },
             "commonMetadata": { "labels": { "team": "shop" } },
+            "postBuild": {
+                "substituteFrom": [{ "kind": "ConfigMap", "name": "vars" }, { "kind": "Secret", "name": "absent", "optional": true }],
+                "substitute": { "size": "L" },
+            },
         },
     }))
     .unwrap();
@@ -198,6 +211,14 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
     );
     assert_eq!(labels.get("team").map(String::as_str), Some("shop"));
     services.get("web").await.expect("Service applied");
+    let data = settings.data.clone().unwrap_or_default();
+    let get = |key: &str| data.get(key).cloned().unwrap_or_default();
+    assert_eq!(
+        (get("color"), get("size"), get("zone")),
+        ("blue".into(), "L".into(), "a".into()),
+        "substituted: {settings:?}\n{}",
+        logs()
+    );
     let status = kustomizations.get("app").await.unwrap().status.unwrap();
     let ids: Vec<String> = status
         .inventory
@@ -241,7 +262,7 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
     repo.commit(
         &[(
             "deploy/configmap.yaml",
-            &CONFIG_MAP.replace("blue", "green"),
+            &CONFIG_MAP.replace("${color}", "green"),
         )],
         "second",
     )

@@ -11,7 +11,10 @@ use driftless_api::conditions::{
     RECONCILIATION_SUCCEEDED,
 };
 use driftless_api::event::Severity;
-use driftless_api::kustomize::{DeletionPolicy, Kustomization, KustomizationStatus, SourceKind};
+use driftless_api::kustomize::{
+    DeletionPolicy, Kustomization, KustomizationStatus, PostBuild, SourceKind, SubstituteKind,
+    SubstituteStrategy,
+};
 use driftless_api::meta::{Artifact, FINALIZER, parse_duration};
 use driftless_api::source::{Bucket, GitRepository, OCIRepository};
 use driftless_runtime::artifact::ArtifactFetcher;
@@ -19,6 +22,7 @@ use driftless_runtime::conditions::{self as cond};
 use driftless_runtime::reconcile::{handled_reconcile_at, reconcile_trigger, with_jitter};
 use driftless_runtime::{Context as RuntimeContext, status::apply_status};
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
@@ -30,6 +34,7 @@ use serde_json::Value;
 use crate::apply::{Action as Applied, Applier, Change, object_id};
 use crate::build::{build_objects, tree_fs};
 use crate::inventory::{self, ObjectId};
+use crate::substitute;
 
 pub const NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
 pub const NAMESPACE_LABEL: &str = "kustomize.toolkit.fluxcd.io/namespace";
@@ -37,6 +42,8 @@ const REVISION_METADATA: &str = "kustomize.toolkit.fluxcd.io/revision";
 
 pub struct Settings {
     pub concurrency: u16,
+    /// Feature gate `StrictPostBuildSubstitutions`: an unset `${var}` without a default fails.
+    pub strict_substitution: bool,
     /// `--requeue-dependency`: how soon to look again at a source without an artifact.
     pub requeue_dependency: Duration,
     pub no_cross_namespace_refs: bool,
@@ -577,12 +584,34 @@ impl Reconciler {
             event: true,
         })?;
         status.last_attempted_revision = Some(artifact.revision.clone());
-        let mut objects = built.map_err(|e| Failure {
+        let build_failed = |message: String| Failure {
             reason: BUILD_FAILED_REASON,
-            message: e.to_string(),
+            message,
             requeue: None,
             event: true,
-        })?;
+        };
+        let mut objects = built.map_err(|e| build_failed(e.to_string()))?;
+        if let Some(post_build) = &object.spec.post_build {
+            let vars = self
+                .substitution_variables(object, post_build)
+                .await
+                .map_err(build_failed)?;
+            let always = post_build.substitute_strategy == Some(SubstituteStrategy::Always);
+            if always || !vars.is_empty() {
+                for value in &mut objects {
+                    if substitute::disabled(value) {
+                        continue;
+                    }
+                    let id = object_id(value).map(|i| i.display()).unwrap_or_default();
+                    *value = substitute::substitute_object(
+                        value,
+                        &vars,
+                        self.settings.strict_substitution,
+                    )
+                    .map_err(|e| build_failed(format!("post build failed for '{id}': {e}")))?;
+                }
+            }
+        }
         let owner = Self::owner_labels(object);
         for object_value in &mut objects {
             set_labels(object_value, &owner);
@@ -630,6 +659,64 @@ impl Reconciler {
             changes.extend(deleted);
         }
         Ok(changes)
+    }
+}
+
+impl Reconciler {
+    /// `substituteFrom` in order (later entries win), then `substitute` over all.
+    async fn substitution_variables(
+        &self,
+        object: &Kustomization,
+        post_build: &PostBuild,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let namespace = object.namespace().unwrap_or_default();
+        let mut vars = BTreeMap::new();
+        for reference in &post_build.substitute_from {
+            let (kind, found) = match reference.kind {
+                SubstituteKind::ConfigMap => {
+                    let api: Api<ConfigMap> =
+                        Api::namespaced(self.runtime.client.clone(), &namespace);
+                    (
+                        "ConfigMap",
+                        api.get_opt(&reference.name)
+                            .await
+                            .map(|c| c.map(|c| c.data.unwrap_or_default())),
+                    )
+                }
+                SubstituteKind::Secret => {
+                    let api: Api<Secret> = Api::namespaced(self.runtime.client.clone(), &namespace);
+                    let data = api.get_opt(&reference.name).await.map(|s| {
+                        s.map(|s| {
+                            s.data
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                                .collect::<BTreeMap<_, _>>()
+                        })
+                    });
+                    ("Secret", data)
+                }
+            };
+            match found {
+                Ok(Some(data)) => vars.extend(data),
+                Ok(None) if reference.optional => {}
+                Ok(None) => {
+                    return Err(format!(
+                        "substitute from '{kind}/{}' error: {kind} \"{}\" not found",
+                        reference.name, reference.name
+                    ));
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "substitute from '{kind}/{}' error: {}",
+                        reference.name,
+                        kube_message(&e)
+                    ));
+                }
+            }
+        }
+        vars.extend(post_build.substitute.clone());
+        substitute::prepare(vars).map_err(|e| e.to_string())
     }
 }
 

@@ -4,3 +4,4 @@ pub mod apply;
 pub mod build;
 pub mod inventory;
 pub mod kustomization;
+pub mod substitute;

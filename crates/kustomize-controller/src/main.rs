@@ -42,6 +42,11 @@ fn main() -> anyhow::Result<()> {
 async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     let no_cross_namespace_refs = args.common.no_cross_namespace_refs;
+    let strict_substitution = args
+        .common
+        .feature_gates
+        .split(',')
+        .any(|gate| gate.trim() == "StrictPostBuildSubstitutions=true");
     let manager = Manager::start(
         "kustomize-controller",
         args.common,
@@ -54,6 +59,7 @@ async fn run() -> anyhow::Result<()> {
     let fetcher = ArtifactFetcher::new(http, Limits::default(), args.artifact_cache_bytes);
     let settings = Settings {
         concurrency: args.concurrent,
+        strict_substitution,
         requeue_dependency: args.requeue_dependency,
         no_cross_namespace_refs,
     };
