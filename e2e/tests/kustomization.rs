@@ -84,6 +84,7 @@ where
 }
 
 const CONFIG_MAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  color: ${color}\n  size: ${size}\n  zone: ${zone:=a}\n";
+const EXTRA: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n";
 const SERVICE: &str =
     "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports:\n  - port: 80\n";
 
@@ -104,6 +105,7 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
         &[
             ("deploy/configmap.yaml", CONFIG_MAP),
             ("deploy/service.yaml", SERVICE),
+            ("extra/extra.yaml", EXTRA),
         ],
         "first",
     )
@@ -342,6 +344,58 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
         &logs,
     )
     .await;
+
+    // dependsOn: a Ready dependency lets a dependent apply; a missing one holds it back.
+    for (name, depends_on, prefix) in [
+        ("after", "app", "after-"),
+        ("blocked", "missing", "blocked-"),
+    ] {
+        let dependent: Kustomization = serde_json::from_value(serde_json::json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": { "name": name },
+            "spec": {
+                "interval": "10m", "path": "./extra", "prune": true, "targetNamespace": namespace, "namePrefix": prefix,
+                "sourceRef": { "kind": "GitRepository", "name": "app" },
+                "dependsOn": [{ "name": depends_on }],
+            },
+        }))
+        .unwrap();
+        kustomizations
+            .create(&PostParams::default(), &dependent)
+            .await
+            .expect("create dependent");
+    }
+    wait_for(
+        "dependent applied",
+        async || (ready(&kustomizations.get("after").await.ok()?)?.0 == "True").then_some(()),
+        &logs,
+    )
+    .await;
+    config_maps
+        .get("after-extra")
+        .await
+        .expect("dependent's object applied");
+    let (status, reason, message) = wait_for(
+        "dependent held back",
+        async || ready(&kustomizations.get("blocked").await.ok()?).filter(|r| r.0 == "False"),
+        &logs,
+    )
+    .await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "DependencyNotReady")
+    );
+    assert!(
+        message.contains(&format!("dependency '{namespace}/missing' not found")),
+        "{message}"
+    );
+    assert!(
+        config_maps
+            .get_opt("blocked-extra")
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // Deleting the Kustomization prunes what it applied (prune: true, MirrorPrune).
     kustomizations

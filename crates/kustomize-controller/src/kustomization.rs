@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use driftless_api::conditions::{
-    ARTIFACT_FAILED, BUILD_FAILED_REASON, PROGRESSING, PRUNE_FAILED, RECONCILIATION_FAILED,
-    RECONCILIATION_SUCCEEDED,
+    ARTIFACT_FAILED, BUILD_FAILED_REASON, DEPENDENCY_NOT_READY, PROGRESSING, PRUNE_FAILED,
+    RECONCILIATION_FAILED, RECONCILIATION_SUCCEEDED,
 };
 use driftless_api::event::Severity;
 use driftless_api::kustomize::{
@@ -367,6 +367,9 @@ impl Reconciler {
             Ok(artifact) => artifact,
             Err(failure) => return self.fail(api, &object, status, failure, retry).await,
         };
+        if let Err(failure) = self.check_dependencies(&object, &artifact).await {
+            return self.fail(api, &object, status, failure, retry).await;
+        }
         let revision = artifact.revision.clone();
         cond::mark_reconciling(
             &mut status.conditions,
@@ -465,6 +468,22 @@ impl Reconciler {
         apply_status(api, object, self.runtime.controller, &status)
             .await
             .map_err(Error::Status)?;
+        if failure.reason == DEPENDENCY_NOT_READY {
+            let message = format!(
+                "Dependencies do not meet ready condition, retrying in {}",
+                go_duration(self.settings.requeue_dependency)
+            );
+            self.runtime
+                .events
+                .publish(
+                    object,
+                    Severity::Info,
+                    DEPENDENCY_NOT_READY,
+                    &message,
+                    BTreeMap::new(),
+                )
+                .await;
+        }
         if failure.event {
             let mut metadata = BTreeMap::new();
             if let Some(revision) = &status.last_attempted_revision {
@@ -663,6 +682,66 @@ impl Reconciler {
 }
 
 impl Reconciler {
+    /// `dependsOn`: every dependency Ready at its latest generation, and at this revision when
+    /// it builds from the same source.
+    async fn check_dependencies(
+        &self,
+        object: &Kustomization,
+        artifact: &Artifact,
+    ) -> Result<(), Failure> {
+        let own = object.namespace().unwrap_or_default();
+        let not_ready = |message: String| Failure {
+            reason: DEPENDENCY_NOT_READY,
+            message,
+            requeue: Some(self.settings.requeue_dependency),
+            event: false,
+        };
+        for dependency in &object.spec.depends_on {
+            let namespace = dependency.namespace.clone().unwrap_or_else(|| own.clone());
+            let name = format!("{namespace}/{}", dependency.name);
+            let api: Api<Kustomization> = Api::namespaced(self.runtime.client.clone(), &namespace);
+            let found = api.get_opt(&dependency.name).await.map_err(|e| {
+                not_ready(format!(
+                    "dependency '{name}' not found: {}",
+                    kube_message(&e)
+                ))
+            })?;
+            let Some(found) = found else {
+                return Err(not_ready(format!(
+                    "dependency '{name}' not found: kustomizations.kustomize.toolkit.fluxcd.io \"{}\" not found",
+                    dependency.name
+                )));
+            };
+            let status = found.status.clone().unwrap_or_default();
+            let ready = cond::is_true(&status.conditions, driftless_api::conditions::READY);
+            if !ready || status.observed_generation != found.meta().generation {
+                return Err(not_ready(format!("dependency '{name}' is not ready")));
+            }
+            let same_source = found.spec.source_ref.kind == object.spec.source_ref.kind
+                && found.spec.source_ref.name == object.spec.source_ref.name
+                && found
+                    .spec
+                    .source_ref
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| namespace.clone())
+                    == object
+                        .spec
+                        .source_ref
+                        .namespace
+                        .clone()
+                        .unwrap_or_else(|| own.clone());
+            if same_source
+                && status.last_applied_revision.as_deref() != Some(artifact.revision.as_str())
+            {
+                return Err(not_ready(format!(
+                    "dependency '{name}' revision is not up to date"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// `substituteFrom` in order (later entries win), then `substitute` over all.
     async fn substitution_variables(
         &self,
