@@ -429,3 +429,160 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
     )
     .await;
 }
+
+const ROLLED_OUT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: idle\nspec:\n  replicas: 0\n  selector:\n    matchLabels: {app: idle}\n  template:\n    metadata:\n      labels: {app: idle}\n    spec:\n      containers:\n      - name: idle\n        image: example.com/idle:1\n";
+
+/// One worker (`--concurrent=1`): a Kustomization waiting on a rollout that never finishes
+/// (no kubelet here) must not delay another; it fails with HealthCheckFailed at its timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn health_checks_report_without_blocking_other_kustomizations() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let plane = driftless_testenv::shared().await.expect("control plane");
+    plane
+        .install_crds(&driftless_api::crds())
+        .await
+        .expect("CRDs");
+    let namespace = plane.namespace("health").await.expect("namespace");
+    let client = plane.client().await.expect("client");
+    let git = GitServer::start(GitAuth::default()).expect("git server");
+    let repo = git.create_repo("app").expect("repo");
+    let stuck = ROLLED_OUT
+        .replace("idle", "stuck")
+        .replace("replicas: 0", "replicas: 1");
+    repo.commit(
+        &[
+            ("idle/deployment.yaml", ROLLED_OUT),
+            ("stuck/deployment.yaml", &stuck),
+        ],
+        "apps",
+    )
+    .expect("commit");
+    repo.push("main").expect("push");
+
+    let [port] = driftless_testenv::free_ports().expect("port");
+    let storage = tempfile::tempdir().expect("storage");
+    let base = vec![
+        "--watch-all-namespaces=false".to_owned(),
+        format!("--runtime-namespace={namespace}"),
+        "--min-retry-delay=200ms".to_owned(),
+    ];
+    let mut source_args = base.clone();
+    source_args.extend([
+        format!("--storage-path={}", storage.path().display()),
+        format!("--storage-addr=127.0.0.1:{port}"),
+    ]);
+    let source = spawn(plane, "source-controller", source_args);
+    let mut kustomize_args = base.clone();
+    kustomize_args.push("--concurrent=1".to_owned());
+    let kustomize = spawn(plane, "kustomize-controller", kustomize_args);
+    let logs = || {
+        format!(
+            "source-controller:\n{}\nkustomize-controller:\n{}",
+            source.log_tail(30),
+            kustomize.log_tail(60)
+        )
+    };
+
+    let sources: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    let git_repository: GitRepository = serde_json::from_value(serde_json::json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository", "metadata": { "name": "app" },
+        "spec": { "url": git.url("app"), "interval": "10m", "ref": { "branch": "main" } },
+    }))
+    .unwrap();
+    sources
+        .create(&PostParams::default(), &git_repository)
+        .await
+        .expect("GitRepository");
+
+    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
+    let create = |name: &str, extra: serde_json::Value| {
+        let mut spec = serde_json::json!({
+            "interval": "10m", "path": format!("./{name}"), "prune": true, "targetNamespace": namespace,
+            "sourceRef": { "kind": "GitRepository", "name": "app" },
+        });
+        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+            spec.extend(extra.clone());
+        }
+        serde_json::from_value::<Kustomization>(serde_json::json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization", "metadata": { "name": name }, "spec": spec,
+        }))
+        .unwrap()
+    };
+    // The stuck one first, so that with one worker it is the one being reconciled.
+    kustomizations
+        .create(
+            &PostParams::default(),
+            &create(
+                "stuck",
+                serde_json::json!({ "wait": true, "timeout": "8s" }),
+            ),
+        )
+        .await
+        .expect("stuck");
+    let started = Instant::now();
+    kustomizations
+        .create(
+            &PostParams::default(),
+            &create("idle", serde_json::json!({ "wait": true })),
+        )
+        .await
+        .expect("idle");
+
+    let healthy = wait_for(
+        "idle healthy",
+        async || {
+            let k = kustomizations.get("idle").await.ok()?;
+            let status = k.status?;
+            let healthy = status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Healthy" && c.status == "True")?;
+            (ready(&kustomizations.get("idle").await.ok()?)?.0 == "True")
+                .then(|| healthy.message.clone())
+        },
+        &logs,
+    )
+    .await;
+    assert!(healthy.starts_with("Health check passed in"), "{healthy}");
+    let stuck_state = ready(&kustomizations.get("stuck").await.unwrap());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "the healthy Kustomization waited for the stuck one's timeout: {:?} ({stuck_state:?})",
+        started.elapsed()
+    );
+
+    let (status, reason, message) = wait_for(
+        "stuck fails its health check",
+        async || ready(&kustomizations.get("stuck").await.ok()?).filter(|r| r.0 == "False"),
+        &logs,
+    )
+    .await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "HealthCheckFailed"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "Deployment/{namespace}/stuck status: 'InProgress'"
+        )),
+        "{message}"
+    );
+    let healthy_condition = kustomizations
+        .get("stuck")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Healthy")
+        .unwrap();
+    assert_eq!(
+        (
+            healthy_condition.status.as_str(),
+            healthy_condition.reason.as_str()
+        ),
+        ("False", "HealthCheckFailed")
+    );
+}

@@ -342,6 +342,17 @@ impl Applier {
         Ok(())
     }
 
+    /// The live object, if it exists.
+    pub async fn get(&self, id: &ObjectId) -> Result<Option<Value>, ApplyError> {
+        let kind = self.kind(id).await?;
+        let api = self.api(&kind, if kind.namespaced { &id.namespace } else { "" });
+        let found = api.get_opt(&id.name).await.map_err(|e| ApplyError::Apply {
+            object: id.display(),
+            message: kube_message(&e),
+        })?;
+        Ok(found.map(|o| serde_json::to_value(o).unwrap_or(Value::Null)))
+    }
+
     /// Deletes objects that left the build, unless they opt out with
     /// `kustomize.toolkit.fluxcd.io/prune: disabled` or are no longer ours (`owner` labels).
     /// Namespaced objects go before Namespaces and CRDs.

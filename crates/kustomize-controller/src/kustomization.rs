@@ -2,13 +2,14 @@
 //! prune → status and events, as Flux's kustomize-controller does. A failure never deletes
 //! what is applied; the next good revision recovers without manual steps.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use driftless_api::conditions::{
-    ARTIFACT_FAILED, BUILD_FAILED_REASON, DEPENDENCY_NOT_READY, PROGRESSING, PRUNE_FAILED,
-    RECONCILIATION_FAILED, RECONCILIATION_SUCCEEDED,
+    ARTIFACT_FAILED, BUILD_FAILED_REASON, DEPENDENCY_NOT_READY, HEALTH_CHECK_FAILED, HEALTHY,
+    PROGRESSING, PRUNE_FAILED, RECONCILIATION_FAILED, RECONCILIATION_SUCCEEDED, SUCCEEDED,
 };
 use driftless_api::event::Severity;
 use driftless_api::kustomize::{
@@ -18,7 +19,7 @@ use driftless_api::kustomize::{
 use driftless_api::meta::{Artifact, FINALIZER, parse_duration};
 use driftless_api::source::{Bucket, GitRepository, OCIRepository};
 use driftless_runtime::artifact::ArtifactFetcher;
-use driftless_runtime::conditions::{self as cond};
+use driftless_runtime::conditions::{self as cond, Status};
 use driftless_runtime::reconcile::{handled_reconcile_at, reconcile_trigger, with_jitter};
 use driftless_runtime::{Context as RuntimeContext, status::apply_status};
 use futures::StreamExt;
@@ -33,6 +34,7 @@ use serde_json::Value;
 
 use crate::apply::{Action as Applied, Applier, Change, object_id};
 use crate::build::{build_objects, tree_fs};
+use crate::health::{self, Health};
 use crate::inventory::{self, ObjectId};
 use crate::substitute;
 
@@ -54,6 +56,8 @@ pub struct Reconciler {
     applier: Applier,
     fetcher: ArtifactFetcher,
     settings: Settings,
+    /// When health checks of each Kustomization's current revision started.
+    health_started: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +152,7 @@ impl Reconciler {
             applier,
             fetcher,
             settings,
+            health_started: Mutex::new(HashMap::new()),
         }
     }
 
@@ -385,19 +390,7 @@ impl Reconciler {
             .reconcile_revision(&object, &artifact, &mut status)
             .await;
         match result {
-            Ok(changes) => {
-                let message = format!("Applied revision: {revision}");
-                cond::mark_ready(
-                    &mut status.conditions,
-                    RECONCILIATION_SUCCEEDED,
-                    message,
-                    generation,
-                );
-                status.last_applied_revision = Some(revision.clone());
-                status.observed_generation = generation;
-                apply_status(api, &*object, self.runtime.controller, &status)
-                    .await
-                    .map_err(Error::Status)?;
+            Ok((changes, health)) => {
                 let mut metadata = BTreeMap::new();
                 metadata.insert(REVISION_METADATA.to_owned(), revision.clone());
                 let changed: Vec<Change> = changes
@@ -421,6 +414,58 @@ impl Reconciler {
                         )
                         .await;
                 }
+                match health {
+                    HealthOutcome::Waiting(message) => {
+                        // Not Ready yet, and no worker held while the objects roll out: look again soon.
+                        cond::mark_reconciling(
+                            &mut status.conditions,
+                            PROGRESSING,
+                            message,
+                            generation,
+                        );
+                        apply_status(api, &*object, self.runtime.controller, &status)
+                            .await
+                            .map_err(Error::Status)?;
+                        return Ok(Action::requeue(HEALTH_POLL));
+                    }
+                    HealthOutcome::Healthy(elapsed) => {
+                        let was_healthy = cond::is_true(&status.conditions, HEALTHY);
+                        let message = format!("Health check passed in {}", go_duration(elapsed));
+                        cond::set(
+                            &mut status.conditions,
+                            HEALTHY,
+                            Status::True,
+                            SUCCEEDED,
+                            message.clone(),
+                            generation,
+                        );
+                        if !was_healthy || !changed.is_empty() {
+                            self.runtime
+                                .events
+                                .publish(
+                                    &*object,
+                                    Severity::Info,
+                                    PROGRESSING,
+                                    &message,
+                                    metadata.clone(),
+                                )
+                                .await;
+                        }
+                    }
+                    HealthOutcome::NotChecked => cond::remove(&mut status.conditions, HEALTHY),
+                }
+                let message = format!("Applied revision: {revision}");
+                cond::mark_ready(
+                    &mut status.conditions,
+                    RECONCILIATION_SUCCEEDED,
+                    message,
+                    generation,
+                );
+                status.last_applied_revision = Some(revision.clone());
+                status.observed_generation = generation;
+                apply_status(api, &*object, self.runtime.controller, &status)
+                    .await
+                    .map_err(Error::Status)?;
                 let finished = format!(
                     "Reconciliation finished in {}, next run in {}",
                     go_duration(started.elapsed()),
@@ -459,6 +504,16 @@ impl Reconciler {
         retry: Duration,
     ) -> Result<Action, Error> {
         let generation = object.meta().generation;
+        if failure.reason == HEALTH_CHECK_FAILED {
+            cond::set(
+                &mut status.conditions,
+                HEALTHY,
+                Status::False,
+                HEALTH_CHECK_FAILED,
+                failure.message.clone(),
+                generation,
+            );
+        }
         cond::mark_failed_with_retry(
             &mut status.conditions,
             failure.reason,
@@ -573,7 +628,7 @@ impl Reconciler {
         object: &Kustomization,
         artifact: &Artifact,
         status: &mut KustomizationStatus,
-    ) -> Result<Vec<Change>, Failure> {
+    ) -> Result<(Vec<Change>, HealthOutcome), Failure> {
         let tree = self.fetcher.fetch(artifact).await.map_err(|e| {
             let not_found = e.is_not_found();
             Failure {
@@ -677,11 +732,139 @@ impl Reconciler {
                 })?;
             changes.extend(deleted);
         }
-        Ok(changes)
+        let health = self
+            .check_health(object, &changes, &artifact.revision)
+            .await?;
+        Ok((changes, health))
     }
 }
 
+/// How often health is looked at again while objects roll out.
+const HEALTH_POLL: Duration = Duration::from_secs(2);
+
+enum HealthOutcome {
+    /// Neither `wait` nor `healthChecks`.
+    NotChecked,
+    Healthy(Duration),
+    Waiting(String),
+}
+
 impl Reconciler {
+    /// `spec.wait` (every applied object) or `spec.healthChecks`, checked once per reconcile:
+    /// a rollout in progress requeues soon instead of holding a worker until the timeout.
+    async fn check_health(
+        &self,
+        object: &Kustomization,
+        changes: &[Change],
+        revision: &str,
+    ) -> Result<HealthOutcome, Failure> {
+        let targets: Vec<ObjectId> = if object.spec.wait {
+            changes
+                .iter()
+                .filter(|c| !matches!(c.action, Applied::Skipped | Applied::Deleted))
+                .map(|c| c.id.clone())
+                .collect()
+        } else {
+            let own = object.namespace().unwrap_or_default();
+            object
+                .spec
+                .health_checks
+                .iter()
+                .map(|check| {
+                    let api_version = check
+                        .api_version
+                        .clone()
+                        .unwrap_or_else(|| "apps/v1".to_owned());
+                    let (group, version) = api_version
+                        .split_once('/')
+                        .map_or((String::new(), api_version.clone()), |(g, v)| {
+                            (g.to_owned(), v.to_owned())
+                        });
+                    ObjectId {
+                        group,
+                        version,
+                        kind: check.kind.clone(),
+                        namespace: check.namespace.clone().unwrap_or_else(|| own.clone()),
+                        name: check.name.clone(),
+                    }
+                })
+                .collect()
+        };
+        if targets.is_empty() {
+            return Ok(HealthOutcome::NotChecked);
+        }
+        let key = key(object);
+        let started = {
+            let mut started = self
+                .health_started
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let entry = started
+                .entry(key.clone())
+                .or_insert_with(|| (revision.to_owned(), Instant::now()));
+            if entry.0 != revision {
+                *entry = (revision.to_owned(), Instant::now());
+            }
+            entry.1
+        };
+        let mut pending = Vec::new();
+        for id in &targets {
+            let state = match self.applier.get(id).await {
+                Ok(Some(live)) => health::health(&live),
+                Ok(None) => Health::InProgress("not found".to_owned()),
+                Err(e) => Health::InProgress(e.to_string()),
+            };
+            match state {
+                Health::Current => {}
+                Health::Failed(message) => {
+                    self.forget_health(&key);
+                    return Err(Failure {
+                        reason: HEALTH_CHECK_FAILED,
+                        message: format!(
+                            "health check failed after {}: {} status: 'Failed': {message}",
+                            go_duration(started.elapsed()),
+                            id.display()
+                        ),
+                        requeue: None,
+                        event: true,
+                    });
+                }
+                Health::InProgress(_) => {
+                    pending.push(format!("{} status: 'InProgress'", id.display()))
+                }
+            }
+        }
+        let timeout = timeout_of(object);
+        if pending.is_empty() {
+            self.forget_health(&key);
+            return Ok(HealthOutcome::Healthy(started.elapsed()));
+        }
+        if started.elapsed() >= timeout {
+            self.forget_health(&key);
+            return Err(Failure {
+                reason: HEALTH_CHECK_FAILED,
+                message: format!(
+                    "health check failed after {}: timeout waiting for: [{}]",
+                    go_duration(started.elapsed()),
+                    pending.join(", ")
+                ),
+                requeue: None,
+                event: true,
+            });
+        }
+        Ok(HealthOutcome::Waiting(format!(
+            "Waiting for health checks: [{}]",
+            pending.join(", ")
+        )))
+    }
+
+    fn forget_health(&self, key: &str) {
+        self.health_started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
     /// `dependsOn`: every dependency Ready at its latest generation, and at this revision when
     /// it builds from the same source.
     async fn check_dependencies(
@@ -797,6 +980,22 @@ impl Reconciler {
         vars.extend(post_build.substitute.clone());
         substitute::prepare(vars).map_err(|e| e.to_string())
     }
+}
+
+/// `spec.timeout`, else the interval less 30s (at least 30s).
+fn timeout_of(object: &Kustomization) -> Duration {
+    if let Some(timeout) = object
+        .spec
+        .timeout
+        .as_deref()
+        .and_then(|t| parse_duration(t).ok())
+    {
+        return timeout;
+    }
+    let interval = parse_duration(&object.spec.interval).unwrap_or(Duration::from_secs(600));
+    interval
+        .saturating_sub(Duration::from_secs(30))
+        .max(Duration::from_secs(30))
 }
 
 fn set_labels(object: &mut Value, labels: &[(String, String)]) {
