@@ -39,12 +39,12 @@ fn message(object: &Value, type_: &str) -> String {
 pub fn health(object: &Value) -> Health {
     let generation = int(object, "/metadata/generation");
     let observed = int(object, "/status/observedGeneration");
-    if let (Some(generation), Some(observed)) = (generation, observed) {
-        if observed < generation {
-            return Health::InProgress(format!(
-                "status is for generation {observed}, the object is at {generation}"
-            ));
-        }
+    if let (Some(generation), Some(observed)) = (generation, observed)
+        && observed < generation
+    {
+        return Health::InProgress(format!(
+            "status is for generation {observed}, the object is at {generation}"
+        ));
     }
     if condition_status(object, "Stalled") == Some("True") {
         return Health::Failed(message(object, "Stalled"));
