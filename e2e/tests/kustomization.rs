@@ -397,6 +397,76 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
             .is_none()
     );
 
+    // Impersonation: a service account without RBAC is refused by the API server; granted
+    // access, the next reconcile applies.
+    let account: k8s_openapi::api::core::v1::ServiceAccount =
+        serde_json::from_value(serde_json::json!({ "metadata": { "name": "limited" } })).unwrap();
+    Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &account)
+        .await
+        .expect("service account");
+    let denied: Kustomization = serde_json::from_value(serde_json::json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": { "name": "denied" },
+        "spec": {
+            "interval": "10m", "path": "./extra", "prune": true, "targetNamespace": namespace, "namePrefix": "denied-",
+            "serviceAccountName": "limited", "sourceRef": { "kind": "GitRepository", "name": "app" },
+        },
+    }))
+    .unwrap();
+    kustomizations
+        .create(&PostParams::default(), &denied)
+        .await
+        .expect("create denied");
+    let (_, reason, message) = wait_for(
+        "impersonated apply refused",
+        async || ready(&kustomizations.get("denied").await.ok()?).filter(|r| r.0 == "False"),
+        &logs,
+    )
+    .await;
+    assert_eq!(reason, "ReconciliationFailed", "{message}");
+    assert!(
+        message.contains("forbidden")
+            && message.contains(&format!("system:serviceaccount:{namespace}:limited")),
+        "{message}"
+    );
+    assert!(config_maps.get_opt("denied-extra").await.unwrap().is_none());
+    let rbac: Vec<serde_json::Value> = vec![
+        serde_json::json!({ "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": { "name": "limited", "namespace": namespace },
+            "rules": [{ "apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"] }] }),
+        serde_json::json!({ "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": { "name": "limited", "namespace": namespace },
+            "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "limited" },
+            "subjects": [{ "kind": "ServiceAccount", "name": "limited", "namespace": namespace }] }),
+    ];
+    let roles: Api<k8s_openapi::api::rbac::v1::Role> = Api::namespaced(client.clone(), &namespace);
+    roles
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(rbac[0].clone()).unwrap(),
+        )
+        .await
+        .expect("role");
+    let bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> =
+        Api::namespaced(client.clone(), &namespace);
+    bindings
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(rbac[1].clone()).unwrap(),
+        )
+        .await
+        .expect("binding");
+    request_reconcile(&kustomizations, "denied").await;
+    wait_for(
+        "impersonated apply allowed",
+        async || (ready(&kustomizations.get("denied").await.ok()?)?.0 == "True").then_some(()),
+        &logs,
+    )
+    .await;
+    config_maps
+        .get("denied-extra")
+        .await
+        .expect("applied as the service account");
+
     // Deleting the Kustomization prunes what it applied (prune: true, MirrorPrune).
     kustomizations
         .delete("app", &DeleteParams::default())

@@ -44,6 +44,8 @@ const REVISION_METADATA: &str = "kustomize.toolkit.fluxcd.io/revision";
 
 pub struct Settings {
     pub concurrency: u16,
+    /// `--default-service-account`: impersonated when a Kustomization names none.
+    pub default_service_account: Option<String>,
     /// Feature gate `StrictPostBuildSubstitutions`: an unset `${var}` without a default fails.
     pub strict_substitution: bool,
     /// `--requeue-dependency`: how soon to look again at a source without an artifact.
@@ -53,7 +55,11 @@ pub struct Settings {
 
 pub struct Reconciler {
     runtime: RuntimeContext,
-    applier: Applier,
+    applier: Arc<Applier>,
+    /// The controller's own client configuration, for impersonating service accounts.
+    config: kube::Config,
+    /// Appliers acting as a service account (`spec.serviceAccountName`), by user name.
+    impersonating: Mutex<HashMap<String, Arc<Applier>>>,
     fetcher: ArtifactFetcher,
     settings: Settings,
     /// When health checks of each Kustomization's current revision started.
@@ -145,11 +151,18 @@ fn uses_source(object: &Kustomization, kind: SourceKind, namespace: &str, name: 
 }
 
 impl Reconciler {
-    pub fn new(runtime: RuntimeContext, fetcher: ArtifactFetcher, settings: Settings) -> Self {
-        let applier = Applier::new(runtime.client.clone());
+    pub fn new(
+        runtime: RuntimeContext,
+        config: kube::Config,
+        fetcher: ArtifactFetcher,
+        settings: Settings,
+    ) -> Self {
+        let applier = Arc::new(Applier::new(runtime.client.clone()));
         Self {
             runtime,
             applier,
+            config,
+            impersonating: Mutex::new(HashMap::new()),
             fetcher,
             settings,
             health_started: Mutex::new(HashMap::new()),
@@ -285,6 +298,39 @@ impl Reconciler {
         })
     }
 
+    /// The applier acting for `object`: as its service account (or the default one), else as
+    /// the controller.
+    fn applier_for(&self, object: &Kustomization) -> Result<Arc<Applier>, Failure> {
+        let account = object
+            .spec
+            .service_account_name
+            .clone()
+            .filter(|s| !s.is_empty())
+            .or_else(|| self.settings.default_service_account.clone());
+        let Some(account) = account else {
+            return Ok(self.applier.clone());
+        };
+        let user = format!(
+            "system:serviceaccount:{}:{account}",
+            object.namespace().unwrap_or_default()
+        );
+        let mut appliers = self.impersonating.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(applier) = appliers.get(&user) {
+            return Ok(applier.clone());
+        }
+        let mut config = self.config.clone();
+        config.auth_info.impersonate = Some(user.clone());
+        let client = kube::Client::try_from(config).map_err(|e| Failure {
+            reason: RECONCILIATION_FAILED,
+            message: format!("failed to build kube client: {e}"),
+            requeue: None,
+            event: true,
+        })?;
+        let applier = Arc::new(Applier::new(client));
+        appliers.insert(user, applier.clone());
+        Ok(applier)
+    }
+
     fn owner_labels(object: &Kustomization) -> Vec<(String, String)> {
         vec![
             (NAME_LABEL.to_owned(), object.name_any()),
@@ -308,11 +354,10 @@ impl Reconciler {
             && let Some(inventory) = object.status.as_ref().and_then(|s| s.inventory.as_ref())
         {
             let stale = inventory::stale(inventory, &[]);
-            match self
-                .applier
-                .prune(stale, &Self::owner_labels(&object))
-                .await
-            {
+            let applier = self
+                .applier_for(&object)
+                .map_err(|f| Error::Finalizer(f.message))?;
+            match applier.prune(stale, &Self::owner_labels(&object)).await {
                 Ok(deleted) => {
                     if !deleted.is_empty() {
                         let message = change_lines(&deleted);
@@ -699,8 +744,8 @@ impl Reconciler {
             }
         }
         let ids: Vec<ObjectId> = objects.iter().filter_map(object_id).collect();
-        let applied = self
-            .applier
+        let applier = self.applier_for(object)?;
+        let applied = applier
             .apply_all(objects, object.spec.force)
             .await
             .map_err(|e| Failure {
@@ -714,26 +759,22 @@ impl Reconciler {
         let mut changes = applied;
         if object.spec.prune {
             let stale = inventory::stale(&old, &ids);
-            let deleted = self
-                .applier
-                .prune(stale.clone(), &owner)
-                .await
-                .map_err(|e| {
-                    // Keep what could not be deleted in the inventory, so the next run retries.
-                    let mut kept = ids.clone();
-                    kept.extend(stale.iter().cloned());
-                    status.inventory = Some(inventory::inventory(&kept));
-                    Failure {
-                        reason: PRUNE_FAILED,
-                        message: format!("delete failed, errors: {e}"),
-                        requeue: None,
-                        event: true,
-                    }
-                })?;
+            let deleted = applier.prune(stale.clone(), &owner).await.map_err(|e| {
+                // Keep what could not be deleted in the inventory, so the next run retries.
+                let mut kept = ids.clone();
+                kept.extend(stale.iter().cloned());
+                status.inventory = Some(inventory::inventory(&kept));
+                Failure {
+                    reason: PRUNE_FAILED,
+                    message: format!("delete failed, errors: {e}"),
+                    requeue: None,
+                    event: true,
+                }
+            })?;
             changes.extend(deleted);
         }
         let health = self
-            .check_health(object, &changes, &artifact.revision)
+            .check_health(object, &applier, &changes, &artifact.revision)
             .await?;
         Ok((changes, health))
     }
@@ -755,6 +796,7 @@ impl Reconciler {
     async fn check_health(
         &self,
         object: &Kustomization,
+        applier: &Applier,
         changes: &[Change],
         revision: &str,
     ) -> Result<HealthOutcome, Failure> {
@@ -809,7 +851,7 @@ impl Reconciler {
         };
         let mut pending = Vec::new();
         for id in &targets {
-            let state = match self.applier.get(id).await {
+            let state = match applier.get(id).await {
                 Ok(Some(live)) => health::health(&live),
                 Ok(None) => Health::InProgress("not found".to_owned()),
                 Err(e) => Health::InProgress(e.to_string()),

@@ -26,6 +26,10 @@ struct Args {
     /// How soon to look again at a Kustomization whose source has no artifact yet.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     requeue_dependency: Duration,
+    /// Service account impersonated for Kustomizations without `spec.serviceAccountName`
+    /// (none: the controller's own).
+    #[arg(long, default_value = "")]
+    default_service_account: String,
     /// Memory for unpacked artifacts shared by the Kustomizations built from them.
     #[arg(long, default_value_t = 256 << 20)]
     artifact_cache_bytes: u64,
@@ -53,19 +57,23 @@ async fn run() -> anyhow::Result<()> {
         &args.events.events_addr,
     )
     .await?;
+    // The same configuration the manager's client uses, for impersonating clients.
+    let config = kube::Config::infer().await?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()?;
     let fetcher = ArtifactFetcher::new(http, Limits::default(), args.artifact_cache_bytes);
     let settings = Settings {
         concurrency: args.concurrent,
+        default_service_account: Some(args.default_service_account.clone())
+            .filter(|s| !s.is_empty()),
         strict_substitution,
         requeue_dependency: args.requeue_dependency,
         no_cross_namespace_refs,
     };
     manager
         .run(move |ctx| async move {
-            Reconciler::new(ctx, fetcher, settings).run().await;
+            Reconciler::new(ctx, config, fetcher, settings).run().await;
         })
         .await?;
     Ok(())
