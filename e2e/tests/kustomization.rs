@@ -259,6 +259,23 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
     )
     .await;
 
+    // The correction is reported with the fields that had drifted.
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(client.clone(), &namespace);
+    let expected = format!("ConfigMap/{namespace}/settings configured (drifted: /data/color)");
+    wait_for(
+        "drift event",
+        async || {
+            let list = events.list(&Default::default()).await.ok()?;
+            list.items
+                .iter()
+                .any(|e| e.message.as_deref().is_some_and(|m| m.contains(&expected)))
+                .then_some(())
+        },
+        &logs,
+    )
+    .await;
+
     // Update and prune: a new commit changes the ConfigMap and drops the Service.
     repo.remove("deploy/service.yaml").expect("remove");
     repo.commit(

@@ -21,6 +21,7 @@ use crate::inventory::ObjectId;
 pub const FIELD_MANAGER: &str = "kustomize-controller";
 pub const PRUNE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/prune";
 pub const SSA_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/ssa";
+pub const RECONCILE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/reconcile";
 
 /// Objects applied at once within a stage.
 const CONCURRENCY: usize = 16;
@@ -60,10 +61,22 @@ impl Action {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
     pub id: ObjectId,
     pub action: Action,
+    /// For a configured object: the fields that differed from the cluster (JSON pointers).
+    pub drifted: Vec<String>,
+}
+
+impl Change {
+    fn new(id: &ObjectId, action: Action) -> Change {
+        Change {
+            id: id.clone(),
+            action,
+            drifted: Vec::new(),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -106,6 +119,64 @@ pub fn object_id(object: &Value) -> Option<ObjectId> {
 fn first_stage(id: &ObjectId) -> bool {
     (id.kind == "CustomResourceDefinition" && id.group == "apiextensions.k8s.io")
         || (id.kind == "Namespace" && id.group.is_empty())
+        || (id.kind == "ClusterRole" && id.group == "rbac.authorization.k8s.io")
+}
+
+/// The apply stage of an object: 0 for CRDs, Namespaces and ClusterRoles, 1 for classes
+/// (`StorageClass`, `IngressClass`, ...) that later objects name, 2 for the rest.
+fn stage(id: &ObjectId) -> usize {
+    if first_stage(id) {
+        0
+    } else if id.kind.ends_with("Class") {
+        1
+    } else {
+        2
+    }
+}
+
+/// Whether a desired or live object opts out with `…/reconcile: disabled` or `…/ssa: ignore`.
+fn opted_out(annotations: Option<&serde_json::Map<String, Value>>) -> bool {
+    let Some(annotations) = annotations else {
+        return false;
+    };
+    let value = |key: &str| {
+        annotations
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase)
+    };
+    value(RECONCILE_ANNOTATION).as_deref() == Some("disabled")
+        || value(SSA_ANNOTATION).as_deref() == Some("ignore")
+}
+
+/// JSON pointers of the fields that differ between two objects (leaves, and whole
+/// subtrees present on one side only).
+pub fn changed_fields(before: &Value, after: &Value) -> Vec<String> {
+    fn walk(before: &Value, after: &Value, path: String, out: &mut Vec<String>) {
+        match (before, after) {
+            (Value::Object(a), Value::Object(b)) => {
+                let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                for key in keys {
+                    let child = format!("{path}/{}", key.replace('~', "~0").replace('/', "~1"));
+                    match (a.get(key), b.get(key)) {
+                        (Some(x), Some(y)) => walk(x, y, child, out),
+                        _ => out.push(child),
+                    }
+                }
+            }
+            (x, y) if x != y => out.push(if path.is_empty() {
+                "/".to_owned()
+            } else {
+                path
+            }),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(before, after, String::new(), &mut out);
+    out
 }
 
 /// An object as stored, minus what changes on every write.
@@ -168,7 +239,8 @@ impl Applier {
         }
     }
 
-    /// Applies every object: stage 1 (CRDs, Namespaces), wait for the CRDs, then the rest.
+    /// Applies every object in stages: CRDs, Namespaces and ClusterRoles (then waits for the
+    /// CRDs), classes, then the rest.
     /// Results are in input order.
     pub async fn apply_all(
         &self,
@@ -187,10 +259,12 @@ impl Applier {
             })?;
             ids.push(id);
         }
-        let (first, rest): (Vec<usize>, Vec<usize>) =
-            (0..objects.len()).partition(|&i| first_stage(&ids[i]));
+        let mut stages: [Vec<usize>; 3] = Default::default();
+        for (i, id) in ids.iter().enumerate() {
+            stages[stage(id)].push(i);
+        }
         let mut changes: Vec<Option<Change>> = vec![None; objects.len()];
-        for stage in [first, rest] {
+        for stage in stages {
             let applied: Vec<(usize, Change)> = futures::stream::iter(stage.iter().copied())
                 .map(|i| {
                     let (id, object) = (&ids[i], &objects[i]);
@@ -237,34 +311,37 @@ impl Applier {
             message: kube_message(&e),
         };
         let existing = api.get_opt(&id.name).await.map_err(failed)?;
-        let policy = object
-            .pointer(&format!(
-                "/metadata/annotations/{}",
-                SSA_ANNOTATION.replace('/', "~1")
-            ))
-            .and_then(Value::as_str);
-        match (policy.map(str::to_ascii_lowercase).as_deref(), &existing) {
-            (Some("ignore"), _) | (Some("ifnotpresent"), Some(_)) => {
-                return Ok(Change {
-                    id: id.clone(),
-                    action: Action::Skipped,
-                });
-            }
-            _ => {}
+        let desired_annotations = object
+            .pointer("/metadata/annotations")
+            .and_then(Value::as_object);
+        let live_annotations = existing
+            .as_ref()
+            .and_then(|e| e.metadata.annotations.as_ref())
+            .map(|a| {
+                a.iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect::<serde_json::Map<_, _>>()
+            });
+        let if_not_present = desired_annotations
+            .and_then(|a| a.get(SSA_ANNOTATION))
+            .and_then(Value::as_str)
+            .is_some_and(|v| v.eq_ignore_ascii_case("ifnotpresent"));
+        if opted_out(desired_annotations)
+            || opted_out(live_annotations.as_ref())
+            || (if_not_present && existing.is_some())
+        {
+            return Ok(Change::new(id, Action::Skipped));
         }
         let params = PatchParams::apply(FIELD_MANAGER).force();
         if let Some(existing) = &existing {
             let dry = api
                 .patch(&id.name, &params.clone().dry_run(), &Patch::Apply(object))
                 .await;
-            match dry {
+            let drifted = match dry {
                 Ok(dry) if comparable(&dry) == comparable(existing) => {
-                    return Ok(Change {
-                        id: id.clone(),
-                        action: Action::Unchanged,
-                    });
+                    return Ok(Change::new(id, Action::Unchanged));
                 }
-                Ok(_) => {}
+                Ok(dry) => changed_fields(&comparable(existing), &comparable(&dry)),
                 Err(kube::Error::Api(status)) if force && status.code == 422 => {
                     // An immutable field changed: recreate, as `spec.force` asks.
                     api.delete(&id.name, &DeleteParams::foreground())
@@ -274,26 +351,26 @@ impl Applier {
                     api.patch(&id.name, &params, &Patch::Apply(object))
                         .await
                         .map_err(failed)?;
-                    return Ok(Change {
-                        id: id.clone(),
-                        action: Action::Created,
-                    });
+                    return Ok(Change::new(id, Action::Created));
                 }
                 Err(e) => return Err(failed(e)),
+            };
+            api.patch(&id.name, &params, &Patch::Apply(object))
+                .await
+                .map_err(failed)?;
+            if !drifted.is_empty() {
+                tracing::info!(object = %id.display(), fields = ?drifted, "configured");
             }
+            return Ok(Change {
+                id: id.clone(),
+                action: Action::Configured,
+                drifted,
+            });
         }
         api.patch(&id.name, &params, &Patch::Apply(object))
             .await
             .map_err(failed)?;
-        let action = if existing.is_some() {
-            Action::Configured
-        } else {
-            Action::Created
-        };
-        Ok(Change {
-            id: id.clone(),
-            action,
-        })
+        Ok(Change::new(id, Action::Created))
     }
 
     async fn wait_gone(&self, api: &Api<DynamicObject>, name: &str) {
@@ -381,10 +458,14 @@ impl Applier {
                     continue;
                 };
                 let annotations = existing.metadata.annotations.clone().unwrap_or_default();
-                if annotations
-                    .get(PRUNE_ANNOTATION)
-                    .is_some_and(|v| v.eq_ignore_ascii_case("disabled"))
-                {
+                let opted_out = [PRUNE_ANNOTATION, RECONCILE_ANNOTATION].iter().any(|key| {
+                    annotations
+                        .get(*key)
+                        .is_some_and(|v| v.eq_ignore_ascii_case("disabled"))
+                }) || annotations
+                    .get(SSA_ANNOTATION)
+                    .is_some_and(|v| v.eq_ignore_ascii_case("ignore"));
+                if opted_out {
                     continue;
                 }
                 let labels = existing.metadata.labels.clone().unwrap_or_default();
@@ -392,15 +473,51 @@ impl Applier {
                     continue;
                 }
                 match api.delete(&id.name, &DeleteParams::background()).await {
-                    Ok(_) => deleted.push(Change {
-                        id,
-                        action: Action::Deleted,
-                    }),
+                    Ok(_) => deleted.push(Change::new(&id, Action::Deleted)),
                     Err(kube::Error::Api(status)) if status.code == 404 => {}
                     Err(e) => return Err(failed(e)),
                 }
             }
         }
         Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn changed_fields_name_the_drift() {
+        let before = json!({"data": {"a": "1", "b": "2"}, "metadata": {"labels": {"x": "y"}}});
+        let after =
+            json!({"data": {"a": "9", "b": "2", "c": "3"}, "metadata": {"labels": {"x": "y"}}});
+        assert_eq!(changed_fields(&before, &after), ["/data/a", "/data/c"]);
+        assert!(changed_fields(&before, &before).is_empty());
+    }
+
+    #[test]
+    fn stages_put_definitions_and_classes_first() {
+        let id = |group: &str, kind: &str| ObjectId {
+            group: group.into(),
+            version: "v1".into(),
+            kind: kind.into(),
+            namespace: String::new(),
+            name: "n".into(),
+        };
+        assert_eq!(
+            stage(&id("apiextensions.k8s.io", "CustomResourceDefinition")),
+            0
+        );
+        assert_eq!(stage(&id("rbac.authorization.k8s.io", "ClusterRole")), 0);
+        assert_eq!(stage(&id("storage.k8s.io", "StorageClass")), 1);
+        assert_eq!(stage(&id("apps", "Deployment")), 2);
+        assert!(opted_out(
+            json!({"kustomize.toolkit.fluxcd.io/reconcile": "Disabled"}).as_object()
+        ));
+        assert!(!opted_out(
+            json!({"kustomize.toolkit.fluxcd.io/ssa": "Merge"}).as_object()
+        ));
     }
 }

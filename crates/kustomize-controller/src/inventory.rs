@@ -68,17 +68,18 @@ impl ObjectId {
     }
 }
 
-/// The inventory of a set of objects, sorted by id as Flux keeps it.
+/// The inventory of a set of objects, in apply order as Flux keeps it.
 pub fn inventory(objects: &[ObjectId]) -> ResourceInventory {
-    let mut entries: Vec<ResourceRef> = objects
-        .iter()
-        .map(|o| ResourceRef {
-            id: o.inventory_id(),
-            version: o.version.clone(),
-        })
-        .collect();
-    entries.sort();
-    entries.dedup();
+    let mut entries: Vec<ResourceRef> = Vec::with_capacity(objects.len());
+    for object in objects {
+        let entry = ResourceRef {
+            id: object.inventory_id(),
+            version: object.version.clone(),
+        };
+        if !entries.iter().any(|e| e.id == entry.id) {
+            entries.push(entry);
+        }
+    }
     ResourceInventory { entries }
 }
 

@@ -1069,11 +1069,23 @@ fn set_annotation(object: &mut Value, key: &str, value: &str) {
     }
 }
 
-/// One line per object that changed, as Flux's events list them.
+/// One line per object that changed, as Flux's events list them, with the fields that had
+/// drifted from the cluster for configured objects.
 fn change_lines(changes: &[Change]) -> String {
     changes
         .iter()
-        .map(|c| format!("{} {}", c.id.display(), c.action.as_str()))
+        .map(|c| {
+            if c.drifted.is_empty() {
+                format!("{} {}", c.id.display(), c.action.as_str())
+            } else {
+                format!(
+                    "{} {} (drifted: {})",
+                    c.id.display(),
+                    c.action.as_str(),
+                    c.drifted.join(", ")
+                )
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
