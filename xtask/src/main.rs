@@ -85,6 +85,20 @@ enum BenchTask {
         #[arg(long)]
         ours_only: bool,
     },
+    /// N GitRepositories and N Kustomizations (a Deployment, ServiceAccount, Service and
+    /// Ingress each): time until all are Ready, both controllers' peak RSS, and kubectl's
+    /// server-side apply of the same objects as the floor.
+    Kustomizations {
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+        #[arg(long, default_value_t = 100)]
+        repositories: usize,
+        /// Both controllers' --concurrent.
+        #[arg(long, default_value_t = 16)]
+        concurrent: u16,
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
     /// N GitRepositories against the local Git server: time until all are Ready and
     /// source-controller's peak RSS.
     Sources {
@@ -159,6 +173,29 @@ fn main() -> anyhow::Result<()> {
             xtask::conformance::run(&build_binary("driftless", true)?, min_pass_rate)?;
         }
         Task::Fuzz { seconds } => xtask::conformance::fuzz(seconds)?,
+        Task::Bench {
+            command:
+                BenchTask::Kustomizations {
+                    count,
+                    repositories,
+                    concurrent,
+                    timeout,
+                },
+        } => {
+            xtask::testenv::build()?;
+            let source = build_binary("source-controller", true)?;
+            let kustomize = build_binary("kustomize-controller", true)?;
+            tokio::runtime::Runtime::new()?.block_on(xtask::bench::kustomizations(
+                &source,
+                &kustomize,
+                xtask::bench::KustomizationsOptions {
+                    count,
+                    repositories,
+                    concurrent,
+                    timeout: Duration::from_secs(timeout),
+                },
+            ))?;
+        }
         Task::Bench {
             command:
                 BenchTask::Sources {
