@@ -378,6 +378,7 @@ pub async fn kustomizations(
         .map(|i| {
             let (sources, kustomizations) = (sources.clone(), kustomizations.clone());
             let url = server.url(&format!("repo-{}", i % repositories));
+            let namespace = namespace.clone();
             async move {
                 let source: GitRepository = serde_json::from_value(serde_json::json!({
                     "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
@@ -389,7 +390,7 @@ pub async fn kustomizations(
                     "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
                     "metadata": { "name": format!("app-{i}") },
                     "spec": {
-                        "interval": "1h", "path": "./app", "prune": true, "namePrefix": format!("app-{i}-"),
+                        "interval": "1h", "path": "./app", "prune": true, "namePrefix": format!("app-{i}-"), "targetNamespace": namespace,
                         "sourceRef": { "kind": "GitRepository", "name": format!("app-{i}") },
                     },
                 }))?;
@@ -405,37 +406,37 @@ pub async fn kustomizations(
     }
     let created = started.elapsed();
 
-    let mut ready = std::collections::HashSet::new();
-    let mut events = std::pin::pin!(
-        kube::runtime::watcher(
-            kustomizations.clone(),
-            kube::runtime::watcher::Config::default()
-        )
-        .applied_objects()
-    );
-    let mut sampler = tokio::time::interval(Duration::from_millis(100));
+    // Readiness is polled twice a second (one list), RSS sampled every 100 ms.
     let mut anon_peak = (0u64, 0u64);
-    let deadline = tokio::time::sleep(options.timeout);
-    tokio::pin!(deadline);
+    let mut last_poll = Instant::now() - Duration::from_secs(1);
+    let mut ready = 0;
     let ready_after = loop {
-        tokio::select! {
-            event = events.next() => {
-                let object = event.context("watching Kustomizations")?.context("watch ended")?;
-                let name = object.metadata.name.clone().unwrap_or_default();
-                if kustomization_ready(&object) { ready.insert(name); } else { ready.remove(&name); }
-                if ready.len() == options.count {
-                    break started.elapsed();
-                }
+        if last_poll.elapsed() >= Duration::from_millis(500) {
+            last_poll = Instant::now();
+            let list = kustomizations
+                .list(&Default::default())
+                .await
+                .context("listing Kustomizations")?;
+            ready = list.items.iter().filter(|k| kustomization_ready(k)).count();
+            if ready == options.count {
+                break started.elapsed();
             }
-            _ = sampler.tick() => {
-                anon_peak.0 = anon_peak.0.max(status_kib(source.pid(), "RssAnon").unwrap_or(0));
-                anon_peak.1 = anon_peak.1.max(status_kib(kustomize.pid(), "RssAnon").unwrap_or(0));
-            }
-            () = &mut deadline => bail!(
-                "only {} of {} Kustomizations Ready after {:?}\n{}",
-                ready.len(), options.count, options.timeout, kustomize.log_tail(20)
-            ),
         }
+        anon_peak.0 = anon_peak
+            .0
+            .max(status_kib(source.pid(), "RssAnon").unwrap_or(0));
+        anon_peak.1 = anon_peak
+            .1
+            .max(status_kib(kustomize.pid(), "RssAnon").unwrap_or(0));
+        if started.elapsed() > options.timeout {
+            bail!(
+                "only {ready} of {} Kustomizations Ready after {:?}\n{}",
+                options.count,
+                options.timeout,
+                kustomize.log_tail(20)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let machine_busy = match (machine_before, machine_ticks()) {
         (Some((busy0, total0)), Some((busy1, total1))) if total1 > total0 => {

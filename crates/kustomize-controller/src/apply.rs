@@ -300,6 +300,12 @@ impl Applier {
         force: bool,
     ) -> Result<Change, ApplyError> {
         let kind = self.kind(id).await?;
+        if kind.namespaced && id.namespace.is_empty() {
+            return Err(ApplyError::Invalid {
+                object: id.display(),
+                message: "namespace not specified".to_owned(),
+            });
+        }
         let namespace = if kind.namespaced {
             id.namespace.as_str()
         } else {
