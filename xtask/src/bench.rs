@@ -276,6 +276,8 @@ const FLUX_KUSTOMIZATIONS_SECONDS_PER_1000: f64 = 256.0;
 const FLUX_KUSTOMIZE_RSS_MIB: f64 = 175.0;
 
 pub struct KustomizationsOptions {
+    /// Also time kubectl's server-side apply of the same objects.
+    pub floor: bool,
     pub count: usize,
     pub repositories: usize,
     pub concurrent: u16,
@@ -456,7 +458,11 @@ pub async fn kustomizations(
     kustomize.terminate(Duration::from_secs(10));
 
     // The floor: the same objects applied by kubectl in one server-side apply.
-    let floor = kubectl_floor(&plane, options.count).await;
+    let floor = if options.floor {
+        kubectl_floor(&plane, options.count).await
+    } else {
+        Err(anyhow::anyhow!("--no-floor"))
+    };
     plane.stop();
 
     let seconds = ready_after.as_secs_f64();

@@ -98,6 +98,9 @@ enum BenchTask {
         concurrent: u16,
         #[arg(long, default_value_t = 600)]
         timeout: u64,
+        /// Skip timing kubectl (its client-side throttling makes it slow on many objects).
+        #[arg(long)]
+        no_floor: bool,
     },
     /// N GitRepositories against the local Git server: time until all are Ready and
     /// source-controller's peak RSS.
@@ -180,6 +183,7 @@ fn main() -> anyhow::Result<()> {
                     repositories,
                     concurrent,
                     timeout,
+                    no_floor,
                 },
         } => {
             xtask::testenv::build()?;
@@ -189,6 +193,7 @@ fn main() -> anyhow::Result<()> {
                 &source,
                 &kustomize,
                 xtask::bench::KustomizationsOptions {
+                    floor: !no_floor,
                     count,
                     repositories,
                     concurrent,

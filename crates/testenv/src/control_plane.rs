@@ -124,7 +124,7 @@ impl ControlPlane {
             .arg(format!("--tls-private-key-file={}", serving_key.display()))
             .arg(format!("--client-ca-file={}", client_ca.display()))
             .arg("--authorization-mode=RBAC")
-            .arg("--service-cluster-ip-range=10.0.0.0/24")
+            .arg("--service-cluster-ip-range=10.96.0.0/16")
             .arg("--allow-privileged=true")
             .arg(format!("--service-account-issuer={server}/"))
             .arg(format!("--service-account-key-file={}", sa_pub.display()))
