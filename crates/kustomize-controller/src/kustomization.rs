@@ -388,6 +388,7 @@ impl Reconciler {
                 }
             }
         }
+        self.forget_health(&key(&object));
         self.runtime.backoff.reset(&key(&object));
         Ok(Action::await_change())
     }
