@@ -344,10 +344,13 @@ impl Applier {
                 .patch(&id.name, &params.clone().dry_run(), &Patch::Apply(object))
                 .await;
             let drifted = match dry {
-                Ok(dry) if comparable(&dry) == comparable(existing) => {
-                    return Ok(Change::new(id, Action::Unchanged));
+                Ok(dry) => {
+                    let (live, planned) = (comparable(existing), comparable(&dry));
+                    if live == planned {
+                        return Ok(Change::new(id, Action::Unchanged));
+                    }
+                    changed_fields(&live, &planned)
                 }
-                Ok(dry) => changed_fields(&comparable(existing), &comparable(&dry)),
                 Err(kube::Error::Api(status)) if force && status.code == 422 => {
                     // An immutable field changed: recreate, as `spec.force` asks.
                     api.delete(&id.name, &DeleteParams::foreground())
