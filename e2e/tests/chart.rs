@@ -1,10 +1,10 @@
 //! The Helm chart installs into a real API server, and each controller runs with exactly the
 //! arguments and RBAC the chart gives it.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use driftless_e2e::{controller_binary, repo_root};
 use driftless_testenv::controller::ControllerProcess;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
@@ -18,25 +18,6 @@ const CONTROLLERS: [&str; 4] = [
     "notification-controller",
     "source-controller",
 ];
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Controller binaries built by `cargo test --workspace` (each controller crate's own tests
-/// need them, so they are fresh when the whole workspace is tested).
-fn controller_binary(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target"));
-    let path = target.join("debug").join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: run the whole suite with `cargo xtask test`",
-        path.display()
-    );
-    path
-}
 
 fn render(namespace: &str) -> Vec<Value> {
     let helm = driftless_testenv::HELM

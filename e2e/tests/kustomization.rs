@@ -2,30 +2,17 @@
 //! source-controller and kustomize-controller binaries. Create, update, drift, bad commit,
 //! prune and deletion, each checked on the cluster and on the Kustomization's status.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use driftless_api::kustomize::Kustomization;
 use driftless_api::source::GitRepository;
+use driftless_e2e::controller_binary;
 use driftless_testenv::controller::ControllerProcess;
 use driftless_testenv::git::{GitAuth, GitServer};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn controller_binary(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join("debug").join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: run the whole suite with `cargo xtask test`",
-        path.display()
-    );
-    path
-}
 
 fn spawn(
     plane: &driftless_testenv::ControlPlane,
@@ -43,6 +30,76 @@ fn spawn(
     tokio::task::block_in_place(|| process.wait_ready(Duration::from_secs(30)))
         .unwrap_or_else(|e| panic!("{name} ready: {e}"));
     process
+}
+
+/// source-controller and kustomize-controller watching only `namespace`, with artifacts
+/// stored in a directory of their own.
+struct Controllers {
+    source: ControllerProcess,
+    kustomize: ControllerProcess,
+    _storage: tempfile::TempDir,
+}
+
+impl Controllers {
+    fn start(
+        plane: &driftless_testenv::ControlPlane,
+        namespace: &str,
+        common_args: &[&str],
+        kustomize_args: &[&str],
+    ) -> Self {
+        let [port] = driftless_testenv::free_ports().expect("port");
+        let storage = tempfile::tempdir().expect("storage");
+        let args = |extra: Vec<String>| {
+            let mut args = vec![
+                "--watch-all-namespaces=false".to_owned(),
+                format!("--runtime-namespace={namespace}"),
+                "--min-retry-delay=200ms".to_owned(),
+            ];
+            args.extend(common_args.iter().map(|a| a.to_string()));
+            args.extend(extra);
+            args
+        };
+        let source = spawn(
+            plane,
+            "source-controller",
+            args(vec![
+                format!("--storage-path={}", storage.path().display()),
+                format!("--storage-addr=127.0.0.1:{port}"),
+            ]),
+        );
+        let kustomize = spawn(
+            plane,
+            "kustomize-controller",
+            args(kustomize_args.iter().map(|a| a.to_string()).collect()),
+        );
+        Self {
+            source,
+            kustomize,
+            _storage: storage,
+        }
+    }
+
+    fn logs(&self) -> String {
+        format!(
+            "source-controller:\n{}\nkustomize-controller:\n{}",
+            self.source.log_tail(40),
+            self.kustomize.log_tail(60)
+        )
+    }
+}
+
+/// A GitRepository `app` following `main` of `url`.
+async fn create_git_repository(client: &kube::Client, namespace: &str, url: String) {
+    let git_repository: GitRepository = serde_json::from_value(serde_json::json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": { "name": "app" },
+        "spec": { "url": url, "interval": "10m", "ref": { "branch": "main" } },
+    }))
+    .unwrap();
+    Api::<GitRepository>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &git_repository)
+        .await
+        .expect("create GitRepository");
 }
 
 async fn wait_for<T>(
@@ -112,50 +169,15 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
     .expect("commit");
     repo.push("main").expect("push");
 
-    let [port] = driftless_testenv::free_ports().expect("port");
-    let storage = tempfile::tempdir().expect("storage");
-    let common = |extra: Vec<String>| {
-        let mut args = vec![
-            "--watch-all-namespaces=false".to_owned(),
-            format!("--runtime-namespace={namespace}"),
-            "--min-retry-delay=200ms".to_owned(),
-            "--log-level=debug".to_owned(),
-        ];
-        args.extend(extra);
-        args
-    };
-    let source = spawn(
+    let controllers = Controllers::start(
         plane,
-        "source-controller",
-        common(vec![
-            format!("--storage-path={}", storage.path().display()),
-            format!("--storage-addr=127.0.0.1:{port}"),
-        ]),
+        &namespace,
+        &["--log-level=debug"],
+        &["--requeue-dependency=1s"],
     );
-    let kustomize = spawn(
-        plane,
-        "kustomize-controller",
-        common(vec!["--requeue-dependency=1s".to_owned()]),
-    );
-    let logs = || {
-        format!(
-            "source-controller:\n{}\nkustomize-controller:\n{}",
-            source.log_tail(40),
-            kustomize.log_tail(60)
-        )
-    };
-
+    let logs = || controllers.logs();
+    create_git_repository(&client, &namespace, git.url("app")).await;
     let sources: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
-    let git_repository: GitRepository = serde_json::from_value(serde_json::json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
-        "metadata": { "name": "app" },
-        "spec": { "url": git.url("app"), "interval": "10m", "ref": { "branch": "main" } },
-    }))
-    .unwrap();
-    sources
-        .create(&PostParams::default(), &git_repository)
-        .await
-        .expect("create GitRepository");
 
     // Variables for post-build substitution.
     let vars: ConfigMap = serde_json::from_value(serde_json::json!({
@@ -546,40 +568,9 @@ async fn health_checks_report_without_blocking_other_kustomizations() {
     .expect("commit");
     repo.push("main").expect("push");
 
-    let [port] = driftless_testenv::free_ports().expect("port");
-    let storage = tempfile::tempdir().expect("storage");
-    let base = vec![
-        "--watch-all-namespaces=false".to_owned(),
-        format!("--runtime-namespace={namespace}"),
-        "--min-retry-delay=200ms".to_owned(),
-    ];
-    let mut source_args = base.clone();
-    source_args.extend([
-        format!("--storage-path={}", storage.path().display()),
-        format!("--storage-addr=127.0.0.1:{port}"),
-    ]);
-    let source = spawn(plane, "source-controller", source_args);
-    let mut kustomize_args = base.clone();
-    kustomize_args.push("--concurrent=1".to_owned());
-    let kustomize = spawn(plane, "kustomize-controller", kustomize_args);
-    let logs = || {
-        format!(
-            "source-controller:\n{}\nkustomize-controller:\n{}",
-            source.log_tail(30),
-            kustomize.log_tail(60)
-        )
-    };
-
-    let sources: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
-    let git_repository: GitRepository = serde_json::from_value(serde_json::json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository", "metadata": { "name": "app" },
-        "spec": { "url": git.url("app"), "interval": "10m", "ref": { "branch": "main" } },
-    }))
-    .unwrap();
-    sources
-        .create(&PostParams::default(), &git_repository)
-        .await
-        .expect("GitRepository");
+    let controllers = Controllers::start(plane, &namespace, &[], &["--concurrent=1"]);
+    let logs = || controllers.logs();
+    create_git_repository(&client, &namespace, git.url("app")).await;
 
     let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
     let create = |name: &str, extra: serde_json::Value| {
