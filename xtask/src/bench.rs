@@ -5,11 +5,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use driftless_api::meta::Reconcilable;
 use driftless_api::source::GitRepository;
 use driftless_testenv::controller::ControllerProcess;
 use driftless_testenv::git::{GitAuth, GitServer};
 use driftless_testenv::{ControlPlane, Options};
 use futures::StreamExt;
+use kube::Resource;
 use kube::api::{Api, PostParams};
 use kube::runtime::WatchStreamExt;
 
@@ -98,13 +100,51 @@ fn rss_kib(pid: u32) -> Option<u64> {
     status_kib(pid, "VmRSS")
 }
 
-fn is_ready(object: &GitRepository) -> bool {
-    object.status.as_ref().is_some_and(|s| {
-        s.observed_generation == object.metadata.generation
-            && s.conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
-    })
+/// Ready=True for the object's current generation.
+fn is_ready<K: Resource + Reconcilable>(object: &K) -> bool {
+    object.observed_generation() == object.meta().generation
+        && object
+            .conditions()
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
+/// A Git server with `repositories` copies (`repo-0`, `repo-1`, ...) of one repository
+/// holding `files` on `main`.
+fn git_fixture(files: &[(&str, &str)], repositories: usize) -> anyhow::Result<GitServer> {
+    let server = GitServer::start(GitAuth::default())?;
+    let template = server.create_repo("template")?;
+    template.commit(files, "bench fixture")?;
+    template.push("main")?;
+    for i in 0..repositories {
+        copy_dir(
+            &template.bare,
+            &template.bare.with_file_name(format!("repo-{i}.git")),
+        )?;
+    }
+    Ok(server)
+}
+
+fn start_controller(
+    plane: &ControlPlane,
+    name: &'static str,
+    binary: &Path,
+    args: &[String],
+) -> anyhow::Result<ControllerProcess> {
+    let mut controller =
+        ControllerProcess::spawn(name, binary, &plane.kubeconfig_path(), plane.dir(), args)?;
+    tokio::task::block_in_place(|| controller.wait_ready(Duration::from_secs(30)))?;
+    Ok(controller)
+}
+
+/// The share of the machine's CPU time that was busy since `before` (from [`machine_ticks`]).
+fn machine_busy_since(before: Option<(u64, u64)>) -> f64 {
+    match (before, machine_ticks()) {
+        (Some((busy0, total0)), Some((busy1, total1))) if total1 > total0 => {
+            (busy1 - busy0) as f64 / (total1 - total0) as f64
+        }
+        _ => 0.0,
+    }
 }
 
 /// `cargo xtask bench sources`: N GitRepositories against the local Git server; time until
@@ -116,17 +156,8 @@ pub async fn sources(binary: &Path, options: SourcesOptions) -> anyhow::Result<(
     let namespace = plane.namespace("bench").await?;
     let client = plane.client().await?;
 
-    let server = GitServer::start(GitAuth::default())?;
-    let template = server.create_repo("template")?;
-    template.commit(crate::fixtures::PODINFO, "bench fixture")?;
-    template.push("main")?;
     let repositories = options.repositories.clamp(1, options.count.max(1));
-    for i in 0..repositories {
-        copy_dir(
-            &template.bare,
-            &template.bare.with_file_name(format!("repo-{i}.git")),
-        )?;
-    }
+    let server = git_fixture(crate::fixtures::PODINFO, repositories)?;
 
     let storage = tempfile::tempdir()?;
     let [port] = driftless_testenv::free_ports()?;
@@ -138,14 +169,7 @@ pub async fn sources(binary: &Path, options: SourcesOptions) -> anyhow::Result<(
         format!("--concurrent={}", options.concurrent),
         "--log-level=error".to_owned(),
     ];
-    let mut controller = ControllerProcess::spawn(
-        "source-controller",
-        binary,
-        &plane.kubeconfig_path(),
-        plane.dir(),
-        &args,
-    )?;
-    tokio::task::block_in_place(|| controller.wait_ready(Duration::from_secs(30)))?;
+    let mut controller = start_controller(&plane, "source-controller", binary, &args)?;
     let idle_kib = rss_kib(controller.pid()).unwrap_or(0);
 
     let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
@@ -222,12 +246,7 @@ pub async fn sources(binary: &Path, options: SourcesOptions) -> anyhow::Result<(
     let peak_kib = peak_rss_kib(controller.pid()).unwrap_or(0);
     let cpu = cpu_seconds(controller.pid()).unwrap_or(0.0);
     let git_cpu = children_cpu_seconds().unwrap_or(0.0) - git_before;
-    let machine_busy = match (machine_before, machine_ticks()) {
-        (Some((busy0, total0)), Some((busy1, total1))) if total1 > total0 => {
-            (busy1 - busy0) as f64 / (total1 - total0) as f64
-        }
-        _ => 0.0,
-    };
+    let machine_busy = machine_busy_since(machine_before);
     let requests = server.requests().len();
     controller.terminate(Duration::from_secs(10));
     plane.stop();
@@ -304,15 +323,6 @@ const APP: &[(&str, &str)] = &[
     ),
 ];
 
-fn kustomization_ready(object: &driftless_api::kustomize::Kustomization) -> bool {
-    object.status.as_ref().is_some_and(|s| {
-        s.observed_generation == object.metadata.generation
-            && s.conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
-    })
-}
-
 /// `cargo xtask bench kustomizations`: N GitRepositories and N Kustomizations, each applying
 /// a Deployment scaled to zero, a ServiceAccount, a Service and an Ingress; time until all
 /// are Ready, both controllers' peak RSS, and `kubectl apply --server-side` of the same
@@ -330,17 +340,8 @@ pub async fn kustomizations(
     let namespace = plane.namespace("bench").await?;
     let client = plane.client().await?;
 
-    let server = GitServer::start(GitAuth::default())?;
-    let template = server.create_repo("template")?;
-    template.commit(APP, "bench fixture")?;
-    template.push("main")?;
     let repositories = options.repositories.clamp(1, options.count.max(1));
-    for i in 0..repositories {
-        copy_dir(
-            &template.bare,
-            &template.bare.with_file_name(format!("repo-{i}.git")),
-        )?;
-    }
+    let server = git_fixture(APP, repositories)?;
 
     let storage = tempfile::tempdir()?;
     let [port] = driftless_testenv::free_ports()?;
@@ -355,22 +356,9 @@ pub async fn kustomizations(
         format!("--storage-path={}", storage.path().display()),
         format!("--storage-addr=127.0.0.1:{port}"),
     ]);
-    let mut source = ControllerProcess::spawn(
-        "source-controller",
-        source_binary,
-        &plane.kubeconfig_path(),
-        plane.dir(),
-        &source_args,
-    )?;
-    tokio::task::block_in_place(|| source.wait_ready(Duration::from_secs(30)))?;
-    let mut kustomize = ControllerProcess::spawn(
-        "kustomize-controller",
-        kustomize_binary,
-        &plane.kubeconfig_path(),
-        plane.dir(),
-        &common,
-    )?;
-    tokio::task::block_in_place(|| kustomize.wait_ready(Duration::from_secs(30)))?;
+    let mut source = start_controller(&plane, "source-controller", source_binary, &source_args)?;
+    let mut kustomize =
+        start_controller(&plane, "kustomize-controller", kustomize_binary, &common)?;
 
     let sources: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
     let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
@@ -419,7 +407,7 @@ pub async fn kustomizations(
                 .list(&Default::default())
                 .await
                 .context("listing Kustomizations")?;
-            ready = list.items.iter().filter(|k| kustomization_ready(k)).count();
+            ready = list.items.iter().filter(|k| is_ready(*k)).count();
             if ready == options.count {
                 break started.elapsed();
             }
@@ -440,12 +428,7 @@ pub async fn kustomizations(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let machine_busy = match (machine_before, machine_ticks()) {
-        (Some((busy0, total0)), Some((busy1, total1))) if total1 > total0 => {
-            (busy1 - busy0) as f64 / (total1 - total0) as f64
-        }
-        _ => 0.0,
-    };
+    let machine_busy = machine_busy_since(machine_before);
     let peaks = (
         peak_rss_kib(source.pid()).unwrap_or(0),
         peak_rss_kib(kustomize.pid()).unwrap_or(0),
