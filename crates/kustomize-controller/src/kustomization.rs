@@ -16,7 +16,7 @@ use driftless_api::kustomize::{
     DeletionPolicy, Kustomization, KustomizationStatus, PostBuild, SourceKind, SubstituteKind,
     SubstituteStrategy,
 };
-use driftless_api::meta::{Artifact, FINALIZER, parse_duration};
+use driftless_api::meta::{Artifact, ArtifactSource, FINALIZER, parse_duration};
 use driftless_api::source::{Bucket, GitRepository, OCIRepository};
 use driftless_runtime::artifact::ArtifactFetcher;
 use driftless_runtime::conditions::{self as cond, Status};
@@ -150,6 +150,38 @@ fn uses_source(object: &Kustomization, kind: SourceKind, namespace: &str, name: 
         && reference.namespace.as_deref().unwrap_or(&own) == namespace
 }
 
+/// Maps a source event to the Kustomizations built from that source, leaving out those
+/// already Ready at its artifact's revision: a new artifact reconciles them, a status write
+/// that changes nothing does not.
+fn sources_to_kustomizations<S>(
+    store: reflector::Store<Kustomization>,
+    kind: SourceKind,
+) -> impl Fn(S) -> Vec<ObjectRef<Kustomization>>
+where
+    S: ArtifactSource + ResourceExt,
+{
+    move |source| {
+        let source_namespace = source.namespace().unwrap_or_default();
+        let source_name = source.name_any();
+        let revision = source.artifact().map(|a| a.revision.clone());
+        store
+            .state()
+            .iter()
+            .filter(|k| uses_source(k, kind, &source_namespace, &source_name))
+            .filter(|k| {
+                let status = k.status.as_ref();
+                let ready = status.is_some_and(|s| {
+                    cond::is_true(&s.conditions, driftless_api::conditions::READY)
+                });
+                !(ready
+                    && revision.is_some()
+                    && status.and_then(|s| s.last_attempted_revision.clone()) == revision)
+            })
+            .map(|k| ObjectRef::from_obj(&**k))
+            .collect()
+    }
+}
+
 impl Reconciler {
     pub fn new(
         runtime: RuntimeContext,
@@ -188,34 +220,11 @@ impl Reconciler {
             kube::runtime::controller::Config::default()
                 .concurrency(self.settings.concurrency.max(1)),
         );
-        // A new artifact on a source reconciles the Kustomizations built from it.
-        let mapper = |kind: SourceKind| {
-            let store = store.clone();
-            move |source_namespace: String,
-                  source_name: String,
-                  revision: Option<String>|
-                  -> Vec<ObjectRef<Kustomization>> {
-                store
-                    .state()
-                    .iter()
-                    .filter(|k| uses_source(k, kind, &source_namespace, &source_name))
-                    // Already at this revision and Ready: nothing new to apply.
-                    .filter(|k| {
-                        let status = k.status.as_ref();
-                        let ready = status.is_some_and(|s| {
-                            cond::is_true(&s.conditions, driftless_api::conditions::READY)
-                        });
-                        !(ready
-                            && revision.is_some()
-                            && status.and_then(|s| s.last_attempted_revision.clone()) == revision)
-                    })
-                    .map(|k| ObjectRef::from_obj(&**k))
-                    .collect()
-            }
-        };
-        let git = mapper(SourceKind::GitRepository);
-        let oci = mapper(SourceKind::OciRepository);
-        let bucket = mapper(SourceKind::Bucket);
+        let git =
+            sources_to_kustomizations::<GitRepository>(store.clone(), SourceKind::GitRepository);
+        let oci =
+            sources_to_kustomizations::<OCIRepository>(store.clone(), SourceKind::OciRepository);
+        let bucket = sources_to_kustomizations::<Bucket>(store.clone(), SourceKind::Bucket);
         let source_config = watcher::Config::default();
         let stopping = runtime.shutdown.clone();
         runtime
@@ -227,42 +236,21 @@ impl Reconciler {
                     .args
                     .watched_api::<GitRepository>(client.clone(), &runtime.runtime_namespace),
                 source_config.clone(),
-                move |s| {
-                    let revision = s
-                        .status
-                        .as_ref()
-                        .and_then(|st| st.artifact.as_ref())
-                        .map(|a| a.revision.clone());
-                    git(s.namespace().unwrap_or_default(), s.name_any(), revision)
-                },
+                git,
             )
             .watches(
                 runtime
                     .args
                     .watched_api::<OCIRepository>(client.clone(), &runtime.runtime_namespace),
                 source_config.clone(),
-                move |s| {
-                    let revision = s
-                        .status
-                        .as_ref()
-                        .and_then(|st| st.artifact.as_ref())
-                        .map(|a| a.revision.clone());
-                    oci(s.namespace().unwrap_or_default(), s.name_any(), revision)
-                },
+                oci,
             )
             .watches(
                 runtime
                     .args
                     .watched_api::<Bucket>(client.clone(), &runtime.runtime_namespace),
                 source_config,
-                move |s| {
-                    let revision = s
-                        .status
-                        .as_ref()
-                        .and_then(|st| st.artifact.as_ref())
-                        .map(|a| a.revision.clone());
-                    bucket(s.namespace().unwrap_or_default(), s.name_any(), revision)
-                },
+                bucket,
             )
             .graceful_shutdown_on(async move { stopping.cancelled().await })
             .run(
