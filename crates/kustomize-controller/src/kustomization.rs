@@ -16,17 +16,19 @@ use driftless_api::kustomize::{
     DeletionPolicy, Kustomization, KustomizationStatus, PostBuild, SourceKind, SubstituteKind,
     SubstituteStrategy,
 };
-use driftless_api::meta::{Artifact, ArtifactSource, FINALIZER, parse_duration};
+use driftless_api::meta::{Artifact, ArtifactSource, parse_duration};
 use driftless_api::source::{Bucket, GitRepository, OCIRepository};
 use driftless_runtime::artifact::ArtifactFetcher;
 use driftless_runtime::conditions::{self as cond, Status};
-use driftless_runtime::reconcile::{handled_reconcile_at, reconcile_trigger, with_jitter};
+use driftless_runtime::reconcile::{
+    handled_reconcile_at, reconcile_trigger, with_finalizer, with_jitter,
+};
 use driftless_runtime::{Context as RuntimeContext, status::apply_status};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::finalizer::Event as FinalizerEvent;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
 use kube::{Resource, ResourceExt};
@@ -272,18 +274,18 @@ impl Reconciler {
         let api: Api<Kustomization> = Api::namespaced(self.runtime.client.clone(), &namespace);
         let this = self.clone();
         let status_api = api.clone();
-        finalizer(&api, FINALIZER, object, |event| async move {
-            match event {
-                FinalizerEvent::Apply(object) => this.apply(&status_api, object).await,
-                FinalizerEvent::Cleanup(object) => this.cleanup(object).await,
-            }
-        })
+        with_finalizer(
+            &api,
+            object,
+            |event| async move {
+                match event {
+                    FinalizerEvent::Apply(object) => this.apply(&status_api, object).await,
+                    FinalizerEvent::Cleanup(object) => this.cleanup(object).await,
+                }
+            },
+            Error::Finalizer,
+        )
         .await
-        .map_err(|e| match e {
-            kube::runtime::finalizer::Error::ApplyFailed(e)
-            | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-            other => Error::Finalizer(other.to_string()),
-        })
     }
 
     /// The applier acting for `object`: as its service account (or the default one), else as

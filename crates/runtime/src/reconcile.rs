@@ -2,12 +2,18 @@
 //! intervals with jitter, failure backoff, and the watch predicate.
 
 use std::collections::HashMap;
+use std::fmt::Debug;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use driftless_api::meta::{RECONCILE_REQUEST_ANNOTATION, Reconcilable};
+use driftless_api::meta::{FINALIZER, RECONCILE_REQUEST_ANNOTATION, Reconcilable};
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{self, Event};
 use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// The `reconcile.fluxcd.io/requestedAt` token if it has not been handled yet.
 pub fn pending_reconcile_request<K: Resource + Reconcilable>(object: &K) -> Option<String> {
@@ -23,6 +29,28 @@ pub fn handled_reconcile_at<K: Resource + Reconcilable>(object: &K) -> Option<St
         .get(RECONCILE_REQUEST_ANNOTATION)
         .cloned()
         .or_else(|| object.last_handled_reconcile_at().map(str::to_owned))
+}
+
+/// Runs `reconcile` under the Toolkit finalizer (added before the first apply, removed after
+/// cleanup) and hands back the reconciler's own error; `finalizer_failed` wraps a failure to
+/// add or remove the finalizer itself.
+pub async fn with_finalizer<K, E, Fut>(
+    api: &Api<K>,
+    object: Arc<K>,
+    reconcile: impl FnOnce(Event<K>) -> Fut,
+    finalizer_failed: impl FnOnce(String) -> E,
+) -> Result<Action, E>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + Debug,
+    E: std::error::Error + 'static,
+    Fut: Future<Output = Result<Action, E>>,
+{
+    finalizer::finalizer(api, FINALIZER, object, reconcile)
+        .await
+        .map_err(|e| match e {
+            finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
+            other => finalizer_failed(other.to_string()),
+        })
 }
 
 /// Whether a watch event is worth a reconcile: Flux reconciles on spec (generation) changes,

@@ -14,20 +14,22 @@ use driftless_api::conditions::{
     URL_INVALID, VERIFICATION_ERROR,
 };
 use driftless_api::event::Severity;
-use driftless_api::meta::{Artifact, FINALIZER, parse_duration};
+use driftless_api::meta::{Artifact, parse_duration};
 use driftless_api::source::{
     GIT_OPERATION_FAILED_REASON, GitRepository, GitRepositorySpec, GitRepositoryStatus,
     GitRepositoryVerification, GitVerificationMode, INCLUDE_UNAVAILABLE_CONDITION,
 };
 use driftless_runtime::conditions::{self as cond, Status};
 use driftless_runtime::metrics::{ObjectLabels, ReconcileOutcome};
-use driftless_runtime::reconcile::{handled_reconcile_at, reconcile_trigger, with_jitter};
+use driftless_runtime::reconcile::{
+    handled_reconcile_at, reconcile_trigger, with_finalizer, with_jitter,
+};
 use driftless_runtime::{Context as RuntimeContext, status::apply_status};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::finalizer::Event as FinalizerEvent;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
 use kube::{Resource, ResourceExt};
@@ -259,18 +261,18 @@ impl Reconciler {
         let api: Api<GitRepository> = Api::namespaced(self.runtime.client.clone(), &namespace);
         let this = self.clone();
         let status_api = api.clone();
-        finalizer(&api, FINALIZER, object, |event| async move {
-            match event {
-                FinalizerEvent::Apply(object) => this.apply(&status_api, object).await,
-                FinalizerEvent::Cleanup(object) => this.cleanup(object).await,
-            }
-        })
+        with_finalizer(
+            &api,
+            object,
+            |event| async move {
+                match event {
+                    FinalizerEvent::Apply(object) => this.apply(&status_api, object).await,
+                    FinalizerEvent::Cleanup(object) => this.cleanup(object).await,
+                }
+            },
+            Error::Finalizer,
+        )
         .await
-        .map_err(|e| match e {
-            kube::runtime::finalizer::Error::ApplyFailed(e)
-            | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-            other => Error::Finalizer(other.to_string()),
-        })
     }
 
     async fn cleanup(&self, object: Arc<GitRepository>) -> Result<Action, Error> {
