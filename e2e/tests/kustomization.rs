@@ -32,6 +32,26 @@ fn spawn(
     process
 }
 
+/// The shared control plane with the Toolkit CRDs, a fresh namespace named after `prefix`, and
+/// an admin client.
+async fn cluster(
+    prefix: &str,
+) -> (
+    &'static driftless_testenv::ControlPlane,
+    String,
+    kube::Client,
+) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let plane = driftless_testenv::shared().await.expect("control plane");
+    plane
+        .install_crds(&driftless_api::crds())
+        .await
+        .expect("CRDs");
+    let namespace = plane.namespace(prefix).await.expect("namespace");
+    let client = plane.client().await.expect("client");
+    (plane, namespace, client)
+}
+
 /// source-controller and kustomize-controller watching only `namespace`, with artifacts
 /// stored in a directory of their own.
 struct Controllers {
@@ -147,14 +167,7 @@ const SERVICE: &str =
 
 #[tokio::test(flavor = "multi_thread")]
 async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let plane = driftless_testenv::shared().await.expect("control plane");
-    plane
-        .install_crds(&driftless_api::crds())
-        .await
-        .expect("CRDs");
-    let namespace = plane.namespace("ks").await.expect("namespace");
-    let client = plane.client().await.expect("client");
+    let (plane, namespace, client) = cluster("ks").await;
 
     let git = GitServer::start(GitAuth::default()).expect("git server");
     let repo = git.create_repo("app").expect("repo");
@@ -545,14 +558,7 @@ const ROLLED_OUT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  na
 /// (no kubelet here) must not delay another; it fails with HealthCheckFailed at its timeout.
 #[tokio::test(flavor = "multi_thread")]
 async fn health_checks_report_without_blocking_other_kustomizations() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let plane = driftless_testenv::shared().await.expect("control plane");
-    plane
-        .install_crds(&driftless_api::crds())
-        .await
-        .expect("CRDs");
-    let namespace = plane.namespace("health").await.expect("namespace");
-    let client = plane.client().await.expect("client");
+    let (plane, namespace, client) = cluster("health").await;
     let git = GitServer::start(GitAuth::default()).expect("git server");
     let repo = git.create_repo("app").expect("repo");
     let stuck = ROLLED_OUT
