@@ -108,6 +108,23 @@ impl Controllers {
     }
 }
 
+/// A Kustomization of GitRepository `app` into `namespace`, pruning, every ten minutes; `spec`
+/// adds its path and the fields under test.
+fn kustomization(name: &str, namespace: &str, spec: serde_json::Value) -> Kustomization {
+    let mut full = serde_json::json!({
+        "interval": "10m", "prune": true, "targetNamespace": namespace,
+        "sourceRef": { "kind": "GitRepository", "name": "app" },
+    });
+    if let (Some(full), Some(spec)) = (full.as_object_mut(), spec.as_object()) {
+        full.extend(spec.clone());
+    }
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": { "name": name }, "spec": full,
+    }))
+    .unwrap()
+}
+
 /// A GitRepository `app` following `main` of `url`.
 async fn create_git_repository(client: &kube::Client, namespace: &str, url: String) {
     let git_repository: GitRepository = serde_json::from_value(serde_json::json!({
@@ -203,22 +220,20 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
         .expect("vars");
 
     let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
-    let kustomization: Kustomization = serde_json::from_value(serde_json::json!({
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-        "metadata": { "name": "app" },
-        "spec": {
-            "interval": "10m", "path": "./deploy", "prune": true, "targetNamespace": namespace,
-            "sourceRef": { "kind": "GitRepository", "name": "app" },
+    let app = kustomization(
+        "app",
+        &namespace,
+        serde_json::json!({
+            "path": "./deploy",
             "commonMetadata": { "labels": { "team": "shop" } },
             "postBuild": {
                 "substituteFrom": [{ "kind": "ConfigMap", "name": "vars" }, { "kind": "Secret", "name": "absent", "optional": true }],
                 "substitute": { "size": "L" },
             },
-        },
-    }))
-    .unwrap();
+        }),
+    );
     kustomizations
-        .create(&PostParams::default(), &kustomization)
+        .create(&PostParams::default(), &app)
         .await
         .expect("create Kustomization");
 
@@ -402,16 +417,13 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
         ("after", "app", "after-"),
         ("blocked", "missing", "blocked-"),
     ] {
-        let dependent: Kustomization = serde_json::from_value(serde_json::json!({
-            "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-            "metadata": { "name": name },
-            "spec": {
-                "interval": "10m", "path": "./extra", "prune": true, "targetNamespace": namespace, "namePrefix": prefix,
-                "sourceRef": { "kind": "GitRepository", "name": "app" },
-                "dependsOn": [{ "name": depends_on }],
-            },
-        }))
-        .unwrap();
+        let dependent = kustomization(
+            name,
+            &namespace,
+            serde_json::json!({
+                "path": "./extra", "namePrefix": prefix, "dependsOn": [{ "name": depends_on }],
+            }),
+        );
         kustomizations
             .create(&PostParams::default(), &dependent)
             .await
@@ -457,15 +469,11 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
         .create(&PostParams::default(), &account)
         .await
         .expect("service account");
-    let denied: Kustomization = serde_json::from_value(serde_json::json!({
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-        "metadata": { "name": "denied" },
-        "spec": {
-            "interval": "10m", "path": "./extra", "prune": true, "targetNamespace": namespace, "namePrefix": "denied-",
-            "serviceAccountName": "limited", "sourceRef": { "kind": "GitRepository", "name": "app" },
-        },
-    }))
-    .unwrap();
+    let denied = kustomization(
+        "denied",
+        &namespace,
+        serde_json::json!({ "path": "./extra", "namePrefix": "denied-", "serviceAccountName": "limited" }),
+    );
     kustomizations
         .create(&PostParams::default(), &denied)
         .await
@@ -579,26 +587,14 @@ async fn health_checks_report_without_blocking_other_kustomizations() {
     create_git_repository(&client, &namespace, git.url("app")).await;
 
     let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
-    let create = |name: &str, extra: serde_json::Value| {
-        let mut spec = serde_json::json!({
-            "interval": "10m", "path": format!("./{name}"), "prune": true, "targetNamespace": namespace,
-            "sourceRef": { "kind": "GitRepository", "name": "app" },
-        });
-        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
-            spec.extend(extra.clone());
-        }
-        serde_json::from_value::<Kustomization>(serde_json::json!({
-            "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization", "metadata": { "name": name }, "spec": spec,
-        }))
-        .unwrap()
-    };
     // The stuck one first, so that with one worker it is the one being reconciled.
     kustomizations
         .create(
             &PostParams::default(),
-            &create(
+            &kustomization(
                 "stuck",
-                serde_json::json!({ "wait": true, "timeout": "8s" }),
+                &namespace,
+                serde_json::json!({ "path": "./stuck", "wait": true, "timeout": "8s" }),
             ),
         )
         .await
@@ -607,7 +603,11 @@ async fn health_checks_report_without_blocking_other_kustomizations() {
     kustomizations
         .create(
             &PostParams::default(),
-            &create("idle", serde_json::json!({ "wait": true })),
+            &kustomization(
+                "idle",
+                &namespace,
+                serde_json::json!({ "path": "./idle", "wait": true }),
+            ),
         )
         .await
         .expect("idle");
@@ -616,13 +616,13 @@ async fn health_checks_report_without_blocking_other_kustomizations() {
         "idle healthy",
         async || {
             let k = kustomizations.get("idle").await.ok()?;
-            let status = k.status?;
-            let healthy = status
+            let (ready, _, _) = ready(&k)?;
+            let healthy = k
+                .status?
                 .conditions
-                .iter()
+                .into_iter()
                 .find(|c| c.type_ == "Healthy" && c.status == "True")?;
-            (ready(&kustomizations.get("idle").await.ok()?)?.0 == "True")
-                .then(|| healthy.message.clone())
+            (ready == "True").then_some(healthy.message)
         },
         &logs,
     )
