@@ -165,7 +165,7 @@ where
     move |source| {
         let source_namespace = source.namespace().unwrap_or_default();
         let source_name = source.name_any();
-        let revision = source.artifact().map(|a| a.revision.clone());
+        let revision = source.artifact().map(|a| a.revision.as_str());
         store
             .state()
             .iter()
@@ -177,7 +177,7 @@ where
                 });
                 !(ready
                     && revision.is_some()
-                    && status.and_then(|s| s.last_attempted_revision.clone()) == revision)
+                    && status.and_then(|s| s.last_attempted_revision.as_deref()) == revision)
             })
             .map(|k| ObjectRef::from_obj(&**k))
             .collect()
