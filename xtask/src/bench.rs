@@ -247,7 +247,14 @@ pub async fn sources(binary: &Path, options: SourcesOptions) -> anyhow::Result<(
     let cpu = cpu_seconds(controller.pid()).unwrap_or(0.0);
     let git_cpu = children_cpu_seconds().unwrap_or(0.0) - git_before;
     let machine_busy = machine_busy_since(machine_before);
-    let requests = server.requests().len();
+    let requests = server.requests();
+    // Pack downloads: GitRepositories that found their commit already packed by another
+    // object of the same repository reuse that artifact instead.
+    let fetches = requests
+        .iter()
+        .filter(|r| r.command.as_deref() == Some("fetch"))
+        .count();
+    let requests = requests.len();
     controller.terminate(Duration::from_secs(10));
     plane.stop();
 
@@ -264,7 +271,7 @@ pub async fn sources(binary: &Path, options: SourcesOptions) -> anyhow::Result<(
         "  throughput             {:.0} Ready/s",
         options.count as f64 / seconds
     );
-    println!("  Git HTTP requests      {requests}");
+    println!("  Git HTTP requests      {requests} ({fetches} pack fetches)");
     println!("  controller CPU         {cpu:.2} s");
     println!("  Git server CPU         {git_cpu:.2} s (git http-backend, upload-pack)");
     println!(

@@ -35,6 +35,7 @@ use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
 use kube::{Resource, ResourceExt};
 
 use crate::git::{self, Credentials, FetchOutcome, FetchRequest, GitError, GitRef, Transport};
+use crate::packed::{PackKey, Packed, PackedCommits};
 use crate::storage::Storage;
 use crate::verify::{self, TrustedKeys};
 
@@ -42,6 +43,8 @@ const KIND: &str = "GitRepository";
 /// `controller` label of the controller-runtime metrics, as Flux names it.
 const METRICS_CONTROLLER: &str = "gitrepository";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How many packed commits are remembered for other GitRepositories to reuse.
+const PACKED_COMMITS_CAPACITY: usize = 4096;
 /// How long running reconciles may take to finish after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
@@ -60,6 +63,8 @@ pub struct Reconciler {
     settings: Settings,
     /// Set once running: who includes whom, and how to ask for their reconcile.
     dependents: Option<Dependents>,
+    /// Commits other GitRepositories already packed.
+    packed: PackedCommits,
 }
 
 /// Reconciles objects whose `spec.include` names an object that just got a new artifact.
@@ -175,6 +180,7 @@ impl Reconciler {
             storage,
             settings,
             dependents: None,
+            packed: PackedCommits::new(PACKED_COMMITS_CAPACITY),
         }
     }
 
@@ -599,6 +605,7 @@ impl Reconciler {
             includes,
             recurse_submodules: spec.recurse_submodules,
             runtime: tokio::runtime::Handle::current(),
+            packed: self.packed.clone(),
         };
         let interrupt = Arc::new(AtomicBool::new(false));
         let flag = interrupt.clone();
@@ -781,6 +788,7 @@ struct Job {
     includes: Vec<Include>,
     recurse_submodules: bool,
     runtime: tokio::runtime::Handle,
+    packed: PackedCommits,
 }
 
 /// An included artifact: its file in storage, which subtree to take and where to put it.
@@ -936,12 +944,35 @@ impl Job {
             runtime: &self.runtime,
         };
         let current = self.current_revision.as_deref();
-        let checkout = match git::fetch(
+        let mut reused = None;
+        let outcome = git::fetch(
             &request,
-            |resolved| current == Some(resolved.revision.as_str()),
+            |resolved| {
+                if current == Some(resolved.revision.as_str()) {
+                    return true;
+                }
+                reused = self.reuse_packed(resolved);
+                reused.is_some()
+            },
             interrupt,
-        )? {
-            FetchOutcome::Unchanged(_) => return Ok(SourceOutcome::Unchanged),
+        )?;
+        let checkout = match outcome {
+            FetchOutcome::Unchanged(resolved) => {
+                return Ok(match reused {
+                    Some((packed, path)) => SourceOutcome::Stored {
+                        artifact: Box::new(self.artifact(
+                            path,
+                            packed.digest,
+                            packed.size,
+                            resolved.revision,
+                        )),
+                        summary: packed.summary,
+                        verified: None,
+                        included: Vec::new(),
+                    },
+                    None => SourceOutcome::Unchanged,
+                });
+            }
             FetchOutcome::Fetched(checkout) => checkout,
         };
         let verified = match &self.verification {
@@ -1010,20 +1041,85 @@ impl Job {
                 )
             })?;
         let (stored, path) = stored;
+        let digest = stored.digest.to_string();
+        let size = i64::try_from(stored.size).ok();
+        let summary = checkout.summary();
+        if let Some(key) = self.pack_key(&checkout.resolved) {
+            self.packed.insert(
+                key,
+                Packed {
+                    path: path.clone(),
+                    digest: digest.clone(),
+                    size,
+                    summary: summary.clone(),
+                },
+            );
+        }
         Ok(SourceOutcome::Stored {
-            artifact: Box::new(Artifact {
-                url: self.storage.url(&path),
+            artifact: Box::new(self.artifact(
                 path,
-                revision: checkout.resolved.revision.clone(),
-                digest: stored.digest.to_string(),
-                last_update_time: cond::now(),
-                size: i64::try_from(stored.size).ok(),
-                metadata: None,
-            }),
-            summary: checkout.summary(),
+                digest,
+                size,
+                checkout.resolved.revision.clone(),
+            )),
+            summary,
             verified,
             included: self.includes.iter().map(|i| i.artifact.clone()).collect(),
         })
+    }
+
+    /// The key this job's artifact of `resolved` is shared under, when its content depends on
+    /// nothing but the repository, the commit and the ignore and sparse settings.
+    fn pack_key(&self, resolved: &git::Resolved) -> Option<PackKey> {
+        let shareable =
+            self.verification.is_none() && self.includes.is_empty() && !self.recurse_submodules;
+        shareable.then(|| PackKey {
+            url: self.url.clone(),
+            commit: resolved.commit.to_string(),
+            ignore: self.ignore.clone(),
+            sparse: self.sparse.clone(),
+        })
+    }
+
+    /// Links an artifact another GitRepository packed from `resolved` into this object's
+    /// directory. Returns it and its new path, or `None` to fetch and pack as usual.
+    fn reuse_packed(&self, resolved: &git::Resolved) -> Option<(Packed, String)> {
+        // A bare commit is resolved without asking the server, so nothing would have proven
+        // that this object's credentials can read the repository.
+        if matches!(self.reference, GitRef::Commit { .. }) {
+            return None;
+        }
+        let key = self.pack_key(resolved)?;
+        let packed = self.packed.get(&key)?;
+        match self
+            .storage
+            .link_by_digest(&packed.path, &packed.digest, &self.object_dir)
+        {
+            Ok(path) => Some((packed, path)),
+            Err(error) => {
+                tracing::debug!(%error, "cannot reuse a packed artifact; fetching instead");
+                self.packed.remove(&key);
+                None
+            }
+        }
+    }
+
+    fn artifact(
+        &self,
+        path: String,
+        digest: String,
+        size: Option<i64>,
+        revision: String,
+    ) -> Artifact {
+        Artifact {
+            url: self.storage.url(&path),
+            path,
+            revision,
+            digest,
+            last_update_time: cond::now(),
+            size,
+            metadata: None,
+        }
     }
 }
 

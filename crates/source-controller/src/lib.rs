@@ -3,5 +3,6 @@
 
 pub mod git;
 pub mod gitrepository;
+pub mod packed;
 pub mod storage;
 pub mod verify;

@@ -22,6 +22,17 @@ pub enum StorageError {
     },
     #[error("archiving artifact: {0}")]
     Archive(#[from] PackError),
+    #[error("linking stored artifact {path}: {source}")]
+    Link {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("stored artifact {path} has digest {actual}, expected {expected}")]
+    DigestMismatch {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
     #[error("garbage collecting {path}: {source}")]
     Gc {
         path: PathBuf,
@@ -137,6 +148,50 @@ impl Storage {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         Ok((stored, format!("{object_dir}/{file_name}")))
+    }
+
+    /// Gives `object_dir` the artifact stored at `source` (relative to the root, named by its
+    /// digest) as a hard link, after checking the file still has `digest`. Another object's
+    /// artifact is reused this way without packing it again; the link keeps the bytes alive
+    /// when the other object garbage-collects its name. Returns the new relative path.
+    pub fn link_by_digest(
+        &self,
+        source: &str,
+        digest: &str,
+        object_dir: &str,
+    ) -> Result<String, StorageError> {
+        let link_err = |path: &Path| {
+            let path = path.to_owned();
+            move |source: std::io::Error| StorageError::Link { path, source }
+        };
+        let file_name = source.rsplit('/').next().unwrap_or_default();
+        if !file_name.ends_with(".tar.gz") || file_name.starts_with('.') {
+            return Err(StorageError::InvalidComponent(file_name.to_owned()));
+        }
+        let from = self.root.join(source);
+        let dir = self.create_object_dir(object_dir)?;
+        let to = dir.join(file_name);
+        if from != to {
+            match std::fs::hard_link(&from, &to) {
+                // Content-addressed: an existing file of that name holds the same bytes, and
+                // the check below proves it.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                other => other.map_err(link_err(&from))?,
+            }
+        }
+        let file = std::fs::File::open(&to).map_err(link_err(&to))?;
+        let (actual, _) = driftless_artifact::HashingReader::new(file, u64::MAX)
+            .finish()
+            .map_err(link_err(&to))?;
+        if actual.to_string() != digest {
+            let _ = std::fs::remove_file(&to);
+            return Err(StorageError::DigestMismatch {
+                path: from,
+                expected: digest.to_owned(),
+                actual: actual.to_string(),
+            });
+        }
+        Ok(format!("{object_dir}/{file_name}"))
     }
 
     /// Removes superseded artifacts of one object: everything beyond the newest

@@ -295,3 +295,54 @@ fn orphaned_object_directories_are_removed() {
             .is_empty()
     );
 }
+
+#[test]
+fn linking_by_digest_reuses_only_intact_artifacts() {
+    let parent = tempfile::tempdir().unwrap();
+    let storage = Storage::new(
+        parent.path().join("store"),
+        "localhost",
+        Retention::default(),
+    );
+    let (stored, path) = storage
+        .store_by_digest("gitrepository/a/first", entries("a: 1\n"))
+        .unwrap();
+    let digest = stored.digest.to_string();
+
+    let linked = storage
+        .link_by_digest(&path, &digest, "gitrepository/b/second")
+        .unwrap();
+    assert!(linked.starts_with("gitrepository/b/second/"));
+    let bytes = std::fs::read(storage.root().join(&linked)).unwrap();
+    assert_eq!(Digest::of(&bytes), stored.digest);
+    // Linking again is idempotent.
+    assert_eq!(
+        storage
+            .link_by_digest(&path, &digest, "gitrepository/b/second")
+            .unwrap(),
+        linked
+    );
+
+    // The link keeps the bytes when the first object's directory goes.
+    storage.remove_object("gitrepository/a/first").unwrap();
+    assert_eq!(std::fs::read(storage.root().join(&linked)).unwrap(), bytes);
+    // A source that is gone, or whose bytes changed, is not linked.
+    assert!(
+        storage
+            .link_by_digest(&path, &digest, "gitrepository/c/third")
+            .is_err()
+    );
+    std::fs::write(storage.root().join(&linked), b"garbage").unwrap();
+    assert!(
+        storage
+            .link_by_digest(&linked, &digest, "gitrepository/c/third")
+            .is_err()
+    );
+    assert!(
+        !storage
+            .root()
+            .join("gitrepository/c/third")
+            .join(linked.rsplit('/').next().unwrap())
+            .exists()
+    );
+}
