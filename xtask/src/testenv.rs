@@ -25,7 +25,13 @@ const TARGETS: [(&str, &str, bool); 3] = [
 
 /// Builds the control plane and installs the reference tools, each unless already cached.
 pub fn build() -> anyhow::Result<std::path::PathBuf> {
-    install_tool(&driftless_testenv::HELM)?;
+    for tool in [
+        &driftless_testenv::HELM,
+        &driftless_testenv::SOPS,
+        &driftless_testenv::AGE_KEYGEN,
+    ] {
+        install_tool(tool)?;
+    }
     build_control_plane()
 }
 

@@ -76,6 +76,20 @@ pub const HELM: Tool = Tool {
     version: "v3.21.4",
 };
 
+/// Encrypts the SOPS fixtures the kustomize-controller decryption tests decrypt.
+pub const SOPS: Tool = Tool {
+    name: "sops",
+    module: "github.com/getsops/sops/v3/cmd/sops",
+    version: "v3.13.3",
+};
+
+/// Makes the age identities those fixtures are encrypted to.
+pub const AGE_KEYGEN: Tool = Tool {
+    name: "age-keygen",
+    module: "filippo.io/age/cmd/age-keygen",
+    version: "v1.3.2",
+};
+
 impl Tool {
     pub fn dir(&self) -> PathBuf {
         cache_root()

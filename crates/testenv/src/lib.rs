@@ -17,7 +17,7 @@ pub mod lifecycle;
 mod process;
 pub mod ssh;
 
-pub use binaries::{Binaries, HELM, KubernetesPins, Tool};
+pub use binaries::{AGE_KEYGEN, Binaries, HELM, KubernetesPins, SOPS, Tool};
 pub use control_plane::{ControlPlane, Options, free_ports, shared};
 
 /// Errors starting or talking to the test control plane.
