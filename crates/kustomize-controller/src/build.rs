@@ -10,6 +10,7 @@ use driftless_artifact::Tree;
 use driftless_kustomize::fs::{FileSystem, MemFs, normalize};
 use driftless_kustomize::yaml::{self, Mapping, Node};
 use driftless_kustomize::{BuildOptions, build};
+use driftless_sops::Identities;
 use serde_json::Value;
 
 const ROOT: &str = "/source";
@@ -25,6 +26,11 @@ pub enum BuildError {
     Kustomize(String),
     #[error("component path '{0}' must be local and relative")]
     Component(String),
+    #[error("error decrypting sources: {0}")]
+    DecryptSources(String),
+    /// Already carries Flux's `decryption failed for '<gvk>/<name>'` prefix.
+    #[error("{0}")]
+    Decrypt(String),
 }
 
 /// The artifact as a file system.
@@ -38,7 +44,12 @@ pub fn tree_fs(tree: &Tree) -> MemFs {
 }
 
 /// Builds `spec.path` of the tree into the objects to apply, in kustomize's output order.
-pub fn build_objects(fs: &mut MemFs, spec: &KustomizationSpec) -> Result<Vec<Value>, BuildError> {
+/// With `identities` (`spec.decryption` set), SOPS-encrypted inputs and objects are decrypted.
+pub fn build_objects(
+    fs: &mut MemFs,
+    spec: &KustomizationSpec,
+    identities: Option<&Identities>,
+) -> Result<Vec<Value>, BuildError> {
     let relative = spec.path.as_deref().unwrap_or("").trim_start_matches("./");
     let dir = normalize(&Path::new(ROOT).join(relative));
     if !dir.starts_with(ROOT) || !fs.is_dir(&dir) {
@@ -69,6 +80,10 @@ pub fn build_objects(fs: &mut MemFs, spec: &KustomizationSpec) -> Result<Vec<Val
         &file,
         yaml::to_string(&Node::Map(kustomization)).into_bytes(),
     );
+    if let Some(identities) = identities {
+        crate::decrypt::decrypt_sources(fs, Path::new(ROOT), &dir, identities)
+            .map_err(BuildError::DecryptSources)?;
+    }
     // Like Flux: any file of the artifact may be referenced, not only those under the path.
     let options = BuildOptions {
         restrict_to_root: false,
@@ -77,7 +92,10 @@ pub fn build_objects(fs: &mut MemFs, spec: &KustomizationSpec) -> Result<Vec<Val
     let resources = build(fs, &dir, &options).map_err(|e| BuildError::Kustomize(e.to_string()))?;
     let mut objects = Vec::with_capacity(resources.len());
     for resource in &resources {
-        let node = driftless_kustomize::build::output_node(resource);
+        let mut node = driftless_kustomize::build::output_node(resource);
+        if let Some(identities) = identities {
+            crate::decrypt::decrypt_resource(&mut node, identities).map_err(BuildError::Decrypt)?;
+        }
         objects.push(node.to_json());
     }
     Ok(objects)
@@ -259,7 +277,7 @@ mod tests {
             "/source/apps/db/cm.yaml",
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: db\n",
         );
-        let objects = build_objects(&mut fs, &spec("interval: 1m\npath: ./apps\nprune: true\nsourceRef: {kind: GitRepository, name: s}\ntargetNamespace: prod\nnamePrefix: p-\nimages:\n- name: nginx\n  newTag: \"2\"\n")).unwrap();
+        let objects = build_objects(&mut fs, &spec("interval: 1m\npath: ./apps\nprune: true\nsourceRef: {kind: GitRepository, name: s}\ntargetNamespace: prod\nnamePrefix: p-\nimages:\n- name: nginx\n  newTag: \"2\"\n"), None).unwrap();
         assert_eq!(names(&objects), ["ConfigMap/p-db", "Deployment/p-web"]);
         assert!(objects.iter().all(|o| o["metadata"]["namespace"] == "prod"));
         assert_eq!(
@@ -279,6 +297,7 @@ mod tests {
         let objects = build_objects(
             &mut fs,
             &spec("interval: 1m\nprune: false\nsourceRef: {kind: GitRepository, name: s}\nnamePrefix: flux-\npatches:\n- target: {kind: Deployment}\n  patch: |\n    - op: add\n      path: /spec/replicas\n      value: 2\n"),
+            None,
         )
         .unwrap();
         assert_eq!(
@@ -295,15 +314,15 @@ mod tests {
         fs.add_file("/source/a/broken.yaml", "kind: [");
         let base = "interval: 1m\nprune: false\nsourceRef: {kind: GitRepository, name: s}\n";
         assert!(matches!(
-            build_objects(&mut fs, &spec(&format!("{base}path: ./missing\n"))),
+            build_objects(&mut fs, &spec(&format!("{base}path: ./missing\n")), None),
             Err(BuildError::PathNotFound(_))
         ));
         assert!(matches!(
-            build_objects(&mut fs, &spec(&format!("{base}path: ../..\n"))),
+            build_objects(&mut fs, &spec(&format!("{base}path: ../..\n")), None),
             Err(BuildError::PathNotFound(_))
         ));
         assert!(matches!(
-            build_objects(&mut fs, &spec(&format!("{base}path: ./a\n"))),
+            build_objects(&mut fs, &spec(&format!("{base}path: ./a\n")), None),
             Err(BuildError::Decode { .. })
         ));
     }

@@ -39,6 +39,7 @@ use crate::build::{build_objects, tree_fs};
 use crate::health::{self, Health};
 use crate::inventory::{self, ObjectId};
 use crate::substitute;
+use driftless_sops::Identities;
 
 pub const NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
 pub const NAMESPACE_LABEL: &str = "kustomize.toolkit.fluxcd.io/namespace";
@@ -53,6 +54,9 @@ pub struct Settings {
     /// `--requeue-dependency`: how soon to look again at a source without an artifact.
     pub requeue_dependency: Duration,
     pub no_cross_namespace_refs: bool,
+    /// `--sops-age-secret`, in the controller's namespace: age keys for Kustomizations whose
+    /// `spec.decryption` names no Secret.
+    pub sops_age_secret: Option<String>,
 }
 
 pub struct Reconciler {
@@ -681,10 +685,11 @@ impl Reconciler {
                 event: !not_found,
             }
         })?;
+        let identities = self.decryption_identities(object).await?;
         let spec = object.spec.clone();
         let built = tokio::task::spawn_blocking(move || {
             let mut fs = tree_fs(&tree);
-            build_objects(&mut fs, &spec)
+            build_objects(&mut fs, &spec, identities.as_ref())
         })
         .await
         .map_err(|e| Failure {
@@ -734,6 +739,12 @@ impl Reconciler {
                 }
             }
         }
+        crate::decrypt::refuse_encrypted_secrets(&objects).map_err(|message| Failure {
+            reason: RECONCILIATION_FAILED,
+            message,
+            requeue: None,
+            event: true,
+        })?;
         let ids: Vec<ObjectId> = objects.iter().filter_map(object_id).collect();
         let applier = self.applier_for(object)?;
         let applied = applier
@@ -956,6 +967,61 @@ impl Reconciler {
             }
         }
         Ok(())
+    }
+
+    /// The age identities of `spec.decryption`: the `*.agekey` entries of its Secret, or of
+    /// the controller's `--sops-age-secret` when it names none. `None` without decryption.
+    async fn decryption_identities(
+        &self,
+        object: &Kustomization,
+    ) -> Result<Option<Identities>, Failure> {
+        let Some(decryption) = &object.spec.decryption else {
+            return Ok(None);
+        };
+        let failed = |message: String| Failure {
+            reason: BUILD_FAILED_REASON,
+            message,
+            requeue: None,
+            event: true,
+        };
+        let (namespace, name, what) = match &decryption.secret_ref {
+            Some(reference) => (
+                object.namespace().unwrap_or_default(),
+                reference.name.clone(),
+                "sops decryption Secret",
+            ),
+            None => match &self.settings.sops_age_secret {
+                Some(name) => (
+                    self.runtime.runtime_namespace.clone(),
+                    name.clone(),
+                    "sops SOPS age decryption Secret",
+                ),
+                None => return Ok(Some(Identities::new())),
+            },
+        };
+        let api: Api<Secret> = Api::namespaced(self.runtime.client.clone(), &namespace);
+        let secret = api.get(&name).await.map_err(|e| match &e {
+            kube::Error::Api(status) if status.code == 404 => {
+                failed(format!("secrets \"{name}\" not found"))
+            }
+            _ => failed(format!(
+                "cannot get {what} '{namespace}/{name}': {}",
+                kube_message(&e)
+            )),
+        })?;
+        let mut identities = Identities::new();
+        for (key, value) in secret.data.unwrap_or_default() {
+            if !key.ends_with(".agekey") {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&value.0);
+            identities.add_key_file(&text).map_err(|e| {
+                failed(format!(
+                    "failed to import '{key}' data from {what} '{namespace}/{name}': {e}"
+                ))
+            })?;
+        }
+        Ok(Some(identities))
     }
 
     /// `substituteFrom` in order (later entries win), then `substitute` over all.

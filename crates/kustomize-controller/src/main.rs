@@ -30,6 +30,10 @@ struct Args {
     /// (none: the controller's own).
     #[arg(long, default_value = "")]
     default_service_account: String,
+    /// Secret (in the controller's namespace, `--runtime-namespace`) whose `*.agekey` entries
+    /// decrypt Kustomizations that set `spec.decryption` without a `secretRef`.
+    #[arg(long, default_value = "")]
+    sops_age_secret: String,
     /// Memory for unpacked artifacts shared by the Kustomizations built from them.
     #[arg(long, default_value_t = 256 << 20)]
     artifact_cache_bytes: u64,
@@ -70,6 +74,7 @@ async fn run() -> anyhow::Result<()> {
         strict_substitution,
         requeue_dependency: args.requeue_dependency,
         no_cross_namespace_refs,
+        sops_age_secret: Some(args.sops_age_secret.clone()).filter(|s| !s.is_empty()),
     };
     manager
         .run(move |ctx| async move {

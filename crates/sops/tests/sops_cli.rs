@@ -1,64 +1,31 @@
 //! Files encrypted by the real `sops` (installed by `cargo xtask testenv build`), decrypted
 //! here: every value type, the encryption rules, and each file format Flux decrypts.
 
-use std::path::Path;
-use std::process::Command;
-
 use driftless_kustomize::yaml;
 use driftless_sops::{Format, Identities, SopsError, decrypt_document, decrypt_file};
+use driftless_testenv::sops::AgeKey;
 
 struct Keys {
-    dir: tempfile::TempDir,
+    key: AgeKey,
     public: String,
     identities: Identities,
 }
 
-fn tool(tool: &driftless_testenv::Tool) -> std::path::PathBuf {
-    tool.path()
-        .unwrap_or_else(|e| panic!("{e}: run `cargo xtask testenv build` first"))
-}
-
 fn keys() -> Keys {
-    let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("key.txt");
-    let output = Command::new(tool(&driftless_testenv::AGE_KEYGEN))
-        .arg("-o")
-        .arg(&key_file)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let text = std::fs::read_to_string(&key_file).unwrap();
-    let public = text
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .unwrap()
-        .to_owned();
+    let key = AgeKey::generate().unwrap_or_else(|e| panic!("{e}"));
     let mut identities = Identities::new();
-    identities.add_key_file(&text).unwrap();
+    identities.add_key_file(&key.private).unwrap();
     Keys {
-        dir,
-        public,
+        public: key.public.clone(),
+        key,
         identities,
     }
 }
 
-/// `sops --encrypt` of `plain` written as `name`, with extra flags.
 fn encrypt(keys: &Keys, name: &str, plain: &[u8], flags: &[&str]) -> Vec<u8> {
-    let path = keys.dir.path().join(name);
-    std::fs::write(&path, plain).unwrap();
-    let output = Command::new(tool(&driftless_testenv::SOPS))
-        .current_dir(keys.dir.path())
-        .args(["--encrypt", "--age", &keys.public])
-        .args(flags)
-        .arg(Path::new(name))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "sops: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
+    keys.key
+        .encrypt(name, plain, flags)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 const SECRET: &str = "apiVersion: v1

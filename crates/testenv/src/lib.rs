@@ -15,6 +15,7 @@ pub mod git;
 mod http;
 pub mod lifecycle;
 mod process;
+pub mod sops;
 pub mod ssh;
 
 pub use binaries::{AGE_KEYGEN, Binaries, HELM, KubernetesPins, SOPS, Tool};
