@@ -36,6 +36,7 @@ use serde_json::Value;
 
 use crate::apply::{Action as Applied, Applier, Change, object_id};
 use crate::build::{build_objects, tree_fs};
+use crate::clients::{Clients, KubeconfigPolicy};
 use crate::health::{self, Health};
 use crate::inventory::{self, ObjectId};
 use crate::substitute;
@@ -57,15 +58,14 @@ pub struct Settings {
     /// `--sops-age-secret`, in the controller's namespace: age keys for Kustomizations whose
     /// `spec.decryption` names no Secret.
     pub sops_age_secret: Option<String>,
+    /// What kubeconfigs of remote clusters (`spec.kubeConfig`) may use.
+    pub kubeconfig_policy: KubeconfigPolicy,
 }
 
 pub struct Reconciler {
     runtime: RuntimeContext,
-    applier: Arc<Applier>,
-    /// The controller's own client configuration, for impersonating service accounts.
-    config: kube::Config,
-    /// Appliers acting as a service account (`spec.serviceAccountName`), by user name.
-    impersonating: Mutex<HashMap<String, Arc<Applier>>>,
+    /// Where and as whom each Kustomization applies.
+    clients: Clients,
     fetcher: ArtifactFetcher,
     settings: Settings,
     /// When health checks of each Kustomization's current revision started.
@@ -195,12 +195,15 @@ impl Reconciler {
         fetcher: ArtifactFetcher,
         settings: Settings,
     ) -> Self {
-        let applier = Arc::new(Applier::new(runtime.client.clone()));
+        let clients = Clients::new(
+            runtime.client.clone(),
+            config,
+            settings.default_service_account.clone(),
+            settings.kubeconfig_policy,
+        );
         Self {
             runtime,
-            applier,
-            config,
-            impersonating: Mutex::new(HashMap::new()),
+            clients,
             fetcher,
             settings,
             health_started: Mutex::new(HashMap::new()),
@@ -292,37 +295,17 @@ impl Reconciler {
         .await
     }
 
-    /// The applier acting for `object`: as its service account (or the default one), else as
-    /// the controller.
-    fn applier_for(&self, object: &Kustomization) -> Result<Arc<Applier>, Failure> {
-        let account = object
-            .spec
-            .service_account_name
-            .clone()
-            .filter(|s| !s.is_empty())
-            .or_else(|| self.settings.default_service_account.clone());
-        let Some(account) = account else {
-            return Ok(self.applier.clone());
-        };
-        let user = format!(
-            "system:serviceaccount:{}:{account}",
-            object.namespace().unwrap_or_default()
-        );
-        let mut appliers = self.impersonating.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(applier) = appliers.get(&user) {
-            return Ok(applier.clone());
-        }
-        let mut config = self.config.clone();
-        config.auth_info.impersonate = Some(user.clone());
-        let client = kube::Client::try_from(config).map_err(|e| Failure {
-            reason: RECONCILIATION_FAILED,
-            message: format!("failed to build kube client: {e}"),
-            requeue: None,
-            event: true,
-        })?;
-        let applier = Arc::new(Applier::new(client));
-        appliers.insert(user, applier.clone());
-        Ok(applier)
+    /// The applier acting for `object`: see [`Clients`].
+    async fn applier_for(&self, object: &Kustomization) -> Result<Arc<Applier>, Failure> {
+        self.clients
+            .applier_for(object)
+            .await
+            .map_err(|message| Failure {
+                reason: RECONCILIATION_FAILED,
+                message,
+                requeue: None,
+                event: true,
+            })
     }
 
     fn owner_labels(object: &Kustomization) -> Vec<(String, String)> {
@@ -350,6 +333,7 @@ impl Reconciler {
             let stale = inventory::stale(inventory, &[]);
             let applier = self
                 .applier_for(&object)
+                .await
                 .map_err(|f| Error::Finalizer(f.message))?;
             match applier.prune(stale, &Self::owner_labels(&object)).await {
                 Ok(deleted) => {
@@ -746,7 +730,7 @@ impl Reconciler {
             event: true,
         })?;
         let ids: Vec<ObjectId> = objects.iter().filter_map(object_id).collect();
-        let applier = self.applier_for(object)?;
+        let applier = self.applier_for(object).await?;
         let applied = applier
             .apply_all(objects, object.spec.force)
             .await

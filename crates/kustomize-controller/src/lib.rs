@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod build;
+pub mod clients;
 pub mod decrypt;
 pub mod health;
 pub mod inventory;

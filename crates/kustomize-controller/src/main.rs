@@ -6,6 +6,7 @@ use clap::Parser;
 use driftless_artifact::Limits;
 use driftless_runtime::artifact::ArtifactFetcher;
 use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager};
+use kustomize_controller::clients::KubeconfigPolicy;
 use kustomize_controller::kustomization::{Reconciler, Settings};
 
 #[derive(Parser, Debug)]
@@ -34,6 +35,12 @@ struct Args {
     /// decrypt Kustomizations that set `spec.decryption` without a `secretRef`.
     #[arg(long, default_value = "")]
     sops_age_secret: String,
+    /// Let kubeconfigs of remote clusters (`spec.kubeConfig`) run exec credential plugins.
+    #[arg(long)]
+    insecure_kubeconfig_exec: bool,
+    /// Let kubeconfigs of remote clusters skip TLS verification.
+    #[arg(long)]
+    insecure_kubeconfig_tls: bool,
     /// Memory for unpacked artifacts shared by the Kustomizations built from them.
     #[arg(long, default_value_t = 256 << 20)]
     artifact_cache_bytes: u64,
@@ -75,6 +82,10 @@ async fn run() -> anyhow::Result<()> {
         requeue_dependency: args.requeue_dependency,
         no_cross_namespace_refs,
         sops_age_secret: Some(args.sops_age_secret.clone()).filter(|s| !s.is_empty()),
+        kubeconfig_policy: KubeconfigPolicy {
+            allow_exec: args.insecure_kubeconfig_exec,
+            allow_insecure_tls: args.insecure_kubeconfig_tls,
+        },
     };
     manager
         .run(move |ctx| async move {

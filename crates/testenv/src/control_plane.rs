@@ -256,6 +256,12 @@ impl ControlPlane {
         self.write_kubeconfig_yaml(file_name, &yaml)
     }
 
+    /// A kubeconfig (YAML, credentials inline) authenticating as `user` in `groups`, as a
+    /// remote cluster's kubeconfig would be stored in a Secret.
+    pub fn kubeconfig_for(&self, user: &str, groups: &[&str]) -> Result<String> {
+        self.kubeconfig_yaml(user, groups, None)
+    }
+
     fn write_kubeconfig_yaml(&self, file_name: &str, yaml: &str) -> Result<PathBuf> {
         let path = self.dir.join(file_name);
         std::fs::write(&path, yaml)

@@ -1,0 +1,292 @@
+//! Which cluster, and as whom, a Kustomization applies: the controller itself, a service
+//! account it impersonates (`spec.serviceAccountName` or `--default-service-account`), or a
+//! remote cluster from the kubeconfig in `spec.kubeConfig.secretRef` (impersonating the
+//! service account there when one is named). Clients are kept and reused until the
+//! kubeconfig Secret changes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use driftless_api::kustomize::Kustomization;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Resource, ResourceExt};
+
+use crate::apply::Applier;
+
+/// What a remote kubeconfig may use: Flux's `--insecure-kubeconfig-exec` and
+/// `--insecure-kubeconfig-tls`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KubeconfigPolicy {
+    pub allow_exec: bool,
+    pub allow_insecure_tls: bool,
+}
+
+pub struct Clients {
+    local: Arc<Applier>,
+    /// The controller's own client configuration, for impersonation.
+    config: kube::Config,
+    /// Reads kubeconfig Secrets, as the controller.
+    client: kube::Client,
+    default_service_account: Option<String>,
+    policy: KubeconfigPolicy,
+    /// By cluster and user; remote entries remember the Secret's resourceVersion.
+    cache: Mutex<HashMap<String, (String, Arc<Applier>)>>,
+}
+
+impl Clients {
+    pub fn new(
+        client: kube::Client,
+        config: kube::Config,
+        default_service_account: Option<String>,
+        policy: KubeconfigPolicy,
+    ) -> Self {
+        Self {
+            local: Arc::new(Applier::new(client.clone())),
+            config,
+            client,
+            default_service_account,
+            policy,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The applier for `object`. Errors are messages for a `ReconciliationFailed` condition.
+    pub async fn applier_for(&self, object: &Kustomization) -> Result<Arc<Applier>, String> {
+        let namespace = object.namespace().unwrap_or_default();
+        let account = object
+            .spec
+            .service_account_name
+            .clone()
+            .filter(|s| !s.is_empty())
+            .or_else(|| self.default_service_account.clone());
+        let user = account.map(|a| format!("system:serviceaccount:{namespace}:{a}"));
+        let remote = object
+            .spec
+            .kube_config
+            .as_ref()
+            .and_then(|k| k.secret_ref.as_ref());
+        if remote.is_none()
+            && let Some(config_map) = object
+                .spec
+                .kube_config
+                .as_ref()
+                .and_then(|k| k.config_map_ref.as_ref())
+        {
+            return Err(format!(
+                "kubeConfig.configMapRef '{}' (workload identity) is not supported; use kubeConfig.secretRef",
+                config_map.name
+            ));
+        }
+        let Some(reference) = remote else {
+            let Some(user) = user else {
+                return Ok(self.local.clone());
+            };
+            let key = format!("local/{user}");
+            if let Some((_, applier)) = self.cached(&key) {
+                return Ok(applier);
+            }
+            let mut config = self.config.clone();
+            config.auth_info.impersonate = Some(user);
+            let applier = self.applier(config)?;
+            self.remember(key, String::new(), applier.clone());
+            return Ok(applier);
+        };
+
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
+        let secret = secrets.get(&reference.name).await.map_err(|e| match &e {
+            kube::Error::Api(status) if status.code == 404 => format!(
+                "failed to build kube client: Secret '{namespace}/{}' not found",
+                reference.name
+            ),
+            _ => format!(
+                "failed to build kube client: reading Secret '{namespace}/{}': {e}",
+                reference.name
+            ),
+        })?;
+        let version = secret.meta().resource_version.clone().unwrap_or_default();
+        let data_key = reference.key.clone().filter(|k| !k.is_empty());
+        let key = format!(
+            "remote/{namespace}/{}/{}/{}",
+            reference.name,
+            data_key.as_deref().unwrap_or(""),
+            user.as_deref().unwrap_or("")
+        );
+        if let Some((cached_version, applier)) = self.cached(&key)
+            && cached_version == version
+        {
+            return Ok(applier);
+        }
+        let data = secret.data.unwrap_or_default();
+        let candidates = match &data_key {
+            Some(k) => vec![k.clone()],
+            None => vec!["value".to_owned(), "value.yaml".to_owned()],
+        };
+        let text = candidates
+            .iter()
+            .find_map(|k| data.get(k))
+            .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+            .ok_or_else(|| {
+                format!(
+                    "failed to build kube client: Secret '{namespace}/{}' has no key {}",
+                    reference.name,
+                    candidates
+                        .iter()
+                        .map(|k| format!("'{k}'"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                )
+            })?;
+        let kubeconfig = Kubeconfig::from_yaml(&text)
+            .map_err(|e| format!("failed to build kube client: invalid kubeconfig: {e}"))?;
+        check(&kubeconfig, self.policy).map_err(|e| {
+            format!(
+                "failed to build kube client: kubeconfig in Secret '{namespace}/{}' {e}",
+                reference.name
+            )
+        })?;
+        let mut config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| format!("failed to build kube client: {e}"))?;
+        // Impersonation happens on the remote cluster, as in Flux.
+        config.auth_info.impersonate = user;
+        let applier = self.applier(config)?;
+        self.remember(key, version, applier.clone());
+        Ok(applier)
+    }
+
+    fn applier(&self, config: kube::Config) -> Result<Arc<Applier>, String> {
+        let client = kube::Client::try_from(config)
+            .map_err(|e| format!("failed to build kube client: {e}"))?;
+        Ok(Arc::new(Applier::new(client)))
+    }
+
+    fn cached(&self, key: &str) -> Option<(String, Arc<Applier>)> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.get(key).cloned()
+    }
+
+    fn remember(&self, key: String, version: String, applier: Arc<Applier>) {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.insert(key, (version, applier));
+    }
+}
+
+/// A kubeconfig from a Secret may not make the controller run programs, read its own files,
+/// or skip TLS verification (unless the policy allows the first and last, as Flux's flags do).
+fn check(kubeconfig: &Kubeconfig, policy: KubeconfigPolicy) -> Result<(), String> {
+    for user in &kubeconfig.auth_infos {
+        let Some(auth) = &user.auth_info else {
+            continue;
+        };
+        if auth.exec.is_some() && !policy.allow_exec {
+            return Err(format!(
+                "uses exec for user '{}', which is not allowed (--insecure-kubeconfig-exec)",
+                user.name
+            ));
+        }
+        if auth.auth_provider.is_some() {
+            return Err(format!(
+                "uses an auth-provider for user '{}', which is not supported",
+                user.name
+            ));
+        }
+        for (field, set) in [
+            ("tokenFile", auth.token_file.is_some()),
+            ("client-certificate", auth.client_certificate.is_some()),
+            ("client-key", auth.client_key.is_some()),
+        ] {
+            if set {
+                return Err(format!(
+                    "refers to a file ({field}) for user '{}': only inline data is allowed",
+                    user.name
+                ));
+            }
+        }
+    }
+    for cluster in &kubeconfig.clusters {
+        let Some(info) = &cluster.cluster else {
+            continue;
+        };
+        if info.certificate_authority.is_some() {
+            return Err(format!(
+                "refers to a file (certificate-authority) for cluster '{}': only inline data is allowed",
+                cluster.name
+            ));
+        }
+        if info.insecure_skip_tls_verify == Some(true) && !policy.allow_insecure_tls {
+            return Err(format!(
+                "skips TLS verification for cluster '{}', which is not allowed (--insecure-kubeconfig-tls)",
+                cluster.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "apiVersion: v1
+kind: Config
+clusters:
+- name: remote
+  cluster:
+    server: https://remote.example:6443
+    certificate-authority-data: AAAA
+contexts:
+- name: remote
+  context: {cluster: remote, user: deployer}
+current-context: remote
+users:
+- name: deployer
+  user:
+";
+
+    fn kubeconfig(user: &str, cluster_extra: &str) -> Kubeconfig {
+        let text = BASE.replace(
+            "    certificate-authority-data: AAAA\n",
+            &format!("    certificate-authority-data: AAAA\n{cluster_extra}"),
+        ) + user;
+        Kubeconfig::from_yaml(&text).unwrap()
+    }
+
+    #[test]
+    fn inline_credentials_pass() {
+        let config = kubeconfig("    token: abc\n", "");
+        assert!(check(&config, KubeconfigPolicy::default()).is_ok());
+    }
+
+    #[test]
+    fn exec_files_and_insecure_tls_are_refused_unless_allowed() {
+        let exec = kubeconfig(
+            "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: aws\n",
+            "",
+        );
+        let error = check(&exec, KubeconfigPolicy::default()).unwrap_err();
+        assert!(error.contains("--insecure-kubeconfig-exec"), "{error}");
+        let allowed = KubeconfigPolicy {
+            allow_exec: true,
+            allow_insecure_tls: false,
+        };
+        assert!(check(&exec, allowed).is_ok());
+
+        let file = kubeconfig("    tokenFile: /var/run/secrets/token\n", "");
+        let error = check(&file, KubeconfigPolicy::default()).unwrap_err();
+        assert!(error.contains("tokenFile"), "{error}");
+        let cert = kubeconfig("    client-certificate: /etc/cert\n", "");
+        assert!(check(&cert, KubeconfigPolicy::default()).is_err());
+
+        let insecure = kubeconfig("    token: abc\n", "    insecure-skip-tls-verify: true\n");
+        let error = check(&insecure, KubeconfigPolicy::default()).unwrap_err();
+        assert!(error.contains("--insecure-kubeconfig-tls"), "{error}");
+        let allowed = KubeconfigPolicy {
+            allow_exec: false,
+            allow_insecure_tls: true,
+        };
+        assert!(check(&insecure, allowed).is_ok());
+    }
+}
