@@ -109,6 +109,47 @@ fn is_ready<K: Resource + Reconcilable>(object: &K) -> bool {
             .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
+/// Follows `api` with a watch until `count` objects are Ready, calling `sample` every 100 ms
+/// meanwhile. Returns `Err(ready)` at `deadline`. A watch, because listing a thousand objects
+/// several times a second would load the API server more than the controllers under test.
+async fn wait_all_ready<K>(
+    api: &Api<K>,
+    count: usize,
+    deadline: Instant,
+    mut sample: impl FnMut(),
+) -> anyhow::Result<Result<(), usize>>
+where
+    K: Resource<DynamicType = ()> + Reconcilable + Clone + std::fmt::Debug + Send + 'static,
+    K: serde::de::DeserializeOwned,
+{
+    let mut ready = std::collections::HashSet::new();
+    let mut events = std::pin::pin!(
+        kube::runtime::watcher(api.clone(), kube::runtime::watcher::Config::default())
+            .applied_objects()
+    );
+    let mut sampler = tokio::time::interval(Duration::from_millis(100));
+    let timeout = tokio::time::sleep_until(deadline.into());
+    tokio::pin!(timeout);
+    loop {
+        tokio::select! {
+            event = events.next() => {
+                let object = event.context("watching")?.context("watch ended")?;
+                let name = object.meta().name.clone().unwrap_or_default();
+                if is_ready(&object) {
+                    ready.insert(name);
+                } else {
+                    ready.remove(&name);
+                }
+                if ready.len() == count {
+                    return Ok(Ok(()));
+                }
+            }
+            _ = sampler.tick() => sample(),
+            () = &mut timeout => return Ok(Err(ready.len())),
+        }
+    }
+}
+
 /// A Git server with `repositories` copies (`repo-0`, `repo-1`, ...) of one repository
 /// holding `files` on `main`.
 fn git_fixture(files: &[(&str, &str)], repositories: usize) -> anyhow::Result<GitServer> {
@@ -206,43 +247,19 @@ pub async fn sources(binary: &Path, options: SourcesOptions) -> anyhow::Result<(
     // The kernel keeps the peak of the whole RSS (VmHWM) but not of its anonymous part (heap
     // and stacks, without the binary's mapped code): sample that while waiting.
     let mut anon_peak_kib = 0;
-    // Readiness is followed with a watch: listing a thousand objects ten times a second
-    // would load the API server more than the controller under test does.
-    let mut ready = std::collections::HashSet::new();
-    let mut events = std::pin::pin!(
-        kube::runtime::watcher(api.clone(), kube::runtime::watcher::Config::default())
-            .applied_objects()
-    );
-    let mut sampler = tokio::time::interval(Duration::from_millis(100));
-    let deadline = tokio::time::sleep(options.timeout);
-    tokio::pin!(deadline);
-    let ready_after = loop {
-        tokio::select! {
-            event = events.next() => {
-                let object = event.context("watching GitRepositories")?.context("watch ended")?;
-                let name = object.metadata.name.clone().unwrap_or_default();
-                if is_ready(&object) {
-                    ready.insert(name);
-                } else {
-                    ready.remove(&name);
-                }
-                if ready.len() == options.count {
-                    break started.elapsed();
-                }
-            }
-            _ = sampler.tick() => {
-                anon_peak_kib =
-                    anon_peak_kib.max(status_kib(controller.pid(), "RssAnon").unwrap_or(0));
-            }
-            () = &mut deadline => bail!(
-                "only {} of {} GitRepositories Ready after {:?}\n{}",
-                ready.len(),
-                options.count,
-                options.timeout,
-                controller.log_tail(20)
-            ),
-        }
-    };
+    let outcome = wait_all_ready(&api, options.count, started + options.timeout, || {
+        anon_peak_kib = anon_peak_kib.max(status_kib(controller.pid(), "RssAnon").unwrap_or(0));
+    })
+    .await?;
+    if let Err(ready) = outcome {
+        bail!(
+            "only {ready} of {} GitRepositories Ready after {:?}\n{}",
+            options.count,
+            options.timeout,
+            controller.log_tail(20)
+        );
+    }
+    let ready_after = started.elapsed();
     let peak_kib = peak_rss_kib(controller.pid()).unwrap_or(0);
     let cpu = cpu_seconds(controller.pid()).unwrap_or(0.0);
     let git_cpu = children_cpu_seconds().unwrap_or(0.0) - git_before;
@@ -330,6 +347,56 @@ const APP: &[(&str, &str)] = &[
     ),
 ];
 
+/// The API server's request counters (`apiserver_request_total`) by verb and resource, so a
+/// benchmark can say which requests its run cost.
+async fn api_request_counts(
+    client: &kube::Client,
+) -> anyhow::Result<std::collections::BTreeMap<String, f64>> {
+    let request = http::Request::get("/metrics").body(Vec::new())?;
+    let text = client.request_text(request).await?;
+    let mut counts = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once("} ") else {
+            continue;
+        };
+        let label = |name: &str| {
+            labels
+                .split(',')
+                .find_map(|l| l.strip_prefix(&format!("{name}=\"")))
+                .map(|v| v.trim_end_matches('"').to_owned())
+                .unwrap_or_default()
+        };
+        let (subresource, dry_run) = (label("subresource"), label("dry_run"));
+        let mut key = format!("{} {}", label("verb"), label("resource"));
+        if !subresource.is_empty() {
+            key.push('/');
+            key.push_str(&subresource);
+        }
+        if !dry_run.is_empty() {
+            key.push_str(" (dry run)");
+        }
+        *counts.entry(key).or_insert(0.0) += value.parse::<f64>().unwrap_or(0.0);
+    }
+    Ok(counts)
+}
+
+/// The requests between two [`api_request_counts`], most frequent first.
+fn api_request_delta(
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+) -> (f64, Vec<(String, f64)>) {
+    let mut delta: Vec<(String, f64)> = after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, v)| *v > 0.0)
+        .collect();
+    delta.sort_by(|a, b| b.1.total_cmp(&a.1));
+    (delta.iter().map(|(_, v)| v).sum(), delta)
+}
+
 /// `cargo xtask bench kustomizations`: N GitRepositories and N Kustomizations, each applying
 /// a Deployment scaled to zero, a ServiceAccount, a Service and an Ingress; time until all
 /// are Ready, both controllers' peak RSS, and `kubectl apply --server-side` of the same
@@ -341,9 +408,12 @@ pub async fn kustomizations(
 ) -> anyhow::Result<()> {
     use driftless_api::kustomize::Kustomization;
 
-    let plane = ControlPlane::start(Options::default())
-        .await
-        .context("starting the control plane")?;
+    let plane = ControlPlane::start(Options {
+        profiling: std::env::var_os("DRIFTLESS_BENCH_APISERVER_PROFILE").is_some(),
+        ..Options::default()
+    })
+    .await
+    .context("starting the control plane")?;
     let namespace = plane.namespace("bench").await?;
     let client = plane.client().await?;
 
@@ -369,6 +439,21 @@ pub async fn kustomizations(
 
     let sources: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
     let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
+    let requests_before = api_request_counts(&client).await.unwrap_or_default();
+    // With DRIFTLESS_BENCH_APISERVER_PROFILE=<file>: the API server's CPU profile of the first
+    // 20 s of the run, for `go tool pprof`.
+    let profile = std::env::var_os("DRIFTLESS_BENCH_APISERVER_PROFILE").map(|file| {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let request = http::Request::get("/debug/pprof/profile?seconds=20").body(Vec::new())?;
+            let reader = client.request_stream(request).await?;
+            let mut body = Vec::new();
+            futures::pin_mut!(reader);
+            futures::AsyncReadExt::read_to_end(&mut reader, &mut body).await?;
+            std::fs::write(&file, body)?;
+            anyhow::Ok(())
+        })
+    });
     let machine_before = machine_ticks();
     let started = Instant::now();
     let creates: Vec<anyhow::Result<()>> = futures::stream::iter(0..options.count)
@@ -403,39 +488,40 @@ pub async fn kustomizations(
     }
     let created = started.elapsed();
 
-    // Readiness is polled twice a second (one list), RSS sampled every 100 ms.
+    // RSS sampled every 100 ms while waiting.
     let mut anon_peak = (0u64, 0u64);
-    let mut last_poll = Instant::now() - Duration::from_secs(1);
-    let mut ready = 0;
-    let ready_after = loop {
-        if last_poll.elapsed() >= Duration::from_millis(500) {
-            last_poll = Instant::now();
-            let list = kustomizations
-                .list(&Default::default())
-                .await
-                .context("listing Kustomizations")?;
-            ready = list.items.iter().filter(|k| is_ready(*k)).count();
-            if ready == options.count {
-                break started.elapsed();
-            }
-        }
-        anon_peak.0 = anon_peak
-            .0
-            .max(status_kib(source.pid(), "RssAnon").unwrap_or(0));
-        anon_peak.1 = anon_peak
-            .1
-            .max(status_kib(kustomize.pid(), "RssAnon").unwrap_or(0));
-        if started.elapsed() > options.timeout {
-            bail!(
-                "only {ready} of {} Kustomizations Ready after {:?}\n{}",
-                options.count,
-                options.timeout,
-                kustomize.log_tail(20)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let outcome = wait_all_ready(
+        &kustomizations,
+        options.count,
+        started + options.timeout,
+        || {
+            anon_peak.0 = anon_peak
+                .0
+                .max(status_kib(source.pid(), "RssAnon").unwrap_or(0));
+            anon_peak.1 = anon_peak
+                .1
+                .max(status_kib(kustomize.pid(), "RssAnon").unwrap_or(0));
+        },
+    )
+    .await?;
+    if let Err(ready) = outcome {
+        bail!(
+            "only {ready} of {} Kustomizations Ready after {:?}\n{}",
+            options.count,
+            options.timeout,
+            kustomize.log_tail(20)
+        );
+    }
+    let ready_after = started.elapsed();
     let machine_busy = machine_busy_since(machine_before);
+    let requests_after = api_request_counts(&client).await.unwrap_or_default();
+    if let Some(profile) = profile {
+        match profile.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => eprintln!("API server profile: {error}"),
+            Err(error) => eprintln!("API server profile: {error}"),
+        }
+    }
     let peaks = (
         peak_rss_kib(source.pid()).unwrap_or(0),
         peak_rss_kib(kustomize.pid()).unwrap_or(0),
@@ -447,6 +533,9 @@ pub async fn kustomizations(
     source.terminate(Duration::from_secs(10));
     kustomize.terminate(Duration::from_secs(10));
 
+    // What the API server alone needs for the objects: one server-side apply each, at the
+    // controller's concurrency, with nothing else running.
+    let direct_floor = direct_apply_floor(&client, &plane, options.count, options.concurrent).await;
     // The floor: the same objects applied by kubectl in one server-side apply.
     let floor = if options.floor {
         kubectl_floor(&plane, options.count).await
@@ -476,6 +565,14 @@ pub async fn kustomizations(
         cpu.0, cpu.1
     );
     println!("  machine busy            {:.0}%", machine_busy * 100.0);
+    let (total, by_kind) = api_request_delta(&requests_before, &requests_after);
+    println!(
+        "  API requests            {total:.0} ({:.1} per Kustomization, the benchmark's own included)",
+        total / options.count.max(1) as f64
+    );
+    for (what, count) in by_kind.iter().take(40) {
+        println!("    {count:>8.0}  {what}");
+    }
     println!(
         "  RSS peak                source-controller {:.1} MiB, kustomize-controller {:.1} MiB",
         mib(peaks.0),
@@ -486,6 +583,15 @@ pub async fn kustomizations(
         mib(anon_peak.0),
         mib(anon_peak.1)
     );
+    match direct_floor {
+        Ok(floor) => println!(
+            "  floor: one server-side apply per object ({} objects, {} at a time, nothing else running): {:.2} s",
+            options.count * APP.len(),
+            options.concurrent,
+            floor.as_secs_f64()
+        ),
+        Err(error) => println!("  floor (direct apply): not measured ({error})"),
+    }
     match floor {
         Ok(floor) => println!(
             "  floor: kubectl apply --server-side of the same objects: {:.2} s",
@@ -503,6 +609,49 @@ pub async fn kustomizations(
 
 /// `kubectl apply --server-side` of `count` copies of the benchmark's objects into a fresh
 /// namespace, timed.
+/// Applies the benchmark's objects once each with server-side apply, `concurrency` at a time,
+/// into a fresh namespace: the API server's own cost for them, without any controller.
+async fn direct_apply_floor(
+    client: &kube::Client,
+    plane: &ControlPlane,
+    count: usize,
+    concurrency: u16,
+) -> anyhow::Result<Duration> {
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+
+    let namespace = plane.namespace("direct-floor").await?;
+    let mut objects = Vec::with_capacity(count * APP.len());
+    for i in 0..count {
+        for (_, manifest) in APP {
+            let manifest = manifest.replacen("name: app\n", &format!("name: app-{i}\n"), 1);
+            let value: serde_json::Value = serde_yaml::from_str(&manifest)?;
+            let api_version = value["apiVersion"].as_str().unwrap_or_default();
+            let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+            let gvk =
+                GroupVersionKind::gvk(group, version, value["kind"].as_str().unwrap_or_default());
+            let name = format!("app-{i}");
+            objects.push((ApiResource::from_gvk(&gvk), name, value));
+        }
+    }
+    let params = PatchParams::apply("bench").force();
+    let started = Instant::now();
+    let results: Vec<kube::Result<DynamicObject>> = futures::stream::iter(objects)
+        .map(|(resource, name, value)| {
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), &namespace, &resource);
+            let params = params.clone();
+            async move { api.patch(&name, &params, &Patch::Apply(&value)).await }
+        })
+        .buffer_unordered(usize::from(concurrency.max(1)))
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    for result in results {
+        result.context("server-side apply")?;
+    }
+    Ok(elapsed)
+}
+
 async fn kubectl_floor(plane: &ControlPlane, count: usize) -> anyhow::Result<Duration> {
     let namespace = plane.namespace("floor").await?;
     let mut text = String::new();

@@ -70,6 +70,43 @@ pub struct Reconciler {
     settings: Settings,
     /// When health checks of each Kustomization's current revision started.
     health_started: Mutex<HashMap<String, (String, Instant)>>,
+    /// The sources the controller watches, filled by its watches: artifacts are read here
+    /// instead of with a GET per reconcile.
+    sources: SourceStores,
+}
+
+/// Caches of the watched sources.
+#[derive(Clone, Default)]
+struct SourceStores {
+    git: Option<reflector::Store<GitRepository>>,
+    oci: Option<reflector::Store<OCIRepository>>,
+    bucket: Option<reflector::Store<Bucket>>,
+}
+
+impl SourceStores {
+    /// The artifact of a watched source; `None` when the cache does not hold the source (not
+    /// watched, or not yet seen), so the caller asks the API server.
+    fn artifact(&self, kind: SourceKind, namespace: &str, name: &str) -> Option<Option<Artifact>> {
+        fn find<K>(
+            store: &Option<reflector::Store<K>>,
+            namespace: &str,
+            name: &str,
+        ) -> Option<Option<Artifact>>
+        where
+            K: kube::Resource<DynamicType = ()> + ArtifactSource + Clone + 'static,
+        {
+            let object = store
+                .as_ref()?
+                .get(&ObjectRef::new(name).within(namespace))?;
+            Some(object.artifact().cloned())
+        }
+        match kind {
+            SourceKind::GitRepository => find(&self.git, namespace, name),
+            SourceKind::OciRepository => find(&self.oci, namespace, name),
+            SourceKind::Bucket => find(&self.bucket, namespace, name),
+            SourceKind::ExternalArtifact => None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -207,6 +244,7 @@ impl Reconciler {
             fetcher,
             settings,
             health_started: Mutex::new(HashMap::new()),
+            sources: SourceStores::default(),
         }
     }
 
@@ -239,33 +277,55 @@ impl Reconciler {
         runtime
             .metrics
             .set_max_concurrent_reconciles("kustomization", self.settings.concurrency);
+        // Each source kind is watched once, into a cache the reconciles read artifacts from.
+        let mut this = self;
+        let (git_store, git_writer) = reflector::store::<GitRepository>();
+        let (oci_store, oci_writer) = reflector::store::<OCIRepository>();
+        let (bucket_store, bucket_writer) = reflector::store::<Bucket>();
+        this.sources = SourceStores {
+            git: Some(git_store),
+            oci: Some(oci_store),
+            bucket: Some(bucket_store),
+        };
+        let git_stream = watcher(
+            runtime
+                .args
+                .watched_api::<GitRepository>(client.clone(), &runtime.runtime_namespace),
+            source_config.clone(),
+        )
+        .default_backoff()
+        .modify(|object| object.managed_fields_mut().clear())
+        .reflect(git_writer)
+        .applied_objects();
+        let oci_stream = watcher(
+            runtime
+                .args
+                .watched_api::<OCIRepository>(client.clone(), &runtime.runtime_namespace),
+            source_config.clone(),
+        )
+        .default_backoff()
+        .modify(|object| object.managed_fields_mut().clear())
+        .reflect(oci_writer)
+        .applied_objects();
+        let bucket_stream = watcher(
+            runtime
+                .args
+                .watched_api::<Bucket>(client.clone(), &runtime.runtime_namespace),
+            source_config,
+        )
+        .default_backoff()
+        .modify(|object| object.managed_fields_mut().clear())
+        .reflect(bucket_writer)
+        .applied_objects();
         controller
-            .watches(
-                runtime
-                    .args
-                    .watched_api::<GitRepository>(client.clone(), &runtime.runtime_namespace),
-                source_config.clone(),
-                git,
-            )
-            .watches(
-                runtime
-                    .args
-                    .watched_api::<OCIRepository>(client.clone(), &runtime.runtime_namespace),
-                source_config.clone(),
-                oci,
-            )
-            .watches(
-                runtime
-                    .args
-                    .watched_api::<Bucket>(client.clone(), &runtime.runtime_namespace),
-                source_config,
-                bucket,
-            )
+            .watches_stream(git_stream, git)
+            .watches_stream(oci_stream, oci)
+            .watches_stream(bucket_stream, bucket)
             .graceful_shutdown_on(async move { stopping.cancelled().await })
             .run(
                 |object, ctx: Arc<Reconciler>| async move { ctx.reconcile(object).await },
                 |object, error, ctx| ctx.error_policy(&object, error),
-                Arc::new(self),
+                Arc::new(this),
             )
             .for_each(|_| futures::future::ready(()))
             .await;
@@ -400,15 +460,20 @@ impl Reconciler {
             return self.fail(api, &object, status, failure, retry).await;
         }
         let revision = artifact.revision.clone();
+        let first_reconcile = status.conditions.is_empty();
         cond::mark_reconciling(
             &mut status.conditions,
             PROGRESSING,
             format!("Fetching manifests for revision {revision}"),
             generation,
         );
-        apply_status(api, &*object, self.runtime.controller, &status)
-            .await
-            .map_err(Error::Status)?;
+        // A new object already reads as in progress to kstatus (observedGeneration behind
+        // generation); the extra write would only add API load when many are created.
+        if !first_reconcile {
+            apply_status(api, &*object, self.runtime.controller, &status)
+                .await
+                .map_err(Error::Status)?;
+        }
 
         let result = self
             .reconcile_revision(&object, &artifact, &mut status)
@@ -602,6 +667,14 @@ impl Reconciler {
                 event: true,
             });
         }
+        match self
+            .sources
+            .artifact(reference.kind, &namespace, &reference.name)
+        {
+            Some(Some(artifact)) => return Ok(artifact),
+            Some(None) => return Err(self.no_artifact_yet()),
+            None => {}
+        }
         let Some(resource) = source_resource(reference.kind) else {
             return Err(Failure {
                 reason: ARTIFACT_FAILED,
@@ -635,7 +708,11 @@ impl Reconciler {
             .pointer("/status/artifact")
             .cloned()
             .and_then(|a| serde_json::from_value::<Artifact>(a).ok());
-        artifact.ok_or_else(|| Failure {
+        artifact.ok_or_else(|| self.no_artifact_yet())
+    }
+
+    fn no_artifact_yet(&self) -> Failure {
+        Failure {
             reason: ARTIFACT_FAILED,
             message: format!(
                 "Source artifact not found, retrying in {}",
@@ -643,7 +720,7 @@ impl Reconciler {
             ),
             requeue: Some(self.settings.requeue_dependency),
             event: false,
-        })
+        }
     }
 
     /// Fetch, build, apply and prune one revision; returns what changed.

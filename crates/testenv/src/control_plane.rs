@@ -27,6 +27,8 @@ pub struct Options {
     pub controller_manager: bool,
     /// Install the Toolkit CRDs and wait until they are Established.
     pub install_crds: bool,
+    /// Serve `/debug/pprof` (benchmarks profile the API server with it).
+    pub profiling: bool,
 }
 
 impl Default for Options {
@@ -34,6 +36,7 @@ impl Default for Options {
         Self {
             controller_manager: true,
             install_crds: true,
+            profiling: false,
         }
     }
 }
@@ -132,7 +135,7 @@ impl ControlPlane {
                 "--service-account-signing-key-file={}",
                 sa_key.display()
             ))
-            .arg("--profiling=false");
+            .arg(format!("--profiling={}", options.profiling));
         if !options.controller_manager {
             // Without the serviceaccount controller no `default` ServiceAccount ever exists.
             apiserver.arg("--disable-admission-plugins=ServiceAccount");
