@@ -292,6 +292,16 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
             format!("Applied revision: {first}")
         )
     );
+    // status.history: one snapshot of what was applied.
+    let history = |k: Kustomization| k.status.map(|s| s.history).unwrap_or_default();
+    let first_history = history(kustomizations.get("app").await.unwrap());
+    assert_eq!(first_history.len(), 1, "{first_history:?}");
+    assert_eq!(
+        first_history[0].last_reconciled_status,
+        "ReconciliationSucceeded"
+    );
+    assert_eq!(first_history[0].metadata["revision"], first);
+    assert!(first_history[0].digest.starts_with("sha256:"));
 
     // Drift: a manual edit is reverted on the next reconcile.
     let drift = serde_json::json!({ "data": { "color": "red" } });
@@ -362,6 +372,11 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
         &logs,
     )
     .await;
+    // Other objects, another snapshot in front.
+    let second_history = history(kustomizations.get("app").await.unwrap());
+    assert_eq!(second_history[0].metadata["revision"], second);
+    assert_ne!(second_history[0].digest, first_history[0].digest);
+    assert_eq!(second_history[1].digest, first_history[0].digest);
 
     // A broken commit: Ready=False with the build error; nothing applied is deleted.
     repo.commit(&[("deploy/broken.yaml", "kind: [")], "broken")
@@ -411,6 +426,13 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
         &logs,
     )
     .await;
+    // A failed build records nothing; the fixed commit builds the second revision's objects
+    // again, so that snapshot counts one more reconciliation under the new revision.
+    let fixed_history = history(kustomizations.get("app").await.unwrap());
+    assert_eq!(fixed_history.len(), 2, "{fixed_history:?}");
+    assert_eq!(fixed_history[0].digest, second_history[0].digest);
+    assert!(fixed_history[0].total_reconciliations > second_history[0].total_reconciliations);
+    assert_ne!(fixed_history[0].metadata["revision"], second);
 
     // dependsOn: a Ready dependency lets a dependent apply; a missing one holds it back.
     for (name, depends_on, prefix) in [

@@ -165,14 +165,6 @@ fn decrypt_file_in_place(
     Ok(())
 }
 
-/// Flux's `group_version_kind` with `~G` for the core group, as in its error messages.
-fn gvk(node: &Node) -> String {
-    let api_version = node.str_at(&["apiVersion"]).unwrap_or_default();
-    let kind = node.str_at(&["kind"]).unwrap_or_default();
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("~G", api_version));
-    format!("{group}_{version}_{kind}")
-}
-
 /// Decrypts one built object: an encrypted document of any kind, or the `data` values of a
 /// Secret that are whole encrypted files (rendered in the format their key's name says).
 pub fn decrypt_resource(node: &mut Node, identities: &Identities) -> Result<(), String> {
@@ -188,8 +180,7 @@ pub fn decrypt_resource(node: &mut Node, identities: &Identities) -> Result<(), 
         .unwrap_or_default()
         .to_owned();
     let kind = node.str_at(&["kind"]).unwrap_or_default().to_owned();
-    let context =
-        |message: String| format!("decryption failed for '{}/{name}': {message}", gvk(node));
+    let context = |message: String| format!("decryption failed for '{name}': {message}");
     if driftless_sops::is_encrypted_document(node) {
         let mut decrypted = node.clone();
         driftless_sops::decrypt_document(&mut decrypted, identities).map_err(|e| {
@@ -268,14 +259,6 @@ pub fn refuse_encrypted_secrets(objects: &[Value]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flux_names_objects_by_group_version_kind() {
-        let secret = yaml::parse_one("apiVersion: v1\nkind: Secret\n").unwrap();
-        assert_eq!(gvk(&secret), "~G_v1_Secret");
-        let deployment = yaml::parse_one("apiVersion: apps/v1\nkind: Deployment\n").unwrap();
-        assert_eq!(gvk(&deployment), "apps_v1_Deployment");
-    }
 
     #[test]
     fn only_encrypted_v1_secrets_without_the_opt_out_are_refused() {

@@ -38,6 +38,7 @@ use crate::apply::{Action as Applied, Applier, Change, object_id};
 use crate::build::{build_objects, tree_fs};
 use crate::clients::{Clients, KubeconfigPolicy};
 use crate::health::{self, Health};
+use crate::history;
 use crate::inventory::{self, ObjectId};
 use crate::substitute;
 use driftless_sops::Identities;
@@ -475,9 +476,26 @@ impl Reconciler {
                 .map_err(Error::Status)?;
         }
 
+        let mut built_digest = None;
         let result = self
-            .reconcile_revision(&object, &artifact, &mut status)
+            .reconcile_revision(&object, &artifact, &mut status, &mut built_digest)
             .await;
+        // Every outcome past the build is recorded, except a health check still waiting.
+        let history_outcome = match &result {
+            Ok((_, HealthOutcome::Waiting(_))) => None,
+            Ok(_) => Some(RECONCILIATION_SUCCEEDED),
+            Err(failure) => Some(failure.reason),
+        };
+        if let (Some(digest), Some(outcome)) = (&built_digest, history_outcome) {
+            history::record(
+                &mut status.history,
+                digest,
+                cond::now(),
+                started.elapsed(),
+                outcome,
+                BTreeMap::from([("revision".to_owned(), revision.clone())]),
+            );
+        }
         match result {
             Ok((changes, health)) => {
                 let mut metadata = BTreeMap::new();
@@ -724,11 +742,13 @@ impl Reconciler {
     }
 
     /// Fetch, build, apply and prune one revision; returns what changed.
+    /// `built_digest` is set once the objects are built, for `status.history`.
     async fn reconcile_revision(
         &self,
         object: &Kustomization,
         artifact: &Artifact,
         status: &mut KustomizationStatus,
+        built_digest: &mut Option<String>,
     ) -> Result<(Vec<Change>, HealthOutcome), Failure> {
         let tree = self.fetcher.fetch(artifact).await.map_err(|e| {
             let not_found = e.is_not_found();
@@ -788,6 +808,7 @@ impl Reconciler {
                 }
             }
         }
+        *built_digest = Some(history::digest(&objects));
         let owner = Self::owner_labels(object);
         for object_value in &mut objects {
             set_labels(object_value, &owner);
