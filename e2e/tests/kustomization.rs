@@ -336,6 +336,25 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
     )
     .await;
 
+    // A substitution source with the watch label reconciles its Kustomization when it
+    // changes, long before the ten-minute interval.
+    let watched = serde_json::json!({
+        "metadata": { "labels": { "reconcile.fluxcd.io/watch": "Enabled" } },
+        "data": { "color": "purple" },
+    });
+    Api::<ConfigMap>::namespaced(client.clone(), &namespace)
+        .patch("vars", &PatchParams::default(), &Patch::Merge(&watched))
+        .await
+        .expect("label and change vars");
+    wait_for(
+        "substitution source change applied",
+        async || {
+            (config_maps.get("settings").await.ok()?.data?.get("color")? == "purple").then_some(())
+        },
+        &logs,
+    )
+    .await;
+
     // Update and prune: a new commit changes the ConfigMap and drops the Service.
     repo.remove("deploy/service.yaml").expect("remove");
     repo.commit(
@@ -376,7 +395,10 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
     let second_history = history(kustomizations.get("app").await.unwrap());
     assert_eq!(second_history[0].metadata["revision"], second);
     assert_ne!(second_history[0].digest, first_history[0].digest);
-    assert_eq!(second_history[1].digest, first_history[0].digest);
+    // In between, the substitution change built other objects too.
+    let digests: Vec<&str> = second_history.iter().map(|s| s.digest.as_str()).collect();
+    assert_eq!(digests.len(), 3, "{second_history:?}");
+    assert_eq!(digests[2], first_history[0].digest);
 
     // A broken commit: Ready=False with the build error; nothing applied is deleted.
     repo.commit(&[("deploy/broken.yaml", "kind: [")], "broken")
@@ -429,7 +451,7 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
     // A failed build records nothing; the fixed commit builds the second revision's objects
     // again, so that snapshot counts one more reconciliation under the new revision.
     let fixed_history = history(kustomizations.get("app").await.unwrap());
-    assert_eq!(fixed_history.len(), 2, "{fixed_history:?}");
+    assert_eq!(fixed_history.len(), 3, "{fixed_history:?}");
     assert_eq!(fixed_history[0].digest, second_history[0].digest);
     assert!(fixed_history[0].total_reconciliations > second_history[0].total_reconciliations);
     assert_ne!(fixed_history[0].metadata["revision"], second);

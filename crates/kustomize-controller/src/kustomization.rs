@@ -26,7 +26,7 @@ use driftless_runtime::reconcile::{
 use driftless_runtime::{Context as RuntimeContext, status::apply_status};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PartialObjectMeta};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::Event as FinalizerEvent;
 use kube::runtime::reflector::ObjectRef;
@@ -194,6 +194,35 @@ fn uses_source(object: &Kustomization, kind: SourceKind, namespace: &str, name: 
         && reference.namespace.as_deref().unwrap_or(&own) == namespace
 }
 
+/// Maps a change of a watched ConfigMap or Secret to the Kustomizations that substitute
+/// variables from it.
+fn configs_to_kustomizations<C>(
+    store: reflector::Store<Kustomization>,
+    kind: SubstituteKind,
+) -> impl Fn(PartialObjectMeta<C>) -> Vec<ObjectRef<Kustomization>>
+where
+    C: kube::Resource<DynamicType = ()>,
+{
+    move |config| {
+        let namespace = config.namespace().unwrap_or_default();
+        let name = config.name_any();
+        store
+            .state()
+            .iter()
+            .filter(|k| k.namespace().as_deref() == Some(namespace.as_str()))
+            .filter(|k| {
+                k.spec.post_build.as_ref().is_some_and(|post_build| {
+                    post_build
+                        .substitute_from
+                        .iter()
+                        .any(|r| r.kind == kind && r.name == name)
+                })
+            })
+            .map(|k| ObjectRef::from_obj(&**k))
+            .collect()
+    }
+}
+
 /// Maps a source event to the Kustomizations built from that source, leaving out those
 /// already Ready at its artifact's revision: a new artifact reconciles them, a status write
 /// that changes nothing does not.
@@ -318,6 +347,44 @@ impl Reconciler {
         .modify(|object| object.managed_fields_mut().clear())
         .reflect(bucket_writer)
         .applied_objects();
+        // ConfigMaps and Secrets carrying the watch label: a change reconciles the
+        // Kustomizations that substitute from them at once, not at their next interval.
+        let configs = watcher::Config::default().labels(&runtime.args.watch_configs_label_selector);
+        // Metadata only: the controller never holds their data.
+        let config_maps = watcher(
+            runtime.args.watched_api::<PartialObjectMeta<ConfigMap>>(
+                client.clone(),
+                &runtime.runtime_namespace,
+            ),
+            configs.clone(),
+        )
+        .default_backoff()
+        .applied_objects();
+        let secrets = watcher(
+            runtime.args.watched_api::<PartialObjectMeta<Secret>>(
+                client.clone(),
+                &runtime.runtime_namespace,
+            ),
+            configs,
+        )
+        .default_backoff()
+        .applied_objects();
+        let controller = if runtime.args.watch_configs_label_selector.is_empty() {
+            controller
+        } else {
+            controller
+                .watches_stream(
+                    config_maps,
+                    configs_to_kustomizations::<ConfigMap>(
+                        store.clone(),
+                        SubstituteKind::ConfigMap,
+                    ),
+                )
+                .watches_stream(
+                    secrets,
+                    configs_to_kustomizations::<Secret>(store.clone(), SubstituteKind::Secret),
+                )
+        };
         controller
             .watches_stream(git_stream, git)
             .watches_stream(oci_stream, oci)
