@@ -45,12 +45,17 @@ where
     E: std::error::Error + 'static,
     Fut: Future<Output = Result<Action, E>>,
 {
-    finalizer::finalizer(api, FINALIZER, object, reconcile)
-        .await
-        .map_err(|e| match e {
-            finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
-            other => finalizer_failed(other.to_string()),
-        })
+    match finalizer::finalizer(api, FINALIZER, object, reconcile).await {
+        Ok(action) => Ok(action),
+        Err(finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e)) => Err(e),
+        // The finalizer patch tests the finalizers it read: 422 means the cached object is
+        // older than the live one (typically: an earlier run already added the finalizer).
+        // The watch event carrying the newer object starts the next run, with no backoff.
+        Err(finalizer::Error::AddFinalizer(kube::Error::Api(status))) if status.code == 422 => {
+            Ok(Action::await_change())
+        }
+        Err(other) => Err(finalizer_failed(other.to_string())),
+    }
 }
 
 /// Whether a watch event is worth a reconcile: Flux reconciles on spec (generation) changes,

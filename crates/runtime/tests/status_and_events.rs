@@ -362,3 +362,40 @@ async fn an_unavailable_notification_endpoint_never_delays_the_caller() {
     })
     .await;
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct TestError(String);
+
+#[tokio::test]
+async fn a_stale_object_does_not_fail_adding_the_finalizer() {
+    use driftless_api::meta::FINALIZER;
+    use driftless_runtime::reconcile::with_finalizer;
+    use kube::runtime::controller::Action;
+
+    let plane = driftless_testenv::shared().await.unwrap();
+    let namespace = plane.namespace("finalizer").await.unwrap();
+    let api: Api<GitRepository> = Api::namespaced(plane.client().await.unwrap(), &namespace);
+    let stale = Arc::new(
+        api.create(&PostParams::default(), &git_repository("app"))
+            .await
+            .unwrap(),
+    );
+    let never =
+        |_| async { Err::<Action, _>(TestError("reconciled without the finalizer".into())) };
+
+    // The first run adds the finalizer and waits for the object carrying it.
+    let action = with_finalizer(&api, stale.clone(), never, TestError).await;
+    assert_eq!(action.unwrap(), Action::await_change());
+    let live = api.get("app").await.unwrap();
+    assert_eq!(live.metadata.finalizers, Some(vec![FINALIZER.to_owned()]));
+
+    // A second run from the same cached object: the server refuses the patch (its test of
+    // the finalizers fails), which is no failure of the reconcile.
+    let action = with_finalizer(&api, stale, never, TestError).await;
+    assert_eq!(action.unwrap(), Action::await_change());
+    assert_eq!(
+        api.get("app").await.unwrap().metadata.finalizers,
+        Some(vec![FINALIZER.to_owned()])
+    );
+}
