@@ -477,6 +477,23 @@ impl Reconciler {
                                 BTreeMap::new(),
                             )
                             .await;
+                        if policy == DeletionPolicy::WaitForTermination
+                            && let Err(left) =
+                                wait_gone(&applier, &deleted, timeout_of(&object)).await
+                        {
+                            // As in Flux: reported, and the Kustomization goes anyway.
+                            tracing::error!(name = %object.name_any(), objects = ?left, "failed to wait for resources termination");
+                            self.runtime
+                                .events
+                                .publish(
+                                    &*object,
+                                    Severity::Error,
+                                    PRUNE_FAILED,
+                                    "failed to wait for resources termination",
+                                    BTreeMap::new(),
+                                )
+                                .await;
+                        }
                     }
                 }
                 Err(error) => {
@@ -1227,6 +1244,33 @@ impl Reconciler {
         }
         vars.extend(post_build.substitute.clone());
         substitute::prepare(vars).map_err(|e| e.to_string())
+    }
+}
+
+/// Waits until every deleted object is gone from the cluster (finalizers done), polling;
+/// `Err` with those still there at `timeout`.
+async fn wait_gone(
+    applier: &Applier,
+    deleted: &[Change],
+    timeout: Duration,
+) -> Result<(), Vec<String>> {
+    const POLL: Duration = Duration::from_millis(500);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut left = Vec::new();
+        for change in deleted {
+            // An object that cannot be read is taken as still there.
+            if !matches!(applier.get(&change.id).await, Ok(None)) {
+                left.push(change.id.display());
+            }
+        }
+        if left.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() + POLL > deadline {
+            return Err(left);
+        }
+        tokio::time::sleep(POLL).await;
     }
 }
 
