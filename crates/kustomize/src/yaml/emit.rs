@@ -40,7 +40,16 @@ fn write_map(out: &mut String, map: &Mapping, level: usize, continued: bool) {
         if i > 0 || !continued {
             indent(out, level);
         }
-        write_key(out, key);
+        if key.len() > MAX_SIMPLE_KEY {
+            // Too long for an implicit key (readers may refuse one over 1024 characters):
+            // an explicit `? key` line, then `: value`, as Go's encoder writes it.
+            out.push_str("? ");
+            write_key(out, key);
+            out.push('\n');
+            indent(out, level);
+        } else {
+            write_key(out, key);
+        }
         out.push(':');
         match value {
             Node::Map(child) if !child.is_empty() => {
@@ -86,6 +95,9 @@ fn write_inline(out: &mut String, node: &Node, level: usize) {
         Node::Scalar(scalar) => write_scalar(out, scalar, level),
     }
 }
+
+/// Keys longer than this are written as explicit `? key` entries, as Go's YAML encoder does.
+const MAX_SIMPLE_KEY: usize = 128;
 
 /// Lines longer than this are folded at a space, as Go's YAML encoder does.
 const BEST_WIDTH: usize = 80;
@@ -569,6 +581,27 @@ pub fn compare_keys(a: &str, b: &str) -> std::cmp::Ordering {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn keys_too_long_for_implicit_keys_are_written_explicitly() {
+        let long = format!("k{}\u{14}", "x".repeat(1100));
+        let mut inner = Mapping::new();
+        inner.insert(long.clone(), Node::string("v"));
+        inner.insert("short", Node::string("w"));
+        let mut map = Mapping::new();
+        map.insert("outer", Node::Map(inner));
+        map.insert(long.clone(), Node::Map(Mapping::new()));
+        let node = Node::Map(map);
+        let text = to_string(&node);
+        assert!(text.contains("\n  ? \"k"), "{text}");
+        assert!(text.contains("\n  : v\n  short: w\n"), "{text}");
+        // It reads back as the same document (fuzzing found the implicit form unreadable).
+        assert_eq!(
+            crate::yaml::parse_one(&text).unwrap().to_json(),
+            node.to_json()
+        );
+    }
+
     use super::*;
     use crate::yaml::{ScalarKind, parse_documents, parse_one};
 
