@@ -1172,3 +1172,95 @@ async fn deletion_policies_orphan_or_wait_for_termination() {
         .expect("release the held ConfigMap");
     wait_for("waiting gone", async || gone("waiting").await, &logs).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_check_expressions_decide_custom_health() {
+    let (plane, namespace, client) = cluster("ksexprs").await;
+    let git = GitServer::start(GitAuth::default()).expect("git server");
+    let repo = git.create_repo("app").expect("repo");
+    let state = |name: &str, state: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  state: {state}\n"
+        )
+    };
+    repo.commit(
+        &[
+            ("ready/cm.yaml", &state("ready", "ready")),
+            ("broken/cm.yaml", &state("broken", "broken")),
+        ],
+        "states",
+    )
+    .expect("commit");
+    repo.push("main").expect("push");
+    let controllers = Controllers::start(plane, &namespace, &[], &["--requeue-dependency=1s"]);
+    let logs = || controllers.logs();
+    create_git_repository(&client, &namespace, git.url("app")).await;
+
+    // The state of these ConfigMaps is read by expressions, not by kstatus (for which every
+    // ConfigMap is Current).
+    let exprs = |current: &str| {
+        serde_json::json!([{
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "current": current, "failed": "data.state == 'broken'",
+        }])
+    };
+    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
+    for (name, path, current) in [
+        ("ready", "./ready", "data.state == 'ready'"),
+        ("broken", "./broken", "data.state == 'ready'"),
+        ("invalid", "./ready", "data.state =="),
+    ] {
+        let spec = serde_json::json!({
+            "path": path, "wait": true, "timeout": "30s", "healthCheckExprs": exprs(current),
+        });
+        kustomizations
+            .create(
+                &PostParams::default(),
+                &kustomization(name, &namespace, spec),
+            )
+            .await
+            .expect("create Kustomization");
+    }
+    let settled = async |name: &str| {
+        wait_for(
+            &format!("{name} settled"),
+            async || {
+                let k = kustomizations.get(name).await.ok()?;
+                let (status, reason, message) = ready(&k)?;
+                (status != "Unknown").then_some((status, reason, message, k))
+            },
+            &logs,
+        )
+        .await
+    };
+
+    let (status, _, message, _) = settled("ready").await;
+    assert_eq!(status, "True", "{message}");
+    // Failed by its expression, at once rather than at the timeout.
+    let (status, reason, message, _) = settled("broken").await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "HealthCheckFailed")
+    );
+    assert!(
+        message.contains(&format!("ConfigMap/{namespace}/broken status: 'Failed'")),
+        "{message}"
+    );
+    // An expression that does not parse stalls the Kustomization before anything is applied.
+    let (status, reason, message, invalid) = settled("invalid").await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "InvalidCELExpression")
+    );
+    assert!(
+        message.starts_with("Reconciliation failed terminally due to configuration error: failed to create custom status evaluator for healthchecks[0]: failed to parse the expression Current"),
+        "{message}"
+    );
+    let stalled = invalid
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Stalled");
+    assert_eq!(stalled.map(|c| c.status), Some("True".to_owned()));
+}

@@ -9,6 +9,8 @@ pub enum Health {
     Current,
     InProgress(String),
     Failed(String),
+    /// The status could not be read (a health check expression failed to evaluate).
+    Unknown(String),
 }
 
 fn int(object: &Value, pointer: &str) -> Option<i64> {

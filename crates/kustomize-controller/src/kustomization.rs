@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use driftless_api::conditions::{
     ARTIFACT_FAILED, BUILD_FAILED_REASON, DEPENDENCY_NOT_READY, HEALTH_CHECK_FAILED, HEALTHY,
-    PROGRESSING, PRUNE_FAILED, RECONCILIATION_FAILED, RECONCILIATION_SUCCEEDED, SUCCEEDED,
+    INVALID_CEL_EXPRESSION, PROGRESSING, PRUNE_FAILED, RECONCILIATION_FAILED,
+    RECONCILIATION_SUCCEEDED, SUCCEEDED,
 };
 use driftless_api::event::Severity;
 use driftless_api::kustomize::{
@@ -38,6 +39,7 @@ use crate::apply::{Action as Applied, Applier, Change, object_id};
 use crate::build::{build_objects, tree_fs};
 use crate::clients::{Clients, KubeconfigPolicy};
 use crate::health::{self, Health};
+use crate::health_exprs::CustomHealthChecks;
 use crate::history;
 use crate::inventory::{self, ObjectId};
 use crate::substitute;
@@ -537,6 +539,15 @@ impl Reconciler {
         let mut status = object.status.clone().unwrap_or_default();
         status.last_handled_reconcile_at = handled_reconcile_at(&*object);
 
+        // Invalid expressions are a configuration error that only a new spec fixes.
+        let custom_health = match CustomHealthChecks::compile(&object.spec.health_check_exprs) {
+            Ok(checks) => checks,
+            Err(error) => {
+                return self
+                    .stall(api, &object, status, INVALID_CEL_EXPRESSION, error)
+                    .await;
+            }
+        };
         let artifact = match self.source_artifact(&object).await {
             Ok(artifact) => artifact,
             Err(failure) => return self.fail(api, &object, status, failure, retry).await,
@@ -562,7 +573,13 @@ impl Reconciler {
 
         let mut built_digest = None;
         let result = self
-            .reconcile_revision(&object, &artifact, &mut status, &mut built_digest)
+            .reconcile_revision(
+                &object,
+                &artifact,
+                &mut status,
+                &mut built_digest,
+                &custom_health,
+            )
             .await;
         // Every outcome past the build is recorded, except a health check still waiting.
         let history_outcome = match &result {
@@ -684,6 +701,30 @@ impl Reconciler {
             }
             Err(failure) => self.fail(api, &object, status, failure, retry).await,
         }
+    }
+
+    /// A configuration error: Ready=False and Stalled, not retried until the spec changes.
+    async fn stall(
+        &self,
+        api: &Api<Kustomization>,
+        object: &Kustomization,
+        mut status: KustomizationStatus,
+        reason: &'static str,
+        error: String,
+    ) -> Result<Action, Error> {
+        let generation = object.meta().generation;
+        let message =
+            format!("Reconciliation failed terminally due to configuration error: {error}");
+        cond::mark_stalled(&mut status.conditions, reason, message.clone(), generation);
+        status.observed_generation = generation;
+        apply_status(api, object, self.runtime.controller, &status)
+            .await
+            .map_err(Error::Status)?;
+        self.runtime
+            .events
+            .publish(object, Severity::Error, reason, &message, BTreeMap::new())
+            .await;
+        Ok(Action::await_change())
     }
 
     async fn fail(
@@ -833,6 +874,7 @@ impl Reconciler {
         artifact: &Artifact,
         status: &mut KustomizationStatus,
         built_digest: &mut Option<String>,
+        custom_health: &CustomHealthChecks,
     ) -> Result<(Vec<Change>, HealthOutcome), Failure> {
         let tree = self.fetcher.fetch(artifact).await.map_err(|e| {
             let not_found = e.is_not_found();
@@ -942,7 +984,13 @@ impl Reconciler {
             changes.extend(deleted);
         }
         let health = self
-            .check_health(object, &applier, &changes, &artifact.revision)
+            .check_health(
+                object,
+                &applier,
+                &changes,
+                &artifact.revision,
+                custom_health,
+            )
             .await?;
         Ok((changes, health))
     }
@@ -967,6 +1015,7 @@ impl Reconciler {
         applier: &Applier,
         changes: &[Change],
         revision: &str,
+        custom: &CustomHealthChecks,
     ) -> Result<HealthOutcome, Failure> {
         let targets: Vec<ObjectId> = if object.spec.wait {
             changes
@@ -1020,7 +1069,9 @@ impl Reconciler {
         let mut pending = Vec::new();
         for id in &targets {
             let state = match applier.get(id).await {
-                Ok(Some(live)) => health::health(&live),
+                Ok(Some(live)) => custom
+                    .health(&live)
+                    .unwrap_or_else(|| health::health(&live)),
                 Ok(None) => Health::InProgress("not found".to_owned()),
                 Err(e) => Health::InProgress(e.to_string()),
             };
@@ -1028,10 +1079,15 @@ impl Reconciler {
                 Health::Current => {}
                 Health::Failed(message) => {
                     self.forget_health(&key);
+                    let detail = if message.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {message}")
+                    };
                     return Err(Failure {
                         reason: HEALTH_CHECK_FAILED,
                         message: format!(
-                            "health check failed after {}: {} status: 'Failed': {message}",
+                            "health check failed after {}: {} status: 'Failed'{detail}",
                             go_duration(started.elapsed()),
                             id.display()
                         ),
@@ -1041,6 +1097,9 @@ impl Reconciler {
                 }
                 Health::InProgress(_) => {
                     pending.push(format!("{} status: 'InProgress'", id.display()))
+                }
+                Health::Unknown(error) => {
+                    pending.push(format!("{} status: 'Unknown': {error}", id.display()))
                 }
             }
         }

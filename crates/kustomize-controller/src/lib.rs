@@ -5,6 +5,7 @@ pub mod build;
 pub mod clients;
 pub mod decrypt;
 pub mod health;
+pub mod health_exprs;
 pub mod history;
 pub mod inventory;
 pub mod kustomization;
