@@ -166,6 +166,25 @@ fn ready(kustomization: &Kustomization) -> Option<(String, String, String)> {
     ))
 }
 
+/// Waits until Kustomization `name` is Ready=True or False; returns status, reason, message
+/// and the object.
+async fn wait_settled(
+    kustomizations: &Api<Kustomization>,
+    name: &str,
+    logs: &dyn Fn() -> String,
+) -> (String, String, String, Kustomization) {
+    wait_for(
+        &format!("{name} settled"),
+        async || {
+            let k = kustomizations.get(name).await.ok()?;
+            let (status, reason, message) = ready(&k)?;
+            (status != "Unknown").then_some((status, reason, message, k))
+        },
+        logs,
+    )
+    .await
+}
+
 async fn request_reconcile<K>(api: &Api<K>, name: &str)
 where
     K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
@@ -889,44 +908,27 @@ async fn sops_secrets_are_decrypted_and_encrypted_ones_never_applied() {
     assert!(!config.contains("ENC["), "{config}");
 
     // Without decryption the encrypted Secret is refused, and nothing reaches the cluster.
-    let refused = wait_for(
-        "not-configured refused",
-        async || {
-            let k = kustomizations.get("not-configured").await.ok()?;
-            let (status, reason, message) = ready(&k)?;
-            (status == "False").then_some((reason, message))
-        },
-        &logs,
-    )
-    .await;
-    assert_eq!(refused.0, "ReconciliationFailed");
+    let (status, reason, message, _) = wait_settled(&kustomizations, "not-configured", &logs).await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "ReconciliationFailed")
+    );
     assert!(
-        refused.1.contains(&format!(
+        message.contains(&format!(
             "Secret/{}/db is SOPS encrypted, configuring decryption is required",
             targets[1]
         )),
-        "{}",
-        refused.1
+        "{message}"
     );
     let untouched: Api<Secret> = Api::namespaced(client.clone(), &targets[1]);
     assert!(untouched.get_opt("db").await.unwrap().is_none());
 
     // A key that opens nothing fails the build with the reason and the recipient.
-    let failed = wait_for(
-        "wrong-key failed",
-        async || {
-            let k = kustomizations.get("wrong-key").await.ok()?;
-            let (status, reason, message) = ready(&k)?;
-            (status == "False").then_some((reason, message))
-        },
-        &logs,
-    )
-    .await;
-    assert_eq!(failed.0, "BuildFailed");
+    let (status, reason, message, _) = wait_settled(&kustomizations, "wrong-key", &logs).await;
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "BuildFailed"));
     assert!(
-        failed.1.contains("cannot get sops data key") && failed.1.contains(&key.public),
-        "{}",
-        failed.1
+        message.contains("cannot get sops data key") && message.contains(&key.public),
+        "{message}"
     );
     let untouched: Api<Secret> = Api::namespaced(client.clone(), &targets[2]);
     assert!(untouched.get_opt("db").await.unwrap().is_none());
@@ -1042,22 +1044,10 @@ async fn kube_config_applies_to_the_remote_cluster_as_its_identity() {
             .await
             .expect("create Kustomization");
     }
-    let outcome = async |name: &str| {
-        wait_for(
-            &format!("{name} settled"),
-            async || {
-                let k = kustomizations.get(name).await.ok()?;
-                let (status, reason, message) = ready(&k)?;
-                (status != "Unknown").then_some((status, reason, message))
-            },
-            &logs,
-        )
-        .await
-    };
 
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &allowed);
     for name in ["applied", "custom-key"] {
-        let (status, _, message) = outcome(name).await;
+        let (status, _, message, _) = wait_settled(&kustomizations, name, &logs).await;
         assert_eq!(status, "True", "{name}: {message}");
         assert!(
             config_maps
@@ -1068,19 +1058,19 @@ async fn kube_config_applies_to_the_remote_cluster_as_its_identity() {
         );
     }
     // The remote identity's RBAC applies, not the controller's (it is a cluster admin here).
-    let (status, reason, message) = outcome("denied").await;
+    let (status, reason, message, _) = wait_settled(&kustomizations, "denied", &logs).await;
     assert_eq!(
         (status.as_str(), reason.as_str()),
         ("False", "ReconciliationFailed")
     );
     assert!(message.contains("\"remote-deployer\""), "{message}");
-    let (status, _, message) = outcome("missing").await;
+    let (status, _, message, _) = wait_settled(&kustomizations, "missing", &logs).await;
     assert_eq!(status, "False");
     assert!(
         message.contains(&format!("Secret '{namespace}/absent' not found")),
         "{message}"
     );
-    let (status, _, message) = outcome("exec").await;
+    let (status, _, message, _) = wait_settled(&kustomizations, "exec", &logs).await;
     assert_eq!(status, "False");
     assert!(message.contains("--insecure-kubeconfig-exec"), "{message}");
 }
@@ -1221,23 +1211,11 @@ async fn health_check_expressions_decide_custom_health() {
             .await
             .expect("create Kustomization");
     }
-    let settled = async |name: &str| {
-        wait_for(
-            &format!("{name} settled"),
-            async || {
-                let k = kustomizations.get(name).await.ok()?;
-                let (status, reason, message) = ready(&k)?;
-                (status != "Unknown").then_some((status, reason, message, k))
-            },
-            &logs,
-        )
-        .await
-    };
 
-    let (status, _, message, _) = settled("ready").await;
+    let (status, _, message, _) = wait_settled(&kustomizations, "ready", &logs).await;
     assert_eq!(status, "True", "{message}");
     // Failed by its expression, at once rather than at the timeout.
-    let (status, reason, message, _) = settled("broken").await;
+    let (status, reason, message, _) = wait_settled(&kustomizations, "broken", &logs).await;
     assert_eq!(
         (status.as_str(), reason.as_str()),
         ("False", "HealthCheckFailed")
@@ -1247,7 +1225,7 @@ async fn health_check_expressions_decide_custom_health() {
         "{message}"
     );
     // An expression that does not parse stalls the Kustomization before anything is applied.
-    let (status, reason, message, invalid) = settled("invalid").await;
+    let (status, reason, message, invalid) = wait_settled(&kustomizations, "invalid", &logs).await;
     assert_eq!(
         (status.as_str(), reason.as_str()),
         ("False", "InvalidCELExpression")

@@ -196,6 +196,24 @@ fn uses_source(object: &Kustomization, kind: SourceKind, namespace: &str, name: 
         && reference.namespace.as_deref().unwrap_or(&own) == namespace
 }
 
+/// A watch of `api` kept in `writer`'s cache (without managed fields, which nothing reads),
+/// yielding the objects that changed.
+fn cached_watch<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    writer: reflector::store::Writer<K>,
+) -> impl futures::Stream<Item = Result<K, watcher::Error>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
+    K: for<'de> k8s_openapi::serde::Deserialize<'de>,
+{
+    watcher(api, config)
+        .default_backoff()
+        .modify(|object| object.managed_fields_mut().clear())
+        .reflect(writer)
+        .applied_objects()
+}
+
 /// Maps a change of a watched ConfigMap or Secret to the Kustomizations that substitute
 /// variables from it.
 fn configs_to_kustomizations<C>(
@@ -319,36 +337,27 @@ impl Reconciler {
             oci: Some(oci_store),
             bucket: Some(bucket_store),
         };
-        let git_stream = watcher(
+        let git_stream = cached_watch(
             runtime
                 .args
                 .watched_api::<GitRepository>(client.clone(), &runtime.runtime_namespace),
             source_config.clone(),
-        )
-        .default_backoff()
-        .modify(|object| object.managed_fields_mut().clear())
-        .reflect(git_writer)
-        .applied_objects();
-        let oci_stream = watcher(
+            git_writer,
+        );
+        let oci_stream = cached_watch(
             runtime
                 .args
                 .watched_api::<OCIRepository>(client.clone(), &runtime.runtime_namespace),
             source_config.clone(),
-        )
-        .default_backoff()
-        .modify(|object| object.managed_fields_mut().clear())
-        .reflect(oci_writer)
-        .applied_objects();
-        let bucket_stream = watcher(
+            oci_writer,
+        );
+        let bucket_stream = cached_watch(
             runtime
                 .args
                 .watched_api::<Bucket>(client.clone(), &runtime.runtime_namespace),
             source_config,
-        )
-        .default_backoff()
-        .modify(|object| object.managed_fields_mut().clear())
-        .reflect(bucket_writer)
-        .applied_objects();
+            bucket_writer,
+        );
         // ConfigMaps and Secrets carrying the watch label: a change reconciles the
         // Kustomizations that substitute from them at once, not at their next interval.
         let configs = watcher::Config::default().labels(&runtime.args.watch_configs_label_selector);
