@@ -125,6 +125,18 @@ fn kustomization(name: &str, namespace: &str, spec: serde_json::Value) -> Kustom
     .unwrap()
 }
 
+/// A Git server with repository `app` holding `files` on `main`.
+fn app_repository(
+    files: &[(&str, &str)],
+    message: &str,
+) -> (GitServer, driftless_testenv::git::GitRepo) {
+    let git = GitServer::start(GitAuth::default()).expect("git server");
+    let repo = git.create_repo("app").expect("repo");
+    repo.commit(files, message).expect("commit");
+    repo.push("main").expect("push");
+    (git, repo)
+}
+
 /// A GitRepository `app` following `main` of `url`.
 async fn create_git_repository(client: &kube::Client, namespace: &str, url: String) {
     let git_repository: GitRepository = serde_json::from_value(serde_json::json!({
@@ -205,18 +217,14 @@ const SERVICE: &str =
 async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
     let (plane, namespace, client) = cluster("ks").await;
 
-    let git = GitServer::start(GitAuth::default()).expect("git server");
-    let repo = git.create_repo("app").expect("repo");
-    repo.commit(
+    let (git, repo) = app_repository(
         &[
             ("deploy/configmap.yaml", CONFIG_MAP),
             ("deploy/service.yaml", SERVICE),
             ("extra/extra.yaml", EXTRA),
         ],
         "first",
-    )
-    .expect("commit");
-    repo.push("main").expect("push");
+    );
 
     let controllers = Controllers::start(
         plane,
@@ -630,20 +638,16 @@ const ROLLED_OUT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  na
 #[tokio::test(flavor = "multi_thread")]
 async fn health_checks_report_without_blocking_other_kustomizations() {
     let (plane, namespace, client) = cluster("health").await;
-    let git = GitServer::start(GitAuth::default()).expect("git server");
-    let repo = git.create_repo("app").expect("repo");
     let stuck = ROLLED_OUT
         .replace("idle", "stuck")
         .replace("replicas: 0", "replicas: 1");
-    repo.commit(
+    let (git, _repo) = app_repository(
         &[
             ("idle/deployment.yaml", ROLLED_OUT),
             ("stuck/deployment.yaml", &stuck),
         ],
         "apps",
-    )
-    .expect("commit");
-    repo.push("main").expect("push");
+    );
 
     let controllers = Controllers::start(plane, &namespace, &[], &["--concurrent=1"]);
     let logs = || controllers.logs();
@@ -786,9 +790,7 @@ async fn sops_secrets_are_decrypted_and_encrypted_ones_never_applied() {
     );
     let kustomization_file = "resources:\n- secret.yaml\n- wrapped.yaml\nsecretGenerator:\n- name: generated\n  envs:\n  - app.env\n";
 
-    let git = GitServer::start(GitAuth::default()).expect("git server");
-    let repo = git.create_repo("app").expect("repo");
-    repo.commit(
+    let (git, _repo) = app_repository(
         &[
             ("sops/kustomization.yaml", kustomization_file),
             ("sops/secret.yaml", &secret),
@@ -796,9 +798,7 @@ async fn sops_secrets_are_decrypted_and_encrypted_ones_never_applied() {
             ("sops/app.env", &env),
         ],
         "encrypted secrets",
-    )
-    .expect("commit");
-    repo.push("main").expect("push");
+    );
 
     // The controller's own key Secret serves Kustomizations that name none.
     let controllers = Controllers::start(
@@ -954,11 +954,7 @@ async fn kube_config_applies_to_the_remote_cluster_as_its_identity() {
     use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 
     let (plane, namespace, client) = cluster("ksremote").await;
-    let git = GitServer::start(GitAuth::default()).expect("git server");
-    let repo = git.create_repo("app").expect("repo");
-    repo.commit(&[("extra/extra.yaml", EXTRA)], "extra")
-        .expect("commit");
-    repo.push("main").expect("push");
+    let (git, _repo) = app_repository(&[("extra/extra.yaml", EXTRA)], "extra");
     let controllers = Controllers::start(plane, &namespace, &[], &["--requeue-dependency=1s"]);
     let logs = || controllers.logs();
     create_git_repository(&client, &namespace, git.url("app")).await;
@@ -1080,14 +1076,10 @@ const HELD: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  
 #[tokio::test(flavor = "multi_thread")]
 async fn deletion_policies_orphan_or_wait_for_termination() {
     let (plane, namespace, client) = cluster("ksdelete").await;
-    let git = GitServer::start(GitAuth::default()).expect("git server");
-    let repo = git.create_repo("app").expect("repo");
-    repo.commit(
+    let (git, _repo) = app_repository(
         &[("extra/extra.yaml", EXTRA), ("held/held.yaml", HELD)],
         "objects",
-    )
-    .expect("commit");
-    repo.push("main").expect("push");
+    );
     let controllers = Controllers::start(plane, &namespace, &[], &["--requeue-dependency=1s"]);
     let logs = || controllers.logs();
     create_git_repository(&client, &namespace, git.url("app")).await;
@@ -1166,22 +1158,18 @@ async fn deletion_policies_orphan_or_wait_for_termination() {
 #[tokio::test(flavor = "multi_thread")]
 async fn health_check_expressions_decide_custom_health() {
     let (plane, namespace, client) = cluster("ksexprs").await;
-    let git = GitServer::start(GitAuth::default()).expect("git server");
-    let repo = git.create_repo("app").expect("repo");
     let state = |name: &str, state: &str| {
         format!(
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  state: {state}\n"
         )
     };
-    repo.commit(
+    let (git, _repo) = app_repository(
         &[
             ("ready/cm.yaml", &state("ready", "ready")),
             ("broken/cm.yaml", &state("broken", "broken")),
         ],
         "states",
-    )
-    .expect("commit");
-    repo.push("main").expect("push");
+    );
     let controllers = Controllers::start(plane, &namespace, &[], &["--requeue-dependency=1s"]);
     let logs = || controllers.logs();
     create_git_repository(&client, &namespace, git.url("app")).await;
