@@ -22,7 +22,8 @@ use driftless_api::source::{Bucket, GitRepository, OCIRepository};
 use driftless_runtime::artifact::ArtifactFetcher;
 use driftless_runtime::conditions::{self as cond, Status};
 use driftless_runtime::reconcile::{
-    handled_reconcile_at, reconcile_trigger, with_finalizer, with_jitter,
+    FirstList, handled_reconcile_at, reconcile_trigger, run_until_shutdown, with_finalizer,
+    with_jitter,
 };
 use driftless_runtime::{Context as RuntimeContext, status::apply_status};
 use futures::StreamExt;
@@ -306,11 +307,13 @@ impl Reconciler {
             .args
             .watched_api(client.clone(), &runtime.runtime_namespace);
         let (store, writer) = reflector::store();
+        let first_list = FirstList::default();
         // Only a new generation or a reconcile request starts work, not status writes.
         let stream = watcher(api, runtime.args.watcher_config())
             .default_backoff()
             .modify(|object| object.managed_fields_mut().clear())
             .reflect(writer)
+            .inspect(first_list.observe())
             .applied_objects()
             .predicate_filter(reconcile_trigger, PredicateConfig::default());
         let controller = Controller::for_stream(stream, store.clone()).with_config(
@@ -396,7 +399,7 @@ impl Reconciler {
                     configs_to_kustomizations::<Secret>(store.clone(), SubstituteKind::Secret),
                 )
         };
-        controller
+        let controller = controller
             .watches_stream(git_stream, git)
             .watches_stream(oci_stream, oci)
             .watches_stream(bucket_stream, bucket)
@@ -406,8 +409,8 @@ impl Reconciler {
                 |object, error, ctx| ctx.error_policy(&object, error),
                 Arc::new(this),
             )
-            .for_each(|_| futures::future::ready(()))
-            .await;
+            .for_each(|_| futures::future::ready(()));
+        run_until_shutdown(controller, runtime.shutdown.clone(), first_list).await;
     }
 
     fn error_policy(&self, object: &Kustomization, error: &Error) -> Action {

@@ -22,7 +22,8 @@ use driftless_api::source::{
 use driftless_runtime::conditions::{self as cond, Status};
 use driftless_runtime::metrics::{ObjectLabels, ReconcileOutcome};
 use driftless_runtime::reconcile::{
-    handled_reconcile_at, reconcile_trigger, with_finalizer, with_jitter,
+    FirstList, handled_reconcile_at, reconcile_trigger, run_until_shutdown, with_finalizer,
+    with_jitter,
 };
 use driftless_runtime::{Context as RuntimeContext, status::apply_status};
 use futures::StreamExt;
@@ -45,8 +46,6 @@ const METRICS_CONTROLLER: &str = "gitrepository";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How many packed commits are remembered for other GitRepositories to reuse.
 const PACKED_COMMITS_CAPACITY: usize = 4096;
-/// How long running reconciles may take to finish after SIGTERM.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
 /// Settings of the GitRepository reconciler.
 #[derive(Clone, Debug)]
@@ -192,18 +191,13 @@ impl Reconciler {
             .watched_api(runtime.client.clone(), &runtime.runtime_namespace);
         let (reader, writer) = reflector::store();
         // Whether the first list has completed; reconciles only start after it.
-        let listed = Arc::new(AtomicBool::new(false));
-        let listed_flag = listed.clone();
+        let first_list = FirstList::default();
         let stream = watcher(api.clone(), runtime.args.watcher_config())
             .default_backoff()
             // Managed fields are most of an object's size and never read here.
             .modify(|object| object.managed_fields_mut().clear())
             .reflect(writer)
-            .inspect(move |event| {
-                if matches!(event, Ok(watcher::Event::InitDone)) {
-                    listed_flag.store(true, Ordering::Relaxed);
-                }
-            })
+            .inspect(first_list.observe())
             .applied_objects()
             .predicate_filter(reconcile_trigger, PredicateConfig::default());
         let concurrency = self.settings.concurrency.max(1);
@@ -236,20 +230,7 @@ impl Reconciler {
                 Arc::new(self),
             )
             .for_each(|_| futures::future::ready(()));
-        tokio::select! {
-            () = controller => {}
-            () = async {
-                shutdown.cancelled().await;
-                // kube-runtime's runner waits for the first list even after a shutdown, and
-                // the list is no longer being read then: before it completed nothing can be
-                // running, so stop at once. Otherwise let running reconciles finish, within
-                // a pod's usual termination grace period.
-                if listed.load(Ordering::Relaxed) {
-                    tokio::time::sleep(SHUTDOWN_GRACE).await;
-                    tracing::warn!("reconciles still running after {SHUTDOWN_GRACE:?}; stopping");
-                }
-            } => {}
-        }
+        run_until_shutdown(controller, shutdown, first_list).await;
     }
 
     fn error_policy(&self, object: &GitRepository, error: &Error) -> Action {
