@@ -122,6 +122,8 @@ async fn chart_installs_and_each_controller_runs_with_its_args_and_rbac() {
                     format!("--storage-path={}", storage.path().display())
                 } else if a.starts_with("--storage-addr=") {
                     "--storage-addr=127.0.0.1:0".to_owned()
+                } else if a.starts_with("--receiver-addr=") {
+                    "--receiver-addr=127.0.0.1:0".to_owned()
                 } else {
                     a
                 }

@@ -289,7 +289,7 @@ async fn up(release: bool, exit_when_ready: bool) -> anyhow::Result<()> {
     create_namespace(&plane, namespace).await?;
 
     let mut running = Vec::new();
-    let [storage_port] = driftless_testenv::free_ports()?;
+    let [storage_port, receiver_port] = driftless_testenv::free_ports()?;
     for (name, binary) in CONTROLLERS.iter().zip(&binaries) {
         let mut args = vec![format!("--runtime-namespace={namespace}")];
         if *name == "source-controller" {
@@ -299,6 +299,9 @@ async fn up(release: bool, exit_when_ready: bool) -> anyhow::Result<()> {
             ));
             args.push(format!("--storage-addr=127.0.0.1:{storage_port}"));
         }
+        if *name == "notification-controller" {
+            args.push(format!("--receiver-addr=127.0.0.1:{receiver_port}"));
+        }
         let mut controller =
             ControllerProcess::spawn(name, binary, &plane.kubeconfig_path(), plane.dir(), &args)?;
         tokio::task::block_in_place(|| controller.wait_ready(Duration::from_secs(30)))
@@ -307,6 +310,12 @@ async fn up(release: bool, exit_when_ready: bool) -> anyhow::Result<()> {
             "{name:<28} ready  metrics http://{}/metrics  health http://{}/readyz",
             controller.metrics_addr, controller.health_addr
         );
+        if *name == "notification-controller" {
+            eprintln!(
+                "{:<28}        webhooks http://127.0.0.1:{receiver_port}/hook/…",
+                ""
+            );
+        }
         running.push(controller);
     }
     let git = xtask::example::start(&plane, namespace).await?;

@@ -1,7 +1,16 @@
 //! Dispatches events to alert providers and turns webhooks into reconcile requests.
 
+use std::num::NonZeroU32;
+
+use anyhow::Context as _;
 use clap::Parser;
+use driftless_api::notification::Receiver;
+use driftless_runtime::flags::bind_addr;
 use driftless_runtime::{CommonArgs, Manager};
+use futures::StreamExt;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use notification_controller::receiver::ReceiverReconciler;
+use notification_controller::webhook::{self, Limits};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -17,6 +26,15 @@ struct Args {
     /// Number of objects reconciled in parallel.
     #[arg(long, default_value_t = 4)]
     concurrent: u16,
+    /// Address the webhook receiver server binds to.
+    #[arg(long, default_value = ":9292", value_parser = bind_addr)]
+    receiver_addr: std::net::SocketAddr,
+    /// Largest webhook body accepted; larger ones are refused with 413.
+    #[arg(long, default_value_t = 5 << 20)]
+    receiver_max_body_bytes: usize,
+    /// Webhook requests per second per Receiver (bursts of twice as many); more get 429.
+    #[arg(long, default_value_t = NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN))]
+    receiver_requests_per_second: NonZeroU32,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -25,15 +43,38 @@ fn main() -> anyhow::Result<()> {
 
 async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
+    let limits = Limits {
+        max_body_bytes: args.receiver_max_body_bytes,
+        per_receiver_per_second: args.receiver_requests_per_second,
+        no_cross_namespace_refs: args.common.no_cross_namespace_refs,
+    };
     let manager = Manager::start("notification-controller", args.common, "").await?;
-    manager
-        .context()
-        .metrics
+    let ctx = manager.context().clone();
+    ctx.metrics
         .set_max_concurrent_reconciles("notification-controller", args.concurrent);
-    // Reconcilers are registered here as they are implemented; until then the binary runs the
-    // shared plumbing (probes, metrics, leader election) and waits for shutdown.
+
+    // Every replica serves webhooks, leader or not, from its own cache of Receivers.
+    let (receivers, writer) = reflector::store::<Receiver>();
+    let api = ctx
+        .args
+        .watched_api::<Receiver>(ctx.client.clone(), &ctx.runtime_namespace);
+    let watch = watcher(api, ctx.args.watcher_config())
+        .default_backoff()
+        .reflect(writer)
+        .for_each(|_| futures::future::ready(()));
+    tokio::spawn(watch);
+    let bound = driftless_runtime::server::serve(
+        args.receiver_addr,
+        webhook::router(ctx.client.clone(), receivers, limits),
+        ctx.shutdown.clone(),
+    )
+    .await
+    .with_context(|| format!("binding the webhook receiver on {}", args.receiver_addr))?;
+    tracing::info!(addr = %bound, "serving webhook receivers");
+
+    let concurrency = args.concurrent;
     manager
-        .run(|ctx| async move { ctx.shutdown.cancelled().await })
+        .run(move |ctx| async move { ReceiverReconciler::new(ctx).run(concurrency).await })
         .await?;
     Ok(())
 }

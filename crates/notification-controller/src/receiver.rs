@@ -1,0 +1,175 @@
+//! The Receiver reconciler: publishes the secret webhook path of each Receiver in
+//! `status.webhookPath` (`/hook/<sha256(token + name + namespace)>`, as Flux computes it) once
+//! its token Secret can be read.
+
+use std::sync::Arc;
+
+use driftless_api::conditions::SUCCEEDED;
+use driftless_api::notification::{Receiver, ReceiverStatus, ReceiverType};
+use driftless_runtime::conditions as cond;
+use driftless_runtime::reconcile::{FirstList, reconcile_trigger, run_until_shutdown};
+use driftless_runtime::{Context as RuntimeContext, status::apply_status};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
+use kube::{Resource, ResourceExt};
+use sha2::{Digest, Sha256};
+
+/// Ready reason when the token cannot be read, as Flux names it.
+pub const TOKEN_NOT_FOUND: &str = "TokenNotFound";
+
+/// `/hook/<hex sha256 of token + name + namespace>`.
+pub fn webhook_path(token: &str, name: &str, namespace: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(token.as_bytes())
+        .chain_update(name.as_bytes())
+        .chain_update(namespace.as_bytes())
+        .finalize();
+    format!("/hook/{}", hex::encode(digest))
+}
+
+/// The `token` of the Receiver's Secret.
+pub async fn token(client: &kube::Client, receiver: &Receiver) -> Result<String, String> {
+    let namespace = receiver.namespace().unwrap_or_default();
+    let Some(reference) = &receiver.spec.secret_ref else {
+        return Err("spec.secretRef is required for this receiver type".into());
+    };
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let secret = secrets.get(&reference.name).await.map_err(|e| {
+        format!(
+            "unable to read token from secret '{namespace}/{}' error: {e}",
+            reference.name
+        )
+    })?;
+    secret
+        .data
+        .unwrap_or_default()
+        .get("token")
+        .map(|t| String::from_utf8_lossy(&t.0).trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            format!(
+                "invalid '{namespace}/{}' secret data: required field 'token'",
+                reference.name
+            )
+        })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to update status: {0}")]
+    Status(kube::Error),
+}
+
+pub struct ReceiverReconciler {
+    runtime: RuntimeContext,
+}
+
+impl ReceiverReconciler {
+    pub fn new(runtime: RuntimeContext) -> Self {
+        Self { runtime }
+    }
+
+    pub async fn run(self, concurrency: u16) {
+        let runtime = self.runtime.clone();
+        let api: Api<Receiver> = runtime
+            .args
+            .watched_api(runtime.client.clone(), &runtime.runtime_namespace);
+        let (store, writer) = reflector::store();
+        let first_list = FirstList::default();
+        let stream = watcher(api, runtime.args.watcher_config())
+            .default_backoff()
+            .reflect(writer)
+            .inspect(first_list.observe())
+            .applied_objects()
+            .predicate_filter(reconcile_trigger, PredicateConfig::default());
+        let stopping = runtime.shutdown.clone();
+        let controller = Controller::for_stream(stream, store)
+            .with_config(
+                kube::runtime::controller::Config::default().concurrency(concurrency.max(1)),
+            )
+            .graceful_shutdown_on(async move { stopping.cancelled().await })
+            .run(
+                |object, ctx: Arc<ReceiverReconciler>| async move { ctx.reconcile(object).await },
+                |object, error, ctx| {
+                    tracing::warn!(name = %object.name_any(), %error, "reconcile failed");
+                    Action::requeue(ctx.runtime.backoff.next_delay(&object.name_any()))
+                },
+                Arc::new(self),
+            )
+            .for_each(|_| futures::future::ready(()));
+        run_until_shutdown(controller, runtime.shutdown.clone(), first_list).await;
+    }
+
+    async fn reconcile(&self, receiver: Arc<Receiver>) -> Result<Action, Error> {
+        let namespace = receiver.namespace().unwrap_or_default();
+        let api: Api<Receiver> = Api::namespaced(self.runtime.client.clone(), &namespace);
+        let generation = receiver.meta().generation;
+        let mut status: ReceiverStatus = receiver.status.clone().unwrap_or_default();
+        status.last_handled_reconcile_at =
+            driftless_runtime::reconcile::handled_reconcile_at(&*receiver);
+        if receiver.spec.suspend {
+            return Ok(Action::await_change());
+        }
+        if receiver.spec.type_ == ReceiverType::GenericOidc {
+            // Not served yet: said plainly rather than published as a working path.
+            cond::mark_stalled(
+                &mut status.conditions,
+                "UnsupportedReceiverType",
+                "receiver type generic-oidc is not supported yet",
+                generation,
+            );
+            status.observed_generation = generation;
+            apply_status(&api, &*receiver, self.runtime.controller, &status)
+                .await
+                .map_err(Error::Status)?;
+            return Ok(Action::await_change());
+        }
+        let action = match token(&self.runtime.client, &receiver).await {
+            Ok(token) => {
+                let path = webhook_path(&token, &receiver.name_any(), &namespace);
+                cond::mark_ready(
+                    &mut status.conditions,
+                    SUCCEEDED,
+                    format!("Receiver initialized for path: {path}"),
+                    generation,
+                );
+                status.webhook_path = Some(path);
+                Action::requeue(receiver.interval())
+            }
+            Err(message) => {
+                cond::mark_failed_with_retry(
+                    &mut status.conditions,
+                    TOKEN_NOT_FOUND,
+                    message,
+                    generation,
+                );
+                // A path from an old token would still answer: take it down.
+                status.webhook_path = None;
+                Action::requeue(receiver.interval().min(std::time::Duration::from_secs(30)))
+            }
+        };
+        status.observed_generation = generation;
+        apply_status(&api, &*receiver, self.runtime.controller, &status)
+            .await
+            .map_err(Error::Status)?;
+        Ok(action)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_paths_hash_token_name_and_namespace() {
+        // sha256("tokenreceiverflux-system")
+        let path = webhook_path("token", "receiver", "flux-system");
+        let expected = hex::encode(Sha256::digest(b"tokenreceiverflux-system"));
+        assert_eq!(path, format!("/hook/{expected}"));
+        assert_ne!(path, webhook_path("token", "receiver", "other"));
+        assert_eq!(path.len(), "/hook/".len() + 64);
+    }
+}
