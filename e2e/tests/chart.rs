@@ -124,6 +124,8 @@ async fn chart_installs_and_each_controller_runs_with_its_args_and_rbac() {
                     "--storage-addr=127.0.0.1:0".to_owned()
                 } else if a.starts_with("--receiver-addr=") {
                     "--receiver-addr=127.0.0.1:0".to_owned()
+                } else if a.starts_with("--events-addr=:") {
+                    "--events-addr=127.0.0.1:0".to_owned()
                 } else {
                     a
                 }

@@ -289,7 +289,7 @@ async fn up(release: bool, exit_when_ready: bool) -> anyhow::Result<()> {
     create_namespace(&plane, namespace).await?;
 
     let mut running = Vec::new();
-    let [storage_port, receiver_port] = driftless_testenv::free_ports()?;
+    let [storage_port, receiver_port, events_port] = driftless_testenv::free_ports()?;
     for (name, binary) in CONTROLLERS.iter().zip(&binaries) {
         let mut args = vec![format!("--runtime-namespace={namespace}")];
         if *name == "source-controller" {
@@ -301,6 +301,10 @@ async fn up(release: bool, exit_when_ready: bool) -> anyhow::Result<()> {
         }
         if *name == "notification-controller" {
             args.push(format!("--receiver-addr=127.0.0.1:{receiver_port}"));
+            args.push(format!("--events-addr=127.0.0.1:{events_port}"));
+        } else {
+            // notification-controller starts last; events sent before it listens are retried.
+            args.push(format!("--events-addr=http://127.0.0.1:{events_port}/"));
         }
         let mut controller =
             ControllerProcess::spawn(name, binary, &plane.kubeconfig_path(), plane.dir(), &args)?;

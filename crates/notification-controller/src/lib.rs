@@ -1,6 +1,9 @@
 //! notification-controller: Receivers that turn Git-host and registry webhooks into
-//! reconcile requests (alerts and providers are not implemented yet).
+//! reconcile requests, and events from the other controllers into alerts.
 
+pub mod alerts;
+pub mod events;
+pub mod providers;
 pub mod receiver;
 pub mod verify;
 pub mod webhook;

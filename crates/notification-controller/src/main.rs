@@ -4,11 +4,12 @@ use std::num::NonZeroU32;
 
 use anyhow::Context as _;
 use clap::Parser;
-use driftless_api::notification::Receiver;
-use driftless_runtime::flags::bind_addr;
+use driftless_api::notification::{Alert, Provider, Receiver};
+use driftless_runtime::flags::{bind_addr, duration};
 use driftless_runtime::{CommonArgs, Manager};
 use futures::StreamExt;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
+use notification_controller::events;
 use notification_controller::receiver::ReceiverReconciler;
 use notification_controller::webhook::{self, Limits};
 
@@ -26,6 +27,12 @@ struct Args {
     /// Number of objects reconciled in parallel.
     #[arg(long, default_value_t = 4)]
     concurrent: u16,
+    /// Address the event server binds to (controllers post their events here).
+    #[arg(long, default_value = ":9090", value_parser = bind_addr)]
+    events_addr: std::net::SocketAddr,
+    /// The same event for the same Alert within this interval is sent once.
+    #[arg(long, default_value = "5m", value_parser = duration)]
+    rate_limit_interval: std::time::Duration,
     /// Address the webhook receiver server binds to.
     #[arg(long, default_value = ":9292", value_parser = bind_addr)]
     receiver_addr: std::net::SocketAddr,
@@ -71,6 +78,43 @@ async fn run() -> anyhow::Result<()> {
     .await
     .with_context(|| format!("binding the webhook receiver on {}", args.receiver_addr))?;
     tracing::info!(addr = %bound, "serving webhook receivers");
+
+    // Events are served by every replica too, from caches of Alerts and Providers.
+    let (alerts, alert_writer) = reflector::store::<Alert>();
+    let (providers, provider_writer) = reflector::store::<Provider>();
+    tokio::spawn(
+        watcher(
+            ctx.args
+                .watched_api::<Alert>(ctx.client.clone(), &ctx.runtime_namespace),
+            ctx.args.watcher_config(),
+        )
+        .default_backoff()
+        .reflect(alert_writer)
+        .for_each(|_| futures::future::ready(())),
+    );
+    tokio::spawn(
+        watcher(
+            ctx.args
+                .watched_api::<Provider>(ctx.client.clone(), &ctx.runtime_namespace),
+            ctx.args.watcher_config(),
+        )
+        .default_backoff()
+        .reflect(provider_writer)
+        .for_each(|_| futures::future::ready(())),
+    );
+    let settings = events::Settings {
+        max_body_bytes: 1 << 20,
+        dedupe: args.rate_limit_interval,
+        no_cross_namespace_refs: limits.no_cross_namespace_refs,
+    };
+    let bound = driftless_runtime::server::serve(
+        args.events_addr,
+        events::router(ctx.client.clone(), alerts, providers, settings),
+        ctx.shutdown.clone(),
+    )
+    .await
+    .with_context(|| format!("binding the event server on {}", args.events_addr))?;
+    tracing::info!(addr = %bound, "serving events");
 
     let concurrency = args.concurrent;
     manager

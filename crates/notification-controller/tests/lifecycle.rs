@@ -11,7 +11,10 @@ async fn starts_elects_one_leader_hands_over_and_stops_cleanly() {
         "notification-controller",
         std::path::Path::new(env!("CARGO_BIN_EXE_notification-controller")),
         // Each replica serves webhooks on its own free port.
-        &["--receiver-addr=127.0.0.1:0".to_owned()],
+        &[
+            "--receiver-addr=127.0.0.1:0".to_owned(),
+            "--events-addr=127.0.0.1:0".to_owned(),
+        ],
     )
     .await;
 }

@@ -96,6 +96,7 @@ async fn every_real_payload_triggers_when_genuine_and_nothing_otherwise() {
             "--watch-all-namespaces=false".to_owned(),
             format!("--runtime-namespace={namespace}"),
             format!("--receiver-addr=127.0.0.1:{port}"),
+            "--events-addr=127.0.0.1:0".to_owned(),
             "--receiver-max-body-bytes=65536".to_owned(),
         ],
     )

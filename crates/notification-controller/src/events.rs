@@ -1,0 +1,208 @@
+//! The event server: controllers POST Flux events to `/`; each valid event goes to the
+//! Providers of the Alerts it matches. Intake never waits on a provider: deliveries run on
+//! their own tasks, with retries, and failures are logged and counted as Kubernetes events
+//! on the Alert. The same event within `dedupe` is sent once.
+
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use driftless_api::event::Event;
+use driftless_api::notification::{Alert, Provider};
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::{Api, DynamicObject, GroupVersionKind};
+use kube::runtime::reflector::{ObjectRef, Store};
+
+use crate::alerts;
+use crate::providers::{self, ProviderSecret};
+
+/// Flux's bound on an event message.
+const MAX_MESSAGE_CHARS: usize = 39_000;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    pub max_body_bytes: usize,
+    /// The same event for the same Alert within this window is sent once.
+    pub dedupe: Duration,
+    pub no_cross_namespace_refs: bool,
+}
+
+struct Shared {
+    client: kube::Client,
+    http: reqwest::Client,
+    alerts: Store<Alert>,
+    providers: Store<Provider>,
+    settings: Settings,
+    recently_sent: quick_cache::sync::Cache<u64, Instant>,
+}
+
+pub fn router(
+    client: kube::Client,
+    alerts: Store<Alert>,
+    providers: Store<Provider>,
+    settings: Settings,
+) -> Router {
+    let shared = Arc::new(Shared {
+        client,
+        http: reqwest::Client::new(),
+        alerts,
+        providers,
+        settings,
+        recently_sent: quick_cache::sync::Cache::new(10_000),
+    });
+    Router::new()
+        .route("/", post(intake))
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .with_state(shared)
+}
+
+/// Why an event is refused, or `None` when it is complete.
+fn invalid(event: &Event) -> Option<String> {
+    let object = &event.involved_object;
+    if object.kind.as_deref().unwrap_or_default().is_empty()
+        || object.name.as_deref().unwrap_or_default().is_empty()
+    {
+        return Some("involvedObject needs a kind and a name".into());
+    }
+    if event.message.is_empty() || event.reason.is_empty() || event.reporting_controller.is_empty()
+    {
+        return Some("message, reason and reportingController are required".into());
+    }
+    if event.message.chars().count() > MAX_MESSAGE_CHARS {
+        return Some(format!(
+            "message longer than {MAX_MESSAGE_CHARS} characters"
+        ));
+    }
+    None
+}
+
+async fn intake(State(shared): State<Arc<Shared>>, body: Bytes) -> (StatusCode, String) {
+    let event: Event = match serde_json::from_slice(&body) {
+        Ok(event) => event,
+        Err(error) => return (StatusCode::BAD_REQUEST, format!("invalid event: {error}\n")),
+    };
+    if let Some(reason) = invalid(&event) {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("invalid event: {reason}\n"),
+        );
+    }
+    let event = alerts::cleaned(&event);
+    tokio::spawn(dispatch(shared, event));
+    (StatusCode::ACCEPTED, String::new())
+}
+
+async fn labels_of(client: &kube::Client, event: &Event) -> Option<BTreeMap<String, String>> {
+    let object = &event.involved_object;
+    let api_version = object.api_version.as_deref()?;
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let kind = object.kind.as_deref()?;
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    let (resource, _) = kube::discovery::pinned_kind(client, &gvk).await.ok()?;
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        object.namespace.as_deref().unwrap_or_default(),
+        &resource,
+    );
+    let found = api.get_metadata(object.name.as_deref()?).await.ok()?;
+    Some(found.labels().clone())
+}
+
+fn fingerprint(alert: &Alert, event: &Event) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    alert.namespace().hash(&mut hasher);
+    alert.name_any().hash(&mut hasher);
+    event.involved_object.kind.hash(&mut hasher);
+    event.involved_object.namespace.hash(&mut hasher);
+    event.involved_object.name.hash(&mut hasher);
+    event.severity.as_str().hash(&mut hasher);
+    event.reason.hash(&mut hasher);
+    event.message.hash(&mut hasher);
+    event.metadata.hash(&mut hasher);
+    hasher.finish()
+}
+
+async fn dispatch(shared: Arc<Shared>, event: Event) {
+    let mut labels = None;
+    for alert in shared.alerts.state() {
+        if labels.is_none() && alerts::needs_labels(&alert) {
+            labels = Some(labels_of(&shared.client, &event).await.unwrap_or_default());
+        }
+        match alerts::matches(
+            &alert,
+            &event,
+            labels.as_ref(),
+            shared.settings.no_cross_namespace_refs,
+        ) {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(alert = %alert.name_any(), "event not selected");
+                continue;
+            }
+            Err(error) => {
+                tracing::error!(alert = %alert.name_any(), %error, "invalid regular expression in the Alert");
+                continue;
+            }
+        }
+        let key = fingerprint(&alert, &event);
+        let now = Instant::now();
+        if let Some(sent) = shared.recently_sent.get(&key)
+            && now.duration_since(sent) < shared.settings.dedupe
+        {
+            tracing::debug!(alert = %alert.name_any(), "duplicate event not sent again");
+            continue;
+        }
+        shared.recently_sent.insert(key, now);
+        let shared = shared.clone();
+        let event = alerts::for_alert(&event, &alert);
+        tokio::spawn(async move {
+            if let Err(error) = send(&shared, &alert, &event).await {
+                tracing::error!(alert = %alert.name_any(), namespace = alert.namespace().unwrap_or_default(), %error, "failed to send the event");
+            }
+        });
+    }
+}
+
+async fn send(shared: &Shared, alert: &Alert, event: &Event) -> Result<(), String> {
+    let namespace = alert.namespace().unwrap_or_default();
+    let provider_name = &alert.spec.provider_ref.name;
+    let provider = shared
+        .providers
+        .get(&ObjectRef::new(provider_name).within(&namespace))
+        .ok_or_else(|| format!("provider '{namespace}/{provider_name}' not found"))?;
+    if provider.spec.suspend {
+        return Ok(());
+    }
+    let secret = match &provider.spec.secret_ref {
+        Some(reference) => {
+            let secrets: Api<Secret> = Api::namespaced(shared.client.clone(), &namespace);
+            let secret = secrets
+                .get(&reference.name)
+                .await
+                .map_err(|e| format!("reading secret '{namespace}/{}': {e}", reference.name))?;
+            let data = secret
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect();
+            ProviderSecret::from_data(&data)?
+        }
+        None => ProviderSecret::default(),
+    };
+    let outgoing = providers::request(&provider, &secret, event)?;
+    let timeout = provider
+        .spec
+        .timeout
+        .as_deref()
+        .and_then(|t| driftless_api::meta::parse_duration(t).ok())
+        .unwrap_or(Duration::from_secs(15));
+    providers::deliver(&shared.http, &outgoing, timeout).await
+}
