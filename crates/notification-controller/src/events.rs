@@ -14,7 +14,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use driftless_api::event::Event;
-use driftless_api::notification::{Alert, Provider};
+use driftless_api::notification::{Alert, Provider, ProviderType};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, GroupVersionKind};
@@ -197,12 +197,19 @@ async fn send(shared: &Shared, alert: &Alert, event: &Event) -> Result<(), Strin
         }
         None => ProviderSecret::default(),
     };
-    let outgoing = providers::request(&provider, &secret, event)?;
     let timeout = provider
         .spec
         .timeout
         .as_deref()
         .and_then(|t| driftless_api::meta::parse_duration(t).ok())
         .unwrap_or(Duration::from_secs(15));
+    if provider.spec.type_ == ProviderType::GitHub {
+        let uid = provider.metadata.uid.clone().unwrap_or_default();
+        return match providers::github_commit_status(&provider, &uid, &secret, event)? {
+            Some(status) => providers::deliver_commit_status(&shared.http, &status, timeout).await,
+            None => Ok(()),
+        };
+    }
+    let outgoing = providers::request(&provider, &secret, event)?;
     providers::deliver(&shared.http, &outgoing, timeout).await
 }

@@ -91,7 +91,7 @@ pub fn request(
             }
             body
         }
-        ProviderType::Slack => {
+        ProviderType::Slack | ProviderType::Discord => {
             if let Some(token) = &secret.token {
                 headers.push(("Authorization".to_owned(), format!("Bearer {token}")));
             }
@@ -134,8 +134,153 @@ pub fn request(
             ));
         }
     };
+    // Discord takes Slack's payload at its webhook URL plus `/slack`, which Flux uses.
+    let url = if provider.spec.type_ == ProviderType::Discord && !url.ends_with("/slack") {
+        format!("{}/slack", url.trim_end_matches('/'))
+    } else {
+        url
+    };
     headers.extend(secret.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
     Ok(Outgoing { url, headers, body })
+}
+
+/// `ReconciliationSucceeded` → `reconciliation succeeded`, as Flux describes statuses.
+fn words(reason: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in reason.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
+}
+
+/// A GitHub commit status for an event that carries a revision: where to read the commit's
+/// statuses, where to post, and the status. `None` for events without a commit.
+#[derive(Debug, PartialEq)]
+pub struct CommitStatus {
+    pub list_url: String,
+    pub post_url: String,
+    pub headers: Vec<(String, String)>,
+    pub state: &'static str,
+    pub context: String,
+    pub description: String,
+}
+
+pub fn github_commit_status(
+    provider: &Provider,
+    provider_uid: &str,
+    secret: &ProviderSecret,
+    event: &Event,
+) -> Result<Option<CommitStatus>, String> {
+    let Some(revision) = ["commit", "originRevision", "revision"]
+        .iter()
+        .find_map(|k| event.metadata.get(*k))
+    else {
+        return Ok(None);
+    };
+    let sha = revision.rsplit(':').next().unwrap_or(revision).to_owned();
+    if sha.len() < 7 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let address = secret
+        .address
+        .clone()
+        .or_else(|| provider.spec.address.clone())
+        .ok_or("the github provider needs the repository address")?;
+    let token = secret
+        .token
+        .as_deref()
+        .ok_or("the github provider needs a token in its secret")?;
+    let parsed = reqwest::Url::parse(address.trim_end_matches(".git"))
+        .map_err(|e| format!("invalid repository address '{address}': {e}"))?;
+    let host = parsed.host_str().unwrap_or_default();
+    let path = parsed.path().trim_matches('/');
+    let (owner, repository) = path
+        .split_once('/')
+        .ok_or_else(|| format!("'{address}' does not name an owner and a repository"))?;
+    // github.com has its own API host; Enterprise servers serve the API under /api/v3.
+    let api = if host == "github.com" {
+        "https://api.github.com".to_owned()
+    } else {
+        let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
+        format!("{}://{host}{port}/api/v3", parsed.scheme())
+    };
+    let object = &event.involved_object;
+    let uid_prefix = provider_uid.split('-').next().unwrap_or_default();
+    let context = format!(
+        "{}/{}/{uid_prefix}",
+        object.kind.as_deref().unwrap_or_default(),
+        object.name.as_deref().unwrap_or_default()
+    )
+    .to_lowercase();
+    let description: String = words(&event.reason).chars().take(140).collect();
+    Ok(Some(CommitStatus {
+        list_url: format!("{api}/repos/{owner}/{repository}/commits/{sha}/statuses"),
+        post_url: format!("{api}/repos/{owner}/{repository}/statuses/{sha}"),
+        headers: vec![
+            ("Authorization".to_owned(), format!("Bearer {token}")),
+            (
+                "Accept".to_owned(),
+                "application/vnd.github+json".to_owned(),
+            ),
+            ("X-GitHub-Api-Version".to_owned(), "2022-11-28".to_owned()),
+            (
+                "User-Agent".to_owned(),
+                "driftless-notification-controller".to_owned(),
+            ),
+        ],
+        state: if event.severity == Severity::Error {
+            "failure"
+        } else {
+            "success"
+        },
+        context,
+        description,
+    }))
+}
+
+/// Posts `status` unless the commit's newest status of that context already says the same,
+/// as Flux does (a repeated event adds nothing to the commit's history).
+pub async fn deliver_commit_status(
+    http: &reqwest::Client,
+    status: &CommitStatus,
+    timeout: Duration,
+) -> Result<(), String> {
+    let mut list = http.get(&status.list_url).timeout(timeout);
+    for (name, value) in &status.headers {
+        list = list.header(name, value);
+    }
+    let existing: Vec<serde_json::Value> = match list.send().await {
+        Ok(response) if response.status().is_success() => response.json().await.unwrap_or_default(),
+        Ok(response) => return Err(format!("listing commit statuses: {}", response.status())),
+        Err(error) => return Err(format!("listing commit statuses: {error}")),
+    };
+    let newest = existing.iter().find(|s| {
+        s["context"]
+            .as_str()
+            .is_some_and(|c| c.eq_ignore_ascii_case(&status.context))
+    });
+    if newest.is_some_and(|s| {
+        s["state"] == status.state && s["description"] == status.description.as_str()
+    }) {
+        return Ok(());
+    }
+    let body = serde_json::json!({
+        "state": status.state, "context": status.context, "description": status.description,
+    });
+    let outgoing = Outgoing {
+        url: status.post_url.clone(),
+        headers: status
+            .headers
+            .iter()
+            .cloned()
+            .chain([("Content-Type".to_owned(), "application/json".to_owned())])
+            .collect(),
+        body: serde_json::to_vec(&body).map_err(|e| e.to_string())?,
+    };
+    deliver(http, &outgoing, timeout).await
 }
 
 /// Sends `outgoing`, retrying failures up to four times with growing waits (2 s to 30 s), as
@@ -223,6 +368,58 @@ mod tests {
         assert_eq!(attachment["color"], "good");
         assert_eq!(attachment["text"], "Reconciliation finished in 1.2s");
         assert_eq!(attachment["fields"][0]["title"], "revision");
+    }
+
+    #[test]
+    fn github_commit_statuses_follow_flux() {
+        let github = provider(
+            serde_json::json!({ "type": "github", "address": "https://github.com/org/app" }),
+        );
+        let secret = ProviderSecret {
+            token: Some("t".into()),
+            ..Default::default()
+        };
+        let status = github_commit_status(&github, "5f0c9f3e-aaaa-bbbb", &secret, &event())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            status.post_url,
+            "https://api.github.com/repos/org/app/statuses/3b9a1f7c"
+        );
+        assert_eq!(status.context, "kustomization/podinfo/5f0c9f3e");
+        assert_eq!(status.description, "reconciliation succeeded");
+        assert_eq!(status.state, "success");
+        let enterprise = provider(
+            serde_json::json!({ "type": "github", "address": "http://ghe.local:8080/org/app.git" }),
+        );
+        let status = github_commit_status(&enterprise, "u", &secret, &event())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            status.list_url,
+            "http://ghe.local:8080/api/v3/repos/org/app/commits/3b9a1f7c/statuses"
+        );
+        // Events without a commit make no status.
+        let mut plain = event();
+        plain.metadata.clear();
+        assert_eq!(
+            github_commit_status(&github, "u", &secret, &plain).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn discord_takes_slack_payloads() {
+        let discord = provider(
+            serde_json::json!({ "type": "discord", "address": "http://sink/api/webhooks/1/t" }),
+        );
+        let request = request(&discord, &ProviderSecret::default(), &event()).unwrap();
+        assert_eq!(request.url, "http://sink/api/webhooks/1/t/slack");
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(
+            body["attachments"][0]["author_name"],
+            "kustomization/podinfo.flux-system"
+        );
     }
 
     #[test]

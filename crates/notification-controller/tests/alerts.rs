@@ -329,3 +329,155 @@ async fn alerts_select_events_and_providers_send_what_targets_expect() {
     );
     controller.terminate(Duration::from_secs(10));
 }
+
+/// A GitHub Enterprise stand-in: lists and records commit statuses.
+async fn github_sink() -> (String, Arc<Mutex<Vec<(HeaderMap, serde_json::Value)>>>) {
+    let statuses: Arc<Mutex<Vec<(HeaderMap, serde_json::Value)>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let (listed, posted) = (statuses.clone(), statuses.clone());
+    let router = axum::Router::new()
+        .route(
+            "/api/v3/repos/org/app/commits/{sha}/statuses",
+            axum::routing::get(move || {
+                let listed = listed.clone();
+                async move {
+                    // Newest first, as GitHub lists them.
+                    let bodies: Vec<serde_json::Value> = listed
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .rev()
+                        .map(|(_, b)| b.clone())
+                        .collect();
+                    axum::Json(bodies)
+                }
+            }),
+        )
+        .route(
+            "/api/v3/repos/org/app/statuses/{sha}",
+            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+                let posted = posted.clone();
+                async move {
+                    posted
+                        .lock()
+                        .unwrap()
+                        .push((headers, serde_json::from_slice(&body).unwrap()));
+                    (axum::http::StatusCode::CREATED, "{}")
+                }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (address, statuses)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_commit_statuses_are_posted_once_per_state() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let plane = driftless_testenv::shared().await.expect("control plane");
+    plane
+        .install_crds(&driftless_api::crds())
+        .await
+        .expect("CRDs");
+    let namespace = plane.namespace("statuses").await.unwrap();
+    let client = plane.client().await.unwrap();
+    let (github, statuses) = github_sink().await;
+    let [events_port] = driftless_testenv::free_ports().unwrap();
+    let mut controller = ControllerProcess::spawn(
+        "notification-controller",
+        Path::new(env!("CARGO_BIN_EXE_notification-controller")),
+        &plane.kubeconfig_path(),
+        plane.dir(),
+        &[
+            "--watch-all-namespaces=false".to_owned(),
+            format!("--runtime-namespace={namespace}"),
+            format!("--events-addr=127.0.0.1:{events_port}"),
+            "--receiver-addr=127.0.0.1:0".to_owned(),
+        ],
+    )
+    .unwrap();
+    tokio::task::block_in_place(|| controller.wait_ready(Duration::from_secs(30))).unwrap();
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": "github" }, "stringData": { "token": "ghp-token" },
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    create(&client, &namespace, serde_json::json!({
+        "apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
+        "metadata": { "name": "github" },
+        "spec": { "type": "github", "address": format!("{github}/org/app"), "secretRef": { "name": "github" } },
+    }))
+    .await;
+    create(&client, &namespace, serde_json::json!({
+        "apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
+        "metadata": { "name": "statuses" },
+        "spec": { "providerRef": { "name": "github" }, "eventSources": [{ "kind": "Kustomization", "name": "*" }] },
+    }))
+    .await;
+
+    let http = reqwest::Client::new();
+    let post = async |message: &str, severity: &str| {
+        let status = http
+            .post(format!("http://127.0.0.1:{events_port}/"))
+            .json(&event(
+                "Kustomization",
+                "app",
+                &namespace,
+                severity,
+                message,
+            ))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 202);
+    };
+    let count = || statuses.lock().unwrap().len();
+    let started = Instant::now();
+    let mut n = 0;
+    while count() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{}",
+            controller.log_tail(20)
+        );
+        n += 1;
+        post(&format!("Reconciliation finished ({n})"), "info").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (headers, first) = statuses.lock().unwrap()[0].clone();
+    assert_eq!(headers["authorization"], "Bearer ghp-token");
+    assert_eq!(headers["accept"], "application/vnd.github+json");
+    assert_eq!(first["state"], "success");
+    assert_eq!(first["description"], "reconciliation succeeded");
+    assert!(
+        first["context"]
+            .as_str()
+            .unwrap()
+            .starts_with("kustomization/app/"),
+        "{first}"
+    );
+    // Further successes of the same commit add nothing; a failure does.
+    assert_eq!(count(), 1, "a repeated state was posted again");
+    post("another success", "info").await;
+    post("apply failed", "error").await;
+    let started = Instant::now();
+    while count() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{}",
+            controller.log_tail(20)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let all = statuses.lock().unwrap().clone();
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[1].1["state"], "failure");
+    assert_eq!(all[1].1["description"], "reconciliation failed");
+    controller.terminate(Duration::from_secs(10));
+}
