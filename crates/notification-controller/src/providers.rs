@@ -124,6 +124,34 @@ pub fn request(
             }
             serde_json::to_vec(&payload).map_err(|e| e.to_string())?
         }
+        ProviderType::MsTeams => {
+            let mut card_body = vec![
+                serde_json::json!({ "type": "TextBlock", "text": object_name(event), "weight": "bolder", "size": "large", "wrap": true }),
+                serde_json::json!({ "type": "TextBlock", "text": event.message, "wrap": true }),
+            ];
+            if !event.metadata.is_empty() {
+                let facts: Vec<serde_json::Value> = event
+                    .metadata
+                    .iter()
+                    .map(|(k, v)| serde_json::json!({ "title": k, "value": v }))
+                    .collect();
+                card_body.push(serde_json::json!({ "type": "FactSet", "facts": facts }));
+            }
+            let payload = serde_json::json!({
+                "type": "message",
+                "attachments": [{
+                    "contentType": "application/vnd.microsoft.card.adaptive",
+                    "contentUrl": null,
+                    "content": {
+                        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                        "type": "AdaptiveCard",
+                        "version": "1.4",
+                        "body": card_body,
+                    },
+                }],
+            });
+            serde_json::to_vec(&payload).map_err(|e| e.to_string())?
+        }
         other => {
             return Err(format!(
                 "provider type {} is not supported yet",
@@ -406,6 +434,30 @@ mod tests {
             github_commit_status(&github, "u", &secret, &plain).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn teams_gets_an_adaptive_card() {
+        let teams = provider(
+            serde_json::json!({ "type": "msteams", "address": "http://sink/workflow?sig=x" }),
+        );
+        let request = request(&teams, &ProviderSecret::default(), &event()).unwrap();
+        assert_eq!(request.url, "http://sink/workflow?sig=x");
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(body["type"], "message");
+        let attachment = &body["attachments"][0];
+        assert_eq!(
+            attachment["contentType"],
+            "application/vnd.microsoft.card.adaptive"
+        );
+        let card = &attachment["content"];
+        assert_eq!(
+            (card["type"].as_str(), card["version"].as_str()),
+            (Some("AdaptiveCard"), Some("1.4"))
+        );
+        assert_eq!(card["body"][0]["text"], "kustomization/podinfo.flux-system");
+        assert_eq!(card["body"][1]["text"], "Reconciliation finished in 1.2s");
+        assert_eq!(card["body"][2]["facts"][0]["title"], "revision");
     }
 
     #[test]
