@@ -13,8 +13,9 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::post;
-use driftless_api::event::Event;
+use driftless_api::event::{Event, Severity};
 use driftless_api::notification::{Alert, Provider, ProviderType};
+use driftless_runtime::events::EventRecorder;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, GroupVersionKind};
@@ -22,6 +23,19 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::alerts;
 use crate::providers::{self, ProviderSecret};
+
+/// Reason of the Warning event recorded on an Alert whose delivery failed.
+pub const NOTIFICATION_FAILED: &str = "NotificationFailed";
+
+fn event_object(event: &Event) -> String {
+    let object = &event.involved_object;
+    format!(
+        "{}/{}/{}",
+        object.kind.as_deref().unwrap_or_default(),
+        object.namespace.as_deref().unwrap_or_default(),
+        object.name.as_deref().unwrap_or_default()
+    )
+}
 
 /// Flux's bound on an event message.
 const MAX_MESSAGE_CHARS: usize = 39_000;
@@ -36,6 +50,8 @@ pub struct Settings {
 
 struct Shared {
     client: kube::Client,
+    /// Records failed deliveries as Warning events on the Alert.
+    recorder: EventRecorder,
     http: reqwest::Client,
     alerts: Store<Alert>,
     providers: Store<Provider>,
@@ -45,12 +61,14 @@ struct Shared {
 
 pub fn router(
     client: kube::Client,
+    recorder: EventRecorder,
     alerts: Store<Alert>,
     providers: Store<Provider>,
     settings: Settings,
 ) -> Router {
     let shared = Arc::new(Shared {
         client,
+        recorder,
         http: reqwest::Client::new(),
         alerts,
         providers,
@@ -165,6 +183,19 @@ async fn dispatch(shared: Arc<Shared>, event: Event) {
         tokio::spawn(async move {
             if let Err(error) = send(&shared, &alert, &event).await {
                 tracing::error!(alert = %alert.name_any(), namespace = alert.namespace().unwrap_or_default(), %error, "failed to send the event");
+                shared
+                    .recorder
+                    .publish(
+                        &*alert,
+                        Severity::Error,
+                        NOTIFICATION_FAILED,
+                        &format!(
+                            "failed to send the event of {}: {error}",
+                            event_object(&event)
+                        ),
+                        BTreeMap::new(),
+                    )
+                    .await;
             }
         });
     }

@@ -109,7 +109,13 @@ async fn run() -> anyhow::Result<()> {
     };
     let bound = driftless_runtime::server::serve(
         args.events_addr,
-        events::router(ctx.client.clone(), alerts, providers, settings),
+        events::router(
+            ctx.client.clone(),
+            ctx.events.clone(),
+            alerts,
+            providers,
+            settings,
+        ),
         ctx.shutdown.clone(),
     )
     .await

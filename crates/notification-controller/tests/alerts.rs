@@ -41,6 +41,12 @@ async fn start_sink() -> (String, Sink) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let router = axum::Router::new()
+        .route(
+            "/reject",
+            axum::routing::post(|| async {
+                (axum::http::StatusCode::BAD_REQUEST, "invalid_payload")
+            }),
+        )
         .route("/{target}", axum::routing::post(record))
         .with_state(sink.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
