@@ -234,9 +234,18 @@ async fn send(shared: &Shared, alert: &Alert, event: &Event) -> Result<(), Strin
         .as_deref()
         .and_then(|t| driftless_api::meta::parse_duration(t).ok())
         .unwrap_or(Duration::from_secs(15));
-    if provider.spec.type_ == ProviderType::GitHub {
-        let uid = provider.metadata.uid.clone().unwrap_or_default();
-        return match providers::github_commit_status(&provider, &uid, &secret, event)? {
+    let uid = provider.metadata.uid.clone().unwrap_or_default();
+    let commit_status = match provider.spec.type_ {
+        ProviderType::GitHub => Some(providers::github_commit_status(
+            &provider, &uid, &secret, event,
+        )?),
+        ProviderType::GitLab => Some(providers::gitlab_commit_status(
+            &provider, &uid, &secret, event,
+        )?),
+        _ => None,
+    };
+    if let Some(status) = commit_status {
+        return match status {
             Some(status) => providers::deliver_commit_status(&shared.http, &status, timeout).await,
             None => Ok(()),
         };

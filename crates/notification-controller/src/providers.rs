@@ -194,6 +194,81 @@ pub struct CommitStatus {
     pub state: &'static str,
     pub context: String,
     pub description: String,
+    /// How the host names the context and state fields (GitHub: `context`, `state`; GitLab:
+    /// `name` and, when listing, `status`).
+    pub context_field: &'static str,
+    pub listed_state_field: &'static str,
+}
+
+/// The commit of an event (its `commit`, `originRevision` or `revision` metadata, hex part).
+fn event_commit(event: &Event) -> Option<String> {
+    let revision = ["commit", "originRevision", "revision"]
+        .iter()
+        .find_map(|k| event.metadata.get(*k))?;
+    let sha = revision.rsplit(':').next().unwrap_or(revision).to_owned();
+    (sha.len() >= 7 && sha.chars().all(|c| c.is_ascii_hexdigit())).then_some(sha)
+}
+
+/// `<kind>/<name>/<first part of the Provider's UID>`, lower case: Flux's commit status id.
+fn status_context(event: &Event, provider_uid: &str) -> String {
+    let object = &event.involved_object;
+    let uid_prefix = provider_uid.split('-').next().unwrap_or_default();
+    format!(
+        "{}/{}/{uid_prefix}",
+        object.kind.as_deref().unwrap_or_default(),
+        object.name.as_deref().unwrap_or_default()
+    )
+    .to_lowercase()
+}
+
+/// A GitLab commit status (`PRIVATE-TOKEN`), for an event that carries a revision. The
+/// address is the project URL (`https://gitlab.example/group/project`, or a numeric id).
+pub fn gitlab_commit_status(
+    provider: &Provider,
+    provider_uid: &str,
+    secret: &ProviderSecret,
+    event: &Event,
+) -> Result<Option<CommitStatus>, String> {
+    let Some(sha) = event_commit(event) else {
+        return Ok(None);
+    };
+    let address = secret
+        .address
+        .clone()
+        .or_else(|| provider.spec.address.clone())
+        .ok_or("the gitlab provider needs the project address")?;
+    let token = secret
+        .token
+        .as_deref()
+        .ok_or("the gitlab provider needs a token in its secret")?;
+    let parsed = reqwest::Url::parse(address.trim_end_matches(".git"))
+        .map_err(|e| format!("invalid project address '{address}': {e}"))?;
+    let project = parsed.path().trim_matches('/');
+    if project.is_empty() {
+        return Err(format!("'{address}' does not name a project"));
+    }
+    let encoded: String = project.replace('/', "%2F");
+    let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let api = format!(
+        "{}://{}{port}/api/v4/projects/{encoded}",
+        parsed.scheme(),
+        parsed.host_str().unwrap_or_default()
+    );
+    let context = status_context(event, provider_uid);
+    Ok(Some(CommitStatus {
+        list_url: format!("{api}/repository/commits/{sha}/statuses?name={context}"),
+        post_url: format!("{api}/statuses/{sha}"),
+        headers: vec![("PRIVATE-TOKEN".to_owned(), token.to_owned())],
+        state: if event.severity == Severity::Error {
+            "failed"
+        } else {
+            "success"
+        },
+        context,
+        description: words(&event.reason).chars().take(255).collect(),
+        context_field: "name",
+        listed_state_field: "status",
+    }))
 }
 
 pub fn github_commit_status(
@@ -202,16 +277,9 @@ pub fn github_commit_status(
     secret: &ProviderSecret,
     event: &Event,
 ) -> Result<Option<CommitStatus>, String> {
-    let Some(revision) = ["commit", "originRevision", "revision"]
-        .iter()
-        .find_map(|k| event.metadata.get(*k))
-    else {
+    let Some(sha) = event_commit(event) else {
         return Ok(None);
     };
-    let sha = revision.rsplit(':').next().unwrap_or(revision).to_owned();
-    if sha.len() < 7 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Ok(None);
-    }
     let address = secret
         .address
         .clone()
@@ -235,14 +303,7 @@ pub fn github_commit_status(
         let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
         format!("{}://{host}{port}/api/v3", parsed.scheme())
     };
-    let object = &event.involved_object;
-    let uid_prefix = provider_uid.split('-').next().unwrap_or_default();
-    let context = format!(
-        "{}/{}/{uid_prefix}",
-        object.kind.as_deref().unwrap_or_default(),
-        object.name.as_deref().unwrap_or_default()
-    )
-    .to_lowercase();
+    let context = status_context(event, provider_uid);
     let description: String = words(&event.reason).chars().take(140).collect();
     Ok(Some(CommitStatus {
         list_url: format!("{api}/repos/{owner}/{repository}/commits/{sha}/statuses"),
@@ -266,6 +327,8 @@ pub fn github_commit_status(
         },
         context,
         description,
+        context_field: "context",
+        listed_state_field: "state",
     }))
 }
 
@@ -458,6 +521,39 @@ mod tests {
         assert_eq!(card["body"][0]["text"], "kustomization/podinfo.flux-system");
         assert_eq!(card["body"][1]["text"], "Reconciliation finished in 1.2s");
         assert_eq!(card["body"][2]["facts"][0]["title"], "revision");
+    }
+
+    #[test]
+    fn gitlab_commit_statuses_follow_flux() {
+        let gitlab = provider(
+            serde_json::json!({ "type": "gitlab", "address": "https://gitlab.example/group/sub/app.git" }),
+        );
+        let secret = ProviderSecret {
+            token: Some("glpat".into()),
+            ..Default::default()
+        };
+        let mut failed = event();
+        failed.severity = Severity::Error;
+        failed.reason = "HealthCheckFailed".into();
+        let status = gitlab_commit_status(&gitlab, "5f0c9f3e-1", &secret, &failed)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            status.post_url,
+            "https://gitlab.example/api/v4/projects/group%2Fsub%2Fapp/statuses/3b9a1f7c"
+        );
+        assert_eq!(
+            status.list_url,
+            "https://gitlab.example/api/v4/projects/group%2Fsub%2Fapp/repository/commits/3b9a1f7c/statuses?name=kustomization/podinfo/5f0c9f3e"
+        );
+        assert_eq!(
+            (status.state, status.description.as_str()),
+            ("failed", "health check failed")
+        );
+        assert_eq!(
+            status.headers,
+            vec![("PRIVATE-TOKEN".to_owned(), "glpat".to_owned())]
+        );
     }
 
     #[test]
