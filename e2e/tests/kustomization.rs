@@ -178,8 +178,9 @@ fn ready(kustomization: &Kustomization) -> Option<(String, String, String)> {
     ))
 }
 
-/// Waits until Kustomization `name` is Ready=True or False; returns status, reason, message
-/// and the object.
+/// Waits until Kustomization `name` is Ready=True or False for a reason of its own (not the
+/// source still fetching its first artifact); returns status, reason, message and the
+/// object.
 async fn wait_settled(
     kustomizations: &Api<Kustomization>,
     name: &str,
@@ -190,7 +191,9 @@ async fn wait_settled(
         async || {
             let k = kustomizations.get(name).await.ok()?;
             let (status, reason, message) = ready(&k)?;
-            (status != "Unknown").then_some((status, reason, message, k))
+            let waiting_for_source =
+                reason == "ArtifactFailed" && message.starts_with("Source artifact not found");
+            (status != "Unknown" && !waiting_for_source).then_some((status, reason, message, k))
         },
         logs,
     )

@@ -4,8 +4,7 @@
 //! service account there when one is named). Clients are kept and reused until the
 //! kubeconfig Secret changes.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use driftless_api::kustomize::Kustomization;
 use k8s_openapi::api::core::v1::Secret;
@@ -14,6 +13,9 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Resource, ResourceExt};
 
 use crate::apply::Applier;
+
+/// Clients kept for impersonated users and remote clusters.
+const CACHED_CLIENTS: usize = 1024;
 
 /// What a remote kubeconfig may use: Flux's `--insecure-kubeconfig-exec` and
 /// `--insecure-kubeconfig-tls`.
@@ -31,8 +33,9 @@ pub struct Clients {
     client: kube::Client,
     default_service_account: Option<String>,
     policy: KubeconfigPolicy,
-    /// By cluster and user; remote entries remember the Secret's resourceVersion.
-    cache: Mutex<HashMap<String, (String, Arc<Applier>)>>,
+    /// By cluster and user; remote entries remember the Secret's resourceVersion. Bounded:
+    /// entries of deleted Kustomizations or old Secrets age out.
+    cache: quick_cache::sync::Cache<String, (String, Arc<Applier>)>,
 }
 
 impl Clients {
@@ -48,7 +51,7 @@ impl Clients {
             client,
             default_service_account,
             policy,
-            cache: Mutex::new(HashMap::new()),
+            cache: quick_cache::sync::Cache::new(CACHED_CLIENTS),
         }
     }
 
@@ -164,13 +167,11 @@ impl Clients {
     }
 
     fn cached(&self, key: &str) -> Option<(String, Arc<Applier>)> {
-        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        cache.get(key).cloned()
+        self.cache.get(key)
     }
 
     fn remember(&self, key: String, version: String, applier: Arc<Applier>) {
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        cache.insert(key, (version, applier));
+        self.cache.insert(key, (version, applier));
     }
 }
 

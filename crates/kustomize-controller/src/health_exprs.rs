@@ -16,6 +16,12 @@ use crate::health::Health;
 const CEL_STACK_BYTES: usize = 16 << 20;
 
 fn on_large_stack<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, String> {
+    // Called from async reconciles: the wait must not hold a runtime worker that other
+    // tasks (watches, Lease renewal) need.
+    tokio::task::block_in_place(|| on_thread(f))
+}
+
+fn on_thread<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, String> {
     std::thread::scope(|scope| {
         let handle = std::thread::Builder::new()
             .name("cel".into())

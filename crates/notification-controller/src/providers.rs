@@ -26,7 +26,10 @@ impl ProviderSecret {
         };
         let headers = match data.get("headers") {
             Some(raw) => serde_yaml::from_slice::<BTreeMap<String, String>>(raw)
-                .map_err(|e| format!("invalid 'headers' in the provider secret: {e}"))?,
+                // serde's message would quote the offending value, which may be a secret.
+                .map_err(|_| {
+                    "invalid 'headers' in the provider secret: not a map of strings".to_owned()
+                })?,
             None => BTreeMap::new(),
         };
         Ok(ProviderSecret {
@@ -163,8 +166,14 @@ pub fn request(
         }
     };
     // Discord takes Slack's payload at its webhook URL plus `/slack`, which Flux uses.
-    let url = if provider.spec.type_ == ProviderType::Discord && !url.ends_with("/slack") {
-        format!("{}/slack", url.trim_end_matches('/'))
+    let url = if provider.spec.type_ == ProviderType::Discord {
+        let mut parsed =
+            reqwest::Url::parse(&url).map_err(|e| format!("invalid Discord address: {e}"))?;
+        if !parsed.path().ends_with("/slack") {
+            let path = format!("{}/slack", parsed.path().trim_end_matches('/'));
+            parsed.set_path(&path);
+        }
+        parsed.to_string()
     } else {
         url
     };
@@ -242,10 +251,10 @@ pub fn gitlab_commit_status(
         .as_deref()
         .ok_or("the gitlab provider needs a token in its secret")?;
     let parsed = reqwest::Url::parse(address.trim_end_matches(".git"))
-        .map_err(|e| format!("invalid project address '{address}': {e}"))?;
+        .map_err(|e| format!("invalid project address: {e}"))?;
     let project = parsed.path().trim_matches('/');
     if project.is_empty() {
-        return Err(format!("'{address}' does not name a project"));
+        return Err("the project address does not name a project".into());
     }
     let encoded: String = project.replace('/', "%2F");
     let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
@@ -290,12 +299,12 @@ pub fn github_commit_status(
         .as_deref()
         .ok_or("the github provider needs a token in its secret")?;
     let parsed = reqwest::Url::parse(address.trim_end_matches(".git"))
-        .map_err(|e| format!("invalid repository address '{address}': {e}"))?;
+        .map_err(|e| format!("invalid repository address: {e}"))?;
     let host = parsed.host_str().unwrap_or_default();
     let path = parsed.path().trim_matches('/');
     let (owner, repository) = path
         .split_once('/')
-        .ok_or_else(|| format!("'{address}' does not name an owner and a repository"))?;
+        .ok_or("the repository address does not name an owner and a repository")?;
     // github.com has its own API host; Enterprise servers serve the API under /api/v3.
     let api = if host == "github.com" {
         "https://api.github.com".to_owned()
@@ -346,21 +355,21 @@ pub async fn deliver_commit_status(
     let existing: Vec<serde_json::Value> = match list.send().await {
         Ok(response) if response.status().is_success() => response.json().await.unwrap_or_default(),
         Ok(response) => return Err(format!("listing commit statuses: {}", response.status())),
-        Err(error) => return Err(format!("listing commit statuses: {error}")),
+        Err(error) => return Err(format!("listing commit statuses: {}", error.without_url())),
     };
     let newest = existing.iter().find(|s| {
-        s["context"]
+        s[status.context_field]
             .as_str()
             .is_some_and(|c| c.eq_ignore_ascii_case(&status.context))
     });
     if newest.is_some_and(|s| {
-        s["state"] == status.state && s["description"] == status.description.as_str()
+        s[status.listed_state_field] == status.state
+            && s["description"] == status.description.as_str()
     }) {
         return Ok(());
     }
-    let body = serde_json::json!({
-        "state": status.state, "context": status.context, "description": status.description,
-    });
+    let mut body = serde_json::json!({ "state": status.state, "description": status.description });
+    body[status.context_field] = serde_json::Value::String(status.context.clone());
     let outgoing = Outgoing {
         url: status.post_url.clone(),
         headers: status
@@ -406,11 +415,12 @@ pub async fn deliver(
                     break;
                 }
             }
-            Err(error) => last_error = error.to_string(),
+            // The address may be a credential (chat webhook URLs are): never in messages.
+            Err(error) => last_error = error.without_url().to_string(),
         }
-        tracing::debug!(url = %outgoing.url, attempt, error = %last_error, "delivery failed");
+        tracing::debug!(attempt, error = %last_error, "delivery failed");
     }
-    Err(format!("posting to {} failed: {last_error}", outgoing.url))
+    Err(format!("posting to the provider failed: {last_error}"))
 }
 
 #[cfg(test)]
@@ -563,6 +573,11 @@ mod tests {
         );
         let request = request(&discord, &ProviderSecret::default(), &event()).unwrap();
         assert_eq!(request.url, "http://sink/api/webhooks/1/t/slack");
+        let waiting = provider(
+            serde_json::json!({ "type": "discord", "address": "http://sink/api/webhooks/1/t?wait=true" }),
+        );
+        let request = super::request(&waiting, &ProviderSecret::default(), &event()).unwrap();
+        assert_eq!(request.url, "http://sink/api/webhooks/1/t/slack?wait=true");
         let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
         assert_eq!(
             body["attachments"][0]["author_name"],

@@ -47,7 +47,8 @@ pub async fn token(client: &kube::Client, receiver: &Receiver) -> Result<String,
         .data
         .unwrap_or_default()
         .get("token")
-        .map(|t| String::from_utf8_lossy(&t.0).trim().to_owned())
+        // Used as stored, as Flux does: the path and signatures depend on every byte.
+        .map(|t| String::from_utf8_lossy(&t.0).into_owned())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| {
             format!(
@@ -113,14 +114,18 @@ impl ReceiverReconciler {
         if receiver.spec.suspend {
             return Ok(Action::await_change());
         }
-        if receiver.spec.type_ == ReceiverType::GenericOidc {
+        if matches!(
+            receiver.spec.type_,
+            ReceiverType::GenericOidc | ReceiverType::Gcr
+        ) {
             // Not served yet: said plainly rather than published as a working path.
             cond::mark_stalled(
                 &mut status.conditions,
                 "UnsupportedReceiverType",
-                "receiver type generic-oidc is not supported yet",
+                "receiver types gcr and generic-oidc are not supported yet",
                 generation,
             );
+            status.webhook_path = None;
             status.observed_generation = generation;
             apply_status(&api, &*receiver, self.runtime.controller, &status)
                 .await

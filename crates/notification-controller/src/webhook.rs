@@ -192,6 +192,12 @@ async fn request_reconcile(
     let resource = api_resource(reference.kind, reference.api_version.as_deref());
     let api: Api<DynamicObject> =
         Api::namespaced_with(shared.client.clone(), &namespace, &resource);
+    if reference.name == "*" && reference.match_labels.is_empty() {
+        // As in Flux: a wildcard must be narrowed by labels.
+        return Err(format!(
+            "{what}: matchLabels field not set when using wildcard '*' as name"
+        ));
+    }
     let names: Vec<String> = if reference.name == "*" {
         let selector = reference
             .match_labels

@@ -137,9 +137,10 @@ impl Format {
         data.windows(marker.len()).any(|w| w == marker)
     }
 
-    /// The format of an encrypted file by its content, if it is one.
+    /// The format of an encrypted file by its content, if it is one. INI is left out: it is
+    /// not decrypted yet, and `[sops]` alone is too weak a sign to fail a build on.
     pub fn detect(data: &[u8]) -> Option<Format> {
-        [Format::Json, Format::Yaml, Format::Dotenv, Format::Ini]
+        [Format::Json, Format::Yaml, Format::Dotenv]
             .into_iter()
             .find(|f| f.is_encrypted(data))
     }
@@ -313,7 +314,12 @@ fn unflatten(metadata: &mut Mapping, flat: &str, value: String) -> Result<(), So
             let Node::Seq(items) = node else {
                 return Err(bad());
             };
-            while items.len() <= index {
+            // sops writes lists densely: an index past the end is made up, and a huge one
+            // would exhaust memory.
+            if index > items.len() {
+                return Err(bad());
+            }
+            if index == items.len() {
                 items.push(Node::null());
             }
             node = &mut items[index];
@@ -752,6 +758,8 @@ mod tests {
         assert_eq!(age[0].str_at(&["recipient"]), Some("age1x"));
         assert!(is_encrypted_document(&doc));
         assert!(parse_dotenv("no equals sign").is_err());
+        // Indices must be dense: a made-up one fails instead of allocating.
+        assert!(parse_dotenv("sops_mac=ENC[m]\nsops_age__list_99999999999__map_enc=x\n").is_err());
     }
 
     #[test]

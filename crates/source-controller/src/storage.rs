@@ -180,6 +180,9 @@ impl Storage {
             }
         }
         let file = std::fs::File::open(&to).map_err(link_err(&to))?;
+        // Retention counts from when this object got the artifact, not from when the first
+        // object packed it (the link shares the original's times).
+        let _ = file.set_modified(SystemTime::now());
         let (actual, _) = driftless_artifact::HashingReader::new(file, u64::MAX)
             .finish()
             .map_err(link_err(&to))?;
