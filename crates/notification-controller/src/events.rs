@@ -235,17 +235,14 @@ async fn send(shared: &Shared, alert: &Alert, event: &Event) -> Result<(), Strin
         .and_then(|t| driftless_api::meta::parse_duration(t).ok())
         .unwrap_or(Duration::from_secs(15));
     let uid = provider.metadata.uid.clone().unwrap_or_default();
-    let commit_status = match provider.spec.type_ {
-        ProviderType::GitHub => Some(providers::github_commit_status(
-            &provider, &uid, &secret, event,
-        )?),
-        ProviderType::GitLab => Some(providers::gitlab_commit_status(
-            &provider, &uid, &secret, event,
-        )?),
+    let commit_status: Option<providers::CommitStatusBuilder> = match provider.spec.type_ {
+        ProviderType::GitHub => Some(providers::github_commit_status),
+        ProviderType::GitLab => Some(providers::gitlab_commit_status),
+        ProviderType::Gitea => Some(providers::gitea_commit_status),
         _ => None,
     };
-    if let Some(status) = commit_status {
-        return match status {
+    if let Some(build) = commit_status {
+        return match build(&provider, &uid, &secret, event)? {
             Some(status) => providers::deliver_commit_status(&shared.http, &status, timeout).await,
             None => Ok(()),
         };

@@ -94,7 +94,8 @@ pub fn request(
             }
             body
         }
-        ProviderType::Slack | ProviderType::Discord => {
+        // Rocket.Chat's incoming webhooks take Slack's payload, which is what Flux sends.
+        ProviderType::Slack | ProviderType::Discord | ProviderType::Rocket => {
             if let Some(token) = &secret.token {
                 headers.push(("Authorization".to_owned(), format!("Bearer {token}")));
             }
@@ -209,6 +210,11 @@ pub struct CommitStatus {
     pub listed_state_field: &'static str,
 }
 
+/// Builds the commit status a Git host provider sets for an event (`None`: the event names
+/// no commit).
+pub type CommitStatusBuilder =
+    fn(&Provider, &str, &ProviderSecret, &Event) -> Result<Option<CommitStatus>, String>;
+
 /// The commit of an event (its `commit`, `originRevision` or `revision` metadata, hex part).
 fn event_commit(event: &Event) -> Option<String> {
     let revision = ["commit", "originRevision", "revision"]
@@ -228,6 +234,56 @@ fn status_context(event: &Event, provider_uid: &str) -> String {
         object.name.as_deref().unwrap_or_default()
     )
     .to_lowercase()
+}
+
+/// A Gitea (or Forgejo) commit status (`Authorization: token`), for an event that carries a
+/// revision. The address is the repository URL.
+pub fn gitea_commit_status(
+    provider: &Provider,
+    provider_uid: &str,
+    secret: &ProviderSecret,
+    event: &Event,
+) -> Result<Option<CommitStatus>, String> {
+    let Some(sha) = event_commit(event) else {
+        return Ok(None);
+    };
+    let address = secret
+        .address
+        .clone()
+        .or_else(|| provider.spec.address.clone())
+        .ok_or("the gitea provider needs the repository address")?;
+    let token = secret
+        .token
+        .as_deref()
+        .ok_or("the gitea provider needs a token in its secret")?;
+    let parsed = reqwest::Url::parse(address.trim_end_matches(".git"))
+        .map_err(|e| format!("invalid repository address: {e}"))?;
+    let (owner, repository) = parsed
+        .path()
+        .trim_matches('/')
+        .split_once('/')
+        .ok_or("the repository address does not name an owner and a repository")?;
+    let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let api = format!(
+        "{}://{}{port}/api/v1/repos/{owner}/{repository}",
+        parsed.scheme(),
+        parsed.host_str().unwrap_or_default()
+    );
+    let state = match (event.severity, event.reason.as_str()) {
+        (_, "Progressing") => "pending",
+        (Severity::Error, _) => "failure",
+        _ => "success",
+    };
+    Ok(Some(CommitStatus {
+        list_url: format!("{api}/commits/{sha}/statuses"),
+        post_url: format!("{api}/statuses/{sha}"),
+        headers: vec![("Authorization".to_owned(), format!("token {token}"))],
+        state,
+        context: status_context(event, provider_uid),
+        description: words(&event.reason),
+        context_field: "context",
+        listed_state_field: "status",
+    }))
 }
 
 /// A GitLab commit status (`PRIVATE-TOKEN`), for an event that carries a revision. The
@@ -563,6 +619,43 @@ mod tests {
         assert_eq!(
             status.headers,
             vec![("PRIVATE-TOKEN".to_owned(), "glpat".to_owned())]
+        );
+    }
+
+    #[test]
+    fn gitea_commit_statuses_follow_flux() {
+        let gitea = provider(
+            serde_json::json!({ "type": "gitea", "address": "https://gitea.example:3000/org/app" }),
+        );
+        let secret = ProviderSecret {
+            token: Some("tok".into()),
+            ..Default::default()
+        };
+        let mut progressing = event();
+        progressing.reason = "Progressing".into();
+        let status = gitea_commit_status(&gitea, "abc-1", &secret, &progressing)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            status.post_url,
+            "https://gitea.example:3000/api/v1/repos/org/app/statuses/3b9a1f7c"
+        );
+        assert_eq!(
+            status.list_url,
+            "https://gitea.example:3000/api/v1/repos/org/app/commits/3b9a1f7c/statuses"
+        );
+        assert_eq!(status.state, "pending");
+        assert_eq!(status.listed_state_field, "status");
+        assert_eq!(
+            status.headers,
+            vec![("Authorization".to_owned(), "token tok".to_owned())]
+        );
+        assert_eq!(
+            gitea_commit_status(&gitea, "abc", &secret, &event())
+                .unwrap()
+                .unwrap()
+                .state,
+            "success"
         );
     }
 
