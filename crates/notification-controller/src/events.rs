@@ -69,7 +69,7 @@ pub fn router(
     let shared = Arc::new(Shared {
         client,
         recorder,
-        http: reqwest::Client::new(),
+        http: providers::http_client(None, None, None).unwrap_or_default(),
         alerts,
         providers,
         settings,
@@ -234,6 +234,7 @@ async fn send(shared: &Shared, alert: &Alert, event: &Event) -> Result<(), Strin
         .as_deref()
         .and_then(|t| driftless_api::meta::parse_duration(t).ok())
         .unwrap_or(Duration::from_secs(15));
+    let http = provider_client(shared, &provider, &namespace).await?;
     let uid = provider.metadata.uid.clone().unwrap_or_default();
     let commit_status: Option<providers::CommitStatusBuilder> = match provider.spec.type_ {
         ProviderType::GitHub => Some(providers::github_commit_status),
@@ -243,10 +244,68 @@ async fn send(shared: &Shared, alert: &Alert, event: &Event) -> Result<(), Strin
     };
     if let Some(build) = commit_status {
         return match build(&provider, &uid, &secret, event)? {
-            Some(status) => providers::deliver_commit_status(&shared.http, &status, timeout).await,
+            Some(status) => providers::deliver_commit_status(&http, &status, timeout).await,
             None => Ok(()),
         };
     }
     let outgoing = providers::request(&provider, &secret, event)?;
-    providers::deliver(&shared.http, &outgoing, timeout).await
+    providers::deliver(&http, &outgoing, timeout).await
+}
+
+/// The HTTP client for `provider`: the shared one, or one with the CA and client certificate of
+/// `certSecretRef` and the proxy of `proxySecretRef` (or the deprecated `spec.proxy`).
+async fn provider_client(
+    shared: &Shared,
+    provider: &Provider,
+    namespace: &str,
+) -> Result<reqwest::Client, String> {
+    let spec = &provider.spec;
+    if spec.cert_secret_ref.is_none() && spec.proxy_secret_ref.is_none() && spec.proxy.is_none() {
+        return Ok(shared.http.clone());
+    }
+    let secrets: Api<Secret> = Api::namespaced(shared.client.clone(), namespace);
+    let read = async |name: &str| -> Result<BTreeMap<String, Vec<u8>>, String> {
+        let secret = secrets
+            .get(name)
+            .await
+            .map_err(|e| format!("reading secret '{namespace}/{name}': {e}"))?;
+        Ok(secret
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect())
+    };
+    let certs = match &spec.cert_secret_ref {
+        Some(reference) => Some(read(&reference.name).await?),
+        None => None,
+    };
+    let proxy = match (&spec.proxy_secret_ref, &spec.proxy) {
+        (Some(reference), _) => {
+            let data = read(&reference.name).await?;
+            let text = |k: &str| {
+                data.get(k)
+                    .map(|v| String::from_utf8_lossy(v).trim().to_owned())
+            };
+            let address = text("address").ok_or("the proxy secret has no 'address'")?;
+            let mut proxy =
+                reqwest::Proxy::all(&address).map_err(|_| "invalid proxy address".to_owned())?;
+            if let (Some(user), Some(password)) = (text("username"), text("password")) {
+                proxy = proxy.basic_auth(&user, &password);
+            }
+            Some(proxy)
+        }
+        (None, Some(address)) => {
+            Some(reqwest::Proxy::all(address).map_err(|_| "invalid spec.proxy".to_owned())?)
+        }
+        (None, None) => None,
+    };
+    let ca = certs
+        .as_ref()
+        .and_then(|c| c.get("ca.crt"))
+        .map(Vec::as_slice);
+    let client_cert = certs
+        .as_ref()
+        .and_then(|c| Some((c.get("tls.crt")?.as_slice(), c.get("tls.key")?.as_slice())));
+    providers::http_client(ca, client_cert, proxy)
 }

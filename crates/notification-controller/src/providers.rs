@@ -8,6 +8,29 @@ use driftless_api::event::{Event, Severity};
 use driftless_api::notification::{Provider, ProviderType};
 use hmac::{Hmac, Mac};
 
+/// An HTTP client trusting the system roots plus `ca_pem`, presenting `client` when given,
+/// through `proxy` when given.
+pub fn http_client(
+    ca_pem: Option<&[u8]>,
+    client: Option<(&[u8], &[u8])>,
+    proxy: Option<reqwest::Proxy>,
+) -> Result<reqwest::Client, String> {
+    let tls = driftless_runtime::tls::client_config(ca_pem, client)?;
+    let mut builder = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .connect_timeout(Duration::from_secs(15))
+        .user_agent(concat!(
+            "driftless-notification-controller/",
+            env!("CARGO_PKG_VERSION")
+        ));
+    if let Some(proxy) = proxy {
+        builder = builder.proxy(proxy);
+    }
+    builder
+        .build()
+        .map_err(|e| format!("building the HTTP client: {e}"))
+}
+
 /// Values a Provider's Secret may hold (`address`, `token`, `headers`).
 #[derive(Clone, Debug, Default)]
 pub struct ProviderSecret {
@@ -657,6 +680,17 @@ mod tests {
                 .state,
             "success"
         );
+    }
+
+    #[test]
+    fn clients_take_a_custom_ca_and_refuse_a_bad_one() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let ca = rcgen::generate_simple_self_signed(vec!["sink.local".into()]).unwrap();
+        assert!(http_client(Some(ca.cert.pem().as_bytes()), None, None).is_ok());
+        let error = http_client(Some(b"not a certificate"), None, None).unwrap_err();
+        assert!(error.contains("ca.crt"), "{error}");
+        let proxy = reqwest::Proxy::all("http://proxy.local:3128").unwrap();
+        assert!(http_client(None, None, Some(proxy)).is_ok());
     }
 
     #[test]

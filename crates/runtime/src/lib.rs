@@ -14,6 +14,7 @@ pub mod reconcile;
 pub mod server;
 pub mod status;
 pub mod telemetry;
+pub mod tls;
 
 pub use flags::{CommonArgs, EventForwardingArgs};
 pub use manager::{Context, Manager, ManagerError};

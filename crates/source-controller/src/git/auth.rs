@@ -4,9 +4,6 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
 /// Flux's Secret keys.
 pub const USERNAME_KEY: &str = "username";
 pub const PASSWORD_KEY: &str = "password";
@@ -179,12 +176,6 @@ impl Credentials {
     }
 }
 
-/// The system's trust anchors, loaded once per process.
-fn system_roots() -> &'static [CertificateDer<'static>] {
-    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
-    ROOTS.get_or_init(|| rustls_native_certs::load_native_certs().certs)
-}
-
 /// The TLS configuration of connections without custom TLS settings, built once: building it
 /// per connection would re-read the system trust store for every fetch.
 pub fn default_tls_config() -> Result<Arc<rustls::ClientConfig>, AuthError> {
@@ -200,39 +191,7 @@ pub fn tls_config(
     ca_pem: Option<&[u8]>,
     client: Option<(&[u8], &[u8])>,
 ) -> Result<rustls::ClientConfig, AuthError> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add_parsable_certificates(system_roots().iter().cloned());
-    if let Some(pem) = ca_pem {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
-            .collect::<Result<_, _>>()
-            .map_err(|e| AuthError::Tls(format!("ca.crt: {e}")))?;
-        if certs.is_empty() {
-            return Err(AuthError::Tls("ca.crt holds no PEM certificate".into()));
-        }
-        for cert in certs {
-            roots
-                .add(cert)
-                .map_err(|e| AuthError::Tls(format!("ca.crt: {e}")))?;
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| AuthError::Tls(e.to_string()))?
-        .with_root_certificates(roots);
-    match client {
-        None => Ok(builder.with_no_client_auth()),
-        Some((cert_pem, key_pem)) => {
-            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
-                .collect::<Result<_, _>>()
-                .map_err(|e| AuthError::Tls(format!("tls.crt: {e}")))?;
-            let key = PrivateKeyDer::from_pem_slice(key_pem)
-                .map_err(|e| AuthError::Tls(format!("tls.key: {e}")))?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| AuthError::Tls(format!("client certificate: {e}")))
-        }
-    }
+    driftless_runtime::tls::client_config(ca_pem, client).map_err(AuthError::Tls)
 }
 
 #[cfg(test)]
