@@ -115,6 +115,30 @@ fn write_key(out: &mut String, key: &str) {
     }
 }
 
+/// A local tag, its characters outside YAML's URI set percent-encoded as Go's encoder
+/// writes them (the parser decoded them).
+fn write_tag(out: &mut String, tag: &str) {
+    let Some(name) = tag.strip_prefix('!') else {
+        out.push_str(tag);
+        return;
+    };
+    out.push('!');
+    let name = name.strip_prefix('!').map_or(name, |rest| {
+        out.push('!');
+        rest
+    });
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() || ";/?:@&=+$,_.~*'()[]-#".contains(c) {
+            out.push(c);
+        } else {
+            let mut buffer = [0u8; 4];
+            for byte in c.encode_utf8(&mut buffer).bytes() {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+}
+
 fn write_scalar(out: &mut String, scalar: &Scalar, level: usize) {
     let value = scalar.value.as_str();
     match scalar.tag.as_deref() {
@@ -133,7 +157,7 @@ fn write_scalar(out: &mut String, scalar: &Scalar, level: usize) {
                 Some("!!int" | "!!float" | "!!bool" | "!!null")
             ) => {}
         Some(other) => {
-            out.push_str(other);
+            write_tag(out, other);
             out.push(' ');
             return write_string(out, value, level);
         }
@@ -581,6 +605,15 @@ pub fn compare_keys(a: &str, b: &str) -> std::cmp::Ordering {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn tags_with_characters_outside_uris_are_percent_encoded() {
+        // Fuzzing found `!%17777:am=`, read as a tag with a control character, written raw.
+        let node = parse_one("ec: !%17777:am= \"\"\n").unwrap();
+        let text = to_string(&node);
+        assert_eq!(text, "ec: !%17777:am= \"\"\n");
+        assert_eq!(parse_one(&text).unwrap(), node);
+    }
 
     #[test]
     fn keys_too_long_for_implicit_keys_are_written_explicitly() {
