@@ -243,6 +243,16 @@ async fn send(shared: &Shared, alert: &Alert, event: &Event) -> Result<(), Strin
         _ => None,
     };
     if let Some(build) = commit_status {
+        // As in Flux, a commit status follows only the events meant for it (the controllers
+        // mark their final result with `commit_status: update`), not every progress event.
+        if event
+            .metadata
+            .get(driftless_api::event::META_COMMIT_STATUS_KEY)
+            .map(String::as_str)
+            != Some(driftless_api::event::META_COMMIT_STATUS_UPDATE_VALUE)
+        {
+            return Ok(());
+        }
         return match build(&provider, &uid, &secret, event)? {
             Some(status) => providers::deliver_commit_status(&http, &status, timeout).await,
             None => Ok(()),

@@ -426,15 +426,11 @@ async fn github_commit_statuses_are_posted_once_per_state() {
 
     let http = reqwest::Client::new();
     let post = async |message: &str, severity: &str| {
+        let mut body = event("Kustomization", "app", &namespace, severity, message);
+        body["metadata"]["kustomize.toolkit.fluxcd.io/commit_status"] = "update".into();
         let status = http
             .post(format!("http://127.0.0.1:{events_port}/"))
-            .json(&event(
-                "Kustomization",
-                "app",
-                &namespace,
-                severity,
-                message,
-            ))
+            .json(&body)
             .send()
             .await
             .unwrap()
@@ -467,9 +463,23 @@ async fn github_commit_statuses_are_posted_once_per_state() {
             .starts_with("kustomization/app/"),
         "{first}"
     );
+    // Progress events without `commit_status: update` set no status.
+    http.post(format!("http://127.0.0.1:{events_port}/"))
+        .json(&event(
+            "Kustomization",
+            "app",
+            &namespace,
+            "error",
+            "progress only",
+        ))
+        .send()
+        .await
+        .unwrap();
     // Further successes of the same commit add nothing; a failure does.
     assert_eq!(count(), 1, "a repeated state was posted again");
     post("another success", "info").await;
+    // Deliveries run concurrently: let the success be handled before the failure arrives.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     post("apply failed", "error").await;
     let started = Instant::now();
     while count() < 2 {
