@@ -88,14 +88,9 @@ pub fn request(
     secret: &ProviderSecret,
     event: &Event,
 ) -> Result<Outgoing, String> {
-    let url = secret
-        .address
-        .clone()
-        .or_else(|| provider.spec.address.clone())
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| {
-            "the provider has no address (spec.address or the secret's address)".to_owned()
-        })?;
+    let url = address(provider, secret).ok_or_else(|| {
+        "the provider has no address (spec.address or the secret's address)".to_owned()
+    })?;
     let mut headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
     let body = match provider.spec.type_ {
         ProviderType::Generic | ProviderType::GenericHmac => {
@@ -259,6 +254,44 @@ fn status_context(event: &Event, provider_uid: &str) -> String {
     .to_lowercase()
 }
 
+/// The Provider's address: its Secret's `address` wins over `spec.address`.
+fn address(provider: &Provider, secret: &ProviderSecret) -> Option<String> {
+    secret
+        .address
+        .clone()
+        .or_else(|| provider.spec.address.clone())
+        .filter(|a| !a.is_empty())
+}
+
+/// What a Git host's commit status needs: the repository (or project) URL without `.git`, and
+/// the token. `kind` and `noun` name them in errors.
+fn git_host<'s>(
+    provider: &Provider,
+    secret: &'s ProviderSecret,
+    kind: &str,
+    noun: &str,
+) -> Result<(reqwest::Url, &'s str), String> {
+    let address = address(provider, secret)
+        .ok_or_else(|| format!("the {kind} provider needs the {noun} address"))?;
+    let token = secret
+        .token
+        .as_deref()
+        .ok_or_else(|| format!("the {kind} provider needs a token in its secret"))?;
+    let url = reqwest::Url::parse(address.trim_end_matches(".git"))
+        .map_err(|e| format!("invalid {noun} address: {e}"))?;
+    Ok((url, token))
+}
+
+/// `scheme://host[:port]` of `url`.
+fn origin(url: &reqwest::Url) -> String {
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    format!(
+        "{}://{}{port}",
+        url.scheme(),
+        url.host_str().unwrap_or_default()
+    )
+}
+
 /// A Gitea (or Forgejo) commit status (`Authorization: token`), for an event that carries a
 /// revision. The address is the repository URL.
 pub fn gitea_commit_status(
@@ -270,28 +303,13 @@ pub fn gitea_commit_status(
     let Some(sha) = event_commit(event) else {
         return Ok(None);
     };
-    let address = secret
-        .address
-        .clone()
-        .or_else(|| provider.spec.address.clone())
-        .ok_or("the gitea provider needs the repository address")?;
-    let token = secret
-        .token
-        .as_deref()
-        .ok_or("the gitea provider needs a token in its secret")?;
-    let parsed = reqwest::Url::parse(address.trim_end_matches(".git"))
-        .map_err(|e| format!("invalid repository address: {e}"))?;
+    let (parsed, token) = git_host(provider, secret, "gitea", "repository")?;
     let (owner, repository) = parsed
         .path()
         .trim_matches('/')
         .split_once('/')
         .ok_or("the repository address does not name an owner and a repository")?;
-    let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
-    let api = format!(
-        "{}://{}{port}/api/v1/repos/{owner}/{repository}",
-        parsed.scheme(),
-        parsed.host_str().unwrap_or_default()
-    );
+    let api = format!("{}/api/v1/repos/{owner}/{repository}", origin(&parsed));
     let state = match (event.severity, event.reason.as_str()) {
         (_, "Progressing") => "pending",
         (Severity::Error, _) => "failure",
@@ -320,28 +338,13 @@ pub fn gitlab_commit_status(
     let Some(sha) = event_commit(event) else {
         return Ok(None);
     };
-    let address = secret
-        .address
-        .clone()
-        .or_else(|| provider.spec.address.clone())
-        .ok_or("the gitlab provider needs the project address")?;
-    let token = secret
-        .token
-        .as_deref()
-        .ok_or("the gitlab provider needs a token in its secret")?;
-    let parsed = reqwest::Url::parse(address.trim_end_matches(".git"))
-        .map_err(|e| format!("invalid project address: {e}"))?;
+    let (parsed, token) = git_host(provider, secret, "gitlab", "project")?;
     let project = parsed.path().trim_matches('/');
     if project.is_empty() {
         return Err("the project address does not name a project".into());
     }
     let encoded: String = project.replace('/', "%2F");
-    let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
-    let api = format!(
-        "{}://{}{port}/api/v4/projects/{encoded}",
-        parsed.scheme(),
-        parsed.host_str().unwrap_or_default()
-    );
+    let api = format!("{}/api/v4/projects/{encoded}", origin(&parsed));
     let context = status_context(event, provider_uid);
     Ok(Some(CommitStatus {
         list_url: format!("{api}/repository/commits/{sha}/statuses?name={context}"),
@@ -368,17 +371,7 @@ pub fn github_commit_status(
     let Some(sha) = event_commit(event) else {
         return Ok(None);
     };
-    let address = secret
-        .address
-        .clone()
-        .or_else(|| provider.spec.address.clone())
-        .ok_or("the github provider needs the repository address")?;
-    let token = secret
-        .token
-        .as_deref()
-        .ok_or("the github provider needs a token in its secret")?;
-    let parsed = reqwest::Url::parse(address.trim_end_matches(".git"))
-        .map_err(|e| format!("invalid repository address: {e}"))?;
+    let (parsed, token) = git_host(provider, secret, "github", "repository")?;
     let host = parsed.host_str().unwrap_or_default();
     let path = parsed.path().trim_matches('/');
     let (owner, repository) = path
@@ -388,8 +381,7 @@ pub fn github_commit_status(
     let api = if host == "github.com" {
         "https://api.github.com".to_owned()
     } else {
-        let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
-        format!("{}://{host}{port}/api/v3", parsed.scheme())
+        format!("{}/api/v3", origin(&parsed))
     };
     let context = status_context(event, provider_uid);
     let description: String = words(&event.reason).chars().take(140).collect();
