@@ -1,14 +1,14 @@
 //! Events in, alerts out: the notification-controller binary on the real control plane posts
 //! what Alerts select to local HTTP sinks that record the exact requests.
 
-use std::path::Path;
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::HeaderMap;
-use driftless_testenv::controller::ControllerProcess;
 use hmac::{Hmac, Mac};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DynamicObject, PostParams};
@@ -99,32 +99,14 @@ async fn create(client: &kube::Client, namespace: &str, object: serde_json::Valu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_select_events_and_providers_send_what_targets_expect() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let plane = driftless_testenv::shared().await.expect("control plane");
-    plane
-        .install_crds(&driftless_api::crds())
-        .await
-        .expect("CRDs");
-    let namespace = plane.namespace("alerts").await.unwrap();
-    let client = plane.client().await.unwrap();
+    let support::Running {
+        namespace,
+        client,
+        mut controller,
+        events_port,
+        ..
+    } = support::start("alerts", &["--log-level=debug"]).await;
     let (sink_address, sink) = start_sink().await;
-
-    let [events_port] = driftless_testenv::free_ports().unwrap();
-    let mut controller = ControllerProcess::spawn(
-        "notification-controller",
-        Path::new(env!("CARGO_BIN_EXE_notification-controller")),
-        &plane.kubeconfig_path(),
-        plane.dir(),
-        &[
-            "--watch-all-namespaces=false".to_owned(),
-            format!("--runtime-namespace={namespace}"),
-            format!("--events-addr=127.0.0.1:{events_port}"),
-            "--receiver-addr=127.0.0.1:0".to_owned(),
-            "--log-level=debug".to_owned(),
-        ],
-    )
-    .unwrap();
-    tokio::task::block_in_place(|| controller.wait_ready(Duration::from_secs(30))).unwrap();
 
     // A Secret's address wins over the Provider's: Slack's webhook URL is a credential.
     for (name, data) in [
@@ -379,30 +361,14 @@ async fn github_sink() -> (String, Arc<Mutex<Vec<(HeaderMap, serde_json::Value)>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn github_commit_statuses_are_posted_once_per_state() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let plane = driftless_testenv::shared().await.expect("control plane");
-    plane
-        .install_crds(&driftless_api::crds())
-        .await
-        .expect("CRDs");
-    let namespace = plane.namespace("statuses").await.unwrap();
-    let client = plane.client().await.unwrap();
+    let support::Running {
+        namespace,
+        client,
+        mut controller,
+        events_port,
+        ..
+    } = support::start("statuses", &[]).await;
     let (github, statuses) = github_sink().await;
-    let [events_port] = driftless_testenv::free_ports().unwrap();
-    let mut controller = ControllerProcess::spawn(
-        "notification-controller",
-        Path::new(env!("CARGO_BIN_EXE_notification-controller")),
-        &plane.kubeconfig_path(),
-        plane.dir(),
-        &[
-            "--watch-all-namespaces=false".to_owned(),
-            format!("--runtime-namespace={namespace}"),
-            format!("--events-addr=127.0.0.1:{events_port}"),
-            "--receiver-addr=127.0.0.1:0".to_owned(),
-        ],
-    )
-    .unwrap();
-    tokio::task::block_in_place(|| controller.wait_ready(Duration::from_secs(30))).unwrap();
     let secret: Secret = serde_json::from_value(serde_json::json!({
         "metadata": { "name": "github" }, "stringData": { "token": "ghp-token" },
     }))

@@ -3,12 +3,13 @@
 //! sender signs it (the target is asked to reconcile) and once wrongly (refused, nothing
 //! asked).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use driftless_api::notification::Receiver;
 use driftless_api::source::GitRepository;
-use driftless_testenv::controller::ControllerProcess;
 use hmac::{Hmac, Mac};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
@@ -78,30 +79,13 @@ async fn requested_at(api: &Api<GitRepository>, name: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_real_payload_triggers_when_genuine_and_nothing_otherwise() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let plane = driftless_testenv::shared().await.expect("control plane");
-    plane
-        .install_crds(&driftless_api::crds())
-        .await
-        .expect("CRDs");
-    let namespace = plane.namespace("receivers").await.unwrap();
-    let client = plane.client().await.unwrap();
-    let [port] = driftless_testenv::free_ports().unwrap();
-    let mut controller = ControllerProcess::spawn(
-        "notification-controller",
-        Path::new(env!("CARGO_BIN_EXE_notification-controller")),
-        &plane.kubeconfig_path(),
-        plane.dir(),
-        &[
-            "--watch-all-namespaces=false".to_owned(),
-            format!("--runtime-namespace={namespace}"),
-            format!("--receiver-addr=127.0.0.1:{port}"),
-            "--events-addr=127.0.0.1:0".to_owned(),
-            "--receiver-max-body-bytes=65536".to_owned(),
-        ],
-    )
-    .unwrap();
-    tokio::task::block_in_place(|| controller.wait_ready(Duration::from_secs(30))).unwrap();
+    let support::Running {
+        namespace,
+        client,
+        mut controller,
+        receiver_port: port,
+        ..
+    } = support::start("receivers", &["--receiver-max-body-bytes=65536"]).await;
 
     let secret: Secret = serde_json::from_value(serde_json::json!({
         "metadata": { "name": "webhook-token" }, "stringData": { "token": TOKEN },
