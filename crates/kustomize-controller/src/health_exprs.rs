@@ -4,74 +4,11 @@
 //! object with each top-level field (`metadata`, `spec`, `status`, ...) as a variable, in the
 //! order `inProgress`, `failed`, `current`, and in progress when none holds.
 
-use std::sync::Arc;
-
 use driftless_api::kustomize::CustomHealthCheck;
+use driftless_runtime::cel::{Expression, on_large_stack};
 use serde_json::Value;
 
 use crate::health::Health;
-
-/// cel's parser and interpreter recurse deeply (the parser allows 96 levels); they run on a
-/// thread with a stack of this size so that no expression can overflow a worker's stack.
-const CEL_STACK_BYTES: usize = 16 << 20;
-
-fn on_large_stack<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, String> {
-    // Called from async reconciles: the wait must not hold a runtime worker that other
-    // tasks (watches, Lease renewal) need.
-    tokio::task::block_in_place(|| on_thread(f))
-}
-
-fn on_thread<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, String> {
-    std::thread::scope(|scope| {
-        let handle = std::thread::Builder::new()
-            .name("cel".into())
-            .stack_size(CEL_STACK_BYTES)
-            .spawn_scoped(scope, f)
-            .map_err(|e| format!("cannot start a thread for CEL: {e}"))?;
-        handle
-            .join()
-            .map_err(|_| "the CEL interpreter panicked".to_owned())
-    })
-}
-
-struct Expression {
-    source: String,
-    program: Arc<cel::Program>,
-}
-
-impl Expression {
-    fn parse(what: &str, source: &str) -> Result<Expression, String> {
-        let source = source.to_owned();
-        let parsed = on_large_stack({
-            let source = source.clone();
-            move || cel::Program::compile(&source).map_err(|e| e.to_string())
-        })
-        .and_then(|parsed| parsed);
-        match parsed {
-            Ok(program) => Ok(Expression {
-                source,
-                program: Arc::new(program),
-            }),
-            Err(error) => Err(format!(
-                "failed to parse the expression {what}: failed to parse the CEL expression '{source}': {error}"
-            )),
-        }
-    }
-
-    fn holds(&self, context: &cel::Context) -> Result<bool, String> {
-        match self.program.execute(context) {
-            Ok(cel::Value::Bool(value)) => Ok(value),
-            Ok(_) => Err(format!(
-                "failed to evaluate CEL expression as boolean: '{}'",
-                self.source
-            )),
-            Err(error) => Err(format!(
-                "failed to evaluate the CEL expression '{}': {error}",
-                self.source
-            )),
-        }
-    }
-}
 
 struct Check {
     group: String,
@@ -90,6 +27,10 @@ pub struct CustomHealthChecks {
 
 fn group_of(api_version: &str) -> &str {
     api_version.rsplit_once('/').map_or("", |(group, _)| group)
+}
+
+fn parse(what: &str, source: &str) -> Result<Expression, String> {
+    Expression::compile(source).map_err(|e| format!("failed to parse the expression {what}: {e}"))
 }
 
 impl CustomHealthChecks {
@@ -116,13 +57,13 @@ impl CustomHealthChecks {
                 source
                     .as_deref()
                     .filter(|s| !s.trim().is_empty())
-                    .map(|s| Expression::parse(what, s))
+                    .map(|s| parse(what, s))
                     .transpose()
             };
             checks.push(Check {
                 group,
                 kind,
-                current: Expression::parse("Current", &entry.current).map_err(failed)?,
+                current: parse("Current", &entry.current).map_err(failed)?,
                 in_progress: optional("InProgress", &entry.in_progress).map_err(failed)?,
                 failed: optional("Failed", &entry.failed).map_err(failed)?,
             });

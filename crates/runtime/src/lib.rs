@@ -3,6 +3,7 @@
 //! metrics, probes, leader election, flags and graceful shutdown.
 
 pub mod artifact;
+pub mod cel;
 pub mod conditions;
 pub mod events;
 pub mod flags;

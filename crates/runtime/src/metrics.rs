@@ -48,7 +48,8 @@ fn new_duration_histogram() -> Histogram {
 }
 
 pub struct Metrics {
-    registry: Registry,
+    /// Behind a lock so a controller can add its own metrics after the shared ones.
+    registry: std::sync::Mutex<Registry>,
     pub reconcile_duration: Family<ObjectLabels, Histogram, fn() -> Histogram>,
     pub reconcile_total: Family<ResultLabels, Counter>,
     pub reconcile_errors: Family<ControllerLabels, Counter>,
@@ -98,7 +99,7 @@ impl Metrics {
             leader.clone(),
         );
         Self {
-            registry,
+            registry: std::sync::Mutex::new(registry),
             reconcile_duration,
             reconcile_total,
             reconcile_errors,
@@ -159,11 +160,28 @@ impl Metrics {
             .set(i64::from(leading));
     }
 
+    /// Adds a controller's own metric to the exposition.
+    pub fn register(
+        &self,
+        name: &str,
+        help: &str,
+        metric: impl prometheus_client::registry::Metric,
+    ) {
+        self.registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .register(name, help, metric);
+    }
+
     /// Text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
+        let registry = self
+            .registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
         out
     }
 }

@@ -72,7 +72,10 @@ impl GitServer {
     fn start_with(auth: GitAuth, tls: bool) -> Result<Self> {
         let (acceptor, ca_pem) = if tls {
             let pki = crate::certs::Pki::generate()?;
-            (Some(tls_acceptor(&pki)?), Some(pki.serving_ca_pem.clone()))
+            (
+                Some(crate::tls::acceptor(&pki)?),
+                Some(pki.serving_ca_pem.clone()),
+            )
         } else {
             (None, None)
         };
@@ -113,7 +116,7 @@ impl GitServer {
                     };
                     match acceptor {
                         Some(acceptor) => {
-                            let listener = TlsListener { listener, acceptor };
+                            let listener = crate::tls::TlsListener { listener, acceptor };
                             let _ = axum::serve(listener, app)
                                 .with_graceful_shutdown(stopped)
                                 .await;
@@ -460,54 +463,5 @@ impl GitRepo {
             &format!("HEAD:{reference}"),
         ])
         .map(drop)
-    }
-}
-
-fn tls_acceptor(pki: &crate::certs::Pki) -> Result<tokio_rustls::TlsAcceptor> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let invalid =
-        |e: String| Error::Io(format!("git server TLS: {e}"), std::io::Error::other("tls"));
-    let chain = CertificateDer::pem_slice_iter(pki.serving.cert_pem.as_bytes())
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| invalid(e.to_string()))?;
-    let key = PrivateKeyDer::from_pem_slice(pki.serving.key_pem.as_bytes())
-        .map_err(|e| invalid(e.to_string()))?;
-    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| invalid(e.to_string()))?
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .map_err(|e| invalid(e.to_string()))?;
-    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
-}
-
-/// TCP connections completed to TLS before axum sees them; failed handshakes (a client that
-/// does not trust the CA) are dropped.
-struct TlsListener {
-    listener: tokio::net::TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok((stream, addr)) = self.listener.accept().await else {
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                continue;
-            };
-            if let Ok(tls) = self.acceptor.accept(stream).await {
-                return (tls, addr);
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.listener.local_addr()
     }
 }

@@ -17,6 +17,7 @@ pub mod lifecycle;
 mod process;
 pub mod sops;
 pub mod ssh;
+pub mod tls;
 
 pub use binaries::{AGE_KEYGEN, Binaries, HELM, KubernetesPins, SOPS, Tool};
 pub use control_plane::{ControlPlane, Options, free_ports, shared};
