@@ -14,18 +14,22 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use driftless_api::event::{Event, Severity};
-use driftless_api::notification::{Alert, Provider, ProviderType};
+use driftless_api::notification::{Alert, Provider};
 use driftless_runtime::events::EventRecorder;
+use driftless_runtime::metrics::Metrics;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, GroupVersionKind};
 use kube::runtime::reflector::{ObjectRef, Store};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 
-use crate::alerts;
 use crate::providers::{self, ProviderSecret};
+use crate::{alerts, commit_status};
 
-/// Reason of the Warning event recorded on an Alert whose delivery failed.
-pub const NOTIFICATION_FAILED: &str = "NotificationFailed";
+/// Reason of the Warning event recorded on an Alert whose delivery failed, as in Flux.
+pub const NOTIFICATION_DISPATCH_FAILED: &str = "NotificationDispatchFailed";
 
 fn event_object(event: &Event) -> String {
     let object = &event.involved_object;
@@ -48,8 +52,19 @@ pub struct Settings {
     pub no_cross_namespace_refs: bool,
 }
 
+/// Labels of the delivery counter: the Alert and how its delivery ended.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    pub namespace: String,
+    pub alert: String,
+    pub provider_type: String,
+    /// `success` or `failure` (after the retries).
+    pub result: String,
+}
+
 struct Shared {
     client: kube::Client,
+    deliveries: Family<DeliveryLabels, Counter>,
     /// Records failed deliveries as Warning events on the Alert.
     recorder: EventRecorder,
     http: reqwest::Client,
@@ -61,13 +76,21 @@ struct Shared {
 
 pub fn router(
     client: kube::Client,
+    metrics: &Metrics,
     recorder: EventRecorder,
     alerts: Store<Alert>,
     providers: Store<Provider>,
     settings: Settings,
 ) -> Router {
+    let deliveries = Family::<DeliveryLabels, Counter>::default();
+    metrics.register(
+        "driftless_alert_deliveries",
+        "Events sent to providers per Alert, by outcome after retries",
+        deliveries.clone(),
+    );
     let shared = Arc::new(Shared {
         client,
+        deliveries,
         recorder,
         http: providers::http_client(None, None, None).unwrap_or_default(),
         alerts,
@@ -181,16 +204,40 @@ async fn dispatch(shared: Arc<Shared>, event: Event) {
         let shared = shared.clone();
         let event = alerts::for_alert(&event, &alert);
         tokio::spawn(async move {
-            if let Err(error) = send(&shared, &alert, &event).await {
+            let outcome = send(&shared, &alert, &event).await;
+            if matches!(outcome, Ok(Sent::Skipped)) {
+                return;
+            }
+            let labels = DeliveryLabels {
+                namespace: alert.namespace().unwrap_or_default(),
+                alert: alert.name_any(),
+                provider_type: shared
+                    .providers
+                    .get(
+                        &ObjectRef::new(&alert.spec.provider_ref.name)
+                            .within(&alert.namespace().unwrap_or_default()),
+                    )
+                    .and_then(|p| serde_json::to_value(p.spec.type_).ok())
+                    .and_then(|t| t.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                result: if outcome.is_ok() {
+                    "success"
+                } else {
+                    "failure"
+                }
+                .to_owned(),
+            };
+            shared.deliveries.get_or_create(&labels).inc();
+            if let Err(error) = outcome {
                 tracing::error!(alert = %alert.name_any(), namespace = alert.namespace().unwrap_or_default(), %error, "failed to send the event");
                 shared
                     .recorder
                     .publish(
                         &*alert,
                         Severity::Error,
-                        NOTIFICATION_FAILED,
+                        NOTIFICATION_DISPATCH_FAILED,
                         &format!(
-                            "failed to send the event of {}: {error}",
+                            "failed to send notification for {}: {error}",
                             event_object(&event)
                         ),
                         BTreeMap::new(),
@@ -201,7 +248,24 @@ async fn dispatch(shared: Arc<Shared>, event: Event) {
     }
 }
 
-async fn send(shared: &Shared, alert: &Alert, event: &Event) -> Result<(), String> {
+/// What became of an event for one Alert.
+#[derive(Debug, PartialEq)]
+enum Sent {
+    Delivered,
+    /// Not for this provider (suspended, or an event it does not take).
+    Skipped,
+}
+
+/// Whether an event is the final result controllers mark for commit statuses.
+fn is_commit_status_update(event: &Event) -> bool {
+    event
+        .metadata
+        .get(driftless_api::event::META_COMMIT_STATUS_KEY)
+        .map(String::as_str)
+        == Some(driftless_api::event::META_COMMIT_STATUS_UPDATE_VALUE)
+}
+
+async fn send(shared: &Shared, alert: &Alert, event: &Event) -> Result<Sent, String> {
     let namespace = alert.namespace().unwrap_or_default();
     let provider_name = &alert.spec.provider_ref.name;
     let provider = shared
@@ -209,7 +273,32 @@ async fn send(shared: &Shared, alert: &Alert, event: &Event) -> Result<(), Strin
         .get(&ObjectRef::new(provider_name).within(&namespace))
         .ok_or_else(|| format!("provider '{namespace}/{provider_name}' not found"))?;
     if provider.spec.suspend {
-        return Ok(());
+        return Ok(Sent::Skipped);
+    }
+    let type_ = provider.spec.type_;
+    let sets_commit_status = commit_status::supported(type_);
+    if sets_commit_status {
+        // As in Flux, a commit status follows a reconciliation's final result (marked
+        // `commit_status: update`) and events naming their commit; failures turn it red.
+        // Progress events do not touch it.
+        if !is_commit_status_update(event)
+            && !event.metadata.contains_key("commit")
+            && event.severity != Severity::Error
+        {
+            return Ok(Sent::Skipped);
+        }
+    } else if is_commit_status_update(event) {
+        // The marked duplicate of a result is for commit statuses only.
+        return Ok(Sent::Skipped);
+    }
+    if !sets_commit_status && !providers::supported(type_) {
+        return Err(format!(
+            "provider type '{}' is not supported",
+            serde_json::to_value(type_)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        ));
     }
     let secret = match &provider.spec.secret_ref {
         Some(reference) => {
@@ -228,38 +317,22 @@ async fn send(shared: &Shared, alert: &Alert, event: &Event) -> Result<(), Strin
         }
         None => ProviderSecret::default(),
     };
-    let timeout = provider
-        .spec
-        .timeout
-        .as_deref()
-        .and_then(|t| driftless_api::meta::parse_duration(t).ok())
-        .unwrap_or(Duration::from_secs(15));
+    let timeout = provider.timeout();
     let http = provider_client(shared, &provider, &namespace).await?;
-    let uid = provider.metadata.uid.clone().unwrap_or_default();
-    let commit_status: Option<providers::CommitStatusBuilder> = match provider.spec.type_ {
-        ProviderType::GitHub => Some(providers::github_commit_status),
-        ProviderType::GitLab => Some(providers::gitlab_commit_status),
-        ProviderType::Gitea => Some(providers::gitea_commit_status),
-        _ => None,
-    };
-    if let Some(build) = commit_status {
-        // As in Flux, a commit status follows only the events meant for it (the controllers
-        // mark their final result with `commit_status: update`), not every progress event.
-        if event
-            .metadata
-            .get(driftless_api::event::META_COMMIT_STATUS_KEY)
-            .map(String::as_str)
-            != Some(driftless_api::event::META_COMMIT_STATUS_UPDATE_VALUE)
-        {
-            return Ok(());
-        }
-        return match build(&provider, &uid, &secret, event)? {
-            Some(status) => providers::deliver_commit_status(&http, &status, timeout).await,
-            None => Ok(()),
+    if sets_commit_status {
+        let id = commit_status::status_id(&provider, alert, event)
+            .map_err(|e| format!("failed to create commit status: {e}"))?;
+        return match commit_status::build(&provider, &id, &secret, event)? {
+            Some(status) => commit_status::deliver(&http, &status, timeout)
+                .await
+                .map(|()| Sent::Delivered),
+            None => Ok(Sent::Skipped),
         };
     }
     let outgoing = providers::request(&provider, &secret, event)?;
-    providers::deliver(&http, &outgoing, timeout).await
+    providers::deliver(&http, &outgoing, timeout)
+        .await
+        .map(|()| Sent::Delivered)
 }
 
 /// The HTTP client for `provider`: the shared one, or one with the CA and client certificate of

@@ -2,6 +2,7 @@
 //! reconcile requests, and events from the other controllers into alerts.
 
 pub mod alerts;
+pub mod commit_status;
 pub mod events;
 pub mod providers;
 pub mod receiver;

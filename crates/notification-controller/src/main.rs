@@ -111,6 +111,7 @@ async fn run() -> anyhow::Result<()> {
         args.events_addr,
         events::router(
             ctx.client.clone(),
+            &ctx.metrics,
             ctx.events.clone(),
             alerts,
             providers,

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use base64::Engine as _;
 use driftless_api::event::{Event, Severity};
 use driftless_api::notification::{Provider, ProviderType};
 use hmac::{Hmac, Mac};
@@ -31,11 +32,14 @@ pub fn http_client(
         .map_err(|e| format!("building the HTTP client: {e}"))
 }
 
-/// Values a Provider's Secret may hold (`address`, `token`, `headers`).
+/// Values a Provider's Secret may hold (`address`, `token`, `username`, `password`,
+/// `headers`).
 #[derive(Clone, Debug, Default)]
 pub struct ProviderSecret {
     pub address: Option<String>,
     pub token: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
     /// `headers`: a YAML map of extra request headers.
     pub headers: BTreeMap<String, String>,
 }
@@ -58,6 +62,8 @@ impl ProviderSecret {
         Ok(ProviderSecret {
             address: text("address"),
             token: text("token"),
+            username: text("username"),
+            password: text("password"),
             headers,
         })
     }
@@ -79,6 +85,21 @@ fn object_name(event: &Event) -> String {
         object.kind.as_deref().unwrap_or_default().to_lowercase(),
         object.name.as_deref().unwrap_or_default(),
         object.namespace.as_deref().unwrap_or_default()
+    )
+}
+
+/// Whether [`request`] builds requests for `type_`.
+pub fn supported(type_: ProviderType) -> bool {
+    matches!(
+        type_,
+        ProviderType::Generic
+            | ProviderType::GenericHmac
+            | ProviderType::Slack
+            | ProviderType::Discord
+            | ProviderType::Rocket
+            | ProviderType::MsTeams
+            | ProviderType::GoogleChat
+            | ProviderType::AlertManager
     )
 }
 
@@ -174,6 +195,24 @@ pub fn request(
             });
             serde_json::to_vec(&payload).map_err(|e| e.to_string())?
         }
+        ProviderType::GoogleChat => {
+            serde_json::to_vec(&google_chat_card(event)).map_err(|e| e.to_string())?
+        }
+        ProviderType::AlertManager => {
+            // Basic auth wins over a token, as in Flux.
+            match (&secret.username, &secret.password, &secret.token) {
+                (Some(user), Some(password), _) => {
+                    let credentials = base64::engine::general_purpose::STANDARD
+                        .encode(format!("{user}:{password}"));
+                    headers.push(("Authorization".to_owned(), format!("Basic {credentials}")));
+                }
+                (_, _, Some(token)) => {
+                    headers.push(("Authorization".to_owned(), format!("Bearer {token}")));
+                }
+                _ => {}
+            }
+            serde_json::to_vec(&alertmanager_alerts(event)).map_err(|e| e.to_string())?
+        }
         other => {
             return Err(format!(
                 "provider type {} is not supported yet",
@@ -200,62 +239,107 @@ pub fn request(
     Ok(Outgoing { url, headers, body })
 }
 
-/// `ReconciliationSucceeded` → `reconciliation succeeded`, as Flux describes statuses.
-fn words(reason: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in reason.chars().enumerate() {
-        if c.is_uppercase() && i > 0 {
-            out.push(' ');
-        }
-        out.extend(c.to_lowercase());
+/// A Google Chat card (the `cards` format Flux sends): the object as title, the controller as
+/// subtitle, the message, and the metadata as key-value widgets. Unset fields are `null`, as
+/// Flux writes them.
+fn google_chat_card(event: &Event) -> serde_json::Value {
+    let text = if event.severity == Severity::Error {
+        format!("<font color=\"#ff0000\">{}</font>", event.message)
+    } else {
+        event.message.clone()
+    };
+    let mut sections = vec![serde_json::json!({
+        "header": "",
+        "widgets": [{ "textParagraph": { "text": text }, "keyValue": null }],
+    })];
+    if !event.metadata.is_empty() {
+        let widgets: Vec<serde_json::Value> = event
+            .metadata
+            .iter()
+            .map(|(key, value)| {
+                serde_json::json!({
+                    "textParagraph": null,
+                    "keyValue": {
+                        "topLabel": key, "content": value, "contentMultiline": false,
+                        "bottomLabel": null, "icon": null,
+                    },
+                })
+            })
+            .collect();
+        sections.push(serde_json::json!({ "header": "", "widgets": widgets }));
     }
-    out
+    serde_json::json!({
+        "cards": [{
+            "header": {
+                "title": object_name(event),
+                "subtitle": event.reporting_controller,
+                "imageUrl": null,
+                "imageStyle": null,
+            },
+            "sections": sections,
+        }],
+    })
 }
 
-/// A GitHub commit status for an event that carries a revision: where to read the commit's
-/// statuses, where to post, and the status. `None` for events without a commit.
-#[derive(Debug, PartialEq)]
-pub struct CommitStatus {
-    pub list_url: String,
-    pub post_url: String,
-    pub headers: Vec<(String, String)>,
-    pub state: &'static str,
-    pub context: String,
-    pub description: String,
-    /// How the host names the context and state fields (GitHub: `context`, `state`; GitLab:
-    /// `name` and, when listing, `status`).
-    pub context_field: &'static str,
-    pub listed_state_field: &'static str,
+/// `ReconciliationSucceeded` → `Reconciliationsucceeded`: Go's `cases.Title`, which Flux
+/// applies to the reason in an Alertmanager `alertname`.
+fn title_case(text: &str) -> String {
+    text.split(' ')
+        .map(|word| {
+            let mut chars = word.chars();
+            match chars.next() {
+                Some(first) => first
+                    .to_uppercase()
+                    .chain(chars.flat_map(char::to_lowercase))
+                    .collect(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<String>>()
+        .join(" ")
 }
 
-/// Builds the commit status a Git host provider sets for an event (`None`: the event names
-/// no commit).
-pub type CommitStatusBuilder =
-    fn(&Provider, &str, &ProviderSecret, &Event) -> Result<Option<CommitStatus>, String>;
-
-/// The commit of an event (its `commit`, `originRevision` or `revision` metadata, hex part).
-fn event_commit(event: &Event) -> Option<String> {
-    let revision = ["commit", "originRevision", "revision"]
-        .iter()
-        .find_map(|k| event.metadata.get(*k))?;
-    let sha = revision.rsplit(':').next().unwrap_or(revision).to_owned();
-    (sha.len() >= 7 && sha.chars().all(|c| c.is_ascii_hexdigit())).then_some(sha)
-}
-
-/// `<kind>/<name>/<first part of the Provider's UID>`, lower case: Flux's commit status id.
-fn status_context(event: &Event, provider_uid: &str) -> String {
+/// One firing alert for Alertmanager's `/api/v2/alerts`: the event's metadata as labels plus
+/// the object, reason and severity; the message (and `summary`) as annotations.
+fn alertmanager_alerts(event: &Event) -> serde_json::Value {
     let object = &event.involved_object;
-    let uid_prefix = provider_uid.split('-').next().unwrap_or_default();
-    format!(
-        "{}/{}/{uid_prefix}",
-        object.kind.as_deref().unwrap_or_default(),
-        object.name.as_deref().unwrap_or_default()
-    )
-    .to_lowercase()
+    let kind = object.kind.clone().unwrap_or_default();
+    let mut labels: BTreeMap<String, String> = event.metadata.clone();
+    let mut annotations = BTreeMap::from([("message".to_owned(), event.message.clone())]);
+    if let Some(summary) = labels.remove("summary") {
+        annotations.insert("summary".to_owned(), summary);
+    }
+    labels.extend([
+        (
+            "alertname".to_owned(),
+            format!("Flux{kind}{}", title_case(&event.reason)),
+        ),
+        ("severity".to_owned(), event.severity.as_str().to_owned()),
+        ("reason".to_owned(), event.reason.clone()),
+        ("kind".to_owned(), kind),
+        ("name".to_owned(), object.name.clone().unwrap_or_default()),
+        (
+            "namespace".to_owned(),
+            object.namespace.clone().unwrap_or_default(),
+        ),
+        (
+            "reportingcontroller".to_owned(),
+            event.reporting_controller.clone(),
+        ),
+    ]);
+    serde_json::json!([{
+        "status": "firing",
+        "labels": labels,
+        "annotations": annotations,
+        "startsAt": event.timestamp,
+        // Go's encoder writes the zero time for Flux's unset field; Alertmanager reads it as
+        // unset.
+        "endsAt": "0001-01-01T00:00:00Z",
+    }])
 }
 
 /// The Provider's address: its Secret's `address` wins over `spec.address`.
-fn address(provider: &Provider, secret: &ProviderSecret) -> Option<String> {
+pub(crate) fn address(provider: &Provider, secret: &ProviderSecret) -> Option<String> {
     secret
         .address
         .clone()
@@ -263,195 +347,23 @@ fn address(provider: &Provider, secret: &ProviderSecret) -> Option<String> {
         .filter(|a| !a.is_empty())
 }
 
-/// What a Git host's commit status needs: the repository (or project) URL without `.git`, and
-/// the token. `kind` and `noun` name them in errors.
-fn git_host<'s>(
-    provider: &Provider,
-    secret: &'s ProviderSecret,
-    kind: &str,
-    noun: &str,
-) -> Result<(reqwest::Url, &'s str), String> {
-    let address = address(provider, secret)
-        .ok_or_else(|| format!("the {kind} provider needs the {noun} address"))?;
-    let token = secret
-        .token
-        .as_deref()
-        .ok_or_else(|| format!("the {kind} provider needs a token in its secret"))?;
-    let url = reqwest::Url::parse(address.trim_end_matches(".git"))
-        .map_err(|e| format!("invalid {noun} address: {e}"))?;
-    Ok((url, token))
-}
-
-/// `scheme://host[:port]` of `url`.
-fn origin(url: &reqwest::Url) -> String {
-    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-    format!(
-        "{}://{}{port}",
-        url.scheme(),
-        url.host_str().unwrap_or_default()
-    )
-}
-
-/// A Gitea (or Forgejo) commit status (`Authorization: token`), for an event that carries a
-/// revision. The address is the repository URL.
-pub fn gitea_commit_status(
-    provider: &Provider,
-    provider_uid: &str,
-    secret: &ProviderSecret,
-    event: &Event,
-) -> Result<Option<CommitStatus>, String> {
-    let Some(sha) = event_commit(event) else {
-        return Ok(None);
-    };
-    let (parsed, token) = git_host(provider, secret, "gitea", "repository")?;
-    let (owner, repository) = parsed
-        .path()
-        .trim_matches('/')
-        .split_once('/')
-        .ok_or("the repository address does not name an owner and a repository")?;
-    let api = format!("{}/api/v1/repos/{owner}/{repository}", origin(&parsed));
-    let state = match (event.severity, event.reason.as_str()) {
-        (_, "Progressing") => "pending",
-        (Severity::Error, _) => "failure",
-        _ => "success",
-    };
-    Ok(Some(CommitStatus {
-        list_url: format!("{api}/commits/{sha}/statuses"),
-        post_url: format!("{api}/statuses/{sha}"),
-        headers: vec![("Authorization".to_owned(), format!("token {token}"))],
-        state,
-        context: status_context(event, provider_uid),
-        description: words(&event.reason),
-        context_field: "context",
-        listed_state_field: "status",
-    }))
-}
-
-/// A GitLab commit status (`PRIVATE-TOKEN`), for an event that carries a revision. The
-/// address is the project URL (`https://gitlab.example/group/project`, or a numeric id).
-pub fn gitlab_commit_status(
-    provider: &Provider,
-    provider_uid: &str,
-    secret: &ProviderSecret,
-    event: &Event,
-) -> Result<Option<CommitStatus>, String> {
-    let Some(sha) = event_commit(event) else {
-        return Ok(None);
-    };
-    let (parsed, token) = git_host(provider, secret, "gitlab", "project")?;
-    let project = parsed.path().trim_matches('/');
-    if project.is_empty() {
-        return Err("the project address does not name a project".into());
+/// Whether a request failed because the server's certificate was refused.
+fn is_certificate_error(error: &reqwest::Error) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = next {
+        if let Some(rustls::Error::InvalidCertificate(_)) = current.downcast_ref::<rustls::Error>()
+        {
+            return true;
+        }
+        // io::Error's `source` skips the error it wraps (connectors nest them); unwrap it.
+        next = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
     }
-    let encoded: String = project.replace('/', "%2F");
-    let api = format!("{}/api/v4/projects/{encoded}", origin(&parsed));
-    let context = status_context(event, provider_uid);
-    Ok(Some(CommitStatus {
-        list_url: format!("{api}/repository/commits/{sha}/statuses?name={context}"),
-        post_url: format!("{api}/statuses/{sha}"),
-        headers: vec![("PRIVATE-TOKEN".to_owned(), token.to_owned())],
-        state: if event.severity == Severity::Error {
-            "failed"
-        } else {
-            "success"
-        },
-        context,
-        description: words(&event.reason).chars().take(255).collect(),
-        context_field: "name",
-        listed_state_field: "status",
-    }))
-}
-
-pub fn github_commit_status(
-    provider: &Provider,
-    provider_uid: &str,
-    secret: &ProviderSecret,
-    event: &Event,
-) -> Result<Option<CommitStatus>, String> {
-    let Some(sha) = event_commit(event) else {
-        return Ok(None);
-    };
-    let (parsed, token) = git_host(provider, secret, "github", "repository")?;
-    let host = parsed.host_str().unwrap_or_default();
-    let path = parsed.path().trim_matches('/');
-    let (owner, repository) = path
-        .split_once('/')
-        .ok_or("the repository address does not name an owner and a repository")?;
-    // github.com has its own API host; Enterprise servers serve the API under /api/v3.
-    let api = if host == "github.com" {
-        "https://api.github.com".to_owned()
-    } else {
-        format!("{}/api/v3", origin(&parsed))
-    };
-    let context = status_context(event, provider_uid);
-    let description: String = words(&event.reason).chars().take(140).collect();
-    Ok(Some(CommitStatus {
-        list_url: format!("{api}/repos/{owner}/{repository}/commits/{sha}/statuses"),
-        post_url: format!("{api}/repos/{owner}/{repository}/statuses/{sha}"),
-        headers: vec![
-            ("Authorization".to_owned(), format!("Bearer {token}")),
-            (
-                "Accept".to_owned(),
-                "application/vnd.github+json".to_owned(),
-            ),
-            ("X-GitHub-Api-Version".to_owned(), "2022-11-28".to_owned()),
-            (
-                "User-Agent".to_owned(),
-                "driftless-notification-controller".to_owned(),
-            ),
-        ],
-        state: if event.severity == Severity::Error {
-            "failure"
-        } else {
-            "success"
-        },
-        context,
-        description,
-        context_field: "context",
-        listed_state_field: "state",
-    }))
-}
-
-/// Posts `status` unless the commit's newest status of that context already says the same,
-/// as Flux does (a repeated event adds nothing to the commit's history).
-pub async fn deliver_commit_status(
-    http: &reqwest::Client,
-    status: &CommitStatus,
-    timeout: Duration,
-) -> Result<(), String> {
-    let mut list = http.get(&status.list_url).timeout(timeout);
-    for (name, value) in &status.headers {
-        list = list.header(name, value);
-    }
-    let existing: Vec<serde_json::Value> = match list.send().await {
-        Ok(response) if response.status().is_success() => response.json().await.unwrap_or_default(),
-        Ok(response) => return Err(format!("listing commit statuses: {}", response.status())),
-        Err(error) => return Err(format!("listing commit statuses: {}", error.without_url())),
-    };
-    let newest = existing.iter().find(|s| {
-        s[status.context_field]
-            .as_str()
-            .is_some_and(|c| c.eq_ignore_ascii_case(&status.context))
-    });
-    if newest.is_some_and(|s| {
-        s[status.listed_state_field] == status.state
-            && s["description"] == status.description.as_str()
-    }) {
-        return Ok(());
-    }
-    let mut body = serde_json::json!({ "state": status.state, "description": status.description });
-    body[status.context_field] = serde_json::Value::String(status.context.clone());
-    let outgoing = Outgoing {
-        url: status.post_url.clone(),
-        headers: status
-            .headers
-            .iter()
-            .cloned()
-            .chain([("Content-Type".to_owned(), "application/json".to_owned())])
-            .collect(),
-        body: serde_json::to_vec(&body).map_err(|e| e.to_string())?,
-    };
-    deliver(http, &outgoing, timeout).await
+    false
 }
 
 /// Sends `outgoing`, retrying failures up to four times with growing waits (2 s to 30 s), as
@@ -487,7 +399,17 @@ pub async fn deliver(
                 }
             }
             // The address may be a credential (chat webhook URLs are): never in messages.
-            Err(error) => last_error = error.without_url().to_string(),
+            Err(error) => {
+                let untrusted = is_certificate_error(&error);
+                last_error = error.without_url().to_string();
+                // An untrusted certificate stays untrusted; as Flux's client, do not retry.
+                if untrusted {
+                    last_error.push_str(
+                        ": the server's certificate is not trusted (certSecretRef sets a CA)",
+                    );
+                    break;
+                }
+            }
         }
         tracing::debug!(attempt, error = %last_error, "delivery failed");
     }
@@ -543,44 +465,6 @@ mod tests {
     }
 
     #[test]
-    fn github_commit_statuses_follow_flux() {
-        let github = provider(
-            serde_json::json!({ "type": "github", "address": "https://github.com/org/app" }),
-        );
-        let secret = ProviderSecret {
-            token: Some("t".into()),
-            ..Default::default()
-        };
-        let status = github_commit_status(&github, "5f0c9f3e-aaaa-bbbb", &secret, &event())
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            status.post_url,
-            "https://api.github.com/repos/org/app/statuses/3b9a1f7c"
-        );
-        assert_eq!(status.context, "kustomization/podinfo/5f0c9f3e");
-        assert_eq!(status.description, "reconciliation succeeded");
-        assert_eq!(status.state, "success");
-        let enterprise = provider(
-            serde_json::json!({ "type": "github", "address": "http://ghe.local:8080/org/app.git" }),
-        );
-        let status = github_commit_status(&enterprise, "u", &secret, &event())
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            status.list_url,
-            "http://ghe.local:8080/api/v3/repos/org/app/commits/3b9a1f7c/statuses"
-        );
-        // Events without a commit make no status.
-        let mut plain = event();
-        plain.metadata.clear();
-        assert_eq!(
-            github_commit_status(&github, "u", &secret, &plain).unwrap(),
-            None
-        );
-    }
-
-    #[test]
     fn teams_gets_an_adaptive_card() {
         let teams = provider(
             serde_json::json!({ "type": "msteams", "address": "http://sink/workflow?sig=x" }),
@@ -602,76 +486,6 @@ mod tests {
         assert_eq!(card["body"][0]["text"], "kustomization/podinfo.flux-system");
         assert_eq!(card["body"][1]["text"], "Reconciliation finished in 1.2s");
         assert_eq!(card["body"][2]["facts"][0]["title"], "revision");
-    }
-
-    #[test]
-    fn gitlab_commit_statuses_follow_flux() {
-        let gitlab = provider(
-            serde_json::json!({ "type": "gitlab", "address": "https://gitlab.example/group/sub/app.git" }),
-        );
-        let secret = ProviderSecret {
-            token: Some("glpat".into()),
-            ..Default::default()
-        };
-        let mut failed = event();
-        failed.severity = Severity::Error;
-        failed.reason = "HealthCheckFailed".into();
-        let status = gitlab_commit_status(&gitlab, "5f0c9f3e-1", &secret, &failed)
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            status.post_url,
-            "https://gitlab.example/api/v4/projects/group%2Fsub%2Fapp/statuses/3b9a1f7c"
-        );
-        assert_eq!(
-            status.list_url,
-            "https://gitlab.example/api/v4/projects/group%2Fsub%2Fapp/repository/commits/3b9a1f7c/statuses?name=kustomization/podinfo/5f0c9f3e"
-        );
-        assert_eq!(
-            (status.state, status.description.as_str()),
-            ("failed", "health check failed")
-        );
-        assert_eq!(
-            status.headers,
-            vec![("PRIVATE-TOKEN".to_owned(), "glpat".to_owned())]
-        );
-    }
-
-    #[test]
-    fn gitea_commit_statuses_follow_flux() {
-        let gitea = provider(
-            serde_json::json!({ "type": "gitea", "address": "https://gitea.example:3000/org/app" }),
-        );
-        let secret = ProviderSecret {
-            token: Some("tok".into()),
-            ..Default::default()
-        };
-        let mut progressing = event();
-        progressing.reason = "Progressing".into();
-        let status = gitea_commit_status(&gitea, "abc-1", &secret, &progressing)
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            status.post_url,
-            "https://gitea.example:3000/api/v1/repos/org/app/statuses/3b9a1f7c"
-        );
-        assert_eq!(
-            status.list_url,
-            "https://gitea.example:3000/api/v1/repos/org/app/commits/3b9a1f7c/statuses"
-        );
-        assert_eq!(status.state, "pending");
-        assert_eq!(status.listed_state_field, "status");
-        assert_eq!(
-            status.headers,
-            vec![("Authorization".to_owned(), "token tok".to_owned())]
-        );
-        assert_eq!(
-            gitea_commit_status(&gitea, "abc", &secret, &event())
-                .unwrap()
-                .unwrap()
-                .state,
-            "success"
-        );
     }
 
     #[test]
@@ -738,5 +552,100 @@ mod tests {
                 .unwrap_err()
                 .contains("no address")
         );
+    }
+
+    #[test]
+    fn google_chat_gets_a_card() {
+        let chat = provider(
+            serde_json::json!({ "type": "googlechat", "address": "http://sink/v1/spaces/x/messages?key=k" }),
+        );
+        let mut failed = event();
+        failed.severity = Severity::Error;
+        failed.message = "apply failed".into();
+        let request = request(&chat, &ProviderSecret::default(), &failed).unwrap();
+        assert_eq!(request.url, "http://sink/v1/spaces/x/messages?key=k");
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+        let card = &body["cards"][0];
+        assert_eq!(
+            card["header"],
+            serde_json::json!({ "title": "kustomization/podinfo.flux-system", "subtitle": "kustomize-controller", "imageUrl": null, "imageStyle": null })
+        );
+        assert_eq!(
+            card["sections"][0]["widgets"][0],
+            serde_json::json!({ "textParagraph": { "text": "<font color=\"#ff0000\">apply failed</font>" }, "keyValue": null })
+        );
+        assert_eq!(
+            card["sections"][1]["widgets"][0]["keyValue"],
+            serde_json::json!({ "topLabel": "revision", "content": "main@sha1:3b9a1f7c", "contentMultiline": false, "bottomLabel": null, "icon": null })
+        );
+        // Without metadata there is no second section.
+        let mut plain = event();
+        plain.metadata.clear();
+        let body: serde_json::Value = serde_json::from_slice(
+            &super::request(&chat, &ProviderSecret::default(), &plain)
+                .unwrap()
+                .body,
+        )
+        .unwrap();
+        assert_eq!(body["cards"][0]["sections"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            body["cards"][0]["sections"][0]["widgets"][0]["textParagraph"]["text"],
+            "Reconciliation finished in 1.2s"
+        );
+    }
+
+    #[test]
+    fn alertmanager_gets_one_firing_alert() {
+        let manager = provider(
+            serde_json::json!({ "type": "alertmanager", "address": "http://sink/api/v2/alerts" }),
+        );
+        let mut with_summary = event();
+        with_summary
+            .metadata
+            .insert("summary".into(), "prod cluster".into());
+        with_summary
+            .metadata
+            .insert("name".into(), "overridden by the object".into());
+        let secret = ProviderSecret {
+            token: Some("t".into()),
+            ..Default::default()
+        };
+        let request = request(&manager, &secret, &with_summary).unwrap();
+        assert_eq!(request.url, "http://sink/api/v2/alerts");
+        assert!(
+            request
+                .headers
+                .contains(&("Authorization".into(), "Bearer t".into()))
+        );
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!([{
+                "status": "firing",
+                "labels": {
+                    "alertname": "FluxKustomizationReconciliationsucceeded", "severity": "info",
+                    "reason": "ReconciliationSucceeded", "kind": "Kustomization", "name": "podinfo",
+                    "namespace": "flux-system", "reportingcontroller": "kustomize-controller",
+                    "revision": "main@sha1:3b9a1f7c",
+                },
+                "annotations": { "message": "Reconciliation finished in 1.2s", "summary": "prod cluster" },
+                "startsAt": "2026-11-30T10:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+            }])
+        );
+        // Basic auth wins over a token.
+        let basic = ProviderSecret {
+            token: Some("t".into()),
+            username: Some("am".into()),
+            password: Some("pw".into()),
+            ..Default::default()
+        };
+        let request = super::request(&manager, &basic, &event()).unwrap();
+        assert!(
+            request
+                .headers
+                .contains(&("Authorization".into(), "Basic YW06cHc=".into()))
+        );
+        assert_eq!(title_case("Progressing"), "Progressing");
     }
 }

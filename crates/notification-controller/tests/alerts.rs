@@ -435,7 +435,7 @@ async fn github_commit_statuses_are_posted_once_per_state() {
             "Kustomization",
             "app",
             &namespace,
-            "error",
+            "info",
             "progress only",
         ))
         .send()
@@ -461,5 +461,399 @@ async fn github_commit_statuses_are_posted_once_per_state() {
     assert_eq!(all.len(), 2, "{all:?}");
     assert_eq!(all[1].1["state"], "failure");
     assert_eq!(all[1].1["description"], "reconciliation failed");
+    controller.terminate(Duration::from_secs(10));
+}
+
+/// One request as an HTTPS stand-in for chat services, Alertmanager and Git hosts saw it.
+#[derive(Clone, Debug)]
+struct Seen {
+    method: String,
+    uri: String,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+type SeenLog = Arc<Mutex<Vec<Seen>>>;
+
+/// Answers as the APIs do: Bitbucket's keyed status reads 404 (no status yet), listed
+/// statuses are empty, posts succeed.
+async fn https_sink() -> (String, String, SeenLog) {
+    let seen: SeenLog = Arc::default();
+    let record = seen.clone();
+    let router = axum::Router::new().fallback(
+        move |method: axum::http::Method, uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
+            let record = record.clone();
+            async move {
+                let path = uri.path().to_owned();
+                record.lock().unwrap().push(Seen {
+                    method: method.to_string(),
+                    uri: uri.to_string(),
+                    headers,
+                    body: body.to_vec(),
+                });
+                if method == axum::http::Method::GET {
+                    if path.contains("/statuses/build/") || path.ends_with("/builds") {
+                        return (axum::http::StatusCode::NOT_FOUND, String::new());
+                    }
+                    return (axum::http::StatusCode::OK, "[]".to_owned());
+                }
+                (axum::http::StatusCode::CREATED, "{}".to_owned())
+            }
+        },
+    );
+    let (address, ca) = driftless_testenv::tls::serve_https(router).await.unwrap();
+    (address, ca, seen)
+}
+
+fn posts(seen: &SeenLog, prefix: &str) -> Vec<Seen> {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.method == "POST" && s.uri.starts_with(prefix))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn providers_post_over_https_what_each_api_expects() {
+    let support::Running {
+        namespace,
+        client,
+        mut controller,
+        events_port,
+        ..
+    } = support::start("providers", &[]).await;
+    let (https, ca, seen) = https_sink().await;
+    let secrets = Api::<Secret>::namespaced(client.clone(), &namespace);
+    for (name, data) in [
+        ("sink-ca", serde_json::json!({ "ca.crt": ca })),
+        ("alertmanager", serde_json::json!({ "token": "am-token" })),
+        ("gitlab", serde_json::json!({ "token": "glpat-x" })),
+        ("gitea", serde_json::json!({ "token": "gitea-x" })),
+        (
+            "bitbucket",
+            serde_json::json!({ "token": "ci-bot:app-password" }),
+        ),
+        (
+            "bitbucketserver",
+            serde_json::json!({ "token": "bbs-token" }),
+        ),
+    ] {
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": name }, "stringData": data,
+        }))
+        .unwrap();
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap();
+    }
+    let providers = [
+        ("googlechat", format!("{https}/chat"), None, None),
+        (
+            "alertmanager",
+            format!("{https}/api/v2/alerts"),
+            Some("alertmanager"),
+            None,
+        ),
+        ("msteams", format!("{https}/teams"), None, None),
+        ("gitlab", format!("{https}/group/app"), Some("gitlab"), None),
+        ("gitea", format!("{https}/org/app.git"), Some("gitea"), None),
+        (
+            "bitbucket",
+            format!("{https}/team/app"),
+            Some("bitbucket"),
+            None,
+        ),
+        (
+            "bitbucketserver",
+            format!("{https}/scm/PRJ/app.git"),
+            Some("bitbucketserver"),
+            None,
+        ),
+        (
+            "github",
+            format!("{https}/org/app"),
+            Some("gitea"),
+            Some("event.involvedObject.name + '@' + event.metadata.cluster"),
+        ),
+    ];
+    for (type_, address, secret, expression) in &providers {
+        let mut spec = serde_json::json!({
+            "type": type_, "address": address, "certSecretRef": { "name": "sink-ca" },
+        });
+        if let Some(secret) = secret {
+            spec["secretRef"] = serde_json::json!({ "name": secret });
+        }
+        if let Some(expression) = expression {
+            spec["commitStatusExpr"] = serde_json::json!(expression);
+        }
+        for (kind, name, spec) in [
+            ("Provider", type_.to_string(), spec),
+            (
+                "Alert",
+                type_.to_string(),
+                serde_json::json!({
+                    "providerRef": { "name": type_ },
+                    "eventSources": [{ "kind": "Kustomization", "name": "*" }],
+                    "eventMetadata": { "cluster": "eu-1" },
+                }),
+            ),
+        ] {
+            create(
+                &client,
+                &namespace,
+                serde_json::json!({
+                    "apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": kind,
+                    "metadata": { "name": name }, "spec": spec,
+                }),
+            )
+            .await;
+        }
+    }
+    // The same sink without its CA: the certificate is refused, reported on the Alert.
+    create(&client, &namespace, serde_json::json!({
+        "apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
+        "metadata": { "name": "untrusted" }, "spec": { "type": "generic", "address": format!("{https}/untrusted") },
+    }))
+    .await;
+    create(&client, &namespace, serde_json::json!({
+        "apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
+        "metadata": { "name": "untrusted" },
+        "spec": { "providerRef": { "name": "untrusted" }, "eventSources": [{ "kind": "Kustomization", "name": "*" }] },
+    }))
+    .await;
+
+    let http = reqwest::Client::new();
+    let post = async |body: serde_json::Value| {
+        let status = http
+            .post(format!("http://127.0.0.1:{events_port}/"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 202);
+    };
+    // A change set goes to chats; the marked final result goes to Git hosts only.
+    let change_set = |message: &str| event("Kustomization", "app", &namespace, "info", message);
+    let finished = |message: &str| {
+        let mut body = event("Kustomization", "app", &namespace, "info", message);
+        body["metadata"]["kustomize.toolkit.fluxcd.io/commit_status"] = "update".into();
+        body
+    };
+    let targets = [
+        "/chat",
+        "/api/v2/alerts",
+        "/teams",
+        "/api/v4/projects/group%2Fapp/statuses/3b9a1f7c",
+        "/api/v1/repos/org/app/statuses/3b9a1f7c",
+        "/2.0/repositories/team/app/commit/3b9a1f7c/statuses/build",
+        "/rest/api/latest/projects/PRJ/repos/app/commits/3b9a1f7c/builds",
+        "/api/v3/repos/org/app/statuses/3b9a1f7c",
+    ];
+    // Until the controller has seen every Alert and Provider, probe with distinct messages.
+    let started = Instant::now();
+    let mut probe = 0;
+    while !targets.iter().all(|t| !posts(&seen, t).is_empty()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "missing: {:?}\n{}",
+            targets
+                .iter()
+                .filter(|t| posts(&seen, t).is_empty())
+                .collect::<Vec<_>>(),
+            controller.log_tail(30)
+        );
+        probe += 1;
+        post(change_set(&format!("probe {probe}"))).await;
+        post(finished(&format!("probe {probe}"))).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    seen.lock().unwrap().clear();
+
+    post(change_set("Deployment/apps/web configured")).await;
+    post(finished("Reconciliation finished in 1s, next run in 10m0s")).await;
+    let started = Instant::now();
+    while !targets.iter().all(|t| !posts(&seen, t).is_empty()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "missing: {:?}\n{}",
+            targets
+                .iter()
+                .filter(|t| posts(&seen, t).is_empty())
+                .collect::<Vec<_>>(),
+            controller.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let one = |target: &str| {
+        let got = posts(&seen, target);
+        assert_eq!(got.len(), 1, "{target}: {got:?}");
+        let body: serde_json::Value = serde_json::from_slice(&got[0].body).unwrap();
+        (got[0].headers.clone(), body)
+    };
+
+    // Chats and Alertmanager got the change set, not the marked result.
+    let (headers, chat) = one("/chat");
+    assert_eq!(headers["content-type"], "application/json");
+    let card = &chat["cards"][0];
+    assert_eq!(
+        card["header"]["title"],
+        format!("kustomization/app.{namespace}")
+    );
+    assert_eq!(card["header"]["subtitle"], "kustomize-controller");
+    assert_eq!(
+        card["sections"][0]["widgets"][0]["textParagraph"]["text"],
+        "Deployment/apps/web configured"
+    );
+    let facts: Vec<(String, String)> = card["sections"][1]["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["keyValue"]["topLabel"].as_str().unwrap().to_owned(),
+                w["keyValue"]["content"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        facts,
+        [
+            ("cluster".into(), "eu-1".into()),
+            ("revision".into(), "main@sha1:3b9a1f7c".into())
+        ]
+    );
+
+    let (headers, alerts) = one("/api/v2/alerts");
+    assert_eq!(headers["authorization"], "Bearer am-token");
+    let alert = &alerts.as_array().unwrap()[0];
+    assert_eq!(alerts.as_array().unwrap().len(), 1);
+    assert_eq!(alert["status"], "firing");
+    assert_eq!(
+        alert["labels"]["alertname"],
+        "FluxKustomizationReconciliationsucceeded"
+    );
+    assert_eq!(alert["labels"]["namespace"], namespace.as_str());
+    assert_eq!(alert["labels"]["cluster"], "eu-1");
+    assert_eq!(
+        alert["annotations"]["message"],
+        "Deployment/apps/web configured"
+    );
+    assert_eq!(alert["startsAt"], "2026-11-30T10:00:00Z");
+
+    let (_, teams) = one("/teams");
+    let content = &teams["attachments"][0]["content"];
+    assert_eq!(content["type"], "AdaptiveCard");
+    assert_eq!(content["body"][1]["text"], "Deployment/apps/web configured");
+
+    // Git hosts got the result once each, keyed as Flux keys it, after reading the current one.
+    let (headers, gitlab) = one("/api/v4/projects/group%2Fapp/statuses/3b9a1f7c");
+    assert_eq!(headers["private-token"], "glpat-x");
+    assert_eq!(gitlab["state"], "success");
+    assert_eq!(gitlab["description"], "reconciliation succeeded");
+    let gitlab_id = gitlab["name"].as_str().unwrap().to_owned();
+    assert!(gitlab_id.starts_with("kustomization/app/"), "{gitlab_id}");
+
+    let (headers, gitea) = one("/api/v1/repos/org/app/statuses/3b9a1f7c");
+    assert_eq!(headers["authorization"], "token gitea-x");
+    assert_eq!(
+        (
+            gitea["state"].as_str(),
+            gitea["context"]
+                .as_str()
+                .unwrap()
+                .starts_with("kustomization/app/")
+        ),
+        (Some("success"), true)
+    );
+
+    let (headers, cloud) = one("/2.0/repositories/team/app/commit/3b9a1f7c/statuses/build");
+    assert_eq!(
+        headers["authorization"],
+        "Basic Y2ktYm90OmFwcC1wYXNzd29yZA=="
+    );
+    let key = cloud["key"].as_str().unwrap().to_owned();
+    assert_eq!(key.len(), 40);
+    assert_eq!(cloud["state"], "SUCCESSFUL");
+    assert_eq!(cloud["name"], "kustomization/app");
+    assert_eq!(cloud["url"], "https://bitbucket.org");
+
+    let (headers, server) = one("/rest/api/latest/projects/PRJ/repos/app/commits/3b9a1f7c/builds");
+    assert_eq!(headers["authorization"], "Bearer bbs-token");
+    assert_eq!(headers["x-atlassian-token"], "no-check");
+    assert_eq!(
+        server["name"],
+        "kustomization/app [reconciliation succeeded]"
+    );
+    assert_eq!(server["url"], format!("{https}/scm/PRJ/app.git"));
+    // Both Bitbucket flavours read the status of their key first.
+    let reads: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.method == "GET")
+        .map(|s| s.uri.clone())
+        .collect();
+    assert!(
+        reads.contains(&format!(
+            "/2.0/repositories/team/app/commit/3b9a1f7c/statuses/build/{key}"
+        )),
+        "{reads:?}"
+    );
+    assert!(
+        reads.iter().any(|r| r
+            .starts_with("/rest/api/latest/projects/PRJ/repos/app/commits/3b9a1f7c/builds?key=")),
+        "{reads:?}"
+    );
+
+    // commitStatusExpr names the GitHub status from the event and the Alert's metadata.
+    let (_, github) = one("/api/v3/repos/org/app/statuses/3b9a1f7c");
+    assert_eq!(github["context"], "app@eu-1");
+
+    // The untrusted sink got nothing; the failure is a Warning on its Alert and a metric.
+    assert!(posts(&seen, "/untrusted").is_empty());
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(client.clone(), &namespace);
+    let started = Instant::now();
+    let warning = loop {
+        let listed = events.list(&Default::default()).await.unwrap();
+        if let Some(found) = listed.items.into_iter().find(|e| {
+            e.involved_object.name.as_deref() == Some("untrusted")
+                && e.reason.as_deref() == Some("NotificationDispatchFailed")
+        }) {
+            break found;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{}",
+            controller.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(warning.type_.as_deref(), Some("Warning"));
+    let message = warning.message.unwrap_or_default();
+    assert!(message.contains("certificate is not trusted"), "{message}");
+    assert!(!message.contains(&https), "the address leaked: {message}");
+    let metrics = tokio::task::block_in_place(|| controller.metrics()).unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("driftless_alert_deliveries_total{")
+                && l.contains(r#"alert="untrusted""#)
+                && l.contains(r#"result="failure""#)),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("driftless_alert_deliveries_total{")
+                && l.contains(r#"alert="googlechat""#)
+                && l.contains(r#"result="success""#)),
+        "{metrics}"
+    );
     controller.terminate(Duration::from_secs(10));
 }
