@@ -108,7 +108,7 @@ fn evaluate(check: &Check, object: &Value) -> Health {
             "status is for generation {observed}, the object is at {generation}"
         ));
     }
-    let mut context = cel::Context::default();
+    let mut context = driftless_runtime::cel::context();
     if let Some(fields) = object.as_object() {
         for (name, value) in fields {
             if let Err(error) = context.add_variable(name.as_str(), value) {

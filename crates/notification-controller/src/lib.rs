@@ -4,7 +4,9 @@
 pub mod alerts;
 pub mod commit_status;
 pub mod events;
+pub mod oidc;
 pub mod providers;
 pub mod receiver;
+pub mod receiver_cel;
 pub mod verify;
 pub mod webhook;

@@ -42,6 +42,10 @@ struct Args {
     /// Webhook requests per second per Receiver (bursts of twice as many); more get 429.
     #[arg(long, default_value_t = NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN))]
     receiver_requests_per_second: NonZeroU32,
+    /// OIDC issuer of the Google ID tokens that gcr Receivers accept on Pub/Sub pushes (its
+    /// discovery document gives the signing keys).
+    #[arg(long, default_value = webhook::GOOGLE_ISSUER)]
+    gcr_token_issuer: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -72,7 +76,12 @@ async fn run() -> anyhow::Result<()> {
     tokio::spawn(watch);
     let bound = driftless_runtime::server::serve(
         args.receiver_addr,
-        webhook::router(ctx.client.clone(), receivers, limits),
+        webhook::router(
+            ctx.client.clone(),
+            receivers,
+            limits,
+            args.gcr_token_issuer.clone(),
+        ),
         ctx.shutdown.clone(),
     )
     .await

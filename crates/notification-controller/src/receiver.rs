@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use driftless_api::conditions::SUCCEEDED;
+use driftless_api::event::Severity;
 use driftless_api::notification::{Receiver, ReceiverStatus, ReceiverType};
 use driftless_runtime::conditions as cond;
 use driftless_runtime::reconcile::{FirstList, reconcile_trigger, run_until_shutdown};
@@ -17,8 +18,12 @@ use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
 use kube::{Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 
+use crate::receiver_cel::ReceiverExpressions;
+
 /// Ready reason when the token cannot be read, as Flux names it.
 pub const TOKEN_NOT_FOUND: &str = "TokenNotFound";
+/// Stalled reason when an expression of the Receiver does not compile, as Flux names it.
+pub const INVALID_CEL_EXPRESSION: &str = "InvalidCELExpression";
 
 /// `/hook/<hex sha256 of token + name + namespace>`.
 pub fn webhook_path(token: &str, name: &str, namespace: &str) -> String {
@@ -30,8 +35,23 @@ pub fn webhook_path(token: &str, name: &str, namespace: &str) -> String {
     format!("/hook/{}", hex::encode(digest))
 }
 
-/// The `token` of the Receiver's Secret.
-pub async fn token(client: &kube::Client, receiver: &Receiver) -> Result<String, String> {
+/// What a Receiver's Secret holds: the `token` (which salts the path and keys signatures)
+/// and, for gcr, the `email` and `audience` its Pub/Sub push tokens must carry.
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    pub token: String,
+    pub email: Option<String>,
+    pub audience: Option<String>,
+}
+
+/// The credentials of a Receiver; generic-oidc Receivers have none (an empty token).
+pub async fn credentials(
+    client: &kube::Client,
+    receiver: &Receiver,
+) -> Result<Credentials, String> {
+    if receiver.spec.type_ == ReceiverType::GenericOidc {
+        return Ok(Credentials::default());
+    }
     let namespace = receiver.namespace().unwrap_or_default();
     let Some(reference) = &receiver.spec.secret_ref else {
         return Err("spec.secretRef is required for this receiver type".into());
@@ -43,9 +63,13 @@ pub async fn token(client: &kube::Client, receiver: &Receiver) -> Result<String,
             reference.name
         )
     })?;
-    secret
-        .data
-        .unwrap_or_default()
+    let data = secret.data.unwrap_or_default();
+    let text = |key: &str| {
+        data.get(key)
+            .map(|v| String::from_utf8_lossy(&v.0).trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let token = data
         .get("token")
         // Used as stored, as Flux does: the path and signatures depend on every byte.
         .map(|t| String::from_utf8_lossy(&t.0).into_owned())
@@ -55,7 +79,12 @@ pub async fn token(client: &kube::Client, receiver: &Receiver) -> Result<String,
                 "invalid '{namespace}/{}' secret data: required field 'token'",
                 reference.name
             )
-        })
+        })?;
+    Ok(Credentials {
+        token,
+        email: text("email"),
+        audience: text("audience"),
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,15 +143,14 @@ impl ReceiverReconciler {
         if receiver.spec.suspend {
             return Ok(Action::await_change());
         }
-        if matches!(
-            receiver.spec.type_,
-            ReceiverType::GenericOidc | ReceiverType::Gcr
-        ) {
-            // Not served yet: said plainly rather than published as a working path.
+        if let Err(error) = ReceiverExpressions::compile(&receiver.spec) {
+            // A configuration error no retry fixes: said once, not served.
+            let message =
+                format!("Reconciliation failed terminally due to configuration error: {error}");
             cond::mark_stalled(
                 &mut status.conditions,
-                "UnsupportedReceiverType",
-                "receiver types gcr and generic-oidc are not supported yet",
+                INVALID_CEL_EXPRESSION,
+                &message,
                 generation,
             );
             status.webhook_path = None;
@@ -130,11 +158,21 @@ impl ReceiverReconciler {
             apply_status(&api, &*receiver, self.runtime.controller, &status)
                 .await
                 .map_err(Error::Status)?;
+            self.runtime
+                .events
+                .publish(
+                    &*receiver,
+                    Severity::Error,
+                    INVALID_CEL_EXPRESSION,
+                    &message,
+                    Default::default(),
+                )
+                .await;
             return Ok(Action::await_change());
         }
-        let action = match token(&self.runtime.client, &receiver).await {
-            Ok(token) => {
-                let path = webhook_path(&token, &receiver.name_any(), &namespace);
+        let action = match credentials(&self.runtime.client, &receiver).await {
+            Ok(credentials) => {
+                let path = webhook_path(&credentials.token, &receiver.name_any(), &namespace);
                 cond::mark_ready(
                     &mut status.conditions,
                     SUCCEEDED,

@@ -13,16 +13,19 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use driftless_api::meta::RECONCILE_REQUEST_ANNOTATION;
-use driftless_api::notification::{CrossNamespaceObjectReference, ObjectKind, Receiver};
+use driftless_api::notification::{
+    CrossNamespaceObjectReference, ObjectKind, Receiver, ReceiverType,
+};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use kube::ResourceExt;
 use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, ObjectMeta, Patch, PatchParams,
 };
 use kube::runtime::reflector::Store;
 
-use crate::receiver;
-use crate::verify::{Verdict, verify};
+use crate::receiver_cel::ReceiverExpressions;
+use crate::verify::{self, Verdict, verify};
+use crate::{oidc, receiver};
 
 /// Settings of the webhook server.
 #[derive(Clone, Copy, Debug)]
@@ -35,14 +38,28 @@ pub struct Limits {
     pub no_cross_namespace_refs: bool,
 }
 
+/// Where Google's ID tokens come from, which gcr Receivers (Pub/Sub push) accept.
+pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+
 struct Shared {
     client: kube::Client,
     receivers: Store<Receiver>,
     limiter: DefaultKeyedRateLimiter<String>,
     limits: Limits,
+    oidc: oidc::Verifier,
+    google_issuer: String,
+    /// Compiled expressions per Receiver generation.
+    expressions: quick_cache::sync::Cache<(String, i64), Arc<ReceiverExpressions>>,
 }
 
-pub fn router(client: kube::Client, receivers: Store<Receiver>, limits: Limits) -> Router {
+/// The webhook server. `google_issuer` is the OIDC issuer of gcr push tokens
+/// ([`GOOGLE_ISSUER`] but in tests).
+pub fn router(
+    client: kube::Client,
+    receivers: Store<Receiver>,
+    limits: Limits,
+    google_issuer: String,
+) -> Router {
     let per_second = limits.per_receiver_per_second;
     let burst = per_second.saturating_mul(NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN));
     let shared = Arc::new(Shared {
@@ -50,6 +67,11 @@ pub fn router(client: kube::Client, receivers: Store<Receiver>, limits: Limits) 
         receivers,
         limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
         limits,
+        oidc: oidc::Verifier::new(
+            crate::providers::http_client(None, None, None).unwrap_or_default(),
+        ),
+        google_issuer,
+        expressions: quick_cache::sync::Cache::new(1024),
     });
     Router::new()
         .route("/hook/{digest}", post(handle))
@@ -88,8 +110,8 @@ async fn handle(
             "rate limit exceeded\n".into(),
         );
     }
-    let token = match receiver::token(&shared.client, &found).await {
-        Ok(token) => token,
+    let credentials = match receiver::credentials(&shared.client, &found).await {
+        Ok(credentials) => credentials,
         Err(error) => {
             tracing::error!(receiver = %key, %error, "reading the receiver token");
             return (
@@ -98,13 +120,40 @@ async fn handle(
             );
         }
     };
-    match verify(
-        found.spec.type_,
-        &found.spec.events,
-        token.as_bytes(),
-        &headers,
-        &body,
-    ) {
+    let expressions = match compiled(&shared, &found) {
+        Ok(expressions) => expressions,
+        Err(error) => {
+            tracing::warn!(receiver = %key, %error, "receiver has invalid expressions");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "receiver is not ready\n".into(),
+            );
+        }
+    };
+    let mut claims = None;
+    let verdict = match found.spec.type_ {
+        ReceiverType::Gcr => match gcr_token(&shared, &credentials, &headers).await {
+            Ok(()) => verify(found.spec.type_, &found.spec.events, &[], &headers, &body),
+            Err(verdict) => verdict,
+        },
+        ReceiverType::GenericOidc => {
+            match oidc_token(&shared, &found, &expressions, &headers).await {
+                Ok(verified) => {
+                    claims = Some(verified);
+                    Verdict::Accept
+                }
+                Err(verdict) => verdict,
+            }
+        }
+        type_ => verify(
+            type_,
+            &found.spec.events,
+            credentials.token.as_bytes(),
+            &headers,
+            &body,
+        ),
+    };
+    match verdict {
         Verdict::Accept => {}
         Verdict::Ignore(reason) => {
             tracing::info!(receiver = %key, %reason, "webhook ignored");
@@ -115,12 +164,42 @@ async fn handle(
             return (status, format!("{reason}\n"));
         }
     }
+    // What filters see as `req`: the JSON body (for gcr, the notification inside the push).
+    let request = if found.spec.type_ == ReceiverType::Gcr {
+        verify::gcr_notification(&body).unwrap_or_default()
+    } else if is_json(&headers) {
+        match serde_json::from_slice(&body) {
+            Ok(value) => value,
+            Err(_) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    "failed to parse request body as JSON\n".into(),
+                );
+            }
+        }
+    } else {
+        serde_json::Value::Object(Default::default())
+    };
+    let context = FilterContext {
+        expressions: &expressions,
+        request: &request,
+        claims: claims.as_ref(),
+    };
     let namespace = found.namespace().unwrap_or_default();
     let requested_at = k8s_openapi::jiff::Timestamp::now().to_string();
     let mut annotated = 0;
     let mut failures = Vec::new();
-    for resource in &found.spec.resources {
-        match request_reconcile(&shared, &namespace, &resource.reference, &requested_at).await {
+    for (index, resource) in found.spec.resources.iter().enumerate() {
+        match request_reconcile(
+            &shared,
+            &namespace,
+            &resource.reference,
+            &requested_at,
+            index,
+            &context,
+        )
+        .await
+        {
             Ok(count) => annotated += count,
             Err(error) => failures.push(error),
         }
@@ -137,6 +216,117 @@ async fn handle(
         StatusCode::OK,
         format!("requested the reconcile of {annotated} objects\n"),
     )
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
+}
+
+/// The Receiver's expressions, compiled once per generation.
+fn compiled(shared: &Shared, receiver: &Receiver) -> Result<Arc<ReceiverExpressions>, String> {
+    let key = (
+        receiver.metadata.uid.clone().unwrap_or_default(),
+        receiver.metadata.generation.unwrap_or_default(),
+    );
+    if let Some(found) = shared.expressions.get(&key) {
+        return Ok(found);
+    }
+    let compiled = Arc::new(ReceiverExpressions::compile(&receiver.spec)?);
+    shared.expressions.insert(key, compiled.clone());
+    Ok(compiled)
+}
+
+/// A gcr push request carries a Google ID token for the subscription's `audience`, issued to
+/// its service account `email` (both from the Secret, each checked when set), verified.
+async fn gcr_token(
+    shared: &Shared,
+    credentials: &receiver::Credentials,
+    headers: &HeaderMap,
+) -> Result<(), Verdict> {
+    let refuse = |reason: String| {
+        Verdict::Reject(
+            StatusCode::UNAUTHORIZED,
+            format!("cannot authenticate GCR request: {reason}"),
+        )
+    };
+    let token = oidc::bearer(headers).map_err(refuse)?;
+    let issuer = shared.google_issuer.as_str();
+    // Google writes its issuer with and without the scheme.
+    let bare = issuer.strip_prefix("https://").unwrap_or(issuer);
+    let claims = shared
+        .oidc
+        .verify(
+            token,
+            issuer,
+            &[issuer, bare],
+            credentials.audience.as_deref(),
+        )
+        .await
+        .map_err(refuse)?;
+    let email = claims
+        .get("email")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    if let Some(expected) = &credentials.email
+        && email != expected
+    {
+        return Err(refuse(format!(
+            "token email is '{email}', want '{expected}'"
+        )));
+    }
+    if claims.get("email_verified") != Some(&serde_json::Value::Bool(true)) {
+        return Err(refuse(format!("token email '{email}' is not verified")));
+    }
+    Ok(())
+}
+
+/// A generic-oidc request carries an ID token of one of the Receiver's `oidcProviders` (the
+/// one whose `issuerURL` is the token's `iss`), for its audience, meeting its validations.
+async fn oidc_token(
+    shared: &Shared,
+    found: &Receiver,
+    expressions: &ReceiverExpressions,
+    headers: &HeaderMap,
+) -> Result<serde_json::Value, Verdict> {
+    let refuse = |reason: String| Verdict::Reject(StatusCode::UNAUTHORIZED, reason);
+    let token = oidc::bearer(headers).map_err(refuse)?;
+    let issuer = oidc::unverified_issuer(token).map_err(refuse)?;
+    let index = found
+        .spec
+        .oidc_providers
+        .iter()
+        .position(|p| p.issuer_url == issuer)
+        .ok_or_else(|| {
+            refuse(format!(
+                "no oidcProvider configured for issuer \"{issuer}\""
+            ))
+        })?;
+    let provider = &found.spec.oidc_providers[index];
+    let claims = shared
+        .oidc
+        .verify(
+            token,
+            &issuer,
+            &[issuer.as_str()],
+            Some(provider.audience()),
+        )
+        .await
+        .map_err(refuse)?;
+    let claims = serde_json::Value::Object(claims);
+    if let Some(checks) = expressions.oidc.get(index) {
+        checks.validate(&claims).map_err(refuse)?;
+    }
+    Ok(claims)
+}
+
+/// What the filters of a request see.
+struct FilterContext<'a> {
+    expressions: &'a ReceiverExpressions,
+    request: &'a serde_json::Value,
+    claims: Option<&'a serde_json::Value>,
 }
 
 /// The API resource of a kind a Receiver may name, at the version given or the one served.
@@ -178,6 +368,8 @@ async fn request_reconcile(
     receiver_namespace: &str,
     reference: &CrossNamespaceObjectReference,
     requested_at: &str,
+    index: usize,
+    filters: &FilterContext<'_>,
 ) -> Result<usize, String> {
     let namespace = reference
         .namespace
@@ -198,7 +390,8 @@ async fn request_reconcile(
             "{what}: matchLabels field not set when using wildcard '*' as name"
         ));
     }
-    let names: Vec<String> = if reference.name == "*" {
+    let filtered = filters.expressions.filters(index);
+    let objects: Vec<ObjectMeta> = if reference.name == "*" {
         let selector = reference
             .match_labels
             .iter()
@@ -210,11 +403,42 @@ async fn request_reconcile(
             .map_err(|e| format!("{what}: listing: {e}"))?
             .items
             .into_iter()
-            .map(|o| o.name_any())
+            .map(|o| o.metadata)
             .collect()
+    } else if filtered {
+        vec![
+            api.get_metadata(&reference.name)
+                .await
+                .map_err(|e| format!("{what}: {e}"))?
+                .metadata,
+        ]
     } else {
-        vec![reference.name.clone()]
+        // Without a filter the object's metadata is not needed: the patch names it.
+        vec![ObjectMeta {
+            name: Some(reference.name.clone()),
+            ..ObjectMeta::default()
+        }]
     };
+    let mut names = Vec::with_capacity(objects.len());
+    for object in objects {
+        let name = object.name.clone().unwrap_or_default();
+        if filtered {
+            let res = serde_json::json!({
+                "apiVersion": resource.api_version,
+                "kind": resource.kind,
+                "metadata": object,
+            });
+            let admitted = filters
+                .expressions
+                .admits(index, &res, filters.request, filters.claims)
+                .map_err(|e| format!("{}/{namespace}/{name}: {e}", reference.kind.as_str()))?;
+            if !admitted {
+                tracing::debug!(kind = reference.kind.as_str(), %namespace, %name, "not annotated: the filter returned false");
+                continue;
+            }
+        }
+        names.push(name);
+    }
     let patch = serde_json::json!({
         "metadata": { "annotations": { RECONCILE_REQUEST_ANNOTATION: requested_at } }
     });

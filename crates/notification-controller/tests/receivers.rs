@@ -268,3 +268,310 @@ async fn every_real_payload_triggers_when_genuine_and_nothing_otherwise() {
     assert_eq!(requested_at(&sources, "github-push").await, before);
     controller.terminate(Duration::from_secs(10));
 }
+
+/// A local OIDC issuer: discovery document and one P-256 signing key (`kid` "k1").
+struct Issuer {
+    url: String,
+    key: jsonwebtoken::EncodingKey,
+}
+
+async fn start_issuer() -> Issuer {
+    use base64::Engine as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let pair = rcgen::KeyPair::generate().unwrap();
+    let point = pair.public_key_raw();
+    assert_eq!(
+        (point.len(), point[0]),
+        (65, 4),
+        "an uncompressed P-256 point"
+    );
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let jwks = serde_json::json!({ "keys": [{
+        "kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
+        "x": b64(&point[1..33]), "y": b64(&point[33..65]),
+    }]});
+    let discovery = serde_json::json!({ "issuer": url, "jwks_uri": format!("{url}/keys") });
+    let router = axum::Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            axum::routing::get(move || async move { axum::Json(discovery) }),
+        )
+        .route(
+            "/keys",
+            axum::routing::get(move || async move { axum::Json(jwks) }),
+        );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Issuer {
+        url,
+        key: jsonwebtoken::EncodingKey::from_ec_der(pair.serialized_der()),
+    }
+}
+
+fn sign_token(key: &jsonwebtoken::EncodingKey, claims: serde_json::Value) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("k1".into());
+    jsonwebtoken::encode(&header, &claims, key).unwrap()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_tokens_and_filters_decide_what_reconciles() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let issuer = start_issuer().await;
+    let support::Running {
+        namespace,
+        client,
+        mut controller,
+        receiver_port: port,
+        ..
+    } = support::start(
+        "oidc-receivers",
+        &[&format!("--gcr-token-issuer={}", issuer.url)],
+    )
+    .await;
+    let email = "push@project.iam.gserviceaccount.com";
+    let audience = "https://hooks.example.com/gcr";
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": "gcr" },
+        "stringData": { "token": TOKEN, "email": email, "audience": audience },
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let sources: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    for (name, labels) in [
+        ("podinfo", serde_json::json!({ "app": "images" })),
+        ("other", serde_json::json!({ "app": "images" })),
+        ("deployed-by-ci", serde_json::json!({})),
+    ] {
+        let source: GitRepository = serde_json::from_value(serde_json::json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": { "name": name, "labels": labels },
+            "spec": { "url": "https://example.com/app.git", "interval": "1h" },
+        }))
+        .unwrap();
+        sources
+            .create(&PostParams::default(), &source)
+            .await
+            .unwrap();
+    }
+    let receivers: Api<Receiver> = Api::namespaced(client.clone(), &namespace);
+    for receiver in [
+        serde_json::json!({
+            "metadata": { "name": "gcr" },
+            "spec": {
+                "type": "gcr", "secretRef": { "name": "gcr" },
+                "resources": [{ "kind": "GitRepository", "name": "*", "matchLabels": { "app": "images" } }],
+                "resourceFilter": "req.tag.contains(res.metadata.name)",
+            },
+        }),
+        serde_json::json!({
+            "metadata": { "name": "ci" },
+            "spec": {
+                "type": "generic-oidc",
+                "oidcProviders": [{
+                    "issuerURL": issuer.url,
+                    "variables": [{ "name": "owner", "expression": "claims.repository.split('/')[0]" }],
+                    "validations": [{ "expression": "vars.owner == 'org'", "message": "the repository is not org's" }],
+                }],
+                "resources": [{ "kind": "GitRepository", "name": "deployed-by-ci" }],
+            },
+        }),
+        serde_json::json!({
+            "metadata": { "name": "broken" },
+            "spec": {
+                "type": "generic", "secretRef": { "name": "gcr" },
+                "resources": [{ "kind": "GitRepository", "name": "podinfo" }],
+                "resourceFilter": "req.tag.(",
+            },
+        }),
+    ] {
+        let mut object = receiver;
+        object["apiVersion"] = "notification.toolkit.fluxcd.io/v1".into();
+        object["kind"] = "Receiver".into();
+        let receiver: Receiver = serde_json::from_value(object).unwrap();
+        receivers
+            .create(&PostParams::default(), &receiver)
+            .await
+            .unwrap();
+    }
+    let digest = |token: &str, name: &str| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(format!("{token}{name}{namespace}")))
+    };
+    // gcr's path is salted with its token, generic-oidc's with nothing, as in Flux.
+    let gcr_path = format!("/hook/{}", digest(TOKEN, "gcr"));
+    let ci_path = format!("/hook/{}", digest("", "ci"));
+    let started = Instant::now();
+    loop {
+        let gcr = receivers
+            .get("gcr")
+            .await
+            .unwrap()
+            .status
+            .and_then(|s| s.webhook_path);
+        let ci = receivers
+            .get("ci")
+            .await
+            .unwrap()
+            .status
+            .and_then(|s| s.webhook_path);
+        if let (Some(gcr), Some(ci)) = (gcr, ci) {
+            assert_eq!((gcr, ci), (gcr_path.clone(), ci_path.clone()));
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{}",
+            controller.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // An expression that does not compile stalls its Receiver, which serves no path.
+    let started = Instant::now();
+    loop {
+        let status = receivers
+            .get("broken")
+            .await
+            .unwrap()
+            .status
+            .unwrap_or_default();
+        if let Some(stalled) = status.conditions.iter().find(|c| c.type_ == "Stalled") {
+            assert_eq!(stalled.reason, "InvalidCELExpression");
+            let ready = status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Ready")
+                .unwrap();
+            assert_eq!(ready.status, "False");
+            assert!(ready.message.starts_with("Reconciliation failed terminally due to configuration error: invalid resourceFilter"), "{}", ready.message);
+            assert_eq!(status.webhook_path, None);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{}",
+            controller.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let http = reqwest::Client::new();
+    let post = async |path: &str, token: Option<&str>, body: &serde_json::Value| {
+        let mut request = http
+            .post(format!("http://127.0.0.1:{port}{path}"))
+            .json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        (
+            response.status().as_u16(),
+            response.text().await.unwrap_or_default(),
+        )
+    };
+    // A Pub/Sub push of an Artifact Registry notification.
+    let push = {
+        use base64::Engine as _;
+        let notification = serde_json::json!({ "action": "INSERT", "digest": "europe-docker.pkg.dev/p/r/podinfo@sha256:0a", "tag": "europe-docker.pkg.dev/p/r/podinfo:6.5.0" });
+        serde_json::json!({
+            "message": { "data": base64::engine::general_purpose::STANDARD.encode(notification.to_string()), "messageId": "1", "publishTime": "2026-11-30T10:00:00Z" },
+            "subscription": "projects/p/subscriptions/flux",
+        })
+    };
+    let google = |changes: serde_json::Value| {
+        let mut claims = serde_json::json!({
+            "iss": issuer.url, "aud": audience, "email": email, "email_verified": true,
+            "sub": "1234", "iat": now(), "exp": now() + 600,
+        });
+        for (key, value) in changes.as_object().unwrap() {
+            claims[key] = value.clone();
+        }
+        sign_token(&issuer.key, claims)
+    };
+    let rogue = jsonwebtoken::EncodingKey::from_ec_der(
+        rcgen::KeyPair::generate().unwrap().serialized_der(),
+    );
+    let refused = [
+        (None, "the Authorization header is missing or malformed"),
+        (
+            Some(google(serde_json::json!({ "aud": "https://elsewhere" }))),
+            "InvalidAudience",
+        ),
+        (
+            Some(google(
+                serde_json::json!({ "email": "someone@example.com" }),
+            )),
+            "token email is 'someone@example.com'",
+        ),
+        (
+            Some(google(serde_json::json!({ "email_verified": false }))),
+            "is not verified",
+        ),
+        (
+            Some(google(serde_json::json!({ "exp": now() - 3600 }))),
+            "ExpiredSignature",
+        ),
+        (
+            Some(sign_token(
+                &rogue,
+                serde_json::json!({ "iss": issuer.url, "aud": audience, "email": email, "email_verified": true, "exp": now() + 600 }),
+            )),
+            "InvalidSignature",
+        ),
+    ];
+    for (token, expected) in &refused {
+        let (status, text) = post(&gcr_path, token.as_deref(), &push).await;
+        assert_eq!(status, 401, "{expected}: {text}");
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+    for name in ["podinfo", "other"] {
+        assert_eq!(
+            requested_at(&sources, name).await,
+            None,
+            "{name} annotated by a refused push"
+        );
+    }
+    let (status, text) = post(&gcr_path, Some(&google(serde_json::json!({}))), &push).await;
+    assert_eq!(status, 200, "{text}\n{}", controller.log_tail(20));
+    // The filter keeps the wildcard to the repository named in the pushed tag.
+    assert!(requested_at(&sources, "podinfo").await.is_some());
+    assert_eq!(requested_at(&sources, "other").await, None);
+
+    // generic-oidc: the token's issuer picks the provider; its validations decide.
+    let ci = |repository: &str, iss: &str| {
+        sign_token(
+            &issuer.key,
+            serde_json::json!({
+                "iss": iss, "aud": "notification-controller", "repository": repository,
+                "iat": now(), "exp": now() + 600,
+            }),
+        )
+    };
+    let empty = serde_json::json!({});
+    let (status, text) = post(&ci_path, Some(&ci("evil/app", &issuer.url)), &empty).await;
+    assert_eq!(
+        (status, text.trim()),
+        (401, "token validation failed: the repository is not org's")
+    );
+    let (status, text) = post(&ci_path, Some(&ci("org/app", "http://127.0.0.1:9")), &empty).await;
+    assert_eq!(status, 401, "{text}");
+    assert!(
+        text.contains("no oidcProvider configured for issuer"),
+        "{text}"
+    );
+    assert_eq!(requested_at(&sources, "deployed-by-ci").await, None);
+    let (status, text) = post(&ci_path, Some(&ci("org/app", &issuer.url)), &empty).await;
+    assert_eq!(status, 200, "{text}\n{}", controller.log_tail(20));
+    assert!(requested_at(&sources, "deployed-by-ci").await.is_some());
+    controller.terminate(Duration::from_secs(10));
+}

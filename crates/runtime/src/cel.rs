@@ -32,6 +32,77 @@ fn on_thread<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, String> {
     })
 }
 
+mod strings {
+    use std::sync::Arc;
+
+    use cel::extractors::This;
+
+    pub fn split(This(this): This<Arc<String>>, separator: Arc<String>) -> cel::ResolveResult {
+        Ok(cel::Value::List(Arc::new(
+            this.split(separator.as_str())
+                .map(|part| cel::Value::String(Arc::new(part.to_owned())))
+                .collect(),
+        )))
+    }
+
+    pub fn lower_ascii(This(this): This<Arc<String>>) -> String {
+        this.to_ascii_lowercase()
+    }
+
+    pub fn upper_ascii(This(this): This<Arc<String>>) -> String {
+        this.to_ascii_uppercase()
+    }
+
+    pub fn trim(This(this): This<Arc<String>>) -> String {
+        this.trim().to_owned()
+    }
+
+    pub fn replace(This(this): This<Arc<String>>, from: Arc<String>, to: Arc<String>) -> String {
+        this.replace(from.as_str(), to.as_str())
+    }
+
+    /// In characters, -1 when absent.
+    pub fn index_of(This(this): This<Arc<String>>, needle: Arc<String>) -> i64 {
+        this.find(needle.as_str()).map_or(-1, |byte| {
+            i64::try_from(this[..byte].chars().count()).unwrap_or(i64::MAX)
+        })
+    }
+
+    pub fn join(
+        This(this): This<Arc<Vec<cel::Value>>>,
+        separator: Arc<String>,
+    ) -> cel::ResolveResult {
+        let mut parts = Vec::with_capacity(this.len());
+        for value in this.iter() {
+            match value {
+                cel::Value::String(text) => parts.push(text.as_str().to_owned()),
+                other => {
+                    return Err(cel::ExecutionError::function_error(
+                        "join",
+                        format!("not a string: {other:?}"),
+                    ));
+                }
+            }
+        }
+        Ok(cel::Value::String(Arc::new(parts.join(separator.as_str()))))
+    }
+}
+
+/// A context with the string functions of CEL's strings extension that Flux enables and
+/// cel's standard library lacks: `split`, `lowerAscii`, `upperAscii`, `trim`, `replace`,
+/// `indexOf` on strings and `join` on lists of strings.
+pub fn context() -> cel::Context<'static> {
+    let mut context = cel::Context::default();
+    context.add_function("split", strings::split);
+    context.add_function("lowerAscii", strings::lower_ascii);
+    context.add_function("upperAscii", strings::upper_ascii);
+    context.add_function("trim", strings::trim);
+    context.add_function("replace", strings::replace);
+    context.add_function("indexOf", strings::index_of);
+    context.add_function("join", strings::join);
+    context
+}
+
 /// A compiled expression and its source, for messages.
 #[derive(Clone)]
 pub struct Expression {
@@ -92,7 +163,7 @@ impl Expression {
     /// Evaluates to a string with `variables` bound, on a large stack.
     pub fn string_with(&self, variables: &[(&str, &serde_json::Value)]) -> Result<String, String> {
         let value = on_large_stack(|| {
-            let mut context = cel::Context::default();
+            let mut context = context();
             for (name, value) in variables {
                 context
                     .add_variable(*name, *value)
@@ -109,10 +180,32 @@ impl Expression {
         }
     }
 
+    /// Evaluates with `variables` bound, on a large stack, to JSON.
+    pub fn json_with(
+        &self,
+        variables: &[(&str, &serde_json::Value)],
+    ) -> Result<serde_json::Value, String> {
+        on_large_stack(|| {
+            let mut context = context();
+            for (name, value) in variables {
+                context
+                    .add_variable(*name, *value)
+                    .map_err(|e| format!("binding '{name}': {e}"))?;
+            }
+            let value = self.value(&context)?;
+            value.json().map_err(|e| {
+                format!(
+                    "the CEL expression '{}' gave a value without a JSON form: {e:?}",
+                    self.source
+                )
+            })
+        })?
+    }
+
     /// Evaluates to a boolean with `variables` bound, on a large stack.
     pub fn holds_with(&self, variables: &[(&str, &serde_json::Value)]) -> Result<bool, String> {
         on_large_stack(|| {
-            let mut context = cel::Context::default();
+            let mut context = context();
             for (name, value) in variables {
                 context
                     .add_variable(*name, *value)
@@ -141,6 +234,16 @@ mod tests {
         assert!(not_text.string_with(&[]).unwrap_err().contains("as string"));
         let test = Expression::compile("event.involvedObject.name == 'app'").unwrap();
         assert!(test.holds_with(&[("event", &event)]).unwrap());
+        let list = Expression::compile("[event.involvedObject.name, size(event)]").unwrap();
+        assert_eq!(
+            list.json_with(&[("event", &event)]).unwrap(),
+            serde_json::json!(["app", 1])
+        );
+        let strings = Expression::compile(
+            "'Org/App'.split('/')[0].lowerAscii() + ' ' + ['a', 'b'].join('-') + ' ' + ' x '.trim().upperAscii() + ' ' + string('a.b'.replace('.', '/').indexOf('/'))",
+        )
+        .unwrap();
+        assert_eq!(strings.string_with(&[]).unwrap(), "org a-b X 1");
         let missing = Expression::compile("nothing.here == 1").unwrap();
         assert!(missing.holds_with(&[]).is_err());
         let error = Expression::compile("event.(").unwrap_err();
