@@ -1421,11 +1421,17 @@ async fn a_push_webhook_applies_at_once_and_alerts_slack() {
         alert["author_name"],
         format!("kustomization/app.{namespace}")
     );
+    // The change set, as in Flux: the marked final result goes to commit statuses only.
+    let text = alert["text"].as_str().unwrap();
+    assert!(text.contains(" configured"), "{alert}");
     assert!(
-        alert["text"]
-            .as_str()
+        !slack
+            .lock()
             .unwrap()
-            .starts_with("Reconciliation finished"),
-        "{alert}"
+            .iter()
+            .any(|body| body["attachments"][0]["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Reconciliation finished"))),
+        "a result marked for commit statuses reached Slack"
     );
 }

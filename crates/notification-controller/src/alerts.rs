@@ -79,9 +79,11 @@ pub fn matches(
     Ok(true)
 }
 
-/// The event as providers get it: metadata keys of the controller's or the event's group with
-/// the prefix stripped, others (and digests) dropped, as Flux cleans them.
-pub fn cleaned(event: &Event) -> Event {
+/// The event as providers get it for `alert`, its metadata merged as Flux merges it, from
+/// lowest to highest precedence: the object's `event.toolkit.fluxcd.io/*` annotations (prefix
+/// stripped), the Alert's `eventMetadata`, its `summary`, and the controller's keys of the
+/// object's API group (prefix stripped). Other keys, tokens and digests are dropped.
+pub fn for_alert(event: &Event, alert: Option<&Alert>) -> Event {
     let object_group = group(
         event
             .involved_object
@@ -89,44 +91,32 @@ pub fn cleaned(event: &Event) -> Event {
             .as_deref()
             .unwrap_or_default(),
     );
-    let prefixes = [
-        format!("{object_group}/"),
-        driftless_api::event::EVENT_ANNOTATION_PREFIX.to_owned(),
-    ];
-    let metadata = event
-        .metadata
-        .iter()
-        .filter_map(|(key, value)| {
-            let stripped = prefixes
-                .iter()
-                .find_map(|prefix| key.strip_prefix(prefix.as_str()))?;
-            (!matches!(stripped, "checksum" | "digest"))
-                .then(|| (stripped.to_owned(), value.clone()))
-        })
-        .collect();
+    let stripped = |prefix: &str| {
+        event
+            .metadata
+            .iter()
+            .filter_map(move |(key, value)| {
+                let key = key.strip_prefix(prefix)?;
+                (!matches!(key, "checksum" | "digest" | "token"))
+                    .then(|| (key.to_owned(), value.clone()))
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut metadata: BTreeMap<String, String> =
+        stripped(driftless_api::event::EVENT_ANNOTATION_PREFIX)
+            .into_iter()
+            .collect();
+    if let Some(alert) = alert {
+        metadata.extend(alert.spec.event_metadata.clone());
+        if let Some(summary) = alert.spec.summary.as_deref().filter(|s| !s.is_empty()) {
+            metadata.insert("summary".to_owned(), summary.to_owned());
+        }
+    }
+    metadata.extend(stripped(&format!("{object_group}/")));
     Event {
         metadata,
         ..event.clone()
     }
-}
-
-/// The event with the Alert's additions: `eventMetadata` (never overriding the event's own
-/// keys) and `summary`.
-pub fn for_alert(event: &Event, alert: &Alert) -> Event {
-    let mut event = event.clone();
-    for (key, value) in &alert.spec.event_metadata {
-        event
-            .metadata
-            .entry(key.clone())
-            .or_insert_with(|| value.clone());
-    }
-    if let Some(summary) = alert.spec.summary.as_deref().filter(|s| !s.is_empty()) {
-        event
-            .metadata
-            .entry("summary".to_owned())
-            .or_insert_with(|| summary.to_owned());
-    }
-    event
 }
 
 #[cfg(test)]
@@ -237,20 +227,30 @@ mod tests {
     }
 
     #[test]
-    fn metadata_is_cleaned_then_completed_by_the_alert() {
-        let cleaned = cleaned(&event("Kustomization", "app", "apps", "info", "x"));
+    fn metadata_is_merged_as_flux_merges_it() {
+        let mut original = event("Kustomization", "app", "apps", "info", "x");
+        let cleaned = for_alert(&original, None);
         assert_eq!(
             cleaned.metadata,
             BTreeMap::from([("revision".to_owned(), "main@sha1:abc".to_owned())])
         );
+        original
+            .metadata
+            .insert("event.toolkit.fluxcd.io/env".into(), "annotated".into());
+        original
+            .metadata
+            .insert("event.toolkit.fluxcd.io/team".into(), "shop".into());
         let alert = alert(serde_json::json!({
             "providerRef": { "name": "p" }, "summary": "prod",
             "eventSources": [{ "kind": "Kustomization", "name": "*" }],
             "eventMetadata": { "env": "prod", "revision": "never overrides" },
         }));
-        let sent = for_alert(&cleaned, &alert);
+        let sent = for_alert(&original, Some(&alert));
+        // The controller's own keys win; the Alert's win over the object's annotations.
         assert_eq!(sent.metadata["revision"], "main@sha1:abc");
         assert_eq!(sent.metadata["env"], "prod");
+        assert_eq!(sent.metadata["team"], "shop");
         assert_eq!(sent.metadata["summary"], "prod");
+        assert!(!sent.metadata.contains_key("other.io/key"));
     }
 }

@@ -135,7 +135,6 @@ async fn intake(State(shared): State<Arc<Shared>>, body: Bytes) -> (StatusCode, 
             format!("invalid event: {reason}\n"),
         );
     }
-    let event = alerts::cleaned(&event);
     tokio::spawn(dispatch(shared, event));
     (StatusCode::ACCEPTED, String::new())
 }
@@ -192,6 +191,7 @@ async fn dispatch(shared: Arc<Shared>, event: Event) {
                 continue;
             }
         }
+        let event = alerts::for_alert(&event, Some(&alert));
         let key = fingerprint(&alert, &event);
         let now = Instant::now();
         if let Some(sent) = shared.recently_sent.get(&key)
@@ -202,7 +202,6 @@ async fn dispatch(shared: Arc<Shared>, event: Event) {
         }
         shared.recently_sent.insert(key, now);
         let shared = shared.clone();
-        let event = alerts::for_alert(&event, &alert);
         tokio::spawn(async move {
             let outcome = send(&shared, &alert, &event).await;
             if matches!(outcome, Ok(Sent::Skipped)) {

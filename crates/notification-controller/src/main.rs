@@ -76,11 +76,15 @@ async fn run() -> anyhow::Result<()> {
     tokio::spawn(watch);
     let bound = driftless_runtime::server::serve(
         args.receiver_addr,
-        webhook::router(
-            ctx.client.clone(),
-            receivers,
-            limits,
-            args.gcr_token_issuer.clone(),
+        driftless_runtime::http_metrics::instrument(
+            webhook::router(
+                ctx.client.clone(),
+                receivers,
+                limits,
+                args.gcr_token_issuer.clone(),
+            ),
+            &ctx.metrics,
+            "gotk_receiver",
         ),
         ctx.shutdown.clone(),
     )
@@ -118,13 +122,17 @@ async fn run() -> anyhow::Result<()> {
     };
     let bound = driftless_runtime::server::serve(
         args.events_addr,
-        events::router(
-            ctx.client.clone(),
+        driftless_runtime::http_metrics::instrument(
+            events::router(
+                ctx.client.clone(),
+                &ctx.metrics,
+                ctx.events.clone(),
+                alerts,
+                providers,
+                settings,
+            ),
             &ctx.metrics,
-            ctx.events.clone(),
-            alerts,
-            providers,
-            settings,
+            "gotk_event",
         ),
         ctx.shutdown.clone(),
     )

@@ -840,6 +840,10 @@ async fn providers_post_over_https_what_each_api_expects() {
     assert!(!message.contains(&https), "the address leaked: {message}");
     let metrics = tokio::task::block_in_place(|| controller.metrics()).unwrap();
     assert!(
+        metrics.contains(r#"gotk_event_http_request_duration_seconds_count{handler="/",method="POST",code="202"}"#),
+        "{metrics}"
+    );
+    assert!(
         metrics
             .lines()
             .any(|l| l.starts_with("driftless_alert_deliveries_total{")

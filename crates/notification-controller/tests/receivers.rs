@@ -573,5 +573,12 @@ async fn oidc_tokens_and_filters_decide_what_reconciles() {
     let (status, text) = post(&ci_path, Some(&ci("org/app", &issuer.url)), &empty).await;
     assert_eq!(status, 200, "{text}\n{}", controller.log_tail(20));
     assert!(requested_at(&sources, "deployed-by-ci").await.is_some());
+    let metrics = tokio::task::block_in_place(|| controller.metrics()).unwrap();
+    for line in [
+        r#"gotk_receiver_http_request_duration_seconds_count{handler="/hook/{digest}",method="POST",code="401"} 8"#,
+        r#"gotk_receiver_http_request_duration_seconds_count{handler="/hook/{digest}",method="POST",code="200"} 2"#,
+    ] {
+        assert!(metrics.contains(line), "{line}\n{metrics}");
+    }
     controller.terminate(Duration::from_secs(10));
 }

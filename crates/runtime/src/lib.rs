@@ -7,6 +7,7 @@ pub mod cel;
 pub mod conditions;
 pub mod events;
 pub mod flags;
+pub mod http_metrics;
 pub mod leader;
 pub mod manager;
 pub mod memory;
