@@ -1318,7 +1318,7 @@ async fn a_push_webhook_applies_at_once_and_alerts_slack() {
             "metadata": { "name": "deploys" },
             "spec": { "providerRef": { "name": "slack" },
                       "eventSources": [{ "kind": "Kustomization", "name": "*" }],
-                      "inclusionList": ["^Reconciliation finished"] },
+                      "inclusionList": [" configured"] },
         }),
     ] {
         let object: kube::api::DynamicObject = serde_json::from_value(object).unwrap();
