@@ -557,6 +557,8 @@ async fn providers_post_over_https_what_each_api_expects() {
             None,
         ),
         ("msteams", format!("{https}/teams"), None, None),
+        ("discord", format!("{https}/api/webhooks/1/t0k"), None, None),
+        ("rocket", format!("{https}/hooks/rocket"), None, None),
         ("gitlab", format!("{https}/group/app"), Some("gitlab"), None),
         ("gitea", format!("{https}/org/app.git"), Some("gitea"), None),
         (
@@ -646,6 +648,8 @@ async fn providers_post_over_https_what_each_api_expects() {
         "/chat",
         "/api/v2/alerts",
         "/teams",
+        "/api/webhooks/1/t0k/slack",
+        "/hooks/rocket",
         "/api/v4/projects/group%2Fapp/statuses/3b9a1f7c",
         "/api/v1/repos/org/app/statuses/3b9a1f7c",
         "/2.0/repositories/team/app/commit/3b9a1f7c/statuses/build",
@@ -749,6 +753,15 @@ async fn providers_post_over_https_what_each_api_expects() {
     let content = &teams["attachments"][0]["content"];
     assert_eq!(content["type"], "AdaptiveCard");
     assert_eq!(content["body"][1]["text"], "Deployment/apps/web configured");
+
+    // Discord at its Slack-compatible endpoint and Rocket.Chat get Slack's attachment.
+    for target in ["/api/webhooks/1/t0k/slack", "/hooks/rocket"] {
+        let (_, slack) = one(target);
+        let attachment = &slack["attachments"][0];
+        assert_eq!(attachment["author_name"], format!("kustomization/app.{namespace}"));
+        assert_eq!(attachment["text"], "Deployment/apps/web configured");
+        assert_eq!(attachment["color"], "good");
+    }
 
     // Git hosts got the result once each, keyed as Flux keys it, after reading the current one.
     let (headers, gitlab) = one("/api/v4/projects/group%2Fapp/statuses/3b9a1f7c");

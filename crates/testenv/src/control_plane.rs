@@ -446,17 +446,30 @@ fn sweep_stale_run_dirs(parent: &Path) {
 
 /// `N` distinct free loopback ports (free when chosen; bind them promptly).
 pub fn free_ports<const N: usize>() -> Result<[u16; N]> {
-    // Hold all listeners until every port is chosen so the N ports are distinct.
-    let listeners = (0..N)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<std::io::Result<Vec<_>>>()
-        .map_err(|e| Error::Io("choosing free ports".into(), e))?;
+    // Ports below the kernel's ephemeral range (32768 and up by default): a port chosen there
+    // cannot be taken by an outgoing connection before the process it is meant for binds it.
+    const LOW: u16 = 20_000;
+    const HIGH: u16 = 32_000;
     let mut ports = [0u16; N];
-    for (port, listener) in ports.iter_mut().zip(&listeners) {
-        *port = listener
-            .local_addr()
-            .map_err(|e| Error::Io("choosing free ports".into(), e))?
-            .port();
+    // Hold the listeners until every port is chosen so the N ports are distinct.
+    let mut held = Vec::with_capacity(N);
+    for port in ports.iter_mut() {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let candidate = rand::random_range(LOW..HIGH);
+            if let Ok(listener) = TcpListener::bind(("127.0.0.1", candidate)) {
+                *port = candidate;
+                held.push(listener);
+                break;
+            }
+            if attempts > 200 {
+                return Err(Error::Io(
+                    "choosing free ports".into(),
+                    std::io::Error::other(format!("no free port in {LOW}..{HIGH}")),
+                ));
+            }
+        }
     }
     Ok(ports)
 }

@@ -31,6 +31,8 @@ impl ControllerProcess {
         let mut command = Command::new(binary);
         command
             .env("KUBECONFIG", kubeconfig)
+            // An error's cause chain, not a backtrace, belongs in the log tail tests print.
+            .env("RUST_LIB_BACKTRACE", "0")
             .arg(format!("--metrics-addr={metrics_addr}"))
             .arg(format!("--health-addr={health_addr}"))
             .arg("--log-encoding=console")
