@@ -153,13 +153,23 @@ pub fn words(reason: &str) -> String {
     out
 }
 
-/// The commit of an event (its `commit`, `originRevision` or `revision` metadata, hex part).
+/// The commit of an event: its `commit`, `originRevision` or `revision` metadata, in any
+/// form Flux reads (`main@sha1:<hex>`, `sha1:<hex>`, the legacy `<branch>/<hex>`, `<hex>`).
 fn event_commit(event: &Event) -> Option<String> {
     let revision = ["commit", "originRevision", "revision"]
         .iter()
         .find_map(|k| event.metadata.get(*k))?;
-    let sha = revision.rsplit(':').next().unwrap_or(revision).to_owned();
+    let sha = revision
+        .rsplit([':', '/'])
+        .next()
+        .unwrap_or(revision)
+        .to_owned();
     (sha.len() >= 7 && sha.chars().all(|c| c.is_ascii_hexdigit())).then_some(sha)
+}
+
+/// Whether `event` names a commit a status could be set on.
+pub fn names_commit(event: &Event) -> bool {
+    event_commit(event).is_some()
 }
 
 /// The repository (or project) URL without `.git`. `kind` and `noun` name them in errors.
@@ -506,32 +516,7 @@ pub async fn deliver(
     let url = match &status.check {
         Check::Listed { url, .. } | Check::Keyed { url, .. } => url,
     };
-    let mut read = http.get(url).timeout(timeout);
-    for (name, value) in &status.headers {
-        read = read.header(name, value);
-    }
-    let existing: serde_json::Value = match read.send().await {
-        Ok(response) if response.status().is_success() => response.json().await.unwrap_or_default(),
-        // Keyed reads answer 404 when the key has no status yet.
-        Ok(response)
-            if response.status() == reqwest::StatusCode::NOT_FOUND
-                && matches!(status.check, Check::Keyed { .. }) =>
-        {
-            serde_json::Value::Null
-        }
-        Ok(response) => {
-            return Err(format!(
-                "reading the current commit status: {}",
-                response.status()
-            ));
-        }
-        Err(error) => {
-            return Err(format!(
-                "reading the current commit status: {}",
-                error.without_url()
-            ));
-        }
-    };
+    let existing = read_current(http, status, url, timeout).await?;
     if already_current(status, &existing) {
         return Ok(());
     }
@@ -546,6 +531,69 @@ pub async fn deliver(
         body: serde_json::to_vec(&status.body).map_err(|e| e.to_string())?,
     };
     providers::deliver(http, &outgoing, timeout).await
+}
+
+/// The host's current status (`Null` when a keyed read finds none), retried as posts are
+/// when the host fails or cannot be reached.
+async fn read_current(
+    http: &reqwest::Client,
+    status: &CommitStatus,
+    url: &str,
+    timeout: Duration,
+) -> Result<serde_json::Value, String> {
+    let mut wait = Duration::from_secs(2);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match read_once(http, status, url, timeout).await {
+            Ok(existing) => return Ok(existing),
+            Err((error, retriable)) if retriable && attempt < 5 => {
+                tracing::debug!(attempt, %error, "reading the commit status failed");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+            Err((error, _)) => return Err(error),
+        }
+    }
+}
+
+/// One read; an error says whether a retry could help.
+async fn read_once(
+    http: &reqwest::Client,
+    status: &CommitStatus,
+    url: &str,
+    timeout: Duration,
+) -> Result<serde_json::Value, (String, bool)> {
+    let mut read = http.get(url).timeout(timeout);
+    for (name, value) in &status.headers {
+        read = read.header(name, value);
+    }
+    match read.send().await {
+        Ok(response) if response.status().is_success() => {
+            Ok(response.json().await.unwrap_or_default())
+        }
+        // Keyed reads answer 404 when the key has no status yet.
+        Ok(response)
+            if response.status() == reqwest::StatusCode::NOT_FOUND
+                && matches!(status.check, Check::Keyed { .. }) =>
+        {
+            Ok(serde_json::Value::Null)
+        }
+        Ok(response) => {
+            let code = response.status();
+            Err((
+                format!("reading the current commit status: {code}"),
+                code.is_server_error() || code == reqwest::StatusCode::TOO_MANY_REQUESTS,
+            ))
+        }
+        Err(error) => {
+            let retriable = !error.is_builder();
+            Err((
+                format!("reading the current commit status: {}", error.without_url()),
+                retriable,
+            ))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -674,6 +722,17 @@ mod tests {
         );
         assert_eq!(status.state, "failure");
         // No commit, no status; no token, a clear error.
+        let mut legacy = event("info", "ReconciliationSucceeded");
+        legacy
+            .metadata
+            .insert("revision".into(), "main/3b9a1f7c".into());
+        assert!(
+            build(&github, "x", &token("t"), &legacy)
+                .unwrap()
+                .unwrap()
+                .post_url
+                .ends_with("/statuses/3b9a1f7c")
+        );
         let mut plain = event("info", "ReconciliationSucceeded");
         plain.metadata.clear();
         assert_eq!(build(&github, "x", &token("t"), &plain).unwrap(), None);

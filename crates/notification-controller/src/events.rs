@@ -277,9 +277,10 @@ async fn send(shared: &Shared, alert: &Alert, event: &Event) -> Result<Sent, Str
     let type_ = provider.spec.type_;
     let sets_commit_status = commit_status::supported(type_);
     if sets_commit_status {
-        // As in Flux, a commit status follows a reconciliation's final result (marked
-        // `commit_status: update`) and events naming their commit; failures turn it red.
-        // Progress events do not touch it.
+        // A commit status follows a reconciliation's final result (marked
+        // `commit_status: update`) and events naming their `commit`, as in Flux 2.8; and,
+        // as Flux did up to 2.7, failures, which no controller marks: without them a commit
+        // that fails to apply would keep its last status. Progress events do not touch it.
         if !is_commit_status_update(event)
             && !event.metadata.contains_key("commit")
             && event.severity != Severity::Error
@@ -319,6 +320,9 @@ async fn send(shared: &Shared, alert: &Alert, event: &Event) -> Result<Sent, Str
     let timeout = provider.timeout();
     let http = provider_client(shared, &provider, &namespace).await?;
     if sets_commit_status {
+        if !commit_status::names_commit(event) {
+            return Ok(Sent::Skipped);
+        }
         let id = commit_status::status_id(&provider, alert, event)
             .map_err(|e| format!("failed to create commit status: {e}"))?;
         return match commit_status::build(&provider, &id, &secret, event)? {

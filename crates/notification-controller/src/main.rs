@@ -82,7 +82,8 @@ async fn run() -> anyhow::Result<()> {
                 receivers,
                 limits,
                 args.gcr_token_issuer.clone(),
-            ),
+            )
+            .map_err(anyhow::Error::msg)?,
             &ctx.metrics,
             "gotk_receiver",
         ),

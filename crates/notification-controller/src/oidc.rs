@@ -1,8 +1,10 @@
 //! OIDC ID tokens on webhook requests (`Authorization: Bearer <JWT>`), for gcr Receivers
 //! (Google-signed Pub/Sub push tokens) and generic-oidc Receivers (any issuer). The issuer's
 //! signing keys come from its discovery document (`/.well-known/openid-configuration`, whose
-//! `issuer` must be the issuer asked for) and are cached; a token signed with a key not yet
-//! seen fetches them again, at most once a minute, so key rotation is followed.
+//! `issuer` must be the issuer asked for) and are cached for an hour; a token signed with a
+//! key not yet seen fetches them again, and so does an expired cache, but at most one fetch
+//! per issuer runs at a time and at most one a minute is tried, failed or not, so key
+//! rotation is followed and unknown keys cannot make the controller hammer an issuer.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,14 +18,22 @@ const KEYS_TTL: Duration = Duration::from_secs(3600);
 /// The least time between two fetches for the same issuer (unknown `kid`s cannot force more).
 const REFETCH_INTERVAL: Duration = Duration::from_secs(60);
 
-struct IssuerKeys {
-    fetched: Instant,
-    keys: JwkSet,
+/// What is known of one issuer's keys.
+#[derive(Default)]
+struct IssuerState {
+    /// The last keys fetched, and when.
+    keys: Option<(Instant, Arc<JwkSet>)>,
+    /// When the last fetch was tried (successful or not) and why it failed.
+    attempted: Option<Instant>,
+    last_error: Option<String>,
 }
 
 pub struct Verifier {
     http: reqwest::Client,
-    cache: quick_cache::sync::Cache<String, Arc<IssuerKeys>>,
+    /// One state per issuer, each behind its own lock so that concurrent requests wait for one
+    /// fetch instead of each fetching.
+    issuers:
+        std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<IssuerState>>>>,
 }
 
 /// The bearer token of a request.
@@ -57,14 +67,23 @@ pub fn unverified_issuer(token: &str) -> Result<String, String> {
 }
 
 impl Verifier {
-    pub fn new(http: reqwest::Client) -> Verifier {
-        Verifier {
+    /// A verifier whose client trusts the system roots and follows no redirects: keys come
+    /// from where the issuer's document says they are.
+    pub fn new() -> Result<Verifier, String> {
+        let tls = driftless_runtime::tls::client_config(None, None)?;
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| format!("building the OIDC client: {e}"))?;
+        Ok(Verifier {
             http,
-            cache: quick_cache::sync::Cache::new(64),
-        }
+            issuers: std::sync::Mutex::default(),
+        })
     }
 
-    async fn fetch_keys(&self, issuer: &str) -> Result<Arc<IssuerKeys>, String> {
+    async fn fetch_keys(&self, issuer: &str) -> Result<JwkSet, String> {
         let discovery_url = format!(
             "{}/.well-known/openid-configuration",
             issuer.trim_end_matches('/')
@@ -88,21 +107,62 @@ impl Verifier {
         let discovery = get(&discovery_url).await?;
         if discovery["issuer"].as_str() != Some(issuer) {
             return Err(format!(
-                "the discovery document of '{issuer}' names another issuer: {}",
-                discovery["issuer"]
+                "the discovery document of '{issuer}' names another issuer"
             ));
         }
         let jwks_uri = discovery["jwks_uri"]
             .as_str()
             .ok_or_else(|| format!("the discovery document of '{issuer}' has no jwks_uri"))?;
-        let keys: JwkSet = serde_json::from_value(get(jwks_uri).await?)
-            .map_err(|e| format!("decoding the keys of '{issuer}': {e}"))?;
-        let keys = Arc::new(IssuerKeys {
-            fetched: Instant::now(),
-            keys,
-        });
-        self.cache.insert(issuer.to_owned(), keys.clone());
-        Ok(keys)
+        serde_json::from_value(get(jwks_uri).await?)
+            .map_err(|e| format!("decoding the keys of '{issuer}': {e}"))
+    }
+
+    /// The issuer's keys: cached ones while fresh (and `kid`, when given, is among them),
+    /// else fetched, at most once a minute. When a fetch fails, keys fetched before keep
+    /// serving.
+    async fn keys(&self, issuer: &str, kid: Option<&str>) -> Result<Arc<JwkSet>, String> {
+        let state = {
+            let mut issuers = self
+                .issuers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            issuers.entry(issuer.to_owned()).or_default().clone()
+        };
+        let mut state = state.lock().await;
+        let knows = |keys: &JwkSet| kid.is_none_or(|kid| keys.find(kid).is_some());
+        if let Some((fetched, keys)) = &state.keys
+            && fetched.elapsed() < KEYS_TTL
+            && knows(keys)
+        {
+            return Ok(keys.clone());
+        }
+        if state
+            .attempted
+            .is_some_and(|attempted| attempted.elapsed() < REFETCH_INTERVAL)
+        {
+            return match (&state.keys, &state.last_error) {
+                (Some((_, keys)), _) => Ok(keys.clone()),
+                (None, Some(error)) => Err(error.clone()),
+                (None, None) => Err(format!("no keys of '{issuer}' yet")),
+            };
+        }
+        state.attempted = Some(Instant::now());
+        match self.fetch_keys(issuer).await {
+            Ok(keys) => {
+                let keys = Arc::new(keys);
+                state.keys = Some((Instant::now(), keys.clone()));
+                state.last_error = None;
+                Ok(keys)
+            }
+            Err(error) => {
+                tracing::warn!(%issuer, %error, "fetching the issuer's signing keys");
+                state.last_error = Some(error.clone());
+                match &state.keys {
+                    Some((_, keys)) => Ok(keys.clone()),
+                    None => Err(error),
+                }
+            }
+        }
     }
 
     /// Verifies `token` as issued by `issuer` (its `iss` one of `accepted_issuers`) for
@@ -124,33 +184,27 @@ impl Verifier {
         ) {
             return Err("invalid ID token: symmetric signatures are not accepted".into());
         }
-        let cached = self
-            .cache
-            .get(issuer)
-            .filter(|k| k.fetched.elapsed() < KEYS_TTL);
-        let mut keys = match cached {
-            Some(keys) => keys,
-            None => self.fetch_keys(issuer).await?,
-        };
-        let find = |keys: &IssuerKeys| match &header.kid {
-            Some(kid) => keys.keys.find(kid).cloned(),
-            None if keys.keys.keys.len() == 1 => keys.keys.keys.first().cloned(),
+        let keys = self.keys(issuer, header.kid.as_deref()).await?;
+        let jwk = match &header.kid {
+            Some(kid) => keys.find(kid),
+            None if keys.keys.len() == 1 => keys.keys.first(),
             None => None,
-        };
-        let mut jwk = find(&keys);
-        if jwk.is_none() && keys.fetched.elapsed() >= REFETCH_INTERVAL {
-            keys = self.fetch_keys(issuer).await?;
-            jwk = find(&keys);
         }
-        let jwk = jwk.ok_or("invalid ID token: not signed by a key of the issuer")?;
+        .ok_or("invalid ID token: not signed by a key of the issuer")?;
         let key =
-            DecodingKey::from_jwk(&jwk).map_err(|e| format!("invalid key of the issuer: {e}"))?;
+            DecodingKey::from_jwk(jwk).map_err(|e| format!("invalid key of the issuer: {e}"))?;
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(accepted_issuers);
-        validation.set_required_spec_claims(&["exp", "iss"]);
         match audience {
-            Some(audience) => validation.set_audience(&[audience]),
-            None => validation.validate_aud = false,
+            Some(audience) => {
+                // Listed, or a token without `aud` would pass the audience check.
+                validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+                validation.set_audience(&[audience]);
+            }
+            None => {
+                validation.set_required_spec_claims(&["exp", "iss"]);
+                validation.validate_aud = false;
+            }
         }
         jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(token, &key, &validation)
             .map(|data| data.claims)

@@ -199,8 +199,9 @@ pub fn request(
             serde_json::to_vec(&google_chat_card(event)).map_err(|e| e.to_string())?
         }
         ProviderType::AlertManager => {
-            // Basic auth wins over a token, as in Flux.
-            match (&secret.username, &secret.password, &secret.token) {
+            // Basic auth wins over a token, as in Flux; the Secret's username over the spec's.
+            let username = secret.username.as_ref().or(provider.spec.username.as_ref());
+            match (username, &secret.password, &secret.token) {
                 (Some(user), Some(password), _) => {
                     let credentials = base64::engine::general_purpose::STANDARD
                         .encode(format!("{user}:{password}"));
@@ -347,6 +348,22 @@ pub(crate) fn address(provider: &Provider, secret: &ProviderSecret) -> Option<St
         .filter(|a| !a.is_empty())
 }
 
+/// `text` (a target's answer) without the address it was sent to: chat webhook URLs are
+/// credentials, and error pages tend to repeat the path they could not serve.
+fn redacted(text: &str, url: &str) -> String {
+    let mut text = text.replace(url, "<address>");
+    if let Ok(parsed) = reqwest::Url::parse(url) {
+        let path = parsed.path();
+        if path.len() > 1 {
+            text = text.replace(path, "<address>");
+        }
+        if let Some(query) = parsed.query().filter(|q| !q.is_empty()) {
+            text = text.replace(query, "<address>");
+        }
+    }
+    text
+}
+
 /// Whether a request failed because the server's certificate was refused.
 fn is_certificate_error(error: &reqwest::Error) -> bool {
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
@@ -391,7 +408,7 @@ pub async fn deliver(
             Ok(response) if response.status().is_success() => return Ok(()),
             Ok(response) => {
                 let status = response.status();
-                let text = response.text().await.unwrap_or_default();
+                let text = redacted(&response.text().await.unwrap_or_default(), &outgoing.url);
                 last_error = format!("{status}: {}", text.chars().take(200).collect::<String>());
                 // A request the target refuses as such will not pass on a retry.
                 if status.is_client_error() && status.as_u16() != 429 {
@@ -647,5 +664,16 @@ mod tests {
                 .contains(&("Authorization".into(), "Basic YW06cHc=".into()))
         );
         assert_eq!(title_case("Progressing"), "Progressing");
+    }
+
+    #[test]
+    fn answers_lose_the_address() {
+        let url = "https://hooks.example.com/services/T0/B0/secret?sig=abc";
+        assert_eq!(
+            redacted("Cannot POST /services/T0/B0/secret (sig=abc)", url),
+            "Cannot POST <address> (<address>)"
+        );
+        assert_eq!(redacted(&format!("bad {url}"), url), "bad <address>");
+        assert_eq!(redacted("invalid_payload", url), "invalid_payload");
     }
 }

@@ -7,7 +7,7 @@
 //!   earlier ones as `vars.<name>`) and `validations` (all must hold).
 
 use driftless_api::notification::ReceiverSpec;
-use driftless_runtime::cel::Expression;
+use driftless_runtime::cel::{Expression, on_large_stack};
 use serde_json::Value;
 
 pub struct OidcExpressions {
@@ -47,6 +47,12 @@ impl ReceiverExpressions {
                     .map_err(|e| format!("invalid oidcProviders[{i}].variables[{j}]: {e}"))?;
                 variables.push((variable.name.clone(), expression));
             }
+            if provider.validations.is_empty() {
+                // Without one, any token of the issuer for the audience would do.
+                return Err(format!(
+                    "invalid oidcProviders[{i}]: at least one validation is required"
+                ));
+            }
             let mut validations = Vec::with_capacity(provider.validations.len());
             for (j, validation) in provider.validations.iter().enumerate() {
                 let expression = Expression::compile(&validation.expression)
@@ -79,6 +85,49 @@ impl ReceiverExpressions {
                 .is_some_and(Option::is_some)
     }
 
+    /// Whether each object of `resources` (of `spec.resources[index]`) is to be reconciled,
+    /// evaluated together on one thread.
+    pub fn admit_all(
+        &self,
+        index: usize,
+        resources: &[Value],
+        req: &Value,
+        claims: Option<&Value>,
+    ) -> Vec<Result<bool, String>> {
+        let filters: Vec<&Expression> = [
+            self.resource_filter.as_ref(),
+            self.resource_filters.get(index).and_then(Option::as_ref),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let empty = Value::Object(Default::default());
+        let claims = claims.unwrap_or(&empty);
+        let evaluated = on_large_stack(|| {
+            resources
+                .iter()
+                .map(|res| {
+                    let mut context = driftless_runtime::cel::context();
+                    for (name, value) in [("res", res), ("req", req), ("claims", claims)] {
+                        context
+                            .add_variable(name, value)
+                            .map_err(|e| format!("binding '{name}': {e}"))?;
+                    }
+                    for filter in &filters {
+                        if !filter.holds(&context)? {
+                            return Ok(false);
+                        }
+                    }
+                    Ok(true)
+                })
+                .collect::<Vec<_>>()
+        });
+        match evaluated {
+            Ok(verdicts) => verdicts,
+            Err(error) => resources.iter().map(|_| Err(error.clone())).collect(),
+        }
+    }
+
     /// Whether the object `res` of `spec.resources[index]` is to be reconciled.
     pub fn admits(
         &self,
@@ -87,24 +136,9 @@ impl ReceiverExpressions {
         req: &Value,
         claims: Option<&Value>,
     ) -> Result<bool, String> {
-        let empty = Value::Object(Default::default());
-        let variables = [
-            ("res", res),
-            ("req", req),
-            ("claims", claims.unwrap_or(&empty)),
-        ];
-        for filter in [
-            self.resource_filter.as_ref(),
-            self.resource_filters.get(index).and_then(Option::as_ref),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            if !filter.holds_with(&variables)? {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+        self.admit_all(index, std::slice::from_ref(res), req, claims)
+            .pop()
+            .unwrap_or(Ok(false))
     }
 }
 

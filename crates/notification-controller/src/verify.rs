@@ -174,13 +174,11 @@ pub fn verify(
                 Err(verdict) => verdict,
             }
         }
-        // Authenticated by OIDC ID tokens, which the webhook server verifies with the
-        // issuer's keys before this; here only the payload is checked.
-        ReceiverType::Gcr => match gcr_notification(body) {
-            Ok(_) => Verdict::Accept,
-            Err(verdict) => verdict,
-        },
-        ReceiverType::GenericOidc => Verdict::Accept,
+        // Authenticated by OIDC ID tokens, which need the issuer's keys: the webhook server
+        // verifies them (and then the payload, with `gcr_notification`).
+        ReceiverType::Gcr | ReceiverType::GenericOidc => {
+            unauthorized("this receiver type is authenticated by an ID token")
+        }
     }
 }
 

@@ -59,7 +59,8 @@ pub fn router(
     receivers: Store<Receiver>,
     limits: Limits,
     google_issuer: String,
-) -> Router {
+) -> Result<Router, String> {
+    let oidc = oidc::Verifier::new()?;
     let per_second = limits.per_receiver_per_second;
     let burst = per_second.saturating_mul(NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN));
     let shared = Arc::new(Shared {
@@ -67,16 +68,14 @@ pub fn router(
         receivers,
         limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
         limits,
-        oidc: oidc::Verifier::new(
-            crate::providers::http_client(None, None, None).unwrap_or_default(),
-        ),
+        oidc,
         google_issuer,
         expressions: quick_cache::sync::Cache::new(1024),
     });
-    Router::new()
+    Ok(Router::new()
         .route("/hook/{digest}", post(handle))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
-        .with_state(shared)
+        .with_state(shared))
 }
 
 async fn handle(
@@ -133,7 +132,10 @@ async fn handle(
     let mut claims = None;
     let verdict = match found.spec.type_ {
         ReceiverType::Gcr => match gcr_token(&shared, &credentials, &headers).await {
-            Ok(()) => verify(found.spec.type_, &found.spec.events, &[], &headers, &body),
+            Ok(()) => match verify::gcr_notification(&body) {
+                Ok(_) => Verdict::Accept,
+                Err(verdict) => verdict,
+            },
             Err(verdict) => verdict,
         },
         ReceiverType::GenericOidc => {
@@ -161,6 +163,15 @@ async fn handle(
         }
         Verdict::Reject(status, reason) => {
             tracing::warn!(receiver = %key, %reason, %status, "webhook rejected");
+            // ID-token checks can name what the Receiver expects (its service account, its
+            // rules): that goes to the log, not to whoever sent the request.
+            let authenticated_by_token = matches!(
+                found.spec.type_,
+                ReceiverType::Gcr | ReceiverType::GenericOidc
+            );
+            if authenticated_by_token && status == StatusCode::UNAUTHORIZED {
+                return (status, "cannot authenticate the request\n".into());
+            }
             return (status, format!("{reason}\n"));
         }
     }
@@ -419,33 +430,64 @@ async fn request_reconcile(
             ..ObjectMeta::default()
         }]
     };
-    let mut names = Vec::with_capacity(objects.len());
-    for object in objects {
-        let name = object.name.clone().unwrap_or_default();
-        if filtered {
-            let res = serde_json::json!({
-                "apiVersion": resource.api_version,
-                "kind": resource.kind,
-                "metadata": object,
-            });
-            let admitted = filters
+    let names: Vec<String> = objects
+        .iter()
+        .map(|o| o.name.clone().unwrap_or_default())
+        .collect();
+    let mut failures = Vec::new();
+    let admitted: Vec<&String> = if filtered {
+        let resources: Vec<serde_json::Value> = objects
+            .iter()
+            .map(|object| {
+                serde_json::json!({
+                    "apiVersion": resource.api_version,
+                    "kind": resource.kind,
+                    "metadata": object,
+                })
+            })
+            .collect();
+        let verdicts =
+            filters
                 .expressions
-                .admits(index, &res, filters.request, filters.claims)
-                .map_err(|e| format!("{}/{namespace}/{name}: {e}", reference.kind.as_str()))?;
-            if !admitted {
-                tracing::debug!(kind = reference.kind.as_str(), %namespace, %name, "not annotated: the filter returned false");
-                continue;
-            }
-        }
-        names.push(name);
-    }
+                .admit_all(index, &resources, filters.request, filters.claims);
+        names
+            .iter()
+            .zip(verdicts)
+            .filter_map(|(name, verdict)| match verdict {
+                Ok(true) => Some(name),
+                Ok(false) => {
+                    tracing::debug!(kind = reference.kind.as_str(), %namespace, %name, "not annotated: the filter returned false");
+                    None
+                }
+                // One object's error does not keep the others from their reconcile.
+                Err(error) => {
+                    failures.push(format!("{}/{namespace}/{name}: {error}", reference.kind.as_str()));
+                    None
+                }
+            })
+            .collect()
+    } else {
+        names.iter().collect()
+    };
     let patch = serde_json::json!({
         "metadata": { "annotations": { RECONCILE_REQUEST_ANNOTATION: requested_at } }
     });
-    for name in &names {
-        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+    let mut patched = 0;
+    for name in admitted {
+        match api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
-            .map_err(|e| format!("{}/{namespace}/{name}: {e}", reference.kind.as_str()))?;
+        {
+            Ok(_) => patched += 1,
+            Err(e) => failures.push(format!(
+                "{}/{namespace}/{name}: {e}",
+                reference.kind.as_str()
+            )),
+        }
     }
-    Ok(names.len())
+    if failures.is_empty() {
+        Ok(patched)
+    } else {
+        Err(failures.join("; "))
+    }
 }

@@ -442,7 +442,12 @@ async fn github_commit_statuses_are_posted_once_per_state() {
         .await
         .unwrap();
     // Further successes of the same commit add nothing; a failure does.
-    assert_eq!(count(), 1, "a repeated state was posted again");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        count(),
+        1,
+        "a progress event or a repeated state was posted"
+    );
     post("another success", "info").await;
     // Deliveries run concurrently: let the success be handled before the failure arrives.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -674,7 +679,16 @@ async fn providers_post_over_https_what_each_api_expects() {
         post(finished(&format!("probe {probe}"))).await;
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Let the probes' deliveries finish (no request for a second) before starting afresh.
+    let mut count = seen.lock().unwrap().len();
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = seen.lock().unwrap().len();
+        if now == count {
+            break;
+        }
+        count = now;
+    }
     seen.lock().unwrap().clear();
 
     post(change_set("Deployment/apps/web configured")).await;
@@ -758,7 +772,10 @@ async fn providers_post_over_https_what_each_api_expects() {
     for target in ["/api/webhooks/1/t0k/slack", "/hooks/rocket"] {
         let (_, slack) = one(target);
         let attachment = &slack["attachments"][0];
-        assert_eq!(attachment["author_name"], format!("kustomization/app.{namespace}"));
+        assert_eq!(
+            attachment["author_name"],
+            format!("kustomization/app.{namespace}")
+        );
         assert_eq!(attachment["text"], "Deployment/apps/web configured");
         assert_eq!(attachment["color"], "good");
     }
@@ -834,9 +851,13 @@ async fn providers_post_over_https_what_each_api_expects() {
     let started = Instant::now();
     let warning = loop {
         let listed = events.list(&Default::default()).await.unwrap();
+        // The Alert may have been seen before its Provider: look for the certificate failure.
         if let Some(found) = listed.items.into_iter().find(|e| {
             e.involved_object.name.as_deref() == Some("untrusted")
                 && e.reason.as_deref() == Some("NotificationDispatchFailed")
+                && e.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("certificate"))
         }) {
             break found;
         }

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use http_body::Body as _;
@@ -78,13 +79,39 @@ pub fn instrument(router: Router, metrics: &Metrics, prefix: &str) -> Router {
     router.layer(axum::middleware::from_fn_with_state(recorder, record))
 }
 
+struct InFlight(Gauge);
+
+impl InFlight {
+    fn enter(gauge: Gauge) -> InFlight {
+        gauge.inc();
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 async fn record(State(recorder): State<Arc<Recorder>>, request: Request, next: Next) -> Response {
     let handler = request
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
-    let method = request.method().to_string();
+    // Any token is a valid method: unknown ones share one label value.
+    let method = match *request.method() {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+    .to_owned();
     // A clone shares the series; the family's guard must not be held across the await.
     let inflight = recorder
         .inflight
@@ -92,10 +119,10 @@ async fn record(State(recorder): State<Arc<Recorder>>, request: Request, next: N
             handler: handler.clone(),
         })
         .clone();
-    inflight.inc();
+    // Decremented on drop: a client that goes away drops the handler before it returns.
+    let _inflight = InFlight::enter(inflight);
     let started = Instant::now();
     let response = next.run(request).await;
-    inflight.dec();
     let labels = RequestLabels {
         handler,
         method,
@@ -131,6 +158,14 @@ mod tests {
         );
         for path in ["/hook/abc", "/hook/def", "/elsewhere"] {
             let request = Request::post(path).body(axum::body::Body::empty()).unwrap();
+            router.clone().oneshot(request).await.unwrap();
+        }
+        for method in ["FOO1", "FOO2"] {
+            let request = Request::builder()
+                .method(method)
+                .uri("/elsewhere")
+                .body(axum::body::Body::empty())
+                .unwrap();
             router.clone().oneshot(request).await.unwrap();
         }
         let text = metrics.encode();
