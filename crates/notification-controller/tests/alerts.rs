@@ -618,6 +618,67 @@ async fn providers_post_over_https_what_each_api_expects() {
             .await;
         }
     }
+    // A suspended provider sends nothing.
+    create(&client, &namespace, serde_json::json!({
+        "apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
+        "metadata": { "name": "quiet" },
+        "spec": { "type": "generic", "address": format!("{https}/quiet"), "certSecretRef": { "name": "sink-ca" }, "suspend": true },
+    }))
+    .await;
+    create(&client, &namespace, serde_json::json!({
+        "apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
+        "metadata": { "name": "quiet" },
+        "spec": { "providerRef": { "name": "quiet" }, "eventSources": [{ "kind": "Kustomization", "name": "*" }] },
+    }))
+    .await;
+    // A provider behind an HTTP proxy with credentials: the proxy gets the absolute request.
+    let proxied: SeenLog = Arc::default();
+    let proxy_address = {
+        let record = proxied.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let router = axum::Router::new().fallback(
+            move |method: axum::http::Method,
+                  uri: axum::http::Uri,
+                  headers: HeaderMap,
+                  body: Bytes| {
+                let record = record.clone();
+                async move {
+                    record.lock().unwrap().push(Seen {
+                        method: method.to_string(),
+                        uri: uri.to_string(),
+                        headers,
+                        body: body.to_vec(),
+                    });
+                    "ok"
+                }
+            },
+        );
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        address
+    };
+    let proxy_secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": "proxy" },
+        "stringData": { "address": proxy_address, "username": "relay", "password": "pw" },
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &proxy_secret)
+        .await
+        .unwrap();
+    create(&client, &namespace, serde_json::json!({
+        "apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
+        "metadata": { "name": "proxied" },
+        "spec": { "type": "generic", "address": "http://alerts.example.invalid/proxied", "proxySecretRef": { "name": "proxy" } },
+    }))
+    .await;
+    create(&client, &namespace, serde_json::json!({
+        "apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
+        "metadata": { "name": "proxied" },
+        "spec": { "providerRef": { "name": "proxied" }, "eventSources": [{ "kind": "Kustomization", "name": "*" }] },
+    }))
+    .await;
+
     // The same sink without its CA: the certificate is refused, reported on the Alert.
     create(&client, &namespace, serde_json::json!({
         "apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
@@ -664,7 +725,8 @@ async fn providers_post_over_https_what_each_api_expects() {
     // Until the controller has seen every Alert and Provider, probe with distinct messages.
     let started = Instant::now();
     let mut probe = 0;
-    while !targets.iter().all(|t| !posts(&seen, t).is_empty()) {
+    while !targets.iter().all(|t| !posts(&seen, t).is_empty()) || proxied.lock().unwrap().is_empty()
+    {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "missing: {:?}\n{}",
@@ -844,6 +906,45 @@ async fn providers_post_over_https_what_each_api_expects() {
     let (_, github) = one("/api/v3/repos/org/app/statuses/3b9a1f7c");
     assert_eq!(github["context"], "app@eu-1");
 
+    // The proxy relayed the change set (and no marked result) to the unresolvable host.
+    let started = Instant::now();
+    let relayed = loop {
+        let found: Vec<Seen> = proxied
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| String::from_utf8_lossy(&s.body).contains("Deployment/apps/web configured"))
+            .cloned()
+            .collect();
+        if !found.is_empty() {
+            break found;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{}",
+            controller.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(relayed[0].method, "POST");
+    assert_eq!(relayed[0].uri, "http://alerts.example.invalid/proxied");
+    assert_eq!(
+        relayed[0].headers["proxy-authorization"],
+        "Basic cmVsYXk6cHc="
+    );
+    assert!(
+        proxied
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|s| !String::from_utf8_lossy(&s.body).contains("Reconciliation finished in 1s")),
+        "a marked result reached a chat provider"
+    );
+
+    assert!(
+        posts(&seen, "/quiet").is_empty(),
+        "a suspended provider sent"
+    );
     // The untrusted sink got nothing; the failure is a Warning on its Alert and a metric.
     assert!(posts(&seen, "/untrusted").is_empty());
     let events: Api<k8s_openapi::api::core::v1::Event> =

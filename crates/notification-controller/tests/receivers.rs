@@ -228,6 +228,16 @@ async fn every_real_payload_triggers_when_genuine_and_nothing_otherwise() {
     assert_eq!(status, 413);
     let _ = first_name;
 
+    // A flood at one Receiver is cut off (10 a second, bursts of 20), before any check.
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        statuses.push(post(first_path, b"{}".to_vec(), Vec::new()).await.0);
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    // The burst is answered as an unsigned request deserves; nothing gets through.
+    assert!(statuses[..20].iter().all(|s| *s != 429), "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s >= 400), "{statuses:?}");
+
     // Events a Receiver does not list are acknowledged and ignored.
     let filtered: Receiver = serde_json::from_value(serde_json::json!({
         "apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Receiver",
