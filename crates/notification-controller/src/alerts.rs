@@ -113,6 +113,15 @@ pub fn for_alert(event: &Event, alert: Option<&Alert>) -> Event {
         }
     }
     metadata.extend(stripped(&format!("{object_group}/")));
+    // Events from senders that use no prefixes keep their metadata, as in Flux.
+    if metadata.is_empty() {
+        metadata = event
+            .metadata
+            .iter()
+            .filter(|(key, _)| !key.ends_with("token"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+    }
     Event {
         metadata,
         ..event.clone()
@@ -252,5 +261,15 @@ mod tests {
         assert_eq!(sent.metadata["team"], "shop");
         assert_eq!(sent.metadata["summary"], "prod");
         assert!(!sent.metadata.contains_key("other.io/key"));
+        // Without a key of either prefix, the event keeps what it has (but tokens).
+        let mut plain = event("Kustomization", "app", "apps", "info", "x");
+        plain.metadata = BTreeMap::from([
+            ("revision".to_owned(), "v1".to_owned()),
+            ("token".to_owned(), "secret".to_owned()),
+        ]);
+        assert_eq!(
+            for_alert(&plain, None).metadata,
+            BTreeMap::from([("revision".to_owned(), "v1".to_owned())])
+        );
     }
 }

@@ -139,7 +139,7 @@ fn on_thread<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, String> {
 mod strings {
     use std::sync::Arc;
 
-    use cel::extractors::This;
+    use cel::extractors::{Arguments, This};
 
     fn text(value: String) -> cel::ResolveResult {
         if value.len() > super::MAX_STRING_BYTES {
@@ -203,10 +203,21 @@ mod strings {
         })
     }
 
+    /// `list.join()` or `list.join(separator)`.
     pub fn join(
         This(this): This<Arc<Vec<cel::Value>>>,
-        separator: Arc<String>,
+        Arguments(arguments): Arguments,
     ) -> cel::ResolveResult {
+        let separator = match arguments.as_slice() {
+            [] => Arc::new(String::new()),
+            [cel::Value::String(separator)] => separator.clone(),
+            _ => {
+                return Err(cel::ExecutionError::function_error(
+                    "join",
+                    "takes at most one string, the separator",
+                ));
+            }
+        };
         let mut parts = Vec::with_capacity(this.len());
         for value in this.iter() {
             match value {
@@ -394,8 +405,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(strings.string_with(&[]).unwrap(), "org a-b X 1");
-        let chars = Expression::compile("'abc'.split('').join('-')").unwrap();
-        assert_eq!(chars.string_with(&[]).unwrap(), "a-b-c");
+        let chars = Expression::compile("'abc'.split('').join('-') + ['x', 'y'].join()").unwrap();
+        assert_eq!(chars.string_with(&[]).unwrap(), "a-b-cxy");
         let missing = Expression::compile("nothing.here == 1").unwrap();
         assert!(missing.holds_with(&[]).is_err());
         let error = Expression::compile("event.(").unwrap_err();
