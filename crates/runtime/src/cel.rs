@@ -84,19 +84,9 @@ fn instrument(expr: &mut cel::IdedExpr) {
             };
         }
         Expr::List(list) => list.elements.iter_mut().for_each(instrument),
-        Expr::Map(map) => {
-            for entry in &mut map.entries {
-                match &mut entry.expr {
-                    EntryExpr::MapEntry(pair) => {
-                        instrument(&mut pair.key);
-                        instrument(&mut pair.value);
-                    }
-                    EntryExpr::StructField(field) => instrument(&mut field.value),
-                }
-            }
-        }
-        Expr::Struct(structure) => {
-            for entry in &mut structure.entries {
+        Expr::Map(cel::common::ast::MapExpr { entries })
+        | Expr::Struct(cel::common::ast::StructExpr { entries, .. }) => {
+            for entry in entries {
                 match &mut entry.expr {
                     EntryExpr::MapEntry(pair) => {
                         instrument(&mut pair.key);
