@@ -42,7 +42,7 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 /// Peak resident set size (VmHWM) of a process, in KiB.
-fn peak_rss_kib(pid: u32) -> Option<u64> {
+pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
@@ -52,7 +52,7 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 }
 
 /// CPU seconds (user + system) a process has used.
-fn cpu_seconds(pid: u32) -> Option<f64> {
+pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which is in parentheses and may hold spaces.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
@@ -96,7 +96,7 @@ fn status_kib(pid: u32, field: &str) -> Option<u64> {
 }
 
 /// Current resident set size (VmRSS) of a process, in KiB.
-fn rss_kib(pid: u32) -> Option<u64> {
+pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
     status_kib(pid, "VmRSS")
 }
 
@@ -166,7 +166,7 @@ fn git_fixture(files: &[(&str, &str)], repositories: usize) -> anyhow::Result<Gi
     Ok(server)
 }
 
-fn start_controller(
+pub(crate) fn start_controller(
     plane: &ControlPlane,
     name: &'static str,
     binary: &Path,

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_kustomize;
+pub mod bench_notifications;
 pub mod conformance;
 pub mod crds;
 pub mod example;

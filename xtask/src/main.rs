@@ -102,6 +102,16 @@ enum BenchTask {
         #[arg(long)]
         no_floor: bool,
     },
+    /// N events posted to notification-controller, each sent by every one of M Alerts to a
+    /// local sink: intake, delivery throughput, post-to-arrival latency, CPU and peak RSS.
+    Notifications {
+        #[arg(long, default_value_t = 5000)]
+        events: usize,
+        #[arg(long, default_value_t = 10)]
+        alerts: usize,
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
     /// N GitRepositories against the local Git server: time until all are Ready and
     /// source-controller's peak RSS.
     Sources {
@@ -197,6 +207,25 @@ fn main() -> anyhow::Result<()> {
                     count,
                     repositories,
                     concurrent,
+                    timeout: Duration::from_secs(timeout),
+                },
+            ))?;
+        }
+        Task::Bench {
+            command:
+                BenchTask::Notifications {
+                    events,
+                    alerts,
+                    timeout,
+                },
+        } => {
+            xtask::testenv::build()?;
+            let binary = build_binary("notification-controller", true)?;
+            tokio::runtime::Runtime::new()?.block_on(xtask::bench_notifications::run(
+                &binary,
+                xtask::bench_notifications::NotificationsOptions {
+                    events,
+                    alerts,
                     timeout: Duration::from_secs(timeout),
                 },
             ))?;
