@@ -203,21 +203,23 @@ async fn dispatch(shared: Arc<Shared>, event: Event) {
         shared.recently_sent.insert(key, now);
         let shared = shared.clone();
         tokio::spawn(async move {
-            let outcome = send(&shared, &alert, &event).await;
+            let namespace = alert.namespace().unwrap_or_default();
+            let provider_name = &alert.spec.provider_ref.name;
+            let provider = shared
+                .providers
+                .get(&ObjectRef::new(provider_name).within(&namespace));
+            let outcome = match &provider {
+                Some(provider) => send(&shared, &alert, provider, &event).await,
+                None => Err(format!("provider '{namespace}/{provider_name}' not found")),
+            };
             if matches!(outcome, Ok(Sent::Skipped)) {
                 return;
             }
             let labels = DeliveryLabels {
-                namespace: alert.namespace().unwrap_or_default(),
+                namespace,
                 alert: alert.name_any(),
-                provider_type: shared
-                    .providers
-                    .get(
-                        &ObjectRef::new(&alert.spec.provider_ref.name)
-                            .within(&alert.namespace().unwrap_or_default()),
-                    )
-                    .and_then(|p| serde_json::to_value(p.spec.type_).ok())
-                    .and_then(|t| t.as_str().map(str::to_owned))
+                provider_type: provider
+                    .map(|p| providers::type_name(p.spec.type_))
                     .unwrap_or_default(),
                 result: if outcome.is_ok() {
                     "success"
@@ -264,13 +266,13 @@ fn is_commit_status_update(event: &Event) -> bool {
         == Some(driftless_api::event::META_COMMIT_STATUS_UPDATE_VALUE)
 }
 
-async fn send(shared: &Shared, alert: &Alert, event: &Event) -> Result<Sent, String> {
+async fn send(
+    shared: &Shared,
+    alert: &Alert,
+    provider: &Provider,
+    event: &Event,
+) -> Result<Sent, String> {
     let namespace = alert.namespace().unwrap_or_default();
-    let provider_name = &alert.spec.provider_ref.name;
-    let provider = shared
-        .providers
-        .get(&ObjectRef::new(provider_name).within(&namespace))
-        .ok_or_else(|| format!("provider '{namespace}/{provider_name}' not found"))?;
     if provider.spec.suspend {
         return Ok(Sent::Skipped);
     }
@@ -281,10 +283,10 @@ async fn send(shared: &Shared, alert: &Alert, event: &Event) -> Result<Sent, Str
         // `commit_status: update`) and events naming their `commit`, as in Flux 2.8; and,
         // as Flux did up to 2.7, failures, which no controller marks: without them a commit
         // that fails to apply would keep its last status. Progress events do not touch it.
-        if !is_commit_status_update(event)
-            && !event.metadata.contains_key("commit")
-            && event.severity != Severity::Error
-        {
+        let wanted = is_commit_status_update(event)
+            || event.metadata.contains_key("commit")
+            || event.severity == Severity::Error;
+        if !wanted || !commit_status::names_commit(event) {
             return Ok(Sent::Skipped);
         }
     } else if is_commit_status_update(event) {
@@ -294,48 +296,49 @@ async fn send(shared: &Shared, alert: &Alert, event: &Event) -> Result<Sent, Str
     if !sets_commit_status && !providers::supported(type_) {
         return Err(format!(
             "provider type '{}' is not supported",
-            serde_json::to_value(type_)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
+            providers::type_name(type_)
         ));
     }
     let secret = match &provider.spec.secret_ref {
-        Some(reference) => {
-            let secrets: Api<Secret> = Api::namespaced(shared.client.clone(), &namespace);
-            let secret = secrets
-                .get(&reference.name)
-                .await
-                .map_err(|e| format!("reading secret '{namespace}/{}': {e}", reference.name))?;
-            let data = secret
-                .data
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, v.0))
-                .collect();
-            ProviderSecret::from_data(&data)?
-        }
+        Some(reference) => ProviderSecret::from_data(
+            &secret_data(&shared.client, &namespace, &reference.name).await?,
+        )?,
         None => ProviderSecret::default(),
     };
     let timeout = provider.timeout();
-    let http = provider_client(shared, &provider, &namespace).await?;
+    let http = provider_client(shared, provider, &namespace).await?;
     if sets_commit_status {
-        if !commit_status::names_commit(event) {
-            return Ok(Sent::Skipped);
-        }
-        let id = commit_status::status_id(&provider, alert, event)
+        let id = commit_status::status_id(provider, alert, event)
             .map_err(|e| format!("failed to create commit status: {e}"))?;
-        return match commit_status::build(&provider, &id, &secret, event)? {
+        return match commit_status::build(provider, &id, &secret, event)? {
             Some(status) => commit_status::deliver(&http, &status, timeout)
                 .await
                 .map(|()| Sent::Delivered),
             None => Ok(Sent::Skipped),
         };
     }
-    let outgoing = providers::request(&provider, &secret, event)?;
+    let outgoing = providers::request(provider, &secret, event)?;
     providers::deliver(&http, &outgoing, timeout)
         .await
         .map(|()| Sent::Delivered)
+}
+
+/// The data of the Secret `namespace/name`.
+async fn secret_data(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    let secret = Api::<Secret>::namespaced(client.clone(), namespace)
+        .get(name)
+        .await
+        .map_err(|e| format!("reading secret '{namespace}/{name}': {e}"))?;
+    Ok(secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect())
 }
 
 /// The HTTP client for `provider`: the shared one, or one with the CA and client certificate of
@@ -349,19 +352,7 @@ async fn provider_client(
     if spec.cert_secret_ref.is_none() && spec.proxy_secret_ref.is_none() && spec.proxy.is_none() {
         return Ok(shared.http.clone());
     }
-    let secrets: Api<Secret> = Api::namespaced(shared.client.clone(), namespace);
-    let read = async |name: &str| -> Result<BTreeMap<String, Vec<u8>>, String> {
-        let secret = secrets
-            .get(name)
-            .await
-            .map_err(|e| format!("reading secret '{namespace}/{name}': {e}"))?;
-        Ok(secret
-            .data
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, v.0))
-            .collect())
-    };
+    let read = async |name: &str| secret_data(&shared.client, namespace, name).await;
     let certs = match &spec.cert_secret_ref {
         Some(reference) => Some(read(&reference.name).await?),
         None => None,

@@ -88,6 +88,14 @@ fn object_name(event: &Event) -> String {
     )
 }
 
+/// The name of a provider type as specs spell it (`generic-hmac`, `msteams`, …).
+pub fn type_name(type_: ProviderType) -> String {
+    serde_json::to_value(type_)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// Whether [`request`] builds requests for `type_`.
 pub fn supported(type_: ProviderType) -> bool {
     matches!(
@@ -217,10 +225,7 @@ pub fn request(
         other => {
             return Err(format!(
                 "provider type {} is not supported yet",
-                serde_json::to_value(other)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default()
+                type_name(other)
             ));
         }
     };

@@ -7,7 +7,7 @@
 //!   earlier ones as `vars.<name>`) and `validations` (all must hold).
 
 use driftless_api::notification::ReceiverSpec;
-use driftless_runtime::cel::{Expression, on_large_stack};
+use driftless_runtime::cel::{Expression, context_with, on_large_stack};
 use serde_json::Value;
 
 pub struct OidcExpressions {
@@ -107,12 +107,7 @@ impl ReceiverExpressions {
             resources
                 .iter()
                 .map(|res| {
-                    let mut context = driftless_runtime::cel::context();
-                    for (name, value) in [("res", res), ("req", req), ("claims", claims)] {
-                        context
-                            .add_variable(name, value)
-                            .map_err(|e| format!("binding '{name}': {e}"))?;
-                    }
+                    let context = context_with(&[("res", res), ("req", req), ("claims", claims)])?;
                     for filter in &filters {
                         if !filter.holds(&context)? {
                             return Ok(false);

@@ -248,6 +248,19 @@ pub fn context() -> cel::Context<'static> {
     context
 }
 
+/// [`context`] with `variables` bound.
+pub fn context_with(
+    variables: &[(&str, &serde_json::Value)],
+) -> Result<cel::Context<'static>, String> {
+    let mut context = context();
+    for (name, value) in variables {
+        context
+            .add_variable(*name, *value)
+            .map_err(|e| format!("binding '{name}': {e}"))?;
+    }
+    Ok(context)
+}
+
 /// A compiled expression and its source, for messages.
 #[derive(Clone)]
 pub struct Expression {
@@ -314,12 +327,7 @@ impl Expression {
     /// Evaluates to a string with `variables` bound, on a large stack.
     pub fn string_with(&self, variables: &[(&str, &serde_json::Value)]) -> Result<String, String> {
         let value = on_large_stack(|| {
-            let mut context = context();
-            for (name, value) in variables {
-                context
-                    .add_variable(*name, *value)
-                    .map_err(|e| format!("binding '{name}': {e}"))?;
-            }
+            let context = context_with(variables)?;
             self.value(&context)
         })??;
         match value {
@@ -337,12 +345,7 @@ impl Expression {
         variables: &[(&str, &serde_json::Value)],
     ) -> Result<serde_json::Value, String> {
         on_large_stack(|| {
-            let mut context = context();
-            for (name, value) in variables {
-                context
-                    .add_variable(*name, *value)
-                    .map_err(|e| format!("binding '{name}': {e}"))?;
-            }
+            let context = context_with(variables)?;
             let value = self.value(&context)?;
             value.json().map_err(|e| {
                 format!(
@@ -356,12 +359,7 @@ impl Expression {
     /// Evaluates to a boolean with `variables` bound, on a large stack.
     pub fn holds_with(&self, variables: &[(&str, &serde_json::Value)]) -> Result<bool, String> {
         on_large_stack(|| {
-            let mut context = context();
-            for (name, value) in variables {
-                context
-                    .add_variable(*name, *value)
-                    .map_err(|e| format!("binding '{name}': {e}"))?;
-            }
+            let context = context_with(variables)?;
             self.holds(&context)
         })?
     }
