@@ -2,214 +2,18 @@
 //! source-controller and kustomize-controller binaries. Create, update, drift, bad commit,
 //! prune and deletion, each checked on the cluster and on the Kustomization's status.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use driftless_api::kustomize::Kustomization;
 use driftless_api::source::GitRepository;
-use driftless_e2e::{controller_binary, repo_root};
+use driftless_e2e::repo_root;
 use driftless_testenv::controller::ControllerProcess;
 use driftless_testenv::git::{GitAuth, GitServer};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-
-const WAIT: Duration = Duration::from_secs(60);
-
-fn spawn(
-    plane: &driftless_testenv::ControlPlane,
-    name: &'static str,
-    args: Vec<String>,
-) -> ControllerProcess {
-    let mut process = ControllerProcess::spawn(
-        name,
-        &controller_binary(name),
-        &plane.kubeconfig_path(),
-        plane.dir(),
-        &args,
-    )
-    .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-    tokio::task::block_in_place(|| process.wait_ready(Duration::from_secs(30)))
-        .unwrap_or_else(|e| panic!("{name} ready: {e}"));
-    process
-}
-
-/// The shared control plane with the Toolkit CRDs, a fresh namespace named after `prefix`, and
-/// an admin client.
-async fn cluster(
-    prefix: &str,
-) -> (
-    &'static driftless_testenv::ControlPlane,
-    String,
-    kube::Client,
-) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let plane = driftless_testenv::shared().await.expect("control plane");
-    plane
-        .install_crds(&driftless_api::crds())
-        .await
-        .expect("CRDs");
-    let namespace = plane.namespace(prefix).await.expect("namespace");
-    let client = plane.client().await.expect("client");
-    (plane, namespace, client)
-}
-
-/// source-controller and kustomize-controller watching only `namespace`, with artifacts
-/// stored in a directory of their own.
-struct Controllers {
-    source: ControllerProcess,
-    kustomize: ControllerProcess,
-    _storage: tempfile::TempDir,
-}
-
-impl Controllers {
-    fn start(
-        plane: &driftless_testenv::ControlPlane,
-        namespace: &str,
-        common_args: &[&str],
-        kustomize_args: &[&str],
-    ) -> Self {
-        let [port] = driftless_testenv::free_ports().expect("port");
-        let storage = tempfile::tempdir().expect("storage");
-        let args = |extra: Vec<String>| {
-            let mut args = vec![
-                "--watch-all-namespaces=false".to_owned(),
-                format!("--runtime-namespace={namespace}"),
-                "--min-retry-delay=200ms".to_owned(),
-            ];
-            args.extend(common_args.iter().map(|a| a.to_string()));
-            args.extend(extra);
-            args
-        };
-        let source = spawn(
-            plane,
-            "source-controller",
-            args(vec![
-                format!("--storage-path={}", storage.path().display()),
-                format!("--storage-addr=127.0.0.1:{port}"),
-            ]),
-        );
-        let kustomize = spawn(
-            plane,
-            "kustomize-controller",
-            args(kustomize_args.iter().map(|a| a.to_string()).collect()),
-        );
-        Self {
-            source,
-            kustomize,
-            _storage: storage,
-        }
-    }
-
-    fn logs(&self) -> String {
-        format!(
-            "source-controller:\n{}\nkustomize-controller:\n{}",
-            self.source.log_tail(40),
-            self.kustomize.log_tail(60)
-        )
-    }
-}
-
-/// A Kustomization of GitRepository `app` into `namespace`, pruning, every ten minutes; `spec`
-/// adds its path and the fields under test.
-fn kustomization(name: &str, namespace: &str, spec: serde_json::Value) -> Kustomization {
-    let mut full = serde_json::json!({
-        "interval": "10m", "prune": true, "targetNamespace": namespace,
-        "sourceRef": { "kind": "GitRepository", "name": "app" },
-    });
-    if let (Some(full), Some(spec)) = (full.as_object_mut(), spec.as_object()) {
-        full.extend(spec.clone());
-    }
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-        "metadata": { "name": name }, "spec": full,
-    }))
-    .unwrap()
-}
-
-/// A Git server with repository `app` holding `files` on `main`.
-fn app_repository(
-    files: &[(&str, &str)],
-    message: &str,
-) -> (GitServer, driftless_testenv::git::GitRepo) {
-    let git = GitServer::start(GitAuth::default()).expect("git server");
-    let repo = git.create_repo("app").expect("repo");
-    repo.commit(files, message).expect("commit");
-    repo.push("main").expect("push");
-    (git, repo)
-}
-
-/// A GitRepository `app` following `main` of `url`.
-async fn create_git_repository(client: &kube::Client, namespace: &str, url: String) {
-    let git_repository: GitRepository = serde_json::from_value(serde_json::json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
-        "metadata": { "name": "app" },
-        "spec": { "url": url, "interval": "10m", "ref": { "branch": "main" } },
-    }))
-    .unwrap();
-    Api::<GitRepository>::namespaced(client.clone(), namespace)
-        .create(&PostParams::default(), &git_repository)
-        .await
-        .expect("create GitRepository");
-}
-
-async fn wait_for<T>(
-    what: &str,
-    mut check: impl AsyncFnMut() -> Option<T>,
-    logs: &dyn Fn() -> String,
-) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        if started.elapsed() > WAIT {
-            panic!("timed out waiting for {what}\n{}", logs());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn ready(kustomization: &Kustomization) -> Option<(String, String, String)> {
-    let status = kustomization.status.as_ref()?;
-    let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;
-    Some((
-        ready.status.clone(),
-        ready.reason.clone(),
-        ready.message.clone(),
-    ))
-}
-
-/// Waits until Kustomization `name` is Ready=True or False for a reason of its own (not the
-/// source still fetching its first artifact); returns status, reason, message and the
-/// object.
-async fn wait_settled(
-    kustomizations: &Api<Kustomization>,
-    name: &str,
-    logs: &dyn Fn() -> String,
-) -> (String, String, String, Kustomization) {
-    wait_for(
-        &format!("{name} settled"),
-        async || {
-            let k = kustomizations.get(name).await.ok()?;
-            let (status, reason, message) = ready(&k)?;
-            let waiting_for_source =
-                reason == "ArtifactFailed" && message.starts_with("Source artifact not found");
-            (status != "Unknown" && !waiting_for_source).then_some((status, reason, message, k))
-        },
-        logs,
-    )
-    .await
-}
-
-async fn request_reconcile<K>(api: &Api<K>, name: &str)
-where
-    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let now = format!("{:?}", Instant::now());
-    let patch = serde_json::json!({ "metadata": { "annotations": { "reconcile.fluxcd.io/requestedAt": now } } });
-    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("request reconcile");
-}
+use support::*;
 
 const CONFIG_MAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  color: ${color}\n  size: ${size}\n  zone: ${zone:=a}\n";
 const EXTRA: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n";
@@ -349,17 +153,22 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
     )
     .await;
 
-    // The correction is reported with the fields that had drifted.
+    // The correction is reported with Flux's change-set line, nothing appended, so Alert
+    // inclusion and exclusion rules written for Flux match it.
     let events: Api<k8s_openapi::api::core::v1::Event> =
         Api::namespaced(client.clone(), &namespace);
-    let expected = format!("ConfigMap/{namespace}/settings configured (drifted: /data/color)");
+    let expected = format!("ConfigMap/{namespace}/settings configured");
     wait_for(
         "drift event",
         async || {
             let list = events.list(&Default::default()).await.ok()?;
             list.items
                 .iter()
-                .any(|e| e.message.as_deref().is_some_and(|m| m.contains(&expected)))
+                .any(|e| {
+                    e.message
+                        .as_deref()
+                        .is_some_and(|m| m.lines().any(|l| l == expected))
+                })
                 .then_some(())
         },
         &logs,

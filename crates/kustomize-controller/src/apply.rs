@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 use kube::api::{
@@ -17,19 +17,29 @@ use kube::discovery::Scope;
 use serde_json::Value;
 
 use crate::inventory::ObjectId;
+use crate::takeover::{self, FieldManager};
 
 pub const FIELD_MANAGER: &str = "kustomize-controller";
 pub const PRUNE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/prune";
 pub const SSA_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/ssa";
 pub const RECONCILE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/reconcile";
+pub const FORCE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/force";
 
 /// Objects applied at once within a stage.
 const CONCURRENCY: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    #[error("{object}: no such kind in the cluster ({message})")]
+    #[error("{object}: {message}")]
     UnknownKind { object: String, message: String },
+    #[error("{object} dry-run failed{}: {message}", reason_suffix(reason))]
+    DryRun {
+        object: String,
+        reason: String,
+        message: String,
+    },
+    #[error("{object} metadata.managedFields cleanup failed: {message}")]
+    Takeover { object: String, message: String },
     #[error("{object} apply failed: {message}")]
     Apply { object: String, message: String },
     #[error("{object}: invalid object: {message}")]
@@ -38,6 +48,135 @@ pub enum ApplyError {
     NotEstablished { name: String, seconds: u64 },
     #[error("{object} delete failed: {message}")]
     Delete { object: String, message: String },
+}
+
+/// Flux's `(Reason)` after "dry-run failed", when the API server gave one.
+fn reason_suffix(reason: &str) -> String {
+    if reason.is_empty() {
+        String::new()
+    } else {
+        format!(" ({reason})")
+    }
+}
+
+/// A stage that could not be applied: every error of the stage, and the objects applied
+/// before it failed, which must stay in the inventory.
+#[derive(Debug)]
+pub struct ApplyFailure {
+    pub errors: Vec<ApplyError>,
+    pub applied: Vec<Change>,
+}
+
+impl ApplyFailure {
+    fn new(errors: Vec<ApplyError>, applied: Vec<Change>) -> Self {
+        ApplyFailure { errors, applied }
+    }
+}
+
+impl std::fmt::Display for ApplyFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lines: Vec<String> = self.errors.iter().map(ToString::to_string).collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+/// How objects are applied.
+#[derive(Clone, Debug)]
+pub struct ApplyOptions {
+    /// `spec.force`: recreate objects whose immutable fields changed.
+    pub force: bool,
+    /// Whose fields are taken over before applying (see [`takeover`]).
+    pub managers: Vec<FieldManager>,
+}
+
+impl ApplyOptions {
+    /// Flux's defaults plus `--override-manager` names.
+    pub fn new(force: bool, override_managers: &[String]) -> Self {
+        ApplyOptions {
+            force,
+            managers: takeover::managers(FIELD_MANAGER, override_managers),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Write {
+    Apply,
+    /// Delete, then apply: an immutable field changed and `spec.force` is set.
+    Recreate,
+}
+
+/// What validation decided for one object.
+struct Plan {
+    change: Change,
+    write: Option<Write>,
+}
+
+impl Plan {
+    fn skip(id: &ObjectId) -> Plan {
+        Plan {
+            change: Change::new(id, Action::Skipped),
+            write: None,
+        }
+    }
+
+    fn unchanged(id: &ObjectId) -> Plan {
+        Plan {
+            change: Change::new(id, Action::Unchanged),
+            write: None,
+        }
+    }
+
+    fn write(id: &ObjectId, action: Action, drifted: Vec<String>, recreate: bool) -> Plan {
+        Plan {
+            change: Change {
+                id: id.clone(),
+                action,
+                drifted,
+            },
+            write: Some(if recreate {
+                Write::Recreate
+            } else {
+                Write::Apply
+            }),
+        }
+    }
+}
+
+/// Whether a dry-run refusal means an immutable field changed and the object may be
+/// recreated: `spec.force`, or the `force: Enabled` annotation on the object, and an error
+/// kubectl and Flux read as immutability (Invalid, Conflict, or a webhook's wording).
+fn immutable(status: &kube::core::Status, force: bool, object: &Value) -> bool {
+    let forced = force
+        || object
+            .pointer("/metadata/annotations")
+            .and_then(Value::as_object)
+            .and_then(|a| a.get(FORCE_ANNOTATION))
+            .and_then(Value::as_str)
+            .is_some_and(|v| v.eq_ignore_ascii_case("enabled"));
+    let message = status.message.to_ascii_lowercase();
+    forced
+        && (status.code == 422
+            || status.code == 409
+            || message.contains("is immutable")
+            || message.contains("immutable field"))
+}
+
+/// The takeover is written as the controller, as Flux does; a request that sets
+/// managedFields itself is not tracked as an update of its own.
+fn takeover_params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    }
+}
+
+/// Whether an object asks to keep the fields of other managers (`…/ssa: Merge`).
+fn merges(annotations: Option<&serde_json::Map<String, Value>>) -> bool {
+    annotations
+        .and_then(|a| a.get(SSA_ANNOTATION))
+        .and_then(Value::as_str)
+        .is_some_and(|v| v.eq_ignore_ascii_case("merge"))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +234,29 @@ fn kube_message(error: &kube::Error) -> String {
     match error {
         kube::Error::Api(status) => status.message.clone(),
         other => other.to_string(),
+    }
+}
+
+/// A kind discovery could not find, named as the API server's clients name it: the group
+/// version is not served (404) or does not list the kind. Other errors keep their message.
+fn unknown_kind(id: &ObjectId, error: &kube::Error) -> ApplyError {
+    let missing = match error {
+        kube::Error::Api(status) => status.code == 404,
+        kube::Error::Discovery(_) => true,
+        _ => false,
+    };
+    let message = if missing {
+        format!(
+            "no matches for kind \"{}\" in version \"{}\"",
+            id.kind,
+            id.api_version()
+        )
+    } else {
+        format!("discovering {}: {}", id.api_version(), kube_message(error))
+    };
+    ApplyError::UnknownKind {
+        object: id.display(),
+        message,
     }
 }
 
@@ -217,10 +379,7 @@ impl Applier {
         let gvk = GroupVersionKind::gvk(&id.group, &id.version, &id.kind);
         let (resource, capabilities) = kube::discovery::pinned_kind(&self.client, &gvk)
             .await
-            .map_err(|e| ApplyError::UnknownKind {
-                object: id.display(),
-                message: kube_message(&e),
-            })?;
+            .map_err(|e| unknown_kind(id, &e))?;
         let kind = Kind {
             resource,
             namespaced: capabilities.scope == Scope::Namespaced,
@@ -240,65 +399,112 @@ impl Applier {
     }
 
     /// Applies every object in stages: CRDs, Namespaces and ClusterRoles (then waits for the
-    /// CRDs), classes, then the rest.
-    /// Results are in input order.
+    /// CRDs), classes, then the rest. Each stage is validated whole by a server-side dry run
+    /// before any of it is written, so one invalid object applies nothing of its stage.
+    /// Results are in input order; a failure carries what was applied before it.
     pub async fn apply_all(
         &self,
         objects: Vec<Value>,
-        force: bool,
-    ) -> Result<Vec<Change>, ApplyError> {
+        options: &ApplyOptions,
+    ) -> Result<Vec<Change>, ApplyFailure> {
         let mut ids = Vec::with_capacity(objects.len());
         for object in &objects {
-            let id = object_id(object).ok_or_else(|| ApplyError::Invalid {
-                object: object
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("?")
-                    .to_owned(),
-                message: "missing apiVersion, kind or metadata.name".to_owned(),
-            })?;
-            ids.push(id);
+            match object_id(object) {
+                Some(id) => ids.push(id),
+                None => {
+                    let name = object
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?")
+                        .to_owned();
+                    return Err(ApplyFailure::new(
+                        vec![ApplyError::Invalid {
+                            object: name,
+                            message: "missing apiVersion, kind or metadata.name".to_owned(),
+                        }],
+                        Vec::new(),
+                    ));
+                }
+            }
         }
         let mut stages: [Vec<usize>; 3] = Default::default();
         for (i, id) in ids.iter().enumerate() {
             stages[stage(id)].push(i);
         }
         let mut changes: Vec<Option<Change>> = vec![None; objects.len()];
+        let applied_so_far =
+            |changes: &[Option<Change>]| changes.iter().flatten().cloned().collect::<Vec<_>>();
         for stage in stages {
-            let applied: Vec<(usize, Change)> = futures::stream::iter(stage.iter().copied())
-                .map(|i| {
+            // Validate: every object of the stage is dry-run (after taking over the fields of
+            // other managers, so their edits cannot make the dry run collide).
+            let planned: Vec<(usize, Result<Plan, ApplyError>)> =
+                futures::stream::iter(stage.iter().copied())
+                    .map(|i| {
+                        let (id, object) = (&ids[i], &objects[i]);
+                        async move { (i, self.plan_one(id, object, options).await) }
+                    })
+                    .buffer_unordered(CONCURRENCY)
+                    .collect()
+                    .await;
+            let mut plans = Vec::with_capacity(planned.len());
+            let mut invalid = Vec::new();
+            for (i, plan) in planned {
+                match plan {
+                    Ok(plan) => plans.push((i, plan)),
+                    Err(error) => invalid.push((i, error)),
+                }
+            }
+            if !invalid.is_empty() {
+                invalid.sort_by_key(|(i, _)| *i);
+                let errors = invalid.into_iter().map(|(_, e)| e).collect();
+                return Err(ApplyFailure::new(errors, applied_so_far(&changes)));
+            }
+            // Write what differs; every result is kept, so a failed write leaves the others
+            // (and what they applied) on the record.
+            let written: Vec<(usize, Result<Change, ApplyError>)> = futures::stream::iter(plans)
+                .map(|(i, plan)| {
                     let (id, object) = (&ids[i], &objects[i]);
-                    async move {
-                        self.apply_one(id, object, force)
-                            .await
-                            .map(|change| (i, change))
-                    }
+                    async move { (i, self.write(id, object, plan).await) }
                 })
                 .buffer_unordered(CONCURRENCY)
-                .try_collect()
-                .await?;
-            let crds: Vec<String> = applied
+                .collect()
+                .await;
+            let mut failed = Vec::new();
+            for (i, result) in written {
+                match result {
+                    Ok(change) => changes[i] = Some(change),
+                    Err(error) => failed.push((i, error)),
+                }
+            }
+            if !failed.is_empty() {
+                failed.sort_by_key(|(i, _)| *i);
+                let errors = failed.into_iter().map(|(_, e)| e).collect();
+                return Err(ApplyFailure::new(errors, applied_so_far(&changes)));
+            }
+            let crds: Vec<String> = stage
                 .iter()
-                .filter(|(_, c)| {
-                    c.id.kind == "CustomResourceDefinition" && c.action != Action::Unchanged
+                .filter_map(|&i| changes[i].as_ref())
+                .filter(|c| {
+                    c.id.kind == "CustomResourceDefinition"
+                        && matches!(c.action, Action::Created | Action::Configured)
                 })
-                .map(|(_, c)| c.id.name.clone())
+                .map(|c| c.id.name.clone())
                 .collect();
-            self.wait_established(&crds, Duration::from_secs(60))
-                .await?;
-            for (i, change) in applied {
-                changes[i] = Some(change);
+            if let Err(error) = self.wait_established(&crds, Duration::from_secs(60)).await {
+                return Err(ApplyFailure::new(vec![error], applied_so_far(&changes)));
             }
         }
         Ok(changes.into_iter().flatten().collect())
     }
 
-    async fn apply_one(
+    /// Decides what to do with one object: skip it, leave it, or write it (and how), from a
+    /// server-side dry run. Writes nothing but the ownership takeover.
+    async fn plan_one(
         &self,
         id: &ObjectId,
         object: &Value,
-        force: bool,
-    ) -> Result<Change, ApplyError> {
+        options: &ApplyOptions,
+    ) -> Result<Plan, ApplyError> {
         let kind = self.kind(id).await?;
         if kind.namespaced && id.namespace.is_empty() {
             return Err(ApplyError::Invalid {
@@ -316,7 +522,7 @@ impl Applier {
             object: id.display(),
             message: kube_message(&e),
         };
-        let existing = api.get_opt(&id.name).await.map_err(failed)?;
+        let mut existing = api.get_opt(&id.name).await.map_err(failed)?;
         let desired_annotations = object
             .pointer("/metadata/annotations")
             .and_then(Value::as_object);
@@ -336,50 +542,82 @@ impl Applier {
             || opted_out(live_annotations.as_ref())
             || (if_not_present && existing.is_some())
         {
-            return Ok(Change::new(id, Action::Skipped));
+            return Ok(Plan::skip(id));
+        }
+        let mut took_over = false;
+        if let Some(live) = &existing
+            && !merges(desired_annotations)
+            && !merges(live_annotations.as_ref())
+        {
+            let live_value = serde_json::to_value(live).unwrap_or(Value::Null);
+            if let Some(patch) = takeover::patch(&live_value, &options.managers, FIELD_MANAGER) {
+                let patched = api
+                    .patch(&id.name, &takeover_params(), &Patch::Merge(&patch))
+                    .await
+                    .map_err(|e| ApplyError::Takeover {
+                        object: id.display(),
+                        message: kube_message(&e),
+                    })?;
+                tracing::info!(object = %id.display(), "took over fields of other managers");
+                existing = Some(patched);
+                took_over = true;
+            }
+        }
+        let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+        match api.patch(&id.name, &params, &Patch::Apply(object)).await {
+            Ok(dry) => {
+                let Some(existing) = existing else {
+                    return Ok(Plan::write(id, Action::Created, Vec::new(), false));
+                };
+                let (live, planned) = (comparable(&existing), comparable(&dry));
+                if live == planned && !took_over {
+                    return Ok(Plan::unchanged(id));
+                }
+                let drifted = changed_fields(&live, &planned);
+                Ok(Plan::write(id, Action::Configured, drifted, false))
+            }
+            Err(kube::Error::Api(status))
+                if existing.is_some() && immutable(&status, options.force, object) =>
+            {
+                Ok(Plan::write(id, Action::Created, Vec::new(), true))
+            }
+            Err(kube::Error::Api(status)) => Err(ApplyError::DryRun {
+                object: id.display(),
+                reason: status.reason.clone(),
+                message: status.message.clone(),
+            }),
+            Err(e) => Err(failed(e)),
+        }
+    }
+
+    /// Carries out a plan from [`Self::plan_one`].
+    async fn write(&self, id: &ObjectId, object: &Value, plan: Plan) -> Result<Change, ApplyError> {
+        let Some(write) = plan.write else {
+            return Ok(plan.change);
+        };
+        let kind = self.kind(id).await?;
+        let api = self.api(&kind, if kind.namespaced { &id.namespace } else { "" });
+        let failed = |e: kube::Error| ApplyError::Apply {
+            object: id.display(),
+            message: kube_message(&e),
+        };
+        if write == Write::Recreate {
+            // An immutable field changed: recreate, as `spec.force` asks.
+            match api.delete(&id.name, &DeleteParams::background()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(e) => return Err(failed(e)),
+            }
+            self.wait_gone(&api, &id.name).await;
         }
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        if let Some(existing) = &existing {
-            let dry = api
-                .patch(&id.name, &params.clone().dry_run(), &Patch::Apply(object))
-                .await;
-            let drifted = match dry {
-                Ok(dry) => {
-                    let (live, planned) = (comparable(existing), comparable(&dry));
-                    if live == planned {
-                        return Ok(Change::new(id, Action::Unchanged));
-                    }
-                    changed_fields(&live, &planned)
-                }
-                Err(kube::Error::Api(status)) if force && status.code == 422 => {
-                    // An immutable field changed: recreate, as `spec.force` asks.
-                    api.delete(&id.name, &DeleteParams::foreground())
-                        .await
-                        .map_err(failed)?;
-                    self.wait_gone(&api, &id.name).await;
-                    api.patch(&id.name, &params, &Patch::Apply(object))
-                        .await
-                        .map_err(failed)?;
-                    return Ok(Change::new(id, Action::Created));
-                }
-                Err(e) => return Err(failed(e)),
-            };
-            api.patch(&id.name, &params, &Patch::Apply(object))
-                .await
-                .map_err(failed)?;
-            if !drifted.is_empty() {
-                tracing::info!(object = %id.display(), fields = ?drifted, "configured");
-            }
-            return Ok(Change {
-                id: id.clone(),
-                action: Action::Configured,
-                drifted,
-            });
-        }
         api.patch(&id.name, &params, &Patch::Apply(object))
             .await
             .map_err(failed)?;
-        Ok(Change::new(id, Action::Created))
+        if !plan.change.drifted.is_empty() {
+            tracing::debug!(object = %id.display(), fields = ?plan.change.drifted, "configured");
+        }
+        Ok(plan.change)
     }
 
     async fn wait_gone(&self, api: &Api<DynamicObject>, name: &str) {
@@ -504,6 +742,70 @@ mod tests {
             json!({"data": {"a": "9", "b": "2", "c": "3"}, "metadata": {"labels": {"x": "y"}}});
         assert_eq!(changed_fields(&before, &after), ["/data/a", "/data/c"]);
         assert!(changed_fields(&before, &before).is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_object_and_what_the_cluster_said() {
+        let id = ObjectId {
+            group: "source.toolkit.fluxcd.io".into(),
+            version: "v1beta2".into(),
+            kind: "OCIRepository".into(),
+            namespace: "flux-system".into(),
+            name: "podinfo".into(),
+        };
+        let missing = kube::Error::Api(
+            kube::core::Status::failure("404 page not found", "NotFound")
+                .with_code(404)
+                .boxed(),
+        );
+        assert_eq!(
+            unknown_kind(&id, &missing).to_string(),
+            "OCIRepository/flux-system/podinfo: no matches for kind \"OCIRepository\" in version \"source.toolkit.fluxcd.io/v1beta2\""
+        );
+        let dry_run = ApplyError::DryRun {
+            object: "Service/default/web".into(),
+            reason: "Invalid".into(),
+            message: "Service \"web\" is invalid: spec.ports[1].name: Duplicate value: \"http\""
+                .into(),
+        };
+        assert_eq!(
+            dry_run.to_string(),
+            "Service/default/web dry-run failed (Invalid): Service \"web\" is invalid: spec.ports[1].name: Duplicate value: \"http\""
+        );
+        let failure = ApplyFailure::new(
+            vec![
+                dry_run,
+                ApplyError::Invalid {
+                    object: "ConfigMap/x".into(),
+                    message: "namespace not specified".into(),
+                },
+            ],
+            Vec::new(),
+        );
+        assert_eq!(failure.to_string().lines().count(), 2);
+    }
+
+    #[test]
+    fn only_forced_invalid_or_conflicting_objects_are_recreated() {
+        let status =
+            |code: u16, message: &str| kube::core::Status::failure(message, "").with_code(code);
+        let plain = json!({ "metadata": { "name": "x" } });
+        let annotated =
+            json!({ "metadata": { "name": "x", "annotations": { FORCE_ANNOTATION: "Enabled" } } });
+        assert!(immutable(&status(422, "field is immutable"), true, &plain));
+        assert!(immutable(&status(409, "conflict"), true, &plain));
+        assert!(immutable(&status(422, "spec: Invalid"), false, &annotated));
+        assert!(!immutable(
+            &status(422, "field is immutable"),
+            false,
+            &plain
+        ));
+        assert!(!immutable(&status(403, "forbidden"), true, &plain));
+        assert!(immutable(
+            &status(400, "denied: spec.x is immutable"),
+            true,
+            &plain
+        ));
     }
 
     #[test]

@@ -83,6 +83,24 @@ pub fn inventory(objects: &[ObjectId]) -> ResourceInventory {
     ResourceInventory { entries }
 }
 
+/// `old` with `applied` added: after a failed apply, what was applied joins what the last
+/// good apply recorded, so no applied object falls out of the inventory. An object in both
+/// takes its newly applied version.
+pub fn merged(old: &ResourceInventory, applied: &[ObjectId]) -> ResourceInventory {
+    let mut entries = old.entries.clone();
+    for object in applied {
+        let id = object.inventory_id();
+        match entries.iter_mut().find(|e| e.id == id) {
+            Some(entry) => entry.version = object.version.clone(),
+            None => entries.push(ResourceRef {
+                id,
+                version: object.version.clone(),
+            }),
+        }
+    }
+    ResourceInventory { entries }
+}
+
 /// Objects of `old` that are not in `new` (by group, kind, namespace and name).
 pub fn stale(old: &ResourceInventory, new: &[ObjectId]) -> Vec<ObjectId> {
     old.entries
@@ -123,6 +141,31 @@ mod tests {
         assert_eq!(
             ObjectId::from_ref(&entry),
             Some(id("", "v1", "Service", "default", "web"))
+        );
+    }
+
+    #[test]
+    fn a_failed_apply_adds_what_it_applied_and_drops_nothing() {
+        let old = inventory(&[
+            id("", "v1", "ConfigMap", "a", "kept"),
+            id("apps", "v1beta1", "Deployment", "a", "web"),
+        ]);
+        let applied = [
+            id("apps", "v1", "Deployment", "a", "web"),
+            id("", "v1", "Namespace", "", "a"),
+        ];
+        let entries: Vec<(String, String)> = merged(&old, &applied)
+            .entries
+            .into_iter()
+            .map(|e| (e.id, e.version))
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("a_kept__ConfigMap".to_owned(), "v1".to_owned()),
+                ("a_web_apps_Deployment".to_owned(), "v1".to_owned()),
+                ("_a__Namespace".to_owned(), "v1".to_owned()),
+            ]
         );
     }
 

@@ -21,6 +21,7 @@ use driftless_api::meta::{Artifact, ArtifactSource, parse_duration};
 use driftless_api::source::{Bucket, GitRepository, OCIRepository};
 use driftless_runtime::artifact::ArtifactFetcher;
 use driftless_runtime::conditions::{self as cond, Status};
+use driftless_runtime::metrics::{ObjectLabels, ReconcileOutcome};
 use driftless_runtime::reconcile::{
     FirstList, handled_reconcile_at, reconcile_trigger, run_until_shutdown, with_finalizer,
     with_jitter,
@@ -36,7 +37,7 @@ use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
 use kube::{Resource, ResourceExt};
 use serde_json::Value;
 
-use crate::apply::{Action as Applied, Applier, Change, object_id};
+use crate::apply::{Action as Applied, Applier, ApplyOptions, Change, object_id};
 use crate::build::{build_objects, tree_fs};
 use crate::clients::{Clients, KubeconfigPolicy};
 use crate::health::{self, Health};
@@ -46,6 +47,8 @@ use crate::inventory::{self, ObjectId};
 use crate::substitute;
 use driftless_sops::Identities;
 
+/// The `controller` label of the reconcile counters, as controller-runtime names it.
+const METRICS_CONTROLLER: &str = "kustomization";
 pub const NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
 pub const NAMESPACE_LABEL: &str = "kustomize.toolkit.fluxcd.io/namespace";
 const REVISION_METADATA: &str = "kustomize.toolkit.fluxcd.io/revision";
@@ -64,6 +67,9 @@ pub struct Settings {
     pub sops_age_secret: Option<String>,
     /// What kubeconfigs of remote clusters (`spec.kubeConfig`) may use.
     pub kubeconfig_policy: KubeconfigPolicy,
+    /// `--override-manager`: field managers whose changes are reverted, beyond Flux's own
+    /// list (`kubectl`, `before-first-apply`).
+    pub override_managers: Vec<String>,
 }
 
 pub struct Reconciler {
@@ -171,6 +177,14 @@ fn source_resource(kind: SourceKind) -> Option<ApiResource> {
         &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", kind),
         plural,
     ))
+}
+
+fn metric_labels(object: &Kustomization) -> ObjectLabels {
+    ObjectLabels {
+        kind: "Kustomization".to_owned(),
+        name: object.name_any(),
+        namespace: object.namespace().unwrap_or_default(),
+    }
 }
 
 fn key(object: &Kustomization) -> String {
@@ -414,7 +428,11 @@ impl Reconciler {
     }
 
     fn error_policy(&self, object: &Kustomization, error: &Error) -> Action {
-        tracing::warn!(name = %object.name_any(), namespace = object.namespace().unwrap_or_default(), %error, "reconcile failed");
+        if driftless_runtime::api_outage::api_server_unreachable() {
+            tracing::debug!(name = %object.name_any(), namespace = object.namespace().unwrap_or_default(), %error, "reconcile failed while the API server is away");
+        } else {
+            tracing::warn!(name = %object.name_any(), namespace = object.namespace().unwrap_or_default(), %error, "reconcile failed");
+        }
         Action::requeue(self.runtime.backoff.next_delay(&key(object)))
     }
 
@@ -473,6 +491,29 @@ impl Reconciler {
             && let Some(inventory) = object.status.as_ref().and_then(|s| s.inventory.as_ref())
         {
             let stale = inventory::stale(inventory, &[]);
+            if let Some(account) = self.missing_service_account(&object).await {
+                // As in Flux: the identity to prune as is gone (typically with its tenant's
+                // namespace), so nothing can be pruned; holding the finalizer would only
+                // keep that namespace terminating forever.
+                let message = format!(
+                    "skipped pruning: service account '{}/{account}' not found",
+                    object.namespace().unwrap_or_default()
+                );
+                tracing::error!(kustomization = %object.name_any(), %message, "finalizing");
+                self.runtime
+                    .events
+                    .publish(
+                        &*object,
+                        Severity::Error,
+                        PRUNE_FAILED,
+                        &message,
+                        BTreeMap::new(),
+                    )
+                    .await;
+                self.forget_health(&key(&object));
+                self.runtime.backoff.reset(&key(&object));
+                return Ok(Action::await_change());
+            }
             let applier = self
                 .applier_for(&object)
                 .await
@@ -527,6 +568,7 @@ impl Reconciler {
         }
         self.forget_health(&key(&object));
         self.runtime.backoff.reset(&key(&object));
+        self.runtime.metrics.forget_object(&metric_labels(&object));
         Ok(Action::await_change())
     }
 
@@ -556,16 +598,22 @@ impl Reconciler {
             Ok(checks) => checks,
             Err(error) => {
                 return self
-                    .stall(api, &object, status, INVALID_CEL_EXPRESSION, error)
+                    .stall(api, &object, status, INVALID_CEL_EXPRESSION, error, started)
                     .await;
             }
         };
         let artifact = match self.source_artifact(&object).await {
             Ok(artifact) => artifact,
-            Err(failure) => return self.fail(api, &object, status, failure, retry).await,
+            Err(failure) => {
+                return self
+                    .fail(api, &object, status, failure, retry, started)
+                    .await;
+            }
         };
         if let Err(failure) = self.check_dependencies(&object, &artifact).await {
-            return self.fail(api, &object, status, failure, retry).await;
+            return self
+                .fail(api, &object, status, failure, retry, started)
+                .await;
         }
         let revision = artifact.revision.clone();
         let first_reconcile = status.conditions.is_empty();
@@ -646,6 +694,7 @@ impl Reconciler {
                         apply_status(api, &*object, self.runtime.controller, &status)
                             .await
                             .map_err(Error::Status)?;
+                        self.observe(&object, started, ReconcileOutcome::Requeue);
                         return Ok(Action::requeue(HEALTH_POLL));
                     }
                     HealthOutcome::Healthy(elapsed) => {
@@ -706,12 +755,16 @@ impl Reconciler {
                     )
                     .await;
                 self.runtime.backoff.reset(&key(&object));
+                self.observe(&object, started, ReconcileOutcome::Success);
                 Ok(Action::requeue(with_jitter(
                     interval,
                     self.runtime.args.interval_jitter_percentage,
                 )))
             }
-            Err(failure) => self.fail(api, &object, status, failure, retry).await,
+            Err(failure) => {
+                self.fail(api, &object, status, failure, retry, started)
+                    .await
+            }
         }
     }
 
@@ -723,10 +776,13 @@ impl Reconciler {
         mut status: KustomizationStatus,
         reason: &'static str,
         error: String,
+        started: Instant,
     ) -> Result<Action, Error> {
         let generation = object.meta().generation;
         let message =
             format!("Reconciliation failed terminally due to configuration error: {error}");
+        tracing::error!(kustomization = %format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any()), reason, %message, "reconciliation stalled");
+        self.observe(object, started, ReconcileOutcome::Error);
         cond::mark_stalled(&mut status.conditions, reason, message.clone(), generation);
         status.observed_generation = generation;
         apply_status(api, object, self.runtime.controller, &status)
@@ -746,8 +802,26 @@ impl Reconciler {
         mut status: KustomizationStatus,
         failure: Failure,
         retry: Duration,
+        started: Instant,
     ) -> Result<Action, Error> {
         let generation = object.meta().generation;
+        let outcome = if failure.event {
+            ReconcileOutcome::Error
+        } else {
+            ReconcileOutcome::Requeue
+        };
+        self.observe(object, started, outcome);
+        let name = format!(
+            "{}/{}",
+            object.namespace().unwrap_or_default(),
+            object.name_any()
+        );
+        if failure.event {
+            tracing::error!(kustomization = %name, reason = failure.reason, message = %failure.message, "reconciliation failed");
+        } else {
+            // Waiting on a source or a dependency is not an error.
+            tracing::info!(kustomization = %name, reason = failure.reason, message = %failure.message, "reconciliation waiting");
+        }
         if failure.reason == HEALTH_CHECK_FAILED {
             cond::set(
                 &mut status.conditions,
@@ -800,6 +874,36 @@ impl Reconciler {
                 .await;
         }
         Ok(Action::requeue(failure.requeue.unwrap_or(retry)))
+    }
+
+    /// The service account `object` applies as on this cluster, when it does not exist.
+    async fn missing_service_account(&self, object: &Kustomization) -> Option<String> {
+        if object.spec.kube_config.is_some() {
+            return None;
+        }
+        let account = object
+            .spec
+            .service_account_name
+            .clone()
+            .filter(|a| !a.is_empty())
+            .or_else(|| self.settings.default_service_account.clone())?;
+        let namespace = object.namespace().unwrap_or_default();
+        let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+            Api::namespaced(self.runtime.client.clone(), &namespace);
+        match accounts.get_metadata_opt(&account).await {
+            Ok(None) => Some(account),
+            _ => None,
+        }
+    }
+
+    /// Flux's `gotk_reconcile_duration_seconds` and the reconcile counters.
+    fn observe(&self, object: &Kustomization, started: Instant, outcome: ReconcileOutcome) {
+        self.runtime.metrics.observe_reconcile(
+            METRICS_CONTROLLER,
+            metric_labels(object),
+            started.elapsed(),
+            outcome,
+        );
     }
 
     async fn source_artifact(&self, object: &Kustomization) -> Result<Artifact, Failure> {
@@ -967,16 +1071,26 @@ impl Reconciler {
         })?;
         let ids: Vec<ObjectId> = objects.iter().filter_map(object_id).collect();
         let applier = self.applier_for(object).await?;
-        let applied = applier
-            .apply_all(objects, object.spec.force)
-            .await
-            .map_err(|e| Failure {
-                reason: RECONCILIATION_FAILED,
-                message: e.to_string(),
-                requeue: None,
-                event: true,
-            })?;
         let old = status.inventory.clone().unwrap_or_default();
+        let options = ApplyOptions::new(object.spec.force, &self.settings.override_managers);
+        let applied = applier
+            .apply_all(objects, &options)
+            .await
+            .map_err(|failure| {
+                // What was applied before the failure stays on record, so that a later prune
+                // or the Kustomization's deletion still finds it.
+                let applied: Vec<ObjectId> = failure.applied.iter().map(|c| c.id.clone()).collect();
+                status.inventory = Some(inventory::merged(&old, &applied));
+                Failure {
+                    reason: RECONCILIATION_FAILED,
+                    message: failure.to_string(),
+                    requeue: None,
+                    event: true,
+                }
+            })?;
+        if status.last_applied_revision.as_deref() == Some(artifact.revision.as_str()) {
+            log_reverted_drift(object, &applied);
+        }
         status.inventory = Some(inventory::inventory(&ids));
         let mut changes = applied;
         if object.spec.prune {
@@ -1390,30 +1504,62 @@ fn set_annotation(object: &mut Value, key: &str, value: &str) {
     }
 }
 
-/// One line per object that changed, as Flux's events list them, with the fields that had
-/// drifted from the cluster for configured objects.
+/// One line per object that changed, exactly as Flux's events list them
+/// (`Kind/namespace/name action`), so Alert inclusion and exclusion rules written for Flux
+/// match the same events.
 fn change_lines(changes: &[Change]) -> String {
     changes
         .iter()
-        .map(|c| {
-            if c.drifted.is_empty() {
-                format!("{} {}", c.id.display(), c.action.as_str())
-            } else {
-                format!(
-                    "{} {} (drifted: {})",
-                    c.id.display(),
-                    c.action.as_str(),
-                    c.drifted.join(", ")
-                )
-            }
-        })
+        .map(|c| format!("{} {}", c.id.display(), c.action.as_str()))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Objects changed while re-applying the revision last applied had drifted in the cluster:
+/// logged with the fields that differed, apart from the change-set event Flux defines.
+fn log_reverted_drift(object: &Kustomization, changes: &[Change]) {
+    for change in changes {
+        if change.action == Applied::Configured {
+            tracing::info!(
+                kustomization = %format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any()),
+                object = %change.id.display(),
+                fields = ?change.drifted,
+                "reverted drift"
+            );
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn change_sets_read_exactly_as_flux_writes_them() {
+        let id = |kind: &str, namespace: &str, name: &str| ObjectId {
+            group: String::new(),
+            version: "v1".into(),
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        let changes = [
+            Change {
+                id: id("Service", "podinfo", "podinfo"),
+                action: Applied::Configured,
+                drifted: vec!["/spec/ports/0/port".into()],
+            },
+            Change {
+                id: id("Namespace", "", "podinfo"),
+                action: Applied::Created,
+                drifted: Vec::new(),
+            },
+        ];
+        assert_eq!(
+            change_lines(&changes),
+            "Service/podinfo/podinfo configured\nNamespace/podinfo created"
+        );
+    }
 
     #[test]
     fn durations_print_like_go() {

@@ -10,3 +10,4 @@ pub mod history;
 pub mod inventory;
 pub mod kustomization;
 pub mod substitute;
+pub mod takeover;

@@ -41,6 +41,10 @@ struct Args {
     /// Let kubeconfigs of remote clusters skip TLS verification.
     #[arg(long)]
     insecure_kubeconfig_tls: bool,
+    /// A field manager whose changes to applied objects are reverted, like `kubectl`'s
+    /// (repeatable or comma-separated).
+    #[arg(long = "override-manager", value_delimiter = ',')]
+    override_managers: Vec<String>,
     /// Memory for unpacked artifacts shared by the Kustomizations built from them.
     #[arg(long, default_value_t = 256 << 20)]
     artifact_cache_bytes: u64,
@@ -86,6 +90,7 @@ async fn run() -> anyhow::Result<()> {
             allow_exec: args.insecure_kubeconfig_exec,
             allow_insecure_tls: args.insecure_kubeconfig_tls,
         },
+        override_managers: args.override_managers,
     };
     manager
         .run(move |ctx| async move {

@@ -1,0 +1,211 @@
+//! What the end-to-end tests share: the control plane, the controllers as processes, a Git
+//! repository to reconcile from, and waiting on the cluster.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use driftless_api::kustomize::Kustomization;
+use driftless_api::source::GitRepository;
+use driftless_e2e::controller_binary;
+use driftless_testenv::controller::ControllerProcess;
+use driftless_testenv::git::{GitAuth, GitServer};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+
+pub const WAIT: Duration = Duration::from_secs(60);
+
+pub fn spawn(
+    plane: &driftless_testenv::ControlPlane,
+    name: &'static str,
+    args: Vec<String>,
+) -> ControllerProcess {
+    let mut process = ControllerProcess::spawn(
+        name,
+        &controller_binary(name),
+        &plane.kubeconfig_path(),
+        plane.dir(),
+        &args,
+    )
+    .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+    tokio::task::block_in_place(|| process.wait_ready(Duration::from_secs(30)))
+        .unwrap_or_else(|e| panic!("{name} ready: {e}"));
+    process
+}
+
+/// The shared control plane with the Toolkit CRDs, a fresh namespace named after `prefix`, and
+/// an admin client.
+pub async fn cluster(
+    prefix: &str,
+) -> (
+    &'static driftless_testenv::ControlPlane,
+    String,
+    kube::Client,
+) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let plane = driftless_testenv::shared().await.expect("control plane");
+    plane
+        .install_crds(&driftless_api::crds())
+        .await
+        .expect("CRDs");
+    let namespace = plane.namespace(prefix).await.expect("namespace");
+    let client = plane.client().await.expect("client");
+    (plane, namespace, client)
+}
+
+/// source-controller and kustomize-controller watching only `namespace`, with artifacts
+/// stored in a directory of their own.
+pub struct Controllers {
+    pub source: ControllerProcess,
+    pub kustomize: ControllerProcess,
+    _storage: tempfile::TempDir,
+}
+
+impl Controllers {
+    pub fn start(
+        plane: &driftless_testenv::ControlPlane,
+        namespace: &str,
+        common_args: &[&str],
+        kustomize_args: &[&str],
+    ) -> Self {
+        let [port] = driftless_testenv::free_ports().expect("port");
+        let storage = tempfile::tempdir().expect("storage");
+        let args = |extra: Vec<String>| {
+            let mut args = vec![
+                "--watch-all-namespaces=false".to_owned(),
+                format!("--runtime-namespace={namespace}"),
+                "--min-retry-delay=200ms".to_owned(),
+            ];
+            args.extend(common_args.iter().map(|a| a.to_string()));
+            args.extend(extra);
+            args
+        };
+        let source = spawn(
+            plane,
+            "source-controller",
+            args(vec![
+                format!("--storage-path={}", storage.path().display()),
+                format!("--storage-addr=127.0.0.1:{port}"),
+            ]),
+        );
+        let kustomize = spawn(
+            plane,
+            "kustomize-controller",
+            args(kustomize_args.iter().map(|a| a.to_string()).collect()),
+        );
+        Self {
+            source,
+            kustomize,
+            _storage: storage,
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        format!(
+            "source-controller:\n{}\nkustomize-controller:\n{}",
+            self.source.log_tail(40),
+            self.kustomize.log_tail(60)
+        )
+    }
+}
+
+/// A Kustomization of GitRepository `app` into `namespace`, pruning, every ten minutes; `spec`
+/// adds its path and the fields under test.
+pub fn kustomization(name: &str, namespace: &str, spec: serde_json::Value) -> Kustomization {
+    let mut full = serde_json::json!({
+        "interval": "10m", "prune": true, "targetNamespace": namespace,
+        "sourceRef": { "kind": "GitRepository", "name": "app" },
+    });
+    if let (Some(full), Some(spec)) = (full.as_object_mut(), spec.as_object()) {
+        full.extend(spec.clone());
+    }
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": { "name": name }, "spec": full,
+    }))
+    .unwrap()
+}
+
+/// A Git server with repository `app` holding `files` on `main`.
+pub fn app_repository(
+    files: &[(&str, &str)],
+    message: &str,
+) -> (GitServer, driftless_testenv::git::GitRepo) {
+    let git = GitServer::start(GitAuth::default()).expect("git server");
+    let repo = git.create_repo("app").expect("repo");
+    repo.commit(files, message).expect("commit");
+    repo.push("main").expect("push");
+    (git, repo)
+}
+
+/// A GitRepository `app` following `main` of `url`.
+pub async fn create_git_repository(client: &kube::Client, namespace: &str, url: String) {
+    let git_repository: GitRepository = serde_json::from_value(serde_json::json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": { "name": "app" },
+        "spec": { "url": url, "interval": "10m", "ref": { "branch": "main" } },
+    }))
+    .unwrap();
+    Api::<GitRepository>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &git_repository)
+        .await
+        .expect("create GitRepository");
+}
+
+pub async fn wait_for<T>(
+    what: &str,
+    mut check: impl AsyncFnMut() -> Option<T>,
+    logs: &dyn Fn() -> String,
+) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if started.elapsed() > WAIT {
+            panic!("timed out waiting for {what}\n{}", logs());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub fn ready(kustomization: &Kustomization) -> Option<(String, String, String)> {
+    let status = kustomization.status.as_ref()?;
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;
+    Some((
+        ready.status.clone(),
+        ready.reason.clone(),
+        ready.message.clone(),
+    ))
+}
+
+/// Waits until Kustomization `name` is Ready=True or False for a reason of its own (not the
+/// source still fetching its first artifact); returns status, reason, message and the
+/// object.
+pub async fn wait_settled(
+    kustomizations: &Api<Kustomization>,
+    name: &str,
+    logs: &dyn Fn() -> String,
+) -> (String, String, String, Kustomization) {
+    wait_for(
+        &format!("{name} settled"),
+        async || {
+            let k = kustomizations.get(name).await.ok()?;
+            let (status, reason, message) = ready(&k)?;
+            let waiting_for_source =
+                reason == "ArtifactFailed" && message.starts_with("Source artifact not found");
+            (status != "Unknown" && !waiting_for_source).then_some((status, reason, message, k))
+        },
+        logs,
+    )
+    .await
+}
+
+pub async fn request_reconcile<K>(api: &Api<K>, name: &str)
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let now = format!("{:?}", Instant::now());
+    let patch = serde_json::json!({ "metadata": { "annotations": { "reconcile.fluxcd.io/requestedAt": now } } });
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("request reconcile");
+}
