@@ -8,6 +8,7 @@ use driftless_api::conditions::SUCCEEDED;
 use driftless_api::event::Severity;
 use driftless_api::notification::{Receiver, ReceiverStatus, ReceiverType};
 use driftless_runtime::conditions as cond;
+use driftless_runtime::metrics::{ObjectLabels, ReconcileOutcome};
 use driftless_runtime::reconcile::{FirstList, reconcile_trigger, run_until_shutdown};
 use driftless_runtime::{Context as RuntimeContext, status::apply_status};
 use futures::StreamExt;
@@ -124,8 +125,10 @@ impl ReceiverReconciler {
             .run(
                 |object, ctx: Arc<ReceiverReconciler>| async move { ctx.reconcile(object).await },
                 |object, error, ctx| {
-                    tracing::warn!(name = %object.name_any(), %error, "reconcile failed");
-                    Action::requeue(ctx.runtime.backoff.next_delay(&object.name_any()))
+                    if !driftless_runtime::api_outage::api_server_unreachable() {
+                        tracing::warn!(name = %object.name_any(), namespace = object.namespace().unwrap_or_default(), %error, "reconcile failed");
+                    }
+                    Action::requeue(ctx.runtime.backoff.next_delay(&backoff_key(&object)))
                 },
                 Arc::new(self),
             )
@@ -133,7 +136,32 @@ impl ReceiverReconciler {
         run_until_shutdown(controller, runtime.shutdown.clone(), first_list).await;
     }
 
+    /// One reconcile, timed into Flux's `gotk_reconcile_duration_seconds`.
     async fn reconcile(&self, receiver: Arc<Receiver>) -> Result<Action, Error> {
+        let started = std::time::Instant::now();
+        let labels = ObjectLabels {
+            kind: "Receiver".to_owned(),
+            name: receiver.name_any(),
+            namespace: receiver.namespace().unwrap_or_default(),
+        };
+        if receiver.meta().deletion_timestamp.is_some() {
+            self.runtime.metrics.forget_object(&labels);
+        }
+        let result = self.reconcile_receiver(receiver).await;
+        let outcome = match &result {
+            Ok((_, outcome)) => *outcome,
+            Err(_) => ReconcileOutcome::Error,
+        };
+        self.runtime
+            .metrics
+            .observe_reconcile("receiver", labels, started.elapsed(), outcome);
+        result.map(|(action, _)| action)
+    }
+
+    async fn reconcile_receiver(
+        &self,
+        receiver: Arc<Receiver>,
+    ) -> Result<(Action, ReconcileOutcome), Error> {
         let namespace = receiver.namespace().unwrap_or_default();
         let api: Api<Receiver> = Api::namespaced(self.runtime.client.clone(), &namespace);
         let generation = receiver.meta().generation;
@@ -141,7 +169,7 @@ impl ReceiverReconciler {
         status.last_handled_reconcile_at =
             driftless_runtime::reconcile::handled_reconcile_at(&*receiver);
         if receiver.spec.suspend {
-            return Ok(Action::await_change());
+            return Ok((Action::await_change(), ReconcileOutcome::Success));
         }
         if let Err(error) = ReceiverExpressions::compile(&receiver.spec) {
             // A configuration error no retry fixes: said once, not served.
@@ -168,9 +196,10 @@ impl ReceiverReconciler {
                     Default::default(),
                 )
                 .await;
-            return Ok(Action::await_change());
+            tracing::error!(receiver = %format!("{namespace}/{}", receiver.name_any()), reason = INVALID_CEL_EXPRESSION, %message, "reconciliation stalled");
+            return Ok((Action::await_change(), ReconcileOutcome::Error));
         }
-        let action = match credentials(&self.runtime.client, &receiver).await {
+        let (action, outcome) = match credentials(&self.runtime.client, &receiver).await {
             Ok(credentials) => {
                 let path = webhook_path(&credentials.token, &receiver.name_any(), &namespace);
                 cond::mark_ready(
@@ -180,9 +209,14 @@ impl ReceiverReconciler {
                     generation,
                 );
                 status.webhook_path = Some(path);
-                Action::requeue(receiver.interval())
+                self.runtime.backoff.reset(&backoff_key(&receiver));
+                (
+                    Action::requeue(receiver.interval()),
+                    ReconcileOutcome::Success,
+                )
             }
             Err(message) => {
+                tracing::error!(receiver = %format!("{namespace}/{}", receiver.name_any()), reason = TOKEN_NOT_FOUND, %message, "reconciliation failed");
                 cond::mark_failed_with_retry(
                     &mut status.conditions,
                     TOKEN_NOT_FOUND,
@@ -191,15 +225,28 @@ impl ReceiverReconciler {
                 );
                 // A path from an old token would still answer: take it down.
                 status.webhook_path = None;
-                Action::requeue(receiver.interval().min(std::time::Duration::from_secs(30)))
+                (
+                    Action::requeue(receiver.interval().min(std::time::Duration::from_secs(30))),
+                    ReconcileOutcome::Error,
+                )
             }
         };
         status.observed_generation = generation;
         apply_status(&api, &*receiver, self.runtime.controller, &status)
             .await
             .map_err(Error::Status)?;
-        Ok(action)
+        Ok((action, outcome))
     }
+}
+
+/// Failures back off per object: two Receivers of one name in different namespaces are
+/// different objects.
+fn backoff_key(receiver: &Receiver) -> String {
+    format!(
+        "{}/{}",
+        receiver.namespace().unwrap_or_default(),
+        receiver.name_any()
+    )
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! writes, events (Kubernetes and forwarded to notification-controller), reconcile requests,
 //! metrics, probes, leader election, flags and graceful shutdown.
 
+pub mod api_outage;
 pub mod artifact;
 pub mod cel;
 pub mod conditions;

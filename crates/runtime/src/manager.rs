@@ -69,7 +69,11 @@ impl Manager {
             .await
             .map_err(|e| ManagerError::Client(kube::Error::InferConfig(e)))?;
         let default_namespace = config.default_namespace.clone();
-        let client = Client::try_from(config).map_err(ManagerError::Client)?;
+        // An API server outage is logged once, not once per failed request.
+        let client = kube::client::ClientBuilder::try_from(config)
+            .map_err(ManagerError::Client)?
+            .with_layer(&crate::api_outage::OutageLayer)
+            .build();
         let version = client
             .apiserver_version()
             .await

@@ -10,10 +10,12 @@ pub fn init(level: LogLevel, encoding: LogEncoding) {
         LogLevel::Info => "info",
         LogLevel::Error => "error",
     };
-    // Dependencies are noisy at debug; keep them at warn unless asked for explicitly.
+    // Dependencies are noisy at debug; keep them at warn unless asked for explicitly. The
+    // Kubernetes client logs every failed request at error; outages are reported once by
+    // `api_outage` instead, and failed reconciles by the controllers.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(format!(
-            "warn,driftless={default},{}",
+            "warn,kube_client::client::builder=off,driftless={default},{}",
             crate_filters(default)
         ))
     });

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use driftless_api::conditions::{
     ARTIFACT_IN_STORAGE, ARTIFACT_OUTDATED, AUTHENTICATION_FAILED, FETCH_FAILED,
-    NEW_ARTIFACT_EVENT, PROGRESSING, READY, SOURCE_VERIFIED, STORAGE_OPERATION_FAILED, SUCCEEDED,
-    URL_INVALID, VERIFICATION_ERROR,
+    NEW_ARTIFACT_EVENT, PROGRESSING, READY, RECONCILING, SOURCE_VERIFIED, STORAGE_OPERATION_FAILED,
+    SUCCEEDED, URL_INVALID, VERIFICATION_ERROR,
 };
 use driftless_api::event::Severity;
 use driftless_api::meta::{Artifact, parse_duration};
@@ -43,6 +43,8 @@ use crate::verify::{self, TrustedKeys};
 const KIND: &str = "GitRepository";
 /// `controller` label of the controller-runtime metrics, as Flux names it.
 const METRICS_CONTROLLER: &str = "gitrepository";
+/// How long a fetch runs before the object is shown as in progress.
+const SLOW_FETCH: Duration = Duration::from_secs(2);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How many packed commits are remembered for other GitRepositories to reuse.
 const PACKED_COMMITS_CAPACITY: usize = 4096;
@@ -234,12 +236,16 @@ impl Reconciler {
     }
 
     fn error_policy(&self, object: &GitRepository, error: &Error) -> Action {
-        tracing::warn!(
-            name = %object.name_any(),
-            namespace = object.namespace().unwrap_or_default(),
-            %error,
-            "reconcile failed"
-        );
+        if driftless_runtime::api_outage::api_server_unreachable() {
+            tracing::debug!(name = %object.name_any(), %error, "reconcile failed while the API server is away");
+        } else {
+            tracing::warn!(
+                name = %object.name_any(),
+                namespace = object.namespace().unwrap_or_default(),
+                %error,
+                "reconcile failed"
+            );
+        }
         Action::requeue(self.runtime.backoff.next_delay(&key(object)))
     }
 
@@ -315,7 +321,24 @@ impl Reconciler {
         }
 
         let previous_revision = status.artifact.as_ref().map(|a| a.revision.clone());
-        let outcome = self.reconcile_source(&object, &status).await;
+        let fetch = self.reconcile_source(&object, &status);
+        tokio::pin!(fetch);
+        let outcome = tokio::select! {
+            outcome = &mut fetch => outcome,
+            () = tokio::time::sleep(SLOW_FETCH) => {
+                // A slow or hanging fetch shows as in progress while it runs, not only when
+                // it ends or times out.
+                let message = cond::get(&status.conditions, RECONCILING)
+                    .map(|c| c.message.clone())
+                    .unwrap_or_else(|| "reconciliation in progress".to_owned());
+                let mut progressing = status.clone();
+                cond::mark_reconciling(&mut progressing.conditions, PROGRESSING, message, generation);
+                if let Err(error) = apply_status(api, &object, self.runtime.controller, &progressing).await {
+                    tracing::debug!(%error, "could not mark a slow fetch as in progress");
+                }
+                fetch.await
+            }
+        };
         status.last_handled_reconcile_at = handled_reconcile_at(&*object);
         let key = key(&object);
         let action = match outcome {
@@ -462,6 +485,12 @@ impl Reconciler {
                 if status.artifact.is_none() {
                     cond::remove(&mut status.conditions, ARTIFACT_IN_STORAGE);
                 }
+                tracing::error!(
+                    gitrepository = %format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any()),
+                    reason = failure.reason,
+                    message = %failure.message,
+                    "reconciliation failed"
+                );
                 apply_status(api, &object, self.runtime.controller, &status)
                     .await
                     .map_err(Error::Status)?;
