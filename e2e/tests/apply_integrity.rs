@@ -306,6 +306,24 @@ async fn edits_by_other_managers_are_reverted_and_failed_stages_apply_nothing() 
         assert!(inventory.contains(&id), "{id} missing from {inventory:?}");
     }
 
+    // The failure is logged once per reconcile at error level with its reason, and the
+    // reconciles are timed under Flux's metric.
+    let log = controllers.kustomize.log_tail(400);
+    assert!(
+        log.lines().any(|l| l.contains("ERROR")
+            && l.contains("reconciliation failed")
+            && l.contains("ReconciliationFailed")
+            && l.contains("dry-run failed")),
+        "{log}"
+    );
+    let metrics = controllers.kustomize.metrics().expect("metrics");
+    assert!(
+        metrics.contains(&format!(
+            "gotk_reconcile_duration_seconds_count{{kind=\"Kustomization\",name=\"app\",namespace=\"{namespace}\"}}"
+        )),
+        "{metrics}"
+    );
+
     // Deleting the failing Kustomization prunes everything it ever applied, the ClusterRole
     // from the failed run included.
     kustomizations

@@ -192,12 +192,8 @@ async fn a_flux_style_repository_reconciles_in_layers_and_deletes_cleanly() {
         .delete("flux-system", &DeleteParams::default())
         .await
         .expect("delete root");
-    let gone = async |namespace: &str| -> bool {
-        match namespaces.get_opt(namespace).await {
-            Ok(None) => true,
-            _ => false,
-        }
-    };
+    let gone =
+        async |namespace: &str| -> bool { matches!(namespaces.get_opt(namespace).await, Ok(None)) };
     wait_for(
         "everything removed",
         async || {

@@ -9,8 +9,6 @@ use std::time::{Duration, Instant};
 use driftless_api::kustomize::Kustomization;
 use driftless_api::source::GitRepository;
 use driftless_e2e::repo_root;
-use driftless_testenv::controller::ControllerProcess;
-use driftless_testenv::git::{GitAuth, GitServer};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use support::*;

@@ -43,8 +43,9 @@ use crate::verify::{self, TrustedKeys};
 const KIND: &str = "GitRepository";
 /// `controller` label of the controller-runtime metrics, as Flux names it.
 const METRICS_CONTROLLER: &str = "gitrepository";
-/// How long a fetch runs before the object is shown as in progress.
-const SLOW_FETCH: Duration = Duration::from_secs(2);
+/// How long a fetch runs before the object is shown as in progress: long enough that fetches
+/// of many objects at once add no status writes, short against the 60 s fetch timeout.
+const SLOW_FETCH: Duration = Duration::from_secs(5);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How many packed commits are remembered for other GitRepositories to reuse.
 const PACKED_COMMITS_CAPACITY: usize = 4096;
@@ -321,22 +322,24 @@ impl Reconciler {
         }
 
         let previous_revision = status.artifact.as_ref().map(|a| a.revision.clone());
-        let fetch = self.reconcile_source(&object, &status);
-        tokio::pin!(fetch);
-        let outcome = tokio::select! {
-            outcome = &mut fetch => outcome,
-            () = tokio::time::sleep(SLOW_FETCH) => {
-                // A slow or hanging fetch shows as in progress while it runs, not only when
-                // it ends or times out.
-                let message = cond::get(&status.conditions, RECONCILING)
-                    .map(|c| c.message.clone())
-                    .unwrap_or_else(|| "reconciliation in progress".to_owned());
-                let mut progressing = status.clone();
-                cond::mark_reconciling(&mut progressing.conditions, PROGRESSING, message, generation);
-                if let Err(error) = apply_status(api, &object, self.runtime.controller, &progressing).await {
-                    tracing::debug!(%error, "could not mark a slow fetch as in progress");
+        let outcome = {
+            let fetch = self.reconcile_source(&object, &status);
+            tokio::pin!(fetch);
+            tokio::select! {
+                outcome = &mut fetch => outcome,
+                () = tokio::time::sleep(SLOW_FETCH) => {
+                    // A slow or hanging fetch shows as in progress while it runs, not only when
+                    // it ends or times out.
+                    let message = cond::get(&status.conditions, RECONCILING)
+                        .map(|c| c.message.clone())
+                        .unwrap_or_else(|| "reconciliation in progress".to_owned());
+                    let mut progressing = status.clone();
+                    cond::mark_reconciling(&mut progressing.conditions, PROGRESSING, message, generation);
+                    if let Err(error) = apply_status(api, &object, self.runtime.controller, &progressing).await {
+                        tracing::debug!(%error, "could not mark a slow fetch as in progress");
+                    }
+                    fetch.await
                 }
-                fetch.await
             }
         };
         status.last_handled_reconcile_at = handled_reconcile_at(&*object);
