@@ -816,7 +816,10 @@ impl Reconciler {
             object.namespace().unwrap_or_default(),
             object.name_any()
         );
-        if failure.event {
+        if driftless_runtime::api_outage::api_server_unreachable() {
+            // Said once for the whole outage by the client; the retry will tell the rest.
+            tracing::debug!(kustomization = %name, reason = failure.reason, message = %failure.message, "reconciliation failed while the API server is away");
+        } else if failure.event {
             tracing::error!(kustomization = %name, reason = failure.reason, message = %failure.message, "reconciliation failed");
         } else {
             // Waiting on a source or a dependency is not an error.

@@ -488,12 +488,14 @@ impl Reconciler {
                 if status.artifact.is_none() {
                     cond::remove(&mut status.conditions, ARTIFACT_IN_STORAGE);
                 }
-                tracing::error!(
-                    gitrepository = %format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any()),
-                    reason = failure.reason,
-                    message = %failure.message,
-                    "reconciliation failed"
-                );
+                if !driftless_runtime::api_outage::api_server_unreachable() {
+                    tracing::error!(
+                        gitrepository = %format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any()),
+                        reason = failure.reason,
+                        message = %failure.message,
+                        "reconciliation failed"
+                    );
+                }
                 apply_status(api, &object, self.runtime.controller, &status)
                     .await
                     .map_err(Error::Status)?;

@@ -48,6 +48,8 @@ pub struct ControlPlane {
     pki: Pki,
     processes: Mutex<Vec<Process>>,
     started_in: Duration,
+    /// kube-apiserver's program and arguments, to start it again after a simulated outage.
+    apiserver_command: (PathBuf, Vec<std::ffi::OsString>),
 }
 
 static SHARED: OnceCell<ControlPlane> = OnceCell::const_new();
@@ -86,6 +88,7 @@ impl ControlPlane {
             pki,
             processes: Mutex::new(Vec::new()),
             started_in: Duration::ZERO,
+            apiserver_command: (binaries.kube_apiserver.clone(), Vec::new()),
         };
         let write = |name: &str, contents: &str| -> Result<PathBuf> {
             let path = dir.join(name);
@@ -140,6 +143,7 @@ impl ControlPlane {
             // Without the serviceaccount controller no `default` ServiceAccount ever exists.
             apiserver.arg("--disable-admission-plugins=ServiceAccount");
         }
+        plane.apiserver_command.1 = apiserver.get_args().map(ToOwned::to_owned).collect();
         plane.add(Process::spawn(
             "kube-apiserver",
             apiserver,
@@ -220,6 +224,42 @@ impl ControlPlane {
             let _ = process.stop(Duration::from_secs(10));
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// Stops kube-apiserver, waits `downtime`, and starts it again on the same port and
+    /// etcd: what clients see during an API server restart or upgrade.
+    pub async fn restart_apiserver(&self, downtime: Duration) -> Result<()> {
+        let old = self.processes.lock().ok().and_then(|mut processes| {
+            let index = processes.iter().position(|p| p.name == "kube-apiserver")?;
+            Some(processes.remove(index))
+        });
+        if let Some(mut old) = old {
+            let _ = old.stop(Duration::from_secs(10));
+        }
+        tokio::time::sleep(downtime).await;
+        let (program, args) = &self.apiserver_command;
+        let mut command = Command::new(program);
+        command.args(args);
+        self.add(Process::spawn(
+            "kube-apiserver",
+            command,
+            &self.dir.join("kube-apiserver-restarted.log"),
+        )?);
+        let client = self.client().await?;
+        self.wait_until_async("kube-apiserver", || {
+            let client = client.clone();
+            async move {
+                client
+                    .request_text(
+                        http::Request::get("/readyz")
+                            .body(Vec::new())
+                            .unwrap_or_default(),
+                    )
+                    .await
+                    .is_ok_and(|body| body.trim() == "ok")
+            }
+        })
+        .await
     }
 
     /// How long [`ControlPlane::start`] took.
