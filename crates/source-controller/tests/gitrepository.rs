@@ -1376,6 +1376,40 @@ async fn suspend_and_timeout() {
     );
     hanging.spec.timeout = Some("2s".into());
     create(&api, &hanging).await;
+    // A fetch still waiting long before its timeout already shows as in progress.
+    let mut slow = git_repository(
+        "slow",
+        &silent_url,
+        serde_json::json!({"ref": {"branch": "main"}}),
+    );
+    slow.spec.timeout = Some("60s".into());
+    create(&api, &slow).await;
+    let waiting_since = std::time::Instant::now();
+    let shown = wait_for(
+        &api,
+        "slow",
+        &controller,
+        "Reconciling while fetching",
+        |o| {
+            o.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Reconciling" && c.status == "True")
+            })
+        },
+    )
+    .await;
+    assert!(
+        waiting_since.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        waiting_since.elapsed()
+    );
+    let ready = shown
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .map(|c| c.status.clone());
+    assert_eq!(ready.as_deref(), Some("Unknown"), "{shown:?}");
 
     let started = std::time::Instant::now();
     let object = wait_not_ready(&api, "hanging", &controller, "GitOperationFailed").await;
