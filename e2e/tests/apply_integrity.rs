@@ -247,6 +247,8 @@ async fn edits_by_other_managers_are_reverted_and_failed_stages_apply_nothing() 
             ("deploy/second.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: second\n"),
             ("deploy/bad.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: bad\nspec:\n  ports:\n  - {name: http, port: 80}\n  - {name: http, port: 81}\n"),
             ("deploy/widget.yaml", "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n"),
+            // A version Flux v2.8 removed: named with the version the cluster serves.
+            ("deploy/oci.yaml", "apiVersion: source.toolkit.fluxcd.io/v1beta2\nkind: OCIRepository\nmetadata:\n  name: old\nspec:\n  url: oci://example.com/app\n  interval: 1m\n"),
         ],
         "one bad object",
     )
@@ -268,6 +270,12 @@ async fn edits_by_other_managers_are_reverted_and_failed_stages_apply_nothing() 
     assert!(
         message.contains(&format!(
             "Widget/{namespace}/w: no matches for kind \"Widget\" in version \"example.com/v1\""
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "OCIRepository/{namespace}/old: no matches for kind \"OCIRepository\" in version \"source.toolkit.fluxcd.io/v1beta2\" (the cluster serves OCIRepository as source.toolkit.fluxcd.io/v1)"
         )),
         "{message}"
     );

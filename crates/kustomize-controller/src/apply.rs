@@ -239,18 +239,36 @@ fn kube_message(error: &kube::Error) -> String {
 
 /// A kind discovery could not find, named as the API server's clients name it: the group
 /// version is not served (404) or does not list the kind. Other errors keep their message.
-fn unknown_kind(id: &ObjectId, error: &kube::Error) -> ApplyError {
+fn unknown_kind(id: &ObjectId, error: &kube::Error, served: &[String]) -> ApplyError {
     let missing = match error {
         kube::Error::Api(status) => status.code == 404,
         kube::Error::Discovery(_) => true,
         _ => false,
     };
     let message = if missing {
-        format!(
+        let mut message = format!(
             "no matches for kind \"{}\" in version \"{}\"",
             id.kind,
             id.api_version()
-        )
+        );
+        if !served.is_empty() {
+            let versions: Vec<String> = served
+                .iter()
+                .map(|v| {
+                    ObjectId {
+                        version: v.clone(),
+                        ..id.clone()
+                    }
+                    .api_version()
+                })
+                .collect();
+            message.push_str(&format!(
+                " (the cluster serves {} as {})",
+                id.kind,
+                versions.join(", ")
+            ));
+        }
+        message
     } else {
         format!("discovering {}: {}", id.api_version(), kube_message(error))
     };
@@ -377,9 +395,14 @@ impl Applier {
             return Ok(kind);
         }
         let gvk = GroupVersionKind::gvk(&id.group, &id.version, &id.kind);
-        let (resource, capabilities) = kube::discovery::pinned_kind(&self.client, &gvk)
-            .await
-            .map_err(|e| unknown_kind(id, &e))?;
+        let (resource, capabilities) = match kube::discovery::pinned_kind(&self.client, &gvk).await
+        {
+            Ok(found) => found,
+            Err(error) => {
+                let served = self.versions_serving(id).await;
+                return Err(unknown_kind(id, &error, &served));
+            }
+        };
         let kind = Kind {
             resource,
             namespaced: capabilities.scope == Scope::Namespaced,
@@ -388,6 +411,25 @@ impl Applier {
             kinds.insert(key, kind.clone());
         }
         Ok(kind)
+    }
+
+    /// The versions of the object's group that serve its kind: a manifest written for a
+    /// version the cluster no longer serves (Flux removed its beta versions) is told which
+    /// one to use.
+    async fn versions_serving(&self, id: &ObjectId) -> Vec<String> {
+        let Ok(group) = kube::discovery::group(&self.client, &id.group).await else {
+            return Vec::new();
+        };
+        group
+            .versions()
+            .filter(|version| {
+                group
+                    .versioned_resources(version)
+                    .iter()
+                    .any(|(resource, _)| resource.kind == id.kind)
+            })
+            .map(str::to_owned)
+            .collect()
     }
 
     fn api(&self, kind: &Kind, namespace: &str) -> Api<DynamicObject> {
@@ -759,8 +801,12 @@ mod tests {
                 .boxed(),
         );
         assert_eq!(
-            unknown_kind(&id, &missing).to_string(),
+            unknown_kind(&id, &missing, &[]).to_string(),
             "OCIRepository/flux-system/podinfo: no matches for kind \"OCIRepository\" in version \"source.toolkit.fluxcd.io/v1beta2\""
+        );
+        assert_eq!(
+            unknown_kind(&id, &missing, &["v1".to_owned()]).to_string(),
+            "OCIRepository/flux-system/podinfo: no matches for kind \"OCIRepository\" in version \"source.toolkit.fluxcd.io/v1beta2\" (the cluster serves OCIRepository as source.toolkit.fluxcd.io/v1)"
         );
         let dry_run = ApplyError::DryRun {
             object: "Service/default/web".into(),
