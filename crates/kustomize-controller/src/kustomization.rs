@@ -510,66 +510,74 @@ impl Reconciler {
                         BTreeMap::new(),
                     )
                     .await;
-                self.forget_health(&key(&object));
-                self.runtime.backoff.reset(&key(&object));
-                return Ok(Action::await_change());
-            }
-            let applier = self
-                .applier_for(&object)
-                .await
-                .map_err(|f| Error::Finalizer(f.message))?;
-            match applier.prune(stale, &Self::owner_labels(&object)).await {
-                Ok(deleted) => {
-                    if !deleted.is_empty() {
-                        let message = change_lines(&deleted);
-                        self.runtime
-                            .events
-                            .publish(
-                                &*object,
-                                Severity::Info,
-                                PROGRESSING,
-                                &message,
-                                BTreeMap::new(),
-                            )
-                            .await;
-                        if policy == DeletionPolicy::WaitForTermination
-                            && let Err(left) =
-                                wait_gone(&applier, &deleted, timeout_of(&object)).await
-                        {
-                            // As in Flux: reported, and the Kustomization goes anyway.
-                            tracing::error!(name = %object.name_any(), objects = ?left, "failed to wait for resources termination");
-                            self.runtime
-                                .events
-                                .publish(
-                                    &*object,
-                                    Severity::Error,
-                                    PRUNE_FAILED,
-                                    "failed to wait for resources termination",
-                                    BTreeMap::new(),
-                                )
-                                .await;
-                        }
-                    }
-                }
-                Err(error) => {
-                    self.runtime
-                        .events
-                        .publish(
-                            &*object,
-                            Severity::Error,
-                            PRUNE_FAILED,
-                            &format!("pruning for deleted resource failed: {error}"),
-                            BTreeMap::new(),
-                        )
-                        .await;
-                    return Err(Error::Finalizer(error.to_string()));
-                }
+            } else {
+                self.prune_on_deletion(&object, stale, policy).await?;
             }
         }
         self.forget_health(&key(&object));
         self.runtime.backoff.reset(&key(&object));
         self.runtime.metrics.forget_object(&metric_labels(&object));
         Ok(Action::await_change())
+    }
+
+    /// Deletes what a deleted Kustomization applied, as its `deletionPolicy` says.
+    async fn prune_on_deletion(
+        &self,
+        object: &Kustomization,
+        stale: Vec<ObjectId>,
+        policy: DeletionPolicy,
+    ) -> Result<(), Error> {
+        let applier = self
+            .applier_for(object)
+            .await
+            .map_err(|f| Error::Finalizer(f.message))?;
+        match applier.prune(stale, &Self::owner_labels(object)).await {
+            Ok(deleted) => {
+                if !deleted.is_empty() {
+                    let message = change_lines(&deleted);
+                    self.runtime
+                        .events
+                        .publish(
+                            object,
+                            Severity::Info,
+                            PROGRESSING,
+                            &message,
+                            BTreeMap::new(),
+                        )
+                        .await;
+                    if policy == DeletionPolicy::WaitForTermination
+                        && let Err(left) = wait_gone(&applier, &deleted, timeout_of(object)).await
+                    {
+                        // As in Flux: reported, and the Kustomization goes anyway.
+                        tracing::error!(name = %object.name_any(), objects = ?left, "failed to wait for resources termination");
+                        self.runtime
+                            .events
+                            .publish(
+                                object,
+                                Severity::Error,
+                                PRUNE_FAILED,
+                                "failed to wait for resources termination",
+                                BTreeMap::new(),
+                            )
+                            .await;
+                    }
+                }
+            }
+            Err(error) => {
+                self.runtime
+                    .events
+                    .publish(
+                        object,
+                        Severity::Error,
+                        PRUNE_FAILED,
+                        &format!("pruning for deleted resource failed: {error}"),
+                        BTreeMap::new(),
+                    )
+                    .await;
+                return Err(Error::Finalizer(error.to_string()));
+            }
+        }
+        Ok(())
     }
 
     async fn apply(
