@@ -2,66 +2,12 @@
 //! Stalled with reason `NotImplemented` instead of ignoring them.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use driftless_api::conditions::{READY, STALLED};
 use driftless_api::image::{ImagePolicy, ImageRepository, ImageUpdateAutomation};
-use driftless_api::meta::Reconcilable;
 use driftless_testenv::controller::ControllerProcess;
-use kube::api::{Api, PostParams};
-use kube::{Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use driftless_testenv::not_implemented::create_and_expect_stalled;
 use serde_json::json;
-
-async fn create<K>(client: &kube::Client, namespace: &str, manifest: serde_json::Value) -> Api<K>
-where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + std::fmt::Debug,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    let object: K = serde_json::from_value(manifest).unwrap();
-    api.create(&PostParams::default(), &object).await.unwrap();
-    api
-}
-
-/// Waits until the object named `podinfo` is Stalled and not Ready with reason
-/// `NotImplemented` at its current generation.
-async fn wait_stalled<K>(api: &Api<K>, controller: &ControllerProcess)
-where
-    K: Resource<DynamicType = ()> + Reconcilable + Clone + DeserializeOwned + std::fmt::Debug,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let object = api.get("podinfo").await.unwrap();
-        let generation = object.meta().generation;
-        let stalled = [(STALLED, "True"), (READY, "False")]
-            .iter()
-            .all(|(type_, status)| {
-                object.conditions().iter().any(|c| {
-                    c.type_ == *type_
-                        && c.status == *status
-                        && c.reason == "NotImplemented"
-                        && c.observed_generation == generation
-                })
-            });
-        if stalled && object.observed_generation() == generation {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} {} not marked NotImplemented: {:?}\n{}",
-            K::kind(&()),
-            object.name_any(),
-            object.conditions(),
-            controller.log_tail(30)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_of_every_image_kind_end_stalled_not_implemented() {
@@ -83,7 +29,7 @@ async fn objects_of_every_image_kind_end_stalled_not_implemented() {
     .unwrap();
     controller.wait_ready(Duration::from_secs(30)).unwrap();
 
-    let repositories: Api<ImageRepository> = create(
+    create_and_expect_stalled::<ImageRepository>(
         &client,
         &namespace,
         json!({
@@ -92,9 +38,10 @@ async fn objects_of_every_image_kind_end_stalled_not_implemented() {
             "metadata": {"name": "podinfo"},
             "spec": {"image": "ghcr.io/stefanprodan/podinfo", "interval": "5m"}
         }),
+        &controller,
     )
     .await;
-    let policies: Api<ImagePolicy> = create(
+    create_and_expect_stalled::<ImagePolicy>(
         &client,
         &namespace,
         json!({
@@ -106,9 +53,10 @@ async fn objects_of_every_image_kind_end_stalled_not_implemented() {
                 "policy": {"semver": {"range": "5.0.x"}}
             }
         }),
+        &controller,
     )
     .await;
-    let automations: Api<ImageUpdateAutomation> = create(
+    create_and_expect_stalled::<ImageUpdateAutomation>(
         &client,
         &namespace,
         json!({
@@ -119,17 +67,18 @@ async fn objects_of_every_image_kind_end_stalled_not_implemented() {
                 "interval": "30m",
                 "sourceRef": {"kind": "GitRepository", "name": "podinfo"},
                 "git": {
-                    "commit": {"author": {"email": "fluxcdbot@users.noreply.github.com", "name": "fluxcdbot"}},
+                    "commit": {"author": {
+                        "email": "fluxcdbot@users.noreply.github.com",
+                        "name": "fluxcdbot"
+                    }},
                     "push": {"branch": "main"}
                 },
                 "update": {"path": "./clusters/my-cluster", "strategy": "Setters"}
             }
         }),
+        &controller,
     )
     .await;
-    wait_stalled(&repositories, &controller).await;
-    wait_stalled(&policies, &controller).await;
-    wait_stalled(&automations, &controller).await;
 
     assert!(
         controller
