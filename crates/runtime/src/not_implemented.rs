@@ -190,13 +190,18 @@ fn error_policy<K>(object: Arc<K>, error: &kube::Error, ctx: Arc<Context>) -> Ac
 where
     K: Resource<DynamicType = ()>,
 {
-    tracing::warn!(
-        kind = %K::kind(&()),
-        name = %object.name_any(),
-        namespace = object.namespace().unwrap_or_default(),
-        %error,
-        "writing the not-implemented status failed"
-    );
+    // An API server outage is logged once by `api_outage`, not per object.
+    if crate::api_outage::api_server_unreachable() {
+        tracing::debug!(name = %object.name_any(), %error, "reconcile failed while the API server is away");
+    } else {
+        tracing::warn!(
+            kind = %K::kind(&()),
+            name = %object.name_any(),
+            namespace = object.namespace().unwrap_or_default(),
+            %error,
+            "writing the not-implemented status failed"
+        );
+    }
     Action::requeue(ctx.backoff.next_delay(&key(object.as_ref())))
 }
 
