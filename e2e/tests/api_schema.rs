@@ -289,3 +289,97 @@ async fn kubectl_columns_and_short_names_match_flux() {
         assert_eq!(columns, expected, "{path}");
     }
 }
+
+/// Flux v2.9 serves one version per CRD: it removed the `v1beta1` versions in v2.7, the source
+/// and kustomize `v1beta2` ones in v2.8, the image and notification `v1beta2` ones in v2.9.
+/// Manifests of removed versions are refused as by Flux, and accepted once `flux migrate -f`
+/// has rewritten their `apiVersion`.
+#[tokio::test]
+async fn only_the_versions_flux_2_9_serves_are_served() {
+    let plane = driftless_testenv::shared()
+        .await
+        .expect("test control plane");
+    let client = plane.client().await.unwrap();
+    let namespace = plane.namespace("api-versions").await.unwrap();
+    let discovery = Discovery::new(client.clone()).run().await.unwrap();
+
+    let mut served = BTreeMap::new();
+    for group in discovery
+        .groups()
+        .filter(|g| g.name().ends_with(".toolkit.fluxcd.io"))
+    {
+        for version in group.versions() {
+            for (resource, _) in group.versioned_resources(version) {
+                served.insert(resource.kind, resource.api_version);
+            }
+        }
+    }
+    let expected: BTreeMap<String, String> = [
+        ("Alert", "notification.toolkit.fluxcd.io/v1beta3"),
+        ("Bucket", "source.toolkit.fluxcd.io/v1"),
+        ("GitRepository", "source.toolkit.fluxcd.io/v1"),
+        ("HelmChart", "source.toolkit.fluxcd.io/v1"),
+        ("HelmRepository", "source.toolkit.fluxcd.io/v1"),
+        ("ImagePolicy", "image.toolkit.fluxcd.io/v1"),
+        ("ImageRepository", "image.toolkit.fluxcd.io/v1"),
+        ("ImageUpdateAutomation", "image.toolkit.fluxcd.io/v1"),
+        ("Kustomization", "kustomize.toolkit.fluxcd.io/v1"),
+        ("OCIRepository", "source.toolkit.fluxcd.io/v1"),
+        ("Provider", "notification.toolkit.fluxcd.io/v1beta3"),
+        ("Receiver", "notification.toolkit.fluxcd.io/v1"),
+    ]
+    .into_iter()
+    .map(|(kind, api_version)| (kind.to_owned(), api_version.to_owned()))
+    .collect();
+    assert_eq!(served, expected);
+
+    // Examples from Flux's docs for the removed versions.
+    let old_manifests = [
+        (
+            "ocirepositories",
+            serde_json::json!({
+                "apiVersion": "source.toolkit.fluxcd.io/v1beta2",
+                "kind": "OCIRepository",
+                "metadata": {"name": "podinfo"},
+                "spec": {
+                    "interval": "5m0s",
+                    "url": "oci://ghcr.io/stefanprodan/manifests/podinfo",
+                    "ref": {"tag": "latest"}
+                }
+            }),
+        ),
+        (
+            "helmrepositories",
+            serde_json::json!({
+                "apiVersion": "source.toolkit.fluxcd.io/v1beta1",
+                "kind": "HelmRepository",
+                "metadata": {"name": "podinfo"},
+                "spec": {"interval": "1m", "url": "https://stefanprodan.github.io/podinfo"}
+            }),
+        ),
+    ];
+    for (plural, manifest) in old_manifests {
+        let api_version = manifest["apiVersion"].as_str().unwrap();
+        let kind = manifest["kind"].as_str().unwrap();
+        let (group, version) = api_version.split_once('/').unwrap();
+        let removed =
+            ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, &removed);
+        let object: DynamicObject = serde_json::from_value(manifest.clone()).unwrap();
+        match api.create(&PostParams::default(), &object).await {
+            Err(kube::Error::Api(status)) => assert_eq!(status.code, 404, "{api_version}"),
+            other => panic!("{api_version} {kind} was not refused: {other:?}"),
+        }
+
+        let mut migrated = manifest.clone();
+        migrated["apiVersion"] = format!("{group}/v1").into();
+        let (api, _) = api_for(&client, &discovery, &migrated, &namespace).await;
+        let object: DynamicObject = serde_json::from_value(migrated.clone()).unwrap();
+        let created = api.create(&PostParams::default(), &object).await.unwrap();
+        assert_contains(
+            &migrated["spec"],
+            &serde_json::to_value(&created).unwrap()["spec"],
+            kind,
+        );
+    }
+}

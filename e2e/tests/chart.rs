@@ -4,10 +4,14 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use driftless_api::image::ImageRepository;
+use driftless_api::source::HelmRepository;
 use driftless_e2e::{controller_binary, repo_root};
 use driftless_testenv::controller::ControllerProcess;
+use driftless_testenv::not_implemented::create_and_expect_stalled;
 use k8s_openapi::api::coordination::v1::Lease;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use k8s_openapi::api::core::v1::Event;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::Discovery;
 use serde_json::Value;
@@ -176,11 +180,80 @@ async fn chart_installs_and_each_controller_runs_with_its_args_and_rbac() {
             "{name} did not acquire its Lease as {service_account}:\n{}",
             controller.log_tail(30)
         );
+        expect_status_and_event_writes(&client, &namespace, name, &controller).await;
         let status = tokio::task::block_in_place(|| controller.terminate(Duration::from_secs(15)));
         assert!(
             status.is_some_and(|s| s.success()),
             "{name} exit: {status:?}\n{}",
             controller.log_tail(40)
         );
+    }
+}
+
+/// The chart's RBAC lets a controller write status and record events: an object of a kind it
+/// does not implement yet gets a NotImplemented status and a Warning event.
+async fn expect_status_and_event_writes(
+    client: &kube::Client,
+    namespace: &str,
+    controller_name: &str,
+    controller: &ControllerProcess,
+) {
+    let (kind, object_name) = match controller_name {
+        "source-controller" => {
+            create_and_expect_stalled::<HelmRepository>(
+                client,
+                namespace,
+                serde_json::json!({
+                    "apiVersion": "source.toolkit.fluxcd.io/v1",
+                    "kind": "HelmRepository",
+                    "metadata": {"name": "chart-rbac"},
+                    "spec": {"url": "https://stefanprodan.github.io/podinfo"}
+                }),
+                controller,
+            )
+            .await;
+            ("HelmRepository", "chart-rbac")
+        }
+        "image-automation-controller" => {
+            create_and_expect_stalled::<ImageRepository>(
+                client,
+                namespace,
+                serde_json::json!({
+                    "apiVersion": "image.toolkit.fluxcd.io/v1",
+                    "kind": "ImageRepository",
+                    "metadata": {"name": "chart-rbac"},
+                    "spec": {"image": "ghcr.io/stefanprodan/podinfo", "interval": "5m"}
+                }),
+                controller,
+            )
+            .await;
+            ("ImageRepository", "chart-rbac")
+        }
+        _ => return,
+    };
+    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let recorded = events
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .any(|e| {
+                e.involved_object.kind.as_deref() == Some(kind)
+                    && e.involved_object.name.as_deref() == Some(object_name)
+                    && e.reason.as_deref() == Some("NotImplemented")
+                    && e.type_.as_deref() == Some("Warning")
+            });
+        if recorded {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{controller_name} recorded no NotImplemented event for {kind}/{object_name}:\n{}",
+            controller.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

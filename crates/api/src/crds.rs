@@ -98,14 +98,55 @@ fn strip_nullable(crd: &mut CustomResourceDefinition) {
 mod tests {
     use super::*;
 
+    /// The versions Flux v2.9's CRD bases serve, per CRD. Flux removed the `v1beta1`
+    /// versions in v2.7, the source and kustomize `v1beta2` ones in v2.8, and the image and
+    /// notification `v1beta2` ones in v2.9: every CRD now serves only its storage version,
+    /// and Alert and Provider are still at `v1beta3`.
+    const FLUX_2_9_VERSIONS: &[(&str, &[&str])] = &[
+        ("alerts.notification.toolkit.fluxcd.io", &["v1beta3"]),
+        ("buckets.source.toolkit.fluxcd.io", &["v1"]),
+        ("gitrepositories.source.toolkit.fluxcd.io", &["v1"]),
+        ("helmcharts.source.toolkit.fluxcd.io", &["v1"]),
+        ("helmrepositories.source.toolkit.fluxcd.io", &["v1"]),
+        ("imagepolicies.image.toolkit.fluxcd.io", &["v1"]),
+        ("imagerepositories.image.toolkit.fluxcd.io", &["v1"]),
+        ("imageupdateautomations.image.toolkit.fluxcd.io", &["v1"]),
+        ("kustomizations.kustomize.toolkit.fluxcd.io", &["v1"]),
+        ("ocirepositories.source.toolkit.fluxcd.io", &["v1"]),
+        ("providers.notification.toolkit.fluxcd.io", &["v1beta3"]),
+        ("receivers.notification.toolkit.fluxcd.io", &["v1"]),
+    ];
+
     #[test]
-    fn every_kind_has_one_served_storage_version() {
+    fn served_versions_match_flux_2_9() {
         let crds = crds();
-        assert_eq!(crds.len(), 12);
-        for crd in &crds {
-            let versions = &crd.spec.versions;
-            assert_eq!(versions.len(), 1, "{:?}", crd.metadata.name);
-            assert!(versions[0].served && versions[0].storage);
+        let names: Vec<&str> = crds
+            .iter()
+            .filter_map(|c| c.metadata.name.as_deref())
+            .collect();
+        let expected: Vec<&str> = FLUX_2_9_VERSIONS.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, expected);
+        for (crd, (name, flux_versions)) in crds.iter().zip(FLUX_2_9_VERSIONS) {
+            let served: Vec<&str> = crd
+                .spec
+                .versions
+                .iter()
+                .filter(|v| v.served)
+                .map(|v| v.name.as_str())
+                .collect();
+            assert_eq!(&served, flux_versions, "{name}");
+            let storage: Vec<&str> = crd
+                .spec
+                .versions
+                .iter()
+                .filter(|v| v.storage)
+                .map(|v| v.name.as_str())
+                .collect();
+            // Flux's storage version is its newest one, listed first here.
+            assert_eq!(storage, [flux_versions[0]], "{name}");
+            // Like Flux: no conversion webhook; an absent strategy is `None`.
+            let strategy = crd.spec.conversion.as_ref().map(|c| c.strategy.as_str());
+            assert!(matches!(strategy, None | Some("None")), "{name}");
         }
     }
 

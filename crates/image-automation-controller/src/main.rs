@@ -1,6 +1,8 @@
 //! Scans image registries, selects tags by policy and commits updates to Git.
 
 use clap::Parser;
+use driftless_api::image::{ImagePolicy, ImageRepository, ImageUpdateAutomation};
+use driftless_runtime::not_implemented;
 use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager};
 
 #[derive(Parser, Debug)]
@@ -36,10 +38,16 @@ async fn run() -> anyhow::Result<()> {
         .context()
         .metrics
         .set_max_concurrent_reconciles("image-automation-controller", args.concurrent);
-    // Reconcilers are registered here as they are implemented; until then the binary runs the
-    // shared plumbing (probes, metrics, leader election) and waits for shutdown.
+    // No kind is implemented yet: each one's objects are marked as such instead of being
+    // silently ignored. Replace an entry by its reconciler once it exists.
     manager
-        .run(|ctx| async move { ctx.shutdown.cancelled().await })
+        .run(|ctx| async move {
+            tokio::join!(
+                not_implemented::run::<ImageRepository>(ctx.clone()),
+                not_implemented::run::<ImagePolicy>(ctx.clone()),
+                not_implemented::run::<ImageUpdateAutomation>(ctx),
+            );
+        })
         .await?;
     Ok(())
 }

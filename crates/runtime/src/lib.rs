@@ -13,6 +13,7 @@ pub mod leader;
 pub mod manager;
 pub mod memory;
 pub mod metrics;
+pub mod not_implemented;
 pub mod reconcile;
 pub mod server;
 pub mod status;

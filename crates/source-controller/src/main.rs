@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use driftless_api::source::{Bucket, HelmChart, HelmRepository, OCIRepository};
 use driftless_runtime::flags::{bind_addr, duration};
+use driftless_runtime::not_implemented;
 use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager};
 use source_controller::git::tree::TreeLimits;
 use source_controller::gitrepository::{Reconciler, Settings};
@@ -115,7 +117,14 @@ async fn run() -> anyhow::Result<()> {
     };
     manager
         .run(move |ctx| async move {
-            Reconciler::new(ctx, storage, settings).run().await;
+            // Kinds without a reconciler yet are marked as such instead of silently ignored.
+            tokio::join!(
+                Reconciler::new(ctx.clone(), storage, settings).run(),
+                not_implemented::run::<OCIRepository>(ctx.clone()),
+                not_implemented::run::<Bucket>(ctx.clone()),
+                not_implemented::run::<HelmRepository>(ctx.clone()),
+                not_implemented::run::<HelmChart>(ctx),
+            );
         })
         .await?;
     Ok(())

@@ -14,6 +14,7 @@ pub mod controller;
 pub mod git;
 mod http;
 pub mod lifecycle;
+pub mod not_implemented;
 mod process;
 pub mod sops;
 pub mod ssh;
