@@ -11,15 +11,23 @@ use driftless_testenv::ControlPlane;
 use driftless_testenv::git::{GitAuth, GitServer};
 use kube::api::{Api, Patch, PatchParams};
 
+/// The user `git push` authenticates as; the password is new on every run.
+const PUSH_USER: &str = "driftless";
+
 /// Starts the Git server, pushes the example repository, applies the GitRepository and waits
 /// until it is Ready. The server lives as long as the returned value.
 pub async fn start(plane: &ControlPlane, namespace: &str) -> anyhow::Result<GitServer> {
-    let server = GitServer::start(GitAuth::default())?;
+    // Anyone may clone (source-controller does, without a Secret); pushing takes the password.
+    let password: String = (0..16)
+        .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rand::random_range(0..36)]))
+        .collect();
+    let server = GitServer::start_accepting_pushes(GitAuth::default(), PUSH_USER, &password)?;
     let repo = server.create_repo("podinfo")?;
     repo.commit(crate::fixtures::PODINFO, "Add podinfo")?;
     repo.push("main")?;
     eprintln!(
-        "git server                   http://{}/ (repository podinfo.git)",
+        "git server                   {} (push as {PUSH_USER} / {password})\n  git clone http://{PUSH_USER}:{password}@{}/podinfo.git",
+        server.url("podinfo"),
         server.addr
     );
 

@@ -8,4 +8,6 @@ pub mod crds;
 pub mod example;
 pub mod fixtures;
 pub mod openapi;
+pub mod prerequisites;
+pub mod progress;
 pub mod testenv;

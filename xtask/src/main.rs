@@ -32,7 +32,11 @@ enum Task {
         #[command(subcommand)]
         command: TestenvTask,
     },
-    /// Run every test: builds the test control plane if needed, then `cargo test --workspace`.
+    /// Install (as root, with apt-get) or name the system packages the tests need, install the
+    /// reference tools (helm, sops, age-keygen) and build the test control plane.
+    Prerequisites,
+    /// Run every test: the prerequisites first, then `cargo test --workspace` and kustomize
+    /// conformance.
     Test {
         /// Extra arguments passed to `cargo test`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -59,6 +63,11 @@ enum Task {
         /// Exit once everything is ready instead of waiting for Ctrl-C (for smoke tests).
         #[arg(long)]
         exit_when_ready: bool,
+        /// An extra flag for one controller, as `<controller>=<flag>`, e.g.
+        /// `kustomize-controller=--no-cross-namespace-refs` or
+        /// `kustomize-controller=--feature-gates=StrictPostBuildSubstitutions=true`. Repeatable.
+        #[arg(long = "controller-arg", value_name = "CONTROLLER=FLAG", value_parser = controller_arg)]
+        controller_args: Vec<(String, String)>,
     },
     /// Benchmarks against the local stack with release builds; prints numbers and ratios.
     Bench {
@@ -169,8 +178,9 @@ fn main() -> anyhow::Result<()> {
             let pins = driftless_testenv::KubernetesPins::load()?;
             println!("{}", pins.cache_dir().join("bin").display());
         }
+        Task::Prerequisites => xtask::prerequisites::ensure()?,
         Task::Test { args } => {
-            xtask::testenv::build()?;
+            xtask::prerequisites::ensure()?;
             let status = nested_cargo()
                 .args(["test", "--workspace"])
                 .args(&args)
@@ -196,7 +206,7 @@ fn main() -> anyhow::Result<()> {
                     no_floor,
                 },
         } => {
-            xtask::testenv::build()?;
+            xtask::testenv::build_control_plane()?;
             let source = build_binary("source-controller", true)?;
             let kustomize = build_binary("kustomize-controller", true)?;
             tokio::runtime::Runtime::new()?.block_on(xtask::bench::kustomizations(
@@ -219,7 +229,7 @@ fn main() -> anyhow::Result<()> {
                     timeout,
                 },
         } => {
-            xtask::testenv::build()?;
+            xtask::testenv::build_control_plane()?;
             let binary = build_binary("notification-controller", true)?;
             tokio::runtime::Runtime::new()?.block_on(xtask::bench_notifications::run(
                 &binary,
@@ -239,7 +249,7 @@ fn main() -> anyhow::Result<()> {
                     timeout,
                 },
         } => {
-            xtask::testenv::build()?;
+            xtask::testenv::build_control_plane()?;
             let binary = build_binary("source-controller", true)?;
             tokio::runtime::Runtime::new()?.block_on(xtask::bench::sources(
                 &binary,
@@ -294,18 +304,54 @@ fn main() -> anyhow::Result<()> {
         Task::Up {
             release,
             exit_when_ready,
+            controller_args,
         } => {
-            tokio::runtime::Runtime::new()?.block_on(up(release, exit_when_ready))?;
+            tokio::runtime::Runtime::new()?.block_on(up(
+                release,
+                exit_when_ready,
+                &controller_args,
+            ))?;
         }
     }
     Ok(())
 }
 
-async fn up(release: bool, exit_when_ready: bool) -> anyhow::Result<()> {
-    xtask::testenv::build()?;
+/// Parses `--controller-arg <controller>=<flag>`.
+fn controller_arg(value: &str) -> Result<(String, String), String> {
+    let (name, flag) = value
+        .split_once('=')
+        .ok_or_else(|| format!("expected <controller>=<flag>, got {value:?}"))?;
+    if !CONTROLLERS.contains(&name) {
+        return Err(format!(
+            "unknown controller {name:?}; one of: {}",
+            CONTROLLERS.join(", ")
+        ));
+    }
+    if !flag.starts_with('-') {
+        return Err(format!(
+            "expected a flag such as --concurrent=8, got {flag:?}"
+        ));
+    }
+    Ok((name.to_owned(), flag.to_owned()))
+}
+
+async fn up(
+    release: bool,
+    exit_when_ready: bool,
+    controller_args: &[(String, String)],
+) -> anyhow::Result<()> {
+    let total = Instant::now();
+    // Only the control plane: the reference tools (helm, sops, age) are for the tests.
+    xtask::testenv::build_control_plane()?;
     let binaries = build_controllers(release)?;
+    // Kept after exit (the control plane's own directory is removed), replaced by the next run.
+    let logs = target_dir().join("driftless-up").join("logs");
+    let _ = std::fs::remove_dir_all(&logs);
+    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+    let logs = logs.canonicalize().unwrap_or(logs);
 
     let started = Instant::now();
+    eprintln!("==> starting etcd, kube-apiserver and kube-controller-manager ...");
     let plane = ControlPlane::start(Options::default())
         .await
         .context("starting the control plane")?;
@@ -335,14 +381,30 @@ async fn up(release: bool, exit_when_ready: bool) -> anyhow::Result<()> {
             // notification-controller starts last; events sent before it listens are retried.
             args.push(format!("--events-addr=http://127.0.0.1:{events_port}/"));
         }
-        let mut controller =
-            ControllerProcess::spawn(name, binary, &plane.kubeconfig_path(), plane.dir(), &args)?;
+        // Last, so they override the defaults above (the controllers let a flag repeat).
+        let extra: Vec<String> = controller_args
+            .iter()
+            .filter(|(controller, _)| controller == name)
+            .map(|(_, flag)| flag.clone())
+            .collect();
+        args.extend(extra.iter().cloned());
+        let log = logs.join(format!("{name}.log"));
+        let mut controller = ControllerProcess::spawn_logging_to(
+            name,
+            binary,
+            &plane.kubeconfig_path(),
+            &log,
+            &args,
+        )?;
         tokio::task::block_in_place(|| controller.wait_ready(Duration::from_secs(30)))
-            .with_context(|| format!("{name} did not become ready"))?;
+            .with_context(|| format!("{name} did not become ready (log: {})", log.display()))?;
         eprintln!(
             "{name:<28} ready  metrics http://{}/metrics  health http://{}/readyz",
             controller.metrics_addr, controller.health_addr
         );
+        if !extra.is_empty() {
+            eprintln!("{:<28}        with {}", "", extra.join(" "));
+        }
         if *name == "notification-controller" {
             eprintln!(
                 "{:<28}        webhooks http://127.0.0.1:{receiver_port}/hook/…",
@@ -353,9 +415,10 @@ async fn up(release: bool, exit_when_ready: bool) -> anyhow::Result<()> {
     }
     let git = xtask::example::start(&plane, namespace).await?;
     eprintln!(
-        "\nDriftless is up in {:.1}s. Logs are in {}\n",
+        "\nDriftless is up in {:.1}s ({:.0}s with builds). Controller logs (kept after exit): {}\n",
         started.elapsed().as_secs_f64(),
-        plane.dir().display()
+        total.elapsed().as_secs_f64(),
+        logs.display()
     );
     println!("export KUBECONFIG={}", plane.kubeconfig_path().display());
     if !exit_when_ready {
@@ -367,6 +430,7 @@ async fn up(release: bool, exit_when_ready: bool) -> anyhow::Result<()> {
     }
     drop(git);
     plane.stop();
+    eprintln!("stopped; controller logs are in {}", logs.display());
     Ok(())
 }
 
@@ -389,32 +453,42 @@ async fn create_namespace(plane: &ControlPlane, name: &str) -> anyhow::Result<()
 /// Builds one binary of the workspace and returns its path.
 fn build_binary(name: &str, release: bool) -> anyhow::Result<PathBuf> {
     let mut command = nested_cargo();
-    command.args(["build", "--quiet", "--bin", name]);
+    command.args(["build", "--bin", name]);
     if release {
         command.arg("--release");
     }
-    if !command.status().context("running cargo build")?.success() {
-        bail!("building {name} failed");
-    }
     let profile = if release { "release" } else { "debug" };
+    // cargo shows its own progress; the step lines frame it with the elapsed time.
+    xtask::progress::framed(&format!("building {name} ({profile})"), || {
+        if !command.status().context("running cargo build")?.success() {
+            bail!("building {name} failed");
+        }
+        Ok(())
+    })?;
     Ok(target_dir().join(profile).join(name))
 }
 
 /// Builds the controller binaries and returns their paths, in [`CONTROLLERS`] order.
 fn build_controllers(release: bool) -> anyhow::Result<Vec<PathBuf>> {
     let mut command = nested_cargo();
-    command.arg("build").arg("--quiet");
+    command.arg("build");
     if release {
         command.arg("--release");
     }
     for name in CONTROLLERS {
         command.args(["--bin", name]);
     }
-    let status = command.status().context("running cargo build")?;
-    if !status.success() {
-        bail!("building the controllers failed");
-    }
-    let target = target_dir().join(if release { "release" } else { "debug" });
+    let profile = if release { "release" } else { "debug" };
+    xtask::progress::framed(
+        &format!("building the four controllers ({profile})"),
+        || {
+            if !command.status().context("running cargo build")?.success() {
+                bail!("building the controllers failed");
+            }
+            Ok(())
+        },
+    )?;
+    let target = target_dir().join(profile);
     Ok(CONTROLLERS.iter().map(|name| target.join(name)).collect())
 }
 

@@ -25,27 +25,34 @@ const TARGETS: [(&str, &str, bool); 3] = [
 
 /// Builds the control plane and installs the reference tools, each unless already cached.
 pub fn build() -> anyhow::Result<std::path::PathBuf> {
+    install_tools()?;
+    build_control_plane()
+}
+
+/// Installs the reference CLIs the tests drive (helm, sops, age-keygen) unless cached;
+/// `cargo xtask up` does not need them.
+pub fn install_tools() -> anyhow::Result<()> {
     for tool in [
         &driftless_testenv::HELM,
         &driftless_testenv::SOPS,
         &driftless_testenv::AGE_KEYGEN,
     ] {
-        install_tool(tool)?;
+        if tool.path().is_err() {
+            crate::progress::step(
+                &format!("installing {} {} (go install)", tool.name, tool.version),
+                || install_tool(tool),
+            )?;
+        }
     }
-    build_control_plane()
+    Ok(())
 }
 
 fn install_tool(tool: &driftless_testenv::Tool) -> anyhow::Result<()> {
-    if tool.path().is_ok() {
-        return Ok(());
-    }
     let staging = tool
         .dir()
         .with_extension(format!("partial-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)?;
-    let started = Instant::now();
-    eprintln!("installing {} {} ...", tool.name, tool.version);
     let status = Command::new("go")
         .env("GOTOOLCHAIN", "local")
         .env("CGO_ENABLED", "0")
@@ -65,17 +72,12 @@ fn install_tool(tool: &driftless_testenv::Tool) -> anyhow::Result<()> {
     }
     let _ = std::fs::remove_dir_all(tool.dir());
     std::fs::rename(&staging, tool.dir())?;
-    eprintln!(
-        "installed {} in {:.0}s",
-        tool.name,
-        started.elapsed().as_secs_f64()
-    );
     Ok(())
 }
 
 /// Builds the control-plane binaries unless the cache already has them; returns the `bin`
 /// directory.
-fn build_control_plane() -> anyhow::Result<std::path::PathBuf> {
+pub fn build_control_plane() -> anyhow::Result<std::path::PathBuf> {
     let pins = KubernetesPins::load()?;
     let out = pins.cache_dir();
     let bin = out.join("bin");
@@ -93,28 +95,33 @@ fn build_control_plane() -> anyhow::Result<std::path::PathBuf> {
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(staging.join("bin"))?;
     let started = Instant::now();
+    eprintln!(
+        "building the test control plane {} once (about 9 minutes on 2 cores; cached in {})",
+        pins.kubernetes_version,
+        out.display()
+    );
     for (name, package, versioned) in TARGETS {
-        let step = Instant::now();
         let ldflags = if versioned {
             format!("-s -w {}", version_ldflags(&pins.kubernetes_version)?)
         } else {
             "-s -w".to_owned()
         };
-        eprintln!("building {name} ({package}) ...");
-        let status = Command::new("go")
-            .current_dir(&pins.module_dir)
-            .env("GOTOOLCHAIN", "local")
-            .env("CGO_ENABLED", "0")
-            .env("GOFLAGS", "-trimpath")
-            .args(["build", "-ldflags", &ldflags, "-o"])
-            .arg(staging.join("bin").join(name))
-            .arg(package)
-            .status()
-            .context("running `go` (is Go installed?)")?;
-        if !status.success() {
-            bail!("go build {package} failed ({status})");
-        }
-        eprintln!("built {name} in {:.0}s", step.elapsed().as_secs_f64());
+        crate::progress::step(&format!("building {name} ({package})"), || {
+            let status = Command::new("go")
+                .current_dir(&pins.module_dir)
+                .env("GOTOOLCHAIN", "local")
+                .env("CGO_ENABLED", "0")
+                .env("GOFLAGS", "-trimpath")
+                .args(["build", "-ldflags", &ldflags, "-o"])
+                .arg(staging.join("bin").join(name))
+                .arg(package)
+                .status()
+                .context("running `go` (is Go installed?)")?;
+            if !status.success() {
+                bail!("go build {package} failed ({status})");
+            }
+            Ok(())
+        })?;
     }
     // Rename last, so an interrupted build never looks like a cached one.
     let _ = std::fs::remove_dir_all(&out);

@@ -16,8 +16,9 @@ pub struct ControllerProcess {
 }
 
 impl ControllerProcess {
-    /// Starts `binary` with `KUBECONFIG=kubeconfig`, console logs in `log_dir/<name>.log`,
-    /// probes and metrics on free loopback ports, and `extra_args`.
+    /// Starts `binary` with `KUBECONFIG=kubeconfig`, console logs in
+    /// `log_dir/<name>-<metrics port>.log`, probes and metrics on free loopback ports, and
+    /// `extra_args`.
     pub fn spawn(
         name: &'static str,
         binary: &Path,
@@ -26,6 +27,37 @@ impl ControllerProcess {
         extra_args: &[String],
     ) -> Result<Self> {
         let [metrics_port, health_port] = free_ports()?;
+        let log = log_dir.join(format!("{name}-{metrics_port}.log"));
+        Self::spawn_on(
+            name,
+            binary,
+            kubeconfig,
+            &log,
+            [metrics_port, health_port],
+            extra_args,
+        )
+    }
+
+    /// Like [`ControllerProcess::spawn`], with the console log in `log` (plain text).
+    pub fn spawn_logging_to(
+        name: &'static str,
+        binary: &Path,
+        kubeconfig: &Path,
+        log: &Path,
+        extra_args: &[String],
+    ) -> Result<Self> {
+        let ports = free_ports()?;
+        Self::spawn_on(name, binary, kubeconfig, log, ports, extra_args)
+    }
+
+    fn spawn_on(
+        name: &'static str,
+        binary: &Path,
+        kubeconfig: &Path,
+        log: &Path,
+        [metrics_port, health_port]: [u16; 2],
+        extra_args: &[String],
+    ) -> Result<Self> {
         let metrics_addr = SocketAddr::from(([127, 0, 0, 1], metrics_port));
         let health_addr = SocketAddr::from(([127, 0, 0, 1], health_port));
         let mut command = Command::new(binary);
@@ -33,13 +65,14 @@ impl ControllerProcess {
             .env("KUBECONFIG", kubeconfig)
             // An error's cause chain, not a backtrace, belongs in the log tail tests print.
             .env("RUST_LIB_BACKTRACE", "0")
+            // The log is a file: no colour codes (tracing-subscriber honours NO_COLOR).
+            .env("NO_COLOR", "1")
             .arg(format!("--metrics-addr={metrics_addr}"))
             .arg(format!("--health-addr={health_addr}"))
             .arg("--log-encoding=console")
             .args(extra_args);
-        let log = log_dir.join(format!("{name}-{metrics_port}.log"));
         Ok(Self {
-            process: Process::spawn(name, command, &log)?,
+            process: Process::spawn(name, command, log)?,
             metrics_addr,
             health_addr,
         })

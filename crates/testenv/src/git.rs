@@ -1,7 +1,9 @@
 //! A real Git server for tests: `git http-backend` (smart HTTP, protocol v2) behind a small
 //! axum CGI bridge on loopback, with optional basic or bearer authentication, and helpers that
 //! build repositories with the `git` CLI. Every request is logged so tests can assert what a
-//! client asked for (for example, that a reconcile listed refs but fetched no pack).
+//! client asked for (for example, that a reconcile listed refs but fetched no pack). Pushes
+//! over HTTP are refused unless the server was started with push credentials
+//! ([`GitServer::start_accepting_pushes`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -38,6 +40,8 @@ pub struct GitRequest {
 struct ServerState {
     root: PathBuf,
     auth: GitAuth,
+    /// Basic-auth `username`/`password` that may push; None: receive-pack is refused.
+    push: Option<(String, String)>,
     log: Mutex<Vec<GitRequest>>,
 }
 
@@ -60,16 +64,22 @@ impl GitServer {
     /// Starts an HTTP server on a free loopback port, on its own thread and runtime so it
     /// outlives any one test's runtime.
     pub fn start(auth: GitAuth) -> Result<Self> {
-        Self::start_with(auth, false)
+        Self::start_with(auth, None, false)
     }
 
     /// Like [`GitServer::start`], serving HTTPS with a certificate for 127.0.0.1 signed by a
     /// throwaway CA ([`GitServer::ca_pem`]).
     pub fn start_tls(auth: GitAuth) -> Result<Self> {
-        Self::start_with(auth, true)
+        Self::start_with(auth, None, true)
     }
 
-    fn start_with(auth: GitAuth, tls: bool) -> Result<Self> {
+    /// Like [`GitServer::start`], also accepting `git push` from clients that authenticate
+    /// with basic auth as `user`/`password` (pushes without them get 401).
+    pub fn start_accepting_pushes(auth: GitAuth, user: &str, password: &str) -> Result<Self> {
+        Self::start_with(auth, Some((user.to_owned(), password.to_owned())), false)
+    }
+
+    fn start_with(auth: GitAuth, push: Option<(String, String)>, tls: bool) -> Result<Self> {
         let (acceptor, ca_pem) = if tls {
             let pki = crate::certs::Pki::generate()?;
             (
@@ -86,6 +96,7 @@ impl GitServer {
         let state = Arc::new(ServerState {
             root: root.path().to_owned(),
             auth,
+            push,
             log: Mutex::default(),
         });
         let listener =
@@ -193,12 +204,21 @@ fn authorized(auth: &GitAuth, headers: &HeaderMap) -> bool {
     {
         return true;
     }
-    if let (Some((user, pass)), Some(given)) = (&auth.basic, value.strip_prefix("Basic ")) {
-        use base64::Engine;
-        let expected = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-        return given == expected;
-    }
-    false
+    auth.basic
+        .as_ref()
+        .is_some_and(|credentials| basic_matches(credentials, value))
+}
+
+/// Whether an `Authorization` header value carries these basic credentials.
+fn basic_matches((user, pass): &(String, String), value: &str) -> bool {
+    use base64::Engine;
+    let expected = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+    value.strip_prefix("Basic ") == Some(expected.as_str())
+}
+
+/// Whether a request is part of a push: the ref advertisement for receive-pack or the pack.
+fn is_push(path: &str, query: &str) -> bool {
+    path.ends_with("/git-receive-pack") || query.split('&').any(|p| p == "service=git-receive-pack")
 }
 
 fn upload_pack_command(body: &[u8]) -> Option<String> {
@@ -222,11 +242,28 @@ async fn handle(State(state): State<Arc<ServerState>>, request: Request) -> Resp
     } else {
         None
     };
-    let response = if authorized(&state.auth, &headers) {
+    // With push credentials, a push must carry them, and git http-backend runs receive-pack
+    // for the REMOTE_USER set then. Without, no REMOTE_USER is ever set: pushes get its 403.
+    let push_credentials = state.push.as_ref().filter(|_| is_push(&path, &query));
+    let allowed = match push_credentials {
+        Some(credentials) => headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|value| basic_matches(credentials, value)),
+        None => authorized(&state.auth, &headers),
+    };
+    let response = if allowed {
         let state = state.clone();
         let (method, path) = (method.clone(), path.clone());
+        let remote_user = push_credentials.map(|(user, _)| user.clone());
         tokio::task::spawn_blocking(move || {
-            cgi(&state.root, &method, &path, &query, &headers, body)
+            let request = CgiRequest {
+                method: &method,
+                path: &path,
+                query: &query,
+                remote_user: remote_user.as_deref(),
+            };
+            cgi(&state.root, &request, &headers, body)
         })
         .await
         .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "backend panicked"))
@@ -255,15 +292,16 @@ fn plain(status: StatusCode, text: &'static str) -> Response {
     response
 }
 
+struct CgiRequest<'a> {
+    method: &'a str,
+    path: &'a str,
+    query: &'a str,
+    /// The authenticated pusher, if any.
+    remote_user: Option<&'a str>,
+}
+
 /// Runs `git http-backend` as a CGI program for one request.
-fn cgi(
-    root: &Path,
-    method: &str,
-    path: &str,
-    query: &str,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> Response {
+fn cgi(root: &Path, request: &CgiRequest, headers: &HeaderMap, body: Bytes) -> Response {
     let header_value = |name: header::HeaderName| {
         headers
             .get(name)
@@ -280,15 +318,18 @@ fn cgi(
         .env("GIT_HTTP_EXPORT_ALL", "1")
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("HOME", root)
-        .env("REQUEST_METHOD", method)
-        .env("PATH_INFO", path)
-        .env("QUERY_STRING", query)
+        .env("REQUEST_METHOD", request.method)
+        .env("PATH_INFO", request.path)
+        .env("QUERY_STRING", request.query)
         .env("CONTENT_TYPE", header_value(header::CONTENT_TYPE))
         .env("CONTENT_LENGTH", body.len().to_string())
         .env("REMOTE_ADDR", "127.0.0.1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    if let Some(user) = request.remote_user {
+        command.env("REMOTE_USER", user);
+    }
     if let Some(protocol) = headers.get("git-protocol").and_then(|v| v.to_str().ok()) {
         command.env("GIT_PROTOCOL", protocol);
     }

@@ -1,0 +1,139 @@
+//! What the tests need besides Rust: Go for the control plane and the reference tools, the
+//! system packages the tests run (installed with apt-get when running as root, otherwise
+//! named), the reference tools (helm, sops, age-keygen) and the control plane itself.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, bail};
+
+/// The oldest Go that builds the pinned Kubernetes.
+const GO_MINOR: u32 = 26;
+
+/// A Debian package and how to tell it is installed.
+struct Package {
+    name: &'static str,
+    installed: fn() -> bool,
+}
+
+const PACKAGES: [Package; 8] = [
+    Package {
+        name: "git",
+        installed: || on_path("git"),
+    },
+    Package {
+        name: "curl",
+        installed: || on_path("curl"),
+    },
+    Package {
+        name: "pkg-config",
+        installed: || on_path("pkg-config"),
+    },
+    Package {
+        name: "build-essential",
+        installed: || on_path("cc"),
+    },
+    // Keys and clients for the SSH Git server tests.
+    Package {
+        name: "openssh-client",
+        installed: || on_path("ssh") && on_path("ssh-keygen"),
+    },
+    // The SSH Git server the source-controller tests start.
+    Package {
+        name: "openssh-server",
+        installed: || Path::new("/usr/sbin/sshd").is_file(),
+    },
+    // Signs the commits the verification tests check.
+    Package {
+        name: "gnupg",
+        installed: || on_path("gpg"),
+    },
+    // Scores the kustomize conformance cases (../shared/conformance/kustomize/run.py).
+    Package {
+        name: "python3-yaml",
+        installed: || {
+            Command::new("python3")
+                .args(["-c", "import yaml"])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        },
+    },
+];
+
+/// Checks Go, installs or names missing system packages, installs the reference tools and
+/// builds the control plane (each unless cached).
+pub fn ensure() -> anyhow::Result<()> {
+    check_go()?;
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .filter(|p| !(p.installed)())
+        .map(|p| p.name)
+        .collect();
+    if !missing.is_empty() {
+        if !is_root() || !on_path("apt-get") {
+            bail!(
+                "the tests need these system packages, which are missing: {}\n\
+                 install them (`sudo apt-get install {}` on Debian or Ubuntu), or run this \
+                 command as root to have it install them with apt-get",
+                missing.join(", "),
+                missing.join(" ")
+            );
+        }
+        crate::progress::step(
+            &format!("installing {} (apt-get)", missing.join(" ")),
+            || apt_get_install(&missing),
+        )?;
+    }
+    crate::testenv::build()?;
+    Ok(())
+}
+
+fn apt_get_install(packages: &[&str]) -> anyhow::Result<()> {
+    let run = |args: &[&str]| -> anyhow::Result<()> {
+        let status = Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(args)
+            .status()
+            .context("running apt-get")?;
+        if !status.success() {
+            bail!("apt-get {} failed ({status})", args.join(" "));
+        }
+        Ok(())
+    };
+    run(&["update", "-qq"])?;
+    let mut install = vec!["install", "-y", "-qq"];
+    install.extend_from_slice(packages);
+    run(&install)
+}
+
+/// Go 1.26 or newer builds the control plane and installs the reference tools.
+fn check_go() -> anyhow::Result<()> {
+    let output = Command::new("go")
+        .args(["env", "GOVERSION"])
+        .output()
+        .with_context(|| format!("running `go` (Go 1.{GO_MINOR} or newer is needed)"))?;
+    let version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let minor = version
+        .strip_prefix("go1.")
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|m| m.parse::<u32>().ok());
+    match minor {
+        Some(minor) if minor >= GO_MINOR => Ok(()),
+        _ => bail!(
+            "Go 1.{GO_MINOR} or newer is needed to build the test control plane (found {version:?})"
+        ),
+    }
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
