@@ -499,7 +499,7 @@ impl Reconciler {
                     "skipped pruning: service account '{}/{account}' not found",
                     object.namespace().unwrap_or_default()
                 );
-                tracing::error!(kustomization = %object.name_any(), %message, "finalizing");
+                tracing::error!(kustomization = %object.name_any(), error = %message, "finalizing");
                 self.runtime
                     .events
                     .publish(
@@ -789,7 +789,7 @@ impl Reconciler {
         let generation = object.meta().generation;
         let message =
             format!("Reconciliation failed terminally due to configuration error: {error}");
-        tracing::error!(kustomization = %format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any()), reason, %message, "reconciliation stalled");
+        tracing::error!(kustomization = %format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any()), reason, error = %message, "reconciliation stalled");
         self.observe(object, started, ReconcileOutcome::Error);
         cond::mark_stalled(&mut status.conditions, reason, message.clone(), generation);
         status.observed_generation = generation;
@@ -826,12 +826,12 @@ impl Reconciler {
         );
         if driftless_runtime::api_outage::api_server_unreachable() {
             // Said once for the whole outage by the client; the retry will tell the rest.
-            tracing::debug!(kustomization = %name, reason = failure.reason, message = %failure.message, "reconciliation failed while the API server is away");
+            tracing::debug!(kustomization = %name, reason = failure.reason, error = %failure.message, "reconciliation failed while the API server is away");
         } else if failure.event {
-            tracing::error!(kustomization = %name, reason = failure.reason, message = %failure.message, "reconciliation failed");
+            tracing::error!(kustomization = %name, reason = failure.reason, error = %failure.message, "reconciliation failed");
         } else {
             // Waiting on a source or a dependency is not an error.
-            tracing::info!(kustomization = %name, reason = failure.reason, message = %failure.message, "reconciliation waiting");
+            tracing::info!(kustomization = %name, reason = failure.reason, error = %failure.message, "reconciliation waiting");
         }
         if failure.reason == HEALTH_CHECK_FAILED {
             cond::set(

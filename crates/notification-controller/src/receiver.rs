@@ -196,7 +196,7 @@ impl ReceiverReconciler {
                     Default::default(),
                 )
                 .await;
-            tracing::error!(receiver = %format!("{namespace}/{}", receiver.name_any()), reason = INVALID_CEL_EXPRESSION, %message, "reconciliation stalled");
+            tracing::error!(receiver = %format!("{namespace}/{}", receiver.name_any()), reason = INVALID_CEL_EXPRESSION, error = %message, "reconciliation stalled");
             return Ok((Action::await_change(), ReconcileOutcome::Error));
         }
         let (action, outcome) = match credentials(&self.runtime.client, &receiver).await {
@@ -216,7 +216,7 @@ impl ReceiverReconciler {
                 )
             }
             Err(message) => {
-                tracing::error!(receiver = %format!("{namespace}/{}", receiver.name_any()), reason = TOKEN_NOT_FOUND, %message, "reconciliation failed");
+                tracing::error!(receiver = %format!("{namespace}/{}", receiver.name_any()), reason = TOKEN_NOT_FOUND, error = %message, "reconciliation failed");
                 cond::mark_failed_with_retry(
                     &mut status.conditions,
                     TOKEN_NOT_FOUND,

@@ -1,3 +1,5 @@
+use std::io::IsTerminal;
+
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 use crate::flags::{LogEncoding, LogLevel};
@@ -29,7 +31,10 @@ pub fn init(level: LogLevel, encoding: LogEncoding) {
                     .with_current_span(false),
             )
             .try_init(),
-        LogEncoding::Console => registry.with(fmt::layer()).try_init(),
+        // Colour only on a terminal: log files and collectors get plain text.
+        LogEncoding::Console => registry
+            .with(fmt::layer().with_ansi(std::io::stdout().is_terminal()))
+            .try_init(),
     };
     // A second init (tests starting several managers) keeps the first subscriber.
     let _ = result;

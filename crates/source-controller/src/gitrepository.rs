@@ -492,7 +492,7 @@ impl Reconciler {
                     tracing::error!(
                         gitrepository = %format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any()),
                         reason = failure.reason,
-                        message = %failure.message,
+                        error = %failure.message,
                         "reconciliation failed"
                     );
                 }
