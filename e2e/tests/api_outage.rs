@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use driftless_api::kustomize::Kustomization;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use support::*;
 
 const KUSTOMIZATIONS: usize = 10;
@@ -53,12 +53,50 @@ async fn an_api_server_outage_is_logged_once_and_recovered_from() {
         .restart_apiserver(Duration::from_secs(5))
         .await
         .expect("restart kube-apiserver");
-    // Reconciles every second go on; wait until each has succeeded again since the restart.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Each Kustomization must handle a request made after the restart, and be Ready.
+    let token = "after-the-outage";
     for i in 0..KUSTOMIZATIONS {
-        request_reconcile(&kustomizations, &format!("app-{i}")).await;
+        let patch = serde_json::json!({ "metadata": { "annotations": { "reconcile.fluxcd.io/requestedAt": token } } });
+        kustomizations
+            .patch(
+                &format!("app-{i}"),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .expect("request reconcile");
     }
-    wait_for("all Ready after the outage", all_ready, &logs).await;
+    wait_for(
+        "every Kustomization reconciled and Ready after the outage",
+        async || {
+            for i in 0..KUSTOMIZATIONS {
+                let k = kustomizations.get(&format!("app-{i}")).await.ok()?;
+                let handled =
+                    k.status.as_ref()?.last_handled_reconcile_at.as_deref() == Some(token);
+                if !handled || ready(&k)?.0 != "True" {
+                    return None;
+                }
+            }
+            Some(())
+        },
+        &logs,
+    )
+    .await;
+    // Both controllers have made a request since (their watches are back).
+    wait_for(
+        "both controllers reporting the API server back",
+        async || {
+            [&controllers.kustomize, &controllers.source]
+                .iter()
+                .all(|c| {
+                    c.log_tail(20_000)
+                        .contains("Kubernetes API server reachable again")
+                })
+                .then_some(())
+        },
+        &logs,
+    )
+    .await;
 
     for (name, log) in [
         (
@@ -78,6 +116,8 @@ async fn an_api_server_outage_is_logged_once_and_recovered_from() {
         // The client's per-request failure lines are gone.
         assert_eq!(count("failed with error"), 0, "{name}\n{log}");
         assert_eq!(count("failed with status"), 0, "{name}\n{log}");
+        // Nor one line per watch the restart cut.
+        assert_eq!(count("eof in poll"), 0, "{name}\n{log}");
         // What is left of the outage is a handful of lines, not one per request.
         let noisy = log
             .lines()

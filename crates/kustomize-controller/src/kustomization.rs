@@ -223,7 +223,7 @@ where
     K: for<'de> k8s_openapi::serde::Deserialize<'de>,
 {
     watcher(api, config)
-        .default_backoff()
+        .backoff(driftless_runtime::watch_backoff::WatchBackoff::default())
         .modify(|object| object.managed_fields_mut().clear())
         .reflect(writer)
         .applied_objects()
@@ -324,16 +324,20 @@ impl Reconciler {
         let first_list = FirstList::default();
         // Only a new generation or a reconcile request starts work, not status writes.
         let stream = watcher(api, runtime.args.watcher_config())
-            .default_backoff()
+            .backoff(driftless_runtime::watch_backoff::WatchBackoff::default())
             .modify(|object| object.managed_fields_mut().clear())
             .reflect(writer)
             .inspect(first_list.observe())
             .applied_objects()
             .predicate_filter(reconcile_trigger, PredicateConfig::default());
-        let controller = Controller::for_stream(stream, store.clone()).with_config(
-            kube::runtime::controller::Config::default()
-                .concurrency(self.settings.concurrency.max(1)),
-        );
+        let controller = Controller::for_stream(stream, store.clone())
+            // The watches retry on their own quick backoff; kube's default here would pause
+            // every trigger for up to a minute after an API server restart.
+            .trigger_backoff(driftless_runtime::watch_backoff::WatchBackoff::default())
+            .with_config(
+                kube::runtime::controller::Config::default()
+                    .concurrency(self.settings.concurrency.max(1)),
+            );
         let git =
             sources_to_kustomizations::<GitRepository>(store.clone(), SourceKind::GitRepository);
         let oci =
@@ -386,7 +390,7 @@ impl Reconciler {
             ),
             configs.clone(),
         )
-        .default_backoff()
+        .backoff(driftless_runtime::watch_backoff::WatchBackoff::default())
         .applied_objects();
         let secrets = watcher(
             runtime.args.watched_api::<PartialObjectMeta<Secret>>(
@@ -395,7 +399,7 @@ impl Reconciler {
             ),
             configs,
         )
-        .default_backoff()
+        .backoff(driftless_runtime::watch_backoff::WatchBackoff::default())
         .applied_objects();
         let controller = if runtime.args.watch_configs_label_selector.is_empty() {
             controller

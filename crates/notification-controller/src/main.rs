@@ -70,7 +70,7 @@ async fn run() -> anyhow::Result<()> {
         .args
         .watched_api::<Receiver>(ctx.client.clone(), &ctx.runtime_namespace);
     let watch = watcher(api, ctx.args.watcher_config())
-        .default_backoff()
+        .backoff(driftless_runtime::watch_backoff::WatchBackoff::default())
         .reflect(writer)
         .for_each(|_| futures::future::ready(()));
     tokio::spawn(watch);
@@ -102,7 +102,7 @@ async fn run() -> anyhow::Result<()> {
                 .watched_api::<Alert>(ctx.client.clone(), &ctx.runtime_namespace),
             ctx.args.watcher_config(),
         )
-        .default_backoff()
+        .backoff(driftless_runtime::watch_backoff::WatchBackoff::default())
         .reflect(alert_writer)
         .for_each(|_| futures::future::ready(())),
     );
@@ -112,7 +112,7 @@ async fn run() -> anyhow::Result<()> {
                 .watched_api::<Provider>(ctx.client.clone(), &ctx.runtime_namespace),
             ctx.args.watcher_config(),
         )
-        .default_backoff()
+        .backoff(driftless_runtime::watch_backoff::WatchBackoff::default())
         .reflect(provider_writer)
         .for_each(|_| futures::future::ready(())),
     );

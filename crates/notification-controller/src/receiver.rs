@@ -111,13 +111,16 @@ impl ReceiverReconciler {
         let (store, writer) = reflector::store();
         let first_list = FirstList::default();
         let stream = watcher(api, runtime.args.watcher_config())
-            .default_backoff()
+            .backoff(driftless_runtime::watch_backoff::WatchBackoff::default())
             .reflect(writer)
             .inspect(first_list.observe())
             .applied_objects()
             .predicate_filter(reconcile_trigger, PredicateConfig::default());
         let stopping = runtime.shutdown.clone();
         let controller = Controller::for_stream(stream, store)
+            // The watches retry on their own quick backoff; kube's default here would pause
+            // every trigger for up to a minute after an API server restart.
+            .trigger_backoff(driftless_runtime::watch_backoff::WatchBackoff::default())
             .with_config(
                 kube::runtime::controller::Config::default().concurrency(concurrency.max(1)),
             )

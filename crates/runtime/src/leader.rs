@@ -214,7 +214,7 @@ impl Elector {
         // Wakes the standby as soon as the holder releases the Lease, instead of at the next
         // retry; the retry period still bounds the wait if the watch is down.
         let mut lease_changes = watcher(self.lock.api.clone(), watch)
-            .default_backoff()
+            .backoff(crate::watch_backoff::WatchBackoff::default())
             .boxed();
         loop {
             let attempt = tokio::time::timeout(

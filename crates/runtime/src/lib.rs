@@ -19,6 +19,7 @@ pub mod server;
 pub mod status;
 pub mod telemetry;
 pub mod tls;
+pub mod watch_backoff;
 
 pub use flags::{CommonArgs, EventForwardingArgs};
 pub use manager::{Context, Manager, ManagerError};

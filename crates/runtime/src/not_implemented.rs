@@ -22,6 +22,7 @@ use serde::de::DeserializeOwned;
 
 use crate::conditions;
 use crate::manager::Context;
+use crate::metrics::{ObjectLabels, ReconcileOutcome};
 use crate::reconcile::{FirstList, handled_reconcile_at, reconcile_trigger, run_until_shutdown};
 use crate::status::apply_status;
 
@@ -123,7 +124,7 @@ where
     let (reader, writer) = reflector::store();
     let first_list = FirstList::default();
     let stream = watcher(api, ctx.args.watcher_config())
-        .default_backoff()
+        .backoff(crate::watch_backoff::WatchBackoff::default())
         // Managed fields are most of an object's size and never read here.
         .modify(|object| object.managed_fields_mut().clear())
         .reflect(writer)
@@ -133,6 +134,9 @@ where
     let shutdown = ctx.shutdown.clone();
     let stopping = shutdown.clone();
     let controller = Controller::for_stream(stream, reader)
+        // The watches retry on their own quick backoff; kube's default here would pause
+        // every trigger for up to a minute after an API server restart.
+        .trigger_backoff(crate::watch_backoff::WatchBackoff::default())
         .with_config(kube::runtime::controller::Config::default().concurrency(CONCURRENCY))
         .graceful_shutdown_on(async move { stopping.cancelled().await })
         .run(reconcile::<K>, error_policy::<K>, Arc::new(ctx))
@@ -148,7 +152,13 @@ where
         + DeserializeOwned
         + Debug,
 {
+    let started = std::time::Instant::now();
     let kind = K::kind(&());
+    let labels = ObjectLabels {
+        kind: kind.to_string(),
+        name: object.name_any(),
+        namespace: object.namespace().unwrap_or_default(),
+    };
     let message = message(&kind, ctx.controller);
     let decision = decide(object.as_ref(), &message);
     if let Some(status) = &decision.status {
@@ -182,6 +192,13 @@ where
             .await;
     }
     ctx.backoff.reset(&key(object.as_ref()));
+    // Recorded as Flux records a stalled object: a reconcile that ended in error.
+    ctx.metrics.observe_reconcile(
+        &kind.to_ascii_lowercase(),
+        labels,
+        started.elapsed(),
+        ReconcileOutcome::Error,
+    );
     // Nothing changes until the object does.
     Ok(Action::await_change())
 }

@@ -13,11 +13,12 @@ pub fn init(level: LogLevel, encoding: LogEncoding) {
         LogLevel::Error => "error",
     };
     // Dependencies are noisy at debug; keep them at warn unless asked for explicitly. The
-    // Kubernetes client logs every failed request at error; outages are reported once by
-    // `api_outage` instead, and failed reconciles by the controllers.
+    // Kubernetes client logs every failed request at error, and every watch cut by an API
+    // server restart at warn; outages are reported once by `api_outage` instead, and failed
+    // reconciles by the controllers.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(format!(
-            "warn,kube_client::client::builder=off,driftless={default},{}",
+            "warn,kube_client=error,kube_client::client::builder=off,driftless={default},{}",
             crate_filters(default)
         ))
     });

@@ -196,7 +196,7 @@ impl Reconciler {
         // Whether the first list has completed; reconciles only start after it.
         let first_list = FirstList::default();
         let stream = watcher(api.clone(), runtime.args.watcher_config())
-            .default_backoff()
+            .backoff(driftless_runtime::watch_backoff::WatchBackoff::default())
             // Managed fields are most of an object's size and never read here.
             .modify(|object| object.managed_fields_mut().clear())
             .reflect(writer)
@@ -224,6 +224,9 @@ impl Reconciler {
         });
         let stopping = shutdown.clone();
         let controller = Controller::for_stream(stream, reader)
+            // The watches retry on their own quick backoff; kube's default here would pause
+            // every trigger for up to a minute after an API server restart.
+            .trigger_backoff(driftless_runtime::watch_backoff::WatchBackoff::default())
             .reconcile_on(requests)
             .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
             .graceful_shutdown_on(async move { stopping.cancelled().await })
