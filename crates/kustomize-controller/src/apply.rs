@@ -147,13 +147,10 @@ impl Plan {
 /// recreated: `spec.force`, or the `force: Enabled` annotation on the object, and an error
 /// kubectl and Flux read as immutability (Invalid, Conflict, or a webhook's wording).
 fn immutable(status: &kube::core::Status, force: bool, object: &Value) -> bool {
-    let forced = force
-        || object
-            .pointer("/metadata/annotations")
-            .and_then(Value::as_object)
-            .and_then(|a| a.get(FORCE_ANNOTATION))
-            .and_then(Value::as_str)
-            .is_some_and(|v| v.eq_ignore_ascii_case("enabled"));
+    let annotations = object
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object);
+    let forced = force || annotation_is(annotations, FORCE_ANNOTATION, "enabled");
     let message = status.message.to_ascii_lowercase();
     forced
         && (status.code == 422
@@ -173,10 +170,7 @@ fn takeover_params() -> PatchParams {
 
 /// Whether an object asks to keep the fields of other managers (`…/ssa: Merge`).
 fn merges(annotations: Option<&serde_json::Map<String, Value>>) -> bool {
-    annotations
-        .and_then(|a| a.get(SSA_ANNOTATION))
-        .and_then(Value::as_str)
-        .is_some_and(|v| v.eq_ignore_ascii_case("merge"))
+    annotation_is(annotations, SSA_ANNOTATION, "merge")
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -316,17 +310,20 @@ fn stage(id: &ObjectId) -> usize {
 
 /// Whether a desired or live object opts out with `…/reconcile: disabled` or `…/ssa: ignore`.
 fn opted_out(annotations: Option<&serde_json::Map<String, Value>>) -> bool {
-    let Some(annotations) = annotations else {
-        return false;
-    };
-    let value = |key: &str| {
-        annotations
-            .get(key)
-            .and_then(Value::as_str)
-            .map(str::to_ascii_lowercase)
-    };
-    value(RECONCILE_ANNOTATION).as_deref() == Some("disabled")
-        || value(SSA_ANNOTATION).as_deref() == Some("ignore")
+    annotation_is(annotations, RECONCILE_ANNOTATION, "disabled")
+        || annotation_is(annotations, SSA_ANNOTATION, "ignore")
+}
+
+/// Whether annotation `key` is `value`, ignoring case as Flux does.
+fn annotation_is(
+    annotations: Option<&serde_json::Map<String, Value>>,
+    key: &str,
+    value: &str,
+) -> bool {
+    annotations
+        .and_then(|a| a.get(key))
+        .and_then(Value::as_str)
+        .is_some_and(|v| v.eq_ignore_ascii_case(value))
 }
 
 /// JSON pointers of the fields that differ between two objects (leaves, and whole
@@ -576,10 +573,7 @@ impl Applier {
                     .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                     .collect::<serde_json::Map<_, _>>()
             });
-        let if_not_present = desired_annotations
-            .and_then(|a| a.get(SSA_ANNOTATION))
-            .and_then(Value::as_str)
-            .is_some_and(|v| v.eq_ignore_ascii_case("ifnotpresent"));
+        let if_not_present = annotation_is(desired_annotations, SSA_ANNOTATION, "ifnotpresent");
         if opted_out(desired_annotations)
             || opted_out(live_annotations.as_ref())
             || (if_not_present && existing.is_some())

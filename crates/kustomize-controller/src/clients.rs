@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use driftless_api::kustomize::Kustomization;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::Api;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Resource, ResourceExt};
@@ -55,15 +55,35 @@ impl Clients {
         }
     }
 
-    /// The applier for `object`. Errors are messages for a `ReconciliationFailed` condition.
-    pub async fn applier_for(&self, object: &Kustomization) -> Result<Arc<Applier>, String> {
-        let namespace = object.namespace().unwrap_or_default();
-        let account = object
+    /// The service account `object` acts as: its own, or `--default-service-account`.
+    fn service_account(&self, object: &Kustomization) -> Option<String> {
+        object
             .spec
             .service_account_name
             .clone()
             .filter(|s| !s.is_empty())
-            .or_else(|| self.default_service_account.clone());
+            .or_else(|| self.default_service_account.clone())
+    }
+
+    /// The service account `object` acts as on this cluster, when it does not exist (deleted
+    /// with its tenant's namespace, say). Remote clusters are not looked at.
+    pub async fn missing_service_account(&self, object: &Kustomization) -> Option<String> {
+        if object.spec.kube_config.is_some() {
+            return None;
+        }
+        let account = self.service_account(object)?;
+        let namespace = object.namespace().unwrap_or_default();
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.client.clone(), &namespace);
+        match accounts.get_metadata_opt(&account).await {
+            Ok(None) => Some(account),
+            _ => None,
+        }
+    }
+
+    /// The applier for `object`. Errors are messages for a `ReconciliationFailed` condition.
+    pub async fn applier_for(&self, object: &Kustomization) -> Result<Arc<Applier>, String> {
+        let namespace = object.namespace().unwrap_or_default();
+        let account = self.service_account(object);
         let user = account.map(|a| format!("system:serviceaccount:{namespace}:{a}"));
         let remote = object
             .spec
