@@ -23,8 +23,8 @@ use driftless_runtime::artifact::ArtifactFetcher;
 use driftless_runtime::conditions::{self as cond, Status};
 use driftless_runtime::metrics::{ObjectLabels, ReconcileOutcome};
 use driftless_runtime::reconcile::{
-    FirstList, handled_reconcile_at, reconcile_trigger, run_until_shutdown, with_finalizer,
-    with_jitter,
+    FirstList, handled_reconcile_at, log_failed_reconcile, log_reconcile_error, reconcile_trigger,
+    run_until_shutdown, with_finalizer, with_jitter,
 };
 use driftless_runtime::{Context as RuntimeContext, status::apply_status};
 use futures::StreamExt;
@@ -177,14 +177,6 @@ fn source_resource(kind: SourceKind) -> Option<ApiResource> {
         &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", kind),
         plural,
     ))
-}
-
-fn metric_labels(object: &Kustomization) -> ObjectLabels {
-    ObjectLabels {
-        kind: "Kustomization".to_owned(),
-        name: object.name_any(),
-        namespace: object.namespace().unwrap_or_default(),
-    }
 }
 
 fn key(object: &Kustomization) -> String {
@@ -432,11 +424,7 @@ impl Reconciler {
     }
 
     fn error_policy(&self, object: &Kustomization, error: &Error) -> Action {
-        if driftless_runtime::api_outage::api_server_unreachable() {
-            tracing::debug!(name = %object.name_any(), namespace = object.namespace().unwrap_or_default(), %error, "reconcile failed while the API server is away");
-        } else {
-            tracing::warn!(name = %object.name_any(), namespace = object.namespace().unwrap_or_default(), %error, "reconcile failed");
-        }
+        log_reconcile_error(object, error);
         Action::requeue(self.runtime.backoff.next_delay(&key(object)))
     }
 
@@ -495,7 +483,7 @@ impl Reconciler {
             && let Some(inventory) = object.status.as_ref().and_then(|s| s.inventory.as_ref())
         {
             let stale = inventory::stale(inventory, &[]);
-            if let Some(account) = self.missing_service_account(&object).await {
+            if let Some(account) = self.clients.missing_service_account(&object).await {
                 // As in Flux: the identity to prune as is gone (typically with its tenant's
                 // namespace), so nothing can be pruned; holding the finalizer would only
                 // keep that namespace terminating forever.
@@ -503,7 +491,7 @@ impl Reconciler {
                     "skipped pruning: service account '{}/{account}' not found",
                     object.namespace().unwrap_or_default()
                 );
-                tracing::error!(kustomization = %object.name_any(), error = %message, "finalizing");
+                tracing::error!(kustomization = %key(&object), error = %message, "finalizing");
                 self.runtime
                     .events
                     .publish(
@@ -520,7 +508,9 @@ impl Reconciler {
         }
         self.forget_health(&key(&object));
         self.runtime.backoff.reset(&key(&object));
-        self.runtime.metrics.forget_object(&metric_labels(&object));
+        self.runtime
+            .metrics
+            .forget_object(&ObjectLabels::of(&*object));
         Ok(Action::await_change())
     }
 
@@ -793,7 +783,7 @@ impl Reconciler {
         let generation = object.meta().generation;
         let message =
             format!("Reconciliation failed terminally due to configuration error: {error}");
-        tracing::error!(kustomization = %format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any()), reason, error = %message, "reconciliation stalled");
+        tracing::error!(kustomization = %key(object), reason, error = %message, "reconciliation stalled");
         self.observe(object, started, ReconcileOutcome::Error);
         cond::mark_stalled(&mut status.conditions, reason, message.clone(), generation);
         status.observed_generation = generation;
@@ -823,19 +813,11 @@ impl Reconciler {
             ReconcileOutcome::Requeue
         };
         self.observe(object, started, outcome);
-        let name = format!(
-            "{}/{}",
-            object.namespace().unwrap_or_default(),
-            object.name_any()
-        );
-        if driftless_runtime::api_outage::api_server_unreachable() {
-            // Said once for the whole outage by the client; the retry will tell the rest.
-            tracing::debug!(kustomization = %name, reason = failure.reason, error = %failure.message, "reconciliation failed while the API server is away");
-        } else if failure.event {
-            tracing::error!(kustomization = %name, reason = failure.reason, error = %failure.message, "reconciliation failed");
+        if failure.event {
+            log_failed_reconcile(object, failure.reason, &failure.message);
         } else {
             // Waiting on a source or a dependency is not an error.
-            tracing::info!(kustomization = %name, reason = failure.reason, error = %failure.message, "reconciliation waiting");
+            tracing::info!(kustomization = %key(object), reason = failure.reason, error = %failure.message, "reconciliation waiting");
         }
         if failure.reason == HEALTH_CHECK_FAILED {
             cond::set(
@@ -891,31 +873,11 @@ impl Reconciler {
         Ok(Action::requeue(failure.requeue.unwrap_or(retry)))
     }
 
-    /// The service account `object` applies as on this cluster, when it does not exist.
-    async fn missing_service_account(&self, object: &Kustomization) -> Option<String> {
-        if object.spec.kube_config.is_some() {
-            return None;
-        }
-        let account = object
-            .spec
-            .service_account_name
-            .clone()
-            .filter(|a| !a.is_empty())
-            .or_else(|| self.settings.default_service_account.clone())?;
-        let namespace = object.namespace().unwrap_or_default();
-        let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
-            Api::namespaced(self.runtime.client.clone(), &namespace);
-        match accounts.get_metadata_opt(&account).await {
-            Ok(None) => Some(account),
-            _ => None,
-        }
-    }
-
     /// Flux's `gotk_reconcile_duration_seconds` and the reconcile counters.
     fn observe(&self, object: &Kustomization, started: Instant, outcome: ReconcileOutcome) {
         self.runtime.metrics.observe_reconcile(
             METRICS_CONTROLLER,
-            metric_labels(object),
+            ObjectLabels::of(object),
             started.elapsed(),
             outcome,
         );
@@ -1536,7 +1498,7 @@ fn log_reverted_drift(object: &Kustomization, changes: &[Change]) {
     for change in changes {
         if change.action == Applied::Configured {
             tracing::info!(
-                kustomization = %format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any()),
+                kustomization = %key(object),
                 object = %change.id.display(),
                 fields = ?change.drifted,
                 "reverted drift"

@@ -128,9 +128,7 @@ impl ReceiverReconciler {
             .run(
                 |object, ctx: Arc<ReceiverReconciler>| async move { ctx.reconcile(object).await },
                 |object, error, ctx| {
-                    if !driftless_runtime::api_outage::api_server_unreachable() {
-                        tracing::warn!(name = %object.name_any(), namespace = object.namespace().unwrap_or_default(), %error, "reconcile failed");
-                    }
+                    driftless_runtime::reconcile::log_reconcile_error(object.as_ref(), error);
                     Action::requeue(ctx.runtime.backoff.next_delay(&backoff_key(&object)))
                 },
                 Arc::new(self),
@@ -142,11 +140,7 @@ impl ReceiverReconciler {
     /// One reconcile, timed into Flux's `gotk_reconcile_duration_seconds`.
     async fn reconcile(&self, receiver: Arc<Receiver>) -> Result<Action, Error> {
         let started = std::time::Instant::now();
-        let labels = ObjectLabels {
-            kind: "Receiver".to_owned(),
-            name: receiver.name_any(),
-            namespace: receiver.namespace().unwrap_or_default(),
-        };
+        let labels = ObjectLabels::of(receiver.as_ref());
         if receiver.meta().deletion_timestamp.is_some() {
             self.runtime.metrics.forget_object(&labels);
         }
@@ -199,7 +193,7 @@ impl ReceiverReconciler {
                     Default::default(),
                 )
                 .await;
-            tracing::error!(receiver = %format!("{namespace}/{}", receiver.name_any()), reason = INVALID_CEL_EXPRESSION, error = %message, "reconciliation stalled");
+            tracing::error!(receiver = %backoff_key(&receiver), reason = INVALID_CEL_EXPRESSION, error = %message, "reconciliation stalled");
             return Ok((Action::await_change(), ReconcileOutcome::Error));
         }
         let (action, outcome) = match credentials(&self.runtime.client, &receiver).await {
@@ -219,7 +213,11 @@ impl ReceiverReconciler {
                 )
             }
             Err(message) => {
-                tracing::error!(receiver = %format!("{namespace}/{}", receiver.name_any()), reason = TOKEN_NOT_FOUND, error = %message, "reconciliation failed");
+                driftless_runtime::reconcile::log_failed_reconcile(
+                    &*receiver,
+                    TOKEN_NOT_FOUND,
+                    &message,
+                );
                 cond::mark_failed_with_retry(
                     &mut status.conditions,
                     TOKEN_NOT_FOUND,

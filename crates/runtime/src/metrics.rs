@@ -18,6 +18,17 @@ pub struct ObjectLabels {
     pub namespace: String,
 }
 
+impl ObjectLabels {
+    /// The labels of `object`'s reconcile duration series.
+    pub fn of<K: kube::Resource<DynamicType = ()>>(object: &K) -> Self {
+        ObjectLabels {
+            kind: K::kind(&()).into_owned(),
+            name: kube::ResourceExt::name_any(object),
+            namespace: kube::ResourceExt::namespace(object).unwrap_or_default(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
     pub controller: String,

@@ -154,11 +154,7 @@ where
 {
     let started = std::time::Instant::now();
     let kind = K::kind(&());
-    let labels = ObjectLabels {
-        kind: kind.to_string(),
-        name: object.name_any(),
-        namespace: object.namespace().unwrap_or_default(),
-    };
+    let labels = ObjectLabels::of(object.as_ref());
     let message = message(&kind, ctx.controller);
     let decision = decide(object.as_ref(), &message);
     if let Some(status) = &decision.status {
@@ -207,18 +203,7 @@ fn error_policy<K>(object: Arc<K>, error: &kube::Error, ctx: Arc<Context>) -> Ac
 where
     K: Resource<DynamicType = ()>,
 {
-    // An API server outage is logged once by `api_outage`, not per object.
-    if crate::api_outage::api_server_unreachable() {
-        tracing::debug!(name = %object.name_any(), %error, "reconcile failed while the API server is away");
-    } else {
-        tracing::warn!(
-            kind = %K::kind(&()),
-            name = %object.name_any(),
-            namespace = object.namespace().unwrap_or_default(),
-            %error,
-            "writing the not-implemented status failed"
-        );
-    }
+    crate::reconcile::log_reconcile_error(object.as_ref(), error);
     Action::requeue(ctx.backoff.next_delay(&key(object.as_ref())))
 }
 

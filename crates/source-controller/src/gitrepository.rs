@@ -22,8 +22,8 @@ use driftless_api::source::{
 use driftless_runtime::conditions::{self as cond, Status};
 use driftless_runtime::metrics::{ObjectLabels, ReconcileOutcome};
 use driftless_runtime::reconcile::{
-    FirstList, handled_reconcile_at, reconcile_trigger, run_until_shutdown, with_finalizer,
-    with_jitter,
+    FirstList, handled_reconcile_at, log_failed_reconcile, log_reconcile_error, reconcile_trigger,
+    run_until_shutdown, with_finalizer, with_jitter,
 };
 use driftless_runtime::{Context as RuntimeContext, status::apply_status};
 use futures::StreamExt;
@@ -240,16 +240,7 @@ impl Reconciler {
     }
 
     fn error_policy(&self, object: &GitRepository, error: &Error) -> Action {
-        if driftless_runtime::api_outage::api_server_unreachable() {
-            tracing::debug!(name = %object.name_any(), %error, "reconcile failed while the API server is away");
-        } else {
-            tracing::warn!(
-                name = %object.name_any(),
-                namespace = object.namespace().unwrap_or_default(),
-                %error,
-                "reconcile failed"
-            );
-        }
+        log_reconcile_error(object, error);
         Action::requeue(self.runtime.backoff.next_delay(&key(object)))
     }
 
@@ -287,7 +278,9 @@ impl Reconciler {
                 tracing::warn!(%error, "no storage directory for a deleted GitRepository")
             }
         }
-        self.runtime.metrics.forget_object(&labels(&object));
+        self.runtime
+            .metrics
+            .forget_object(&ObjectLabels::of(&*object));
         self.runtime.backoff.reset(&key(&object));
         Ok(Action::await_change())
     }
@@ -491,14 +484,7 @@ impl Reconciler {
                 if status.artifact.is_none() {
                     cond::remove(&mut status.conditions, ARTIFACT_IN_STORAGE);
                 }
-                if !driftless_runtime::api_outage::api_server_unreachable() {
-                    tracing::error!(
-                        gitrepository = %format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any()),
-                        reason = failure.reason,
-                        error = %failure.message,
-                        "reconciliation failed"
-                    );
-                }
+                log_failed_reconcile(&*object, failure.reason, &failure.message);
                 apply_status(api, &object, self.runtime.controller, &status)
                     .await
                     .map_err(Error::Status)?;
@@ -523,7 +509,7 @@ impl Reconciler {
     fn observe(&self, object: &GitRepository, started: Instant, outcome: ReconcileOutcome) {
         self.runtime.metrics.observe_reconcile(
             METRICS_CONTROLLER,
-            labels(object),
+            ObjectLabels::of(object),
             started.elapsed(),
             outcome,
         );
@@ -1198,14 +1184,6 @@ fn key(object: &GitRepository) -> String {
         object.namespace().unwrap_or_default(),
         object.name_any()
     )
-}
-
-fn labels(object: &GitRepository) -> ObjectLabels {
-    ObjectLabels {
-        kind: KIND.to_owned(),
-        name: object.name_any(),
-        namespace: object.namespace().unwrap_or_default(),
-    }
 }
 
 fn kube_message(error: &kube::Error) -> String {
