@@ -439,9 +439,11 @@ fn write_double_quoted(out: &mut String, value: &str, indent: Option<usize>) {
     write_flow(out, value, indent, Quoting::Double);
 }
 
-/// A one-line scalar, folded at a space once the line is past the width (when `indent`
-/// allows breaks, i.e. not for keys), as libyaml writes it: quotes doubled in single
-/// quotes, escapes in double quotes.
+/// A flow scalar, folded at a space once the line is past the width (when `indent` allows
+/// breaks, i.e. not for keys), as libyaml writes it: quotes doubled in single quotes,
+/// escapes in double quotes. Only single quotes keep line breaks (plain text with one is
+/// never chosen; double quotes escape it): each is written as libyaml does, the first of a
+/// run as an empty line (a lone break would fold to a space), the text after it indented.
 fn write_flow(out: &mut String, value: &str, indent: Option<usize>, quoting: Quoting) {
     match quoting {
         Quoting::Plain => {}
@@ -450,9 +452,29 @@ fn write_flow(out: &mut String, value: &str, indent: Option<usize>, quoting: Quo
     }
     let mut col = column(out);
     let mut spaces = false;
+    let mut breaks = false;
+    // After line breaks, the text goes on at the indentation.
+    let resume = |out: &mut String| {
+        let indent = indent.unwrap_or(0);
+        out.extend(std::iter::repeat_n(' ', indent));
+        indent
+    };
     let mut chars = value.char_indices().peekable();
     while let Some((at, c)) = chars.next() {
         let next = chars.peek().map(|&(_, n)| n);
+        // Only `\n`: the parser reads other break characters as text, so they stay as they are.
+        if quoting == Quoting::Single && c == '\n' {
+            if !breaks {
+                out.push('\n');
+            }
+            out.push(c);
+            (col, spaces, breaks) = (0, false, true);
+            continue;
+        }
+        if breaks {
+            col = resume(out);
+            breaks = false;
+        }
         if quoting == Quoting::Double && (!is_printable(c) || is_break(c) || c == '"' || c == '\\')
         {
             let escaped = escape(c);
@@ -489,6 +511,9 @@ fn write_flow(out: &mut String, value: &str, indent: Option<usize>, quoting: Quo
             col += 1;
             spaces = false;
         }
+    }
+    if breaks {
+        resume(out);
     }
     match quoting {
         Quoting::Plain => {}
@@ -674,6 +699,37 @@ mod tests {
             assert_eq!(scalar.value, key);
         }
         assert!(text.contains("plain: plain") || !text.contains("plain"));
+    }
+
+    #[test]
+    fn single_quoted_strings_with_line_breaks_read_back() {
+        // Fuzzing found `:: '\n\n :i  '` (a leading break, trailing spaces: no literal block)
+        // written with a raw break and its next line unindented, which does not parse.
+        let node = parse_one(":: '\n\n :i  '\n ").unwrap();
+        let text = to_string(&node);
+        assert_eq!(text, "':': '\n\n  :i  '\n");
+        assert_eq!(parse_one(&text).unwrap(), node);
+        for value in ["a\nb ", "\n\nx ", "x\n ", "x\n", "a\u{2028}b "] {
+            let mut map = Mapping::new();
+            map.insert(
+                "k",
+                Node::Scalar(Scalar {
+                    value: value.into(),
+                    style: Style::SingleQuoted,
+                    tag: None,
+                }),
+            );
+            let mut outer = Mapping::new();
+            outer.insert("o", Node::Map(map));
+            let text = to_string(&Node::Map(outer));
+            let back = parse_one(&text).unwrap_or_else(|e| panic!("{value:?} as {text:?}: {e:?}"));
+            let read = back
+                .get("o")
+                .and_then(|o| o.get("k"))
+                .and_then(Node::as_scalar)
+                .map(|s| s.value.clone());
+            assert_eq!(read.as_deref(), Some(value), "{text:?}");
+        }
     }
 
     #[test]
