@@ -107,14 +107,6 @@ pub struct AlphabeticalPolicy {
     pub order: Option<SortOrder>,
 }
 
-impl Default for AlphabeticalPolicy {
-    fn default() -> Self {
-        Self {
-            order: default_order(),
-        }
-    }
-}
-
 /// Orders tags as numbers.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 pub struct NumericalPolicy {
@@ -123,13 +115,19 @@ pub struct NumericalPolicy {
     pub order: Option<SortOrder>,
 }
 
-impl Default for NumericalPolicy {
-    fn default() -> Self {
-        Self {
-            order: default_order(),
-        }
-    }
+/// Both ordering policies default to the `order` an absent field gets, so a bare
+/// `alphabetical: {}` and `AlphabeticalPolicy::default()` agree.
+macro_rules! impl_default_order {
+    ($($policy:ty),+) => {
+        $(impl Default for $policy {
+            fn default() -> Self {
+                Self { order: default_order() }
+            }
+        })+
+    };
 }
+
+impl_default_order!(AlphabeticalPolicy, NumericalPolicy);
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -230,6 +228,12 @@ mod tests {
             policy["x-kubernetes-validations"].as_array().map(Vec::len),
             Some(2)
         );
+    }
+
+    #[test]
+    fn ordering_policies_default_to_ascending() {
+        assert_eq!(AlphabeticalPolicy::default().order, Some(SortOrder::Asc));
+        assert_eq!(NumericalPolicy::default().order, Some(SortOrder::Asc));
     }
 
     #[test]
