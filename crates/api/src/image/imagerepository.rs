@@ -106,6 +106,8 @@ pub enum ImageProvider {
     Gcp,
 }
 
+// Flux shares one `acl.AccessFrom`; HelmRepository keeps its own copy because the two differ in
+// wording (which the CRDs carry) and in whether `matchLabels` is optional.
 /// Cross-namespace access list (`acl.AccessFrom`).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -107,6 +107,8 @@ pub enum HelmRepositoryType {
     Oci,
 }
 
+// Flux shares one `acl.AccessFrom`; ImageRepository keeps its own copy because the two differ in
+// wording (which the CRDs carry) and in whether `matchLabels` is optional.
 /// Namespaces allowed to reference an object (`fluxcd/pkg/apis/acl`).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

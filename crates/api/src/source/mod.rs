@@ -18,6 +18,6 @@ pub const GROUP: &str = "source.toolkit.fluxcd.io";
 pub const VERSION: &str = "v1";
 
 /// Default `spec.timeout` of the kinds that fetch from a remote (Git, OCI, Bucket).
-pub(crate) fn default_source_timeout() -> Option<String> {
+fn default_source_timeout() -> Option<String> {
     Some("60s".into())
 }
