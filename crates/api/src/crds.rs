@@ -97,6 +97,7 @@ fn strip_nullable(crd: &mut CustomResourceDefinition) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinitionVersion;
 
     /// The versions Flux v2.9's CRD bases serve, per CRD. Flux removed the `v1beta1`
     /// versions in v2.7, the source and kustomize `v1beta2` ones in v2.8, and the image and
@@ -127,21 +128,13 @@ mod tests {
         let expected: Vec<&str> = FLUX_2_9_VERSIONS.iter().map(|(name, _)| *name).collect();
         assert_eq!(names, expected);
         for (crd, (name, flux_versions)) in crds.iter().zip(FLUX_2_9_VERSIONS) {
-            let served: Vec<&str> = crd
-                .spec
-                .versions
-                .iter()
-                .filter(|v| v.served)
-                .map(|v| v.name.as_str())
-                .collect();
+            let version_names = |keep: fn(&CustomResourceDefinitionVersion) -> bool| {
+                let kept = crd.spec.versions.iter().filter(|v| keep(v));
+                kept.map(|v| v.name.as_str()).collect::<Vec<_>>()
+            };
+            let served = version_names(|v| v.served);
             assert_eq!(&served, flux_versions, "{name}");
-            let storage: Vec<&str> = crd
-                .spec
-                .versions
-                .iter()
-                .filter(|v| v.storage)
-                .map(|v| v.name.as_str())
-                .collect();
+            let storage = version_names(|v| v.storage);
             // Flux's storage version is its newest one, listed first here.
             assert_eq!(storage, [flux_versions[0]], "{name}");
             // Like Flux: no conversion webhook; an absent strategy is `None`.

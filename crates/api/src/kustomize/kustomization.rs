@@ -1,4 +1,5 @@
-//! `kustomize.toolkit.fluxcd.io/v1`: Kustomization.
+//! Kustomization (`kustomize.toolkit.fluxcd.io/v1`): builds a kustomize overlay (or plain
+//! manifests) from a source artifact and applies it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,32 +12,6 @@ use crate::meta::{
     Condition, DURATION_PATTERN, DependencyReference, Image, KubeConfigReference,
     LocalObjectReference, NamespacedObjectKindReference, Patch, Selector, Time, parse_duration,
 };
-
-pub const GROUP: &str = "kustomize.toolkit.fluxcd.io";
-pub const VERSION: &str = "v1";
-
-use crate::conditions;
-
-/// Condition type: result of the last health assessment.
-pub const HEALTHY_CONDITION: &str = conditions::HEALTHY;
-pub const PRUNE_FAILED_REASON: &str = conditions::PRUNE_FAILED;
-pub const ARTIFACT_FAILED_REASON: &str = conditions::ARTIFACT_FAILED;
-pub const BUILD_FAILED_REASON: &str = conditions::BUILD_FAILED_REASON;
-pub const HEALTH_CHECK_FAILED_REASON: &str = conditions::HEALTH_CHECK_FAILED;
-pub const DEPENDENCY_NOT_READY_REASON: &str = conditions::DEPENDENCY_NOT_READY;
-pub const RECONCILIATION_SUCCEEDED_REASON: &str = conditions::RECONCILIATION_SUCCEEDED;
-pub const RECONCILIATION_FAILED_REASON: &str = conditions::RECONCILIATION_FAILED;
-pub const PROGRESSING_WITH_RETRY_REASON: &str = conditions::PROGRESSING_WITH_RETRY;
-
-/// Longest condition message the controller writes.
-pub const MAX_CONDITION_MESSAGE_LENGTH: usize = 20000;
-
-// Values of the `kustomize.toolkit.fluxcd.io/*` annotations and labels on applied objects.
-pub const ENABLED_VALUE: &str = "enabled";
-pub const DISABLED_VALUE: &str = "disabled";
-pub const MERGE_VALUE: &str = "Merge";
-pub const IF_NOT_PRESENT_VALUE: &str = "IfNotPresent";
-pub const IGNORE_VALUE: &str = "Ignore";
 
 /// Builds a kustomize overlay (or plain manifests) from a source artifact and applies it.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
