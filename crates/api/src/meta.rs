@@ -178,13 +178,26 @@ pub trait Reconcilable {
     fn last_handled_reconcile_at(&self) -> Option<&str>;
 }
 
+/// The status fields every reconciled Toolkit kind shares, borrowed for writing.
+pub struct SharedStatusFields<'a> {
+    pub conditions: &'a mut Vec<Condition>,
+    pub observed_generation: &'a mut Option<i64>,
+    pub last_handled_reconcile_at: &'a mut Option<String>,
+}
+
+/// Write access to the shared status fields, so one reconcile harness can record conditions,
+/// `observedGeneration` and `lastHandledReconcileAt` for any kind.
+pub trait SharedStatus: Reconcilable + kube::core::object::HasStatus {
+    fn shared_fields(status: &mut Self::Status) -> SharedStatusFields<'_>;
+}
+
 /// Kinds whose status carries a `meta.Artifact` (sources).
 pub trait ArtifactSource {
     fn artifact(&self) -> Option<&Artifact>;
 }
 
-/// Implements [`Reconcilable`] for a kind whose spec has `suspend` and whose status has
-/// `conditions`, `observedGeneration` and `lastHandledReconcileAt`.
+/// Implements [`Reconcilable`] and [`SharedStatus`] for a kind whose spec has `suspend` and
+/// whose status has `conditions`, `observedGeneration` and `lastHandledReconcileAt`.
 #[macro_export]
 macro_rules! impl_reconcilable {
     ($kind:ty) => {
@@ -204,6 +217,18 @@ macro_rules! impl_reconcilable {
                 self.status
                     .as_ref()
                     .and_then(|s| s.last_handled_reconcile_at.as_deref())
+            }
+        }
+
+        impl $crate::meta::SharedStatus for $kind {
+            fn shared_fields(
+                status: &mut <Self as kube::core::object::HasStatus>::Status,
+            ) -> $crate::meta::SharedStatusFields<'_> {
+                $crate::meta::SharedStatusFields {
+                    conditions: &mut status.conditions,
+                    observed_generation: &mut status.observed_generation,
+                    last_handled_reconcile_at: &mut status.last_handled_reconcile_at,
+                }
             }
         }
     };

@@ -34,10 +34,6 @@ async fn run() -> anyhow::Result<()> {
         &args.events.events_addr,
     )
     .await?;
-    manager
-        .context()
-        .metrics
-        .set_max_concurrent_reconciles("image-automation-controller", args.concurrent);
     // No kind is implemented yet: each one's objects are marked as such instead of being
     // silently ignored. Replace an entry by its reconciler once it exists.
     manager

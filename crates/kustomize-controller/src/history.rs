@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::kustomization::go_duration;
+use driftless_runtime::go_duration;
 
 /// `sha256:<hex>` of the built objects (after decryption and substitution): the same
 /// objects always give the same digest.

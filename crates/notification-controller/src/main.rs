@@ -6,9 +6,8 @@ use anyhow::Context as _;
 use clap::Parser;
 use driftless_api::notification::{Alert, Provider, Receiver};
 use driftless_runtime::flags::{bind_addr, duration};
+use driftless_runtime::reconcile::spawn_cache;
 use driftless_runtime::{CommonArgs, Manager};
-use futures::StreamExt;
-use kube::runtime::{WatchStreamExt, reflector, watcher};
 use notification_controller::events;
 use notification_controller::receiver::ReceiverReconciler;
 use notification_controller::webhook::{self, Limits};
@@ -61,19 +60,11 @@ async fn run() -> anyhow::Result<()> {
     };
     let manager = Manager::start("notification-controller", args.common, "").await?;
     let ctx = manager.context().clone();
-    ctx.metrics
-        .set_max_concurrent_reconciles("notification-controller", args.concurrent);
 
-    // Every replica serves webhooks, leader or not, from its own cache of Receivers.
-    let (receivers, writer) = reflector::store::<Receiver>();
-    let api = ctx
-        .args
-        .watched_api::<Receiver>(ctx.client.clone(), &ctx.runtime_namespace);
-    let watch = watcher(api, ctx.args.watcher_config())
-        .backoff(driftless_runtime::watch_backoff::WatchBackoff::default())
-        .reflect(writer)
-        .for_each(|_| futures::future::ready(()));
-    tokio::spawn(watch);
+    // Every replica serves webhooks and events, leader or not, from its own caches.
+    let receivers = spawn_cache::<Receiver>(&ctx);
+    let alerts = spawn_cache::<Alert>(&ctx);
+    let providers = spawn_cache::<Provider>(&ctx);
     let bound = driftless_runtime::server::serve(
         args.receiver_addr,
         driftless_runtime::http_metrics::instrument(
@@ -93,29 +84,6 @@ async fn run() -> anyhow::Result<()> {
     .with_context(|| format!("binding the webhook receiver on {}", args.receiver_addr))?;
     tracing::info!(addr = %bound, "serving webhook receivers");
 
-    // Events are served by every replica too, from caches of Alerts and Providers.
-    let (alerts, alert_writer) = reflector::store::<Alert>();
-    let (providers, provider_writer) = reflector::store::<Provider>();
-    tokio::spawn(
-        watcher(
-            ctx.args
-                .watched_api::<Alert>(ctx.client.clone(), &ctx.runtime_namespace),
-            ctx.args.watcher_config(),
-        )
-        .backoff(driftless_runtime::watch_backoff::WatchBackoff::default())
-        .reflect(alert_writer)
-        .for_each(|_| futures::future::ready(())),
-    );
-    tokio::spawn(
-        watcher(
-            ctx.args
-                .watched_api::<Provider>(ctx.client.clone(), &ctx.runtime_namespace),
-            ctx.args.watcher_config(),
-        )
-        .backoff(driftless_runtime::watch_backoff::WatchBackoff::default())
-        .reflect(provider_writer)
-        .for_each(|_| futures::future::ready(())),
-    );
     let settings = events::Settings {
         max_body_bytes: 1 << 20,
         dedupe: args.rate_limit_interval,
@@ -143,7 +111,7 @@ async fn run() -> anyhow::Result<()> {
 
     let concurrency = args.concurrent;
     manager
-        .run(move |ctx| async move { ReceiverReconciler::new(ctx).run(concurrency).await })
+        .run(move |ctx| ReceiverReconciler::run(ctx, concurrency))
         .await?;
     Ok(())
 }

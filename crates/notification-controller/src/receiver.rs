@@ -5,18 +5,11 @@
 use std::sync::Arc;
 
 use driftless_api::conditions::SUCCEEDED;
-use driftless_api::event::Severity;
 use driftless_api::notification::{Receiver, ReceiverStatus, ReceiverType};
-use driftless_runtime::conditions as cond;
-use driftless_runtime::metrics::{ObjectLabels, ReconcileOutcome};
-use driftless_runtime::reconcile::{FirstList, reconcile_trigger, run_until_shutdown};
-use driftless_runtime::{Context as RuntimeContext, status::apply_status};
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::Api;
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
-use kube::{Resource, ResourceExt};
+use driftless_runtime::Context as RuntimeContext;
+use driftless_runtime::reconcile::{self, Error, Outcome, Report, RetryAfter};
+use driftless_runtime::secrets::secret_data;
+use kube::ResourceExt;
 use sha2::{Digest, Sha256};
 
 use crate::receiver_cel::ReceiverExpressions;
@@ -57,23 +50,23 @@ pub async fn credentials(
     let Some(reference) = &receiver.spec.secret_ref else {
         return Err("spec.secretRef is required for this receiver type".into());
     };
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
-    let secret = secrets.get(&reference.name).await.map_err(|e| {
-        format!(
-            "unable to read token from secret '{namespace}/{}' error: {e}",
-            reference.name
-        )
-    })?;
-    let data = secret.data.unwrap_or_default();
+    let data = secret_data(client, &namespace, &reference.name)
+        .await
+        .map_err(|e| {
+            format!(
+                "unable to read token from secret '{namespace}/{}' error: {e}",
+                reference.name
+            )
+        })?;
     let text = |key: &str| {
         data.get(key)
-            .map(|v| String::from_utf8_lossy(&v.0).trim().to_owned())
+            .map(|v| String::from_utf8_lossy(v).trim().to_owned())
             .filter(|v| !v.is_empty())
     };
     let token = data
         .get("token")
         // Used as stored, as Flux does: the path and signatures depend on every byte.
-        .map(|t| String::from_utf8_lossy(&t.0).into_owned())
+        .map(|t| String::from_utf8_lossy(t).into_owned())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| {
             format!(
@@ -88,166 +81,63 @@ pub async fn credentials(
     })
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("failed to update status: {0}")]
-    Status(kube::Error),
-}
-
+/// The Receiver reconciler, on the shared harness: its webhook path once the token can be
+/// read.
 pub struct ReceiverReconciler {
-    runtime: RuntimeContext,
+    client: kube::Client,
 }
 
 impl ReceiverReconciler {
-    pub fn new(runtime: RuntimeContext) -> Self {
-        Self { runtime }
-    }
-
-    pub async fn run(self, concurrency: u16) {
-        let runtime = self.runtime.clone();
-        let api: Api<Receiver> = runtime
-            .args
-            .watched_api(runtime.client.clone(), &runtime.runtime_namespace);
-        let (store, writer) = reflector::store();
-        let first_list = FirstList::default();
-        let stream = watcher(api, runtime.args.watcher_config())
-            .backoff(driftless_runtime::watch_backoff::WatchBackoff::default())
-            .reflect(writer)
-            .inspect(first_list.observe())
-            .applied_objects()
-            .predicate_filter(reconcile_trigger, PredicateConfig::default());
-        let stopping = runtime.shutdown.clone();
-        let controller = Controller::for_stream(stream, store)
-            // The watches retry on their own quick backoff; kube's default here would pause
-            // every trigger for up to a minute after an API server restart.
-            .trigger_backoff(driftless_runtime::watch_backoff::WatchBackoff::default())
-            .with_config(
-                kube::runtime::controller::Config::default().concurrency(concurrency.max(1)),
-            )
-            .graceful_shutdown_on(async move { stopping.cancelled().await })
-            .run(
-                |object, ctx: Arc<ReceiverReconciler>| async move { ctx.reconcile(object).await },
-                |object, error, ctx| {
-                    driftless_runtime::reconcile::log_reconcile_error(object.as_ref(), error);
-                    Action::requeue(ctx.runtime.backoff.next_delay(&backoff_key(&object)))
-                },
-                Arc::new(self),
-            )
-            .for_each(|_| futures::future::ready(()));
-        run_until_shutdown(controller, runtime.shutdown.clone(), first_list).await;
-    }
-
-    /// One reconcile, timed into Flux's `gotk_reconcile_duration_seconds`.
-    async fn reconcile(&self, receiver: Arc<Receiver>) -> Result<Action, Error> {
-        let started = std::time::Instant::now();
-        let labels = ObjectLabels::of(receiver.as_ref());
-        if receiver.meta().deletion_timestamp.is_some() {
-            self.runtime.metrics.forget_object(&labels);
-        }
-        let result = self.reconcile_receiver(receiver).await;
-        let outcome = match &result {
-            Ok((_, outcome)) => *outcome,
-            Err(_) => ReconcileOutcome::Error,
+    /// Runs the Receiver reconciler until shutdown.
+    pub async fn run(ctx: RuntimeContext, concurrency: u16) {
+        let reconciler = Self {
+            client: ctx.client.clone(),
         };
-        self.runtime
-            .metrics
-            .observe_reconcile("receiver", labels, started.elapsed(), outcome);
-        result.map(|(action, _)| action)
-    }
-
-    async fn reconcile_receiver(
-        &self,
-        receiver: Arc<Receiver>,
-    ) -> Result<(Action, ReconcileOutcome), Error> {
-        let namespace = receiver.namespace().unwrap_or_default();
-        let api: Api<Receiver> = Api::namespaced(self.runtime.client.clone(), &namespace);
-        let generation = receiver.meta().generation;
-        let mut status: ReceiverStatus = receiver.status.clone().unwrap_or_default();
-        status.last_handled_reconcile_at =
-            driftless_runtime::reconcile::handled_reconcile_at(&*receiver);
-        if receiver.spec.suspend {
-            return Ok((Action::await_change(), ReconcileOutcome::Success));
-        }
-        if let Err(error) = ReceiverExpressions::compile(&receiver.spec) {
-            // A configuration error no retry fixes: said once, not served.
-            let message =
-                format!("Reconciliation failed terminally due to configuration error: {error}");
-            cond::mark_stalled(
-                &mut status.conditions,
-                INVALID_CEL_EXPRESSION,
-                &message,
-                generation,
-            );
-            status.webhook_path = None;
-            status.observed_generation = generation;
-            apply_status(&api, &*receiver, self.runtime.controller, &status)
-                .await
-                .map_err(Error::Status)?;
-            self.runtime
-                .events
-                .publish(
-                    &*receiver,
-                    Severity::Error,
-                    INVALID_CEL_EXPRESSION,
-                    &message,
-                    Default::default(),
-                )
-                .await;
-            tracing::error!(receiver = %backoff_key(&receiver), reason = INVALID_CEL_EXPRESSION, error = %message, "reconciliation stalled");
-            return Ok((Action::await_change(), ReconcileOutcome::Error));
-        }
-        let (action, outcome) = match credentials(&self.runtime.client, &receiver).await {
-            Ok(credentials) => {
-                let path = webhook_path(&credentials.token, &receiver.name_any(), &namespace);
-                cond::mark_ready(
-                    &mut status.conditions,
-                    SUCCEEDED,
-                    format!("Receiver initialized for path: {path}"),
-                    generation,
-                );
-                status.webhook_path = Some(path);
-                self.runtime.backoff.reset(&backoff_key(&receiver));
-                (
-                    Action::requeue(receiver.interval()),
-                    ReconcileOutcome::Success,
-                )
-            }
-            Err(message) => {
-                driftless_runtime::reconcile::log_failed_reconcile(
-                    &*receiver,
-                    TOKEN_NOT_FOUND,
-                    &message,
-                );
-                cond::mark_failed_with_retry(
-                    &mut status.conditions,
-                    TOKEN_NOT_FOUND,
-                    message,
-                    generation,
-                );
-                // A path from an old token would still answer: take it down.
-                status.webhook_path = None;
-                (
-                    Action::requeue(receiver.interval().min(std::time::Duration::from_secs(30))),
-                    ReconcileOutcome::Error,
-                )
-            }
-        };
-        status.observed_generation = generation;
-        apply_status(&api, &*receiver, self.runtime.controller, &status)
-            .await
-            .map_err(Error::Status)?;
-        Ok((action, outcome))
+        reconcile::run(reconciler, ctx, concurrency).await;
     }
 }
 
-/// Failures back off per object: two Receivers of one name in different namespaces are
-/// different objects.
-fn backoff_key(receiver: &Receiver) -> String {
-    format!(
-        "{}/{}",
-        receiver.namespace().unwrap_or_default(),
-        receiver.name_any()
-    )
+impl reconcile::Reconciler for ReceiverReconciler {
+    type Object = Receiver;
+    /// A Receiver holds nothing outside itself.
+    const FINALIZER: bool = false;
+
+    async fn reconcile(
+        &self,
+        receiver: &Arc<Receiver>,
+        status: &mut ReceiverStatus,
+        _report: &mut Report<Receiver>,
+    ) -> Result<Outcome, Error> {
+        if let Err(error) = ReceiverExpressions::compile(&receiver.spec) {
+            // A configuration error no retry fixes: said once, not served.
+            status.webhook_path = None;
+            return Ok(Outcome::configuration_error(INVALID_CEL_EXPRESSION, error));
+        }
+        Ok(match credentials(&self.client, receiver).await {
+            Ok(credentials) => {
+                let namespace = receiver.namespace().unwrap_or_default();
+                let path = webhook_path(&credentials.token, &receiver.name_any(), &namespace);
+                let message = format!("Receiver initialized for path: {path}");
+                status.webhook_path = Some(path);
+                Outcome::Ready {
+                    reason: SUCCEEDED,
+                    message,
+                    interval: receiver.interval(),
+                }
+            }
+            Err(message) => {
+                // A path from an old token would still answer: take it down.
+                status.webhook_path = None;
+                Outcome::Retry {
+                    reason: TOKEN_NOT_FOUND,
+                    message,
+                    after: RetryAfter::Fixed(
+                        receiver.interval().min(std::time::Duration::from_secs(30)),
+                    ),
+                }
+            }
+        })
+    }
 }
 
 #[cfg(test)]

@@ -8,13 +8,16 @@ pub mod cel;
 pub mod conditions;
 pub mod events;
 pub mod flags;
+pub mod go_duration;
 pub mod http_metrics;
+pub mod kube_errors;
 pub mod leader;
 pub mod manager;
 pub mod memory;
 pub mod metrics;
 pub mod not_implemented;
 pub mod reconcile;
+pub mod secrets;
 pub mod server;
 pub mod status;
 pub mod telemetry;
@@ -22,6 +25,7 @@ pub mod tls;
 pub mod watch_backoff;
 
 pub use flags::{CommonArgs, EventForwardingArgs};
+pub use go_duration::go_duration;
 pub use manager::{Context, Manager, ManagerError};
 
 /// Runs a controller's `main` future: tunes the allocator before any thread exists, then

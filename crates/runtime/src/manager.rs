@@ -12,7 +12,6 @@ use crate::events::EventRecorder;
 use crate::flags::CommonArgs;
 use crate::leader::{Elector, LeaderConfig};
 use crate::metrics::Metrics;
-use crate::reconcile::FailureBackoff;
 use crate::server::{self, Readiness};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +38,6 @@ pub struct Context {
     pub controller: &'static str,
     pub metrics: Arc<Metrics>,
     pub events: EventRecorder,
-    pub backoff: Arc<FailureBackoff>,
     pub shutdown: CancellationToken,
     /// Namespace the controller runs in.
     pub runtime_namespace: String,
@@ -117,10 +115,6 @@ impl Manager {
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| controller.to_owned());
         let events = EventRecorder::new(client.clone(), controller, &instance, events_addr);
-        let backoff = Arc::new(FailureBackoff::new(
-            args.min_retry_delay,
-            args.max_retry_delay,
-        ));
         tracing::info!(
             controller,
             kubernetes = %version.git_version,
@@ -136,7 +130,6 @@ impl Manager {
                 controller,
                 metrics,
                 events,
-                backoff,
                 shutdown,
                 runtime_namespace,
             },

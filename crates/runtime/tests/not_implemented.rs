@@ -13,7 +13,6 @@ use driftless_runtime::conditions;
 use driftless_runtime::events::EventRecorder;
 use driftless_runtime::metrics::Metrics;
 use driftless_runtime::not_implemented::{self, NOT_IMPLEMENTED};
-use driftless_runtime::reconcile::FailureBackoff;
 use driftless_runtime::{CommonArgs, Context};
 use k8s_openapi::api::core::v1::Event as KubeEvent;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
@@ -34,10 +33,6 @@ fn context(client: kube::Client, namespace: &str, shutdown: CancellationToken) -
     Context {
         events: EventRecorder::new(client.clone(), "source-controller", "test", ""),
         client,
-        backoff: Arc::new(FailureBackoff::new(
-            args.min_retry_delay,
-            args.max_retry_delay,
-        )),
         args,
         controller: "source-controller",
         metrics: Arc::new(Metrics::new()),

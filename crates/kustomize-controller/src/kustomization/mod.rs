@@ -1,0 +1,191 @@
+//! The Kustomization reconciler: source artifact → build → server-side apply → inventory →
+//! prune → health, as Flux's kustomize-controller does. A failure never deletes what is
+//! applied; the next good revision recovers without manual steps.
+//!
+//! It runs on the shared harness ([`driftless_runtime::reconcile`]), which owns watches,
+//! finalizer, conditions, events, metrics and the status write. Here: [`watches`] (sources
+//! and ConfigMaps/Secrets that trigger a reconcile), [`inputs`] (source artifact,
+//! dependencies, decryption keys, variables), [`pipeline`] (one revision built, applied and
+//! pruned), [`health_wait`], [`outcome`] (how each ending reads) and [`deletion`].
+
+mod deletion;
+mod health_wait;
+mod inputs;
+mod outcome;
+mod pipeline;
+mod watches;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use driftless_api::conditions::{INVALID_CEL_EXPRESSION, PROGRESSING, RECONCILIATION_SUCCEEDED};
+use driftless_api::kustomize::{Kustomization, KustomizationStatus};
+use driftless_runtime::artifact::ArtifactFetcher;
+use driftless_runtime::conditions as cond;
+use driftless_runtime::reconcile::{Error, Outcome, Report};
+use driftless_runtime::{Context as RuntimeContext, reconcile};
+use kube::runtime::controller::Controller;
+
+use crate::clients::{Clients, KubeconfigPolicy};
+use crate::health_exprs::CustomHealthChecks;
+use crate::history;
+use health_wait::HealthOutcome;
+use watches::SourceStores;
+
+pub const NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
+pub const NAMESPACE_LABEL: &str = "kustomize.toolkit.fluxcd.io/namespace";
+
+pub struct Settings {
+    pub concurrency: u16,
+    /// `--default-service-account`: impersonated when a Kustomization names none.
+    pub default_service_account: Option<String>,
+    /// Feature gate `StrictPostBuildSubstitutions`: an unset `${var}` without a default fails.
+    pub strict_substitution: bool,
+    /// `--requeue-dependency`: how soon to look again at a source without an artifact.
+    pub requeue_dependency: Duration,
+    pub no_cross_namespace_refs: bool,
+    /// `--sops-age-secret`, in the controller's namespace: age keys for Kustomizations whose
+    /// `spec.decryption` names no Secret.
+    pub sops_age_secret: Option<String>,
+    /// What kubeconfigs of remote clusters (`spec.kubeConfig`) may use.
+    pub kubeconfig_policy: KubeconfigPolicy,
+    /// `--override-manager`: field managers whose changes are reverted, beyond Flux's own
+    /// list (`kubectl`, `before-first-apply`).
+    pub override_managers: Vec<String>,
+}
+
+pub struct Reconciler {
+    runtime: RuntimeContext,
+    /// Where and as whom each Kustomization applies.
+    clients: Clients,
+    fetcher: ArtifactFetcher,
+    settings: Settings,
+    /// When health checks of each Kustomization's current revision started.
+    health_started: Mutex<HashMap<String, (String, Instant)>>,
+    /// The sources the controller watches, filled by its watches: artifacts are read here
+    /// instead of with a GET per reconcile.
+    sources: SourceStores,
+}
+
+impl Reconciler {
+    pub fn new(
+        runtime: RuntimeContext,
+        config: kube::Config,
+        fetcher: ArtifactFetcher,
+        settings: Settings,
+    ) -> Self {
+        let clients = Clients::new(
+            runtime.client.clone(),
+            config,
+            settings.default_service_account.clone(),
+            settings.kubeconfig_policy,
+        );
+        Self {
+            runtime,
+            clients,
+            fetcher,
+            settings,
+            health_started: Mutex::new(HashMap::new()),
+            sources: SourceStores::default(),
+        }
+    }
+
+    /// Runs the controller until shutdown.
+    pub async fn run(self) {
+        let ctx = self.runtime.clone();
+        let concurrency = self.settings.concurrency;
+        reconcile::run(self, ctx, concurrency).await;
+    }
+}
+
+impl reconcile::Reconciler for Reconciler {
+    type Object = Kustomization;
+
+    fn watches(
+        &mut self,
+        controller: Controller<Kustomization>,
+        watches: &reconcile::Watches<Kustomization>,
+    ) -> Controller<Kustomization> {
+        let (controller, sources) = watches::declare(controller, watches);
+        self.sources = sources;
+        controller
+    }
+
+    async fn reconcile(
+        &self,
+        object: &Arc<Kustomization>,
+        status: &mut KustomizationStatus,
+        report: &mut Report<Kustomization>,
+    ) -> Result<Outcome, Error> {
+        let started = Instant::now();
+        // Invalid expressions are a configuration error that only a new spec fixes.
+        let custom_health = match CustomHealthChecks::compile(&object.spec.health_check_exprs) {
+            Ok(checks) => checks,
+            Err(error) => return Ok(Outcome::configuration_error(INVALID_CEL_EXPRESSION, error)),
+        };
+        let artifact = match self.source_artifact(object).await {
+            Ok(artifact) => artifact,
+            Err(failure) => return Ok(self.failed(object, status, report, failure)),
+        };
+        if let Err(failure) = self.check_dependencies(object, &artifact).await {
+            return Ok(self.failed(object, status, report, failure));
+        }
+        let revision = artifact.revision.clone();
+        // A new object already reads as in progress to kstatus (observedGeneration behind
+        // generation); the extra write would only add API load when many are created.
+        if !status.conditions.is_empty() {
+            report
+                .progress(
+                    status,
+                    PROGRESSING,
+                    format!("Fetching manifests for revision {revision}"),
+                )
+                .await?;
+        }
+        let mut built_digest = None;
+        let result = self
+            .reconcile_revision(object, &artifact, status, &mut built_digest, &custom_health)
+            .await;
+        // Every outcome past the build is recorded, except a health check still waiting.
+        let history_outcome = match &result {
+            Ok((_, HealthOutcome::Waiting(_))) => None,
+            Ok(_) => Some(RECONCILIATION_SUCCEEDED),
+            Err(failure) => Some(failure.reason()),
+        };
+        if let (Some(digest), Some(outcome)) = (&built_digest, history_outcome) {
+            history::record(
+                &mut status.history,
+                digest,
+                cond::now(),
+                started.elapsed(),
+                outcome,
+                BTreeMap::from([("revision".to_owned(), revision.clone())]),
+            );
+        }
+        Ok(match result {
+            Ok((changes, health)) => {
+                self.succeeded(object, status, report, &revision, &changes, health, started)
+            }
+            Err(failure) => self.failed(object, status, report, failure),
+        })
+    }
+
+    async fn cleanup(&self, object: &Arc<Kustomization>) -> Result<(), Error> {
+        self.finalize(object).await
+    }
+
+    fn event_metadata(&self, status: &KustomizationStatus) -> BTreeMap<String, String> {
+        outcome::revision_metadata(status.last_attempted_revision.as_deref())
+    }
+}
+
+/// The key Kustomizations are logged and remembered under.
+fn key(object: &Kustomization) -> String {
+    use kube::ResourceExt;
+    format!(
+        "{}/{}",
+        object.namespace().unwrap_or_default(),
+        object.name_any()
+    )
+}

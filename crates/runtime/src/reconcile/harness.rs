@@ -1,0 +1,429 @@
+//! The reconcile harness every controller runs its reconcilers on. It owns what is the same
+//! for every kind: the watch of the kind, the predicate (a new generation, a reconcile request
+//! or deletion), the finalizer, suspension, the failure backoff, Flux's reconcile metrics,
+//! `lastHandledReconcileAt`, the conditions and events that follow from an [`Outcome`], and
+//! the status write. A [`Reconciler`] provides only what is particular to its kind.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Instant;
+
+use driftless_api::event::Severity;
+use driftless_api::meta::{Reconcilable, SharedStatus};
+use futures::StreamExt;
+use k8s_openapi::NamespaceResourceScope;
+use kube::api::Api;
+use kube::core::object::HasStatus;
+use kube::runtime::controller::{Action, Config, Controller};
+use kube::runtime::finalizer::Event as FinalizerEvent;
+use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::backoff::FailureBackoff;
+use super::finalizer::with_finalizer;
+use super::logs::{log_failed_reconcile, log_reconcile_error};
+use super::outcome::{Decision, LogLine, Notice, Outcome, Requeue, decide};
+use super::requests::{handled_reconcile_at, reconcile_trigger, with_jitter};
+use super::shutdown::{FirstList, run_until_shutdown};
+use super::watches::Watches;
+use crate::manager::Context;
+use crate::metrics::ObjectLabels;
+use crate::status::apply_status;
+use crate::watch_backoff::WatchBackoff;
+
+/// A namespaced Toolkit kind the harness can reconcile.
+pub trait ToolkitObject:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + SharedStatus
+    + HasStatus<Status: Default + Clone + Serialize + Send + Sync + 'static>
+    + Clone
+    + DeserializeOwned
+    + Serialize
+    + Debug
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> ToolkitObject for K where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + SharedStatus
+        + HasStatus<Status: Default + Clone + Serialize + Send + Sync + 'static>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// The status type of a kind.
+pub type StatusOf<K> = <K as HasStatus>::Status;
+
+/// Why a reconcile could not finish; retried with the object's failure backoff. Failures of
+/// the object's own (a bad spec, an unreachable source) are [`Outcome`]s, not errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to update status: {0}")]
+    Status(#[source] kube::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+    #[error("cleanup: {0}")]
+    Cleanup(String),
+    /// A state no condition describes (a bug); retried with backoff.
+    #[error("{0}")]
+    Unexpected(String),
+}
+
+/// What is particular to one kind's reconciler.
+pub trait Reconciler: Send + Sync + Sized + 'static {
+    type Object: ToolkitObject;
+
+    /// Whether objects carry the Toolkit finalizer, so [`Reconciler::cleanup`] runs before
+    /// they go. Kinds that leave nothing behind outside the object say `false`.
+    const FINALIZER: bool = true;
+
+    /// Watches beyond the kind's own, added to `controller`; caches the reconciler reads are
+    /// kept in `self`.
+    fn watches(
+        &mut self,
+        controller: Controller<Self::Object>,
+        _watches: &Watches<Self::Object>,
+    ) -> Controller<Self::Object> {
+        controller
+    }
+
+    /// One reconcile of a live (not suspended) object: does the work, sets the kind's own
+    /// status fields in `status`, adds its events to `report`, and says how it ended.
+    fn reconcile(
+        &self,
+        object: &Arc<Self::Object>,
+        status: &mut StatusOf<Self::Object>,
+        report: &mut Report<Self::Object>,
+    ) -> impl Future<Output = Result<Outcome, Error>> + Send;
+
+    /// Releases what a deleted object held (applied objects, stored artifacts).
+    fn cleanup(
+        &self,
+        _object: &Arc<Self::Object>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Metadata of the Warning event of a failure (the revision it happened at, say).
+    fn event_metadata(&self, _status: &StatusOf<Self::Object>) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
+
+    /// Called once the status of a reconcile is stored, before its events are sent.
+    fn status_written(
+        &self,
+        _object: &Self::Object,
+        _previous: Option<&StatusOf<Self::Object>>,
+        _status: &StatusOf<Self::Object>,
+    ) {
+    }
+}
+
+/// What a reconciler reports while it works: events to send once the status is written,
+/// and progress shown before a long step.
+pub struct Report<K: ToolkitObject> {
+    object: Arc<K>,
+    api: Api<K>,
+    controller: &'static str,
+    events: Vec<Notice>,
+    progress_written: bool,
+}
+
+impl<K: ToolkitObject> Report<K> {
+    fn new(object: Arc<K>, api: Api<K>, controller: &'static str) -> Self {
+        Self {
+            object,
+            api,
+            controller,
+            events: Vec::new(),
+            progress_written: false,
+        }
+    }
+
+    /// An event sent after the status is written, in the order added.
+    pub fn event(
+        &mut self,
+        severity: Severity,
+        reason: &str,
+        message: impl Into<String>,
+        metadata: BTreeMap<String, String>,
+    ) {
+        self.events.push(Notice {
+            severity,
+            reason: reason.to_owned(),
+            message: message.into(),
+            metadata,
+        });
+    }
+
+    /// Writes `status` with Reconciling=True and Ready=Unknown at once, so a long step shows
+    /// as in progress while it runs.
+    pub async fn progress(
+        &mut self,
+        status: &StatusOf<K>,
+        reason: &str,
+        message: impl Into<String>,
+    ) -> Result<(), Error> {
+        let mut progressing = status.clone();
+        crate::conditions::mark_reconciling(
+            K::shared_fields(&mut progressing).conditions,
+            reason,
+            message,
+            self.object.meta().generation,
+        );
+        apply_status(&self.api, &*self.object, self.controller, &progressing)
+            .await
+            .map_err(Error::Status)?;
+        self.progress_written = true;
+        Ok(())
+    }
+}
+
+/// Runs `reconciler` over every object of its kind in the watched namespaces, at most
+/// `concurrency` at a time, until shutdown.
+pub async fn run<R: Reconciler>(mut reconciler: R, ctx: Context, concurrency: u16) {
+    let api: Api<R::Object> = ctx
+        .args
+        .watched_api(ctx.client.clone(), &ctx.runtime_namespace);
+    let (store, writer) = reflector::store();
+    let first_list = FirstList::default();
+    let stream = watcher(api, ctx.args.watcher_config())
+        .backoff(WatchBackoff::default())
+        // Managed fields are most of an object's size and never read here.
+        .modify(|object| object.managed_fields_mut().clear())
+        .reflect(writer)
+        .inspect(first_list.observe())
+        .applied_objects()
+        .predicate_filter(reconcile_trigger, PredicateConfig::default());
+    let concurrency = concurrency.max(1);
+    let metrics_name = R::Object::kind(&()).to_ascii_lowercase();
+    ctx.metrics
+        .set_max_concurrent_reconciles(&metrics_name, concurrency);
+    let controller = Controller::for_stream(stream, store.clone())
+        // The watches retry on their own quick backoff; kube's default here would pause
+        // every trigger for up to a minute after an API server restart.
+        .trigger_backoff(WatchBackoff::default())
+        .with_config(Config::default().concurrency(concurrency));
+    let controller = reconciler.watches(controller, &Watches::new(ctx.clone(), store));
+    let shutdown = ctx.shutdown.clone();
+    let stopping = shutdown.clone();
+    let harness = Arc::new(Harness {
+        backoff: FailureBackoff::new(ctx.args.min_retry_delay, ctx.args.max_retry_delay),
+        reconciler,
+        ctx,
+        metrics_name,
+    });
+    let controller = controller
+        .graceful_shutdown_on(async move { stopping.cancelled().await })
+        .run(
+            |object, harness: Arc<Harness<R>>| harness.reconcile(object),
+            |object, error, harness| harness.error_policy(&object, error),
+            harness,
+        )
+        .for_each(|_| futures::future::ready(()));
+    run_until_shutdown(controller, shutdown, first_list).await;
+}
+
+struct Harness<R: Reconciler> {
+    reconciler: R,
+    ctx: Context,
+    backoff: FailureBackoff,
+    /// The `controller` label of the reconcile metrics: the kind in lower case, as
+    /// controller-runtime names it.
+    metrics_name: String,
+}
+
+impl<R: Reconciler> Harness<R> {
+    async fn reconcile(self: Arc<Self>, object: Arc<R::Object>) -> Result<Action, Error> {
+        if !R::FINALIZER {
+            if object.meta().deletion_timestamp.is_some() {
+                self.forget(&object);
+                return Ok(Action::await_change());
+            }
+            return self.apply(object).await;
+        }
+        let api = self.api(&object);
+        let this = self.clone();
+        with_finalizer(
+            &api,
+            object,
+            |event| async move {
+                match event {
+                    FinalizerEvent::Apply(object) => this.apply(object).await,
+                    FinalizerEvent::Cleanup(object) => this.cleanup(object).await,
+                }
+            },
+            Error::Finalizer,
+        )
+        .await
+    }
+
+    fn api(&self, object: &R::Object) -> Api<R::Object> {
+        Api::namespaced(
+            self.ctx.client.clone(),
+            &object.namespace().unwrap_or_default(),
+        )
+    }
+
+    async fn apply(&self, object: Arc<R::Object>) -> Result<Action, Error> {
+        if object.suspended() {
+            tracing::info!(
+                kind = %R::Object::kind(&()),
+                namespace = object.namespace().unwrap_or_default(),
+                name = %object.name_any(),
+                "reconciliation is suspended for this object"
+            );
+            return Ok(Action::await_change());
+        }
+        let started = Instant::now();
+        let api = self.api(&object);
+        let previous = object.status().cloned();
+        let mut status = previous.clone().unwrap_or_default();
+        let mut report = Report::new(object.clone(), api.clone(), self.ctx.controller);
+        let outcome = self
+            .reconciler
+            .reconcile(&object, &mut status, &mut report)
+            .await?;
+        let metadata = self.reconciler.event_metadata(&status);
+        let decision = settle(&*object, &mut status, &outcome, metadata);
+        // A progress write made during the reconcile is always overwritten.
+        if report.progress_written || !same_status::<R::Object>(previous.as_ref(), &status) {
+            match apply_status(&api, &*object, self.ctx.controller, &status).await {
+                Ok(_) => {}
+                // Deleted meanwhile: nothing left to report on.
+                Err(kube::Error::Api(response)) if response.code == 404 => {
+                    return Ok(Action::await_change());
+                }
+                Err(error) => return Err(Error::Status(error)),
+            }
+        }
+        self.log(&object, &outcome, &decision);
+        self.reconciler
+            .status_written(&object, previous.as_ref(), &status);
+        for notice in report.events.into_iter().chain(decision.event) {
+            self.ctx
+                .events
+                .publish(
+                    &*object,
+                    notice.severity,
+                    &notice.reason,
+                    &notice.message,
+                    notice.metadata,
+                )
+                .await;
+        }
+        let key = key(&*object);
+        if decision.reset_backoff {
+            self.backoff.reset(&key);
+        }
+        self.ctx.metrics.observe_reconcile(
+            &self.metrics_name,
+            ObjectLabels::of(&*object),
+            started.elapsed(),
+            decision.metric,
+        );
+        Ok(match decision.requeue {
+            Requeue::Interval(interval) => Action::requeue(with_jitter(
+                interval,
+                self.ctx.args.interval_jitter_percentage,
+            )),
+            Requeue::After(delay) => Action::requeue(delay),
+            Requeue::Backoff { at_most } => {
+                Action::requeue(self.backoff.next_delay(&key).min(at_most))
+            }
+            Requeue::OnChange => Action::await_change(),
+        })
+    }
+
+    fn log(&self, object: &R::Object, outcome: &Outcome, decision: &Decision) {
+        let (reason, message) = (outcome.reason(), outcome.message());
+        match decision.log {
+            LogLine::None => {}
+            LogLine::Failed => log_failed_reconcile(object, reason, message),
+            LogLine::Waiting => tracing::info!(
+                kind = %R::Object::kind(&()),
+                namespace = object.namespace().unwrap_or_default(),
+                name = %object.name_any(),
+                reason,
+                error = message,
+                "reconciliation waiting"
+            ),
+            LogLine::Stalled => tracing::error!(
+                kind = %R::Object::kind(&()),
+                namespace = object.namespace().unwrap_or_default(),
+                name = %object.name_any(),
+                reason,
+                error = message,
+                "reconciliation stalled"
+            ),
+        }
+    }
+
+    async fn cleanup(&self, object: Arc<R::Object>) -> Result<Action, Error> {
+        self.reconciler.cleanup(&object).await?;
+        self.forget(&object);
+        Ok(Action::await_change())
+    }
+
+    /// Drops what is kept about a deleted object.
+    fn forget(&self, object: &R::Object) {
+        self.ctx.metrics.forget_object(&ObjectLabels::of(object));
+        self.backoff.reset(&key(object));
+    }
+
+    fn error_policy(&self, object: &R::Object, error: &Error) -> Action {
+        log_reconcile_error(object, error);
+        Action::requeue(self.backoff.next_delay(&key(object)))
+    }
+}
+
+/// Records in `status` what follows from `outcome` for `object`: its conditions, the
+/// generation it settles and the reconcile request it handled. Returns the whole decision.
+pub fn settle<K: ToolkitObject>(
+    object: &K,
+    status: &mut StatusOf<K>,
+    outcome: &Outcome,
+    event_metadata: BTreeMap<String, String>,
+) -> Decision {
+    let fields = K::shared_fields(status);
+    let decision = decide(
+        outcome,
+        fields.conditions,
+        object.meta().generation,
+        event_metadata,
+    );
+    fields.conditions.clone_from(&decision.conditions);
+    if let Some(generation) = decision.observed_generation {
+        *fields.observed_generation = generation;
+    }
+    *fields.last_handled_reconcile_at = handled_reconcile_at(object);
+    decision
+}
+
+/// Whether `status` is what the object already has, so writing it would change nothing.
+pub fn same_status<K: ToolkitObject>(previous: Option<&StatusOf<K>>, status: &StatusOf<K>) -> bool {
+    previous.is_some_and(|previous| {
+        serde_json::to_value(previous).ok() == serde_json::to_value(status).ok()
+    })
+}
+
+/// The failure backoff key: objects of one name in two namespaces are two objects.
+fn key<K: Resource>(object: &K) -> String {
+    format!(
+        "{}/{}",
+        object.namespace().unwrap_or_default(),
+        object.name_any()
+    )
+}

@@ -1,0 +1,429 @@
+//! The GitRepository reconciler: credentials → resolve the ref on the remote → fetch only a
+//! new revision → tree with ignore rules → deterministic tar.gz in storage → status, events,
+//! garbage collection. A failure never touches the last good artifact, which stays served.
+//!
+//! It runs on the shared harness ([`driftless_runtime::reconcile`]), which owns watches,
+//! finalizer, conditions, events, metrics and the status write. Here: [`fetch`] (inputs and
+//! the timed job), [`job`] (the blocking fetch-and-pack), [`include`], [`verification`],
+//! [`failure`] (which step failed, and how that reads), [`dependents`] (includers woken by a
+//! new artifact) and [`orphans`] (storage of deleted objects).
+
+mod dependents;
+mod failure;
+mod fetch;
+mod include;
+mod job;
+mod orphans;
+mod verification;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use driftless_api::conditions::{
+    ARTIFACT_IN_STORAGE, ARTIFACT_OUTDATED, FETCH_FAILED, NEW_ARTIFACT_EVENT, PROGRESSING,
+    RECONCILING, SOURCE_VERIFIED, STORAGE_OPERATION_FAILED, SUCCEEDED,
+};
+use driftless_api::event::Severity;
+use driftless_api::meta::parse_duration;
+use driftless_api::source::{GitRepository, GitRepositoryStatus, INCLUDE_UNAVAILABLE_CONDITION};
+use driftless_runtime::conditions::{self as cond, Status};
+use driftless_runtime::reconcile::{Error, Outcome, Report, RetryAfter, Watches};
+use driftless_runtime::{Context as RuntimeContext, reconcile};
+use kube::runtime::controller::Controller;
+use kube::{Resource, ResourceExt};
+
+use crate::git;
+use crate::packed::PackedCommits;
+use crate::storage::Storage;
+use dependents::Dependents;
+use failure::Failure;
+use job::SourceOutcome;
+use verification::verification_mode;
+
+const KIND: &str = "GitRepository";
+/// How long a fetch runs before the object is shown as in progress: long enough that fetches
+/// of many objects at once add no status writes, short against the 60 s fetch timeout.
+const SLOW_FETCH: Duration = Duration::from_secs(5);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How many packed commits are remembered for other GitRepositories to reuse.
+const PACKED_COMMITS_CAPACITY: usize = 4096;
+/// Conditions naming a failed step: only the step failing now is shown.
+const FAILED_STEPS: [&str; 4] = [
+    FETCH_FAILED,
+    STORAGE_OPERATION_FAILED,
+    INCLUDE_UNAVAILABLE_CONDITION,
+    ARTIFACT_OUTDATED,
+];
+
+/// Settings of the GitRepository reconciler.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub concurrency: u16,
+    /// Where temporary bare repositories are created.
+    pub work_dir: PathBuf,
+    pub limits: git::tree::TreeLimits,
+}
+
+pub struct Reconciler {
+    runtime: RuntimeContext,
+    storage: Storage,
+    settings: Settings,
+    /// Set once running: who includes whom, and how to ask for their reconcile.
+    dependents: Option<Dependents>,
+    /// Commits other GitRepositories already packed.
+    packed: PackedCommits,
+}
+
+impl Reconciler {
+    pub fn new(runtime: RuntimeContext, storage: Storage, settings: Settings) -> Self {
+        Self {
+            runtime,
+            storage,
+            settings,
+            dependents: None,
+            packed: PackedCommits::new(PACKED_COMMITS_CAPACITY),
+        }
+    }
+
+    /// Runs the controller, and the sweep of orphaned artifacts, until shutdown.
+    pub async fn run(self) {
+        let ctx = self.runtime.clone();
+        tokio::spawn(orphans::remove_orphans(
+            ctx.args
+                .watched_api::<GitRepository>(ctx.client.clone(), &ctx.runtime_namespace),
+            ctx.args.watcher_config().label_selector,
+            self.storage.clone(),
+            ctx.shutdown.clone(),
+        ));
+        let concurrency = self.settings.concurrency;
+        reconcile::run(self, ctx, concurrency).await;
+    }
+}
+
+impl reconcile::Reconciler for Reconciler {
+    type Object = GitRepository;
+
+    fn watches(
+        &mut self,
+        controller: Controller<GitRepository>,
+        watches: &Watches<GitRepository>,
+    ) -> Controller<GitRepository> {
+        let (notify, requests) = tokio::sync::mpsc::channel(1024);
+        self.dependents = Some(Dependents {
+            store: watches.objects(),
+            notify,
+        });
+        let requests = futures::stream::unfold(requests, |mut requests| async move {
+            requests.recv().await.map(|request| (request, requests))
+        });
+        controller.reconcile_on(requests)
+    }
+
+    async fn reconcile(
+        &self,
+        object: &Arc<GitRepository>,
+        status: &mut GitRepositoryStatus,
+        report: &mut Report<GitRepository>,
+    ) -> Result<Outcome, Error> {
+        let generation = object.meta().generation;
+        let new_generation = (status.observed_generation != generation).then(|| {
+            format!(
+                "processing object: new generation {} -> {}",
+                status.observed_generation.unwrap_or(-1),
+                generation.unwrap_or(0)
+            )
+        });
+        // A spec change on a working object is shown as in progress right away. A new object
+        // already reads as in progress to kstatus (observedGeneration behind generation); the
+        // extra write would only add API load when many are created.
+        if let Some(message) = &new_generation
+            && !status.conditions.is_empty()
+        {
+            report
+                .progress(status, PROGRESSING, message.clone())
+                .await?;
+        }
+        let fetched = {
+            let fetch = self.reconcile_source(object, status);
+            tokio::pin!(fetch);
+            tokio::select! {
+                fetched = &mut fetch => fetched,
+                () = tokio::time::sleep(SLOW_FETCH) => {
+                    // A slow or hanging fetch shows as in progress while it runs, not only
+                    // when it ends or times out.
+                    let message = new_generation
+                        .or_else(|| cond::get(&status.conditions, RECONCILING).map(|c| c.message.clone()))
+                        .unwrap_or_else(|| "reconciliation in progress".to_owned());
+                    if let Err(error) = report.progress(status, PROGRESSING, message).await {
+                        tracing::debug!(%error, "could not mark a slow fetch as in progress");
+                    }
+                    fetch.await
+                }
+            }
+        };
+        match fetched {
+            Ok(source) => self.stored(object, status, report, source),
+            Err(failure) => Ok(failed(object, status, failure)),
+        }
+    }
+
+    async fn cleanup(&self, object: &Arc<GitRepository>) -> Result<(), Error> {
+        let namespace = object.namespace().unwrap_or_default();
+        match self
+            .storage
+            .object_dir(KIND, &namespace, &object.name_any())
+        {
+            Ok(dir) => {
+                if let Err(error) = self.storage.remove_object(&dir) {
+                    tracing::warn!(%error, "removing artifacts of a deleted GitRepository");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "no storage directory for a deleted GitRepository")
+            }
+        }
+        Ok(())
+    }
+
+    fn status_written(
+        &self,
+        object: &GitRepository,
+        previous: Option<&GitRepositoryStatus>,
+        status: &GitRepositoryStatus,
+    ) {
+        let before = previous.and_then(|s| s.artifact.as_ref());
+        let new_artifact = status
+            .artifact
+            .as_ref()
+            .is_some_and(|a| before.is_none_or(|b| b.digest != a.digest || b.path != a.path));
+        if new_artifact && let Some(dependents) = &self.dependents {
+            dependents.notify_includers_of(object);
+        }
+    }
+}
+
+impl Reconciler {
+    /// The artifact is in storage (new, or the current one still valid): Ready, and a
+    /// NewArtifact event when the revision changed.
+    fn stored(
+        &self,
+        object: &GitRepository,
+        status: &mut GitRepositoryStatus,
+        report: &mut Report<GitRepository>,
+        source: SourceOutcome,
+    ) -> Result<Outcome, Error> {
+        let generation = object.meta().generation;
+        let previous_revision = status.artifact.as_ref().map(|a| a.revision.clone());
+        if let SourceOutcome::Stored {
+            artifact,
+            summary,
+            verified,
+            included,
+        } = source
+        {
+            if previous_revision.as_deref() != Some(artifact.revision.as_str()) {
+                let metadata = BTreeMap::from([
+                    (
+                        "source.toolkit.fluxcd.io/revision".to_owned(),
+                        artifact.revision.clone(),
+                    ),
+                    (
+                        "source.toolkit.fluxcd.io/digest".to_owned(),
+                        artifact.digest.clone(),
+                    ),
+                ]);
+                report.event(
+                    Severity::Info,
+                    NEW_ARTIFACT_EVENT,
+                    format!("stored artifact for commit '{summary}'"),
+                    metadata,
+                );
+            }
+            status.artifact = Some(*artifact);
+            status.included_artifacts = included;
+            match verified {
+                Some(message) => cond::set(
+                    &mut status.conditions,
+                    SOURCE_VERIFIED,
+                    Status::True,
+                    SUCCEEDED,
+                    message,
+                    generation,
+                ),
+                None => cond::remove(&mut status.conditions, SOURCE_VERIFIED),
+            }
+        }
+        status.source_verification_mode = verification_mode(&object.spec);
+        let Some(artifact) = &status.artifact else {
+            return Err(Error::Unexpected(
+                "no artifact after a successful reconcile".to_owned(),
+            ));
+        };
+        let message = format!("stored artifact for revision '{}'", artifact.revision);
+        for step in FAILED_STEPS {
+            cond::remove(&mut status.conditions, step);
+        }
+        cond::set(
+            &mut status.conditions,
+            ARTIFACT_IN_STORAGE,
+            Status::True,
+            SUCCEEDED,
+            message.clone(),
+            generation,
+        );
+        status.observed_ignore = object.spec.ignore.clone();
+        status.observed_recurse_submodules = object.spec.recurse_submodules;
+        status.observed_include = object.spec.include.clone();
+        status.observed_sparse_checkout = object.spec.sparse_checkout.clone();
+        Ok(Outcome::Ready {
+            reason: SUCCEEDED,
+            message,
+            interval: interval(object),
+        })
+    }
+}
+
+/// A step failed: its condition, and a retry on the failure backoff (never later than the
+/// interval a fixed source would be noticed in) — or, for a spec no retry can fix, Stalled.
+fn failed(object: &GitRepository, status: &mut GitRepositoryStatus, failure: Failure) -> Outcome {
+    let generation = object.meta().generation;
+    // Only the step that failed now is reported: an earlier failure of another step (a
+    // fixed Secret, say) no longer holds.
+    for step in FAILED_STEPS {
+        if step != failure.condition {
+            cond::remove(&mut status.conditions, step);
+        }
+    }
+    // SourceVerified is a positive condition: a failed check makes it False.
+    let polarity = if failure.condition == SOURCE_VERIFIED {
+        Status::False
+    } else {
+        Status::True
+    };
+    cond::set(
+        &mut status.conditions,
+        failure.condition,
+        polarity,
+        failure.reason,
+        failure.message.clone(),
+        generation,
+    );
+    if status.artifact.is_none() {
+        cond::remove(&mut status.conditions, ARTIFACT_IN_STORAGE);
+    }
+    if failure.stalled {
+        Outcome::Stalled {
+            reason: failure.reason,
+            message: failure.message,
+        }
+    } else {
+        Outcome::Retry {
+            reason: failure.reason,
+            message: failure.message,
+            after: RetryAfter::Backoff {
+                at_most: interval(object),
+            },
+        }
+    }
+}
+
+/// `spec.interval` (ten minutes when unreadable).
+fn interval(object: &GitRepository) -> Duration {
+    parse_duration(&object.spec.interval).unwrap_or(Duration::from_secs(600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use driftless_api::conditions::URL_INVALID;
+    use driftless_api::meta::Artifact;
+    use driftless_api::source::{GIT_OPERATION_FAILED_REASON, GitRepositorySpec};
+
+    fn repo() -> GitRepository {
+        let mut repo = GitRepository::new(
+            "podinfo",
+            GitRepositorySpec {
+                interval: "1m".into(),
+                ..Default::default()
+            },
+        );
+        repo.metadata.generation = Some(2);
+        repo
+    }
+
+    fn artifact() -> Artifact {
+        Artifact {
+            path: "gitrepository/apps/podinfo/abc.tar.gz".into(),
+            url: "http://source-controller/gitrepository/apps/podinfo/abc.tar.gz".into(),
+            revision: "main@sha1:abc".into(),
+            digest: "sha256:abc".into(),
+            last_update_time: cond::now(),
+            size: None,
+            metadata: None,
+        }
+    }
+
+    #[test]
+    fn a_failed_step_replaces_the_failure_of_another_and_keeps_the_artifact() {
+        let mut status = GitRepositoryStatus {
+            artifact: Some(artifact()),
+            ..Default::default()
+        };
+        let storage_failed = Failure::storage("ArchiveOperationFailed", "disk full".into());
+        failed(&repo(), &mut status, storage_failed);
+        assert!(cond::is_true(&status.conditions, STORAGE_OPERATION_FAILED));
+        let outcome = failed(
+            &repo(),
+            &mut status,
+            Failure::fetch(GIT_OPERATION_FAILED_REASON, "unreachable".into()),
+        );
+        assert!(cond::get(&status.conditions, STORAGE_OPERATION_FAILED).is_none());
+        assert!(cond::is_true(&status.conditions, FETCH_FAILED));
+        assert!(status.artifact.is_some(), "the last good artifact stays");
+        assert_eq!(
+            outcome,
+            Outcome::Retry {
+                reason: GIT_OPERATION_FAILED_REASON,
+                message: "unreachable".into(),
+                after: RetryAfter::Backoff {
+                    at_most: Duration::from_secs(60)
+                },
+            }
+        );
+    }
+
+    #[test]
+    fn a_spec_no_retry_fixes_stalls() {
+        let mut status = GitRepositoryStatus::default();
+        let invalid = Failure {
+            condition: FETCH_FAILED,
+            reason: URL_INVALID,
+            message: "invalid URL".into(),
+            stalled: true,
+        };
+        assert_eq!(
+            failed(&repo(), &mut status, invalid),
+            Outcome::Stalled {
+                reason: URL_INVALID,
+                message: "invalid URL".into()
+            }
+        );
+        assert!(cond::get(&status.conditions, ARTIFACT_IN_STORAGE).is_none());
+    }
+
+    #[test]
+    fn a_failed_signature_check_makes_source_verified_false() {
+        let mut status = GitRepositoryStatus::default();
+        let unsigned = Failure {
+            condition: SOURCE_VERIFIED,
+            reason: "InvalidCommitSignature",
+            message: "no signature".into(),
+            stalled: false,
+        };
+        failed(&repo(), &mut status, unsigned);
+        let verified = cond::get(&status.conditions, SOURCE_VERIFIED).unwrap();
+        assert_eq!(verified.status, "False");
+    }
+}

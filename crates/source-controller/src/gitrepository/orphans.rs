@@ -1,0 +1,61 @@
+//! Artifacts of GitRepositories that no longer exist are removed from storage.
+
+use std::time::Duration;
+
+use driftless_api::source::GitRepository;
+use kube::ResourceExt;
+use kube::api::Api;
+
+use super::KIND;
+use crate::storage::Storage;
+
+/// How often storage is checked for artifacts of objects that no longer exist.
+const ORPHAN_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// At start and hourly after that, removes the storage directories of GitRepositories that
+/// no longer exist (deleted while the controller was down, or whose finalizer was removed by
+/// hand). Existence comes from a metadata-only list of the objects this instance watches.
+pub(super) async fn remove_orphans(
+    api: Api<GitRepository>,
+    label_selector: Option<String>,
+    storage: Storage,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut params = kube::api::ListParams::default();
+    if let Some(selector) = &label_selector {
+        params = params.labels(selector);
+    }
+    loop {
+        match api.list_metadata(&params).await {
+            Ok(list) => {
+                let live: std::collections::HashSet<(String, String)> = list
+                    .items
+                    .iter()
+                    .map(|o| (o.namespace().unwrap_or_default(), o.name_any()))
+                    .collect();
+                let storage = storage.clone();
+                let swept = tokio::task::spawn_blocking(move || {
+                    storage.remove_orphans(KIND, |namespace, name| {
+                        live.contains(&(namespace.to_owned(), name.to_owned()))
+                    })
+                })
+                .await;
+                match swept {
+                    Ok(Ok(removed)) if !removed.is_empty() => tracing::info!(
+                        count = removed.len(),
+                        "removed artifacts of deleted GitRepositories"
+                    ),
+                    Ok(Err(error)) => tracing::warn!(%error, "removing orphaned artifacts"),
+                    _ => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "listing GitRepositories to find orphaned artifacts")
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(ORPHAN_SWEEP_INTERVAL) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
