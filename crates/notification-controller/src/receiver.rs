@@ -2,12 +2,10 @@
 //! `status.webhookPath` (`/hook/<sha256(token + name + namespace)>`, as Flux computes it) once
 //! its token Secret can be read.
 
-use std::sync::Arc;
-
 use driftless_api::conditions::SUCCEEDED;
-use driftless_api::notification::{Receiver, ReceiverStatus, ReceiverType};
+use driftless_api::notification::{Receiver, ReceiverType};
 use driftless_runtime::Context as RuntimeContext;
-use driftless_runtime::reconcile::{self, Error, Outcome, Report, RetryAfter};
+use driftless_runtime::reconcile::{self, Error, Outcome, RetryAfter, Run};
 use driftless_runtime::secrets::secret_data;
 use kube::ResourceExt;
 use sha2::{Digest, Sha256};
@@ -102,12 +100,8 @@ impl reconcile::Reconciler for ReceiverReconciler {
     /// A Receiver holds nothing outside itself.
     const FINALIZER: bool = false;
 
-    async fn reconcile(
-        &self,
-        receiver: &Arc<Receiver>,
-        status: &mut ReceiverStatus,
-        _report: &mut Report<Receiver>,
-    ) -> Result<Outcome, Error> {
+    async fn reconcile(&self, run: &mut Run<Receiver>) -> Result<Outcome, Error> {
+        let (receiver, status) = (&run.object, &mut run.status);
         if let Err(error) = ReceiverExpressions::compile(&receiver.spec) {
             // A configuration error no retry fixes: said once, not served.
             status.webhook_path = None;

@@ -5,13 +5,12 @@
 //! each new generation gets one Warning event and one log line.
 
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 use driftless_api::conditions::{READY, STALLED};
 use driftless_api::meta::Condition;
 
 use crate::manager::Context;
-use crate::reconcile::{Error, Outcome, Reconciler, Report, StatusOf, ToolkitObject};
+use crate::reconcile::{Error, Outcome, Reconciler, Run, ToolkitObject};
 
 /// Reason of the Stalled and Ready conditions, and of the event, for an unimplemented kind.
 pub const NOT_IMPLEMENTED: &str = "NotImplemented";
@@ -44,13 +43,8 @@ impl<K: ToolkitObject> Reconciler for NotImplemented<K> {
     /// Deleting such an object must never wait on Driftless.
     const FINALIZER: bool = false;
 
-    async fn reconcile(
-        &self,
-        _object: &Arc<K>,
-        status: &mut StatusOf<K>,
-        _report: &mut Report<K>,
-    ) -> Result<Outcome, Error> {
-        keep_only_stall_conditions(K::shared_fields(status).conditions);
+    async fn reconcile(&self, run: &mut Run<K>) -> Result<Outcome, Error> {
+        keep_only_stall_conditions(K::shared_fields(&mut run.status).conditions);
         Ok(Outcome::Stalled {
             reason: NOT_IMPLEMENTED,
             message: self.message.clone(),

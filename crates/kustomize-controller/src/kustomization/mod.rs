@@ -23,9 +23,8 @@ use driftless_api::conditions::{INVALID_CEL_EXPRESSION, PROGRESSING, RECONCILIAT
 use driftless_api::kustomize::{Kustomization, KustomizationStatus};
 use driftless_runtime::artifact::ArtifactFetcher;
 use driftless_runtime::conditions as cond;
-use driftless_runtime::reconcile::{Error, Outcome, Report};
+use driftless_runtime::reconcile::{Error, Outcome, Run};
 use driftless_runtime::{Context as RuntimeContext, reconcile};
-use kube::runtime::controller::Controller;
 
 use crate::clients::{Clients, KubeconfigPolicy};
 use crate::health_exprs::CustomHealthChecks;
@@ -102,50 +101,41 @@ impl Reconciler {
 impl reconcile::Reconciler for Reconciler {
     type Object = Kustomization;
 
-    fn watches(
-        &mut self,
-        controller: Controller<Kustomization>,
-        watches: &reconcile::Watches<Kustomization>,
-    ) -> Controller<Kustomization> {
-        let (controller, sources) = watches::declare(controller, watches);
-        self.sources = sources;
-        controller
+    fn watches(&mut self, watches: &mut reconcile::Watches<Kustomization>) {
+        self.sources = watches::declare(watches);
     }
 
-    async fn reconcile(
-        &self,
-        object: &Arc<Kustomization>,
-        status: &mut KustomizationStatus,
-        report: &mut Report<Kustomization>,
-    ) -> Result<Outcome, Error> {
+    async fn reconcile(&self, run: &mut Run<Kustomization>) -> Result<Outcome, Error> {
         let started = Instant::now();
+        let object = run.object.clone();
         // Invalid expressions are a configuration error that only a new spec fixes.
         let custom_health = match CustomHealthChecks::compile(&object.spec.health_check_exprs) {
             Ok(checks) => checks,
             Err(error) => return Ok(Outcome::configuration_error(INVALID_CEL_EXPRESSION, error)),
         };
-        let artifact = match self.source_artifact(object).await {
+        let artifact = match self.source_artifact(&object).await {
             Ok(artifact) => artifact,
-            Err(failure) => return Ok(self.failed(object, status, report, failure)),
+            Err(failure) => return Ok(self.failed(run, failure)),
         };
-        if let Err(failure) = self.check_dependencies(object, &artifact).await {
-            return Ok(self.failed(object, status, report, failure));
+        if let Err(failure) = self.check_dependencies(&object, &artifact).await {
+            return Ok(self.failed(run, failure));
         }
         let revision = artifact.revision.clone();
         // A new object already reads as in progress to kstatus (observedGeneration behind
         // generation); the extra write would only add API load when many are created.
-        if !status.conditions.is_empty() {
-            report
-                .progress(
-                    status,
-                    PROGRESSING,
-                    format!("Fetching manifests for revision {revision}"),
-                )
-                .await?;
+        if !run.status.conditions.is_empty() {
+            let message = format!("Fetching manifests for revision {revision}");
+            run.progress(PROGRESSING, message).await?;
         }
         let mut built_digest = None;
         let result = self
-            .reconcile_revision(object, &artifact, status, &mut built_digest, &custom_health)
+            .reconcile_revision(
+                &object,
+                &artifact,
+                &mut run.status,
+                &mut built_digest,
+                &custom_health,
+            )
             .await;
         // Every outcome past the build is recorded, except a health check still waiting.
         let history_outcome = match &result {
@@ -155,7 +145,7 @@ impl reconcile::Reconciler for Reconciler {
         };
         if let (Some(digest), Some(outcome)) = (&built_digest, history_outcome) {
             history::record(
-                &mut status.history,
+                &mut run.status.history,
                 digest,
                 cond::now(),
                 started.elapsed(),
@@ -164,10 +154,8 @@ impl reconcile::Reconciler for Reconciler {
             );
         }
         Ok(match result {
-            Ok((changes, health)) => {
-                self.succeeded(object, status, report, &revision, &changes, health, started)
-            }
-            Err(failure) => self.failed(object, status, report, failure),
+            Ok((changes, health)) => self.succeeded(run, &revision, &changes, health, started),
+            Err(failure) => self.failed(run, failure),
         })
     }
 

@@ -2,7 +2,6 @@
 //! own conditions (Healthy) and the events Flux sends with them, worded as Flux words them.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use driftless_api::conditions::{
@@ -10,11 +9,11 @@ use driftless_api::conditions::{
     SUCCEEDED,
 };
 use driftless_api::event::Severity;
-use driftless_api::kustomize::{Kustomization, KustomizationStatus};
+use driftless_api::kustomize::Kustomization;
 use driftless_api::meta::parse_duration;
 use driftless_runtime::conditions::{self as cond, Status};
 use driftless_runtime::go_duration;
-use driftless_runtime::reconcile::{Outcome, Report, RetryAfter};
+use driftless_runtime::reconcile::{Outcome, RetryAfter, Run};
 
 use super::health_wait::{HEALTH_POLL, HealthOutcome};
 use super::{Reconciler, key};
@@ -74,17 +73,11 @@ pub(super) fn revision_metadata(revision: Option<&str>) -> BTreeMap<String, Stri
 impl Reconciler {
     /// A reconcile that stopped at `failure`: the Kustomization's own conditions and events
     /// that go with it.
-    pub(super) fn failed(
-        &self,
-        object: &Kustomization,
-        status: &mut KustomizationStatus,
-        report: &mut Report<Kustomization>,
-        failure: Outcome,
-    ) -> Outcome {
-        let generation = kube::Resource::meta(object).generation;
+    pub(super) fn failed(&self, run: &mut Run<Kustomization>, failure: Outcome) -> Outcome {
+        let generation = run.generation();
         if failure.reason() == HEALTH_CHECK_FAILED {
             cond::set(
-                &mut status.conditions,
+                &mut run.status.conditions,
                 HEALTHY,
                 Status::False,
                 HEALTH_CHECK_FAILED,
@@ -97,7 +90,7 @@ impl Reconciler {
                 "Dependencies do not meet ready condition, retrying in {}",
                 go_duration(self.settings.requeue_dependency)
             );
-            report.event(
+            run.event(
                 Severity::Info,
                 DEPENDENCY_NOT_READY,
                 message,
@@ -109,18 +102,15 @@ impl Reconciler {
 
     /// A revision applied: the change set, health and summary events, and Ready — or, while
     /// health checks wait on a rollout, a look again soon without holding a worker.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn succeeded(
         &self,
-        object: &Arc<Kustomization>,
-        status: &mut KustomizationStatus,
-        report: &mut Report<Kustomization>,
+        run: &mut Run<Kustomization>,
         revision: &str,
         changes: &[Change],
         health: HealthOutcome,
         started: Instant,
     ) -> Outcome {
-        let generation = kube::Resource::meta(&**object).generation;
+        let generation = run.generation();
         let metadata = revision_metadata(Some(revision));
         let changed: Vec<&Change> = changes
             .iter()
@@ -132,7 +122,7 @@ impl Reconciler {
             })
             .collect();
         if !changed.is_empty() {
-            report.event(
+            run.event(
                 Severity::Info,
                 PROGRESSING,
                 change_lines(changed.iter().copied()),
@@ -148,10 +138,10 @@ impl Reconciler {
                 };
             }
             HealthOutcome::Healthy(elapsed) => {
-                let was_healthy = cond::is_true(&status.conditions, HEALTHY);
+                let was_healthy = cond::is_true(&run.status.conditions, HEALTHY);
                 let message = format!("Health check passed in {}", go_duration(elapsed));
                 cond::set(
-                    &mut status.conditions,
+                    &mut run.status.conditions,
                     HEALTHY,
                     Status::True,
                     SUCCEEDED,
@@ -159,13 +149,13 @@ impl Reconciler {
                     generation,
                 );
                 if !was_healthy || !changed.is_empty() {
-                    report.event(Severity::Info, PROGRESSING, message, metadata.clone());
+                    run.event(Severity::Info, PROGRESSING, message, metadata.clone());
                 }
             }
-            HealthOutcome::NotChecked => cond::remove(&mut status.conditions, HEALTHY),
+            HealthOutcome::NotChecked => cond::remove(&mut run.status.conditions, HEALTHY),
         }
-        status.last_applied_revision = Some(revision.to_owned());
-        let interval = interval(object);
+        run.status.last_applied_revision = Some(revision.to_owned());
+        let interval = interval(&run.object);
         let finished = format!(
             "Reconciliation finished in {}, next run in {}",
             go_duration(started.elapsed()),
@@ -173,7 +163,7 @@ impl Reconciler {
         );
         let mut metadata = metadata;
         metadata.insert(COMMIT_STATUS_METADATA.to_owned(), "update".to_owned());
-        report.event(Severity::Info, RECONCILIATION_SUCCEEDED, finished, metadata);
+        run.event(Severity::Info, RECONCILIATION_SUCCEEDED, finished, metadata);
         Outcome::Ready {
             reason: RECONCILIATION_SUCCEEDED,
             message: format!("Applied revision: {revision}"),

@@ -10,53 +10,48 @@ use driftless_runtime::reconcile::Watches;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::ResourceExt;
 use kube::api::PartialObjectMeta;
-use kube::runtime::controller::Controller;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher;
 
-/// Adds the watches of sources and, with `--watch-configs-label-selector`, of labelled
+/// Declares the watches of sources and, with `--watch-configs-label-selector`, of labelled
 /// ConfigMaps and Secrets; returns the source caches.
-pub(super) fn declare(
-    controller: Controller<Kustomization>,
-    watches: &Watches<Kustomization>,
-) -> (Controller<Kustomization>, SourceStores) {
+pub(super) fn declare(watches: &mut Watches<Kustomization>) -> SourceStores {
     let store = watches.objects();
     let (git, git_changes) = watches.cached::<GitRepository>(watcher::Config::default());
     let (oci, oci_changes) = watches.cached::<OCIRepository>(watcher::Config::default());
     let (bucket, bucket_changes) = watches.cached::<Bucket>(watcher::Config::default());
-    let mut controller = controller
-        .watches_stream(
-            git_changes,
-            sources_to_kustomizations::<GitRepository>(store.clone(), SourceKind::GitRepository),
-        )
-        .watches_stream(
-            oci_changes,
-            sources_to_kustomizations::<OCIRepository>(store.clone(), SourceKind::OciRepository),
-        )
-        .watches_stream(
-            bucket_changes,
-            sources_to_kustomizations::<Bucket>(store.clone(), SourceKind::Bucket),
-        );
-    let selector = &watches.context().args.watch_configs_label_selector;
+    watches.trigger(
+        git_changes,
+        sources_to_kustomizations::<GitRepository>(store.clone(), SourceKind::GitRepository),
+    );
+    watches.trigger(
+        oci_changes,
+        sources_to_kustomizations::<OCIRepository>(store.clone(), SourceKind::OciRepository),
+    );
+    watches.trigger(
+        bucket_changes,
+        sources_to_kustomizations::<Bucket>(store.clone(), SourceKind::Bucket),
+    );
+    let selector = watches.context().args.watch_configs_label_selector.clone();
     if !selector.is_empty() {
         // Metadata only: the controller never holds their data.
-        let configs = watcher::Config::default().labels(selector);
-        controller = controller
-            .watches_stream(
-                watches.metadata::<ConfigMap>(configs.clone()),
-                configs_to_kustomizations::<ConfigMap>(store.clone(), SubstituteKind::ConfigMap),
-            )
-            .watches_stream(
-                watches.metadata::<Secret>(configs),
-                configs_to_kustomizations::<Secret>(store, SubstituteKind::Secret),
-            );
+        let configs = watcher::Config::default().labels(&selector);
+        let config_maps = watches.metadata::<ConfigMap>(configs.clone());
+        watches.trigger(
+            config_maps,
+            configs_to_kustomizations::<ConfigMap>(store.clone(), SubstituteKind::ConfigMap),
+        );
+        let secrets = watches.metadata::<Secret>(configs);
+        watches.trigger(
+            secrets,
+            configs_to_kustomizations::<Secret>(store, SubstituteKind::Secret),
+        );
     }
-    let sources = SourceStores {
+    SourceStores {
         git: Some(git),
         oci: Some(oci),
         bucket: Some(bucket),
-    };
-    (controller, sources)
+    }
 }
 
 /// Caches of the watched sources.

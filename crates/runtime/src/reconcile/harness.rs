@@ -89,23 +89,15 @@ pub trait Reconciler: Send + Sync + Sized + 'static {
     /// they go. Kinds that leave nothing behind outside the object say `false`.
     const FINALIZER: bool = true;
 
-    /// Watches beyond the kind's own, added to `controller`; caches the reconciler reads are
-    /// kept in `self`.
-    fn watches(
-        &mut self,
-        controller: Controller<Self::Object>,
-        _watches: &Watches<Self::Object>,
-    ) -> Controller<Self::Object> {
-        controller
-    }
+    /// Declares what triggers a reconcile beyond the kind's own watch; caches the reconciler
+    /// reads are kept in `self`.
+    fn watches(&mut self, _watches: &mut Watches<Self::Object>) {}
 
     /// One reconcile of a live (not suspended) object: does the work, sets the kind's own
-    /// status fields in `status`, adds its events to `report`, and says how it ended.
+    /// status fields in `run.status`, adds its events to `run`, and says how it ended.
     fn reconcile(
         &self,
-        object: &Arc<Self::Object>,
-        status: &mut StatusOf<Self::Object>,
-        report: &mut Report<Self::Object>,
+        run: &mut Run<Self::Object>,
     ) -> impl Future<Output = Result<Outcome, Error>> + Send;
 
     /// Releases what a deleted object held (applied objects, stored artifacts).
@@ -131,25 +123,33 @@ pub trait Reconciler: Send + Sync + Sized + 'static {
     }
 }
 
-/// What a reconciler reports while it works: events to send once the status is written,
-/// and progress shown before a long step.
-pub struct Report<K: ToolkitObject> {
-    object: Arc<K>,
+/// One reconcile of one object: the object, the status the reconciler builds (starting from
+/// the stored one), the events to send once it is written, and progress shown before a long
+/// step.
+pub struct Run<K: ToolkitObject> {
+    pub object: Arc<K>,
+    pub status: StatusOf<K>,
     api: Api<K>,
     controller: &'static str,
     events: Vec<Notice>,
     progress_written: bool,
 }
 
-impl<K: ToolkitObject> Report<K> {
+impl<K: ToolkitObject> Run<K> {
     fn new(object: Arc<K>, api: Api<K>, controller: &'static str) -> Self {
         Self {
+            status: object.status().cloned().unwrap_or_default(),
             object,
             api,
             controller,
             events: Vec::new(),
             progress_written: false,
         }
+    }
+
+    /// `metadata.generation` of the object.
+    pub fn generation(&self) -> Option<i64> {
+        self.object.meta().generation
     }
 
     /// An event sent after the status is written, in the order added.
@@ -168,15 +168,14 @@ impl<K: ToolkitObject> Report<K> {
         });
     }
 
-    /// Writes `status` with Reconciling=True and Ready=Unknown at once, so a long step shows
-    /// as in progress while it runs.
+    /// Writes the status so far with Reconciling=True and Ready=Unknown at once, so a long
+    /// step shows as in progress while it runs.
     pub async fn progress(
         &mut self,
-        status: &StatusOf<K>,
         reason: &str,
         message: impl Into<String>,
     ) -> Result<(), Error> {
-        let mut progressing = status.clone();
+        let mut progressing = self.status.clone();
         crate::conditions::mark_reconciling(
             K::shared_fields(&mut progressing).conditions,
             reason,
@@ -216,7 +215,11 @@ pub async fn run<R: Reconciler>(mut reconciler: R, ctx: Context, concurrency: u1
         // every trigger for up to a minute after an API server restart.
         .trigger_backoff(WatchBackoff::default())
         .with_config(Config::default().concurrency(concurrency));
-    let controller = reconciler.watches(controller, &Watches::new(ctx.clone(), store));
+    let mut watches = Watches::new(ctx.clone(), store, controller);
+    reconciler.watches(&mut watches);
+    let Some(controller) = watches.into_controller() else {
+        return;
+    };
     let shutdown = ctx.shutdown.clone();
     let stopping = shutdown.clone();
     let harness = Arc::new(Harness {
@@ -290,16 +293,13 @@ impl<R: Reconciler> Harness<R> {
         let started = Instant::now();
         let api = self.api(&object);
         let previous = object.status().cloned();
-        let mut status = previous.clone().unwrap_or_default();
-        let mut report = Report::new(object.clone(), api.clone(), self.ctx.controller);
-        let outcome = self
-            .reconciler
-            .reconcile(&object, &mut status, &mut report)
-            .await?;
+        let mut run = Run::new(object.clone(), api.clone(), self.ctx.controller);
+        let outcome = self.reconciler.reconcile(&mut run).await?;
+        let mut status = run.status;
         let metadata = self.reconciler.event_metadata(&status);
         let decision = settle(&*object, &mut status, &outcome, metadata);
         // A progress write made during the reconcile is always overwritten.
-        if report.progress_written || !same_status::<R::Object>(previous.as_ref(), &status) {
+        if run.progress_written || !same_status::<R::Object>(previous.as_ref(), &status) {
             match apply_status(&api, &*object, self.ctx.controller, &status).await {
                 Ok(_) => {}
                 // Deleted meanwhile: nothing left to report on.
@@ -312,7 +312,7 @@ impl<R: Reconciler> Harness<R> {
         self.log(&object, &outcome, &decision);
         self.reconciler
             .status_written(&object, previous.as_ref(), &status);
-        for notice in report.events.into_iter().chain(decision.event) {
+        for notice in run.events.into_iter().chain(decision.event) {
             self.ctx
                 .events
                 .publish(

@@ -7,7 +7,8 @@ use std::fmt::Debug;
 use futures::{Stream, StreamExt};
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::PartialObjectMeta;
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::controller::Controller;
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -18,14 +19,54 @@ use crate::watch_backoff::WatchBackoff;
 /// What a reconciler's watch declarations may use: the cache of reconciled objects (to map a
 /// watched object to those that use it) and cached watches of other kinds in the namespaces
 /// this controller watches.
-pub struct Watches<K: Resource<DynamicType = ()> + 'static> {
+pub struct Watches<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
     ctx: Context,
     objects: Store<K>,
+    controller: Option<Controller<K>>,
 }
 
-impl<K: Resource<DynamicType = ()> + Clone + 'static> Watches<K> {
-    pub(crate) fn new(ctx: Context, objects: Store<K>) -> Self {
-        Self { ctx, objects }
+impl<K> Watches<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    pub(crate) fn new(ctx: Context, objects: Store<K>, controller: Controller<K>) -> Self {
+        Self {
+            ctx,
+            objects,
+            controller: Some(controller),
+        }
+    }
+
+    /// The controller with every declared trigger.
+    pub(crate) fn into_controller(self) -> Option<Controller<K>> {
+        self.controller
+    }
+
+    /// Reconciles the objects `mapper` names whenever `changes` yields an object.
+    pub fn trigger<Other, I>(
+        &mut self,
+        changes: impl Stream<Item = Result<Other, watcher::Error>> + Send + 'static,
+        mapper: impl Fn(Other) -> I + Sync + Send + 'static,
+    ) where
+        Other: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
+        I: 'static + IntoIterator<Item = ObjectRef<K>>,
+        I::IntoIter: Send,
+    {
+        self.controller = self
+            .controller
+            .take()
+            .map(|controller| controller.watches_stream(changes, mapper));
+    }
+
+    /// Reconciles each object `requests` names, as it names it.
+    pub fn reconcile_on(&mut self, requests: impl Stream<Item = ObjectRef<K>> + Send + 'static) {
+        self.controller = self
+            .controller
+            .take()
+            .map(|controller| controller.reconcile_on(requests));
     }
 
     /// The cache of the reconciled objects.

@@ -29,9 +29,8 @@ use driftless_api::event::Severity;
 use driftless_api::meta::parse_duration;
 use driftless_api::source::{GitRepository, GitRepositoryStatus, INCLUDE_UNAVAILABLE_CONDITION};
 use driftless_runtime::conditions::{self as cond, Status};
-use driftless_runtime::reconcile::{Error, Outcome, Report, RetryAfter, Watches};
+use driftless_runtime::reconcile::{Error, Outcome, RetryAfter, Run, Watches};
 use driftless_runtime::{Context as RuntimeContext, reconcile};
-use kube::runtime::controller::Controller;
 use kube::{Resource, ResourceExt};
 
 use crate::git;
@@ -105,11 +104,7 @@ impl Reconciler {
 impl reconcile::Reconciler for Reconciler {
     type Object = GitRepository;
 
-    fn watches(
-        &mut self,
-        controller: Controller<GitRepository>,
-        watches: &Watches<GitRepository>,
-    ) -> Controller<GitRepository> {
+    fn watches(&mut self, watches: &mut Watches<GitRepository>) {
         let (notify, requests) = tokio::sync::mpsc::channel(1024);
         self.dependents = Some(Dependents {
             store: watches.objects(),
@@ -118,20 +113,16 @@ impl reconcile::Reconciler for Reconciler {
         let requests = futures::stream::unfold(requests, |mut requests| async move {
             requests.recv().await.map(|request| (request, requests))
         });
-        controller.reconcile_on(requests)
+        watches.reconcile_on(requests);
     }
 
-    async fn reconcile(
-        &self,
-        object: &Arc<GitRepository>,
-        status: &mut GitRepositoryStatus,
-        report: &mut Report<GitRepository>,
-    ) -> Result<Outcome, Error> {
-        let generation = object.meta().generation;
-        let new_generation = (status.observed_generation != generation).then(|| {
+    async fn reconcile(&self, run: &mut Run<GitRepository>) -> Result<Outcome, Error> {
+        let object = run.object.clone();
+        let generation = run.generation();
+        let new_generation = (run.status.observed_generation != generation).then(|| {
             format!(
                 "processing object: new generation {} -> {}",
-                status.observed_generation.unwrap_or(-1),
+                run.status.observed_generation.unwrap_or(-1),
                 generation.unwrap_or(0)
             )
         });
@@ -139,14 +130,13 @@ impl reconcile::Reconciler for Reconciler {
         // already reads as in progress to kstatus (observedGeneration behind generation); the
         // extra write would only add API load when many are created.
         if let Some(message) = &new_generation
-            && !status.conditions.is_empty()
+            && !run.status.conditions.is_empty()
         {
-            report
-                .progress(status, PROGRESSING, message.clone())
-                .await?;
+            run.progress(PROGRESSING, message.clone()).await?;
         }
+        let current = run.status.clone();
         let fetched = {
-            let fetch = self.reconcile_source(object, status);
+            let fetch = self.reconcile_source(&object, &current);
             tokio::pin!(fetch);
             tokio::select! {
                 fetched = &mut fetch => fetched,
@@ -154,9 +144,9 @@ impl reconcile::Reconciler for Reconciler {
                     // A slow or hanging fetch shows as in progress while it runs, not only
                     // when it ends or times out.
                     let message = new_generation
-                        .or_else(|| cond::get(&status.conditions, RECONCILING).map(|c| c.message.clone()))
+                        .or_else(|| cond::get(&current.conditions, RECONCILING).map(|c| c.message.clone()))
                         .unwrap_or_else(|| "reconciliation in progress".to_owned());
-                    if let Err(error) = report.progress(status, PROGRESSING, message).await {
+                    if let Err(error) = run.progress(PROGRESSING, message).await {
                         tracing::debug!(%error, "could not mark a slow fetch as in progress");
                     }
                     fetch.await
@@ -164,8 +154,8 @@ impl reconcile::Reconciler for Reconciler {
             }
         };
         match fetched {
-            Ok(source) => self.stored(object, status, report, source),
-            Err(failure) => Ok(failed(object, status, failure)),
+            Ok(source) => self.stored(run, source),
+            Err(failure) => Ok(failed(&object, &mut run.status, failure)),
         }
     }
 
@@ -209,13 +199,11 @@ impl Reconciler {
     /// NewArtifact event when the revision changed.
     fn stored(
         &self,
-        object: &GitRepository,
-        status: &mut GitRepositoryStatus,
-        report: &mut Report<GitRepository>,
+        run: &mut Run<GitRepository>,
         source: SourceOutcome,
     ) -> Result<Outcome, Error> {
-        let generation = object.meta().generation;
-        let previous_revision = status.artifact.as_ref().map(|a| a.revision.clone());
+        let (object, generation) = (run.object.clone(), run.generation());
+        let previous_revision = run.status.artifact.as_ref().map(|a| a.revision.clone());
         if let SourceOutcome::Stored {
             artifact,
             summary,
@@ -234,53 +222,53 @@ impl Reconciler {
                         artifact.digest.clone(),
                     ),
                 ]);
-                report.event(
+                run.event(
                     Severity::Info,
                     NEW_ARTIFACT_EVENT,
                     format!("stored artifact for commit '{summary}'"),
                     metadata,
                 );
             }
-            status.artifact = Some(*artifact);
-            status.included_artifacts = included;
+            run.status.artifact = Some(*artifact);
+            run.status.included_artifacts = included;
             match verified {
                 Some(message) => cond::set(
-                    &mut status.conditions,
+                    &mut run.status.conditions,
                     SOURCE_VERIFIED,
                     Status::True,
                     SUCCEEDED,
                     message,
                     generation,
                 ),
-                None => cond::remove(&mut status.conditions, SOURCE_VERIFIED),
+                None => cond::remove(&mut run.status.conditions, SOURCE_VERIFIED),
             }
         }
-        status.source_verification_mode = verification_mode(&object.spec);
-        let Some(artifact) = &status.artifact else {
+        run.status.source_verification_mode = verification_mode(&object.spec);
+        let Some(artifact) = &run.status.artifact else {
             return Err(Error::Unexpected(
                 "no artifact after a successful reconcile".to_owned(),
             ));
         };
         let message = format!("stored artifact for revision '{}'", artifact.revision);
         for step in FAILED_STEPS {
-            cond::remove(&mut status.conditions, step);
+            cond::remove(&mut run.status.conditions, step);
         }
         cond::set(
-            &mut status.conditions,
+            &mut run.status.conditions,
             ARTIFACT_IN_STORAGE,
             Status::True,
             SUCCEEDED,
             message.clone(),
             generation,
         );
-        status.observed_ignore = object.spec.ignore.clone();
-        status.observed_recurse_submodules = object.spec.recurse_submodules;
-        status.observed_include = object.spec.include.clone();
-        status.observed_sparse_checkout = object.spec.sparse_checkout.clone();
+        run.status.observed_ignore = object.spec.ignore.clone();
+        run.status.observed_recurse_submodules = object.spec.recurse_submodules;
+        run.status.observed_include = object.spec.include.clone();
+        run.status.observed_sparse_checkout = object.spec.sparse_checkout.clone();
         Ok(Outcome::Ready {
             reason: SUCCEEDED,
             message,
-            interval: interval(object),
+            interval: interval(&object),
         })
     }
 }
