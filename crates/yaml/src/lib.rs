@@ -1,6 +1,16 @@
-//! The YAML document model kustomize works on: ordered mappings, sequences and scalars that
-//! keep how they were written, so an untouched value comes out as it went in (a plain `yes`
-//! stays a plain `yes`, a quoted `"1"` stays a string).
+//! A YAML node model that reads and writes YAML the way Go's yaml.v3 (libyaml-derived) tools
+//! do, so what kustomize, Helm or SOPS would print comes out byte for byte the same.
+//!
+//! A document is a [`Node`]: ordered mappings, sequences and scalars that keep how they were
+//! written, so an untouched value comes out as it went in (a plain `yes` stays a plain `yes`,
+//! a quoted `"1"` stays a string). [`parse_documents`] and [`parse_one`] read text (anchors
+//! expanded, merge keys applied, duplicate keys refused); [`to_string`] and
+//! [`to_string_stream`] write it in the layout `kustomize build` prints.
+//!
+//! ```
+//! let node = driftless_yaml::parse_one("b: yes\na: \"1\"\n").unwrap();
+//! assert_eq!(driftless_yaml::to_string(&node), "b: yes\na: \"1\"\n");
+//! ```
 
 mod emit;
 mod parse;
