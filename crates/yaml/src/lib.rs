@@ -76,7 +76,10 @@ impl Scalar {
             Some("!!float") => return ScalarKind::Float,
             Some("!!bool") => return ScalarKind::Bool,
             Some("!!null") => return ScalarKind::Null,
-            _ => {}
+            // yaml.v3 resolves only untagged (and core-tagged) scalars; under any other tag,
+            // the non-specific `!` included, the text is a string (an empty one, not null).
+            Some(_) => return ScalarKind::Str,
+            None => {}
         }
         match self.style {
             Style::Plain => resolve_plain(&self.value),
@@ -441,6 +444,31 @@ mod tests {
             tag: Some("!!str".into()),
         };
         assert_eq!(tagged.kind(), ScalarKind::Str);
+    }
+
+    #[test]
+    fn scalars_under_other_tags_are_strings_as_written() {
+        // Found by the roundtrip fuzz target: `!` alone was read as null but written `! ""`,
+        // which reads back as a string.
+        for (text, value) in [
+            ("!", ""),
+            ("!custom 123", "123"),
+            ("key: !Ref true", "true"),
+        ] {
+            let node = parse_one(text).unwrap();
+            let scalar = node.get("key").unwrap_or(&node).as_scalar().unwrap();
+            assert_eq!(
+                (scalar.value.as_str(), scalar.kind()),
+                (value, ScalarKind::Str)
+            );
+            assert!(!scalar.is_null(), "{text:?}");
+            let written = to_string(&node);
+            assert_eq!(
+                parse_one(&written).unwrap().to_json(),
+                node.to_json(),
+                "{written}"
+            );
+        }
     }
 
     #[test]
