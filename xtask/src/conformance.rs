@@ -37,28 +37,63 @@ pub fn run(driftless: &Path, min_pass_rate: f64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs both fuzz targets for `seconds` each (`cargo +nightly fuzz`, cargo-fuzz installed).
+/// The crates with a cargo-fuzz `fuzz/` directory.
+const FUZZED_CRATES: [&str; 2] = ["crates/yaml", "crates/kustomize"];
+
+/// Runs every fuzz target of every fuzzed crate for `seconds` each (`cargo +nightly fuzz`,
+/// cargo-fuzz installed).
 pub fn fuzz(seconds: u64) -> anyhow::Result<()> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/kustomize");
-    for target in ["strategic_merge", "kustomization"] {
-        eprintln!("fuzzing {target} for {seconds} s");
-        let status = Command::new("cargo")
-            .current_dir(&dir)
-            .args([
-                "+nightly",
-                "fuzz",
-                "run",
-                target,
-                "--",
-                &format!("-max_total_time={seconds}"),
-            ])
-            .env_remove("RUSTUP_TOOLCHAIN")
-            .env_remove("CARGO")
-            .status()
-            .context("running cargo +nightly fuzz (needs the nightly toolchain and cargo-fuzz)")?;
-        if !status.success() {
-            bail!("fuzz target {target} found a failure (see crates/kustomize/fuzz/artifacts)");
+    for krate in FUZZED_CRATES {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(krate);
+        for target in fuzz_targets(&dir)? {
+            eprintln!("fuzzing {krate} {target} for {seconds} s");
+            let status = cargo_fuzz(&dir)
+                .args(["run", &target, "--", &format!("-max_total_time={seconds}")])
+                .status()
+                .context(
+                    "running cargo +nightly fuzz (needs the nightly toolchain and cargo-fuzz)",
+                )?;
+            if !status.success() {
+                bail!("fuzz target {target} found a failure (see {krate}/fuzz/artifacts)");
+            }
         }
     }
     Ok(())
+}
+
+/// The targets `cargo fuzz list` names in `dir`, so a new target is fuzzed without a change here.
+fn fuzz_targets(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let output = cargo_fuzz(dir)
+        .arg("list")
+        .output()
+        .context("running cargo +nightly fuzz list (needs the nightly toolchain and cargo-fuzz)")?;
+    if !output.status.success() {
+        bail!(
+            "cargo fuzz list in {} failed: {}",
+            dir.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let targets: Vec<String> = String::from_utf8(output.stdout)
+        .context("cargo fuzz list printed non-UTF-8")?
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if targets.is_empty() {
+        bail!("no fuzz targets in {}", dir.display());
+    }
+    Ok(targets)
+}
+
+/// `cargo +nightly fuzz` in `dir`, free of the stable toolchain xtask itself runs under.
+fn cargo_fuzz(dir: &Path) -> Command {
+    let mut command = Command::new("cargo");
+    command
+        .current_dir(dir)
+        .args(["+nightly", "fuzz"])
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("CARGO");
+    command
 }

@@ -18,8 +18,8 @@ use crate::resmap::{IdKeys, ResMap};
 use crate::resource::{Behavior, Resource, resources_from_yaml};
 use crate::transform::{self, Transformer};
 use crate::types::{self, COMPONENT_VERSION, KUSTOMIZATION_VERSION, Kustomization, Var};
-use crate::yaml::{self, Node};
 use crate::{Error, Result};
+use driftless_yaml::Node;
 
 /// The file names a kustomization may have, in the order kustomize looks for them.
 pub const KUSTOMIZATION_FILE_NAMES: [&str; 3] =
@@ -102,7 +102,7 @@ pub fn build(fs: &dyn FileSystem, dir: &Path, options: &BuildOptions) -> Result<
 pub fn build_yaml(fs: &dyn FileSystem, dir: &Path, options: &BuildOptions) -> Result<String> {
     let resources = build(fs, dir, options)?;
     let nodes: Vec<Node> = resources.iter().map(output_node).collect();
-    Ok(yaml::to_string_stream(&nodes))
+    Ok(driftless_yaml::to_string_stream(&nodes))
 }
 
 /// The object as kustomize writes it: through JSON, so keys sorted and scalars retyped.
@@ -131,12 +131,15 @@ pub fn output_node(resource: &Resource) -> Node {
                         let text = match v {
                             Node::Scalar(s) if s.is_null() && s.value.is_empty() => String::new(),
                             Node::Scalar(s) => s.value.clone(),
-                            other => yaml::to_string(other).trim_end().to_owned(),
+                            other => driftless_yaml::to_string(other).trim_end().to_owned(),
                         };
                         (k.to_owned(), Node::string(text))
                     })
                     .collect();
-                metadata.insert("annotations", Node::Map(yaml::Mapping { entries }));
+                metadata.insert(
+                    "annotations",
+                    Node::Map(driftless_yaml::Mapping { entries }),
+                );
             }
             Some(_) => {
                 metadata.remove("annotations");
@@ -154,8 +157,8 @@ fn normalize(node: &Node) -> Node {
                 .iter()
                 .map(|(k, v)| (k.to_owned(), normalize(v)))
                 .collect();
-            entries.sort_by(|a, b| yaml::compare_keys(&a.0, &b.0));
-            Node::Map(yaml::Mapping { entries })
+            entries.sort_by(|a, b| driftless_yaml::compare_keys(&a.0, &b.0));
+            Node::Map(driftless_yaml::Mapping { entries })
         }
         Node::Seq(items) => Node::Seq(items.iter().map(normalize).collect()),
         Node::Scalar(scalar) => normalize_scalar(scalar),
@@ -164,8 +167,8 @@ fn normalize(node: &Node) -> Node {
 
 /// A scalar as it comes out of kustomize's YAML → JSON → YAML round trip: typed values in
 /// their canonical spelling (`0x1F` is `31`, `1.0` is `1`), strings as strings.
-fn normalize_scalar(scalar: &yaml::Scalar) -> Node {
-    use yaml::ScalarKind;
+fn normalize_scalar(scalar: &driftless_yaml::Scalar) -> Node {
+    use driftless_yaml::ScalarKind;
     match scalar.kind() {
         ScalarKind::Null => Node::plain("null"),
         ScalarKind::Bool => Node::plain(if scalar.value.eq_ignore_ascii_case("true") {
@@ -345,7 +348,7 @@ impl<'a> Target<'a> {
         };
         let path = loader.root().join(file_name);
         let text = loader.load_string(file_name)?;
-        let node = yaml::parse_one_last_key_wins(&text)
+        let node = driftless_yaml::parse_one_last_key_wins(&text)
             .map_err(|e| Error::yaml(&path.display().to_string(), e))?;
         if node.is_null()
             || matches!(&node, Node::Map(m) if m.keys().all(|k| k == "apiVersion" || k == "kind"))
@@ -410,7 +413,7 @@ impl<'a> Target<'a> {
             }
             (Some(path), None) => {
                 let text = self.loader.load_string(path)?;
-                let node = yaml::parse_one(&text).map_err(|e| Error::yaml(path, e))?;
+                let node = driftless_yaml::parse_one(&text).map_err(|e| Error::yaml(path, e))?;
                 Schemas::with_custom(Schema::from_json(&node.to_json()))
             }
             (None, Some(version)) if version == "v1.21.2" => Schemas::builtin(),

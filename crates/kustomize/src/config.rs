@@ -60,8 +60,8 @@ impl TransformerConfig {
         static DEFAULTS: std::sync::OnceLock<TransformerConfig> = std::sync::OnceLock::new();
         DEFAULTS
             .get_or_init(|| {
-                let node = crate::yaml::parse_one(include_str!("config/defaults.yaml"))
-                    .unwrap_or_else(|_| crate::yaml::Node::map());
+                let node = driftless_yaml::parse_one(include_str!("config/defaults.yaml"))
+                    .unwrap_or_else(|_| driftless_yaml::Node::map());
                 let mut config: TransformerConfig =
                     crate::types::from_node(&node).unwrap_or_default();
                 config.name_suffix = config.name_prefix.clone();
@@ -72,7 +72,7 @@ impl TransformerConfig {
 
     /// Reads a `configurations:` file.
     pub fn from_yaml(text: &str, file: &str) -> Result<TransformerConfig> {
-        let node = crate::yaml::parse_one(text).map_err(|e| Error::yaml(file, e))?;
+        let node = driftless_yaml::parse_one(text).map_err(|e| Error::yaml(file, e))?;
         if node.is_null() {
             return Ok(TransformerConfig::default());
         }

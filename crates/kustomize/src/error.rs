@@ -14,7 +14,7 @@ impl Error {
         }
     }
 
-    pub fn yaml(file: &str, error: crate::yaml::ParseError) -> Error {
+    pub fn yaml(file: &str, error: driftless_yaml::ParseError) -> Error {
         Error::new(format!("{file}: invalid YAML: {error}"))
     }
 

@@ -5,8 +5,8 @@
 use crate::resid::Gvk;
 use crate::resource::Resource;
 use crate::types::FieldSpec;
-use crate::yaml::Node;
 use crate::{Error, Result};
+use driftless_yaml::Node;
 
 /// What to put at the end of a path that does not exist yet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,7 +129,7 @@ pub fn for_each_field(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::parse_one;
+    use driftless_yaml::parse_one;
 
     #[test]
     fn paths_split_on_unescaped_slashes() {

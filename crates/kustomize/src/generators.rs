@@ -8,8 +8,8 @@ use base64::Engine;
 use crate::loader::Loader;
 use crate::resource::{Behavior, Resource};
 use crate::types::{GeneratorArgs, GeneratorOptions};
-use crate::yaml::{Mapping, Node};
 use crate::{Error, Result};
+use driftless_yaml::{Mapping, Node};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GeneratedKind {

@@ -3,7 +3,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::yaml::Node;
+use driftless_yaml::Node;
 
 /// The 10-character suffix for a ConfigMap or Secret (any other kind hashes its whole
 /// JSON form).
@@ -150,7 +150,7 @@ pub fn go_float(f: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::parse_one;
+    use driftless_yaml::parse_one;
 
     #[test]
     fn config_map_hash_matches_kustomize() {

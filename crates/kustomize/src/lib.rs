@@ -31,7 +31,9 @@ pub mod resmap;
 pub mod resource;
 pub mod transform;
 pub mod types;
-pub mod yaml;
 
 pub use build::{BuildOptions, build, build_yaml};
+/// The YAML model this crate's resources are made of, so callers holding a [`resource::Resource`]
+/// name the same `driftless-yaml` version it was built with.
+pub use driftless_yaml as yaml;
 pub use error::{Error, Result};

@@ -1,7 +1,7 @@
 //! Build metadata (`buildMetadata: [originAnnotations, transformerAnnotations]`): where each
 //! resource came from and which transformers changed it, as kustomize annotates them.
 
-use crate::yaml::{Mapping, Node};
+use driftless_yaml::{Mapping, Node};
 
 /// A file a resource was read from, or the plugin that generated or transformed it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -52,12 +52,12 @@ impl Origin {
 
     /// The `config.kubernetes.io/origin` annotation value.
     pub fn annotation(&self) -> String {
-        crate::yaml::to_string(&self.to_node())
+        driftless_yaml::to_string(&self.to_node())
     }
 
     /// The `alpha.config.kubernetes.io/transformations` annotation value.
     pub fn list_annotation(origins: &[Origin]) -> String {
-        crate::yaml::to_string(&Node::Seq(origins.iter().map(Origin::to_node).collect()))
+        driftless_yaml::to_string(&Node::Seq(origins.iter().map(Origin::to_node).collect()))
     }
 }
 

@@ -3,8 +3,8 @@
 
 use regex::Regex;
 
-use crate::yaml::{Mapping, Node};
 use crate::{Error, Result};
+use driftless_yaml::{Mapping, Node};
 
 /// Splits on dots, keeping `[...]` groups and `\.` escapes together.
 pub fn split(path: &str) -> Vec<String> {
@@ -266,7 +266,7 @@ fn find_into<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::parse_one;
+    use driftless_yaml::parse_one;
 
     #[test]
     fn split_handles_escapes_and_brackets() {

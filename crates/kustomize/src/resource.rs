@@ -3,7 +3,7 @@
 
 use crate::Error;
 use crate::resid::{Gvk, ResId};
-use crate::yaml::{Mapping, Node};
+use driftless_yaml::{Mapping, Node};
 
 /// What a generated resource does when one with its id already exists.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -163,7 +163,7 @@ fn string_map(node: Option<&Node>) -> Vec<(String, String)> {
 /// expanded (their items after the other documents, as kustomize does), each checked for a
 /// kind and a name.
 pub fn resources_from_yaml(text: &str, file: &str) -> Result<Vec<Resource>, Error> {
-    let documents = crate::yaml::parse_documents(text).map_err(|e| Error::yaml(file, e))?;
+    let documents = driftless_yaml::parse_documents(text).map_err(|e| Error::yaml(file, e))?;
     let mut queue: std::collections::VecDeque<Node> = documents.into();
     let mut out = Vec::new();
     while let Some(node) = queue.pop_front() {

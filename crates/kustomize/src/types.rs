@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::resid::Gvk;
-use crate::yaml::{Mapping, Node};
+use driftless_yaml::{Mapping, Node};
 
 pub const KUSTOMIZATION_VERSION: &str = "kustomize.config.k8s.io/v1beta1";
 pub const COMPONENT_VERSION: &str = "kustomize.config.k8s.io/v1alpha1";
@@ -501,7 +501,7 @@ pub fn from_node_lenient<T: serde::de::DeserializeOwned>(node: &Node) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::parse_one;
+    use driftless_yaml::parse_one;
 
     #[test]
     fn reads_a_kustomization_and_refuses_unknown_fields() {

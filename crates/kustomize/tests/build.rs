@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use driftless_kustomize::fs::MemFs;
-use driftless_kustomize::yaml::{self, Node};
 use driftless_kustomize::{BuildOptions, build, build_yaml};
+use driftless_yaml::Node;
 
 fn tree(files: &[(&str, &str)]) -> MemFs {
     let mut fs = MemFs::new();
@@ -20,7 +20,7 @@ fn build_in(files: &[(&str, &str)], dir: &str) -> Result<Vec<Node>, String> {
     let fs = tree(files);
     let text = build_yaml(&fs, &Path::new("/app").join(dir), &BuildOptions::default())
         .map_err(|e| e.to_string())?;
-    yaml::parse_documents(&text).map_err(|e| e.to_string())
+    driftless_yaml::parse_documents(&text).map_err(|e| e.to_string())
 }
 
 fn build_ok(files: &[(&str, &str)]) -> Vec<Node> {
@@ -239,7 +239,7 @@ fn common_annotations_are_strings_on_objects_and_templates() {
         .unwrap();
     assert_eq!(
         (value.value.as_str(), value.kind()),
-        ("7", yaml::ScalarKind::Str)
+        ("7", driftless_yaml::ScalarKind::Str)
     );
 }
 
@@ -280,7 +280,7 @@ fn replicas_set_counts_and_unknown_names_fail() {
         .clone();
     assert_eq!(
         (replicas.value.as_str(), replicas.kind()),
-        ("3", yaml::ScalarKind::Int)
+        ("3", driftless_yaml::ScalarKind::Int)
     );
     let error = build_err(&[
         (
@@ -663,7 +663,7 @@ fn remote_files_and_git_bases_are_read_only_when_enabled() {
         ..Default::default()
     };
     let text = build_yaml(&tree(&files), Path::new("/app"), &options).unwrap();
-    let docs = yaml::parse_documents(&text).unwrap();
+    let docs = driftless_yaml::parse_documents(&text).unwrap();
     let names: Vec<&str> = docs
         .iter()
         .map(|d| d.str_at(&["metadata", "name"]).unwrap())

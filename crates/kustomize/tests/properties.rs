@@ -6,8 +6,8 @@ use std::path::Path;
 use driftless_kustomize::fs::MemFs;
 use driftless_kustomize::openapi::Schemas;
 use driftless_kustomize::transform::smp;
-use driftless_kustomize::yaml::{self, Mapping, Node};
 use driftless_kustomize::{BuildOptions, build_yaml};
+use driftless_yaml::{Mapping, Node};
 use proptest::prelude::*;
 
 /// Maps over a fixed key universe where every key always has the same shape, so that any
@@ -119,7 +119,7 @@ proptest! {
         fs.add_file("/k/kustomization.yaml", kustomization.into_bytes());
         fs.add_file("/k/deploy.yaml", deployment.into_bytes());
         let text = build_yaml(&fs, Path::new("/k"), &BuildOptions::default()).unwrap();
-        let docs = yaml::parse_documents(&text).unwrap();
+        let docs = driftless_yaml::parse_documents(&text).unwrap();
         let emitted: Vec<&str> = docs.iter().filter(|d| d.str_at(&["kind"]) == Some("ConfigMap")).map(|d| d.str_at(&["metadata", "name"]).unwrap()).collect();
         let deployment = docs.iter().find(|d| d.str_at(&["kind"]) == Some("Deployment")).unwrap();
         let volumes = deployment.get_path(&["spec", "template", "spec", "volumes"]).unwrap().as_seq().unwrap();

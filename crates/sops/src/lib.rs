@@ -17,7 +17,7 @@ use aes_gcm::aes::Aes256;
 use aes_gcm::{AesGcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use driftless_kustomize::yaml::{self, Mapping, Node, Scalar, ScalarKind};
+use driftless_yaml::{Mapping, Node, Scalar, ScalarKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SopsError {
@@ -183,10 +183,11 @@ pub fn decrypt_file(
     })?;
     let mut documents = match input {
         Format::Yaml | Format::Json | Format::Binary => {
-            let mut documents = yaml::parse_documents(text).map_err(|e| SopsError::Load {
-                format: input.name(),
-                message: e.to_string(),
-            })?;
+            let mut documents =
+                driftless_yaml::parse_documents(text).map_err(|e| SopsError::Load {
+                    format: input.name(),
+                    message: e.to_string(),
+                })?;
             documents.retain(|d| !d.is_null());
             documents
         }
@@ -227,7 +228,7 @@ fn emit(documents: &[Node], input: Format, output: Format) -> Result<Vec<u8>, So
         message: message.to_owned(),
     };
     match output {
-        Format::Yaml => Ok(yaml::to_string_stream(documents).into_bytes()),
+        Format::Yaml => Ok(driftless_yaml::to_string_stream(documents).into_bytes()),
         Format::Json => {
             let [document] = documents else {
                 return Err(failed("there must be exactly one document"));
@@ -614,7 +615,7 @@ fn typed(text: String, kind: &str) -> Result<Scalar, String> {
         "float" => {
             let ok = text.parse::<f64>().is_ok()
                 && matches!(
-                    yaml::resolve_plain(&text),
+                    driftless_yaml::resolve_plain(&text),
                     ScalarKind::Float | ScalarKind::Int
                 );
             check(ok, Scalar::plain(text))

@@ -1,7 +1,6 @@
 //! Files encrypted by the real `sops` (installed by `cargo xtask testenv build`), decrypted
 //! here: every value type, the encryption rules, and each file format Flux decrypts.
 
-use driftless_kustomize::yaml;
 use driftless_sops::{Format, Identities, SopsError, decrypt_document, decrypt_file};
 use driftless_testenv::sops::AgeKey;
 
@@ -53,7 +52,7 @@ config:
 ";
 
 fn json_of(text: &str) -> serde_json::Value {
-    yaml::parse_one(text).unwrap().to_json()
+    driftless_yaml::parse_one(text).unwrap().to_json()
 }
 
 #[test]
@@ -63,7 +62,7 @@ fn yaml_documents_decrypt_to_their_plaintext_with_types_kept() {
     let encrypted = String::from_utf8(encrypted).unwrap();
     assert!(!encrypted.contains("s3cr3t"));
     assert!(encrypted.contains("note_unencrypted: visible"));
-    let mut document = yaml::parse_one(&encrypted).unwrap();
+    let mut document = driftless_yaml::parse_one(&encrypted).unwrap();
     assert!(driftless_sops::is_encrypted_document(&document));
     decrypt_document(&mut document, &keys.identities).unwrap();
     assert_eq!(document.to_json(), json_of(SECRET));
@@ -83,7 +82,8 @@ fn encryption_rules_of_the_file_are_followed() {
         &["--unencrypted-regex", "^(apiVersion|kind|metadata)$"][..],
     ] {
         let encrypted = encrypt(&keys, "secret.yaml", SECRET.as_bytes(), flags);
-        let mut document = yaml::parse_one(std::str::from_utf8(&encrypted).unwrap()).unwrap();
+        let mut document =
+            driftless_yaml::parse_one(std::str::from_utf8(&encrypted).unwrap()).unwrap();
         decrypt_document(&mut document, &keys.identities)
             .unwrap_or_else(|e| panic!("{flags:?}: {e}"));
         assert_eq!(document.to_json(), json_of(SECRET), "{flags:?}");
@@ -135,7 +135,7 @@ fn the_wrong_key_or_a_moved_value_fails_clearly() {
     let encrypted = encrypt(&keys, "secret.yaml", SECRET.as_bytes(), &[]);
     let text = String::from_utf8(encrypted).unwrap();
 
-    let mut document = yaml::parse_one(&text).unwrap();
+    let mut document = driftless_yaml::parse_one(&text).unwrap();
     let error = decrypt_document(&mut document, &other.identities).unwrap_err();
     assert!(matches!(error, SopsError::DataKey(_)), "{error}");
     let message = error.to_string();
@@ -145,12 +145,12 @@ fn the_wrong_key_or_a_moved_value_fails_clearly() {
     );
     assert!(message.contains(&keys.public), "{message}");
 
-    let mut document = yaml::parse_one(&text).unwrap();
+    let mut document = driftless_yaml::parse_one(&text).unwrap();
     let error = decrypt_document(&mut document, &Identities::new()).unwrap_err();
     assert!(error.to_string().contains("no age identity"), "{error}");
 
     // A ciphertext copied to another key does not authenticate there.
-    let mut document = yaml::parse_one(&text).unwrap();
+    let mut document = driftless_yaml::parse_one(&text).unwrap();
     let password = document
         .get_path(&["stringData", "password"])
         .unwrap()
@@ -161,8 +161,9 @@ fn the_wrong_key_or_a_moved_value_fails_clearly() {
     assert!(!error.to_string().contains("s3cr3t"));
 
     // A plaintext value where a ciphertext belongs is refused without echoing it.
-    let mut document = yaml::parse_one(&text).unwrap();
-    *document.get_path_mut(&["stringData", "password"]).unwrap() = yaml::Node::string("leaked");
+    let mut document = driftless_yaml::parse_one(&text).unwrap();
+    *document.get_path_mut(&["stringData", "password"]).unwrap() =
+        driftless_yaml::Node::string("leaked");
     let error = decrypt_document(&mut document, &keys.identities).unwrap_err();
     assert!(error.to_string().contains("<redacted>"), "{error}");
     assert!(!error.to_string().contains("leaked"), "{error}");

@@ -13,7 +13,7 @@ fn schema_of(definition: &Value) -> &Value {
 }
 
 pub fn config_from_crds(text: &str, file: &str) -> Result<TransformerConfig> {
-    let node = crate::yaml::parse_one(text).map_err(|e| Error::yaml(file, e))?;
+    let node = driftless_yaml::parse_one(text).map_err(|e| Error::yaml(file, e))?;
     let definitions = node.to_json();
     let Some(map) = definitions.as_object() else {
         return Err(Error::new(format!(

@@ -5,8 +5,8 @@ use regex::Regex;
 use crate::fieldspec::for_each_field;
 use crate::resmap::ResMap;
 use crate::types::{FieldSpec, Image};
-use crate::yaml::Node;
 use crate::{Error, Result};
+use driftless_yaml::Node;
 
 pub fn apply(resmap: &mut ResMap, image: &Image, specs: &[FieldSpec]) -> Result<()> {
     // kustomize inserts the name into the pattern as it is: a name is a regular expression.

@@ -5,8 +5,8 @@
 use crate::resmap::ResMap;
 use crate::transform::selector::Matcher;
 use crate::types::Selector;
-use crate::yaml::{self, Node};
 use crate::{Error, Result};
+use driftless_yaml::Node;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Operation {
@@ -18,8 +18,8 @@ pub struct Operation {
 
 /// Operations from JSON (`[...]`) or YAML text.
 pub fn parse(text: &str) -> Result<Vec<Operation>> {
-    let documents =
-        yaml::parse_documents(text).map_err(|e| Error::new(format!("invalid JSON patch: {e}")))?;
+    let documents = driftless_yaml::parse_documents(text)
+        .map_err(|e| Error::new(format!("invalid JSON patch: {e}")))?;
     let Some(first) = documents.into_iter().next() else {
         return Ok(Vec::new());
     };
@@ -254,7 +254,7 @@ fn apply_one(document: &mut Node, operation: &Operation) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::parse_one;
+    use driftless_yaml::parse_one;
 
     fn run(doc: &str, patch: &str) -> Result<Node> {
         let mut node = parse_one(doc).map_err(|e| Error::new(e.to_string()))?;

@@ -23,8 +23,8 @@ use crate::loader::Loader;
 use crate::resmap::ResMap;
 use crate::resource::Resource;
 use crate::types::{FieldSpec, Image, Kustomization, Replica, Selector};
-use crate::yaml::{Node, Scalar};
 use crate::{Error, Result};
+use driftless_yaml::{Node, Scalar};
 
 pub enum Transformer {
     PatchStrategicMerge(Vec<Resource>),
@@ -281,7 +281,7 @@ fn set_pairs(
             match node {
                 Node::Map(map) => map.insert(key.clone(), Node::string(value)),
                 other if other.is_null() => {
-                    let mut map = crate::yaml::Mapping::new();
+                    let mut map = driftless_yaml::Mapping::new();
                     map.insert(key.clone(), Node::string(value));
                     *other = Node::Map(map);
                 }

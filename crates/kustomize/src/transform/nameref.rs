@@ -10,8 +10,8 @@ use crate::resid::{Gvk, ResId};
 use crate::resmap::ResMap;
 use crate::resource::Resource;
 use crate::types::FieldSpec;
-use crate::yaml::Node;
 use crate::{Error, Result};
+use driftless_yaml::Node;
 
 /// What the fix-up needs to know about a possible referral.
 struct Candidate {

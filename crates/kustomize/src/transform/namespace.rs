@@ -5,8 +5,8 @@ use crate::fieldspec::{CreateKind, for_each_field};
 use crate::resmap::ResMap;
 use crate::resource::Resource;
 use crate::types::FieldSpec;
-use crate::yaml::Node;
 use crate::{Error, Result};
+use driftless_yaml::Node;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RoleBindingSubjects {

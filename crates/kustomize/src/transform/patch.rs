@@ -9,8 +9,8 @@ use crate::transform::json6902::{self, Operation};
 use crate::transform::selector::Matcher;
 use crate::transform::smp;
 use crate::types::{self, PatchOptions, Selector};
-use crate::yaml::Node;
 use crate::{Error, Result};
+use driftless_yaml::Node;
 
 pub enum Content {
     StrategicMerge(Vec<Resource>),
@@ -170,7 +170,7 @@ fn apply_with_normalized_metadata(
                             .collect();
                         metadata.insert(
                             field,
-                            Node::Map(crate::yaml::Mapping {
+                            Node::Map(driftless_yaml::Mapping {
                                 entries: stringified,
                             }),
                         );
@@ -195,7 +195,7 @@ fn scalar_text(node: &Node) -> String {
     match node {
         Node::Scalar(s) if s.value.is_empty() && s.is_null() => "null".to_owned(),
         Node::Scalar(s) => s.value.clone(),
-        other => crate::yaml::to_string(other).trim_end().to_owned(),
+        other => driftless_yaml::to_string(other).trim_end().to_owned(),
     }
 }
 

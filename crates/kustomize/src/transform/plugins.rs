@@ -17,8 +17,8 @@ use crate::types::{
     self, FieldSpec, GeneratorArgs, GeneratorOptions, Image, PatchOptions, ReplacementField,
     Replica, Selector,
 };
-use crate::yaml::Node;
 use crate::{Error, Result};
+use driftless_yaml::Node;
 
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -272,8 +272,8 @@ fn iam_policy(resource: &Resource) -> Result<Vec<Resource>> {
             args.cloud
         )));
     }
-    let mut metadata = crate::yaml::Mapping::new();
-    let mut annotations = crate::yaml::Mapping::new();
+    let mut metadata = driftless_yaml::Mapping::new();
+    let mut annotations = driftless_yaml::Mapping::new();
     annotations.insert(
         "iam.gke.io/gcp-service-account",
         Node::string(format!(
@@ -289,7 +289,7 @@ fn iam_policy(resource: &Resource) -> Result<Vec<Resource>> {
             Node::string(&args.kubernetes_service.namespace),
         );
     }
-    let mut object = crate::yaml::Mapping::new();
+    let mut object = driftless_yaml::Mapping::new();
     object.insert("apiVersion", Node::string("v1"));
     object.insert("kind", Node::string("ServiceAccount"));
     object.insert("metadata", Node::Map(metadata));
@@ -330,7 +330,7 @@ impl ValueAdd {
                 targets: Vec<ValueAddTarget>,
             }
             let text = loader.load_string(&config.target_file_path)?;
-            let node = crate::yaml::parse_one(&text)
+            let node = driftless_yaml::parse_one(&text)
                 .map_err(|e| Error::yaml(&config.target_file_path, e))?;
             let file: File = types::from_node_lenient(&node)
                 .map_err(|e| Error::new(format!("{}: {e}", config.target_file_path)))?;

@@ -9,8 +9,8 @@ use crate::transform::selector::LabelSelector;
 use crate::types::{
     self, FieldOptions, ReplacementField, Selector, SourceSelector, TargetSelector,
 };
-use crate::yaml::{self, Node};
 use crate::{Error, Result};
+use driftless_yaml::Node;
 
 pub type Replacement = types::Replacement;
 
@@ -27,7 +27,7 @@ pub fn load(fields: &[ReplacementField], loader: &Loader<'_>) -> Result<Vec<Repl
             ));
         }
         let text = loader.load_string(&field.path)?;
-        let node = yaml::parse_one(&text).map_err(|e| Error::yaml(&field.path, e))?;
+        let node = driftless_yaml::parse_one(&text).map_err(|e| Error::yaml(&field.path, e))?;
         let items = match node {
             Node::Seq(items) => items,
             map @ Node::Map(_) => vec![map],

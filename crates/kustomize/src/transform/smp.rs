@@ -4,8 +4,8 @@
 
 use crate::openapi::{SchemaRef, Schemas};
 use crate::resid::Gvk;
-use crate::yaml::{Mapping, Node, Scalar, Style};
 use crate::{Error, Result};
+use driftless_yaml::{Mapping, Node, Scalar, Style};
 
 const DIRECTIVE: &str = "$patch";
 
@@ -379,7 +379,7 @@ pub fn diff(original: &Mapping, modified: &Mapping) -> Mapping {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::{parse_one, to_string};
+    use driftless_yaml::{parse_one, to_string};
 
     fn merged(target: &str, patch: &str) -> String {
         let out = merge(
@@ -469,7 +469,7 @@ mod tests {
                 .as_scalar()
                 .unwrap()
                 .kind(),
-            crate::yaml::ScalarKind::Str
+            driftless_yaml::ScalarKind::Str
         );
     }
 

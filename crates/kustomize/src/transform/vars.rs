@@ -5,8 +5,8 @@ use crate::fieldspec::for_each_field;
 use crate::resid::{Gvk, split_api_version};
 use crate::resmap::ResMap;
 use crate::types::{FieldSpec, Var};
-use crate::yaml::{Node, Scalar, ScalarKind, Style};
 use crate::{Error, Result};
+use driftless_yaml::{Node, Scalar, ScalarKind, Style};
 
 fn objref_gvk(var: &Var) -> Gvk {
     let objref = &var.objref;

@@ -654,14 +654,11 @@ mod tests {
         assert!(text.contains("\n  ? \"k"), "{text}");
         assert!(text.contains("\n  : v\n  short: w\n"), "{text}");
         // It reads back as the same document (fuzzing found the implicit form unreadable).
-        assert_eq!(
-            crate::yaml::parse_one(&text).unwrap().to_json(),
-            node.to_json()
-        );
+        assert_eq!(crate::parse_one(&text).unwrap().to_json(), node.to_json());
     }
 
     use super::*;
-    use crate::yaml::{ScalarKind, parse_documents, parse_one};
+    use crate::{ScalarKind, parse_documents, parse_one};
 
     #[test]
     fn layout_matches_kustomize() {

@@ -1,6 +1,16 @@
-//! The YAML document model kustomize works on: ordered mappings, sequences and scalars that
-//! keep how they were written, so an untouched value comes out as it went in (a plain `yes`
-//! stays a plain `yes`, a quoted `"1"` stays a string).
+//! A YAML node model that reads and writes YAML the way Go's yaml.v3 (libyaml-derived) tools
+//! do, so what kustomize, Helm or SOPS would print comes out byte for byte the same.
+//!
+//! A document is a [`Node`]: ordered mappings, sequences and scalars that keep how they were
+//! written, so an untouched value comes out as it went in (a plain `yes` stays a plain `yes`,
+//! a quoted `"1"` stays a string). [`parse_documents`] and [`parse_one`] read text (anchors
+//! expanded, merge keys applied, duplicate keys refused); [`to_string`] and
+//! [`to_string_stream`] write it in the layout `kustomize build` prints.
+//!
+//! ```
+//! let node = driftless_yaml::parse_one("b: yes\na: \"1\"\n").unwrap();
+//! assert_eq!(driftless_yaml::to_string(&node), "b: yes\na: \"1\"\n");
+//! ```
 
 mod emit;
 mod parse;
@@ -66,7 +76,10 @@ impl Scalar {
             Some("!!float") => return ScalarKind::Float,
             Some("!!bool") => return ScalarKind::Bool,
             Some("!!null") => return ScalarKind::Null,
-            _ => {}
+            // yaml.v3 resolves only untagged (and core-tagged) scalars; under any other tag,
+            // the non-specific `!` included, the text is a string (an empty one, not null).
+            Some(_) => return ScalarKind::Str,
+            None => {}
         }
         match self.style {
             Style::Plain => resolve_plain(&self.value),
@@ -431,6 +444,31 @@ mod tests {
             tag: Some("!!str".into()),
         };
         assert_eq!(tagged.kind(), ScalarKind::Str);
+    }
+
+    #[test]
+    fn scalars_under_other_tags_are_strings_as_written() {
+        // Found by the roundtrip fuzz target: `!` alone was read as null but written `! ""`,
+        // which reads back as a string.
+        for (text, value) in [
+            ("!", ""),
+            ("!custom 123", "123"),
+            ("key: !Ref true", "true"),
+        ] {
+            let node = parse_one(text).unwrap();
+            let scalar = node.get("key").unwrap_or(&node).as_scalar().unwrap();
+            assert_eq!(
+                (scalar.value.as_str(), scalar.kind()),
+                (value, ScalarKind::Str)
+            );
+            assert!(!scalar.is_null(), "{text:?}");
+            let written = to_string(&node);
+            assert_eq!(
+                parse_one(&written).unwrap().to_json(),
+                node.to_json(),
+                "{written}"
+            );
+        }
     }
 
     #[test]

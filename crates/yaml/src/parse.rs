@@ -272,7 +272,7 @@ fn tag_name(tag: &Tag) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::ScalarKind;
+    use crate::ScalarKind;
 
     #[test]
     fn documents_keep_order_styles_and_skip_empty_ones() {
