@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use driftless_api::kustomize::KustomizationSpec;
 use driftless_artifact::Tree;
 use driftless_kustomize::fs::{FileSystem, MemFs, normalize};
-use driftless_kustomize::yaml::{self, Mapping, Node};
 use driftless_kustomize::{BuildOptions, build};
 use driftless_sops::Identities;
+use driftless_yaml::{self as yaml, Mapping, Node};
 use serde_json::Value;
 
 const ROOT: &str = "/source";

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use driftless_kustomize::fs::{FileSystem, MemFs, normalize};
-use driftless_kustomize::yaml::{self, Node};
 use driftless_sops::{Format, Identities};
+use driftless_yaml::{self as yaml, Node};
 use serde_json::Value;
 
 pub const DECRYPT_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/decrypt";

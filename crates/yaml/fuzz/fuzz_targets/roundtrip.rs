@@ -1,6 +1,6 @@
 //! Arbitrary text read as a YAML stream, written, and read again: what is written must read
-//! back as the same documents, and writing those must give the same text (the writer's output
-//! is its own fixpoint). Reading may fail, but must not panic.
+//! back as the same documents, and from the second write on the writer's output is its own
+//! fixpoint. Reading may fail, but must not panic.
 #![no_main]
 
 use driftless_yaml::{Node, Scalar, ScalarKind, parse_documents, to_string_stream};
@@ -21,7 +21,14 @@ fuzz_target!(|data: &[u8]| {
     for (before, after) in documents.iter().zip(&reread) {
         assert!(same_content(before, after), "{before:?}\nread back as\n{after:?}\nfrom:\n{written}");
     }
-    assert_eq!(to_string_stream(&reread), written, "writing is not a fixpoint");
+    // Not from the first write: the writer folds a long quoted scalar at 80 columns, as the
+    // kustomize output it must match does, and a folded scalar that needs no quotes reads back
+    // as plain, which is written unfolded. The content is the same (checked above).
+    let second = to_string_stream(&reread);
+    let third = parse_documents(&second)
+        .map(|documents| to_string_stream(&documents))
+        .unwrap_or_else(|e| panic!("written YAML does not read back ({e}):\n{second}"));
+    assert_eq!(third, second, "writing is not a fixpoint");
 });
 
 /// Equal as a reader sees them: the same structure, keys in the same order, and scalars with
