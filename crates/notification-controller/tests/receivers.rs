@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use driftless_api::notification::Receiver;
 use driftless_api::source::GitRepository;
+use driftless_testenv::conditions::condition;
 use hmac::{Hmac, Mac};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
@@ -457,11 +458,7 @@ async fn oidc_tokens_and_filters_decide_what_reconciles() {
             .unwrap_or_default();
         if let Some(stalled) = status.conditions.iter().find(|c| c.type_ == "Stalled") {
             assert_eq!(stalled.reason, "InvalidCELExpression");
-            let ready = status
-                .conditions
-                .iter()
-                .find(|c| c.type_ == "Ready")
-                .unwrap();
+            let ready = condition(&status.conditions, "Ready");
             assert_eq!(ready.status, "False");
             assert!(ready.message.starts_with("Reconciliation failed terminally due to configuration error: invalid resourceFilter"), "{}", ready.message);
             assert_eq!(status.webhook_path, None);

@@ -9,10 +9,12 @@
 
 mod binaries;
 mod certs;
+pub mod conditions;
 mod control_plane;
 pub mod controller;
 pub mod git;
 mod http;
+pub mod json;
 pub mod lifecycle;
 pub mod not_implemented;
 mod process;
