@@ -8,7 +8,7 @@ use driftless_testenv::git::{GitAuth, GitServer};
 use kube::api::Api;
 
 use crate::support::*;
-use crate::{init_tls, revision};
+use crate::{artifact, init_tls, listed_refs, pack_fetches, revision};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn artifacts_of_objects_deleted_while_stopped_are_removed_at_start() {
@@ -75,12 +75,7 @@ async fn objects_following_one_repository_share_a_packed_commit() {
     create_git_repository(&api, "second", &url, main.clone()).await;
     let second = wait_ready(&api, "second", &controller).await;
     let requests = server.requests();
-    assert!(
-        requests
-            .iter()
-            .any(|r| r.command.as_deref() == Some("ls-refs")),
-        "{requests:?}"
-    );
+    assert!(listed_refs(&server), "{requests:?}");
     assert_eq!(pack_fetches(&server), 0, "{requests:?}");
     assert_eq!(revision(&second), format!("main@sha1:{commit}"));
     assert_eq!(artifact(&second).digest, artifact(&first).digest);
@@ -133,20 +128,4 @@ async fn objects_following_one_repository_share_a_packed_commit() {
     assert_eq!(pack_fetches(&server), 1, "{:?}", server.requests());
     let (_, tree) = download(&third).await;
     assert_eq!(tree["app.yaml"].data, b"a: 2\n");
-}
-
-fn artifact(object: &GitRepository) -> driftless_api::meta::Artifact {
-    object
-        .status
-        .as_ref()
-        .and_then(|s| s.artifact.clone())
-        .expect("artifact in status")
-}
-
-fn pack_fetches(server: &GitServer) -> usize {
-    server
-        .requests()
-        .iter()
-        .filter(|r| r.command.as_deref() == Some("fetch"))
-        .count()
 }

@@ -22,39 +22,22 @@ async fn basic_and_bearer_auth_and_their_failures() {
     repo.push("main").unwrap();
     let url = server.url("private");
 
-    create_secret(
-        &client,
-        &namespace,
-        "basic",
-        &[("username", "git"), ("password", "s3cret")],
-    )
-    .await;
-    create_secret(&client, &namespace, "bearer", &[("bearerToken", "t0ken")]).await;
-    create_secret(
-        &client,
-        &namespace,
-        "wrong",
-        &[("username", "git"), ("password", "nope")],
-    )
-    .await;
-    create_secret(
-        &client,
-        &namespace,
-        "both",
-        &[("username", "git"), ("bearerToken", "t0ken")],
-    )
-    .await;
+    let secrets: &[(&str, &[(&str, &str)])] = &[
+        ("basic", &[("username", "git"), ("password", "s3cret")]),
+        ("bearer", &[("bearerToken", "t0ken")]),
+        ("wrong", &[("username", "git"), ("password", "nope")]),
+        ("both", &[("username", "git"), ("bearerToken", "t0ken")]),
+    ];
+    create_secrets(&client, &namespace, secrets).await;
 
     let controller = SourceController::start(plane, &namespace, &[]);
     let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
-    let main = serde_json::json!({"ref": {"branch": "main"}});
-    let with_secret = |secret: &str| serde_json::json!({"ref": {"branch": "main"}, "secretRef": {"name": secret}});
-    create_git_repository(&api, "basic", &url, with_secret("basic")).await;
-    create_git_repository(&api, "bearer", &url, with_secret("bearer")).await;
-    create_git_repository(&api, "anonymous", &url, main.clone()).await;
-    create_git_repository(&api, "wrong", &url, with_secret("wrong")).await;
-    create_git_repository(&api, "missing", &url, with_secret("does-not-exist")).await;
-    create_git_repository(&api, "both", &url, with_secret("both")).await;
+    create_with_secret(&api, "basic", &url, "basic").await;
+    create_with_secret(&api, "bearer", &url, "bearer").await;
+    create_following(&api, "anonymous", &url, "main").await;
+    create_with_secret(&api, "wrong", &url, "wrong").await;
+    create_with_secret(&api, "missing", &url, "does-not-exist").await;
+    create_with_secret(&api, "both", &url, "both").await;
 
     for name in ["basic", "bearer"] {
         let object = wait_ready(&api, name, &controller).await;
@@ -129,48 +112,33 @@ async fn ssh_with_key_auth_known_hosts_and_passphrases() {
         other_host.public.trim()
     );
 
-    create_secret(
-        &client,
-        &namespace,
-        "plain",
-        &[("identity", &plain.private), ("known_hosts", &known_hosts)],
-    )
-    .await;
-    create_secret(
-        &client,
-        &namespace,
-        "protected",
-        &[
-            ("identity", &protected.private),
-            ("known_hosts", &known_hosts),
-            ("password", "open sesame"),
-        ],
-    )
-    .await;
-    create_secret(
-        &client,
-        &namespace,
-        "stranger",
-        &[
-            ("identity", &stranger.private),
-            ("known_hosts", &known_hosts),
-        ],
-    )
-    .await;
-    create_secret(
-        &client,
-        &namespace,
-        "wrong-host",
-        &[("identity", &plain.private), ("known_hosts", &wrong_hosts)],
-    )
-    .await;
-    create_secret(
-        &client,
-        &namespace,
-        "no-known-hosts",
-        &[("identity", &plain.private)],
-    )
-    .await;
+    let secrets: &[(&str, &[(&str, &str)])] = &[
+        (
+            "plain",
+            &[("identity", &plain.private), ("known_hosts", &known_hosts)],
+        ),
+        (
+            "protected",
+            &[
+                ("identity", &protected.private),
+                ("known_hosts", &known_hosts),
+                ("password", "open sesame"),
+            ],
+        ),
+        (
+            "stranger",
+            &[
+                ("identity", &stranger.private),
+                ("known_hosts", &known_hosts),
+            ],
+        ),
+        (
+            "wrong-host",
+            &[("identity", &plain.private), ("known_hosts", &wrong_hosts)],
+        ),
+        ("no-known-hosts", &[("identity", &plain.private)]),
+    ];
+    create_secrets(&client, &namespace, secrets).await;
 
     let controller = SourceController::start(plane, &namespace, &[]);
     let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
@@ -181,13 +149,7 @@ async fn ssh_with_key_auth_known_hosts_and_passphrases() {
         "wrong-host",
         "no-known-hosts",
     ] {
-        create_git_repository(
-            &api,
-            secret,
-            &url,
-            serde_json::json!({"ref": {"branch": "main"}, "secretRef": {"name": secret}}),
-        )
-        .await;
+        create_with_secret(&api, secret, &url, secret).await;
     }
     create_following(&api, "no-secret", &url, "main").await;
 
@@ -228,30 +190,18 @@ async fn https_with_a_custom_ca() {
     let url = server.url("tls");
     assert!(url.starts_with("https://"));
 
-    create_secret(
-        &client,
-        &namespace,
-        "trusted",
-        &[("username", "git"), ("password", "s3cret"), ("ca.crt", &ca)],
-    )
-    .await;
-    create_secret(
-        &client,
-        &namespace,
-        "untrusted",
-        &[("username", "git"), ("password", "s3cret")],
-    )
-    .await;
+    let secrets: &[(&str, &[(&str, &str)])] = &[
+        (
+            "trusted",
+            &[("username", "git"), ("password", "s3cret"), ("ca.crt", &ca)],
+        ),
+        ("untrusted", &[("username", "git"), ("password", "s3cret")]),
+    ];
+    create_secrets(&client, &namespace, secrets).await;
     let controller = SourceController::start(plane, &namespace, &[]);
     let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
     for secret in ["trusted", "untrusted"] {
-        create_git_repository(
-            &api,
-            secret,
-            &url,
-            serde_json::json!({"ref": {"branch": "main"}, "secretRef": {"name": secret}}),
-        )
-        .await;
+        create_with_secret(&api, secret, &url, secret).await;
     }
     let object = wait_ready(&api, "trusted", &controller).await;
     assert_eq!(revision(&object), format!("main@sha1:{commit}"));

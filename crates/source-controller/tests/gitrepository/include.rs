@@ -5,6 +5,7 @@ use driftless_testenv::conditions::has_condition;
 use driftless_testenv::git::{GitAuth, GitServer};
 use kube::api::Api;
 
+use crate::artifact;
 use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,16 +76,7 @@ async fn include_copies_other_artifacts_and_follows_their_changes() {
     );
     let included = &app_object.status.as_ref().unwrap().included_artifacts;
     assert_eq!(included.len(), 2);
-    assert_eq!(
-        included[0],
-        *lib_object
-            .status
-            .as_ref()
-            .unwrap()
-            .artifact
-            .as_ref()
-            .unwrap()
-    );
+    assert_eq!(included[0], artifact(&lib_object));
 
     let missing = wait_not_ready(&api, "missing-include", &controller, "NotFound").await;
     let status = missing.status.as_ref().unwrap();

@@ -20,7 +20,9 @@ mod suspend_and_timeout;
 mod updates;
 mod verification;
 
+use driftless_api::meta::Artifact;
 use driftless_api::source::GitRepository;
+use driftless_testenv::git::GitServer;
 
 fn init_tls() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -34,4 +36,29 @@ fn revision(object: &GitRepository) -> String {
         .and_then(|s| s.artifact.as_ref())
         .map(|a| a.revision.clone())
         .unwrap_or_default()
+}
+
+fn artifact(object: &GitRepository) -> Artifact {
+    object
+        .status
+        .as_ref()
+        .and_then(|s| s.artifact.clone())
+        .expect("artifact in status")
+}
+
+/// Whether the server was asked to list its refs (the cheap check before any fetch).
+fn listed_refs(server: &GitServer) -> bool {
+    server
+        .requests()
+        .iter()
+        .any(|r| r.command.as_deref() == Some("ls-refs"))
+}
+
+/// How many packs the server has sent since its requests were last cleared.
+fn pack_fetches(server: &GitServer) -> usize {
+    server
+        .requests()
+        .iter()
+        .filter(|r| r.command.as_deref() == Some("fetch"))
+        .count()
 }

@@ -25,21 +25,12 @@ async fn suspend_and_timeout() {
     let controller = SourceController::start(plane, &namespace, &[]);
     let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
     create_following(&api, "app", &server.url("app"), "main").await;
-    let mut hanging = git_repository(
-        "hanging",
-        &silent_url,
-        serde_json::json!({"ref": {"branch": "main"}}),
-    );
-    hanging.spec.timeout = Some("2s".into());
-    create(&api, &hanging).await;
+    // Both fetch from the silent server; only their timeouts differ.
+    let with_timeout =
+        |timeout: &str| serde_json::json!({"ref": {"branch": "main"}, "timeout": timeout});
+    create_git_repository(&api, "hanging", &silent_url, with_timeout("2s")).await;
     // A fetch still waiting long before its timeout already shows as in progress.
-    let mut slow = git_repository(
-        "slow",
-        &silent_url,
-        serde_json::json!({"ref": {"branch": "main"}}),
-    );
-    slow.spec.timeout = Some("60s".into());
-    create(&api, &slow).await;
+    create_git_repository(&api, "slow", &silent_url, with_timeout("60s")).await;
     let waiting_since = std::time::Instant::now();
     let shown = wait_for(
         &api,

@@ -5,8 +5,8 @@ use driftless_api::source::GitRepository;
 use driftless_testenv::git::{GitAuth, GitServer};
 use kube::api::Api;
 
-use crate::revision;
 use crate::support::*;
+use crate::{artifact, listed_refs, pack_fetches, revision};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_commits_force_pushes_no_clone_when_unchanged_and_garbage_collection() {
@@ -34,16 +34,10 @@ async fn new_commits_force_pushes_no_clone_when_unchanged_and_garbage_collection
     let object = request_reconcile(&api, "moving", &controller).await;
     assert_eq!(revision(&object), format!("main@sha1:{first}"));
     let requests = server.requests();
-    assert!(
-        requests
-            .iter()
-            .any(|r| r.command.as_deref() == Some("ls-refs")),
-        "{requests:?}"
-    );
-    assert!(
-        !requests
-            .iter()
-            .any(|r| r.command.as_deref() == Some("fetch")),
+    assert!(listed_refs(&server), "{requests:?}");
+    assert_eq!(
+        pack_fetches(&server),
+        0,
         "an unchanged remote was fetched: {requests:?}"
     );
 
@@ -74,15 +68,7 @@ async fn new_commits_force_pushes_no_clone_when_unchanged_and_garbage_collection
         .collect();
     stored.sort();
     assert_eq!(stored.len(), 2, "{stored:?}");
-    let current = object
-        .status
-        .as_ref()
-        .unwrap()
-        .artifact
-        .as_ref()
-        .unwrap()
-        .path
-        .clone();
+    let current = artifact(&object).path;
     assert!(stored.iter().any(|f| current.ends_with(f.as_str())));
 
     // A corrupted artifact is detected by its digest and rebuilt.

@@ -3,6 +3,7 @@
 use driftless_api::source::GitRepository;
 use driftless_testenv::git::{GitAuth, GitServer};
 use kube::api::Api;
+use serde_json::json;
 
 use crate::revision;
 use crate::support::*;
@@ -99,76 +100,43 @@ async fn openpgp_verification_of_commits_and_tags() {
     repo.tag("v1.1.0", Some("unsigned release")).unwrap();
     repo.push("unsigned").unwrap();
 
-    create_secret(
-        &client,
-        &namespace,
-        "trusted-keys",
-        &[("author.asc", &trusted.public)],
-    )
-    .await;
-    create_secret(
-        &client,
-        &namespace,
-        "stranger-keys",
-        &[("author.asc", &stranger.public)],
-    )
-    .await;
+    let secrets: &[(&str, &[(&str, &str)])] = &[
+        ("trusted-keys", &[("author.asc", &trusted.public)]),
+        ("stranger-keys", &[("author.asc", &stranger.public)]),
+    ];
+    create_secrets(&client, &namespace, secrets).await;
     let controller = SourceController::start(plane, &namespace, &[]);
     let api: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
     let url = server.url("signed");
-    let spec = |reference: serde_json::Value, mode: &str, keys: &str| serde_json::json!({"ref": reference, "verify": {"mode": mode, "secretRef": {"name": keys}}});
-    let main = serde_json::json!({"branch": "main"});
-    create_git_repository(
-        &api,
-        "head",
-        &url,
-        spec(main.clone(), "HEAD", "trusted-keys"),
-    )
-    .await;
-    create_git_repository(
-        &api,
-        "tag",
-        &url,
-        spec(
-            serde_json::json!({"tag": "v1.0.0"}),
+    let main = json!({"branch": "main"});
+    // What each object follows, how it verifies it, and with which keys.
+    for (name, reference, mode, keys) in [
+        ("head", main.clone(), "HEAD", "trusted-keys"),
+        (
+            "tag",
+            json!({"tag": "v1.0.0"}),
             "TagAndHEAD",
             "trusted-keys",
         ),
-    )
-    .await;
-    create_git_repository(
-        &api,
-        "untrusted",
-        &url,
-        spec(main.clone(), "HEAD", "stranger-keys"),
-    )
-    .await;
-    create_git_repository(
-        &api,
-        "unsigned",
-        &url,
-        spec(
-            serde_json::json!({"branch": "unsigned"}),
+        ("untrusted", main.clone(), "HEAD", "stranger-keys"),
+        (
+            "unsigned",
+            json!({"branch": "unsigned"}),
             "HEAD",
             "trusted-keys",
         ),
-    )
-    .await;
-    create_git_repository(
-        &api,
-        "unsigned-tag",
-        &url,
-        spec(serde_json::json!({"tag": "v1.1.0"}), "Tag", "trusted-keys"),
-    )
-    .await;
-    create_git_repository(
-        &api,
-        "tag-on-branch",
-        &url,
-        spec(main.clone(), "Tag", "trusted-keys"),
-    )
-    .await;
-    create_git_repository(&api, "no-keys", &url, spec(main.clone(), "HEAD", "missing")).await;
+        (
+            "unsigned-tag",
+            json!({"tag": "v1.1.0"}),
+            "Tag",
+            "trusted-keys",
+        ),
+        ("tag-on-branch", main.clone(), "Tag", "trusted-keys"),
+        ("no-keys", main.clone(), "HEAD", "missing"),
+    ] {
+        let spec = json!({"ref": reference, "verify": {"mode": mode, "secretRef": {"name": keys}}});
+        create_git_repository(&api, name, &url, spec).await;
+    }
 
     let verified_message = |object: &GitRepository| {
         object

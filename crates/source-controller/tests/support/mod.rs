@@ -126,6 +126,13 @@ pub async fn create_following(api: &Api<GitRepository>, name: &str, url: &str, b
     create_git_repository(api, name, url, spec).await;
 }
 
+/// Creates the GitRepository `name` following `main` of `url` with the credentials in the
+/// Secret `secret`.
+pub async fn create_with_secret(api: &Api<GitRepository>, name: &str, url: &str, secret: &str) {
+    let spec = serde_json::json!({ "ref": { "branch": "main" }, "secretRef": { "name": secret } });
+    create_git_repository(api, name, url, spec).await;
+}
+
 pub async fn create(api: &Api<GitRepository>, repo: &GitRepository) {
     api.create(&PostParams::default(), repo)
         .await
@@ -151,6 +158,17 @@ pub async fn create_secret(
         .create(&PostParams::default(), &secret)
         .await
         .expect("create Secret");
+}
+
+/// Creates one Secret per `(name, string data)` entry of `secrets`.
+pub async fn create_secrets(
+    client: &kube::Client,
+    namespace: &str,
+    secrets: &[(&str, &[(&str, &str)])],
+) {
+    for (name, data) in secrets {
+        create_secret(client, namespace, name, data).await;
+    }
 }
 
 fn ready(status: &GitRepositoryStatus) -> Option<(&str, &str, &str)> {
