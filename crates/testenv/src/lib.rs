@@ -21,6 +21,7 @@ mod process;
 pub mod sops;
 pub mod ssh;
 pub mod tls;
+pub mod wait;
 
 pub use binaries::{AGE_KEYGEN, Binaries, HELM, KubernetesPins, SOPS, Tool};
 pub use control_plane::{ControlPlane, Options, free_ports, shared};
