@@ -98,6 +98,18 @@ async fn create(client: &kube::Client, namespace: &str, object: serde_json::Valu
         .unwrap();
 }
 
+/// Posts `event` to the controller's event endpoint and checks it is accepted.
+async fn post_event(http: &reqwest::Client, events_port: u16, event: &serde_json::Value) {
+    let status = http
+        .post(format!("http://127.0.0.1:{events_port}/"))
+        .json(event)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 202);
+}
+
 /// A `notification.toolkit.fluxcd.io/v1beta3` object of `kind` named `name`.
 fn notification_object(kind: &str, name: &str, spec: serde_json::Value) -> serde_json::Value {
     serde_json::json!({
@@ -403,14 +415,7 @@ async fn github_commit_statuses_are_posted_once_per_state() {
     let post = async |message: &str, severity: &str| {
         let mut body = event("Kustomization", "app", &namespace, severity, message);
         body["metadata"]["kustomize.toolkit.fluxcd.io/commit_status"] = "update".into();
-        let status = http
-            .post(format!("http://127.0.0.1:{events_port}/"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, 202);
+        post_event(&http, events_port, &body).await;
     };
     let count = || statuses.lock().unwrap().len();
     let started = Instant::now();
@@ -664,14 +669,7 @@ async fn providers_post_over_https_what_each_api_expects() {
 
     let http = reqwest::Client::new();
     let post = async |body: serde_json::Value| {
-        let status = http
-            .post(format!("http://127.0.0.1:{events_port}/"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, 202);
+        post_event(&http, events_port, &body).await;
     };
     // A change set goes to chats; the marked final result goes to Git hosts only.
     let change_set = |message: &str| event("Kustomization", "app", &namespace, "info", message);

@@ -79,6 +79,21 @@ async fn requested_at(api: &Api<GitRepository>, name: &str) -> Option<String> {
         .cloned()
 }
 
+/// Creates the GitRepository `name` with `labels` for Receivers to act on (no source-controller
+/// runs here, so it is never fetched).
+async fn create_source(sources: &Api<GitRepository>, name: &str, labels: serde_json::Value) {
+    let source: GitRepository = serde_json::from_value(serde_json::json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": { "name": name, "labels": labels },
+        "spec": { "url": "https://example.com/app.git", "interval": "1h" },
+    }))
+    .unwrap();
+    sources
+        .create(&PostParams::default(), &source)
+        .await
+        .unwrap();
+}
+
 /// The path the Receiver `name` serves its webhook on, once it has one.
 async fn webhook_path(receivers: &Api<Receiver>, name: &str) -> Option<String> {
     receivers.get(name).await.unwrap().status?.webhook_path
@@ -119,16 +134,7 @@ async fn every_real_payload_triggers_when_genuine_and_nothing_otherwise() {
         let stem = payload.file_stem().unwrap().to_string_lossy().into_owned();
         let sender = stem.split('-').next().unwrap().to_owned();
         let name = stem.replace('_', "-");
-        let target: GitRepository = serde_json::from_value(serde_json::json!({
-            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
-            "metadata": { "name": name },
-            "spec": { "url": "https://example.com/app.git", "interval": "1h" },
-        }))
-        .unwrap();
-        sources
-            .create(&PostParams::default(), &target)
-            .await
-            .unwrap();
+        create_source(&sources, &name, serde_json::json!({})).await;
         let receiver: Receiver = serde_json::from_value(serde_json::json!({
             "apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Receiver",
             "metadata": { "name": name },
@@ -370,16 +376,7 @@ async fn oidc_tokens_and_filters_decide_what_reconciles() {
         ("other", serde_json::json!({ "app": "images" })),
         ("deployed-by-ci", serde_json::json!({})),
     ] {
-        let source: GitRepository = serde_json::from_value(serde_json::json!({
-            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
-            "metadata": { "name": name, "labels": labels },
-            "spec": { "url": "https://example.com/app.git", "interval": "1h" },
-        }))
-        .unwrap();
-        sources
-            .create(&PostParams::default(), &source)
-            .await
-            .unwrap();
+        create_source(&sources, name, labels).await;
     }
     let receivers: Api<Receiver> = Api::namespaced(client.clone(), &namespace);
     for receiver in [

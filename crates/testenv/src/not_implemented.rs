@@ -15,6 +15,27 @@ use crate::controller::ControllerProcess;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A namespaced Toolkit kind a test can create and read back typed.
+pub trait UnimplementedKind:
+    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Reconcilable
+    + Clone
+    + DeserializeOwned
+    + Serialize
+    + std::fmt::Debug
+{
+}
+
+impl<K> UnimplementedKind for K where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Reconcilable
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug
+{
+}
+
 /// A controller binary watching only a fresh namespace of the shared control plane, for
 /// checking how it answers the kinds it does not implement.
 pub struct UnimplementedKinds {
@@ -48,12 +69,7 @@ impl UnimplementedKinds {
     /// as [`create_and_expect_stalled`] does.
     pub async fn expect_stalled<K>(&self, object: K)
     where
-        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-            + Reconcilable
-            + Clone
-            + DeserializeOwned
-            + Serialize
-            + std::fmt::Debug,
+        K: UnimplementedKind,
     {
         create_object_and_expect_stalled(&self.client, &self.namespace, &object, &self.controller)
             .await;
@@ -74,12 +90,7 @@ pub async fn create_and_expect_stalled<K>(
     manifest: serde_json::Value,
     controller: &ControllerProcess,
 ) where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Reconcilable
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + std::fmt::Debug,
+    K: UnimplementedKind,
 {
     let object: K = serde_json::from_value(manifest).unwrap_or_else(|e| panic!("manifest: {e}"));
     create_object_and_expect_stalled(client, namespace, &object, controller).await;
@@ -91,12 +102,7 @@ async fn create_object_and_expect_stalled<K>(
     object: &K,
     controller: &ControllerProcess,
 ) where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Reconcilable
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + std::fmt::Debug,
+    K: UnimplementedKind,
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     let name = object.name_any();
@@ -140,95 +146,70 @@ fn marked<K: Resource + Reconcilable>(object: &K) -> bool {
 pub mod podinfo {
     use driftless_api::image::{ImagePolicy, ImageRepository, ImageUpdateAutomation};
     use driftless_api::source::{Bucket, HelmChart, HelmRepository, OCIRepository};
+    use kube::Resource;
     use serde::de::DeserializeOwned;
     use serde_json::{Value, json};
 
-    fn parse<K: DeserializeOwned>(manifest: Value) -> K {
+    /// The `K` named `podinfo` with `spec`.
+    fn with_spec<K: Resource<DynamicType = ()> + DeserializeOwned>(spec: Value) -> K {
+        let manifest = json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "metadata": {"name": "podinfo"},
+            "spec": spec,
+        });
         serde_json::from_value(manifest).unwrap_or_else(|e| panic!("sample manifest: {e}"))
     }
 
     pub fn oci_repository() -> OCIRepository {
-        parse(json!({
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "OCIRepository",
-            "metadata": {"name": "podinfo"},
-            "spec": {
-                "interval": "5m",
-                "url": "oci://ghcr.io/stefanprodan/manifests/podinfo",
-                "ref": {"tag": "latest"}
-            }
+        with_spec(json!({
+            "interval": "5m",
+            "url": "oci://ghcr.io/stefanprodan/manifests/podinfo",
+            "ref": {"tag": "latest"}
         }))
     }
 
     pub fn bucket() -> Bucket {
-        parse(json!({
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "Bucket",
-            "metadata": {"name": "podinfo"},
-            "spec": {"interval": "5m", "bucketName": "podinfo", "endpoint": "minio.example.com"}
-        }))
+        with_spec(
+            json!({"interval": "5m", "bucketName": "podinfo", "endpoint": "minio.example.com"}),
+        )
     }
 
     pub fn helm_repository() -> HelmRepository {
-        parse(json!({
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "HelmRepository",
-            "metadata": {"name": "podinfo"},
-            "spec": {"interval": "5m", "url": "https://stefanprodan.github.io/podinfo"}
-        }))
+        with_spec(json!({"interval": "5m", "url": "https://stefanprodan.github.io/podinfo"}))
     }
 
     pub fn helm_chart() -> HelmChart {
-        parse(json!({
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "HelmChart",
-            "metadata": {"name": "podinfo"},
-            "spec": {
-                "chart": "podinfo",
-                "interval": "5m",
-                "sourceRef": {"kind": "HelmRepository", "name": "podinfo"}
-            }
+        with_spec(json!({
+            "chart": "podinfo",
+            "interval": "5m",
+            "sourceRef": {"kind": "HelmRepository", "name": "podinfo"}
         }))
     }
 
     pub fn image_repository() -> ImageRepository {
-        parse(json!({
-            "apiVersion": "image.toolkit.fluxcd.io/v1",
-            "kind": "ImageRepository",
-            "metadata": {"name": "podinfo"},
-            "spec": {"image": "ghcr.io/stefanprodan/podinfo", "interval": "5m"}
-        }))
+        with_spec(json!({"image": "ghcr.io/stefanprodan/podinfo", "interval": "5m"}))
     }
 
     pub fn image_policy() -> ImagePolicy {
-        parse(json!({
-            "apiVersion": "image.toolkit.fluxcd.io/v1",
-            "kind": "ImagePolicy",
-            "metadata": {"name": "podinfo"},
-            "spec": {
-                "imageRepositoryRef": {"name": "podinfo"},
-                "policy": {"semver": {"range": "5.0.x"}}
-            }
+        with_spec(json!({
+            "imageRepositoryRef": {"name": "podinfo"},
+            "policy": {"semver": {"range": "5.0.x"}}
         }))
     }
 
     pub fn image_update_automation() -> ImageUpdateAutomation {
-        parse(json!({
-            "apiVersion": "image.toolkit.fluxcd.io/v1",
-            "kind": "ImageUpdateAutomation",
-            "metadata": {"name": "podinfo"},
-            "spec": {
-                "interval": "30m",
-                "sourceRef": {"kind": "GitRepository", "name": "podinfo"},
-                "git": {
-                    "commit": {"author": {
-                        "email": "fluxcdbot@users.noreply.github.com",
-                        "name": "fluxcdbot"
-                    }},
-                    "push": {"branch": "main"}
-                },
-                "update": {"path": "./clusters/my-cluster", "strategy": "Setters"}
-            }
+        with_spec(json!({
+            "interval": "30m",
+            "sourceRef": {"kind": "GitRepository", "name": "podinfo"},
+            "git": {
+                "commit": {"author": {
+                    "email": "fluxcdbot@users.noreply.github.com",
+                    "name": "fluxcdbot"
+                }},
+                "push": {"branch": "main"}
+            },
+            "update": {"path": "./clusters/my-cluster", "strategy": "Setters"}
         }))
     }
 }
