@@ -275,12 +275,7 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
     repo.commit(&[], "fixed").expect("commit");
     repo.push("main").expect("push");
     request_reconcile(&sources, "app").await;
-    wait_for(
-        "recovery",
-        async || (ready(&kustomizations.get("app").await.ok()?)?.0 == "True").then_some(()),
-        &logs,
-    )
-    .await;
+    wait_kustomization_ready(&kustomizations, "app", "recovery", &logs).await;
     // A failed build records nothing; the fixed commit builds the second revision's objects
     // again, so that snapshot counts one more reconciliation under the new revision.
     let fixed_history = history(kustomizations.get("app").await.unwrap());
@@ -306,12 +301,7 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
             .await
             .expect("create dependent");
     }
-    wait_for(
-        "dependent applied",
-        async || (ready(&kustomizations.get("after").await.ok()?)?.0 == "True").then_some(()),
-        &logs,
-    )
-    .await;
+    wait_kustomization_ready(&kustomizations, "after", "dependent applied", &logs).await;
     config_maps
         .get("after-extra")
         .await
@@ -393,9 +383,10 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
         .await
         .expect("binding");
     request_reconcile(&kustomizations, "denied").await;
-    wait_for(
+    wait_kustomization_ready(
+        &kustomizations,
+        "denied",
         "impersonated apply allowed",
-        async || (ready(&kustomizations.get("denied").await.ok()?)?.0 == "True").then_some(()),
         &logs,
     )
     .await;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use driftless_api::kustomize::Kustomization;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 
 use crate::EXTRA;
 use crate::support::*;
@@ -28,21 +28,10 @@ async fn deletion_policies_orphan_or_wait_for_termination() {
         ("waiting", "./held", "WaitForTermination"),
     ] {
         let spec = serde_json::json!({ "path": path, "namePrefix": format!("{name}-"), "deletionPolicy": policy, "timeout": "1m" });
-        kustomizations
-            .create(
-                &PostParams::default(),
-                &kustomization(name, &namespace, spec),
-            )
-            .await
-            .expect("create Kustomization");
+        create_kustomization(&kustomizations, name, &namespace, spec).await;
     }
     for name in ["orphan", "waiting"] {
-        wait_for(
-            &format!("{name} Ready"),
-            async || (ready(&kustomizations.get(name).await.ok()?)?.0 == "True").then_some(()),
-            &logs,
-        )
-        .await;
+        wait_kustomization_ready(&kustomizations, name, &format!("{name} Ready"), &logs).await;
     }
     let gone = async |name: &str| {
         kustomizations

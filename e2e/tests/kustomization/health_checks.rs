@@ -151,13 +151,7 @@ async fn health_check_expressions_decide_custom_health() {
         let spec = serde_json::json!({
             "path": path, "wait": true, "timeout": "30s", "healthCheckExprs": exprs(current),
         });
-        kustomizations
-            .create(
-                &PostParams::default(),
-                &kustomization(name, &namespace, spec),
-            )
-            .await
-            .expect("create Kustomization");
+        create_kustomization(&kustomizations, name, &namespace, spec).await;
     }
 
     let (status, _, message, _) = wait_settled(&kustomizations, "ready", &logs).await;

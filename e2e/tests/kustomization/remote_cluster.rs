@@ -94,10 +94,7 @@ async fn kube_config_applies_to_the_remote_cluster_as_its_identity() {
     ] {
         let prefix = format!("{name}-");
         let spec = serde_json::json!({ "path": "./extra", "namePrefix": prefix, "kubeConfig": kube_config });
-        kustomizations
-            .create(&PostParams::default(), &kustomization(name, target, spec))
-            .await
-            .expect("create Kustomization");
+        create_kustomization(&kustomizations, name, target, spec).await;
     }
 
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &allowed);

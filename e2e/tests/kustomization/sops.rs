@@ -127,20 +127,15 @@ async fn sops_secrets_are_decrypted_and_encrypted_ones_never_applied() {
         if let Some(decryption) = decryption {
             spec["decryption"] = decryption;
         }
-        kustomizations
-            .create(&PostParams::default(), &kustomization(name, target, spec))
-            .await
-            .expect("create Kustomization");
+        create_kustomization(&kustomizations, name, target, spec).await;
     }
 
     // Decrypted in memory and applied as plaintext.
     let decrypted: Api<Secret> = Api::namespaced(client.clone(), &targets[0]);
-    wait_for(
+    wait_kustomization_ready(
+        &kustomizations,
+        "decrypted",
         "decrypted Kustomization Ready",
-        async || {
-            let k = kustomizations.get("decrypted").await.ok()?;
-            (ready(&k)?.0 == "True").then_some(())
-        },
         &logs,
     )
     .await;
@@ -202,12 +197,10 @@ async fn sops_secrets_are_decrypted_and_encrypted_ones_never_applied() {
     assert!(untouched.get_opt("db").await.unwrap().is_none());
 
     // `--sops-age-secret` decrypts for a Kustomization without a secretRef.
-    wait_for(
+    wait_kustomization_ready(
+        &kustomizations,
+        "global-key",
         "global-key Kustomization Ready",
-        async || {
-            let k = kustomizations.get("global-key").await.ok()?;
-            (ready(&k)?.0 == "True").then_some(())
-        },
         &logs,
     )
     .await;
