@@ -131,6 +131,15 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
     assert_eq!(first_history[0].metadata["revision"], first);
     assert!(first_history[0].digest.starts_with("sha256:"));
 
+    // Waits until the applied ConfigMap `settings` says `color`.
+    let settings_color = async |what: &str, color: &str| {
+        let color_is = async || {
+            let settings = config_maps.get("settings").await.ok()?;
+            (settings.data?.get("color")? == color).then_some(())
+        };
+        wait_for(what, color_is, &logs).await;
+    };
+
     // Drift: a manual edit is reverted on the next reconcile.
     let drift = serde_json::json!({ "data": { "color": "red" } });
     config_maps
@@ -138,14 +147,7 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
         .await
         .expect("drift");
     request_reconcile(&kustomizations, "app").await;
-    wait_for(
-        "drift reverted",
-        async || {
-            (config_maps.get("settings").await.ok()?.data?.get("color")? == "blue").then_some(())
-        },
-        &logs,
-    )
-    .await;
+    settings_color("drift reverted", "blue").await;
 
     // The correction is reported with Flux's change-set line, nothing appended, so Alert
     // inclusion and exclusion rules written for Flux match it.
@@ -179,14 +181,7 @@ async fn applies_updates_reverts_drift_prunes_and_survives_a_bad_commit() {
         .patch("vars", &PatchParams::default(), &Patch::Merge(&watched))
         .await
         .expect("label and change vars");
-    wait_for(
-        "substitution source change applied",
-        async || {
-            (config_maps.get("settings").await.ok()?.data?.get("color")? == "purple").then_some(())
-        },
-        &logs,
-    )
-    .await;
+    settings_color("substitution source change applied", "purple").await;
 
     // Update and prune: a new commit changes the ConfigMap and drops the Service.
     repo.remove("deploy/service.yaml").expect("remove");
