@@ -81,19 +81,14 @@ async fn edits_by_other_managers_are_reverted_and_failed_stages_apply_nothing() 
     let sources: Api<driftless_api::source::GitRepository> =
         Api::namespaced(client.clone(), &namespace);
     let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
-    kustomizations
-        .create(
-            &PostParams::default(),
-            &kustomization("app", &namespace, serde_json::json!({ "path": "./deploy" })),
-        )
-        .await
-        .expect("create Kustomization");
-    wait_for(
-        "first revision applied",
-        async || (ready(&kustomizations.get("app").await.ok()?)?.0 == "True").then_some(()),
-        &logs,
+    create_kustomization(
+        &kustomizations,
+        "app",
+        &namespace,
+        serde_json::json!({ "path": "./deploy" }),
     )
     .await;
+    wait_kustomization_ready(&kustomizations, "app", "first revision applied", &logs).await;
 
     let services: Api<Service> = Api::namespaced(client.clone(), &namespace);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);

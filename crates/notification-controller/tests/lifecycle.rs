@@ -1,20 +1,17 @@
 //! Starts, readiness, metrics, leader election with two replicas and SIGTERM, against the
 //! real test control plane.
 
+use std::path::Path;
+
+use driftless_testenv::lifecycle::check_on_shared_plane;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starts_elects_one_leader_hands_over_and_stops_cleanly() {
-    let plane = driftless_testenv::shared()
-        .await
-        .expect("test control plane");
-    driftless_testenv::lifecycle::check_controller_lifecycle_with_args(
-        plane,
-        "notification-controller",
-        std::path::Path::new(env!("CARGO_BIN_EXE_notification-controller")),
-        // Each replica serves webhooks on its own free port.
-        &[
-            "--receiver-addr=127.0.0.1:0".to_owned(),
-            "--events-addr=127.0.0.1:0".to_owned(),
-        ],
-    )
-    .await;
+    let binary = Path::new(env!("CARGO_BIN_EXE_notification-controller"));
+    // Each replica serves webhooks on its own free port.
+    let ports = [
+        "--receiver-addr=127.0.0.1:0".to_owned(),
+        "--events-addr=127.0.0.1:0".to_owned(),
+    ];
+    check_on_shared_plane("notification-controller", binary, &ports).await;
 }

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use driftless_api::notification::Receiver;
 use driftless_api::source::GitRepository;
+use driftless_testenv::conditions::condition;
+use driftless_testenv::wait;
 use hmac::{Hmac, Mac};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
@@ -77,6 +79,26 @@ async fn requested_at(api: &Api<GitRepository>, name: &str) -> Option<String> {
         .cloned()
 }
 
+/// Creates the GitRepository `name` with `labels` for Receivers to act on (no source-controller
+/// runs here, so it is never fetched).
+async fn create_source(sources: &Api<GitRepository>, name: &str, labels: serde_json::Value) {
+    let source: GitRepository = serde_json::from_value(serde_json::json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": { "name": name, "labels": labels },
+        "spec": { "url": "https://example.com/app.git", "interval": "1h" },
+    }))
+    .unwrap();
+    sources
+        .create(&PostParams::default(), &source)
+        .await
+        .unwrap();
+}
+
+/// The path the Receiver `name` serves its webhook on, once it has one.
+async fn webhook_path(receivers: &Api<Receiver>, name: &str) -> Option<String> {
+    receivers.get(name).await.unwrap().status?.webhook_path
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_real_payload_triggers_when_genuine_and_nothing_otherwise() {
     let support::Running {
@@ -112,16 +134,7 @@ async fn every_real_payload_triggers_when_genuine_and_nothing_otherwise() {
         let stem = payload.file_stem().unwrap().to_string_lossy().into_owned();
         let sender = stem.split('-').next().unwrap().to_owned();
         let name = stem.replace('_', "-");
-        let target: GitRepository = serde_json::from_value(serde_json::json!({
-            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
-            "metadata": { "name": name },
-            "spec": { "url": "https://example.com/app.git", "interval": "1h" },
-        }))
-        .unwrap();
-        sources
-            .create(&PostParams::default(), &target)
-            .await
-            .unwrap();
+        create_source(&sources, &name, serde_json::json!({})).await;
         let receiver: Receiver = serde_json::from_value(serde_json::json!({
             "apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Receiver",
             "metadata": { "name": name },
@@ -363,16 +376,7 @@ async fn oidc_tokens_and_filters_decide_what_reconciles() {
         ("other", serde_json::json!({ "app": "images" })),
         ("deployed-by-ci", serde_json::json!({})),
     ] {
-        let source: GitRepository = serde_json::from_value(serde_json::json!({
-            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
-            "metadata": { "name": name, "labels": labels },
-            "spec": { "url": "https://example.com/app.git", "interval": "1h" },
-        }))
-        .unwrap();
-        sources
-            .create(&PostParams::default(), &source)
-            .await
-            .unwrap();
+        create_source(&sources, name, labels).await;
     }
     let receivers: Api<Receiver> = Api::namespaced(client.clone(), &namespace);
     for receiver in [
@@ -421,59 +425,56 @@ async fn oidc_tokens_and_filters_decide_what_reconciles() {
     // gcr's path is salted with its token, generic-oidc's with nothing, as in Flux.
     let gcr_path = format!("/hook/{}", digest(TOKEN, "gcr"));
     let ci_path = format!("/hook/{}", digest("", "ci"));
-    let started = Instant::now();
-    loop {
-        let gcr = receivers
-            .get("gcr")
-            .await
-            .unwrap()
-            .status
-            .and_then(|s| s.webhook_path);
-        let ci = receivers
-            .get("ci")
-            .await
-            .unwrap()
-            .status
-            .and_then(|s| s.webhook_path);
-        if let (Some(gcr), Some(ci)) = (gcr, ci) {
-            assert_eq!((gcr, ci), (gcr_path.clone(), ci_path.clone()));
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{}",
-            controller.log_tail(30)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let logs = || controller.log_tail(30);
+    let paths = wait::until(
+        "the webhook paths of gcr and ci",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        async || {
+            Some((
+                webhook_path(&receivers, "gcr").await?,
+                webhook_path(&receivers, "ci").await?,
+            ))
+        },
+        logs,
+    )
+    .await;
+    assert_eq!(paths, (gcr_path.clone(), ci_path.clone()));
     // An expression that does not compile stalls its Receiver, which serves no path.
-    let started = Instant::now();
-    loop {
-        let status = receivers
-            .get("broken")
-            .await
-            .unwrap()
-            .status
-            .unwrap_or_default();
-        if let Some(stalled) = status.conditions.iter().find(|c| c.type_ == "Stalled") {
-            assert_eq!(stalled.reason, "InvalidCELExpression");
-            let ready = status
+    let status = wait::until(
+        "the broken Receiver to stall",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        async || {
+            let status = receivers
+                .get("broken")
+                .await
+                .unwrap()
+                .status
+                .unwrap_or_default();
+            status
                 .conditions
                 .iter()
-                .find(|c| c.type_ == "Ready")
-                .unwrap();
-            assert_eq!(ready.status, "False");
-            assert!(ready.message.starts_with("Reconciliation failed terminally due to configuration error: invalid resourceFilter"), "{}", ready.message);
-            assert_eq!(status.webhook_path, None);
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{}",
-            controller.log_tail(30)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+                .any(|c| c.type_ == "Stalled")
+                .then_some(status)
+        },
+        logs,
+    )
+    .await;
+    assert_eq!(
+        condition(&status.conditions, "Stalled").reason,
+        "InvalidCELExpression"
+    );
+    let ready = condition(&status.conditions, "Ready");
+    assert_eq!(ready.status, "False");
+    assert!(
+        ready.message.starts_with(
+            "Reconciliation failed terminally due to configuration error: invalid resourceFilter"
+        ),
+        "{}",
+        ready.message
+    );
+    assert_eq!(status.webhook_path, None);
 
     let http = reqwest::Client::new();
     let post = async |path: &str, token: Option<&str>, body: &serde_json::Value| {

@@ -14,6 +14,7 @@ use driftless_runtime::events::EventRecorder;
 use driftless_runtime::metrics::Metrics;
 use driftless_runtime::not_implemented::{self, NOT_IMPLEMENTED};
 use driftless_runtime::{CommonArgs, Context};
+use driftless_testenv::not_implemented::podinfo;
 use k8s_openapi::api::core::v1::Event as KubeEvent;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
@@ -101,25 +102,10 @@ async fn unimplemented_kinds_end_stalled_with_one_warning_per_generation() {
     });
 
     let repos: Api<HelmRepository> = Api::namespaced(client.clone(), &namespace);
-    let repo: HelmRepository = serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "HelmRepository",
-        "metadata": {"name": "podinfo"},
-        "spec": {"url": "https://stefanprodan.github.io/podinfo", "interval": "5m"}
-    }))
-    .unwrap();
+    let repo = podinfo::helm_repository();
     repos.create(&PostParams::default(), &repo).await.unwrap();
     let policies: Api<ImagePolicy> = Api::namespaced(client.clone(), &namespace);
-    let policy: ImagePolicy = serde_json::from_value(json!({
-        "apiVersion": "image.toolkit.fluxcd.io/v1",
-        "kind": "ImagePolicy",
-        "metadata": {"name": "podinfo"},
-        "spec": {
-            "imageRepositoryRef": {"name": "podinfo"},
-            "policy": {"semver": {"range": "5.0.x"}}
-        }
-    }))
-    .unwrap();
+    let policy = podinfo::image_policy();
     policies
         .create(&PostParams::default(), &policy)
         .await

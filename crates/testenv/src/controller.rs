@@ -7,7 +7,20 @@ use std::time::{Duration, Instant};
 
 use crate::control_plane::free_ports;
 use crate::process::Process;
-use crate::{Error, Result};
+use crate::{ControlPlane, Error, Result};
+
+/// How long a controller may take to answer `/readyz` after it starts.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The flags that confine a controller to `namespace`: it watches no other namespace and
+/// keeps its runtime objects (Leases, events) there, so tests sharing a control plane do not
+/// see each other's objects.
+fn confined_to(namespace: &str) -> [String; 2] {
+    [
+        "--watch-all-namespaces=false".to_owned(),
+        format!("--runtime-namespace={namespace}"),
+    ]
+}
 
 pub struct ControllerProcess {
     process: Process,
@@ -76,6 +89,38 @@ impl ControllerProcess {
             metrics_addr,
             health_addr,
         })
+    }
+
+    /// Spawns `binary` against `plane` (its log in the plane's directory), watching only
+    /// `namespace`, with `flags`, and waits until it is ready. Panics with the reason, and the
+    /// log tail, otherwise.
+    ///
+    /// Call from a multi-threaded tokio test: the wait blocks only its own worker thread.
+    pub fn start_in_namespace(
+        plane: &ControlPlane,
+        namespace: &str,
+        name: &'static str,
+        binary: &Path,
+        flags: &[String],
+    ) -> Self {
+        let args = [confined_to(namespace).as_slice(), flags].concat();
+        let mut controller =
+            Self::spawn(name, binary, &plane.kubeconfig_path(), plane.dir(), &args)
+                .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        tokio::task::block_in_place(|| controller.wait_ready(READY_TIMEOUT))
+            .unwrap_or_else(|e| panic!("{name} ready: {e}"));
+        controller
+    }
+
+    /// Sends SIGTERM and asserts the controller exits successfully within 15 s.
+    pub fn stop_cleanly(&mut self) {
+        let status = self.terminate(Duration::from_secs(15));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "{} did not exit cleanly ({status:?})\n{}",
+            self.process.name,
+            self.log_tail(30)
+        );
     }
 
     pub fn pid(&self) -> u32 {

@@ -9,16 +9,19 @@
 
 mod binaries;
 mod certs;
+pub mod conditions;
 mod control_plane;
 pub mod controller;
 pub mod git;
 mod http;
+pub mod json;
 pub mod lifecycle;
 pub mod not_implemented;
 mod process;
 pub mod sops;
 pub mod ssh;
 pub mod tls;
+pub mod wait;
 
 pub use binaries::{AGE_KEYGEN, Binaries, HELM, KubernetesPins, SOPS, Tool};
 pub use control_plane::{ControlPlane, Options, free_ports, shared};

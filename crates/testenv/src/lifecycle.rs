@@ -21,14 +21,17 @@ const LEASE_DURATION: &str = "6s";
 const RENEW_DEADLINE: &str = "4s";
 const RETRY_PERIOD: &str = "1s";
 
-/// Runs the whole lifecycle check for the controller `name` built at `binary`.
-/// Panics with the controllers' logs on any violation.
-pub async fn check_controller_lifecycle(plane: &ControlPlane, name: &'static str, binary: &Path) {
-    check_controller_lifecycle_with_args(plane, name, binary, &[]).await;
+/// The whole lifecycle check for the controller `name` built at `binary` on the test binary's
+/// [`shared`](crate::shared) control plane, with `extra_args` for both replicas: the body of
+/// every controller crate's lifecycle test.
+pub async fn check_on_shared_plane(name: &'static str, binary: &Path, extra_args: &[String]) {
+    let plane = crate::shared().await.expect("test control plane");
+    check_controller_lifecycle_with_args(plane, name, binary, extra_args).await;
 }
 
-/// [`check_controller_lifecycle`] with extra flags for both replicas (for example, where a
-/// controller keeps its files or which ports it serves on besides probes and metrics).
+/// Runs the whole lifecycle check for the controller `name` built at `binary`, with extra
+/// flags for both replicas (for example, where a controller keeps its files or which ports it
+/// serves on besides probes and metrics). Panics with the controllers' logs on any violation.
 pub async fn check_controller_lifecycle_with_args(
     plane: &ControlPlane,
     name: &'static str,

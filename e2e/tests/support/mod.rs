@@ -167,6 +167,36 @@ pub async fn wait_for<T>(
     }
 }
 
+/// Creates the Kustomization `name` in `namespace` with `spec`.
+pub async fn create_kustomization(
+    api: &Api<Kustomization>,
+    name: &str,
+    namespace: &str,
+    spec: serde_json::Value,
+) {
+    api.create(
+        &PostParams::default(),
+        &kustomization(name, namespace, spec),
+    )
+    .await
+    .expect("create Kustomization");
+}
+
+/// Waits until the Kustomization `name` is Ready=True; panics with `what` and the logs.
+pub async fn wait_kustomization_ready(
+    api: &Api<Kustomization>,
+    name: &str,
+    what: &str,
+    logs: &dyn Fn() -> String,
+) {
+    wait_for(
+        what,
+        async || (ready(&api.get(name).await.ok()?)?.0 == "True").then_some(()),
+        logs,
+    )
+    .await;
+}
+
 pub fn ready(kustomization: &Kustomization) -> Option<(String, String, String)> {
     let status = kustomization.status.as_ref()?;
     let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;

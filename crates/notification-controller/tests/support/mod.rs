@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::time::Duration;
 
 use driftless_testenv::controller::ControllerProcess;
 
@@ -26,22 +25,18 @@ pub async fn start(prefix: &str, extra_args: &[&str]) -> Running {
     let namespace = plane.namespace(prefix).await.unwrap();
     let client = plane.client().await.unwrap();
     let [events_port, receiver_port] = driftless_testenv::free_ports().unwrap();
-    let mut args = vec![
-        "--watch-all-namespaces=false".to_owned(),
-        format!("--runtime-namespace={namespace}"),
+    let mut flags = vec![
         format!("--events-addr=127.0.0.1:{events_port}"),
         format!("--receiver-addr=127.0.0.1:{receiver_port}"),
     ];
-    args.extend(extra_args.iter().map(|a| a.to_string()));
-    let mut controller = ControllerProcess::spawn(
+    flags.extend(extra_args.iter().map(|a| a.to_string()));
+    let controller = ControllerProcess::start_in_namespace(
+        plane,
+        &namespace,
         "notification-controller",
         Path::new(env!("CARGO_BIN_EXE_notification-controller")),
-        &plane.kubeconfig_path(),
-        plane.dir(),
-        &args,
-    )
-    .unwrap();
-    tokio::task::block_in_place(|| controller.wait_ready(Duration::from_secs(30))).unwrap();
+        &flags,
+    );
     Running {
         namespace,
         client,

@@ -26,6 +26,15 @@ pub async fn setup(prefix: &str) -> (&'static ControlPlane, String, kube::Client
     (plane, namespace, client)
 }
 
+/// Where source-controller keeps its artifacts and the address it serves them on
+/// (`127.0.0.1:0` for any free port).
+pub fn storage_flags(storage: &Path, addr: &str) -> [String; 2] {
+    [
+        format!("--storage-path={}", storage.display()),
+        format!("--storage-addr={addr}"),
+    ]
+}
+
 pub struct SourceController {
     pub process: ControllerProcess,
     pub storage: tempfile::TempDir,
@@ -52,26 +61,23 @@ impl SourceController {
     ) -> Self {
         let [port] = driftless_testenv::free_ports().expect("free port");
         let storage_addr = format!("127.0.0.1:{port}");
-        let mut args = vec![
-            "--watch-all-namespaces=false".to_owned(),
-            format!("--runtime-namespace={namespace}"),
-            format!("--storage-path={}", storage.path().display()),
-            format!("--storage-addr={storage_addr}"),
-            "--concurrent=4".to_owned(),
-            "--min-retry-delay=200ms".to_owned(),
-            "--log-level=debug".to_owned(),
+        let settings = [
+            "--concurrent=4",
+            "--min-retry-delay=200ms",
+            "--log-level=debug",
         ];
-        args.extend(extra.iter().map(|s| (*s).to_owned()));
-        let mut process = ControllerProcess::spawn(
+        let flags: Vec<String> = storage_flags(storage.path(), &storage_addr)
+            .into_iter()
+            .chain(settings.iter().chain(extra).map(|s| (*s).to_owned()))
+            .collect();
+        let binary = Path::new(env!("CARGO_BIN_EXE_source-controller"));
+        let process = ControllerProcess::start_in_namespace(
+            plane,
+            namespace,
             "source-controller",
-            Path::new(env!("CARGO_BIN_EXE_source-controller")),
-            &plane.kubeconfig_path(),
-            plane.dir(),
-            &args,
-        )
-        .expect("spawn source-controller");
-        tokio::task::block_in_place(|| process.wait_ready(Duration::from_secs(30)))
-            .expect("source-controller ready");
+            binary,
+            &flags,
+        );
         Self {
             process,
             storage,
@@ -114,6 +120,19 @@ pub async fn create_git_repository(
     create(api, &git_repository(name, url, spec_extra)).await;
 }
 
+/// Creates the GitRepository `name` following `branch` of `url`, with the default settings.
+pub async fn create_following(api: &Api<GitRepository>, name: &str, url: &str, branch: &str) {
+    let spec = serde_json::json!({ "ref": { "branch": branch } });
+    create_git_repository(api, name, url, spec).await;
+}
+
+/// Creates the GitRepository `name` following `main` of `url` with the credentials in the
+/// Secret `secret`.
+pub async fn create_with_secret(api: &Api<GitRepository>, name: &str, url: &str, secret: &str) {
+    let spec = serde_json::json!({ "ref": { "branch": "main" }, "secretRef": { "name": secret } });
+    create_git_repository(api, name, url, spec).await;
+}
+
 pub async fn create(api: &Api<GitRepository>, repo: &GitRepository) {
     api.create(&PostParams::default(), repo)
         .await
@@ -139,6 +158,17 @@ pub async fn create_secret(
         .create(&PostParams::default(), &secret)
         .await
         .expect("create Secret");
+}
+
+/// Creates one Secret per `(name, string data)` entry of `secrets`.
+pub async fn create_secrets(
+    client: &kube::Client,
+    namespace: &str,
+    secrets: &[(&str, &[(&str, &str)])],
+) {
+    for (name, data) in secrets {
+        create_secret(client, namespace, name, data).await;
+    }
 }
 
 fn ready(status: &GitRepositoryStatus) -> Option<(&str, &str, &str)> {
@@ -191,6 +221,13 @@ pub async fn wait_ready(
         })
     })
     .await;
+    assert_final_status(name, &object);
+    object
+}
+
+/// Checks Flux's invariants for a finished reconcile on the object's conditions; panics
+/// naming the object otherwise.
+pub fn assert_final_status(name: &str, object: &GitRepository) {
     let status = object.status.clone().unwrap_or_default();
     driftless_runtime::conditions::check_final_status(
         &status.conditions,
@@ -198,7 +235,6 @@ pub async fn wait_ready(
         status.observed_generation,
     )
     .unwrap_or_else(|e| panic!("{name}: {e}"));
-    object
 }
 
 /// Waits for Ready=False with `reason`; returns the object.
