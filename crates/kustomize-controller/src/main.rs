@@ -10,20 +10,8 @@ use kustomize_controller::clients::KubeconfigPolicy;
 use kustomize_controller::kustomization::{Reconciler, Settings};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "kustomize-controller",
-    version,
-    about = "Builds Kustomizations from source artifacts and applies them with server-side apply.",
-    args_override_self = true
-)]
+#[command(version, about, args_override_self = true)]
 struct Args {
-    #[command(flatten)]
-    common: CommonArgs,
-    #[command(flatten)]
-    events: EventForwardingArgs,
-    /// Number of objects reconciled in parallel.
-    #[arg(long, default_value_t = 4)]
-    concurrent: u16,
     /// How soon to look again at a Kustomization whose source has no artifact yet.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     requeue_dependency: Duration,
@@ -48,6 +36,10 @@ struct Args {
     /// Memory for unpacked artifacts shared by the Kustomizations built from them.
     #[arg(long, default_value_t = 256 << 20)]
     artifact_cache_bytes: u64,
+    #[command(flatten)]
+    events: EventForwardingArgs,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -79,7 +71,6 @@ async fn run() -> anyhow::Result<()> {
         .build()?;
     let fetcher = ArtifactFetcher::new(http, Limits::default(), args.artifact_cache_bytes);
     let settings = Settings {
-        concurrency: args.concurrent,
         default_service_account: Some(args.default_service_account.clone())
             .filter(|s| !s.is_empty()),
         strict_substitution,

@@ -13,19 +13,8 @@ use notification_controller::receiver::ReceiverReconciler;
 use notification_controller::webhook::{self, Limits};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "notification-controller",
-    version,
-    about = "Dispatches events to alert providers and turns webhooks into reconcile requests.",
-    args_override_self = true
-)]
+#[command(version, about, args_override_self = true)]
 struct Args {
-    #[command(flatten)]
-    common: CommonArgs,
-
-    /// Number of objects reconciled in parallel.
-    #[arg(long, default_value_t = 4)]
-    concurrent: u16,
     /// Address the event server binds to (controllers post their events here).
     #[arg(long, default_value = ":9090", value_parser = bind_addr)]
     events_addr: std::net::SocketAddr,
@@ -45,6 +34,8 @@ struct Args {
     /// discovery document gives the signing keys).
     #[arg(long, default_value = webhook::GOOGLE_ISSUER)]
     gcr_token_issuer: String,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -109,9 +100,6 @@ async fn run() -> anyhow::Result<()> {
     .with_context(|| format!("binding the event server on {}", args.events_addr))?;
     tracing::info!(addr = %bound, "serving events");
 
-    let concurrency = args.concurrent;
-    manager
-        .run(move |ctx| ReceiverReconciler::run(ctx, concurrency))
-        .await?;
+    manager.run(ReceiverReconciler::run).await?;
     Ok(())
 }

@@ -87,11 +87,11 @@ pub struct ReceiverReconciler {
 
 impl ReceiverReconciler {
     /// Runs the Receiver reconciler until shutdown.
-    pub async fn run(ctx: RuntimeContext, concurrency: u16) {
+    pub async fn run(ctx: RuntimeContext) {
         let reconciler = Self {
             client: ctx.client.clone(),
         };
-        reconcile::run(reconciler, ctx, concurrency).await;
+        reconcile::run(reconciler, ctx).await;
     }
 }
 

@@ -45,8 +45,45 @@ pub struct EventForwardingArgs {
     pub events_addr: String,
 }
 
+/// Parses `A` from the command line with some flags' defaults replaced, for a controller
+/// whose default differs from the shared one (source-controller's `--concurrent=2`).
+pub fn parse_with_defaults<A: clap::Parser>(defaults: &[(&'static str, &'static str)]) -> A {
+    let mut command = A::command();
+    for &(flag, value) in defaults {
+        command = command.mut_arg(flag, |arg| arg.default_value(value));
+    }
+    let matches = command.get_matches();
+    A::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+}
+
+/// All the flags of a controller that has none of its own: the shared ones and where its
+/// events go.
+#[derive(Clone, Debug, clap::Parser)]
+#[command(version, args_override_self = true)]
+pub struct ControllerArgs {
+    #[command(flatten)]
+    pub events: EventForwardingArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+impl ControllerArgs {
+    /// Parses the command line of the controller `name`, described by `about` in `--help`.
+    pub fn parse_for(name: &'static str, about: &'static str) -> Self {
+        let matches = <Self as clap::CommandFactory>::command()
+            .name(name)
+            .about(about)
+            .get_matches();
+        <Self as clap::FromArgMatches>::from_arg_matches(&matches)
+            .unwrap_or_else(|error| error.exit())
+    }
+}
+
 #[derive(Clone, Debug, Args)]
 pub struct CommonArgs {
+    /// Number of objects of each kind reconciled in parallel.
+    #[arg(long, default_value_t = 4)]
+    pub concurrent: u16,
     /// Address the Prometheus metrics endpoint binds to.
     #[arg(long, default_value = ":8080", value_parser = bind_addr)]
     pub metrics_addr: SocketAddr,

@@ -15,9 +15,6 @@ use crate::reconcile::{Error, Outcome, Reconciler, Run, ToolkitObject};
 /// Reason of the Stalled and Ready conditions, and of the event, for an unimplemented kind.
 pub const NOT_IMPLEMENTED: &str = "NotImplemented";
 
-/// Objects are only patched and announced; a couple at a time is plenty.
-const CONCURRENCY: u16 = 2;
-
 /// The condition message: plain about what is (not) happening to the object.
 pub fn message(kind: &str, controller: &str) -> String {
     format!(
@@ -59,7 +56,7 @@ pub async fn run<K: ToolkitObject>(ctx: Context) {
         message: message(&K::kind(&()), ctx.controller),
         kind: PhantomData,
     };
-    crate::reconcile::run(reconciler, ctx, CONCURRENCY).await;
+    crate::reconcile::run(reconciler, ctx).await;
 }
 
 #[cfg(test)]

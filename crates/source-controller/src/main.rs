@@ -14,20 +14,8 @@ use source_controller::gitrepository::{Reconciler, Settings};
 use source_controller::storage::{Retention, Storage};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "source-controller",
-    version,
-    about = "Fetches Git, OCI and Bucket sources and serves them as tar.gz artifacts.",
-    args_override_self = true
-)]
+#[command(version, about, args_override_self = true)]
 struct Args {
-    #[command(flatten)]
-    common: CommonArgs,
-    #[command(flatten)]
-    events: EventForwardingArgs,
-    /// Number of objects reconciled in parallel.
-    #[arg(long, default_value_t = 2)]
-    concurrent: u16,
     /// Directory artifacts are stored in.
     #[arg(long, default_value = "/data")]
     storage_path: PathBuf,
@@ -53,6 +41,10 @@ struct Args {
     /// Most files packed into one artifact.
     #[arg(long, default_value_t = 100_000)]
     max_source_files: usize,
+    #[command(flatten)]
+    events: EventForwardingArgs,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 /// Flux's rule: an unspecified or wildcard host becomes this host's name.
@@ -76,7 +68,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let args = Args::parse();
+    // Fetches are heavy: fewer at once than other controllers reconcile, as in Flux.
+    let args: Args = driftless_runtime::flags::parse_with_defaults(&[("concurrent", "2")]);
     let manager =
         Manager::start("source-controller", args.common, &args.events.events_addr).await?;
     std::fs::create_dir_all(&args.storage_path)
@@ -108,7 +101,6 @@ async fn run() -> anyhow::Result<()> {
     std::fs::create_dir_all(&work_dir)
         .with_context(|| format!("creating work directory {}", work_dir.display()))?;
     let settings = Settings {
-        concurrency: args.concurrent,
         work_dir,
         limits: TreeLimits {
             max_bytes: args.max_source_bytes,

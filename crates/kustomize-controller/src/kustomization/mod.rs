@@ -36,7 +36,6 @@ pub const NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
 pub const NAMESPACE_LABEL: &str = "kustomize.toolkit.fluxcd.io/namespace";
 
 pub struct Settings {
-    pub concurrency: u16,
     /// `--default-service-account`: impersonated when a Kustomization names none.
     pub default_service_account: Option<String>,
     /// Feature gate `StrictPostBuildSubstitutions`: an unset `${var}` without a default fails.
@@ -93,8 +92,7 @@ impl Reconciler {
     /// Runs the controller until shutdown.
     pub async fn run(self) {
         let ctx = self.runtime.clone();
-        let concurrency = self.settings.concurrency;
-        reconcile::run(self, ctx, concurrency).await;
+        reconcile::run(self, ctx).await;
     }
 }
 

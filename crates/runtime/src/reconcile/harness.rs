@@ -191,8 +191,8 @@ impl<K: ToolkitObject> Run<K> {
 }
 
 /// Runs `reconciler` over every object of its kind in the watched namespaces, at most
-/// `concurrency` at a time, until shutdown.
-pub async fn run<R: Reconciler>(mut reconciler: R, ctx: Context, concurrency: u16) {
+/// `--concurrent` at a time, until shutdown.
+pub async fn run<R: Reconciler>(mut reconciler: R, ctx: Context) {
     let api: Api<R::Object> = ctx
         .args
         .watched_api(ctx.client.clone(), &ctx.runtime_namespace);
@@ -206,7 +206,7 @@ pub async fn run<R: Reconciler>(mut reconciler: R, ctx: Context, concurrency: u1
         .inspect(first_list.observe())
         .applied_objects()
         .predicate_filter(reconcile_trigger, PredicateConfig::default());
-    let concurrency = concurrency.max(1);
+    let concurrency = ctx.args.concurrent.max(1);
     let metrics_name = R::Object::kind(&()).to_ascii_lowercase();
     ctx.metrics
         .set_max_concurrent_reconciles(&metrics_name, concurrency);

@@ -59,7 +59,6 @@ const FAILED_STEPS: [&str; 4] = [
 /// Settings of the GitRepository reconciler.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    pub concurrency: u16,
     /// Where temporary bare repositories are created.
     pub work_dir: PathBuf,
     pub limits: git::tree::TreeLimits,
@@ -96,8 +95,7 @@ impl Reconciler {
             self.storage.clone(),
             ctx.shutdown.clone(),
         ));
-        let concurrency = self.settings.concurrency;
-        reconcile::run(self, ctx, concurrency).await;
+        reconcile::run(self, ctx).await;
     }
 }
 
