@@ -22,22 +22,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use driftless_api::conditions::{
-    ARTIFACT_IN_STORAGE, ARTIFACT_OUTDATED, FETCH_FAILED, NEW_ARTIFACT_EVENT, PROGRESSING,
-    RECONCILING, SOURCE_VERIFIED, STORAGE_OPERATION_FAILED, SUCCEEDED,
+    ARTIFACT_IN_STORAGE, NEW_ARTIFACT_EVENT, PROGRESSING, RECONCILING, SOURCE_VERIFIED, SUCCEEDED,
 };
 use driftless_api::event::Severity;
 use driftless_api::meta::parse_duration;
-use driftless_api::source::{GitRepository, GitRepositoryStatus, INCLUDE_UNAVAILABLE_CONDITION};
+use driftless_api::source::{GitRepository, GitRepositoryStatus};
 use driftless_runtime::conditions::{self as cond, Status};
-use driftless_runtime::reconcile::{Error, Outcome, RetryAfter, Run, Watches};
+use driftless_runtime::reconcile::{Error, Outcome, Run, Watches};
 use driftless_runtime::{Context as RuntimeContext, reconcile};
-use kube::{Resource, ResourceExt};
+use kube::ResourceExt;
 
 use crate::git;
 use crate::packed::PackedCommits;
 use crate::storage::Storage;
 use dependents::Dependents;
-use failure::Failure;
+use failure::{FAILED_STEPS, failed};
 use job::SourceOutcome;
 use verification::verification_mode;
 
@@ -48,14 +47,6 @@ const SLOW_FETCH: Duration = Duration::from_secs(5);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How many packed commits are remembered for other GitRepositories to reuse.
 const PACKED_COMMITS_CAPACITY: usize = 4096;
-/// Conditions naming a failed step: only the step failing now is shown.
-const FAILED_STEPS: [&str; 4] = [
-    FETCH_FAILED,
-    STORAGE_OPERATION_FAILED,
-    INCLUDE_UNAVAILABLE_CONDITION,
-    ARTIFACT_OUTDATED,
-];
-
 /// Settings of the GitRepository reconciler.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -271,145 +262,7 @@ impl Reconciler {
     }
 }
 
-/// A step failed: its condition, and a retry on the failure backoff (never later than the
-/// interval a fixed source would be noticed in) — or, for a spec no retry can fix, Stalled.
-fn failed(object: &GitRepository, status: &mut GitRepositoryStatus, failure: Failure) -> Outcome {
-    let generation = object.meta().generation;
-    // Only the step that failed now is reported: an earlier failure of another step (a
-    // fixed Secret, say) no longer holds.
-    for step in FAILED_STEPS {
-        if step != failure.condition {
-            cond::remove(&mut status.conditions, step);
-        }
-    }
-    // SourceVerified is a positive condition: a failed check makes it False.
-    let polarity = if failure.condition == SOURCE_VERIFIED {
-        Status::False
-    } else {
-        Status::True
-    };
-    cond::set(
-        &mut status.conditions,
-        failure.condition,
-        polarity,
-        failure.reason,
-        failure.message.clone(),
-        generation,
-    );
-    if status.artifact.is_none() {
-        cond::remove(&mut status.conditions, ARTIFACT_IN_STORAGE);
-    }
-    if failure.stalled {
-        Outcome::Stalled {
-            reason: failure.reason,
-            message: failure.message,
-        }
-    } else {
-        Outcome::Retry {
-            reason: failure.reason,
-            message: failure.message,
-            after: RetryAfter::Backoff {
-                at_most: interval(object),
-            },
-        }
-    }
-}
-
 /// `spec.interval` (ten minutes when unreadable).
-fn interval(object: &GitRepository) -> Duration {
+pub(super) fn interval(object: &GitRepository) -> Duration {
     parse_duration(&object.spec.interval).unwrap_or(Duration::from_secs(600))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use driftless_api::conditions::URL_INVALID;
-    use driftless_api::meta::Artifact;
-    use driftless_api::source::{GIT_OPERATION_FAILED_REASON, GitRepositorySpec};
-
-    fn repo() -> GitRepository {
-        let mut repo = GitRepository::new(
-            "podinfo",
-            GitRepositorySpec {
-                interval: "1m".into(),
-                ..Default::default()
-            },
-        );
-        repo.metadata.generation = Some(2);
-        repo
-    }
-
-    fn artifact() -> Artifact {
-        Artifact {
-            path: "gitrepository/apps/podinfo/abc.tar.gz".into(),
-            url: "http://source-controller/gitrepository/apps/podinfo/abc.tar.gz".into(),
-            revision: "main@sha1:abc".into(),
-            digest: "sha256:abc".into(),
-            last_update_time: cond::now(),
-            size: None,
-            metadata: None,
-        }
-    }
-
-    #[test]
-    fn a_failed_step_replaces_the_failure_of_another_and_keeps_the_artifact() {
-        let mut status = GitRepositoryStatus {
-            artifact: Some(artifact()),
-            ..Default::default()
-        };
-        let storage_failed = Failure::storage("ArchiveOperationFailed", "disk full".into());
-        failed(&repo(), &mut status, storage_failed);
-        assert!(cond::is_true(&status.conditions, STORAGE_OPERATION_FAILED));
-        let outcome = failed(
-            &repo(),
-            &mut status,
-            Failure::fetch(GIT_OPERATION_FAILED_REASON, "unreachable".into()),
-        );
-        assert!(cond::get(&status.conditions, STORAGE_OPERATION_FAILED).is_none());
-        assert!(cond::is_true(&status.conditions, FETCH_FAILED));
-        assert!(status.artifact.is_some(), "the last good artifact stays");
-        assert_eq!(
-            outcome,
-            Outcome::Retry {
-                reason: GIT_OPERATION_FAILED_REASON,
-                message: "unreachable".into(),
-                after: RetryAfter::Backoff {
-                    at_most: Duration::from_secs(60)
-                },
-            }
-        );
-    }
-
-    #[test]
-    fn a_spec_no_retry_fixes_stalls() {
-        let mut status = GitRepositoryStatus::default();
-        let invalid = Failure {
-            condition: FETCH_FAILED,
-            reason: URL_INVALID,
-            message: "invalid URL".into(),
-            stalled: true,
-        };
-        assert_eq!(
-            failed(&repo(), &mut status, invalid),
-            Outcome::Stalled {
-                reason: URL_INVALID,
-                message: "invalid URL".into()
-            }
-        );
-        assert!(cond::get(&status.conditions, ARTIFACT_IN_STORAGE).is_none());
-    }
-
-    #[test]
-    fn a_failed_signature_check_makes_source_verified_false() {
-        let mut status = GitRepositoryStatus::default();
-        let unsigned = Failure {
-            condition: SOURCE_VERIFIED,
-            reason: "InvalidCommitSignature",
-            message: "no signature".into(),
-            stalled: false,
-        };
-        failed(&repo(), &mut status, unsigned);
-        let verified = cond::get(&status.conditions, SOURCE_VERIFIED).unwrap();
-        assert_eq!(verified.status, "False");
-    }
 }
