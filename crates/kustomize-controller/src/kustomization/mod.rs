@@ -152,7 +152,17 @@ impl reconcile::Reconciler for Reconciler {
             );
         }
         Ok(match result {
-            Ok((changes, health)) => self.succeeded(run, &revision, &changes, health, started),
+            Ok((changes, health)) => {
+                let ending = outcome::succeeded(
+                    &object,
+                    &mut run.status,
+                    &revision,
+                    &changes,
+                    health,
+                    started.elapsed(),
+                );
+                end(run, ending)
+            }
             Err(failure) => self.failed(run, failure),
         })
     }
@@ -164,6 +174,23 @@ impl reconcile::Reconciler for Reconciler {
     fn event_metadata(&self, status: &KustomizationStatus) -> BTreeMap<String, String> {
         outcome::revision_metadata(status.last_attempted_revision.as_deref())
     }
+}
+
+impl Reconciler {
+    fn failed(&self, run: &mut Run<Kustomization>, failure: Outcome) -> Outcome {
+        let generation = run.generation();
+        let requeue_dependency = self.settings.requeue_dependency;
+        let ending = outcome::failed(&mut run.status, generation, failure, requeue_dependency);
+        end(run, ending)
+    }
+}
+
+/// Queues the events of `ending` and hands back its outcome.
+fn end(run: &mut Run<Kustomization>, ending: outcome::Ending) -> Outcome {
+    for notice in ending.events {
+        run.notify(notice);
+    }
+    ending.outcome
 }
 
 /// The key Kustomizations are logged and remembered under.

@@ -168,6 +168,11 @@ impl<K: ToolkitObject> Run<K> {
         });
     }
 
+    /// An event built elsewhere (by a pure decision), sent after the status is written.
+    pub fn notify(&mut self, notice: Notice) {
+        self.events.push(notice);
+    }
+
     /// Writes the status so far with Reconciling=True and Ready=Unknown at once, so a long
     /// step shows as in progress while it runs.
     pub async fn progress(
