@@ -113,7 +113,8 @@ pub trait Reconciler: Send + Sync + Sized + 'static {
         BTreeMap::new()
     }
 
-    /// Called once the status of a reconcile is stored, before its events are sent.
+    /// Called once the status of a reconcile is stored (or found already stored), before its
+    /// events are sent.
     fn status_written(
         &self,
         _object: &Self::Object,
