@@ -6,12 +6,28 @@ use driftless_api::event::Event;
 use driftless_api::notification::Provider;
 use sha1::Digest as _;
 
-use super::{Check, CommitStatus, origin, owner_and_repository, repository_url, success_or, words};
+use super::{
+    Check, CommitStatus, api_root, involved_object, origin, owner_and_repository, repository_url,
+    success_or, two_segments, words,
+};
 use crate::providers::{self, ProviderSecret};
 
-/// Bitbucket keys statuses by at most 40 characters: the SHA-1 of the id, as Flux sends it.
-fn bitbucket_key(id: &str) -> String {
-    hex::encode(sha1::Sha1::digest(id.as_bytes()))
+/// What the two Bitbucket APIs send alike for a status.
+struct BuildStatus {
+    /// Bitbucket keys statuses by at most 40 characters: the SHA-1 of the id, as Flux sends it.
+    key: String,
+    state: &'static str,
+    description: String,
+}
+
+impl BuildStatus {
+    fn new(id: &str, event: &Event) -> Self {
+        BuildStatus {
+            key: hex::encode(sha1::Sha1::digest(id.as_bytes())),
+            state: success_or(event, "FAILED", "SUCCESSFUL"),
+            description: words(&event.reason),
+        }
+    }
 }
 
 fn basic(user: &str, password: &str) -> String {
@@ -46,23 +62,20 @@ pub(super) fn cloud_status(
     } else {
         basic(user, password)
     };
-    let api = if url.host_str() == Some("bitbucket.org") {
-        "https://api.bitbucket.org/2.0".to_owned()
-    } else {
-        format!("{}/2.0", origin(&url))
-    };
+    let api = api_root(
+        &url,
+        "bitbucket.org",
+        "https://api.bitbucket.org/2.0",
+        "/2.0",
+    );
     let statuses =
         format!("{api}/repositories/{workspace}/{repository}/commit/{sha}/statuses/build");
-    let key = bitbucket_key(id);
-    let state = success_or(event, "FAILED", "SUCCESSFUL");
-    let description = words(&event.reason);
-    let object = &event.involved_object;
-    let name = format!(
-        "{}/{}",
-        object.kind.as_deref().unwrap_or_default(),
-        object.name.as_deref().unwrap_or_default()
-    )
-    .to_lowercase();
+    let BuildStatus {
+        key,
+        state,
+        description,
+    } = BuildStatus::new(id, event);
+    let name = involved_object(event).to_lowercase();
     Ok(CommitStatus {
         check: Check::Keyed {
             url: format!("{statuses}/{key}"),
@@ -105,16 +118,9 @@ pub(super) fn server_status(
         "could not parse git address: supplied provider address is not http(s) git clone url",
     )?;
     let (context, repository_id) = (&path[..split], &path[split + "/scm/".len()..]);
-    let (project, repository) = match repository_id.split('/').collect::<Vec<_>>()[..] {
-        [project, repository] if !project.is_empty() && !repository.is_empty() => {
-            (project, repository)
-        }
-        _ => {
-            return Err(format!(
-                "could not parse git address: invalid repository id \"{repository_id}\""
-            ));
-        }
-    };
+    let (project, repository) = two_segments(repository_id).ok_or_else(|| {
+        format!("could not parse git address: invalid repository id \"{repository_id}\"")
+    })?;
     let username = secret
         .username
         .clone()
@@ -132,16 +138,12 @@ pub(super) fn server_status(
         "{}{context}/rest/api/latest/projects/{project}/repos/{repository}/commits/{sha}/builds",
         origin(&url)
     );
-    let key = bitbucket_key(id);
-    let state = success_or(event, "FAILED", "SUCCESSFUL");
-    let description = words(&event.reason);
-    let object = &event.involved_object;
-    let name = format!(
-        "{}/{} [{description}]",
-        object.kind.as_deref().unwrap_or_default(),
-        object.name.as_deref().unwrap_or_default()
-    )
-    .to_lowercase();
+    let BuildStatus {
+        key,
+        state,
+        description,
+    } = BuildStatus::new(id, event);
+    let name = format!("{} [{description}]", involved_object(event)).to_lowercase();
     Ok(CommitStatus {
         check: Check::Keyed {
             url: format!("{builds}?key={key}"),

@@ -5,7 +5,7 @@ use driftless_api::event::Event;
 use driftless_api::notification::Provider;
 
 use super::{
-    Check, CommitStatus, origin, owner_and_repository, repository_url, success_or, token, words,
+    Check, CommitStatus, api_root, owner_and_repository, repository_url, success_or, token, words,
 };
 use crate::providers::ProviderSecret;
 
@@ -20,11 +20,7 @@ pub(super) fn status(
     let token = token(secret, "github")?;
     let (owner, repository) = owner_and_repository(&url)?;
     // github.com has its own API host; Enterprise servers serve the API under /api/v3.
-    let api = if url.host_str() == Some("github.com") {
-        "https://api.github.com".to_owned()
-    } else {
-        format!("{}/api/v3", origin(&url))
-    };
+    let api = api_root(&url, "github.com", "https://api.github.com", "/api/v3");
     let state = success_or(event, "failure", "success");
     let description: String = words(&event.reason).chars().take(140).collect();
     Ok(CommitStatus {

@@ -99,15 +99,9 @@ pub fn status_id(provider: &Provider, alert: &Alert, event: &Event) -> Result<St
             Ok(id)
         }
         None => {
-            let object = &event.involved_object;
             let uid = provider.metadata.uid.as_deref().unwrap_or_default();
             let uid_prefix = uid.split('-').next().unwrap_or_default();
-            Ok(format!(
-                "{}/{}/{uid_prefix}",
-                object.kind.as_deref().unwrap_or_default(),
-                object.name.as_deref().unwrap_or_default()
-            )
-            .to_lowercase())
+            Ok(format!("{}/{uid_prefix}", involved_object(event)).to_lowercase())
         }
     }
 }
@@ -175,6 +169,16 @@ fn event_commit(event: &Event) -> Option<String> {
     (sha.len() >= 7 && sha.chars().all(|c| c.is_ascii_hexdigit())).then_some(sha)
 }
 
+/// `<kind>/<name>` of the object `event` is about, as written (callers lower-case it).
+fn involved_object(event: &Event) -> String {
+    let object = &event.involved_object;
+    format!(
+        "{}/{}",
+        object.kind.as_deref().unwrap_or_default(),
+        object.name.as_deref().unwrap_or_default()
+    )
+}
+
 /// Whether `event` names a commit a status could be set on.
 pub fn names_commit(event: &Event) -> bool {
     event_commit(event).is_some()
@@ -200,6 +204,21 @@ fn token<'s>(secret: &'s ProviderSecret, kind: &str) -> Result<&'s str, String> 
         .ok_or_else(|| format!("the {kind} provider needs a token in its secret"))
 }
 
+/// The API root for `url`: `public_api` on the host's own SaaS (`public_host`), else
+/// `self_hosted_path` on the server the address names (Enterprise, a proxy, a test server).
+fn api_root(
+    url: &reqwest::Url,
+    public_host: &str,
+    public_api: &str,
+    self_hosted_path: &str,
+) -> String {
+    if url.host_str() == Some(public_host) {
+        public_api.to_owned()
+    } else {
+        format!("{}{self_hosted_path}", origin(url))
+    }
+}
+
 /// `scheme://host[:port]` of `url`.
 fn origin(url: &reqwest::Url) -> String {
     let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
@@ -210,14 +229,20 @@ fn origin(url: &reqwest::Url) -> String {
     )
 }
 
+/// `first/second`, both non-empty, split in two; `None` for any other shape.
+fn two_segments(path: &str) -> Option<(&str, &str)> {
+    match path.split('/').collect::<Vec<_>>()[..] {
+        [first, second] if !first.is_empty() && !second.is_empty() => Some((first, second)),
+        _ => None,
+    }
+}
+
+/// `<owner>/<repository>` from the address path (GitHub, Gitea, Bitbucket Cloud).
 fn owner_and_repository(url: &reqwest::Url) -> Result<(String, String), String> {
     let path = url.path().trim_matches('/');
-    match path.split('/').collect::<Vec<_>>()[..] {
-        [owner, repository] if !owner.is_empty() && !repository.is_empty() => {
-            Ok((owner.to_owned(), repository.to_owned()))
-        }
-        _ => Err(format!("invalid repository id \"{path}\"")),
-    }
+    let (owner, repository) =
+        two_segments(path).ok_or_else(|| format!("invalid repository id \"{path}\""))?;
+    Ok((owner.to_owned(), repository.to_owned()))
 }
 
 fn success_or(event: &Event, failure: &'static str, success: &'static str) -> &'static str {
