@@ -170,24 +170,32 @@ mod tests {
     use sha1::Digest as _;
 
     use super::super::{Check, build};
-    use crate::commit_status::fixtures::{event, provider, token};
+    use crate::commit_status::fixtures::{built, event, provider, provider_at, secret_with_token};
     use crate::providers::ProviderSecret;
+
+    // Computed here, not with the module's own code, so the tests check what it sends.
+    fn sha1_hex(text: &str) -> String {
+        hex::encode(sha1::Sha1::digest(text.as_bytes()))
+    }
+
+    fn basic_header(credentials: &str) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(credentials)
+        )
+    }
 
     #[test]
     fn bitbucket_cloud_statuses() {
-        let bitbucket = provider(
-            serde_json::json!({ "type": "bitbucket", "address": "https://bitbucket.org/team/app.git" }),
-        );
+        let bitbucket = provider_at("bitbucket", "https://bitbucket.org/team/app.git");
         let id = "kustomization/podinfo/5f0c9f3e";
-        let status = build(
+        let status = built(
             &bitbucket,
             id,
-            &token("ci-bot:app-password"),
+            &secret_with_token("ci-bot:app-password"),
             &event("info", "ReconciliationSucceeded"),
-        )
-        .unwrap()
-        .unwrap();
-        let key = hex::encode(sha1::Sha1::digest(id.as_bytes()));
+        );
+        let key = sha1_hex(id);
         assert_eq!(key.len(), 40);
         assert_eq!(
             status.post_url,
@@ -209,30 +217,34 @@ mod tests {
                 "name": "kustomization/podinfo", "description": "reconciliation succeeded",
             })
         );
-        assert_eq!(
-            status.headers[0].1,
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode("ci-bot:app-password")
-            )
-        );
-        let bearer = build(
+        assert_eq!(status.headers[0].1, basic_header("ci-bot:app-password"));
+        let bearer = built(
             &bitbucket,
             id,
-            &token("x-token-auth:at"),
+            &secret_with_token("x-token-auth:at"),
             &event("error", "BuildFailed"),
-        )
-        .unwrap()
-        .unwrap();
+        );
         assert_eq!(bearer.headers[0].1, "Bearer at");
         assert_eq!(bearer.body["state"], "FAILED");
         // Progress has no Bitbucket state; malformed tokens are refused.
         assert_eq!(
-            build(&bitbucket, id, &token("a:b"), &event("info", "Progressing")).unwrap(),
+            build(
+                &bitbucket,
+                id,
+                &secret_with_token("a:b"),
+                &event("info", "Progressing")
+            )
+            .unwrap(),
             None
         );
         assert_eq!(
-            build(&bitbucket, id, &token("no-colon"), &event("info", "X")).unwrap_err(),
+            build(
+                &bitbucket,
+                id,
+                &secret_with_token("no-colon"),
+                &event("info", "X")
+            )
+            .unwrap_err(),
             "invalid token format, expected to be <user>:<password>"
         );
         assert_eq!(
@@ -254,19 +266,17 @@ mod tests {
             "address": "https://bb.example.com:7990/ctx/scm/PRJ/app.git",
         }));
         let id = "kustomization/podinfo/5f0c9f3e";
-        let key = hex::encode(sha1::Sha1::digest(id.as_bytes()));
+        let key = sha1_hex(id);
         let with_password = ProviderSecret {
             password: Some("pw".into()),
             ..Default::default()
         };
-        let status = build(
+        let status = built(
             &server,
             id,
             &with_password,
             &event("info", "ReconciliationSucceeded"),
-        )
-        .unwrap()
-        .unwrap();
+        );
         let builds = "https://bb.example.com:7990/ctx/rest/api/latest/projects/PRJ/repos/app/commits/3b9a1f7c/builds";
         assert_eq!(status.post_url, builds);
         assert_eq!(
@@ -284,41 +294,35 @@ mod tests {
                 "url": "https://bb.example.com:7990/ctx/scm/PRJ/app.git",
             })
         );
-        assert_eq!(
-            status.headers[0].1,
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode("spec-user:pw")
-            )
-        );
+        assert_eq!(status.headers[0].1, basic_header("spec-user:pw"));
         assert!(
             status
                 .headers
                 .contains(&("X-Atlassian-Token".into(), "no-check".into()))
         );
-        let with_token = build(&server, id, &token("http-token"), &event("error", "X"))
-            .unwrap()
-            .unwrap();
-        assert_eq!(with_token.headers[0].1, "Bearer http-token");
-        let ssh = provider(
-            serde_json::json!({ "type": "bitbucketserver", "address": "ssh://git@bb.example.com/prj/app.git" }),
+        let with_token = built(
+            &server,
+            id,
+            &secret_with_token("http-token"),
+            &event("error", "X"),
         );
+        assert_eq!(with_token.headers[0].1, "Bearer http-token");
+        let ssh = provider_at("bitbucketserver", "ssh://git@bb.example.com/prj/app.git");
         assert!(
-            build(&ssh, id, &token("t"), &event("info", "X"))
+            build(&ssh, id, &secret_with_token("t"), &event("info", "X"))
                 .unwrap_err()
                 .contains("Must be http or https")
         );
-        let browse = provider(
-            serde_json::json!({ "type": "bitbucketserver", "address": "https://bb.example.com/projects/PRJ/repos/app" }),
+        let browse = provider_at(
+            "bitbucketserver",
+            "https://bb.example.com/projects/PRJ/repos/app",
         );
         assert!(
-            build(&browse, id, &token("t"), &event("info", "X"))
+            build(&browse, id, &secret_with_token("t"), &event("info", "X"))
                 .unwrap_err()
                 .contains("not http(s) git clone url")
         );
-        let anonymous = provider(
-            serde_json::json!({ "type": "bitbucketserver", "address": "https://bb.example.com/scm/PRJ/app.git" }),
-        );
+        let anonymous = provider_at("bitbucketserver", "https://bb.example.com/scm/PRJ/app.git");
         assert!(
             build(
                 &anonymous,

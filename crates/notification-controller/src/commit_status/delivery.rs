@@ -125,22 +125,17 @@ async fn read_once(
 #[cfg(test)]
 mod tests {
     use super::already_current;
-    use crate::commit_status::build;
-    use crate::commit_status::fixtures::{event, provider, token};
+    use crate::commit_status::fixtures::{built, event, provider_at, secret_with_token};
 
     #[test]
     fn current_statuses_are_not_posted_again() {
-        let github = provider(
-            serde_json::json!({ "type": "github", "address": "https://github.com/org/app" }),
-        );
-        let status = build(
+        let github = provider_at("github", "https://github.com/org/app");
+        let status = built(
             &github,
             "ks/a/1",
-            &token("t"),
+            &secret_with_token("t"),
             &event("info", "ReconciliationSucceeded"),
-        )
-        .unwrap()
-        .unwrap();
+        );
         let listed = |state: &str| {
             serde_json::json!([
                 { "context": "KS/A/1", "state": state, "description": "reconciliation succeeded" },
@@ -150,17 +145,13 @@ mod tests {
         assert!(already_current(&status, &listed("success")));
         assert!(!already_current(&status, &listed("failure")));
         assert!(!already_current(&status, &serde_json::json!([])));
-        let server = provider(
-            serde_json::json!({ "type": "bitbucketserver", "address": "https://bb.example.com/scm/PRJ/app.git" }),
-        );
-        let status = build(
+        let server = provider_at("bitbucketserver", "https://bb.example.com/scm/PRJ/app.git");
+        let status = built(
             &server,
             "ks/a/1",
-            &token("t"),
+            &secret_with_token("t"),
             &event("info", "ReconciliationSucceeded"),
-        )
-        .unwrap()
-        .unwrap();
+        );
         let mut existing = status.body.clone();
         assert!(already_current(&status, &existing));
         existing["name"] = "renamed".into();

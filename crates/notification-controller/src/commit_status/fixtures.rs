@@ -1,9 +1,10 @@
 //! Objects the commit status tests build statuses from: a Provider with a fixed UID, an
-//! Alert, an event naming commit `3b9a1f7c`, and a Secret holding a token.
+//! Alert, an event naming commit `3b9a1f7c`, a Secret holding a token, and `build`'s status.
 
 use driftless_api::event::Event;
 use driftless_api::notification::{Alert, Provider};
 
+use super::CommitStatus;
 use crate::providers::ProviderSecret;
 
 pub(super) fn provider(spec: serde_json::Value) -> Provider {
@@ -34,7 +35,24 @@ pub(super) fn event(severity: &str, reason: &str) -> Event {
     .unwrap()
 }
 
-pub(super) fn token(token: &str) -> ProviderSecret {
+/// A Provider of `type_` at `address`, as most tests need one.
+pub(super) fn provider_at(type_: &str, address: &str) -> Provider {
+    provider(serde_json::json!({ "type": type_, "address": address }))
+}
+
+/// `build`'s status for an event that must set one.
+pub(super) fn built(
+    provider: &Provider,
+    id: &str,
+    secret: &ProviderSecret,
+    event: &Event,
+) -> CommitStatus {
+    super::build(provider, id, secret, event)
+        .unwrap()
+        .expect("the event sets a status")
+}
+
+pub(super) fn secret_with_token(token: &str) -> ProviderSecret {
     ProviderSecret {
         token: Some(token.into()),
         ..Default::default()

@@ -48,22 +48,18 @@ pub(super) fn status(
 #[cfg(test)]
 mod tests {
     use super::super::{Check, build};
-    use crate::commit_status::fixtures::{event, provider, token};
+    use crate::commit_status::fixtures::{built, event, provider_at, secret_with_token};
     use crate::providers::ProviderSecret;
 
     #[test]
     fn github_statuses() {
-        let github = provider(
-            serde_json::json!({ "type": "github", "address": "https://github.com/org/app" }),
-        );
-        let status = build(
+        let github = provider_at("github", "https://github.com/org/app");
+        let status = built(
             &github,
             "ks/podinfo/1",
-            &token("t"),
+            &secret_with_token("t"),
             &event("info", "ReconciliationSucceeded"),
-        )
-        .unwrap()
-        .unwrap();
+        );
         assert_eq!(
             status.post_url,
             "https://api.github.com/repos/org/app/statuses/3b9a1f7c"
@@ -72,17 +68,13 @@ mod tests {
             status.body,
             serde_json::json!({ "state": "success", "description": "reconciliation succeeded", "context": "ks/podinfo/1" })
         );
-        let enterprise = provider(
-            serde_json::json!({ "type": "github", "address": "http://ghe.local:8080/org/app.git" }),
-        );
-        let status = build(
+        let enterprise = provider_at("github", "http://ghe.local:8080/org/app.git");
+        let status = built(
             &enterprise,
             "x",
-            &token("t"),
+            &secret_with_token("t"),
             &event("error", "HealthCheckFailed"),
-        )
-        .unwrap()
-        .unwrap();
+        );
         assert_eq!(
             status.check,
             Check::Listed {
@@ -98,15 +90,16 @@ mod tests {
             .metadata
             .insert("revision".into(), "main/3b9a1f7c".into());
         assert!(
-            build(&github, "x", &token("t"), &legacy)
-                .unwrap()
-                .unwrap()
+            built(&github, "x", &secret_with_token("t"), &legacy)
                 .post_url
                 .ends_with("/statuses/3b9a1f7c")
         );
         let mut plain = event("info", "ReconciliationSucceeded");
         plain.metadata.clear();
-        assert_eq!(build(&github, "x", &token("t"), &plain).unwrap(), None);
+        assert_eq!(
+            build(&github, "x", &secret_with_token("t"), &plain).unwrap(),
+            None
+        );
         let error = build(
             &github,
             "x",

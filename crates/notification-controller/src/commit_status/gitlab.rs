@@ -44,21 +44,17 @@ pub(super) fn status(
 #[cfg(test)]
 mod tests {
     use super::super::{Check, build};
-    use crate::commit_status::fixtures::{event, provider, token};
+    use crate::commit_status::fixtures::{built, event, provider_at, secret_with_token};
 
     #[test]
     fn gitlab_and_gitea_statuses() {
-        let gitlab = provider(
-            serde_json::json!({ "type": "gitlab", "address": "https://gitlab.example/group/sub/app.git" }),
-        );
-        let status = build(
+        let gitlab = provider_at("gitlab", "https://gitlab.example/group/sub/app.git");
+        let status = built(
             &gitlab,
             "kustomization/podinfo/5f0c9f3e",
-            &token("glpat"),
+            &secret_with_token("glpat"),
             &event("error", "HealthCheckFailed"),
-        )
-        .unwrap()
-        .unwrap();
+        );
         assert_eq!(
             status.post_url,
             "https://gitlab.example/api/v4/projects/group%2Fsub%2Fapp/statuses/3b9a1f7c"
@@ -78,12 +74,13 @@ mod tests {
             vec![("PRIVATE-TOKEN".to_owned(), "glpat".to_owned())]
         );
 
-        let gitea = provider(
-            serde_json::json!({ "type": "gitea", "address": "https://gitea.example:3000/org/app" }),
+        let gitea = provider_at("gitea", "https://gitea.example:3000/org/app");
+        let status = built(
+            &gitea,
+            "id",
+            &secret_with_token("tok"),
+            &event("info", "Progressing"),
         );
-        let status = build(&gitea, "id", &token("tok"), &event("info", "Progressing"))
-            .unwrap()
-            .unwrap();
         assert_eq!(
             status.post_url,
             "https://gitea.example:3000/api/v1/repos/org/app/statuses/3b9a1f7c"
@@ -93,11 +90,9 @@ mod tests {
             status.headers,
             vec![("Authorization".to_owned(), "token tok".to_owned())]
         );
-        let nested = provider(
-            serde_json::json!({ "type": "gitea", "address": "https://gitea.example/a/b/c" }),
-        );
+        let nested = provider_at("gitea", "https://gitea.example/a/b/c");
         assert!(
-            build(&nested, "id", &token("t"), &event("info", "X"))
+            build(&nested, "id", &secret_with_token("t"), &event("info", "X"))
                 .unwrap_err()
                 .contains("invalid repository id")
         );

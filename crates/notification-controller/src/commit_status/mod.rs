@@ -256,7 +256,7 @@ fn success_or(event: &Event, failure: &'static str, success: &'static str) -> &'
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commit_status::fixtures::{alert, event, provider};
+    use crate::commit_status::fixtures::{alert, event, provider, provider_at};
 
     #[test]
     fn reasons_read_as_words() {
@@ -268,9 +268,7 @@ mod tests {
 
     #[test]
     fn ids_default_to_flux_and_follow_commit_status_expr() {
-        let github = provider(
-            serde_json::json!({ "type": "github", "address": "https://github.com/org/app" }),
-        );
+        let github = provider_at("github", "https://github.com/org/app");
         let info = event("info", "ReconciliationSucceeded");
         assert_eq!(
             status_id(&github, &alert(), &info).unwrap(),
