@@ -117,25 +117,26 @@ pub fn build(
     let Some(sha) = event_commit(event) else {
         return Ok(None);
     };
-    match provider.spec.type_ {
-        ProviderType::GitHub => github::status(provider, id, secret, event, &sha).map(Some),
-        ProviderType::GitLab => gitlab::status(provider, id, secret, event, &sha).map(Some),
-        ProviderType::Gitea => gitea::status(provider, id, secret, event, &sha).map(Some),
+    let host_status: HostStatus = match provider.spec.type_ {
+        ProviderType::GitHub => github::status,
+        ProviderType::GitLab => gitlab::status,
+        ProviderType::Gitea => gitea::status,
         // Bitbucket has no state for progress; Flux sends none.
         ProviderType::Bitbucket | ProviderType::BitbucketServer
             if event.reason == "Progressing" =>
         {
-            Ok(None)
+            return Ok(None);
         }
-        ProviderType::Bitbucket => {
-            bitbucket::cloud_status(provider, id, secret, event, &sha).map(Some)
-        }
-        ProviderType::BitbucketServer => {
-            bitbucket::server_status(provider, id, secret, event, &sha).map(Some)
-        }
-        _ => Err("this provider type sets no commit statuses".into()),
-    }
+        ProviderType::Bitbucket => bitbucket::cloud_status,
+        ProviderType::BitbucketServer => bitbucket::server_status,
+        _ => return Err("this provider type sets no commit statuses".into()),
+    };
+    host_status(provider, id, secret, event, &sha).map(Some)
 }
+
+/// One host's builder: the status `provider` sets under the id for the event's commit (sha).
+type HostStatus =
+    fn(&Provider, &str, &ProviderSecret, &Event, &str) -> Result<CommitStatus, String>;
 
 /// `ReconciliationSucceeded` → `reconciliation succeeded`, `PDFLoader` → `pdf loader`: the
 /// reason in words, as Flux describes statuses.
