@@ -9,6 +9,7 @@ use super::failure::Failure;
 use crate::git;
 use crate::verify::{self, TrustedKeys};
 
+/// The keys a signature must be made with, and what must be signed.
 pub(super) struct Verification {
     pub keys: TrustedKeys,
     pub mode: GitVerificationMode,
