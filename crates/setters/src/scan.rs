@@ -64,6 +64,8 @@ struct Walk<'t> {
     /// Byte offset of each char index the parser reports (absent when the text is ASCII).
     char_offsets: Option<Vec<usize>>,
     frames: Vec<Frame>,
+    /// Byte where the previous event's span ended.
+    previous_end: usize,
     scan: Scan,
 }
 
@@ -77,6 +79,7 @@ pub(crate) fn scan(text: &str) -> Result<Scan, ScanError> {
         text,
         char_offsets,
         frames: Vec::new(),
+        previous_end: 0,
         scan: Scan {
             marked: Vec::new(),
             documents: Vec::new(),
@@ -88,6 +91,7 @@ pub(crate) fn scan(text: &str) -> Result<Scan, ScanError> {
             message: error.info().to_owned(),
         })?;
         walk.event(event, span)?;
+        walk.previous_end = walk.byte(span.end.index());
     }
     Ok(walk.scan)
 }
@@ -120,7 +124,7 @@ impl Walk<'_> {
                     let end = self.text[start..]
                         .find(|c: char| c.is_whitespace() || matches!(c, ',' | ']' | '}'))
                         .map_or(self.text.len(), |len| start + len);
-                    self.unsupported(end, span, "an alias");
+                    self.unsupported(end, "an alias");
                 }
                 self.node_done(is_key.then(|| "*".to_owned()));
             }
@@ -217,14 +221,16 @@ impl Walk<'_> {
             ScalarStyle::SingleQuoted => Quoting::Single,
             ScalarStyle::DoubleQuoted => Quoting::Double,
             ScalarStyle::Literal | ScalarStyle::Folded => {
-                // The marker sits on the header line (`key: | # {...}`).
-                let header_end = self.text[start..]
-                    .find('\n')
-                    .map_or(self.text.len(), |n| start + n);
-                let indicators = self.text[start..header_end]
-                    .find(|c: char| c.is_whitespace())
-                    .map_or(header_end, |n| start + n);
-                self.unsupported(indicators, span, "a block scalar");
+                // The parser's span starts at the content; the marker sits on the header
+                // line (`key: | # {...}`), the first `|` or `>` after the previous event.
+                let from = self.previous_end.min(start);
+                if let Some(header) = self.text[from..start].find(['|', '>']) {
+                    let header = from + header;
+                    let indicators_end = self.text[header..]
+                        .find(char::is_whitespace)
+                        .map_or(self.text.len(), |n| header + n);
+                    self.unsupported(indicators_end, "a block scalar");
+                }
                 return;
             }
         };
@@ -238,7 +244,7 @@ impl Walk<'_> {
             // A multi-line scalar (or text we cannot map back): report its marker rather
             // than guess.
             if let Some(end) = scalar::text_end(self.text, start, parser_end, quoting) {
-                self.unsupported(end, span, "a multi-line or unreadable scalar");
+                self.unsupported(end, "a multi-line or unreadable scalar");
             }
             return;
         };
@@ -251,20 +257,21 @@ impl Walk<'_> {
             value: value.to_owned(),
             in_flow: self.in_flow(),
         };
-        self.mark(setter, span, target);
+        self.mark(setter, span.start.line(), target);
     }
 
-    fn unsupported(&mut self, end: usize, span: Span, what: &'static str) {
+    fn unsupported(&mut self, end: usize, what: &'static str) {
         if let Some(setter) = comment_after(self.text, end).and_then(marker::setter_name) {
-            self.mark(setter, span, Target::Unsupported(what));
+            let line = self.text[..end].matches('\n').count() + 1;
+            self.mark(setter, line, Target::Unsupported(what));
         }
     }
 
-    fn mark(&mut self, setter: String, span: Span, target: Target) {
+    fn mark(&mut self, setter: String, line: usize, target: Target) {
         let marked = Marked {
             document: self.scan.documents.len().saturating_sub(1),
             setter,
-            line: span.start.line(),
+            line,
             field: self.field(),
             target,
         };
