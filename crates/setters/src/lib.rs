@@ -88,7 +88,8 @@ pub fn rewrite(path: &str, text: &str, policies: &Policies) -> Result<FileUpdate
         if old_value == new_value {
             continue;
         }
-        edits.push((range.clone(), scalar::render(&new_value, quoting, in_flow)));
+        let written = scalar::render(&new_value, quoting, in_flow);
+        edits.push((range.clone(), written.clone()));
         let id = scan
             .documents
             .get(marked.document)
@@ -101,6 +102,7 @@ pub fn rewrite(path: &str, text: &str, policies: &Policies) -> Result<FileUpdate
             field: marked.field,
             line: marked.line,
             span: range,
+            written,
         });
     }
 

@@ -28,6 +28,9 @@ pub struct Change {
     pub line: usize,
     /// The bytes of the original file that were replaced.
     pub span: Range<usize>,
+    /// What replaced them: `new_value` as a scalar in the old one's quoting (double-quoted
+    /// when a plain or single-quoted scalar cannot hold it).
+    pub written: String,
 }
 
 /// All changes in one file, by the object they were made in.
