@@ -10,6 +10,20 @@
 //!
 //! Pure: no I/O. A caller reads the files of a checkout, calls [`rewrite`] or
 //! [`rewrite_all`], and writes back only [`FileUpdate::updated`] contents.
+//!
+//! ```
+//! use driftless_setters::{ImageRef, Policies, rewrite};
+//!
+//! let mut policies = Policies::new();
+//! policies.insert("flux-system", "app", ImageRef::new("ghcr.io/org/app", "1.1.0"));
+//! let text = "image:   ghcr.io/org/app:1.0.0   # {\"$imagepolicy\": \"flux-system:app\"}\r\n";
+//! let update = rewrite("deploy.yaml", text, &policies)?;
+//! assert_eq!(
+//!     update.updated.as_deref(),
+//!     Some("image:   ghcr.io/org/app:1.1.0   # {\"$imagepolicy\": \"flux-system:app\"}\r\n"),
+//! );
+//! # Ok::<(), driftless_setters::SetterError>(())
+//! ```
 
 mod marker;
 mod policy;
@@ -125,9 +139,11 @@ fn apply(text: &str, edits: &[(std::ops::Range<usize>, String)]) -> String {
     out
 }
 
-/// Whether Flux's reader would consider a file: `.yaml` and `.yml` files.
+/// Whether Flux's reader would consider a file: `.yaml` and `.yml` files, and kustomize's
+/// extensionless `Kustomization`.
 pub fn is_candidate(path: &str) -> bool {
-    path.ends_with(".yaml") || path.ends_with(".yml")
+    let file_name = path.rsplit(['/', '\\']).next().unwrap_or(path);
+    path.ends_with(".yaml") || path.ends_with(".yml") || file_name == "Kustomization"
 }
 
 /// [`rewrite`] over many `(path, contents)` files; files that are not [`is_candidate`] are

@@ -281,28 +281,18 @@ impl Walk<'_> {
     /// `apiVersion`, `kind`, `metadata.name` and `metadata.namespace` of the document.
     fn note_identity(&mut self, value: &str) {
         let key_at = |depth: usize| match self.frames.get(depth) {
-            Some(Frame::Map {
-                key: Some(key),
-                flow: _,
-                ..
-            }) => Some(key.as_str()),
+            Some(Frame::Map { key: Some(key), .. }) => Some(key.as_str()),
             _ => None,
-        };
-        let slot = match (self.frames.len(), key_at(0), key_at(1)) {
-            (1, Some("apiVersion"), _) => 0,
-            (1, Some("kind"), _) => 1,
-            (2, Some("metadata"), Some("name")) => 2,
-            (2, Some("metadata"), Some("namespace")) => 3,
-            _ => return,
         };
         let Some(id) = self.scan.documents.last_mut() else {
             return;
         };
-        let field = match slot {
-            0 => &mut id.api_version,
-            1 => &mut id.kind,
-            2 => &mut id.name,
-            _ => &mut id.namespace,
+        let field = match (self.frames.len(), key_at(0), key_at(1)) {
+            (1, Some("apiVersion"), _) => &mut id.api_version,
+            (1, Some("kind"), _) => &mut id.kind,
+            (2, Some("metadata"), Some("name")) => &mut id.name,
+            (2, Some("metadata"), Some("namespace")) => &mut id.namespace,
+            _ => return,
         };
         value.clone_into(field);
     }

@@ -461,6 +461,7 @@ fn not_yaml_is_an_error_and_left_alone() {
                 "README.md",
                 "image: redis:6 # {\"$imagepolicy\": \"flux-system:redis\"}\n",
             ),
+            ("base/Kustomization", KUSTOMIZATION),
             ("unmarked.yaml", "a: b\n"),
         ],
         &policies(),
@@ -471,7 +472,11 @@ fn not_yaml_is_an_error_and_left_alone() {
     );
     assert_eq!(
         result.updated_files.keys().collect::<Vec<_>>(),
-        ["apps/deploy.yaml", "apps/kustomization.yaml"]
+        [
+            "apps/deploy.yaml",
+            "apps/kustomization.yaml",
+            "base/Kustomization"
+        ]
     );
     assert_eq!(result.updated_files["apps/deploy.yaml"], DEPLOYMENT_AFTER);
     let setters: Vec<_> = result.changes().iter().map(|c| c.setter.clone()).collect();
