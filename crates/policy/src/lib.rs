@@ -27,7 +27,7 @@ use filter::{Candidate, CompiledFilter};
 
 /// How tags are ordered to find the latest one.
 #[derive(Clone, Debug)]
-enum Ordering {
+enum PolicyKind {
     SemVer(semver::SemVerOrdering),
     Alphabetical(SortOrder),
     Numerical(SortOrder),
@@ -36,7 +36,7 @@ enum Ordering {
 /// A validated ImagePolicy: ordering rule plus optional tag filter.
 #[derive(Clone, Debug)]
 pub struct Policy {
-    ordering: Ordering,
+    kind: PolicyKind,
     filter: Option<CompiledFilter>,
 }
 
@@ -58,17 +58,17 @@ impl Policy {
         choice: &ImagePolicyChoice,
         filter: Option<&TagFilter>,
     ) -> Result<Self, PolicyError> {
-        let ordering = if let Some(semver) = &choice.semver {
-            Ordering::SemVer(semver::SemVerOrdering::new(&semver.range)?)
+        let kind = if let Some(semver) = &choice.semver {
+            PolicyKind::SemVer(semver::SemVerOrdering::new(&semver.range)?)
         } else if let Some(alphabetical) = &choice.alphabetical {
-            Ordering::Alphabetical(alphabetical.order.unwrap_or_default())
+            PolicyKind::Alphabetical(alphabetical.order.unwrap_or_default())
         } else if let Some(numerical) = &choice.numerical {
-            Ordering::Numerical(numerical.order.unwrap_or_default())
+            PolicyKind::Numerical(numerical.order.unwrap_or_default())
         } else {
             return Err(PolicyError::NoPolicy);
         };
         let filter = filter.map(CompiledFilter::new).transpose()?;
-        Ok(Self { ordering, filter })
+        Ok(Self { kind, filter })
     }
 
     /// The tag this policy selects from `tags`.
@@ -90,10 +90,10 @@ impl Policy {
         if candidates.is_empty() {
             return Err(PolicyError::EmptyTagList);
         }
-        let chosen = match &self.ordering {
-            Ordering::SemVer(semver) => semver.latest(&candidates)?,
-            Ordering::Alphabetical(order) => alphabetical::latest(*order, &candidates),
-            Ordering::Numerical(order) => numerical::latest(*order, &candidates)?,
+        let chosen = match &self.kind {
+            PolicyKind::SemVer(semver) => semver.latest(&candidates)?,
+            PolicyKind::Alphabetical(order) => alphabetical::latest(*order, &candidates),
+            PolicyKind::Numerical(order) => numerical::latest(*order, &candidates)?,
         };
         Ok(Selected {
             tag: chosen.original.to_owned(),
