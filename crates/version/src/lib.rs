@@ -111,11 +111,20 @@ impl Partial {
     fn ceiling(&self) -> Option<Version> {
         match (self.major, self.minor, self.patch) {
             (None, _, _) => None,
-            (Some(major), None, _) => Some(Version::new(major + 1, 0, 0)),
-            (Some(major), Some(minor), None) => Some(Version::new(major, minor + 1, 0)),
+            (Some(major), None, _) => Some(first_of(major + 1, 0, 0)),
+            (Some(major), Some(minor), None) => Some(first_of(major, minor + 1, 0)),
             (Some(_), Some(_), Some(_)) => None,
         }
     }
+}
+
+/// The lowest version of `major.minor.patch`, its first possible prerelease (`2.0.0-0`): as an
+/// exclusive upper bound it keeps out the prereleases of the next release too, as Masterminds
+/// does (`^1.x-0` stays within major 1, so `2.0.0-rc.1` does not match).
+fn first_of(major: u64, minor: u64, patch: u64) -> Version {
+    let mut version = Version::new(major, minor, patch);
+    version.pre = semver::Prerelease::new("0").unwrap_or(semver::Prerelease::EMPTY);
+    version
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -198,21 +207,19 @@ impl Range {
             "~" | "~>" => {
                 let high = match (p.major, p.minor) {
                     (None, _) => Unbounded,
-                    (Some(major), None) => Exclusive(Version::new(major + 1, 0, 0)),
-                    (Some(major), Some(minor)) => Exclusive(Version::new(major, minor + 1, 0)),
+                    (Some(major), None) => Exclusive(first_of(major + 1, 0, 0)),
+                    (Some(major), Some(minor)) => Exclusive(first_of(major, minor + 1, 0)),
                 };
                 Self::new(Inclusive(p.floor()), high, &p)
             }
             "^" => {
                 let high = match (p.major, p.minor, p.patch) {
                     (None, _, _) => Unbounded,
-                    (Some(major), _, _) if major > 0 => Exclusive(Version::new(major + 1, 0, 0)),
-                    (Some(0), None, _) => Exclusive(Version::new(1, 0, 0)),
-                    (Some(0), Some(minor), _) if minor > 0 => {
-                        Exclusive(Version::new(0, minor + 1, 0))
-                    }
-                    (Some(0), Some(0), None) => Exclusive(Version::new(0, 1, 0)),
-                    (Some(0), Some(0), Some(patch)) => Exclusive(Version::new(0, 0, patch + 1)),
+                    (Some(major), _, _) if major > 0 => Exclusive(first_of(major + 1, 0, 0)),
+                    (Some(0), None, _) => Exclusive(first_of(1, 0, 0)),
+                    (Some(0), Some(minor), _) if minor > 0 => Exclusive(first_of(0, minor + 1, 0)),
+                    (Some(0), Some(0), None) => Exclusive(first_of(0, 1, 0)),
+                    (Some(0), Some(0), Some(patch)) => Exclusive(first_of(0, 0, patch + 1)),
                     _ => return None,
                 };
                 Self::new(Inclusive(p.floor()), high, &p)
@@ -398,6 +405,16 @@ mod tests {
             &["2.0.0-rc.2", "1.5.0"],
             &["1.5.0-beta"],
         );
+    }
+
+    #[test]
+    fn ranges_with_prereleases_stay_within_their_major_or_minor() {
+        // Masterminds: `^` keeps the major, `~` and `1.2.x` the minor, prereleases included.
+        check("^1.x-0", &["1.0.0-rc.1", "1.9.0"], &["2.0.0-rc.1", "2.0.0"]);
+        check("~1.2.0-0", &["1.2.5-beta"], &["1.3.0-rc.1", "1.3.0"]);
+        check("1.2.x-0", &["1.2.0-alpha"], &["1.3.0-alpha"]);
+        check(">1.x-0", &["2.0.0-rc.1", "2.0.0"], &["1.9.9"]);
+        check("<=1.x-0", &["1.9.9", "1.0.0-rc.1"], &["2.0.0-rc.1"]);
     }
 
     #[test]
