@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
 
+use driftless_runtime::kube_errors;
 use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
@@ -224,13 +225,6 @@ pub struct Applier {
     kinds: RwLock<HashMap<(String, String, String), Kind>>,
 }
 
-fn kube_message(error: &kube::Error) -> String {
-    match error {
-        kube::Error::Api(status) => status.message.clone(),
-        other => other.to_string(),
-    }
-}
-
 /// A kind discovery could not find, named as the API server's clients name it: the group
 /// version is not served (404) or does not list the kind. Other errors keep their message.
 fn unknown_kind(id: &ObjectId, error: &kube::Error, served: &[String]) -> ApplyError {
@@ -264,7 +258,11 @@ fn unknown_kind(id: &ObjectId, error: &kube::Error, served: &[String]) -> ApplyE
         }
         message
     } else {
-        format!("discovering {}: {}", id.api_version(), kube_message(error))
+        format!(
+            "discovering {}: {}",
+            id.api_version(),
+            kube_errors::message(error)
+        )
     };
     ApplyError::UnknownKind {
         object: id.display(),
@@ -559,7 +557,7 @@ impl Applier {
         let api = self.api(&kind, namespace);
         let failed = |e: kube::Error| ApplyError::Apply {
             object: id.display(),
-            message: kube_message(&e),
+            message: kube_errors::message(&e),
         };
         let mut existing = api.get_opt(&id.name).await.map_err(failed)?;
         let desired_annotations = object
@@ -592,7 +590,7 @@ impl Applier {
                     .await
                     .map_err(|e| ApplyError::Takeover {
                         object: id.display(),
-                        message: kube_message(&e),
+                        message: kube_errors::message(&e),
                     })?;
                 tracing::info!(object = %id.display(), "took over fields of other managers");
                 existing = Some(patched);
@@ -635,7 +633,7 @@ impl Applier {
         let api = self.api(&kind, if kind.namespaced { &id.namespace } else { "" });
         let failed = |e: kube::Error| ApplyError::Apply {
             object: id.display(),
-            message: kube_message(&e),
+            message: kube_errors::message(&e),
         };
         if write == Write::Recreate {
             // An immutable field changed: recreate, as `spec.force` asks.
@@ -708,7 +706,7 @@ impl Applier {
         let api = self.api(&kind, if kind.namespaced { &id.namespace } else { "" });
         let found = api.get_opt(&id.name).await.map_err(|e| ApplyError::Apply {
             object: id.display(),
-            message: kube_message(&e),
+            message: kube_errors::message(&e),
         })?;
         Ok(found.map(|o| serde_json::to_value(o).unwrap_or(Value::Null)))
     }
@@ -735,7 +733,7 @@ impl Applier {
                 let api = self.api(&kind, &id.namespace);
                 let failed = |e: kube::Error| ApplyError::Delete {
                     object: id.display(),
-                    message: kube_message(&e),
+                    message: kube_errors::message(&e),
                 };
                 let Some(existing) = api.get_opt(&id.name).await.map_err(failed)? else {
                     continue;

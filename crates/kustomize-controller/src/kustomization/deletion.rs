@@ -10,11 +10,12 @@ use driftless_api::kustomize::{DeletionPolicy, Kustomization};
 use driftless_runtime::reconcile::Error;
 use kube::ResourceExt;
 
+use super::Reconciler;
 use super::health_wait::timeout_of;
 use super::outcome::change_lines;
-use super::{Reconciler, key};
 use crate::apply::{Applier, Change};
 use crate::inventory::{self, ObjectId};
+use driftless_runtime::reconcile::object_key;
 
 impl Reconciler {
     /// On deletion: prune what it applied, as `deletionPolicy` (and `prune`) say.
@@ -38,7 +39,7 @@ impl Reconciler {
                     "skipped pruning: service account '{}/{account}' not found",
                     object.namespace().unwrap_or_default()
                 );
-                tracing::error!(kustomization = %key(object), error = %message, "finalizing");
+                tracing::error!(kustomization = %object_key(object), error = %message, "finalizing");
                 self.runtime
                     .events
                     .publish(
@@ -53,7 +54,7 @@ impl Reconciler {
                 self.prune_on_deletion(object, stale, policy).await?;
             }
         }
-        self.forget_health(&key(object));
+        self.forget_health(&object_key(object));
         Ok(())
     }
 

@@ -11,12 +11,13 @@ use driftless_runtime::go_duration;
 use driftless_runtime::reconcile::Outcome;
 use kube::ResourceExt;
 
+use super::Reconciler;
 use super::outcome::failure;
-use super::{Reconciler, key};
 use crate::apply::{Action as Applied, Applier, Change};
 use crate::health::{self, Health};
 use crate::health_exprs::CustomHealthChecks;
 use crate::inventory::ObjectId;
+use driftless_runtime::reconcile::object_key;
 
 /// How often health is looked at again while objects roll out.
 pub(super) const HEALTH_POLL: Duration = Duration::from_secs(2);
@@ -74,7 +75,7 @@ impl Reconciler {
         if targets.is_empty() {
             return Ok(HealthOutcome::NotChecked);
         }
-        let key = key(object);
+        let key = object_key(object);
         let started = {
             let mut started = self
                 .health_started

@@ -192,13 +192,3 @@ fn end(run: &mut Run<Kustomization>, ending: outcome::Ending) -> Outcome {
     }
     ending.outcome
 }
-
-/// The key Kustomizations are logged and remembered under.
-fn key(object: &Kustomization) -> String {
-    use kube::ResourceExt;
-    format!(
-        "{}/{}",
-        object.namespace().unwrap_or_default(),
-        object.name_any()
-    )
-}

@@ -17,8 +17,8 @@ use driftless_runtime::reconcile::outcome::Notice;
 use driftless_runtime::reconcile::{Outcome, RetryAfter};
 
 use super::health_wait::{HEALTH_POLL, HealthOutcome};
-use super::key;
 use crate::apply::{Action as Applied, Change};
+use driftless_runtime::reconcile::object_key;
 
 pub(super) const REVISION_METADATA: &str = "kustomize.toolkit.fluxcd.io/revision";
 const COMMIT_STATUS_METADATA: &str = "kustomize.toolkit.fluxcd.io/commit_status";
@@ -207,7 +207,7 @@ pub(super) fn log_reverted_drift(object: &Kustomization, changes: &[Change]) {
     for change in changes {
         if change.action == Applied::Configured {
             tracing::info!(
-                kustomization = %key(object),
+                kustomization = %object_key(object),
                 object = %change.id.display(),
                 fields = ?change.drifted,
                 "reverted drift"

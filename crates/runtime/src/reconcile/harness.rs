@@ -330,7 +330,7 @@ impl<R: Reconciler> Harness<R> {
                 )
                 .await;
         }
-        let key = key(&*object);
+        let key = object_key(&*object);
         if decision.reset_backoff {
             self.backoff.reset(&key);
         }
@@ -386,12 +386,12 @@ impl<R: Reconciler> Harness<R> {
     /// Drops what is kept about a deleted object.
     fn forget(&self, object: &R::Object) {
         self.ctx.metrics.forget_object(&ObjectLabels::of(object));
-        self.backoff.reset(&key(object));
+        self.backoff.reset(&object_key(object));
     }
 
     fn error_policy(&self, object: &R::Object, error: &Error) -> Action {
         log_reconcile_error(object, error);
-        Action::requeue(self.backoff.next_delay(&key(object)))
+        Action::requeue(self.backoff.next_delay(&object_key(object)))
     }
 }
 
@@ -425,8 +425,9 @@ pub fn same_status<K: ToolkitObject>(previous: Option<&StatusOf<K>>, status: &St
     })
 }
 
-/// The failure backoff key: objects of one name in two namespaces are two objects.
-fn key<K: Resource>(object: &K) -> String {
+/// `namespace/name`: the key an object's failures back off under (objects of one name in two
+/// namespaces are two objects), and how reconcilers name it in logs and their own maps.
+pub fn object_key<K: Resource>(object: &K) -> String {
     format!(
         "{}/{}",
         object.namespace().unwrap_or_default(),
