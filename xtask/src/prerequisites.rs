@@ -16,7 +16,7 @@ struct Package {
     installed: fn() -> bool,
 }
 
-const PACKAGES: [Package; 8] = [
+const PACKAGES: [Package; 9] = [
     Package {
         name: "git",
         installed: || on_path("git"),
@@ -47,6 +47,11 @@ const PACKAGES: [Package; 8] = [
     Package {
         name: "gnupg",
         installed: || on_path("gpg"),
+    },
+    // The container registry the image automation tests scan and push to.
+    Package {
+        name: "docker-registry",
+        installed: || Path::new("/usr/bin/docker-registry").is_file(),
     },
     // Scores the kustomize conformance cases (../shared/conformance/kustomize/run.py).
     Package {

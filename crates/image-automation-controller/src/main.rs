@@ -1,29 +1,50 @@
 //! Scans image registries, selects tags by policy and commits updates to Git.
 
-use driftless_api::image::{ImagePolicy, ImageRepository, ImageUpdateAutomation};
-use driftless_runtime::Manager;
-use driftless_runtime::flags::ControllerArgs;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Parser;
+use driftless_api::image::ImageUpdateAutomation;
 use driftless_runtime::not_implemented;
+use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager};
+use image_automation_controller::registry::Registries;
+use image_automation_controller::tags::TagStore;
+use image_automation_controller::{imagepolicy, imagerepository};
+
+#[derive(Parser, Debug)]
+#[command(version, about, args_override_self = true)]
+struct Args {
+    /// Directory the scanned tags (and Git clones) are kept in across restarts.
+    #[arg(long, default_value = "/data")]
+    storage_path: PathBuf,
+    #[command(flatten)]
+    events: EventForwardingArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+}
 
 fn main() -> anyhow::Result<()> {
     driftless_runtime::run_main(run())
 }
 
 async fn run() -> anyhow::Result<()> {
-    let args = ControllerArgs::parse_for(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_DESCRIPTION"));
+    let args = Args::parse();
+    std::fs::create_dir_all(&args.storage_path)
+        .with_context(|| format!("creating storage directory {}", args.storage_path.display()))?;
+    let tags = TagStore::new(&args.storage_path);
+    let registries = Registries::default();
     let manager = Manager::start(
         "image-automation-controller",
         args.common,
         &args.events.events_addr,
     )
     .await?;
-    // No kind is implemented yet: each one's objects are marked as such instead of being
-    // silently ignored. Replace an entry by its reconciler once it exists.
     manager
         .run(|ctx| async move {
             tokio::join!(
-                not_implemented::run::<ImageRepository>(ctx.clone()),
-                not_implemented::run::<ImagePolicy>(ctx.clone()),
+                imagerepository::Reconciler::new(ctx.clone(), registries.clone(), tags.clone())
+                    .run(),
+                imagepolicy::Reconciler::new(ctx.clone(), registries, tags).run(),
                 not_implemented::run::<ImageUpdateAutomation>(ctx),
             );
         })

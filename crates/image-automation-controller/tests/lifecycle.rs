@@ -8,5 +8,7 @@ use driftless_testenv::lifecycle::check_on_shared_plane;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starts_elects_one_leader_hands_over_and_stops_cleanly() {
     let binary = Path::new(env!("CARGO_BIN_EXE_image-automation-controller"));
-    check_on_shared_plane("image-automation-controller", binary, &[]).await;
+    let storage = tempfile::tempdir().expect("storage dir");
+    let flags = [format!("--storage-path={}", storage.path().display())];
+    check_on_shared_plane("image-automation-controller", binary, &flags).await;
 }

@@ -18,6 +18,7 @@ pub mod json;
 pub mod lifecycle;
 pub mod not_implemented;
 mod process;
+pub mod registry;
 pub mod sops;
 pub mod ssh;
 pub mod tls;

@@ -1,0 +1,251 @@
+//! Talking to container registries: tag lists (every page) and manifest digests, through the
+//! `oci-client` crate, which does the token (Bearer challenge) and basic authentication.
+//! Clients are shared between objects with the same access (credentials, CA, proxy,
+//! plain HTTP), so one registry's token is fetched once, not once per object.
+
+pub mod access;
+pub mod credentials;
+pub mod reference;
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::{Client, Reference};
+
+pub use access::Access;
+pub use reference::ImageName;
+
+/// Tags asked for per page; registries that cap pages lower (Quay: 100) are paged on by the
+/// last tag they returned.
+const PAGE_SIZE: usize = 1000;
+/// Throttled (429) or failing (5xx, connection) requests are retried this often, backing off
+/// from one second (oci-client does not expose `Retry-After`, so the wait doubles instead).
+const ATTEMPTS: u32 = 4;
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// Distinct accesses whose clients (and tokens) are kept.
+const CLIENTS: usize = 256;
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    /// 401/403: the credentials are missing, wrong, or lack access.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 404: no such repository or tag.
+    #[error("{0}")]
+    NotFound(String),
+    /// Throttled on every attempt.
+    #[error("{0}")]
+    Throttled(String),
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl RegistryError {
+    fn retryable(&self) -> bool {
+        matches!(self, Self::Throttled(_) | Self::Unreachable(_))
+    }
+}
+
+/// The registry clients, shared by every scan and digest lookup.
+#[derive(Clone)]
+pub struct Registries {
+    clients: Arc<quick_cache::sync::Cache<u64, Arc<Client>>>,
+}
+
+impl Default for Registries {
+    fn default() -> Self {
+        Self {
+            clients: Arc::new(quick_cache::sync::Cache::new(CLIENTS)),
+        }
+    }
+}
+
+impl Registries {
+    /// Every tag of `image`, in the order the registry lists them, within `timeout`.
+    pub async fn list_tags(
+        &self,
+        image: &ImageName,
+        access: &Access,
+        timeout: Duration,
+    ) -> Result<Vec<String>, RegistryError> {
+        let client = self.client(access)?;
+        let reference = reference_of(image, "latest");
+        let auth = access.auth();
+        let listing = async {
+            let mut tags: Vec<String> = Vec::new();
+            let mut last: Option<String> = None;
+            loop {
+                let page = retrying(|| {
+                    client.list_tags(&reference, &auth, Some(PAGE_SIZE), last.as_deref())
+                })
+                .await?;
+                // A page that does not move past the last tag ends the listing, as an empty
+                // one does: a registry that ignores `last` must not loop forever.
+                let fresh: Vec<String> = match &last {
+                    Some(after) => page.tags.into_iter().filter(|t| t > after).collect(),
+                    None => page.tags,
+                };
+                let Some(next) = fresh.iter().max().cloned() else {
+                    break;
+                };
+                tags.extend(fresh);
+                last = Some(next);
+            }
+            Ok(tags)
+        };
+        tokio::time::timeout(timeout, listing)
+            .await
+            .map_err(|_| RegistryError::Timeout(timeout))?
+    }
+
+    /// The manifest digest `image:tag` resolves to (a HEAD request).
+    pub async fn digest(
+        &self,
+        image: &ImageName,
+        tag: &str,
+        access: &Access,
+        timeout: Duration,
+    ) -> Result<String, RegistryError> {
+        let client = self.client(access)?;
+        let reference = reference_of(image, tag);
+        let auth = access.auth();
+        let lookup = retrying(|| client.fetch_manifest_digest(&reference, &auth));
+        tokio::time::timeout(timeout, lookup)
+            .await
+            .map_err(|_| RegistryError::Timeout(timeout))?
+    }
+
+    fn client(&self, access: &Access) -> Result<Arc<Client>, RegistryError> {
+        let key = {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            access.hash(&mut hasher);
+            hasher.finish()
+        };
+        if let Some(client) = self.clients.get(&key) {
+            return Ok(client);
+        }
+        let client = Arc::new(Client::new(client_config(access)?));
+        self.clients.insert(key, client.clone());
+        Ok(client)
+    }
+}
+
+fn client_config(access: &Access) -> Result<ClientConfig, RegistryError> {
+    let mut config = ClientConfig {
+        protocol: if access.insecure {
+            ClientProtocol::Http
+        } else {
+            ClientProtocol::Https
+        },
+        user_agent: concat!("driftless-image-automation/", env!("CARGO_PKG_VERSION")),
+        connect_timeout: Some(Duration::from_secs(10)),
+        ..ClientConfig::default()
+    };
+    if let Some(ca) = &access.ca_pem {
+        config
+            .extra_root_certificates
+            .push(oci_client::client::Certificate {
+                encoding: oci_client::client::CertificateEncoding::Pem,
+                data: ca.clone(),
+            });
+    }
+    if let Some(proxy) = &access.proxy {
+        config.https_proxy = Some(proxy.clone());
+        config.http_proxy = Some(proxy.clone());
+    }
+    Ok(config)
+}
+
+fn reference_of(image: &ImageName, tag: &str) -> Reference {
+    Reference::with_tag(
+        image.registry.clone(),
+        image.repository.clone(),
+        tag.to_owned(),
+    )
+}
+
+/// Runs `request` until it succeeds, fails for good, or runs out of attempts.
+async fn retrying<T, F, Fut>(mut request: F) -> Result<T, RegistryError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, OciDistributionError>>,
+{
+    let mut delay = FIRST_RETRY;
+    let mut attempt = 1;
+    loop {
+        match request().await.map_err(classify) {
+            Err(error) if error.retryable() && attempt < ATTEMPTS => {
+                tracing::debug!(%error, attempt, "registry request failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Sorts oci-client's errors into what a status condition can say.
+fn classify(error: OciDistributionError) -> RegistryError {
+    let text = error.to_string();
+    match error {
+        OciDistributionError::AuthenticationFailure(_)
+        | OciDistributionError::UnauthorizedError { .. } => RegistryError::Unauthorized(text),
+        OciDistributionError::ServerError { code, .. } => match code {
+            401 | 403 => RegistryError::Unauthorized(text),
+            404 => RegistryError::NotFound(text),
+            429 | 500..=599 => RegistryError::Throttled(text),
+            _ => RegistryError::Other(text),
+        },
+        OciDistributionError::RegistryError { envelope, .. } => {
+            let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
+            if codes
+                .iter()
+                .any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied))
+            {
+                RegistryError::Unauthorized(text)
+            } else if codes.iter().any(|c| {
+                matches!(
+                    c,
+                    OciErrorCode::NameUnknown
+                        | OciErrorCode::ManifestUnknown
+                        | OciErrorCode::NotFound
+                )
+            }) {
+                RegistryError::NotFound(text)
+            } else if codes
+                .iter()
+                .any(|c| matches!(c, OciErrorCode::Toomanyrequests))
+            {
+                RegistryError::Throttled(text)
+            } else {
+                RegistryError::Other(text)
+            }
+        }
+        OciDistributionError::RequestError(e) if e.is_connect() || e.is_timeout() => {
+            RegistryError::Unreachable(text_of(&e))
+        }
+        OciDistributionError::RequestError(e) => RegistryError::Other(text_of(&e)),
+        _ => RegistryError::Other(text),
+    }
+}
+
+/// A reqwest error with its causes: "error sending request" alone does not say that the
+/// connection was refused.
+fn text_of(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

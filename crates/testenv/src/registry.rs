@@ -1,0 +1,225 @@
+//! A real container registry for tests: Debian's `docker-registry` (CNCF distribution) on
+//! loopback, with optional htpasswd basic auth, TLS from a throwaway CA and webhook
+//! notifications, and helpers that push images to it with `oci-client` (a real push: blobs
+//! and manifests over the distribution API) or lay out thousands of tags directly in its
+//! filesystem storage for benchmarks.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+use oci_client::manifest::OciImageManifest;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use sha2::{Digest, Sha256};
+
+use crate::control_plane::free_ports;
+use crate::process::Process;
+use crate::{Error, Result};
+
+/// Where Debian installs the registry.
+pub const REGISTRY_BINARY: &str = "/usr/bin/docker-registry";
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How the registry is started.
+#[derive(Clone, Debug, Default)]
+pub struct RegistryOptions {
+    /// Basic-auth user and password (htpasswd, bcrypt).
+    pub basic_auth: Option<(String, String)>,
+    /// Serve HTTPS with a certificate from a throwaway CA.
+    pub tls: bool,
+    /// URLs the registry's notifications (`push` events) are POSTed to.
+    pub notify: Vec<String>,
+    /// Storage to serve (a directory prepared with [`write_tags`]); a fresh one if None.
+    pub storage: Option<PathBuf>,
+}
+
+pub struct Registry {
+    /// `127.0.0.1:<port>`: the host part of image names.
+    pub host: String,
+    /// The CA that signed the serving certificate, with `tls`.
+    pub ca_pem: Option<String>,
+    pub storage: PathBuf,
+    options: RegistryOptions,
+    _dir: tempfile::TempDir,
+    process: Process,
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let what = what.into();
+    move |e| Error::Io(what, e)
+}
+
+impl Registry {
+    pub fn start(options: RegistryOptions) -> Result<Self> {
+        if !Path::new(REGISTRY_BINARY).is_file() {
+            return Err(Error::Io(
+                format!(
+                    "{REGISTRY_BINARY} is missing: install Debian's docker-registry package (cargo xtask prerequisites)"
+                ),
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        }
+        let dir = tempfile::tempdir().map_err(io("registry dir"))?;
+        let storage = options
+            .storage
+            .clone()
+            .unwrap_or_else(|| dir.path().join("storage"));
+        let [port] = free_ports()?;
+        let host = format!("127.0.0.1:{port}");
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
+            storage.display()
+        );
+        let mut ca_pem = None;
+        if options.tls {
+            let pki = crate::certs::Pki::generate()?;
+            let cert = dir.path().join("tls.crt");
+            let key = dir.path().join("tls.key");
+            std::fs::write(&cert, &pki.serving.cert_pem).map_err(io("writing tls.crt"))?;
+            std::fs::write(&key, &pki.serving.key_pem).map_err(io("writing tls.key"))?;
+            let _ = write!(
+                config,
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            );
+            ca_pem = Some(pki.serving_ca_pem.clone());
+        }
+        if let Some((user, password)) = &options.basic_auth {
+            let hash = bcrypt::hash(password, 4)
+                .map_err(|e| Error::Io("hashing the password".into(), std::io::Error::other(e)))?;
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, format!("{user}:{hash}\n")).map_err(io("writing htpasswd"))?;
+            let _ = write!(
+                config,
+                "auth:\n  htpasswd:\n    realm: driftless-test\n    path: {}\n",
+                file.display()
+            );
+        }
+        if !options.notify.is_empty() {
+            config
+                .push_str("notifications:\n  events:\n    includereferences: true\n  endpoints:\n");
+            for (i, url) in options.notify.iter().enumerate() {
+                let _ = write!(
+                    config,
+                    "    - name: hook{i}\n      url: {url}\n      timeout: 2s\n      threshold: 3\n      backoff: 1s\n      ignoredmediatypes:\n        - application/octet-stream\n      ignore:\n        actions:\n          - pull\n"
+                );
+            }
+        }
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, &config).map_err(io("writing registry config"))?;
+        let mut command = Command::new(REGISTRY_BINARY);
+        command.arg("serve").arg(&config_path);
+        let process = Process::spawn("docker-registry", command, &dir.path().join("registry.log"))?;
+        let mut registry = Self {
+            host,
+            ca_pem,
+            storage,
+            options,
+            _dir: dir,
+            process,
+        };
+        registry.wait_ready()?;
+        Ok(registry)
+    }
+
+    fn wait_ready(&mut self) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            self.process.ensure_running()?;
+            if std::net::TcpStream::connect(&self.host).is_ok() {
+                return Ok(());
+            }
+            if started.elapsed() > READY_TIMEOUT {
+                return Err(Error::NotReady {
+                    component: "docker-registry",
+                    seconds: READY_TIMEOUT.as_secs(),
+                    log: self.process.log_tail(30),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        self.process.log_tail(lines)
+    }
+
+    /// A client that trusts the registry's CA and logs in when it asks for a password.
+    fn client(&self) -> Client {
+        let mut config = ClientConfig {
+            protocol: if self.options.tls {
+                ClientProtocol::Https
+            } else {
+                ClientProtocol::Http
+            },
+            ..ClientConfig::default()
+        };
+        if let Some(ca) = &self.ca_pem {
+            config
+                .extra_root_certificates
+                .push(oci_client::client::Certificate {
+                    encoding: oci_client::client::CertificateEncoding::Pem,
+                    data: ca.as_bytes().to_vec(),
+                });
+        }
+        Client::new(config)
+    }
+
+    fn auth(&self) -> RegistryAuth {
+        match &self.options.basic_auth {
+            Some((user, password)) => RegistryAuth::Basic(user.clone(), password.clone()),
+            None => RegistryAuth::Anonymous,
+        }
+    }
+
+    /// Pushes a small image (one layer naming `repository:tag`) as `repository:tag`; returns
+    /// its manifest digest.
+    pub async fn push(&self, repository: &str, tag: &str) -> Result<String> {
+        let reference = Reference::with_tag(self.host.clone(), repository.into(), tag.into());
+        let layer = ImageLayer::oci_v1(format!("{repository}:{tag}").into_bytes(), None);
+        let config = Config::oci_v1(b"{}".to_vec(), None);
+        let manifest = OciImageManifest::build(std::slice::from_ref(&layer), &config, None);
+        self.client()
+            .push(&reference, &[layer], config, &self.auth(), Some(manifest))
+            .await
+            .map_err(|e| Error::Io(format!("pushing {reference}"), std::io::Error::other(e)))?;
+        let digest = self
+            .client()
+            .fetch_manifest_digest(&reference, &self.auth())
+            .await
+            .map_err(|e| Error::Io(format!("digest of {reference}"), std::io::Error::other(e)))?;
+        Ok(digest)
+    }
+
+    /// `host/repository`, the `spec.image` of a repository in this registry.
+    pub fn image(&self, repository: &str) -> String {
+        format!("{}/{repository}", self.host)
+    }
+}
+
+/// Lays out `tags` of `repository` in a registry filesystem storage directly, all pointing
+/// at one manifest: how benchmarks get a thousand repositories of five hundred tags each
+/// without half a million pushes. Tag listing reads exactly this layout.
+pub fn write_tags(storage: &Path, repository: &str, tags: &[String]) -> Result<()> {
+    let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
+    let digest = format!("{:x}", Sha256::digest(manifest));
+    let v2 = storage.join("docker/registry/v2");
+    let blob = v2.join(format!("blobs/sha256/{}/{digest}", &digest[..2]));
+    std::fs::create_dir_all(&blob).map_err(io("blob dir"))?;
+    std::fs::write(blob.join("data"), manifest).map_err(io("manifest blob"))?;
+    let link = format!("sha256:{digest}");
+    let repo = v2.join("repositories").join(repository).join("_manifests");
+    let revision = repo.join(format!("revisions/sha256/{digest}"));
+    std::fs::create_dir_all(&revision).map_err(io("revision dir"))?;
+    std::fs::write(revision.join("link"), &link).map_err(io("revision link"))?;
+    for tag in tags {
+        let current = repo.join("tags").join(tag).join("current");
+        std::fs::create_dir_all(&current).map_err(io("tag dir"))?;
+        std::fs::write(current.join("link"), &link).map_err(io("tag link"))?;
+    }
+    Ok(())
+}
