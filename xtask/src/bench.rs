@@ -86,7 +86,7 @@ fn children_cpu_seconds() -> Option<f64> {
 }
 
 /// A `/proc/<pid>/status` field in KiB, such as `VmRSS` or `RssAnon`.
-fn status_kib(pid: u32, field: &str) -> Option<u64> {
+pub(crate) fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
@@ -112,7 +112,7 @@ fn is_ready<K: Resource + Reconcilable>(object: &K) -> bool {
 /// Follows `api` with a watch until `count` objects are Ready, calling `sample` every 100 ms
 /// meanwhile. Returns `Err(ready)` at `deadline`. A watch, because listing a thousand objects
 /// several times a second would load the API server more than the controllers under test.
-async fn wait_all_ready<K>(
+pub(crate) async fn wait_all_ready<K>(
     api: &Api<K>,
     count: usize,
     deadline: Instant,

@@ -121,6 +121,20 @@ enum BenchTask {
         #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
+    /// N ImageRepositories scanning a local docker-registry of N repositories x T tags: time
+    /// until all are scanned and peak RSS; then M ImagePolicies selecting from the stored tags.
+    Images {
+        #[arg(long, default_value_t = 1000)]
+        repositories: usize,
+        #[arg(long, default_value_t = 500)]
+        tags: usize,
+        #[arg(long, default_value_t = 100)]
+        policies: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrent: u16,
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
     /// N GitRepositories against the local Git server: time until all are Ready and
     /// source-controller's peak RSS.
     Sources {
@@ -236,6 +250,29 @@ fn main() -> anyhow::Result<()> {
                 xtask::bench_notifications::NotificationsOptions {
                     events,
                     alerts,
+                    timeout: Duration::from_secs(timeout),
+                },
+            ))?;
+        }
+        Task::Bench {
+            command:
+                BenchTask::Images {
+                    repositories,
+                    tags,
+                    policies,
+                    concurrent,
+                    timeout,
+                },
+        } => {
+            xtask::testenv::build_control_plane()?;
+            let binary = build_binary("image-automation-controller", true)?;
+            tokio::runtime::Runtime::new()?.block_on(xtask::bench_images::run(
+                &binary,
+                xtask::bench_images::ImagesOptions {
+                    repositories,
+                    tags,
+                    policies,
+                    concurrent,
                     timeout: Duration::from_secs(timeout),
                 },
             ))?;
@@ -373,6 +410,12 @@ async fn up(
                 plane.dir().join("storage").display()
             ));
             args.push(format!("--storage-addr=127.0.0.1:{storage_port}"));
+        }
+        if *name == "image-automation-controller" {
+            args.push(format!(
+                "--storage-path={}",
+                plane.dir().join("image-storage").display()
+            ));
         }
         if *name == "notification-controller" {
             args.push(format!("--receiver-addr=127.0.0.1:{receiver_port}"));

@@ -132,3 +132,43 @@ async fn digests_are_pinned_as_the_reflection_policy_says() {
             .ends_with(&format!("with digest {digest}"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn thousands_of_tags_are_read_page_by_page() {
+    let (plane, namespace, client) = setup("img-pages").await;
+    let storage_dir = tempfile::tempdir().unwrap();
+    // More than two pages of 1000; the registry pages with Link headers and `last`.
+    let tags: Vec<String> = (0..2500)
+        .map(|i| format!("0.{}.{}", i / 100, i % 100))
+        .collect();
+    driftless_testenv::registry::write_tags(storage_dir.path(), "big/node", &tags).unwrap();
+    let registry = Registry::start(RegistryOptions {
+        storage: Some(storage_dir.path().to_owned()),
+        ..RegistryOptions::default()
+    })
+    .expect("registry");
+    let storage = tempfile::tempdir().unwrap();
+    let controller = Controller::start(plane, &namespace, storage.path(), &[]);
+    let repos: Api<ImageRepository> = Api::namespaced(client.clone(), &namespace);
+    let policies: Api<ImagePolicy> = Api::namespaced(client.clone(), &namespace);
+    create(
+        &repos,
+        &image_repository(
+            "node",
+            json!({"image": registry.image("big/node"), "interval": "1h", "insecure": true}),
+        ),
+    )
+    .await;
+    let repo = wait_ready_is(&repos, "node", &controller, "True", "Succeeded").await;
+    assert_eq!(
+        repo.status.unwrap().last_scan_result.unwrap().tag_count,
+        2500
+    );
+    create(
+        &policies,
+        &image_policy("node", json!({"imageRepositoryRef": {"name": "node"}, "policy": {"semver": {"range": "<1.0.0"}}})),
+    )
+    .await;
+    let policy = wait_ready_is(&policies, "node", &controller, "True", "Succeeded").await;
+    assert_eq!(policy.status.unwrap().latest_ref.unwrap().tag, "0.24.99");
+}
