@@ -5,5 +5,6 @@
 
 pub mod imagepolicy;
 pub mod imagerepository;
+pub mod imageupdateautomation;
 pub mod registry;
 pub mod tags;

@@ -11,6 +11,7 @@ pub mod flags;
 pub mod go_duration;
 pub mod http_metrics;
 pub mod kube_errors;
+pub mod label_selector;
 pub mod leader;
 pub mod manager;
 pub mod memory;
