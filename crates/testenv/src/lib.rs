@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod not_implemented;
 mod process;
 pub mod registry;
+mod registry_token;
 pub mod sops;
 pub mod ssh;
 pub mod tls;

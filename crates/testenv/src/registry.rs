@@ -28,6 +28,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct RegistryOptions {
     /// Basic-auth user and password (htpasswd, bcrypt).
     pub basic_auth: Option<(String, String)>,
+    /// Token auth instead of htpasswd: the registry sends clients to a token server that
+    /// checks `basic_auth` and issues signed JWTs.
+    pub token_auth: bool,
     /// Serve HTTPS with a certificate from a throwaway CA.
     pub tls: bool,
     /// URLs the registry's notifications (`push` events) are POSTed to.
@@ -43,6 +46,7 @@ pub struct Registry {
     pub ca_pem: Option<String>,
     pub storage: PathBuf,
     options: RegistryOptions,
+    _token_server: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
     process: Process,
 }
@@ -88,7 +92,21 @@ impl Registry {
             );
             ca_pem = Some(pki.serving_ca_pem.clone());
         }
-        if let Some((user, password)) = &options.basic_auth {
+        let mut token_server = None;
+        if let (true, Some((user, password))) = (options.token_auth, &options.basic_auth) {
+            let signer = crate::registry_token::Signer::generate()?;
+            let bundle = dir.path().join("token-issuer.pem");
+            std::fs::write(&bundle, &signer.cert_pem).map_err(io("writing the token bundle"))?;
+            let (realm, stop) = crate::registry_token::serve(signer, user, password)?;
+            token_server = Some(stop);
+            let _ = write!(
+                config,
+                "auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                crate::registry_token::SERVICE,
+                crate::registry_token::ISSUER,
+                bundle.display()
+            );
+        } else if let Some((user, password)) = &options.basic_auth {
             let hash = bcrypt::hash(password, 4)
                 .map_err(|e| Error::Io("hashing the password".into(), std::io::Error::other(e)))?;
             let file = dir.path().join("htpasswd");
@@ -119,6 +137,7 @@ impl Registry {
             ca_pem,
             storage,
             options,
+            _token_server: token_server,
             _dir: dir,
             process,
         };

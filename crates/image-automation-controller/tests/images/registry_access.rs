@@ -128,3 +128,58 @@ async fn a_private_registry_needs_its_credentials_and_ca() {
     assert_eq!(latest.tag, "3.1.0");
     assert!(latest.digest.is_some_and(|d| d.starts_with("sha256:")));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registry_with_token_auth_is_scanned_with_a_bearer_token() {
+    let (plane, namespace, client) = setup("img-token").await;
+    let registry = Registry::start(RegistryOptions {
+        basic_auth: Some(("robot".into(), "t0ken".into())),
+        token_auth: true,
+        ..RegistryOptions::default()
+    })
+    .expect("registry");
+    registry
+        .push("org/app", "1.0.0")
+        .await
+        .expect("push through the token server");
+    registry.push("org/app", "1.1.0").await.expect("push");
+    create_pull_secret(
+        &client,
+        &namespace,
+        "pull",
+        &registry.host,
+        "robot",
+        "t0ken",
+    )
+    .await;
+    let storage = tempfile::tempdir().unwrap();
+    let controller = Controller::start(plane, &namespace, storage.path(), &[]);
+    let repos: Api<ImageRepository> = Api::namespaced(client.clone(), &namespace);
+    let image = registry.image("org/app");
+    create(
+        &repos,
+        &image_repository(
+            "anonymous",
+            json!({"image": image, "interval": "1h", "insecure": true}),
+        ),
+    )
+    .await;
+    wait_ready_is(
+        &repos,
+        "anonymous",
+        &controller,
+        "False",
+        "AuthenticationFailed",
+    )
+    .await;
+    create(
+        &repos,
+        &image_repository("app", json!({"image": image, "interval": "1h", "insecure": true, "secretRef": {"name": "pull"}})),
+    )
+    .await;
+    let repo = wait_ready_is(&repos, "app", &controller, "True", "Succeeded").await;
+    assert_eq!(
+        repo.status.unwrap().last_scan_result.unwrap().latest_tags,
+        ["1.1.0", "1.0.0"]
+    );
+}
