@@ -32,7 +32,7 @@ use driftless_runtime::reconcile::{Error, Outcome, Run, Watches};
 use driftless_runtime::{Context as RuntimeContext, reconcile};
 use kube::ResourceExt;
 
-use crate::git;
+use driftless_git as git;
 use crate::packed::PackedCommits;
 use crate::storage::Storage;
 use dependents::Dependents;

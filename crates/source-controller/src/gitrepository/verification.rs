@@ -6,7 +6,7 @@ use driftless_api::source::{GitRepositorySpec, GitRepositoryVerification, GitVer
 
 use super::Reconciler;
 use super::failure::Failure;
-use crate::git;
+use driftless_git as git;
 use crate::verify::{self, TrustedKeys};
 
 /// The keys a signature must be made with, and what must be signed.

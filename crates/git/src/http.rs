@@ -31,7 +31,7 @@ pub fn client_for(tls: Option<&Arc<rustls::ClientConfig>>) -> Result<reqwest::Cl
             // backend refuses them too. A redirect is reported, never followed blindly.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!(
-                "driftless-source-controller/",
+                "driftless/",
                 env!("CARGO_PKG_VERSION")
             ))
             .build()
