@@ -30,10 +30,7 @@ pub fn client_for(tls: Option<&Arc<rustls::ClientConfig>>) -> Result<reqwest::Cl
             // gix swaps base URLs on redirects itself; with credentials configured its own
             // backend refuses them too. A redirect is reported, never followed blindly.
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!(
-                "driftless/",
-                env!("CARGO_PKG_VERSION")
-            ))
+            .user_agent(concat!("driftless/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("building the HTTP client: {e}"))
     };
