@@ -176,7 +176,9 @@ impl Exchange {
             if let Some(body) = body.take() {
                 builder = builder.body(body);
             }
-            *state = match runtime.block_on(builder.send()) {
+            // Built inside the runtime: reqwest arms its timeout timer when the future is created,
+            // and the caller's thread need not be a runtime thread.
+            *state = match runtime.block_on(async move { builder.send().await }) {
                 Err(error) => {
                     let kind = if error.is_timeout() {
                         io::ErrorKind::TimedOut
@@ -243,7 +245,7 @@ impl Exchange {
             return Ok(Bytes::new());
         };
         let runtime = runtime.clone();
-        match runtime.block_on(response.chunk()) {
+        match runtime.block_on(async { response.chunk().await }) {
             Ok(Some(chunk)) => Ok(chunk),
             Ok(None) => {
                 *state = State::Finished;

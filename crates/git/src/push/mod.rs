@@ -228,6 +228,10 @@ pub fn push(
     let mut commands = Vec::new();
     for update in updates {
         let current = advertised.get(&update.remote_ref).copied();
+        // Already there (say, a retry after a lost response): nothing to do or race about.
+        if current == Some(update.new) {
+            continue;
+        }
         if let UpdateMode::Expect(expected) = update.mode
             && expected != current
         {
@@ -240,7 +244,6 @@ pub fn push(
         // would accept anything.
         if update.mode == UpdateMode::FastForward
             && let Some(current) = current
-            && current != update.new
             && !is_ancestor(repo, current, update.new)
         {
             return Err(PushError::Rejected {
@@ -249,10 +252,8 @@ pub fn push(
                 messages: String::new(),
             });
         }
-        if current != Some(update.new) {
-            let old = current.unwrap_or_else(|| ObjectId::null(gix::hash::Kind::Sha1));
-            commands.push(format!("{old} {} {}", update.new, update.remote_ref));
-        }
+        let old = current.unwrap_or_else(|| ObjectId::null(gix::hash::Kind::Sha1));
+        commands.push(format!("{old} {} {}", update.new, update.remote_ref));
     }
     if commands.is_empty() {
         return Ok(());
