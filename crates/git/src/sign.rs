@@ -76,7 +76,7 @@ impl CommitSigner {
     pub fn sign(&self, payload: &[u8]) -> Result<String, SignError> {
         match self {
             Self::OpenPgp { key, passphrase } => {
-                let mut rng = rand_core_06::OsRng;
+                let rng = rand_core_06::OsRng;
                 let hash = HashAlgorithm::Sha256;
                 let subkey = key.secret_subkeys.iter().find(|subkey| {
                     subkey
@@ -86,14 +86,14 @@ impl CommitSigner {
                 });
                 let signature = match subkey {
                     Some(subkey) => DetachedSignature::sign_binary_data(
-                        &mut rng,
+                        rng,
                         &subkey.key,
                         passphrase,
                         hash,
                         payload,
                     ),
                     None => DetachedSignature::sign_binary_data(
-                        &mut rng,
+                        rng,
                         &key.primary_key,
                         passphrase,
                         hash,
