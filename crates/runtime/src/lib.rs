@@ -22,7 +22,9 @@ pub mod secrets;
 pub mod server;
 pub mod status;
 pub mod telemetry;
-pub mod tls;
+/// TLS client settings; lives in its own crate so `driftless-git` can share it without a
+/// kube client.
+pub use driftless_tls as tls;
 pub mod watch_backoff;
 
 pub use flags::{CommonArgs, EventForwardingArgs};

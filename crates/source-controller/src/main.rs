@@ -6,10 +6,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use driftless_api::source::{Bucket, HelmChart, HelmRepository, OCIRepository};
+use driftless_git::tree::TreeLimits;
 use driftless_runtime::flags::{bind_addr, duration};
 use driftless_runtime::not_implemented;
 use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager};
-use source_controller::git::tree::TreeLimits;
 use source_controller::gitrepository::{Reconciler, Settings};
 use source_controller::storage::{Retention, Storage};
 

@@ -14,7 +14,7 @@ use driftless_runtime::reconcile::{Outcome, RetryAfter};
 use kube::Resource;
 
 use super::interval;
-use crate::git::GitError;
+use driftless_git::GitError;
 
 /// Conditions naming a failed step: only the step failing now is shown.
 pub(super) const FAILED_STEPS: [&str; 4] = [

@@ -15,7 +15,7 @@ use super::failure::Failure;
 use super::job::{Job, SourceOutcome};
 use super::verification::verification_mode;
 use super::{DEFAULT_TIMEOUT, KIND, Reconciler};
-use crate::git::{Credentials, GitRef, Transport};
+use driftless_git::{Credentials, GitRef, Transport};
 
 impl Reconciler {
     /// Credentials, then the blocking fetch-and-pack job under the object's timeout.

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use super::Reconciler;
 use super::failure::Failure;
-use crate::git;
+use driftless_git as git;
 
 /// An included artifact: its file in storage, which subtree to take and where to put it.
 pub(super) struct Include {

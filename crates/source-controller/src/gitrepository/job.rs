@@ -14,9 +14,9 @@ use driftless_runtime::conditions as cond;
 use super::failure::Failure;
 use super::include::Include;
 use super::verification::Verification;
-use crate::git::{self, Credentials, FetchOutcome, FetchRequest, GitRef};
 use crate::packed::{PackKey, Packed, PackedCommits};
 use crate::storage::Storage;
+use driftless_git::{self as git, Credentials, FetchOutcome, FetchRequest, GitRef};
 
 /// What the blocking part of a reconcile produced.
 pub(super) enum SourceOutcome {

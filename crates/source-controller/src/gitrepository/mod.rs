@@ -32,10 +32,10 @@ use driftless_runtime::reconcile::{Error, Outcome, Run, Watches};
 use driftless_runtime::{Context as RuntimeContext, reconcile};
 use kube::ResourceExt;
 
-use crate::git;
 use crate::packed::PackedCommits;
 use crate::storage::Storage;
 use dependents::Dependents;
+use driftless_git as git;
 use failure::{FAILED_STEPS, failed};
 use job::SourceOutcome;
 use verification::verification_mode;

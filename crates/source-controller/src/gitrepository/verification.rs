@@ -6,8 +6,8 @@ use driftless_api::source::{GitRepositorySpec, GitRepositoryVerification, GitVer
 
 use super::Reconciler;
 use super::failure::Failure;
-use crate::git;
 use crate::verify::{self, TrustedKeys};
+use driftless_git as git;
 
 /// The keys a signature must be made with, and what must be signed.
 pub(super) struct Verification {

@@ -1,5 +1,6 @@
-//! TLS client settings shared by the controllers: the system's trust anchors plus a custom CA
-//! (`ca.crt`), optionally a client certificate (`tls.crt`/`tls.key`), with the ring provider.
+//! TLS client settings shared by the controllers and `driftless-git`: the system's trust
+//! anchors plus a custom CA (`ca.crt`), optionally a client certificate (`tls.crt`/`tls.key`),
+//! with the ring provider.
 
 use std::sync::{Arc, OnceLock};
 

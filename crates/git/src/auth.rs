@@ -191,7 +191,7 @@ pub fn tls_config(
     ca_pem: Option<&[u8]>,
     client: Option<(&[u8], &[u8])>,
 ) -> Result<rustls::ClientConfig, AuthError> {
-    driftless_runtime::tls::client_config(ca_pem, client).map_err(AuthError::Tls)
+    driftless_tls::client_config(ca_pem, client).map_err(AuthError::Tls)
 }
 
 #[cfg(test)]

@@ -30,10 +30,7 @@ pub fn client_for(tls: Option<&Arc<rustls::ClientConfig>>) -> Result<reqwest::Cl
             // gix swaps base URLs on redirects itself; with credentials configured its own
             // backend refuses them too. A redirect is reported, never followed blindly.
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!(
-                "driftless-source-controller/",
-                env!("CARGO_PKG_VERSION")
-            ))
+            .user_agent(concat!("driftless/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("building the HTTP client: {e}"))
     };
@@ -179,7 +176,9 @@ impl Exchange {
             if let Some(body) = body.take() {
                 builder = builder.body(body);
             }
-            *state = match runtime.block_on(builder.send()) {
+            // Built inside the runtime: reqwest arms its timeout timer when the future is created,
+            // and the caller's thread need not be a runtime thread.
+            *state = match runtime.block_on(async move { builder.send().await }) {
                 Err(error) => {
                     let kind = if error.is_timeout() {
                         io::ErrorKind::TimedOut
@@ -246,7 +245,7 @@ impl Exchange {
             return Ok(Bytes::new());
         };
         let runtime = runtime.clone();
-        match runtime.block_on(response.chunk()) {
+        match runtime.block_on(async { response.chunk().await }) {
             Ok(Some(chunk)) => Ok(chunk),
             Ok(None) => {
                 *state = State::Finished;
