@@ -4,12 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
-use driftless_api::image::ImageUpdateAutomation;
-use driftless_runtime::not_implemented;
 use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager};
 use image_automation_controller::registry::Registries;
 use image_automation_controller::tags::TagStore;
-use image_automation_controller::{imagepolicy, imagerepository};
+use image_automation_controller::{imagepolicy, imagerepository, imageupdateautomation};
 
 #[derive(Parser, Debug)]
 #[command(version, about, args_override_self = true)]
@@ -17,6 +15,10 @@ struct Args {
     /// Directory the scanned tags (and Git clones) are kept in across restarts.
     #[arg(long, default_value = "/data")]
     storage_path: PathBuf,
+    /// After pushing to the branch a GitRepository follows, request that GitRepository's
+    /// reconcile so the commit is fetched at once (instead of at its next interval).
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    request_source_reconcile: bool,
     #[command(flatten)]
     events: EventForwardingArgs,
     #[command(flatten)]
@@ -32,6 +34,11 @@ async fn run() -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.storage_path)
         .with_context(|| format!("creating storage directory {}", args.storage_path.display()))?;
     let tags = TagStore::new(&args.storage_path);
+    let automation = imageupdateautomation::Settings {
+        storage: args.storage_path.clone(),
+        force_push_branch: args.common.feature_gate("GitForcePushBranch", true),
+        request_source_reconcile: args.request_source_reconcile,
+    };
     let registries = Registries::default();
     let manager = Manager::start(
         "image-automation-controller",
@@ -45,7 +52,7 @@ async fn run() -> anyhow::Result<()> {
                 imagerepository::Reconciler::new(ctx.clone(), registries.clone(), tags.clone())
                     .run(),
                 imagepolicy::Reconciler::new(ctx.clone(), registries, tags).run(),
-                not_implemented::run::<ImageUpdateAutomation>(ctx),
+                imageupdateautomation::Reconciler::new(ctx, automation).run(),
             );
         })
         .await?;

@@ -55,9 +55,7 @@ async fn run() -> anyhow::Result<()> {
     let no_cross_namespace_refs = args.common.no_cross_namespace_refs;
     let strict_substitution = args
         .common
-        .feature_gates
-        .split(',')
-        .any(|gate| gate.trim() == "StrictPostBuildSubstitutions=true");
+        .feature_gate("StrictPostBuildSubstitutions", false);
     let manager = Manager::start(
         "kustomize-controller",
         args.common,

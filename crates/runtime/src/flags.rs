@@ -151,6 +151,19 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
+    /// `--feature-gates` setting of gate `name`, or `default` when the flag does not name it
+    /// (Go's `Name=true,Other=false`; a bare `Name` means true).
+    pub fn feature_gate(&self, name: &str, default: bool) -> bool {
+        self.feature_gates
+            .split(',')
+            .filter_map(|gate| {
+                let (key, value) = gate.split_once('=').unwrap_or((gate, "true"));
+                (key.trim() == name).then(|| value.trim().eq_ignore_ascii_case("true"))
+            })
+            .next_back()
+            .unwrap_or(default)
+    }
+
     /// Watch configuration honouring `--watch-label-selector` (sharding).
     pub fn watcher_config(&self) -> kube::runtime::watcher::Config {
         let config = kube::runtime::watcher::Config::default();
@@ -188,6 +201,22 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         common: CommonArgs,
+    }
+
+    #[test]
+    fn feature_gates_read_as_go_writes_them() {
+        let cli = Cli::parse_from([
+            "c",
+            "--feature-gates=GitForcePushBranch=false, StrictPostBuildSubstitutions=true,Bare",
+        ]);
+        assert!(!cli.common.feature_gate("GitForcePushBranch", true));
+        assert!(
+            cli.common
+                .feature_gate("StrictPostBuildSubstitutions", false)
+        );
+        assert!(cli.common.feature_gate("Bare", false));
+        assert!(cli.common.feature_gate("Unnamed", true));
+        assert!(!cli.common.feature_gate("Unnamed", false));
     }
 
     #[test]

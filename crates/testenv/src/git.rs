@@ -43,6 +43,9 @@ struct ServerState {
     /// Basic-auth `username`/`password` that may push; None: receive-pack is refused.
     push: Option<(String, String)>,
     log: Mutex<Vec<GitRequest>>,
+    /// Runs once, right after the next pack is served: another writer acting between a
+    /// client's fetch and its push.
+    after_fetch: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 pub struct GitServer {
@@ -98,6 +101,7 @@ impl GitServer {
             auth,
             push,
             log: Mutex::default(),
+            after_fetch: Mutex::default(),
         });
         let listener =
             std::net::TcpListener::bind("127.0.0.1:0").map_err(io("binding the git server"))?;
@@ -167,6 +171,15 @@ impl GitServer {
     }
 
     /// Requests answered so far.
+    /// Runs `act` once, right after the server next serves a pack (a `fetch` command), before
+    /// it answers anything else: how a test makes another writer push between a client's
+    /// fetch and its push.
+    pub fn after_next_fetch(&self, act: impl FnOnce() + Send + 'static) {
+        if let Ok(mut slot) = self.state.after_fetch.lock() {
+            *slot = Some(Box::new(act));
+        }
+    }
+
     pub fn requests(&self) -> Vec<GitRequest> {
         self.state.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
@@ -275,6 +288,7 @@ async fn handle(State(state): State<Arc<ServerState>>, request: Request) -> Resp
         );
         response
     };
+    let served_pack = command.as_deref() == Some("fetch") && response.status().is_success();
     if let Ok(mut log) = state.log.lock() {
         log.push(GitRequest {
             method,
@@ -282,6 +296,18 @@ async fn handle(State(state): State<Arc<ServerState>>, request: Request) -> Resp
             command,
             status: response.status().as_u16(),
         });
+    }
+    let act = served_pack
+        .then(|| {
+            state
+                .after_fetch
+                .lock()
+                .ok()
+                .and_then(|mut slot| slot.take())
+        })
+        .flatten();
+    if let Some(act) = act {
+        let _ = tokio::task::spawn_blocking(act).await;
     }
     response
 }

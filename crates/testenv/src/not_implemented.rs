@@ -144,7 +144,7 @@ fn marked<K: Resource + Reconcilable>(object: &K) -> bool {
 /// Minimal valid manifests, one per kind Driftless does not implement yet, all named
 /// `podinfo` after Flux's getting-started examples.
 pub mod podinfo {
-    use driftless_api::image::{ImagePolicy, ImageRepository, ImageUpdateAutomation};
+    use driftless_api::image::ImagePolicy;
     use driftless_api::source::{Bucket, HelmChart, HelmRepository, OCIRepository};
     use kube::Resource;
     use serde::de::DeserializeOwned;
@@ -187,29 +187,10 @@ pub mod podinfo {
         }))
     }
 
-    pub fn image_repository() -> ImageRepository {
-        with_spec(json!({"image": "ghcr.io/stefanprodan/podinfo", "interval": "5m"}))
-    }
-
     pub fn image_policy() -> ImagePolicy {
         with_spec(json!({
             "imageRepositoryRef": {"name": "podinfo"},
             "policy": {"semver": {"range": "5.0.x"}}
-        }))
-    }
-
-    pub fn image_update_automation() -> ImageUpdateAutomation {
-        with_spec(json!({
-            "interval": "30m",
-            "sourceRef": {"kind": "GitRepository", "name": "podinfo"},
-            "git": {
-                "commit": {"author": {
-                    "email": "fluxcdbot@users.noreply.github.com",
-                    "name": "fluxcdbot"
-                }},
-                "push": {"branch": "main"}
-            },
-            "update": {"path": "./clusters/my-cluster", "strategy": "Setters"}
         }))
     }
 }

@@ -153,7 +153,7 @@ impl reconcile::Reconciler for Reconciler {
             Ok(image) => image,
             Err(error) => {
                 return Ok(Outcome::Stalled {
-                    reason: crate::imagerepository::outcome::IMAGE_URL_INVALID,
+                    reason: driftless_api::image::IMAGE_URL_INVALID_REASON,
                     message: error.to_string(),
                 });
             }

@@ -11,12 +11,13 @@ use driftless_api::meta::Condition;
 use driftless_runtime::conditions as cond;
 use driftless_runtime::reconcile::outcome::Notice;
 
-/// Stalled reason of a policy that cannot be built, as Flux names it.
-pub const INVALID_POLICY: &str = "InvalidPolicy";
+pub use driftless_api::image::{
+    INTERVAL_NOT_CONFIGURED_REASON as INTERVAL_NOT_CONFIGURED,
+    INVALID_POLICY_REASON as INVALID_POLICY,
+};
+
 /// Ready=False reason of a policy that selects nothing (Flux: `metav1.StatusFailure`).
 pub const FAILURE: &str = "Failure";
-/// Stalled reason of `digestReflectionPolicy: Always` without `interval`.
-pub const INTERVAL_NOT_CONFIGURED: &str = "IntervalNotConfigured";
 
 /// Whether the digest of `tag` must be looked up, or the recorded one kept.
 pub fn needs_digest(

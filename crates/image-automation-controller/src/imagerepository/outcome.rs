@@ -16,8 +16,8 @@ use crate::registry::RegistryError;
 use crate::registry::access::AccessError;
 use crate::registry::reference::ReferenceError;
 
-/// Stalled reason of an unparsable `spec.image`, as Flux names it.
-pub const IMAGE_URL_INVALID: &str = "ImageURLInvalid";
+use driftless_api::image::IMAGE_URL_INVALID_REASON as IMAGE_URL_INVALID;
+
 /// Stalled reason of a cloud provider this build cannot authenticate with.
 pub const INVALID_PROVIDER_CONFIGURATION: &str = "InvalidProviderConfiguration";
 

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod automation;
 mod bad_input;
 mod registry_access;
 mod restart;
