@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use driftless_api::conditions::READY;
 use driftless_api::image::ImagePolicy;
 pub use driftless_api::image::ImageUpdateAutomation;
 use driftless_api::meta::{RECONCILE_REQUEST_ANNOTATION, parse_duration};
@@ -205,7 +206,11 @@ impl reconcile::Reconciler for Reconciler {
         if let Err(failure) = message::check(template.as_deref()) {
             return Ok(outcome::failed(failure, interval));
         }
-        let skip_if_at = (run.status.observed_policies == selected.observed)
+        // Only a run that ended cleanly may be skipped over: one that reported a problem
+        // (a stale marker, say) reports it again until the repository changes.
+        let last_run_clean = driftless_runtime::conditions::get(&run.status.conditions, READY)
+            .is_some_and(|c| c.status == "True");
+        let skip_if_at = (last_run_clean && run.status.observed_policies == selected.observed)
             .then(|| run.status.observed_source_revision.clone())
             .flatten();
         let time = now().0.as_second();

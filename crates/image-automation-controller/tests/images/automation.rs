@@ -20,17 +20,17 @@ fn deployment(image: &str, namespace: &str) -> String {
     )
 }
 
-struct Fixture {
-    git: GitServer,
-    repo: GitRepo,
-    registry: Registry,
-    controller: Controller,
-    client: kube::Client,
-    namespace: String,
+pub struct Fixture {
+    pub git: GitServer,
+    pub repo: GitRepo,
+    pub registry: Registry,
+    pub controller: Controller,
+    pub client: kube::Client,
+    pub namespace: String,
     _storage: tempfile::TempDir,
 }
 
-async fn fixture(prefix: &str) -> Fixture {
+pub async fn fixture(prefix: &str) -> Fixture {
     let (plane, namespace, client) = setup(prefix).await;
     let registry = Registry::start(RegistryOptions::default()).expect("registry");
     for tag in ["1.0.0", "1.1.0"] {
@@ -98,7 +98,7 @@ async fn fixture(prefix: &str) -> Fixture {
     }
 }
 
-fn automation(name: &str, push: serde_json::Value) -> ImageUpdateAutomation {
+pub fn automation(name: &str, push: serde_json::Value) -> ImageUpdateAutomation {
     serde_json::from_value(json!({
         "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
         "metadata": {"name": name},

@@ -5,6 +5,7 @@
 mod support;
 
 mod automation;
+mod automation_failures;
 mod bad_input;
 mod registry_access;
 mod restart;
