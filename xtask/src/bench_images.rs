@@ -18,6 +18,10 @@ use crate::bench::{
 };
 
 pub struct ImagesOptions {
+    /// Image pushes timed through the whole loop.
+    pub rounds: usize,
+    /// YAML files in the repository the automation writes to.
+    pub files: usize,
     pub repositories: usize,
     pub tags: usize,
     pub policies: usize,
@@ -47,7 +51,11 @@ where
     Ok(())
 }
 
-pub async fn run(binary: &Path, options: ImagesOptions) -> anyhow::Result<()> {
+pub async fn run(
+    binary: &Path,
+    loop_binaries: Option<crate::bench_image_loop::LoopBinaries<'_>>,
+    options: ImagesOptions,
+) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let fixture = tempfile::tempdir()?;
     let laid_out = Instant::now();
@@ -156,9 +164,28 @@ pub async fn run(binary: &Path, options: ImagesOptions) -> anyhow::Result<()> {
         );
     }
     let selected_after = started.elapsed();
+
+    // (b) One automation over a repository of `files` YAML files whose markers name the
+    // policies: every file changes, in one commit.
+    let commit = one_commit(
+        &client,
+        &namespace,
+        &controller,
+        options.files,
+        options.policies,
+        &registry.host,
+    )
+    .await?;
     let peak_kib = peak_rss_kib(controller.pid()).unwrap_or(0);
     let cpu = cpu_seconds(controller.pid()).unwrap_or(0.0);
     controller.terminate(Duration::from_secs(10));
+    // (c) The loop, with every controller.
+    let loop_times = match &loop_binaries {
+        Some(binaries) => {
+            Some(crate::bench_image_loop::run(&plane, binaries, options.rounds).await?)
+        }
+        None => None,
+    };
     plane.stop();
 
     let seconds = scanned_after.as_secs_f64();
@@ -188,6 +215,13 @@ pub async fn run(binary: &Path, options: ImagesOptions) -> anyhow::Result<()> {
         options.policies,
         selected_after.as_secs_f64()
     );
+    println!(
+        "  one commit             {} files, {} changed, {} policies: committed and pushed {:.2} s after the automation was created",
+        options.files,
+        commit.changed,
+        options.policies,
+        commit.took.as_secs_f64()
+    );
     println!("  controller CPU (total) {cpu:.2} s");
     println!(
         "  RSS peak (total)       {:.1} MiB",
@@ -197,8 +231,11 @@ pub async fn run(binary: &Path, options: ImagesOptions) -> anyhow::Result<()> {
         "  anonymous RSS peak     {:.1} MiB (sampled every 100 ms)",
         anon_peak_kib as f64 / 1024.0
     );
+    if let Some(times) = &loop_times {
+        crate::bench_image_loop::report(times);
+    }
     println!(
-        "  targets                {}",
+        "  scan targets           {}",
         if seconds <= TARGET_SECONDS && scan_peak_mib <= TARGET_RSS_MIB {
             "met"
         } else {
@@ -206,4 +243,101 @@ pub async fn run(binary: &Path, options: ImagesOptions) -> anyhow::Result<()> {
         }
     );
     Ok(())
+}
+
+struct OneCommit {
+    took: Duration,
+    changed: usize,
+}
+
+/// A Deployment whose image is set by policy `app-<policy>`.
+fn marked_file(host: &str, namespace: &str, index: usize, policy: usize) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{index}\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: {host}/bench/app-{policy}:1.0.0 # {{\"$imagepolicy\": \"{namespace}:app-{policy}\"}}\n"
+    )
+}
+
+async fn one_commit(
+    client: &kube::Client,
+    namespace: &str,
+    controller: &driftless_testenv::controller::ControllerProcess,
+    files: usize,
+    policies: usize,
+    host: &str,
+) -> anyhow::Result<OneCommit> {
+    use driftless_api::image::ImageUpdateAutomation;
+    use driftless_api::source::GitRepository;
+    use driftless_testenv::git::{GitAuth, GitServer, git};
+
+    let server = GitServer::start_accepting_pushes(GitAuth::default(), "bot", "pushpass")?;
+    let repo = server.create_repo("fleet")?;
+    let contents: Vec<(String, String)> = (0..files)
+        .map(|i| {
+            (
+                format!("apps/app-{i}/deployment.yaml"),
+                marked_file(host, namespace, i, i % policies.max(1)),
+            )
+        })
+        .collect();
+    let borrowed: Vec<(&str, &str)> = contents
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    repo.commit(&borrowed, "fleet")?;
+    repo.push("main")?;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(client.clone(), namespace);
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "git"}, "stringData": {"username": "bot", "password": "pushpass"}
+            }))?,
+        )
+        .await?;
+    Api::<GitRepository>::namespaced(client.clone(), namespace)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({
+                "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+                "metadata": {"name": "fleet"},
+                "spec": {"url": server.url("fleet"), "interval": "1h", "ref": {"branch": "main"}, "secretRef": {"name": "git"}}
+            }))?,
+        )
+        .await?;
+    let automations: Api<ImageUpdateAutomation> = Api::namespaced(client.clone(), namespace);
+    let started = Instant::now();
+    automations
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({
+                "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
+                "metadata": {"name": "fleet"},
+                "spec": {"interval": "1h", "sourceRef": {"kind": "GitRepository", "name": "fleet"},
+                         "git": {"commit": {"author": {"name": "bench", "email": "bench@example.com"}}},
+                         "update": {"strategy": "Setters", "path": "./apps"}}
+            }))?,
+        )
+        .await?;
+    loop {
+        let status = automations.get("fleet").await?.status.unwrap_or_default();
+        if status.last_push_commit.is_some() {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!("no commit after 120 s\n{}", controller.log_tail(20));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = started.elapsed();
+    let stat = git(&repo.bare, &["diff", "--shortstat", "main^", "main"])?;
+    let changed = stat
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    if changed != files {
+        bail!("the commit changed {changed} files, expected {files}: {stat}");
+    }
+    Ok(OneCommit { took, changed })
 }

@@ -126,6 +126,12 @@ enum BenchTask {
     Images {
         #[arg(long, default_value_t = 1000)]
         repositories: usize,
+        /// YAML files in the repository the one automation writes to.
+        #[arg(long, default_value_t = 1000)]
+        files: usize,
+        /// Image pushes timed through the whole loop (0: skip the loop).
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
         #[arg(long, default_value_t = 500)]
         tags: usize,
         #[arg(long, default_value_t = 100)]
@@ -258,6 +264,8 @@ fn main() -> anyhow::Result<()> {
             command:
                 BenchTask::Images {
                     repositories,
+                    files,
+                    rounds,
                     tags,
                     policies,
                     concurrent,
@@ -265,10 +273,22 @@ fn main() -> anyhow::Result<()> {
                 },
         } => {
             xtask::testenv::build_control_plane()?;
-            let binary = build_binary("image-automation-controller", true)?;
+            let binaries = build_controllers(true)?;
+            let [source, kustomize, images, notification] = binaries.as_slice() else {
+                bail!("expected four controller binaries");
+            };
+            let loop_binaries = (rounds > 0).then_some(xtask::bench_image_loop::LoopBinaries {
+                source,
+                kustomize,
+                images,
+                notification,
+            });
             tokio::runtime::Runtime::new()?.block_on(xtask::bench_images::run(
-                &binary,
+                images,
+                loop_binaries,
                 xtask::bench_images::ImagesOptions {
+                    rounds,
+                    files,
                     repositories,
                     tags,
                     policies,
