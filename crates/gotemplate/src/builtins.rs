@@ -90,7 +90,7 @@ fn length(v: &Value) -> Result<i64, FuncError> {
         Value::String(s) => s.len() as i64,
         Value::List(l) => l.len() as i64,
         Value::Map(m) => m.read().len() as i64,
-        Value::Nil | Value::Missing => return call_err("len of nil pointer"),
+        Value::Nil | Value::Missing => return call_err("reflect: call of reflect.Value.Type on zero Value"),
         other => return call_err(format!("len of type {}", other.type_name())),
     })
 }
@@ -220,11 +220,11 @@ pub(crate) fn eq(a: &Value, others: &[Value]) -> Result<bool, FuncError> {
                     if a.is_nil() || b.is_nil() {
                         a.is_nil() == b.is_nil()
                     } else if matches!(b, Value::List(_) | Value::Map(_) | Value::Func(_)) {
-                        return call_err(format!("non-comparable type {}: {}", sprint_value(b), b.type_name()));
+                        return call_err(format!("non-comparable type {}: {}", sprintf("%s", std::slice::from_ref(b)), b.type_name()));
                     } else if matches!(a, Value::List(_) | Value::Map(_) | Value::Func(_)) {
                         return call_err(format!(
                             "non-comparable types {}: {}, {}: {}",
-                            sprint_value(a),
+                            sprintf("%s", std::slice::from_ref(a)),
                             a.type_name(),
                             b.type_name(),
                             sprint_value(b)

@@ -44,6 +44,8 @@ struct State<'a> {
 type R<T> = Result<T, ExecError>;
 
 pub(crate) fn execute(set: &Template, tree: &Tree, data: &Value, depth: usize) -> R<String> {
+    // Go's `reflect.ValueOf(nil)` is the invalid value.
+    let data = if let Value::Nil = data { &Value::Missing } else { data };
     let mut s = State {
         set,
         tree,
@@ -96,11 +98,6 @@ impl<'a> State<'a> {
                 s.push_str("}}");
                 (pos, s)
             }
-        };
-        let context = if context.chars().count() > 20 {
-            format!("{}...", context.chars().take(20).collect::<String>())
-        } else {
-            context
         };
         ExecError {
             name: self.name.to_string(),
@@ -571,6 +568,18 @@ impl<'a> State<'a> {
                     Some(a) => At::Arg(a),
                     None => at,
                 };
+                // Go converts constants toward the parameter type: "expected string; found 3".
+                if let Some(a @ (Arg::Number { .. } | Arg::Str { .. } | Arg::Bool(..))) = arg_nodes.get(index)
+                    && let Some(want) = message.strip_prefix("wrong type for value; expected ")
+                {
+                    let want = want.split(';').next().unwrap_or(want);
+                    let want = match want {
+                        "int" | "int64" => "integer",
+                        "float64" => "float",
+                        w => w,
+                    };
+                    return self.err(format!("expected {want}; found {a}"));
+                }
                 self.err(message)
             }
             Err(FuncError::Call(message)) => {

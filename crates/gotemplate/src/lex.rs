@@ -534,7 +534,6 @@ mod tests {
             vec![
                 Tok::Text("a".into()),
                 Tok::LeftDelim,
-                Tok::Space,
                 Tok::Field(".x".into()),
                 Tok::Field(".y".into()),
                 Tok::Space,

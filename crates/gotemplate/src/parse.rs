@@ -270,6 +270,7 @@ impl Parser<'_> {
             Tok::Keyword("template") => {
                 let context = "template clause";
                 let t = self.next_non_space();
+                let pos = t.pos;
                 let name = self.parse_template_name(&t, context)?;
                 let pipe = if self.next_non_space().tok != Tok::RightDelim {
                     self.backup();
@@ -277,7 +278,7 @@ impl Parser<'_> {
                 } else {
                     None
                 };
-                Ok(Parsed::Node(Node::Template { pos: item.pos, name, pipe }))
+                Ok(Parsed::Node(Node::Template { pos, name, pipe }))
             }
             _ => {
                 self.backup();
@@ -475,11 +476,11 @@ impl Parser<'_> {
             self.next();
         }
         Ok(Some(match node {
-            Arg::Field { pos, mut idents } => {
+            Arg::Field { mut idents, .. } => {
                 idents.extend(fields);
                 Arg::Field { pos, idents }
             }
-            Arg::Variable { pos, mut idents } => {
+            Arg::Variable { mut idents, .. } => {
                 idents.extend(fields);
                 Arg::Variable { pos, idents }
             }
@@ -673,7 +674,7 @@ fn parse_number(text: &str) -> Result<Number, String> {
         }
     }
     match text.replace('_', "").parse::<f64>() {
-        Ok(f) if f.is_finite() || text.contains(['e', 'E']) => {
+        Ok(f) if f.is_finite() => {
             if !looks_float {
                 return Err(format!("integer overflow: {}", crate::print::quote(text)));
             }

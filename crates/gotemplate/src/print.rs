@@ -354,19 +354,20 @@ fn fixed_form(digits: &str, exp: i32) -> String {
     }
 }
 
-/// `%g` (and `%v` with `shortest_limit` 21) as Go formats it.
-fn fmt_g(f: f64, prec: Option<usize>, upper: bool, v_verb: bool) -> String {
+/// `%g` (and `%v`) as Go's `strconv.FormatFloat(f, 'g', prec, 64)` formats it.
+fn fmt_g(f: f64, prec: Option<usize>, upper: bool) -> String {
     let p = prec.map(|p| p.max(1));
     let (digits, exp) = decimal(f, p);
     let digits = digits.trim_end_matches('0');
     let digits = if digits.is_empty() { "0" } else { digits };
-    let limit = match (v_verb, p) {
-        (true, None) => 21,
-        (_, Some(p)) => p as i32,
-        (false, None) => 21.max(digits.len() as i32),
+    let eprec = match p {
+        None => 6,
+        Some(p) => {
+            let (nd, dp) = (digits.len() as i32, exp + 1);
+            if p as i32 > nd && nd >= dp { nd } else { p as i32 }
+        }
     };
-    let limit = if !v_verb && p.is_none() { 21 } else { limit };
-    if exp < -4 || exp >= limit {
+    if exp < -4 || exp >= eprec {
         exp_form(digits, exp, upper, None)
     } else {
         fixed_form(digits, exp)
@@ -380,8 +381,8 @@ fn fmt_float(out: &mut String, f: f64, verb: char, spec: &Spec, v: &Value) {
         "Inf".to_string()
     } else {
         match verb {
-            'v' | 'g' => fmt_g(f, spec.prec, false, verb == 'v'),
-            'G' => fmt_g(f, spec.prec, true, false),
+            'v' | 'g' => fmt_g(f, spec.prec, false),
+            'G' => fmt_g(f, spec.prec, true),
             'f' | 'F' => format!("{:.*}", spec.prec.unwrap_or(6), f.abs()),
             'e' | 'E' => {
                 let p = spec.prec.unwrap_or(6);
@@ -497,7 +498,9 @@ mod tests {
     fn floats_print_as_go() {
         assert_eq!(sprint_value(&Value::Float(3.0)), "3");
         assert_eq!(sprint_value(&Value::Float(1e21)), "1e+21");
-        assert_eq!(sprint_value(&Value::Float(1e20)), "100000000000000000000");
+        assert_eq!(sprint_value(&Value::Float(1e20)), "1e+20");
+        assert_eq!(sprint_value(&Value::Float(123456.0)), "123456");
+        assert_eq!(sprint_value(&Value::Float(1234567.0)), "1.234567e+06");
         assert_eq!(sprint_value(&Value::Float(0.00001)), "1e-05");
         assert_eq!(sprint_value(&Value::Float(2.5)), "2.5");
         assert_eq!(sprintf("%5.2f|%e|%g", &[Value::Float(3.14159), Value::Float(1234.5), Value::Float(0.000012)]), " 3.14|1.234500e+03|1.2e-05");

@@ -48,14 +48,14 @@ pub(super) fn register(m: &mut FuncMap) {
     both(m, "rest", Exact(1), |a| {
         let l = list_of(&a[0], "find rest on")?;
         if l.is_empty() {
-            return Ok(Value::Nil);
+            return list(Vec::new());
         }
         list(l[1..].to_vec())
     });
     both(m, "initial", Exact(1), |a| {
         let l = list_of(&a[0], "find initial on")?;
         if l.is_empty() {
-            return Ok(Value::Nil);
+            return list(Vec::new());
         }
         list(l[..l.len() - 1].to_vec())
     });
@@ -251,7 +251,7 @@ fn merge(dst: &MapRef, src: &MapRef, overwrite: bool) {
                 dst.write().insert_key(k, sv);
             }
             (Some(d), _) => {
-                if (overwrite && !empty(&sv)) || empty(&d) {
+                if overwrite || empty(&d) {
                     dst.write().insert_key(k, sv);
                 }
             }
