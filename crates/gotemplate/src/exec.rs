@@ -582,6 +582,10 @@ impl<'a> State<'a> {
                 }
                 self.err(message)
             }
+            Err(FuncError::Plain(message)) => {
+                self.at = at;
+                self.err(message)
+            }
             Err(FuncError::Call(message)) => {
                 self.at = at;
                 self.err(format!("error calling {name}: {message}"))

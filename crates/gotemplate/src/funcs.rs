@@ -48,6 +48,9 @@ pub enum FuncError {
     /// The function returned an error; printed as `error calling NAME: message`.
     #[error("{0}")]
     Call(String),
+    /// Printed as is at the call (Go's "wrong number of args for NAME: want N got M").
+    #[error("{0}")]
+    Plain(String),
 }
 
 /// How many arguments a function takes.
@@ -123,7 +126,10 @@ pub type FuncMap = BTreeMap<String, Func>;
 
 /// Go's message for a wrong argument count.
 pub fn check_arity(name: &str, args: &[Value], want: usize) -> Result<(), FuncError> {
-    check_arity_of(name, Arity::Exact(want), args.len())
+    match arity_message(name, Arity::Exact(want), args.len()) {
+        Some(m) => Err(FuncError::Plain(m)),
+        None => Ok(()),
+    }
 }
 
 pub(crate) fn arity_message(name: &str, arity: Arity, got: usize) -> Option<String> {

@@ -43,6 +43,7 @@ mod error;
 mod exec;
 pub mod funcs;
 mod lex;
+mod object;
 mod parse;
 pub mod print;
 pub mod sprig;
@@ -51,6 +52,7 @@ mod value;
 
 pub use builtins::{html_escape, js_escape, query_escape};
 pub use error::{Error, ExecError, OptionError, ParseError};
+pub use object::Struct;
 pub use funcs::{Arity, Context, Func, FuncError, FuncMap};
 pub use template::{MissingKey, Template};
 pub use value::{Key, Map, MapRef, Object, Value};

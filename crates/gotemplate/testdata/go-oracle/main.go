@@ -94,6 +94,7 @@ func main() {
 		panic(err)
 	}
 	fmt.Printf("%d cases\n", len(cases))
+	renderFlux()
 }
 
 func render(c *testCase) (out string, err error) {
