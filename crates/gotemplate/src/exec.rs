@@ -10,7 +10,7 @@ use crate::template::{MissingKey, Template};
 use crate::value::Value;
 
 /// Nested template calls allowed (Go allows 100000; Rust's stack does not).
-pub(crate) const MAX_DEPTH: usize = 256;
+pub(crate) const MAX_DEPTH: usize = 100;
 /// Output size that stops execution, so hostile input cannot exhaust memory.
 pub(crate) const MAX_OUTPUT: usize = 64 << 20;
 

@@ -33,7 +33,7 @@
 //! - No complex numbers, no unsigned integers, no channels or iterator functions.
 //! - Number constants are typed by syntax before the callee is known: `1.0` passed to an
 //!   `int` parameter is an error here, accepted by Go.
-//! - Nested template calls stop at 256 levels (Go: 100000) and output at 64 MiB.
+//! - Nested template calls stop at 100 levels (Go: 100000) and output at 64 MiB.
 //! - Error texts follow Go's; where the node Go names differs, both still fail (the golden
 //!   test lists such cases explicitly).
 

@@ -57,7 +57,7 @@ fn add_tree(out: &mut Vec<Tree>, tree: Tree, parse_name: &str) -> Result<(), Par
     Ok(())
 }
 
-const MAX_DEPTH: usize = 200;
+const MAX_DEPTH: usize = 100;
 
 struct Parser<'a> {
     items: Vec<Item>,
