@@ -35,7 +35,11 @@ struct State<'a> {
     set: &'a Template,
     tree: &'a Tree,
     name: &'a str,
-    vars: Vec<(String, Value)>,
+    /// Variables: name, value, and whether the value is interface-typed (a range element
+    /// of a `[]interface{}` or map), which Go names as `interface {}` in field errors.
+    vars: Vec<(String, Value, bool)>,
+    /// Whether dot is interface-typed (inside `range` over a list or map).
+    dot_iface: bool,
     depth: usize,
     at: At<'a>,
     out: String,
@@ -50,7 +54,8 @@ pub(crate) fn execute(set: &Template, tree: &Tree, data: &Value, depth: usize) -
         set,
         tree,
         name: &tree.name,
-        vars: vec![("$".into(), data.clone())],
+        vars: vec![("$".into(), data.clone(), false)],
+        dot_iface: false,
         depth,
         at: At::None,
         out: String::new(),
@@ -143,7 +148,10 @@ impl<'a> State<'a> {
                 let v = self.eval_pipeline(dot, &c.pipe)?;
                 let r = if v.truthy() {
                     if matches!(node, Node::With(_)) {
-                        self.walk_list(&v, &c.list)
+                        let saved = std::mem::replace(&mut self.dot_iface, false);
+                        let r = self.walk_list(&v, &c.list);
+                        self.dot_iface = saved;
+                        r
                     } else {
                         self.walk_list(dot, &c.list)
                     }
@@ -201,27 +209,30 @@ impl<'a> State<'a> {
         let mark = self.vars.len();
         let decl = &c.pipe.decl;
         let mut ran = false;
+        let iface = matches!(val, Value::List(_) | Value::Map(_));
         let mut one = |s: &mut Self, index: Value, elem: Value| -> R<bool> {
             ran = true;
             if !decl.is_empty() {
                 if c.pipe.is_assign {
                     if decl.len() > 1 {
-                        s.set_var(&decl[0], index.clone());
+                        s.set_var(&decl[0], index.clone(), false)?;
                     } else {
-                        s.set_var(&decl[0], elem.clone());
+                        s.set_var(&decl[0], elem.clone(), iface)?;
                     }
                 } else {
-                    s.set_top_var(1, elem.clone());
+                    s.set_top_var(1, elem.clone(), iface);
                 }
             }
             if decl.len() > 1 {
                 if c.pipe.is_assign {
-                    s.set_var(&decl[1], elem.clone());
+                    s.set_var(&decl[1], elem.clone(), iface)?;
                 } else {
-                    s.set_top_var(2, index);
+                    s.set_top_var(2, index, false);
                 }
             }
+            let saved = std::mem::replace(&mut s.dot_iface, iface);
             let flow = s.walk_list(&elem, &c.list);
+            s.dot_iface = saved;
             s.vars.truncate(mark);
             Ok(matches!(flow?, Flow::Break))
         };
@@ -260,22 +271,28 @@ impl<'a> State<'a> {
         Ok(())
     }
 
-    fn set_var(&mut self, name: &str, value: Value) {
-        if let Some(v) = self.vars.iter_mut().rev().find(|(n, _)| n == name) {
-            v.1 = value;
+    fn set_var(&mut self, name: &str, value: Value, iface: bool) -> R<()> {
+        match self.vars.iter_mut().rev().find(|(n, _, _)| n == name) {
+            Some(v) => {
+                v.1 = value;
+                v.2 = iface;
+                Ok(())
+            }
+            None => self.err(format!("undefined variable: {name}")),
         }
     }
 
-    fn set_top_var(&mut self, n: usize, value: Value) {
+    fn set_top_var(&mut self, n: usize, value: Value, iface: bool) {
         let len = self.vars.len();
         if let Some(v) = len.checked_sub(n).and_then(|i| self.vars.get_mut(i)) {
             v.1 = value;
+            v.2 = iface;
         }
     }
 
-    fn var_value(&self, name: &str) -> R<Value> {
-        match self.vars.iter().rev().find(|(n, _)| n == name) {
-            Some((_, v)) => Ok(v.clone()),
+    fn var_value(&self, name: &str) -> R<(Value, bool)> {
+        match self.vars.iter().rev().find(|(n, _, _)| n == name) {
+            Some((_, v, iface)) => Ok((v.clone(), *iface)),
             None => self.err(format!("undefined variable: {name}")),
         }
     }
@@ -294,9 +311,9 @@ impl<'a> State<'a> {
         let value = value.unwrap_or_default();
         for name in &pipe.decl {
             if pipe.is_assign {
-                self.set_var(name, value.clone());
+                self.set_var(name, value.clone(), false)?;
             } else {
-                self.vars.push((name.clone(), value.clone()));
+                self.vars.push((name.clone(), value.clone(), false));
             }
         }
         Ok(value)
@@ -316,7 +333,7 @@ impl<'a> State<'a> {
         match first {
             Arg::Field { idents, .. } => {
                 self.at = At::Arg(first);
-                self.eval_field_chain(dot, dot.clone(), first, idents, &cmd.args, fin, false)
+                self.eval_field_chain(dot, dot.clone(), first, idents, &cmd.args, fin, self.dot_iface)
             }
             Arg::Chain { node, fields, .. } => self.eval_chain(dot, first, node, fields, &cmd.args, fin),
             Arg::Ident(_, name) => self.eval_function(dot, first, name, Some(cmd), &cmd.args, fin),
@@ -375,12 +392,12 @@ impl<'a> State<'a> {
         fin: Option<Value>,
     ) -> R<Value> {
         self.at = At::Arg(node);
-        let value = self.var_value(&idents[0])?;
+        let (value, iface) = self.var_value(&idents[0])?;
         if idents.len() == 1 {
             self.not_a_function(args, &fin)?;
             return Ok(value);
         }
-        self.eval_field_chain(dot, value, node, &idents[1..], args, fin, false)
+        self.eval_field_chain(dot, value, node, &idents[1..], args, fin, iface)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -492,7 +509,7 @@ impl<'a> State<'a> {
         self.at = At::Arg(arg);
         match arg {
             Arg::Field { idents, .. } => {
-                self.eval_field_chain(dot, dot.clone(), arg, idents, std::slice::from_ref(arg), None, false)
+                self.eval_field_chain(dot, dot.clone(), arg, idents, std::slice::from_ref(arg), None, self.dot_iface)
             }
             Arg::Variable { idents, .. } => self.eval_variable(dot, arg, idents, std::slice::from_ref(arg), None),
             Arg::Pipe(p) => self.eval_pipeline(dot, p),
@@ -540,8 +557,11 @@ impl<'a> State<'a> {
             return Ok(v);
         }
         let mut values = Vec::with_capacity(num_in);
+        // Go checks each argument right after evaluating it, at the last node it visited.
+        let mut arg_at = Vec::with_capacity(num_in);
         for a in arg_nodes {
             let v = self.eval_arg(dot, a)?;
+            arg_at.push(self.at);
             values.push(if let Value::Missing = v { Value::Nil } else { v });
         }
         if let Some(f) = fin {
@@ -564,10 +584,7 @@ impl<'a> State<'a> {
             Ok(v) => Ok(v),
             Err(FuncError::Arg { index, message }) => {
                 let index = if kind == Kind::Call { index.saturating_sub(1) } else { index };
-                self.at = match arg_nodes.get(index) {
-                    Some(a) => At::Arg(a),
-                    None => at,
-                };
+                self.at = arg_at.get(index).copied().unwrap_or(at);
                 // Go converts constants toward the parameter type: "expected string; found 3".
                 if let Some(a @ (Arg::Number { .. } | Arg::Str { .. } | Arg::Bool(..))) = arg_nodes.get(index)
                     && let Some(want) = message.strip_prefix("wrong type for value; expected ")
@@ -578,6 +595,9 @@ impl<'a> State<'a> {
                         "float64" => "float",
                         w => w,
                     };
+                    if want.starts_with("map[") || want.starts_with("[]") {
+                        return self.err(format!("can't handle {a} for arg of type {want}"));
+                    }
                     return self.err(format!("expected {want}; found {a}"));
                 }
                 self.err(message)

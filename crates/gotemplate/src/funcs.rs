@@ -198,6 +198,8 @@ pub fn arg_list(args: &[Value], i: usize) -> Result<Arc<Vec<Value>>, FuncError> 
 pub fn arg_map(args: &[Value], i: usize) -> Result<crate::value::MapRef, FuncError> {
     match args.get(i) {
         Some(Value::Map(m)) => Ok(m.clone()),
+        // Go passes a nil map: reads find nothing.
+        Some(Value::Nil | Value::Missing) => Ok(crate::value::MapRef::default()),
         Some(v) => Err(wrong(i, "map[string]interface {}", v)),
         None => Err(FuncError::Call("missing argument".into())),
     }

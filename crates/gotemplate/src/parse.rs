@@ -649,13 +649,45 @@ fn parse_int(text: &str) -> Option<i128> {
     Some(if neg { -v } else { v })
 }
 
+fn is_hex_float(text: &str) -> bool {
+    let t = text.trim_start_matches(['+', '-']);
+    (t.starts_with("0x") || t.starts_with("0X")) && t.contains(['p', 'P'])
+}
+
+/// A hexadecimal float (`0x1.8p3`), as `strconv.ParseFloat` reads it.
+fn parse_hex_float(text: &str) -> Option<f64> {
+    let (neg, t) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let t = t.get(2..)?.replace('_', "");
+    let (mant, exp) = t.split_once(['p', 'P'])?;
+    let exp: i32 = exp.parse().ok()?;
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut v = 0f64;
+    for c in int.chars().chain(frac.chars()) {
+        v = v * 16.0 + f64::from(c.to_digit(16)?);
+    }
+    let scale = exp.checked_sub(4 * i32::try_from(frac.len()).ok()?)?;
+    let v = v * 2f64.powi(scale);
+    Some(if neg { -v } else { v })
+}
+
 /// Go's `newNumber` followed by `idealConstant`'s choice of type.
 fn parse_number(text: &str) -> Result<Number, String> {
     if text.starts_with('\'') {
-        let c = unquote(text)
-            .and_then(|s| s.chars().next())
-            .ok_or_else(|| "invalid syntax".to_string())?;
-        return Ok(Number::Int(c as i64));
+        if let Some(c) = unquote(text).and_then(|s| s.chars().next()) {
+            return Ok(Number::Int(c as i64));
+        }
+        let body = text.get(1..text.len().saturating_sub(1)).unwrap_or("");
+        if !body.starts_with('\\') && body.chars().count() > 1 {
+            return Err(format!("malformed character constant: {text}"));
+        }
+        return Err("invalid syntax".to_string());
     }
     if text.ends_with('i') {
         return Err(format!("illegal number syntax: {}", crate::print::quote(text)));
@@ -672,6 +704,12 @@ fn parse_number(text: &str) -> Result<Number, String> {
         if (0..=u64::MAX as i128).contains(&i) {
             return Ok(Number::Overflow);
         }
+    }
+    if is_hex_float(text) {
+        return match parse_hex_float(text) {
+            Some(f) if f.is_finite() => Ok(Number::Float(f)),
+            _ => Err(format!("illegal number syntax: {}", crate::print::quote(text))),
+        };
     }
     match text.replace('_', "").parse::<f64>() {
         Ok(f) if f.is_finite() => {

@@ -38,6 +38,10 @@ struct Spec {
     sharp: bool,
     space: bool,
     zero: bool,
+    /// `%+v`: field names in structs (Go clears `plus` for `%v`).
+    plus_v: bool,
+    /// `%#v`: Go syntax (strings quoted here; the rest as `%v`).
+    sharp_v: bool,
     width: Option<usize>,
     prec: Option<usize>,
 }
@@ -47,6 +51,7 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
     let mut out = String::new();
     let mut chars = format.chars().peekable();
     let mut argi = 0;
+    let mut reordered = false;
     while let Some(c) = chars.next() {
         if c != '%' {
             out.push(c);
@@ -72,6 +77,33 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             }
             n
         };
+        let mut arg_index = |chars: &mut std::iter::Peekable<std::str::Chars>, argi: &mut usize, bad: &mut bool| {
+            if chars.peek() != Some(&'[') {
+                return;
+            }
+            chars.next();
+            let mut n = 0usize;
+            let mut ok = false;
+            while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+                n = n.saturating_mul(10).saturating_add(d as usize);
+                ok = true;
+                chars.next();
+            }
+            if chars.peek() == Some(&']') && ok && n >= 1 && n <= args.len() {
+                chars.next();
+                *argi = n - 1;
+            } else {
+                while let Some(c) = chars.next() {
+                    if c == ']' {
+                        break;
+                    }
+                }
+                *bad = true;
+            }
+            reordered = true;
+        };
+        let mut bad_index = false;
+        arg_index(&mut chars, &mut argi, &mut bad_index);
         if chars.peek() == Some(&'*') {
             chars.next();
             match args.get(argi) {
@@ -100,6 +132,7 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
                 spec.prec = Some(number(&mut chars).unwrap_or(0));
             }
         }
+        arg_index(&mut chars, &mut argi, &mut bad_index);
         if spec.minus {
             spec.zero = false;
         }
@@ -111,6 +144,16 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             out.push('%');
             continue;
         }
+        if bad_index {
+            out.push_str(&format!("%!{verb}(BADINDEX)"));
+            continue;
+        }
+        if verb == 'v' {
+            spec.plus_v = spec.plus;
+            spec.plus = false;
+            spec.sharp_v = spec.sharp;
+            spec.sharp = false;
+        }
         let Some(arg) = args.get(argi) else {
             out.push_str(&format!("%!{verb}(MISSING)"));
             continue;
@@ -118,7 +161,7 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
         argi += 1;
         write_value(&mut out, arg, verb, &spec);
     }
-    if argi < args.len() {
+    if !reordered && argi < args.len() {
         out.push_str("%!(EXTRA ");
         let extra: Vec<String> = args[argi..]
             .iter()
@@ -170,7 +213,7 @@ fn write_value(out: &mut String, v: &Value, verb: char, spec: &Spec) {
                 if i > 0 {
                     out.push(' ');
                 }
-                write_value(out, item, verb, spec);
+                write_elem(out, item, verb, spec);
             }
             out.push(']');
         }
@@ -180,9 +223,9 @@ fn write_value(out: &mut String, v: &Value, verb: char, spec: &Spec) {
                 if i > 0 {
                     out.push(' ');
                 }
-                write_value(out, k, verb, spec);
+                write_elem(out, k, verb, spec);
                 out.push(':');
-                write_value(out, val, verb, spec);
+                write_elem(out, val, verb, spec);
             }
             out.push(']');
         }
@@ -198,11 +241,11 @@ fn write_value(out: &mut String, v: &Value, verb: char, spec: &Spec) {
                 if i > 0 {
                     out.push(' ');
                 }
-                if spec.plus && verb == 'v' {
+                if spec.plus_v {
                     out.push_str(name);
                     out.push(':');
                 }
-                write_value(out, val, verb, spec);
+                write_elem(out, val, verb, spec);
             }
             out.push('}');
         }
@@ -210,6 +253,15 @@ fn write_value(out: &mut String, v: &Value, verb: char, spec: &Spec) {
             'v' | 'p' => pad(out, "0x1", spec),
             _ => bad_verb(out, v, verb),
         },
+    }
+}
+
+/// An element of a container: a nil one prints `<nil>` whatever the verb.
+fn write_elem(out: &mut String, v: &Value, verb: char, spec: &Spec) {
+    if v.is_nil() {
+        pad(out, "<nil>", spec);
+    } else {
+        write_value(out, v, verb, spec);
     }
 }
 
@@ -415,7 +467,9 @@ fn fmt_str(out: &mut String, s: &str, verb: char, spec: &Spec, v: &Value) {
         _ => s.to_string(),
     };
     match verb {
+        'v' if spec.sharp_v => pad(out, &quote(&s), spec),
         'v' | 's' => pad(out, &s, spec),
+        'q' if spec.plus => pad(out, &quote_ascii(&s), spec),
         'q' => {
             if spec.sharp && !s.contains('`') && !s.chars().any(|c| c.is_control() && c != '\t') {
                 pad(out, &format!("`{s}`"), spec);
@@ -460,7 +514,7 @@ fn escape_into(out: &mut String, c: char, quote: char) {
             out.push(c);
         }
         c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
-        c if c.is_control() || c == '\u{FEFF}' => {
+        c if !is_print(c) => {
             if (c as u32) < 0x10000 {
                 out.push_str(&format!("\\u{:04x}", c as u32));
             } else {
@@ -469,6 +523,33 @@ fn escape_into(out: &mut String, c: char, quote: char) {
         }
         c => out.push(c),
     }
+}
+
+/// Go's `unicode.IsPrint`, approximately: graphic characters and the ASCII space.
+pub fn is_print(c: char) -> bool {
+    if c == ' ' {
+        return true;
+    }
+    !(c.is_control()
+        || c.is_whitespace()
+        || matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+        || ('\u{E000}'..='\u{F8FF}').contains(&c))
+}
+
+/// Go's `strconv.QuoteToASCII`.
+pub fn quote_ascii(s: &str) -> String {
+    let mut out = String::from('"');
+    for c in s.chars() {
+        if c.is_ascii() {
+            escape_into(&mut out, c, '"');
+        } else if (c as u32) < 0x10000 {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push_str(&format!("\\U{:08x}", c as u32));
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Go's `strconv.Quote`.

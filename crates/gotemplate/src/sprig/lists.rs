@@ -97,7 +97,7 @@ pub(super) fn register(m: &mut FuncMap) {
         let start = a.get(1).map_or(0, to_int64);
         let end = a.get(2).map_or(l.len() as i64, to_int64);
         if start < 0 || end < start || end as usize > l.len() {
-            return fail(format!("reflect: slice index out of range"));
+            return fail("reflect.Value.Slice: slice index out of bounds");
         }
         list(l[start as usize..end as usize].to_vec())
     });
@@ -116,7 +116,7 @@ pub(super) fn register(m: &mut FuncMap) {
         let size = arg_int(&a, 0)?;
         let l = list_of(&a[1], "chunk")?;
         if size <= 0 {
-            return fail("runtime error: integer divide by zero");
+            return fail("runtime error: makeslice: len out of range");
         }
         list(l.chunks(size as usize).map(|c| Value::list(c.to_vec())).collect())
     });
@@ -208,7 +208,10 @@ pub(super) fn register(m: &mut FuncMap) {
     for name in ["deepCopy", "mustDeepCopy"] {
         add(m, name, Exact(1), |a| Ok(a[0].deep_copy()));
     }
-    add(m, "dig", AtLeast(3), |a| {
+    add(m, "dig", AtLeast(0), |a| {
+        if a.len() < 3 {
+            return fail("dig needs at least three arguments");
+        }
         let n = a.len();
         let Value::Map(mut d) = a[n - 1].clone() else {
             return fail(format!("interface conversion: interface {{}} is {}, not map[string]interface {{}}", a[n - 1].type_name()));

@@ -313,14 +313,7 @@ pub(super) fn register(m: &mut FuncMap) {
     for name in ["regexSplit", "mustRegexSplit"] {
         add(m, name, Exact(3), |a| {
             let (r, s, n) = (regex(&arg_str(&a, 0)?)?, arg_str(&a, 1)?, arg_int(&a, 2)?);
-            let parts: Vec<Value> = if n == 0 {
-                Vec::new()
-            } else if n < 0 {
-                r.split(&s).map(|p| Value::String(p.into())).collect()
-            } else {
-                r.splitn(&s, n as usize).map(|p| Value::String(p.into())).collect()
-            };
-            Ok(Value::list(parts))
+            Ok(Value::list(go_split(&r, &s, n).into_iter().map(Value::String).collect()))
         });
     }
     add(m, "regexQuoteMeta", Exact(1), |a| Ok(Value::String(regex::escape(&arg_str(&a, 0)?))));
@@ -335,7 +328,8 @@ pub(super) fn register(m: &mut FuncMap) {
     });
     add(m, "semverCompare", Exact(2), |a| {
         let (c, v) = (arg_str(&a, 0)?, arg_str(&a, 1)?);
-        let c = driftless_version::Constraint::parse(&c).map_err(|e| FuncError::Call(e.to_string()))?;
+        let c = driftless_version::Constraint::parse(&c)
+            .map_err(|_| FuncError::Call(format!("improper constraint: {c}")))?;
         let Some(v) = driftless_version::parse_version(&v) else {
             return fail("Invalid Semantic Version");
         };
@@ -370,6 +364,32 @@ pub(super) fn register(m: &mut FuncMap) {
         add(m, name, Exact(1), |a| Ok(Value::Bool(arg_str(&a, 0)?.starts_with('/'))));
     }
     let _ = strval;
+}
+
+/// Go's `Regexp.Split`: empty matches at the start and end add no empty pieces.
+fn go_split(r: &regex::Regex, s: &str, n: i64) -> Vec<String> {
+    if n == 0 {
+        return Vec::new();
+    }
+    if !r.as_str().is_empty() && s.is_empty() {
+        return vec![String::new()];
+    }
+    let mut out = Vec::new();
+    let (mut beg, mut end) = (0, 0);
+    for m in r.find_iter(s) {
+        if n > 0 && out.len() as i64 == n - 1 {
+            break;
+        }
+        end = m.start();
+        if m.end() != 0 {
+            out.push(s[beg..end].to_string());
+        }
+        beg = m.end();
+    }
+    if end != s.len() {
+        out.push(s[beg..].to_string());
+    }
+    out
 }
 
 fn hex(bytes: &[u8]) -> String {

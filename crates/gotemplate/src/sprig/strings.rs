@@ -45,8 +45,8 @@ pub(super) fn register(m: &mut FuncMap) {
         s(v)
     });
     add(m, "trim", Exact(1), |a| s(arg_str(&a, 0)?.trim().to_string()));
-    add(m, "upper", Exact(1), |a| s(arg_str(&a, 0)?.to_uppercase()));
-    add(m, "lower", Exact(1), |a| s(arg_str(&a, 0)?.to_lowercase()));
+    add(m, "upper", Exact(1), |a| s(arg_str(&a, 0)?.chars().map(go_upper).collect()));
+    add(m, "lower", Exact(1), |a| s(arg_str(&a, 0)?.chars().map(go_lower).collect()));
     add(m, "title", Exact(1), |a| s(title(&arg_str(&a, 0)?)));
     add(m, "untitle", Exact(1), |a| s(untitle(&arg_str(&a, 0)?)));
     add(m, "substr", Exact(3), |a| {
@@ -100,9 +100,9 @@ pub(super) fn register(m: &mut FuncMap) {
             .chars()
             .flat_map(|c| {
                 if c.is_uppercase() {
-                    c.to_lowercase().collect::<Vec<_>>()
+                    vec![go_lower(c)]
                 } else if c.is_lowercase() {
-                    c.to_uppercase().collect()
+                    vec![go_upper(c)]
                 } else {
                     vec![c]
                 }
@@ -228,6 +228,24 @@ fn indent(n: i64, v: &str) -> Result<String, crate::funcs::FuncError> {
     Ok(format!("{pad}{}", v.replace('\n', &format!("\n{pad}"))))
 }
 
+/// Go's `unicode.ToUpper`: one rune to one rune (ß stays ß).
+fn go_upper(c: char) -> char {
+    let mut u = c.to_uppercase();
+    match (u.next(), u.next()) {
+        (Some(x), None) => x,
+        _ => c,
+    }
+}
+
+/// Go's `unicode.ToLower`: one rune to one rune.
+fn go_lower(c: char) -> char {
+    let mut u = c.to_lowercase();
+    match (u.next(), u.next()) {
+        (Some(x), None) => x,
+        _ => c,
+    }
+}
+
 fn is_separator(c: char) -> bool {
     if c.is_ascii() {
         return !(c.is_ascii_alphanumeric() || c == '_');
@@ -244,7 +262,7 @@ fn title(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
     for c in v.chars() {
         if is_separator(prev) {
-            out.extend(c.to_uppercase());
+            out.push(go_upper(c));
         } else {
             out.push(c);
         }
@@ -259,7 +277,7 @@ fn untitle(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
     for c in v.chars() {
         if prev_space {
-            out.extend(c.to_lowercase());
+            out.push(go_lower(c));
         } else {
             out.push(c);
         }
