@@ -33,7 +33,8 @@ impl Tree {
 }
 
 fn is_empty_list(list: &[Node]) -> bool {
-    list.iter().all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
+    list.iter()
+        .all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
 }
 
 #[derive(Debug)]
@@ -84,17 +85,35 @@ pub(crate) enum Number {
 
 #[derive(Debug)]
 pub(crate) enum Arg {
-    Field { pos: usize, idents: Vec<String> },
+    Field {
+        pos: usize,
+        idents: Vec<String>,
+    },
     /// `$x.a.b`: idents[0] is the variable.
-    Variable { pos: usize, idents: Vec<String> },
+    Variable {
+        pos: usize,
+        idents: Vec<String>,
+    },
     Dot(usize),
     Nil(usize),
     Bool(usize, bool),
-    Number { pos: usize, text: String, value: Number },
-    Str { pos: usize, quoted: String, value: String },
+    Number {
+        pos: usize,
+        text: String,
+        value: Number,
+    },
+    Str {
+        pos: usize,
+        quoted: String,
+        value: String,
+    },
     Ident(usize, String),
     Pipe(Box<Pipe>),
-    Chain { pos: usize, node: Box<Arg>, fields: Vec<String> },
+    Chain {
+        pos: usize,
+        node: Box<Arg>,
+        fields: Vec<String>,
+    },
 }
 
 impl Arg {

@@ -21,14 +21,38 @@ fn build() -> FuncMap {
     let mut add = |name: &str, f: Func| {
         m.insert(name.to_string(), f);
     };
-    add("and", Func::new(Arity::AtLeast(1), |_| Ok(Value::Nil)).special(Kind::And));
-    add("or", Func::new(Arity::AtLeast(1), |_| Ok(Value::Nil)).special(Kind::Or));
-    add("not", Func::new(Arity::Exact(1), |a| Ok(Value::Bool(!a[0].truthy()))));
-    add("len", Func::new(Arity::Exact(1), |a| length(&a[0]).map(Value::Int)));
-    add("index", Func::new(Arity::AtLeast(1), |a| index(&a[0], &a[1..])));
-    add("slice", Func::new(Arity::AtLeast(1), |a| slice(&a[0], &a[1..])));
-    add("print", Func::new(Arity::AtLeast(0), |a| Ok(Value::String(sprint(&a)))));
-    add("println", Func::new(Arity::AtLeast(0), |a| Ok(Value::String(sprintln(&a)))));
+    add(
+        "and",
+        Func::new(Arity::AtLeast(1), |_| Ok(Value::Nil)).special(Kind::And),
+    );
+    add(
+        "or",
+        Func::new(Arity::AtLeast(1), |_| Ok(Value::Nil)).special(Kind::Or),
+    );
+    add(
+        "not",
+        Func::new(Arity::Exact(1), |a| Ok(Value::Bool(!a[0].truthy()))),
+    );
+    add(
+        "len",
+        Func::new(Arity::Exact(1), |a| length(&a[0]).map(Value::Int)),
+    );
+    add(
+        "index",
+        Func::new(Arity::AtLeast(1), |a| index(&a[0], &a[1..])),
+    );
+    add(
+        "slice",
+        Func::new(Arity::AtLeast(1), |a| slice(&a[0], &a[1..])),
+    );
+    add(
+        "print",
+        Func::new(Arity::AtLeast(0), |a| Ok(Value::String(sprint(&a)))),
+    );
+    add(
+        "println",
+        Func::new(Arity::AtLeast(0), |a| Ok(Value::String(sprintln(&a)))),
+    );
     add(
         "printf",
         Func::new(Arity::AtLeast(1), |a| {
@@ -36,12 +60,38 @@ fn build() -> FuncMap {
             Ok(Value::String(sprintf(&f, &a[1..])))
         }),
     );
-    add("html", Func::new(Arity::AtLeast(0), |a| Ok(Value::String(html_escape(&eval_args(&a))))));
-    add("js", Func::new(Arity::AtLeast(0), |a| Ok(Value::String(js_escape(&eval_args(&a))))));
-    add("urlquery", Func::new(Arity::AtLeast(0), |a| Ok(Value::String(query_escape(&eval_args(&a))))));
-    add("eq", Func::new(Arity::AtLeast(1), |a| eq(&a[0], &a[1..]).map(Value::Bool)));
-    add("ne", Func::new(Arity::Exact(2), |a| eq(&a[0], &a[1..2]).map(|b| Value::Bool(!b))));
-    add("lt", Func::new(Arity::Exact(2), |a| lt(&a[0], &a[1]).map(Value::Bool)));
+    add(
+        "html",
+        Func::new(Arity::AtLeast(0), |a| {
+            Ok(Value::String(html_escape(&eval_args(&a))))
+        }),
+    );
+    add(
+        "js",
+        Func::new(Arity::AtLeast(0), |a| {
+            Ok(Value::String(js_escape(&eval_args(&a))))
+        }),
+    );
+    add(
+        "urlquery",
+        Func::new(Arity::AtLeast(0), |a| {
+            Ok(Value::String(query_escape(&eval_args(&a))))
+        }),
+    );
+    add(
+        "eq",
+        Func::new(Arity::AtLeast(1), |a| eq(&a[0], &a[1..]).map(Value::Bool)),
+    );
+    add(
+        "ne",
+        Func::new(Arity::Exact(2), |a| {
+            eq(&a[0], &a[1..2]).map(|b| Value::Bool(!b))
+        }),
+    );
+    add(
+        "lt",
+        Func::new(Arity::Exact(2), |a| lt(&a[0], &a[1]).map(Value::Bool)),
+    );
     add(
         "le",
         Func::new(Arity::Exact(2), |a| {
@@ -54,7 +104,10 @@ fn build() -> FuncMap {
             Ok(Value::Bool(!(lt(&a[0], &a[1])? || eq(&a[0], &a[1..2])?)))
         }),
     );
-    add("ge", Func::new(Arity::Exact(2), |a| Ok(Value::Bool(!lt(&a[0], &a[1])?))));
+    add(
+        "ge",
+        Func::new(Arity::Exact(2), |a| Ok(Value::Bool(!lt(&a[0], &a[1])?))),
+    );
     add(
         "call",
         Func::with_context(Arity::AtLeast(1), |ctx, mut a| {
@@ -90,7 +143,9 @@ fn length(v: &Value) -> Result<i64, FuncError> {
         Value::String(s) => s.len() as i64,
         Value::List(l) => l.len() as i64,
         Value::Map(m) => m.read().len() as i64,
-        Value::Nil | Value::Missing => return call_err("reflect: call of reflect.Value.Type on zero Value"),
+        Value::Nil | Value::Missing => {
+            return call_err("reflect: call of reflect.Value.Type on zero Value");
+        }
         other => return call_err(format!("len of type {}", other.type_name())),
     })
 }
@@ -99,7 +154,12 @@ fn index_of(i: &Value, len: usize, cap: usize) -> Result<usize, FuncError> {
     let n = match i {
         Value::Int(n) => *n,
         Value::Nil | Value::Missing => return call_err("cannot index slice/array with nil"),
-        other => return call_err(format!("cannot index slice/array with type {}", other.type_name())),
+        other => {
+            return call_err(format!(
+                "cannot index slice/array with type {}",
+                other.type_name()
+            ));
+        }
     };
     if n < 0 || n as u64 > cap as u64 {
         return call_err(format!("index out of range: {n}"));
@@ -133,7 +193,10 @@ fn index(item: &Value, indexes: &[Value]) -> Result<Value, FuncError> {
                     if i.is_nil() {
                         Value::Nil
                     } else {
-                        return call_err(format!("value has type {}; should be string", i.type_name()));
+                        return call_err(format!(
+                            "value has type {}; should be string",
+                            i.type_name()
+                        ));
                     }
                 } else {
                     m.get_key(i).cloned().unwrap_or(Value::Nil)
@@ -176,7 +239,9 @@ fn slice(item: &Value, indexes: &[Value]) -> Result<Value, FuncError> {
     Ok(match item {
         Value::String(s) => match s.get(idx[0]..idx[1]) {
             Some(sub) => Value::String(sub.to_string()),
-            None => Value::String(String::from_utf8_lossy(&s.as_bytes()[idx[0]..idx[1]]).into_owned()),
+            None => {
+                Value::String(String::from_utf8_lossy(&s.as_bytes()[idx[0]..idx[1]]).into_owned())
+            }
         },
         Value::List(l) => Value::list(l[idx[0]..idx[1]].to_vec()),
         _ => Value::Nil,
@@ -220,7 +285,11 @@ pub(crate) fn eq(a: &Value, others: &[Value]) -> Result<bool, FuncError> {
                     if a.is_nil() || b.is_nil() {
                         a.is_nil() == b.is_nil()
                     } else if matches!(b, Value::List(_) | Value::Map(_) | Value::Func(_)) {
-                        return call_err(format!("non-comparable type {}: {}", sprintf("%s", std::slice::from_ref(b)), b.type_name()));
+                        return call_err(format!(
+                            "non-comparable type {}: {}",
+                            sprintf("%s", std::slice::from_ref(b)),
+                            b.type_name()
+                        ));
                     } else if matches!(a, Value::List(_) | Value::Map(_) | Value::Func(_)) {
                         return call_err(format!(
                             "non-comparable types {}: {}, {}: {}",
@@ -305,11 +374,12 @@ pub fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             b => out.push_str(&format!("%{b:02X}")),
         }
     }
     out
 }
-

@@ -49,7 +49,11 @@ type R<T> = Result<T, ExecError>;
 
 pub(crate) fn execute(set: &Template, tree: &Tree, data: &Value, depth: usize) -> R<String> {
     // Go's `reflect.ValueOf(nil)` is the invalid value.
-    let data = if let Value::Nil = data { &Value::Missing } else { data };
+    let data = if let Value::Nil = data {
+        &Value::Missing
+    } else {
+        data
+    };
     let mut s = State {
         set,
         tree,
@@ -172,7 +176,10 @@ impl<'a> State<'a> {
             Node::Template { pos, name, pipe } => {
                 self.at = At::Template(*pos, name, pipe.as_ref());
                 if !self.set.lookup(name) {
-                    return self.err(format!("template {} not defined", crate::print::quote(name)));
+                    return self.err(format!(
+                        "template {} not defined",
+                        crate::print::quote(name)
+                    ));
                 }
                 if self.depth + 1 > MAX_DEPTH {
                     return self.err(format!("exceeded maximum template depth ({MAX_DEPTH})"));
@@ -253,7 +260,9 @@ impl<'a> State<'a> {
             }
             Value::Int(n) => {
                 if decl.len() > 1 {
-                    return self.err(format!("can't use {n} to iterate over more than one variable"));
+                    return self.err(format!(
+                        "can't use {n} to iterate over more than one variable"
+                    ));
                 }
                 for i in 0..*n {
                     if one(self, Value::Int(i), Value::Int(i))? {
@@ -333,9 +342,19 @@ impl<'a> State<'a> {
         match first {
             Arg::Field { idents, .. } => {
                 self.at = At::Arg(first);
-                self.eval_field_chain(dot, dot.clone(), first, idents, &cmd.args, fin, self.dot_iface)
+                self.eval_field_chain(
+                    dot,
+                    dot.clone(),
+                    first,
+                    idents,
+                    &cmd.args,
+                    fin,
+                    self.dot_iface,
+                )
             }
-            Arg::Chain { node, fields, .. } => self.eval_chain(dot, first, node, fields, &cmd.args, fin),
+            Arg::Chain { node, fields, .. } => {
+                self.eval_chain(dot, first, node, fields, &cmd.args, fin)
+            }
             Arg::Ident(_, name) => self.eval_function(dot, first, name, Some(cmd), &cmd.args, fin),
             Arg::Pipe(p) => {
                 self.not_a_function(&cmd.args, &fin)?;
@@ -361,7 +380,10 @@ impl<'a> State<'a> {
                 Number::Overflow => self.err(format!("{text} overflows int")),
             },
             Arg::Str { value, .. } => Ok(Value::String(value.clone())),
-            other => self.err(format!("can't evaluate command {}", crate::print::quote(&other.to_string()))),
+            other => self.err(format!(
+                "can't evaluate command {}",
+                crate::print::quote(&other.to_string())
+            )),
         }
     }
 
@@ -435,11 +457,20 @@ impl<'a> State<'a> {
         iface: bool,
     ) -> R<Value> {
         let has_args = args.len() > 1 || fin.is_some();
-        let type_name = |v: &Value| if iface { "interface {}".to_string() } else { v.type_name() };
+        let type_name = |v: &Value| {
+            if iface {
+                "interface {}".to_string()
+            } else {
+                v.type_name()
+            }
+        };
         match &receiver {
             Value::Missing => {
                 if self.set.missing_key == MissingKey::Error {
-                    return self.err(format!("nil data; no entry for key {}", crate::print::quote(name)));
+                    return self.err(format!(
+                        "nil data; no entry for key {}",
+                        crate::print::quote(name)
+                    ));
                 }
                 Ok(Value::Missing)
             }
@@ -448,22 +479,37 @@ impl<'a> State<'a> {
                 if o.has_method(name) {
                     let o = o.clone();
                     let name_owned = name.to_string();
-                    return self.eval_call(dot, CallTarget::Method(&o, &name_owned), At::Arg(node), name, args, fin);
+                    return self.eval_call(
+                        dot,
+                        CallTarget::Method(&o, &name_owned),
+                        At::Arg(node),
+                        name,
+                        args,
+                        fin,
+                    );
                 }
                 match o.field(name) {
                     Some(v) => {
                         if has_args {
-                            return self.err(format!("{name} has arguments but cannot be invoked as function"));
+                            return self.err(format!(
+                                "{name} has arguments but cannot be invoked as function"
+                            ));
                         }
                         Ok(v)
                     }
-                    None => self.err(format!("can't evaluate field {name} in type {}", type_name(&receiver))),
+                    None => self.err(format!(
+                        "can't evaluate field {name} in type {}",
+                        type_name(&receiver)
+                    )),
                 }
             }
             Value::Map(m) => {
                 let string_keys = m.read().string_keys();
                 if !string_keys {
-                    return self.err(format!("can't evaluate field {name} in type {}", type_name(&receiver)));
+                    return self.err(format!(
+                        "can't evaluate field {name} in type {}",
+                        type_name(&receiver)
+                    ));
                 }
                 if has_args {
                     return self.err(format!("{name} is not a method but has arguments"));
@@ -474,13 +520,17 @@ impl<'a> State<'a> {
                     None => match self.set.missing_key {
                         MissingKey::Default => Ok(Value::Missing),
                         MissingKey::Zero => Ok(Value::Nil),
-                        MissingKey::Error => {
-                            self.err(format!("map has no entry for key {}", crate::print::quote(name)))
-                        }
+                        MissingKey::Error => self.err(format!(
+                            "map has no entry for key {}",
+                            crate::print::quote(name)
+                        )),
                     },
                 }
             }
-            _ => self.err(format!("can't evaluate field {name} in type {}", type_name(&receiver))),
+            _ => self.err(format!(
+                "can't evaluate field {name} in type {}",
+                type_name(&receiver)
+            )),
         }
     }
 
@@ -495,7 +545,10 @@ impl<'a> State<'a> {
     ) -> R<Value> {
         self.at = At::Arg(ident);
         let Some(f) = self.set.func_named(name).cloned() else {
-            return self.err(format!("{} is not a defined function", crate::print::quote(name)));
+            return self.err(format!(
+                "{} is not a defined function",
+                crate::print::quote(name)
+            ));
         };
         let at = match cmd {
             Some(c) => At::Cmd(c),
@@ -508,12 +561,22 @@ impl<'a> State<'a> {
     fn eval_arg(&mut self, dot: &Value, arg: &'a Arg) -> R<Value> {
         self.at = At::Arg(arg);
         match arg {
-            Arg::Field { idents, .. } => {
-                self.eval_field_chain(dot, dot.clone(), arg, idents, std::slice::from_ref(arg), None, self.dot_iface)
+            Arg::Field { idents, .. } => self.eval_field_chain(
+                dot,
+                dot.clone(),
+                arg,
+                idents,
+                std::slice::from_ref(arg),
+                None,
+                self.dot_iface,
+            ),
+            Arg::Variable { idents, .. } => {
+                self.eval_variable(dot, arg, idents, std::slice::from_ref(arg), None)
             }
-            Arg::Variable { idents, .. } => self.eval_variable(dot, arg, idents, std::slice::from_ref(arg), None),
             Arg::Pipe(p) => self.eval_pipeline(dot, p),
-            Arg::Ident(_, name) => self.eval_function(dot, arg, name, None, std::slice::from_ref(arg), None),
+            Arg::Ident(_, name) => {
+                self.eval_function(dot, arg, name, None, std::slice::from_ref(arg), None)
+            }
             Arg::Chain { node, fields, .. } => {
                 self.eval_chain(dot, arg, node, fields, std::slice::from_ref(arg), None)
             }
@@ -562,14 +625,24 @@ impl<'a> State<'a> {
         for a in arg_nodes {
             let v = self.eval_arg(dot, a)?;
             arg_at.push(self.at);
-            values.push(if let Value::Missing = v { Value::Nil } else { v });
+            values.push(if let Value::Missing = v {
+                Value::Nil
+            } else {
+                v
+            });
         }
         if let Some(f) = fin {
-            values.push(if let Value::Missing = f { Value::Nil } else { f });
+            values.push(if let Value::Missing = f {
+                Value::Nil
+            } else {
+                f
+            });
         }
         if kind == Kind::Call {
             // Go names the callee by its node.
-            let callee = arg_nodes.first().map_or_else(|| "<pipeline>".to_string(), |a| a.to_string());
+            let callee = arg_nodes
+                .first()
+                .map_or_else(|| "<pipeline>".to_string(), |a| a.to_string());
             values.insert(0, Value::String(callee));
         }
         let mut ctx = Context {
@@ -583,10 +656,15 @@ impl<'a> State<'a> {
         match result {
             Ok(v) => Ok(v),
             Err(FuncError::Arg { index, message }) => {
-                let index = if kind == Kind::Call { index.saturating_sub(1) } else { index };
+                let index = if kind == Kind::Call {
+                    index.saturating_sub(1)
+                } else {
+                    index
+                };
                 self.at = arg_at.get(index).copied().unwrap_or(at);
                 // Go converts constants toward the parameter type: "expected string; found 3".
-                if let Some(a @ (Arg::Number { .. } | Arg::Str { .. } | Arg::Bool(..))) = arg_nodes.get(index)
+                if let Some(a @ (Arg::Number { .. } | Arg::Str { .. } | Arg::Bool(..))) =
+                    arg_nodes.get(index)
                     && let Some(want) = message.strip_prefix("wrong type for value; expected ")
                 {
                     let want = want.split(';').next().unwrap_or(want);

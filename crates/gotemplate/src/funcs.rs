@@ -28,7 +28,12 @@ impl Context<'_> {
 
     /// Parses `text` as template `name` into a copy of the running set and executes it
     /// (Helm's `tpl`). Parse errors are returned as execution errors.
-    pub fn execute_text(&mut self, name: &str, text: &str, data: &Value) -> Result<String, ExecError> {
+    pub fn execute_text(
+        &mut self,
+        name: &str,
+        text: &str,
+        data: &Value,
+    ) -> Result<String, ExecError> {
         let mut set = self.set.clone();
         set.add(name, text).map_err(|e| ExecError {
             name: name.to_string(),
@@ -110,7 +115,11 @@ impl Func {
         self
     }
 
-    pub(crate) fn invoke(&self, ctx: &mut Context<'_>, args: Vec<Value>) -> Result<Value, FuncError> {
+    pub(crate) fn invoke(
+        &self,
+        ctx: &mut Context<'_>,
+        args: Vec<Value>,
+    ) -> Result<Value, FuncError> {
         (self.body)(ctx, args)
     }
 
@@ -134,10 +143,12 @@ pub fn check_arity(name: &str, args: &[Value], want: usize) -> Result<(), FuncEr
 
 pub(crate) fn arity_message(name: &str, arity: Arity, got: usize) -> Option<String> {
     match arity {
-        Arity::Exact(n) if n != got => Some(format!("wrong number of args for {name}: want {n} got {got}")),
-        Arity::AtLeast(n) if got < n => {
-            Some(format!("wrong number of args for {name}: want at least {n} got {got}"))
-        }
+        Arity::Exact(n) if n != got => Some(format!(
+            "wrong number of args for {name}: want {n} got {got}"
+        )),
+        Arity::AtLeast(n) if got < n => Some(format!(
+            "wrong number of args for {name}: want at least {n} got {got}"
+        )),
         _ => None,
     }
 }
@@ -153,7 +164,10 @@ fn wrong(index: usize, want: &str, got: &Value) -> FuncError {
     let message = if got.is_nil() {
         format!("invalid value; expected {want}")
     } else {
-        format!("wrong type for value; expected {want}; got {}", got.type_name())
+        format!(
+            "wrong type for value; expected {want}; got {}",
+            got.type_name()
+        )
     };
     FuncError::Arg { index, message }
 }

@@ -118,7 +118,9 @@ pub(crate) fn lex(input: &str) -> Vec<Item> {
 
 impl Lexer<'_> {
     fn line_at(&self, pos: usize) -> usize {
-        1 + self.input[..pos.min(self.input.len())].matches('\n').count()
+        1 + self.input[..pos.min(self.input.len())]
+            .matches('\n')
+            .count()
     }
 
     fn emit(&mut self, tok: Tok, pos: usize) {
@@ -341,7 +343,10 @@ impl Lexer<'_> {
                 }
                 c if c.is_ascii() && !c.is_ascii_control() => self.emit(Tok::Punct(c), start),
                 c => {
-                    self.error(start, format!("unrecognized character in action: {}", go_u(c)));
+                    self.error(
+                        start,
+                        format!("unrecognized character in action: {}", go_u(c)),
+                    );
                     return None;
                 }
             }
@@ -351,9 +356,7 @@ impl Lexer<'_> {
     fn at_terminator(&self) -> bool {
         match self.peek() {
             None => true,
-            Some(c) => {
-                is_space(c) || matches!(c, '.' | ',' | '|' | ':' | ')' | '(') || c == '}'
-            }
+            Some(c) => is_space(c) || matches!(c, '.' | ',' | '|' | ':' | ')' | '(') || c == '}',
         }
     }
 
@@ -505,7 +508,10 @@ impl Lexer<'_> {
                 self.pos += c.len_utf8();
             }
             let s = self.input[start..self.pos].to_string();
-            self.error(start, format!("bad number syntax: {}", crate::print::quote(&s)));
+            self.error(
+                start,
+                format!("bad number syntax: {}", crate::print::quote(&s)),
+            );
             return false;
         }
         let s = self.input[start..self.pos].to_string();
@@ -542,12 +548,26 @@ mod tests {
                 Tok::Eof
             ]
         );
-        assert_eq!(toks("{{-3}}"), vec![Tok::LeftDelim, Tok::Number("-3".into()), Tok::RightDelim, Tok::Eof]);
+        assert_eq!(
+            toks("{{-3}}"),
+            vec![
+                Tok::LeftDelim,
+                Tok::Number("-3".into()),
+                Tok::RightDelim,
+                Tok::Eof
+            ]
+        );
     }
 
     #[test]
     fn errors() {
-        assert_eq!(toks("{{ \"a").last(), Some(&Tok::Error("unterminated quoted string".into())));
-        assert_eq!(toks("{{/* x */ y}}").last(), Some(&Tok::Error("comment ends before closing delimiter".into())));
+        assert_eq!(
+            toks("{{ \"a").last(),
+            Some(&Tok::Error("unterminated quoted string".into()))
+        );
+        assert_eq!(
+            toks("{{/* x */ y}}").last(),
+            Some(&Tok::Error("comment ends before closing delimiter".into()))
+        );
     }
 }

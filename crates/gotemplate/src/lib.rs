@@ -52,7 +52,7 @@ mod value;
 
 pub use builtins::{html_escape, js_escape, query_escape};
 pub use error::{Error, ExecError, OptionError, ParseError};
-pub use object::Struct;
 pub use funcs::{Arity, Context, Func, FuncError, FuncMap};
+pub use object::Struct;
 pub use template::{MissingKey, Template};
 pub use value::{Key, Map, MapRef, Object, Value};

@@ -114,7 +114,10 @@ impl Object for Struct {
     }
 
     fn fields(&self) -> Vec<(String, Value)> {
-        self.fields.iter().map(|(n, v, _)| (n.clone(), v.clone())).collect()
+        self.fields
+            .iter()
+            .map(|(n, v, _)| (n.clone(), v.clone()))
+            .collect()
     }
 
     fn to_go_string(&self) -> Option<String> {

@@ -103,7 +103,10 @@ impl Parser<'_> {
     }
     /// The line of the last token read (Go reports parse errors there).
     fn line(&self) -> usize {
-        let i = self.i.saturating_sub(1).min(self.items.len().saturating_sub(1));
+        let i = self
+            .i
+            .saturating_sub(1)
+            .min(self.items.len().saturating_sub(1));
         self.items.get(i).map_or(1, |t| t.line)
     }
     fn error<T>(&self, msg: impl Into<String>) -> R<T> {
@@ -282,7 +285,9 @@ impl Parser<'_> {
             }
             _ => {
                 self.backup();
-                Ok(Parsed::Node(Node::Action(self.pipeline("command", &Tok::RightDelim)?)))
+                Ok(Parsed::Node(Node::Action(
+                    self.pipeline("command", &Tok::RightDelim)?,
+                )))
             }
         }
     }
@@ -302,7 +307,11 @@ impl Parser<'_> {
             return self.error(format!("unexpected {} in {context}", end.describe()));
         }
         self.add(name.clone(), root)?;
-        Ok(Parsed::Node(Node::Template { pos, name, pipe: Some(pipe) }))
+        Ok(Parsed::Node(Node::Template {
+            pos,
+            name,
+            pipe: Some(pipe),
+        }))
     }
 
     fn control(&mut self, context: &str) -> R<Control> {
@@ -349,7 +358,12 @@ impl Parser<'_> {
             }
             Parsed::Node(_) => {}
         }
-        Ok(Control { pos, pipe, list, else_list })
+        Ok(Control {
+            pos,
+            pipe,
+            list,
+            else_list,
+        })
     }
 
     fn pipeline(&mut self, context: &str, end: &Tok) -> R<Pipe> {
@@ -441,7 +455,10 @@ impl Parser<'_> {
 
     fn command(&mut self) -> R<Command> {
         let pos = self.peek_non_space().pos;
-        let mut cmd = Command { pos, args: Vec::new() };
+        let mut cmd = Command {
+            pos,
+            args: Vec::new(),
+        };
         loop {
             self.peek_non_space();
             if let Some(op) = self.operand()? {
@@ -485,9 +502,16 @@ impl Parser<'_> {
                 Arg::Variable { pos, idents }
             }
             Arg::Bool(..) | Arg::Str { .. } | Arg::Number { .. } | Arg::Nil(_) | Arg::Dot(_) => {
-                return self.error(format!("unexpected . after term {}", crate::print::quote(&node.to_string())));
+                return self.error(format!(
+                    "unexpected . after term {}",
+                    crate::print::quote(&node.to_string())
+                ));
             }
-            node => Arg::Chain { pos, node: Box::new(node), fields },
+            node => Arg::Chain {
+                pos,
+                node: Box::new(node),
+                fields,
+            },
         }))
     }
 
@@ -497,7 +521,10 @@ impl Parser<'_> {
         Ok(Some(match item.tok {
             Tok::Ident(name) => {
                 if !(self.has_func)(&name) {
-                    return self.error(format!("function {} not defined", crate::print::quote(&name)));
+                    return self.error(format!(
+                        "function {} not defined",
+                        crate::print::quote(&name)
+                    ));
                 }
                 Arg::Ident(pos, name)
             }
@@ -505,11 +532,18 @@ impl Parser<'_> {
             Tok::Nil => Arg::Nil(pos),
             Tok::Variable(name) => {
                 if !self.vars.contains(&name) {
-                    return self.error(format!("undefined variable {}", crate::print::quote(&name)));
+                    return self
+                        .error(format!("undefined variable {}", crate::print::quote(&name)));
                 }
-                Arg::Variable { pos, idents: vec![name] }
+                Arg::Variable {
+                    pos,
+                    idents: vec![name],
+                }
             }
-            Tok::Field(f) => Arg::Field { pos, idents: vec![f[1..].to_string()] },
+            Tok::Field(f) => Arg::Field {
+                pos,
+                idents: vec![f[1..].to_string()],
+            },
             Tok::Bool(b) => Arg::Bool(pos, b),
             Tok::Char(text) | Tok::Number(text) => match parse_number(&text) {
                 Ok(value) => Arg::Number { pos, text, value },
@@ -690,11 +724,17 @@ fn parse_number(text: &str) -> Result<Number, String> {
         return Err("invalid syntax".to_string());
     }
     if text.ends_with('i') {
-        return Err(format!("illegal number syntax: {}", crate::print::quote(text)));
+        return Err(format!(
+            "illegal number syntax: {}",
+            crate::print::quote(text)
+        ));
     }
     let is_hex_int = text.len() > 2
         && text.trim_start_matches(['+', '-']).starts_with(['0'])
-        && text.trim_start_matches(['+', '-']).get(1..2).is_some_and(|c| c == "x" || c == "X")
+        && text
+            .trim_start_matches(['+', '-'])
+            .get(1..2)
+            .is_some_and(|c| c == "x" || c == "X")
         && !text.contains(['p', 'P']);
     let looks_float = !is_hex_int && text.contains(['.', 'e', 'E', 'p', 'P']);
     if let Some(i) = parse_int(text) {
@@ -708,7 +748,10 @@ fn parse_number(text: &str) -> Result<Number, String> {
     if is_hex_float(text) {
         return match parse_hex_float(text) {
             Some(f) if f.is_finite() => Ok(Number::Float(f)),
-            _ => Err(format!("illegal number syntax: {}", crate::print::quote(text))),
+            _ => Err(format!(
+                "illegal number syntax: {}",
+                crate::print::quote(text)
+            )),
         };
     }
     match text.replace('_', "").parse::<f64>() {
@@ -718,6 +761,9 @@ fn parse_number(text: &str) -> Result<Number, String> {
             }
             Ok(Number::Float(f))
         }
-        _ => Err(format!("illegal number syntax: {}", crate::print::quote(text))),
+        _ => Err(format!(
+            "illegal number syntax: {}",
+            crate::print::quote(text)
+        )),
     }
 }

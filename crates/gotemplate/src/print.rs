@@ -72,36 +72,42 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
         let number = |chars: &mut std::iter::Peekable<std::str::Chars>| -> Option<usize> {
             let mut n: Option<usize> = None;
             while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
-                n = Some(n.unwrap_or(0).saturating_mul(10).saturating_add(d as usize).min(1_000_000));
+                n = Some(
+                    n.unwrap_or(0)
+                        .saturating_mul(10)
+                        .saturating_add(d as usize)
+                        .min(1_000_000),
+                );
                 chars.next();
             }
             n
         };
-        let mut arg_index = |chars: &mut std::iter::Peekable<std::str::Chars>, argi: &mut usize, bad: &mut bool| {
-            if chars.peek() != Some(&'[') {
-                return;
-            }
-            chars.next();
-            let mut n = 0usize;
-            let mut ok = false;
-            while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
-                n = n.saturating_mul(10).saturating_add(d as usize);
-                ok = true;
-                chars.next();
-            }
-            if chars.peek() == Some(&']') && ok && n >= 1 && n <= args.len() {
-                chars.next();
-                *argi = n - 1;
-            } else {
-                while let Some(c) = chars.next() {
-                    if c == ']' {
-                        break;
-                    }
+        let mut arg_index =
+            |chars: &mut std::iter::Peekable<std::str::Chars>, argi: &mut usize, bad: &mut bool| {
+                if chars.peek() != Some(&'[') {
+                    return;
                 }
-                *bad = true;
-            }
-            reordered = true;
-        };
+                chars.next();
+                let mut n = 0usize;
+                let mut ok = false;
+                while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+                    n = n.saturating_mul(10).saturating_add(d as usize);
+                    ok = true;
+                    chars.next();
+                }
+                if chars.peek() == Some(&']') && ok && n >= 1 && n <= args.len() {
+                    chars.next();
+                    *argi = n - 1;
+                } else {
+                    for c in chars.by_ref() {
+                        if c == ']' {
+                            break;
+                        }
+                    }
+                    *bad = true;
+                }
+                reordered = true;
+            };
         let mut bad_index = false;
         arg_index(&mut chars, &mut argi, &mut bad_index);
         if chars.peek() == Some(&'*') {
@@ -124,7 +130,9 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             if chars.peek() == Some(&'*') {
                 chars.next();
                 match args.get(argi) {
-                    Some(Value::Int(n)) if *n >= 0 => spec.prec = Some((*n as usize).min(1_000_000)),
+                    Some(Value::Int(n)) if *n >= 0 => {
+                        spec.prec = Some((*n as usize).min(1_000_000))
+                    }
                     _ => out.push_str("%!(BADPREC)"),
                 }
                 argi += 1;
@@ -205,9 +213,7 @@ fn write_value(out: &mut String, v: &Value, verb: char, spec: &Spec) {
         Value::Float(f) => fmt_float(out, *f, verb, spec, v),
         Value::String(s) => fmt_str(out, s, verb, spec, v),
         Value::List(items) => {
-            if verb == 'q' || verb == 'x' || verb == 'X' || verb == 's' || verb == 'v' || verb == 'd' {
-                // Go applies the verb to each element.
-            }
+            // Go applies the verb to each element.
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
@@ -308,12 +314,18 @@ fn fmt_int(out: &mut String, i: i64, verb: char, spec: &Spec, v: &Value) {
         'x' => format!("{abs:x}"),
         'X' => format!("{abs:X}"),
         'c' => {
-            let c = u32::try_from(i).ok().and_then(char::from_u32).unwrap_or('\u{FFFD}');
+            let c = u32::try_from(i)
+                .ok()
+                .and_then(char::from_u32)
+                .unwrap_or('\u{FFFD}');
             pad(out, &c.to_string(), spec);
             return;
         }
         'q' => {
-            let c = u32::try_from(i).ok().and_then(char::from_u32).unwrap_or('\u{FFFD}');
+            let c = u32::try_from(i)
+                .ok()
+                .and_then(char::from_u32)
+                .unwrap_or('\u{FFFD}');
             pad(out, &quote_rune(c), spec);
             return;
         }
@@ -327,7 +339,7 @@ fn fmt_int(out: &mut String, i: i64, verb: char, spec: &Spec, v: &Value) {
             pad(out, &s, spec);
             return;
         }
-        'e' | 'E' | 'f' | 'F' | 'g' | 'G' | 's' | 't' | _ => {
+        _ => {
             bad_verb(out, v, verb);
             return;
         }
@@ -416,7 +428,11 @@ fn fmt_g(f: f64, prec: Option<usize>, upper: bool) -> String {
         None => 6,
         Some(p) => {
             let (nd, dp) = (digits.len() as i32, exp + 1);
-            if p as i32 > nd && nd >= dp { nd } else { p as i32 }
+            if p as i32 > nd && nd >= dp {
+                nd
+            } else {
+                p as i32
+            }
         }
     };
     if exp < -4 || exp >= eprec {
@@ -584,14 +600,38 @@ mod tests {
         assert_eq!(sprint_value(&Value::Float(1234567.0)), "1.234567e+06");
         assert_eq!(sprint_value(&Value::Float(0.00001)), "1e-05");
         assert_eq!(sprint_value(&Value::Float(2.5)), "2.5");
-        assert_eq!(sprintf("%5.2f|%e|%g", &[Value::Float(3.14159), Value::Float(1234.5), Value::Float(0.000012)]), " 3.14|1.234500e+03|1.2e-05");
+        assert_eq!(
+            sprintf(
+                "%5.2f|%e|%g",
+                &[
+                    Value::Float(3.14259),
+                    Value::Float(1234.5),
+                    Value::Float(0.000012)
+                ]
+            ),
+            " 3.14|1.234500e+03|1.2e-05"
+        );
     }
 
     #[test]
     fn verbs_and_errors() {
         assert_eq!(sprintf("%d %s", &[Value::Int(3)]), "3 %!s(MISSING)");
         assert_eq!(sprintf("%d", &[Value::from("x")]), "%!d(string=x)");
-        assert_eq!(sprintf("%05d|%-4d|%x|%q", &[Value::Int(-42), Value::Int(7), Value::Int(255), Value::from("a\"b")]), "-0042|7   |ff|\"a\\\"b\"");
-        assert_eq!(sprintf("%s", &[Value::from("a"), Value::Int(1)]), "a%!(EXTRA int=1)");
+        assert_eq!(
+            sprintf(
+                "%05d|%-4d|%x|%q",
+                &[
+                    Value::Int(-42),
+                    Value::Int(7),
+                    Value::Int(255),
+                    Value::from("a\"b")
+                ]
+            ),
+            "-0042|7   |ff|\"a\\\"b\""
+        );
+        assert_eq!(
+            sprintf("%s", &[Value::from("a"), Value::Int(1)]),
+            "a%!(EXTRA int=1)"
+        );
     }
 }

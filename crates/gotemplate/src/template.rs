@@ -87,7 +87,8 @@ impl Template {
     /// template; a non-empty one does.
     pub fn add(&mut self, name: &str, text: &str) -> Result<(), ParseError> {
         let funcs = self.funcs.clone();
-        let has_func = move |f: &str| funcs.contains_key(f) || crate::builtins::builtins().contains_key(f);
+        let has_func =
+            move |f: &str| funcs.contains_key(f) || crate::builtins::builtins().contains_key(f);
         let trees = crate::parse::parse(name, text, &has_func)?;
         for tree in trees {
             if tree.is_empty() && self.trees.contains_key(&tree.name) {
@@ -118,7 +119,9 @@ impl Template {
     }
 
     pub(crate) fn func_named(&self, name: &str) -> Option<&Func> {
-        self.funcs.get(name).or_else(|| crate::builtins::builtins().get(name))
+        self.funcs
+            .get(name)
+            .or_else(|| crate::builtins::builtins().get(name))
     }
 
     /// Executes the current template.
@@ -141,7 +144,12 @@ impl Template {
         self.execute_at_depth(name, data, 0)
     }
 
-    pub(crate) fn execute_at_depth(&self, name: &str, data: &Value, depth: usize) -> Result<String, ExecError> {
+    pub(crate) fn execute_at_depth(
+        &self,
+        name: &str,
+        data: &Value,
+        depth: usize,
+    ) -> Result<String, ExecError> {
         let Some(tree) = self.trees.get(name) else {
             return Err(ExecError {
                 name: name.to_string(),

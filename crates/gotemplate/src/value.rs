@@ -384,7 +384,8 @@ impl Value {
                 }
                 let (a, b) = (a.read(), b.read());
                 a.len() == b.len()
-                    && a.iter().all(|(k, v)| b.get_key(k).is_some_and(|w| v.deep_equal(w)))
+                    && a.iter()
+                        .all(|(k, v)| b.get_key(k).is_some_and(|w| v.deep_equal(w)))
             }
             (Value::Object(a), Value::Object(b)) => {
                 a.type_name() == b.type_name() && key_order(self, other) == Ordering::Equal

@@ -26,7 +26,9 @@ fn helm_funcs() -> driftless_gotemplate::FuncMap {
     m.insert(
         "required".into(),
         Func::new(Arity::Exact(2), |a| match &a[1] {
-            Value::Nil | Value::Missing => Err(FuncError::Call(driftless_gotemplate::funcs::arg_str(&a, 0)?)),
+            Value::Nil | Value::Missing => Err(FuncError::Call(
+                driftless_gotemplate::funcs::arg_str(&a, 0)?,
+            )),
             v => Ok(v.clone()),
         }),
     );
@@ -36,8 +38,11 @@ fn helm_funcs() -> driftless_gotemplate::FuncMap {
 #[test]
 fn include_and_tpl_run_templates_of_the_set() {
     let mut set = Template::new("chart").funcs(helm_funcs());
-    set.add("_helpers.tpl", r#"{{- define "name" -}}{{ .Chart.Name | trunc 63 }}{{- end -}}"#)
-        .unwrap();
+    set.add(
+        "_helpers.tpl",
+        r#"{{- define "name" -}}{{ .Chart.Name | trunc 63 }}{{- end -}}"#,
+    )
+    .unwrap();
     set.add(
         "deployment.yaml",
         r#"name: {{ include "name" . | upper }}
@@ -64,8 +69,11 @@ x: {{ $x | quote }}"#,
 #[test]
 fn include_recursion_is_bounded() {
     let mut set = Template::new("t").funcs(helm_funcs());
-    set.add("t", r#"{{ define "loop" }}{{ include "loop" . }}{{ end }}{{ include "loop" . }}"#)
-        .unwrap();
+    set.add(
+        "t",
+        r#"{{ define "loop" }}{{ include "loop" . }}{{ end }}{{ include "loop" . }}"#,
+    )
+    .unwrap();
     let err = set.execute(&Value::Missing).unwrap_err().to_string();
     assert!(err.contains("exceeded maximum template depth"), "{err}");
 }
@@ -89,14 +97,24 @@ fn options_and_missing_templates() {
         .missing_key(MissingKey::Error)
         .parse("{{ .a }}")
         .unwrap();
-    assert!(t.execute(&Value::from_json(&serde_json::json!({}))).is_err());
+    assert!(
+        t.execute(&Value::from_json(&serde_json::json!({})))
+            .is_err()
+    );
     assert!(Template::new("t").option("missingkey=bogus").is_err());
-    let t = Template::new("t").parse(r#"{{ define "x" }}{{ end }}"#).unwrap();
+    let t = Template::new("t")
+        .parse(r#"{{ define "x" }}{{ end }}"#)
+        .unwrap();
     assert_eq!(
-        t.execute_template("nope", &Value::Missing).unwrap_err().to_string(),
+        t.execute_template("nope", &Value::Missing)
+            .unwrap_err()
+            .to_string(),
         "template: no template \"nope\" associated with template \"t\""
     );
-    assert_eq!(t.defined_templates(), "; defined templates are: \"t\", \"x\"");
+    assert_eq!(
+        t.defined_templates(),
+        "; defined templates are: \"t\", \"x\""
+    );
     let empty = Template::new("e");
     assert_eq!(
         empty.execute(&Value::Missing).unwrap_err().to_string(),
@@ -107,8 +125,19 @@ fn options_and_missing_templates() {
 #[test]
 fn set_mutates_shared_maps_and_call_runs_function_values() {
     let mut map = driftless_gotemplate::Map::new();
-    map.insert("f", Value::Func(Func::new(Arity::Exact(1), |a| Ok(Value::String(format!("<{}>", driftless_gotemplate::print::sprint_value(&a[0])))))));
-    let t = Template::new("t").funcs(sprig::hermetic()).parse(r#"{{ call .f 3 }}{{ $d := dict }}{{ $_ := set $d "k" 1 }}{{ $d.k }}"#).unwrap();
+    map.insert(
+        "f",
+        Value::Func(Func::new(Arity::Exact(1), |a| {
+            Ok(Value::String(format!(
+                "<{}>",
+                driftless_gotemplate::print::sprint_value(&a[0])
+            )))
+        })),
+    );
+    let t = Template::new("t")
+        .funcs(sprig::hermetic())
+        .parse(r#"{{ call .f 3 }}{{ $d := dict }}{{ $_ := set $d "k" 1 }}{{ $d.k }}"#)
+        .unwrap();
     assert_eq!(t.execute(&Value::map(map)).unwrap(), "<3>1");
 }
 
@@ -128,6 +157,15 @@ fn deep_nesting_fails_cleanly() {
         }
     }
     let mut set = Template::new("t");
-    set.add("t", r#"{{ define "r" }}{{ template "r" . }}{{ end }}{{ template "r" . }}"#).unwrap();
-    assert!(set.execute(&Value::Missing).unwrap_err().to_string().contains("exceeded maximum template depth"));
+    set.add(
+        "t",
+        r#"{{ define "r" }}{{ template "r" . }}{{ end }}{{ template "r" . }}"#,
+    )
+    .unwrap();
+    assert!(
+        set.execute(&Value::Missing)
+            .unwrap_err()
+            .to_string()
+            .contains("exceeded maximum template depth")
+    );
 }

@@ -8,7 +8,9 @@ fn obj(api_version: &str, kind: &str, name: &str, ns: &str) -> Value {
     let type_meta = Struct::new("yaml.TypeMeta")
         .field("APIVersion", api_version)
         .field("Kind", kind);
-    let name_meta = Struct::new("yaml.NameMeta").field("Name", name).field("Namespace", ns);
+    let name_meta = Struct::new("yaml.NameMeta")
+        .field("Name", name)
+        .field("Namespace", ns);
     let rid = Struct::new("yaml.ResourceIdentifier")
         .embed("TypeMeta", type_meta)
         .embed("NameMeta", name_meta);
@@ -29,12 +31,20 @@ fn data() -> Value {
     let mut app = Map::new();
     app.insert_key(
         obj("apps/v1", "Deployment", "web", "default"),
-        Value::list(vec![change("ghcr.io/org/web:1.0", "ghcr.io/org/web:1.1", "flux-system:web")]),
+        Value::list(vec![change(
+            "ghcr.io/org/web:1.0",
+            "ghcr.io/org/web:1.1",
+            "flux-system:web",
+        )]),
     );
     app.insert_key(
         obj("apps/v1", "Deployment", "api", "default"),
         Value::list(vec![
-            change("ghcr.io/org/api:2.0", "ghcr.io/org/api:2.1", "flux-system:api"),
+            change(
+                "ghcr.io/org/api:2.0",
+                "ghcr.io/org/api:2.1",
+                "flux-system:api",
+            ),
             change("2.0", "2.1", "flux-system:api:tag"),
         ]),
     );
@@ -61,7 +71,9 @@ fn data() -> Value {
     let objects = Value::map(objects);
     let changed = Struct::new("update.ResultV2")
         .field("FileChanges", Value::map(files))
-        .method("Changes", Arity::Exact(0), move |_| Ok(Value::list(changes.clone())))
+        .method("Changes", Arity::Exact(0), move |_| {
+            Ok(Value::list(changes.clone()))
+        })
         .method("Objects", Arity::Exact(0), move |_| Ok(objects.clone()));
     let mut values = Map::new();
     values.insert("env", "prod".into());
@@ -81,7 +93,11 @@ fn data() -> Value {
 #[test]
 fn flux_commit_message_matches_go() {
     let golden: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/golden-flux.json")).unwrap(),
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/golden-flux.json"
+        ))
+        .unwrap(),
     )
     .unwrap();
     let template = golden["template"].as_str().unwrap();
@@ -95,7 +111,9 @@ fn methods_take_arguments() {
     let caps = Struct::new("chartutil.Capabilities").field(
         "APIVersions",
         Struct::new("chartutil.VersionSet").method("Has", Arity::Exact(1), |a| {
-            Ok(Value::Bool(matches!(a.first(), Some(Value::String(s)) if s == "apps/v1")))
+            Ok(Value::Bool(
+                matches!(a.first(), Some(Value::String(s)) if s == "apps/v1"),
+            ))
         }),
     );
     let data = Struct::new("Top").field("Capabilities", caps).into_value();
@@ -103,7 +121,9 @@ fn methods_take_arguments() {
         .parse(r#"{{ .Capabilities.APIVersions.Has "apps/v1" }} {{ if .Capabilities.APIVersions.Has "x/v9" }}y{{ else }}n{{ end }} {{ "apps/v1" | .Capabilities.APIVersions.Has }}"#)
         .unwrap();
     assert_eq!(t.execute(&data).unwrap(), "true n true");
-    let bad = Template::new("t").parse("{{ .Capabilities.APIVersions.Has }}").unwrap();
+    let bad = Template::new("t")
+        .parse("{{ .Capabilities.APIVersions.Has }}")
+        .unwrap();
     assert_eq!(
         bad.execute(&data).unwrap_err().to_string(),
         "template: t:1:16: executing \"t\" at <.Capabilities.APIVersions.Has>: wrong number of args for Has: want 1 got 0"

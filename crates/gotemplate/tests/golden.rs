@@ -6,17 +6,32 @@ use driftless_gotemplate::{Template, Value, sprig};
 
 /// Cases where Go's error text is impractical to match exactly; both must still fail.
 const LOOSE_ERRORS: &[(&str, &str)] = &[
-    ("sprig-mustfromjson-bad", "serde_json's parse error wording differs from encoding/json's"),
-    ("sprig-regex-bad", "the regex crate's parse error wording differs from Go regexp's"),
-    ("r-regex-find-bad", "the regex crate's parse error wording differs from Go regexp's"),
+    (
+        "sprig-mustfromjson-bad",
+        "serde_json's parse error wording differs from encoding/json's",
+    ),
+    (
+        "sprig-regex-bad",
+        "the regex crate's parse error wording differs from Go regexp's",
+    ),
+    (
+        "r-regex-find-bad",
+        "the regex crate's parse error wording differs from Go regexp's",
+    ),
 ];
 
 /// Cases where this crate knowingly differs from Go (listed in the README); reported, not
 /// failed.
 const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     ("g-number-imag", "complex numbers are not supported"),
-    ("g-printf-float-int-verbs", "%x of a float (hexadecimal float) is not supported"),
-    ("t-typeof-more", "`until` returns []interface {} here, []int in Sprig"),
+    (
+        "g-printf-float-int-verbs",
+        "%x of a float (hexadecimal float) is not supported",
+    ),
+    (
+        "t-typeof-more",
+        "`until` returns []interface {} here, []int in Sprig",
+    ),
 ];
 
 #[derive(serde::Deserialize)]
@@ -33,16 +48,20 @@ struct Case {
 fn render(case: &Case) -> Result<String, String> {
     let mut t = Template::new("t").funcs(sprig::hermetic());
     if let Some(mode) = &case.missingkey {
-        t = t.option(&format!("missingkey={mode}")).map_err(|e| e.to_string())?;
+        t = t
+            .option(&format!("missingkey={mode}"))
+            .map_err(|e| e.to_string())?;
     }
     let t = t.parse(&case.template).map_err(|e| e.to_string())?;
-    t.execute(&Value::from_json(&case.data)).map_err(|e| e.to_string())
+    t.execute(&Value::from_json(&case.data))
+        .map_err(|e| e.to_string())
 }
 
 #[test]
 fn golden_cases_match_go() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/golden.json"))
-        .expect("golden.json");
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/golden.json"))
+            .expect("golden.json");
     let cases: Vec<Case> = serde_json::from_str(&text).expect("golden.json parses");
     let mut failures = Vec::new();
     let mut exact = 0;
@@ -82,5 +101,10 @@ fn golden_cases_match_go() {
         cases.len(),
         failures.len()
     );
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -8,7 +8,8 @@ pub(super) fn register(m: &mut FuncMap) {
     use Arity::Exact;
     add(m, "fromJson", Exact(1), |a| {
         let s = arg_str(&a, 0)?;
-        Ok(serde_json::from_str::<serde_json::Value>(&s).map_or(Value::Nil, |j| Value::from_json(&j)))
+        Ok(serde_json::from_str::<serde_json::Value>(&s)
+            .map_or(Value::Nil, |j| Value::from_json(&j)))
     });
     add(m, "mustFromJson", Exact(1), |a| {
         let s = arg_str(&a, 0)?;
@@ -68,7 +69,12 @@ pub(crate) fn encode(out: &mut String, v: &Value, html: bool, level: Option<usiz
         }
         Value::Map(m) => {
             let entries = m.snapshot();
-            object(out, entries.iter().map(|(k, v)| (super::strval(k), v)), html, level);
+            object(
+                out,
+                entries.iter().map(|(k, v)| (super::strval(k), v)),
+                html,
+                level,
+            );
         }
         Value::Object(o) => {
             if let Some(s) = o.to_go_string()
@@ -83,7 +89,12 @@ pub(crate) fn encode(out: &mut String, v: &Value, html: bool, level: Option<usiz
     }
 }
 
-fn object<'a>(out: &mut String, entries: impl Iterator<Item = (String, &'a Value)>, html: bool, level: Option<usize>) {
+fn object<'a>(
+    out: &mut String,
+    entries: impl Iterator<Item = (String, &'a Value)>,
+    html: bool,
+    level: Option<usize>,
+) {
     let entries: Vec<_> = entries.collect();
     if entries.is_empty() {
         out.push_str("{}");

@@ -43,8 +43,18 @@ pub(super) fn register(m: &mut FuncMap) {
         l.insert(0, a[1].clone());
         list(l)
     });
-    both(m, "first", Exact(1), |a| Ok(list_of(&a[0], "find first on")?.first().cloned().unwrap_or(Value::Nil)));
-    both(m, "last", Exact(1), |a| Ok(list_of(&a[0], "find last on")?.last().cloned().unwrap_or(Value::Nil)));
+    both(m, "first", Exact(1), |a| {
+        Ok(list_of(&a[0], "find first on")?
+            .first()
+            .cloned()
+            .unwrap_or(Value::Nil))
+    });
+    both(m, "last", Exact(1), |a| {
+        Ok(list_of(&a[0], "find last on")?
+            .last()
+            .cloned()
+            .unwrap_or(Value::Nil))
+    });
     both(m, "rest", Exact(1), |a| {
         let l = list_of(&a[0], "find rest on")?;
         if l.is_empty() {
@@ -65,7 +75,13 @@ pub(super) fn register(m: &mut FuncMap) {
         list(l)
     });
     both(m, "compact", Exact(1), |a| {
-        list(list_of(&a[0], "compact on")?.iter().filter(|v| !empty(v)).cloned().collect())
+        list(
+            list_of(&a[0], "compact on")?
+                .iter()
+                .filter(|v| !empty(v))
+                .cloned()
+                .collect(),
+        )
     });
     both(m, "uniq", Exact(1), |a| {
         let mut out: Vec<Value> = Vec::new();
@@ -78,7 +94,12 @@ pub(super) fn register(m: &mut FuncMap) {
     });
     both(m, "without", AtLeast(1), |a| {
         let l = list_of(&a[0], "find without on")?;
-        list(l.iter().filter(|v| !a[1..].iter().any(|o| o.deep_equal(v))).cloned().collect())
+        list(
+            l.iter()
+                .filter(|v| !a[1..].iter().any(|o| o.deep_equal(v)))
+                .cloned()
+                .collect(),
+        )
     });
     both(m, "has", Exact(2), |a| match &a[1] {
         Value::Nil | Value::Missing => Ok(Value::Bool(false)),
@@ -89,7 +110,12 @@ pub(super) fn register(m: &mut FuncMap) {
         let l = match &a[0] {
             Value::List(l) => l.clone(),
             Value::Nil | Value::Missing => return fail(NIL_DEREF),
-            other => return fail(format!("list should be type of slice or array but {}", kind(other))),
+            other => {
+                return fail(format!(
+                    "list should be type of slice or array but {}",
+                    kind(other)
+                ));
+            }
         };
         if l.is_empty() {
             return Ok(Value::Nil);
@@ -118,7 +144,11 @@ pub(super) fn register(m: &mut FuncMap) {
         if size <= 0 {
             return fail("runtime error: makeslice: len out of range");
         }
-        list(l.chunks(size as usize).map(|c| Value::list(c.to_vec())).collect())
+        list(
+            l.chunks(size as usize)
+                .map(|c| Value::list(c.to_vec()))
+                .collect(),
+        )
     });
 
     // Dicts.
@@ -126,7 +156,12 @@ pub(super) fn register(m: &mut FuncMap) {
         let mut d = Map::new();
         for pair in a.chunks(2) {
             let key = strval(&pair[0]);
-            d.insert(key, pair.get(1).cloned().unwrap_or_else(|| Value::String(String::new())));
+            d.insert(
+                key,
+                pair.get(1)
+                    .cloned()
+                    .unwrap_or_else(|| Value::String(String::new())),
+            );
         }
         Ok(Value::map(d))
     });
@@ -168,7 +203,15 @@ pub(super) fn register(m: &mut FuncMap) {
         }
         list(out)
     });
-    add(m, "values", Exact(1), |a| list(arg_map(&a, 0)?.read().iter().map(|(_, v)| v.clone()).collect()));
+    add(m, "values", Exact(1), |a| {
+        list(
+            arg_map(&a, 0)?
+                .read()
+                .iter()
+                .map(|(_, v)| v.clone())
+                .collect(),
+        )
+    });
     add(m, "pick", AtLeast(1), |a| {
         let d = arg_map(&a, 0)?;
         let d = d.read();
@@ -195,7 +238,12 @@ pub(super) fn register(m: &mut FuncMap) {
         }
         Ok(Value::map(out))
     });
-    for (name, overwrite) in [("merge", false), ("mustMerge", false), ("mergeOverwrite", true), ("mustMergeOverwrite", true)] {
+    for (name, overwrite) in [
+        ("merge", false),
+        ("mustMerge", false),
+        ("mergeOverwrite", true),
+        ("mustMergeOverwrite", true),
+    ] {
         add(m, name, AtLeast(1), move |a| {
             let dst = arg_map(&a, 0)?;
             for i in 1..a.len() {
@@ -214,13 +262,19 @@ pub(super) fn register(m: &mut FuncMap) {
         }
         let n = a.len();
         let Value::Map(mut d) = a[n - 1].clone() else {
-            return fail(format!("interface conversion: interface {{}} is {}, not map[string]interface {{}}", a[n - 1].type_name()));
+            return fail(format!(
+                "interface conversion: interface {{}} is {}, not map[string]interface {{}}",
+                a[n - 1].type_name()
+            ));
         };
         let default = a[n - 2].clone();
         let keys = &a[..n - 2];
         for (i, k) in keys.iter().enumerate() {
             let Value::String(k) = k else {
-                return fail(format!("interface conversion: interface {{}} is {}, not string", k.type_name()));
+                return fail(format!(
+                    "interface conversion: interface {{}} is {}, not string",
+                    k.type_name()
+                ));
             };
             let step = d.read().get(k).cloned();
             let Some(step) = step else { return Ok(default) };

@@ -140,7 +140,10 @@ impl Object for SemVer {
         "ptr"
     }
     fn has_method(&self, name: &str) -> bool {
-        matches!(name, "Major" | "Minor" | "Patch" | "Prerelease" | "Metadata" | "Original" | "String")
+        matches!(
+            name,
+            "Major" | "Minor" | "Patch" | "Prerelease" | "Metadata" | "Original" | "String"
+        )
     }
     fn call_method(&self, name: &str, args: Vec<Value>) -> R {
         check_arity(name, &args, 0)?;
@@ -162,10 +165,22 @@ impl Object for SemVer {
 pub(super) fn register(m: &mut FuncMap) {
     use Arity::{AtLeast, Exact};
     // Integer arithmetic, through cast.ToInt64 as Sprig does.
-    add(m, "add1", Exact(1), |a| Ok(Value::Int(to_int64(&a[0]).wrapping_add(1))));
-    add(m, "add", AtLeast(0), |a| Ok(Value::Int(a.iter().map(to_int64).fold(0i64, i64::wrapping_add))));
-    add(m, "sub", Exact(2), |a| Ok(Value::Int(to_int64(&a[0]).wrapping_sub(to_int64(&a[1])))));
-    add(m, "mul", AtLeast(1), |a| Ok(Value::Int(a.iter().map(to_int64).fold(1i64, i64::wrapping_mul))));
+    add(m, "add1", Exact(1), |a| {
+        Ok(Value::Int(to_int64(&a[0]).wrapping_add(1)))
+    });
+    add(m, "add", AtLeast(0), |a| {
+        Ok(Value::Int(
+            a.iter().map(to_int64).fold(0i64, i64::wrapping_add),
+        ))
+    });
+    add(m, "sub", Exact(2), |a| {
+        Ok(Value::Int(to_int64(&a[0]).wrapping_sub(to_int64(&a[1]))))
+    });
+    add(m, "mul", AtLeast(1), |a| {
+        Ok(Value::Int(
+            a.iter().map(to_int64).fold(1i64, i64::wrapping_mul),
+        ))
+    });
     add(m, "div", Exact(2), |a| match to_int64(&a[1]) {
         0 => fail("runtime error: integer divide by zero"),
         b => Ok(Value::Int(to_int64(&a[0]).wrapping_div(b))),
@@ -175,13 +190,29 @@ pub(super) fn register(m: &mut FuncMap) {
         b => Ok(Value::Int(to_int64(&a[0]).wrapping_rem(b))),
     });
     for name in ["max", "biggest"] {
-        add(m, name, AtLeast(1), |a| Ok(Value::Int(a.iter().map(to_int64).max().unwrap_or(0))));
+        add(m, name, AtLeast(1), |a| {
+            Ok(Value::Int(a.iter().map(to_int64).max().unwrap_or(0)))
+        });
     }
-    add(m, "min", AtLeast(1), |a| Ok(Value::Int(a.iter().map(to_int64).min().unwrap_or(0))));
-    add(m, "maxf", AtLeast(1), |a| Ok(Value::Float(a.iter().map(to_float64).fold(f64::NEG_INFINITY, f64::max))));
-    add(m, "minf", AtLeast(1), |a| Ok(Value::Float(a.iter().map(to_float64).fold(f64::INFINITY, f64::min))));
-    add(m, "floor", Exact(1), |a| Ok(Value::Float(to_float64(&a[0]).floor())));
-    add(m, "ceil", Exact(1), |a| Ok(Value::Float(to_float64(&a[0]).ceil())));
+    add(m, "min", AtLeast(1), |a| {
+        Ok(Value::Int(a.iter().map(to_int64).min().unwrap_or(0)))
+    });
+    add(m, "maxf", AtLeast(1), |a| {
+        Ok(Value::Float(
+            a.iter().map(to_float64).fold(f64::NEG_INFINITY, f64::max),
+        ))
+    });
+    add(m, "minf", AtLeast(1), |a| {
+        Ok(Value::Float(
+            a.iter().map(to_float64).fold(f64::INFINITY, f64::min),
+        ))
+    });
+    add(m, "floor", Exact(1), |a| {
+        Ok(Value::Float(to_float64(&a[0]).floor()))
+    });
+    add(m, "ceil", Exact(1), |a| {
+        Ok(Value::Float(to_float64(&a[0]).ceil()))
+    });
     add(m, "round", AtLeast(2), |a| {
         let places = arg_int(&a, 1)? as f64;
         let round_on = match a.get(2) {
@@ -190,21 +221,34 @@ pub(super) fn register(m: &mut FuncMap) {
             Some(other) => {
                 return Err(FuncError::Arg {
                     index: 2,
-                    message: format!("wrong type for value; expected float64; got {}", other.type_name()),
+                    message: format!(
+                        "wrong type for value; expected float64; got {}",
+                        other.type_name()
+                    ),
                 });
             }
             None => 0.5,
         };
         let pow = 10f64.powf(places);
         let digit = pow * to_float64(&a[0]);
-        let r = if digit.fract() >= round_on { digit.ceil() } else { digit.floor() };
+        let r = if digit.fract() >= round_on {
+            digit.ceil()
+        } else {
+            digit.floor()
+        };
         Ok(Value::Float(r / pow))
     });
     add(m, "until", Exact(1), |a| {
         let n = arg_int(&a, 0)?;
         ints(until_step(0, n, if n < 0 { -1 } else { 1 })?)
     });
-    add(m, "untilStep", Exact(3), |a| ints(until_step(arg_int(&a, 0)?, arg_int(&a, 1)?, arg_int(&a, 2)?)?));
+    add(m, "untilStep", Exact(3), |a| {
+        ints(until_step(
+            arg_int(&a, 0)?,
+            arg_int(&a, 1)?,
+            arg_int(&a, 2)?,
+        )?)
+    });
     add(m, "seq", AtLeast(0), |a| {
         let mut p = Vec::new();
         for i in 0..a.len() {
@@ -241,9 +285,15 @@ pub(super) fn register(m: &mut FuncMap) {
         Ok(a[1].clone())
     });
     add(m, "empty", Exact(1), |a| Ok(Value::Bool(empty(&a[0]))));
-    add(m, "coalesce", AtLeast(0), |a| Ok(a.iter().find(|v| !empty(v)).cloned().unwrap_or(Value::Nil)));
-    add(m, "all", AtLeast(0), |a| Ok(Value::Bool(a.iter().all(|v| !empty(v)))));
-    add(m, "any", AtLeast(0), |a| Ok(Value::Bool(a.iter().any(|v| !empty(v)))));
+    add(m, "coalesce", AtLeast(0), |a| {
+        Ok(a.iter().find(|v| !empty(v)).cloned().unwrap_or(Value::Nil))
+    });
+    add(m, "all", AtLeast(0), |a| {
+        Ok(Value::Bool(a.iter().all(|v| !empty(v))))
+    });
+    add(m, "any", AtLeast(0), |a| {
+        Ok(Value::Bool(a.iter().any(|v| !empty(v))))
+    });
     add(m, "ternary", Exact(3), |a| {
         let c = arg_bool(&a, 2)?;
         Ok(if c { a[0].clone() } else { a[1].clone() })
@@ -252,24 +302,48 @@ pub(super) fn register(m: &mut FuncMap) {
 
     // Encodings and hashes.
     use base64::engine::general_purpose::STANDARD as std64;
-    add(m, "b64enc", Exact(1), |a| Ok(Value::String(std64.encode(arg_str(&a, 0)?))));
+    add(m, "b64enc", Exact(1), |a| {
+        Ok(Value::String(std64.encode(arg_str(&a, 0)?)))
+    });
     add(m, "b64dec", Exact(1), |a| {
         Ok(Value::String(match std64.decode(arg_str(&a, 0)?) {
             Ok(b) => String::from_utf8_lossy(&b).into_owned(),
             Err(e) => b64err(e),
         }))
     });
-    add(m, "b32enc", Exact(1), |a| Ok(Value::String(data_encoding::BASE32.encode(arg_str(&a, 0)?.as_bytes()))));
-    add(m, "b32dec", Exact(1), |a| {
-        Ok(Value::String(match data_encoding::BASE32.decode(arg_str(&a, 0)?.as_bytes()) {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-            Err(e) => format!("illegal base32 data at input byte {}", e.position),
-        }))
+    add(m, "b32enc", Exact(1), |a| {
+        Ok(Value::String(
+            data_encoding::BASE32.encode(arg_str(&a, 0)?.as_bytes()),
+        ))
     });
-    add(m, "sha1sum", Exact(1), |a| Ok(Value::String(hex(&sha1::Sha1::digest(arg_str(&a, 0)?.as_bytes())))));
-    add(m, "sha256sum", Exact(1), |a| Ok(Value::String(hex(&sha2::Sha256::digest(arg_str(&a, 0)?.as_bytes())))));
-    add(m, "sha512sum", Exact(1), |a| Ok(Value::String(hex(&sha2::Sha512::digest(arg_str(&a, 0)?.as_bytes())))));
-    add(m, "adler32sum", Exact(1), |a| Ok(Value::String(adler32(arg_str(&a, 0)?.as_bytes()).to_string())));
+    add(m, "b32dec", Exact(1), |a| {
+        Ok(Value::String(
+            match data_encoding::BASE32.decode(arg_str(&a, 0)?.as_bytes()) {
+                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                Err(e) => format!("illegal base32 data at input byte {}", e.position),
+            },
+        ))
+    });
+    add(m, "sha1sum", Exact(1), |a| {
+        Ok(Value::String(hex(&sha1::Sha1::digest(
+            arg_str(&a, 0)?.as_bytes(),
+        ))))
+    });
+    add(m, "sha256sum", Exact(1), |a| {
+        Ok(Value::String(hex(&sha2::Sha256::digest(
+            arg_str(&a, 0)?.as_bytes(),
+        ))))
+    });
+    add(m, "sha512sum", Exact(1), |a| {
+        Ok(Value::String(hex(&sha2::Sha512::digest(
+            arg_str(&a, 0)?.as_bytes(),
+        ))))
+    });
+    add(m, "adler32sum", Exact(1), |a| {
+        Ok(Value::String(
+            adler32(arg_str(&a, 0)?.as_bytes()).to_string(),
+        ))
+    });
 
     // Regexes (Rust's regex crate: RE2 syntax; Go's \d \w \s are ASCII-only, Rust's Unicode).
     for name in ["regexMatch", "mustRegexMatch"] {
@@ -288,35 +362,53 @@ pub(super) fn register(m: &mut FuncMap) {
             let (re, s, n) = (arg_str(&a, 0)?, arg_str(&a, 1)?, arg_int(&a, 2)?);
             let r = regex(&re)?;
             let limit = if n < 0 { usize::MAX } else { n as usize };
-            Ok(Value::list(r.find_iter(&s).take(limit).map(|m| Value::String(m.as_str().into())).collect()))
+            Ok(Value::list(
+                r.find_iter(&s)
+                    .take(limit)
+                    .map(|m| Value::String(m.as_str().into()))
+                    .collect(),
+            ))
         });
     }
     for name in ["regexFind", "mustRegexFind"] {
         add(m, name, Exact(2), |a| {
             let r = regex(&arg_str(&a, 0)?)?;
-            Ok(Value::String(r.find(&arg_str(&a, 1)?).map_or(String::new(), |m| m.as_str().into())))
+            Ok(Value::String(
+                r.find(&arg_str(&a, 1)?)
+                    .map_or(String::new(), |m| m.as_str().into()),
+            ))
         });
     }
     for name in ["regexReplaceAll", "mustRegexReplaceAll"] {
         add(m, name, Exact(3), |a| {
             let r = regex(&arg_str(&a, 0)?)?;
-            Ok(Value::String(r.replace_all(&arg_str(&a, 1)?, arg_str(&a, 2)?.as_str()).into_owned()))
+            Ok(Value::String(
+                r.replace_all(&arg_str(&a, 1)?, arg_str(&a, 2)?.as_str())
+                    .into_owned(),
+            ))
         });
     }
     for name in ["regexReplaceAllLiteral", "mustRegexReplaceAllLiteral"] {
         add(m, name, Exact(3), |a| {
             let r = regex(&arg_str(&a, 0)?)?;
             let rep = arg_str(&a, 2)?;
-            Ok(Value::String(r.replace_all(&arg_str(&a, 1)?, regex::NoExpand(&rep)).into_owned()))
+            Ok(Value::String(
+                r.replace_all(&arg_str(&a, 1)?, regex::NoExpand(&rep))
+                    .into_owned(),
+            ))
         });
     }
     for name in ["regexSplit", "mustRegexSplit"] {
         add(m, name, Exact(3), |a| {
             let (r, s, n) = (regex(&arg_str(&a, 0)?)?, arg_str(&a, 1)?, arg_int(&a, 2)?);
-            Ok(Value::list(go_split(&r, &s, n).into_iter().map(Value::String).collect()))
+            Ok(Value::list(
+                go_split(&r, &s, n).into_iter().map(Value::String).collect(),
+            ))
         });
     }
-    add(m, "regexQuoteMeta", Exact(1), |a| Ok(Value::String(regex::escape(&arg_str(&a, 0)?))));
+    add(m, "regexQuoteMeta", Exact(1), |a| {
+        Ok(Value::String(regex::escape(&arg_str(&a, 0)?)))
+    });
 
     // Semver, with driftless-version's Masterminds-style constraints.
     add(m, "semver", Exact(1), |a| {
@@ -337,15 +429,25 @@ pub(super) fn register(m: &mut FuncMap) {
     });
 
     // Reflection.
-    add(m, "typeOf", Exact(1), |a| Ok(Value::String(a[0].type_name())));
-    add(m, "typeIs", Exact(2), |a| Ok(Value::Bool(arg_str(&a, 0)? == a[1].type_name())));
+    add(m, "typeOf", Exact(1), |a| {
+        Ok(Value::String(a[0].type_name()))
+    });
+    add(m, "typeIs", Exact(2), |a| {
+        Ok(Value::Bool(arg_str(&a, 0)? == a[1].type_name()))
+    });
     add(m, "typeIsLike", Exact(2), |a| {
         let (t, v) = (arg_str(&a, 0)?, a[1].type_name());
         Ok(Value::Bool(t == v || t == format!("*{v}")))
     });
-    add(m, "kindOf", Exact(1), |a| Ok(Value::String(a[0].kind_name().into())));
-    add(m, "kindIs", Exact(2), |a| Ok(Value::Bool(arg_str(&a, 0)? == a[1].kind_name())));
-    add(m, "deepEqual", Exact(2), |a| Ok(Value::Bool(a[0].deep_equal(&a[1]))));
+    add(m, "kindOf", Exact(1), |a| {
+        Ok(Value::String(a[0].kind_name().into()))
+    });
+    add(m, "kindIs", Exact(2), |a| {
+        Ok(Value::Bool(arg_str(&a, 0)? == a[1].kind_name()))
+    });
+    add(m, "deepEqual", Exact(2), |a| {
+        Ok(Value::Bool(a[0].deep_equal(&a[1])))
+    });
 
     // Paths (slash-separated: path and, on Linux, filepath).
     for (name, f) in [
@@ -358,10 +460,14 @@ pub(super) fn register(m: &mut FuncMap) {
         ("osClean", go_path_clean),
         ("osExt", go_path_ext),
     ] {
-        add(m, name, Exact(1), move |a| Ok(Value::String(f(&arg_str(&a, 0)?))));
+        add(m, name, Exact(1), move |a| {
+            Ok(Value::String(f(&arg_str(&a, 0)?)))
+        });
     }
     for name in ["isAbs", "osIsAbs"] {
-        add(m, name, Exact(1), |a| Ok(Value::Bool(arg_str(&a, 0)?.starts_with('/'))));
+        add(m, name, Exact(1), |a| {
+            Ok(Value::Bool(arg_str(&a, 0)?.starts_with('/')))
+        });
     }
     let _ = strval;
 }

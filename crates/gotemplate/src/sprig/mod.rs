@@ -60,7 +60,8 @@ pub(crate) fn kind(v: &Value) -> &'static str {
 }
 
 /// What Go says when Sprig calls `reflect.TypeOf(nil).Kind()`.
-pub(crate) const NIL_DEREF: &str = "runtime error: invalid memory address or nil pointer dereference";
+pub(crate) const NIL_DEREF: &str =
+    "runtime error: invalid memory address or nil pointer dereference";
 
 /// `cast.ToInt64`.
 pub(crate) fn to_int64(v: &Value) -> i64 {

@@ -1,6 +1,6 @@
 //! Sprig's string functions.
 
-use super::{add, fail, strslice, strval, strings_value, to_float64, to_int64};
+use super::{add, fail, strings_value, strslice, strval, to_float64, to_int64};
 use crate::funcs::{Arity, FuncMap, arg_int, arg_str};
 use crate::value::{Map, Value};
 use heck::{ToKebabCase, ToSnakeCase, ToUpperCamelCase};
@@ -44,9 +44,15 @@ pub(super) fn register(m: &mut FuncMap) {
         }
         s(v)
     });
-    add(m, "trim", Exact(1), |a| s(arg_str(&a, 0)?.trim().to_string()));
-    add(m, "upper", Exact(1), |a| s(arg_str(&a, 0)?.chars().map(go_upper).collect()));
-    add(m, "lower", Exact(1), |a| s(arg_str(&a, 0)?.chars().map(go_lower).collect()));
+    add(m, "trim", Exact(1), |a| {
+        s(arg_str(&a, 0)?.trim().to_string())
+    });
+    add(m, "upper", Exact(1), |a| {
+        s(arg_str(&a, 0)?.chars().map(go_upper).collect())
+    });
+    add(m, "lower", Exact(1), |a| {
+        s(arg_str(&a, 0)?.chars().map(go_lower).collect())
+    });
     add(m, "title", Exact(1), |a| s(title(&arg_str(&a, 0)?)));
     add(m, "untitle", Exact(1), |a| s(untitle(&arg_str(&a, 0)?)));
     add(m, "substr", Exact(3), |a| {
@@ -60,10 +66,14 @@ pub(super) fn register(m: &mut FuncMap) {
             (start, end)
         };
         if hi < 0 || hi > len {
-            return fail(format!("runtime error: slice bounds out of range [:{hi}] with length {len}"));
+            return fail(format!(
+                "runtime error: slice bounds out of range [:{hi}] with length {len}"
+            ));
         }
         if lo > hi {
-            return fail(format!("runtime error: slice bounds out of range [{lo}:{hi}]"));
+            return fail(format!(
+                "runtime error: slice bounds out of range [{lo}:{hi}]"
+            ));
         }
         s(bytes(&v, lo as usize, hi as usize))
     });
@@ -91,9 +101,17 @@ pub(super) fn register(m: &mut FuncMap) {
         let (x, v) = (arg_str(&a, 0)?, arg_str(&a, 1)?);
         s(v.strip_prefix(x.as_str()).unwrap_or(&v).to_string())
     });
-    add(m, "nospace", Exact(1), |a| s(arg_str(&a, 0)?.chars().filter(|c| !c.is_whitespace()).collect()));
+    add(m, "nospace", Exact(1), |a| {
+        s(arg_str(&a, 0)?
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect())
+    });
     add(m, "initials", Exact(1), |a| {
-        s(arg_str(&a, 0)?.split_whitespace().filter_map(|w| w.chars().next()).collect())
+        s(arg_str(&a, 0)?
+            .split_whitespace()
+            .filter_map(|w| w.chars().next())
+            .collect())
     });
     add(m, "swapcase", Exact(1), |a| {
         s(arg_str(&a, 0)?
@@ -109,30 +127,65 @@ pub(super) fn register(m: &mut FuncMap) {
             })
             .collect())
     });
-    add(m, "snakecase", Exact(1), |a| s(arg_str(&a, 0)?.to_snake_case()));
-    add(m, "camelcase", Exact(1), |a| s(arg_str(&a, 0)?.to_upper_camel_case()));
-    add(m, "kebabcase", Exact(1), |a| s(arg_str(&a, 0)?.to_kebab_case()));
-    add(m, "wrap", Exact(2), |a| s(wrap(&arg_str(&a, 1)?, arg_int(&a, 0)?, "\n", false)));
-    add(m, "wrapWith", Exact(3), |a| {
-        s(wrap(&arg_str(&a, 2)?, arg_int(&a, 0)?, &arg_str(&a, 1)?, true))
+    add(m, "snakecase", Exact(1), |a| {
+        s(arg_str(&a, 0)?.to_snake_case())
     });
-    add(m, "contains", Exact(2), |a| Ok(Value::Bool(arg_str(&a, 1)?.contains(&arg_str(&a, 0)?))));
-    add(m, "hasPrefix", Exact(2), |a| Ok(Value::Bool(arg_str(&a, 1)?.starts_with(&arg_str(&a, 0)?))));
-    add(m, "hasSuffix", Exact(2), |a| Ok(Value::Bool(arg_str(&a, 1)?.ends_with(&arg_str(&a, 0)?))));
+    add(m, "camelcase", Exact(1), |a| {
+        s(arg_str(&a, 0)?.to_upper_camel_case())
+    });
+    add(m, "kebabcase", Exact(1), |a| {
+        s(arg_str(&a, 0)?.to_kebab_case())
+    });
+    add(m, "wrap", Exact(2), |a| {
+        s(wrap(&arg_str(&a, 1)?, arg_int(&a, 0)?, "\n", false))
+    });
+    add(m, "wrapWith", Exact(3), |a| {
+        s(wrap(
+            &arg_str(&a, 2)?,
+            arg_int(&a, 0)?,
+            &arg_str(&a, 1)?,
+            true,
+        ))
+    });
+    add(m, "contains", Exact(2), |a| {
+        Ok(Value::Bool(arg_str(&a, 1)?.contains(&arg_str(&a, 0)?)))
+    });
+    add(m, "hasPrefix", Exact(2), |a| {
+        Ok(Value::Bool(arg_str(&a, 1)?.starts_with(&arg_str(&a, 0)?)))
+    });
+    add(m, "hasSuffix", Exact(2), |a| {
+        Ok(Value::Bool(arg_str(&a, 1)?.ends_with(&arg_str(&a, 0)?)))
+    });
     add(m, "quote", AtLeast(0), |a| {
-        let parts: Vec<String> = a.iter().filter(|v| !v.is_nil()).map(|v| crate::print::quote(&strval(v))).collect();
+        let parts: Vec<String> = a
+            .iter()
+            .filter(|v| !v.is_nil())
+            .map(|v| crate::print::quote(&strval(v)))
+            .collect();
         s(parts.join(" "))
     });
     add(m, "squote", AtLeast(0), |a| {
-        let parts: Vec<String> = a.iter().filter(|v| !v.is_nil()).map(|v| format!("'{}'", crate::print::sprint_value(v))).collect();
+        let parts: Vec<String> = a
+            .iter()
+            .filter(|v| !v.is_nil())
+            .map(|v| format!("'{}'", crate::print::sprint_value(v)))
+            .collect();
         s(parts.join(" "))
     });
     add(m, "cat", AtLeast(0), |a| {
-        let parts: Vec<String> = a.iter().filter(|v| !v.is_nil()).map(crate::print::sprint_value).collect();
+        let parts: Vec<String> = a
+            .iter()
+            .filter(|v| !v.is_nil())
+            .map(crate::print::sprint_value)
+            .collect();
         s(parts.join(" "))
     });
-    add(m, "indent", Exact(2), |a| s(indent(arg_int(&a, 0)?, &arg_str(&a, 1)?)?));
-    add(m, "nindent", Exact(2), |a| s(format!("\n{}", indent(arg_int(&a, 0)?, &arg_str(&a, 1)?)?)));
+    add(m, "indent", Exact(2), |a| {
+        s(indent(arg_int(&a, 0)?, &arg_str(&a, 1)?)?)
+    });
+    add(m, "nindent", Exact(2), |a| {
+        s(format!("\n{}", indent(arg_int(&a, 0)?, &arg_str(&a, 1)?)?))
+    });
     add(m, "replace", Exact(3), |a| {
         let (old, new, src) = (arg_str(&a, 0)?, arg_str(&a, 1)?, arg_str(&a, 2)?);
         if old.is_empty() {
@@ -153,14 +206,21 @@ pub(super) fn register(m: &mut FuncMap) {
     add(m, "toString", Exact(1), |a| s(strval(&a[0])));
     add(m, "atoi", Exact(1), |a| {
         let v = arg_str(&a, 0)?;
-        let ok = !v.is_empty() && v.trim_start_matches(['+', '-']).chars().all(|c| c.is_ascii_digit());
+        let ok = !v.is_empty()
+            && v.trim_start_matches(['+', '-'])
+                .chars()
+                .all(|c| c.is_ascii_digit());
         Ok(Value::Int(if ok { v.parse().unwrap_or(0) } else { 0 }))
     });
     add(m, "int64", Exact(1), |a| Ok(Value::Int(to_int64(&a[0]))));
     add(m, "int", Exact(1), |a| Ok(Value::Int(to_int64(&a[0]))));
-    add(m, "float64", Exact(1), |a| Ok(Value::Float(to_float64(&a[0]))));
+    add(m, "float64", Exact(1), |a| {
+        Ok(Value::Float(to_float64(&a[0])))
+    });
     add(m, "toDecimal", Exact(1), |a| {
-        Ok(Value::Int(i64::from_str_radix(&crate::print::sprint_value(&a[0]), 8).unwrap_or(0)))
+        Ok(Value::Int(
+            i64::from_str_radix(&crate::print::sprint_value(&a[0]), 8).unwrap_or(0),
+        ))
     });
     add(m, "split", Exact(2), |a| {
         let (sep, orig) = (arg_str(&a, 0)?, arg_str(&a, 1)?);
@@ -174,7 +234,9 @@ pub(super) fn register(m: &mut FuncMap) {
         let (sep, orig) = (arg_str(&a, 0)?, arg_str(&a, 1)?);
         Ok(strings_value(go_split(&orig, &sep, -1)))
     });
-    add(m, "toStrings", Exact(1), |a| Ok(strings_value(strslice(&a[0]))));
+    add(m, "toStrings", Exact(1), |a| {
+        Ok(strings_value(strslice(&a[0])))
+    });
     add(m, "join", Exact(2), |a| {
         let sep = arg_str(&a, 0)?;
         s(strslice(&a[1]).join(&sep))
