@@ -191,7 +191,7 @@ fn index(item: &Value, indexes: &[Value]) -> Result<Value, FuncError> {
                 let m = m.read();
                 if m.string_keys() && !matches!(i, Value::String(_)) {
                     if i.is_nil() {
-                        Value::Nil
+                        return call_err("value is nil; should be of type string");
                     } else {
                         return call_err(format!(
                             "value has type {}; should be string",

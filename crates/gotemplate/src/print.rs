@@ -371,6 +371,17 @@ fn fmt_int(out: &mut String, i: i64, verb: char, spec: &Spec, v: &Value) {
     } else {
         ""
     };
+    if zero_ok && spec.zero && !spec.minus {
+        // Go pads the digits with zeros to the width (less the sign), then adds the prefix.
+        if let Some(w) = spec.width {
+            let w = w.saturating_sub(usize::from(!sign.is_empty()));
+            while digits.len() < w {
+                digits.insert(0, '0');
+            }
+        }
+        out.push_str(&format!("{sign}{prefix}{digits}"));
+        return;
+    }
     let s = format!("{sign}{prefix}{digits}");
     pad_with(out, &s, spec, zero_ok);
 }
