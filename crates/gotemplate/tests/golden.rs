@@ -32,6 +32,10 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "t-typeof-more",
         "`until` returns []interface {} here, []int in Sprig",
     ),
+    (
+        "t-duration-int-constant",
+        "Sprig's duration/durationRound ignore Go `int` (only int64); integers are one type here",
+    ),
 ];
 
 #[derive(serde::Deserialize)]

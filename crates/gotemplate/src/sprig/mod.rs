@@ -2,10 +2,11 @@
 //!
 //! Implemented: strings, conversions, numbers (integer ones), defaults and flow, JSON,
 //! encodings and hashes, lists, dicts, regexes, semver, reflection, paths. Not implemented
-//! (see the crate README): dates, the crypto and random functions that Sprig's hermetic map
-//! still lists (`shuffle`, `randInt`, `bcrypt`, `genCA` …), the decimal `*f` arithmetic,
+//! (see the crate README): dates other than `duration`/`durationRound`, the crypto and random
+//! functions that Sprig's hermetic map still lists (`shuffle`, `randInt`, `bcrypt`, `genCA` …),
 //! `urlParse`/`urlJoin`.
 
+mod decimal;
 mod json;
 mod lists;
 mod misc;
@@ -22,6 +23,7 @@ pub fn hermetic() -> FuncMap {
     lists::register(&mut m);
     misc::register(&mut m);
     json::register(&mut m);
+    decimal::register(&mut m);
     m
 }
 
