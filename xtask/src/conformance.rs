@@ -38,11 +38,12 @@ pub fn run(driftless: &Path, min_pass_rate: f64) -> anyhow::Result<()> {
 }
 
 /// The crates with a cargo-fuzz `fuzz/` directory.
-const FUZZED_CRATES: [&str; 4] = [
+const FUZZED_CRATES: [&str; 5] = [
     "crates/yaml",
     "crates/kustomize",
     "crates/setters",
     "crates/policy",
+    "crates/gotemplate",
 ];
 
 /// Runs every fuzz target of every fuzzed crate for `seconds` each (`cargo +nightly fuzz`,

@@ -1,0 +1,573 @@
+//! The lexer: Go's `text/template/parse/lex.go` item stream, produced eagerly.
+
+/// A lexical item.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Tok {
+    Text(String),
+    LeftDelim,
+    RightDelim,
+    Space,
+    Ident(String),
+    Field(String),
+    Variable(String),
+    Str(String),
+    RawStr(String),
+    Char(String),
+    Number(String),
+    Bool(bool),
+    Nil,
+    Dot,
+    Pipe,
+    LeftParen,
+    RightParen,
+    Declare,
+    Assign,
+    /// An ASCII punctuation character (`,` in `range $i, $v`).
+    Punct(char),
+    Keyword(&'static str),
+    Eof,
+    Error(String),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Item {
+    pub tok: Tok,
+    pub pos: usize,
+    pub line: usize,
+}
+
+impl Item {
+    /// Go's `item.String()`, used in parse errors.
+    pub fn describe(&self) -> String {
+        let val = match &self.tok {
+            Tok::Eof => return "EOF".into(),
+            Tok::Error(e) => return e.clone(),
+            Tok::Keyword(k) => return format!("<{k}>"),
+            Tok::Text(s) | Tok::Ident(s) | Tok::Field(s) | Tok::Variable(s) => s.clone(),
+            Tok::Str(s) | Tok::RawStr(s) | Tok::Char(s) | Tok::Number(s) => s.clone(),
+            Tok::LeftDelim => "{{".into(),
+            Tok::RightDelim => "}}".into(),
+            Tok::Space => " ".into(),
+            Tok::Bool(b) => b.to_string(),
+            Tok::Nil => "nil".into(),
+            Tok::Dot => ".".into(),
+            Tok::Pipe => "|".into(),
+            Tok::LeftParen => "(".into(),
+            Tok::RightParen => ")".into(),
+            Tok::Declare => ":=".into(),
+            Tok::Assign => "=".into(),
+            Tok::Punct(c) => c.to_string(),
+        };
+        if val.chars().count() > 10 {
+            let short: String = val.chars().take(10).collect();
+            format!("{}...", crate::print::quote(&short))
+        } else {
+            crate::print::quote(&val)
+        }
+    }
+}
+
+const LEFT: &str = "{{";
+const RIGHT: &str = "}}";
+
+fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
+}
+
+fn is_alnum(c: char) -> bool {
+    c == '_' || c.is_alphabetic() || c.is_numeric()
+}
+
+fn keyword(word: &str) -> Option<Tok> {
+    Some(match word {
+        "block" => Tok::Keyword("block"),
+        "break" => Tok::Keyword("break"),
+        "continue" => Tok::Keyword("continue"),
+        "define" => Tok::Keyword("define"),
+        "else" => Tok::Keyword("else"),
+        "end" => Tok::Keyword("end"),
+        "if" => Tok::Keyword("if"),
+        "range" => Tok::Keyword("range"),
+        "template" => Tok::Keyword("template"),
+        "with" => Tok::Keyword("with"),
+        "nil" => Tok::Nil,
+        "true" => Tok::Bool(true),
+        "false" => Tok::Bool(false),
+        _ => return None,
+    })
+}
+
+struct Lexer<'a> {
+    input: &'a str,
+    pos: usize,
+    items: Vec<Item>,
+    paren_depth: usize,
+}
+
+/// Lexes `input` into items ending with `Eof` or an `Error`.
+pub(crate) fn lex(input: &str) -> Vec<Item> {
+    let mut l = Lexer {
+        input,
+        pos: 0,
+        items: Vec::new(),
+        paren_depth: 0,
+    };
+    l.run();
+    l.items
+}
+
+impl Lexer<'_> {
+    fn line_at(&self, pos: usize) -> usize {
+        1 + self.input[..pos.min(self.input.len())]
+            .matches('\n')
+            .count()
+    }
+
+    fn emit(&mut self, tok: Tok, pos: usize) {
+        let line = self.line_at(pos);
+        self.items.push(Item { tok, pos, line });
+    }
+
+    fn rest(&self) -> &str {
+        &self.input[self.pos..]
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.rest().chars().next()
+    }
+
+    fn error(&mut self, pos: usize, msg: String) {
+        self.emit(Tok::Error(msg), pos);
+    }
+
+    /// Whether `s` starts with a left trim marker (`- ` after the delimiter).
+    fn left_trim(s: &str) -> bool {
+        let mut c = s.chars();
+        c.next() == Some('-') && c.next().is_some_and(is_space)
+    }
+
+    fn run(&mut self) {
+        let mut trim_next_text = false;
+        loop {
+            // Text up to the next action.
+            let rest = self.rest();
+            let (text_end, found) = match rest.find(LEFT) {
+                Some(i) => (self.pos + i, true),
+                None => (self.input.len(), false),
+            };
+            let mut text = &self.input[self.pos..text_end];
+            let mut text_start = self.pos;
+            if trim_next_text {
+                let trimmed = text.trim_start_matches(is_space);
+                text_start += text.len() - trimmed.len();
+                text = trimmed;
+            }
+            let trim_left = found && Self::left_trim(&self.input[text_end + LEFT.len()..]);
+            if trim_left {
+                text = text.trim_end_matches(is_space);
+            }
+            if !text.is_empty() {
+                let t = text.to_string();
+                self.emit(Tok::Text(t), text_start);
+            }
+            if !found {
+                self.pos = self.input.len();
+                self.emit(Tok::Eof, self.pos);
+                return;
+            }
+            self.pos = text_end;
+            match self.left_delim(trim_left) {
+                Some(trim) => trim_next_text = trim,
+                None => return,
+            }
+        }
+    }
+
+    /// Lexes from a left delimiter through its right delimiter. Returns whether the right
+    /// delimiter trims, or None after an error.
+    fn left_delim(&mut self, trim_left: bool) -> Option<bool> {
+        let start = self.pos;
+        self.pos += LEFT.len();
+        if trim_left {
+            self.pos += 2;
+        }
+        if self.rest().starts_with("/*") {
+            return self.comment(start);
+        }
+        self.emit(Tok::LeftDelim, start);
+        self.paren_depth = 0;
+        self.inside_action()
+    }
+
+    fn at_right_delim(&self) -> Option<(bool, usize)> {
+        let rest = self.rest();
+        if rest.starts_with(RIGHT) {
+            return Some((false, RIGHT.len()));
+        }
+        // " -}}": the space is consumed by the caller's space run; here "-}}".
+        None
+    }
+
+    fn comment(&mut self, start: usize) -> Option<bool> {
+        let body = self.pos + 2;
+        let Some(end) = self.input[body..].find("*/") else {
+            self.error(start, "unclosed comment".into());
+            return None;
+        };
+        self.pos = body + end + 2;
+        let rest = self.rest();
+        let mut trim = false;
+        if rest.len() > 2 && rest.starts_with(|c: char| is_space(c)) {
+            let after = &rest[1..];
+            if after.starts_with("-}}") {
+                trim = true;
+                self.pos += 1 + 3;
+                return Some(trim);
+            }
+        }
+        if rest.starts_with(RIGHT) {
+            self.pos += RIGHT.len();
+            return Some(trim);
+        }
+        self.error(start, "comment ends before closing delimiter".into());
+        None
+    }
+
+    fn inside_action(&mut self) -> Option<bool> {
+        loop {
+            if let Some((trim, len)) = self.at_right_delim() {
+                if self.paren_depth > 0 {
+                    self.error(self.pos, "unclosed left paren".into());
+                    return None;
+                }
+                self.emit(Tok::RightDelim, self.pos);
+                self.pos += len;
+                return Some(trim);
+            }
+            let start = self.pos;
+            let Some(c) = self.peek() else {
+                self.error(start, "unclosed action".into());
+                return None;
+            };
+            if is_space(c) {
+                let rest = self.rest();
+                let n = rest.len() - rest.trim_start_matches(is_space).len();
+                // A trim marker: spaces, then "-}}".
+                let after = &rest[n..];
+                if after.starts_with("-}}") {
+                    self.emit(Tok::Space, start);
+                    self.pos += n;
+                    if self.paren_depth > 0 {
+                        self.error(self.pos, "unclosed left paren".into());
+                        return None;
+                    }
+                    self.emit(Tok::RightDelim, self.pos);
+                    self.pos += 3;
+                    return Some(true);
+                }
+                self.pos += n;
+                self.emit(Tok::Space, start);
+                continue;
+            }
+            self.pos += c.len_utf8();
+            match c {
+                '=' => self.emit(Tok::Assign, start),
+                ':' => {
+                    if self.peek() != Some('=') {
+                        self.error(start, "expected :=".into());
+                        return None;
+                    }
+                    self.pos += 1;
+                    self.emit(Tok::Declare, start);
+                }
+                '|' => self.emit(Tok::Pipe, start),
+                '"' => {
+                    if !self.quote(start) {
+                        return None;
+                    }
+                }
+                '`' => match self.rest().find('`') {
+                    Some(i) => {
+                        self.pos += i + 1;
+                        let s = self.input[start..self.pos].to_string();
+                        self.emit(Tok::RawStr(s), start);
+                    }
+                    None => {
+                        self.error(start, "unterminated raw quoted string".into());
+                        return None;
+                    }
+                },
+                '$' => {
+                    if !self.field_or_variable(start, true) {
+                        return None;
+                    }
+                }
+                '\'' => {
+                    if !self.char_const(start) {
+                        return None;
+                    }
+                }
+                '.' => {
+                    if self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                        self.pos = start;
+                        if !self.number(start) {
+                            return None;
+                        }
+                    } else if !self.field_or_variable(start, false) {
+                        return None;
+                    }
+                }
+                '+' | '-' | '0'..='9' => {
+                    self.pos = start;
+                    if !self.number(start) {
+                        return None;
+                    }
+                }
+                c if is_alnum(c) => {
+                    self.pos = start;
+                    if !self.identifier(start) {
+                        return None;
+                    }
+                }
+                '(' => {
+                    self.paren_depth += 1;
+                    self.emit(Tok::LeftParen, start);
+                }
+                ')' => {
+                    if self.paren_depth == 0 {
+                        self.error(start, "unexpected right paren".into());
+                        return None;
+                    }
+                    self.paren_depth -= 1;
+                    self.emit(Tok::RightParen, start);
+                }
+                c if c.is_ascii() && !c.is_ascii_control() => self.emit(Tok::Punct(c), start),
+                c => {
+                    self.error(
+                        start,
+                        format!("unrecognized character in action: {}", go_u(c)),
+                    );
+                    return None;
+                }
+            }
+        }
+    }
+
+    fn at_terminator(&self) -> bool {
+        match self.peek() {
+            None => true,
+            Some(c) => is_space(c) || matches!(c, '.' | ',' | '|' | ':' | ')' | '(') || c == '}',
+        }
+    }
+
+    fn scan_alnum(&mut self) {
+        while let Some(c) = self.peek() {
+            if !is_alnum(c) {
+                break;
+            }
+            self.pos += c.len_utf8();
+        }
+    }
+
+    fn identifier(&mut self, start: usize) -> bool {
+        self.scan_alnum();
+        if !self.at_terminator() {
+            let c = self.peek().unwrap_or(' ');
+            self.error(start, format!("bad character {}", go_u(c)));
+            return false;
+        }
+        let word = &self.input[start..self.pos];
+        let tok = keyword(word).unwrap_or_else(|| Tok::Ident(word.to_string()));
+        self.emit(tok, start);
+        true
+    }
+
+    fn field_or_variable(&mut self, start: usize, variable: bool) -> bool {
+        if self.at_terminator() {
+            if variable {
+                self.emit(Tok::Variable("$".into()), start);
+            } else {
+                self.emit(Tok::Dot, start);
+            }
+            return true;
+        }
+        self.scan_alnum();
+        if !self.at_terminator() {
+            let c = self.peek().unwrap_or(' ');
+            self.error(start, format!("bad character {}", go_u(c)));
+            return false;
+        }
+        let word = self.input[start..self.pos].to_string();
+        if variable {
+            self.emit(Tok::Variable(word), start);
+        } else {
+            self.emit(Tok::Field(word), start);
+        }
+        true
+    }
+
+    fn quote(&mut self, start: usize) -> bool {
+        loop {
+            match self.peek() {
+                Some('\\') => {
+                    self.pos += 1;
+                    match self.peek() {
+                        Some(c) if c != '\n' => self.pos += c.len_utf8(),
+                        _ => {
+                            self.error(start, "unterminated quoted string".into());
+                            return false;
+                        }
+                    }
+                }
+                None | Some('\n') => {
+                    self.error(start, "unterminated quoted string".into());
+                    return false;
+                }
+                Some('"') => {
+                    self.pos += 1;
+                    break;
+                }
+                Some(c) => self.pos += c.len_utf8(),
+            }
+        }
+        let s = self.input[start..self.pos].to_string();
+        self.emit(Tok::Str(s), start);
+        true
+    }
+
+    fn char_const(&mut self, start: usize) -> bool {
+        loop {
+            match self.peek() {
+                Some('\\') => {
+                    self.pos += 1;
+                    match self.peek() {
+                        Some(c) if c != '\n' => self.pos += c.len_utf8(),
+                        _ => {
+                            self.error(start, "unterminated character constant".into());
+                            return false;
+                        }
+                    }
+                }
+                None | Some('\n') => {
+                    self.error(start, "unterminated character constant".into());
+                    return false;
+                }
+                Some('\'') => {
+                    self.pos += 1;
+                    break;
+                }
+                Some(c) => self.pos += c.len_utf8(),
+            }
+        }
+        let s = self.input[start..self.pos].to_string();
+        self.emit(Tok::Char(s), start);
+        true
+    }
+
+    fn accept(&mut self, valid: &str) -> bool {
+        match self.peek() {
+            Some(c) if valid.contains(c) => {
+                self.pos += c.len_utf8();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn accept_run(&mut self, valid: &str) {
+        while self.accept(valid) {}
+    }
+
+    fn number(&mut self, start: usize) -> bool {
+        self.accept("+-");
+        let mut digits = "0123456789_";
+        if self.accept("0") {
+            if self.accept("xX") {
+                digits = "0123456789abcdefABCDEF_";
+            } else if self.accept("oO") {
+                digits = "01234567_";
+            } else if self.accept("bB") {
+                digits = "01_";
+            }
+        }
+        self.accept_run(digits);
+        if self.accept(".") {
+            self.accept_run(digits);
+        }
+        if digits.len() == 11 && self.accept("eE") {
+            self.accept("+-");
+            self.accept_run("0123456789_");
+        }
+        if digits.len() == 23 && self.accept("pP") {
+            self.accept("+-");
+            self.accept_run("0123456789_");
+        }
+        self.accept("i");
+        if self.peek().is_some_and(is_alnum) {
+            if let Some(c) = self.peek() {
+                self.pos += c.len_utf8();
+            }
+            let s = self.input[start..self.pos].to_string();
+            self.error(
+                start,
+                format!("bad number syntax: {}", crate::print::quote(&s)),
+            );
+            return false;
+        }
+        let s = self.input[start..self.pos].to_string();
+        self.emit(Tok::Number(s), start);
+        true
+    }
+}
+
+/// Go's `%#U`.
+fn go_u(c: char) -> String {
+    format!("U+{:04X} '{c}'", c as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(s: &str) -> Vec<Tok> {
+        lex(s).into_iter().map(|i| i.tok).collect()
+    }
+
+    #[test]
+    fn trims_and_fields() {
+        assert_eq!(
+            toks("a  {{- .x.y -}}  b"),
+            vec![
+                Tok::Text("a".into()),
+                Tok::LeftDelim,
+                Tok::Field(".x".into()),
+                Tok::Field(".y".into()),
+                Tok::Space,
+                Tok::RightDelim,
+                Tok::Text("b".into()),
+                Tok::Eof
+            ]
+        );
+        assert_eq!(
+            toks("{{-3}}"),
+            vec![
+                Tok::LeftDelim,
+                Tok::Number("-3".into()),
+                Tok::RightDelim,
+                Tok::Eof
+            ]
+        );
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(
+            toks("{{ \"a").last(),
+            Some(&Tok::Error("unterminated quoted string".into()))
+        );
+        assert_eq!(
+            toks("{{/* x */ y}}").last(),
+            Some(&Tok::Error("comment ends before closing delimiter".into()))
+        );
+    }
+}
