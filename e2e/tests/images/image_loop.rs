@@ -199,7 +199,9 @@ async fn run_loop(prefix: &str, wakeup: Wakeup) {
         json!({"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
                "metadata": {"name": "fleet"},
                "spec": {"interval": "1h", "sourceRef": {"kind": "GitRepository", "name": "fleet"},
-                        "git": {"commit": {"author": {"name": "Image Bot", "email": "bot@example.com"}}},
+                        "git": {"commit": {"author": {"name": "Image Bot", "email": "bot@example.com"},
+                                           "messageTemplate": "{{ range .Changed.Changes }}{{ print .OldValue }} -> {{ .NewValue | trimPrefix (printf \"%s/\" $.Values.registry) }}{{ end }}\n\nAutomation: {{ .AutomationObject }}",
+                                           "messageTemplateValues": {"registry": registry.host}}},
                         "update": {"strategy": "Setters", "path": "./deploy"}}}),
         json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
                "metadata": {"name": "sink"}, "spec": {"type": "generic", "address": sink}}),
@@ -308,8 +310,8 @@ async fn run_loop(prefix: &str, wakeup: Wakeup) {
     let commit = automation.last_push_commit.unwrap();
     assert_eq!(git(&repo.bare, &["rev-parse", "main"]).unwrap(), commit);
     assert_eq!(
-        git(&repo.bare, &["log", "-1", "--format=%an%n%s", "main"]).unwrap(),
-        "Image Bot\nUpdate from image update automation"
+        git(&repo.bare, &["log", "-1", "--format=%an%n%B", "main"]).unwrap(),
+        format!("Image Bot\n{image}:1.0.0 -> app:1.1.0\n\nAutomation: {namespace}/fleet")
     );
     let revision = format!("main@sha1:{commit}");
     let source = Api::<GitRepository>::namespaced(client.clone(), &namespace)

@@ -102,7 +102,8 @@ impl Reconciler {
             self.runtime.client.clone(),
             &source.namespace().unwrap_or_default(),
         );
-        let token = now().0.to_string();
+        // Nanoseconds: two pushes within one second must still be two requests.
+        let token = k8s_openapi::jiff::Timestamp::now().to_string();
         let patch =
             serde_json::json!({"metadata": {"annotations": {RECONCILE_REQUEST_ANNOTATION: token}}});
         if let Err(error) = api
@@ -203,7 +204,14 @@ impl reconcile::Reconciler for Reconciler {
         let namespace = object.namespace().unwrap_or_default();
         let name = object.name_any();
         // Validate the template before any Git work: a broken one is a spec error.
-        if let Err(failure) = message::check(template.as_deref()) {
+        if let Err(failure) = message::check(
+            template.as_deref(),
+            &message::Context {
+                namespace: &namespace,
+                name: &name,
+                values: &values,
+            },
+        ) {
             return Ok(outcome::failed(failure, interval));
         }
         // Only a run that ended cleanly may be skipped over: one that reported a problem

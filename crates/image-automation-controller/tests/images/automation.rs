@@ -301,3 +301,87 @@ async fn a_separate_branch_is_force_pushed_and_main_is_left_alone() {
         new_main
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn commits_are_signed_and_their_message_templated() {
+    let f = fixture("iua-sign").await;
+    let keys = tempfile::tempdir().unwrap();
+    let key = driftless_testenv::ssh::generate_key(keys.path(), "signer", Some("s3cret")).unwrap();
+    create_secret(
+        &f.client,
+        &f.namespace,
+        "signing",
+        None,
+        &[("identity", &key.private), ("password", "s3cret")],
+    )
+    .await;
+    let automations: Api<ImageUpdateAutomation> = Api::namespaced(f.client.clone(), &f.namespace);
+    let mut signed = automation("fleet", json!({}));
+    if let Some(git) = signed.spec.git_spec.as_mut() {
+        git.commit.signing_key = Some(
+            serde_json::from_value(json!({"type": "ssh", "secretRef": {"name": "signing"}}))
+                .unwrap(),
+        );
+        git.commit.message_template = Some(
+            "{{ len .Changed.FileChanges }} file(s) for {{ .AutomationObject.Name }}\n\n{{ range $id, $changes := .Changed.Objects }}{{ $id.Kind }}/{{ $id.Name }}: {{ range $changes }}{{ .NewValue }}{{ end }}{{ end }}".into(),
+        );
+    }
+    create(&automations, &signed).await;
+    let done = wait_for(&automations, "fleet", &f.controller, "a push", |a| {
+        a.status
+            .as_ref()
+            .is_some_and(|s| s.last_push_commit.is_some())
+    })
+    .await;
+    let pushed = done.status.unwrap().last_push_commit.unwrap();
+    assert_eq!(
+        server_git(&f.repo, &["log", "-1", "--format=%B", "main"]),
+        format!(
+            "1 file(s) for fleet\n\nDeployment/app: {}:1.1.0",
+            f.registry.image("app")
+        )
+    );
+    let allowed = keys.path().join("allowed_signers");
+    std::fs::write(&allowed, format!("bot@example.com {}", key.public)).unwrap();
+    let verified = std::process::Command::new("git")
+        .current_dir(&f.repo.bare)
+        .args(["-c", "gpg.format=ssh", "-c"])
+        .arg(format!("gpg.ssh.allowedSignersFile={}", allowed.display()))
+        .args(["verify-commit", &pushed])
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    assert!(String::from_utf8_lossy(&verified.stderr).contains("Good \"git\" signature"));
+
+    // A template still using Flux's removed `.Updated` stalls before any Git work.
+    let mut outdated = automation("outdated", json!({"branch": "never"}));
+    if let Some(git) = outdated.spec.git_spec.as_mut() {
+        git.commit.message_template = Some("{{ range .Updated.Images }}{{ . }}{{ end }}".into());
+    }
+    create(&automations, &outdated).await;
+    let stalled = wait_ready_is(
+        &automations,
+        "outdated",
+        &f.controller,
+        "False",
+        "RemovedTemplateField",
+    )
+    .await;
+    assert!(
+        ready(&stalled)
+            .unwrap()
+            .2
+            .contains("Please use '.Changed' instead")
+    );
+    assert!(
+        git(
+            &f.repo.bare,
+            &["rev-parse", "--verify", "--quiet", "refs/heads/never"]
+        )
+        .is_err()
+    );
+}
