@@ -131,7 +131,7 @@ pub async fn run(
             plane,
             "kustomize-controller",
             binaries.kustomize,
-            &confined(&[events.clone()]),
+            &confined(std::slice::from_ref(&events)),
         )?,
         start_controller(
             plane,
