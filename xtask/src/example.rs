@@ -1,6 +1,7 @@
 //! The example `cargo xtask up` reconciles: a local Git server with a small application
-//! repository, a GitRepository pointing at it (shown Ready with its artifact), and a
-//! Kustomization applying it to the cluster (shown Ready with what it applied).
+//! repository, a GitRepository pointing at it (shown Ready with its artifact), a
+//! Kustomization applying it to the cluster (shown Ready with what it applied), and — with
+//! `docker-registry` installed — the image loop of [`crate::example_images`].
 
 use std::time::{Duration, Instant};
 
@@ -14,16 +15,55 @@ use kube::api::{Api, Patch, PatchParams};
 /// The user `git push` authenticates as; the password is new on every run.
 const PUSH_USER: &str = "driftless";
 
-/// Starts the Git server, pushes the example repository, applies the GitRepository and waits
-/// until it is Ready. The server lives as long as the returned value.
-pub async fn start(plane: &ControlPlane, namespace: &str) -> anyhow::Result<GitServer> {
+/// What the example runs; the servers live as long as this value.
+pub struct Example {
+    pub git: GitServer,
+    pub registry: Option<driftless_testenv::registry::Registry>,
+}
+
+/// Starts the Git server (and the registry), pushes the example repository, applies the
+/// GitRepository and Kustomization and waits until they are Ready, then runs the image loop.
+/// The registry's address is written under `state_dir` for `cargo xtask push-image`.
+pub async fn start(
+    plane: &ControlPlane,
+    namespace: &str,
+    receiver_port: u16,
+    state_dir: &std::path::Path,
+) -> anyhow::Result<Example> {
+    let registry = if crate::example_images::available() {
+        let registry =
+            crate::example_images::start_registry(plane, namespace, receiver_port).await?;
+        std::fs::write(
+            crate::example_images::address_file(state_dir),
+            &registry.host,
+        )?;
+        Some(registry)
+    } else {
+        eprintln!(
+            "docker-registry is not installed: the image loop is skipped (`cargo xtask prerequisites` installs it)"
+        );
+        None
+    };
     // Anyone may clone (source-controller does, without a Secret); pushing takes the password.
     let password: String = (0..16)
         .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rand::random_range(0..36)]))
         .collect();
     let server = GitServer::start_accepting_pushes(GitAuth::default(), PUSH_USER, &password)?;
     let repo = server.create_repo("podinfo")?;
-    repo.commit(crate::fixtures::PODINFO, "Add podinfo")?;
+    let files: Vec<(&str, String)> = crate::fixtures::PODINFO
+        .iter()
+        .map(|(path, text)| {
+            let text = match &registry {
+                Some(registry) if *path == "deploy/deployment.yaml" => {
+                    crate::example_images::marked_deployment(text, &registry.host, namespace)
+                }
+                _ => (*text).to_owned(),
+            };
+            (*path, text)
+        })
+        .collect();
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    repo.commit(&files, "Add podinfo")?;
     repo.push("main")?;
     eprintln!(
         "git server                   {} (push as {PUSH_USER} / {password})\n  git clone http://{PUSH_USER}:{password}@{}/podinfo.git",
@@ -31,6 +71,20 @@ pub async fn start(plane: &ControlPlane, namespace: &str) -> anyhow::Result<GitS
         server.addr
     );
 
+    // The push credentials, for the image automation's commits.
+    let secret = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": { "name": "podinfo-git", "namespace": namespace },
+        "stringData": { "username": PUSH_USER, "password": password },
+    });
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(plane.client().await?, namespace)
+        .patch(
+            "podinfo-git",
+            &PatchParams::apply("driftless-xtask"),
+            &Patch::Apply(&secret),
+        )
+        .await
+        .context("applying the example's Git credentials")?;
     let object = serde_json::json!({
         "apiVersion": "source.toolkit.fluxcd.io/v1",
         "kind": "GitRepository",
@@ -39,6 +93,7 @@ pub async fn start(plane: &ControlPlane, namespace: &str) -> anyhow::Result<GitS
             "url": server.url("podinfo"),
             "interval": "1m",
             "ref": { "branch": "main" },
+            "secretRef": { "name": "podinfo-git" },
         },
     });
     let api: Api<GitRepository> = Api::namespaced(plane.client().await?, namespace);
@@ -66,7 +121,13 @@ pub async fn start(plane: &ControlPlane, namespace: &str) -> anyhow::Result<GitS
                 artifact.digest
             );
             apply_kustomization(plane, namespace).await?;
-            return Ok(server);
+            if let Some(registry) = &registry {
+                crate::example_images::run(plane, namespace, registry).await?;
+            }
+            return Ok(Example {
+                git: server,
+                registry,
+            });
         }
         if Instant::now() > deadline {
             bail!(

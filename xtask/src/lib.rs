@@ -8,6 +8,7 @@ pub mod bench_notifications;
 pub mod conformance;
 pub mod crds;
 pub mod example;
+pub mod example_images;
 pub mod fixtures;
 pub mod openapi;
 pub mod prerequisites;

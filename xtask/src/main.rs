@@ -74,6 +74,9 @@ enum Task {
         #[command(subcommand)]
         command: BenchTask,
     },
+    /// Push `stefanprodan/podinfo:<TAG>` to the registry a running `cargo xtask up` started,
+    /// to watch the image loop carry it into the cluster.
+    PushImage { tag: String },
 }
 
 #[derive(Subcommand)]
@@ -358,6 +361,11 @@ fn main() -> anyhow::Result<()> {
                 },
             )?;
         }
+        Task::PushImage { tag } => {
+            let state_dir = target_dir().join("driftless-up");
+            tokio::runtime::Runtime::new()?
+                .block_on(xtask::example_images::push(&state_dir, &tag))?;
+        }
         Task::Up {
             release,
             exit_when_ready,
@@ -476,7 +484,8 @@ async fn up(
         }
         running.push(controller);
     }
-    let git = xtask::example::start(&plane, namespace).await?;
+    let state_dir = target_dir().join("driftless-up");
+    let git = xtask::example::start(&plane, namespace, receiver_port, &state_dir).await?;
     eprintln!(
         "\nDriftless is up in {:.1}s ({:.0}s with builds). Controller logs (kept after exit): {}\n",
         started.elapsed().as_secs_f64(),

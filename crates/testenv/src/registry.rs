@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::manifest::OciImageManifest;
-use oci_client::secrets::RegistryAuth;
+pub use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use sha2::{Digest, Sha256};
 
@@ -167,51 +167,14 @@ impl Registry {
         self.process.log_tail(lines)
     }
 
-    /// A client that trusts the registry's CA and logs in when it asks for a password.
-    fn client(&self) -> Client {
-        let mut config = ClientConfig {
-            protocol: if self.options.tls {
-                ClientProtocol::Https
-            } else {
-                ClientProtocol::Http
-            },
-            ..ClientConfig::default()
-        };
-        if let Some(ca) = &self.ca_pem {
-            config
-                .extra_root_certificates
-                .push(oci_client::client::Certificate {
-                    encoding: oci_client::client::CertificateEncoding::Pem,
-                    data: ca.as_bytes().to_vec(),
-                });
-        }
-        Client::new(config)
-    }
-
-    fn auth(&self) -> RegistryAuth {
-        match &self.options.basic_auth {
-            Some((user, password)) => RegistryAuth::Basic(user.clone(), password.clone()),
-            None => RegistryAuth::Anonymous,
-        }
-    }
-
     /// Pushes a small image (one layer naming `repository:tag`) as `repository:tag`; returns
     /// its manifest digest.
     pub async fn push(&self, repository: &str, tag: &str) -> Result<String> {
-        let reference = Reference::with_tag(self.host.clone(), repository.into(), tag.into());
-        let layer = ImageLayer::oci_v1(format!("{repository}:{tag}").into_bytes(), None);
-        let config = Config::oci_v1(b"{}".to_vec(), None);
-        let manifest = OciImageManifest::build(std::slice::from_ref(&layer), &config, None);
-        self.client()
-            .push(&reference, &[layer], config, &self.auth(), Some(manifest))
-            .await
-            .map_err(|e| Error::Io(format!("pushing {reference}"), std::io::Error::other(e)))?;
-        let digest = self
-            .client()
-            .fetch_manifest_digest(&reference, &self.auth())
-            .await
-            .map_err(|e| Error::Io(format!("digest of {reference}"), std::io::Error::other(e)))?;
-        Ok(digest)
+        let auth = match &self.options.basic_auth {
+            Some((user, password)) => RegistryAuth::Basic(user.clone(), password.clone()),
+            None => RegistryAuth::Anonymous,
+        };
+        push_image(&self.host, self.ca_pem.as_deref(), &auth, repository, tag).await
     }
 
     /// `host/repository`, the `spec.image` of a repository in this registry.
@@ -241,4 +204,44 @@ pub fn write_tags(storage: &Path, repository: &str, tags: &[String]) -> Result<(
         std::fs::write(current.join("link"), &link).map_err(io("tag link"))?;
     }
     Ok(())
+}
+
+/// Pushes a small image (one layer naming `repository:tag`) to the registry at `host`
+/// (HTTPS trusting `ca_pem` when given, plain HTTP otherwise); returns its manifest digest.
+pub async fn push_image(
+    host: &str,
+    ca_pem: Option<&str>,
+    auth: &RegistryAuth,
+    repository: &str,
+    tag: &str,
+) -> Result<String> {
+    let mut config = ClientConfig {
+        protocol: if ca_pem.is_some() {
+            ClientProtocol::Https
+        } else {
+            ClientProtocol::Http
+        },
+        ..ClientConfig::default()
+    };
+    if let Some(ca) = ca_pem {
+        config
+            .extra_root_certificates
+            .push(oci_client::client::Certificate {
+                encoding: oci_client::client::CertificateEncoding::Pem,
+                data: ca.as_bytes().to_vec(),
+            });
+    }
+    let client = Client::new(config);
+    let reference = Reference::with_tag(host.to_owned(), repository.into(), tag.into());
+    let layer = ImageLayer::oci_v1(format!("{repository}:{tag}").into_bytes(), None);
+    let image_config = Config::oci_v1(b"{}".to_vec(), None);
+    let manifest = OciImageManifest::build(std::slice::from_ref(&layer), &image_config, None);
+    client
+        .push(&reference, &[layer], image_config, auth, Some(manifest))
+        .await
+        .map_err(|e| Error::Io(format!("pushing {reference}"), std::io::Error::other(e)))?;
+    client
+        .fetch_manifest_digest(&reference, auth)
+        .await
+        .map_err(|e| Error::Io(format!("digest of {reference}"), std::io::Error::other(e)))
 }

@@ -1,0 +1,212 @@
+//! The image loop of the example `cargo xtask up` runs: a local `docker-registry` holding
+//! `stefanprodan/podinfo` images, whose push notifications reach a `generic` Receiver; an
+//! ImageRepository, an ImagePolicy (`^6.x`) and an ImageUpdateAutomation writing the selected
+//! tag into the example repository's Deployment; then one new image pushed and followed into
+//! the cluster. `cargo xtask push-image <tag>` pushes another while `up` runs.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use driftless_api::image::ImageUpdateAutomation;
+use driftless_api::notification::Receiver;
+use driftless_testenv::ControlPlane;
+use driftless_testenv::registry::{
+    REGISTRY_BINARY, Registry, RegistryAuth, RegistryOptions, push_image,
+};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+
+/// The repository the example's images live in, in the local registry.
+pub const REPOSITORY: &str = "stefanprodan/podinfo";
+/// Where `up` writes the registry's address for `push-image`.
+pub fn address_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("registry")
+}
+
+/// Whether the loop can run here.
+pub fn available() -> bool {
+    Path::new(REGISTRY_BINARY).is_file()
+}
+
+async fn apply(client: &kube::Client, object: serde_json::Value) -> anyhow::Result<()> {
+    let object: DynamicObject = serde_json::from_value(object)?;
+    let types = object.types.clone().context("object without a type")?;
+    let (group, version) = types
+        .api_version
+        .rsplit_once('/')
+        .unwrap_or(("", types.api_version.as_str()));
+    let lower = types.kind.to_lowercase();
+    let plural = match lower.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None => format!("{lower}s"),
+    };
+    let resource = kube::api::ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk(group, version, &types.kind),
+        &plural,
+    );
+    let namespace = object
+        .metadata
+        .namespace
+        .clone()
+        .context("object without a namespace")?;
+    let name = object
+        .metadata
+        .name
+        .clone()
+        .context("object without a name")?;
+    Api::<DynamicObject>::namespaced_with(client.clone(), &namespace, &resource)
+        .patch(
+            &name,
+            &PatchParams::apply("driftless-xtask"),
+            &Patch::Apply(&object),
+        )
+        .await
+        .with_context(|| format!("applying {} {name}", types.kind))?;
+    Ok(())
+}
+
+/// Creates the Receiver and starts the registry notifying it; pushes the first image.
+pub async fn start_registry(
+    plane: &ControlPlane,
+    namespace: &str,
+    receiver_port: u16,
+) -> anyhow::Result<Registry> {
+    let client = plane.client().await?;
+    apply(
+        &client,
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "registry-webhook", "namespace": namespace},
+            "stringData": {"token": format!("{:x}", rand::random::<u64>())},
+        }),
+    )
+    .await?;
+    apply(&client, serde_json::json!({
+        "apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Receiver",
+        "metadata": {"name": "registry", "namespace": namespace},
+        "spec": {"type": "generic", "secretRef": {"name": "registry-webhook"},
+                 "resources": [{"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository", "name": "podinfo"}]},
+    }))
+    .await?;
+    let receivers: Api<Receiver> = Api::namespaced(client, namespace);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let path = loop {
+        if let Some(path) = receivers
+            .get("registry")
+            .await?
+            .status
+            .and_then(|s| s.webhook_path)
+        {
+            break path;
+        }
+        if Instant::now() > deadline {
+            bail!("the registry Receiver has no webhook path after 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let registry = Registry::start(RegistryOptions {
+        notify: vec![format!("http://127.0.0.1:{receiver_port}{path}")],
+        ..RegistryOptions::default()
+    })?;
+    registry.push(REPOSITORY, "6.7.1").await?;
+    eprintln!(
+        "registry                     http://{} ({REPOSITORY}:6.7.1), notifying Receiver {namespace}/registry",
+        registry.host
+    );
+    Ok(registry)
+}
+
+/// The example Deployment with its image from the local registry, marked for the policy.
+pub fn marked_deployment(fixture: &str, host: &str, namespace: &str) -> String {
+    fixture.replace(
+        "image: ghcr.io/stefanprodan/podinfo:6.7.1",
+        &format!(
+            "image: {host}/{REPOSITORY}:6.7.1 # {{\"$imagepolicy\": \"{namespace}:podinfo\"}}"
+        ),
+    )
+}
+
+/// Applies the image objects and, once the automation has run, pushes 6.7.2 and follows it
+/// into the cluster.
+pub async fn run(plane: &ControlPlane, namespace: &str, registry: &Registry) -> anyhow::Result<()> {
+    let client = plane.client().await?;
+    for object in [
+        serde_json::json!({"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
+            "metadata": {"name": "podinfo", "namespace": namespace},
+            "spec": {"image": registry.image(REPOSITORY), "interval": "1h", "insecure": true}}),
+        serde_json::json!({"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
+            "metadata": {"name": "podinfo", "namespace": namespace},
+            "spec": {"imageRepositoryRef": {"name": "podinfo"}, "policy": {"semver": {"range": "^6.x"}}}}),
+        serde_json::json!({"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
+            "metadata": {"name": "podinfo", "namespace": namespace},
+            "spec": {"interval": "30m", "sourceRef": {"kind": "GitRepository", "name": "podinfo"},
+                     "git": {"commit": {"author": {"name": "Driftless", "email": "driftless@example.com"},
+                                        "messageTemplate": "Update {{ range .Changed.Changes }}{{ .NewValue }} {{ end }}\n\nAutomation: {{ .AutomationObject }}"}},
+                     "update": {"strategy": "Setters", "path": "./deploy"}}}),
+    ] {
+        apply(&client, object).await?;
+    }
+    let automations: Api<ImageUpdateAutomation> = Api::namespaced(client.clone(), namespace);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = automations.get("podinfo").await?.status.unwrap_or_default();
+        let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+        if ready.is_some_and(|r| r.status == "True") {
+            eprintln!(
+                "ImageUpdateAutomation {namespace}/podinfo  Ready  {}",
+                ready.map(|r| r.message.as_str()).unwrap_or_default()
+            );
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "ImageUpdateAutomation podinfo not Ready after 60s: {}",
+                serde_json::to_string(&status.conditions)?
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let deployments: Api<Deployment> = Api::namespaced(client, "podinfo");
+    let pushed = Instant::now();
+    registry.push(REPOSITORY, "6.7.2").await?;
+    let wanted = format!("{}:6.7.2", registry.image(REPOSITORY));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let image = deployments
+            .get("podinfo")
+            .await
+            .ok()
+            .and_then(|d| d.spec?.template.spec?.containers.first()?.image.clone());
+        if image.as_deref() == Some(wanted.as_str()) {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the podinfo Deployment did not reach {wanted} within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let commit = automations
+        .get("podinfo")
+        .await?
+        .status
+        .and_then(|s| s.last_push_commit)
+        .unwrap_or_default();
+    eprintln!(
+        "image loop                   pushed {REPOSITORY}:6.7.2 → commit {} → Deployment podinfo/podinfo runs it after {} ms",
+        commit.get(..7).unwrap_or(&commit),
+        pushed.elapsed().as_millis()
+    );
+    Ok(())
+}
+
+/// `cargo xtask push-image <tag>`: pushes `stefanprodan/podinfo:<tag>` to the registry a
+/// running `cargo xtask up` started.
+pub async fn push(state_dir: &Path, tag: &str) -> anyhow::Result<()> {
+    let file = address_file(state_dir);
+    let host = std::fs::read_to_string(&file)
+        .with_context(|| format!("reading {} (is `cargo xtask up` running?)", file.display()))?;
+    let digest = push_image(host.trim(), None, &RegistryAuth::Anonymous, REPOSITORY, tag).await?;
+    println!("pushed {}/{REPOSITORY}:{tag} ({digest})", host.trim());
+    Ok(())
+}
