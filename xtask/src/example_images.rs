@@ -203,6 +203,7 @@ pub async fn run(plane: &ControlPlane, namespace: &str, registry: &Registry) -> 
 /// `cargo xtask push-image <tag>`: pushes `stefanprodan/podinfo:<tag>` to the registry a
 /// running `cargo xtask up` started.
 pub async fn push(state_dir: &Path, tag: &str) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let file = address_file(state_dir);
     let host = std::fs::read_to_string(&file)
         .with_context(|| format!("reading {} (is `cargo xtask up` running?)", file.display()))?;
