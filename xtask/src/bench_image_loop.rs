@@ -6,13 +6,13 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use driftless_testenv::ControlPlane;
 use driftless_testenv::controller::ControllerProcess;
 use driftless_testenv::git::{GitAuth, GitServer};
 use driftless_testenv::registry::{Registry, RegistryOptions};
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, DynamicObject, PostParams};
+use kube::api::Api;
 use serde_json::json;
 
 use crate::bench::start_controller;
@@ -33,25 +33,7 @@ async fn create(
     namespace: &str,
     object: serde_json::Value,
 ) -> anyhow::Result<()> {
-    let object: DynamicObject = serde_json::from_value(object)?;
-    let types = object.types.clone().context("object without a type")?;
-    let (group, version) = types
-        .api_version
-        .rsplit_once('/')
-        .unwrap_or(("", types.api_version.as_str()));
-    let lower = types.kind.to_lowercase();
-    let plural = match lower.strip_suffix('y') {
-        Some(stem) => format!("{stem}ies"),
-        None => format!("{lower}s"),
-    };
-    let resource = kube::api::ApiResource::from_gvk_with_plural(
-        &kube::api::GroupVersionKind::gvk(group, version, &types.kind),
-        &plural,
-    );
-    Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &resource)
-        .create(&PostParams::default(), &object)
-        .await
-        .with_context(|| format!("creating {}", types.kind))?;
+    driftless_testenv::objects::apply_json(client, namespace, object).await?;
     Ok(())
 }
 

@@ -15,7 +15,7 @@ use driftless_testenv::registry::{
     REGISTRY_BINARY, Registry, RegistryAuth, RegistryOptions, push_image,
 };
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::Api;
 
 /// The repository the example's images live in, in the local registry.
 pub const REPOSITORY: &str = "stefanprodan/podinfo";
@@ -29,40 +29,12 @@ pub fn available() -> bool {
     Path::new(REGISTRY_BINARY).is_file()
 }
 
-async fn apply(client: &kube::Client, object: serde_json::Value) -> anyhow::Result<()> {
-    let object: DynamicObject = serde_json::from_value(object)?;
-    let types = object.types.clone().context("object without a type")?;
-    let (group, version) = types
-        .api_version
-        .rsplit_once('/')
-        .unwrap_or(("", types.api_version.as_str()));
-    let lower = types.kind.to_lowercase();
-    let plural = match lower.strip_suffix('y') {
-        Some(stem) => format!("{stem}ies"),
-        None => format!("{lower}s"),
-    };
-    let resource = kube::api::ApiResource::from_gvk_with_plural(
-        &kube::api::GroupVersionKind::gvk(group, version, &types.kind),
-        &plural,
-    );
-    let namespace = object
-        .metadata
-        .namespace
-        .clone()
-        .context("object without a namespace")?;
-    let name = object
-        .metadata
-        .name
-        .clone()
-        .context("object without a name")?;
-    Api::<DynamicObject>::namespaced_with(client.clone(), &namespace, &resource)
-        .patch(
-            &name,
-            &PatchParams::apply("driftless-xtask"),
-            &Patch::Apply(&object),
-        )
-        .await
-        .with_context(|| format!("applying {} {name}", types.kind))?;
+async fn apply(
+    client: &kube::Client,
+    namespace: &str,
+    object: serde_json::Value,
+) -> anyhow::Result<()> {
+    driftless_testenv::objects::apply_json(client, namespace, object).await?;
     Ok(())
 }
 
@@ -75,6 +47,7 @@ pub async fn start_registry(
     let client = plane.client().await?;
     apply(
         &client,
+        namespace,
         serde_json::json!({
             "apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": "registry-webhook", "namespace": namespace},
@@ -82,7 +55,7 @@ pub async fn start_registry(
         }),
     )
     .await?;
-    apply(&client, serde_json::json!({
+    apply(&client, namespace, serde_json::json!({
         "apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Receiver",
         "metadata": {"name": "registry", "namespace": namespace},
         "spec": {"type": "generic", "secretRef": {"name": "registry-webhook"},
@@ -145,7 +118,7 @@ pub async fn run(plane: &ControlPlane, namespace: &str, registry: &Registry) -> 
                                         "messageTemplate": "Update {{ range .Changed.Changes }}{{ .NewValue }} {{ end }}\n\nAutomation: {{ .AutomationObject }}"}},
                      "update": {"strategy": "Setters", "path": "./deploy"}}}),
     ] {
-        apply(&client, object).await?;
+        apply(&client, namespace, object).await?;
     }
     let automations: Api<ImageUpdateAutomation> = Api::namespaced(client.clone(), namespace);
     let deadline = Instant::now() + Duration::from_secs(60);

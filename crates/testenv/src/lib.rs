@@ -17,6 +17,7 @@ mod http;
 pub mod json;
 pub mod lifecycle;
 pub mod not_implemented;
+pub mod objects;
 mod process;
 pub mod registry;
 mod registry_token;

@@ -12,7 +12,7 @@ use driftless_testenv::controller::ControllerProcess;
 use driftless_testenv::git::{GitAuth, GitServer, git};
 use driftless_testenv::registry::{Registry, RegistryOptions};
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, DynamicObject, PostParams};
+use kube::api::Api;
 use serde_json::json;
 
 use crate::support::*;
@@ -42,25 +42,9 @@ async fn alert_sink() -> (String, Bodies) {
 }
 
 async fn create_dynamic(client: &kube::Client, namespace: &str, object: serde_json::Value) {
-    let object: DynamicObject = serde_json::from_value(object).unwrap();
-    let types = object.types.clone().unwrap();
-    let (group, version) = types
-        .api_version
-        .rsplit_once('/')
-        .unwrap_or(("", types.api_version.as_str()));
-    let lower = types.kind.to_lowercase();
-    let plural = match lower.strip_suffix('y') {
-        Some(stem) => format!("{stem}ies"),
-        None => format!("{lower}s"),
-    };
-    let resource = kube::api::ApiResource::from_gvk_with_plural(
-        &kube::api::GroupVersionKind::gvk(group, version, &types.kind),
-        &plural,
-    );
-    Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &resource)
-        .create(&PostParams::default(), &object)
+    driftless_testenv::objects::apply_json(client, namespace, object)
         .await
-        .unwrap_or_else(|e| panic!("creating {}: {e}", types.kind));
+        .expect("apply object");
 }
 
 fn deployment(image: &str, namespace: &str) -> String {

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 
 use driftless_api::image::{AccessFrom, ImageRepository};
+use driftless_api::meta::LabelSelector;
+use driftless_runtime::label_selector;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
 use kube::{Client, ResourceExt};
@@ -12,10 +14,11 @@ use kube::{Client, ResourceExt};
 pub fn allows(access_from: Option<&AccessFrom>, labels: &BTreeMap<String, String>) -> bool {
     access_from.is_some_and(|acl| {
         acl.namespace_selectors.iter().any(|selector| {
-            selector
-                .match_labels
-                .iter()
-                .all(|(key, value)| labels.get(key) == Some(value))
+            let selector = LabelSelector {
+                match_labels: Some(selector.match_labels.clone()),
+                match_expressions: None,
+            };
+            label_selector::matches(&selector, labels).unwrap_or(false)
         })
     })
 }
