@@ -150,6 +150,25 @@ where
     }
 }
 
+/// Creates `objects` as a client applying a directory would: many requests in flight.
+pub(crate) async fn create_all<K>(api: &Api<K>, objects: &[K], what: &str) -> anyhow::Result<()>
+where
+    K: Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let results: Vec<kube::Result<K>> = futures::stream::iter(objects)
+        .map(|object| {
+            let api = api.clone();
+            async move { api.create(&PostParams::default(), object).await }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    for result in results {
+        result.with_context(|| format!("creating {what}"))?;
+    }
+    Ok(())
+}
+
 /// A Git server with `repositories` copies (`repo-0`, `repo-1`, ...) of one repository
 /// holding `files` on `main`.
 fn git_fixture(files: &[(&str, &str)], repositories: usize) -> anyhow::Result<GitServer> {
@@ -232,17 +251,7 @@ pub async fn sources(binary: &Path, options: SourcesOptions) -> anyhow::Result<(
     let machine_before = machine_ticks();
     let git_before = children_cpu_seconds().unwrap_or(0.0);
     let started = Instant::now();
-    let results: Vec<kube::Result<GitRepository>> = futures::stream::iter(&objects)
-        .map(|object| {
-            let api = api.clone();
-            async move { api.create(&PostParams::default(), object).await }
-        })
-        .buffer_unordered(32)
-        .collect()
-        .await;
-    for result in results {
-        result.context("creating a GitRepository")?;
-    }
+    create_all(&api, &objects, "a GitRepository").await?;
     let created = started.elapsed();
     // The kernel keeps the peak of the whole RSS (VmHWM) but not of its anonymous part (heap
     // and stacks, without the binary's mapped code): sample that while waiting.

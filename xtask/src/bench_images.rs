@@ -10,11 +10,10 @@ use anyhow::{Context, bail};
 use driftless_api::image::{ImagePolicy, ImageRepository};
 use driftless_testenv::registry::{Registry, RegistryOptions, write_tags};
 use driftless_testenv::{ControlPlane, Options};
-use futures::StreamExt;
 use kube::api::{Api, PostParams};
 
 use crate::bench::{
-    cpu_seconds, peak_rss_kib, rss_kib, start_controller, status_kib, wait_all_ready,
+    cpu_seconds, create_all, peak_rss_kib, rss_kib, start_controller, status_kib, wait_all_ready,
 };
 
 pub struct ImagesOptions {
@@ -32,24 +31,6 @@ pub struct ImagesOptions {
 /// The targets for the scan: all scanned within 30 s, at most 40 MiB.
 const TARGET_SECONDS: f64 = 30.0;
 const TARGET_RSS_MIB: f64 = 40.0;
-
-async fn create_all<K>(api: &Api<K>, objects: &[K]) -> anyhow::Result<()>
-where
-    K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let results: Vec<kube::Result<K>> = futures::stream::iter(objects)
-        .map(|object| {
-            let api = api.clone();
-            async move { api.create(&PostParams::default(), object).await }
-        })
-        .buffer_unordered(32)
-        .collect()
-        .await;
-    for result in results {
-        result.context("creating an object")?;
-    }
-    Ok(())
-}
 
 pub async fn run(
     binary: &Path,
@@ -99,7 +80,7 @@ pub async fn run(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let started = Instant::now();
-    create_all(&repos, &objects).await?;
+    create_all(&repos, &objects, "an ImageRepository").await?;
     let mut anon_peak_kib = 0;
     let outcome = wait_all_ready(
         &repos,
@@ -145,7 +126,7 @@ pub async fn run(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let started = Instant::now();
-    create_all(&policies, &objects).await?;
+    create_all(&policies, &objects, "an ImagePolicy").await?;
     let outcome = wait_all_ready(
         &policies,
         options.policies,
