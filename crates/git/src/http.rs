@@ -185,7 +185,7 @@ impl Exchange {
                     } else {
                         io::ErrorKind::ConnectionAborted
                     };
-                    State::Failed(kind, describe(&error), Vec::new())
+                    State::Failed(kind, crate::error_chain(&error), Vec::new())
                 }
                 Ok(response) => match response.status().as_u16() {
                     200..=299 => State::Streaming { response, runtime },
@@ -252,7 +252,7 @@ impl Exchange {
                 Ok(Bytes::new())
             }
             Err(error) => {
-                let message = describe(&error);
+                let message = crate::error_chain(&error);
                 let kind = if error.is_timeout() {
                     io::ErrorKind::TimedOut
                 } else {
@@ -276,20 +276,6 @@ fn failure(kind: io::ErrorKind, message: &str, www_authenticate: &[Vec<u8>]) -> 
         );
     }
     io::Error::new(kind, message.to_owned())
-}
-
-/// reqwest's errors keep the useful part (connection refused, certificate) in their sources.
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text = format!("{text}: {cause_text}");
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Collects the POST body until gix reads the response.

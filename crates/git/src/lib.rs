@@ -115,6 +115,21 @@ pub(crate) fn describe(error: &gix::Error) -> String {
     }
 }
 
+/// A message with its causes, each added once: reqwest's and gix's transport errors keep the
+/// useful part (connection refused, a certificate, the HTTP status) in their sources.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Opens a repository of ours with no system or user configuration, no environment and no
 /// credential helpers.
 pub(crate) fn open_isolated(dir: &Path) -> Result<gix::Repository, GitError> {

@@ -17,7 +17,7 @@ use gix::protocol::transport::{Protocol, Service};
 
 use crate::auth::Transport;
 use crate::session::{BoxedTransport, Connector, check_url};
-use crate::{Endpoint, GitError, looks_unauthenticated};
+use crate::{Endpoint, GitError, error_chain, looks_unauthenticated};
 use report::{FLUSH, RefStatus, parse_report, pkt_line, split_pkt_lines};
 
 /// How the remote ref may be changed.
@@ -184,20 +184,6 @@ fn is_stale(reason: &str) -> bool {
     .any(|needle| reason.contains(needle))
 }
 
-/// A message with its causes (gix's transport errors keep the HTTP status in a source).
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text = format!("{text}: {cause_text}");
-        }
-        source = cause.source();
-    }
-    text
-}
-
 /// Pushes `updates` (commits that exist in `repo`) to `endpoint`, with `options` as push
 /// options (`git push -o`). Updates the remote already satisfies are skipped; with none left,
 /// nothing is sent. Blocks.
@@ -350,7 +336,7 @@ fn open_transport(connector: &Connector<'_>, url: gix::Url) -> Result<BoxedTrans
                 kind: Some(ssh::ProgramKind::Ssh),
             };
             let transport = ssh::connect(url, Protocol::V1, options, false)
-                .map_err(|e| connect_error_text(connector, chain(&e)))?;
+                .map_err(|e| connect_error_text(connector, error_chain(&e)))?;
             Ok(Box::new(transport))
         }
         _ => Ok(connector.http_transport(url, Protocol::V1)?),
@@ -361,7 +347,7 @@ fn connect_error(
     connector: &Connector<'_>,
     error: &gix::protocol::transport::client::Error,
 ) -> PushError {
-    let text = chain(error);
+    let text = error_chain(error);
     if text.contains("HTTP 401") || text.to_ascii_lowercase().contains("authentication") {
         connector.note_auth_refused();
     }
@@ -420,7 +406,7 @@ fn read_report<'a>(
     let mut data = Vec::new();
     response
         .read_to_end(&mut data)
-        .map_err(|e| format!("reading the push report: {}", chain(&e)))?;
+        .map_err(|e| format!("reading the push report: {}", error_chain(&e)))?;
     response.set_progress_handler(None);
     let lines = if sideband {
         // Band 1 carries the report as pkt-lines of its own.
