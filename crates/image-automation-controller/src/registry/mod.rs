@@ -36,9 +36,9 @@ pub enum RegistryError {
     /// 404: no such repository or tag.
     #[error("{0}")]
     NotFound(String),
-    /// Throttled on every attempt.
+    /// Throttled (429) or failing (5xx) on every attempt.
     #[error("{0}")]
-    Throttled(String),
+    Unavailable(String),
     #[error("{0}")]
     Unreachable(String),
     #[error("timed out after {0:?}")]
@@ -49,7 +49,7 @@ pub enum RegistryError {
 
 impl RegistryError {
     fn retryable(&self) -> bool {
-        matches!(self, Self::Throttled(_) | Self::Unreachable(_))
+        matches!(self, Self::Unavailable(_) | Self::Unreachable(_))
     }
 }
 
@@ -75,7 +75,7 @@ impl Registries {
         access: &Access,
         timeout: Duration,
     ) -> Result<Vec<String>, RegistryError> {
-        let client = self.client(access)?;
+        let client = self.client(access);
         let reference = reference_of(image, "latest");
         let auth = access.auth();
         let listing = async {
@@ -113,7 +113,7 @@ impl Registries {
         access: &Access,
         timeout: Duration,
     ) -> Result<String, RegistryError> {
-        let client = self.client(access)?;
+        let client = self.client(access);
         let reference = reference_of(image, tag);
         let auth = access.auth();
         let lookup = retrying(|| client.fetch_manifest_digest(&reference, &auth));
@@ -122,22 +122,22 @@ impl Registries {
             .map_err(|_| RegistryError::Timeout(timeout))?
     }
 
-    fn client(&self, access: &Access) -> Result<Arc<Client>, RegistryError> {
+    fn client(&self, access: &Access) -> Arc<Client> {
         let key = {
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             access.hash(&mut hasher);
             hasher.finish()
         };
         if let Some(client) = self.clients.get(&key) {
-            return Ok(client);
+            return client;
         }
-        let client = Arc::new(Client::new(client_config(access)?));
+        let client = Arc::new(Client::new(client_config(access)));
         self.clients.insert(key, client.clone());
-        Ok(client)
+        client
     }
 }
 
-fn client_config(access: &Access) -> Result<ClientConfig, RegistryError> {
+fn client_config(access: &Access) -> ClientConfig {
     let mut config = ClientConfig {
         protocol: if access.insecure {
             ClientProtocol::Http
@@ -160,7 +160,7 @@ fn client_config(access: &Access) -> Result<ClientConfig, RegistryError> {
         config.https_proxy = Some(proxy.clone());
         config.http_proxy = Some(proxy.clone());
     }
-    Ok(config)
+    config
 }
 
 fn reference_of(image: &ImageName, tag: &str) -> Reference {
@@ -201,7 +201,7 @@ fn classify(error: OciDistributionError) -> RegistryError {
         OciDistributionError::ServerError { code, .. } => match code {
             401 | 403 => RegistryError::Unauthorized(text),
             404 => RegistryError::NotFound(text),
-            429 | 500..=599 => RegistryError::Throttled(text),
+            429 | 500..=599 => RegistryError::Unavailable(text),
             _ => RegistryError::Other(text),
         },
         OciDistributionError::RegistryError { envelope, .. } => {
@@ -224,7 +224,7 @@ fn classify(error: OciDistributionError) -> RegistryError {
                 .iter()
                 .any(|c| matches!(c, OciErrorCode::Toomanyrequests))
             {
-                RegistryError::Throttled(text)
+                RegistryError::Unavailable(text)
             } else {
                 RegistryError::Other(text)
             }
