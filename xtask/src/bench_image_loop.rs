@@ -10,7 +10,6 @@ use anyhow::bail;
 use driftless_testenv::ControlPlane;
 use driftless_testenv::controller::ControllerProcess;
 use driftless_testenv::git::{GitAuth, GitServer};
-use driftless_testenv::registry::{Registry, RegistryOptions};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::Api;
 use serde_json::json;
@@ -125,32 +124,9 @@ pub async fn run(
             ]),
         )?,
     ];
-    create(&client, &namespace, json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hook"}, "stringData": {"token": "bench"}})).await?;
-    create(&client, &namespace, json!({"apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Receiver",
-        "metadata": {"name": "registry"},
-        "spec": {"type": "generic", "secretRef": {"name": "hook"},
-                 "resources": [{"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository", "name": "app"}]}})).await?;
-    let receivers: Api<driftless_api::notification::Receiver> =
-        Api::namespaced(client.clone(), &namespace);
-    let started = Instant::now();
-    let hook = loop {
-        if let Some(path) = receivers
-            .get("registry")
-            .await?
-            .status
-            .and_then(|s| s.webhook_path)
-        {
-            break path;
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("the Receiver has no webhook path");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let registry = Registry::start(RegistryOptions {
-        notify: vec![format!("http://127.0.0.1:{receiver_port}{hook}")],
-        ..RegistryOptions::default()
-    })?;
+    let registry =
+        crate::example_images::notifying_registry(&client, &namespace, receiver_port, "app")
+            .await?;
     registry.push("app", "1.0.0").await?;
     let image = registry.image("app");
     let git = GitServer::start_accepting_pushes(GitAuth::default(), "bot", "pushpass")?;

@@ -38,31 +38,32 @@ async fn apply(
     Ok(())
 }
 
-/// Creates the Receiver and starts the registry notifying it; pushes the first image.
-pub async fn start_registry(
-    plane: &ControlPlane,
+/// Creates the `generic` Receiver `registry` for the ImageRepository `image_repository` and
+/// starts a registry whose push notifications go to it.
+pub async fn notifying_registry(
+    client: &kube::Client,
     namespace: &str,
     receiver_port: u16,
+    image_repository: &str,
 ) -> anyhow::Result<Registry> {
-    let client = plane.client().await?;
     apply(
-        &client,
+        client,
         namespace,
         serde_json::json!({
             "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": "registry-webhook", "namespace": namespace},
+            "metadata": {"name": "registry-webhook"},
             "stringData": {"token": format!("{:x}", rand::random::<u64>())},
         }),
     )
     .await?;
-    apply(&client, namespace, serde_json::json!({
+    apply(client, namespace, serde_json::json!({
         "apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Receiver",
-        "metadata": {"name": "registry", "namespace": namespace},
+        "metadata": {"name": "registry"},
         "spec": {"type": "generic", "secretRef": {"name": "registry-webhook"},
-                 "resources": [{"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository", "name": "podinfo"}]},
+                 "resources": [{"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository", "name": image_repository}]},
     }))
     .await?;
-    let receivers: Api<Receiver> = Api::namespaced(client, namespace);
+    let receivers: Api<Receiver> = Api::namespaced(client.clone(), namespace);
     let deadline = Instant::now() + Duration::from_secs(30);
     let path = loop {
         if let Some(path) = receivers
@@ -76,12 +77,22 @@ pub async fn start_registry(
         if Instant::now() > deadline {
             bail!("the registry Receiver has no webhook path after 30 s");
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let registry = Registry::start(RegistryOptions {
+    Ok(Registry::start(RegistryOptions {
         notify: vec![format!("http://127.0.0.1:{receiver_port}{path}")],
         ..RegistryOptions::default()
-    })?;
+    })?)
+}
+
+/// Starts the example's registry (see [`notifying_registry`]) and pushes its first image.
+pub async fn start_registry(
+    plane: &ControlPlane,
+    namespace: &str,
+    receiver_port: u16,
+) -> anyhow::Result<Registry> {
+    let client = plane.client().await?;
+    let registry = notifying_registry(&client, namespace, receiver_port, "podinfo").await?;
     registry.push(REPOSITORY, "6.7.1").await?;
     eprintln!(
         "registry                     http://{} ({REPOSITORY}:6.7.1), notifying Receiver {namespace}/registry",

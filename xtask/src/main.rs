@@ -362,9 +362,8 @@ fn main() -> anyhow::Result<()> {
             )?;
         }
         Task::PushImage { tag } => {
-            let state_dir = target_dir().join("driftless-up");
             tokio::runtime::Runtime::new()?
-                .block_on(xtask::example_images::push(&state_dir, &tag))?;
+                .block_on(xtask::example_images::push(&up_state_dir(), &tag))?;
         }
         Task::Up {
             release,
@@ -410,7 +409,7 @@ async fn up(
     xtask::testenv::build_control_plane()?;
     let binaries = build_controllers(release)?;
     // Kept after exit (the control plane's own directory is removed), replaced by the next run.
-    let logs = target_dir().join("driftless-up").join("logs");
+    let logs = up_state_dir().join("logs");
     let _ = std::fs::remove_dir_all(&logs);
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     let logs = logs.canonicalize().unwrap_or(logs);
@@ -484,8 +483,7 @@ async fn up(
         }
         running.push(controller);
     }
-    let state_dir = target_dir().join("driftless-up");
-    let git = xtask::example::start(&plane, namespace, receiver_port, &state_dir).await?;
+    let git = xtask::example::start(&plane, namespace, receiver_port, &up_state_dir()).await?;
     eprintln!(
         "\nDriftless is up in {:.1}s ({:.0}s with builds). Controller logs (kept after exit): {}\n",
         started.elapsed().as_secs_f64(),
@@ -523,6 +521,11 @@ async fn create_namespace(plane: &ControlPlane, name: &str) -> anyhow::Result<()
 }
 
 /// Builds one binary of the workspace and returns its path.
+/// What `cargo xtask up` leaves for later commands: controller logs, the registry address.
+fn up_state_dir() -> PathBuf {
+    target_dir().join("driftless-up")
+}
+
 fn build_binary(name: &str, release: bool) -> anyhow::Result<PathBuf> {
     let mut command = nested_cargo();
     command.args(["build", "--bin", name]);
