@@ -169,7 +169,35 @@ fn fingerprint(alert: &Alert, event: &Event) -> u64 {
     hasher.finish()
 }
 
+/// How long an event arriving while the Alert cache is still being listed waits for it.
+const CACHE_READY_WAIT: Duration = Duration::from_secs(30);
+
+/// The Provider `namespace/name`: from the cache, or, when the cache has not seen it yet (it
+/// was created a moment ago), from the API server.
+async fn provider_named(shared: &Shared, namespace: &str, name: &str) -> Option<Arc<Provider>> {
+    if let Some(found) = shared
+        .providers
+        .get(&ObjectRef::new(name).within(namespace))
+    {
+        return Some(found);
+    }
+    Api::<Provider>::namespaced(shared.client.clone(), namespace)
+        .get_opt(name)
+        .await
+        .ok()
+        .flatten()
+        .map(Arc::new)
+}
+
 async fn dispatch(shared: Arc<Shared>, event: Event) {
+    // Events that arrive during start-up are matched against every Alert, not the part
+    // of the list read so far.
+    if tokio::time::timeout(CACHE_READY_WAIT, shared.alerts.wait_until_ready())
+        .await
+        .is_err()
+    {
+        tracing::warn!("Alert cache not ready; matching the event against what it holds");
+    }
     let mut labels = None;
     for alert in shared.alerts.state() {
         if labels.is_none() && alerts::needs_labels(&alert) {
@@ -205,9 +233,7 @@ async fn dispatch(shared: Arc<Shared>, event: Event) {
         tokio::spawn(async move {
             let namespace = alert.namespace().unwrap_or_default();
             let provider_name = &alert.spec.provider_ref.name;
-            let provider = shared
-                .providers
-                .get(&ObjectRef::new(provider_name).within(&namespace));
+            let provider = provider_named(&shared, &namespace, provider_name).await;
             let outcome = match &provider {
                 Some(provider) => send(&shared, &alert, provider, &event).await,
                 None => Err(format!("provider '{namespace}/{provider_name}' not found")),
@@ -230,6 +256,8 @@ async fn dispatch(shared: Arc<Shared>, event: Event) {
             };
             shared.deliveries.get_or_create(&labels).inc();
             if let Err(error) = outcome {
+                // Not sent: the same event coming again may try again.
+                shared.recently_sent.remove(&key);
                 tracing::error!(alert = %alert.name_any(), namespace = alert.namespace().unwrap_or_default(), %error, "failed to send the event");
                 shared
                     .recorder
