@@ -7,7 +7,6 @@ use driftless_api::image::{ImagePolicy, ImageRepository, ImageUpdateAutomation};
 use driftless_api::kustomize::Kustomization;
 use driftless_api::notification::Receiver;
 use driftless_api::source::GitRepository;
-use driftless_e2e::repo_root;
 use driftless_testenv::controller::ControllerProcess;
 use driftless_testenv::git::{GitAuth, GitServer, git};
 use driftless_testenv::registry::{Registry, RegistryOptions};
@@ -250,7 +249,8 @@ async fn run_loop(prefix: &str, wakeup: Wakeup) {
             git(&repo.bare, &["rev-parse", "main"]).unwrap(),
             automation_pushed
         );
-        post_github_push(receiver_port, &github_hook).await;
+        let response = post_github_push(receiver_port, &github_hook, "push-token").await;
+        assert_eq!(response.status(), 200);
     }
     let updated = wait_for(
         "the Deployment running 1.1.0",
@@ -339,25 +339,6 @@ async fn run_loop(prefix: &str, wakeup: Wakeup) {
     )
     .await;
     assert!(announced >= 2);
-}
-
-async fn post_github_push(receiver_port: u16, hook: &str) {
-    use hmac::{Hmac, Mac};
-    let body = std::fs::read(repo_root().join("../shared/webhooks/incoming/github-push.json"))
-        .expect("../shared/webhooks/incoming/github-push.json");
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"push-token").unwrap();
-    mac.update(&body);
-    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    let response = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{receiver_port}{hook}"))
-        .header("X-GitHub-Event", "push")
-        .header("X-Hub-Signature-256", signature)
-        .header("Content-Type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]

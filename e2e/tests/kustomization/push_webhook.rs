@@ -4,7 +4,6 @@ use std::time::Instant;
 
 use driftless_api::kustomize::Kustomization;
 use driftless_api::source::GitRepository;
-use driftless_e2e::repo_root;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 
@@ -38,14 +37,13 @@ async fn slack_sink() -> (
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_push_webhook_applies_at_once_and_alerts_slack() {
-    use hmac::{Hmac, Mac};
     use k8s_openapi::api::core::v1::Secret;
 
     let (plane, namespace, client) = cluster("kspush").await;
     let (git, repo) = app_repository(&[("deploy/configmap.yaml", EXTRA)], "first");
     let (slack_address, slack) = slack_sink().await;
     let [events_port, receiver_port] = driftless_testenv::free_ports().unwrap();
-    let _notification = spawn(
+    let notification = spawn(
         plane,
         "notification-controller",
         vec![
@@ -57,7 +55,13 @@ async fn a_push_webhook_applies_at_once_and_alerts_slack() {
     );
     let events_addr = format!("--events-addr=http://127.0.0.1:{events_port}/");
     let controllers = Controllers::start(plane, &namespace, &[&events_addr], &[]);
-    let logs = || controllers.logs();
+    let logs = || {
+        format!(
+            "{}\nnotification-controller:\n{}",
+            controllers.logs(),
+            notification.log_tail(40)
+        )
+    };
     // Intervals of an hour: only the webhook can make anything happen within the test.
     let source: GitRepository = serde_json::from_value(serde_json::json!({
         "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
@@ -142,21 +146,8 @@ async fn a_push_webhook_applies_at_once_and_alerts_slack() {
         )
         .unwrap();
     repo.push("main").unwrap();
-    let body = std::fs::read(repo_root().join("../shared/webhooks/incoming/github-push.json"))
-        .expect("../shared/webhooks/incoming/github-push.json");
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"push-token").unwrap();
-    mac.update(&body);
-    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
     let started = Instant::now();
-    let response = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{receiver_port}{hook}"))
-        .header("X-GitHub-Event", "push")
-        .header("X-Hub-Signature-256", signature)
-        .header("Content-Type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = post_github_push(receiver_port, &hook, "push-token").await;
     assert_eq!(
         response.status(),
         200,

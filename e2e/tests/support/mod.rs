@@ -239,3 +239,35 @@ where
         .await
         .expect("request reconcile");
 }
+
+/// Posts GitHub's real push payload, signed with `token`, to the Receiver at `hook`, and
+/// returns the answer. The path is read from the Receiver's status, which the API server can
+/// show before the controller's own cache has it; a 404 is retried until the cache catches
+/// up (within `WAIT`).
+#[allow(dead_code)]
+pub async fn post_github_push(receiver_port: u16, hook: &str, token: &str) -> reqwest::Response {
+    use hmac::{Hmac, Mac};
+    let body = std::fs::read(
+        driftless_e2e::repo_root().join("../shared/webhooks/incoming/github-push.json"),
+    )
+    .expect("../shared/webhooks/incoming/github-push.json");
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(token.as_bytes()).unwrap();
+    mac.update(&body);
+    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let started = Instant::now();
+    loop {
+        let response = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{receiver_port}{hook}"))
+            .header("X-GitHub-Event", "push")
+            .header("X-Hub-Signature-256", &signature)
+            .header("Content-Type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .expect("post the push webhook");
+        if response.status() != reqwest::StatusCode::NOT_FOUND || started.elapsed() > WAIT {
+            return response;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
