@@ -39,7 +39,10 @@ async fn run() -> anyhow::Result<()> {
         force_push_branch: args.common.feature_gate("GitForcePushBranch", true),
         request_source_reconcile: args.request_source_reconcile,
     };
-    let registries = Registries::default();
+    let registries = Registries::new(concat!(
+        "driftless-image-automation/",
+        env!("CARGO_PKG_VERSION")
+    ));
     let manager = Manager::start(
         "image-automation-controller",
         args.common,

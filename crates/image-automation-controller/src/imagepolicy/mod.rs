@@ -195,7 +195,14 @@ impl reconcile::Reconciler for Reconciler {
         };
         let current = run.status.latest_ref.clone();
         if outcome::needs_digest(reflection, current.as_ref(), &name, &selected.tag) {
-            let digest = match access::resolve(&self.runtime.client, &repository, &image).await {
+            let digest = match access::resolve(
+                &self.runtime.client,
+                &repository.namespace().unwrap_or_default(),
+                &crate::imagerepository::access_spec(&repository),
+                &image,
+            )
+            .await
+            {
                 Ok(access) => self
                     .registries
                     .digest(&image, &selected.tag, &access, repository.timeout())

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use driftless_api::conditions::{PROGRESSING, READ_OPERATION_FAILED, SUCCEEDED};
-use driftless_api::image::{ImageRepository, ScanResult};
+use driftless_api::image::{ImageProvider, ImageRepository, ScanResult};
 use driftless_runtime::Context as RuntimeContext;
 use driftless_runtime::conditions::now;
 use driftless_runtime::reconcile::{self, Error, Outcome, RetryAfter, Run};
@@ -62,7 +62,14 @@ impl reconcile::Reconciler for Reconciler {
             Ok(patterns) => patterns,
             Err((pattern, error)) => return Ok(outcome::invalid_exclusion(&pattern, &error)),
         };
-        let access = match access::resolve(&self.runtime.client, &object, &image).await {
+        let access = match access::resolve(
+            &self.runtime.client,
+            &object.namespace().unwrap_or_default(),
+            &access_spec(&object),
+            &image,
+        )
+        .await
+        {
             Ok(access) => access,
             Err(error) => return Ok(outcome::access_failed(&error, interval)),
         };
@@ -170,4 +177,22 @@ fn compile(patterns: &[String]) -> Result<Vec<Regex>, (String, regex::Error)> {
         .iter()
         .map(|p| Regex::new(p).map_err(|e| (p.clone(), e)))
         .collect()
+}
+
+/// The registry fields of `repository`'s spec.
+pub(crate) fn access_spec(repository: &ImageRepository) -> access::AccessSpec<'_> {
+    let spec = &repository.spec;
+    access::AccessSpec {
+        provider: match repository.provider() {
+            ImageProvider::Generic => "generic",
+            ImageProvider::Aws => "aws",
+            ImageProvider::Azure => "azure",
+            ImageProvider::Gcp => "gcp",
+        },
+        secret_ref: spec.secret_ref.as_ref().map(|r| r.name.as_str()),
+        service_account_name: spec.service_account_name.as_deref(),
+        cert_secret_ref: spec.cert_secret_ref.as_ref().map(|r| r.name.as_str()),
+        proxy_secret_ref: spec.proxy_secret_ref.as_ref().map(|r| r.name.as_str()),
+        insecure: spec.insecure,
+    }
 }

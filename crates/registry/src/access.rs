@@ -1,16 +1,16 @@
-//! How an ImageRepository reaches its registry: credentials from `secretRef` or the
-//! ServiceAccount's image pull secrets, a CA from `certSecretRef`, a proxy from
-//! `proxySecretRef`, and plain HTTP with `insecure`. Reading the Secrets is the only I/O here.
+//! How an object (ImageRepository, OCIRepository, an OCI HelmRepository) reaches its
+//! registry: credentials from `secretRef` or the ServiceAccount's image pull secrets, a CA from
+//! `certSecretRef`, a proxy from `proxySecretRef`, and plain HTTP with `insecure`. Reading the
+//! Secrets is the only I/O here.
 
-use driftless_api::image::{ImageProvider, ImageRepository};
 use driftless_runtime::secrets::secret_data;
 use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::Client;
 use kube::api::Api;
-use kube::{Client, ResourceExt};
 use oci_client::secrets::RegistryAuth;
 
-use super::credentials::{self, Credentials};
-use super::reference::ImageName;
+use crate::credentials::{self, Credentials};
+use crate::reference::ImageName;
 
 /// Everything a registry client is configured from; equal accesses share a client.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -73,36 +73,49 @@ impl AccessError {
     }
 }
 
-/// The access `repository` asks for to reach `image`.
+/// The registry fields an object's spec names; the same on every kind that pulls.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AccessSpec<'a> {
+    /// `generic`, or a cloud provider (`aws`, `azure`, `gcp`), which is not supported yet.
+    pub provider: &'a str,
+    pub secret_ref: Option<&'a str>,
+    pub service_account_name: Option<&'a str>,
+    pub cert_secret_ref: Option<&'a str>,
+    pub proxy_secret_ref: Option<&'a str>,
+    pub insecure: bool,
+}
+
+/// The access `spec` (of an object in `namespace`) asks for to reach `image`.
 pub async fn resolve(
     client: &Client,
-    repository: &ImageRepository,
+    namespace: &str,
+    spec: &AccessSpec<'_>,
     image: &ImageName,
 ) -> Result<Access, AccessError> {
-    let namespace = repository.namespace().unwrap_or_default();
-    let spec = &repository.spec;
-    match repository.provider() {
-        ImageProvider::Generic => {}
-        ImageProvider::Aws => return Err(AccessError::UnsupportedProvider("aws")),
-        ImageProvider::Azure => return Err(AccessError::UnsupportedProvider("azure")),
-        ImageProvider::Gcp => return Err(AccessError::UnsupportedProvider("gcp")),
+    let namespace = namespace.to_owned();
+    match spec.provider {
+        "" | "generic" => {}
+        "aws" => return Err(AccessError::UnsupportedProvider("aws")),
+        "azure" => return Err(AccessError::UnsupportedProvider("azure")),
+        "gcp" => return Err(AccessError::UnsupportedProvider("gcp")),
+        _ => return Err(AccessError::UnsupportedProvider("unknown")),
     }
     let mut access = Access {
         insecure: spec.insecure,
         ..Access::default()
     };
     let mut pull_secrets = Vec::new();
-    if let Some(secret) = &spec.secret_ref {
-        pull_secrets.push(secret.name.clone());
+    if let Some(secret) = spec.secret_ref {
+        pull_secrets.push(secret.to_owned());
     }
-    if let Some(account) = &spec.service_account_name {
+    if let Some(account) = spec.service_account_name {
         let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &namespace);
         let account = accounts
             .get(account)
             .await
             .map_err(|error| AccessError::ServiceAccount {
                 namespace: namespace.clone(),
-                name: account.clone(),
+                name: account.to_owned(),
                 error: driftless_runtime::kube_errors::message(&error),
             })?;
         pull_secrets.extend(
@@ -128,17 +141,16 @@ pub async fn resolve(
             break;
         }
     }
-    if let Some(secret) = &spec.cert_secret_ref {
-        let data = read(client, &namespace, &secret.name).await?;
+    if let Some(secret) = spec.cert_secret_ref {
+        let data = read(client, &namespace, secret).await?;
         if data.contains_key("tls.crt") || data.contains_key("tls.key") {
-            return Err(AccessError::ClientCertificate(secret.name.clone()));
+            return Err(AccessError::ClientCertificate(secret.to_owned()));
         }
         access.ca_pem = data.get("ca.crt").or_else(|| data.get("caFile")).cloned();
     }
-    if let Some(secret) = &spec.proxy_secret_ref {
-        let data = read(client, &namespace, &secret.name).await?;
-        access.proxy =
-            Some(proxy_url(&data).ok_or(AccessError::ProxyAddress(secret.name.clone()))?);
+    if let Some(secret) = spec.proxy_secret_ref {
+        let data = read(client, &namespace, secret).await?;
+        access.proxy = Some(proxy_url(&data).ok_or(AccessError::ProxyAddress(secret.to_owned()))?);
     }
     Ok(access)
 }

@@ -1,9 +1,11 @@
-//! Talking to container registries: tag lists (every page) and manifest digests, through the
-//! `oci-client` crate, which does the token (Bearer challenge) and basic authentication.
-//! Clients are shared between objects with the same access (credentials, CA, proxy,
-//! plain HTTP), so one registry's token is fetched once, not once per object.
+//! Talking to container registries: tag lists (every page), manifest digests, manifests and
+//! blobs, through the `oci-client` crate, which does the token (Bearer challenge) and basic
+//! authentication. Clients are shared between objects with the same access (credentials, CA,
+//! proxy, plain HTTP), so one registry's token is fetched once, not once per object.
+//! image-automation-controller scans with it; source-controller pulls OCI artifacts.
 
 pub mod access;
+mod capped;
 pub mod credentials;
 pub mod reference;
 
@@ -13,9 +15,11 @@ use std::time::Duration;
 
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use oci_client::{Client, Reference};
+use tokio::io::AsyncWrite;
 
-pub use access::Access;
+pub use access::{Access, AccessSpec};
 pub use reference::ImageName;
 
 /// Tags asked for per page; registries that cap pages lower (Quay: 100) are paged on by the
@@ -43,6 +47,13 @@ pub enum RegistryError {
     Unreachable(String),
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    /// A blob larger than the caller accepts.
+    #[error("{what} of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        what: &'static str,
+        size: u64,
+        limit: u64,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -53,21 +64,30 @@ impl RegistryError {
     }
 }
 
-/// The registry clients, shared by every scan and digest lookup.
+/// The registry clients, shared by every scan, digest lookup and pull.
 #[derive(Clone)]
 pub struct Registries {
     clients: Arc<quick_cache::sync::Cache<u64, Arc<Client>>>,
+    user_agent: &'static str,
 }
 
-impl Default for Registries {
-    fn default() -> Self {
-        Self {
-            clients: Arc::new(quick_cache::sync::Cache::new(CLIENTS)),
-        }
-    }
+/// A manifest as pulled: the image manifest, and the digest the reference points to (the
+/// index's when it named a multi-platform index, else the manifest's own).
+#[derive(Clone, Debug)]
+pub struct Pulled {
+    pub manifest: OciImageManifest,
+    pub digest: String,
 }
 
 impl Registries {
+    /// Clients announcing themselves as `user_agent`.
+    pub fn new(user_agent: &'static str) -> Self {
+        Self {
+            clients: Arc::new(quick_cache::sync::Cache::new(CLIENTS)),
+            user_agent,
+        }
+    }
+
     /// Every tag of `image`, in the order the registry lists them, within `timeout`.
     pub async fn list_tags(
         &self,
@@ -122,6 +142,60 @@ impl Registries {
             .map_err(|_| RegistryError::Timeout(timeout))?
     }
 
+    /// The image manifest `image:tag` (or `image@digest`) names, within `timeout`.
+    pub async fn manifest(
+        &self,
+        image: &ImageName,
+        tag_or_digest: &str,
+        access: &Access,
+        timeout: Duration,
+    ) -> Result<Pulled, RegistryError> {
+        let client = self.client(access);
+        let reference = reference_of(image, tag_or_digest);
+        let auth = access.auth();
+        let pull = retrying(|| client.pull_image_manifest_and_list_digest(&reference, &auth));
+        let (manifest, digest, index_digest) = tokio::time::timeout(timeout, pull)
+            .await
+            .map_err(|_| RegistryError::Timeout(timeout))??;
+        Ok(Pulled {
+            manifest,
+            digest: index_digest.unwrap_or(digest),
+        })
+    }
+
+    /// Writes the blob `layer` of `image` to `out`, refusing one larger than `limit` bytes;
+    /// its digest is verified while it streams.
+    pub async fn blob<W: AsyncWrite + Unpin>(
+        &self,
+        image: &ImageName,
+        layer: &OciDescriptor,
+        access: &Access,
+        limit: u64,
+        out: W,
+    ) -> Result<(), RegistryError> {
+        let declared = u64::try_from(layer.size).unwrap_or(u64::MAX);
+        if declared > limit {
+            return Err(RegistryError::TooLarge {
+                what: "layer",
+                size: declared,
+                limit,
+            });
+        }
+        let client = self.client(access);
+        let reference = reference_of(image, "latest");
+        let auth = access.auth();
+        client
+            .store_auth_if_needed(reference.resolve_registry(), &auth)
+            .await;
+        // A registry sending more than the manifest declared is cut off at the declared size
+        // (the digest check then fails), so a lying registry cannot fill the disk.
+        let capped = capped::CappedWriter::new(out, declared);
+        client
+            .pull_blob(&reference, layer, capped)
+            .await
+            .map_err(classify)
+    }
+
     fn client(&self, access: &Access) -> Arc<Client> {
         let key = {
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -131,20 +205,20 @@ impl Registries {
         if let Some(client) = self.clients.get(&key) {
             return client;
         }
-        let client = Arc::new(Client::new(client_config(access)));
+        let client = Arc::new(Client::new(client_config(access, self.user_agent)));
         self.clients.insert(key, client.clone());
         client
     }
 }
 
-fn client_config(access: &Access) -> ClientConfig {
+fn client_config(access: &Access, user_agent: &'static str) -> ClientConfig {
     let mut config = ClientConfig {
         protocol: if access.insecure {
             ClientProtocol::Http
         } else {
             ClientProtocol::Https
         },
-        user_agent: concat!("driftless-image-automation/", env!("CARGO_PKG_VERSION")),
+        user_agent,
         connect_timeout: Some(Duration::from_secs(10)),
         ..ClientConfig::default()
     };
@@ -163,11 +237,18 @@ fn client_config(access: &Access) -> ClientConfig {
     config
 }
 
-fn reference_of(image: &ImageName, tag: &str) -> Reference {
+fn reference_of(image: &ImageName, tag_or_digest: &str) -> Reference {
+    if tag_or_digest.contains(':') {
+        return Reference::with_digest(
+            image.registry.clone(),
+            image.repository.clone(),
+            tag_or_digest.to_owned(),
+        );
+    }
     Reference::with_tag(
         image.registry.clone(),
         image.repository.clone(),
-        tag.to_owned(),
+        tag_or_digest.to_owned(),
     )
 }
 
