@@ -1,26 +1,29 @@
-//! Artifacts of GitRepositories that no longer exist are removed from storage.
+//! Artifacts of sources that no longer exist are removed from storage.
 
+use std::fmt::Debug;
 use std::time::Duration;
 
-use driftless_api::source::GitRepository;
-use kube::ResourceExt;
 use kube::api::Api;
+use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
 
-use super::KIND;
 use crate::storage::Storage;
 
 /// How often storage is checked for artifacts of objects that no longer exist.
 const ORPHAN_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
 
-/// At start and hourly after that, removes the storage directories of GitRepositories that
+/// At start and hourly after that, removes the storage directories of `kind` objects that
 /// no longer exist (deleted while the controller was down, or whose finalizer was removed by
 /// hand). Existence comes from a metadata-only list of the objects this instance watches.
-pub(super) async fn remove_orphans(
-    api: Api<GitRepository>,
+pub async fn remove_orphans<K>(
+    api: Api<K>,
+    kind: &'static str,
     label_selector: Option<String>,
     storage: Storage,
     shutdown: tokio_util::sync::CancellationToken,
-) {
+) where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
     let mut params = kube::api::ListParams::default();
     if let Some(selector) = &label_selector {
         params = params.labels(selector);
@@ -35,7 +38,7 @@ pub(super) async fn remove_orphans(
                     .collect();
                 let storage = storage.clone();
                 let swept = tokio::task::spawn_blocking(move || {
-                    storage.remove_orphans(KIND, |namespace, name| {
+                    storage.remove_orphans(kind, |namespace, name| {
                         live.contains(&(namespace.to_owned(), name.to_owned()))
                     })
                 })
@@ -43,14 +46,15 @@ pub(super) async fn remove_orphans(
                 match swept {
                     Ok(Ok(removed)) if !removed.is_empty() => tracing::info!(
                         count = removed.len(),
-                        "removed artifacts of deleted GitRepositories"
+                        kind,
+                        "removed artifacts of deleted objects"
                     ),
                     Ok(Err(error)) => tracing::warn!(%error, "removing orphaned artifacts"),
                     _ => {}
                 }
             }
             Err(error) => {
-                tracing::warn!(%error, "listing GitRepositories to find orphaned artifacts")
+                tracing::warn!(%error, kind, "listing objects to find orphaned artifacts")
             }
         }
         tokio::select! {

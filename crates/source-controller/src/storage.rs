@@ -11,6 +11,9 @@ use driftless_artifact::{FileEntry, PackError, StoredArtifact};
 use tower::limit::ConcurrencyLimitLayer;
 use tower_http::services::ServeDir;
 
+/// The link to an object's current artifact that `status.url` advertises.
+pub const LATEST: &str = "latest.tar.gz";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("invalid storage path component {0:?}")]
@@ -195,6 +198,77 @@ impl Storage {
             });
         }
         Ok(format!("{object_dir}/{file_name}"))
+    }
+
+    /// Moves the finished file `temporary` (written by the caller inside `object_dir` under a
+    /// `.tmp-` name) to `<object dir>/<hex digest>.tar.gz` after checking it has `digest`.
+    /// Returns the path relative to the root.
+    pub fn adopt_by_digest(
+        &self,
+        object_dir: &str,
+        temporary: &Path,
+        digest: &driftless_artifact::Digest,
+    ) -> Result<String, StorageError> {
+        let link_err = |path: &Path| {
+            let path = path.to_owned();
+            move |source: std::io::Error| StorageError::Link { path, source }
+        };
+        let file = std::fs::File::open(temporary).map_err(link_err(temporary))?;
+        let (actual, _) = driftless_artifact::HashingReader::new(file, u64::MAX)
+            .finish()
+            .map_err(link_err(temporary))?;
+        if actual != *digest {
+            let _ = std::fs::remove_file(temporary);
+            return Err(StorageError::DigestMismatch {
+                path: temporary.to_owned(),
+                expected: digest.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        let dir = self.create_object_dir(object_dir)?;
+        let file_name = format!("{}.tar.gz", digest.hex());
+        std::fs::rename(temporary, dir.join(&file_name)).map_err(link_err(temporary))?;
+        Ok(format!("{object_dir}/{file_name}"))
+    }
+
+    /// Points `<object dir>/latest.tar.gz` at the artifact `file_name` of the same directory
+    /// (a relative symlink, replaced atomically). Returns the link's path relative to the root,
+    /// which `status.url` advertises.
+    pub fn link_latest(&self, object_dir: &str, file_name: &str) -> Result<String, StorageError> {
+        let dir = self.create_object_dir(object_dir)?;
+        let link = dir.join(LATEST);
+        let staging = dir.join(format!(".tmp-latest-{}", std::process::id()));
+        let link_err = |source| StorageError::Link {
+            path: link.clone(),
+            source,
+        };
+        let _ = std::fs::remove_file(&staging);
+        std::os::unix::fs::symlink(file_name, &staging).map_err(link_err)?;
+        std::fs::rename(&staging, &link).map_err(link_err)?;
+        Ok(format!("{object_dir}/{LATEST}"))
+    }
+
+    /// Whether `artifact` is in storage with the digest its status claims. A corrupt file is
+    /// removed, so the reconcile that follows rebuilds it.
+    pub async fn holds(&self, artifact: &driftless_api::meta::Artifact) -> bool {
+        let path = self.root.join(&artifact.path);
+        let expected = artifact.digest.clone();
+        let result = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
+            let file = match std::fs::File::open(&path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            let (digest, _) = driftless_artifact::HashingReader::new(file, u64::MAX).finish()?;
+            let valid = digest.to_string() == expected;
+            if !valid {
+                tracing::warn!(path = %path.display(), "stored artifact does not match its digest; rebuilding it");
+                let _ = std::fs::remove_file(&path);
+            }
+            Ok(valid)
+        })
+        .await;
+        matches!(result, Ok(Ok(true)))
     }
 
     /// Removes superseded artifacts of one object: everything beyond the newest

@@ -1,19 +1,18 @@
-//! Why a GitRepository reconcile failed: the condition that names the failed step
-//! (FetchFailed, StorageOperationFailed, IncludeUnavailable, SourceVerified), Flux's reason,
-//! and whether only a new spec can fix it.
+//! Why a GitRepository reconcile failed: the steps it names (FetchFailed,
+//! StorageOperationFailed, IncludeUnavailable, ArtifactOutdated), and Git's errors sorted into
+//! Flux's reasons.
 
 use driftless_api::conditions::{
-    ARTIFACT_IN_STORAGE, ARTIFACT_OUTDATED, AUTHENTICATION_FAILED, FETCH_FAILED, SOURCE_VERIFIED,
-    STORAGE_OPERATION_FAILED, URL_INVALID,
+    ARTIFACT_OUTDATED, AUTHENTICATION_FAILED, FETCH_FAILED, STORAGE_OPERATION_FAILED, URL_INVALID,
 };
 use driftless_api::source::{
     GIT_OPERATION_FAILED_REASON, GitRepository, GitRepositoryStatus, INCLUDE_UNAVAILABLE_CONDITION,
 };
-use driftless_runtime::conditions::{self as cond, Status};
-use driftless_runtime::reconcile::{Outcome, RetryAfter};
+use driftless_runtime::reconcile::Outcome;
 use kube::Resource;
 
 use super::interval;
+pub(super) use crate::failure::Failure;
 use driftless_git::GitError;
 
 /// Conditions naming a failed step: only the step failing now is shown.
@@ -23,36 +22,6 @@ pub(super) const FAILED_STEPS: [&str; 4] = [
     INCLUDE_UNAVAILABLE_CONDITION,
     ARTIFACT_OUTDATED,
 ];
-
-/// Why a reconcile failed, as conditions and events show it.
-#[derive(Debug)]
-pub(super) struct Failure {
-    pub condition: &'static str,
-    pub reason: &'static str,
-    pub message: String,
-    /// The spec itself is wrong: retrying cannot help.
-    pub stalled: bool,
-}
-
-impl Failure {
-    pub fn fetch(reason: &'static str, message: String) -> Self {
-        Self {
-            condition: FETCH_FAILED,
-            reason,
-            message,
-            stalled: false,
-        }
-    }
-
-    pub fn storage(reason: &'static str, message: String) -> Self {
-        Self {
-            condition: STORAGE_OPERATION_FAILED,
-            reason,
-            message,
-            stalled: false,
-        }
-    }
-}
 
 impl From<GitError> for Failure {
     fn from(error: GitError) -> Self {
@@ -76,59 +45,31 @@ impl From<GitError> for Failure {
     }
 }
 
-/// A step failed: its condition, and a retry on the failure backoff (never later than the
-/// interval a fixed source would be noticed in) — or, for a spec no retry can fix, Stalled.
+/// A step failed: its condition (only the step failing now is shown), and a retry on the
+/// failure backoff, or Stalled for a spec no retry can fix.
 pub(super) fn failed(
     object: &GitRepository,
     status: &mut GitRepositoryStatus,
     failure: Failure,
 ) -> Outcome {
-    let generation = object.meta().generation;
-    // Only the step that failed now is reported: an earlier failure of another step (a
-    // fixed Secret, say) no longer holds.
-    for step in FAILED_STEPS {
-        if step != failure.condition {
-            cond::remove(&mut status.conditions, step);
-        }
-    }
-    // SourceVerified is a positive condition: a failed check makes it False.
-    let polarity = if failure.condition == SOURCE_VERIFIED {
-        Status::False
-    } else {
-        Status::True
-    };
-    cond::set(
+    crate::failure::failed(
         &mut status.conditions,
-        failure.condition,
-        polarity,
-        failure.reason,
-        failure.message.clone(),
-        generation,
-    );
-    if status.artifact.is_none() {
-        cond::remove(&mut status.conditions, ARTIFACT_IN_STORAGE);
-    }
-    if failure.stalled {
-        Outcome::Stalled {
-            reason: failure.reason,
-            message: failure.message,
-        }
-    } else {
-        Outcome::Retry {
-            reason: failure.reason,
-            message: failure.message,
-            after: RetryAfter::Backoff {
-                at_most: interval(object),
-            },
-        }
-    }
+        &FAILED_STEPS,
+        status.artifact.is_some(),
+        object.meta().generation,
+        interval(object),
+        failure,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use driftless_api::conditions::{ARTIFACT_IN_STORAGE, SOURCE_VERIFIED};
     use driftless_api::meta::Artifact;
     use driftless_api::source::GitRepositorySpec;
+    use driftless_runtime::conditions as cond;
+    use driftless_runtime::reconcile::RetryAfter;
     use std::time::Duration;
 
     fn repo() -> GitRepository {

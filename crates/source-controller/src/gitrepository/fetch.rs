@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use driftless_api::conditions::{AUTHENTICATION_FAILED, FETCH_FAILED, URL_INVALID};
-use driftless_api::meta::{Artifact, parse_duration};
+use driftless_api::meta::parse_duration;
 use driftless_api::source::{GIT_OPERATION_FAILED_REASON, GitRepository, GitRepositoryStatus};
 use driftless_runtime::kube_errors;
 use driftless_runtime::secrets::secret_data;
@@ -69,7 +69,7 @@ impl Reconciler {
             })?;
         let current = status.artifact.clone();
         let current_is_valid = match &current {
-            Some(artifact) => self.verify_stored(artifact).await,
+            Some(artifact) => self.storage.holds(artifact).await,
             None => false,
         };
         let inputs_unchanged = status.observed_ignore == spec.ignore
@@ -163,30 +163,5 @@ impl Reconciler {
                     kube_errors::message(&e)
                 )
             })
-    }
-
-    /// Whether the artifact in status is in storage with the digest status claims. A missing
-    /// or corrupt file is rebuilt by the fetch that follows.
-    pub(super) async fn verify_stored(&self, artifact: &Artifact) -> bool {
-        let path = self.storage.root().join(&artifact.path);
-        let expected = artifact.digest.clone();
-        let result = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
-            let file = match std::fs::File::open(&path) {
-                Ok(file) => file,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-                Err(e) => return Err(e),
-            };
-            let mut reader = driftless_artifact::HashingReader::new(file, u64::MAX);
-            std::io::copy(&mut reader, &mut std::io::sink())?;
-            let (digest, _) = reader.finish()?;
-            let valid = digest.to_string() == expected;
-            if !valid {
-                tracing::warn!(path = %path.display(), "stored artifact does not match its digest; rebuilding it");
-                let _ = std::fs::remove_file(&path);
-            }
-            Ok(valid)
-        })
-        .await;
-        matches!(result, Ok(Ok(true)))
     }
 }

@@ -5,15 +5,14 @@
 //! It runs on the shared harness ([`driftless_runtime::reconcile`]), which owns watches,
 //! finalizer, conditions, events, metrics and the status write. Here: [`fetch`] (inputs and
 //! the timed job), [`job`] (the blocking fetch-and-pack), [`include`], [`verification`],
-//! [`failure`] (which step failed, and how that reads), [`dependents`] (includers woken by a
-//! new artifact) and [`orphans`] (storage of deleted objects).
+//! [`failure`] (which step failed, and how that reads) and [`dependents`] (includers woken by a
+//! new artifact).
 
 mod dependents;
 mod failure;
 mod fetch;
 mod include;
 mod job;
-mod orphans;
 mod verification;
 
 use std::collections::BTreeMap;
@@ -22,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use driftless_api::conditions::{
-    ARTIFACT_IN_STORAGE, NEW_ARTIFACT_EVENT, PROGRESSING, RECONCILING, SOURCE_VERIFIED, SUCCEEDED,
+    ARTIFACT_IN_STORAGE, NEW_ARTIFACT_EVENT, SOURCE_VERIFIED, SUCCEEDED,
 };
 use driftless_api::event::Severity;
 use driftless_api::meta::parse_duration;
@@ -41,9 +40,6 @@ use job::SourceOutcome;
 use verification::verification_mode;
 
 const KIND: &str = "GitRepository";
-/// How long a fetch runs before the object is shown as in progress: long enough that fetches
-/// of many objects at once add no status writes, short against the 60 s fetch timeout.
-const SLOW_FETCH: Duration = Duration::from_secs(5);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How many packed commits are remembered for other GitRepositories to reuse.
 const PACKED_COMMITS_CAPACITY: usize = 4096;
@@ -79,9 +75,10 @@ impl Reconciler {
     /// Runs the controller, and the sweep of orphaned artifacts, until shutdown.
     pub async fn run(self) {
         let ctx = self.runtime.clone();
-        tokio::spawn(orphans::remove_orphans(
+        tokio::spawn(crate::orphans::remove_orphans(
             ctx.args
                 .watched_api::<GitRepository>(ctx.client.clone(), &ctx.runtime_namespace),
+            KIND,
             ctx.args.watcher_config().label_selector,
             self.storage.clone(),
             ctx.shutdown.clone(),
@@ -107,41 +104,10 @@ impl reconcile::Reconciler for Reconciler {
 
     async fn reconcile(&self, run: &mut Run<GitRepository>) -> Result<Outcome, Error> {
         let object = run.object.clone();
-        let generation = run.generation();
-        let new_generation = (run.status.observed_generation != generation).then(|| {
-            format!(
-                "processing object: new generation {} -> {}",
-                run.status.observed_generation.unwrap_or(-1),
-                generation.unwrap_or(0)
-            )
-        });
-        // A spec change on a working object is shown as in progress right away. A new object
-        // already reads as in progress to kstatus (observedGeneration behind generation); the
-        // extra write would only add API load when many are created.
-        if let Some(message) = &new_generation
-            && !run.status.conditions.is_empty()
-        {
-            run.progress(PROGRESSING, message.clone()).await?;
-        }
         let current = run.status.clone();
-        let fetched = {
-            let fetch = self.reconcile_source(&object, &current);
-            tokio::pin!(fetch);
-            tokio::select! {
-                fetched = &mut fetch => fetched,
-                () = tokio::time::sleep(SLOW_FETCH) => {
-                    // A slow or hanging fetch shows as in progress while it runs, not only
-                    // when it ends or times out.
-                    let message = new_generation
-                        .or_else(|| cond::get(&current.conditions, RECONCILING).map(|c| c.message.clone()))
-                        .unwrap_or_else(|| "reconciliation in progress".to_owned());
-                    if let Err(error) = run.progress(PROGRESSING, message).await {
-                        tracing::debug!(%error, "could not mark a slow fetch as in progress");
-                    }
-                    fetch.await
-                }
-            }
-        };
+        let fetched =
+            crate::progress::shown_in_progress(run, self.reconcile_source(&object, &current))
+                .await?;
         match fetched {
             Ok(source) => self.stored(run, source),
             Err(failure) => Ok(failed(&object, &mut run.status, failure)),

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use driftless_api::meta::RECONCILE_REQUEST_ANNOTATION;
-use driftless_api::source::{GitRepository, GitRepositoryStatus};
+use driftless_api::meta::{ArtifactSource, RECONCILE_REQUEST_ANNOTATION, Reconcilable};
+use driftless_api::source::GitRepository;
 use driftless_artifact::{Digest, Limits, Tree, unpack_to_memory};
 use driftless_testenv::ControlPlane;
 use driftless_testenv::controller::ControllerProcess;
@@ -171,23 +171,54 @@ pub async fn create_secrets(
     }
 }
 
-fn ready(status: &GitRepositoryStatus) -> Option<(&str, &str, &str)> {
-    status
-        .conditions
+/// A source kind the helpers below wait on.
+pub trait Source:
+    kube::Resource<DynamicType = ()>
+    + Reconcilable
+    + ArtifactSource
+    + Clone
+    + serde::de::DeserializeOwned
+    + serde::Serialize
+    + std::fmt::Debug
+{
+}
+
+impl<K> Source for K where
+    K: kube::Resource<DynamicType = ()>
+        + Reconcilable
+        + ArtifactSource
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug
+{
+}
+
+fn ready<K: Source>(object: &K) -> Option<(&str, &str, &str)> {
+    object
+        .conditions()
         .iter()
         .find(|c| c.type_ == "Ready")
         .map(|c| (c.status.as_str(), c.reason.as_str(), c.message.as_str()))
 }
 
+/// The object's status as JSON, for failure messages.
+fn status_json<K: Source>(object: &K) -> String {
+    serde_json::to_value(object)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v["status"]).ok())
+        .unwrap_or_default()
+}
+
 /// Waits until `check` holds for the object's status; panics with the status and the
 /// controller's log otherwise.
-pub async fn wait_for(
-    api: &Api<GitRepository>,
+pub async fn wait_for<K: Source>(
+    api: &Api<K>,
     name: &str,
     controller: &SourceController,
     what: &str,
-    check: impl Fn(&GitRepository) -> bool,
-) -> GitRepository {
+    check: impl Fn(&K) -> bool,
+) -> K {
     let deadline = Instant::now() + WAIT;
     loop {
         if let Ok(Some(object)) = api.get_opt(name).await {
@@ -197,7 +228,7 @@ pub async fn wait_for(
             if Instant::now() > deadline {
                 panic!(
                     "{name}: {what} not reached; status: {}\n{}",
-                    serde_json::to_string_pretty(&object.status).unwrap_or_default(),
+                    status_json(&object),
                     controller.logs()
                 );
             }
@@ -209,16 +240,10 @@ pub async fn wait_for(
 }
 
 /// Waits for Ready=True at the current generation and checks Flux's final-status invariants.
-pub async fn wait_ready(
-    api: &Api<GitRepository>,
-    name: &str,
-    controller: &SourceController,
-) -> GitRepository {
+pub async fn wait_ready<K: Source>(api: &Api<K>, name: &str, controller: &SourceController) -> K {
     let object = wait_for(api, name, controller, "Ready=True", |o| {
-        o.status.as_ref().is_some_and(|s| {
-            ready(s).is_some_and(|(status, _, _)| status == "True")
-                && s.observed_generation == o.metadata.generation
-        })
+        ready(o).is_some_and(|(status, _, _)| status == "True")
+            && o.observed_generation() == o.meta().generation
     })
     .await;
     assert_final_status(name, &object);
@@ -227,53 +252,44 @@ pub async fn wait_ready(
 
 /// Checks Flux's invariants for a finished reconcile on the object's conditions; panics
 /// naming the object otherwise.
-pub fn assert_final_status(name: &str, object: &GitRepository) {
-    let status = object.status.clone().unwrap_or_default();
+pub fn assert_final_status<K: Source>(name: &str, object: &K) {
     driftless_runtime::conditions::check_final_status(
-        &status.conditions,
-        object.metadata.generation,
-        status.observed_generation,
+        object.conditions(),
+        object.meta().generation,
+        object.observed_generation(),
     )
     .unwrap_or_else(|e| panic!("{name}: {e}"));
 }
 
 /// Waits for Ready=False with `reason`; returns the object.
-pub async fn wait_not_ready(
-    api: &Api<GitRepository>,
+pub async fn wait_not_ready<K: Source>(
+    api: &Api<K>,
     name: &str,
     controller: &SourceController,
     reason: &str,
-) -> GitRepository {
+) -> K {
     wait_for(
         api,
         name,
         controller,
         &format!("Ready=False/{reason}"),
-        |o| {
-            o.status
-                .as_ref()
-                .and_then(ready)
-                .is_some_and(|(status, r, _)| status == "False" && r == reason)
-        },
+        |o| ready(o).is_some_and(|(status, r, _)| status == "False" && r == reason),
     )
     .await
 }
 
-pub fn ready_message(object: &GitRepository) -> String {
-    object
-        .status
-        .as_ref()
-        .and_then(ready)
+pub fn ready_message<K: Source>(object: &K) -> String {
+    ready(object)
         .map(|(_, _, m)| m.to_owned())
         .unwrap_or_default()
 }
 
 /// Asks for a reconcile now and waits until it has been handled.
-pub async fn request_reconcile(
-    api: &Api<GitRepository>,
+pub async fn request_reconcile<K: Source>(
+    api: &Api<K>,
     name: &str,
     controller: &SourceController,
-) -> GitRepository {
+) -> K {
     let token = format!("{:?}", Instant::now());
     let patch = serde_json::json!({
         "metadata": { "annotations": { RECONCILE_REQUEST_ANNOTATION: token } }
@@ -282,21 +298,14 @@ pub async fn request_reconcile(
         .await
         .expect("annotate");
     wait_for(api, name, controller, "reconcile request handled", |o| {
-        o.status
-            .as_ref()
-            .and_then(|s| s.last_handled_reconcile_at.as_deref())
-            == Some(token.as_str())
+        o.last_handled_reconcile_at() == Some(token.as_str())
     })
     .await
 }
 
 /// Downloads the object's artifact from its URL, checks size and digest, and unpacks it.
-pub async fn download(object: &GitRepository) -> (Vec<u8>, Tree) {
-    let artifact = object
-        .status
-        .as_ref()
-        .and_then(|s| s.artifact.clone())
-        .expect("artifact in status");
+pub async fn download<K: Source>(object: &K) -> (Vec<u8>, Tree) {
+    let artifact = object.artifact().cloned().expect("artifact in status");
     let response = reqwest::get(&artifact.url).await.expect("GET artifact");
     assert_eq!(response.status(), 200, "{}", artifact.url);
     let bytes = response.bytes().await.expect("artifact body").to_vec();
