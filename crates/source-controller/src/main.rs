@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use driftless_api::source::{Bucket, HelmChart, HelmRepository, OCIRepository};
+use driftless_api::source::{Bucket, HelmChart, HelmRepository};
 use driftless_git::tree::TreeLimits;
 use driftless_runtime::flags::{bind_addr, duration};
 use driftless_runtime::not_implemented;
 use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager};
 use source_controller::gitrepository::{Reconciler, Settings};
+use source_controller::ocirepository;
 use source_controller::storage::{Retention, Storage};
 
 #[derive(Parser, Debug)]
@@ -107,12 +108,24 @@ async fn run() -> anyhow::Result<()> {
             max_files: args.max_source_files,
         },
     };
+    let oci_settings = ocirepository::Settings {
+        limits: driftless_artifact::Limits {
+            max_compressed_bytes: args.max_source_bytes,
+            max_uncompressed_bytes: args.max_source_bytes,
+            max_files: args.max_source_files,
+        },
+    };
+    let registries = driftless_registry::Registries::new(concat!(
+        "driftless-source-controller/",
+        env!("CARGO_PKG_VERSION")
+    ));
     manager
         .run(move |ctx| async move {
             // Kinds without a reconciler yet are marked as such instead of silently ignored.
             tokio::join!(
-                Reconciler::new(ctx.clone(), storage, settings).run(),
-                not_implemented::run::<OCIRepository>(ctx.clone()),
+                Reconciler::new(ctx.clone(), storage.clone(), settings).run(),
+                ocirepository::Reconciler::new(ctx.clone(), storage, registries, oci_settings)
+                    .run(),
                 not_implemented::run::<Bucket>(ctx.clone()),
                 not_implemented::run::<HelmRepository>(ctx.clone()),
                 not_implemented::run::<HelmChart>(ctx),

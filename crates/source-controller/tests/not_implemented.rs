@@ -1,14 +1,12 @@
-//! OCIRepository, Bucket, HelmRepository and HelmChart are not implemented yet: the controller
-//! binary marks their objects Stalled with reason `NotImplemented` instead of ignoring them.
+//! Bucket, HelmRepository and HelmChart are not implemented yet: the controller binary marks
+//! their objects Stalled with reason `NotImplemented` instead of ignoring them.
 
 mod support;
 
 use std::path::Path;
 
 use driftless_testenv::not_implemented::UnimplementedKinds;
-use driftless_testenv::not_implemented::podinfo::{
-    bucket, helm_chart, helm_repository, oci_repository,
-};
+use driftless_testenv::not_implemented::podinfo::{bucket, helm_chart, helm_repository};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_of_unimplemented_source_kinds_end_stalled_not_implemented() {
@@ -18,7 +16,6 @@ async fn objects_of_unimplemented_source_kinds_end_stalled_not_implemented() {
     let kinds =
         UnimplementedKinds::start("source-controller", binary, "source-kinds", &storage_flags)
             .await;
-    kinds.expect_stalled(oci_repository()).await;
     kinds.expect_stalled(bucket()).await;
     kinds.expect_stalled(helm_repository()).await;
     kinds.expect_stalled(helm_chart()).await;

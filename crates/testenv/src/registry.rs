@@ -206,6 +206,24 @@ pub fn write_tags(storage: &Path, repository: &str, tags: &[String]) -> Result<(
     Ok(())
 }
 
+/// One layer of an artifact to push: its media type and bytes.
+pub struct Layer {
+    pub media_type: String,
+    pub data: Vec<u8>,
+}
+
+/// What [`push_artifact`] pushes: layers, the config's media type and the manifest
+/// annotations.
+pub struct Artifact {
+    pub config_media_type: String,
+    pub layers: Vec<Layer>,
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+/// The media types `flux push artifact` writes.
+pub const FLUX_CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.flux.config.v1+json";
+pub const FLUX_CONTENT_MEDIA_TYPE: &str = "application/vnd.cncf.flux.content.v1.tar+gzip";
+
 /// Pushes a small image (one layer naming `repository:tag`) to the registry at `host`
 /// (HTTPS trusting `ca_pem` when given, plain HTTP otherwise); returns its manifest digest.
 pub async fn push_image(
@@ -214,6 +232,27 @@ pub async fn push_image(
     auth: &RegistryAuth,
     repository: &str,
     tag: &str,
+) -> Result<String> {
+    let artifact = Artifact {
+        config_media_type: oci_client::manifest::IMAGE_CONFIG_MEDIA_TYPE.to_owned(),
+        layers: vec![Layer {
+            media_type: oci_client::manifest::IMAGE_LAYER_MEDIA_TYPE.to_owned(),
+            data: format!("{repository}:{tag}").into_bytes(),
+        }],
+        annotations: Default::default(),
+    };
+    push_artifact(host, ca_pem, auth, repository, tag, artifact).await
+}
+
+/// Pushes `artifact` as `repository:tag` to the registry at `host` (HTTPS trusting `ca_pem`
+/// when given, plain HTTP otherwise); returns its manifest digest.
+pub async fn push_artifact(
+    host: &str,
+    ca_pem: Option<&str>,
+    auth: &RegistryAuth,
+    repository: &str,
+    tag: &str,
+    artifact: Artifact,
 ) -> Result<String> {
     let mut config = ClientConfig {
         protocol: if ca_pem.is_some() {
@@ -233,11 +272,16 @@ pub async fn push_image(
     }
     let client = Client::new(config);
     let reference = Reference::with_tag(host.to_owned(), repository.into(), tag.into());
-    let layer = ImageLayer::oci_v1(format!("{repository}:{tag}").into_bytes(), None);
-    let image_config = Config::oci_v1(b"{}".to_vec(), None);
-    let manifest = OciImageManifest::build(std::slice::from_ref(&layer), &image_config, None);
+    let layers: Vec<ImageLayer> = artifact
+        .layers
+        .into_iter()
+        .map(|layer| ImageLayer::new(layer.data, layer.media_type, None))
+        .collect();
+    let image_config = Config::new(b"{}".to_vec(), artifact.config_media_type, None);
+    let annotations = (!artifact.annotations.is_empty()).then_some(artifact.annotations);
+    let manifest = OciImageManifest::build(&layers, &image_config, annotations);
     client
-        .push(&reference, &[layer], image_config, auth, Some(manifest))
+        .push(&reference, &layers, image_config, auth, Some(manifest))
         .await
         .map_err(|e| Error::Io(format!("pushing {reference}"), std::io::Error::other(e)))?;
     client

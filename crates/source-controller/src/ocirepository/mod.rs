@@ -1,0 +1,267 @@
+//! The OCIRepository reconciler: access → the reference resolved to a manifest digest → no
+//! pull when the stored artifact has that revision → the selected layer pulled (digest checked
+//! while it streams), extracted with ignore rules or copied → artifact, `latest.tar.gz` link,
+//! status and events. A failure never touches the last good artifact, which stays served.
+//!
+//! On the shared harness ([`driftless_runtime::reconcile`]). Here: [`reference`] (URL, tag
+//! choice, revision; pure), [`layer`] (layer choice and extraction; pure), [`pull`] (the I/O
+//! pipeline) and [`verification`].
+
+mod layer;
+mod pull;
+mod reference;
+mod verification;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use driftless_api::conditions::{
+    ARTIFACT_IN_STORAGE, ARTIFACT_OUTDATED, FETCH_FAILED, NEW_ARTIFACT_EVENT, SOURCE_VERIFIED,
+    STORAGE_OPERATION_FAILED, SUCCEEDED, SYMLINK_UPDATE_FAILED,
+};
+use driftless_api::event::Severity;
+use driftless_api::meta::{Artifact, parse_duration};
+use driftless_api::source::OCIRepository;
+use driftless_artifact::Limits;
+use driftless_registry::Registries;
+use driftless_runtime::conditions::{self as cond, Status};
+use driftless_runtime::reconcile::{Error, Outcome, Run};
+use driftless_runtime::{Context as RuntimeContext, reconcile};
+
+use crate::failure::{Failure, failed};
+use crate::storage::Storage;
+use pull::PullOutcome;
+
+const KIND: &str = "OCIRepository";
+/// Conditions naming a failed step: only the step failing now is shown.
+const FAILED_STEPS: [&str; 4] = [
+    FETCH_FAILED,
+    STORAGE_OPERATION_FAILED,
+    ARTIFACT_OUTDATED,
+    SOURCE_VERIFIED,
+];
+/// Flux's annotations of `flux push artifact`, quoted in the NewArtifact event.
+const SOURCE_ANNOTATION: &str = "org.opencontainers.image.source";
+const REVISION_ANNOTATION: &str = "org.opencontainers.image.revision";
+
+/// Settings of the OCIRepository reconciler.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    /// Bounds on the pulled layer and on what it expands to.
+    pub limits: Limits,
+}
+
+pub struct Reconciler {
+    runtime: RuntimeContext,
+    storage: Storage,
+    registries: Registries,
+    settings: Settings,
+}
+
+impl Reconciler {
+    pub fn new(
+        runtime: RuntimeContext,
+        storage: Storage,
+        registries: Registries,
+        settings: Settings,
+    ) -> Self {
+        Self {
+            runtime,
+            storage,
+            registries,
+            settings,
+        }
+    }
+
+    /// Runs the controller, and the sweep of orphaned artifacts, until shutdown.
+    pub async fn run(self) {
+        let ctx = self.runtime.clone();
+        tokio::spawn(crate::orphans::remove_orphans(
+            ctx.args
+                .watched_api::<OCIRepository>(ctx.client.clone(), &ctx.runtime_namespace),
+            KIND,
+            ctx.args.watcher_config().label_selector,
+            self.storage.clone(),
+            ctx.shutdown.clone(),
+        ));
+        reconcile::run(self, ctx).await;
+    }
+}
+
+impl reconcile::Reconciler for Reconciler {
+    type Object = OCIRepository;
+
+    async fn reconcile(&self, run: &mut Run<OCIRepository>) -> Result<Outcome, Error> {
+        let object = run.object.clone();
+        let current = run.status.clone();
+        let pulled = crate::progress::shown_in_progress(run, self.pull(&object, &current)).await?;
+        match pulled {
+            Ok(outcome) => Ok(self.stored(run, outcome)),
+            Err(failure) => Ok(self.failed(run, failure)),
+        }
+    }
+
+    async fn cleanup(&self, object: &Arc<OCIRepository>) -> Result<(), Error> {
+        match self.storage_dir(object) {
+            Ok(dir) => {
+                if let Err(error) = self.storage.remove_object(&dir) {
+                    tracing::warn!(%error, "removing artifacts of a deleted OCIRepository");
+                }
+            }
+            Err(failure) => {
+                tracing::warn!(error = %failure.message, "no storage directory for a deleted OCIRepository")
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Reconciler {
+    /// The artifact is in storage (new, or the current one still valid): Ready, the
+    /// `latest.tar.gz` link, and a NewArtifact event when the artifact changed.
+    fn stored(&self, run: &mut Run<OCIRepository>, outcome: PullOutcome) -> Outcome {
+        let (object, generation) = (run.object.clone(), run.generation());
+        if let PullOutcome::Stored(artifact) = outcome {
+            let changed = run
+                .status
+                .artifact
+                .as_ref()
+                .is_none_or(|previous| previous.digest != artifact.digest);
+            if changed {
+                let metadata = BTreeMap::from([
+                    (
+                        "source.toolkit.fluxcd.io/revision".to_owned(),
+                        artifact.revision.clone(),
+                    ),
+                    (
+                        "source.toolkit.fluxcd.io/digest".to_owned(),
+                        artifact.digest.clone(),
+                    ),
+                ]);
+                run.event(
+                    Severity::Info,
+                    NEW_ARTIFACT_EVENT,
+                    new_artifact_message(&artifact, &object.spec.url),
+                    metadata,
+                );
+            }
+            run.status.artifact = Some(*artifact);
+        }
+        let Some(artifact) = run.status.artifact.clone() else {
+            return self.failed(
+                run,
+                Failure::storage(
+                    driftless_api::conditions::ARCHIVE_OPERATION_FAILED,
+                    "no artifact after a successful pull".to_owned(),
+                ),
+            );
+        };
+        self.link_latest(run, &artifact);
+        for step in FAILED_STEPS {
+            cond::remove(&mut run.status.conditions, step);
+        }
+        let message = format!("stored artifact for digest '{}'", artifact.revision);
+        cond::set(
+            &mut run.status.conditions,
+            ARTIFACT_IN_STORAGE,
+            Status::True,
+            SUCCEEDED,
+            message.clone(),
+            generation,
+        );
+        run.status.observed_ignore = object.spec.ignore.clone();
+        run.status.observed_layer_selector = object.spec.layer_selector.clone();
+        Outcome::Ready {
+            reason: SUCCEEDED,
+            message,
+            interval: interval(&object),
+        }
+    }
+
+    /// `status.url`: the `latest.tar.gz` link to the current artifact.
+    fn link_latest(&self, run: &mut Run<OCIRepository>, artifact: &Artifact) {
+        let Some((dir, file)) = artifact.path.rsplit_once('/') else {
+            return;
+        };
+        match self.storage.link_latest(dir, file) {
+            Ok(path) => run.status.url = Some(self.storage.url(&path)),
+            Err(error) => run.event(
+                Severity::Trace,
+                SYMLINK_UPDATE_FAILED,
+                format!("failed to update status URL symlink: {error}"),
+                BTreeMap::new(),
+            ),
+        }
+    }
+
+    fn failed(&self, run: &mut Run<OCIRepository>, failure: Failure) -> Outcome {
+        let object = run.object.clone();
+        let has_artifact = run.status.artifact.is_some();
+        let generation = run.generation();
+        failed(
+            &mut run.status.conditions,
+            &FAILED_STEPS,
+            has_artifact,
+            generation,
+            interval(&object),
+            failure,
+        )
+    }
+}
+
+/// Flux's NewArtifact message, naming the origin `flux push artifact` recorded.
+fn new_artifact_message(artifact: &Artifact, url: &str) -> String {
+    let mut message = format!(
+        "stored artifact with revision '{}' from '{url}'",
+        artifact.revision
+    );
+    let annotation = |key: &str| artifact.metadata.as_ref().and_then(|m| m.get(key));
+    if let (Some(source), Some(revision)) = (
+        annotation(SOURCE_ANNOTATION),
+        annotation(REVISION_ANNOTATION),
+    ) {
+        message.push_str(&format!(
+            ", origin source '{source}', origin revision '{revision}'"
+        ));
+    }
+    message
+}
+
+/// `spec.interval` (ten minutes when unreadable).
+fn interval(object: &OCIRepository) -> Duration {
+    parse_duration(&object.spec.interval).unwrap_or(Duration::from_secs(600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_new_artifact_event_names_the_origin_when_flux_recorded_it() {
+        let mut artifact = Artifact {
+            path: "ocirepository/ns/app/abc.tar.gz".into(),
+            url: "http://storage/ocirepository/ns/app/abc.tar.gz".into(),
+            revision: "latest@sha256:abc".into(),
+            digest: "sha256:def".into(),
+            last_update_time: cond::now(),
+            size: None,
+            metadata: None,
+        };
+        assert_eq!(
+            new_artifact_message(&artifact, "oci://registry/app"),
+            "stored artifact with revision 'latest@sha256:abc' from 'oci://registry/app'"
+        );
+        artifact.metadata = Some(BTreeMap::from([
+            (
+                SOURCE_ANNOTATION.to_owned(),
+                "https://github.com/org/app".to_owned(),
+            ),
+            (REVISION_ANNOTATION.to_owned(), "main@sha1:123".to_owned()),
+        ]));
+        assert_eq!(
+            new_artifact_message(&artifact, "oci://registry/app"),
+            "stored artifact with revision 'latest@sha256:abc' from 'oci://registry/app', origin source 'https://github.com/org/app', origin revision 'main@sha1:123'"
+        );
+    }
+}
