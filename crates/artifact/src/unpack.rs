@@ -56,6 +56,13 @@ pub enum UnpackError {
     Io(io::Error),
 }
 
+/// Whether an archive path names the root: only `.` and `/` separators.
+fn is_root(raw: &str) -> bool {
+    !raw.is_empty()
+        && raw.split('/').all(|part| part.is_empty() || part == ".")
+        && !raw.starts_with('/')
+}
+
 /// Unpacks into memory. Returns the tree only if the stream's sha256 equals `expected`.
 pub fn unpack_to_memory<R: Read>(
     reader: R,
@@ -192,6 +199,9 @@ fn read_entries<R: Read>(
             reason,
         };
         match entry.header().entry_type() {
+            // The archive root itself (`./`, which `flux push artifact` and `tar -C dir .`
+            // write) adds nothing.
+            EntryType::Directory if is_root(&raw) => {}
             EntryType::Directory => {
                 let path = normalize_path(raw.trim_end_matches('/')).map_err(unsafe_path)?;
                 sink(Unpacked::Dir(path))?;

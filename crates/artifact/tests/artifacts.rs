@@ -289,6 +289,27 @@ fn hostile_entries_are_rejected_even_with_a_matching_digest() {
 }
 
 #[test]
+fn the_archive_root_entry_that_flux_push_writes_is_skipped() {
+    for root in ["./", ".", "./."] {
+        let (bytes, digest) = hostile(&[
+            (root, EntryType::Directory, b"", ""),
+            ("./apps/", EntryType::Directory, b"", ""),
+            (
+                "./apps/app.yaml",
+                EntryType::Regular,
+                b"kind: ConfigMap\n",
+                "",
+            ),
+        ]);
+        let tree = unpack_to_memory(&bytes[..], &digest, Limits::default()).unwrap();
+        assert_eq!(tree.keys().collect::<Vec<_>>(), ["apps/app.yaml"], "{root}");
+    }
+    // A directory named by separators alone is still no way out.
+    let (bytes, digest) = hostile(&[("/", EntryType::Directory, b"", "")]);
+    assert!(unpack_to_memory(&bytes[..], &digest, Limits::default()).is_err());
+}
+
+#[test]
 fn limits_stop_bombs_and_floods() {
     // 64 MiB of zeros compresses to ~64 KiB.
     let (bomb, digest) = packed(vec![FileEntry {
