@@ -29,9 +29,16 @@ pub fn build() -> anyhow::Result<std::path::PathBuf> {
     build_control_plane()
 }
 
-/// Installs the reference CLIs the tests drive (helm, sops, age-keygen) unless cached;
+/// Installs the reference CLIs the tests drive (helm, sops, age-keygen, flux) unless cached;
 /// `cargo xtask up` does not need them.
 pub fn install_tools() -> anyhow::Result<()> {
+    let flux = &driftless_testenv::FLUX;
+    if flux.path().is_err() {
+        crate::progress::step(
+            &format!("building {} {} from its module", flux.name, flux.version),
+            || build_flux(flux),
+        )?;
+    }
     for tool in [
         &driftless_testenv::HELM,
         &driftless_testenv::SOPS,
@@ -70,6 +77,80 @@ fn install_tool(tool: &driftless_testenv::Tool) -> anyhow::Result<()> {
             tool.version
         );
     }
+    let _ = std::fs::remove_dir_all(tool.dir());
+    std::fs::rename(&staging, tool.dir())?;
+    Ok(())
+}
+
+/// Builds the flux CLI from its downloaded module: `go install module@version` refuses
+/// modules with `replace` lines, and `cmd/flux` embeds `manifests/*.yaml`, which the release
+/// process generates. A placeholder stands in for those: the tests never run `flux install`.
+fn build_flux(tool: &driftless_testenv::Tool) -> anyhow::Result<()> {
+    let go = |args: &[&str], dir: Option<&Path>| -> anyhow::Result<Vec<u8>> {
+        let mut command = Command::new("go");
+        command
+            .env("GOTOOLCHAIN", "local")
+            .env("CGO_ENABLED", "0")
+            .env("GOFLAGS", "-mod=mod")
+            .args(args);
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
+        let output = command
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .context("running go (is Go installed?)")?;
+        if !output.status.success() {
+            bail!("go {} failed ({})", args.join(" "), output.status);
+        }
+        Ok(output.stdout)
+    };
+    let module = format!("{}@{}", tool.module, tool.version);
+    let downloaded: serde_json::Value =
+        serde_json::from_slice(&go(&["mod", "download", "-json", &module], None)?)
+            .context("reading `go mod download -json`")?;
+    let Some(module_dir) = downloaded["Dir"].as_str() else {
+        bail!("`go mod download` named no directory for {module}");
+    };
+    let staging = tool
+        .dir()
+        .with_extension(format!("partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging)?;
+    // The module cache is read-only: build from a writable copy.
+    let source = staging.join("src");
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(module_dir)
+        .arg(&source)
+        .status()?;
+    if !status.success() {
+        bail!("copying {module_dir} failed ({status})");
+    }
+    Command::new("chmod")
+        .args(["-R", "u+w"])
+        .arg(&source)
+        .status()?;
+    let manifests = source.join("cmd/flux/manifests");
+    std::fs::create_dir_all(&manifests)?;
+    std::fs::write(
+        manifests.join("placeholder.yaml"),
+        "# Not a release build: `flux install` has no manifests.\n",
+    )?;
+    let version = tool.version.trim_start_matches('v');
+    go(
+        &[
+            "build",
+            "-trimpath",
+            "-ldflags",
+            &format!("-s -w -X main.VERSION={version}"),
+            "-o",
+            "../flux",
+            "./cmd/flux",
+        ],
+        Some(&source),
+    )?;
+    std::fs::remove_dir_all(&source)?;
     let _ = std::fs::remove_dir_all(tool.dir());
     std::fs::rename(&staging, tool.dir())?;
     Ok(())

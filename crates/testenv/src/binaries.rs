@@ -90,6 +90,15 @@ pub const AGE_KEYGEN: Tool = Tool {
     version: "v1.3.2",
 };
 
+/// Pushes OCI artifacts for the OCIRepository tests as Flux users do (`flux push artifact`).
+/// Not `go install`-able (its module has a `replace` line and embeds generated manifests):
+/// `cargo xtask testenv build` builds it from the downloaded module instead.
+pub const FLUX: Tool = Tool {
+    name: "flux",
+    module: "github.com/fluxcd/flux2/v2",
+    version: "v2.9.5",
+};
+
 impl Tool {
     pub fn dir(&self) -> PathBuf {
         cache_root()

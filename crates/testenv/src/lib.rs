@@ -26,7 +26,7 @@ pub mod ssh;
 pub mod tls;
 pub mod wait;
 
-pub use binaries::{AGE_KEYGEN, Binaries, HELM, KubernetesPins, SOPS, Tool};
+pub use binaries::{AGE_KEYGEN, Binaries, FLUX, HELM, KubernetesPins, SOPS, Tool};
 pub use control_plane::{ControlPlane, Options, free_ports, shared};
 
 /// Errors starting or talking to the test control plane.
