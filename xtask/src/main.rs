@@ -147,9 +147,12 @@ enum BenchTask {
     /// N GitRepositories against the local Git server: time until all are Ready and
     /// source-controller's peak RSS.
     Sources {
+        /// Which source kind to create.
+        #[arg(long, value_enum, default_value = "git")]
+        kind: xtask::bench::SourceKind,
         #[arg(long, default_value_t = 100)]
         count: usize,
-        /// Distinct Git repositories the objects are spread over.
+        /// Distinct Git (or registry) repositories the objects are spread over.
         #[arg(long, default_value_t = 100)]
         repositories: usize,
         /// source-controller's --concurrent.
@@ -303,6 +306,7 @@ fn main() -> anyhow::Result<()> {
         Task::Bench {
             command:
                 BenchTask::Sources {
+                    kind,
                     count,
                     repositories,
                     concurrent,
@@ -314,6 +318,7 @@ fn main() -> anyhow::Result<()> {
             tokio::runtime::Runtime::new()?.block_on(xtask::bench::sources(
                 &binary,
                 xtask::bench::SourcesOptions {
+                    kind,
                     count,
                     repositories,
                     concurrent,
