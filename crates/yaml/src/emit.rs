@@ -115,11 +115,14 @@ fn write_key(out: &mut String, key: &str) {
     }
 }
 
-/// A local tag, its characters outside YAML's URI set percent-encoded as Go's encoder
-/// writes them (the parser decoded them).
+/// A tag, its characters outside YAML's URI set percent-encoded as Go's encoder writes them
+/// (the parser decoded them). A tag that is not local (`!x`, `!!x`) came from the verbatim
+/// form (`!<x>`) and is written in it: written bare it would be read as part of the scalar.
 fn write_tag(out: &mut String, tag: &str) {
     let Some(name) = tag.strip_prefix('!') else {
-        out.push_str(tag);
+        out.push_str("!<");
+        write_uri_chars(out, tag);
+        out.push('>');
         return;
     };
     out.push('!');
@@ -127,6 +130,10 @@ fn write_tag(out: &mut String, tag: &str) {
         out.push('!');
         rest
     });
+    write_uri_chars(out, name);
+}
+
+fn write_uri_chars(out: &mut String, name: &str) {
     for c in name.chars() {
         if c.is_ascii_alphanumeric() || ";/?:@&=+$,_.~*'()[]-#".contains(c) {
             out.push(c);
@@ -638,6 +645,21 @@ mod tests {
         let text = to_string(&node);
         assert_eq!(text, "ec: !%17777:am= \"\"\n");
         assert_eq!(parse_one(&text).unwrap(), node);
+    }
+
+    #[test]
+    fn verbatim_tags_stay_verbatim() {
+        // Fuzzing found `!<a>`: the tag was written bare, `a ""`, and read back as text.
+        let node = parse_one("!<a>\n").unwrap();
+        let text = to_string(&node);
+        assert_eq!(text, "!<a> \"\"\n");
+        let (before, after) = (node.as_scalar().unwrap(), parse_one(&text).unwrap());
+        let after = after.as_scalar().unwrap();
+        assert_eq!(
+            (after.value.as_str(), after.tag.as_deref()),
+            ("", Some("a"))
+        );
+        assert_eq!(before.tag, after.tag);
     }
 
     #[test]
