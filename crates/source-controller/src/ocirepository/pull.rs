@@ -66,6 +66,11 @@ impl Reconciler {
             message: format!("failed to get credential: {error}"),
             stalled: error.is_permanent(),
         })?;
+        // Checked before the unchanged shortcut: asking for verification of an artifact
+        // already stored must not leave it shown as Ready.
+        if spec.verify.is_some() {
+            return Err(super::verification::unsupported(spec));
+        }
         let work = async {
             let (tag, digest) = self.resolve(&image, &access, spec, timeout).await?;
             let revision = reference::revision(tag.as_deref(), &digest);
@@ -77,9 +82,6 @@ impl Reconciler {
                 && self.storage.holds(current).await
             {
                 return Ok(PullOutcome::Unchanged);
-            }
-            if spec.verify.is_some() {
-                return Err(super::verification::unsupported(spec));
             }
             self.fetch_and_store(object, &image, &access, &digest, revision, timeout)
                 .await
@@ -189,14 +191,7 @@ impl Reconciler {
             .digest
             .parse()
             .map_err(|e| layer_failed(format!("failed to parse artifact layers: {e}")))?;
-        let object_dir = self
-            .storage
-            .object_dir(
-                KIND,
-                &object.namespace().unwrap_or_default(),
-                &object.name_any(),
-            )
-            .map_err(|e| Failure::storage(DIRECTORY_CREATION_FAILED, e.to_string()))?;
+        let object_dir = self.storage_dir(object)?;
         let dir = self.storage.root().join(&object_dir);
         std::fs::create_dir_all(&dir).map_err(|e| {
             Failure::storage(
