@@ -12,10 +12,30 @@ use crate::storage::Storage;
 /// How often storage is checked for artifacts of objects that no longer exist.
 const ORPHAN_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// Starts the sweep below for the `kind` objects the controller of `ctx` watches.
+pub fn spawn_sweep<K>(ctx: &driftless_runtime::Context, kind: &'static str, storage: Storage)
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + 'static,
+{
+    tokio::spawn(remove_orphans(
+        ctx.args
+            .watched_api::<K>(ctx.client.clone(), &ctx.runtime_namespace),
+        kind,
+        ctx.args.watcher_config().label_selector,
+        storage,
+        ctx.shutdown.clone(),
+    ));
+}
+
 /// At start and hourly after that, removes the storage directories of `kind` objects that
 /// no longer exist (deleted while the controller was down, or whose finalizer was removed by
 /// hand). Existence comes from a metadata-only list of the objects this instance watches.
-pub async fn remove_orphans<K>(
+async fn remove_orphans<K>(
     api: Api<K>,
     kind: &'static str,
     label_selector: Option<String>,

@@ -77,14 +77,7 @@ impl Reconciler {
     /// Runs the controller, and the sweep of orphaned artifacts, until shutdown.
     pub async fn run(self) {
         let ctx = self.runtime.clone();
-        tokio::spawn(crate::orphans::remove_orphans(
-            ctx.args
-                .watched_api::<OCIRepository>(ctx.client.clone(), &ctx.runtime_namespace),
-            KIND,
-            ctx.args.watcher_config().label_selector,
-            self.storage.clone(),
-            ctx.shutdown.clone(),
-        ));
+        crate::orphans::spawn_sweep::<OCIRepository>(&ctx, KIND, self.storage.clone());
         reconcile::run(self, ctx).await;
     }
 }
