@@ -289,3 +289,42 @@ pub async fn push_artifact(
         .await
         .map_err(|e| Error::Io(format!("digest of {reference}"), std::io::Error::other(e)))
 }
+
+/// Pushes directory `dir` to `reference` (`oci://host/repository:tag`, plain HTTP) with the real
+/// `flux push artifact`, recording `source` and `revision` as Flux does; returns the pushed
+/// manifest digest.
+pub fn flux_push_artifact(
+    reference: &str,
+    dir: &Path,
+    source: &str,
+    revision: &str,
+) -> Result<String> {
+    let flux = crate::FLUX.path()?;
+    let output = Command::new(&flux)
+        .args([
+            "push",
+            "artifact",
+            reference,
+            "--insecure-registry",
+            "--output=json",
+        ])
+        .arg(format!("--path={}", dir.display()))
+        .arg(format!("--source={source}"))
+        .arg(format!("--revision={revision}"))
+        .output()
+        .map_err(io("running flux push artifact"))?;
+    if !output.status.success() {
+        return Err(Error::Io(
+            "flux push artifact".into(),
+            std::io::Error::other(String::from_utf8_lossy(&output.stderr).into_owned()),
+        ));
+    }
+    let pushed: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| Error::Io("flux push artifact output".into(), std::io::Error::other(e)))?;
+    pushed["digest"].as_str().map(str::to_owned).ok_or_else(|| {
+        Error::Io(
+            "flux push artifact output".into(),
+            std::io::Error::other("no digest"),
+        )
+    })
+}

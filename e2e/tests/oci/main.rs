@@ -6,30 +6,16 @@
 #[path = "../support/mod.rs"]
 mod support;
 
-use std::process::Command;
-
 use driftless_api::kustomize::Kustomization;
-use driftless_testenv::registry::{Registry, RegistryOptions};
+use driftless_testenv::registry::{self, Registry, RegistryOptions};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 
 use crate::support::*;
 
-fn flux_push(flux: &std::path::Path, reference: &str, dir: &std::path::Path, revision: &str) {
-    let output = Command::new(flux)
-        .args(["push", "artifact", reference, "--insecure-registry"])
-        .arg(format!("--path={}", dir.display()))
-        .args([
-            "--source=https://git.example/app".to_owned(),
-            format!("--revision={revision}"),
-        ])
-        .output()
-        .expect("run flux push artifact");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+fn flux_push(reference: &str, dir: &std::path::Path, revision: &str) {
+    registry::flux_push_artifact(reference, dir, "https://git.example/app", revision)
+        .expect("flux push artifact");
 }
 
 fn config_map(data: &str) -> String {
@@ -40,16 +26,13 @@ fn config_map(data: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pushed_oci_artifact_is_applied_and_followed() {
-    let flux = driftless_testenv::FLUX
-        .path()
-        .expect("the flux CLI (cargo xtask testenv build installs it)");
     let (plane, namespace, client) = cluster("oci-apply").await;
     let registry = Registry::start(RegistryOptions::default()).expect("registry");
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("deploy")).unwrap();
     std::fs::write(dir.path().join("deploy/configmap.yaml"), config_map("1")).unwrap();
     let reference = format!("oci://{}/manifests/app:latest", registry.host);
-    flux_push(&flux, &reference, dir.path(), "main@sha1:1111111");
+    flux_push(&reference, dir.path(), "main@sha1:1111111");
 
     let controllers = Controllers::start(plane, &namespace, &[], &[]);
     let logs = || controllers.logs();
@@ -98,7 +81,7 @@ async fn a_pushed_oci_artifact_is_applied_and_followed() {
     // A second push to the same tag: the source follows at a reconcile request, the
     // Kustomization applies it.
     std::fs::write(dir.path().join("deploy/configmap.yaml"), config_map("2")).unwrap();
-    flux_push(&flux, &reference, dir.path(), "main@sha1:2222222");
+    flux_push(&reference, dir.path(), "main@sha1:2222222");
     let requested = serde_json::json!({ "metadata": { "annotations": {
         "reconcile.fluxcd.io/requestedAt": "now-1" } } });
     sources

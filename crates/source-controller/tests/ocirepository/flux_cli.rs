@@ -1,5 +1,5 @@
-//! The real `flux` CLI pushes a directory (`flux push artifact`), tags it (`flux tag
-//! artifact`), and an OCIRepository following a semver range stores exactly those files.
+//! The real `flux` CLI pushes a directory (`flux push artifact`) under a version tag, and
+//! an OCIRepository following a semver range stores exactly those files.
 
 use std::process::Command;
 
@@ -31,24 +31,13 @@ async fn what_flux_push_artifact_writes_is_stored_as_pushed() {
     )
     .unwrap();
     let reference = format!("oci://{}/flux/app:1.2.3", registry.host);
-    let output = Command::new(&flux)
-        .args(["push", "artifact", &reference, "--insecure-registry"])
-        .arg(format!("--path={}", dir.path().display()))
-        .args([
-            "--source=https://git.example/app",
-            "--revision=main@sha1:abc123",
-            "--output=json",
-        ])
-        .output()
-        .expect("run flux push artifact");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let pushed: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("flux json output");
-    let digest = pushed["digest"].as_str().expect("digest").to_owned();
+    let digest = registry::flux_push_artifact(
+        &reference,
+        dir.path(),
+        "https://git.example/app",
+        "main@sha1:abc123",
+    )
+    .expect("flux push artifact");
 
     let controller = SourceController::start(plane, &namespace, &[]);
     let api: Api<OCIRepository> = Api::namespaced(client.clone(), &namespace);
