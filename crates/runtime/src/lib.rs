@@ -6,6 +6,7 @@ pub mod api_outage;
 pub mod artifact;
 pub mod cel;
 pub mod conditions;
+pub mod errors;
 pub mod events;
 pub mod flags;
 pub mod go_duration;

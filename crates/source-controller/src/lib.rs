@@ -1,8 +1,9 @@
-//! source-controller: turns sources (Git, OCI artifacts) into verified, content-addressed
-//! tar.gz artifacts and serves them over HTTP.
+//! source-controller: turns sources (Git, OCI artifacts, Helm repositories) into verified,
+//! content-addressed artifacts and serves them over HTTP.
 
 pub mod failure;
 pub mod gitrepository;
+pub mod helmrepository;
 pub mod ocirepository;
 pub mod orphans;
 pub mod packed;

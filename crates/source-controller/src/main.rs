@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use driftless_api::source::{Bucket, HelmChart, HelmRepository};
+use driftless_api::source::{Bucket, HelmChart};
 use driftless_git::tree::TreeLimits;
 use driftless_runtime::flags::{bind_addr, duration};
 use driftless_runtime::not_implemented;
 use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager};
 use source_controller::gitrepository::{Reconciler, Settings};
-use source_controller::ocirepository;
 use source_controller::storage::{Retention, Storage};
+use source_controller::{helmrepository, ocirepository};
 
 #[derive(Parser, Debug)]
 #[command(version, about, args_override_self = true)]
@@ -124,10 +124,15 @@ async fn run() -> anyhow::Result<()> {
             // Kinds without a reconciler yet are marked as such instead of silently ignored.
             tokio::join!(
                 Reconciler::new(ctx.clone(), storage.clone(), settings).run(),
-                ocirepository::Reconciler::new(ctx.clone(), storage, registries, oci_settings)
-                    .run(),
+                ocirepository::Reconciler::new(
+                    ctx.clone(),
+                    storage.clone(),
+                    registries,
+                    oci_settings
+                )
+                .run(),
+                helmrepository::Reconciler::new(ctx.clone(), storage).run(),
                 not_implemented::run::<Bucket>(ctx.clone()),
-                not_implemented::run::<HelmRepository>(ctx.clone()),
                 not_implemented::run::<HelmChart>(ctx),
             );
         })

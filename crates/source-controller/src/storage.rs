@@ -231,12 +231,55 @@ impl Storage {
         Ok(format!("{object_dir}/{file_name}"))
     }
 
+    /// Writes `data` to `<object dir>/<file_name>` atomically (a hidden temporary file renamed
+    /// into place), for artifacts that are single files (a repository index, a chart package).
+    /// Returns the digest, the size, and the path relative to the root.
+    pub fn store_file(
+        &self,
+        object_dir: &str,
+        file_name: &str,
+        data: &[u8],
+    ) -> Result<(driftless_artifact::Digest, u64, String), StorageError> {
+        if file_name.is_empty() || file_name.contains(['/', '\\']) || file_name.starts_with('.') {
+            return Err(StorageError::InvalidComponent(file_name.to_owned()));
+        }
+        let dir = self.create_object_dir(object_dir)?;
+        let target = dir.join(file_name);
+        let write_err = |source| StorageError::Link {
+            path: target.clone(),
+            source,
+        };
+        let mut temporary = tempfile::Builder::new()
+            .prefix(".tmp-file-")
+            .tempfile_in(&dir)
+            .map_err(write_err)?;
+        std::io::Write::write_all(&mut temporary, data).map_err(write_err)?;
+        temporary.as_file().sync_all().map_err(write_err)?;
+        temporary.persist(&target).map_err(|e| write_err(e.error))?;
+        Ok((
+            driftless_artifact::Digest::of(data),
+            data.len() as u64,
+            format!("{object_dir}/{file_name}"),
+        ))
+    }
+
     /// Points `<object dir>/latest.tar.gz` at the artifact `file_name` of the same directory
     /// (a relative symlink, replaced atomically). Returns the link's path relative to the root,
     /// which `status.url` advertises.
     pub fn link_latest(&self, object_dir: &str, file_name: &str) -> Result<String, StorageError> {
+        self.link_as(object_dir, file_name, LATEST)
+    }
+
+    /// Points `<object dir>/<link_name>` at the artifact `file_name` of the same directory,
+    /// as [`Self::link_latest`] does; HelmRepository's link is `index.yaml`.
+    pub fn link_as(
+        &self,
+        object_dir: &str,
+        file_name: &str,
+        link_name: &str,
+    ) -> Result<String, StorageError> {
         let dir = self.create_object_dir(object_dir)?;
-        let link = dir.join(LATEST);
+        let link = dir.join(link_name);
         let staging = dir.join(format!(".tmp-latest-{}", std::process::id()));
         let link_err = |source| StorageError::Link {
             path: link.clone(),
@@ -245,7 +288,7 @@ impl Storage {
         let _ = std::fs::remove_file(&staging);
         std::os::unix::fs::symlink(file_name, &staging).map_err(link_err)?;
         std::fs::rename(&staging, &link).map_err(link_err)?;
-        Ok(format!("{object_dir}/{LATEST}"))
+        Ok(format!("{object_dir}/{link_name}"))
     }
 
     /// Whether `artifact` is in storage with the digest its status claims. A corrupt file is

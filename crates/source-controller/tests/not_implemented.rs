@@ -1,4 +1,4 @@
-//! Bucket, HelmRepository and HelmChart are not implemented yet: the controller binary marks
+//! Bucket and HelmChart are not implemented yet: the controller binary marks
 //! their objects Stalled with reason `NotImplemented` instead of ignoring them.
 
 mod support;
@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 
 use driftless_testenv::not_implemented::UnimplementedKinds;
-use driftless_testenv::not_implemented::podinfo::{bucket, helm_chart, helm_repository};
+use driftless_testenv::not_implemented::podinfo::{bucket, helm_chart};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_of_unimplemented_source_kinds_end_stalled_not_implemented() {
@@ -17,7 +17,6 @@ async fn objects_of_unimplemented_source_kinds_end_stalled_not_implemented() {
         UnimplementedKinds::start("source-controller", binary, "source-kinds", &storage_flags)
             .await;
     kinds.expect_stalled(bucket()).await;
-    kinds.expect_stalled(helm_repository()).await;
     kinds.expect_stalled(helm_chart()).await;
     kinds.stop_cleanly();
 }

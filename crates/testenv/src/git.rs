@@ -223,7 +223,7 @@ fn authorized(auth: &GitAuth, headers: &HeaderMap) -> bool {
 }
 
 /// Whether an `Authorization` header value carries these basic credentials.
-fn basic_matches((user, pass): &(String, String), value: &str) -> bool {
+pub(crate) fn basic_matches((user, pass): &(String, String), value: &str) -> bool {
     use base64::Engine;
     let expected = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
     value.strip_prefix("Basic ") == Some(expected.as_str())

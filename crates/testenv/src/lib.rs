@@ -9,6 +9,7 @@
 
 mod binaries;
 mod certs;
+pub mod charts;
 pub mod conditions;
 mod control_plane;
 pub mod controller;

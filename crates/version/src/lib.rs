@@ -42,7 +42,7 @@ pub fn parse_version(tag: &str) -> Option<Version> {
 }
 
 /// Version order without build metadata, as SemVer and Masterminds define it.
-fn compare(a: &Version, b: &Version) -> Ordering {
+pub fn compare(a: &Version, b: &Version) -> Ordering {
     (a.major, a.minor, a.patch, &a.pre).cmp(&(b.major, b.minor, b.patch, &b.pre))
 }
 

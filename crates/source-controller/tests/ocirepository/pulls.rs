@@ -137,19 +137,3 @@ async fn a_pushed_artifact_is_stored_served_and_followed() {
     let (_, tree) = download(&repacked).await;
     assert!(tree.is_empty(), "{:?}", files(&tree));
 }
-
-/// Polls `check` until it returns something, for at most the support's wait.
-async fn wait_until<T, F, Fut>(mut check: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = std::time::Instant::now() + WAIT;
-    while std::time::Instant::now() < deadline {
-        if let Some(found) = check().await {
-            return Some(found);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    None
-}

@@ -323,3 +323,36 @@ pub async fn download<K: Source>(object: &K) -> (Vec<u8>, Tree) {
 pub fn files(tree: &Tree) -> Vec<String> {
     tree.keys().cloned().collect()
 }
+
+/// Polls `check` until it returns something, for at most [`WAIT`].
+pub async fn wait_until<T, F, Fut>(mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if let Some(found) = check().await {
+            return Some(found);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
+}
+
+/// The first event in `namespace` with `reason` (waiting for it), or a panic.
+pub async fn wait_for_event(
+    client: &kube::Client,
+    namespace: &str,
+    reason: &str,
+) -> k8s_openapi::api::core::v1::Event {
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), namespace);
+    wait_until(|| async {
+        let list = events.list(&Default::default()).await.ok()?;
+        list.items
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some(reason))
+    })
+    .await
+    .unwrap_or_else(|| panic!("no {reason} event in {namespace}"))
+}
