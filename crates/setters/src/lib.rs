@@ -102,6 +102,12 @@ pub fn rewrite(path: &str, text: &str, policies: &Policies) -> Result<FileUpdate
         if old_value == new_value {
             continue;
         }
+        // Some readers (saphyr among them) refuse a plain scalar that follows a tab, so a
+        // value that was plain there (`~`, say) is written quoted.
+        let quoting = match quoting {
+            scalar::Quoting::Plain if follows_tab(text, range.start) => scalar::Quoting::Double,
+            other => other,
+        };
         let written = scalar::render(&new_value, quoting, in_flow);
         edits.push((range.clone(), written.clone()));
         let id = scan
@@ -124,6 +130,15 @@ pub fn rewrite(path: &str, text: &str, policies: &Policies) -> Result<FileUpdate
         update.updated = Some(apply(text, &edits));
     }
     Ok(update)
+}
+
+/// Whether the blanks just before `at` hold a tab.
+fn follows_tab(text: &str, at: usize) -> bool {
+    text[..at]
+        .chars()
+        .rev()
+        .take_while(|c| matches!(c, ' ' | '\t'))
+        .any(|c| c == '\t')
 }
 
 /// `text` with each (non-overlapping, ascending) range replaced.

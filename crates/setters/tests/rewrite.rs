@@ -336,6 +336,14 @@ const CASES: &[Case] = &[
         changes: &[],
     },
     Case {
+        name: "a plain value after a tab is written quoted (a plain one there does not parse)",
+        before: "spec:\n  - image:\t\t~ # {\"$imagepolicy\": \"flux-system:redis\"}\n",
+        after: Some(
+            "spec:\n  - image:\t\t\"docker.io/library/redis:7.4.2\" # {\"$imagepolicy\": \"flux-system:redis\"}\n",
+        ),
+        changes: &[("flux-system:redis", "~", "docker.io/library/redis:7.4.2")],
+    },
+    Case {
         name: "UTF-8 before the marked scalar",
         before: "note: \"héllo wörld ✓\"\nimage: redis:6 # {\"$imagepolicy\": \"flux-system:redis\"}\n",
         after: Some(
