@@ -38,12 +38,13 @@ pub fn run(driftless: &Path, min_pass_rate: f64) -> anyhow::Result<()> {
 }
 
 /// The crates with a cargo-fuzz `fuzz/` directory.
-const FUZZED_CRATES: [&str; 5] = [
+const FUZZED_CRATES: [&str; 6] = [
     "crates/yaml",
     "crates/kustomize",
     "crates/setters",
     "crates/policy",
     "crates/gotemplate",
+    "crates/helm",
 ];
 
 /// Runs every fuzz target of every fuzzed crate for `seconds` each (`cargo +nightly fuzz`,

@@ -48,7 +48,7 @@ enum Task {
         #[arg(long, default_value_t = 0.95)]
         min_pass_rate: f64,
     },
-    /// Run every fuzz target (YAML, kustomize, image setters and policies) for a bounded time (nightly toolchain and cargo-fuzz).
+    /// Run every fuzz target (YAML, kustomize, image setters, policies, Go templates and Helm charts) for a bounded time (nightly toolchain and cargo-fuzz).
     Fuzz {
         /// Seconds per target.
         #[arg(long, default_value_t = 30)]

@@ -10,7 +10,7 @@
 
 use std::cmp::Ordering;
 
-pub use semver::Version;
+pub use semver::{BuildMetadata, Version};
 
 /// Parses a tag the way Flux does: optional `v`, one to three numeric parts (missing ones
 /// are 0), optional prerelease and build metadata. None for anything else.
