@@ -1,8 +1,9 @@
-//! source-controller: turns sources (Git, OCI artifacts, Helm repositories) into verified,
+//! source-controller: turns sources (Git, OCI artifacts, Helm repositories and charts) into verified,
 //! content-addressed artifacts and serves them over HTTP.
 
 pub mod failure;
 pub mod gitrepository;
+pub mod helmchart;
 pub mod helmrepository;
 pub mod ocirepository;
 pub mod orphans;

@@ -1,18 +1,18 @@
-//! Fetches Git, OCI and Bucket sources and serves them as tar.gz artifacts.
+//! Fetches Git, OCI and Helm sources, builds Helm charts, and serves them as artifacts.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use driftless_api::source::{Bucket, HelmChart};
+use driftless_api::source::Bucket;
 use driftless_git::tree::TreeLimits;
 use driftless_runtime::flags::{bind_addr, duration};
 use driftless_runtime::not_implemented;
 use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager};
 use source_controller::gitrepository::{Reconciler, Settings};
 use source_controller::storage::{Retention, Storage};
-use source_controller::{helmrepository, ocirepository};
+use source_controller::{helmchart, helmrepository, ocirepository};
 
 #[derive(Parser, Debug)]
 #[command(version, about, args_override_self = true)]
@@ -131,9 +131,9 @@ async fn run() -> anyhow::Result<()> {
                     oci_settings
                 )
                 .run(),
-                helmrepository::Reconciler::new(ctx.clone(), storage).run(),
-                not_implemented::run::<Bucket>(ctx.clone()),
-                not_implemented::run::<HelmChart>(ctx),
+                helmrepository::Reconciler::new(ctx.clone(), storage.clone()).run(),
+                helmchart::Reconciler::new(ctx.clone(), storage, oci_settings.limits).run(),
+                not_implemented::run::<Bucket>(ctx),
             );
         })
         .await?;

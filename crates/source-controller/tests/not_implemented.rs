@@ -1,12 +1,12 @@
-//! Bucket and HelmChart are not implemented yet: the controller binary marks
-//! their objects Stalled with reason `NotImplemented` instead of ignoring them.
+//! Bucket is not implemented yet: the controller binary marks
+//! its objects Stalled with reason `NotImplemented` instead of ignoring them.
 
 mod support;
 
 use std::path::Path;
 
 use driftless_testenv::not_implemented::UnimplementedKinds;
-use driftless_testenv::not_implemented::podinfo::{bucket, helm_chart};
+use driftless_testenv::not_implemented::podinfo::bucket;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_of_unimplemented_source_kinds_end_stalled_not_implemented() {
@@ -17,6 +17,5 @@ async fn objects_of_unimplemented_source_kinds_end_stalled_not_implemented() {
         UnimplementedKinds::start("source-controller", binary, "source-kinds", &storage_flags)
             .await;
     kinds.expect_stalled(bucket()).await;
-    kinds.expect_stalled(helm_chart()).await;
     kinds.stop_cleanly();
 }

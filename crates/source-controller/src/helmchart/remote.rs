@@ -1,0 +1,118 @@
+//! Charts from a HelmRepository of `type: default`: the version chosen from the stored index
+//! (no request while the stored chart already has it), the archive downloaded with the
+//! repository's credentials and TLS, checked against the index's digest.
+
+use std::time::Duration;
+
+use driftless_api::meta::parse_duration;
+use driftless_api::source::HelmRepository;
+use driftless_artifact::Digest;
+
+use super::build::{BuildError, BuildErrorReason};
+use crate::helmrepository::access::RepositoryAccess;
+use crate::helmrepository::index::{ChartVersion, Index, normalize_url};
+use crate::storage::Storage;
+
+/// Largest chart archive downloaded (Flux's `--helm-chart-max-file-size` default).
+pub const MAX_CHART_BYTES: u64 = 10 << 20;
+
+fn pull_error(message: String) -> BuildError {
+    BuildError::new(BuildErrorReason::ChartPull, message)
+}
+
+/// The index the repository stored, checked against its digest.
+pub(super) async fn stored_index(
+    storage: &Storage,
+    repository: &HelmRepository,
+) -> Result<Index, BuildError> {
+    let artifact = repository
+        .status
+        .as_ref()
+        .and_then(|s| s.artifact.clone())
+        .ok_or_else(|| pull_error("the HelmRepository has no index yet".to_owned()))?;
+    let path = storage.root().join(&artifact.path);
+    let raw = tokio::fs::read(&path)
+        .await
+        .map_err(|e| pull_error(format!("failed to read the stored index: {e}")))?;
+    let digest = Digest::of(&raw).to_string();
+    if digest != artifact.digest {
+        return Err(pull_error(format!(
+            "stored index digest {digest} differs from the advertised {}",
+            artifact.digest
+        )));
+    }
+    tokio::task::spawn_blocking(move || Index::load(&raw))
+        .await
+        .map_err(|e| pull_error(format!("loading the index failed unexpectedly: {e}")))?
+        .map_err(|e| pull_error(format!("failed to load the stored index: {e}")))
+}
+
+/// The index entry for `chart` and `version` (a constraint), or Flux's chart reference error.
+pub(super) fn choose(
+    index: &Index,
+    chart: &str,
+    version: &str,
+) -> Result<ChartVersion, BuildError> {
+    index.chart_version(chart, version).map_err(|e| {
+        BuildError::new(
+            BuildErrorReason::ChartReference,
+            format!("failed to get chart version for remote reference: {e}"),
+        )
+    })
+}
+
+/// Downloads the chosen version's archive (its first URL, relative ones resolved against the
+/// repository URL).
+pub(super) async fn download(
+    client: &kube::Client,
+    repository: &HelmRepository,
+    entry: &ChartVersion,
+) -> Result<Vec<u8>, BuildError> {
+    let repository_url = normalize_url(&repository.spec.url).map_err(|e| {
+        BuildError::new(
+            BuildErrorReason::ChartPull,
+            format!("invalid Helm repository URL: {e}"),
+        )
+    })?;
+    let first = entry
+        .urls
+        .first()
+        .ok_or_else(|| pull_error(format!("chart '{}' has no downloadable URLs", entry.name)))?;
+    let url = reqwest::Url::parse(&repository_url)
+        .and_then(|base| base.join(first))
+        .map_err(|e| pull_error(format!("invalid chart URL format '{first}': {e}")))?;
+    let access = RepositoryAccess::read(client, repository)
+        .await
+        .map_err(|e| pull_error(e.0))?;
+    let timeout = parse_duration(repository.spec.timeout()).unwrap_or(Duration::from_secs(60));
+    let http = access
+        .client(timeout)
+        .map_err(|e| pull_error(e.to_string()))?;
+    let archive = access
+        .get(
+            &http,
+            &repository_url,
+            url.as_str(),
+            "chart",
+            MAX_CHART_BYTES,
+        )
+        .await
+        .map_err(|e| {
+            pull_error(format!(
+                "failed to download chart for remote reference: {e}"
+            ))
+        })?;
+    if let Some(expected) = entry.digest.as_deref().filter(|d| !d.is_empty()) {
+        let actual = Digest::of(&archive);
+        if actual.hex() != expected.trim_start_matches("sha256:") {
+            return Err(pull_error(format!(
+                "chart '{}' version '{}' has digest {} but the index lists sha256:{}",
+                entry.name,
+                entry.version,
+                actual,
+                expected.trim_start_matches("sha256:")
+            )));
+        }
+    }
+    Ok(archive)
+}
