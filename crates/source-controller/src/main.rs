@@ -127,12 +127,13 @@ async fn run() -> anyhow::Result<()> {
                 ocirepository::Reconciler::new(
                     ctx.clone(),
                     storage.clone(),
-                    registries,
+                    registries.clone(),
                     oci_settings
                 )
                 .run(),
                 helmrepository::Reconciler::new(ctx.clone(), storage.clone()).run(),
-                helmchart::Reconciler::new(ctx.clone(), storage, oci_settings.limits).run(),
+                helmchart::Reconciler::new(ctx.clone(), storage, registries, oci_settings.limits)
+                    .run(),
                 not_implemented::run::<Bucket>(ctx),
             );
         })

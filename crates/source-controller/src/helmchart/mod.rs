@@ -5,9 +5,11 @@
 //! touches the last good chart, which stays served.
 //!
 //! On the shared harness. Here: [`build`] (the chart build and Flux's build errors; pure),
-//! [`remote`] (the repository index and download) and [`watches`] (sources → charts).
+//! [`remote`] (the repository index and download), [`oci`] (charts in a registry) and
+//! [`watches`] (sources → charts).
 
 pub mod build;
+mod oci;
 mod remote;
 mod watches;
 
@@ -18,15 +20,17 @@ use std::time::Duration;
 use driftless_api::conditions::{
     ARCHIVE_OPERATION_FAILED, ARTIFACT_IN_STORAGE, ARTIFACT_OUTDATED, BUILD_FAILED,
     DIRECTORY_CREATION_FAILED, FETCH_FAILED, SOURCE_VERIFIED, STORAGE_OPERATION_FAILED,
-    SYMLINK_UPDATE_FAILED,
+    SYMLINK_UPDATE_FAILED, VERIFICATION_ERROR,
 };
 use driftless_api::event::Severity;
 use driftless_api::meta::{Artifact, ArtifactSource, parse_duration};
 use driftless_api::source::{
     Bucket, CHART_PACKAGE_SUCCEEDED_REASON, CHART_PULL_SUCCEEDED_REASON, GitRepository, HelmChart,
-    HelmChartSourceKind, HelmChartStatus, HelmRepository, ReconcileStrategy,
+    HelmChartSourceKind, HelmChartStatus, HelmChartVerification, HelmRepository,
+    OCIVerificationProvider, ReconcileStrategy,
 };
 use driftless_artifact::Limits;
+use driftless_registry::Registries;
 use driftless_runtime::conditions::{self as cond, Status};
 use driftless_runtime::reconcile::{Error, Outcome, Run, Watches};
 use driftless_runtime::{Context as RuntimeContext, kube_errors, reconcile};
@@ -54,6 +58,7 @@ pub struct Reconciler {
     runtime: RuntimeContext,
     storage: Storage,
     limits: Limits,
+    registries: Registries,
     sources: SourceStores,
 }
 
@@ -100,11 +105,17 @@ impl From<BuildError> for Problem {
 }
 
 impl Reconciler {
-    pub fn new(runtime: RuntimeContext, storage: Storage, limits: Limits) -> Self {
+    pub fn new(
+        runtime: RuntimeContext,
+        storage: Storage,
+        registries: Registries,
+        limits: Limits,
+    ) -> Self {
         Self {
             runtime,
             storage,
             limits,
+            registries,
             sources: SourceStores::default(),
         }
     }
@@ -180,15 +191,9 @@ impl Reconciler {
         match source {
             Source::Repository(repository) => {
                 if repository.spec.is_oci() {
-                    return Err(Failure {
-                        condition: FETCH_FAILED,
-                        reason: build::BuildErrorReason::ChartPull.reason(),
-                        message: "chart pull error: charts from HelmRepositories of type 'oci' \
-                                  are not supported yet"
-                            .to_owned(),
-                        stalled: true,
-                    }
-                    .into());
+                    return self
+                        .build_oci(object, &repository, options, values_generation, cached_ref)
+                        .await;
                 }
                 let source_revision = repository
                     .artifact()
@@ -252,6 +257,43 @@ impl Reconciler {
                 }
             }
         }
+    }
+
+    /// A chart from a HelmRepository of `type: oci`: its version from the registry's tags (no
+    /// pull while the stored chart has it), pulled and stored as pushed unless values files
+    /// re-package it. Verification is refused before anything is pulled.
+    async fn build_oci(
+        &self,
+        object: &HelmChart,
+        repository: &HelmRepository,
+        mut options: BuildOptions,
+        values_generation: Option<i64>,
+        cached: Option<(&str, &str)>,
+    ) -> Result<Built, Problem> {
+        let spec = &object.spec;
+        if let Some(verify) = &spec.verify {
+            return Err(verification_unsupported(verify).into());
+        }
+        options.version_metadata = build::version_metadata(None, values_generation);
+        let located = oci::locate(&self.runtime.client, repository, &spec.chart).await?;
+        let constraint = spec.version.as_deref().unwrap_or("*");
+        let chosen = oci::resolve_version(&self.registries, &located, constraint).await?;
+        let version = build::with_metadata(&chosen, &options.version_metadata)?;
+        if cached == Some((spec.chart.as_str(), version.as_str())) {
+            return Ok(Built {
+                name: spec.chart.clone(),
+                version,
+                packaged: !options.version_metadata.is_empty(),
+                values_files: spec.values_files.clone(),
+                source_revision: String::new(),
+                artifact: None,
+            });
+        }
+        let archive = oci::pull(&self.registries, &located, &chosen).await?;
+        let build = tokio::task::spawn_blocking(move || build::build_remote(archive, &options))
+            .await
+            .map_err(|e| unexpected(format!("the chart build stopped: {e}")))??;
+        self.store(object, build, String::new()).await
     }
 
     /// The source the chart names, from the watch caches (the API server when a cache has
@@ -424,7 +466,9 @@ impl Reconciler {
             }
         }
         run.status.observed_chart_name = Some(built.name);
-        run.status.observed_source_artifact_revision = Some(built.source_revision);
+        // A registry source has no artifact of its own to name.
+        run.status.observed_source_artifact_revision =
+            Some(built.source_revision).filter(|revision| !revision.is_empty());
         run.status.observed_values_files = if object.spec.ignore_missing_values_files {
             built.values_files
         } else {
@@ -488,6 +532,24 @@ fn read_source(
         .map_err(|e| fetch_failed(format!("failed to read the source artifact: {e}")))?;
     driftless_artifact::unpack_to_memory(std::io::BufReader::new(reader), &digest, limits)
         .map_err(|e| fetch_failed(format!("failed to unpack the source artifact: {e}")))
+}
+
+/// Neither cosign nor notation verification is implemented yet: a chart asking for it is
+/// told so (SourceVerified=False, Stalled) and nothing unverified is stored.
+fn verification_unsupported(verify: &HelmChartVerification) -> Failure {
+    let provider = match (verify.provider, verify.secret_ref.is_some()) {
+        (OCIVerificationProvider::Notation, _) => "notation",
+        (OCIVerificationProvider::Cosign, false) => "cosign keyless",
+        _ => "cosign",
+    };
+    Failure {
+        condition: SOURCE_VERIFIED,
+        reason: VERIFICATION_ERROR,
+        message: format!(
+            "chart verification error: failed to verify the signature using provider '{provider}': signature verification is not supported yet"
+        ),
+        stalled: true,
+    }
 }
 
 fn unexpected(message: String) -> Failure {

@@ -7,6 +7,7 @@ mod support;
 
 mod bad_input;
 mod from_git;
+mod from_registry;
 mod from_repository;
 
 use std::path::Path;
