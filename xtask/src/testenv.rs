@@ -29,7 +29,8 @@ pub fn build() -> anyhow::Result<std::path::PathBuf> {
     build_control_plane()
 }
 
-/// Installs the reference CLIs the tests drive (helm, sops, age-keygen, flux) unless cached;
+/// Installs the reference CLIs the tests drive (helm, sops, age-keygen, flux) and the S3 server
+/// (versitygw) unless cached;
 /// `cargo xtask up` does not need them.
 pub fn install_tools() -> anyhow::Result<()> {
     let flux = &driftless_testenv::FLUX;
@@ -43,6 +44,7 @@ pub fn install_tools() -> anyhow::Result<()> {
         &driftless_testenv::HELM,
         &driftless_testenv::SOPS,
         &driftless_testenv::AGE_KEYGEN,
+        &driftless_testenv::VERSITYGW,
     ] {
         if tool.path().is_err() {
             crate::progress::step(

@@ -242,6 +242,23 @@ impl IgnoreRules {
         files: impl IntoIterator<Item = (&'a str, &'a str)>,
         spec_ignore: Option<&str>,
     ) -> Self {
+        Self::build(files, spec_ignore, false)
+    }
+
+    /// Flux's `NewDefaultMatcher`, which Buckets use: the VCS files and the default
+    /// exclusions always, then `files` and `spec.ignore`.
+    pub fn with_defaults<'a>(
+        files: impl IntoIterator<Item = (&'a str, &'a str)>,
+        spec_ignore: Option<&str>,
+    ) -> Self {
+        Self::build(files, spec_ignore, true)
+    }
+
+    fn build<'a>(
+        files: impl IntoIterator<Item = (&'a str, &'a str)>,
+        spec_ignore: Option<&str>,
+        always_defaults: bool,
+    ) -> Self {
         let mut user = Vec::new();
         for (dir, contents) in files {
             let domain: Vec<String> = dir
@@ -258,7 +275,7 @@ impl IgnoreRules {
             .iter()
             .filter_map(|p| Pattern::parse(p, &[]))
             .collect();
-        if user.is_empty() {
+        if always_defaults || user.is_empty() {
             patterns.extend(
                 DEFAULT_PATTERNS
                     .iter()
@@ -286,6 +303,18 @@ mod tests {
 
     fn rules(spec: &str) -> IgnoreRules {
         IgnoreRules::for_source([], Some(spec))
+    }
+
+    #[test]
+    fn buckets_keep_the_default_exclusions_beside_their_own() {
+        // GitRepository: a pattern of its own replaces the defaults.
+        assert!(!rules("*.txt").is_excluded("logo.png", false));
+        // Bucket (Flux's NewDefaultMatcher): the defaults stay.
+        let bucket = IgnoreRules::with_defaults([("", "*.txt")], None);
+        assert!(bucket.is_excluded("logo.png", false));
+        assert!(bucket.is_excluded("notes.txt", false));
+        assert!(bucket.is_excluded(".git/config", false));
+        assert!(!bucket.is_excluded("app.yaml", false));
     }
 
     #[test]

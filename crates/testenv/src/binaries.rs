@@ -90,6 +90,13 @@ pub const AGE_KEYGEN: Tool = Tool {
     version: "v1.3.2",
 };
 
+/// The S3-compatible server the Bucket tests list and download from (its POSIX backend).
+pub const VERSITYGW: Tool = Tool {
+    name: "versitygw",
+    module: "github.com/versity/versitygw/cmd/versitygw",
+    version: "v1.8.0",
+};
+
 /// Pushes OCI artifacts for the OCIRepository tests as Flux users do (`flux push artifact`).
 /// Not `go install`-able (its module has a `replace` line and embeds generated manifests):
 /// `cargo xtask testenv build` builds it from the downloaded module instead.

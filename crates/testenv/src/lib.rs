@@ -22,12 +22,13 @@ pub mod objects;
 mod process;
 pub mod registry;
 mod registry_token;
+pub mod s3;
 pub mod sops;
 pub mod ssh;
 pub mod tls;
 pub mod wait;
 
-pub use binaries::{AGE_KEYGEN, Binaries, FLUX, HELM, KubernetesPins, SOPS, Tool};
+pub use binaries::{AGE_KEYGEN, Binaries, FLUX, HELM, KubernetesPins, SOPS, Tool, VERSITYGW};
 pub use control_plane::{ControlPlane, Options, free_ports, shared};
 
 /// Errors starting or talking to the test control plane.
