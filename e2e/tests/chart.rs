@@ -8,7 +8,6 @@ use driftless_api::image::ImageRepository;
 use driftless_api::source::HelmRepository;
 use driftless_e2e::{controller_binary, repo_root};
 use driftless_testenv::controller::ControllerProcess;
-use driftless_testenv::not_implemented::create_and_expect_stalled;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
@@ -190,6 +189,35 @@ async fn chart_installs_and_each_controller_runs_with_its_args_and_rbac() {
     }
 }
 
+/// Waits until `name` is Stalled with `reason`.
+async fn wait_stalled<K>(api: &Api<K>, name: &str, reason: &str, controller: &ControllerProcess)
+where
+    K: kube::Resource<DynamicType = ()>
+        + driftless_api::meta::Reconcilable
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let stalled = api.get(name).await.is_ok_and(|object| {
+            object
+                .conditions()
+                .iter()
+                .any(|c| c.type_ == "Stalled" && c.status == "True" && c.reason == reason)
+        });
+        if stalled {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} not stalled with {reason}:\n{}",
+            controller.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The chart's RBAC lets a controller write status and record events: an object it cannot
 /// reconcile (a kind not implemented yet, or a spec it refuses) gets a Stalled status and a
 /// Warning event.
@@ -201,19 +229,21 @@ async fn expect_status_and_event_writes(
 ) {
     let (kind, object_name, reason) = match controller_name {
         "source-controller" => {
-            create_and_expect_stalled::<HelmRepository>(
-                client,
-                namespace,
-                serde_json::json!({
-                    "apiVersion": "source.toolkit.fluxcd.io/v1",
-                    "kind": "HelmRepository",
-                    "metadata": {"name": "chart-rbac"},
-                    "spec": {"url": "https://stefanprodan.github.io/podinfo"}
-                }),
-                controller,
-            )
-            .await;
-            ("HelmRepository", "chart-rbac", "NotImplemented")
+            let repositories: Api<HelmRepository> = Api::namespaced(client.clone(), namespace);
+            let repository: HelmRepository = serde_json::from_value(serde_json::json!({
+                "apiVersion": "source.toolkit.fluxcd.io/v1",
+                "kind": "HelmRepository",
+                "metadata": {"name": "chart-rbac"},
+                // An oci:// URL without `type: oci`: refused at once, no network needed.
+                "spec": {"url": "oci://ghcr.io/stefanprodan/charts"}
+            }))
+            .unwrap();
+            repositories
+                .create(&Default::default(), &repository)
+                .await
+                .unwrap();
+            wait_stalled(&repositories, "chart-rbac", "URLInvalid", controller).await;
+            ("HelmRepository", "chart-rbac", "URLInvalid")
         }
         "image-automation-controller" => {
             // A cloud provider this build cannot authenticate with stalls at once, without a
@@ -230,30 +260,13 @@ async fn expect_status_and_event_writes(
                 .create(&Default::default(), &repository)
                 .await
                 .unwrap();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                let stalled = repositories
-                    .get("chart-rbac")
-                    .await
-                    .unwrap()
-                    .status
-                    .is_some_and(|s| {
-                        s.conditions.iter().any(|c| {
-                            c.type_ == "Stalled"
-                                && c.status == "True"
-                                && c.reason == "InvalidProviderConfiguration"
-                        })
-                    });
-                if stalled {
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "ImageRepository chart-rbac not stalled:\n{}",
-                    controller.log_tail(30)
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            wait_stalled(
+                &repositories,
+                "chart-rbac",
+                "InvalidProviderConfiguration",
+                controller,
+            )
+            .await;
             (
                 "ImageRepository",
                 "chart-rbac",

@@ -1,6 +1,7 @@
-//! source-controller: turns sources (Git, OCI artifacts, Helm repositories and charts) into verified,
+//! source-controller: turns sources (Git, OCI artifacts, buckets, Helm repositories and charts) into verified,
 //! content-addressed artifacts and serves them over HTTP.
 
+pub mod bucket;
 pub mod failure;
 pub mod gitrepository;
 pub mod helmchart;

@@ -1,18 +1,16 @@
-//! Fetches Git, OCI and Helm sources, builds Helm charts, and serves them as artifacts.
+//! Fetches Git, OCI, bucket and Helm sources, builds Helm charts, and serves them as artifacts.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use driftless_api::source::Bucket;
 use driftless_git::tree::TreeLimits;
 use driftless_runtime::flags::{bind_addr, duration};
-use driftless_runtime::not_implemented;
 use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager};
 use source_controller::gitrepository::{Reconciler, Settings};
 use source_controller::storage::{Retention, Storage};
-use source_controller::{helmchart, helmrepository, ocirepository};
+use source_controller::{bucket, helmchart, helmrepository, ocirepository};
 
 #[derive(Parser, Debug)]
 #[command(version, about, args_override_self = true)]
@@ -121,7 +119,6 @@ async fn run() -> anyhow::Result<()> {
     ));
     manager
         .run(move |ctx| async move {
-            // Kinds without a reconciler yet are marked as such instead of silently ignored.
             tokio::join!(
                 Reconciler::new(ctx.clone(), storage.clone(), settings).run(),
                 ocirepository::Reconciler::new(
@@ -132,9 +129,14 @@ async fn run() -> anyhow::Result<()> {
                 )
                 .run(),
                 helmrepository::Reconciler::new(ctx.clone(), storage.clone()).run(),
-                helmchart::Reconciler::new(ctx.clone(), storage, registries, oci_settings.limits)
-                    .run(),
-                not_implemented::run::<Bucket>(ctx),
+                helmchart::Reconciler::new(
+                    ctx.clone(),
+                    storage.clone(),
+                    registries,
+                    oci_settings.limits
+                )
+                .run(),
+                bucket::Reconciler::new(ctx, storage, oci_settings.limits).run(),
             );
         })
         .await?;
