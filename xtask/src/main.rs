@@ -144,15 +144,16 @@ enum BenchTask {
         #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
-    /// N GitRepositories against the local Git server: time until all are Ready and
-    /// source-controller's peak RSS.
+    /// N sources of one kind (GitRepositories, OCIRepositories, Buckets or HelmCharts) against
+    /// local servers: time until all are Ready and source-controller's peak RSS.
     Sources {
         /// Which source kind to create.
         #[arg(long, value_enum, default_value = "git")]
         kind: xtask::bench::SourceKind,
         #[arg(long, default_value_t = 100)]
         count: usize,
-        /// Distinct Git (or registry) repositories the objects are spread over.
+        /// Distinct Git repositories, registry repositories or buckets the objects are spread
+        /// over (HelmCharts share one chart repository).
         #[arg(long, default_value_t = 100)]
         repositories: usize,
         /// source-controller's --concurrent.

@@ -10,17 +10,16 @@ use driftless_api::source::{BucketProvider, BucketSpec};
 use futures::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
+use object_store::client::{HttpClient, HttpConnector};
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::path::Path as ObjectPath;
-use object_store::{
-    BackoffConfig, Certificate, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig,
-};
+use object_store::{BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
 
 /// Objects downloaded at once.
 pub const DOWNLOAD_CONCURRENCY: usize = 16;
 
 /// What a Bucket's Secrets hold.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Hash)]
 pub struct Secrets {
     /// `secretRef`: provider credentials.
     pub credentials: Option<BTreeMap<String, Vec<u8>>>,
@@ -76,10 +75,100 @@ pub fn endpoint_url(endpoint: &str, insecure: bool) -> Result<String, ClientErro
     Ok(url)
 }
 
+/// Clients kept by everything that configures them (spec and Secrets), so Buckets of one
+/// store and repeated reconciles share a connection pool instead of building a TLS client
+/// each time.
+#[derive(Clone)]
+pub struct Clients {
+    cache: Arc<quick_cache::sync::Cache<u64, Arc<dyn ObjectStore>>>,
+    /// HTTP clients by transport (CA, proxy, timeout): the stores of many buckets share one
+    /// TLS configuration and connection pool.
+    transports: Arc<quick_cache::sync::Cache<u64, HttpClient>>,
+}
+
+/// Hands object_store a client built once, instead of one per store.
+#[derive(Debug)]
+struct SharedConnector(HttpClient);
+
+impl HttpConnector for SharedConnector {
+    fn connect(&self, _options: &ClientOptions) -> object_store::Result<HttpClient> {
+        Ok(self.0.clone())
+    }
+}
+
+fn hash_of(value: impl std::hash::Hash) -> u64 {
+    use std::hash::Hasher;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// An HTTP client with the Secrets' CA and proxy and `timeout` per request.
+pub fn http_client(secrets: &Secrets, timeout: Duration) -> Result<HttpClient, ClientError> {
+    let tls = driftless_runtime::tls::client_config(secrets.ca_pem.as_deref(), None)
+        .map_err(|e| ClientError::Invalid(format!("invalid ca.crt: {e}")))?;
+    let mut builder = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .http1_only()
+        .user_agent(concat!(
+            "driftless-source-controller/",
+            env!("CARGO_PKG_VERSION")
+        ));
+    if let Some(proxy) = &secrets.proxy_url {
+        let proxy = reqwest::Proxy::all(proxy)
+            .map_err(|e| ClientError::Invalid(format!("invalid proxy address: {e}")))?;
+        builder = builder.proxy(proxy);
+    }
+    let client = builder
+        .build()
+        .map_err(|e| ClientError::Invalid(format!("building the HTTP client: {e}")))?;
+    Ok(HttpClient::new(client))
+}
+
+impl Clients {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            cache: Arc::new(quick_cache::sync::Cache::new(capacity)),
+            transports: Arc::new(quick_cache::sync::Cache::new(64)),
+        }
+    }
+
+    pub fn get(
+        &self,
+        spec: &BucketSpec,
+        secrets: &Secrets,
+        timeout: Duration,
+    ) -> Result<Arc<dyn ObjectStore>, ClientError> {
+        let key = hash_of((
+            serde_json::to_string(spec).unwrap_or_default(),
+            secrets,
+            timeout,
+        ));
+        if let Some(store) = self.cache.get(&key) {
+            return Ok(store);
+        }
+        let transport_key = hash_of((&secrets.ca_pem, &secrets.proxy_url, timeout));
+        let http = match self.transports.get(&transport_key) {
+            Some(http) => http,
+            None => {
+                let http = http_client(secrets, timeout)?;
+                self.transports.insert(transport_key, http.clone());
+                http
+            }
+        };
+        let store = build(spec, secrets, http, timeout)?;
+        self.cache.insert(key, store.clone());
+        Ok(store)
+    }
+}
+
 /// A client for the spec's provider and bucket.
 pub fn build(
     spec: &BucketSpec,
     secrets: &Secrets,
+    http: HttpClient,
     timeout: Duration,
 ) -> Result<Arc<dyn ObjectStore>, ClientError> {
     if spec.sts.is_some() {
@@ -87,20 +176,9 @@ pub fn build(
             "spec.sts is not supported yet: use static credentials in spec.secretRef".into(),
         ));
     }
-    let mut options = ClientOptions::new()
-        .with_timeout(timeout)
-        .with_connect_timeout(timeout.min(Duration::from_secs(10)))
-        .with_allow_http(spec.insecure);
-    if let Some(pem) = &secrets.ca_pem {
-        for certificate in Certificate::from_pem_bundle(pem)
-            .map_err(|e| ClientError::Invalid(format!("invalid ca.crt: {e}")))?
-        {
-            options = options.with_root_certificate(certificate);
-        }
-    }
-    if let Some(proxy) = &secrets.proxy_url {
-        options = options.with_proxy_url(proxy);
-    }
+    // TLS, proxy and timeouts live in `http`, shared by the stores of one transport.
+    let options = ClientOptions::new().with_allow_http(spec.insecure);
+    let connector = || SharedConnector(http.clone());
     // Failures show in status soon; the next reconcile is the retry.
     let retry = RetryConfig {
         backoff: BackoffConfig::default(),
@@ -117,7 +195,8 @@ pub fn build(
                 .with_bucket_name(&spec.bucket_name)
                 .with_region(region.unwrap_or_else(|| "us-east-1".into()))
                 .with_client_options(options)
-                .with_retry(retry);
+                .with_http_connector(connector())
+                .with_retry(retry.clone());
             let url = endpoint_url(&spec.endpoint, spec.insecure)?;
             // AWS's own endpoint is addressed by region; any other by URL, path-style.
             if !(aws && url.contains("amazonaws.com")) {
@@ -141,7 +220,9 @@ pub fn build(
                     // The controller's own AWS identity (IRSA, instance profile).
                     builder = AmazonS3Builder::from_env()
                         .with_bucket_name(&spec.bucket_name)
-                        .with_region(spec.region.clone().unwrap_or_else(|| "us-east-1".into()));
+                        .with_region(spec.region.clone().unwrap_or_else(|| "us-east-1".into()))
+                        .with_http_connector(connector())
+                        .with_retry(retry);
                 }
                 _ => {
                     return Err(ClientError::Invalid(
@@ -156,7 +237,8 @@ pub fn build(
             let mut builder = GoogleCloudStorageBuilder::new()
                 .with_bucket_name(&spec.bucket_name)
                 .with_client_options(options)
-                .with_retry(retry);
+                .with_http_connector(connector())
+                .with_retry(retry.clone());
             match text(&credentials, "serviceaccount") {
                 Some(key) => builder = builder.with_service_account_key(key),
                 None if secrets.credentials.is_some() => {
@@ -185,6 +267,7 @@ pub fn build(
                 .with_container_name(&spec.bucket_name)
                 .with_endpoint(url)
                 .with_client_options(options)
+                .with_http_connector(connector())
                 .with_retry(retry);
             if let Some(key) = text(&credentials, "accountKey") {
                 builder = builder.with_access_key(key);
@@ -371,6 +454,10 @@ mod tests {
                     .collect(),
             ),
             ..Secrets::default()
+        };
+        let http = http_client(&Secrets::default(), timeout).unwrap();
+        let build = |spec: &BucketSpec, secrets: &Secrets, _timeout| {
+            build(spec, secrets, http.clone(), timeout)
         };
         assert!(build(&spec(BucketProvider::Generic), &Secrets::default(), timeout).is_ok());
         assert!(

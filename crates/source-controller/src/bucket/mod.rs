@@ -45,7 +45,11 @@ pub struct Reconciler {
     runtime: RuntimeContext,
     storage: Storage,
     limits: Limits,
+    clients: client::Clients,
 }
+
+/// Object-store clients kept (one per distinct configuration).
+const CLIENTS: usize = 1024;
 
 enum Fetched {
     Unchanged,
@@ -61,6 +65,7 @@ impl Reconciler {
             runtime,
             storage,
             limits,
+            clients: client::Clients::new(CLIENTS),
         }
     }
 
@@ -123,7 +128,10 @@ impl Reconciler {
             )));
         }
         let secrets = self.secrets(object).await?;
-        let store = client::build(spec, &secrets, timeout).map_err(bucket_failure)?;
+        let store = self
+            .clients
+            .get(spec, &secrets, timeout)
+            .map_err(bucket_failure)?;
         let bucket = spec.bucket_name.as_str();
         let listing = async {
             let ignore_file =

@@ -59,6 +59,7 @@ pub struct Reconciler {
     storage: Storage,
     limits: Limits,
     registries: Registries,
+    downloads: remote::Downloads,
     sources: SourceStores,
 }
 
@@ -116,6 +117,7 @@ impl Reconciler {
             storage,
             limits,
             registries,
+            downloads: remote::Downloads::default(),
             sources: SourceStores::default(),
         }
     }
@@ -215,7 +217,9 @@ impl Reconciler {
                         artifact: None,
                     });
                 }
-                let archive = remote::download(&self.runtime.client, &repository, &entry).await?;
+                let archive =
+                    remote::download(&self.runtime.client, &self.downloads, &repository, &entry)
+                        .await?;
                 let build =
                     tokio::task::spawn_blocking(move || build::build_remote(archive, &options))
                         .await

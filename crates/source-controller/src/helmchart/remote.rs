@@ -15,6 +15,39 @@ use crate::storage::Storage;
 
 /// Largest chart archive downloaded (Flux's `--helm-chart-max-file-size` default).
 pub const MAX_CHART_BYTES: u64 = 10 << 20;
+/// Bytes of downloaded charts kept for other HelmCharts of the same repository.
+const DOWNLOADS_BYTES: u64 = 64 << 20;
+
+/// Chart archives already downloaded, by repository, URL and the digest the index lists: the
+/// many HelmCharts of one chart version download it once. Only digest-checked archives are
+/// kept, and only for HelmCharts of the same HelmRepository (whose credentials fetched it).
+#[derive(Clone)]
+pub struct Downloads {
+    cache: std::sync::Arc<quick_cache::sync::Cache<DownloadKey, std::sync::Arc<Vec<u8>>, BySize>>,
+}
+
+type DownloadKey = (String, String, String);
+
+#[derive(Clone)]
+struct BySize;
+
+impl quick_cache::Weighter<DownloadKey, std::sync::Arc<Vec<u8>>> for BySize {
+    fn weight(&self, _key: &DownloadKey, value: &std::sync::Arc<Vec<u8>>) -> u64 {
+        value.len() as u64 + 1
+    }
+}
+
+impl Default for Downloads {
+    fn default() -> Self {
+        Self {
+            cache: std::sync::Arc::new(quick_cache::sync::Cache::with_weighter(
+                256,
+                DOWNLOADS_BYTES,
+                BySize,
+            )),
+        }
+    }
+}
 
 fn pull_error(message: String) -> BuildError {
     BuildError::new(BuildErrorReason::ChartPull, message)
@@ -65,6 +98,7 @@ pub(super) fn choose(
 /// repository URL).
 pub(super) async fn download(
     client: &kube::Client,
+    downloads: &Downloads,
     repository: &HelmRepository,
     entry: &ChartVersion,
 ) -> Result<Vec<u8>, BuildError> {
@@ -81,6 +115,22 @@ pub(super) async fn download(
     let url = reqwest::Url::parse(&repository_url)
         .and_then(|base| base.join(first))
         .map_err(|e| pull_error(format!("invalid chart URL format '{first}': {e}")))?;
+    let expected = entry
+        .digest
+        .as_deref()
+        .map(|d| d.trim_start_matches("sha256:").to_owned())
+        .filter(|d| !d.is_empty());
+    let key = expected.clone().map(|digest| {
+        let owner = format!(
+            "{}/{}",
+            repository.metadata.namespace.as_deref().unwrap_or_default(),
+            repository.metadata.name.as_deref().unwrap_or_default()
+        );
+        (owner, url.to_string(), digest)
+    });
+    if let Some(cached) = key.as_ref().and_then(|key| downloads.cache.get(key)) {
+        return Ok(cached.as_ref().clone());
+    }
     let access = RepositoryAccess::read(client, repository)
         .await
         .map_err(|e| pull_error(e.0))?;
@@ -102,17 +152,19 @@ pub(super) async fn download(
                 "failed to download chart for remote reference: {e}"
             ))
         })?;
-    if let Some(expected) = entry.digest.as_deref().filter(|d| !d.is_empty()) {
+    if let Some(expected) = &expected {
         let actual = Digest::of(&archive);
-        if actual.hex() != expected.trim_start_matches("sha256:") {
+        if actual.hex() != expected {
             return Err(pull_error(format!(
-                "chart '{}' version '{}' has digest {} but the index lists sha256:{}",
-                entry.name,
-                entry.version,
-                actual,
-                expected.trim_start_matches("sha256:")
+                "chart '{}' version '{}' has digest {actual} but the index lists sha256:{expected}",
+                entry.name, entry.version
             )));
         }
+    }
+    if let Some(key) = key {
+        downloads
+            .cache
+            .insert(key, std::sync::Arc::new(archive.clone()));
     }
     Ok(archive)
 }

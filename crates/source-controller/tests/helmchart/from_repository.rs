@@ -102,6 +102,29 @@ async fn pulled_verbatim_followed_and_repackaged_with_values_files() {
         Some("pulled 'app' chart with version '1.0.0'")
     );
 
+    // Another HelmChart of the same version and repository: no second download.
+    create_helm_chart(
+        &api,
+        "twin",
+        json!({
+            "chart": "app",
+            "version": "1.0.x",
+            "sourceRef": { "kind": "HelmRepository", "name": "charts" },
+        }),
+    )
+    .await;
+    let twin = wait_ready(&api, "twin", &controller).await;
+    assert_eq!(
+        status(&twin).artifact.as_ref().unwrap().digest,
+        artifact.digest
+    );
+    let downloads = charts
+        .requests()
+        .iter()
+        .filter(|p| p.ends_with("app-1.0.0.tgz"))
+        .count();
+    assert_eq!(downloads, 1, "{:?}", charts.requests());
+
     // The same version on the next reconcile: no chart download.
     let before = charts.requests().len();
     request_reconcile(&api, "app", &controller).await;
