@@ -11,4 +11,5 @@ pub mod orphans;
 pub mod packed;
 pub mod progress;
 pub mod storage;
+pub mod stored;
 pub mod verify;

@@ -16,8 +16,7 @@ use std::time::Duration;
 
 use driftless_api::conditions::{
     ARCHIVE_OPERATION_FAILED, ARTIFACT_IN_STORAGE, ARTIFACT_OUTDATED, AUTHENTICATION_FAILED,
-    DIRECTORY_CREATION_FAILED, FETCH_FAILED, NEW_ARTIFACT_EVENT, STORAGE_OPERATION_FAILED,
-    SUCCEEDED, SYMLINK_UPDATE_FAILED,
+    FETCH_FAILED, NEW_ARTIFACT_EVENT, STORAGE_OPERATION_FAILED, SUCCEEDED,
 };
 use driftless_api::event::Severity;
 use driftless_api::meta::{Artifact, parse_duration};
@@ -30,8 +29,8 @@ use driftless_runtime::secrets::secret_data;
 use driftless_runtime::{Context as RuntimeContext, kube_errors, reconcile};
 use kube::ResourceExt;
 
-use crate::failure::{Failure, failed};
-use crate::storage::Storage;
+use crate::failure::Failure;
+use crate::storage::{LATEST, Storage};
 use client::{ClientError, Secrets};
 use index::{EtagIndex, IGNORE_FILE};
 
@@ -326,17 +325,7 @@ impl Reconciler {
                 ),
             );
         };
-        if let Some((dir, file)) = artifact.path.rsplit_once('/') {
-            match self.storage.link_latest(dir, file) {
-                Ok(path) => run.status.url = Some(self.storage.url(&path)),
-                Err(error) => run.event(
-                    Severity::Trace,
-                    SYMLINK_UPDATE_FAILED,
-                    format!("failed to update status URL symlink: {error}"),
-                    BTreeMap::new(),
-                ),
-            }
-        }
+        crate::stored::link_url(run, &self.storage, &artifact, LATEST);
         for step in FAILED_STEPS {
             cond::remove(&mut run.status.conditions, step);
         }
@@ -358,27 +347,12 @@ impl Reconciler {
     }
 
     fn failed(&self, run: &mut Run<Bucket>, failure: Failure) -> Outcome {
-        let object = run.object.clone();
-        let has_artifact = run.status.artifact.is_some();
-        let generation = run.generation();
-        failed(
-            &mut run.status.conditions,
-            &FAILED_STEPS,
-            has_artifact,
-            generation,
-            interval(&object),
-            failure,
-        )
+        let interval = interval(&run.object);
+        crate::stored::failed(run, &FAILED_STEPS, interval, failure)
     }
 
     fn storage_dir(&self, object: &Bucket) -> Result<String, Failure> {
-        self.storage
-            .object_dir(
-                KIND,
-                &object.namespace().unwrap_or_default(),
-                &object.name_any(),
-            )
-            .map_err(|e| Failure::storage(DIRECTORY_CREATION_FAILED, e.to_string()))
+        crate::stored::storage_dir(&self.storage, object)
     }
 }
 

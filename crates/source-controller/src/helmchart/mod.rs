@@ -18,9 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use driftless_api::conditions::{
-    ARCHIVE_OPERATION_FAILED, ARTIFACT_IN_STORAGE, ARTIFACT_OUTDATED, BUILD_FAILED,
-    DIRECTORY_CREATION_FAILED, FETCH_FAILED, SOURCE_VERIFIED, STORAGE_OPERATION_FAILED,
-    SYMLINK_UPDATE_FAILED, VERIFICATION_ERROR,
+    ARCHIVE_OPERATION_FAILED, ARTIFACT_IN_STORAGE, ARTIFACT_OUTDATED, BUILD_FAILED, FETCH_FAILED,
+    SOURCE_VERIFIED, STORAGE_OPERATION_FAILED, VERIFICATION_ERROR,
 };
 use driftless_api::event::Severity;
 use driftless_api::meta::{Artifact, ArtifactSource, parse_duration};
@@ -38,8 +37,8 @@ use kube::api::Api;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
-use crate::failure::{Failure, failed};
-use crate::storage::Storage;
+use crate::failure::Failure;
+use crate::storage::{LATEST, Storage};
 use build::{Build, BuildError, BuildOptions, LocalBuild};
 use watches::SourceStores;
 
@@ -458,17 +457,7 @@ impl Reconciler {
                 unexpected("no artifact after a successful build".to_owned()),
             );
         };
-        if let Some((dir, file)) = artifact.path.rsplit_once('/') {
-            match self.storage.link_latest(dir, file) {
-                Ok(path) => run.status.url = Some(self.storage.url(&path)),
-                Err(error) => run.event(
-                    Severity::Trace,
-                    SYMLINK_UPDATE_FAILED,
-                    format!("failed to update status URL symlink: {error}"),
-                    BTreeMap::new(),
-                ),
-            }
-        }
+        crate::stored::link_url(run, &self.storage, &artifact, LATEST);
         run.status.observed_chart_name = Some(built.name);
         // A registry source has no artifact of its own to name.
         run.status.observed_source_artifact_revision =
@@ -497,27 +486,12 @@ impl Reconciler {
     }
 
     fn failed(&self, run: &mut Run<HelmChart>, failure: Failure) -> Outcome {
-        let object = run.object.clone();
-        let has_artifact = run.status.artifact.is_some();
-        let generation = run.generation();
-        failed(
-            &mut run.status.conditions,
-            &FAILED_STEPS,
-            has_artifact,
-            generation,
-            interval(&object),
-            failure,
-        )
+        let interval = interval(&run.object);
+        crate::stored::failed(run, &FAILED_STEPS, interval, failure)
     }
 
     fn storage_dir(&self, object: &HelmChart) -> Result<String, Failure> {
-        self.storage
-            .object_dir(
-                KIND,
-                &object.namespace().unwrap_or_default(),
-                &object.name_any(),
-            )
-            .map_err(|e| Failure::storage(DIRECTORY_CREATION_FAILED, e.to_string()))
+        crate::stored::storage_dir(&self.storage, object)
     }
 }
 

@@ -15,9 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use driftless_api::conditions::{
-    ARTIFACT_IN_STORAGE, ARTIFACT_OUTDATED, AUTHENTICATION_FAILED, DIRECTORY_CREATION_FAILED,
-    FAILED, FETCH_FAILED, NEW_ARTIFACT_EVENT, STORAGE_OPERATION_FAILED, SUCCEEDED,
-    SYMLINK_UPDATE_FAILED, URL_INVALID,
+    ARTIFACT_IN_STORAGE, ARTIFACT_OUTDATED, AUTHENTICATION_FAILED, FAILED, FETCH_FAILED,
+    NEW_ARTIFACT_EVENT, STORAGE_OPERATION_FAILED, SUCCEEDED, URL_INVALID,
 };
 use driftless_api::event::Severity;
 use driftless_api::meta::{Artifact, parse_duration};
@@ -26,9 +25,8 @@ use driftless_artifact::Digest;
 use driftless_runtime::conditions::{self as cond, Status};
 use driftless_runtime::reconcile::{Error, Outcome, Run};
 use driftless_runtime::{Context as RuntimeContext, reconcile};
-use kube::ResourceExt;
 
-use crate::failure::{Failure, failed};
+use crate::failure::Failure;
 use crate::storage::Storage;
 use access::RepositoryAccess;
 use index::{Index, MAX_INDEX_BYTES};
@@ -238,17 +236,7 @@ impl Reconciler {
                 ),
             );
         };
-        if let Some((dir, file)) = artifact.path.rsplit_once('/') {
-            match self.storage.link_as(dir, file, INDEX_LINK) {
-                Ok(path) => run.status.url = Some(self.storage.url(&path)),
-                Err(error) => run.event(
-                    Severity::Trace,
-                    SYMLINK_UPDATE_FAILED,
-                    format!("failed to update status URL symlink: {error}"),
-                    BTreeMap::new(),
-                ),
-            }
-        }
+        crate::stored::link_url(run, &self.storage, &artifact, INDEX_LINK);
         for step in FAILED_STEPS {
             cond::remove(&mut run.status.conditions, step);
         }
@@ -290,27 +278,12 @@ impl Reconciler {
     }
 
     fn failed(&self, run: &mut Run<HelmRepository>, failure: Failure) -> Outcome {
-        let object = run.object.clone();
-        let has_artifact = run.status.artifact.is_some();
-        let generation = run.generation();
-        failed(
-            &mut run.status.conditions,
-            &FAILED_STEPS,
-            has_artifact,
-            generation,
-            interval(&object),
-            failure,
-        )
+        let interval = interval(&run.object);
+        crate::stored::failed(run, &FAILED_STEPS, interval, failure)
     }
 
     fn storage_dir(&self, object: &HelmRepository) -> Result<String, Failure> {
-        self.storage
-            .object_dir(
-                KIND,
-                &object.namespace().unwrap_or_default(),
-                &object.name_any(),
-            )
-            .map_err(|e| Failure::storage(DIRECTORY_CREATION_FAILED, e.to_string()))
+        crate::stored::storage_dir(&self.storage, object)
     }
 }
 

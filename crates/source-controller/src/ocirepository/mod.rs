@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use driftless_api::conditions::{
     ARTIFACT_IN_STORAGE, ARTIFACT_OUTDATED, FETCH_FAILED, NEW_ARTIFACT_EVENT, SOURCE_VERIFIED,
-    STORAGE_OPERATION_FAILED, SUCCEEDED, SYMLINK_UPDATE_FAILED,
+    STORAGE_OPERATION_FAILED, SUCCEEDED,
 };
 use driftless_api::event::Severity;
 use driftless_api::meta::{Artifact, parse_duration};
@@ -29,8 +29,8 @@ use driftless_runtime::conditions::{self as cond, Status};
 use driftless_runtime::reconcile::{Error, Outcome, Run};
 use driftless_runtime::{Context as RuntimeContext, reconcile};
 
-use crate::failure::{Failure, failed};
-use crate::storage::Storage;
+use crate::failure::Failure;
+use crate::storage::{LATEST, Storage};
 use pull::PullOutcome;
 
 const KIND: &str = "OCIRepository";
@@ -174,32 +174,12 @@ impl Reconciler {
 
     /// `status.url`: the `latest.tar.gz` link to the current artifact.
     fn link_latest(&self, run: &mut Run<OCIRepository>, artifact: &Artifact) {
-        let Some((dir, file)) = artifact.path.rsplit_once('/') else {
-            return;
-        };
-        match self.storage.link_latest(dir, file) {
-            Ok(path) => run.status.url = Some(self.storage.url(&path)),
-            Err(error) => run.event(
-                Severity::Trace,
-                SYMLINK_UPDATE_FAILED,
-                format!("failed to update status URL symlink: {error}"),
-                BTreeMap::new(),
-            ),
-        }
+        crate::stored::link_url(run, &self.storage, artifact, LATEST);
     }
 
     fn failed(&self, run: &mut Run<OCIRepository>, failure: Failure) -> Outcome {
-        let object = run.object.clone();
-        let has_artifact = run.status.artifact.is_some();
-        let generation = run.generation();
-        failed(
-            &mut run.status.conditions,
-            &FAILED_STEPS,
-            has_artifact,
-            generation,
-            interval(&object),
-            failure,
-        )
+        let interval = interval(&run.object);
+        crate::stored::failed(run, &FAILED_STEPS, interval, failure)
     }
 }
 

@@ -22,7 +22,7 @@ use driftless_runtime::conditions as cond;
 use kube::ResourceExt;
 
 use super::reference::{self, Wanted};
-use super::{KIND, Reconciler, layer};
+use super::{Reconciler, layer};
 use crate::failure::Failure;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -310,13 +310,7 @@ impl Reconciler {
     }
 
     pub(super) fn storage_dir(&self, object: &OCIRepository) -> Result<String, Failure> {
-        self.storage
-            .object_dir(
-                KIND,
-                &object.namespace().unwrap_or_default(),
-                &object.name_any(),
-            )
-            .map_err(|e| Failure::storage(DIRECTORY_CREATION_FAILED, e.to_string()))
+        crate::stored::storage_dir(&self.storage, object)
     }
 }
 
