@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use driftless_api::conditions::{BUILD_FAILED, FETCH_FAILED};
 use driftless_artifact::FileData;
 use driftless_helm::chart::Chart;
+use driftless_helm::metadata::Dependency;
 use driftless_helm::{package, values};
 use serde_json::{Map, Value};
 
@@ -86,6 +87,9 @@ pub struct BuildOptions {
     pub version_metadata: String,
     pub values_files: Vec<String>,
     pub ignore_missing_values_files: bool,
+    /// Archives of the dependencies from chart repositories, by dependency name, fetched
+    /// for [`remote_dependencies`].
+    pub remote_dependencies: BTreeMap<String, Vec<u8>>,
 }
 
 /// A built chart: the archive's bytes and what the status and events say of it.
@@ -227,7 +231,7 @@ pub fn build_local(
         overwrite_values(&mut chart, &values)?;
         merged
     };
-    add_local_dependencies(tree, &path, &mut chart)?;
+    add_dependencies(tree, &path, &mut chart, &options.remote_dependencies)?;
     let bytes = package::package(&chart)
         .map_err(|e| BuildError::new(BuildErrorReason::ChartPackage, e.to_string()))?;
     Ok(LocalBuild::Built(Build {
@@ -375,33 +379,67 @@ fn overwrite_values(chart: &mut Chart, merged: &Map<String, Value>) -> Result<()
     Ok(())
 }
 
-/// Dependencies `Chart.yaml` lists that `charts/` does not hold: `file://` ones are loaded
-/// from the source (below its root), others cannot be fetched here.
-fn add_local_dependencies(
-    tree: &BTreeMap<String, FileData>,
-    chart_path: &str,
-    chart: &mut Chart,
-) -> Result<(), BuildError> {
-    let dependency_error = |why: String| BuildError::new(BuildErrorReason::DependencyBuild, why);
-    let present: Vec<String> = chart
-        .dependencies
-        .iter()
-        .map(|d| d.metadata.name.clone())
-        .collect();
-    let missing: Vec<_> = chart
+/// The dependencies `Chart.yaml` lists that `charts/` does not hold.
+fn missing_dependencies(chart: &Chart) -> Vec<Dependency> {
+    let present: Vec<&str> = chart.dependencies.iter().map(|d| d.name()).collect();
+    chart
         .metadata
         .dependencies
         .iter()
-        .filter(|d| !present.contains(&d.name))
+        .filter(|d| !present.contains(&d.name.as_str()))
         .cloned()
-        .collect();
-    for dependency in missing {
+        .collect()
+}
+
+/// The missing dependencies of the chart directory at `chart_path` that come from chart
+/// repositories (not `file://`): what the caller fetches before [`build_local`]. Empty when
+/// the path holds no loadable chart directory (the build reports that).
+pub fn remote_dependencies(tree: &BTreeMap<String, FileData>, chart_path: &str) -> Vec<Dependency> {
+    let Ok(path) = normalize(chart_path) else {
+        return Vec::new();
+    };
+    let prefix = if path.is_empty() {
+        String::new()
+    } else {
+        format!("{path}/")
+    };
+    let files = tree.iter().filter_map(|(name, file)| {
+        Some((name.strip_prefix(&prefix)?.to_owned(), file.data.clone()))
+    });
+    match Chart::load_dir(files) {
+        Ok(chart) => missing_dependencies(&chart)
+            .into_iter()
+            .filter(|d| !d.repository.starts_with("file://"))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Adds the dependencies `charts/` does not hold: `file://` ones loaded from the source
+/// (below its root), others from `remote` (fetched by the caller).
+fn add_dependencies(
+    tree: &BTreeMap<String, FileData>,
+    chart_path: &str,
+    chart: &mut Chart,
+    remote: &BTreeMap<String, Vec<u8>>,
+) -> Result<(), BuildError> {
+    let dependency_error = |why: String| BuildError::new(BuildErrorReason::DependencyBuild, why);
+    for dependency in missing_dependencies(chart) {
         let Some(relative) = dependency.repository.strip_prefix("file://") else {
-            return Err(dependency_error(format!(
-                "dependency '{}' from '{}' is not vendored in the chart's charts/ directory; \
-                 only file:// dependencies are built",
-                dependency.name, dependency.repository
-            )));
+            let archive = remote.get(&dependency.name).ok_or_else(|| {
+                dependency_error(format!(
+                    "dependency '{}' from '{}' was not fetched",
+                    dependency.name, dependency.repository
+                ))
+            })?;
+            let loaded = Chart::load_archive(archive).map_err(|e| {
+                dependency_error(format!(
+                    "failed to load downloaded archive of dependency '{}': {e}",
+                    dependency.name
+                ))
+            })?;
+            chart.dependencies.push(loaded);
+            continue;
         };
         let joined = if chart_path.is_empty() {
             relative.to_owned()
@@ -533,6 +571,7 @@ mod tests {
                 "gone.yaml".into(),
             ],
             ignore_missing_values_files: true,
+            ..BuildOptions::default()
         };
         let build = built(build_local(&files, "./charts/app", &options, None));
         assert_eq!(
@@ -627,12 +666,37 @@ mod tests {
         let chart = Chart::load_archive(&build.archive).unwrap();
         assert_eq!(chart.dependencies[0].name(), "lib");
 
-        let remote = tree(&[(
-            "Chart.yaml",
-            "apiVersion: v2\nname: web\nversion: 1.0.0\ndependencies:\n- name: db\n  version: 1.x\n  repository: https://charts.example\n",
-        )]);
+        let remote = tree(&[
+            (
+                "Chart.yaml",
+                "apiVersion: v2\nname: web\nversion: 1.0.0\ndependencies:\n- name: db\n  version: 1.x\n  repository: https://charts.example\n- name: lib\n  repository: file://lib\n",
+            ),
+            (
+                "lib/Chart.yaml",
+                "apiVersion: v2\nname: lib\nversion: 0.1.0\n",
+            ),
+        ]);
+        let wanted = remote_dependencies(&remote, "");
+        assert_eq!(
+            wanted.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
+            ["db"]
+        );
         let error = build_local(&remote, "", &BuildOptions::default(), None).unwrap_err();
         assert_eq!(error.reason, BuildErrorReason::DependencyBuild);
+        let db = tree(&[("Chart.yaml", "apiVersion: v2\nname: db\nversion: 1.4.0\n")]);
+        let db_archive = built(build_local(&db, "", &BuildOptions::default(), None)).archive;
+        let options = BuildOptions {
+            remote_dependencies: BTreeMap::from([("db".to_owned(), db_archive)]),
+            ..BuildOptions::default()
+        };
+        let with_db = built(build_local(&remote, "", &options, None));
+        let names: Vec<String> = Chart::load_archive(&with_db.archive)
+            .unwrap()
+            .dependencies
+            .iter()
+            .map(|d| d.name().to_owned())
+            .collect();
+        assert_eq!(names, ["db", "lib"]);
         let escaping = tree(&[(
             "Chart.yaml",
             "apiVersion: v2\nname: web\nversion: 1.0.0\ndependencies:\n- name: db\n  repository: file://../db\n",
@@ -671,7 +735,7 @@ mod tests {
         let options = BuildOptions {
             version_metadata: "4".into(),
             values_files: vec!["values.yaml".into(), "values-prod.yaml".into()],
-            ignore_missing_values_files: false,
+            ..BuildOptions::default()
         };
         let merged = build_remote(packed, &options).unwrap();
         assert_eq!(merged.version, "1.2.0+4");

@@ -26,7 +26,7 @@ use driftless_api::meta::{Artifact, ArtifactSource, parse_duration};
 use driftless_api::source::{
     Bucket, CHART_PACKAGE_SUCCEEDED_REASON, CHART_PULL_SUCCEEDED_REASON, GitRepository, HelmChart,
     HelmChartSourceKind, HelmChartStatus, HelmChartVerification, HelmRepository,
-    OCIVerificationProvider, ReconcileStrategy,
+    OCI_REPOSITORY_PREFIX, OCIVerificationProvider, ReconcileStrategy,
 };
 use driftless_artifact::Limits;
 use driftless_registry::Registries;
@@ -38,8 +38,10 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
 use crate::failure::Failure;
+use crate::helmrepository::index::normalize_url;
 use crate::storage::{LATEST, Storage};
 use build::{Build, BuildError, BuildOptions, LocalBuild};
+use driftless_helm::metadata::Dependency;
 use watches::SourceStores;
 
 const KIND: &str = "HelmChart";
@@ -188,6 +190,7 @@ impl Reconciler {
             version_metadata: String::new(),
             values_files: spec.values_files.clone(),
             ignore_missing_values_files: spec.ignore_missing_values_files,
+            remote_dependencies: BTreeMap::new(),
         };
         match source {
             Source::Repository(repository) => {
@@ -233,16 +236,41 @@ impl Reconciler {
                     build::version_metadata(hash.as_deref(), values_generation);
                 let file = self.storage.root().join(&artifact.path);
                 let limits = self.limits;
-                let chart_path = spec.chart.clone();
                 let source_artifact = artifact.clone();
-                let cached = cached.clone();
-                let local = tokio::task::spawn_blocking(move || -> Result<LocalBuild, Problem> {
-                    let tree = read_source(&file, &source_artifact, limits)?;
-                    let cached = cached.as_ref().map(|(n, v)| (n.as_str(), v.as_str()));
-                    Ok(build::build_local(&tree, &chart_path, &options, cached)?)
+                let tree = tokio::task::spawn_blocking(move || {
+                    read_source(&file, &source_artifact, limits)
                 })
                 .await
-                .map_err(|e| unexpected(format!("the chart build stopped: {e}")))??;
+                .map_err(|e| unexpected(format!("reading the source stopped: {e}")))??;
+                let tree = Arc::new(tree);
+                let build_with = |options: BuildOptions| {
+                    let (tree, chart_path, cached) =
+                        (tree.clone(), spec.chart.clone(), cached.clone());
+                    async move {
+                        tokio::task::spawn_blocking(move || {
+                            let cached = cached.as_ref().map(|(n, v)| (n.as_str(), v.as_str()));
+                            build::build_local(&tree, &chart_path, &options, cached)
+                        })
+                        .await
+                        .map_err(|e| {
+                            Problem::from(unexpected(format!("the chart build stopped: {e}")))
+                        })
+                    }
+                };
+                // Dependencies from chart repositories are fetched only when the chart is not
+                // already stored and the build asks for them.
+                let local = match build_with(options.clone()).await? {
+                    Err(error) if error.reason == build::BuildErrorReason::DependencyBuild => {
+                        let wanted = build::remote_dependencies(&tree, &spec.chart);
+                        if wanted.is_empty() {
+                            return Err(error.into());
+                        }
+                        options.remote_dependencies =
+                            self.fetch_dependencies(object, &wanted).await?;
+                        build_with(options).await??
+                    }
+                    other => other?,
+                };
                 match local {
                     LocalBuild::UpToDate {
                         name,
@@ -297,6 +325,77 @@ impl Reconciler {
             .await
             .map_err(|e| unexpected(format!("the chart build stopped: {e}")))??;
         self.store(object, build, String::new()).await
+    }
+
+    /// The archives of `dependencies` from their chart repositories: a HelmRepository of the
+    /// chart's namespace with the same URL lends its stored index and credentials, any other
+    /// repository is read anonymously, as Flux does.
+    async fn fetch_dependencies(
+        &self,
+        object: &HelmChart,
+        dependencies: &[Dependency],
+    ) -> Result<BTreeMap<String, Vec<u8>>, BuildError> {
+        let dependency_error =
+            |why: String| BuildError::new(build::BuildErrorReason::DependencyBuild, why);
+        let namespace = object.namespace().unwrap_or_default();
+        let mut fetched = BTreeMap::new();
+        for dependency in dependencies {
+            if dependency.repository.starts_with(OCI_REPOSITORY_PREFIX) {
+                return Err(dependency_error(format!(
+                    "dependency '{}': dependencies from OCI registries are not supported yet; vendor it in charts/",
+                    dependency.name
+                )));
+            }
+            let url = normalize_url(&dependency.repository).map_err(|e| {
+                dependency_error(format!(
+                    "dependency '{}': invalid repository URL '{}': {e}",
+                    dependency.name, dependency.repository
+                ))
+            })?;
+            let known = self.sources.helm.as_ref().and_then(|cache| {
+                cache.state().into_iter().find(|repository| {
+                    repository.namespace().as_deref() == Some(namespace.as_str())
+                        && !repository.spec.is_oci()
+                        && repository.artifact().is_some()
+                        && normalize_url(&repository.spec.url).ok().as_deref() == Some(url.as_str())
+                })
+            });
+            let (repository, index) = match known {
+                Some(repository) => {
+                    let index = remote::stored_index(&self.storage, &repository).await?;
+                    (repository, index)
+                }
+                None => {
+                    let mut anonymous = HelmRepository::new("", Default::default());
+                    anonymous.metadata.namespace = Some(namespace.clone());
+                    anonymous.spec.url = url.clone();
+                    let index = remote::fetch_index(&self.runtime.client, &anonymous).await?;
+                    (Arc::new(anonymous), index)
+                }
+            };
+            let wanted = if dependency.version.is_empty() {
+                "*"
+            } else {
+                dependency.version.as_str()
+            };
+            let entry = index.chart_version(&dependency.name, wanted).map_err(|e| {
+                dependency_error(format!(
+                    "failed to get chart '{}' version '{wanted}' from '{}': {e}",
+                    dependency.name, dependency.repository
+                ))
+            })?;
+            let archive =
+                remote::download(&self.runtime.client, &self.downloads, &repository, &entry)
+                    .await
+                    .map_err(|e| {
+                        dependency_error(format!(
+                            "chart download of version '{}' failed: {}",
+                            entry.version, e.message
+                        ))
+                    })?;
+            fetched.insert(dependency.name.clone(), archive);
+        }
+        Ok(fetched)
     }
 
     /// The source the chart names, from the watch caches (the API server when a cache has

@@ -10,7 +10,7 @@ use driftless_artifact::Digest;
 
 use super::build::{BuildError, BuildErrorReason};
 use crate::helmrepository::access::RepositoryAccess;
-use crate::helmrepository::index::{ChartVersion, Index, normalize_url};
+use crate::helmrepository::index::{ChartVersion, Index, MAX_INDEX_BYTES, normalize_url};
 use crate::storage::Storage;
 
 /// Largest chart archive downloaded (Flux's `--helm-chart-max-file-size` default).
@@ -78,6 +78,43 @@ pub(super) async fn stored_index(
         .await
         .map_err(|e| pull_error(format!("loading the index failed unexpectedly: {e}")))?
         .map_err(|e| pull_error(format!("failed to load the stored index: {e}")))
+}
+
+/// The index of a repository no HelmRepository stores, fetched with its access (anonymous
+/// for a dependency's repository).
+pub(super) async fn fetch_index(
+    client: &kube::Client,
+    repository: &HelmRepository,
+) -> Result<Index, BuildError> {
+    let failed = |why: String| {
+        BuildError::new(
+            BuildErrorReason::DependencyBuild,
+            format!(
+                "failed to fetch the index of '{}': {why}",
+                repository.spec.url
+            ),
+        )
+    };
+    let url = normalize_url(&repository.spec.url).map_err(failed)?;
+    let access = RepositoryAccess::read(client, repository)
+        .await
+        .map_err(|e| failed(e.0))?;
+    let timeout = parse_duration(repository.spec.timeout()).unwrap_or(Duration::from_secs(60));
+    let http = access.client(timeout).map_err(|e| failed(e.to_string()))?;
+    let raw = access
+        .get(
+            &http,
+            &url,
+            &format!("{url}index.yaml"),
+            "index",
+            MAX_INDEX_BYTES,
+        )
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    tokio::task::spawn_blocking(move || Index::load(&raw))
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .map_err(|e| failed(e.to_string()))
 }
 
 /// The index entry for `chart` and `version` (a constraint), or Flux's chart reference error.

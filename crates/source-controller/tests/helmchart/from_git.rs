@@ -174,3 +174,91 @@ async fn file_dependencies_come_from_the_same_source() {
     // The real helm renders the library's template from the packaged dependency.
     assert!(template(&packaged, &[]).contains("name: web-rel"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn repository_dependencies_are_downloaded() {
+    let (plane, namespace, client) = setup("helmchart-remote-deps").await;
+    let charts = driftless_testenv::charts::ChartRepository::start(None).expect("chart repository");
+    let db = charts
+        .write_chart(
+            "db",
+            &[
+                ("Chart.yaml", "apiVersion: v2\nname: db\nversion: 0.3.2\n"),
+                ("values.yaml", "port: 5432\n"),
+                (
+                    "templates/svc.yaml",
+                    "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}-db\nspec:\n  ports:\n  - port: {{ .Values.port }}\n",
+                ),
+            ],
+        )
+        .unwrap();
+    charts.publish(&db).unwrap();
+    let server = GitServer::start(GitAuth::default()).unwrap();
+    let repo = server.create_repo("app").unwrap();
+    let chart_yaml = format!(
+        "apiVersion: v2\nname: web\nversion: 1.0.0\ndependencies:\n- name: db\n  version: 0.3.x\n  repository: {}\n",
+        charts.url()
+    );
+    repo.commit(
+        &[
+            ("web/Chart.yaml", chart_yaml.as_str()),
+            ("web/values.yaml", "db:\n  port: 6432\n"),
+            (
+                "web/templates/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n",
+            ),
+        ],
+        "web",
+    )
+    .unwrap();
+    repo.push("main").unwrap();
+    let controller = SourceController::start(plane, &namespace, &[]);
+    let git: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    create_following(&git, "app", &server.url("app"), "main").await;
+    let api: Api<HelmChart> = Api::namespaced(client.clone(), &namespace);
+    create_helm_chart(
+        &api,
+        "web",
+        json!({ "chart": "web", "sourceRef": { "kind": "GitRepository", "name": "app" } }),
+    )
+    .await;
+    let ready = wait_ready(&api, "web", &controller).await;
+    assert!(
+        charts.requests().iter().any(|p| p == "/db-0.3.2.tgz"),
+        "{:?}",
+        charts.requests()
+    );
+    let work = tempfile::tempdir().unwrap();
+    let packaged = download_chart(&ready, work.path()).await;
+    // The downloaded dependency renders with the parent's values for it.
+    let rendered = template(&packaged, &[]);
+    assert!(rendered.contains("name: rel-db"), "{rendered}");
+    assert!(rendered.contains("port: 6432"), "{rendered}");
+
+    // A dependency no repository has: DependencyBuildError. (`Revision`, so the commit that
+    // keeps the version rebuilds.)
+    create_helm_chart(
+        &api,
+        "missing",
+        json!({ "chart": "web", "sourceRef": { "kind": "GitRepository", "name": "app" }, "reconcileStrategy": "Revision" }),
+    )
+    .await;
+    wait_ready(&api, "missing", &controller).await;
+    repo.commit(
+        &[(
+            "web/Chart.yaml",
+            chart_yaml.replace("0.3.x", "9.x").as_str(),
+        )],
+        "unresolvable",
+    )
+    .unwrap();
+    repo.push("main").unwrap();
+    request_reconcile(&git, "app", &controller).await;
+    let failed = wait_not_ready(&api, "missing", &controller, "DependencyBuildError").await;
+    assert!(
+        ready_message(&failed)
+            .starts_with("dependency build error: failed to get chart 'db' version '9.x' from "),
+        "{}",
+        ready_message(&failed)
+    );
+}
