@@ -5,10 +5,13 @@
 //! touches the last good chart, which stays served.
 //!
 //! On the shared harness. Here: [`build`] (the chart build and Flux's build errors; pure),
-//! [`remote`] (the repository index and download), [`oci`] (charts in a registry) and
-//! [`watches`] (sources → charts).
+//! [`inputs`] (the source), [`remote`] (the repository index and download), [`oci`] (charts
+//! in a registry), [`dependencies`] (from chart repositories) and [`watches`] (sources →
+//! charts).
 
 pub mod build;
+mod dependencies;
+mod inputs;
 mod oci;
 mod remote;
 mod watches;
@@ -24,24 +27,20 @@ use driftless_api::conditions::{
 use driftless_api::event::Severity;
 use driftless_api::meta::{Artifact, ArtifactSource, parse_duration};
 use driftless_api::source::{
-    Bucket, CHART_PACKAGE_SUCCEEDED_REASON, CHART_PULL_SUCCEEDED_REASON, GitRepository, HelmChart,
-    HelmChartSourceKind, HelmChartStatus, HelmChartVerification, HelmRepository,
-    OCI_REPOSITORY_PREFIX, OCIVerificationProvider, ReconcileStrategy,
+    CHART_PACKAGE_SUCCEEDED_REASON, CHART_PULL_SUCCEEDED_REASON, HelmChart, HelmChartStatus,
+    HelmChartVerification, HelmRepository, OCIVerificationProvider, ReconcileStrategy,
 };
 use driftless_artifact::Limits;
 use driftless_registry::Registries;
 use driftless_runtime::conditions::{self as cond, Status};
 use driftless_runtime::reconcile::{Error, Outcome, Run, Watches};
-use driftless_runtime::{Context as RuntimeContext, kube_errors, reconcile};
-use kube::api::Api;
-use kube::runtime::reflector::ObjectRef;
-use kube::{Resource, ResourceExt};
+use driftless_runtime::{Context as RuntimeContext, reconcile};
+use kube::Resource;
 
 use crate::failure::Failure;
-use crate::helmrepository::index::normalize_url;
 use crate::storage::{LATEST, Storage};
 use build::{Build, BuildError, BuildOptions, LocalBuild};
-use driftless_helm::metadata::Dependency;
+use inputs::Source;
 use watches::SourceStores;
 
 const KIND: &str = "HelmChart";
@@ -62,13 +61,6 @@ pub struct Reconciler {
     registries: Registries,
     downloads: remote::Downloads,
     sources: SourceStores,
-}
-
-/// The source a chart names, as read.
-enum Source {
-    Repository(Arc<HelmRepository>),
-    /// A GitRepository's or Bucket's artifact.
-    Files(Artifact),
 }
 
 /// What a successful reconcile ended with.
@@ -325,151 +317,6 @@ impl Reconciler {
             .await
             .map_err(|e| unexpected(format!("the chart build stopped: {e}")))??;
         self.store(object, build, String::new()).await
-    }
-
-    /// The archives of `dependencies` from their chart repositories: a HelmRepository of the
-    /// chart's namespace with the same URL lends its stored index and credentials, any other
-    /// repository is read anonymously, as Flux does.
-    async fn fetch_dependencies(
-        &self,
-        object: &HelmChart,
-        dependencies: &[Dependency],
-    ) -> Result<BTreeMap<String, Vec<u8>>, BuildError> {
-        let dependency_error =
-            |why: String| BuildError::new(build::BuildErrorReason::DependencyBuild, why);
-        let namespace = object.namespace().unwrap_or_default();
-        let mut fetched = BTreeMap::new();
-        for dependency in dependencies {
-            if dependency.repository.starts_with(OCI_REPOSITORY_PREFIX) {
-                return Err(dependency_error(format!(
-                    "dependency '{}': dependencies from OCI registries are not supported yet; vendor it in charts/",
-                    dependency.name
-                )));
-            }
-            let url = normalize_url(&dependency.repository).map_err(|e| {
-                dependency_error(format!(
-                    "dependency '{}': invalid repository URL '{}': {e}",
-                    dependency.name, dependency.repository
-                ))
-            })?;
-            let known = self.sources.helm.as_ref().and_then(|cache| {
-                cache.state().into_iter().find(|repository| {
-                    repository.namespace().as_deref() == Some(namespace.as_str())
-                        && !repository.spec.is_oci()
-                        && repository.artifact().is_some()
-                        && normalize_url(&repository.spec.url).ok().as_deref() == Some(url.as_str())
-                })
-            });
-            let (repository, index) = match known {
-                Some(repository) => {
-                    let index = remote::stored_index(&self.storage, &repository).await?;
-                    (repository, index)
-                }
-                None => {
-                    let mut anonymous = HelmRepository::new("", Default::default());
-                    anonymous.metadata.namespace = Some(namespace.clone());
-                    anonymous.spec.url = url.clone();
-                    let index = remote::fetch_index(&self.runtime.client, &anonymous).await?;
-                    (Arc::new(anonymous), index)
-                }
-            };
-            let wanted = if dependency.version.is_empty() {
-                "*"
-            } else {
-                dependency.version.as_str()
-            };
-            let entry = index.chart_version(&dependency.name, wanted).map_err(|e| {
-                dependency_error(format!(
-                    "failed to get chart '{}' version '{wanted}' from '{}': {e}",
-                    dependency.name, dependency.repository
-                ))
-            })?;
-            let archive =
-                remote::download(&self.runtime.client, &self.downloads, &repository, &entry)
-                    .await
-                    .map_err(|e| {
-                        dependency_error(format!(
-                            "chart download of version '{}' failed: {}",
-                            entry.version, e.message
-                        ))
-                    })?;
-            fetched.insert(dependency.name.clone(), archive);
-        }
-        Ok(fetched)
-    }
-
-    /// The source the chart names, from the watch caches (the API server when a cache has
-    /// not seen it yet).
-    async fn source(&self, object: &HelmChart) -> Result<Source, Problem> {
-        let namespace = object.namespace().unwrap_or_default();
-        let reference = &object.spec.source_ref;
-        let kind = match reference.kind {
-            HelmChartSourceKind::HelmRepository => "HelmRepository",
-            HelmChartSourceKind::GitRepository => "GitRepository",
-            HelmChartSourceKind::Bucket => "Bucket",
-        };
-        let no_artifact = || {
-            Problem::NoSourceArtifact(format!(
-                "no artifact available for {kind} source '{}'",
-                reference.name
-            ))
-        };
-        let files = |artifact: Option<&Artifact>| {
-            artifact.cloned().map(Source::Files).ok_or_else(no_artifact)
-        };
-        match reference.kind {
-            HelmChartSourceKind::HelmRepository => {
-                let repository = self
-                    .lookup::<HelmRepository>(
-                        self.sources.helm.as_ref(),
-                        &namespace,
-                        &reference.name,
-                    )
-                    .await?;
-                if !repository.spec.is_oci() && repository.artifact().is_none() {
-                    return Err(no_artifact());
-                }
-                Ok(Source::Repository(repository))
-            }
-            HelmChartSourceKind::GitRepository => {
-                let repository = self
-                    .lookup::<GitRepository>(self.sources.git.as_ref(), &namespace, &reference.name)
-                    .await?;
-                files(repository.artifact())
-            }
-            HelmChartSourceKind::Bucket => {
-                let bucket = self
-                    .lookup::<Bucket>(self.sources.bucket.as_ref(), &namespace, &reference.name)
-                    .await?;
-                files(bucket.artifact())
-            }
-        }
-    }
-
-    async fn lookup<S>(
-        &self,
-        cache: Option<&kube::runtime::reflector::Store<S>>,
-        namespace: &str,
-        name: &str,
-    ) -> Result<Arc<S>, Problem>
-    where
-        S: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
-            + Clone
-            + serde::de::DeserializeOwned
-            + std::fmt::Debug,
-    {
-        if let Some(found) = cache.and_then(|c| c.get(&ObjectRef::new(name).within(namespace))) {
-            return Ok(found);
-        }
-        let api: Api<S> = Api::namespaced(self.runtime.client.clone(), namespace);
-        api.get(name).await.map(Arc::new).map_err(|error| {
-            Problem::Failed(Failure {
-                condition: FETCH_FAILED,
-                reason: "SourceUnavailable",
-                message: format!("failed to get source: {}", kube_errors::message(&error)),
-                stalled: false,
-            })
-        })
     }
 
     /// Writes the chart as `<name>-<version>.tgz` and drops older ones past retention.
