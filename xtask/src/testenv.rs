@@ -29,7 +29,7 @@ pub fn build() -> anyhow::Result<std::path::PathBuf> {
     build_control_plane()
 }
 
-/// Installs the reference CLIs the tests drive (helm, sops, age-keygen, flux) and the S3 server
+/// Installs the reference CLIs the tests drive (helm, sops, age-keygen, flux, cosign) and the S3 server
 /// (versitygw) unless cached;
 /// `cargo xtask up` does not need them.
 pub fn install_tools() -> anyhow::Result<()> {
@@ -45,6 +45,7 @@ pub fn install_tools() -> anyhow::Result<()> {
         &driftless_testenv::SOPS,
         &driftless_testenv::AGE_KEYGEN,
         &driftless_testenv::VERSITYGW,
+        &driftless_testenv::COSIGN,
     ] {
         if tool.path().is_err() {
             crate::progress::step(

@@ -2,6 +2,7 @@
 //! content-addressed artifacts and serves them over HTTP.
 
 pub mod bucket;
+pub mod cosign;
 pub mod failure;
 pub mod gitrepository;
 pub mod helmchart;

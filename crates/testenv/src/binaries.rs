@@ -97,6 +97,13 @@ pub const VERSITYGW: Tool = Tool {
     version: "v1.8.0",
 };
 
+/// Signs the artifacts the OCIRepository verification tests verify.
+pub const COSIGN: Tool = Tool {
+    name: "cosign",
+    module: "github.com/sigstore/cosign/v2/cmd/cosign",
+    version: "v2.6.5",
+};
+
 /// Pushes OCI artifacts for the OCIRepository tests as Flux users do (`flux push artifact`).
 /// Not `go install`-able (its module has a `replace` line and embeds generated manifests):
 /// `cargo xtask testenv build` builds it from the downloaded module instead.

@@ -75,6 +75,7 @@ pub async fn shared() -> Result<&'static ControlPlane> {
 impl ControlPlane {
     /// Starts a new control plane; it stops when dropped.
     pub async fn start(options: Options) -> Result<Self> {
+        crate::install_crypto_provider();
         let started = Instant::now();
         let binaries = Binaries::locate()?;
         let pki = Pki::generate()?;
@@ -346,6 +347,7 @@ impl ControlPlane {
 
     /// Admin client (`system:masters`). Build one per test: clients are tied to their runtime.
     pub async fn client(&self) -> Result<Client> {
+        crate::install_crypto_provider();
         Ok(Client::try_from(
             self.config_for("admin", &["system:masters"]).await?,
         )?)
@@ -353,6 +355,7 @@ impl ControlPlane {
 
     /// Client authenticating as `user` in `groups`, subject to RBAC.
     pub async fn client_as(&self, user: &str, groups: &[&str]) -> Result<Client> {
+        crate::install_crypto_provider();
         Ok(Client::try_from(self.config_for(user, groups).await?)?)
     }
 

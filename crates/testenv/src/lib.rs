@@ -13,6 +13,7 @@ pub mod charts;
 pub mod conditions;
 mod control_plane;
 pub mod controller;
+pub mod cosign;
 pub mod git;
 mod http;
 pub mod json;
@@ -28,7 +29,9 @@ pub mod ssh;
 pub mod tls;
 pub mod wait;
 
-pub use binaries::{AGE_KEYGEN, Binaries, FLUX, HELM, KubernetesPins, SOPS, Tool, VERSITYGW};
+pub use binaries::{
+    AGE_KEYGEN, Binaries, COSIGN, FLUX, HELM, KubernetesPins, SOPS, Tool, VERSITYGW,
+};
 pub use control_plane::{ControlPlane, Options, free_ports, shared};
 
 /// Errors starting or talking to the test control plane.
@@ -64,3 +67,10 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Makes ring rustls' process-wide provider, as the controllers do at start-up: with more than
+/// one provider compiled in (source-controller's cosign verification brings aws-lc-rs), rustls
+/// cannot pick one by itself.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -28,15 +28,16 @@ use driftless_api::event::Severity;
 use driftless_api::meta::{Artifact, ArtifactSource, parse_duration};
 use driftless_api::source::{
     CHART_PACKAGE_SUCCEEDED_REASON, CHART_PULL_SUCCEEDED_REASON, HelmChart, HelmChartStatus,
-    HelmChartVerification, HelmRepository, OCIVerificationProvider, ReconcileStrategy,
+    HelmRepository, ReconcileStrategy,
 };
 use driftless_artifact::Limits;
 use driftless_registry::Registries;
 use driftless_runtime::conditions::{self as cond, Status};
 use driftless_runtime::reconcile::{Error, Outcome, Run, Watches};
 use driftless_runtime::{Context as RuntimeContext, reconcile};
-use kube::Resource;
+use kube::{Resource, ResourceExt};
 
+use crate::cosign::{self, Verify};
 use crate::failure::Failure;
 use crate::storage::{LATEST, Storage};
 use build::{Build, BuildError, BuildOptions, LocalBuild};
@@ -72,6 +73,8 @@ struct Built {
     source_revision: String,
     /// A new artifact; `None` when the stored chart already had this name and version.
     artifact: Option<Artifact>,
+    /// The SourceVerified message, when `verify` asked and the signature holds.
+    verified: Option<String>,
 }
 
 /// A build that could not start or finish.
@@ -209,6 +212,7 @@ impl Reconciler {
                         values_files: spec.values_files.clone(),
                         source_revision,
                         artifact: None,
+                        verified: None,
                     });
                 }
                 let archive =
@@ -275,6 +279,7 @@ impl Reconciler {
                         values_files: spec.values_files.clone(),
                         source_revision: artifact.revision,
                         artifact: None,
+                        verified: None,
                     }),
                     LocalBuild::Built(build) => self.store(object, build, artifact.revision).await,
                 }
@@ -283,8 +288,8 @@ impl Reconciler {
     }
 
     /// A chart from a HelmRepository of `type: oci`: its version from the registry's tags (no
-    /// pull while the stored chart has it), pulled and stored as pushed unless values files
-    /// re-package it. Verification is refused before anything is pulled.
+    /// pull while the stored chart has it), its cosign signature checked when `verify` asks,
+    /// pulled and stored as pushed unless values files re-package it.
     async fn build_oci(
         &self,
         object: &HelmChart,
@@ -294,29 +299,58 @@ impl Reconciler {
         cached: Option<(&str, &str)>,
     ) -> Result<Built, Problem> {
         let spec = &object.spec;
-        if let Some(verify) = &spec.verify {
-            return Err(verification_unsupported(verify).into());
-        }
         options.version_metadata = build::version_metadata(None, values_generation);
         let located = oci::locate(&self.runtime.client, repository, &spec.chart).await?;
         let constraint = spec.version.as_deref().unwrap_or("*");
         let chosen = oci::resolve_version(&self.registries, &located, constraint).await?;
         let version = build::with_metadata(&chosen, &options.version_metadata)?;
-        if cached == Some((spec.chart.as_str(), version.as_str())) {
-            return Ok(Built {
+        // Checked on every reconcile, so a stored chart is never shown Ready unverified.
+        let verified = match &spec.verify {
+            None => None,
+            Some(wanted) => {
+                let with = Verify {
+                    provider: wanted.provider,
+                    secret: wanted.secret_ref.as_ref().map(|s| s.name.as_str()),
+                };
+                let namespace = object.namespace().unwrap_or_default();
+                let digest = oci::digest(&self.registries, &located, &chosen).await?;
+                cosign::verify(
+                    &self.runtime.client,
+                    &namespace,
+                    with,
+                    &located.image,
+                    &located.access,
+                    &digest,
+                )
+                .await
+                .map_err(|e| Failure {
+                    condition: SOURCE_VERIFIED,
+                    reason: VERIFICATION_ERROR,
+                    message: format!("chart verification error: {}", e.message),
+                    stalled: e.permanent,
+                })?;
+                Some(format!("verified signature of version {chosen}"))
+            }
+        };
+        let mut built = if cached == Some((spec.chart.as_str(), version.as_str())) {
+            Built {
                 name: spec.chart.clone(),
                 version,
                 packaged: !options.version_metadata.is_empty(),
                 values_files: spec.values_files.clone(),
                 source_revision: String::new(),
                 artifact: None,
-            });
-        }
-        let archive = oci::pull(&self.registries, &located, &chosen).await?;
-        let build = tokio::task::spawn_blocking(move || build::build_remote(archive, &options))
-            .await
-            .map_err(|e| unexpected(format!("the chart build stopped: {e}")))??;
-        self.store(object, build, String::new()).await
+                verified: None,
+            }
+        } else {
+            let archive = oci::pull(&self.registries, &located, &chosen).await?;
+            let build = tokio::task::spawn_blocking(move || build::build_remote(archive, &options))
+                .await
+                .map_err(|e| unexpected(format!("the chart build stopped: {e}")))??;
+            self.store(object, build, String::new()).await?
+        };
+        built.verified = verified;
+        Ok(built)
     }
 
     /// Writes the chart as `<name>-<version>.tgz` and drops older ones past retention.
@@ -364,6 +398,7 @@ impl Reconciler {
             packaged: build.packaged,
             values_files: build.values_files,
             source_revision,
+            verified: None,
         })
     }
 
@@ -416,6 +451,16 @@ impl Reconciler {
         for step in FAILED_STEPS {
             cond::remove(&mut run.status.conditions, step);
         }
+        if let Some(verified) = built.verified {
+            cond::set(
+                &mut run.status.conditions,
+                SOURCE_VERIFIED,
+                Status::True,
+                reason,
+                verified,
+                generation,
+            );
+        }
         cond::set(
             &mut run.status.conditions,
             ARTIFACT_IN_STORAGE,
@@ -456,24 +501,6 @@ fn read_source(
         .map_err(|e| fetch_failed(format!("failed to read the source artifact: {e}")))?;
     driftless_artifact::unpack_to_memory(std::io::BufReader::new(reader), &digest, limits)
         .map_err(|e| fetch_failed(format!("failed to unpack the source artifact: {e}")))
-}
-
-/// Neither cosign nor notation verification is implemented yet: a chart asking for it is
-/// told so (SourceVerified=False, Stalled) and nothing unverified is stored.
-fn verification_unsupported(verify: &HelmChartVerification) -> Failure {
-    let provider = match (verify.provider, verify.secret_ref.is_some()) {
-        (OCIVerificationProvider::Notation, _) => "notation",
-        (OCIVerificationProvider::Cosign, false) => "cosign keyless",
-        _ => "cosign",
-    };
-    Failure {
-        condition: SOURCE_VERIFIED,
-        reason: VERIFICATION_ERROR,
-        message: format!(
-            "chart verification error: failed to verify the signature using provider '{provider}': signature verification is not supported yet"
-        ),
-        stalled: true,
-    }
 }
 
 fn unexpected(message: String) -> Failure {

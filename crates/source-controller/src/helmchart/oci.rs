@@ -94,6 +94,24 @@ fn newest_matching(tags: &[String], constraint: &str) -> Result<String, String> 
         })
 }
 
+/// The manifest digest of `version`'s tag.
+pub(super) async fn digest(
+    registries: &Registries,
+    chart: &OciChart,
+    version: &str,
+) -> Result<String, BuildError> {
+    let tag = version.replace('+', "_");
+    registries
+        .digest(&chart.image, &tag, &chart.access, chart.timeout)
+        .await
+        .map_err(|e| {
+            pull_error(format!(
+                "failed to resolve 'oci://{}/{}:{tag}': {e}",
+                chart.image.registry, chart.image.repository
+            ))
+        })
+}
+
 /// Pulls the chart archive of `version` (tag with `+` written `_`).
 pub(super) async fn pull(
     registries: &Registries,

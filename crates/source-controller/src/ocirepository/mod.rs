@@ -90,7 +90,7 @@ impl reconcile::Reconciler for Reconciler {
         let current = run.status.clone();
         let pulled = crate::progress::shown_in_progress(run, self.pull(&object, &current)).await?;
         match pulled {
-            Ok(outcome) => Ok(self.stored(run, outcome)),
+            Ok((outcome, verified)) => Ok(self.stored(run, outcome, verified)),
             Err(failure) => Ok(self.failed(run, failure)),
         }
     }
@@ -113,7 +113,12 @@ impl reconcile::Reconciler for Reconciler {
 impl Reconciler {
     /// The artifact is in storage (new, or the current one still valid): Ready, the
     /// `latest.tar.gz` link, and a NewArtifact event when the artifact changed.
-    fn stored(&self, run: &mut Run<OCIRepository>, outcome: PullOutcome) -> Outcome {
+    fn stored(
+        &self,
+        run: &mut Run<OCIRepository>,
+        outcome: PullOutcome,
+        verified: Option<String>,
+    ) -> Outcome {
         let (object, generation) = (run.object.clone(), run.generation());
         if let PullOutcome::Stored(artifact) = outcome {
             let changed = run
@@ -153,6 +158,16 @@ impl Reconciler {
         self.link_latest(run, &artifact);
         for step in FAILED_STEPS {
             cond::remove(&mut run.status.conditions, step);
+        }
+        if let Some(verified) = verified {
+            cond::set(
+                &mut run.status.conditions,
+                SOURCE_VERIFIED,
+                Status::True,
+                SUCCEEDED,
+                verified,
+                generation,
+            );
         }
         let message = format!("stored artifact for digest '{}'", artifact.revision);
         cond::set(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use driftless_api::conditions::{
     ARCHIVE_OPERATION_FAILED, AUTHENTICATION_FAILED, DIRECTORY_CREATION_FAILED, FETCH_FAILED,
-    READ_OPERATION_FAILED, URL_INVALID,
+    READ_OPERATION_FAILED, SOURCE_VERIFIED, URL_INVALID,
 };
 use driftless_api::meta::{Artifact, parse_duration};
 use driftless_api::source::{
@@ -39,7 +39,7 @@ impl Reconciler {
         &self,
         object: &OCIRepository,
         status: &OCIRepositoryStatus,
-    ) -> Result<PullOutcome, Failure> {
+    ) -> Result<(PullOutcome, Option<String>), Failure> {
         let spec = &object.spec;
         let namespace = object.namespace().unwrap_or_default();
         let timeout = spec
@@ -66,14 +66,27 @@ impl Reconciler {
             message: format!("failed to get credential: {error}"),
             stalled: error.is_permanent(),
         })?;
-        // Checked before the unchanged shortcut: asking for verification of an artifact
-        // already stored must not leave it shown as Ready.
-        if spec.verify.is_some() {
-            return Err(super::verification::unsupported(spec));
-        }
         let work = async {
             let (tag, digest) = self.resolve(&image, &access, spec, timeout).await?;
             let revision = reference::revision(tag.as_deref(), &digest);
+            // Before the unchanged shortcut, so an artifact stored earlier is never shown
+            // Ready unverified; not again for a revision verified at this generation.
+            let verified = if spec.verify.is_none() {
+                None
+            } else if let Some(message) = verified_before(object, status, &revision) {
+                Some(message)
+            } else {
+                super::verification::verify(
+                    &self.runtime.client,
+                    &namespace,
+                    spec,
+                    &image,
+                    &access,
+                    &digest,
+                )
+                .await?;
+                Some(format!("verified signature of revision {revision}"))
+            };
             let settings_unchanged = status.observed_ignore == spec.ignore
                 && status.observed_layer_selector == spec.layer_selector;
             if let Some(current) = &status.artifact
@@ -81,11 +94,11 @@ impl Reconciler {
                 && settings_unchanged
                 && self.storage.holds(current).await
             {
-                return Ok(PullOutcome::Unchanged);
+                return Ok((PullOutcome::Unchanged, verified));
             }
             self.fetch_and_store(object, &image, &access, &digest, revision, timeout)
                 .await
-                .map(|artifact| PullOutcome::Stored(Box::new(artifact)))
+                .map(|artifact| (PullOutcome::Stored(Box::new(artifact)), verified))
         };
         match tokio::time::timeout(timeout, work).await {
             Ok(outcome) => outcome,
@@ -312,6 +325,21 @@ impl Reconciler {
     pub(super) fn storage_dir(&self, object: &OCIRepository) -> Result<String, Failure> {
         crate::stored::storage_dir(&self.storage, object)
     }
+}
+
+/// The SourceVerified message when `revision` is the stored artifact's and was verified at
+/// the object's current generation.
+fn verified_before(
+    object: &OCIRepository,
+    status: &OCIRepositoryStatus,
+    revision: &str,
+) -> Option<String> {
+    let stored = status.artifact.as_ref()?;
+    let condition = cond::get(&status.conditions, SOURCE_VERIFIED)?;
+    (stored.revision == revision
+        && condition.status == "True"
+        && condition.observed_generation == object.metadata.generation)
+        .then(|| condition.message.clone())
 }
 
 /// `failure`, with 401/403 answers shown as AuthenticationFailed.

@@ -1,29 +1,34 @@
-//! `spec.verify`: signature verification of the pulled artifact. Neither cosign nor notation
-//! is implemented yet, so an object asking for it is told so (SourceVerified=False, Stalled)
-//! and nothing unverified is stored.
+//! `spec.verify`: the artifact's cosign signature checked (see [`crate::cosign`]) before
+//! anything is pulled; a failure is SourceVerified=False with reason VerificationError.
 
 use driftless_api::conditions::{SOURCE_VERIFIED, VERIFICATION_ERROR};
-use driftless_api::source::{OCIRepositorySpec, OCIVerificationProvider};
+use driftless_api::source::OCIRepositorySpec;
+use driftless_registry::{Access, ImageName};
 
+use crate::cosign::{self, Verify};
 use crate::failure::Failure;
 
-/// The failure of an object that asks for verification.
-pub(super) fn unsupported(spec: &OCIRepositorySpec) -> Failure {
-    let provider = match spec
-        .verify
-        .as_ref()
-        .map(|v| (v.provider, v.secret_ref.is_some()))
-    {
-        Some((OCIVerificationProvider::Notation, _)) => "notation",
-        Some((OCIVerificationProvider::Cosign, false)) => "cosign keyless",
-        _ => "cosign",
+pub(super) async fn verify(
+    client: &kube::Client,
+    namespace: &str,
+    spec: &OCIRepositorySpec,
+    image: &ImageName,
+    access: &Access,
+    digest: &str,
+) -> Result<(), Failure> {
+    let Some(wanted) = &spec.verify else {
+        return Ok(());
     };
-    Failure {
-        condition: SOURCE_VERIFIED,
-        reason: VERIFICATION_ERROR,
-        message: format!(
-            "failed to verify the signature using provider '{provider}': signature verification is not supported yet"
-        ),
-        stalled: true,
-    }
+    let with = Verify {
+        provider: wanted.provider,
+        secret: wanted.secret_ref.as_ref().map(|s| s.name.as_str()),
+    };
+    cosign::verify(client, namespace, with, image, access, digest)
+        .await
+        .map_err(|e| Failure {
+            condition: SOURCE_VERIFIED,
+            reason: VERIFICATION_ERROR,
+            message: e.message,
+            stalled: e.permanent,
+        })
 }

@@ -90,18 +90,73 @@ async fn a_pushed_chart_is_pulled_by_constraint() {
         "invalid chart reference: failed to get chart version for remote reference: could not locate a version matching provided version string 5.x"
     );
 
-    // Verification cannot be done yet: refused, nothing unverified stored.
+    // Keyless verification is not implemented: refused, nothing unverified stored.
     create_helm_chart(
         &api,
-        "verified",
+        "keyless",
         json!({ "chart": "app", "sourceRef": { "kind": "HelmRepository", "name": "registry" }, "verify": { "provider": "cosign" } }),
     )
     .await;
-    let refused = wait_not_ready(&api, "verified", &controller, "VerificationError").await;
+    let refused = wait_not_ready(&api, "keyless", &controller, "VerificationError").await;
     assert!(status(&refused).artifact.is_none());
     assert!(driftless_testenv::conditions::has_condition(
         &status(&refused).conditions,
         "SourceVerified",
         "False"
     ));
+
+    // Signed with the trusted key: verified; signed with another key: refused.
+    let keys = tempfile::tempdir().unwrap();
+    let trusted = driftless_testenv::cosign::key_pair(&keys.path().join("trusted")).unwrap();
+    driftless_testenv::cosign::key_pair(&keys.path().join("other")).unwrap();
+    driftless_testenv::cosign::sign(
+        &keys.path().join("trusted"),
+        &format!("{}/charts/app:1.2.0", registry.host),
+    )
+    .unwrap();
+    driftless_testenv::cosign::sign(
+        &keys.path().join("other"),
+        &format!("{}/charts/app:1.0.0", registry.host),
+    )
+    .unwrap();
+    create_secret(
+        &client,
+        &namespace,
+        "cosign-keys",
+        &[("cosign.pub", trusted.as_str())],
+    )
+    .await;
+    let verify = json!({ "provider": "cosign", "secretRef": { "name": "cosign-keys" } });
+    create_helm_chart(
+        &api,
+        "signed",
+        json!({ "chart": "app", "version": "1.2.0", "sourceRef": { "kind": "HelmRepository", "name": "registry" }, "verify": verify }),
+    )
+    .await;
+    let signed = wait_ready(&api, "signed", &controller).await;
+    let verified = status(&signed)
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "SourceVerified")
+        .cloned()
+        .expect("SourceVerified");
+    assert_eq!(
+        (verified.status.as_str(), verified.message.as_str()),
+        ("True", "verified signature of version 1.2.0")
+    );
+    create_helm_chart(
+        &api,
+        "foreign",
+        json!({ "chart": "app", "version": "1.0.0", "sourceRef": { "kind": "HelmRepository", "name": "registry" }, "verify": verify }),
+    )
+    .await;
+    let foreign = wait_not_ready(&api, "foreign", &controller, "VerificationError").await;
+    assert!(
+        ready_message(&foreign).starts_with(
+            "chart verification error: failed to verify the signature using provider 'cosign': "
+        ),
+        "{}",
+        ready_message(&foreign)
+    );
+    assert!(status(&foreign).artifact.is_none());
 }

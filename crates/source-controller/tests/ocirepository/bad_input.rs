@@ -147,7 +147,7 @@ async fn bad_input_gets_a_specific_reason() {
         &api,
         "verified",
         json!({ "url": app, "insecure": true, "ref": { "tag": "v1" },
-                "verify": { "provider": "cosign", "secretRef": { "name": "cosign-keys" } } }),
+                "verify": { "provider": "cosign" } }),
     )
     .await;
 

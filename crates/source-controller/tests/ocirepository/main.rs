@@ -10,6 +10,7 @@ mod flux_cli;
 mod layers;
 mod pulls;
 mod references;
+mod verification;
 
 use std::collections::BTreeMap;
 
