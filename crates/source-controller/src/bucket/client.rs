@@ -23,8 +23,10 @@ pub const DOWNLOAD_CONCURRENCY: usize = 16;
 pub struct Secrets {
     /// `secretRef`: provider credentials.
     pub credentials: Option<BTreeMap<String, Vec<u8>>>,
-    /// `certSecretRef`: `ca.crt` (client certificates are not supported).
+    /// `certSecretRef`: `ca.crt`.
     pub ca_pem: Option<Vec<u8>>,
+    /// `certSecretRef`: `tls.crt` and `tls.key`, the client certificate.
+    pub client_cert: Option<(Vec<u8>, Vec<u8>)>,
     /// `proxySecretRef`: `address`, optional `username` and `password`.
     pub proxy_url: Option<String>,
 }
@@ -103,10 +105,15 @@ fn hash_of(value: impl std::hash::Hash) -> u64 {
     hasher.finish()
 }
 
-/// An HTTP client with the Secrets' CA and proxy and `timeout` per request.
+/// An HTTP client with the Secrets' CA, client certificate and proxy, and `timeout` per
+/// request.
 pub fn http_client(secrets: &Secrets, timeout: Duration) -> Result<HttpClient, ClientError> {
-    let tls = driftless_runtime::tls::client_config(secrets.ca_pem.as_deref(), None)
-        .map_err(|e| ClientError::Invalid(format!("invalid ca.crt: {e}")))?;
+    let client_cert = secrets
+        .client_cert
+        .as_ref()
+        .map(|(cert, key)| (cert.as_slice(), key.as_slice()));
+    let tls = driftless_runtime::tls::client_config(secrets.ca_pem.as_deref(), client_cert)
+        .map_err(|e| ClientError::Invalid(format!("invalid certSecretRef: {e}")))?;
     let mut builder = reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .timeout(timeout)
@@ -149,7 +156,12 @@ impl Clients {
         if let Some(store) = self.cache.get(&key) {
             return Ok(store);
         }
-        let transport_key = hash_of((&secrets.ca_pem, &secrets.proxy_url, timeout));
+        let transport_key = hash_of((
+            &secrets.ca_pem,
+            &secrets.client_cert,
+            &secrets.proxy_url,
+            timeout,
+        ));
         let http = match self.transports.get(&transport_key) {
             Some(http) => http,
             None => {
@@ -439,6 +451,22 @@ mod tests {
             interval: "1m".into(),
             ..BucketSpec::default()
         }
+    }
+
+    #[test]
+    fn client_certificates_must_be_readable() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let timeout = Duration::from_secs(5);
+        let broken = Secrets {
+            client_cert: Some((b"not a certificate".to_vec(), b"not a key".to_vec())),
+            ..Secrets::default()
+        };
+        let refused = http_client(&broken, timeout).map(|_| ());
+        assert!(
+            matches!(&refused, Err(ClientError::Invalid(m)) if m.starts_with("invalid certSecretRef")),
+            "{refused:?}"
+        );
+        assert!(http_client(&Secrets::default(), timeout).is_ok());
     }
 
     #[test]

@@ -269,13 +269,17 @@ impl Reconciler {
         }
         if let Some(reference) = &spec.cert_secret_ref {
             let data = read(reference.name.clone()).await?;
-            if data.contains_key("tls.crt") || data.contains_key("certFile") {
-                return Err(bucket_failure(ClientError::Invalid(format!(
-                    "certSecretRef '{}': client certificates are not supported yet; only 'ca.crt' is read",
-                    reference.name
-                ))));
-            }
             secrets.ca_pem = data.get("ca.crt").or_else(|| data.get("caFile")).cloned();
+            match (data.get("tls.crt"), data.get("tls.key")) {
+                (Some(cert), Some(key)) => secrets.client_cert = Some((cert.clone(), key.clone())),
+                (None, None) => {}
+                _ => {
+                    return Err(bucket_failure(ClientError::Invalid(format!(
+                        "invalid '{}' secret data: 'tls.crt' and 'tls.key' must be given together",
+                        reference.name
+                    ))));
+                }
+            }
         }
         if let Some(reference) = &spec.proxy_secret_ref {
             let data = read(reference.name.clone()).await?;
