@@ -306,27 +306,13 @@ fn merge_source_values(
     tree: &BTreeMap<String, FileData>,
     options: &BuildOptions,
 ) -> Result<(Map<String, Value>, Vec<String>), BuildError> {
-    let mut merged = Map::new();
-    let mut used = Vec::new();
-    for reference in &options.values_files {
-        let path = normalize(reference).unwrap_or_else(|_| reference.clone());
-        let Some(file) = tree.get(&path) else {
-            if options.ignore_missing_values_files {
-                continue;
-            }
-            return Err(values_error(format!(
-                "no values file found at path '/{path}' (reference '{reference}')"
-            )));
-        };
-        let values = values::parse(&String::from_utf8_lossy(&file.data)).map_err(|e| {
-            values_error(format!(
-                "unmarshaling values from '{reference}' failed: {e}"
-            ))
-        })?;
-        values::merge(&mut merged, values);
-        used.push(reference.clone());
-    }
-    Ok((merged, used))
+    merge_values(
+        options,
+        |path| tree.get(path).map(|file| file.data.as_slice()),
+        |path, reference| {
+            format!("no values file found at path '/{path}' (reference '{reference}')")
+        },
+    )
 }
 
 /// `valuesFiles` read from the chart's own files (a pulled chart), merged in order;
@@ -335,26 +321,36 @@ fn merge_chart_values(
     chart: &Chart,
     options: &BuildOptions,
 ) -> Result<(Map<String, Value>, Vec<String>), BuildError> {
+    merge_values(
+        options,
+        |path| {
+            if path == "values.yaml" {
+                return chart.values.as_deref();
+            }
+            let file = chart.files.iter().find(|f| f.name == path)?;
+            Some(file.data.as_slice())
+        },
+        |_, reference| format!("no values file found at path '{reference}'"),
+    )
+}
+
+/// Merges `options.valuesFiles` in order, each read by `read` (its normalized path); a
+/// missing one is skipped when allowed, else reported with `missing`'s words. Returns the
+/// merged values and the files that were merged.
+fn merge_values<'a>(
+    options: &BuildOptions,
+    read: impl Fn(&str) -> Option<&'a [u8]>,
+    missing: impl Fn(&str, &str) -> String,
+) -> Result<(Map<String, Value>, Vec<String>), BuildError> {
     let mut merged = Map::new();
     let mut used = Vec::new();
     for reference in &options.values_files {
         let path = normalize(reference).unwrap_or_else(|_| reference.clone());
-        let data = if path == "values.yaml" {
-            chart.values.as_deref()
-        } else {
-            chart
-                .files
-                .iter()
-                .find(|f| f.name == path)
-                .map(|f| f.data.as_slice())
-        };
-        let Some(data) = data else {
+        let Some(data) = read(&path) else {
             if options.ignore_missing_values_files {
                 continue;
             }
-            return Err(values_error(format!(
-                "no values file found at path '{reference}'"
-            )));
+            return Err(values_error(missing(&path, reference)));
         };
         let values = values::parse(&String::from_utf8_lossy(data)).map_err(|e| {
             values_error(format!(
