@@ -1,6 +1,6 @@
 //! Steps every source kind that stores one artifact shares at the end of a reconcile: the
-//! status URL link to the current artifact, the failure outcome, and the object's storage
-//! directory.
+//! status URL link to the current artifact, the new artifact's event metadata, the failure
+//! outcome, and the object's storage directory.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -58,6 +58,21 @@ pub fn link_url<K: StoredSource>(
             BTreeMap::new(),
         ),
     }
+}
+
+/// The metadata of a NewArtifact (or chart) event, as Flux annotates it: the artifact's
+/// revision and digest. For every source kind, GitRepository included.
+pub fn artifact_event_metadata(artifact: &Artifact) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "source.toolkit.fluxcd.io/revision".to_owned(),
+            artifact.revision.clone(),
+        ),
+        (
+            "source.toolkit.fluxcd.io/digest".to_owned(),
+            artifact.digest.clone(),
+        ),
+    ])
 }
 
 /// The outcome of a failed step (see [`crate::failure::failed`]).

@@ -38,6 +38,9 @@ pub enum ClientError {
     Invalid(String),
     #[error("bucket '{0}' not found")]
     BucketNotFound(String),
+    /// A key the bucket does not hold (the message names it).
+    #[error("{0}")]
+    ObjectNotFound(String),
     #[error("{0}")]
     Transfer(String),
     #[error("{0}")]
@@ -338,7 +341,7 @@ pub async fn get_optional(
     limit: u64,
 ) -> Result<Option<Vec<u8>>, ClientError> {
     match get(store, bucket, key, limit).await {
-        Err(ClientError::Transfer(message)) if message.contains("not found") => Ok(None),
+        Err(ClientError::ObjectNotFound(_)) => Ok(None),
         other => other.map(Some),
     }
 }
@@ -408,7 +411,7 @@ fn transfer_error(bucket: &str, what: &str, error: object_store::Error) -> Clien
             ClientError::BucketNotFound(bucket.to_owned())
         }
         object_store::Error::NotFound { .. } => {
-            ClientError::Transfer(format!("{what} from bucket '{bucket}': not found"))
+            ClientError::ObjectNotFound(format!("{what} from bucket '{bucket}': not found"))
         }
         _ => ClientError::Transfer(format!("{what} from bucket '{bucket}' failed: {error}")),
     }

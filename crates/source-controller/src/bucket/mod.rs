@@ -298,16 +298,7 @@ impl Reconciler {
                 .as_ref()
                 .is_none_or(|previous| previous.revision != artifact.revision);
             if changed {
-                let metadata = BTreeMap::from([
-                    (
-                        "source.toolkit.fluxcd.io/revision".to_owned(),
-                        artifact.revision.clone(),
-                    ),
-                    (
-                        "source.toolkit.fluxcd.io/digest".to_owned(),
-                        artifact.digest.clone(),
-                    ),
-                ]);
+                let metadata = crate::stored::artifact_event_metadata(&artifact);
                 run.event(
                     Severity::Info,
                     NEW_ARTIFACT_EVENT,

@@ -15,7 +15,6 @@ mod include;
 mod job;
 mod verification;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -160,16 +159,7 @@ impl Reconciler {
         } = source
         {
             if previous_revision.as_deref() != Some(artifact.revision.as_str()) {
-                let metadata = BTreeMap::from([
-                    (
-                        "source.toolkit.fluxcd.io/revision".to_owned(),
-                        artifact.revision.clone(),
-                    ),
-                    (
-                        "source.toolkit.fluxcd.io/digest".to_owned(),
-                        artifact.digest.clone(),
-                    ),
-                ]);
+                let metadata = crate::stored::artifact_event_metadata(&artifact);
                 run.event(
                     Severity::Info,
                     NEW_ARTIFACT_EVENT,

@@ -364,6 +364,7 @@ impl Reconciler {
         let storage = self.storage.clone();
         let file_name = build.file_name();
         let archive = std::mem::take(&mut build.archive);
+        let revision = build.version.clone();
         let artifact = tokio::task::spawn_blocking(move || -> Result<Artifact, Failure> {
             let (digest, size, path) = storage
                 .store_file(&object_dir, &file_name, &archive)
@@ -379,7 +380,7 @@ impl Reconciler {
             Ok(Artifact {
                 url: storage.url(&path),
                 path,
-                revision: String::new(),
+                revision,
                 digest: digest.to_string(),
                 last_update_time: cond::now(),
                 size: i64::try_from(size).ok(),
@@ -389,10 +390,7 @@ impl Reconciler {
         .await
         .map_err(|e| unexpected(format!("storing the chart stopped: {e}")))??;
         Ok(Built {
-            artifact: Some(Artifact {
-                revision: build.version.clone(),
-                ..artifact
-            }),
+            artifact: Some(artifact),
             name: build.name,
             version: build.version,
             packaged: build.packaged,
@@ -419,16 +417,7 @@ impl Reconciler {
             CHART_PULL_SUCCEEDED_REASON
         };
         if let Some(artifact) = built.artifact {
-            let metadata = BTreeMap::from([
-                (
-                    "source.toolkit.fluxcd.io/revision".to_owned(),
-                    artifact.revision.clone(),
-                ),
-                (
-                    "source.toolkit.fluxcd.io/digest".to_owned(),
-                    artifact.digest.clone(),
-                ),
-            ]);
+            let metadata = crate::stored::artifact_event_metadata(&artifact);
             run.event(Severity::Info, reason, summary.clone(), metadata);
             run.status.artifact = Some(artifact);
         }

@@ -12,7 +12,6 @@ mod pull;
 mod reference;
 mod verification;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -127,16 +126,7 @@ impl Reconciler {
                 .as_ref()
                 .is_none_or(|previous| previous.digest != artifact.digest);
             if changed {
-                let metadata = BTreeMap::from([
-                    (
-                        "source.toolkit.fluxcd.io/revision".to_owned(),
-                        artifact.revision.clone(),
-                    ),
-                    (
-                        "source.toolkit.fluxcd.io/digest".to_owned(),
-                        artifact.digest.clone(),
-                    ),
-                ]);
+                let metadata = crate::stored::artifact_event_metadata(&artifact);
                 run.event(
                     Severity::Info,
                     NEW_ARTIFACT_EVENT,
@@ -223,6 +213,8 @@ fn interval(object: &OCIRepository) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     #[test]
