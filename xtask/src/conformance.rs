@@ -55,7 +55,9 @@ pub fn fuzz(seconds: u64) -> anyhow::Result<()> {
         for target in fuzz_targets(&dir)? {
             eprintln!("fuzzing {krate} {target} for {seconds} s");
             let status = cargo_fuzz(&dir)
-                .args(["run", &target, "--", &format!("-max_total_time={seconds}")])
+                .args(["run", &target, "--target-dir"])
+                .arg(fuzz_target_dir())
+                .args(["--", &format!("-max_total_time={seconds}")])
                 .status()
                 .context(
                     "running cargo +nightly fuzz (needs the nightly toolchain and cargo-fuzz)",
@@ -66,6 +68,15 @@ pub fn fuzz(seconds: u64) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// One build directory for every fuzzed crate: they share most dependencies and the same
+/// sanitizer flags, so each dependency is built (and stored) once instead of once per crate.
+pub fn fuzz_target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("fuzz")
 }
 
 /// The targets `cargo fuzz list` names in `dir`, so a new target is fuzzed without a change here.
