@@ -5,6 +5,7 @@ use std::io::Write;
 
 use clap::{Parser, Subcommand};
 
+mod helm;
 mod remote;
 
 #[derive(Parser)]
@@ -18,11 +19,22 @@ struct Cli {
 enum Command {
     /// Print the Toolkit CustomResourceDefinitions as YAML (`driftless crds | kubectl apply -f -`).
     Crds,
+    /// Helm, built in (no `helm` binary needed).
+    Helm {
+        #[command(subcommand)]
+        command: HelmCommand,
+    },
     /// Kustomize, built in (no `kustomize` binary needed).
     Kustomize {
         #[command(subcommand)]
         command: KustomizeCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum HelmCommand {
+    /// Render a chart's manifests as `helm template` does.
+    Template(helm::TemplateArgs),
 }
 
 #[derive(Subcommand)]
@@ -46,6 +58,15 @@ enum KustomizeCommand {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Crds => print(&crds_yaml()?)?,
+        Command::Helm {
+            command: HelmCommand::Template(args),
+        } => match helm::template(args) {
+            Ok(manifests) => print(&manifests)?,
+            Err(error) => {
+                eprintln!("Error: {error:#}");
+                std::process::exit(1);
+            }
+        },
         Command::Kustomize {
             command:
                 KustomizeCommand::Build {

@@ -143,6 +143,9 @@ fn length(v: &Value) -> Result<i64, FuncError> {
         Value::String(s) => s.len() as i64,
         Value::List(l) => l.len() as i64,
         Value::Map(m) => m.read().len() as i64,
+        Value::Object(o) if o.range_items().is_some() => {
+            o.range_items().map_or(0, |items| items.len() as i64)
+        }
         Value::Nil | Value::Missing => {
             return call_err("reflect: call of reflect.Value.Type on zero Value");
         }

@@ -270,6 +270,13 @@ impl<'a> State<'a> {
                     }
                 }
             }
+            Value::Object(o) if o.range_items().is_some() => {
+                for (k, v) in o.range_items().unwrap_or_default() {
+                    if one(self, k, v)? {
+                        break;
+                    }
+                }
+            }
             Value::Missing | Value::Nil => {}
             Value::Func(_) => return self.err("range over a function value is not supported"),
             other => return self.err(format!("range can't iterate over {}", sprint_value(other))),

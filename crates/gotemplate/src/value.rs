@@ -62,6 +62,11 @@ pub trait Object: Send + Sync + fmt::Debug {
     fn to_go_string(&self) -> Option<String> {
         None
     }
+    /// For a named map or slice type (Helm's `.Files`, `.Capabilities.APIVersions`): the
+    /// entries `range`, `len` and JSON see (keys, or indexes for a slice), in Go's order.
+    fn range_items(&self) -> Option<Vec<(Value, Value)>> {
+        None
+    }
 }
 
 /// A map with keys in Go's `fmtsort` order (the order `range` and `%v` use).
@@ -274,6 +279,19 @@ impl Value {
                     .map(|(k, v)| (crate::print::sprint_value(k), v.to_json()))
                     .collect(),
             ),
+            Value::Object(o) if o.range_items().is_some() => {
+                let items = o.range_items().unwrap_or_default();
+                if o.kind() == "slice" {
+                    J::Array(items.iter().map(|(_, v)| v.to_json()).collect())
+                } else {
+                    J::Object(
+                        items
+                            .iter()
+                            .map(|(k, v)| (crate::print::sprint_value(k), v.to_json()))
+                            .collect(),
+                    )
+                }
+            }
             Value::Object(o) => J::Object(
                 o.fields()
                     .into_iter()
@@ -293,7 +311,8 @@ impl Value {
             Value::String(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Map(m) => !m.read().is_empty(),
-            Value::Object(_) | Value::Func(_) => true,
+            Value::Object(o) => o.range_items().is_none_or(|items| !items.is_empty()),
+            Value::Func(_) => true,
         }
     }
 

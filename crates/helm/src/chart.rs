@@ -32,6 +32,9 @@ pub struct Chart {
     /// Every other file (`README.md`, `.helmignore`, `crds/`, files read by `.Files`).
     pub files: Vec<ChartFile>,
     pub dependencies: Vec<Chart>,
+    /// The chart's values once Helm's dependency processing has replaced them (imported
+    /// values); `None` means `values.yaml` as written.
+    pub processed_values: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -58,6 +61,23 @@ impl Chart {
     /// The chart's name (`Chart.yaml` `name`).
     pub fn name(&self) -> &str {
         &self.metadata.name
+    }
+
+    /// The chart's default values, numbers as Go's `float64` (an unreadable `values.yaml` was
+    /// refused when the chart was loaded).
+    pub fn default_values(&self) -> serde_json::Map<String, serde_json::Value> {
+        if let Some(values) = &self.processed_values {
+            return values.clone();
+        }
+        self.values
+            .as_deref()
+            .and_then(|raw| crate::values::parse_go(&String::from_utf8_lossy(raw)).ok())
+            .unwrap_or_default()
+    }
+
+    /// Whether this is a library chart (`type: library`).
+    pub fn is_library(&self) -> bool {
+        self.metadata.is_library()
     }
 
     /// A chart directory's files (paths relative to it), after its `.helmignore` and Helm's

@@ -24,6 +24,150 @@ pub fn parse(text: &str) -> Result<Map<String, Value>, ValuesError> {
     }
 }
 
+/// One values document as Helm reads it (`sigs.k8s.io/yaml` into `map[string]interface{}`):
+/// plain scalars resolved by YAML 1.1 rules as go-yaml v2 resolves them (`yes`/`on` are
+/// bools, `0755` is octal), then every number a Go `float64`, as JSON numbers are.
+pub fn parse_go(text: &str) -> Result<Map<String, Value>, ValuesError> {
+    if text.trim().is_empty() {
+        return Ok(Map::new());
+    }
+    let node = driftless_yaml::parse_one(text).map_err(|e| ValuesError(e.to_string()))?;
+    match yaml11_json(&node) {
+        Value::Object(mut map) => {
+            map.values_mut().for_each(go_numbers);
+            Ok(map)
+        }
+        Value::Null => Ok(Map::new()),
+        other => Err(ValuesError(format!(
+            "cannot unmarshal {} into a map of values",
+            kind(&other)
+        ))),
+    }
+}
+
+/// A YAML node as go-yaml v2 decodes it into `interface{}`.
+pub fn yaml11_json(node: &driftless_yaml::Node) -> Value {
+    use driftless_yaml::{Node, Style};
+    match node {
+        Node::Map(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.to_owned(), yaml11_json(v)))
+                .collect(),
+        ),
+        Node::Seq(items) => Value::Array(items.iter().map(yaml11_json).collect()),
+        Node::Scalar(scalar) if scalar.tag.is_none() && scalar.style == Style::Plain => {
+            resolve_yaml11(&scalar.value)
+        }
+        other => other.to_json(),
+    }
+}
+
+/// go-yaml v2's resolver for a plain scalar.
+fn resolve_yaml11(text: &str) -> Value {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
+            return Value::Bool(true);
+        }
+        "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
+            return Value::Bool(false);
+        }
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF"
+        | ".nan" | ".NaN" | ".NAN" => {
+            // JSON has no infinities or NaN: sigs.k8s.io/yaml fails on them; keep the text.
+            return Value::String(text.to_owned());
+        }
+        _ => {}
+    }
+    let first = text.as_bytes()[0];
+    if !(first.is_ascii_digit() || matches!(first, b'+' | b'-' | b'.')) {
+        return Value::String(text.to_owned());
+    }
+    let plain = text.replace('_', "");
+    if let Some(int) = parse_go_int(&plain) {
+        return Value::from(int);
+    }
+    if let Some(binary) = plain
+        .strip_prefix("0b")
+        .or_else(|| plain.strip_prefix("-0b"))
+        && let Ok(v) = i64::from_str_radix(binary, 2)
+    {
+        return Value::from(if plain.starts_with('-') { -v } else { v });
+    }
+    let is_float = {
+        let body = plain.trim_start_matches(['+', '-']);
+        let (mantissa, exponent) = match body.find(['e', 'E']) {
+            Some(at) => (&body[..at], Some(&body[at + 1..])),
+            None => (body, None),
+        };
+        let mantissa_ok = match mantissa.split_once('.') {
+            Some((int, frac)) => {
+                int.bytes().all(|b| b.is_ascii_digit())
+                    && frac.bytes().all(|b| b.is_ascii_digit())
+                    && !(int.is_empty() && frac.is_empty())
+            }
+            None => !mantissa.is_empty() && mantissa.bytes().all(|b| b.is_ascii_digit()),
+        };
+        let exponent_ok = exponent.is_none_or(|e| {
+            let digits = e.trim_start_matches(['+', '-']);
+            !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+        });
+        mantissa_ok && exponent_ok
+    };
+    if is_float
+        && let Some(number) = plain
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+    {
+        return Value::Number(number);
+    }
+    Value::String(text.to_owned())
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)`: decimal, `0x` hex, `0o`/leading-zero octal.
+fn parse_go_int(text: &str) -> Option<i64> {
+    let (negative, digits) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let (radix, body) = if let Some(hex) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        (16, hex)
+    } else if let Some(octal) = digits
+        .strip_prefix("0o")
+        .or_else(|| digits.strip_prefix("0O"))
+    {
+        (8, octal)
+    } else if digits.len() > 1 && digits.starts_with('0') {
+        (8, &digits[1..])
+    } else {
+        (10, digits)
+    };
+    if body.is_empty() || !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let magnitude = i128::from_str_radix(body, radix).ok()?;
+    i64::try_from(if negative { -magnitude } else { magnitude }).ok()
+}
+
+/// Numbers as Go's `encoding/json` decodes them into `interface{}`: `float64`.
+pub fn go_numbers(value: &mut Value) {
+    match value {
+        Value::Number(n) if !n.is_f64() => {
+            if let Some(f) = n.as_f64().and_then(serde_json::Number::from_f64) {
+                *n = f;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(go_numbers),
+        Value::Object(map) => map.values_mut().for_each(go_numbers),
+        _ => {}
+    }
+}
+
 fn kind(value: &Value) -> &'static str {
     match value {
         Value::Array(_) => "a list",
@@ -94,6 +238,21 @@ mod tests {
             "cannot unmarshal a list into a map of values"
         );
         assert!(parse("a: [\n").is_err());
+    }
+
+    #[test]
+    fn values_read_as_go_yaml_v2_reads_them() {
+        let values = parse_go(
+            "a: yes\nb: off\nc: 0755\nd: 0x1F\ne: 1_000\nf: 1.5e3\ng: '0755'\nh: 2001-12-14\ni: ~\nj: 1e\nk: [on, \"on\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(values),
+            json!({
+                "a": true, "b": false, "c": 493.0, "d": 31.0, "e": 1000.0, "f": 1500.0,
+                "g": "0755", "h": "2001-12-14", "i": null, "j": "1e", "k": [true, "on"]
+            })
+        );
     }
 
     #[test]

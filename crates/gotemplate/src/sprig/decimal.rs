@@ -123,7 +123,7 @@ fn fold(first: &Value, rest: &[Value], op: Op) -> Result<Value, FuncError> {
 }
 
 /// Go's `time.ParseDuration`, in nanoseconds.
-fn parse_duration(s: &str) -> Option<i64> {
+pub(super) fn parse_duration(s: &str) -> Option<i64> {
     let (neg, mut t) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
@@ -167,7 +167,7 @@ fn parse_duration(s: &str) -> Option<i64> {
 }
 
 /// Go's `time.Duration.String` for whole seconds.
-fn seconds_string(n: i64) -> String {
+pub(super) fn seconds_string(n: i64) -> String {
     if n == 0 {
         return "0s".into();
     }

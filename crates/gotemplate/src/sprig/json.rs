@@ -76,6 +76,9 @@ pub(crate) fn encode(out: &mut String, v: &Value, html: bool, level: Option<usiz
                 level,
             );
         }
+        Value::Object(o) if o.range_items().is_some() => {
+            encode(out, &Value::from_json(&v.to_json()), html, level);
+        }
         Value::Object(o) => {
             if let Some(s) = o.to_go_string()
                 && o.fields().is_empty()

@@ -52,10 +52,65 @@ fn until_step(start: i64, stop: i64, step: i64) -> Result<Vec<i64>, FuncError> {
 }
 
 fn regex(pattern: &str) -> Result<regex::Regex, FuncError> {
-    regex::RegexBuilder::new(pattern)
+    regex::RegexBuilder::new(&go_class_dashes(pattern))
         .size_limit(1 << 20)
         .build()
         .map_err(|e| FuncError::Call(format!("error parsing regexp: {e}")))
+}
+
+/// Go's RE2 reads a `-` next to a class escape inside brackets (`[\w-.]`, `[a-\d]`) as a
+/// literal dash; Rust's regex refuses it as a range, so such dashes are escaped.
+fn go_class_dashes(pattern: &str) -> String {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::with_capacity(pattern.len());
+    let mut in_class = false;
+    let mut i = 0;
+    let is_class_escape =
+        |c: Option<&char>| matches!(c, Some('w' | 'W' | 'd' | 'D' | 's' | 'S' | 'p' | 'P'));
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '\\' => {
+                out.push(c);
+                if let Some(next) = chars.get(i + 1) {
+                    out.push(*next);
+                }
+                i += 2;
+                continue;
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+                // A leading `^` and `]` belong to the class.
+                if chars.get(i + 1) == Some(&'^') {
+                    out.push('^');
+                    i += 1;
+                }
+                if chars.get(i + 1) == Some(&']') {
+                    out.push(']');
+                    i += 1;
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            '-' if in_class => {
+                let after_escape =
+                    i >= 2 && chars[i - 2] == '\\' && is_class_escape(chars.get(i - 1));
+                let before_escape =
+                    chars.get(i + 1) == Some(&'\\') && is_class_escape(chars.get(i + 2));
+                if after_escape || before_escape {
+                    out.push_str("\\-");
+                } else {
+                    out.push(c);
+                }
+            }
+            _ => out.push(c),
+        }
+        i += 1;
+    }
+    out
 }
 
 fn b64err(e: base64::DecodeError) -> String {
@@ -509,4 +564,19 @@ fn adler32(data: &[u8]) -> u32 {
         b = (b + a) % 65521;
     }
     (b << 16) | a
+}
+
+#[cfg(test)]
+mod regex_tests {
+    use super::go_class_dashes;
+
+    #[test]
+    fn dashes_beside_class_escapes_are_literal_as_in_go() {
+        assert_eq!(go_class_dashes(r"^[\w-\.]+$"), r"^[\w\-\.]+$");
+        assert_eq!(go_class_dashes(r"[a-z\d-]"), r"[a-z\d\-]");
+        assert_eq!(go_class_dashes(r"[a-z]-\w"), r"[a-z]-\w");
+        let re = super::regex(r"^[\w-\.]+$").unwrap();
+        assert!(re.is_match("my-master.1"));
+        assert!(!re.is_match("a b"));
+    }
 }

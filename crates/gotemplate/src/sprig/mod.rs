@@ -6,10 +6,13 @@
 //! functions that Sprig's hermetic map still lists (`shuffle`, `randInt`, `bcrypt`, `genCA` …),
 //! `urlParse`/`urlJoin`.
 
+mod crypto;
+mod dates;
 mod decimal;
 mod json;
 mod lists;
 mod misc;
+mod random;
 mod strings;
 
 use crate::funcs::{Arity, Func, FuncError, FuncMap};
@@ -24,6 +27,16 @@ pub fn hermetic() -> FuncMap {
     misc::register(&mut m);
     json::register(&mut m);
     decimal::register(&mut m);
+    m
+}
+
+/// Sprig's `TxtFuncMap`: the hermetic functions plus dates, random values, passwords,
+/// keys and certificates, `env`/`expandenv` and `getHostByName`.
+pub fn full() -> FuncMap {
+    let mut m = hermetic();
+    dates::register(&mut m);
+    random::register(&mut m);
+    crypto::register(&mut m);
     m
 }
 

@@ -1,0 +1,189 @@
+//! `helm template`: Helm's client-only install (`action.Install` with `ClientOnly`) from a
+//! loaded chart and user values to the manifests it prints.
+
+use serde_json::{Map, Value};
+
+use crate::chart::Chart;
+use crate::coalesce::coalesce_values;
+use crate::manifests::{self, Hook, Manifest};
+use crate::render::{self, Capabilities, ReleaseOptions};
+use crate::schema;
+
+/// What `helm template` is given besides the chart and values.
+#[derive(Clone, Debug)]
+pub struct TemplateOptions {
+    pub release_name: String,
+    pub namespace: String,
+    pub capabilities: Capabilities,
+    pub include_crds: bool,
+    pub skip_tests: bool,
+    /// `--is-upgrade`: `.Release.IsUpgrade` instead of `IsInstall`.
+    pub is_upgrade: bool,
+    pub skip_schema_validation: bool,
+}
+
+/// A release rendered without a cluster.
+#[derive(Clone, Debug, Default)]
+pub struct Rendered {
+    /// `crds/` files of the chart and its enabled subcharts: (path as printed, content).
+    pub crds: Vec<(String, String)>,
+    pub manifests: Vec<Manifest>,
+    pub hooks: Vec<Hook>,
+    /// The chart's `NOTES.txt`, rendered.
+    pub notes: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("{0} charts are not installable")]
+    NotInstallable(String),
+    #[error(
+        "An error occurred while checking for chart dependencies. You may need to run `helm dependency build` to fetch missing dependencies: found in Chart.yaml, but missing in charts/ directory: {0}"
+    )]
+    MissingDependencies(String),
+    #[error("release name {0:?}: {1}")]
+    ReleaseName(String, String),
+    #[error(
+        "chart requires kubeVersion: {required} which is incompatible with Kubernetes {actual}"
+    )]
+    KubeVersion { required: String, actual: String },
+    #[error(
+        "values don't meet the specifications of the schema(s) in the following chart(s):\n{0}"
+    )]
+    Schema(String),
+    #[error("{0}")]
+    Render(#[from] render::RenderError),
+    #[error(transparent)]
+    Sort(#[from] manifests::SortError),
+}
+
+/// Renders `chart` with `values` (the merged `-f`/`--set` values) as `helm template` does.
+pub fn render_release(
+    mut chart: Chart,
+    values: &Map<String, Value>,
+    options: &TemplateOptions,
+) -> Result<Rendered, TemplateError> {
+    if chart.is_library() {
+        return Err(TemplateError::NotInstallable(
+            chart.metadata.chart_type.clone(),
+        ));
+    }
+    check_dependencies(&chart)?;
+    validate_release_name(&options.release_name)?;
+    crate::dependencies::process(&mut chart, values);
+
+    let kube = &options.capabilities.kube_version.version;
+    if !chart.metadata.kube_version.is_empty()
+        && !crate::dependencies::is_compatible_range(&chart.metadata.kube_version, kube)
+    {
+        return Err(TemplateError::KubeVersion {
+            required: chart.metadata.kube_version.clone(),
+            actual: kube.clone(),
+        });
+    }
+    let coalesced = coalesce_values(&chart, values);
+    if !options.skip_schema_validation {
+        schema::validate_chart(&chart, &coalesced).map_err(TemplateError::Schema)?;
+    }
+    let release = ReleaseOptions {
+        name: options.release_name.clone(),
+        namespace: options.namespace.clone(),
+        revision: 1,
+        is_install: !options.is_upgrade,
+        is_upgrade: options.is_upgrade,
+    };
+    let mut files = render::render(&chart, &coalesced, &release, &options.capabilities)?;
+    let notes_path = format!("{}/templates/NOTES.txt", chart.name());
+    let notes = files.get(&notes_path).cloned().unwrap_or_default();
+    files.retain(|path, _| !path.ends_with("NOTES.txt"));
+    let (hooks, manifests) = manifests::sort(&files)?;
+    let crds = if options.include_crds {
+        crd_files(&chart, chart.name())
+    } else {
+        Vec::new()
+    };
+    Ok(Rendered {
+        crds,
+        manifests,
+        hooks,
+        notes,
+    })
+}
+
+/// What `helm template` prints for `rendered`.
+pub fn output(rendered: &Rendered, skip_tests: bool) -> String {
+    manifests::write_template_output(
+        &rendered.crds,
+        &rendered.manifests,
+        &rendered.hooks,
+        skip_tests,
+    )
+}
+
+/// `action.CheckDependencies`: every Chart.yaml dependency present under `charts/`.
+fn check_dependencies(chart: &Chart) -> Result<(), TemplateError> {
+    let missing: Vec<&str> = chart
+        .metadata
+        .dependencies
+        .iter()
+        .filter(|d| !chart.dependencies.iter().any(|sub| sub.name() == d.name))
+        .map(|d| d.name.as_str())
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(TemplateError::MissingDependencies(missing.join(", ")))
+    }
+}
+
+/// `chartutil.ValidateReleaseName`: a DNS-1123 subdomain-like name of at most 53 characters.
+fn validate_release_name(name: &str) -> Result<(), TemplateError> {
+    let error = |why: &str| Err(TemplateError::ReleaseName(name.to_owned(), why.to_owned()));
+    if name.is_empty() || name.len() > 53 {
+        return error(
+            "invalid release name, must match regex ^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$ and the length must not be longer than 53",
+        );
+    }
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    if name.split('.').all(label_ok) {
+        Ok(())
+    } else {
+        error(
+            "invalid release name, must match regex ^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$ and the length must not be longer than 53",
+        )
+    }
+}
+
+/// `Chart.CRDObjects`: `crds/*.{yaml,yml,json}` of the chart, then of its subcharts.
+fn crd_files(chart: &Chart, full_path: &str) -> Vec<(String, String)> {
+    let mut crds: Vec<(String, String)> = chart
+        .files
+        .iter()
+        .filter(|f| {
+            f.name.starts_with("crds/")
+                && [".yaml", ".yml", ".json"]
+                    .iter()
+                    .any(|ext| f.name.ends_with(ext))
+        })
+        .map(|f| {
+            (
+                format!("{full_path}/{}", f.name),
+                String::from_utf8_lossy(&f.data).into_owned(),
+            )
+        })
+        .collect();
+    for sub in &chart.dependencies {
+        crds.extend(crd_files(
+            sub,
+            &format!("{full_path}/charts/{}", sub.name()),
+        ));
+    }
+    crds
+}
