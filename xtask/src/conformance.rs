@@ -11,9 +11,38 @@ pub fn cases_runner() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/kustomize/run.py")
 }
 
-/// Runs the scorer with `driftless` and fails below `min_pass_rate`; prints its tally.
+/// Runs the kustomize scorer with `driftless` and fails below `min_pass_rate`; prints its tally.
 pub fn run(driftless: &Path, min_pass_rate: f64) -> anyhow::Result<()> {
-    let runner = cases_runner();
+    score(
+        "kustomize",
+        &cases_runner(),
+        "{driftless} kustomize build {dir}",
+        driftless,
+        min_pass_rate,
+    )
+}
+
+/// Scores `driftless helm template` against the real `helm template` outputs in
+/// `../shared/conformance/helm` and fails below `min_pass_rate`; prints its tally.
+pub fn run_helm(driftless: &Path, min_pass_rate: f64) -> anyhow::Result<()> {
+    score(
+        "helm",
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/helm/run.py"),
+        "{driftless} helm template {release} {chart} --namespace {namespace} {values} {set} \
+         --kube-version {kube_version} {api_versions} {include_crds} {skip_tests}",
+        driftless,
+        min_pass_rate,
+    )
+}
+
+/// One corpus' `run.py` with `command` (`{driftless}` replaced by the binary's path).
+fn score(
+    corpus: &str,
+    runner: &Path,
+    command: &str,
+    driftless: &Path,
+    min_pass_rate: f64,
+) -> anyhow::Result<()> {
     if !runner.is_file() {
         bail!(
             "{} not found: the conformance cases live in ../shared beside the checkout",
@@ -24,15 +53,15 @@ pub fn run(driftless: &Path, min_pass_rate: f64) -> anyhow::Result<()> {
         .canonicalize()
         .context("locating the driftless binary")?;
     let status = Command::new("python3")
-        .arg(&runner)
+        .arg(runner)
         .arg("--cmd")
-        .arg(format!("{} kustomize build {{dir}}", driftless.display()))
+        .arg(command.replace("{driftless}", &driftless.display().to_string()))
         .arg("--min-pass-rate")
         .arg(min_pass_rate.to_string())
         .status()
         .context("running python3 (the scorer needs Python 3.9+ and PyYAML)")?;
     if !status.success() {
-        bail!("kustomize conformance below {:.0}%", min_pass_rate * 100.0);
+        bail!("{corpus} conformance below {:.0}%", min_pass_rate * 100.0);
     }
     Ok(())
 }

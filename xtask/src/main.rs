@@ -35,15 +35,16 @@ enum Task {
     /// Install (as root, with apt-get) or name the system packages the tests need, install the
     /// reference tools (helm, sops, age-keygen) and build the test control plane.
     Prerequisites,
-    /// Run every test: the prerequisites first, then `cargo test --workspace` and kustomize
-    /// conformance.
+    /// Run every test: the prerequisites first, then `cargo test --workspace` and the
+    /// kustomize and helm conformance corpora.
     Test {
         /// Extra arguments passed to `cargo test`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
     /// Score `driftless kustomize build` (release build) against kustomize's own test cases
-    /// in ../shared/conformance/kustomize; fails below `--min-pass-rate`.
+    /// in ../shared/conformance/kustomize (fails below `--min-pass-rate`), then
+    /// `driftless helm template` against ../shared/conformance/helm.
     Conformance {
         #[arg(long, default_value_t = 0.95)]
         min_pass_rate: f64,
@@ -216,11 +217,16 @@ fn main() -> anyhow::Result<()> {
             if !status.success() {
                 bail!("tests failed");
             }
+            let driftless = build_binary("driftless", true)?;
             eprintln!("\nkustomize conformance (kustomize's own test cases)");
-            xtask::conformance::run(&build_binary("driftless", true)?, 0.95)?;
+            xtask::conformance::run(&driftless, 0.95)?;
+            eprintln!("\nhelm conformance (real helm template outputs)");
+            xtask::conformance::run_helm(&driftless, HELM_MIN_PASS_RATE)?;
         }
         Task::Conformance { min_pass_rate } => {
-            xtask::conformance::run(&build_binary("driftless", true)?, min_pass_rate)?;
+            let driftless = build_binary("driftless", true)?;
+            xtask::conformance::run(&driftless, min_pass_rate)?;
+            xtask::conformance::run_helm(&driftless, HELM_MIN_PASS_RATE)?;
         }
         Task::Fuzz { seconds } => xtask::conformance::fuzz(seconds)?,
         Task::Bench {
@@ -598,6 +604,10 @@ fn nested_cargo() -> Command {
     }
     command
 }
+
+/// The Helm corpus as shipped here lacks the vendored subcharts of two charts
+/// (kube-prometheus-stack, loki), so four of its cases fail for the real helm as well.
+const HELM_MIN_PASS_RATE: f64 = 0.95;
 
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")

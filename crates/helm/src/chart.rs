@@ -280,3 +280,18 @@ fn archive_files(bytes: &[u8]) -> Result<Vec<ChartFile>, LoadError> {
     }
     Ok(files)
 }
+
+/// A chart from `(path, text)` pairs, for tests.
+#[cfg(test)]
+pub(crate) fn test_chart(files: &[(&str, &str)]) -> Chart {
+    Chart::load_files(
+        files
+            .iter()
+            .map(|(name, data)| ChartFile {
+                name: (*name).into(),
+                data: data.as_bytes().to_vec(),
+            })
+            .collect(),
+    )
+    .expect("test chart loads")
+}

@@ -191,21 +191,8 @@ fn path_to_map(path: &str, data: Map<String, Value>) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chart::ChartFile;
+    use crate::chart::test_chart as load;
     use serde_json::json;
-
-    fn load(files: &[(&str, &str)]) -> Chart {
-        Chart::load_files(
-            files
-                .iter()
-                .map(|(name, data)| ChartFile {
-                    name: (*name).into(),
-                    data: data.as_bytes().to_vec(),
-                })
-                .collect(),
-        )
-        .unwrap()
-    }
 
     fn umbrella() -> Chart {
         load(&[

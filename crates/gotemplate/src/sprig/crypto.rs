@@ -469,16 +469,7 @@ fn url_join(parts: &Value) -> R {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Template, Value};
-
-    fn run(text: &str) -> String {
-        Template::new("t")
-            .funcs(super::super::full())
-            .parse(text)
-            .unwrap()
-            .execute(&Value::Nil)
-            .unwrap()
-    }
+    use super::super::run_full as run;
 
     #[test]
     fn passwords_hash_and_verify() {

@@ -1,10 +1,10 @@
-//! Sprig v3's hermetic text functions (`HermeticTxtFuncMap`).
+//! Sprig v3's text functions.
 //!
-//! Implemented: strings, conversions, numbers (integer ones), defaults and flow, JSON,
-//! encodings and hashes, lists, dicts, regexes, semver, reflection, paths. Not implemented
-//! (see the crate README): dates other than `duration`/`durationRound`, the crypto and random
-//! functions that Sprig's hermetic map still lists (`shuffle`, `randInt`, `bcrypt`, `genCA` …),
-//! `urlParse`/`urlJoin`.
+//! [`hermetic`] (`HermeticTxtFuncMap`, for commit messages): strings, conversions, numbers,
+//! defaults and flow, JSON, encodings and hashes, lists, dicts, regexes, semver, reflection,
+//! paths, `duration`/`durationRound`. [`full`] (`TxtFuncMap`, for Helm) adds dates, random
+//! values, passwords, keys and certificates and URLs; `env`, `expandenv` and `getHostByName`
+//! are left to the caller (Helm removes or replaces them).
 
 mod crypto;
 mod dates;
@@ -30,8 +30,8 @@ pub fn hermetic() -> FuncMap {
     m
 }
 
-/// Sprig's `TxtFuncMap`: the hermetic functions plus dates, random values, passwords,
-/// keys and certificates, `env`/`expandenv` and `getHostByName`.
+/// Sprig's `TxtFuncMap` without `env`, `expandenv` and `getHostByName`: the hermetic
+/// functions plus dates, random values, passwords, keys, certificates and URLs.
 pub fn full() -> FuncMap {
     let mut m = hermetic();
     dates::register(&mut m);
@@ -151,4 +151,15 @@ pub(crate) fn strslice(v: &Value) -> Vec<String> {
 
 pub(crate) fn strings_value(v: Vec<String>) -> Value {
     Value::list(v.into_iter().map(Value::String).collect())
+}
+
+/// Executes `text` with [`full`] and no data, for the function tests.
+#[cfg(test)]
+pub(crate) fn run_full(text: &str) -> String {
+    crate::Template::new("t")
+        .funcs(full())
+        .parse(text)
+        .expect("test template parses")
+        .execute(&Value::Nil)
+        .expect("test template executes")
 }

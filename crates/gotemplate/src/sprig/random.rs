@@ -78,16 +78,7 @@ pub(super) fn register(m: &mut FuncMap) {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Template, Value};
-
-    fn run(text: &str) -> String {
-        Template::new("t")
-            .funcs(super::super::full())
-            .parse(text)
-            .unwrap()
-            .execute(&Value::Nil)
-            .unwrap()
-    }
+    use super::super::run_full as run;
 
     #[test]
     fn random_strings_have_the_asked_length_and_alphabet() {

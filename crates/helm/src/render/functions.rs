@@ -28,9 +28,11 @@ pub(super) fn helm_functions() -> FuncMap {
         "fromYaml",
         Func::new(Arity::Exact(1), |a| {
             let text = arg_str(&a, 0)?;
-            Ok(match crate::values::parse_go(&text) {
-                Ok(map) => go_value(&serde_json::Value::Object(map)),
-                Err(e) => error_map(&e.to_string()),
+            Ok(match yaml_document(&text) {
+                Ok(serde_json::Value::Null) => Value::map(Map::new()),
+                Ok(map @ serde_json::Value::Object(_)) => go_value(&map),
+                Ok(other) => error_map(&unmarshal_error(&other, "map[string]interface {}")),
+                Err(e) => error_map(&e),
             })
         }),
     );
@@ -43,7 +45,7 @@ pub(super) fn helm_functions() -> FuncMap {
                     Value::list(items.iter().map(go_value).collect())
                 }
                 Ok(serde_json::Value::Null) => Value::list(Vec::new()),
-                Ok(_) => error_list("cannot unmarshal object into Go value of type []interface {}"),
+                Ok(other) => error_list(&unmarshal_error(&other, "[]interface {}")),
                 Err(e) => error_list(&e),
             })
         }),
@@ -72,7 +74,12 @@ pub(super) fn helm_functions() -> FuncMap {
             )
         }),
     );
-    add("toToml", Func::new(Arity::Exact(1), |a| Ok(to_toml(&a[0]))));
+    add(
+        "toToml",
+        Func::new(Arity::Exact(1), |a| {
+            Ok(Value::String(super::toml_encode::encode(&a[0])))
+        }),
+    );
     add(
         "fromToml",
         Func::new(Arity::Exact(1), |a| {
@@ -155,11 +162,52 @@ fn yaml_document(text: &str) -> Result<serde_json::Value, String> {
     if text.trim().is_empty() {
         return Ok(serde_json::Value::Null);
     }
-    let mut json = driftless_yaml::parse_one(text)
-        .map_err(|e| e.to_string())?
-        .to_json();
+    let node = driftless_yaml::parse_one(text).map_err(|e| go_yaml_error(&e.to_string()))?;
+    let mut json = crate::values::yaml11_json(&node);
     crate::values::go_numbers(&mut json);
     Ok(json)
+}
+
+/// What `sigs.k8s.io/yaml` says when a document is not of the Go type asked for.
+fn unmarshal_error(found: &serde_json::Value, go_type: &str) -> String {
+    let kind = match found {
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::Bool(_) => "bool",
+        serde_json::Value::Null => "null",
+    };
+    format!(
+        "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {kind} into Go value of type {go_type}"
+    )
+}
+
+/// A YAML syntax error (`line N: [while … context, ]problem`, N from 1) worded as go-yaml
+/// v2 words it: the problem alone, on the problem's 0-based line for parser errors, its
+/// 1-based line for scanner errors, no line on the first.
+fn go_yaml_error(message: &str) -> String {
+    let (line, rest) = match message
+        .strip_prefix("line ")
+        .and_then(|m| m.split_once(": "))
+        .and_then(|(n, rest)| Some((n.parse::<usize>().ok()?, rest)))
+    {
+        Some(found) => found,
+        None => return format!("error converting YAML to JSON: yaml: {message}"),
+    };
+    let (context, problem) = match rest.split_once(", ") {
+        Some((context, problem)) if context.starts_with("while ") => (context, problem),
+        _ => ("", rest),
+    };
+    let scanner = context.starts_with("while scanning")
+        || (context.is_empty() && problem.starts_with("mapping values are not allowed"));
+    let go_line = if scanner { line } else { line - 1 };
+    let go_line = if line <= 1 { 0 } else { go_line };
+    if go_line == 0 {
+        format!("error converting YAML to JSON: yaml: {problem}")
+    } else {
+        format!("error converting YAML to JSON: yaml: line {go_line}: {problem}")
+    }
 }
 
 fn error_map(message: &str) -> Value {
@@ -170,14 +218,6 @@ fn error_map(message: &str) -> Value {
 
 fn error_list(message: &str) -> Value {
     Value::list(vec![Value::from(message)])
-}
-
-fn to_toml(value: &Value) -> Value {
-    let json = value.to_json();
-    let encoded = toml::Value::try_from(&json)
-        .map_err(|e| e.to_string())
-        .and_then(|v| toml::to_string(&v).map_err(|e| e.to_string()));
-    Value::String(encoded.unwrap_or_else(|e| e))
 }
 
 fn toml_value(value: &toml::Value) -> Value {
@@ -194,5 +234,34 @@ fn toml_value(value: &toml::Value) -> Value {
                 .map(|(k, v)| (k.clone(), toml_value(v)))
                 .collect(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_errors_read_as_go_yaml_v2_writes_them() {
+        let error = |text: &str| match yaml_document(text) {
+            Err(e) => e,
+            Ok(v) => unmarshal_error(&v, "map[string]interface {}"),
+        };
+        assert_eq!(
+            error("a: ["),
+            "error converting YAML to JSON: yaml: line 1: did not find expected node content"
+        );
+        assert_eq!(
+            error("a: b: c"),
+            "error converting YAML to JSON: yaml: mapping values are not allowed in this context"
+        );
+        assert_eq!(
+            error("a:\n  - b\n c: d"),
+            "error converting YAML to JSON: yaml: line 2: did not find expected key"
+        );
+        assert_eq!(
+            error("- x"),
+            "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal array into Go value of type map[string]interface {}"
+        );
     }
 }

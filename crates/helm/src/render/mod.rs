@@ -4,6 +4,7 @@
 
 mod functions;
 mod objects;
+mod toml_encode;
 
 use std::collections::BTreeMap;
 

@@ -1,18 +1,5 @@
 use super::*;
-use crate::chart::ChartFile;
-
-fn chart(files: &[(&str, &str)]) -> Chart {
-    Chart::load_files(
-        files
-            .iter()
-            .map(|(name, data)| ChartFile {
-                name: (*name).into(),
-                data: data.as_bytes().to_vec(),
-            })
-            .collect(),
-    )
-    .unwrap()
-}
+use crate::chart::test_chart as chart;
 
 fn release() -> ReleaseOptions {
     ReleaseOptions {
