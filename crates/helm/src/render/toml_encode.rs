@@ -53,8 +53,9 @@ fn table(out: &mut String, path: &[String], items: &[(String, Value)]) {
         child.push(key.clone());
         let header: Vec<String> = child.iter().map(|k| key_text(k)).collect();
         let header_indent = "  ".repeat(path.len());
+        // A blank line before top-level tables and before every array-of-tables entry.
         if let Some(sub) = entries(value) {
-            if !out.is_empty() {
+            if !out.is_empty() && path.is_empty() {
                 out.push('\n');
             }
             out.push_str(&format!("{header_indent}[{}]\n", header.join(".")));
@@ -155,7 +156,7 @@ mod tests {
         }));
         assert_eq!(
             encode(&value),
-            "list = [1.0, 2.0]\ntitle = \"x\"\n\"weird key\" = \"a\\\"b\"\n\n[server]\n  name = \"s\"\n  port = 8080.0\n\n  [server.tls]\n    on = true\n\n[[workers]]\n  id = 1.0\n\n[[workers]]\n  id = 2.0\n"
+            "list = [1.0, 2.0]\ntitle = \"x\"\n\"weird key\" = \"a\\\"b\"\n\n[server]\n  name = \"s\"\n  port = 8080.0\n  [server.tls]\n    on = true\n\n[[workers]]\n  id = 1.0\n\n[[workers]]\n  id = 2.0\n"
         );
         assert_eq!(
             encode(&Value::String("x".into())),
