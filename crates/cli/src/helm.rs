@@ -111,10 +111,7 @@ fn user_values(args: &TemplateArgs) -> anyhow::Result<serde_json::Map<String, se
             .with_context(|| format!("failed parsing --set-json data {pair}"))?;
         let value: serde_json::Value = serde_json::from_str(json)
             .with_context(|| format!("failed parsing --set-json data {pair}"))?;
-        let mut placeholder = serde_json::Map::new();
-        strvals::parse_into(&format!("{key}=null"), &mut placeholder)?;
-        set_leaf(&mut placeholder, value);
-        values::merge(&mut merged, placeholder);
+        strvals::set_at(key, value, &mut merged)?;
     }
     for text in &args.set {
         strvals::parse_into(text, &mut merged)?;
@@ -128,42 +125,9 @@ fn user_values(args: &TemplateArgs) -> anyhow::Result<serde_json::Map<String, se
             .with_context(|| format!("failed parsing --set-file data {pair}"))?;
         let content = std::fs::read_to_string(path)
             .with_context(|| format!("reading {path} for --set-file"))?;
-        let mut one = serde_json::Map::new();
-        strvals::parse_string_into(&format!("{key}=x"), &mut one)?;
-        replace_leaf_string(&mut one, &content);
-        values::merge(&mut merged, one);
+        strvals::set_at(key, serde_json::Value::String(content), &mut merged)?;
     }
     Ok(merged)
-}
-
-/// Puts `value` where the single null leaf of a one-key path map is.
-fn set_leaf(map: &mut serde_json::Map<String, serde_json::Value>, value: serde_json::Value) {
-    fn walk(node: &mut serde_json::Value, value: &mut Option<serde_json::Value>) {
-        match node {
-            serde_json::Value::Null => {
-                if let Some(v) = value.take() {
-                    *node = v;
-                }
-            }
-            serde_json::Value::Object(map) => map.values_mut().for_each(|v| walk(v, value)),
-            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| walk(v, value)),
-            _ => {}
-        }
-    }
-    let mut value = Some(value);
-    map.values_mut().for_each(|v| walk(v, &mut value));
-}
-
-fn replace_leaf_string(map: &mut serde_json::Map<String, serde_json::Value>, content: &str) {
-    fn walk(node: &mut serde_json::Value, content: &str) {
-        match node {
-            serde_json::Value::String(s) => *s = content.to_owned(),
-            serde_json::Value::Object(map) => map.values_mut().for_each(|v| walk(v, content)),
-            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| walk(v, content)),
-            _ => {}
-        }
-    }
-    map.values_mut().for_each(|v| walk(v, content));
 }
 
 /// A chart directory or archive, as Helm's `loader.Load` reads it.

@@ -16,6 +16,14 @@ pub fn parse_string_into(text: &str, into: &mut Map<String, Value>) -> Result<()
     parse(text, into, true)
 }
 
+/// Sets `value` at a `--set`-style key path (`a.b[0].c`): what `--set-json` and `--set-file`
+/// do with the JSON or file content they read.
+pub fn set_at(key: &str, value: Value, into: &mut Map<String, Value>) -> Result<(), StrvalsError> {
+    let chars: Vec<char> = format!("{key}=").chars().collect();
+    let (path, _) = read_key(&chars, 0)?;
+    set_path(into, &path, value)
+}
+
 fn parse(text: &str, into: &mut Map<String, Value>, strings: bool) -> Result<(), StrvalsError> {
     let chars: Vec<char> = text.chars().collect();
     let mut at = 0;
@@ -271,6 +279,17 @@ mod tests {
         parse_into("a.b=1", &mut map).unwrap();
         parse_into("a.c=2", &mut map).unwrap();
         assert_eq!(Value::Object(map), json!({"a": {"b": 1, "c": 2}}));
+    }
+
+    #[test]
+    fn values_set_at_a_key_path() {
+        let mut map = Map::new();
+        set_at("a.b[1]", json!({"x": [1]}), &mut map).unwrap();
+        set_at("a.c", json!("file\ncontent"), &mut map).unwrap();
+        assert_eq!(
+            Value::Object(map),
+            json!({"a": {"b": [null, {"x": [1]}], "c": "file\ncontent"}})
+        );
     }
 
     #[test]
