@@ -28,21 +28,26 @@ pub fn parse(text: &str) -> Result<Map<String, Value>, ValuesError> {
 /// plain scalars resolved by YAML 1.1 rules as go-yaml v2 resolves them (`yes`/`on` are
 /// bools, `0755` is octal), then every number a Go `float64`, as JSON numbers are.
 pub fn parse_go(text: &str) -> Result<Map<String, Value>, ValuesError> {
-    if text.trim().is_empty() {
-        return Ok(Map::new());
-    }
-    let node = driftless_yaml::parse_one(text).map_err(|e| ValuesError(e.to_string()))?;
-    match yaml11_json(&node) {
-        Value::Object(mut map) => {
-            map.values_mut().for_each(go_numbers);
-            Ok(map)
-        }
+    match parse_go_document(text).map_err(ValuesError)? {
+        Value::Object(map) => Ok(map),
         Value::Null => Ok(Map::new()),
         other => Err(ValuesError(format!(
             "cannot unmarshal {} into a map of values",
             kind(&other)
         ))),
     }
+}
+
+/// One YAML document of any shape read as Helm reads values (see [`parse_go`]); blank text
+/// is `null`. Errors are the YAML reader's message.
+pub fn parse_go_document(text: &str) -> Result<Value, String> {
+    if text.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    let node = driftless_yaml::parse_one(text).map_err(|e| e.to_string())?;
+    let mut json = yaml11_json(&node);
+    go_numbers(&mut json);
+    Ok(json)
 }
 
 /// A YAML node as go-yaml v2 decodes it into `interface{}`.

@@ -159,13 +159,7 @@ pub(super) fn to_yaml(value: &Value) -> Value {
 }
 
 fn yaml_document(text: &str) -> Result<serde_json::Value, String> {
-    if text.trim().is_empty() {
-        return Ok(serde_json::Value::Null);
-    }
-    let node = driftless_yaml::parse_one(text).map_err(|e| go_yaml_error(&e.to_string()))?;
-    let mut json = crate::values::yaml11_json(&node);
-    crate::values::go_numbers(&mut json);
-    Ok(json)
+    crate::values::parse_go_document(text).map_err(|e| go_yaml_error(&e))
 }
 
 /// What `sigs.k8s.io/yaml` says when a document is not of the Go type asked for.
