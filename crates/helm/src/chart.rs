@@ -32,8 +32,8 @@ pub struct Chart {
     /// Every other file (`README.md`, `.helmignore`, `crds/`, files read by `.Files`).
     pub files: Vec<ChartFile>,
     pub dependencies: Vec<Chart>,
-    /// The chart's values once Helm's dependency processing has replaced them (imported
-    /// values); `None` means `values.yaml` as written.
+    /// The chart's values parsed (before a render) and, after dependency processing, with
+    /// the values it imports; `None` means `values.yaml` as written.
     pub processed_values: Option<serde_json::Map<String, serde_json::Value>>,
 }
 

@@ -20,8 +20,17 @@ pub fn is_compatible_range(constraint: &str, version: &str) -> bool {
 
 /// Enables and disables subcharts for `values` and imports their values, in place.
 pub fn process(chart: &mut Chart, values: &Map<String, Value>) {
+    // Coalescing below reads every chart's defaults several times: parse them once.
+    parse_defaults(chart);
     process_enabled(chart, values, "");
     process_import_values(chart);
+}
+
+fn parse_defaults(chart: &mut Chart) {
+    if chart.processed_values.is_none() {
+        chart.processed_values = Some(chart.default_values());
+    }
+    chart.dependencies.iter_mut().for_each(parse_defaults);
 }
 
 fn process_enabled(chart: &mut Chart, values: &Map<String, Value>, path: &str) {
