@@ -127,9 +127,55 @@ pub fn rewrite(path: &str, text: &str, policies: &Policies) -> Result<FileUpdate
     }
 
     if !edits.is_empty() {
-        update.updated = Some(apply(text, &edits));
+        update.updated = Some(readable_rewrite(text, &mut edits, &mut update));
+    }
+    if edits.is_empty() {
+        update.updated = None;
     }
     Ok(update)
+}
+
+/// `text` with the edits applied, provided the result still reads as YAML. Readers differ
+/// at the edges (saphyr refuses a quoted scalar in a flow mapping whose closing brace is
+/// under-indented, yet takes a plain one there), so an edit that would leave the file
+/// unreadable is dropped and its marker reported skipped: the file is never written broken.
+fn readable_rewrite(
+    text: &str,
+    edits: &mut Vec<(std::ops::Range<usize>, String)>,
+    update: &mut FileUpdate,
+) -> String {
+    let all = apply(text, edits);
+    if scan::scan(&all).is_ok() {
+        return all;
+    }
+    let mut kept: Vec<(std::ops::Range<usize>, String)> = Vec::new();
+    for edit in edits.drain(..) {
+        kept.push(edit);
+        if scan::scan(&apply(text, &kept)).is_err() {
+            let Some((dropped, _)) = kept.pop() else {
+                continue;
+            };
+            for changes in update.objects.values_mut() {
+                changes.retain(|change| {
+                    if change.span != dropped {
+                        return true;
+                    }
+                    update.skipped.push(SkippedMarker {
+                        setter: change.setter.clone(),
+                        line: change.line,
+                        field: change.field.clone(),
+                        reason: SkipReason::Unsupported(
+                            "a value whose new text the file cannot hold",
+                        ),
+                    });
+                    false
+                });
+            }
+        }
+    }
+    update.objects.retain(|_, changes| !changes.is_empty());
+    *edits = kept;
+    apply(text, edits)
 }
 
 /// Whether the blanks just before `at` hold a tab.

@@ -454,6 +454,46 @@ f: docker.io/library/redis
 }
 
 #[test]
+fn an_edit_that_would_break_the_file_is_skipped_and_the_rest_kept() {
+    // The value after a tab must be written quoted, and saphyr refuses a quoted scalar in
+    // this under-indented flow mapping while it takes the plain one: that edit is dropped.
+    let text = "\
+image: redis:6 # {\"$imagepolicy\": \"flux-system:redis\"}
+m: {
+  :\t x # {\"$imagepolicy\": \"apps:pinned:digest\"}
+}
+";
+    let update = rewrite("f.yaml", text, &policies()).expect("parses");
+    assert_eq!(
+        update.updated.as_deref(),
+        Some(
+            text.replace("redis:6", "docker.io/library/redis:7.4.2")
+                .as_str()
+        )
+    );
+    let changed: Vec<_> = update.objects.values().flatten().map(|c| c.line).collect();
+    assert_eq!(changed, [1]);
+    let skipped: Vec<_> = update
+        .skipped
+        .iter()
+        .map(|s| (s.line, s.reason.clone()))
+        .collect();
+    assert_eq!(
+        skipped,
+        [(
+            3,
+            SkipReason::Unsupported("a value whose new text the file cannot hold")
+        )]
+    );
+    let again = rewrite(
+        "f.yaml",
+        update.updated.as_deref().unwrap_or_default(),
+        &policies(),
+    );
+    assert_eq!(again.map(|u| u.updated), Ok(None));
+}
+
+#[test]
 fn not_yaml_is_an_error_and_left_alone() {
     let template =
         "image: {{ .Values.image }} # {\"$imagepolicy\": \"flux-system:redis\"}\n  - : [\n";
