@@ -2,18 +2,18 @@
 
 /// A lexical item.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Tok {
-    Text(String),
+pub(crate) enum Tok<'a> {
+    Text(&'a str),
     LeftDelim,
     RightDelim,
     Space,
-    Ident(String),
-    Field(String),
-    Variable(String),
-    Str(String),
-    RawStr(String),
-    Char(String),
-    Number(String),
+    Ident(&'a str),
+    Field(&'a str),
+    Variable(&'a str),
+    Str(&'a str),
+    RawStr(&'a str),
+    Char(&'a str),
+    Number(&'a str),
     Bool(bool),
     Nil,
     Dot,
@@ -30,21 +30,20 @@ pub(crate) enum Tok {
 }
 
 #[derive(Clone, Debug)]
-pub(crate) struct Item {
-    pub tok: Tok,
+pub(crate) struct Item<'a> {
+    pub tok: Tok<'a>,
     pub pos: usize,
-    pub line: usize,
 }
 
-impl Item {
+impl Item<'_> {
     /// Go's `item.String()`, used in parse errors.
     pub fn describe(&self) -> String {
         let val = match &self.tok {
             Tok::Eof => return "EOF".into(),
             Tok::Error(e) => return e.clone(),
             Tok::Keyword(k) => return format!("<{k}>"),
-            Tok::Text(s) | Tok::Ident(s) | Tok::Field(s) | Tok::Variable(s) => s.clone(),
-            Tok::Str(s) | Tok::RawStr(s) | Tok::Char(s) | Tok::Number(s) => s.clone(),
+            Tok::Text(s) | Tok::Ident(s) | Tok::Field(s) | Tok::Variable(s) => s.to_string(),
+            Tok::Str(s) | Tok::RawStr(s) | Tok::Char(s) | Tok::Number(s) => s.to_string(),
             Tok::LeftDelim => "{{".into(),
             Tok::RightDelim => "}}".into(),
             Tok::Space => " ".into(),
@@ -78,7 +77,7 @@ fn is_alnum(c: char) -> bool {
     c == '_' || c.is_alphabetic() || c.is_numeric()
 }
 
-fn keyword(word: &str) -> Option<Tok> {
+fn keyword(word: &str) -> Option<Tok<'static>> {
     Some(match word {
         "block" => Tok::Keyword("block"),
         "break" => Tok::Keyword("break"),
@@ -100,12 +99,12 @@ fn keyword(word: &str) -> Option<Tok> {
 struct Lexer<'a> {
     input: &'a str,
     pos: usize,
-    items: Vec<Item>,
+    items: Vec<Item<'a>>,
     paren_depth: usize,
 }
 
 /// Lexes `input` into items ending with `Eof` or an `Error`.
-pub(crate) fn lex(input: &str) -> Vec<Item> {
+pub(crate) fn lex(input: &str) -> Vec<Item<'_>> {
     let mut l = Lexer {
         input,
         pos: 0,
@@ -116,16 +115,9 @@ pub(crate) fn lex(input: &str) -> Vec<Item> {
     l.items
 }
 
-impl Lexer<'_> {
-    fn line_at(&self, pos: usize) -> usize {
-        1 + self.input[..pos.min(self.input.len())]
-            .matches('\n')
-            .count()
-    }
-
-    fn emit(&mut self, tok: Tok, pos: usize) {
-        let line = self.line_at(pos);
-        self.items.push(Item { tok, pos, line });
+impl<'a> Lexer<'a> {
+    fn emit(&mut self, tok: Tok<'a>, pos: usize) {
+        self.items.push(Item { tok, pos });
     }
 
     fn rest(&self) -> &str {
@@ -151,7 +143,7 @@ impl Lexer<'_> {
         loop {
             // Text up to the next action.
             let rest = self.rest();
-            let (text_end, found) = match rest.find(LEFT) {
+            let (text_end, found) = match memchr::memmem::find(rest.as_bytes(), LEFT.as_bytes()) {
                 Some(i) => (self.pos + i, true),
                 None => (self.input.len(), false),
             };
@@ -167,8 +159,7 @@ impl Lexer<'_> {
                 text = text.trim_end_matches(is_space);
             }
             if !text.is_empty() {
-                let t = text.to_string();
-                self.emit(Tok::Text(t), text_start);
+                self.emit(Tok::Text(text), text_start);
             }
             if !found {
                 self.pos = self.input.len();
@@ -289,8 +280,7 @@ impl Lexer<'_> {
                 '`' => match self.rest().find('`') {
                     Some(i) => {
                         self.pos += i + 1;
-                        let s = self.input[start..self.pos].to_string();
-                        self.emit(Tok::RawStr(s), start);
+                        self.emit(Tok::RawStr(&self.input[start..self.pos]), start);
                     }
                     None => {
                         self.error(start, "unterminated raw quoted string".into());
@@ -377,7 +367,7 @@ impl Lexer<'_> {
             return false;
         }
         let word = &self.input[start..self.pos];
-        let tok = keyword(word).unwrap_or_else(|| Tok::Ident(word.to_string()));
+        let tok = keyword(word).unwrap_or(Tok::Ident(word));
         self.emit(tok, start);
         true
     }
@@ -385,7 +375,7 @@ impl Lexer<'_> {
     fn field_or_variable(&mut self, start: usize, variable: bool) -> bool {
         if self.at_terminator() {
             if variable {
-                self.emit(Tok::Variable("$".into()), start);
+                self.emit(Tok::Variable("$"), start);
             } else {
                 self.emit(Tok::Dot, start);
             }
@@ -397,7 +387,7 @@ impl Lexer<'_> {
             self.error(start, format!("bad character {}", go_u(c)));
             return false;
         }
-        let word = self.input[start..self.pos].to_string();
+        let word = &self.input[start..self.pos];
         if variable {
             self.emit(Tok::Variable(word), start);
         } else {
@@ -430,8 +420,7 @@ impl Lexer<'_> {
                 Some(c) => self.pos += c.len_utf8(),
             }
         }
-        let s = self.input[start..self.pos].to_string();
-        self.emit(Tok::Str(s), start);
+        self.emit(Tok::Str(&self.input[start..self.pos]), start);
         true
     }
 
@@ -459,8 +448,7 @@ impl Lexer<'_> {
                 Some(c) => self.pos += c.len_utf8(),
             }
         }
-        let s = self.input[start..self.pos].to_string();
-        self.emit(Tok::Char(s), start);
+        self.emit(Tok::Char(&self.input[start..self.pos]), start);
         true
     }
 
@@ -514,8 +502,7 @@ impl Lexer<'_> {
             );
             return false;
         }
-        let s = self.input[start..self.pos].to_string();
-        self.emit(Tok::Number(s), start);
+        self.emit(Tok::Number(&self.input[start..self.pos]), start);
         true
     }
 }
@@ -529,7 +516,7 @@ fn go_u(c: char) -> String {
 mod tests {
     use super::*;
 
-    fn toks(s: &str) -> Vec<Tok> {
+    fn toks(s: &str) -> Vec<Tok<'_>> {
         lex(s).into_iter().map(|i| i.tok).collect()
     }
 
@@ -538,24 +525,19 @@ mod tests {
         assert_eq!(
             toks("a  {{- .x.y -}}  b"),
             vec![
-                Tok::Text("a".into()),
+                Tok::Text("a"),
                 Tok::LeftDelim,
-                Tok::Field(".x".into()),
-                Tok::Field(".y".into()),
+                Tok::Field(".x"),
+                Tok::Field(".y"),
                 Tok::Space,
                 Tok::RightDelim,
-                Tok::Text("b".into()),
+                Tok::Text("b"),
                 Tok::Eof
             ]
         );
         assert_eq!(
             toks("{{-3}}"),
-            vec![
-                Tok::LeftDelim,
-                Tok::Number("-3".into()),
-                Tok::RightDelim,
-                Tok::Eof
-            ]
+            vec![Tok::LeftDelim, Tok::Number("-3"), Tok::RightDelim, Tok::Eof]
         );
     }
 

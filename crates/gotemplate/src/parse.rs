@@ -30,7 +30,7 @@ pub(crate) fn parse(
     let main = Tree {
         name: name.to_string(),
         parse_name: name.to_string(),
-        text,
+        text: Arc::clone(&text),
         root,
     };
     let mut out = vec![main];
@@ -59,26 +59,33 @@ fn add_tree(out: &mut Vec<Tree>, tree: Tree, parse_name: &str) -> Result<(), Par
 
 const MAX_DEPTH: usize = 100;
 
-struct Parser<'a> {
-    items: Vec<Item>,
+/// Go's line of an item: 1 + the newlines before it. Counted only for errors, so items need
+/// not carry it.
+fn line_at(text: &str, pos: usize) -> usize {
+    let pos = pos.min(text.len());
+    1 + memchr::memchr_iter(b'\n', &text.as_bytes()[..pos]).count()
+}
+
+struct Parser<'t> {
+    items: Vec<Item<'t>>,
     i: usize,
     parse_name: String,
     text: Arc<str>,
     vars: Vec<String>,
     range_depth: usize,
-    has_func: &'a dyn Fn(&str) -> bool,
+    has_func: &'t dyn Fn(&str) -> bool,
     trees: Vec<Tree>,
     depth: usize,
 }
 
 type R<T> = Result<T, ParseError>;
 
-impl Parser<'_> {
-    fn peek(&self) -> &Item {
+impl<'t> Parser<'t> {
+    fn peek(&self) -> &Item<'t> {
         let i = self.i.min(self.items.len().saturating_sub(1));
         &self.items[i]
     }
-    fn next(&mut self) -> Item {
+    fn next(&mut self) -> Item<'t> {
         let item = self.peek().clone();
         if self.i < self.items.len() {
             self.i += 1;
@@ -88,7 +95,7 @@ impl Parser<'_> {
     fn backup(&mut self) {
         self.i = self.i.saturating_sub(1);
     }
-    fn next_non_space(&mut self) -> Item {
+    fn next_non_space(&mut self) -> Item<'t> {
         loop {
             let item = self.next();
             if item.tok != Tok::Space {
@@ -96,7 +103,7 @@ impl Parser<'_> {
             }
         }
     }
-    fn peek_non_space(&mut self) -> Item {
+    fn peek_non_space(&mut self) -> Item<'t> {
         let item = self.next_non_space();
         self.backup();
         item
@@ -107,7 +114,8 @@ impl Parser<'_> {
             .i
             .saturating_sub(1)
             .min(self.items.len().saturating_sub(1));
-        self.items.get(i).map_or(1, |t| t.line)
+        let pos = self.items.get(i).map_or(0, |t| t.pos);
+        line_at(&self.text, pos)
     }
     fn error<T>(&self, msg: impl Into<String>) -> R<T> {
         Err(ParseError::new(format!(
@@ -123,7 +131,7 @@ impl Parser<'_> {
         }
         self.error(format!("unexpected {} in {context}", item.describe()))
     }
-    fn expect(&mut self, want: &Tok, context: &str) -> R<Item> {
+    fn expect(&mut self, want: &Tok, context: &str) -> R<Item<'t>> {
         let item = self.next_non_space();
         if std::mem::discriminant(&item.tok) != std::mem::discriminant(want) {
             return self.unexpected(&item, context);
@@ -224,7 +232,7 @@ impl Parser<'_> {
     fn text_or_action(&mut self) -> R<Parsed> {
         let item = self.next_non_space();
         match item.tok {
-            Tok::Text(t) => Ok(Parsed::Node(Node::Text(t))),
+            Tok::Text(t) => Ok(Parsed::Node(Node::Text(t.to_owned()))),
             Tok::LeftDelim => {
                 self.enter()?;
                 let r = self.action();
@@ -376,8 +384,8 @@ impl Parser<'_> {
         };
         loop {
             let v = self.peek_non_space();
-            let Tok::Variable(name) = &v.tok else { break };
-            let name = name.clone();
+            let Tok::Variable(name) = v.tok else { break };
+            let name = name.to_owned();
             let save = self.i;
             self.next_non_space();
             let after = self.peek().clone();
@@ -520,24 +528,23 @@ impl Parser<'_> {
         let pos = item.pos;
         Ok(Some(match item.tok {
             Tok::Ident(name) => {
-                if !(self.has_func)(&name) {
+                if !(self.has_func)(name) {
                     return self.error(format!(
                         "function {} not defined",
-                        crate::print::quote(&name)
+                        crate::print::quote(name)
                     ));
                 }
-                Arg::Ident(pos, name)
+                Arg::Ident(pos, name.to_owned())
             }
             Tok::Dot => Arg::Dot(pos),
             Tok::Nil => Arg::Nil(pos),
             Tok::Variable(name) => {
-                if !self.vars.contains(&name) {
-                    return self
-                        .error(format!("undefined variable {}", crate::print::quote(&name)));
+                if !self.vars.iter().any(|v| v == name) {
+                    return self.error(format!("undefined variable {}", crate::print::quote(name)));
                 }
                 Arg::Variable {
                     pos,
-                    idents: vec![name],
+                    idents: vec![name.to_owned()],
                 }
             }
             Tok::Field(f) => Arg::Field {
@@ -545,8 +552,12 @@ impl Parser<'_> {
                 idents: vec![f[1..].to_string()],
             },
             Tok::Bool(b) => Arg::Bool(pos, b),
-            Tok::Char(text) | Tok::Number(text) => match parse_number(&text) {
-                Ok(value) => Arg::Number { pos, text, value },
+            Tok::Char(text) | Tok::Number(text) => match parse_number(text) {
+                Ok(value) => Arg::Number {
+                    pos,
+                    text: text.to_owned(),
+                    value,
+                },
                 Err(e) => return self.error(e),
             },
             Tok::LeftParen => {
@@ -555,8 +566,12 @@ impl Parser<'_> {
                 self.depth -= 1;
                 Arg::Pipe(Box::new(p?))
             }
-            Tok::Str(quoted) | Tok::RawStr(quoted) => match unquote(&quoted) {
-                Some(value) => Arg::Str { pos, quoted, value },
+            Tok::Str(quoted) | Tok::RawStr(quoted) => match unquote(quoted) {
+                Some(value) => Arg::Str {
+                    pos,
+                    quoted: quoted.to_owned(),
+                    value,
+                },
                 None => return self.error("invalid syntax"),
             },
             _ => {

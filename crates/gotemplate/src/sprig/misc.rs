@@ -51,11 +51,30 @@ fn until_step(start: i64, stop: i64, step: i64) -> Result<Vec<i64>, FuncError> {
     Ok(v)
 }
 
+/// Compiled patterns by source text. Charts call the regex functions from helpers that run
+/// once per object with the same few patterns, and compiling is far dearer than matching.
+const REGEX_CACHE_LIMIT: usize = 256;
+
+thread_local! {
+    static REGEX_CACHE: std::cell::RefCell<std::collections::HashMap<String, regex::Regex>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
 fn regex(pattern: &str) -> Result<regex::Regex, FuncError> {
-    regex::RegexBuilder::new(&go_class_dashes(pattern))
+    if let Some(compiled) = REGEX_CACHE.with_borrow(|cache| cache.get(pattern).cloned()) {
+        return Ok(compiled);
+    }
+    let compiled = regex::RegexBuilder::new(&go_class_dashes(pattern))
         .size_limit(1 << 20)
         .build()
-        .map_err(|e| FuncError::Call(format!("error parsing regexp: {e}")))
+        .map_err(|e| FuncError::Call(format!("error parsing regexp: {e}")))?;
+    REGEX_CACHE.with_borrow_mut(|cache| {
+        if cache.len() >= REGEX_CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(pattern.to_owned(), compiled.clone());
+    });
+    Ok(compiled)
 }
 
 /// Go's RE2 reads a `-` next to a class escape inside brackets (`[\w-.]`, `[a-\d]`) as a
