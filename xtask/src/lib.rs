@@ -1,6 +1,7 @@
 //! Development tasks: CRD generation, the test control plane, benchmarks.
 
 pub mod bench;
+pub mod bench_helm;
 pub mod bench_image_loop;
 pub mod bench_images;
 pub mod bench_kustomize;

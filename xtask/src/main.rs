@@ -98,6 +98,16 @@ enum BenchTask {
         #[arg(long)]
         ours_only: bool,
     },
+    /// `driftless helm template` against the real `helm template` on the largest charts of
+    /// the Helm conformance corpus: time with and without start-up, and allocations.
+    Helm {
+        /// Case folders of `../shared/conformance/helm/cases` to render.
+        #[arg(long, value_delimiter = ',', default_values_t = xtask::bench_helm::DEFAULT_CASES.map(String::from))]
+        cases: Vec<String>,
+        /// Process runs per measurement; the median is reported.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// N GitRepositories and N Kustomizations (a Deployment, ServiceAccount, Service and
     /// Ingress each): time until all are Ready, both controllers' peak RSS, and kubectl's
     /// server-side apply of the same objects as the floor.
@@ -371,6 +381,35 @@ fn main() -> anyhow::Result<()> {
                     tree_dir,
                     ours_only,
                 },
+            )?;
+        }
+        Task::Bench {
+            command: BenchTask::Helm { cases, runs },
+        } => {
+            let status = nested_cargo()
+                .args([
+                    "build",
+                    "--quiet",
+                    "--release",
+                    "-p",
+                    "driftless-cli",
+                    "-p",
+                    "driftless-helm",
+                    "--bin",
+                    "driftless",
+                    "--example",
+                    "render_bench",
+                ])
+                .status()
+                .context("running cargo build")?;
+            if !status.success() {
+                bail!("building driftless failed");
+            }
+            let release = target_dir().join("release");
+            xtask::bench_helm::run_bench(
+                &release.join("driftless"),
+                &release.join("examples/render_bench"),
+                &xtask::bench_helm::HelmOptions { cases, runs },
             )?;
         }
         Task::PushImage { tag } => {
