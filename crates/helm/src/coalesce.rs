@@ -113,6 +113,13 @@ fn coalesce_chart_values(chart: &Chart, dest: &mut Map<String, Value>, merge: bo
 
 /// `coalesceTablesFullKey`: `src` under `dst`, `dst` authoritative.
 pub fn coalesce_tables(dst: &mut Map<String, Value>, mut src: Map<String, Value>, merge: bool) {
+    // A user's null removes a key only when it overrides a non-null default; a null over a
+    // null (or over nothing) is kept, as Helm v3.21 does.
+    let nullifies_default: std::collections::HashSet<String> = dst
+        .iter()
+        .filter(|(key, value)| value.is_null() && src.get(*key).is_some_and(|v| !v.is_null()))
+        .map(|(key, _)| key.clone())
+        .collect();
     for (key, value) in dst.iter() {
         if value.is_null() {
             src.insert(key.clone(), Value::Null);
@@ -120,9 +127,10 @@ pub fn coalesce_tables(dst: &mut Map<String, Value>, mut src: Map<String, Value>
     }
     for (key, value) in src {
         match dst.get_mut(&key) {
-            Some(Value::Null) if !merge => {
+            Some(Value::Null) if !merge && nullifies_default.contains(&key) => {
                 dst.remove(&key);
             }
+            Some(Value::Null) => {}
             None => {
                 dst.insert(key, value);
             }
@@ -182,6 +190,18 @@ mod tests {
         assert_eq!(
             Value::Object(merged),
             json!({"a": 5, "b": {"c": 2.0, "d": null}, "e": null})
+        );
+    }
+
+    #[test]
+    fn a_null_over_a_null_default_or_a_new_key_is_kept_in_a_table() {
+        // Checked against helm v3.21.4: `b: {x: null, q: null}` over `b: {x: null, y: 1}`.
+        let parent = chart("app", "b:\n  x:\n  y: 1\nc: {z: 2}\n", vec![]);
+        let values = map(json!({"b": {"x": null, "q": null}, "c": {"z": null}}));
+        let out = coalesce_values(&parent, &values);
+        assert_eq!(
+            Value::Object(out),
+            json!({"b": {"x": null, "q": null, "y": 1.0}, "c": {}})
         );
     }
 
