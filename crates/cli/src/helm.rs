@@ -5,11 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Args;
 use driftless_helm::render::{Capabilities, KubeVersion, default_api_versions};
-use driftless_helm::template::{TemplateOptions, output, render_release};
+use driftless_helm::template::{DEFAULT_KUBE_VERSION, TemplateOptions, output, render_release};
 use driftless_helm::{Chart, strvals, values};
-
-/// Helm's default when `--kube-version` is not given (what `helm template` v3.22 reports).
-const DEFAULT_KUBE_VERSION: &str = "v1.37.0";
 
 #[derive(Args)]
 pub struct TemplateArgs {

@@ -52,6 +52,19 @@ enum KustomizeCommand {
         /// (`github.com/org/repo//path?ref=v1`). Off by default.
         #[arg(long)]
         enable_remote: bool,
+        /// Render `helmCharts` (kustomize's `--enable-helm`), in process: no `helm` binary is
+        /// run, and charts must already be in the chart home.
+        #[arg(long)]
+        enable_helm: bool,
+        /// Accepted for kustomize compatibility and ignored: charts render in process.
+        #[arg(long, value_name = "COMMAND", hide = true)]
+        helm_command: Option<String>,
+        /// `.Capabilities.KubeVersion` for every chart.
+        #[arg(long, value_name = "VERSION")]
+        helm_kube_version: Option<String>,
+        /// Extra `.Capabilities.APIVersions` for every chart.
+        #[arg(long, value_name = "API_VERSION", value_delimiter = ',')]
+        helm_api_versions: Vec<String>,
     },
 }
 
@@ -73,6 +86,10 @@ fn main() -> anyhow::Result<()> {
                     dir,
                     no_load_restrictions,
                     enable_remote,
+                    enable_helm,
+                    helm_command: _,
+                    helm_kube_version,
+                    helm_api_versions,
                 },
         } => {
             let dir = std::path::absolute(&dir)?;
@@ -85,6 +102,11 @@ fn main() -> anyhow::Result<()> {
             let options = driftless_kustomize::BuildOptions {
                 restrict_to_root: !no_load_restrictions,
                 remote,
+                helm: driftless_kustomize::HelmOptions {
+                    enabled: enable_helm,
+                    kube_version: helm_kube_version,
+                    api_versions: helm_api_versions,
+                },
             };
             match driftless_kustomize::build_yaml(&driftless_kustomize::fs::DiskFs, &dir, &options)
             {

@@ -166,3 +166,132 @@ fn remote_bases_and_files_are_fetched_only_when_enabled() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A chart with a CRD, a hook, a test hook and a default that is null.
+const CHART: &[(&str, &str)] = &[
+    (
+        "charts/web/Chart.yaml",
+        "apiVersion: v2\nname: web\nversion: 1.0.0\nkubeVersion: '>=1.25.0-0'\n",
+    ),
+    (
+        "charts/web/values.yaml",
+        "replicas: 1\nmessage: default\nresources:\n  limits:\n  requests:\n    cpu: 1m\n",
+    ),
+    (
+        "charts/web/templates/deployment.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n  namespace: {{ .Release.Namespace }}\nspec:\n  replicas: {{ .Values.replicas }}\n  template:\n    spec:\n      containers:\n      - name: web\n        env:\n        - name: MESSAGE\n          value: {{ .Values.message | quote }}\n        - name: KUBE\n          value: {{ .Capabilities.KubeVersion.Version | quote }}\n        resources:\n          {{- toYaml .Values.resources | nindent 10 }}\n",
+    ),
+    (
+        "charts/web/templates/job.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{ .Release.Name }}-migrate\n  annotations:\n    helm.sh/hook: pre-install\n",
+    ),
+    (
+        "charts/web/templates/test.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-test\n  annotations:\n    helm.sh/hook: test\n",
+    ),
+    (
+        "charts/web/crds/crd.yaml",
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: things.example.com\n",
+    ),
+    ("extra.yaml", "message: from the extra file\n"),
+];
+
+/// Documents as JSON, sorted, so outputs compare regardless of kustomize's reordering.
+fn documents(text: &str) -> Vec<serde_json::Value> {
+    let mut docs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .filter(|v: &serde_json::Value| !v.is_null())
+        .collect();
+    docs.sort_by_key(|d| d.to_string());
+    docs
+}
+
+#[test]
+fn helm_charts_render_as_the_real_helm_template_with_the_same_values() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), CHART);
+    write(
+        dir.path(),
+        &[(
+            "kustomization.yaml",
+            "namespace: other\nhelmCharts:\n- name: web\n  releaseName: shop\n  namespace: apps\n  includeCRDs: true\n  skipTests: true\n  valuesInline:\n    replicas: 3\n  additionalValuesFiles: [extra.yaml]\n",
+        )],
+    );
+    let out = driftless(
+        &[
+            "kustomize",
+            "build",
+            "--enable-helm",
+            "--helm-kube-version",
+            "1.33.0",
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ours = String::from_utf8(out.stdout).unwrap();
+
+    // What kustomize hands the real helm: the chart's values with the inline ones over
+    // them (nulls dropped), then the additional file.
+    let merged = dir.path().join("merged.yaml");
+    std::fs::write(
+        &merged,
+        "replicas: 3\nmessage: default\nresources:\n  requests:\n    cpu: 1m\n",
+    )
+    .unwrap();
+    let chart = dir.path().join("charts/web");
+    let extra = dir.path().join("extra.yaml");
+    let helm = driftless_testenv::charts::helm(&[
+        "template",
+        "shop",
+        chart.to_str().unwrap(),
+        "--namespace",
+        "apps",
+        "-f",
+        merged.to_str().unwrap(),
+        "-f",
+        extra.to_str().unwrap(),
+        "--kube-version",
+        "1.33.0",
+        "--include-crds",
+        "--skip-tests",
+    ])
+    .unwrap();
+    assert_eq!(documents(&ours), documents(&helm));
+    // Helm-rendered objects keep their namespace, and the build annotation is stripped.
+    assert!(ours.contains("namespace: apps") && !ours.contains("namespace: other"));
+    assert!(!ours.contains("helm-generated") && !ours.contains("shop-test"));
+    assert!(ours.contains("limits: null") && ours.contains("from the extra file"));
+
+    // Off unless enabled, with kustomize's message.
+    let out = driftless(&["kustomize", "build"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("trouble configuring builtin HelmChartInflationGenerator")
+            && stderr.contains("must specify --enable-helm"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_helm_chart_missing_from_the_chart_home_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[(
+            "kustomization.yaml",
+            "helmCharts:\n- name: podinfo\n  repo: https://stefanprodan.github.io/podinfo\n  version: 6.7.1\n",
+        )],
+    );
+    let out = driftless(&["kustomize", "build", "--enable-helm"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("charts/podinfo-6.7.1/podinfo") && stderr.contains("not pulled"),
+        "{stderr}"
+    );
+}

@@ -9,6 +9,10 @@ use crate::manifests::{self, Hook, Manifest};
 use crate::render::{self, Capabilities, ReleaseOptions};
 use crate::schema;
 
+/// `.Capabilities.KubeVersion` when `--kube-version` is not given (what `helm template`
+/// v3.22 reports).
+pub const DEFAULT_KUBE_VERSION: &str = "v1.37.0";
+
 /// What `helm template` is given besides the chart and values.
 #[derive(Clone, Debug)]
 pub struct TemplateOptions {

@@ -84,10 +84,12 @@ pub fn build_objects(
         crate::decrypt::decrypt_sources(fs, Path::new(ROOT), &dir, identities)
             .map_err(BuildError::DecryptSources)?;
     }
-    // Like Flux: any file of the artifact may be referenced, not only those under the path.
+    // Like Flux: any file of the artifact may be referenced, not only those under the path;
+    // and, like Flux, `helmCharts` are refused (HelmRelease is how charts are installed).
     let options = BuildOptions {
         restrict_to_root: false,
         remote: None,
+        helm: Default::default(),
     };
     let resources = build(fs, &dir, &options).map_err(|e| BuildError::Kustomize(e.to_string()))?;
     let mut objects = Vec::with_capacity(resources.len());

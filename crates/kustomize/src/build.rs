@@ -9,6 +9,7 @@ use std::rc::Rc;
 use crate::config::TransformerConfig;
 use crate::fs::FileSystem;
 use crate::generators::{self, GeneratedKind};
+use crate::helm_charts::{self, HelmOptions};
 use crate::loader::Loader;
 use crate::openapi::{Schema, Schemas};
 use crate::origin::{self, Origin};
@@ -32,6 +33,8 @@ pub struct BuildOptions {
     pub restrict_to_root: bool,
     /// Fetches remote files and Git bases; without one they are refused.
     pub remote: Option<Rc<dyn Remote>>,
+    /// `helmCharts`: off unless enabled, as kustomize's `--enable-helm`.
+    pub helm: HelmOptions,
 }
 
 impl Default for BuildOptions {
@@ -39,6 +42,7 @@ impl Default for BuildOptions {
         BuildOptions {
             restrict_to_root: true,
             remote: None,
+            helm: HelmOptions::default(),
         }
     }
 }
@@ -48,6 +52,7 @@ impl std::fmt::Debug for BuildOptions {
         f.debug_struct("BuildOptions")
             .field("restrict_to_root", &self.restrict_to_root)
             .field("remote", &self.remote.is_some())
+            .field("helm", &self.helm)
             .finish()
     }
 }
@@ -57,6 +62,7 @@ pub(crate) struct Context {
     pub schemas: RefCell<Option<Schemas>>,
     /// The top kustomization asks for build metadata: track origins.
     pub tracking: bool,
+    pub helm: HelmOptions,
 }
 
 impl Context {
@@ -80,6 +86,7 @@ pub fn build(fs: &dyn FileSystem, dir: &Path, options: &BuildOptions) -> Result<
     let context = Context {
         schemas: RefCell::new(None),
         tracking: !metadata.is_empty(),
+        helm: options.helm.clone(),
     };
     target.set_schema(&context)?;
     let mut accumulated = target.accumulate(&context, Accumulator::default())?;
@@ -119,6 +126,14 @@ pub fn output_node(resource: &Resource) -> Node {
             "alpha.config.kubernetes.io/transformations",
             Node::string(Origin::list_annotation(&resource.transformations)),
         );
+    }
+    // A build annotation kustomize strips, whoever wrote it.
+    if let Some(annotations) = node
+        .get_mut("metadata")
+        .and_then(|m| m.get_mut("annotations"))
+        .and_then(Node::as_map_mut)
+    {
+        annotations.remove(helm_charts::HELM_GENERATED);
     }
     // kustomize tags every object with internal annotations while it works and rewrites the
     // annotations as strings when it strips them; an annotation map left empty goes.
@@ -599,15 +614,11 @@ impl<'a> Target<'a> {
                 .absorb(resource)
                 .map_err(|e| e.context(format!("merging from generator {}", args.name)))?;
         }
-        if k.helm_charts.as_ref().is_some_and(|c| !c.is_empty())
-            || k.helm_chart_inflation_generator
-                .as_ref()
-                .is_some_and(|c| !c.is_empty())
-        {
-            return Err(Error::new(format!(
-                "{}: helmCharts are not supported",
-                self.where_()
-            )));
+        for mut resource in helm_charts::generate(k, &self.loader, &context.helm)? {
+            resource.origin = builtin_origin("HelmChartInflationGenerator");
+            accumulated
+                .absorb(resource)
+                .map_err(|e| e.context("merging from generator HelmChartInflationGenerator"))?;
         }
         for config in self.plugin_configs(context, k.generators.iter().flatten())? {
             let by = self.plugin_origin(&config);

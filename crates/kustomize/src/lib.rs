@@ -21,6 +21,7 @@ pub mod fieldspec;
 pub mod fs;
 pub mod generators;
 pub mod hash;
+pub mod helm_charts;
 pub mod loader;
 pub mod openapi;
 pub mod origin;
@@ -37,3 +38,4 @@ pub use build::{BuildOptions, build, build_yaml};
 /// name the same `driftless-yaml` version it was built with.
 pub use driftless_yaml as yaml;
 pub use error::{Error, Result};
+pub use helm_charts::HelmOptions;

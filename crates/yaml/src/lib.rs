@@ -378,6 +378,27 @@ impl Node {
     }
 }
 
+impl Node {
+    /// A JSON value as a node: strings that would read as another type are quoted.
+    pub fn from_json(value: &serde_json::Value) -> Node {
+        use serde_json::Value;
+        match value {
+            Value::Null => Node::null(),
+            Value::Bool(b) => Node::plain(b.to_string()),
+            Value::Number(n) => Node::plain(n.to_string()),
+            Value::String(s) => Node::string(s.clone()),
+            Value::Array(items) => Node::Seq(items.iter().map(Node::from_json).collect()),
+            Value::Object(map) => {
+                let mut mapping = Mapping::new();
+                for (key, value) in map {
+                    mapping.insert(key.clone(), Node::from_json(value));
+                }
+                Node::Map(mapping)
+            }
+        }
+    }
+}
+
 fn parse_int(value: &str) -> Option<i64> {
     let cleaned = value.replace('_', "");
     let (negative, digits) = match cleaned.strip_prefix('-') {
