@@ -744,3 +744,17 @@ fn crd_definitions_add_name_references_for_custom_kinds() {
         "labels go where the schema says"
     );
 }
+
+#[test]
+fn hash_transformer_in_transformers_hashes_generated_names_once_more_as_kustomize_does() {
+    // kubectl kustomize (v5.5.0) prints cfg-h29d89cmmt-h29d89cmmt here: the plugin hashes,
+    // and the build's own hashing runs again at the end.
+    let docs = build_ok(&[(
+        "kustomization.yaml",
+        "configMapGenerator:\n- name: cfg\n  literals: [a=1]\ntransformers:\n- |-\n  apiVersion: builtin\n  kind: HashTransformer\n  metadata:\n    name: h\n",
+    )]);
+    assert_eq!(
+        at(find(&docs, "ConfigMap"), "metadata.name"),
+        "cfg-h29d89cmmt-h29d89cmmt"
+    );
+}

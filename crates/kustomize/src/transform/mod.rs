@@ -60,6 +60,9 @@ pub enum Transformer {
     },
     Replacements(Vec<replacements::Replacement>),
     ValueAdd(plugins::ValueAdd),
+    /// The content-hash suffix on generated names, run where configured (it runs again at the
+    /// end of the build, as kustomize's does).
+    Hash,
 }
 
 impl Transformer {
@@ -78,6 +81,7 @@ impl Transformer {
             Transformer::Image { .. } => "ImageTagTransformer",
             Transformer::Replacements(_) => "ReplacementTransformer",
             Transformer::ValueAdd(_) => "ValueAddTransformer",
+            Transformer::Hash => "HashTransformer",
         }
     }
 
@@ -115,6 +119,7 @@ impl Transformer {
             Transformer::Image { image, specs } => images::apply(resmap, image, specs),
             Transformer::Replacements(list) => replacements::apply(resmap, list),
             Transformer::ValueAdd(v) => v.apply(resmap),
+            Transformer::Hash => hash::add_name_hashes(resmap),
         }
     }
 }

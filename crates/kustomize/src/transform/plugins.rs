@@ -165,6 +165,7 @@ pub fn transformers(resource: &Resource, loader: &Loader<'_>) -> Result<Vec<Tran
             Transformer::Replacements(replacements::load(&config.replacements, loader)?)
         }
         "ValueAddTransformer" => Transformer::ValueAdd(ValueAdd::configure(config, loader)?),
+        "HashTransformer" => Transformer::Hash,
         other => {
             return Err(Error::new(format!(
                 "unsupported built-in transformer {other}"
