@@ -700,6 +700,7 @@ impl<'a> Target<'a> {
             config.kind(),
             config.name(),
         )
+        .in_namespace(config.namespace())
     }
 }
 

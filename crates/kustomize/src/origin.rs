@@ -10,8 +10,8 @@ pub struct Origin {
     pub path: String,
     /// The file that configured the generator or transformer.
     pub configured_in: String,
-    /// The plugin: apiVersion, kind and (for plugin objects) name.
-    pub configured_by: Option<(String, String, String)>,
+    /// The plugin: apiVersion, kind and (for plugin objects) name and namespace.
+    pub configured_by: Option<(String, String, String, String)>,
 }
 
 impl Origin {
@@ -25,9 +25,22 @@ impl Origin {
     pub fn plugin(configured_in: String, api_version: &str, kind: &str, name: &str) -> Origin {
         Origin {
             configured_in,
-            configured_by: Some((api_version.to_owned(), kind.to_owned(), name.to_owned())),
+            configured_by: Some((
+                api_version.to_owned(),
+                kind.to_owned(),
+                name.to_owned(),
+                String::new(),
+            )),
             ..Default::default()
         }
+    }
+
+    /// The plugin object's namespace, for `configuredBy`.
+    pub fn in_namespace(mut self, namespace: &str) -> Origin {
+        if let Some(by) = &mut self.configured_by {
+            by.3 = namespace.to_owned();
+        }
+        self
     }
 
     fn to_node(&self) -> Node {
@@ -38,12 +51,15 @@ impl Origin {
         if !self.configured_in.is_empty() {
             map.insert("configuredIn", Node::string(&self.configured_in));
         }
-        if let Some((api_version, kind, name)) = &self.configured_by {
+        if let Some((api_version, kind, name, namespace)) = &self.configured_by {
             let mut by = Mapping::new();
             by.insert("apiVersion", Node::string(api_version));
             by.insert("kind", Node::string(kind));
             if !name.is_empty() {
                 by.insert("name", Node::string(name));
+            }
+            if !namespace.is_empty() {
+                by.insert("namespace", Node::string(namespace));
             }
             map.insert("configuredBy", Node::Map(by));
         }

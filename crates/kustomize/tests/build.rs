@@ -758,3 +758,32 @@ fn hash_transformer_in_transformers_hashes_generated_names_once_more_as_kustomiz
         "cfg-h29d89cmmt-h29d89cmmt"
     );
 }
+
+#[test]
+fn build_metadata_names_the_plugin_objects_namespace() {
+    // As kubectl kustomize (v5.5.0) prints it.
+    let docs = build_ok(&[
+        (
+            "kustomization.yaml",
+            "resources: [r.yaml]\ntransformers: [t.yaml]\nbuildMetadata: [transformerAnnotations, originAnnotations]\n",
+        ),
+        (
+            "r.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n",
+        ),
+        (
+            "t.yaml",
+            "apiVersion: builtin\nkind: LabelTransformer\nmetadata:\n  name: lt\n  namespace: someNs\nlabels:\n  a: b\nfieldSpecs:\n- path: metadata/labels\n  create: true\n",
+        ),
+    ]);
+    let annotations = find(&docs, "ConfigMap")
+        .get_path(&["metadata", "annotations"])
+        .and_then(|a| a.get("alpha.config.kubernetes.io/transformations"))
+        .and_then(Node::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        annotations,
+        "- configuredIn: t.yaml\n  configuredBy:\n    apiVersion: builtin\n    kind: LabelTransformer\n    name: lt\n    namespace: someNs\n"
+    );
+}
