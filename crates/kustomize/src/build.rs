@@ -267,7 +267,9 @@ impl Default for Accumulator {
     fn default() -> Accumulator {
         Accumulator {
             resmap: ResMap::new(),
-            config: TransformerConfig::defaults(),
+            // Empty, as kustomize's: each kustomization merges the defaults (with its own
+            // `configurations:`) in after its resources.
+            config: TransformerConfig::default(),
             vars: Vec::new(),
         }
     }
@@ -462,11 +464,21 @@ impl<'a> Target<'a> {
             self.accumulate_resource(context, &mut accumulated, &mut seen, path)
                 .map_err(|e| e.context("accumulating resources"))?;
         }
-        for path in k.configurations.iter().flatten() {
-            let text = self.loader.load_string(path)?;
-            let config = TransformerConfig::from_yaml(&text, path)?;
-            accumulated.config.merge(&config)?;
+        // kustomize's MakeTransformerConfig: the `configurations:` files merged together, then
+        // into the defaults; that merged into what the resources brought.
+        let mut own = TransformerConfig::defaults();
+        if let Some(paths) = k.configurations.as_ref().filter(|p| !p.is_empty()) {
+            let mut configured = TransformerConfig::default();
+            for path in paths {
+                let text = self.loader.load_string(path)?;
+                configured.merge(&TransformerConfig::from_yaml(&text, path)?)?;
+            }
+            own.merge(&configured)?;
         }
+        accumulated
+            .config
+            .merge(&own)
+            .map_err(|e| e.context("merging config"))?;
         for path in k.crds.iter().flatten() {
             let text = self.loader.load_string(path)?;
             let config = transform::crds::config_from_crds(&text, path)?;

@@ -65,6 +65,7 @@ impl TransformerConfig {
                 let mut config: TransformerConfig =
                     crate::types::from_node(&node).unwrap_or_default();
                 config.name_suffix = config.name_prefix.clone();
+                config.sort();
                 config
             })
             .clone()
@@ -80,8 +81,9 @@ impl TransformerConfig {
             .map_err(|e| Error::new(format!("{file}: invalid transformer configuration: {e}")))
     }
 
-    /// Adds `other`'s field specs; duplicates are dropped, a spec differing only in `create`
-    /// is a conflict.
+    /// Adds `other`'s field specs as kustomize's `TransformerConfig.Merge` does: an incoming
+    /// spec whose kind selector covers one already there on the same path is dropped (a spec
+    /// differing only in `create` is a conflict); then every table is sorted by kind.
     pub fn merge(&mut self, other: &TransformerConfig) -> Result<()> {
         merge_specs(&mut self.name_prefix, &other.name_prefix)?;
         merge_specs(&mut self.name_suffix, &other.name_suffix)?;
@@ -103,16 +105,37 @@ impl TransformerConfig {
                 None => self.name_reference.push(incoming.clone()),
             }
         }
+        self.sort();
         Ok(())
+    }
+
+    /// kustomize's `sortFields`: each table ordered by its specs' kinds (stable here; Go's
+    /// unstable sort only reorders specs of one kind, whose order does not matter).
+    fn sort(&mut self) {
+        for specs in [
+            &mut self.name_prefix,
+            &mut self.name_suffix,
+            &mut self.namespace,
+            &mut self.common_labels,
+            &mut self.labels,
+            &mut self.template_labels,
+            &mut self.common_annotations,
+            &mut self.var_reference,
+            &mut self.images,
+            &mut self.replicas,
+        ] {
+            specs.sort_by_cached_key(|spec| spec.gvk().type_order_key());
+        }
+        self.name_reference
+            .sort_by_cached_key(|reference| reference.gvk().type_order_key());
     }
 }
 
 pub fn merge_specs(into: &mut Vec<FieldSpec>, from: &[FieldSpec]) -> Result<()> {
     for spec in from {
+        // kustomize's `effectivelyEquals`: the incoming spec's kinds select the existing one.
         match into.iter().find(|existing| {
-            existing.path == spec.path
-                && existing.gvk().is_selected_by(&spec.gvk())
-                && spec.gvk().is_selected_by(&existing.gvk())
+            existing.path == spec.path && existing.gvk().is_selected_by(&spec.gvk())
         }) {
             Some(existing) if existing.create != spec.create => {
                 return Err(Error::new(format!(

@@ -46,6 +46,23 @@ impl Gvk {
         crate::openapi::is_cluster_scoped(self)
     }
 
+    /// kyaml's `Gvk.IsLessThan` as a key: the default legacy rank of the kind, then
+    /// group/version/kind with empty parts sorting last.
+    pub fn type_order_key(&self) -> (i64, String) {
+        let rank = DEFAULT_ORDER_FIRST
+            .iter()
+            .position(|k| *k == self.kind)
+            .map(|i| i as i64 - DEFAULT_ORDER_FIRST.len() as i64)
+            .or_else(|| {
+                DEFAULT_ORDER_LAST
+                    .iter()
+                    .position(|k| *k == self.kind)
+                    .map(|i| i as i64 + 1)
+            })
+            .unwrap_or(0);
+        (rank, self.legacy_sort_string())
+    }
+
     fn legacy_sort_string(&self) -> String {
         let or = |s: &str, empty: &'static str| {
             if s.is_empty() {

@@ -787,3 +787,32 @@ fn build_metadata_names_the_plugin_objects_namespace() {
         "- configuredIn: t.yaml\n  configuredBy:\n    apiVersion: builtin\n    kind: LabelTransformer\n    name: lt\n    namespace: someNs\n"
     );
 }
+
+#[test]
+fn a_kind_scoped_configuration_replaces_the_default_spec_of_the_same_path() {
+    // kubectl kustomize (v5.5.0): only the Foo is prefixed, once. kustomize merges the
+    // defaults into the configured spec, and the kind-less default is "already there".
+    let files = [
+        (
+            "kustomization.yaml",
+            "namePrefix: p-\nconfigurations: [c.yaml]\nresources: [r.yaml]\n",
+        ),
+        (
+            "c.yaml",
+            "namePrefix:\n- path: metadata/name\n  kind: Foo\n",
+        ),
+        (
+            "r.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n---\napiVersion: x/v1\nkind: Foo\nmetadata:\n  name: foo\n",
+        ),
+    ];
+    let docs = build_ok(&files);
+    assert_eq!(at(find(&docs, "ConfigMap"), "metadata.name"), "cm");
+    assert_eq!(at(find(&docs, "Foo"), "metadata.name"), "p-foo");
+
+    // The same path with another `create` is kustomize's conflict.
+    let mut conflicting = files;
+    conflicting[0].1 = "nameSuffix: -s\nconfigurations: [c.yaml]\nresources: [r.yaml]\n";
+    conflicting[1].1 = "nameSuffix:\n- path: metadata/name\n  kind: Foo\n  create: true\n";
+    assert!(build_err(&conflicting).contains("conflicting fieldspecs"));
+}
