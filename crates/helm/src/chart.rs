@@ -135,7 +135,9 @@ impl Chart {
                     chart.lock = Some(lock);
                 }
                 "values.yaml" => {
-                    crate::values::parse(&text()).map_err(|e| wrap(e.to_string()))?;
+                    // Read once, as Helm reads it: loading checks it, rendering uses it.
+                    let read = crate::values::parse_go(&text()).map_err(|e| wrap(e.to_string()))?;
+                    chart.processed_values = Some(read);
                     chart.values = Some(file.data);
                 }
                 "values.schema.json" => chart.schema = Some(file.data),
