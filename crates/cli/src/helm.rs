@@ -106,8 +106,10 @@ fn user_values(args: &TemplateArgs) -> anyhow::Result<serde_json::Map<String, se
         let (key, json) = pair
             .split_once('=')
             .with_context(|| format!("failed parsing --set-json data {pair}"))?;
-        let value: serde_json::Value = serde_json::from_str(json)
+        let mut value: serde_json::Value = serde_json::from_str(json)
             .with_context(|| format!("failed parsing --set-json data {pair}"))?;
+        // Go's JSON decoding: every number a float64.
+        values::go_numbers(&mut value);
         strvals::set_at(key, value, &mut merged)?;
     }
     for text in &args.set {

@@ -155,7 +155,7 @@ fn length(v: &Value) -> Result<i64, FuncError> {
 
 fn index_of(i: &Value, len: usize, cap: usize) -> Result<usize, FuncError> {
     let n = match i {
-        Value::Int(n) => *n,
+        Value::Int(n) | Value::Int64(n) => *n,
         Value::Nil | Value::Missing => return call_err("cannot index slice/array with nil"),
         other => {
             return call_err(format!(
@@ -254,7 +254,7 @@ fn slice(item: &Value, indexes: &[Value]) -> Result<Value, FuncError> {
 fn basic_kind(v: &Value) -> Option<u8> {
     match v {
         Value::Bool(_) => Some(0),
-        Value::Int(_) => Some(1),
+        Value::Int(_) | Value::Int64(_) => Some(1),
         Value::Float(_) => Some(2),
         Value::String(_) => Some(3),
         _ => None,
@@ -281,7 +281,7 @@ pub(crate) fn eq(a: &Value, others: &[Value]) -> Result<bool, FuncError> {
         } else {
             match (a, b) {
                 (Value::Bool(x), Value::Bool(y)) => x == y,
-                (Value::Int(x), Value::Int(y)) => x == y,
+                (Value::Int(x) | Value::Int64(x), Value::Int(y) | Value::Int64(y)) => x == y,
                 (Value::Float(x), Value::Float(y)) => x == y,
                 (Value::String(x), Value::String(y)) => x == y,
                 _ => {
@@ -327,7 +327,7 @@ pub(crate) fn lt(a: &Value, b: &Value) -> Result<bool, FuncError> {
         ));
     }
     Ok(match (a, b) {
-        (Value::Int(x), Value::Int(y)) => x < y,
+        (Value::Int(x) | Value::Int64(x), Value::Int(y) | Value::Int64(y)) => x < y,
         (Value::Float(x), Value::Float(y)) => x < y,
         (Value::String(x), Value::String(y)) => x < y,
         _ => return call_err("invalid type for comparison"),

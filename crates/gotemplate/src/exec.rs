@@ -258,14 +258,19 @@ impl<'a> State<'a> {
                     }
                 }
             }
-            Value::Int(n) => {
+            Value::Int(n) | Value::Int64(n) => {
                 if decl.len() > 1 {
                     return self.err(format!(
                         "can't use {n} to iterate over more than one variable"
                     ));
                 }
+                // The items have the integer's own type.
+                let item = |i: i64| match val {
+                    Value::Int64(_) => Value::Int64(i),
+                    _ => Value::Int(i),
+                };
                 for i in 0..*n {
-                    if one(self, Value::Int(i), Value::Int(i))? {
+                    if one(self, item(i), item(i))? {
                         break;
                     }
                 }

@@ -113,7 +113,7 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
         if chars.peek() == Some(&'*') {
             chars.next();
             match args.get(argi) {
-                Some(Value::Int(n)) => {
+                Some(Value::Int(n) | Value::Int64(n)) => {
                     if *n < 0 {
                         spec.minus = true;
                     }
@@ -130,7 +130,7 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             if chars.peek() == Some(&'*') {
                 chars.next();
                 match args.get(argi) {
-                    Some(Value::Int(n)) if *n >= 0 => {
+                    Some(Value::Int(n) | Value::Int64(n)) if *n >= 0 => {
                         spec.prec = Some((*n as usize).min(1_000_000))
                     }
                     _ => out.push_str("%!(BADPREC)"),
@@ -209,7 +209,7 @@ fn write_value(out: &mut String, v: &Value, verb: char, spec: &Spec) {
             'v' | 't' => pad(out, if *b { "true" } else { "false" }, spec),
             _ => bad_verb(out, v, verb),
         },
-        Value::Int(i) => fmt_int(out, *i, verb, spec, v),
+        Value::Int(i) | Value::Int64(i) => fmt_int(out, *i, verb, spec, v),
         Value::Float(f) => fmt_float(out, *f, verb, spec, v),
         Value::String(s) => fmt_str(out, s, verb, spec, v),
         Value::List(items) => {

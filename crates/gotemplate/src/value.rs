@@ -20,7 +20,11 @@ pub enum Value {
     /// A nil interface (JSON `null`). Selecting a field of it is a "nil pointer" error.
     Nil,
     Bool(bool),
+    /// Go's `int` (lengths, indexes, `atoi`, Go template literals).
     Int(i64),
+    /// Go's `int64`: Sprig's arithmetic and Helm's `--set` integers. Compares and prints as
+    /// `Int` does; only its type name (and `deepEqual` against an `int`) tell it apart.
+    Int64(i64),
     Float(f64),
     String(String),
     List(Arc<Vec<Value>>),
@@ -100,7 +104,7 @@ fn rank(v: &Value) -> u8 {
     match v {
         Value::Missing | Value::Nil => 0,
         Value::Bool(_) => 1,
-        Value::Int(_) | Value::Float(_) => 2,
+        Value::Int(_) | Value::Int64(_) | Value::Float(_) => 2,
         Value::String(_) => 3,
         Value::List(_) => 4,
         Value::Map(_) => 5,
@@ -114,8 +118,11 @@ fn rank(v: &Value) -> u8 {
 pub fn key_order(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        (Value::Int(x), Value::Int(y)) => x.cmp(y),
-        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+        (Value::Int(x) | Value::Int64(x), Value::Int(y) | Value::Int64(y)) => x.cmp(y),
+        (
+            Value::Int(_) | Value::Int64(_) | Value::Float(_),
+            Value::Int(_) | Value::Int64(_) | Value::Float(_),
+        ) => {
             let (x, y) = (a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
             match (x.is_nan(), y.is_nan()) {
                 (true, true) => Ordering::Equal,
@@ -263,7 +270,7 @@ impl Value {
         match self {
             Value::Missing | Value::Nil | Value::Func(_) => J::Null,
             Value::Bool(b) => J::Bool(*b),
-            Value::Int(i) => J::from(*i),
+            Value::Int(i) | Value::Int64(i) => J::from(*i),
             Value::Float(f) => {
                 if f.fract() == 0.0 && f.abs() < 1e15 {
                     J::from(*f as i64)
@@ -306,7 +313,7 @@ impl Value {
         match self {
             Value::Missing | Value::Nil => false,
             Value::Bool(b) => *b,
-            Value::Int(i) => *i != 0,
+            Value::Int(i) | Value::Int64(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
             Value::String(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
@@ -322,7 +329,7 @@ impl Value {
 
     pub fn as_f64(&self) -> Option<f64> {
         match self {
-            Value::Int(i) => Some(*i as f64),
+            Value::Int(i) | Value::Int64(i) => Some(*i as f64),
             Value::Float(f) => Some(*f),
             _ => None,
         }
@@ -341,6 +348,7 @@ impl Value {
             Value::Missing | Value::Nil => "<nil>".into(),
             Value::Bool(_) => "bool".into(),
             Value::Int(_) => "int".into(),
+            Value::Int64(_) => "int64".into(),
             Value::Float(_) => "float64".into(),
             Value::String(_) => "string".into(),
             Value::List(_) => "[]interface {}".into(),
@@ -362,6 +370,7 @@ impl Value {
             Value::Missing | Value::Nil => "invalid",
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
+            Value::Int64(_) => "int64",
             Value::Float(_) => "float64",
             Value::String(_) => "string",
             Value::List(_) => "slice",
@@ -391,7 +400,7 @@ impl Value {
         match (self, other) {
             (Value::Missing | Value::Nil, Value::Missing | Value::Nil) => true,
             (Value::Bool(a), Value::Bool(b)) => a == b,
-            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::Int(a), Value::Int(b)) | (Value::Int64(a), Value::Int64(b)) => a == b,
             (Value::Float(a), Value::Float(b)) => a == b,
             (Value::String(a), Value::String(b)) => a == b,
             (Value::List(a), Value::List(b)) => {

@@ -55,7 +55,7 @@ pub enum TemplateError {
         "values don't meet the specifications of the schema(s) in the following chart(s):\n{0}"
     )]
     Schema(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Render(#[from] render::RenderError),
     #[error(transparent)]
     Sort(#[from] manifests::SortError),

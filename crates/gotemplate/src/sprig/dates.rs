@@ -30,7 +30,7 @@ impl Object for Time {
     }
     fn call_method(&self, name: &str, args: Vec<Value>) -> Result<Value, FuncError> {
         match name {
-            "Unix" => Ok(Value::Int(self.0.timestamp())),
+            "Unix" => Ok(Value::Int64(self.0.timestamp())),
             "Year" => Ok(Value::Int(i64::from(chrono::Datelike::year(&self.0)))),
             "UTC" => Ok(time_value(self.0.with_timezone(&Utc).fixed_offset())),
             _ => {
@@ -56,7 +56,7 @@ fn to_time(v: &Value) -> DateTime<FixedOffset> {
             .to_go_string()
             .and_then(|s| parse_layout("2006-01-02 15:04:05.999999999 -0700 MST", &s))
             .unwrap_or_else(now),
-        Value::Int(secs) => Utc
+        Value::Int(secs) | Value::Int64(secs) => Utc
             .timestamp_opt(*secs, 0)
             .single()
             .unwrap_or_default()

@@ -195,10 +195,10 @@ pub(super) fn register(m: &mut FuncMap) {
     add(m, "mulf", AtLeast(1), |a| fold(&a[0], &a[1..], Op::Mul));
     add(m, "divf", AtLeast(1), |a| fold(&a[0], &a[1..], Op::Div));
     add(m, "duration", Arity::Exact(1), |a| {
-        // Sprig reads only strings and int64s; template integers are taken as int64 here.
+        // Sprig reads only strings and int64s: a template's `int` literal is 0 seconds.
         let n = match &a[0] {
             Value::String(s) => s.parse::<i64>().unwrap_or(0),
-            Value::Int(i) => *i,
+            Value::Int64(i) => *i,
             _ => 0,
         };
         Ok(Value::String(seconds_string(n.clamp(
@@ -209,7 +209,7 @@ pub(super) fn register(m: &mut FuncMap) {
     add(m, "durationRound", Arity::Exact(1), |a| {
         let d: i64 = match &a[0] {
             Value::String(s) => parse_duration(s).unwrap_or(0),
-            Value::Int(i) => *i,
+            Value::Int64(i) => *i,
             _ => 0,
         };
         let u = d.unsigned_abs();

@@ -48,7 +48,7 @@ pub(crate) fn encode(out: &mut String, v: &Value, html: bool, level: Option<usiz
     match v {
         Value::Missing | Value::Nil | Value::Func(_) => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Int(i) | Value::Int64(i) => out.push_str(&i.to_string()),
         Value::Float(f) => out.push_str(&float(*f)),
         Value::String(s) => string(out, s, html),
         Value::List(l) => {

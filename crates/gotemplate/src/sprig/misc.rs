@@ -238,38 +238,38 @@ impl Object for SemVer {
 
 pub(super) fn register(m: &mut FuncMap) {
     use Arity::{AtLeast, Exact};
-    // Integer arithmetic, through cast.ToInt64 as Sprig does.
+    // Integer arithmetic, through cast.ToInt64 as Sprig does, giving Go's int64.
     add(m, "add1", Exact(1), |a| {
-        Ok(Value::Int(to_int64(&a[0]).wrapping_add(1)))
+        Ok(Value::Int64(to_int64(&a[0]).wrapping_add(1)))
     });
     add(m, "add", AtLeast(0), |a| {
-        Ok(Value::Int(
+        Ok(Value::Int64(
             a.iter().map(to_int64).fold(0i64, i64::wrapping_add),
         ))
     });
     add(m, "sub", Exact(2), |a| {
-        Ok(Value::Int(to_int64(&a[0]).wrapping_sub(to_int64(&a[1]))))
+        Ok(Value::Int64(to_int64(&a[0]).wrapping_sub(to_int64(&a[1]))))
     });
     add(m, "mul", AtLeast(1), |a| {
-        Ok(Value::Int(
+        Ok(Value::Int64(
             a.iter().map(to_int64).fold(1i64, i64::wrapping_mul),
         ))
     });
     add(m, "div", Exact(2), |a| match to_int64(&a[1]) {
         0 => fail("runtime error: integer divide by zero"),
-        b => Ok(Value::Int(to_int64(&a[0]).wrapping_div(b))),
+        b => Ok(Value::Int64(to_int64(&a[0]).wrapping_div(b))),
     });
     add(m, "mod", Exact(2), |a| match to_int64(&a[1]) {
         0 => fail("runtime error: integer divide by zero"),
-        b => Ok(Value::Int(to_int64(&a[0]).wrapping_rem(b))),
+        b => Ok(Value::Int64(to_int64(&a[0]).wrapping_rem(b))),
     });
     for name in ["max", "biggest"] {
         add(m, name, AtLeast(1), |a| {
-            Ok(Value::Int(a.iter().map(to_int64).max().unwrap_or(0)))
+            Ok(Value::Int64(a.iter().map(to_int64).max().unwrap_or(0)))
         });
     }
     add(m, "min", AtLeast(1), |a| {
-        Ok(Value::Int(a.iter().map(to_int64).min().unwrap_or(0)))
+        Ok(Value::Int64(a.iter().map(to_int64).min().unwrap_or(0)))
     });
     add(m, "maxf", AtLeast(1), |a| {
         Ok(Value::Float(
@@ -291,7 +291,7 @@ pub(super) fn register(m: &mut FuncMap) {
         let places = arg_int(&a, 1)? as f64;
         let round_on = match a.get(2) {
             Some(Value::Float(f)) => *f,
-            Some(Value::Int(i)) => *i as f64,
+            Some(Value::Int(i) | Value::Int64(i)) => *i as f64,
             Some(other) => {
                 return Err(FuncError::Arg {
                     index: 2,
@@ -597,5 +597,57 @@ mod regex_tests {
         let re = super::regex(r"^[\w-\.]+$").unwrap();
         assert!(re.is_match("my-master.1"));
         assert!(!re.is_match("a b"));
+    }
+}
+
+#[cfg(test)]
+mod integer_type_tests {
+    use crate::sprig::run_full;
+
+    #[test]
+    fn arithmetic_gives_int64_and_literals_int_as_in_go() {
+        // Each line checked against helm v3.21.4 (Sprig v3).
+        assert_eq!(
+            run_full(
+                r#"{{ kindOf (add 1 2) }} {{ typeOf (len "ab") }} {{ kindOf (atoi "3") }} {{ kindOf (int64 3) }} {{ kindOf (int 3) }} {{ printf "%T" (mul 2 3) }}"#
+            ),
+            "int64 int int int64 int int64"
+        );
+        assert_eq!(
+            run_full(
+                "{{ deepEqual (add 1 1) 2 }} {{ eq (add 1 1) 2 }} {{ lt (add 1 1) 3 }} {{ deepEqual (int64 2) (add 1 1) }}"
+            ),
+            "false true true true"
+        );
+        assert_eq!(
+            run_full(r#"{{ duration 90 }} {{ duration (int64 90) }} {{ duration "90" }}"#),
+            "0s 1m30s 1m30s"
+        );
+        assert_eq!(
+            run_full(
+                "{{ range $i := (int64 2) }}{{ kindOf $i }},{{ end }} {{ range $i := 2 }}{{ kindOf $i }},{{ end }}"
+            ),
+            "int64,int64, int,int,"
+        );
+        assert_eq!(
+            run_full(r#"{{ index (list "a" "b" "c") (add 1 1) }} {{ printf "%*d" (add 3 0) 7 }}"#),
+            "c   7"
+        );
+    }
+
+    #[test]
+    fn an_int64_for_an_int_parameter_is_refused_as_in_go() {
+        let err = crate::Template::new("t")
+            .funcs(crate::sprig::full())
+            .parse(r#"{{ substr 0 (add 1 1) "abc" }}"#)
+            .map(|t| t.execute(&crate::Value::Nil))
+            .ok()
+            .and_then(Result::err)
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.ends_with("wrong type for value; expected int; got int64"),
+            "{err}"
+        );
     }
 }

@@ -81,7 +81,7 @@ pub(crate) const NIL_DEREF: &str =
 /// `cast.ToInt64`.
 pub(crate) fn to_int64(v: &Value) -> i64 {
     match v {
-        Value::Int(i) => *i,
+        Value::Int(i) | Value::Int64(i) => *i,
         Value::Float(f) => *f as i64,
         Value::Bool(b) => i64::from(*b),
         Value::String(s) => {
@@ -95,7 +95,7 @@ pub(crate) fn to_int64(v: &Value) -> i64 {
 /// `cast.ToFloat64`.
 pub(crate) fn to_float64(v: &Value) -> f64 {
     match v {
-        Value::Int(i) => *i as f64,
+        Value::Int(i) | Value::Int64(i) => *i as f64,
         Value::Float(f) => *f,
         Value::Bool(b) => f64::from(u8::from(*b)),
         Value::String(s) => s.parse().unwrap_or(0.0),

@@ -212,13 +212,13 @@ pub(super) fn register(m: &mut FuncMap) {
                 .all(|c| c.is_ascii_digit());
         Ok(Value::Int(if ok { v.parse().unwrap_or(0) } else { 0 }))
     });
-    add(m, "int64", Exact(1), |a| Ok(Value::Int(to_int64(&a[0]))));
+    add(m, "int64", Exact(1), |a| Ok(Value::Int64(to_int64(&a[0]))));
     add(m, "int", Exact(1), |a| Ok(Value::Int(to_int64(&a[0]))));
     add(m, "float64", Exact(1), |a| {
         Ok(Value::Float(to_float64(&a[0])))
     });
     add(m, "toDecimal", Exact(1), |a| {
-        Ok(Value::Int(
+        Ok(Value::Int64(
             i64::from_str_radix(&crate::print::sprint_value(&a[0]), 8).unwrap_or(0),
         ))
     });

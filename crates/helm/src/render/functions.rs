@@ -217,7 +217,7 @@ fn error_list(message: &str) -> Value {
 fn toml_value(value: &toml::Value) -> Value {
     match value {
         toml::Value::String(s) => Value::from(s.as_str()),
-        toml::Value::Integer(i) => Value::Int(*i),
+        toml::Value::Integer(i) => Value::Int64(*i),
         toml::Value::Float(f) => Value::Float(*f),
         toml::Value::Boolean(b) => Value::Bool(*b),
         toml::Value::Datetime(d) => Value::String(d.to_string()),

@@ -180,7 +180,7 @@ pub fn go_value(json: &Json) -> Value {
         Json::Null => Value::Nil,
         Json::Bool(b) => Value::Bool(*b),
         Json::Number(n) => match n.as_i64() {
-            Some(i) if !n.is_f64() => Value::Int(i),
+            Some(i) if !n.is_f64() => Value::Int64(i),
             _ => Value::Float(n.as_f64().unwrap_or(0.0)),
         },
         Json::String(s) => Value::String(s.clone()),

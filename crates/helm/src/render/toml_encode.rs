@@ -107,7 +107,7 @@ fn scalar(value: &Value) -> String {
     match value {
         Value::String(s) => quote(s),
         Value::Bool(b) => b.to_string(),
-        Value::Int(i) => i.to_string(),
+        Value::Int(i) | Value::Int64(i) => i.to_string(),
         Value::Float(f) if f.is_nan() => "nan".into(),
         Value::Float(f) if f.is_infinite() => (if *f > 0.0 { "inf" } else { "-inf" }).into(),
         Value::Float(f) => {
