@@ -816,3 +816,24 @@ fn a_kind_scoped_configuration_replaces_the_default_spec_of_the_same_path() {
     conflicting[1].1 = "nameSuffix:\n- path: metadata/name\n  kind: Foo\n  create: true\n";
     assert!(build_err(&conflicting).contains("conflicting fieldspecs"));
 }
+
+#[test]
+fn replacement_targets_select_and_reject_by_regular_expression() {
+    // kustomize's SelectorRegex (api v0.21, the library Flux builds with).
+    let docs = build_ok(&[
+        (
+            "kustomization.yaml",
+            "resources: [r.yaml]\nreplacements:\n- source: {kind: ConfigMap, name: src, fieldPath: data.v}\n  targets:\n  - select: {kind: Deployment|StatefulSet}\n    reject: [{name: .*-2}]\n    fieldPaths: [metadata.annotations.v]\n    options: {create: true}\n",
+        ),
+        (
+            "r.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: src\ndata:\n  v: x\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-1\n---\napiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db-1\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-2\n",
+        ),
+    ]);
+    let annotated: Vec<&str> = docs
+        .iter()
+        .filter(|d| d.get_path(&["metadata", "annotations", "v"]).is_some())
+        .map(|d| d.str_at(&["metadata", "name"]).unwrap_or_default())
+        .collect();
+    assert_eq!(annotated, ["app-1", "db-1"]);
+}

@@ -174,14 +174,39 @@ fn matches_labels(resource: &Resource, selector: &Selector) -> Result<bool> {
     Ok(labels && annotations)
 }
 
-fn selector_resid(selector: &Selector) -> ResId {
-    selector_id(
-        &selector.group,
-        &selector.version,
-        &selector.kind,
-        &selector.name,
-        &selector.namespace,
-    )
+/// A target's `select`/`reject` ids as kustomize's `SelectorRegex` reads them (the library
+/// Flux builds with): each part set is an anchored regular expression, so a plain name is
+/// matched exactly and `Deployment|StatefulSet` selects both kinds.
+struct IdPattern {
+    group: Option<regex::Regex>,
+    version: Option<regex::Regex>,
+    kind: Option<regex::Regex>,
+    name: Option<regex::Regex>,
+    namespace: Option<regex::Regex>,
+}
+
+impl IdPattern {
+    fn new(selector: &Selector) -> Result<IdPattern> {
+        use crate::transform::selector::anchored;
+        Ok(IdPattern {
+            group: anchored(&selector.group)?,
+            version: anchored(&selector.version)?,
+            kind: anchored(&selector.kind)?,
+            name: anchored(&selector.name)?,
+            namespace: anchored(&selector.namespace)?,
+        })
+    }
+
+    fn matches(&self, id: &ResId) -> bool {
+        let is = |re: &Option<regex::Regex>, value: &str| {
+            re.as_ref().is_none_or(|re| re.is_match(value))
+        };
+        is(&self.group, &id.gvk.group)
+            && is(&self.version, &id.gvk.version)
+            && is(&self.kind, &id.gvk.kind)
+            && is(&self.name, &id.name)
+            && (is(&self.namespace, &id.namespace) || is(&self.namespace, id.effective_namespace()))
+    }
 }
 
 fn has_id_part(selector: &Selector) -> bool {
@@ -201,7 +226,13 @@ fn apply_target(resmap: &mut ResMap, value: &Node, target: &TargetSelector) -> R
         .select
         .as_ref()
         .ok_or_else(|| Error::new("target must specify resources to select"))?;
-    let wanted = selector_resid(select);
+    let wanted = IdPattern::new(select)?;
+    let rejects = target
+        .reject
+        .iter()
+        .filter(|reject| has_id_part(reject))
+        .map(IdPattern::new)
+        .collect::<Result<Vec<_>>>()?;
     let default_paths = ["metadata.name".to_owned()];
     let paths: &[String] = if target.field_paths.is_empty() {
         &default_paths
@@ -225,13 +256,10 @@ fn apply_target(resmap: &mut ResMap, value: &Node, target: &TargetSelector) -> R
         }
         // Selected by any id, and rejected when any of its ids is rejected.
         let ids = resource.all_ids();
-        let selected = ids.iter().any(|id| id_selected_by(id, &wanted));
-        let rejected = target.reject.iter().any(|reject| {
-            has_id_part(reject)
-                && ids
-                    .iter()
-                    .any(|id| id_selected_by(id, &selector_resid(reject)))
-        });
+        let selected = ids.iter().any(|id| wanted.matches(id));
+        let rejected = rejects
+            .iter()
+            .any(|reject| ids.iter().any(|id| reject.matches(id)));
         if !selected || rejected {
             continue;
         }

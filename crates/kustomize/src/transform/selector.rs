@@ -18,7 +18,7 @@ pub struct Matcher {
     annotations: Option<LabelSelector>,
 }
 
-fn anchored(pattern: &str) -> Result<Option<Regex>> {
+pub(crate) fn anchored(pattern: &str) -> Result<Option<Regex>> {
     if pattern.is_empty() {
         return Ok(None);
     }
