@@ -44,10 +44,22 @@ pub fn parse_go_document(text: &str) -> Result<Value, String> {
     if text.trim().is_empty() {
         return Ok(Value::Null);
     }
-    let node = driftless_yaml::parse_one(text).map_err(|e| e.to_string())?;
+    let node =
+        driftless_yaml::parse_one_resolving_keys(text, yaml11_key).map_err(|e| e.to_string())?;
     let mut json = yaml11_json(&node);
     go_numbers(&mut json);
     Ok(json)
+}
+
+/// A plain mapping key as go-yaml v2 types it and `sigs.k8s.io/yaml` writes it back as a JSON
+/// key: `on`/`yes`/`y` are `"true"`, `off`/`no`/`n` `"false"`, `0x10` and `010` `"16"` and
+/// `"8"`. Other keys (floats among them) keep their text.
+fn yaml11_key(text: &str) -> Option<String> {
+    match resolve_yaml11(text) {
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) if n.is_i64() => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 /// A YAML node as go-yaml v2 decodes it into `interface{}`.
@@ -215,6 +227,20 @@ mod tests {
             Value::Object(map) => map,
             _ => Map::new(),
         }
+    }
+
+    #[test]
+    fn plain_keys_are_typed_and_repeated_keys_win_as_go_yaml_v2_reads_them() {
+        // Checked against helm v3.21.4: `toJson` of this map.
+        let read = parse_go(
+            "a:\n  y: 1\n  \"n\": 2\n  on: 3\n  010: 4\n  0x10: 5\n  1.5: 6\n  Off: 7\n  plain: 8\n  1_000: 9\n  k: 1\n  k: 2\n",
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(read),
+            json!({"a": {"1.5": 6.0, "1000": 9.0, "16": 5.0, "8": 4.0, "false": 7.0, "n": 2.0,
+                         "plain": 8.0, "true": 3.0, "k": 2.0}})
+        );
     }
 
     #[test]

@@ -16,7 +16,9 @@ mod emit;
 mod parse;
 
 pub use emit::{compare_keys, to_string, to_string_stream};
-pub use parse::{ParseError, parse_documents, parse_one, parse_one_last_key_wins};
+pub use parse::{
+    ParseError, parse_documents, parse_one, parse_one_last_key_wins, parse_one_resolving_keys,
+};
 
 /// How a scalar was (or should be) written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

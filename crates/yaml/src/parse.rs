@@ -26,11 +26,30 @@ pub fn parse_one_last_key_wins(text: &str) -> Result<Node, ParseError> {
     single(read_documents(text, true)?)
 }
 
+/// One document as go-yaml v2 decodes it into a Go map: every plain (unquoted, untagged)
+/// mapping key passed through `resolve_key` first (go-yaml types keys: `on:` is the key
+/// `true`), and a repeated key replacing the earlier value instead of being an error.
+pub fn parse_one_resolving_keys(
+    text: &str,
+    resolve_key: fn(&str) -> Option<String>,
+) -> Result<Node, ParseError> {
+    single(read(text, true, Some(resolve_key))?)
+}
+
 fn read_documents(text: &str, last_key_wins: bool) -> Result<Vec<Node>, ParseError> {
+    read(text, last_key_wins, None)
+}
+
+fn read(
+    text: &str,
+    last_key_wins: bool,
+    resolve_key: Option<fn(&str) -> Option<String>>,
+) -> Result<Vec<Node>, ParseError> {
     let mut reader = Reader {
         parser: Parser::new_from_str(text),
         anchors: HashMap::new(),
         last_key_wins,
+        resolve_key,
         expanded: 0,
         depth: 0,
     };
@@ -80,6 +99,8 @@ struct Reader<'a> {
     /// Anchored nodes with their size in nodes.
     anchors: HashMap<usize, (Node, usize)>,
     last_key_wins: bool,
+    /// See [`parse_one_resolving_keys`].
+    resolve_key: Option<fn(&str) -> Option<String>>,
     /// Nodes copied by alias expansion so far: bounded, so that nested aliases ("a billion
     /// laughs") cannot exhaust memory.
     expanded: usize,
@@ -236,6 +257,14 @@ impl<'a> Reader<'a> {
                     }
                 }
                 continue;
+            }
+            let mut key = key;
+            if let Some(resolve) = self.resolve_key
+                && key.style == Style::Plain
+                && key.tag.is_none()
+                && let Some(resolved) = resolve(&key.value)
+            {
+                key.value = resolved;
             }
             if map.contains_key(&key.value) {
                 if self.last_key_wins {
