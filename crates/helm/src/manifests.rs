@@ -202,7 +202,8 @@ struct Head {
 
 impl Head {
     fn read(document: &str) -> Result<Head, String> {
-        let node = driftless_yaml::parse_one(document).map_err(|e| e.to_string())?;
+        // go-yaml v2 (Helm's reader) lets a repeated key replace the earlier one.
+        let node = driftless_yaml::parse_one_last_key_wins(document).map_err(|e| e.to_string())?;
         if !node.is_null() && node.as_map().is_none() {
             return Err("error unmarshaling JSON: json: cannot unmarshal a non-object into Go value of type releaseutil.SimpleHead".into());
         }
@@ -296,5 +297,23 @@ mod tests {
         assert_eq!(kinds, ["Service", "Deployment", "Alpha", "Zeta"]);
         assert_eq!(hooks.len(), 1);
         assert_eq!(hooks[0].events, ["pre-install"]);
+    }
+
+    #[test]
+    fn a_repeated_key_is_not_an_error_and_the_last_wins_as_in_helm() {
+        // helm v3.21.4 renders this document as written.
+        let files = BTreeMap::from([(
+            "c/templates/a.yaml".to_owned(),
+            "kind: Service
+kind: ConfigMap
+metadata:
+  name: a
+  name: b
+"
+            .to_owned(),
+        )]);
+        let (_, manifests) = sort(&files).unwrap();
+        assert_eq!(manifests[0].kind, "ConfigMap");
+        assert_eq!(manifests[0].name, "b");
     }
 }
