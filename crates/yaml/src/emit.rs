@@ -3,18 +3,51 @@
 
 use super::{Mapping, Node, Scalar, Style, resolve_plain};
 
+/// How a document is laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Sequences under a key indented by two more (go-yaml v3's encoder) instead of at the
+    /// key's indentation (go-yaml v2's, kustomize's).
+    pub indent_sequences: bool,
+    /// Long flow scalars folded at a space past 80 columns (go-yaml v2) or never (v3).
+    pub fold: bool,
+}
+
+impl Layout {
+    /// go-yaml v2's encoder: what `kustomize build` and `sigs.k8s.io/yaml` print.
+    pub const GO_YAML_V2: Layout = Layout {
+        indent_sequences: false,
+        fold: true,
+    };
+    /// go-yaml v3's encoder with an indent of two (Helm's `toYamlPretty`).
+    pub const GO_YAML_V3: Layout = Layout {
+        indent_sequences: true,
+        fold: false,
+    };
+}
+
 /// One document, without a `---` line.
 pub fn to_string(node: &Node) -> String {
+    to_string_with(node, Layout::GO_YAML_V2)
+}
+
+/// One document in `layout`, without a `---` line.
+pub fn to_string_with(node: &Node, layout: Layout) -> String {
     let mut out = String::new();
+    let w = Writer { layout };
     match node {
-        Node::Map(map) if !map.is_empty() => write_map(&mut out, map, 0, false),
-        Node::Seq(items) if !items.is_empty() => write_seq(&mut out, items, 0, false),
+        Node::Map(map) if !map.is_empty() => w.write_map(&mut out, map, 0, false),
+        Node::Seq(items) if !items.is_empty() => w.write_seq(&mut out, items, 0, false),
         other => {
-            write_inline(&mut out, other, 0);
+            w.write_inline(&mut out, other, 0);
             out.push('\n');
         }
     }
     out
+}
+
+struct Writer {
+    layout: Layout,
 }
 
 /// Documents separated by `---` lines, as `kustomize build` prints them.
@@ -33,66 +66,77 @@ fn indent(out: &mut String, n: usize) {
     out.extend(std::iter::repeat_n(' ', n));
 }
 
-/// A mapping's entries at `level`; when `continued`, the first entry goes on the current
-/// line (after a `- `).
-fn write_map(out: &mut String, map: &Mapping, level: usize, continued: bool) {
-    for (i, (key, value)) in map.entries.iter().enumerate() {
-        if i > 0 || !continued {
-            indent(out, level);
-        }
-        if key.len() > MAX_SIMPLE_KEY {
-            // Too long for an implicit key (readers may refuse one over 1024 characters):
-            // an explicit `? key` line, then `: value`, as Go's encoder writes it.
-            out.push_str("? ");
-            write_key(out, key);
-            out.push('\n');
-            indent(out, level);
-        } else {
-            write_key(out, key);
-        }
-        out.push(':');
-        match value {
-            Node::Map(child) if !child.is_empty() => {
-                out.push('\n');
-                write_map(out, child, level + 2, false);
+impl Writer {
+    /// A mapping's entries at `level`; when `continued`, the first entry goes on the current
+    /// line (after a `- `).
+    fn write_map(&self, out: &mut String, map: &Mapping, level: usize, continued: bool) {
+        for (i, (key, value)) in map.entries.iter().enumerate() {
+            if i > 0 || !continued {
+                indent(out, level);
             }
-            Node::Seq(items) if !items.is_empty() => {
+            if key.len() > MAX_SIMPLE_KEY {
+                // Too long for an implicit key (readers may refuse one over 1024 characters):
+                // an explicit `? key` line, then `: value`, as Go's encoder writes it.
+                out.push_str("? ");
+                write_key(out, key);
                 out.push('\n');
-                write_seq(out, items, level, false);
+                indent(out, level);
+            } else {
+                write_key(out, key);
             }
-            other => {
-                out.push(' ');
-                write_inline(out, other, level);
-                out.push('\n');
-            }
-        }
-    }
-}
-
-fn write_seq(out: &mut String, items: &[Node], level: usize, continued: bool) {
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 || !continued {
-            indent(out, level);
-        }
-        out.push_str("- ");
-        match item {
-            Node::Map(child) if !child.is_empty() => write_map(out, child, level + 2, true),
-            Node::Seq(inner) if !inner.is_empty() => write_seq(out, inner, level + 2, true),
-            other => {
-                write_inline(out, other, level);
-                out.push('\n');
+            out.push(':');
+            match value {
+                Node::Map(child) if !child.is_empty() => {
+                    out.push('\n');
+                    self.write_map(out, child, level + 2, false);
+                }
+                Node::Seq(items) if !items.is_empty() => {
+                    out.push('\n');
+                    let level = if self.layout.indent_sequences {
+                        level + 2
+                    } else {
+                        level
+                    };
+                    self.write_seq(out, items, level, false);
+                }
+                other => {
+                    out.push(' ');
+                    self.write_inline(out, other, level);
+                    out.push('\n');
+                }
             }
         }
     }
-}
 
-/// A scalar or an empty collection after `key: ` or `- `; block scalars continue on the
-/// following lines, indented under `level`.
-fn write_inline(out: &mut String, node: &Node, level: usize) {
-    match node {
-        Node::Map(_) => out.push_str("{}"),
-        Node::Seq(_) => out.push_str("[]"),
-        Node::Scalar(scalar) => write_scalar(out, scalar, level),
+    fn write_seq(&self, out: &mut String, items: &[Node], level: usize, continued: bool) {
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 || !continued {
+                indent(out, level);
+            }
+            out.push_str("- ");
+            match item {
+                Node::Map(child) if !child.is_empty() => {
+                    self.write_map(out, child, level + 2, true)
+                }
+                Node::Seq(inner) if !inner.is_empty() => {
+                    self.write_seq(out, inner, level + 2, true)
+                }
+                other => {
+                    self.write_inline(out, other, level);
+                    out.push('\n');
+                }
+            }
+        }
+    }
+
+    /// A scalar or an empty collection after `key: ` or `- `; block scalars continue on the
+    /// following lines, indented under `level`.
+    fn write_inline(&self, out: &mut String, node: &Node, level: usize) {
+        match node {
+            Node::Map(_) => out.push_str("{}"),
+            Node::Seq(_) => out.push_str("[]"),
+            Node::Scalar(scalar) => self.write_scalar(out, scalar, level),
+        }
     }
 }
 
@@ -146,62 +190,70 @@ fn write_uri_chars(out: &mut String, name: &str) {
     }
 }
 
-fn write_scalar(out: &mut String, scalar: &Scalar, level: usize) {
-    let value = scalar.value.as_str();
-    match scalar.tag.as_deref() {
-        None => {}
-        Some("!!str") => return write_string(out, value, level),
-        Some(core @ ("!!int" | "!!float" | "!!bool" | "!!null"))
-            if scalar.style != Style::Plain || scalar.kind() != resolve_plain(value) =>
-        {
-            out.push_str(core);
-            out.push(' ');
-            return write_double_quoted(out, value, Some(level + 2));
-        }
-        Some(_)
-            if matches!(
-                scalar.tag.as_deref(),
-                Some("!!int" | "!!float" | "!!bool" | "!!null")
-            ) => {}
-        Some(other) => {
-            write_tag(out, other);
-            out.push(' ');
-            return write_string(out, value, level);
-        }
+impl Writer {
+    /// Where a folded flow scalar continues, or None when this layout never folds.
+    fn fold_at(&self, level: usize) -> Option<usize> {
+        self.layout.fold.then_some(level + 2)
     }
-    match scalar.style {
-        Style::Plain if value.is_empty() => out.push_str("null"),
-        // As written in the input (only unnormalised output keeps these).
-        Style::Plain if analyze(value).plain_allowed => out.push_str(value),
-        Style::Plain | Style::String => write_string(out, value, level),
-        Style::SingleQuoted if analyze(value).single_allowed => {
-            write_single_quoted(out, value, Some(level + 2))
-        }
-        Style::DoubleQuoted => write_double_quoted(out, value, Some(level + 2)),
-        _ => write_string(out, value, level),
-    }
-}
 
-/// A string, in the style Go's YAML encoder picks: a literal block for multi-line text,
-/// double quotes for text another reader would take for a non-string, plain when the
-/// syntax allows, single quotes otherwise.
-fn write_string(out: &mut String, value: &str, level: usize) {
-    let analysis = analyze(value);
-    let indent = Some(level + 2);
-    if value.contains('\n') {
-        if analysis.block_allowed {
-            write_literal(out, value, level);
+    fn write_scalar(&self, out: &mut String, scalar: &Scalar, level: usize) {
+        let fold = self.fold_at(level);
+        let value = scalar.value.as_str();
+        match scalar.tag.as_deref() {
+            None => {}
+            Some("!!str") => return self.write_string(out, value, level),
+            Some(core @ ("!!int" | "!!float" | "!!bool" | "!!null"))
+                if scalar.style != Style::Plain || scalar.kind() != resolve_plain(value) =>
+            {
+                out.push_str(core);
+                out.push(' ');
+                return write_double_quoted(out, value, fold);
+            }
+            Some(_)
+                if matches!(
+                    scalar.tag.as_deref(),
+                    Some("!!int" | "!!float" | "!!bool" | "!!null")
+                ) => {}
+            Some(other) => {
+                write_tag(out, other);
+                out.push(' ');
+                return self.write_string(out, value, level);
+            }
+        }
+        match scalar.style {
+            Style::Plain if value.is_empty() => out.push_str("null"),
+            // As written in the input (only unnormalised output keeps these).
+            Style::Plain if analyze(value).plain_allowed => out.push_str(value),
+            Style::Plain | Style::String => self.write_string(out, value, level),
+            Style::SingleQuoted if analyze(value).single_allowed => {
+                write_single_quoted(out, value, fold)
+            }
+            Style::DoubleQuoted => write_double_quoted(out, value, fold),
+            _ => self.write_string(out, value, level),
+        }
+    }
+
+    /// A string, in the style Go's YAML encoder picks: a literal block for multi-line text,
+    /// double quotes for text another reader would take for a non-string, plain when the
+    /// syntax allows, single quotes otherwise.
+    fn write_string(&self, out: &mut String, value: &str, level: usize) {
+        let analysis = analyze(value);
+        let indent = self.fold_at(level);
+        if value.contains('\n') {
+            if analysis.block_allowed {
+                write_literal(out, value, level);
+            } else {
+                write_double_quoted(out, value, indent);
+            }
+        } else if yaml11_non_string(value) {
+            write_double_quoted(out, value, indent);
+        } else if analysis.plain_allowed {
+            write_plain(out, value, indent);
+        } else if analysis.single_allowed {
+            write_single_quoted(out, value, indent);
         } else {
             write_double_quoted(out, value, indent);
         }
-    } else if yaml11_non_string(value) {
-        write_double_quoted(out, value, indent);
-    } else if analysis.plain_allowed {
-        write_plain(out, value, indent);
-    } else if analysis.single_allowed {
-        write_single_quoted(out, value, indent);
-    } else {
-        write_double_quoted(out, value, indent);
     }
 }
 

@@ -15,7 +15,7 @@
 mod emit;
 mod parse;
 
-pub use emit::{compare_keys, to_string, to_string_stream};
+pub use emit::{Layout, compare_keys, to_string, to_string_stream, to_string_with};
 pub use parse::{
     ParseError, parse_documents, parse_one, parse_one_last_key_wins, parse_one_resolving_keys,
 };

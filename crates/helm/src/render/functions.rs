@@ -18,7 +18,7 @@ pub(super) fn helm_functions() -> FuncMap {
     add("toYaml", Func::new(Arity::Exact(1), |a| Ok(to_yaml(&a[0]))));
     add(
         "toYamlPretty",
-        Func::new(Arity::Exact(1), |a| Ok(to_yaml(&a[0]))),
+        Func::new(Arity::Exact(1), |a| Ok(to_yaml_pretty(&a[0]))),
     );
     add(
         "mustToYaml",
@@ -150,10 +150,19 @@ fn tpl(ctx: &mut Context<'_>, args: Vec<Value>) -> Result<Value, FuncError> {
 
 /// Helm's `toYaml`: `sigs.k8s.io/yaml.Marshal`, the final newline trimmed.
 pub(super) fn to_yaml(value: &Value) -> Value {
+    yaml_text(value, crate::yaml::to_yaml)
+}
+
+/// Helm's `toYamlPretty`: go-yaml v3's layout.
+fn to_yaml_pretty(value: &Value) -> Value {
+    yaml_text(value, crate::yaml::to_yaml_pretty)
+}
+
+fn yaml_text(value: &Value, write: fn(&serde_json::Value) -> String) -> Value {
     let json = value.to_json();
     let text = match &json {
         serde_json::Value::Null => "null\n".to_owned(),
-        other => crate::yaml::to_yaml(other),
+        other => write(other),
     };
     Value::String(text.strip_suffix('\n').unwrap_or(&text).to_owned())
 }
