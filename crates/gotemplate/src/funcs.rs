@@ -1,7 +1,6 @@
 //! The function registry: Go's `FuncMap`, open to callers (Helm's `include`, `tpl`,
 //! `required`, `toYaml` …), with functions that may execute templates of the running set.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -131,7 +130,8 @@ impl Func {
 }
 
 /// Functions by name.
-pub type FuncMap = BTreeMap<String, Func>;
+/// Functions by name; looked up for every identifier parsed and every call executed, so hashed.
+pub type FuncMap = std::collections::HashMap<String, Func>;
 
 /// Go's message for a wrong argument count.
 pub fn check_arity(name: &str, args: &[Value], want: usize) -> Result<(), FuncError> {
