@@ -5,7 +5,7 @@ use crate::path::{self, LeafKind};
 use crate::resid::{Gvk, ResId};
 use crate::resmap::ResMap;
 use crate::resource::Resource;
-use crate::transform::selector::LabelSelector;
+use crate::transform::selector::{IdPattern, LabelSelector};
 use crate::types::{
     self, FieldOptions, ReplacementField, Selector, SourceSelector, TargetSelector,
 };
@@ -172,41 +172,6 @@ fn matches_labels(resource: &Resource, selector: &Selector) -> Result<bool> {
         LabelSelector::parse(&selector.annotation_selector)?.matches(&resource.annotations())
     };
     Ok(labels && annotations)
-}
-
-/// A target's `select`/`reject` ids as kustomize's `SelectorRegex` reads them (the library
-/// Flux builds with): each part set is an anchored regular expression, so a plain name is
-/// matched exactly and `Deployment|StatefulSet` selects both kinds.
-struct IdPattern {
-    group: Option<regex::Regex>,
-    version: Option<regex::Regex>,
-    kind: Option<regex::Regex>,
-    name: Option<regex::Regex>,
-    namespace: Option<regex::Regex>,
-}
-
-impl IdPattern {
-    fn new(selector: &Selector) -> Result<IdPattern> {
-        use crate::transform::selector::anchored;
-        Ok(IdPattern {
-            group: anchored(&selector.group)?,
-            version: anchored(&selector.version)?,
-            kind: anchored(&selector.kind)?,
-            name: anchored(&selector.name)?,
-            namespace: anchored(&selector.namespace)?,
-        })
-    }
-
-    fn matches(&self, id: &ResId) -> bool {
-        let is = |re: &Option<regex::Regex>, value: &str| {
-            re.as_ref().is_none_or(|re| re.is_match(value))
-        };
-        is(&self.group, &id.gvk.group)
-            && is(&self.version, &id.gvk.version)
-            && is(&self.kind, &id.gvk.kind)
-            && is(&self.name, &id.name)
-            && (is(&self.namespace, &id.namespace) || is(&self.namespace, id.effective_namespace()))
-    }
 }
 
 fn has_id_part(selector: &Selector) -> bool {

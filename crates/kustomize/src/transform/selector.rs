@@ -3,22 +3,56 @@
 
 use regex::Regex;
 
+use crate::resid::{Gvk, ResId};
 use crate::resource::Resource;
 use crate::types::Selector;
 use crate::{Error, Result};
 
 /// A compiled [`Selector`].
 pub struct Matcher {
+    id: IdPattern,
+    labels: Option<LabelSelector>,
+    annotations: Option<LabelSelector>,
+}
+
+/// A selector's id parts (kustomize's `SelectorRegex`): each part set is an anchored regular
+/// expression, so a plain name matches exactly and `Deployment|StatefulSet` both kinds.
+pub(crate) struct IdPattern {
     group: Option<Regex>,
     version: Option<Regex>,
     kind: Option<Regex>,
     name: Option<Regex>,
     namespace: Option<Regex>,
-    labels: Option<LabelSelector>,
-    annotations: Option<LabelSelector>,
 }
 
-pub(crate) fn anchored(pattern: &str) -> Result<Option<Regex>> {
+fn is(re: &Option<Regex>, value: &str) -> bool {
+    re.as_ref().is_none_or(|re| re.is_match(value))
+}
+
+impl IdPattern {
+    pub(crate) fn new(selector: &Selector) -> Result<IdPattern> {
+        Ok(IdPattern {
+            group: anchored(&selector.group)?,
+            version: anchored(&selector.version)?,
+            kind: anchored(&selector.kind)?,
+            name: anchored(&selector.name)?,
+            namespace: anchored(&selector.namespace)?,
+        })
+    }
+
+    fn matches_type(&self, gvk: &Gvk) -> bool {
+        is(&self.group, &gvk.group) && is(&self.version, &gvk.version) && is(&self.kind, &gvk.kind)
+    }
+
+    /// One id: its type, name, and namespace as written or as it defaults.
+    pub(crate) fn matches(&self, id: &ResId) -> bool {
+        self.matches_type(&id.gvk)
+            && is(&self.name, &id.name)
+            && (is(&self.namespace, &id.namespace) || is(&self.namespace, id.effective_namespace()))
+    }
+}
+
+fn anchored(pattern: &str) -> Result<Option<Regex>> {
     if pattern.is_empty() {
         return Ok(None);
     }
@@ -34,11 +68,7 @@ pub(crate) fn anchored(pattern: &str) -> Result<Option<Regex>> {
 impl Matcher {
     pub fn new(selector: &Selector) -> Result<Matcher> {
         Ok(Matcher {
-            group: anchored(&selector.group)?,
-            version: anchored(&selector.version)?,
-            kind: anchored(&selector.kind)?,
-            name: anchored(&selector.name)?,
-            namespace: anchored(&selector.namespace)?,
+            id: IdPattern::new(selector)?,
             labels: (!selector.label_selector.is_empty())
                 .then(|| LabelSelector::parse(&selector.label_selector))
                 .transpose()?,
@@ -53,13 +83,11 @@ impl Matcher {
     pub fn matches(&self, resource: &Resource) -> bool {
         let current = resource.id();
         let original = resource.original_id();
-        let is = |re: &Option<Regex>, value: &str| re.as_ref().is_none_or(|re| re.is_match(value));
-        is(&self.group, &current.gvk.group)
-            && is(&self.version, &current.gvk.version)
-            && is(&self.kind, &current.gvk.kind)
-            && (is(&self.name, &original.name) || is(&self.name, &current.name))
-            && (is(&self.namespace, original.effective_namespace())
-                || is(&self.namespace, current.effective_namespace()))
+        let id = &self.id;
+        id.matches_type(&current.gvk)
+            && (is(&id.name, &original.name) || is(&id.name, &current.name))
+            && (is(&id.namespace, original.effective_namespace())
+                || is(&id.namespace, current.effective_namespace()))
             && self
                 .labels
                 .as_ref()
