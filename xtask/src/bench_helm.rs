@@ -7,6 +7,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
+use crate::bench_kustomize::{InProcess, in_process_run};
+
 pub struct HelmOptions {
     /// Case folders of the corpus to render (each must be an "ok" case).
     pub cases: Vec<String>,
@@ -33,7 +35,6 @@ pub fn corpus_dir() -> PathBuf {
 
 /// One case as `helm template` arguments after `template`.
 struct Case {
-    name: String,
     chart: PathBuf,
     release: String,
     /// Every flag after the release and chart.
@@ -81,7 +82,6 @@ fn read_case(corpus: &Path, name: &str) -> anyhow::Result<Case> {
         flags.push("--skip-tests".into());
     }
     Ok(Case {
-        name: name.to_owned(),
         chart: corpus.join(field("chart")),
         release: field("release"),
         flags,
@@ -129,12 +129,6 @@ fn time_process(command: &[String], home: &Path, runs: usize) -> anyhow::Result<
     Ok(times[times.len() / 2])
 }
 
-struct InProcess {
-    seconds: f64,
-    allocations: u64,
-    allocated_bytes: u64,
-}
-
 fn in_process(bench: &Path, case: &Case, iterations: usize) -> anyhow::Result<InProcess> {
     let mut command = Command::new(bench);
     command
@@ -143,23 +137,7 @@ fn in_process(bench: &Path, case: &Case, iterations: usize) -> anyhow::Result<In
         .arg("--name")
         .arg(&case.release)
         .args(&case.flags);
-    let output = command.output().context("running render_bench")?;
-    if !output.status.success() {
-        bail!(
-            "render_bench {} failed: {}",
-            case.name,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let json: serde_json::Value =
-        serde_json::from_slice(&output.stdout).context("reading render_bench output")?;
-    Ok(InProcess {
-        seconds: json["median_seconds"].as_f64().context("median_seconds")?,
-        allocations: json["allocations"].as_u64().context("allocations")?,
-        allocated_bytes: json["allocated_bytes"]
-            .as_u64()
-            .context("allocated_bytes")?,
-    })
+    in_process_run(command)
 }
 
 /// A chart of one ConfigMap: what start-up alone costs each tool.
@@ -198,7 +176,6 @@ pub fn run_bench(driftless: &Path, bench: &Path, options: &HelmOptions) -> anyho
     let ours_program = vec![driftless.display().to_string(), "helm".into()];
 
     let trivial = Case {
-        name: "trivial".into(),
         chart: work.path().join("trivial"),
         release: "trivial".into(),
         flags: Vec::new(),

@@ -255,10 +255,35 @@ fn time_processes(command: &[String], dirs: &[PathBuf], runs: usize) -> anyhow::
     Ok(totals[totals.len() / 2])
 }
 
-struct InProcess {
-    seconds: f64,
-    allocations: u64,
-    allocated_bytes: u64,
+/// What an in-process bench binary (`build_bench`, `render_bench`) prints: the median time of
+/// its iterations and the allocations of one run.
+pub(crate) struct InProcess {
+    pub seconds: f64,
+    pub allocations: u64,
+    pub allocated_bytes: u64,
+}
+
+/// Runs an in-process bench binary and reads its JSON line.
+pub(crate) fn in_process_run(mut command: Command) -> anyhow::Result<InProcess> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let output = command
+        .output()
+        .with_context(|| format!("running {program}"))?;
+    if !output.status.success() {
+        bail!(
+            "{program} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("reading {program}'s output"))?;
+    Ok(InProcess {
+        seconds: json["median_seconds"].as_f64().context("median_seconds")?,
+        allocations: json["allocations"].as_u64().context("allocations")?,
+        allocated_bytes: json["allocated_bytes"]
+            .as_u64()
+            .context("allocated_bytes")?,
+    })
 }
 
 fn in_process(bench: &Path, tree: &Path, iterations: usize) -> anyhow::Result<InProcess> {
@@ -267,22 +292,7 @@ fn in_process(bench: &Path, tree: &Path, iterations: usize) -> anyhow::Result<In
     for env in ENVIRONMENTS {
         command.arg(format!("overlays/{env}"));
     }
-    let output = command.output().context("running build_bench")?;
-    if !output.status.success() {
-        bail!(
-            "build_bench failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let json: serde_json::Value =
-        serde_json::from_slice(&output.stdout).context("reading build_bench output")?;
-    Ok(InProcess {
-        seconds: json["median_seconds"].as_f64().context("median_seconds")?,
-        allocations: json["allocations"].as_u64().context("allocations")?,
-        allocated_bytes: json["allocated_bytes"]
-            .as_u64()
-            .context("allocated_bytes")?,
-    })
+    in_process_run(command)
 }
 
 /// Same output from both, document for document, or the comparison means nothing.
