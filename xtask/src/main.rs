@@ -191,6 +191,31 @@ const CONTROLLERS: [&str; 4] = [
     "notification-controller",
 ];
 
+/// Release builds of the `driftless` CLI and one in-process bench example of `package`;
+/// returns the release directory.
+fn build_driftless_and_example(package: &str, example: &str) -> anyhow::Result<PathBuf> {
+    let status = nested_cargo()
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "driftless-cli",
+            "-p",
+            package,
+            "--bin",
+            "driftless",
+            "--example",
+            example,
+        ])
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("building driftless failed");
+    }
+    Ok(target_dir().join("release"))
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Task::Crds { check } => {
@@ -352,26 +377,7 @@ fn main() -> anyhow::Result<()> {
                     ours_only,
                 },
         } => {
-            let status = nested_cargo()
-                .args([
-                    "build",
-                    "--quiet",
-                    "--release",
-                    "-p",
-                    "driftless-cli",
-                    "-p",
-                    "driftless-kustomize",
-                    "--bin",
-                    "driftless",
-                    "--example",
-                    "build_bench",
-                ])
-                .status()
-                .context("running cargo build")?;
-            if !status.success() {
-                bail!("building driftless failed");
-            }
-            let release = target_dir().join("release");
+            let release = build_driftless_and_example("driftless-kustomize", "build_bench")?;
             xtask::bench_kustomize::run(
                 &release.join("driftless"),
                 &release.join("examples/build_bench"),
@@ -386,26 +392,7 @@ fn main() -> anyhow::Result<()> {
         Task::Bench {
             command: BenchTask::Helm { cases, runs },
         } => {
-            let status = nested_cargo()
-                .args([
-                    "build",
-                    "--quiet",
-                    "--release",
-                    "-p",
-                    "driftless-cli",
-                    "-p",
-                    "driftless-helm",
-                    "--bin",
-                    "driftless",
-                    "--example",
-                    "render_bench",
-                ])
-                .status()
-                .context("running cargo build")?;
-            if !status.success() {
-                bail!("building driftless failed");
-            }
-            let release = target_dir().join("release");
+            let release = build_driftless_and_example("driftless-helm", "render_bench")?;
             xtask::bench_helm::run_bench(
                 &release.join("driftless"),
                 &release.join("examples/render_bench"),
