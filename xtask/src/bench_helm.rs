@@ -47,40 +47,13 @@ fn read_case(corpus: &Path, name: &str) -> anyhow::Result<Case> {
         .with_context(|| format!("reading {}/case.json", dir.display()))?;
     let case: serde_json::Value = serde_json::from_str(&text)?;
     let field = |key: &str| case[key].as_str().unwrap_or_default().to_owned();
-    let list = |key: &str| -> Vec<String> {
-        case[key]
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     if field("expect") != "ok" {
         bail!("case {name} is an error case; only rendering cases are benchmarked");
     }
-    if !list("set").is_empty() {
+    if case["set"].as_array().is_some_and(|set| !set.is_empty()) {
         bail!("case {name} uses --set, which the in-process bench does not take");
     }
-    let mut flags = vec!["--namespace".to_owned(), field("namespace")];
-    for values in list("values") {
-        flags.push("-f".into());
-        flags.push(dir.join(values).display().to_string());
-    }
-    flags.push("--kube-version".into());
-    flags.push(field("kubeVersion"));
-    for api in list("apiVersions") {
-        flags.push("--api-versions".into());
-        flags.push(api);
-    }
-    if case["includeCrds"].as_bool() == Some(true) {
-        flags.push("--include-crds".into());
-    }
-    if case["skipTests"].as_bool() == Some(true) {
-        flags.push("--skip-tests".into());
-    }
+    let flags = driftless_testenv::charts::corpus_case_args(&dir, &case);
     Ok(Case {
         chart: corpus.join(field("chart")),
         release: field("release"),

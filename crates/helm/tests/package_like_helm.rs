@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use driftless_helm::{Chart, package};
-use driftless_testenv::charts::helm;
+use driftless_testenv::charts::{corpus_case_args, helm};
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/helm")
@@ -22,41 +22,6 @@ fn read_tree(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
             out.push((name.to_string_lossy().replace('\\', "/"), data));
         }
     }
-}
-
-/// `helm template` arguments of a case, without the chart.
-fn case_args(case_dir: &Path, case: &serde_json::Value) -> Vec<String> {
-    let text = |key: &str| case[key].as_str().unwrap_or_default().to_owned();
-    let list = |key: &str| {
-        case[key]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect::<Vec<_>>()
-    };
-    let mut args = vec!["--namespace".to_owned(), text("namespace")];
-    for file in list("values") {
-        args.push("-f".into());
-        args.push(case_dir.join(file).to_string_lossy().into_owned());
-    }
-    for set in list("set") {
-        args.push("--set".into());
-        args.push(set);
-    }
-    args.push("--kube-version".into());
-    args.push(text("kubeVersion"));
-    for api in list("apiVersions") {
-        args.push("--api-versions".into());
-        args.push(api);
-    }
-    if case["includeCrds"].as_bool() == Some(true) {
-        args.push("--include-crds".into());
-    }
-    if case["skipTests"].as_bool() == Some(true) {
-        args.push("--skip-tests".into());
-    }
-    args
 }
 
 /// Standard output, or `None` when helm refuses the chart.
@@ -104,7 +69,7 @@ fn packed_charts_render_as_their_directories() {
         std::fs::write(&archive, packed).expect("writing the archive");
 
         let release = case["release"].as_str().unwrap_or("release");
-        let args = case_args(&case_dir, &case);
+        let args = corpus_case_args(&case_dir, &case);
         let from_archive = template(release, &archive, &args);
         let Some(from_dir) = template(release, &chart_dir, &args) else {
             // A chart helm refuses as a directory (dependencies not vendored) is refused packed.

@@ -209,3 +209,40 @@ async fn serve(State(state): State<Arc<ServerState>>, request: Request) -> Respo
         Err(_) => status(StatusCode::NOT_FOUND),
     }
 }
+
+/// A case of the shared Helm conformance corpus (`case.json` in `case_dir`) as `helm template`
+/// arguments after the release and chart: namespace, values files, `--set`, kube version,
+/// API versions, CRDs and tests, in the order the corpus' `run.py` gives them.
+pub fn corpus_case_args(case_dir: &Path, case: &serde_json::Value) -> Vec<String> {
+    let text = |key: &str| case[key].as_str().unwrap_or_default().to_owned();
+    let list = |key: &str| {
+        case[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    let mut args = vec!["--namespace".to_owned(), text("namespace")];
+    for file in list("values") {
+        args.push("-f".into());
+        args.push(case_dir.join(file).to_string_lossy().into_owned());
+    }
+    for set in list("set") {
+        args.push("--set".into());
+        args.push(set);
+    }
+    args.push("--kube-version".into());
+    args.push(text("kubeVersion"));
+    for api in list("apiVersions") {
+        args.push("--api-versions".into());
+        args.push(api);
+    }
+    if case["includeCrds"].as_bool() == Some(true) {
+        args.push("--include-crds".into());
+    }
+    if case["skipTests"].as_bool() == Some(true) {
+        args.push("--skip-tests".into());
+    }
+    args
+}
