@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use crate::bench_kustomize::{InProcess, in_process_run};
+use crate::bench_kustomize::{InProcess, in_process_run, stdout_of};
 
 pub struct HelmOptions {
     /// Case folders of the corpus to render (each must be an "ok" case).
@@ -72,22 +72,14 @@ fn template_command(program: &[String], case: &Case) -> Vec<String> {
 }
 
 fn run(command: &[String], home: &Path) -> anyhow::Result<Vec<u8>> {
-    let output = Command::new(&command[0])
+    let mut process = Command::new(&command[0]);
+    process
         .args(&command[1..])
         // The real helm reads its config and cache directories; keep them empty and private.
         .env("HELM_CONFIG_HOME", home.join("config"))
         .env("HELM_CACHE_HOME", home.join("cache"))
-        .env("HELM_DATA_HOME", home.join("data"))
-        .output()
-        .with_context(|| format!("running {}", command[0]))?;
-    if !output.status.success() {
-        bail!(
-            "{} failed: {}",
-            command.join(" "),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(output.stdout)
+        .env("HELM_DATA_HOME", home.join("data"));
+    stdout_of(process)
 }
 
 /// Median wall time of `runs` runs of `command`.

@@ -264,19 +264,11 @@ pub(crate) struct InProcess {
 }
 
 /// Runs an in-process bench binary and reads its JSON line.
-pub(crate) fn in_process_run(mut command: Command) -> anyhow::Result<InProcess> {
+pub(crate) fn in_process_run(command: Command) -> anyhow::Result<InProcess> {
     let program = command.get_program().to_string_lossy().into_owned();
-    let output = command
-        .output()
-        .with_context(|| format!("running {program}"))?;
-    if !output.status.success() {
-        bail!(
-            "{program} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .with_context(|| format!("reading {program}'s output"))?;
+    let stdout = stdout_of(command)?;
+    let json: serde_json::Value =
+        serde_json::from_slice(&stdout).with_context(|| format!("reading {program}'s output"))?;
     Ok(InProcess {
         seconds: json["median_seconds"].as_f64().context("median_seconds")?,
         allocations: json["allocations"].as_u64().context("allocations")?,
@@ -296,20 +288,34 @@ fn in_process(bench: &Path, tree: &Path, iterations: usize) -> anyhow::Result<In
 }
 
 /// Same output from both, document for document, or the comparison means nothing.
+/// A command's standard output; its standard error in the error when it fails.
+pub(crate) fn stdout_of(mut command: Command) -> anyhow::Result<Vec<u8>> {
+    let shown = format!(
+        "{} {}",
+        command.get_program().to_string_lossy(),
+        command
+            .get_args()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let output = command
+        .output()
+        .with_context(|| format!("running {shown}"))?;
+    if !output.status.success() {
+        bail!(
+            "{shown} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(output.stdout)
+}
+
 fn check_same_output(ours: &Path, go: &[String], dir: &Path) -> anyhow::Result<()> {
-    let run = |command: &[String]| -> anyhow::Result<Vec<u8>> {
-        let output = Command::new(&command[0])
-            .args(&command[1..])
-            .arg(dir)
-            .output()?;
-        if !output.status.success() {
-            bail!(
-                "{} failed: {}",
-                command.join(" "),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        Ok(output.stdout)
+    let run = |command: &[String]| {
+        let mut process = Command::new(&command[0]);
+        process.args(&command[1..]).arg(dir);
+        stdout_of(process)
     };
     let ours_command = vec![
         ours.display().to_string(),
