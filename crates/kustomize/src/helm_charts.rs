@@ -76,10 +76,9 @@ struct HelmChart {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct HelmGlobals {
+    // `configHome` is read by kustomize only to run the helm binary, which is not run here.
     #[serde(default)]
     chart_home: String,
-    #[serde(default)]
-    config_home: String,
 }
 
 /// The deprecated `helmChartInflationGenerator` entry, which kustomize converts.
@@ -94,8 +93,6 @@ struct HelmChartArgs {
     chart_repo_url: String,
     #[serde(default)]
     chart_home: String,
-    #[serde(default)]
-    helm_home: String,
     #[serde(default)]
     values: String,
     #[serde(default)]
@@ -113,10 +110,6 @@ fn lenient<T: serde::de::DeserializeOwned>(value: &Value, what: &str) -> Result<
 /// The charts and globals of a kustomization, the deprecated field folded in as kustomize's
 /// `FixKustomization` does.
 fn configured(k: &Kustomization) -> Result<(Vec<(HelmChart, Value)>, HelmGlobals)> {
-    let mut globals = match &k.helm_globals {
-        Some(value) => lenient(value, "helmGlobals")?,
-        None => HelmGlobals::default(),
-    };
     let mut charts = Vec::new();
     for value in k.helm_charts.iter().flatten() {
         charts.push((lenient(value, "helmCharts")?, value.clone()));
@@ -125,9 +118,6 @@ fn configured(k: &Kustomization) -> Result<(Vec<(HelmChart, Value)>, HelmGlobals
     for value in k.helm_chart_inflation_generator.iter().flatten() {
         let old: HelmChartArgs = lenient(value, "helmChartInflationGenerator")?;
         // Last non-empty wins.
-        if !old.helm_home.is_empty() {
-            legacy_globals.config_home = old.helm_home.clone();
-        }
         if !old.chart_home.is_empty() {
             legacy_globals.chart_home = old.chart_home.clone();
         }
@@ -143,9 +133,10 @@ fn configured(k: &Kustomization) -> Result<(Vec<(HelmChart, Value)>, HelmGlobals
         };
         charts.push((chart, value.clone()));
     }
-    if k.helm_globals.is_none() {
-        globals = legacy_globals;
-    }
+    let globals = match &k.helm_globals {
+        Some(value) => lenient(value, "helmGlobals")?,
+        None => legacy_globals,
+    };
     Ok((charts, globals))
 }
 
@@ -452,7 +443,6 @@ mod tests {
         };
         let globals = HelmGlobals {
             chart_home: "../vendor".into(),
-            ..HelmGlobals::default()
         };
         assert_eq!(
             chart_home(&pulled, &globals, Path::new("/k/app")),
