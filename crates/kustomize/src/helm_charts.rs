@@ -231,40 +231,27 @@ fn inflate(
         ));
     }
 
-    let read_values = |text: &str| {
-        values::parse_go(text).map_err(|e| format!("failed to parse {values_file}: {e}"))
+    let file_values = || {
+        let text = loader
+            .load_string(&values_file)
+            .map_err(|e| e.to_string())?;
+        values::parse_go(&text).map_err(|e| format!("failed to parse {values_file}: {e}"))
     };
     let inline = chart.values_inline.clone().unwrap_or_default();
-    let mut user_values = if inline.is_empty() {
-        read_values(
-            &loader
-                .load_string(&values_file)
-                .map_err(|e| e.to_string())?,
-        )?
-    } else {
-        match merge {
-            ValuesMerge::Replace => inline,
-            ValuesMerge::Override => {
-                let mut file = read_values(
-                    &loader
-                        .load_string(&values_file)
-                        .map_err(|e| e.to_string())?,
-                )?;
-                merge_values(&mut file, inline);
-                drop_nulls(&mut file);
-                file
-            }
-            ValuesMerge::Merge => {
-                let file = read_values(
-                    &loader
-                        .load_string(&values_file)
-                        .map_err(|e| e.to_string())?,
-                )?;
-                let mut merged = inline;
-                merge_values(&mut merged, file);
-                drop_nulls(&mut merged);
-                merged
-            }
+    let mut user_values = match merge {
+        _ if inline.is_empty() => file_values()?,
+        ValuesMerge::Replace => inline,
+        ValuesMerge::Override => {
+            let mut file = file_values()?;
+            merge_values(&mut file, inline);
+            drop_nulls(&mut file);
+            file
+        }
+        ValuesMerge::Merge => {
+            let mut merged = inline;
+            merge_values(&mut merged, file_values()?);
+            drop_nulls(&mut merged);
+            merged
         }
     };
     for text in additional {
