@@ -245,7 +245,7 @@ fn main() -> anyhow::Result<()> {
         Task::Test { args } => {
             xtask::prerequisites::ensure()?;
             let status = nested_cargo()
-                .args(["test", "--workspace"])
+                .args(["test", "--workspace", "--no-fail-fast"])
                 .args(&args)
                 .status()
                 .context("running cargo test")?;

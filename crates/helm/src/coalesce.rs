@@ -195,13 +195,13 @@ mod tests {
 
     #[test]
     fn a_null_over_a_null_default_or_a_new_key_is_kept_in_a_table() {
-        // Checked against helm v3.21.4: `b: {x: null, q: null}` over `b: {x: null, y: 1}`.
-        let parent = chart("app", "b:\n  x:\n  y: 1\nc: {z: 2}\n", vec![]);
+        // Checked against helm v3.21.4: `b: {x: null, q: null}` over `b: {x: null, w: 1}`.
+        let parent = chart("app", "b:\n  x:\n  w: 1\nc: {z: 2}\n", vec![]);
         let values = map(json!({"b": {"x": null, "q": null}, "c": {"z": null}}));
         let out = coalesce_values(&parent, &values);
         assert_eq!(
             Value::Object(out),
-            json!({"b": {"x": null, "q": null, "y": 1.0}, "c": {}})
+            json!({"b": {"x": null, "q": null, "w": 1.0}, "c": {}})
         );
     }
 
