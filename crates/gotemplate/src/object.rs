@@ -14,9 +14,35 @@ type Method = Arc<dyn Fn(Vec<Value>) -> Result<Value, FuncError> + Send + Sync>;
 #[derive(Clone, Default)]
 pub struct Struct {
     type_name: String,
-    fields: Vec<(String, Value, bool)>,
+    fields: Vec<Field>,
     methods: BTreeMap<String, (Arity, Method)>,
     string: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+struct Field {
+    name: String,
+    value: Value,
+    embedded: bool,
+    json: Option<JsonTag>,
+}
+
+/// A field's `json:"name,omitempty"` tag.
+#[derive(Clone, Debug)]
+struct JsonTag {
+    name: String,
+    omit_empty: bool,
+}
+
+impl JsonTag {
+    fn parse(tag: &str) -> Self {
+        let mut parts = tag.split(',');
+        let name = parts.next().unwrap_or_default().to_owned();
+        JsonTag {
+            name,
+            omit_empty: parts.any(|option| option == "omitempty"),
+        }
+    }
 }
 
 impl fmt::Debug for Struct {
@@ -39,13 +65,41 @@ impl Struct {
 
     /// A named field, in declaration order.
     pub fn field(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.fields.push((name.into(), value.into(), false));
+        self.fields.push(Field {
+            name: name.into(),
+            value: value.into(),
+            embedded: false,
+            json: None,
+        });
         self
     }
 
-    /// An embedded struct: its fields and methods are promoted, as in Go.
+    /// A named field with a Go `json` struct tag (`"home,omitempty"`): the name and the
+    /// omission `encoding/json` (and so `toJson` and `toYaml`) use.
+    pub fn tagged_field(
+        mut self,
+        name: impl Into<String>,
+        json_tag: &str,
+        value: impl Into<Value>,
+    ) -> Self {
+        self.fields.push(Field {
+            name: name.into(),
+            value: value.into(),
+            embedded: false,
+            json: Some(JsonTag::parse(json_tag)),
+        });
+        self
+    }
+
+    /// An embedded struct: its fields and methods are promoted, as in Go (and its JSON
+    /// fields are written inline, as `encoding/json` writes them).
     pub fn embed(mut self, name: impl Into<String>, value: Struct) -> Self {
-        self.fields.push((name.into(), Value::object(value), true));
+        self.fields.push(Field {
+            name: name.into(),
+            value: Value::object(value),
+            embedded: true,
+            json: None,
+        });
         self
     }
 
@@ -71,10 +125,25 @@ impl Struct {
     }
 
     fn embedded(&self) -> impl Iterator<Item = &Arc<dyn Object>> {
-        self.fields.iter().filter_map(|(_, v, e)| match v {
-            Value::Object(o) if *e => Some(o),
+        self.fields.iter().filter_map(|f| match &f.value {
+            Value::Object(o) if f.embedded => Some(o),
             _ => None,
         })
+    }
+}
+
+/// `encoding/json`'s `isEmptyValue`: what `omitempty` leaves out (a struct never is).
+fn is_empty_value(value: &Value) -> bool {
+    match value {
+        Value::Missing | Value::Nil => true,
+        Value::Bool(b) => !b,
+        Value::Int(i) | Value::Int64(i) => *i == 0,
+        Value::Float(f) => *f == 0.0,
+        Value::String(s) => s.is_empty(),
+        Value::List(l) => l.is_empty(),
+        Value::Map(m) => m.read().is_empty(),
+        Value::Object(o) => o.range_items().is_some_and(|items| items.is_empty()),
+        Value::Func(_) => false,
     }
 }
 
@@ -90,8 +159,8 @@ impl Object for Struct {
     }
 
     fn field(&self, name: &str) -> Option<Value> {
-        if let Some((_, v, _)) = self.fields.iter().find(|(n, _, _)| n == name) {
-            return Some(v.clone());
+        if let Some(f) = self.fields.iter().find(|f| f.name == name) {
+            return Some(f.value.clone());
         }
         self.embedded().find_map(|o| o.field(name))
     }
@@ -116,8 +185,24 @@ impl Object for Struct {
     fn fields(&self) -> Vec<(String, Value)> {
         self.fields
             .iter()
-            .map(|(n, v, _)| (n.clone(), v.clone()))
+            .map(|f| (f.name.clone(), f.value.clone()))
             .collect()
+    }
+
+    fn json_fields(&self) -> Vec<(String, Value)> {
+        let mut out = Vec::with_capacity(self.fields.len());
+        for f in &self.fields {
+            match (&f.value, &f.json) {
+                (Value::Object(inner), None) if f.embedded => out.extend(inner.json_fields()),
+                (_, Some(tag)) if tag.name == "-" => {}
+                (value, Some(tag)) if tag.omit_empty && is_empty_value(value) => {}
+                (value, Some(tag)) if !tag.name.is_empty() => {
+                    out.push((tag.name.clone(), value.clone()))
+                }
+                (value, _) => out.push((f.name.clone(), value.clone())),
+            }
+        }
+        out
     }
 
     fn to_go_string(&self) -> Option<String> {

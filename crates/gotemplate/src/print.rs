@@ -429,6 +429,32 @@ fn fixed_form(digits: &str, exp: i32) -> String {
     }
 }
 
+/// Go's `strconv.FormatFloat(f, 'g', -1, 32)`: the shortest text that reads back as the same
+/// float32 (what `sigs.k8s.io/yaml` writes for a YAML float read into a string).
+pub fn format_float32(f: f64) -> String {
+    let narrow = f as f32;
+    if narrow.is_nan() {
+        return "NaN".into();
+    }
+    if narrow.is_infinite() {
+        return if narrow > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    let shortest = format!("{:e}", narrow.abs());
+    let (mantissa, exp) = shortest.split_once('e').unwrap_or((&shortest, "0"));
+    let digits = mantissa.replace('.', "");
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let body = if !(-4..6).contains(&exp) {
+        exp_form(&digits, exp, false, None)
+    } else {
+        fixed_form(&digits, exp)
+    };
+    if narrow.is_sign_negative() {
+        format!("-{body}")
+    } else {
+        body
+    }
+}
+
 /// `%g` (and `%v`) as Go's `strconv.FormatFloat(f, 'g', prec, 64)` formats it.
 fn fmt_g(f: f64, prec: Option<usize>, upper: bool) -> String {
     let p = prec.map(|p| p.max(1));
@@ -600,6 +626,23 @@ pub fn quote_rune(c: char) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn float32_text_is_go_strconv() {
+        use super::format_float32 as f;
+        // Checked against Go's strconv.FormatFloat(x, 'g', -1, 32).
+        assert_eq!(f(1.10), "1.1");
+        assert_eq!(f(12345678.9), "1.2345679e+07");
+        assert_eq!(f(1e6), "1e+06");
+        assert_eq!(f(123456.0), "123456");
+        assert_eq!(f(0.000012), "1.2e-05");
+        assert_eq!(f(0.0001), "0.0001");
+        assert_eq!(f(300.0), "300");
+        assert_eq!(f(-0.0), "-0");
+        assert_eq!(f(0.1), "0.1");
+        assert_eq!(f(f64::INFINITY), "+Inf");
+        assert_eq!(f(f64::NAN), "NaN");
+    }
+
     use super::*;
 
     #[test]

@@ -62,6 +62,11 @@ pub trait Object: Send + Sync + fmt::Debug {
     fn fields(&self) -> Vec<(String, Value)> {
         Vec::new()
     }
+    /// The fields as `encoding/json` writes them (JSON names, `omitempty`, embedded structs
+    /// inline); the Go names of [`Object::fields`] unless the object says otherwise.
+    fn json_fields(&self) -> Vec<(String, Value)> {
+        self.fields()
+    }
     /// Go's `fmt.Stringer`: when Some, `%v`/`%s` and template output print this.
     fn to_go_string(&self) -> Option<String> {
         None
@@ -300,7 +305,7 @@ impl Value {
                 }
             }
             Value::Object(o) => J::Object(
-                o.fields()
+                o.json_fields()
                     .into_iter()
                     .map(|(k, v)| (k, v.to_json()))
                     .collect(),

@@ -1,9 +1,10 @@
 //! `Chart.yaml` as Helm's `chart.Metadata`: read as `sigs.k8s.io/yaml` reads it into that
-//! struct (a number or bool written where Helm wants a string keeps its text, so
-//! `appVersion: 1.10` is `"1.10"`; unknown fields are dropped), validated and sanitized as
-//! `Metadata.Validate` does, and written back as Helm's `chartutil.Save` writes it.
+//! struct (a number or bool written where Helm wants a string is typed by go-yaml v2 and
+//! written back, so `appVersion: 1.10` is `"1.1"` and `y` is `"true"`; unknown fields are
+//! dropped), validated and sanitized as `Metadata.Validate` does, and written back as Helm's
+//! `chartutil.Save` writes it.
 
-use driftless_yaml::{Node, ScalarKind};
+use driftless_yaml::{Node, ScalarKind, Style};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -221,8 +222,9 @@ impl Dependency {
     }
 }
 
-/// Reads YAML into a Helm struct the way `sigs.k8s.io/yaml` does: a scalar keeps its text
-/// wherever a string is expected (so `version: 1.10` stays `"1.10"`).
+/// Reads YAML into a Helm struct the way `sigs.k8s.io/yaml` does: a plain scalar is typed as
+/// go-yaml v2 types it and written back as text wherever a string is expected (so
+/// `version: 1.10` is `"1.1"`); a null leaves its field empty.
 pub fn from_yaml<T: serde::de::DeserializeOwned + Default>(text: &str) -> Result<T, MetadataError> {
     if text.trim().is_empty() {
         return Ok(T::default());
@@ -234,18 +236,28 @@ pub fn from_yaml<T: serde::de::DeserializeOwned + Default>(text: &str) -> Result
     serde_json::from_value(textual(&node)).map_err(|e| MetadataError::Syntax(e.to_string()))
 }
 
-/// JSON with every non-null scalar as its text; [`go_bool`] reads the booleans back.
+/// JSON with every scalar as the text a Go string field gets; [`go_bool`] reads the booleans
+/// back. A null map value is left out (Go leaves the field as it was); a null list item is
+/// an empty string.
 fn textual(node: &Node) -> Value {
     match node {
         Node::Map(map) => Value::Object(
             map.iter()
+                .filter(|(_, v)| !is_null(v))
                 .map(|(k, v)| (k.to_owned(), textual(v)))
                 .collect(),
         ),
         Node::Seq(items) => Value::Array(items.iter().map(textual).collect()),
-        Node::Scalar(scalar) if scalar.kind() == ScalarKind::Null => Value::Null,
+        Node::Scalar(scalar) if scalar.tag.is_none() && scalar.style == Style::Plain => {
+            Value::String(crate::values::yaml11_text(&scalar.value).unwrap_or_default())
+        }
+        Node::Scalar(scalar) if scalar.kind() == ScalarKind::Null => Value::String(String::new()),
         Node::Scalar(scalar) => Value::String(scalar.value.clone()),
     }
+}
+
+fn is_null(node: &Node) -> bool {
+    matches!(node, Node::Scalar(scalar) if scalar.kind() == ScalarKind::Null)
 }
 
 /// A bool as YAML 1.1 (Go's yaml.v2, under `sigs.k8s.io/yaml`) reads one: `true`, `yes`,
@@ -255,6 +267,7 @@ fn go_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error>
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(value)) => Ok(value),
         Some(Value::String(text)) => match text.as_str() {
+            "" => Ok(false),
             "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => {
                 Ok(true)
             }
@@ -303,15 +316,25 @@ mod tests {
     }
 
     #[test]
-    fn scalars_keep_their_text_where_helm_wants_strings() {
+    fn scalars_are_typed_then_written_back_where_helm_wants_strings() {
+        // Checked against helm v3.21.4 (`toJson .Chart`).
         let metadata = read(
-            "apiVersion: v2\nname: app\nversion: 1.10\nappVersion: 2.0\ndeprecated: yes\n\
-             unknown: dropped\nkeywords: [a, 1]\nannotations: {x: 1}\n",
+            "apiVersion: v2\nname: app\nversion: 1.10\nappVersion: 12345678.9\ndeprecated: yes\n\
+             unknown: dropped\nkeywords: [a, 1, y, 0.000012, 017, ~, 3.0e2, '1.10']\n\
+             annotations: {x: 1, y: on, z: .inf, w: 0x10}\nicon: ~\nhome: 1_000\n",
         );
-        assert_eq!(metadata.version, "1.10");
-        assert_eq!(metadata.app_version, "2.0");
-        assert_eq!(metadata.keywords, ["a", "1"]);
+        assert_eq!(metadata.version, "1.1");
+        assert_eq!(metadata.app_version, "1.2345679e+07");
+        assert_eq!(
+            metadata.keywords,
+            ["a", "1", "true", "1.2e-05", "15", "", "300", "1.10"]
+        );
         assert_eq!(metadata.annotations["x"], "1");
+        assert_eq!(metadata.annotations["y"], "true");
+        assert_eq!(metadata.annotations["z"], "+Inf");
+        assert_eq!(metadata.annotations["w"], "16");
+        assert_eq!(metadata.icon, "");
+        assert_eq!(metadata.home, "1000");
         // Bools as YAML 1.1 spells them.
         assert!(metadata.deprecated);
         assert!(
@@ -378,7 +401,7 @@ mod tests {
         assert_eq!(
             metadata.to_yaml(),
             "apiVersion: v2\nappVersion: \"7\"\ndependencies:\n- import-values:\n  - child\n  name: db\n  \
-             repository: file://../db\n  version: ~1\nname: app\nversion: \"1.10\"\n"
+             repository: file://../db\n  version: ~1\nname: app\nversion: \"1.1\"\n"
         );
     }
 }

@@ -53,11 +53,49 @@ pub fn parse_go_document(text: &str) -> Result<Value, String> {
 
 /// A plain mapping key as go-yaml v2 types it and `sigs.k8s.io/yaml` writes it back as a JSON
 /// key: `on`/`yes`/`y` are `"true"`, `off`/`no`/`n` `"false"`, `0x10` and `010` `"16"` and
-/// `"8"`. Other keys (floats among them) keep their text.
+/// `"8"`, floats as float32 text (`1.10` is `"1.1"`, `.Inf` is `".inf"`). Other keys keep
+/// their text.
 fn yaml11_key(text: &str) -> Option<String> {
+    if let Some(f) = special_float(text) {
+        let name = if f.is_nan() {
+            ".nan"
+        } else if f > 0.0 {
+            ".inf"
+        } else {
+            "-.inf"
+        };
+        return Some(name.into());
+    }
     match resolve_yaml11(text) {
+        Value::Bool(_) | Value::Number(_) => yaml11_text(text),
+        _ => None,
+    }
+}
+
+/// A plain scalar as `sigs.k8s.io/yaml` writes it into a Go string field: typed by go-yaml
+/// v2 first, then a bool or number written back as text (`y` is `"true"`, `0x10` `"16"`,
+/// `1.10` `"1.1"`: floats as float32, `.inf` `"+Inf"`). None for a null.
+pub(crate) fn yaml11_text(text: &str) -> Option<String> {
+    if let Some(f) = special_float(text) {
+        return Some(driftless_gotemplate::print::format_float32(f));
+    }
+    match resolve_yaml11(text) {
+        Value::Null => None,
         Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) if n.is_i64() => Some(n.to_string()),
+        Value::Number(n) => Some(match n.as_i64() {
+            Some(int) => int.to_string(),
+            None => driftless_gotemplate::print::format_float32(n.as_f64().unwrap_or_default()),
+        }),
+        _ => Some(text.to_owned()),
+    }
+}
+
+/// YAML 1.1's infinities and NaN.
+fn special_float(text: &str) -> Option<f64> {
+    match text {
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => Some(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => Some(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => Some(f64::NAN),
         _ => None,
     }
 }
@@ -233,13 +271,15 @@ mod tests {
     fn plain_keys_are_typed_and_repeated_keys_win_as_go_yaml_v2_reads_them() {
         // Checked against helm v3.21.4: `toJson` of this map.
         let read = parse_go(
-            "a:\n  y: 1\n  \"n\": 2\n  on: 3\n  010: 4\n  0x10: 5\n  1.5: 6\n  Off: 7\n  plain: 8\n  1_000: 9\n  k: 1\n  k: 2\n",
+            "a:\n  y: 1\n  \"n\": 2\n  on: 3\n  010: 4\n  0x10: 5\n  1.5: 6\n  Off: 7\n  plain: 8\n  1_000: 9\n  k: 1\n  k: 2\n  \
+             1.10: 10\n  1e6: 11\n  .Inf: 12\n",
         )
         .unwrap();
         assert_eq!(
             Value::Object(read),
             json!({"a": {"1.5": 6.0, "1000": 9.0, "16": 5.0, "8": 4.0, "false": 7.0, "n": 2.0,
-                         "plain": 8.0, "true": 3.0, "k": 2.0}})
+                         "plain": 8.0, "true": 3.0, "k": 2.0, "1.1": 10.0, "1e+06": 11.0,
+                         ".inf": 12.0}})
         );
     }
 

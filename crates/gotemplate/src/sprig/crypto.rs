@@ -224,7 +224,7 @@ fn derive_password(counter: u32, kind: &str, password: &str, user: &str, site: &
 }
 
 /// `genPrivateKey`: PEM as Go writes each kind (PKCS#1 for RSA, SEC 1 for ECDSA P-256,
-/// PKCS#8 for Ed25519).
+/// PKCS#8 for Ed25519, OpenSSL's `DSA PRIVATE KEY` for DSA).
 fn private_key(kind: &str) -> Result<String, String> {
     match kind {
         "" | "rsa" => {
@@ -245,8 +245,31 @@ fn private_key(kind: &str) -> Result<String, String> {
             let key = KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(|e| e.to_string())?;
             Ok(key.serialize_pem())
         }
+        "dsa" => Ok(dsa_private_key_pem()),
         other => Err(format!("Unknown type {other}")),
     }
+}
+
+/// A DSA key on fresh L=2048, N=256 parameters (Sprig's choice), written as the
+/// SEQUENCE { version 0, p, q, g, y, x } Go's `asn1.Marshal` makes of Sprig's key type.
+fn dsa_private_key_pem() -> String {
+    let mut rng = rand_core::OsRng;
+    let components = dsa::Components::generate(&mut rng, dsa::KeySize::DSA_2048_256);
+    let key = dsa::SigningKey::generate(&mut rng, components);
+    let public = key.verifying_key();
+    let params = public.components();
+    let der = yasna::construct_der(|w| {
+        w.write_sequence(|w| {
+            w.next().write_i64(0);
+            for n in [params.p(), params.q(), params.g(), public.y(), key.x()] {
+                w.next().write_bigint_bytes(&n.to_bytes_be(), true);
+            }
+        })
+    });
+    pem::encode_config(
+        &pem::Pem::new("DSA PRIVATE KEY", der),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
 }
 
 fn new_rsa_key() -> Result<KeyPair, FuncError> {
@@ -486,6 +509,33 @@ mod tests {
         );
     }
 
+    /// Reads OpenSSL's DSA key structure back: version 0, a 2048-bit p, a 256-bit q and
+    /// y = g^x mod p.
+    fn dsa_key_is_consistent(text: &str) {
+        let der = pem::parse(text).unwrap();
+        let (version, numbers) = yasna::parse_der(der.contents(), |r| {
+            r.read_sequence(|r| {
+                let version = r.next().read_i64()?;
+                let numbers: Vec<_> = (0..5)
+                    .map(|_| r.next().read_bigint_bytes())
+                    .collect::<Result<_, _>>()?;
+                Ok((version, numbers))
+            })
+        })
+        .unwrap();
+        assert_eq!(version, 0);
+        assert!(numbers.iter().all(|(_, positive)| *positive));
+        let [p, q, g, y, x]: [dsa::BigUint; 5] = numbers
+            .iter()
+            .map(|(bytes, _)| dsa::BigUint::from_bytes_be(bytes))
+            .collect::<Vec<_>>()
+            .try_into()
+            .unwrap();
+        assert_eq!(p.bits(), 2048);
+        assert_eq!(q.bits(), 256);
+        assert_eq!(g.modpow(&x, &p), y);
+    }
+
     #[test]
     fn derived_passwords_follow_their_template_and_are_stable() {
         let once = run("{{ derivePassword 1 \"long\" \"password\" \"user\" \"example.com\" }}");
@@ -513,6 +563,9 @@ mod tests {
     fn keys_and_certificates_are_real() {
         assert!(run("{{ genPrivateKey \"rsa\" }}").starts_with("-----BEGIN RSA PRIVATE KEY-----"));
         assert!(run("{{ genPrivateKey \"ecdsa\" }}").starts_with("-----BEGIN EC PRIVATE KEY-----"));
+        let dsa = run("{{ genPrivateKey \"dsa\" }}");
+        assert!(dsa.starts_with("-----BEGIN DSA PRIVATE KEY-----"), "{dsa}");
+        dsa_key_is_consistent(&dsa);
         assert!(run("{{ genPrivateKey \"ed25519\" }}").starts_with("-----BEGIN PRIVATE KEY-----"));
         let out = run("{{ $ca := genCA \"my-ca\" 365 }}\
              {{ $cert := genSignedCert \"svc\" (list \"10.0.0.1\") (list \"svc.ns\") 30 $ca }}\

@@ -86,7 +86,7 @@ pub(crate) fn encode(out: &mut String, v: &Value, html: bool, level: Option<usiz
                 string(out, &s, html);
                 return;
             }
-            let fields = o.fields();
+            let fields = o.json_fields();
             object(out, fields.iter().map(|(k, v)| (k.clone(), v)), html, level);
         }
     }

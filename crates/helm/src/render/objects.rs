@@ -212,9 +212,10 @@ impl Object for VersionSet {
     }
 }
 
-/// `.Chart`: the chart's metadata with Go's field names, and `IsRoot`.
+/// `.Chart`: the chart's metadata (`chart.Metadata` embedded, so `toJson` writes its JSON
+/// fields inline) and `IsRoot`.
 pub(super) fn chart_object(chart: &Chart, is_root: bool) -> Value {
-    Struct::new("struct")
+    Struct::new("struct { chart.Metadata; IsRoot bool }")
         .embed("Metadata", metadata_struct(&chart.metadata))
         .field("IsRoot", Value::Bool(is_root))
         .into_value()
@@ -224,15 +225,16 @@ fn strings(items: &[String]) -> Value {
     Value::list(items.iter().map(|s| Value::from(s.as_str())).collect())
 }
 
+/// `chart.Metadata` with its Go field names and `json` tags.
 fn metadata_struct(m: &Metadata) -> Struct {
     let maintainers = m
         .maintainers
         .iter()
         .map(|person| {
             Struct::new("*chart.Maintainer")
-                .field("Name", person.name.as_str())
-                .field("Email", person.email.as_str())
-                .field("URL", person.url.as_str())
+                .tagged_field("Name", "name,omitempty", person.name.as_str())
+                .tagged_field("Email", "email,omitempty", person.email.as_str())
+                .tagged_field("URL", "url,omitempty", person.url.as_str())
                 .into_value()
         })
         .collect();
@@ -241,42 +243,66 @@ fn metadata_struct(m: &Metadata) -> Struct {
         .iter()
         .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
         .collect();
+    let dependencies = m.dependencies.iter().map(dependency_struct).collect();
     Struct::new("chart.Metadata")
-        .field("Name", m.name.as_str())
-        .field("Home", m.home.as_str())
-        .field("Sources", strings(&m.sources))
-        .field("Version", m.version.as_str())
-        .field("Description", m.description.as_str())
-        .field("Keywords", strings(&m.keywords))
-        .field("Maintainers", Value::list(maintainers))
-        .field("Icon", m.icon.as_str())
-        .field("APIVersion", m.api_version.as_str())
-        .field("Condition", m.condition.as_str())
-        .field("Tags", m.tags.as_str())
-        .field("AppVersion", m.app_version.as_str())
-        .field("Deprecated", Value::Bool(m.deprecated))
-        .field("Annotations", Value::map(annotations))
-        .field("KubeVersion", m.kube_version.as_str())
-        .field(
-            "Dependencies",
-            Value::list(m.dependencies.iter().map(dependency_struct).collect()),
+        .tagged_field("Name", "name,omitempty", m.name.as_str())
+        .tagged_field("Home", "home,omitempty", m.home.as_str())
+        .tagged_field("Sources", "sources,omitempty", strings(&m.sources))
+        .tagged_field("Version", "version,omitempty", m.version.as_str())
+        .tagged_field(
+            "Description",
+            "description,omitempty",
+            m.description.as_str(),
         )
-        .field("Type", m.chart_type.as_str())
+        .tagged_field("Keywords", "keywords,omitempty", strings(&m.keywords))
+        .tagged_field(
+            "Maintainers",
+            "maintainers,omitempty",
+            Value::list(maintainers),
+        )
+        .tagged_field("Icon", "icon,omitempty", m.icon.as_str())
+        .tagged_field("APIVersion", "apiVersion,omitempty", m.api_version.as_str())
+        .tagged_field("Condition", "condition,omitempty", m.condition.as_str())
+        .tagged_field("Tags", "tags,omitempty", m.tags.as_str())
+        .tagged_field("AppVersion", "appVersion,omitempty", m.app_version.as_str())
+        .tagged_field(
+            "Deprecated",
+            "deprecated,omitempty",
+            Value::Bool(m.deprecated),
+        )
+        .tagged_field(
+            "Annotations",
+            "annotations,omitempty",
+            Value::map(annotations),
+        )
+        .tagged_field(
+            "KubeVersion",
+            "kubeVersion,omitempty",
+            m.kube_version.as_str(),
+        )
+        .tagged_field(
+            "Dependencies",
+            "dependencies,omitempty",
+            Value::list(dependencies),
+        )
+        .tagged_field("Type", "type,omitempty", m.chart_type.as_str())
 }
 
 fn dependency_struct(d: &Dependency) -> Value {
+    let import_values = d.import_values.iter().map(super::go_value).collect();
     Struct::new("*chart.Dependency")
-        .field("Name", d.name.as_str())
-        .field("Version", d.version.as_str())
-        .field("Repository", d.repository.as_str())
-        .field("Condition", d.condition.as_str())
-        .field("Tags", strings(&d.tags))
-        .field("Enabled", Value::Bool(d.enabled))
-        .field(
+        .tagged_field("Name", "name", d.name.as_str())
+        .tagged_field("Version", "version,omitempty", d.version.as_str())
+        .tagged_field("Repository", "repository", d.repository.as_str())
+        .tagged_field("Condition", "condition,omitempty", d.condition.as_str())
+        .tagged_field("Tags", "tags,omitempty", strings(&d.tags))
+        .tagged_field("Enabled", "enabled,omitempty", Value::Bool(d.enabled))
+        .tagged_field(
             "ImportValues",
-            Value::list(d.import_values.iter().map(super::go_value).collect()),
+            "import-values,omitempty",
+            Value::list(import_values),
         )
-        .field("Alias", d.alias.as_str())
+        .tagged_field("Alias", "alias,omitempty", d.alias.as_str())
         .into_value()
 }
 
