@@ -74,10 +74,11 @@ async fn packaged_like_helm_and_rebuilt_per_strategy() {
         template(&packaged, &[]),
         expected.replace("app-0.1.0\n", &format!("app-0.1.0_{generation}\n"))
     );
-    // What .helmignore drops is not in the package.
+    // The committed `appVersion: 1.10` is a float to Helm's YAML reader, so its string field
+    // holds "1.1", and that is what `helm package` writes too.
     let listing =
         driftless_testenv::charts::helm(&["show", "chart", &packaged.to_string_lossy()]).unwrap();
-    assert!(listing.contains("appVersion: \"1.10\""), "{listing}");
+    assert!(listing.contains("appVersion: \"1.1\"\n"), "{listing}");
 
     // Without values files: the plain version; a commit that keeps it keeps the chart.
     api.patch(
