@@ -1,7 +1,7 @@
 //! The lexer: Go's `text/template/parse/lex.go` item stream, produced eagerly.
 
 /// A lexical item.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Tok<'a> {
     Text(&'a str),
     LeftDelim,
@@ -26,10 +26,12 @@ pub(crate) enum Tok<'a> {
     Punct(char),
     Keyword(&'static str),
     Eof,
-    Error(String),
+    /// Lexing stopped here; the message is [`Lexed::error`] (only one: Go's lexer stops at
+    /// its first error), which keeps items `Copy` for the parser.
+    Error,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Item<'a> {
     pub tok: Tok<'a>,
     pub pos: usize,
@@ -40,7 +42,7 @@ impl Item<'_> {
     pub fn describe(&self) -> String {
         let val = match &self.tok {
             Tok::Eof => return "EOF".into(),
-            Tok::Error(e) => return e.clone(),
+            Tok::Error => return "error".into(),
             Tok::Keyword(k) => return format!("<{k}>"),
             Tok::Text(s) | Tok::Ident(s) | Tok::Field(s) | Tok::Variable(s) => s.to_string(),
             Tok::Str(s) | Tok::RawStr(s) | Tok::Char(s) | Tok::Number(s) => s.to_string(),
@@ -100,19 +102,30 @@ struct Lexer<'a> {
     input: &'a str,
     pos: usize,
     items: Vec<Item<'a>>,
+    error: Option<String>,
     paren_depth: usize,
 }
 
+/// A lexed template: items ending with `Eof` or `Error`, and the error's message.
+pub(crate) struct Lexed<'a> {
+    pub items: Vec<Item<'a>>,
+    pub error: Option<String>,
+}
+
 /// Lexes `input` into items ending with `Eof` or an `Error`.
-pub(crate) fn lex(input: &str) -> Vec<Item<'_>> {
+pub(crate) fn lex(input: &str) -> Lexed<'_> {
     let mut l = Lexer {
         input,
         pos: 0,
         items: Vec::new(),
+        error: None,
         paren_depth: 0,
     };
     l.run();
-    l.items
+    Lexed {
+        items: l.items,
+        error: l.error,
+    }
 }
 
 impl<'a> Lexer<'a> {
@@ -129,7 +142,8 @@ impl<'a> Lexer<'a> {
     }
 
     fn error(&mut self, pos: usize, msg: String) {
-        self.emit(Tok::Error(msg), pos);
+        self.error.get_or_insert(msg);
+        self.emit(Tok::Error, pos);
     }
 
     /// Whether `s` starts with a left trim marker (`- ` after the delimiter).
@@ -517,7 +531,7 @@ mod tests {
     use super::*;
 
     fn toks(s: &str) -> Vec<Tok<'_>> {
-        lex(s).into_iter().map(|i| i.tok).collect()
+        lex(s).items.into_iter().map(|i| i.tok).collect()
     }
 
     #[test]
@@ -543,13 +557,18 @@ mod tests {
 
     #[test]
     fn errors() {
+        let error = |s: &str| {
+            let lexed = lex(s);
+            assert_eq!(lexed.items.last().map(|i| i.tok), Some(Tok::Error));
+            lexed.error
+        };
         assert_eq!(
-            toks("{{ \"a").last(),
-            Some(&Tok::Error("unterminated quoted string".into()))
+            error("{{ \"a").as_deref(),
+            Some("unterminated quoted string")
         );
         assert_eq!(
-            toks("{{/* x */ y}}").last(),
-            Some(&Tok::Error("comment ends before closing delimiter".into()))
+            error("{{/* x */ y}}").as_deref(),
+            Some("comment ends before closing delimiter")
         );
     }
 }

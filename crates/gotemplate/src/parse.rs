@@ -14,9 +14,10 @@ pub(crate) fn parse(
     has_func: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<Tree>, ParseError> {
     let text: Arc<str> = Arc::from(text);
-    let items = lex(&text);
+    let lexed = lex(&text);
     let mut p = Parser {
-        items,
+        items: lexed.items,
+        lex_error: lexed.error,
         i: 0,
         parse_name: name.to_string(),
         text: text.clone(),
@@ -68,6 +69,8 @@ fn line_at(text: &str, pos: usize) -> usize {
 
 struct Parser<'t> {
     items: Vec<Item<'t>>,
+    /// The message of the lexer's `Error` item, if it stopped at one.
+    lex_error: Option<String>,
     i: usize,
     parse_name: String,
     text: Arc<str>,
@@ -86,7 +89,7 @@ impl<'t> Parser<'t> {
         &self.items[i]
     }
     fn next(&mut self) -> Item<'t> {
-        let item = self.peek().clone();
+        let item = *self.peek();
         if self.i < self.items.len() {
             self.i += 1;
         }
@@ -126,8 +129,8 @@ impl<'t> Parser<'t> {
         )))
     }
     fn unexpected<T>(&self, item: &Item, context: &str) -> R<T> {
-        if let Tok::Error(e) = &item.tok {
-            return self.error(e.clone());
+        if item.tok == Tok::Error {
+            return self.error(self.lex_error.clone().unwrap_or_default());
         }
         self.error(format!("unexpected {} in {context}", item.describe()))
     }
@@ -388,7 +391,7 @@ impl<'t> Parser<'t> {
             let name = name.to_owned();
             let save = self.i;
             self.next_non_space();
-            let after = self.peek().clone();
+            let after = *self.peek();
             let next = self.peek_non_space();
             match next.tok {
                 Tok::Assign | Tok::Declare => {

@@ -105,6 +105,64 @@ impl Ord for Key {
     }
 }
 
+/// A key as the map compares it, so a `&str` can look up an entry without allocating a
+/// `Value::String` (a map is read on every `.Values.x` step).
+trait KeyView {
+    fn view(&self) -> KeyRef<'_>;
+}
+
+enum KeyRef<'a> {
+    Str(&'a str),
+    Other(&'a Value),
+}
+
+impl KeyView for Key {
+    fn view(&self) -> KeyRef<'_> {
+        match &self.0 {
+            Value::String(s) => KeyRef::Str(s),
+            other => KeyRef::Other(other),
+        }
+    }
+}
+
+struct StrKey<'a>(&'a str);
+
+impl KeyView for StrKey<'_> {
+    fn view(&self) -> KeyRef<'_> {
+        KeyRef::Str(self.0)
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn KeyView + 'a> for Key {
+    fn borrow(&self) -> &(dyn KeyView + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn KeyView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for dyn KeyView + '_ {}
+impl PartialOrd for dyn KeyView + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+/// Must agree with [`key_order`] (strings by bytes, other kinds by rank first).
+impl Ord for dyn KeyView + '_ {
+    fn cmp(&self, other: &Self) -> Ordering {
+        const STRING_RANK: u8 = 3;
+        match (self.view(), other.view()) {
+            (KeyRef::Str(a), KeyRef::Str(b)) => a.as_bytes().cmp(b.as_bytes()),
+            (KeyRef::Str(_), KeyRef::Other(b)) => STRING_RANK.cmp(&rank(b)),
+            (KeyRef::Other(a), KeyRef::Str(_)) => rank(a).cmp(&STRING_RANK),
+            (KeyRef::Other(a), KeyRef::Other(b)) => key_order(a, b),
+        }
+    }
+}
+
 fn rank(v: &Value) -> u8 {
     match v {
         Value::Missing | Value::Nil => 0,
@@ -177,7 +235,7 @@ impl Map {
     }
     /// The value under a string key.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.entries.get(&Key(Value::String(key.to_string())))
+        self.entries.get(&StrKey(key) as &dyn KeyView)
     }
     pub fn get_key(&self, key: &Value) -> Option<&Value> {
         self.entries.get(&Key(key.clone()))
@@ -189,7 +247,7 @@ impl Map {
         self.entries.insert(Key(key), value)
     }
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        self.entries.remove(&Key(Value::String(key.to_string())))
+        self.entries.remove(&StrKey(key) as &dyn KeyView)
     }
     pub fn contains_key(&self, key: &str) -> bool {
         self.get(key).is_some()
@@ -200,7 +258,12 @@ impl Map {
     }
     /// Whether every key is a string (Go's `map[string]interface{}`).
     pub fn string_keys(&self) -> bool {
-        self.entries.keys().all(|k| matches!(k.0, Value::String(_)))
+        // Keys are ordered by kind first, so the smallest and largest keys bound every kind
+        // present: asked on every field access, this must not walk the map.
+        let is_string = |entry: Option<(&Key, &Value)>| {
+            entry.is_none_or(|(k, _)| matches!(k.0, Value::String(_)))
+        };
+        is_string(self.entries.first_key_value()) && is_string(self.entries.last_key_value())
     }
 }
 
@@ -489,5 +552,33 @@ mod tests {
         m.insert_key(Value::Int(-1), Value::Nil);
         let keys: Vec<_> = m.iter().map(|(k, _)| k.as_f64()).collect();
         assert_eq!(keys, vec![Some(-1.0), Some(2.5), Some(10.0)]);
+    }
+
+    #[test]
+    fn string_lookups_find_string_keys_among_keys_of_every_kind() {
+        let mut m = Map::new();
+        assert!(
+            m.string_keys(),
+            "an empty map is a map[string]interface{{}}"
+        );
+        m.insert("b", Value::Int(2));
+        m.insert("a", Value::Int(1));
+        assert!(m.string_keys());
+        m.insert_key(Value::Bool(true), Value::Int(3));
+        m.insert_key(Value::Int(7), Value::Int(4));
+        m.insert_key(Value::from_json(&serde_json::json!([1])), Value::Int(5));
+        assert!(
+            !m.string_keys(),
+            "keys of other kinds before and after the strings"
+        );
+        assert_eq!(m.get("a").and_then(Value::as_f64), Some(1.0));
+        assert_eq!(m.get("b").and_then(Value::as_f64), Some(2.0));
+        assert!(m.get("true").is_none() && m.get("7").is_none() && m.get("").is_none());
+        assert_eq!(m.remove("a").and_then(|v| v.as_f64()), Some(1.0));
+        assert!(!m.contains_key("a") && m.contains_key("b"));
+        assert_eq!(m.len(), 4);
+        let mut only_bool = Map::new();
+        only_bool.insert_key(Value::Bool(false), Value::Nil);
+        assert!(!only_bool.string_keys());
     }
 }

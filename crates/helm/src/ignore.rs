@@ -26,7 +26,8 @@ enum Anchor {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Rule {
-    pattern: String,
+    /// Validated once; kept as chars because Go's `filepath.Match` steps by rune.
+    pattern: Vec<char>,
     negate: bool,
     directory_only: bool,
     anchor: Anchor,
@@ -78,9 +79,10 @@ impl Rules {
             (Anchor::BaseName, rule)
         };
         // Checked once here, so matching never meets a broken pattern.
-        glob_match(pattern, "").map_err(|BadPattern| IgnoreError::Syntax(line.to_owned()))?;
+        let pattern: Vec<char> = pattern.chars().collect();
+        validate(&pattern).map_err(|BadPattern| IgnoreError::Syntax(line.to_owned()))?;
         self.rules.push(Rule {
-            pattern: pattern.to_owned(),
+            pattern,
             negate,
             directory_only,
             anchor,
@@ -94,12 +96,15 @@ impl Rules {
         if path.is_empty() || path == "." || path == "./" {
             return false;
         }
+        // Asked for every file and every directory above it: decode the path once.
+        let path: Vec<char> = path.chars().collect();
+        let base_start = path.iter().rposition(|&c| c == '/').map_or(0, |i| i + 1);
         for rule in &self.rules {
             let subject = match rule.anchor {
-                Anchor::Root | Anchor::Path => path,
-                Anchor::BaseName => path.rsplit('/').next().unwrap_or(path),
+                Anchor::Root | Anchor::Path => &path[..],
+                Anchor::BaseName => &path[base_start..],
             };
-            let matched = glob_match(&rule.pattern, subject).unwrap_or(false);
+            let matched = match_from(&rule.pattern, subject);
             if rule.negate {
                 if rule.directory_only && !is_dir {
                     return true;
