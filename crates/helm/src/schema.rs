@@ -31,6 +31,11 @@ pub fn validate_chart(chart: &Chart, values: &Map<String, Value>) -> Result<(), 
     }
 }
 
+/// Whether `chart` or any subchart has a `values.schema.json`.
+pub fn any_schema(chart: &Chart) -> bool {
+    chart.schema.is_some() || chart.dependencies.iter().any(any_schema)
+}
+
 /// One schema (the raw `values.schema.json`) against `values`.
 pub fn validate(values: &Map<String, Value>, schema: &[u8]) -> Result<(), String> {
     let mut schema: Value =
@@ -49,6 +54,10 @@ pub fn validate(values: &Map<String, Value>, schema: &[u8]) -> Result<(), String
     let validator =
         jsonschema::validator_for(&schema).map_err(|e| format!("the schema is invalid: {e}\n"))?;
     let instance = Value::Object(values.clone());
+    // Listing errors builds each message; most values are valid and need only the answer.
+    if validator.is_valid(&instance) {
+        return Ok(());
+    }
     let errors: Vec<String> = validator
         .iter_errors(&instance)
         .map(|error| {

@@ -86,9 +86,6 @@ pub fn render_release(
         });
     }
     let coalesced = coalesce_values(&chart, values);
-    if !options.skip_schema_validation {
-        schema::validate_chart(&chart, &coalesced).map_err(TemplateError::Schema)?;
-    }
     let release = ReleaseOptions {
         name: options.release_name.clone(),
         namespace: options.namespace.clone(),
@@ -96,7 +93,24 @@ pub fn render_release(
         is_install: !options.is_upgrade,
         is_upgrade: options.is_upgrade,
     };
-    let mut files = render::render(&chart, &coalesced, &release, &options.capabilities)?;
+    // Compiling a large values.schema.json costs as much as parsing the templates; neither
+    // needs the other, so the schema is checked beside the rendering. Its error still comes
+    // first, as in Helm, which validates before it renders.
+    let (schema_check, rendering) = std::thread::scope(|scope| {
+        let schema_check = (!options.skip_schema_validation && schema::any_schema(&chart))
+            .then(|| scope.spawn(|| schema::validate_chart(&chart, &coalesced)));
+        let rendering = render::render(&chart, &coalesced, &release, &options.capabilities);
+        let schema_check = match schema_check {
+            // A panic in the validator is a bug; report it rather than unwinding the caller.
+            Some(handle) => handle
+                .join()
+                .unwrap_or_else(|_| Err("schema validation panicked\n".to_owned())),
+            None => Ok(()),
+        };
+        (schema_check, rendering)
+    });
+    schema_check.map_err(TemplateError::Schema)?;
+    let mut files = rendering?;
     let notes_path = format!("{}/templates/NOTES.txt", chart.name());
     let notes = files.get(&notes_path).cloned().unwrap_or_default();
     files.retain(|path, _| !path.ends_with("NOTES.txt"));
@@ -190,4 +204,66 @@ fn crd_files(chart: &Chart, full_path: &str) -> Vec<(String, String)> {
         ));
     }
     crds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chart(schema: &str, template: &str) -> Chart {
+        let files = [
+            ("Chart.yaml", "apiVersion: v2\nname: c\nversion: 1.0.0\n"),
+            ("values.yaml", "replicas: 0\n"),
+            ("values.schema.json", schema),
+            ("templates/a.yaml", template),
+        ];
+        Chart::load_dir(
+            files
+                .iter()
+                .filter(|(_, text)| !text.is_empty())
+                .map(|(path, text)| (path.to_string(), text.as_bytes().to_vec())),
+        )
+        .unwrap()
+    }
+
+    fn options(skip_schema_validation: bool) -> TemplateOptions {
+        TemplateOptions {
+            release_name: "r".into(),
+            namespace: "default".into(),
+            capabilities: Capabilities::default(),
+            include_crds: false,
+            skip_tests: false,
+            is_upgrade: false,
+            skip_schema_validation,
+        }
+    }
+
+    const SCHEMA: &str = r#"{"properties": {"replicas": {"type": "integer", "minimum": 1}}}"#;
+
+    #[test]
+    fn a_schema_violation_is_reported_before_a_template_error_as_helm_validates_first() {
+        let failing = chart(SCHEMA, "{{ fail \"template failed\" }}");
+        let error = render_release(failing, &Map::new(), &options(false)).unwrap_err();
+        let TemplateError::Schema(report) = error else {
+            panic!("expected the schema error first, got {error}");
+        };
+        assert!(report.starts_with("c:\n- at '/replicas'"), "{report}");
+
+        // Without the schema check the template's own error surfaces.
+        let failing = chart(SCHEMA, "{{ fail \"template failed\" }}");
+        let error = render_release(failing, &Map::new(), &options(true)).unwrap_err();
+        assert!(error.to_string().contains("template failed"), "{error}");
+    }
+
+    #[test]
+    fn valid_values_render_whether_or_not_a_schema_is_present() {
+        let template = "kind: ConfigMap\nmetadata:\n  name: {{ .Values.replicas }}\n";
+        let values: Map<String, Value> = serde_json::from_str(r#"{"replicas": 3}"#).unwrap();
+        for schema in [SCHEMA, ""] {
+            let rendered = render_release(chart(schema, template), &values, &options(false))
+                .unwrap_or_else(|e| panic!("schema {schema:?}: {e}"));
+            assert_eq!(rendered.manifests.len(), 1);
+            assert!(rendered.manifests[0].content.contains("name: 3"));
+        }
+    }
 }

@@ -2,6 +2,7 @@
 
 use base64::Engine as _;
 use sha2::Digest as _;
+use std::rc::Rc;
 
 use super::{add, empty, fail, strval, to_float64, to_int64};
 use crate::funcs::{Arity, FuncError, FuncMap, arg_bool, arg_int, arg_str, check_arity};
@@ -53,21 +54,25 @@ fn until_step(start: i64, stop: i64, step: i64) -> Result<Vec<i64>, FuncError> {
 
 /// Compiled patterns by source text. Charts call the regex functions from helpers that run
 /// once per object with the same few patterns, and compiling is far dearer than matching.
+/// Shared by `Rc`, not cloned: a cloned `Regex` starts with an empty match cache, and
+/// building that cache costs more than a short match.
 const REGEX_CACHE_LIMIT: usize = 256;
 
 thread_local! {
-    static REGEX_CACHE: std::cell::RefCell<std::collections::HashMap<String, regex::Regex>> =
+    static REGEX_CACHE: std::cell::RefCell<std::collections::HashMap<String, Rc<regex::Regex>>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
-fn regex(pattern: &str) -> Result<regex::Regex, FuncError> {
+fn regex(pattern: &str) -> Result<Rc<regex::Regex>, FuncError> {
     if let Some(compiled) = REGEX_CACHE.with_borrow(|cache| cache.get(pattern).cloned()) {
         return Ok(compiled);
     }
-    let compiled = regex::RegexBuilder::new(&go_class_dashes(pattern))
-        .size_limit(1 << 20)
-        .build()
-        .map_err(|e| FuncError::Call(format!("error parsing regexp: {e}")))?;
+    let compiled = Rc::new(
+        regex::RegexBuilder::new(&go_class_dashes(pattern))
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| FuncError::Call(format!("error parsing regexp: {e}")))?,
+    );
     REGEX_CACHE.with_borrow_mut(|cache| {
         if cache.len() >= REGEX_CACHE_LIMIT {
             cache.clear();
