@@ -33,7 +33,7 @@ impl Context<'_> {
         text: &str,
         data: &Value,
     ) -> Result<String, ExecError> {
-        let mut set = self.set.clone();
+        let mut set = self.set.layered();
         set.add(name, text).map_err(|e| ExecError {
             name: name.to_string(),
             message: e.message,

@@ -25,7 +25,13 @@ pub enum MissingKey {
 #[derive(Clone, Debug)]
 pub struct Template {
     name: String,
-    pub(crate) trees: BTreeMap<String, Arc<Tree>>,
+    /// The set's templates; copies share them until one adds a template.
+    trees: Arc<BTreeMap<String, Arc<Tree>>>,
+    /// Templates added to a copy made by [`Template::layered`], looked up before `trees`:
+    /// Helm's `tpl` parses into a copy of the running set on every call, and copying a
+    /// chart's hundreds of templates each time would cost more than the call itself.
+    layer: BTreeMap<String, Arc<Tree>>,
+    layered: bool,
     pub(crate) funcs: Arc<FuncMap>,
     pub(crate) missing_key: MissingKey,
 }
@@ -35,7 +41,9 @@ impl Template {
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            trees: BTreeMap::new(),
+            trees: Arc::default(),
+            layer: BTreeMap::new(),
+            layered: false,
             funcs: Arc::new(FuncMap::new()),
             missing_key: MissingKey::Default,
         }
@@ -91,30 +99,62 @@ impl Template {
             move |f: &str| funcs.contains_key(f) || crate::builtins::builtins().contains_key(f);
         let trees = crate::parse::parse(name, text, &has_func)?;
         for tree in trees {
-            if tree.is_empty() && self.trees.contains_key(&tree.name) {
+            if tree.is_empty() && self.lookup(&tree.name) {
                 continue;
             }
-            self.trees.insert(tree.name.clone(), Arc::new(tree));
+            let trees = if self.layered {
+                &mut self.layer
+            } else {
+                Arc::make_mut(&mut self.trees)
+            };
+            trees.insert(tree.name.clone(), Arc::new(tree));
         }
         Ok(())
     }
 
     /// Whether template `name` is defined in this set.
     pub fn lookup(&self, name: &str) -> bool {
-        self.trees.contains_key(name)
+        self.layer.contains_key(name) || self.trees.contains_key(name)
+    }
+
+    /// A copy whose added templates stay its own, sharing this set's templates instead of
+    /// copying them (what `tpl` needs on every call).
+    pub fn layered(&self) -> Self {
+        Self {
+            name: self.name.clone(),
+            trees: Arc::clone(&self.trees),
+            layer: self.layer.clone(),
+            layered: true,
+            funcs: Arc::clone(&self.funcs),
+            missing_key: self.missing_key,
+        }
+    }
+
+    fn tree(&self, name: &str) -> Option<&Arc<Tree>> {
+        self.layer.get(name).or_else(|| self.trees.get(name))
     }
 
     /// The names of the templates in the set, sorted.
     pub fn template_names(&self) -> impl Iterator<Item = &str> {
-        self.trees.keys().map(String::as_str)
+        let mut names: Vec<&str> = self
+            .trees
+            .keys()
+            .chain(self.layer.keys())
+            .map(String::as_str)
+            .collect();
+        if !self.layer.is_empty() {
+            names.sort_unstable();
+            names.dedup();
+        }
+        names.into_iter()
     }
 
     /// Go's `DefinedTemplates`: `; defined templates are: "a", "b"` or empty.
     pub fn defined_templates(&self) -> String {
-        if self.trees.is_empty() {
+        let names: Vec<String> = self.template_names().map(crate::print::quote).collect();
+        if names.is_empty() {
             return String::new();
         }
-        let names: Vec<String> = self.trees.keys().map(|n| crate::print::quote(n)).collect();
         format!("; defined templates are: {}", names.join(", "))
     }
 
@@ -126,7 +166,7 @@ impl Template {
 
     /// Executes the current template.
     pub fn execute(&self, data: &Value) -> Result<String, ExecError> {
-        match self.trees.get(&self.name) {
+        match self.tree(&self.name) {
             Some(_) => self.execute_at_depth(&self.name, data, 0),
             None => Err(ExecError {
                 name: self.name.clone(),
@@ -150,7 +190,7 @@ impl Template {
         data: &Value,
         depth: usize,
     ) -> Result<String, ExecError> {
-        let Some(tree) = self.trees.get(name) else {
+        let Some(tree) = self.tree(name) else {
             return Err(ExecError {
                 name: name.to_string(),
                 message: format!(

@@ -67,6 +67,33 @@ x: {{ $x | quote }}"#,
 }
 
 #[test]
+fn tpl_defines_and_overrides_stay_inside_its_own_call() {
+    let mut set = Template::new("chart").funcs(helm_funcs());
+    set.add("_helpers.tpl", r#"{{- define "name" -}}base{{- end -}}"#)
+        .unwrap();
+    // The first tpl redefines "name" and defines "extra" for itself; later calls, nested
+    // tpl calls and the set itself still see the chart's own "name".
+    set.add(
+        "a.yaml",
+        r#"{{ tpl .Values.own . }} {{ include "name" . }} {{ tpl .Values.nested . }}"#,
+    )
+    .unwrap();
+    let data = Value::from_json(&serde_json::json!({"Values": {
+        "own": r#"{{ define "name" }}mine{{ end }}{{ define "extra" }}x{{ end }}{{ include "name" . }}{{ include "extra" . }}"#,
+        "nested": "{{ tpl `{{ include \"name\" . }}` . }}"
+    }}));
+    assert_eq!(
+        set.execute_template("a.yaml", &data).unwrap(),
+        "minex base base"
+    );
+    assert!(!set.lookup("extra"));
+    assert_eq!(
+        set.template_names().collect::<Vec<_>>(),
+        ["_helpers.tpl", "a.yaml", "name"]
+    );
+}
+
+#[test]
 fn include_recursion_is_bounded() {
     let mut set = Template::new("t").funcs(helm_funcs());
     set.add(
