@@ -3,6 +3,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+/// Names, literals and text of a tree: most are short, and kept inline they cost no
+/// allocation to parse or free.
+pub(crate) type Name = compact_str::CompactString;
+
 /// One parsed template: its body and where its text came from.
 #[derive(Debug)]
 pub(crate) struct Tree {
@@ -39,14 +43,14 @@ fn is_empty_list(list: &[Node]) -> bool {
 
 #[derive(Debug)]
 pub(crate) enum Node {
-    Text(String),
+    Text(Name),
     Action(Pipe),
     If(Control),
     Range(Control),
     With(Control),
     Template {
         pos: usize,
-        name: String,
+        name: Name,
         pipe: Option<Pipe>,
     },
     Break,
@@ -65,7 +69,7 @@ pub(crate) struct Control {
 pub(crate) struct Pipe {
     pub pos: usize,
     pub is_assign: bool,
-    pub decl: Vec<String>,
+    pub decl: Vec<Name>,
     pub cmds: Vec<Command>,
 }
 
@@ -87,32 +91,32 @@ pub(crate) enum Number {
 pub(crate) enum Arg {
     Field {
         pos: usize,
-        idents: Vec<String>,
+        idents: Vec<Name>,
     },
     /// `$x.a.b`: idents[0] is the variable.
     Variable {
         pos: usize,
-        idents: Vec<String>,
+        idents: Vec<Name>,
     },
     Dot(usize),
     Nil(usize),
     Bool(usize, bool),
     Number {
         pos: usize,
-        text: String,
+        text: Name,
         value: Number,
     },
     Str {
         pos: usize,
-        quoted: String,
-        value: String,
+        quoted: Name,
+        value: Name,
     },
-    Ident(usize, String),
+    Ident(usize, Name),
     Pipe(Box<Pipe>),
     Chain {
         pos: usize,
         node: Box<Arg>,
-        fields: Vec<String>,
+        fields: Vec<Name>,
     },
 }
 

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::ast::{Arg, Command, Control, Node, Number, Pipe, Tree};
+use crate::ast::{Arg, Command, Control, Name, Node, Number, Pipe, Tree};
 use crate::error::ExecError;
 use crate::funcs::{Context, Func, FuncError, Kind, arity_message};
 use crate::print::sprint_value;
@@ -37,7 +37,7 @@ struct State<'a> {
     name: &'a str,
     /// Variables: name, value, and whether the value is interface-typed (a range element
     /// of a `[]interface{}` or map), which Go names as `interface {}` in field errors.
-    vars: Vec<(String, Value, bool)>,
+    vars: Vec<(Name, Value, bool)>,
     /// Whether dot is interface-typed (inside `range` over a list or map).
     dot_iface: bool,
     depth: usize,
@@ -391,7 +391,7 @@ impl<'a> State<'a> {
                 Number::Float(f) => Ok(Value::Float(*f)),
                 Number::Overflow => self.err(format!("{text} overflows int")),
             },
-            Arg::Str { value, .. } => Ok(Value::String(value.clone())),
+            Arg::Str { value, .. } => Ok(Value::String(value.to_string())),
             other => self.err(format!(
                 "can't evaluate command {}",
                 crate::print::quote(&other.to_string())
@@ -404,7 +404,7 @@ impl<'a> State<'a> {
         dot: &Value,
         chain: &'a Arg,
         node: &'a Arg,
-        fields: &'a [String],
+        fields: &'a [Name],
         args: &'a [Arg],
         fin: Option<Value>,
     ) -> R<Value> {
@@ -421,7 +421,7 @@ impl<'a> State<'a> {
         &mut self,
         dot: &Value,
         node: &'a Arg,
-        idents: &'a [String],
+        idents: &'a [Name],
         args: &'a [Arg],
         fin: Option<Value>,
     ) -> R<Value> {
@@ -440,7 +440,7 @@ impl<'a> State<'a> {
         dot: &Value,
         mut receiver: Value,
         node: &'a Arg,
-        idents: &'a [String],
+        idents: &'a [Name],
         args: &'a [Arg],
         fin: Option<Value>,
         mut iface: bool,

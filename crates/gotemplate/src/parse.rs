@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::ast::{Arg, Command, Control, Node, Number, Pipe, Tree};
+use crate::ast::{Arg, Command, Control, Name, Node, Number, Pipe, Tree};
 use crate::error::ParseError;
 use crate::lex::{Item, Tok, lex};
 
@@ -74,7 +74,7 @@ struct Parser<'t> {
     i: usize,
     parse_name: String,
     text: Arc<str>,
-    vars: Vec<String>,
+    vars: Vec<Name>,
     range_depth: usize,
     has_func: &'t dyn Fn(&str) -> bool,
     trees: Vec<Tree>,
@@ -235,7 +235,7 @@ impl<'t> Parser<'t> {
     fn text_or_action(&mut self) -> R<Parsed> {
         let item = self.next_non_space();
         match item.tok {
-            Tok::Text(t) => Ok(Parsed::Node(Node::Text(t.to_owned()))),
+            Tok::Text(t) => Ok(Parsed::Node(Node::Text(Name::from(t)))),
             Tok::LeftDelim => {
                 self.enter()?;
                 let r = self.action();
@@ -292,7 +292,11 @@ impl<'t> Parser<'t> {
                 } else {
                     None
                 };
-                Ok(Parsed::Node(Node::Template { pos, name, pipe }))
+                Ok(Parsed::Node(Node::Template {
+                    pos,
+                    name: name.into(),
+                    pipe,
+                }))
             }
             _ => {
                 self.backup();
@@ -320,7 +324,7 @@ impl<'t> Parser<'t> {
         self.add(name.clone(), root)?;
         Ok(Parsed::Node(Node::Template {
             pos,
-            name,
+            name: name.into(),
             pipe: Some(pipe),
         }))
     }
@@ -388,7 +392,7 @@ impl<'t> Parser<'t> {
         loop {
             let v = self.peek_non_space();
             let Tok::Variable(name) = v.tok else { break };
-            let name = name.to_owned();
+            let name = Name::from(name);
             let save = self.i;
             self.next_non_space();
             let after = *self.peek();
@@ -500,7 +504,7 @@ impl<'t> Parser<'t> {
         let pos = self.peek().pos;
         let mut fields = Vec::new();
         while let Tok::Field(f) = &self.peek().tok {
-            fields.push(f[1..].to_string());
+            fields.push(Name::from(&f[1..]));
             self.next();
         }
         Ok(Some(match node {
@@ -537,7 +541,7 @@ impl<'t> Parser<'t> {
                         crate::print::quote(name)
                     ));
                 }
-                Arg::Ident(pos, name.to_owned())
+                Arg::Ident(pos, Name::from(name))
             }
             Tok::Dot => Arg::Dot(pos),
             Tok::Nil => Arg::Nil(pos),
@@ -547,18 +551,18 @@ impl<'t> Parser<'t> {
                 }
                 Arg::Variable {
                     pos,
-                    idents: vec![name.to_owned()],
+                    idents: vec![Name::from(name)],
                 }
             }
             Tok::Field(f) => Arg::Field {
                 pos,
-                idents: vec![f[1..].to_string()],
+                idents: vec![Name::from(&f[1..])],
             },
             Tok::Bool(b) => Arg::Bool(pos, b),
             Tok::Char(text) | Tok::Number(text) => match parse_number(text) {
                 Ok(value) => Arg::Number {
                     pos,
-                    text: text.to_owned(),
+                    text: Name::from(text),
                     value,
                 },
                 Err(e) => return self.error(e),
@@ -569,10 +573,10 @@ impl<'t> Parser<'t> {
                 self.depth -= 1;
                 Arg::Pipe(Box::new(p?))
             }
-            Tok::Str(quoted) | Tok::RawStr(quoted) => match unquote(quoted) {
+            Tok::Str(quoted) | Tok::RawStr(quoted) => match unquote_name(quoted) {
                 Some(value) => Arg::Str {
                     pos,
-                    quoted: quoted.to_owned(),
+                    quoted: Name::from(quoted),
                     value,
                 },
                 None => return self.error("invalid syntax"),
@@ -602,6 +606,18 @@ impl Parsed {
 }
 
 /// Go's `strconv.Unquote` for `"…"`, `` `…` `` and `'…'`.
+/// [`unquote`] into a [`Name`], without a temporary `String` when nothing is escaped.
+fn unquote_name(quoted: &str) -> Option<Name> {
+    let plain = quoted.len() >= 2
+        && matches!(quoted.as_bytes()[0], b'"' | b'`')
+        && quoted.as_bytes()[quoted.len() - 1] == quoted.as_bytes()[0]
+        && !quoted[1..quoted.len() - 1].contains(['\\', '\r', '\n', '"', '`']);
+    if plain {
+        return Some(Name::from(&quoted[1..quoted.len() - 1]));
+    }
+    unquote(quoted).map(Name::from)
+}
+
 pub(crate) fn unquote(s: &str) -> Option<String> {
     let quote = s.chars().next()?;
     if s.len() < 2 || !s.ends_with(quote) {
