@@ -82,16 +82,27 @@ fn run(command: &[String], home: &Path) -> anyhow::Result<Vec<u8>> {
     stdout_of(process)
 }
 
-/// Median wall time of `runs` runs of `command`.
-fn time_process(command: &[String], home: &Path, runs: usize) -> anyhow::Result<f64> {
-    let mut times = Vec::with_capacity(runs);
+/// Median wall times of `runs` runs of each command, the two run in turn so that a busy
+/// moment of the machine falls on both alike.
+fn time_processes(
+    first: &[String],
+    second: &[String],
+    home: &Path,
+    runs: usize,
+) -> anyhow::Result<(f64, f64)> {
+    let mut times = (Vec::with_capacity(runs), Vec::with_capacity(runs));
     for _ in 0..runs.max(1) {
-        let started = Instant::now();
-        run(command, home)?;
-        times.push(started.elapsed().as_secs_f64());
+        for (command, times) in [(first, &mut times.0), (second, &mut times.1)] {
+            let started = Instant::now();
+            run(command, home)?;
+            times.push(started.elapsed().as_secs_f64());
+        }
     }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
+    let median = |mut times: Vec<f64>| {
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
+    };
+    Ok((median(times.0), median(times.1)))
 }
 
 fn in_process(bench: &Path, case: &Case, iterations: usize) -> anyhow::Result<InProcess> {
@@ -147,8 +158,12 @@ pub fn run_bench(driftless: &Path, bench: &Path, options: &HelmOptions) -> anyho
     };
     write_trivial_chart(&trivial.chart)?;
     let runs = options.runs.max(1);
-    let helm_startup = time_process(&template_command(&helm_program, &trivial), &home, runs)?;
-    let ours_startup = time_process(&template_command(&ours_program, &trivial), &home, runs)?;
+    let (helm_startup, ours_startup) = time_processes(
+        &template_command(&helm_program, &trivial),
+        &template_command(&ours_program, &trivial),
+        &home,
+        runs,
+    )?;
 
     let ms = |s: f64| s * 1000.0;
     println!("bench helm (real helm {helm_version}; median of {runs} runs)");
@@ -169,8 +184,7 @@ pub fn run_bench(driftless: &Path, bench: &Path, options: &HelmOptions) -> anyho
                 "driftless and helm print different output for {name}; the comparison would mean nothing"
             );
         }
-        let helm_time = time_process(&helm_command, &home, runs)?;
-        let ours_time = time_process(&ours_command, &home, runs)?;
+        let (helm_time, ours_time) = time_processes(&helm_command, &ours_command, &home, runs)?;
         let ours_in = in_process(bench, &case, 10)?;
         let helm_work = (helm_time - helm_startup).max(0.0);
         helm_total += helm_time;

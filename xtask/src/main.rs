@@ -105,7 +105,7 @@ enum BenchTask {
         #[arg(long, value_delimiter = ',', default_values_t = xtask::bench_helm::DEFAULT_CASES.map(String::from))]
         cases: Vec<String>,
         /// Process runs per measurement; the median is reported.
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 11)]
         runs: usize,
     },
     /// N GitRepositories and N Kustomizations (a Deployment, ServiceAccount, Service and

@@ -6,7 +6,7 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use driftless_helm::render::{Capabilities, KubeVersion, default_api_versions};
@@ -15,14 +15,19 @@ use driftless_helm::{Chart, values};
 
 struct Counting;
 
+/// Counting only during the render that is counted: an atomic add per allocation would
+/// otherwise be part of the timed renders.
+static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 static BYTES: AtomicU64 = AtomicU64::new(0);
 
 // SAFETY: forwards to mimalloc (the allocator `driftless` uses); only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        }
         // SAFETY: same contract as the caller's.
         unsafe { mimalloc::MiMalloc.alloc(layout) }
     }
@@ -33,8 +38,10 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(new_size as u64, Ordering::Relaxed);
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+            BYTES.fetch_add(new_size as u64, Ordering::Relaxed);
+        }
         // SAFETY: same contract as the caller's.
         unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
     }
@@ -108,14 +115,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let rendered = render_release(chart, &user_values, &options)?;
         Ok(output(&rendered, options.skip_tests).len())
     };
-    // One render to warm up, counted for allocations.
-    let (a0, b0) = (
-        ALLOCATIONS.load(Ordering::Relaxed),
-        BYTES.load(Ordering::Relaxed),
-    );
+    // One render to warm up, counted for allocations (on every thread it uses).
+    COUNTING.store(true, Ordering::Relaxed);
     let output_bytes = render()?;
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - a0;
-    let allocated_bytes = BYTES.load(Ordering::Relaxed) - b0;
+    COUNTING.store(false, Ordering::Relaxed);
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed);
+    let allocated_bytes = BYTES.load(Ordering::Relaxed);
     let mut times = Vec::with_capacity(iterations.max(1));
     for _ in 0..iterations.max(1) {
         let started = Instant::now();

@@ -68,7 +68,7 @@ fn regex(pattern: &str) -> Result<Rc<regex::Regex>, FuncError> {
         return Ok(compiled);
     }
     let compiled = Rc::new(
-        regex::RegexBuilder::new(&go_class_dashes(pattern))
+        regex::RegexBuilder::new(&go_pattern_in_rust_syntax(pattern))
             .size_limit(1 << 20)
             .build()
             .map_err(|e| FuncError::Call(format!("error parsing regexp: {e}")))?,
@@ -82,9 +82,26 @@ fn regex(pattern: &str) -> Result<Rc<regex::Regex>, FuncError> {
     Ok(compiled)
 }
 
-/// Go's RE2 reads a `-` next to a class escape inside brackets (`[\w-.]`, `[a-\d]`) as a
-/// literal dash; Rust's regex refuses it as a range, so such dashes are escaped.
-fn go_class_dashes(pattern: &str) -> String {
+/// Go's Perl classes and word boundary are ASCII-only (`\d` is `[0-9]`, `\s` is
+/// `[\t\n\f\r ]`); Rust's are Unicode. Written out as ASCII, they match as in Go and compile
+/// to far smaller automata. The text is what goes inside brackets.
+fn ascii_perl_class(class: char) -> Option<(&'static str, bool)> {
+    match class {
+        'd' => Some(("0-9", false)),
+        'D' => Some(("0-9", true)),
+        'w' => Some(("0-9A-Za-z_", false)),
+        'W' => Some(("0-9A-Za-z_", true)),
+        's' => Some(("\\t\\n\\f\\r ", false)),
+        'S' => Some(("\\t\\n\\f\\r ", true)),
+        _ => None,
+    }
+}
+
+/// A Go (RE2) pattern in the syntax of Rust's regex with Go's meaning: Perl classes and
+/// `\b` as ASCII (see [`ascii_perl_class`]), and a `-` next to a class escape inside
+/// brackets (`[\w-.]`, `[a-\d]`), which Go reads as a literal dash and Rust refuses as a
+/// range, escaped.
+fn go_pattern_in_rust_syntax(pattern: &str) -> String {
     let chars: Vec<char> = pattern.chars().collect();
     let mut out = String::with_capacity(pattern.len());
     let mut in_class = false;
@@ -95,9 +112,21 @@ fn go_class_dashes(pattern: &str) -> String {
         let c = chars[i];
         match c {
             '\\' => {
-                out.push(c);
-                if let Some(next) = chars.get(i + 1) {
-                    out.push(*next);
+                let next = chars.get(i + 1).copied();
+                match (next.and_then(ascii_perl_class), next) {
+                    (Some((set, negated)), _) => match (in_class, negated) {
+                        (true, false) => out.push_str(set),
+                        // Rust's regex nests classes: `[x\D]` is `[x[^0-9]]`.
+                        (_, true) => out.push_str(&format!("[^{set}]")),
+                        (false, false) => out.push_str(&format!("[{set}]")),
+                    },
+                    (None, Some(boundary @ ('b' | 'B'))) if !in_class => {
+                        out.push_str(&format!("(?-u:\\{boundary})"));
+                    }
+                    (None, next) => {
+                        out.push(c);
+                        out.extend(next);
+                    }
                 }
                 i += 2;
                 continue;
@@ -592,16 +621,38 @@ fn adler32(data: &[u8]) -> u32 {
 
 #[cfg(test)]
 mod regex_tests {
-    use super::go_class_dashes;
+    use super::go_pattern_in_rust_syntax;
 
     #[test]
     fn dashes_beside_class_escapes_are_literal_as_in_go() {
-        assert_eq!(go_class_dashes(r"^[\w-\.]+$"), r"^[\w\-\.]+$");
-        assert_eq!(go_class_dashes(r"[a-z\d-]"), r"[a-z\d\-]");
-        assert_eq!(go_class_dashes(r"[a-z]-\w"), r"[a-z]-\w");
+        assert_eq!(
+            go_pattern_in_rust_syntax(r"^[\w-\.]+$"),
+            r"^[0-9A-Za-z_\-\.]+$"
+        );
+        assert_eq!(go_pattern_in_rust_syntax(r"[a-z\d-]"), r"[a-z0-9\-]");
+        assert_eq!(
+            go_pattern_in_rust_syntax(r"[a-z]-\w"),
+            r"[a-z]-[0-9A-Za-z_]"
+        );
         let re = super::regex(r"^[\w-\.]+$").unwrap();
         assert!(re.is_match("my-master.1"));
         assert!(!re.is_match("a b"));
+    }
+
+    #[test]
+    fn perl_classes_and_word_boundaries_are_ascii_as_in_go() {
+        let matches = |pattern: &str, text: &str| super::regex(pattern).unwrap().is_match(text);
+        // Go: \d is [0-9], \w [0-9A-Za-z_], \s [\t\n\f\r ] (no \v), \b between ASCII words.
+        // Every line checked with Go 1.26 regexp.MatchString.
+        assert!(matches(r"^\d+$", "042") && !matches(r"^\d+$", "\u{663}"));
+        assert!(matches(r"^\w+$", "a_Z9") && !matches(r"^\w+$", "é"));
+        assert!(matches(r"^\s$", "\x0c") && !matches(r"^\s$", "\x0b"));
+        assert!(matches(r"^\D\W\S$", "é-é") && !matches(r"^\D$", "7"));
+        assert!(matches(r"^[^\s\d]+$", "ab") && !matches(r"^[^\s\d]+$", "a1"));
+        assert!(matches(r"^[x\D]$", "é") && !matches(r"^[x\D]$", "5"));
+        assert!(!matches(r"\bé", "é") && matches(r"\bb", "éb"));
+        assert!(matches(r"a\Bb", "ab") && matches(r"\pL", "é"));
+        assert_eq!(go_pattern_in_rust_syntax(r"\\d\.\pN"), r"\\d\.\pN");
     }
 }
 
