@@ -100,6 +100,8 @@ fn keyword(word: &str) -> Option<Tok<'static>> {
 
 struct Lexer<'a> {
     input: &'a str,
+    /// Built once: a template has an action every few dozen bytes.
+    left_delim_finder: memchr::memmem::Finder<'static>,
     pos: usize,
     items: Vec<Item<'a>>,
     error: Option<String>,
@@ -116,6 +118,7 @@ pub(crate) struct Lexed<'a> {
 pub(crate) fn lex(input: &str) -> Lexed<'_> {
     let mut l = Lexer {
         input,
+        left_delim_finder: memchr::memmem::Finder::new(LEFT.as_bytes()),
         pos: 0,
         items: Vec::new(),
         error: None,
@@ -138,7 +141,11 @@ impl<'a> Lexer<'a> {
     }
 
     fn peek(&self) -> Option<char> {
-        self.rest().chars().next()
+        match self.input.as_bytes().get(self.pos) {
+            Some(&byte) if byte.is_ascii() => Some(char::from(byte)),
+            Some(_) => self.rest().chars().next(),
+            None => None,
+        }
     }
 
     fn error(&mut self, pos: usize, msg: String) {
@@ -157,7 +164,7 @@ impl<'a> Lexer<'a> {
         loop {
             // Text up to the next action.
             let rest = self.rest();
-            let (text_end, found) = match memchr::memmem::find(rest.as_bytes(), LEFT.as_bytes()) {
+            let (text_end, found) = match self.left_delim_finder.find(rest.as_bytes()) {
                 Some(i) => (self.pos + i, true),
                 None => (self.input.len(), false),
             };
@@ -412,6 +419,10 @@ impl<'a> Lexer<'a> {
 
     fn quote(&mut self, start: usize) -> bool {
         loop {
+            // Skip to the next byte that matters; all three are ASCII, so this stays on a
+            // character boundary.
+            let rest = &self.input.as_bytes()[self.pos..];
+            self.pos += memchr::memchr3(b'\\', b'\n', b'"', rest).unwrap_or(rest.len());
             match self.peek() {
                 Some('\\') => {
                     self.pos += 1;
