@@ -17,7 +17,7 @@ fn call_err<T>(m: impl Into<String>) -> Result<T, FuncError> {
 }
 
 fn build() -> FuncMap {
-    let mut m = FuncMap::new();
+    let mut m = FuncMap::default();
     let mut add = |name: &str, f: Func| {
         m.insert(name.to_string(), f);
     };

@@ -129,9 +129,9 @@ impl Func {
     }
 }
 
-/// Functions by name.
-/// Functions by name; looked up for every identifier parsed and every call executed, so hashed.
-pub type FuncMap = std::collections::HashMap<String, Func>;
+/// Functions by name; looked up for every identifier parsed and every call executed, so
+/// hashed, with a fast hash (the names are the program's own, not an attacker's).
+pub type FuncMap = std::collections::HashMap<String, Func, foldhash::fast::RandomState>;
 
 /// Go's message for a wrong argument count.
 pub fn check_arity(name: &str, args: &[Value], want: usize) -> Result<(), FuncError> {

@@ -44,7 +44,7 @@ impl Template {
             trees: Arc::default(),
             layer: BTreeMap::new(),
             layered: false,
-            funcs: Arc::new(FuncMap::new()),
+            funcs: Arc::new(FuncMap::default()),
             missing_key: MissingKey::Default,
         }
     }

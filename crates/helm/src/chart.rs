@@ -1,7 +1,7 @@
 //! A chart as Helm's loader (`pkg/chart/loader`) leaves it: metadata, the raw `values.yaml`,
 //! templates, other files, and subcharts from `charts/` (directories or `.tgz` archives).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
 use crate::ignore::Rules;
@@ -91,9 +91,10 @@ impl Chart {
             Some(text) => Rules::parse(&String::from_utf8_lossy(text))?,
             None => Rules::defaults(),
         };
+        let mut ignored_dirs = HashMap::new();
         let kept = files
             .into_iter()
-            .filter(|(path, _)| !ignored(&rules, path))
+            .filter(|(path, _)| !ignored(&rules, path, &mut ignored_dirs))
             .map(|(name, data)| ChartFile { name, data })
             .collect();
         Self::load_files(kept)
@@ -200,12 +201,22 @@ impl Chart {
     }
 }
 
-/// Whether `.helmignore` drops `path` or one of the directories above it.
-fn ignored(rules: &Rules, path: &str) -> bool {
+/// Whether `.helmignore` drops `path` or one of the directories above it; `dirs` remembers
+/// the answer for each directory, asked again for every file below it.
+fn ignored(rules: &Rules, path: &str, dirs: &mut HashMap<String, bool>) -> bool {
     let mut dir_end = 0;
     while let Some(slash) = path[dir_end..].find('/') {
         dir_end += slash;
-        if rules.ignores(&path[..dir_end], true) {
+        let dir = &path[..dir_end];
+        let dir_ignored = match dirs.get(dir) {
+            Some(&known) => known,
+            None => {
+                let answer = rules.ignores(dir, true);
+                dirs.insert(dir.to_owned(), answer);
+                answer
+            }
+        };
+        if dir_ignored {
             return true;
         }
         dir_end += 1;

@@ -21,7 +21,7 @@ use crate::value::Value;
 
 /// Sprig's `HermeticTxtFuncMap`, minus what this crate does not implement.
 pub fn hermetic() -> FuncMap {
-    let mut m = FuncMap::new();
+    let mut m = FuncMap::default();
     strings::register(&mut m);
     lists::register(&mut m);
     misc::register(&mut m);
