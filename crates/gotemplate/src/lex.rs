@@ -120,7 +120,11 @@ pub(crate) fn lex(input: &str) -> Lexed<'_> {
         input,
         left_delim_finder: memchr::memmem::Finder::new(LEFT.as_bytes()),
         pos: 0,
-        items: Vec::new(),
+        // About ten items per action (delimiters, spaces, operands, the text before it):
+        // sized once rather than regrown and copied as a large file is read.
+        items: Vec::with_capacity(
+            memchr::memmem::find_iter(input.as_bytes(), LEFT.as_bytes()).count() * 10 + 2,
+        ),
         error: None,
         paren_depth: 0,
     };
@@ -372,11 +376,16 @@ impl<'a> Lexer<'a> {
     }
 
     fn scan_alnum(&mut self) {
-        while let Some(c) = self.peek() {
-            if !is_alnum(c) {
-                break;
+        let bytes = self.input.as_bytes();
+        while let Some(&byte) = bytes.get(self.pos) {
+            if byte.is_ascii_alphanumeric() || byte == b'_' {
+                self.pos += 1;
+                continue;
             }
-            self.pos += c.len_utf8();
+            match self.peek() {
+                Some(c) if !byte.is_ascii() && is_alnum(c) => self.pos += c.len_utf8(),
+                _ => break,
+            }
         }
     }
 

@@ -101,7 +101,7 @@ impl<'t> Parser<'t> {
     fn next_non_space(&mut self) -> Item<'t> {
         loop {
             let item = self.next();
-            if item.tok != Tok::Space {
+            if !matches!(item.tok, Tok::Space) {
                 return item;
             }
         }
@@ -129,7 +129,7 @@ impl<'t> Parser<'t> {
         )))
     }
     fn unexpected<T>(&self, item: &Item, context: &str) -> R<T> {
-        if item.tok == Tok::Error {
+        if matches!(item.tok, Tok::Error) {
             return self.error(self.lex_error.clone().unwrap_or_default());
         }
         self.error(format!("unexpected {} in {context}", item.describe()))
@@ -151,15 +151,15 @@ impl<'t> Parser<'t> {
 
     fn top(&mut self) -> R<Vec<Node>> {
         let mut root = Vec::new();
-        while self.peek().tok != Tok::Eof {
-            if self.peek().tok == Tok::LeftDelim {
+        while !matches!(self.peek().tok, Tok::Eof) {
+            if matches!(self.peek().tok, Tok::LeftDelim) {
                 self.next();
                 if self.next_non_space().tok == Tok::Keyword("define") {
                     self.definition()?;
                     continue;
                 }
                 // Back up to the delimiter.
-                while self.i > 0 && self.items[self.i - 1].tok != Tok::LeftDelim {
+                while self.i > 0 && !matches!(self.items[self.i - 1].tok, Tok::LeftDelim) {
                     self.i -= 1;
                 }
                 self.i = self.i.saturating_sub(1);
@@ -223,7 +223,7 @@ impl<'t> Parser<'t> {
 
     fn item_list(&mut self) -> R<(Vec<Node>, Parsed)> {
         let mut list = Vec::new();
-        while self.peek_non_space().tok != Tok::Eof {
+        while !matches!(self.peek_non_space().tok, Tok::Eof) {
             match self.text_or_action()? {
                 Parsed::Node(n) => list.push(n),
                 other => return Ok((list, other)),
@@ -257,7 +257,7 @@ impl<'t> Parser<'t> {
                     return self.error(format!("{{{{{word}}}}} outside {{{{range}}}}"));
                 }
                 let t = self.next_non_space();
-                if t.tok != Tok::RightDelim {
+                if !matches!(t.tok, Tok::RightDelim) {
                     return self.unexpected(&t, &format!("{{{{{word}}}}}"));
                 }
                 Ok(Parsed::Node(if is_break {
@@ -286,7 +286,7 @@ impl<'t> Parser<'t> {
                 let t = self.next_non_space();
                 let pos = t.pos;
                 let name = self.parse_template_name(&t, context)?;
-                let pipe = if self.next_non_space().tok != Tok::RightDelim {
+                let pipe = if !matches!(self.next_non_space().tok, Tok::RightDelim) {
                     self.backup();
                     Some(self.pipeline(context, &Tok::RightDelim)?)
                 } else {
@@ -399,7 +399,7 @@ impl<'t> Parser<'t> {
             let next = self.peek_non_space();
             match next.tok {
                 Tok::Assign | Tok::Declare => {
-                    pipe.is_assign = next.tok == Tok::Assign;
+                    pipe.is_assign = matches!(next.tok, Tok::Assign);
                     self.next_non_space();
                     pipe.decl.push(name.clone());
                     self.vars.push(name);

@@ -115,7 +115,7 @@ impl Chart {
         let (chart_yaml, rest): (Vec<_>, Vec<_>) =
             files.into_iter().partition(|f| f.name == "Chart.yaml");
         for file in chart_yaml.into_iter().chain(rest) {
-            let text = || String::from_utf8_lossy(&file.data).into_owned();
+            let text = || utf8_text(&file.data).into_owned();
             let wrap = |error: String| LoadError::File {
                 file: file.name.clone(),
                 error,
@@ -198,6 +198,15 @@ impl Chart {
         }
         chart.metadata.validate()?;
         Ok(chart)
+    }
+}
+
+/// A file's text; invalid UTF-8 replaced as Go's conversions do. Checked with the fast
+/// validator first: nearly every chart file is valid.
+fn utf8_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 
