@@ -20,7 +20,7 @@ pub(crate) struct Tree {
 impl Tree {
     /// Go's `IsEmptyTree`: only whitespace text.
     pub fn is_empty(&self) -> bool {
-        is_empty_list(&self.root)
+        is_empty_list(&self.root, &self.text)
     }
 
     /// Go's `ErrorContext` location: `NAME:LINE:COL` with a 0-based byte column.
@@ -36,14 +36,27 @@ impl Tree {
     }
 }
 
-fn is_empty_list(list: &[Node]) -> bool {
+fn is_empty_list(list: &[Node], text: &str) -> bool {
     list.iter()
-        .all(|n| matches!(n, Node::Text(t) if t.trim().is_empty()))
+        .all(|n| matches!(n, Node::Text(span) if span.of(text).trim().is_empty()))
+}
+
+/// Where a text node's text lies in its tree's [`Tree::text`]: kept there, not copied.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn of(self, text: &str) -> &str {
+        text.get(self.start..self.end).unwrap_or_default()
+    }
 }
 
 #[derive(Debug)]
 pub(crate) enum Node {
-    Text(Name),
+    Text(Span),
     Action(Pipe),
     If(Control),
     Range(Control),

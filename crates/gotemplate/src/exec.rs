@@ -71,11 +71,11 @@ pub(crate) fn execute(set: &Template, tree: &Tree, data: &Value, depth: usize) -
     Ok(s.out)
 }
 
-fn range_string(c: &Control) -> String {
+fn range_string(c: &Control, text: &str) -> String {
     let mut s = format!("{{{{range {}}}}}", c.pipe);
     for n in &c.list {
-        if let Node::Text(t) = n {
-            s.push_str(t);
+        if let Node::Text(span) = n {
+            s.push_str(span.of(text));
         } else {
             s.push_str("{{…}}");
         }
@@ -98,7 +98,7 @@ impl<'a> State<'a> {
             At::Arg(a) => (a.pos(), a.to_string()),
             At::Cmd(c) => (c.pos, c.to_string()),
             At::Pipe(p) => (p.pos, p.to_string()),
-            At::Range(c) => (c.pos, range_string(c)),
+            At::Range(c) => (c.pos, range_string(c, &self.tree.text)),
             At::Template(pos, name, pipe) => {
                 let mut s = format!("{{{{template {}", crate::print::quote(name));
                 if let Some(p) = pipe {
@@ -134,8 +134,8 @@ impl<'a> State<'a> {
 
     fn walk(&mut self, dot: &Value, node: &'a Node) -> R<Flow> {
         match node {
-            Node::Text(t) => {
-                self.write(t)?;
+            Node::Text(span) => {
+                self.write(span.of(&self.tree.text))?;
             }
             Node::Action(pipe) => {
                 let v = self.eval_pipeline(dot, pipe)?;

@@ -3,17 +3,16 @@
 
 use std::sync::Arc;
 
-use crate::ast::{Arg, Command, Control, Name, Node, Number, Pipe, Tree};
+use crate::ast::{Arg, Command, Control, Name, Node, Number, Pipe, Span, Tree};
 use crate::error::ParseError;
 use crate::lex::{Item, Tok, lex};
 
 /// Parses `text` as template `name`; returns its tree first, then the ones it defines.
 pub(crate) fn parse(
     name: &str,
-    text: &str,
+    text: Arc<str>,
     has_func: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<Tree>, ParseError> {
-    let text: Arc<str> = Arc::from(text);
     let lexed = lex(&text);
     let mut p = Parser {
         items: lexed.items,
@@ -235,7 +234,13 @@ impl<'t> Parser<'t> {
     fn text_or_action(&mut self) -> R<Parsed> {
         let item = self.next_non_space();
         match item.tok {
-            Tok::Text(t) => Ok(Parsed::Node(Node::Text(Name::from(t)))),
+            Tok::Text(t) => {
+                debug_assert_eq!(self.text.get(item.pos..item.pos + t.len()), Some(t));
+                Ok(Parsed::Node(Node::Text(Span {
+                    start: item.pos,
+                    end: item.pos + t.len(),
+                })))
+            }
             Tok::LeftDelim => {
                 self.enter()?;
                 let r = self.action();

@@ -94,6 +94,12 @@ impl Template {
     /// parses every chart file this way). An empty body does not replace an existing
     /// template; a non-empty one does.
     pub fn add(&mut self, name: &str, text: &str) -> Result<(), ParseError> {
+        self.add_shared(name, Arc::from(text))
+    }
+
+    /// [`Template::add`] for text the caller already holds shared: the parsed templates keep
+    /// it (their text nodes point into it) instead of a copy.
+    pub fn add_shared(&mut self, name: &str, text: Arc<str>) -> Result<(), ParseError> {
         let funcs = self.funcs.clone();
         let has_func =
             move |f: &str| funcs.contains_key(f) || crate::builtins::builtins().contains_key(f);

@@ -7,6 +7,7 @@ mod objects;
 mod toml_encode;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use driftless_gotemplate::{Map, MissingKey, Template, Value};
 use serde_json::Value as Json;
@@ -34,7 +35,8 @@ const SET_NAME: &str = "gotpl";
 
 /// A template file and the data it runs with.
 struct Renderable {
-    text: String,
+    /// Shared with the parsed template, which points into it rather than copying it.
+    text: Arc<str>,
     data: Map,
     base_path: String,
 }
@@ -56,7 +58,7 @@ pub fn render(
         .funcs(functions::helm_functions())
         .missing_key(MissingKey::Zero);
     for name in &order {
-        set.add(name, &renderables[*name].text)
+        set.add_shared(name, Arc::clone(&renderables[*name].text))
             .map_err(|e| RenderError(parse_error_message(name, &e.message)))?;
     }
     let mut rendered = BTreeMap::new();
@@ -128,8 +130,8 @@ fn collect(
             Renderable {
                 // Validating UTF-8 is much faster than the lossy conversion it usually skips.
                 text: match std::str::from_utf8(&template.data) {
-                    Ok(text) => text.to_owned(),
-                    Err(_) => String::from_utf8_lossy(&template.data).into_owned(),
+                    Ok(text) => Arc::from(text),
+                    Err(_) => Arc::from(String::from_utf8_lossy(&template.data)),
                 },
                 data: data.clone(),
                 base_path: format!("{full_path}/templates"),
