@@ -392,7 +392,7 @@ impl<'t> Parser<'t> {
             pos: start.pos,
             is_assign: false,
             decl: Vec::new(),
-            cmds: Vec::new(),
+            cmds: Vec::with_capacity(4),
         };
         loop {
             let v = self.peek_non_space();
@@ -477,7 +477,8 @@ impl<'t> Parser<'t> {
         let pos = self.peek_non_space().pos;
         let mut cmd = Command {
             pos,
-            args: Vec::new(),
+            // What the first push would allocate anyway, without the growth path.
+            args: Vec::with_capacity(4),
         };
         loop {
             self.peek_non_space();
@@ -752,6 +753,13 @@ fn parse_hex_float(text: &str) -> Option<f64> {
 
 /// Go's `newNumber` followed by `idealConstant`'s choice of type.
 fn parse_number(text: &str) -> Result<Number, String> {
+    // Nearly every literal is a short plain decimal (`trunc 63`, `index $x 0`).
+    let plain_decimal = (1..=18).contains(&text.len())
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text.len() == 1 || !text.starts_with('0'));
+    if plain_decimal && let Ok(value) = text.parse::<i64>() {
+        return Ok(Number::Int(value));
+    }
     if text.starts_with('\'') {
         if let Some(c) = unquote(text).and_then(|s| s.chars().next()) {
             return Ok(Number::Int(c as i64));
