@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use driftless_helm::ignore::Rules;
 use driftless_helm::render::{Capabilities, KubeVersion, default_api_versions};
 use driftless_helm::template::{DEFAULT_KUBE_VERSION, TemplateOptions, output, render_release};
 use driftless_helm::{Chart, strvals, values};
@@ -134,8 +135,15 @@ fn load_chart(path: &Path) -> anyhow::Result<Chart> {
     let metadata = std::fs::metadata(path)
         .with_context(|| format!("path {:?} not found", path.display().to_string()))?;
     if metadata.is_dir() {
+        // As Helm's loader: .helmignore first, then a walk that skips what it ignores
+        // (charts ship changelogs and test folders that would otherwise be read for nothing).
+        let rules = match std::fs::read_to_string(path.join(".helmignore")) {
+            Ok(text) => Rules::parse(&text)?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Rules::defaults(),
+            Err(error) => return Err(error).context("reading .helmignore"),
+        };
         let mut files = Vec::new();
-        read_dir(path, path, &mut files)?;
+        read_dir(path, path, &rules, &mut files)?;
         Ok(Chart::load_dir(files)?)
     } else {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -143,7 +151,12 @@ fn load_chart(path: &Path) -> anyhow::Result<Chart> {
     }
 }
 
-fn read_dir(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) -> anyhow::Result<()> {
+fn read_dir(
+    root: &Path,
+    dir: &Path,
+    rules: &Rules,
+    out: &mut Vec<(String, Vec<u8>)>,
+) -> anyhow::Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .collect::<Result<_, _>>()?;
@@ -152,14 +165,17 @@ fn read_dir(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) -> anyhow
         let path = entry.path();
         // Helm follows symbolic links inside a chart directory.
         let metadata = std::fs::metadata(&path)?;
+        let relative = path
+            .strip_prefix(root)
+            .context("chart file outside its directory")?
+            .to_string_lossy()
+            .replace('\\', "/");
+        if rules.ignores(&relative, metadata.is_dir()) {
+            continue;
+        }
         if metadata.is_dir() {
-            read_dir(root, &path, out)?;
+            read_dir(root, &path, rules, out)?;
         } else if metadata.is_file() {
-            let relative = path
-                .strip_prefix(root)
-                .context("chart file outside its directory")?
-                .to_string_lossy()
-                .replace('\\', "/");
             out.push((relative, std::fs::read(&path)?));
         }
     }
