@@ -7,7 +7,7 @@ use clap::Args;
 use driftless_helm::ignore::Rules;
 use driftless_helm::render::{Capabilities, KubeVersion, default_api_versions};
 use driftless_helm::template::{DEFAULT_KUBE_VERSION, TemplateOptions, output, render_release};
-use driftless_helm::{Chart, strvals, values};
+use driftless_helm::{Chart, schema, strvals, values};
 
 #[derive(Args)]
 pub struct TemplateArgs {
@@ -176,7 +176,15 @@ fn read_dir(
         if metadata.is_dir() {
             read_dir(root, &path, rules, out)?;
         } else if metadata.is_file() {
-            out.push((relative, std::fs::read(&path)?));
+            let data = std::fs::read(&path)?;
+            if entry.file_name() == "values.schema.json" {
+                // Its draft's meta-schema validator is built once per process, at about the
+                // cost of a small chart's render: build it beside the rest of the reading
+                // and rendering rather than in front of the schema check.
+                let schema = data.clone();
+                std::thread::spawn(move || schema::prepare_meta_validator(&schema));
+            }
+            out.push((relative, data));
         }
     }
     Ok(())

@@ -36,18 +36,39 @@ pub fn any_schema(chart: &Chart) -> bool {
     chart.schema.is_some() || chart.dependencies.iter().any(any_schema)
 }
 
+/// The draft-less `json-schema.org/schema` names "the latest draft", which Helm's validator
+/// reads as 2020-12.
+fn is_latest_draft(uri: &str) -> bool {
+    uri.trim_end_matches('#')
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        == "json-schema.org/schema"
+}
+
+/// Builds, ahead of time, the meta-schema validator that checking `schema` will need. It is
+/// built once per process and costs about as much as rendering a small chart, so a one-shot
+/// caller (the CLI) starts it on another thread as soon as it sees a `values.schema.json`,
+/// while it is still reading the chart.
+pub fn prepare_meta_validator(schema: &[u8]) {
+    let declared: Option<String> = serde_json::from_slice::<Value>(schema)
+        .ok()
+        .and_then(|s| s.get("$schema").and_then(Value::as_str).map(str::to_owned));
+    // Taking the handle forces the lazily built validator.
+    let _ = match declared.as_deref() {
+        Some(uri) if uri.contains("draft-07") => jsonschema::draft7::meta::validator(),
+        Some(uri) if uri.contains("draft-06") => jsonschema::draft6::meta::validator(),
+        Some(uri) if uri.contains("draft-04") => jsonschema::draft4::meta::validator(),
+        Some(uri) if uri.contains("2019-09") => jsonschema::draft201909::meta::validator(),
+        _ => jsonschema::draft202012::meta::validator(),
+    };
+}
+
 /// One schema (the raw `values.schema.json`) against `values`.
 pub fn validate(values: &Map<String, Value>, schema: &[u8]) -> Result<(), String> {
     let mut schema: Value =
         serde_json::from_slice(schema).map_err(|e| format!("unable to parse the schema: {e}\n"))?;
-    // `json-schema.org/schema` names "the latest draft", which Helm's validator reads as
-    // 2020-12.
     if let Some(Value::String(uri)) = schema.get_mut("$schema")
-        && uri
-            .trim_end_matches('#')
-            .trim_start_matches("http://")
-            .trim_start_matches("https://")
-            == "json-schema.org/schema"
+        && is_latest_draft(uri)
     {
         *uri = "https://json-schema.org/draft/2020-12/schema".into();
     }
@@ -93,5 +114,32 @@ mod tests {
         let latest = br#"{"$schema": "http://json-schema.org/schema#", "type": "object", "properties": {"a": {"type": "string"}}}"#;
         assert!(validate(&map(json!({"a": "x"})), latest).is_ok());
         assert!(validate(&map(json!({"a": 1.0})), latest).is_err());
+    }
+
+    #[test]
+    fn preparing_a_meta_validator_for_any_declared_draft_leaves_verdicts_unchanged() {
+        let schema = |declared: &str| {
+            format!(r#"{{{declared} "properties": {{"replicas": {{"type": "integer"}}}}}}"#)
+        };
+        for declared in [
+            r#""$schema": "http://json-schema.org/draft-07/schema#","#,
+            r#""$schema": "http://json-schema.org/schema#","#,
+            r#""$schema": "https://example.com/custom","#,
+            "",
+        ] {
+            let text = schema(declared);
+            prepare_meta_validator(text.as_bytes());
+            let custom = declared.contains("example.com");
+            let good = validate(&map(json!({"replicas": 2})), text.as_bytes());
+            let bad = validate(&map(json!({"replicas": "two"})), text.as_bytes());
+            if custom {
+                // Not a draft the validator knows: refused either way, as a schema error.
+                assert!(good.is_err() && bad.is_err(), "{declared}");
+            } else {
+                assert!(good.is_ok(), "{declared}: {good:?}");
+                assert!(bad.unwrap_err().contains("/replicas"), "{declared}");
+            }
+        }
+        prepare_meta_validator(b"not json");
     }
 }
