@@ -153,7 +153,6 @@ impl PartialOrd for dyn KeyView + '_ {
 /// Must agree with [`key_order`] (strings by bytes, other kinds by rank first).
 impl Ord for dyn KeyView + '_ {
     fn cmp(&self, other: &Self) -> Ordering {
-        const STRING_RANK: u8 = 3;
         match (self.view(), other.view()) {
             (KeyRef::Str(a), KeyRef::Str(b)) => a.as_bytes().cmp(b.as_bytes()),
             (KeyRef::Str(_), KeyRef::Other(b)) => STRING_RANK.cmp(&rank(b)),
@@ -163,12 +162,15 @@ impl Ord for dyn KeyView + '_ {
     }
 }
 
+/// [`rank`] of a string.
+const STRING_RANK: u8 = 3;
+
 fn rank(v: &Value) -> u8 {
     match v {
         Value::Missing | Value::Nil => 0,
         Value::Bool(_) => 1,
         Value::Int(_) | Value::Int64(_) | Value::Float(_) => 2,
-        Value::String(_) => 3,
+        Value::String(_) => STRING_RANK,
         Value::List(_) => 4,
         Value::Map(_) => 5,
         Value::Object(_) => 6,

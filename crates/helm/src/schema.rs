@@ -36,13 +36,22 @@ pub fn any_schema(chart: &Chart) -> bool {
     chart.schema.is_some() || chart.dependencies.iter().any(any_schema)
 }
 
-/// The draft-less `json-schema.org/schema` names "the latest draft", which Helm's validator
-/// reads as 2020-12.
-fn is_latest_draft(uri: &str) -> bool {
-    uri.trim_end_matches('#')
-        .trim_start_matches("http://")
-        .trim_start_matches("https://")
-        == "json-schema.org/schema"
+/// A `values.schema.json` as the validator reads it. The draft-less
+/// `json-schema.org/schema` names "the latest draft", which Helm's validator reads as
+/// 2020-12.
+fn read_schema(schema: &[u8]) -> Result<Value, String> {
+    let mut schema: Value =
+        serde_json::from_slice(schema).map_err(|e| format!("unable to parse the schema: {e}\n"))?;
+    if let Some(Value::String(uri)) = schema.get_mut("$schema")
+        && uri
+            .trim_end_matches('#')
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            == "json-schema.org/schema"
+    {
+        *uri = "https://json-schema.org/draft/2020-12/schema".into();
+    }
+    Ok(schema)
 }
 
 /// Builds, ahead of time, the meta-schema validator that checking `schema` will need. It is
@@ -50,28 +59,24 @@ fn is_latest_draft(uri: &str) -> bool {
 /// caller (the CLI) starts it on another thread as soon as it sees a `values.schema.json`,
 /// while it is still reading the chart.
 pub fn prepare_meta_validator(schema: &[u8]) {
-    let declared: Option<String> = serde_json::from_slice::<Value>(schema)
-        .ok()
-        .and_then(|s| s.get("$schema").and_then(Value::as_str).map(str::to_owned));
-    // Taking the handle forces the lazily built validator.
-    let _ = match declared.as_deref() {
-        Some(uri) if uri.contains("draft-07") => jsonschema::draft7::meta::validator(),
-        Some(uri) if uri.contains("draft-06") => jsonschema::draft6::meta::validator(),
-        Some(uri) if uri.contains("draft-04") => jsonschema::draft4::meta::validator(),
-        Some(uri) if uri.contains("2019-09") => jsonschema::draft201909::meta::validator(),
+    let Ok(schema) = read_schema(schema) else {
+        return;
+    };
+    // The validator's own draft detection; taking the handle forces the lazily built
+    // validator. A custom meta-schema is left to the check itself (it may need fetching).
+    let _ = match jsonschema::Draft::default().detect(&schema) {
+        jsonschema::Draft::Draft4 => jsonschema::draft4::meta::validator(),
+        jsonschema::Draft::Draft6 => jsonschema::draft6::meta::validator(),
+        jsonschema::Draft::Draft7 => jsonschema::draft7::meta::validator(),
+        jsonschema::Draft::Draft201909 => jsonschema::draft201909::meta::validator(),
+        jsonschema::Draft::Unknown => return,
         _ => jsonschema::draft202012::meta::validator(),
     };
 }
 
 /// One schema (the raw `values.schema.json`) against `values`.
 pub fn validate(values: &Map<String, Value>, schema: &[u8]) -> Result<(), String> {
-    let mut schema: Value =
-        serde_json::from_slice(schema).map_err(|e| format!("unable to parse the schema: {e}\n"))?;
-    if let Some(Value::String(uri)) = schema.get_mut("$schema")
-        && is_latest_draft(uri)
-    {
-        *uri = "https://json-schema.org/draft/2020-12/schema".into();
-    }
+    let schema = read_schema(schema)?;
     let validator =
         jsonschema::validator_for(&schema).map_err(|e| format!("the schema is invalid: {e}\n"))?;
     let instance = Value::Object(values.clone());
