@@ -71,26 +71,27 @@ fn template_command(program: &[String], case: &Case) -> Vec<String> {
     command
 }
 
-fn run(command: &[String], home: &Path) -> anyhow::Result<Vec<u8>> {
+/// `command` as a process, with helm's directories kept empty and private (the real helm
+/// reads its config and cache directories).
+fn process(command: &[String], home: &Path) -> Command {
     let mut process = Command::new(&command[0]);
     process
         .args(&command[1..])
-        // The real helm reads its config and cache directories; keep them empty and private.
         .env("HELM_CONFIG_HOME", home.join("config"))
         .env("HELM_CACHE_HOME", home.join("cache"))
         .env("HELM_DATA_HOME", home.join("data"));
-    stdout_of(process)
+    process
+}
+
+fn run(command: &[String], home: &Path) -> anyhow::Result<Vec<u8>> {
+    stdout_of(process(command, home))
 }
 
 /// One timed run of `command` with its manifests written to `out`, as a user's
 /// `helm template … > out.yaml` does (the output was compared once, before timing; reading
 /// it back through a pipe would time this harness too).
 fn run_to_file(command: &[String], home: &Path, out: &Path) -> anyhow::Result<()> {
-    let status = Command::new(&command[0])
-        .args(&command[1..])
-        .env("HELM_CONFIG_HOME", home.join("config"))
-        .env("HELM_CACHE_HOME", home.join("cache"))
-        .env("HELM_DATA_HOME", home.join("data"))
+    let status = process(command, home)
         .stdout(std::fs::File::create(out)?)
         .stderr(std::process::Stdio::null())
         .status()
