@@ -34,7 +34,10 @@ pub fn to_string(node: &Node) -> String {
 /// One document in `layout`, without a `---` line.
 pub fn to_string_with(node: &Node, layout: Layout) -> String {
     let mut out = String::new();
-    let w = Writer { layout };
+    let w = Writer {
+        layout,
+        root_scalar: matches!(node, Node::Scalar(_)),
+    };
     match node {
         Node::Map(map) if !map.is_empty() => w.write_map(&mut out, map, 0, false),
         Node::Seq(items) if !items.is_empty() => w.write_seq(&mut out, items, 0, false),
@@ -48,6 +51,9 @@ pub fn to_string_with(node: &Node, layout: Layout) -> String {
 
 struct Writer {
     layout: Layout,
+    /// The document is one scalar: a literal block of only line breaks would need `|2`, and
+    /// the reader (saphyr) refuses the `---` that ends such a block at the top level.
+    root_scalar: bool,
 }
 
 /// Documents separated by `---` lines, as `kustomize build` prints them.
@@ -240,7 +246,8 @@ impl Writer {
         let analysis = analyze(value);
         let indent = self.fold_at(level);
         if value.contains('\n') {
-            if analysis.block_allowed {
+            let only_breaks = value.bytes().all(|b| b == b'\n');
+            if analysis.block_allowed && !(self.root_scalar && only_breaks) {
                 write_literal(out, value, level);
             } else {
                 write_double_quoted(out, value, indent);
@@ -689,6 +696,17 @@ pub fn compare_keys(a: &str, b: &str) -> std::cmp::Ordering {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_document_of_only_line_breaks_reads_back_in_a_stream() {
+        // Fuzzing found `|2+` with no content line, then `---`: saphyr refuses the marker.
+        let documents = crate::parse_documents("|+\n\n\n---\na: |2+\n\n\n").unwrap();
+        let written = to_string_stream(&documents);
+        assert_eq!(written, "\"\\n\\n\"\n---\na: |2+\n\n\n");
+        let reread = crate::parse_documents(&written).unwrap();
+        assert_eq!(reread.len(), 2);
+        assert_eq!(reread[0].as_str(), Some("\n\n"));
+    }
 
     #[test]
     fn tags_with_characters_outside_uris_are_percent_encoded() {

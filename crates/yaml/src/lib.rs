@@ -137,7 +137,18 @@ fn is_int(value: &str) -> bool {
     } else {
         (digits, 10)
     };
-    digits.chars().any(|c| c != '_') && digits.chars().all(|c| c == '_' || c.is_digit(radix))
+    if !(digits.chars().any(|c| c != '_') && digits.chars().all(|c| c == '_' || c.is_digit(radix)))
+    {
+        return false;
+    }
+    // As Go's readers: an integer must fit 64 bits (ParseInt, or ParseUint when unsigned);
+    // a longer decimal reads as a float (below), a longer hex, octal or binary as a string.
+    let magnitude = u64::from_str_radix(&digits.replace('_', ""), radix);
+    match (value.starts_with('-'), magnitude) {
+        (_, Err(_)) => false,
+        (true, Ok(magnitude)) => magnitude <= 1 << 63,
+        (false, Ok(_)) => true,
+    }
 }
 
 fn is_float(value: &str) -> bool {
@@ -159,7 +170,8 @@ fn is_float(value: &str) -> bool {
             let e = e.strip_prefix(['-', '+']).unwrap_or(e);
             !e.is_empty() && e.chars().all(|c| c.is_ascii_digit())
         }
-        None => fraction.is_some(),
+        // Digits alone reach here only when too long for an integer: Go reads them as a float.
+        None => fraction.is_some() || whole.chars().any(|c| c.is_ascii_digit()),
     };
     mantissa_ok && exponent_ok
 }
@@ -439,6 +451,11 @@ mod tests {
             ("on", ScalarKind::Str),
             ("12", ScalarKind::Int),
             ("-0x1F", ScalarKind::Int),
+            ("18446744073709551615", ScalarKind::Int),
+            ("18446744073709551616", ScalarKind::Float),
+            ("-9223372036854775808", ScalarKind::Int),
+            ("-9223372036854775809", ScalarKind::Float),
+            ("0x1F666666666666666666", ScalarKind::Str),
             ("1.5", ScalarKind::Float),
             ("1e3", ScalarKind::Float),
             (".5", ScalarKind::Float),

@@ -291,11 +291,32 @@ impl<'a> Reader<'a> {
 }
 
 fn tag_name(tag: &Tag) -> String {
+    let suffix = utf8_escapes_decoded(&tag.suffix);
     if tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!" {
-        format!("!!{}", tag.suffix)
+        format!("!!{suffix}")
     } else {
-        format!("{}{}", tag.handle, tag.suffix)
+        format!("{}{suffix}", tag.handle)
     }
+}
+
+/// saphyr joins the bytes of a percent-escaped UTF-8 sequence in a tag (`%C2%99`) into one
+/// number (U+C299) instead of decoding them (U+0099); three- and four-byte sequences it
+/// refuses. Tags hold only ASCII otherwise, so a wider character is such a pair: decoded here.
+fn utf8_escapes_decoded(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.is_ascii() {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            let [.., lead, trail] = (c as u32).to_be_bytes();
+            let pair = [lead, trail];
+            match std::str::from_utf8(&pair) {
+                Ok(decoded) if c as u32 > 0xFF => decoded.chars().next().unwrap_or(c),
+                _ => c,
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 #[cfg(test)]
@@ -368,6 +389,13 @@ mod tests {
     fn malformed_yaml_is_an_error() {
         assert!(parse_documents("a: [1, 2\nb: 3\n").is_err());
         assert!(parse_documents("a: b: c\n").is_err());
+    }
+
+    #[test]
+    fn percent_escaped_utf8_in_tags_is_decoded() {
+        let doc = parse_one("a: !x%C2%99y%c3%A9 v\n").unwrap();
+        let tag = doc.get("a").unwrap().as_scalar().unwrap().tag.clone();
+        assert_eq!(tag.as_deref(), Some("!x\u{99}y\u{e9}"));
     }
 
     #[test]
