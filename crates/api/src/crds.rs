@@ -6,7 +6,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 };
 use kube::CustomResourceExt;
 
-use crate::{image, kustomize, notification, source};
+use crate::{helm, image, kustomize, notification, source};
 
 /// Annotation that stops kustomize-controller's post-build substitution from rewriting the CRDs.
 const SUBSTITUTE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/substitute";
@@ -20,6 +20,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         finish(source::HelmRepository::crd()),
         finish(source::HelmChart::crd()),
         finish(kustomize::Kustomization::crd()),
+        finish(helm::HelmRelease::crd()),
         finish(image::ImageRepository::crd()),
         finish(image::ImagePolicy::crd()),
         finish(image::ImageUpdateAutomation::crd()),
@@ -108,6 +109,7 @@ mod tests {
         ("buckets.source.toolkit.fluxcd.io", &["v1"]),
         ("gitrepositories.source.toolkit.fluxcd.io", &["v1"]),
         ("helmcharts.source.toolkit.fluxcd.io", &["v1"]),
+        ("helmreleases.helm.toolkit.fluxcd.io", &["v2"]),
         ("helmrepositories.source.toolkit.fluxcd.io", &["v1"]),
         ("imagepolicies.image.toolkit.fluxcd.io", &["v1"]),
         ("imagerepositories.image.toolkit.fluxcd.io", &["v1"]),

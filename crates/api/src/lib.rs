@@ -7,6 +7,7 @@
 pub mod conditions;
 pub mod crds;
 pub mod event;
+pub mod helm;
 pub mod image;
 pub mod kustomize;
 pub mod meta;

@@ -12,6 +12,7 @@
 //! - [`manifests`], [`template`]: the output of `helm template` — manifests ordered by kind,
 //!   hooks apart, CRDs when asked.
 //! - [`schema`]: `values.schema.json` validation.
+//! - [`release`]: release records as Helm stores them (Secrets `sh.helm.release.v1.*`).
 //! - [`yaml`]: YAML written as Go's `sigs.k8s.io/yaml` writes it (sorted keys, Go's quoting).
 
 pub mod chart;
@@ -21,6 +22,7 @@ pub mod ignore;
 pub mod manifests;
 pub mod metadata;
 pub mod package;
+pub mod release;
 pub mod render;
 pub mod schema;
 pub mod strvals;

@@ -12,7 +12,9 @@ use kube::api::Api;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Resource, ResourceExt};
 
-use crate::apply::Applier;
+use driftless_runtime::apply::Applier;
+
+use crate::FIELD_MANAGER;
 
 /// Clients kept for impersonated users and remote clusters.
 const CACHED_CLIENTS: usize = 1024;
@@ -46,7 +48,7 @@ impl Clients {
         policy: KubeconfigPolicy,
     ) -> Self {
         Self {
-            local: Arc::new(Applier::new(client.clone())),
+            local: Arc::new(Applier::new(client.clone(), FIELD_MANAGER)),
             config,
             client,
             default_service_account,
@@ -183,7 +185,7 @@ impl Clients {
     fn applier(&self, config: kube::Config) -> Result<Arc<Applier>, String> {
         let client = kube::Client::try_from(config)
             .map_err(|e| format!("failed to build kube client: {e}"))?;
-        Ok(Arc::new(Applier::new(client)))
+        Ok(Arc::new(Applier::new(client, FIELD_MANAGER)))
     }
 
     fn cached(&self, key: &str) -> Option<(String, Arc<Applier>)> {

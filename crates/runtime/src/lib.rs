@@ -1,8 +1,10 @@
 //! Controller plumbing shared by every Driftless controller: kstatus conditions, status
 //! writes, events (Kubernetes and forwarded to notification-controller), reconcile requests,
-//! metrics, probes, leader election, flags and graceful shutdown.
+//! metrics, probes, leader election, flags and graceful shutdown; and for the appliers
+//! (kustomize- and helm-controller) server-side apply, inventories and health checks.
 
 pub mod api_outage;
+pub mod apply;
 pub mod artifact;
 pub mod cel;
 pub mod conditions;
@@ -10,7 +12,10 @@ pub mod errors;
 pub mod events;
 pub mod flags;
 pub mod go_duration;
+pub mod health;
+pub mod health_exprs;
 pub mod http_metrics;
+pub mod inventory;
 pub mod kube_errors;
 pub mod label_selector;
 pub mod leader;

@@ -13,8 +13,8 @@ use kube::ResourceExt;
 use super::Reconciler;
 use super::health_wait::timeout_of;
 use super::outcome::change_lines;
-use crate::apply::{Applier, Change};
-use crate::inventory::{self, ObjectId};
+use driftless_runtime::apply::{Applier, Change};
+use driftless_runtime::inventory::{self, ObjectId};
 use driftless_runtime::reconcile::object_key;
 
 impl Reconciler {

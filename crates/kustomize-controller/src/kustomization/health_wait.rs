@@ -13,10 +13,10 @@ use kube::ResourceExt;
 
 use super::Reconciler;
 use super::outcome::failure;
-use crate::apply::{Action as Applied, Applier, Change};
-use crate::health::{self, Health};
-use crate::health_exprs::CustomHealthChecks;
-use crate::inventory::ObjectId;
+use driftless_runtime::apply::{Action as Applied, Applier, Change};
+use driftless_runtime::health::{self, Health};
+use driftless_runtime::health_exprs::CustomHealthChecks;
+use driftless_runtime::inventory::ObjectId;
 use driftless_runtime::reconcile::object_key;
 
 /// How often health is looked at again while objects roll out.

@@ -27,8 +27,8 @@ use driftless_runtime::reconcile::{Error, Outcome, Run};
 use driftless_runtime::{Context as RuntimeContext, reconcile};
 
 use crate::clients::{Clients, KubeconfigPolicy};
-use crate::health_exprs::CustomHealthChecks;
 use crate::history;
+use driftless_runtime::health_exprs::CustomHealthChecks;
 use health_wait::HealthOutcome;
 use watches::SourceStores;
 

@@ -17,7 +17,7 @@ use driftless_runtime::reconcile::outcome::Notice;
 use driftless_runtime::reconcile::{Outcome, RetryAfter};
 
 use super::health_wait::{HEALTH_POLL, HealthOutcome};
-use crate::apply::{Action as Applied, Change};
+use driftless_runtime::apply::{Action as Applied, Change};
 use driftless_runtime::reconcile::object_key;
 
 pub(super) const REVISION_METADATA: &str = "kustomize.toolkit.fluxcd.io/revision";
@@ -219,8 +219,8 @@ pub(super) fn log_reverted_drift(object: &Kustomization, changes: &[Change]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::ObjectId;
     use driftless_api::kustomize::KustomizationSpec;
+    use driftless_runtime::inventory::ObjectId;
 
     #[test]
     fn change_sets_read_exactly_as_flux_writes_them() {

@@ -16,12 +16,12 @@ use std::sync::Arc;
 use super::health_wait::HealthOutcome;
 use super::outcome::{failure, log_reverted_drift, waiting};
 use super::{NAME_LABEL, NAMESPACE_LABEL, Reconciler};
-use crate::apply::{Applier, ApplyOptions, Change, object_id};
 use crate::build::{build_objects, tree_fs};
-use crate::health_exprs::CustomHealthChecks;
 use crate::history;
-use crate::inventory::{self, ObjectId};
 use crate::substitute;
+use driftless_runtime::apply::{Applier, ApplyOptions, Change, object_id};
+use driftless_runtime::health_exprs::CustomHealthChecks;
+use driftless_runtime::inventory::{self, ObjectId};
 
 impl Reconciler {
     /// The applier acting for `object`: see [`Clients`].
@@ -119,7 +119,11 @@ impl Reconciler {
         let ids: Vec<ObjectId> = objects.iter().filter_map(object_id).collect();
         let applier = self.applier_for(object).await?;
         let old = status.inventory.clone().unwrap_or_default();
-        let options = ApplyOptions::new(object.spec.force, &self.settings.override_managers);
+        let options = ApplyOptions::new(
+            crate::FIELD_MANAGER,
+            object.spec.force,
+            &self.settings.override_managers,
+        );
         let applied = applier
             .apply_all(objects, &options)
             .await

@@ -1,4 +1,4 @@
-//! The objects a Kustomization applied, in Flux's inventory format
+//! The objects a Kustomization or HelmRelease applied, in Flux's inventory format
 //! (`<namespace>_<name>_<group>_<kind>` plus the API version).
 
 use driftless_api::kustomize::{ResourceInventory, ResourceRef};

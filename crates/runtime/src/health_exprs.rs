@@ -4,8 +4,8 @@
 //! object with each top-level field (`metadata`, `spec`, `status`, ...) as a variable, in the
 //! order `inProgress`, `failed`, `current`, and in progress when none holds.
 
+use crate::cel::{Expression, on_large_stack};
 use driftless_api::kustomize::CustomHealthCheck;
-use driftless_runtime::cel::{Expression, on_large_stack};
 use serde_json::Value;
 
 use crate::health::Health;
@@ -19,7 +19,7 @@ struct Check {
     failed: Option<Expression>,
 }
 
-/// The compiled `healthCheckExprs` of one Kustomization.
+/// The compiled `healthCheckExprs` of one Kustomization or HelmRelease.
 #[derive(Default)]
 pub struct CustomHealthChecks {
     checks: Vec<Check>,
@@ -108,7 +108,7 @@ fn evaluate(check: &Check, object: &Value) -> Health {
             "status is for generation {observed}, the object is at {generation}"
         ));
     }
-    let mut context = driftless_runtime::cel::context();
+    let mut context = crate::cel::context();
     if let Some(fields) = object.as_object() {
         for (name, value) in fields {
             if let Err(error) = context.add_variable(name.as_str(), value) {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
 
-use driftless_runtime::kube_errors;
+use crate::kube_errors;
 use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
@@ -18,9 +18,11 @@ use kube::discovery::Scope;
 use serde_json::Value;
 
 use crate::inventory::ObjectId;
-use crate::takeover::{self, FieldManager};
 
-pub const FIELD_MANAGER: &str = "kustomize-controller";
+pub mod takeover;
+
+use takeover::FieldManager;
+
 pub const PRUNE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/prune";
 pub const SSA_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/ssa";
 pub const RECONCILE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/reconcile";
@@ -91,11 +93,12 @@ pub struct ApplyOptions {
 }
 
 impl ApplyOptions {
-    /// Flux's defaults plus `--override-manager` names.
-    pub fn new(force: bool, override_managers: &[String]) -> Self {
+    /// Flux's defaults plus `--override-manager` names, for objects applied as
+    /// `field_manager`.
+    pub fn new(field_manager: &str, force: bool, override_managers: &[String]) -> Self {
         ApplyOptions {
             force,
-            managers: takeover::managers(FIELD_MANAGER, override_managers),
+            managers: takeover::managers(field_manager, override_managers),
         }
     }
 }
@@ -162,9 +165,9 @@ fn immutable(status: &kube::core::Status, force: bool, object: &Value) -> bool {
 
 /// The takeover is written as the controller, as Flux does; a request that sets
 /// managedFields itself is not tracked as an update of its own.
-fn takeover_params() -> PatchParams {
+fn takeover_params(field_manager: &str) -> PatchParams {
     PatchParams {
-        field_manager: Some(FIELD_MANAGER.to_owned()),
+        field_manager: Some(field_manager.to_owned()),
         ..PatchParams::default()
     }
 }
@@ -222,6 +225,8 @@ struct Kind {
 /// Applies and deletes objects with one client; remembers what the API server serves.
 pub struct Applier {
     client: Client,
+    /// Who the objects are applied as (`kustomize-controller`, `helm-controller`).
+    field_manager: String,
     kinds: RwLock<HashMap<(String, String, String), Kind>>,
 }
 
@@ -372,9 +377,10 @@ fn comparable(object: &DynamicObject) -> Value {
 }
 
 impl Applier {
-    pub fn new(client: Client) -> Applier {
+    pub fn new(client: Client, field_manager: &str) -> Applier {
         Applier {
             client,
+            field_manager: field_manager.to_owned(),
             kinds: RwLock::new(HashMap::new()),
         }
     }
@@ -584,9 +590,15 @@ impl Applier {
             && !merges(live_annotations.as_ref())
         {
             let live_value = serde_json::to_value(live).unwrap_or(Value::Null);
-            if let Some(patch) = takeover::patch(&live_value, &options.managers, FIELD_MANAGER) {
+            if let Some(patch) =
+                takeover::patch(&live_value, &options.managers, &self.field_manager)
+            {
                 let patched = api
-                    .patch(&id.name, &takeover_params(), &Patch::Merge(&patch))
+                    .patch(
+                        &id.name,
+                        &takeover_params(&self.field_manager),
+                        &Patch::Merge(&patch),
+                    )
                     .await
                     .map_err(|e| ApplyError::Takeover {
                         object: id.display(),
@@ -597,7 +609,7 @@ impl Applier {
                 took_over = true;
             }
         }
-        let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+        let params = PatchParams::apply(&self.field_manager).force().dry_run();
         match api.patch(&id.name, &params, &Patch::Apply(object)).await {
             Ok(dry) => {
                 let Some(existing) = existing else {
@@ -644,7 +656,7 @@ impl Applier {
             }
             self.wait_gone(&api, &id.name).await;
         }
-        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let params = PatchParams::apply(&self.field_manager).force();
         api.patch(&id.name, &params, &Patch::Apply(object))
             .await
             .map_err(failed)?;
@@ -701,6 +713,11 @@ impl Applier {
     }
 
     /// The live object, if it exists.
+    /// Whether objects of `id`'s kind live in a namespace (from discovery, cached).
+    pub async fn namespaced(&self, id: &ObjectId) -> Result<bool, ApplyError> {
+        Ok(self.kind(id).await?.namespaced)
+    }
+
     pub async fn get(&self, id: &ObjectId) -> Result<Option<Value>, ApplyError> {
         let kind = self.kind(id).await?;
         let api = self.api(&kind, if kind.namespaced { &id.namespace } else { "" });
