@@ -15,7 +15,8 @@ use kube::core::GroupVersionKind;
 use kube::discovery::Discovery;
 use serde_json::Value;
 
-const CONTROLLERS: [&str; 4] = [
+const CONTROLLERS: [&str; 5] = [
+    "helm-controller",
     "image-automation-controller",
     "kustomize-controller",
     "notification-controller",
@@ -59,9 +60,9 @@ async fn chart_installs_and_each_controller_runs_with_its_args_and_rbac() {
     let objects = render(&namespace);
 
     let count = |kind: &str| objects.iter().filter(|o| o["kind"] == kind).count();
-    assert_eq!(count("CustomResourceDefinition"), 12);
-    assert_eq!(count("Deployment"), 4);
-    assert_eq!(count("ServiceAccount"), 4);
+    assert_eq!(count("CustomResourceDefinition"), 13);
+    assert_eq!(count("Deployment"), 5);
+    assert_eq!(count("ServiceAccount"), 5);
     // source-controller's artifact server, at the address it advertises.
     let service = objects
         .iter()

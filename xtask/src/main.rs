@@ -184,9 +184,10 @@ enum TestenvTask {
     Path,
 }
 
-const CONTROLLERS: [&str; 4] = [
+const CONTROLLERS: [&str; 5] = [
     "source-controller",
     "kustomize-controller",
+    "helm-controller",
     "image-automation-controller",
     "notification-controller",
 ];

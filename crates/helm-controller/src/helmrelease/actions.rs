@@ -1,0 +1,550 @@
+//! The Helm actions, as Helm runs them and records them: install and upgrade (render, store
+//! the pending revision, apply with server-side apply, delete what the previous revision had
+//! and this one has not, wait, store the outcome), rollback, uninstall and unlock.
+
+use std::time::{Duration, Instant};
+
+use driftless_api::helm::HelmRelease;
+use driftless_helm::Chart;
+use driftless_helm::release::{self, Hook, Release, StoredChart, status};
+use driftless_helm::template::{Rendered as RenderedRelease, TemplateOptions, render_release};
+use driftless_runtime::apply::{Action as Applied, ApplyOptions, Change, object_id};
+use driftless_runtime::health::{self, Health};
+use driftless_runtime::inventory::ObjectId;
+use serde_json::{Map, Value};
+
+use super::Reconciler;
+use crate::FIELD_MANAGER;
+use crate::post_render::{self, Rendered};
+use crate::storage::Storage;
+
+/// How often objects are looked at while waiting for them to be ready.
+const WAIT_POLL: Duration = Duration::from_secs(2);
+
+/// Everything a release of this reconciliation is made of.
+pub(super) struct Plan {
+    pub release_name: String,
+    pub namespace: String,
+    pub chart: Chart,
+    pub chart_version: String,
+    pub values: Map<String, Value>,
+    pub timeout: Duration,
+}
+
+/// How an action ended: the revision it stored (when it got that far), the objects it
+/// applied, and the error if it failed.
+pub(super) struct Ended {
+    pub release: Option<Release>,
+    pub applied: Vec<ObjectId>,
+    pub error: Option<String>,
+}
+
+impl Ended {
+    fn failed_before_storing(error: String) -> Ended {
+        Ended {
+            release: None,
+            applied: Vec::new(),
+            error: Some(error),
+        }
+    }
+}
+
+fn now_text() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+impl Reconciler {
+    /// Renders the chart off the async workers (rendering is CPU-bound).
+    async fn render(
+        &self,
+        plan: &Plan,
+        is_upgrade: bool,
+        skip_schema: bool,
+    ) -> Result<RenderedRelease, String> {
+        let capabilities = self
+            .capabilities
+            .get(&self.runtime.client)
+            .await
+            .map_err(|e| format!("failed to discover the cluster's capabilities: {e}"))?;
+        let options = TemplateOptions {
+            release_name: plan.release_name.clone(),
+            namespace: plan.namespace.clone(),
+            capabilities,
+            include_crds: false,
+            skip_tests: false,
+            is_upgrade,
+            skip_schema_validation: skip_schema,
+        };
+        let chart = plan.chart.clone();
+        let values = plan.values.clone();
+        tokio::task::spawn_blocking(move || render_release(chart, &values, &options))
+            .await
+            .map_err(|e| format!("render task failed: {e}"))?
+            .map_err(|e| e.to_string())
+    }
+
+    /// Install (`previous` is `None`) or upgrade over the latest revision.
+    pub(super) async fn install_or_upgrade(
+        &self,
+        object: &HelmRelease,
+        plan: &Plan,
+        storage: &Storage,
+        history: &[Release],
+    ) -> Ended {
+        let latest = history.last();
+        let deployed = history
+            .iter()
+            .rev()
+            .find(|r| r.info.status == status::DEPLOYED);
+        let upgrading = latest.is_some_and(|r| r.info.status != status::UNINSTALLED)
+            && deployed.is_some()
+            || latest.is_some_and(|r| r.info.status == status::FAILED);
+        let spec = &object.spec;
+        let (skip_schema, force, crds_policy) = if upgrading {
+            let upgrade = spec.upgrade.clone().unwrap_or_default();
+            let crds = upgrade
+                .crds
+                .unwrap_or(driftless_api::helm::CrdsPolicy::Skip);
+            (upgrade.disable_schema_validation, upgrade.force, crds)
+        } else {
+            let install = spec.install.clone().unwrap_or_default();
+            let crds = match (install.crds, install.skip_crds) {
+                (Some(policy), _) => policy,
+                (None, true) => driftless_api::helm::CrdsPolicy::Skip,
+                (None, false) => driftless_api::helm::CrdsPolicy::Create,
+            };
+            (install.disable_schema_validation, false, crds)
+        };
+        let rendered = match self.render(plan, upgrading, skip_schema).await {
+            Ok(rendered) => rendered,
+            Err(error) => return Ended::failed_before_storing(error),
+        };
+        let owner_name = object.metadata.name.clone().unwrap_or_default();
+        let owner_namespace = object.metadata.namespace.clone().unwrap_or_default();
+        let objects = match post_render::post_render(
+            &rendered.manifests,
+            &owner_name,
+            &owner_namespace,
+            spec.common_metadata.as_ref(),
+        ) {
+            Ok(objects) => objects,
+            Err(error) => {
+                return Ended::failed_before_storing(format!("post-render failed: {error}"));
+            }
+        };
+        let crds = if crds_policy == driftless_api::helm::CrdsPolicy::Skip {
+            Vec::new()
+        } else {
+            let manifests: Vec<_> = rendered
+                .crds
+                .iter()
+                .map(|(path, content)| driftless_helm::manifests::Manifest {
+                    path: path.clone(),
+                    content: content.clone(),
+                    kind: "CustomResourceDefinition".into(),
+                    name: String::new(),
+                })
+                .collect();
+            match post_render::post_render(&manifests, &owner_name, &owner_namespace, None) {
+                Ok(crds) => crds,
+                Err(error) => return Ended::failed_before_storing(format!("invalid CRD: {error}")),
+            }
+        };
+
+        // The new revision, pending while it is applied.
+        let now = now_text();
+        let version = latest.map_or(1, |r| r.version + 1);
+        let mut revision = Release {
+            name: plan.release_name.clone(),
+            namespace: plan.namespace.clone(),
+            version,
+            chart: Some(StoredChart::from_chart(
+                &plan.chart,
+                &plan.chart.default_values(),
+            )),
+            config: plan.values.clone(),
+            manifest: post_render::manifest_text(&objects),
+            hooks: rendered.hooks.iter().map(Hook::from_rendered).collect(),
+            ..Release::default()
+        };
+        if let Some(chart) = revision.chart.as_mut() {
+            chart.metadata["version"] = Value::String(plan.chart_version.clone());
+        }
+        revision.info.first_deployed = match (upgrading, deployed) {
+            (true, Some(deployed)) => deployed.info.first_deployed.clone(),
+            _ => now.clone(),
+        };
+        revision.info.last_deployed = now;
+        revision.info.notes = rendered.notes.clone();
+        if upgrading {
+            revision.info.status = status::PENDING_UPGRADE.into();
+            revision.info.description = "Preparing upgrade".into();
+            for version in release::revisions_to_prune(history, object.max_history()) {
+                if let Err(error) = storage.delete(&plan.release_name, version).await {
+                    tracing::warn!(%error, version, "failed to prune release history");
+                }
+            }
+        } else {
+            revision.info.status = status::PENDING_INSTALL.into();
+            revision.info.description = "Initial install underway".into();
+        }
+        if let Err(error) = storage.create(&revision).await {
+            return Ended::failed_before_storing(error.to_string());
+        }
+
+        let applied = self
+            .apply_release(&crds, &objects, plan, force, deployed.filter(|_| upgrading))
+            .await;
+        let (ids, error) = match applied {
+            Ok(ids) => {
+                let wait = if upgrading {
+                    !spec.upgrade.as_ref().is_some_and(|u| u.disable_wait)
+                } else {
+                    !spec.install.as_ref().is_some_and(|i| i.disable_wait)
+                };
+                let waited = if wait {
+                    self.wait_ready(&ids, plan.timeout).await
+                } else {
+                    Ok(())
+                };
+                (ids, waited.err())
+            }
+            Err((ids, error)) => (ids, Some(error)),
+        };
+        match &error {
+            None => {
+                revision.info.status = status::DEPLOYED.into();
+                revision.info.description = if upgrading {
+                    "Upgrade complete"
+                } else {
+                    "Install complete"
+                }
+                .into();
+                if let Some(previous) = deployed {
+                    // Only the status changes, as in Helm.
+                    let mut superseded = previous.clone();
+                    superseded.info.status = status::SUPERSEDED.into();
+                    if let Err(error) = storage.update(&superseded).await {
+                        tracing::warn!(%error, "failed to mark the previous revision superseded");
+                    }
+                }
+            }
+            Some(error) => {
+                revision.info.status = status::FAILED.into();
+                revision.info.description = if upgrading {
+                    format!("Upgrade \"{}\" failed: {error}", plan.release_name)
+                } else {
+                    format!("Release \"{}\" failed: {error}", plan.release_name)
+                };
+            }
+        }
+        let stored = storage.update(&revision).await;
+        Ended {
+            release: Some(revision),
+            applied: ids,
+            error: error.or_else(|| stored.err().map(|e| e.to_string())),
+        }
+    }
+
+    /// Applies CRDs then objects (with Helm's ownership metadata), then deletes the objects of
+    /// `previous` this revision no longer has.
+    async fn apply_release(
+        &self,
+        crds: &[Rendered],
+        objects: &[Rendered],
+        plan: &Plan,
+        force: bool,
+        previous: Option<&Release>,
+    ) -> Result<Vec<ObjectId>, (Vec<ObjectId>, String)> {
+        let mut prepared = Vec::with_capacity(crds.len() + objects.len());
+        for rendered in crds.iter().chain(objects) {
+            let mut object =
+                post_render::owned(&rendered.object, &plan.release_name, &plan.namespace);
+            let Some(id) = object_id(&object) else {
+                return Err((
+                    Vec::new(),
+                    format!("{}: object has no apiVersion, kind or name", rendered.path),
+                ));
+            };
+            if id.namespace.is_empty() {
+                match self.applier.namespaced(&id).await {
+                    Ok(true) => {
+                        object["metadata"]["namespace"] = Value::String(plan.namespace.clone());
+                    }
+                    Ok(false) => {}
+                    Err(error) => return Err((Vec::new(), error.to_string())),
+                }
+            }
+            prepared.push(object);
+        }
+        let options = ApplyOptions::new(FIELD_MANAGER, force, &[]);
+        let changes = match self.applier.apply_all(prepared, &options).await {
+            Ok(changes) => changes,
+            Err(failure) => {
+                let ids = applied_ids(&failure.applied);
+                return Err((ids, failure.to_string()));
+            }
+        };
+        let ids = applied_ids(&changes);
+        if let Some(previous) = previous {
+            let stale = stale_objects(&previous.manifest, &ids, &plan.namespace);
+            let owner = Vec::new();
+            if let Err(error) = self.applier.prune(stale, &owner).await {
+                return Err((ids, error.to_string()));
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Waits until every object is ready by kstatus rules, or fails after `timeout`.
+    async fn wait_ready(&self, ids: &[ObjectId], timeout: Duration) -> Result<(), String> {
+        let started = Instant::now();
+        loop {
+            let mut pending = None;
+            for id in ids {
+                let live = self.applier.get(id).await.map_err(|e| e.to_string())?;
+                let state = live
+                    .as_ref()
+                    .map_or(Health::InProgress("not found".into()), health::health);
+                match state {
+                    Health::Current => {}
+                    Health::Failed(message) => return Err(format!("{}: {message}", id.display())),
+                    Health::InProgress(message) | Health::Unknown(message) => {
+                        pending = Some(format!("{}: {message}", id.display()));
+                        break;
+                    }
+                }
+            }
+            let Some(pending) = pending else {
+                return Ok(());
+            };
+            if started.elapsed() >= timeout {
+                return Err(format!("timed out waiting for the condition: {pending}"));
+            }
+            tokio::time::sleep(WAIT_POLL).await;
+        }
+    }
+
+    /// Rolls back to revision `to`: a new revision with its chart, values and objects.
+    pub(super) async fn rollback(
+        &self,
+        object: &HelmRelease,
+        plan: &Plan,
+        storage: &Storage,
+        history: &[Release],
+        to: i64,
+    ) -> Ended {
+        let Some(target) = history.iter().find(|r| r.version == to) else {
+            return Ended::failed_before_storing(format!("release: not found (revision {to})"));
+        };
+        let Some(latest) = history.last() else {
+            return Ended::failed_before_storing("release: not found".into());
+        };
+        let mut revision = target.clone();
+        revision.version = latest.version + 1;
+        revision.info.status = status::PENDING_ROLLBACK.into();
+        revision.info.description = format!("Rollback to {to}");
+        revision.info.last_deployed = now_text();
+        revision.info.deleted = String::new();
+        for version in release::revisions_to_prune(history, object.max_history()) {
+            if let Err(error) = storage.delete(&plan.release_name, version).await {
+                tracing::warn!(%error, version, "failed to prune release history");
+            }
+        }
+        if let Err(error) = storage.create(&revision).await {
+            return Ended::failed_before_storing(error.to_string());
+        }
+        let objects: Vec<Rendered> = post_render::manifest_objects(&target.manifest)
+            .into_iter()
+            .map(|object| Rendered {
+                path: String::new(),
+                object,
+            })
+            .collect();
+        let force = object.spec.rollback.as_ref().is_some_and(|r| r.force);
+        let applied = self
+            .apply_release(&[], &objects, plan, force, Some(latest))
+            .await;
+        let (ids, mut error) = match applied {
+            Ok(ids) => (ids, None),
+            Err((ids, error)) => (ids, Some(error)),
+        };
+        if error.is_none()
+            && !object
+                .spec
+                .rollback
+                .as_ref()
+                .is_some_and(|r| r.disable_wait)
+        {
+            error = self.wait_ready(&ids, plan.timeout).await.err();
+        }
+        match &error {
+            None => {
+                // Every deployed revision is superseded; the failed one stays failed (Helm).
+                revision.info.status = status::DEPLOYED.into();
+                for deployed in history.iter().filter(|r| r.info.status == status::DEPLOYED) {
+                    let mut superseded = deployed.clone();
+                    superseded.info.status = status::SUPERSEDED.into();
+                    if let Err(error) = storage.update(&superseded).await {
+                        tracing::warn!(%error, "failed to mark a revision superseded");
+                    }
+                }
+            }
+            Some(error) => {
+                let mut superseded = latest.clone();
+                superseded.info.status = status::SUPERSEDED.into();
+                if let Err(error) = storage.update(&superseded).await {
+                    tracing::warn!(%error, "failed to mark the rolled-back revision superseded");
+                }
+                revision.info.status = status::FAILED.into();
+                revision.info.description =
+                    format!("Rollback \"{}\" failed: {error}", plan.release_name);
+            }
+        }
+        let stored = storage.update(&revision).await;
+        Ended {
+            release: Some(revision),
+            applied: ids,
+            error: error.or_else(|| stored.err().map(|e| e.to_string())),
+        }
+    }
+
+    /// Deletes the release's objects (those marked `helm.sh/resource-policy: keep` stay) and
+    /// its records, or marks the records uninstalled with `keepHistory`.
+    pub(super) async fn uninstall(
+        &self,
+        object: &HelmRelease,
+        release_namespace: &str,
+        storage: &Storage,
+        history: &[Release],
+    ) -> Result<Option<Release>, String> {
+        let Some(latest) = history.last() else {
+            return Ok(None);
+        };
+        let stale = stale_objects(&latest.manifest, &[], release_namespace);
+        self.applier
+            .prune(stale, &[])
+            .await
+            .map_err(|e| e.to_string())?;
+        let keep_history = object
+            .spec
+            .uninstall
+            .as_ref()
+            .is_some_and(|u| u.keep_history);
+        let mut uninstalled = latest.clone();
+        uninstalled.info.status = status::UNINSTALLED.into();
+        uninstalled.info.description = "Uninstallation complete".into();
+        uninstalled.info.deleted = now_text();
+        if keep_history {
+            storage
+                .update(&uninstalled)
+                .await
+                .map_err(|e| e.to_string())?;
+            for deployed in history
+                .iter()
+                .filter(|r| r.info.status == status::DEPLOYED && r.version != latest.version)
+            {
+                let mut superseded = deployed.clone();
+                superseded.info.status = status::SUPERSEDED.into();
+                storage
+                    .update(&superseded)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        } else {
+            for revision in history {
+                storage
+                    .delete(&revision.name, revision.version)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(Some(uninstalled))
+    }
+
+    /// Marks an interrupted (`pending-*`) revision failed, as Flux unlocks it.
+    pub(super) async fn unlock(
+        &self,
+        storage: &Storage,
+        latest: &Release,
+    ) -> Result<Release, String> {
+        let mut unlocked = latest.clone();
+        let previous = std::mem::replace(&mut unlocked.info.status, status::FAILED.into());
+        unlocked.info.description = format!("Release unlocked from stale '{previous}' state");
+        storage.update(&unlocked).await.map_err(|e| e.to_string())?;
+        Ok(unlocked)
+    }
+}
+
+fn applied_ids(changes: &[Change]) -> Vec<ObjectId> {
+    changes
+        .iter()
+        .filter(|c| !matches!(c.action, Applied::Deleted))
+        .map(|c| c.id.clone())
+        .collect()
+}
+
+/// The objects of a stored manifest that are not in `current`, leaving out those kept by
+/// `helm.sh/resource-policy: keep`; namespaced objects without a namespace are in
+/// `namespace`.
+fn stale_objects(manifest: &str, current: &[ObjectId], namespace: &str) -> Vec<ObjectId> {
+    post_render::manifest_objects(manifest)
+        .iter()
+        .filter(|object| !post_render::kept(object))
+        .filter_map(object_id)
+        .map(|mut id| {
+            if id.namespace.is_empty() && !cluster_scoped(&id.kind) {
+                id.namespace = namespace.to_owned();
+            }
+            id
+        })
+        .filter(|id| !current.iter().any(|c| c.same_object(id)))
+        .collect()
+}
+
+/// Kinds without a namespace, for records that omit it (the applier asks discovery for
+/// everything else it deletes).
+fn cluster_scoped(kind: &str) -> bool {
+    matches!(
+        kind,
+        "Namespace"
+            | "CustomResourceDefinition"
+            | "ClusterRole"
+            | "ClusterRoleBinding"
+            | "PriorityClass"
+            | "StorageClass"
+            | "PersistentVolume"
+            | "IngressClass"
+            | "APIService"
+            | "MutatingWebhookConfiguration"
+            | "ValidatingWebhookConfiguration"
+            | "ValidatingAdmissionPolicy"
+            | "ValidatingAdmissionPolicyBinding"
+            | "RuntimeClass"
+            | "CSIDriver"
+            | "Node"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_objects_are_those_the_new_revision_dropped_and_not_kept() {
+        let manifest = "---\n# Source: a\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: old\n---\n# Source: b\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: same\n---\n# Source: c\napiVersion: v1\nkind: Secret\nmetadata:\n  name: kept\n  annotations:\n    helm.sh/resource-policy: keep\n---\n# Source: d\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: role\n";
+        let current = [ObjectId {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: "apps".into(),
+            name: "same".into(),
+        }];
+        let stale = stale_objects(manifest, &current, "apps");
+        let names: Vec<_> = stale
+            .iter()
+            .map(|id| (id.namespace.as_str(), id.name.as_str()))
+            .collect();
+        assert_eq!(names, [("apps", "old"), ("", "role")]);
+    }
+}

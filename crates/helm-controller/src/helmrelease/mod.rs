@@ -1,0 +1,466 @@
+//! The HelmRelease reconciler: chart source → chart and values → the release's state in
+//! Helm's storage → the Helm action it calls for (install, upgrade, rollback or uninstall
+//! remediation, unlock) → status and events, as Flux's helm-controller. A failure never
+//! deletes what a deployed revision applied; remediation is only what the spec asks for.
+//!
+//! On the shared harness ([`driftless_runtime::reconcile`]). Here: [`watches`] (chart
+//! sources), [`inputs`] (HelmChart from `spec.chart`, chart artifact, values),
+//! [`capabilities`], [`actions`] (the Helm actions) and [`outcome`] (how each ending reads).
+
+mod actions;
+mod capabilities;
+mod inputs;
+mod outcome;
+mod watches;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use driftless_api::conditions::{DEPENDENCY_NOT_READY, PROGRESSING, READY};
+use driftless_api::event::Severity;
+use driftless_api::helm::{
+    ARTIFACT_FAILED_REASON, HelmRelease, HelmReleaseStatus, INIT_FAILED_REASON,
+    SOURCE_NOT_READY_REASON, VALUES_ERROR_REASON,
+};
+use driftless_api::source::HelmChart;
+use driftless_helm::release::status;
+use driftless_runtime::apply::Applier;
+use driftless_runtime::artifact::ArtifactFetcher;
+use driftless_runtime::conditions as cond;
+use driftless_runtime::go_duration::go_duration;
+use driftless_runtime::reconcile::{Error, Outcome, RetryAfter, Run};
+use driftless_runtime::{Context as RuntimeContext, reconcile};
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams};
+
+use crate::digest;
+use crate::release_state::{self, Action, Desired, State};
+use crate::storage::Storage;
+use actions::Plan;
+use capabilities::CapabilitiesCache;
+use inputs::ChartSource;
+use watches::{Cached, SourceStores};
+
+/// Most Helm actions one reconciliation runs (an unlock, then the action it unblocks).
+const MAX_STEPS: usize = 3;
+
+pub struct Settings {
+    /// `--requeue-dependency`: how soon to look again at a source without an artifact.
+    pub requeue_dependency: Duration,
+    pub no_cross_namespace_refs: bool,
+}
+
+pub struct Reconciler {
+    runtime: RuntimeContext,
+    applier: Applier,
+    fetcher: ArtifactFetcher,
+    settings: Settings,
+    capabilities: CapabilitiesCache,
+    sources: SourceStores,
+}
+
+impl Reconciler {
+    pub fn new(runtime: RuntimeContext, fetcher: ArtifactFetcher, settings: Settings) -> Self {
+        let applier = Applier::new(runtime.client.clone(), crate::FIELD_MANAGER);
+        Self {
+            runtime,
+            applier,
+            fetcher,
+            settings,
+            capabilities: CapabilitiesCache::default(),
+            sources: SourceStores::default(),
+        }
+    }
+
+    pub async fn run(self) {
+        let ctx = self.runtime.clone();
+        reconcile::run(self, ctx).await;
+    }
+}
+
+fn waiting(reason: &'static str, message: String, after: Duration) -> Outcome {
+    Outcome::Waiting {
+        reason,
+        message,
+        after,
+    }
+}
+
+fn failed(reason: &'static str, message: String, at_most: Duration) -> Outcome {
+    Outcome::Retry {
+        reason,
+        message,
+        after: RetryAfter::Backoff { at_most },
+    }
+}
+
+impl reconcile::Reconciler for Reconciler {
+    type Object = HelmRelease;
+
+    fn watches(&mut self, watches: &mut reconcile::Watches<HelmRelease>) {
+        self.sources = watches::declare(watches);
+    }
+
+    async fn reconcile(&self, run: &mut Run<HelmRelease>) -> Result<Outcome, Error> {
+        let object = run.object.clone();
+        let interval = object.interval().unwrap_or(Duration::from_secs(600));
+        let source = ChartSource::of(&object);
+        if source.kind.is_empty() {
+            return Ok(Outcome::configuration_error(
+                INIT_FAILED_REASON,
+                "invalid Chart reference: either chart or chartRef must be set",
+            ));
+        }
+        let own = object.namespace().unwrap_or_default();
+        if self.settings.no_cross_namespace_refs && source.namespace != own {
+            return Ok(Outcome::configuration_error(
+                driftless_api::conditions::ACCESS_DENIED,
+                format!(
+                    "cross-namespace references are not allowed: {}",
+                    source.display()
+                ),
+            ));
+        }
+        if object.spec.chart.is_some() {
+            if let Err(error) = self.ensure_helm_chart(&object).await {
+                return Ok(failed(ARTIFACT_FAILED_REASON, error, interval));
+            }
+            run.status.helm_chart = Some(format!("{}/{}", source.namespace, source.name));
+        }
+        if let Some(message) = self.unready_dependency(&object).await {
+            return Ok(waiting(
+                DEPENDENCY_NOT_READY,
+                message,
+                self.settings.requeue_dependency,
+            ));
+        }
+        let artifact = match self.sources.artifact(&source) {
+            Cached::Ready(artifact) => artifact,
+            Cached::Missing => {
+                let message = format!("{} not found", source.display());
+                return Ok(waiting(
+                    SOURCE_NOT_READY_REASON,
+                    message,
+                    self.settings.requeue_dependency,
+                ));
+            }
+            Cached::NotReady(why) => {
+                let message = format!("{} is not ready: {why}", source.display());
+                return Ok(waiting(
+                    SOURCE_NOT_READY_REASON,
+                    message,
+                    self.settings.requeue_dependency,
+                ));
+            }
+        };
+        let values = match self.values(&object).await {
+            Ok(values) => values,
+            Err(error) => return Ok(failed(VALUES_ERROR_REASON, error.to_string(), interval)),
+        };
+        let mut chart = match self.load_chart(&artifact).await {
+            Ok(chart) => chart,
+            Err(error) => return Ok(failed(ARTIFACT_FAILED_REASON, error, interval)),
+        };
+        let oci_digest = (source.kind == "OCIRepository").then(|| artifact.digest.clone());
+        if let Some(digest) = &oci_digest {
+            chart.metadata.version = inputs::oci_chart_version(&chart.metadata.version, digest);
+        }
+        let chart_name = chart.metadata.name.clone();
+        let chart_version = chart.metadata.version.clone();
+        let config_digest = digest::config_digest(&values);
+        let release_name = crate::release_name::shorten(&object.release_name());
+        let release_namespace = object.release_namespace().to_owned();
+        let storage_namespace = object.storage_namespace().to_owned();
+        let storage = Storage::new(self.runtime.client.clone(), &storage_namespace);
+
+        // Failure counters restart with a new spec, chart or values (Flux's `MustResetFailures`).
+        let status_ = &mut run.status;
+        if status_.last_attempted_generation != object.metadata.generation
+            || status_.last_attempted_revision.as_deref() != Some(chart_version.as_str())
+            || status_.last_attempted_config_digest.as_deref() != Some(config_digest.as_str())
+        {
+            status_.failures = 0;
+            status_.install_failures = 0;
+            status_.upgrade_failures = 0;
+        }
+        status_.storage_namespace = Some(storage_namespace.clone());
+        status_.last_attempted_generation = object.metadata.generation;
+        status_.last_attempted_revision = Some(chart_version.clone());
+        status_.last_attempted_revision_digest = oci_digest.clone();
+        status_.last_attempted_config_digest = Some(config_digest.clone());
+        status_.last_attempted_values_checksum = None;
+        status_.last_release_revision = None;
+        status_.observed_post_renderers_digest = (!object.spec.post_renderers.is_empty())
+            .then(|| digest::json_digest(&object.spec.post_renderers));
+        status_.observed_common_metadata_digest = object
+            .spec
+            .common_metadata
+            .as_ref()
+            .map(digest::json_digest);
+
+        let plan = Plan {
+            release_name,
+            namespace: release_namespace,
+            chart,
+            chart_version: chart_version.clone(),
+            values,
+            timeout: object.timeout(),
+        };
+        let desired = Desired {
+            chart_name: &chart_name,
+            chart_version: &chart_version,
+            config_digest: &config_digest,
+            oci_digest: oci_digest.as_deref(),
+        };
+        let chart_ref = format!("{chart_name}@{chart_version}");
+        for _ in 0..MAX_STEPS {
+            let history = match storage.history(&plan.release_name).await {
+                Ok(history) => history,
+                Err(error) => {
+                    let reason = driftless_api::helm::GET_LAST_RELEASE_FAILED_REASON;
+                    return Ok(failed(reason, error.to_string(), interval));
+                }
+            };
+            let state = release_state::determine(history.last(), &run.status.history, &desired);
+            let previous = history
+                .last()
+                .and_then(|latest| release_state::rollback_target(&history, latest.version));
+            let action = release_state::next_action(&state, &object, &run.status, previous, false);
+            tracing::debug!(release = %plan.release_name, ?state, ?action, "release state");
+            match action {
+                Action::None => return Ok(outcome::in_sync(&object, &run.status)),
+                Action::Stall { reason, message } => {
+                    return Ok(Outcome::Stalled { reason, message });
+                }
+                Action::Unlock => {
+                    if let Some(latest) = history.last() {
+                        let previous_status = latest.info.status.clone();
+                        if let Err(error) = self.unlock(&storage, latest).await {
+                            return Ok(failed(
+                                driftless_api::helm::PENDING_RELEASE_REASON,
+                                error,
+                                interval,
+                            ));
+                        }
+                        let message = format!(
+                            "Unlocked Helm release {}/{}.v{} with chart {chart_ref} in {previous_status} state",
+                            latest.namespace, latest.name, latest.version
+                        );
+                        run.event(
+                            Severity::Info,
+                            driftless_api::helm::PENDING_RELEASE_REASON,
+                            message,
+                            BTreeMap::new(),
+                        );
+                    }
+                }
+                Action::Install | Action::Upgrade => {
+                    let upgrade = action == Action::Upgrade;
+                    if matches!(state, State::Unmanaged(_)) {
+                        run.status.history.clear();
+                    }
+                    if upgrade
+                        && history
+                            .last()
+                            .is_none_or(|r| r.info.status == status::UNINSTALLED)
+                    {
+                        // Nothing to upgrade from: install.
+                    }
+                    run.status.last_attempted_release_action =
+                        Some(if upgrade { "upgrade" } else { "install" }.into());
+                    if !run.status.conditions.is_empty() {
+                        let verb = if upgrade { "Upgrading" } else { "Installing" };
+                        run.progress(
+                            PROGRESSING,
+                            format!(
+                                "{verb} release {} with chart {chart_ref}",
+                                plan.release_name
+                            ),
+                        )
+                        .await?;
+                    }
+                    let started = Instant::now();
+                    let ended = self
+                        .install_or_upgrade(&object, &plan, &storage, &history)
+                        .await;
+                    run.status.last_attempted_release_action_duration =
+                        Some(go_duration(started.elapsed()));
+                    return Ok(self
+                        .finish(run, &storage, &plan, &desired, upgrade, ended, &chart_ref)
+                        .await);
+                }
+                Action::Rollback(to) => {
+                    let ended = self.rollback(&object, &plan, &storage, &history, to).await;
+                    let stored = storage
+                        .history(&plan.release_name)
+                        .await
+                        .unwrap_or_default();
+                    if let Some(release) = &ended.release {
+                        let config = run
+                            .status
+                            .history
+                            .iter()
+                            .find(|s| s.version == to)
+                            .map(|s| s.config_digest.clone())
+                            .unwrap_or_default();
+                        let made = outcome::snapshot(
+                            release,
+                            &config,
+                            oci_digest.as_deref(),
+                            Some("rollback"),
+                        );
+                        outcome::record(&mut run.status.history, made, &stored);
+                    }
+                    let ending = outcome::remediated(
+                        &object,
+                        &mut run.status,
+                        true,
+                        ended.release.as_ref(),
+                        ended.error.as_deref(),
+                    );
+                    return Ok(end(run, ending));
+                }
+                Action::UninstallRemediation => {
+                    let result = self
+                        .uninstall(&object, &plan.namespace, &storage, &history)
+                        .await;
+                    let (release, error) = match result {
+                        Ok(release) => (release, None),
+                        Err(error) => (history.last().cloned(), Some(error)),
+                    };
+                    run.status.inventory = None;
+                    let ending = outcome::remediated(
+                        &object,
+                        &mut run.status,
+                        false,
+                        release.as_ref(),
+                        error.as_deref(),
+                    );
+                    return Ok(end(run, ending));
+                }
+            }
+        }
+        Ok(failed(
+            driftless_api::helm::PENDING_RELEASE_REASON,
+            "release is still locked after unlocking it".into(),
+            interval,
+        ))
+    }
+
+    async fn cleanup(&self, object: &Arc<HelmRelease>) -> Result<(), Error> {
+        if !object.spec.suspend
+            && let Some(storage_namespace) = object
+                .status
+                .as_ref()
+                .and_then(|s| s.storage_namespace.clone())
+        {
+            let storage = Storage::new(self.runtime.client.clone(), &storage_namespace);
+            let name = crate::release_name::shorten(&object.release_name());
+            let history = storage
+                .history(&name)
+                .await
+                .map_err(|e| Error::Cleanup(e.to_string()))?;
+            self.uninstall(object, object.release_namespace(), &storage, &history)
+                .await
+                .map_err(Error::Cleanup)?;
+        }
+        if object.spec.chart.is_some() {
+            let source = ChartSource::of(object);
+            let api: Api<HelmChart> =
+                Api::namespaced(self.runtime.client.clone(), &source.namespace);
+            match api.delete(&source.name, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(error) => return Err(Error::Cleanup(error.to_string())),
+            }
+        }
+        Ok(())
+    }
+
+    fn event_metadata(&self, status: &HelmReleaseStatus) -> BTreeMap<String, String> {
+        let mut metadata = BTreeMap::new();
+        if let Some(revision) = &status.last_attempted_revision {
+            metadata.insert("helm.toolkit.fluxcd.io/revision".into(), revision.clone());
+        }
+        if let Some(digest) = &status.last_attempted_config_digest {
+            metadata.insert("helm.toolkit.fluxcd.io/token".into(), digest.clone());
+        }
+        metadata
+    }
+}
+
+impl Reconciler {
+    /// The first `dependsOn` HelmRelease that is not Ready, described.
+    async fn unready_dependency(&self, object: &HelmRelease) -> Option<String> {
+        let own = object.namespace().unwrap_or_default();
+        for dependency in &object.spec.depends_on {
+            let namespace = dependency.namespace.clone().unwrap_or_else(|| own.clone());
+            let api: Api<HelmRelease> = Api::namespaced(self.runtime.client.clone(), &namespace);
+            let ready = match api.get_opt(&dependency.name).await {
+                Ok(Some(dep)) => {
+                    let status = dep.status.as_ref();
+                    status.is_some_and(|s| {
+                        cond::is_true(&s.conditions, READY)
+                            && s.observed_generation == dep.metadata.generation
+                    })
+                }
+                _ => false,
+            };
+            if !ready {
+                return Some(format!(
+                    "dependency '{namespace}/{}' is not ready",
+                    dependency.name
+                ));
+            }
+        }
+        None
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn finish(
+        &self,
+        run: &mut Run<HelmRelease>,
+        storage: &Storage,
+        plan: &Plan,
+        desired: &Desired<'_>,
+        upgrade: bool,
+        ended: actions::Ended,
+        chart_ref: &str,
+    ) -> Outcome {
+        if let Some(release) = &ended.release {
+            let stored = storage
+                .history(&plan.release_name)
+                .await
+                .unwrap_or_default();
+            let action = if upgrade { "upgrade" } else { "install" };
+            let made = outcome::snapshot(
+                release,
+                desired.config_digest,
+                desired.oci_digest,
+                Some(action),
+            );
+            outcome::record(&mut run.status.history, made, &stored);
+        }
+        if ended.error.is_none() || !ended.applied.is_empty() {
+            run.status.inventory = Some(driftless_runtime::inventory::inventory(&ended.applied));
+        }
+        let object = run.object.clone();
+        let ending = outcome::released(
+            &object,
+            &mut run.status,
+            upgrade,
+            ended.release.as_ref(),
+            chart_ref,
+            ended.error.as_deref(),
+        );
+        end(run, ending)
+    }
+}
+
+fn end(run: &mut Run<HelmRelease>, ending: outcome::Ending) -> Outcome {
+    for (reason, message) in ending.events {
+        run.event(Severity::Info, reason, message, BTreeMap::new());
+    }
+    ending.outcome
+}

@@ -1,0 +1,110 @@
+//! What a HelmRelease watches beside itself: the HelmCharts and OCIRepositories its charts
+//! come from. A new artifact reconciles the releases of that chart; reads come from these
+//! caches instead of a GET per reconcile.
+
+use driftless_api::helm::HelmRelease;
+use driftless_api::meta::{Artifact, ArtifactSource};
+use driftless_api::source::{HelmChart, OCIRepository};
+use driftless_runtime::reconcile::Watches;
+use kube::ResourceExt;
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::watcher;
+
+use super::inputs::ChartSource;
+
+pub(super) fn declare(watches: &mut Watches<HelmRelease>) -> SourceStores {
+    let store = watches.objects();
+    let (charts, chart_changes) = watches.cached::<HelmChart>(watcher::Config::default());
+    let (oci, oci_changes) = watches.cached::<OCIRepository>(watcher::Config::default());
+    watches.trigger(
+        chart_changes,
+        sources_to_releases::<HelmChart>(store.clone(), "HelmChart"),
+    );
+    watches.trigger(
+        oci_changes,
+        sources_to_releases::<OCIRepository>(store, "OCIRepository"),
+    );
+    SourceStores {
+        charts: Some(charts),
+        oci: Some(oci),
+    }
+}
+
+#[derive(Clone, Default)]
+pub(super) struct SourceStores {
+    charts: Option<reflector::Store<HelmChart>>,
+    oci: Option<reflector::Store<OCIRepository>>,
+}
+
+/// What the cache knows of a source: whether it exists, and whether it is ready to be used
+/// (its status caught up with its spec, not stalled) with its artifact.
+pub(super) enum Cached {
+    Missing,
+    NotReady(String),
+    Ready(Artifact),
+}
+
+impl SourceStores {
+    pub(super) fn artifact(&self, source: &ChartSource) -> Cached {
+        fn find<K>(store: &Option<reflector::Store<K>>, source: &ChartSource) -> Cached
+        where
+            K: kube::Resource<DynamicType = ()>
+                + ArtifactSource
+                + driftless_api::meta::Reconcilable
+                + Clone
+                + 'static,
+        {
+            let Some(object) = store.as_ref().and_then(|store| {
+                store.get(&ObjectRef::new(&source.name).within(&source.namespace))
+            }) else {
+                return Cached::Missing;
+            };
+            let generation = object.meta().generation;
+            let conditions = object.conditions();
+            let stalled = driftless_runtime::conditions::is_true(
+                conditions,
+                driftless_api::conditions::STALLED,
+            );
+            if stalled || (generation.is_some() && object.observed_generation() != generation) {
+                let reason = conditions
+                    .iter()
+                    .find(|c| c.type_ == driftless_api::conditions::READY)
+                    .map(|c| c.message.clone())
+                    .unwrap_or_else(|| "reconciliation in progress".into());
+                return Cached::NotReady(reason);
+            }
+            match object.artifact() {
+                Some(artifact) => Cached::Ready(artifact.clone()),
+                None => Cached::NotReady("artifact not found".into()),
+            }
+        }
+        match source.kind.as_str() {
+            "HelmChart" => find(&self.charts, source),
+            "OCIRepository" => find(&self.oci, source),
+            _ => Cached::Missing,
+        }
+    }
+}
+
+/// Maps a source event to the HelmReleases whose chart comes from it.
+fn sources_to_releases<S>(
+    store: reflector::Store<HelmRelease>,
+    kind: &'static str,
+) -> impl Fn(S) -> Vec<ObjectRef<HelmRelease>>
+where
+    S: ResourceExt,
+{
+    move |source| {
+        let namespace = source.namespace().unwrap_or_default();
+        let name = source.name_any();
+        store
+            .state()
+            .iter()
+            .filter(|release| {
+                let chart = ChartSource::of(release);
+                chart.kind == kind && chart.namespace == namespace && chart.name == name
+            })
+            .map(|release| ObjectRef::from_obj(&**release))
+            .collect()
+    }
+}

@@ -1,0 +1,14 @@
+//! helm-controller: Flux's HelmRelease API, released with the pure-Rust Helm renderer and
+//! stored as Helm stores releases, so `helm list`, `helm history` and `helm rollback` see
+//! them.
+
+pub mod digest;
+pub mod helmrelease;
+pub mod post_render;
+pub mod release_name;
+pub mod release_state;
+pub mod storage;
+pub mod values;
+
+/// Who released objects are applied as.
+pub const FIELD_MANAGER: &str = "helm-controller";

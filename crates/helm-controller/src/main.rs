@@ -1,0 +1,53 @@
+//! Releases HelmReleases: charts rendered in process, applied with server-side apply, and
+//! recorded as Helm records releases.
+
+use std::time::Duration;
+
+use clap::Parser;
+use driftless_artifact::Limits;
+use driftless_runtime::artifact::ArtifactFetcher;
+use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager};
+use helm_controller::helmrelease::{Reconciler, Settings};
+
+#[derive(Parser, Debug)]
+#[command(version, about, args_override_self = true)]
+struct Args {
+    /// How soon to look again at a HelmRelease whose chart source or dependency is not ready.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    requeue_dependency: Duration,
+    /// Memory for unpacked chart artifacts shared by the releases of the same chart.
+    #[arg(long, default_value_t = 128 << 20)]
+    artifact_cache_bytes: u64,
+    #[command(flatten)]
+    events: EventForwardingArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    driftless_api::meta::parse_duration(text).map_err(|e| e.to_string())
+}
+
+fn main() -> anyhow::Result<()> {
+    driftless_runtime::run_main(run())
+}
+
+async fn run() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let no_cross_namespace_refs = args.common.no_cross_namespace_refs;
+    let manager = Manager::start("helm-controller", args.common, &args.events.events_addr).await?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let fetcher = ArtifactFetcher::new(http, Limits::default(), args.artifact_cache_bytes);
+    let settings = Settings {
+        requeue_dependency: args.requeue_dependency,
+        no_cross_namespace_refs,
+    };
+    manager
+        .run(move |ctx| async move {
+            Reconciler::new(ctx, fetcher, settings).run().await;
+        })
+        .await?;
+    Ok(())
+}

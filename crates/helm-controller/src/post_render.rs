@@ -1,0 +1,223 @@
+//! What the controller does to rendered objects before they are stored and applied, as
+//! Flux's post-renderer chain: the origin labels naming the HelmRelease, `commonMetadata`;
+//! then, for the apply only, Helm's ownership metadata so `helm` sees the objects as the
+//! release's.
+
+use std::collections::BTreeMap;
+
+use driftless_api::helm::{NAME_LABEL, NAMESPACE_LABEL};
+use driftless_api::kustomize::CommonMetadata;
+use driftless_helm::manifests::Manifest;
+use serde_json::{Map, Value};
+
+/// Helm's ownership label and annotations (`pkg/action/validate.go`).
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const RELEASE_NAME_ANNOTATION: &str = "meta.helm.sh/release-name";
+pub const RELEASE_NAMESPACE_ANNOTATION: &str = "meta.helm.sh/release-namespace";
+/// `keep`: the object outlives its release (not deleted on upgrade or uninstall).
+pub const RESOURCE_POLICY_ANNOTATION: &str = "helm.sh/resource-policy";
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ParseError {
+    pub path: String,
+    pub message: String,
+}
+
+/// One rendered object: the template it came from and the object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rendered {
+    pub path: String,
+    pub object: Value,
+}
+
+/// Parses the rendered manifests and sets the origin labels and `commonMetadata` on each.
+pub fn post_render(
+    manifests: &[Manifest],
+    owner_name: &str,
+    owner_namespace: &str,
+    common: Option<&CommonMetadata>,
+) -> Result<Vec<Rendered>, ParseError> {
+    let mut rendered = Vec::with_capacity(manifests.len());
+    for manifest in manifests {
+        let node = driftless_yaml::parse_one(&manifest.content).map_err(|error| ParseError {
+            path: manifest.path.clone(),
+            message: error.to_string(),
+        })?;
+        // As Helm's client decodes manifests: YAML 1.1 (`on`, `yes` are booleans).
+        let mut object = driftless_helm::values::yaml11_json(&node);
+        if !object.is_object() {
+            continue;
+        }
+        let mut labels = BTreeMap::new();
+        let mut annotations = BTreeMap::new();
+        if let Some(common) = common {
+            labels.extend(common.labels.clone());
+            annotations.extend(common.annotations.clone());
+        }
+        labels.insert(NAME_LABEL.to_owned(), owner_name.to_owned());
+        labels.insert(NAMESPACE_LABEL.to_owned(), owner_namespace.to_owned());
+        merge_metadata(&mut object, "labels", labels);
+        merge_metadata(&mut object, "annotations", annotations);
+        rendered.push(Rendered {
+            path: manifest.path.clone(),
+            object,
+        });
+    }
+    Ok(rendered)
+}
+
+/// Sets `entries` in `metadata.<field>`, over what the object has.
+fn merge_metadata(object: &mut Value, field: &str, entries: BTreeMap<String, String>) {
+    if entries.is_empty() {
+        return;
+    }
+    let Some(root) = object.as_object_mut() else {
+        return;
+    };
+    let metadata = root
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Some(metadata) = metadata.as_object_mut() else {
+        return;
+    };
+    let map = metadata
+        .entry(field)
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !map.is_object() {
+        *map = Value::Object(Map::new());
+    }
+    if let Some(map) = map.as_object_mut() {
+        for (key, value) in entries {
+            map.insert(key, Value::String(value));
+        }
+    }
+}
+
+/// The objects as the release's manifest stores them (`---\n# Source: …`).
+pub fn manifest_text(rendered: &[Rendered]) -> String {
+    let mut text = String::new();
+    for object in rendered {
+        text.push_str("---\n# Source: ");
+        text.push_str(&object.path);
+        text.push('\n');
+        text.push_str(&driftless_helm::yaml::to_yaml(&object.object));
+    }
+    text
+}
+
+/// The objects of a stored manifest (unreadable documents are left out).
+pub fn manifest_objects(manifest: &str) -> Vec<Value> {
+    driftless_yaml::parse_documents(manifest)
+        .map(|documents| {
+            documents
+                .iter()
+                .map(driftless_helm::values::yaml11_json)
+                .filter(Value::is_object)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `object` with Helm's ownership metadata for release `name` in `namespace`, as applied.
+pub fn owned(object: &Value, name: &str, namespace: &str) -> Value {
+    let mut object = object.clone();
+    merge_metadata(
+        &mut object,
+        "labels",
+        BTreeMap::from([(MANAGED_BY_LABEL.to_owned(), "Helm".to_owned())]),
+    );
+    merge_metadata(
+        &mut object,
+        "annotations",
+        BTreeMap::from([
+            (RELEASE_NAME_ANNOTATION.to_owned(), name.to_owned()),
+            (
+                RELEASE_NAMESPACE_ANNOTATION.to_owned(),
+                namespace.to_owned(),
+            ),
+        ]),
+    );
+    object
+}
+
+/// Whether the object asks to outlive its release (`helm.sh/resource-policy: keep`).
+pub fn kept(object: &Value) -> bool {
+    object
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(RESOURCE_POLICY_ANNOTATION))
+        .and_then(Value::as_str)
+        .is_some_and(|policy| policy.trim().eq_ignore_ascii_case("keep"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn manifest(content: &str) -> Manifest {
+        Manifest {
+            path: "web/templates/cm.yaml".into(),
+            content: content.into(),
+            kind: "ConfigMap".into(),
+            name: "cm".into(),
+        }
+    }
+
+    #[test]
+    fn origin_labels_and_common_metadata_are_set_and_stored() {
+        let common = CommonMetadata {
+            labels: BTreeMap::from([("team".into(), "a".into())]),
+            annotations: BTreeMap::from([("note".into(), "x".into())]),
+        };
+        let rendered = post_render(
+            &[manifest(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  labels:\n    team: b\n",
+            )],
+            "web",
+            "apps",
+            Some(&common),
+        )
+        .unwrap();
+        assert_eq!(
+            rendered[0].object["metadata"],
+            json!({
+                "name": "cm",
+                "labels": {"team": "a", "helm.toolkit.fluxcd.io/name": "web", "helm.toolkit.fluxcd.io/namespace": "apps"},
+                "annotations": {"note": "x"}
+            })
+        );
+        let text = manifest_text(&rendered);
+        assert!(
+            text.starts_with("---\n# Source: web/templates/cm.yaml\napiVersion: v1\n"),
+            "{text}"
+        );
+        assert_eq!(manifest_objects(&text), vec![rendered[0].object.clone()]);
+    }
+
+    #[test]
+    fn ownership_is_helms_and_keep_is_honoured() {
+        let object = json!({"kind": "Secret", "metadata": {"name": "s", "annotations": {"helm.sh/resource-policy": "keep"}}});
+        let applied = owned(&object, "web", "apps");
+        assert_eq!(
+            applied["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "Helm"
+        );
+        assert_eq!(
+            applied["metadata"]["annotations"]["meta.helm.sh/release-name"],
+            "web"
+        );
+        assert_eq!(
+            applied["metadata"]["annotations"]["meta.helm.sh/release-namespace"],
+            "apps"
+        );
+        assert!(kept(&object));
+        assert!(!kept(&json!({"metadata": {}})));
+    }
+
+    #[test]
+    fn unparsable_output_names_its_template() {
+        let error = post_render(&[manifest("a: [")], "web", "apps", None).unwrap_err();
+        assert_eq!(error.path, "web/templates/cm.yaml");
+    }
+}

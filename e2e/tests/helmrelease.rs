@@ -1,0 +1,375 @@
+//! helm-controller end to end: a real control plane, a chart repository filled by the real
+//! `helm package`, source-controller and helm-controller as processes, and the real `helm`
+//! CLI as the witness that releases are stored as Helm stores them.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use driftless_api::helm::HelmRelease;
+use driftless_api::source::HelmRepository;
+use driftless_testenv::charts::{ChartRepository, helm};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+use support::{spawn, wait_for};
+
+const CHART_YAML: &str = "apiVersion: v2\nname: web\nversion: VERSION\nappVersion: \"1.0\"\n";
+const CONFIGMAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\ndata:\n  greeting: {{ .Values.greeting | quote }}\n  chart: {{ .Chart.Version | quote }}\n";
+const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  ports:\n    - port: {{ .Values.port }}\n";
+
+fn publish(repository: &ChartRepository, version: &str, with_service: bool) {
+    let chart_yaml = CHART_YAML.replace("VERSION", version);
+    let mut files = vec![
+        ("Chart.yaml", chart_yaml.as_str()),
+        ("values.yaml", "greeting: hi\nport: 80\n"),
+        ("templates/configmap.yaml", CONFIGMAP),
+    ];
+    if with_service {
+        files.push(("templates/service.yaml", SERVICE));
+    }
+    let dir = repository.write_chart("web", &files).expect("chart");
+    repository.publish(&dir).expect("publish");
+}
+
+/// `helm <args> --namespace <namespace>` against the test cluster.
+fn helm_cli(kubeconfig: &str, namespace: &str, args: &[&str]) -> String {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--namespace", namespace, "--kubeconfig", kubeconfig]);
+    helm(&all).unwrap_or_else(|e| panic!("helm {}: {e}", args.join(" ")))
+}
+
+fn helm_json(kubeconfig: &str, namespace: &str, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["--output", "json"]);
+    serde_json::from_str(&helm_cli(kubeconfig, namespace, &all)).expect("helm JSON")
+}
+
+fn ready(release: &HelmRelease) -> Option<(String, String, String)> {
+    let status = release.status.as_ref()?;
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;
+    Some((
+        ready.status.clone(),
+        ready.reason.clone(),
+        ready.message.clone(),
+    ))
+}
+
+fn release_object(name: &str, spec: Value) -> HelmRelease {
+    serde_json::from_value(json!({
+        "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+        "metadata": {"name": name}, "spec": spec,
+    }))
+    .expect("HelmRelease")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releases_upgrade_remediate_take_over_and_uninstall_as_helm_sees_them() {
+    let (plane, namespace, client) = support::cluster("helmrelease").await;
+    let kubeconfig = plane.kubeconfig_path().to_string_lossy().into_owned();
+    let repository = ChartRepository::start(None).expect("chart repository");
+    publish(&repository, "0.1.0", true);
+
+    let [port] = driftless_testenv::free_ports().expect("port");
+    let storage = tempfile::tempdir().expect("storage");
+    let common = |extra: Vec<String>| {
+        let mut args = vec![
+            "--watch-all-namespaces=false".to_owned(),
+            format!("--runtime-namespace={namespace}"),
+            "--min-retry-delay=200ms".to_owned(),
+            "--max-retry-delay=2s".to_owned(),
+        ];
+        args.extend(extra);
+        args
+    };
+    let source = spawn(
+        plane,
+        "source-controller",
+        common(vec![
+            format!("--storage-path={}", storage.path().display()),
+            format!("--storage-addr=127.0.0.1:{port}"),
+        ]),
+    );
+    let controller = spawn(
+        plane,
+        "helm-controller",
+        common(vec!["--requeue-dependency=1s".into()]),
+    );
+    let logs = || {
+        format!(
+            "source-controller:\n{}\nhelm-controller:\n{}",
+            source.log_tail(30),
+            controller.log_tail(80)
+        )
+    };
+
+    let helm_repository = json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+        "metadata": {"name": "charts"},
+        "spec": {"url": repository.url(), "interval": "1m"},
+    });
+    let chart_repositories: Api<HelmRepository> = Api::namespaced(client.clone(), &namespace);
+    chart_repositories
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(helm_repository).unwrap(),
+        )
+        .await
+        .expect("HelmRepository");
+
+    let releases: Api<HelmRelease> = Api::namespaced(client.clone(), &namespace);
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+    let services: Api<Service> = Api::namespaced(client.clone(), &namespace);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let spec = json!({
+        "interval": "10m",
+        "chart": {"spec": {
+            "chart": "web", "version": "0.1.x",
+            "sourceRef": {"kind": "HelmRepository", "name": "charts"},
+            "interval": "1m"
+        }},
+        "values": {"greeting": "hello"},
+        "upgrade": {"remediation": {"retries": 1}},
+    });
+    releases
+        .create(&PostParams::default(), &release_object("web", spec))
+        .await
+        .expect("create HelmRelease");
+
+    // Installed: the objects, the release record, and what `helm` makes of it.
+    let revision = |expected: i64| {
+        let releases = releases.clone();
+        async move {
+            let release = releases.get("web").await.ok()?;
+            let (status, _, _) = ready(&release)?;
+            let history = &release.status.as_ref()?.history;
+            (status == "True" && history.first()?.version == expected).then_some(release)
+        }
+    };
+    let installed = wait_for("web installed", async || revision(1).await, &logs).await;
+    let (_, reason, message) = ready(&installed).unwrap();
+    assert_eq!(reason, "InstallSucceeded");
+    assert_eq!(
+        message,
+        format!("Helm install succeeded for release {namespace}/web.v1 with chart web@0.1.0")
+    );
+    let status = installed.status.as_ref().unwrap();
+    assert_eq!(status.history[0].chart_version, "0.1.0");
+    assert_eq!(status.history[0].status, "deployed");
+    assert_eq!(
+        status.storage_namespace.as_deref(),
+        Some(namespace.as_str())
+    );
+    assert_eq!(
+        status.helm_chart.as_deref(),
+        Some(format!("{namespace}/{namespace}-web").as_str())
+    );
+    let config = config_maps.get("web-config").await.expect("ConfigMap");
+    assert_eq!(config.data.as_ref().unwrap()["greeting"], "hello");
+    let labels = config.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(labels["app.kubernetes.io/managed-by"], "Helm");
+    assert_eq!(labels["helm.toolkit.fluxcd.io/name"], "web");
+    let record = secrets
+        .get("sh.helm.release.v1.web.v1")
+        .await
+        .expect("release record");
+    assert_eq!(record.type_.as_deref(), Some("helm.sh/release.v1"));
+    let listed = helm_json(&kubeconfig, &namespace, &["list"]);
+    assert_eq!(listed[0]["name"], "web");
+    assert_eq!(listed[0]["status"], "deployed");
+    assert_eq!(listed[0]["chart"], "web-0.1.0");
+    assert_eq!(listed[0]["revision"], "1");
+    assert_eq!(
+        helm_json(&kubeconfig, &namespace, &["get", "values", "web"]),
+        json!({"greeting": "hello"})
+    );
+    let manifest = helm_cli(&kubeconfig, &namespace, &["get", "manifest", "web"]);
+    assert!(
+        manifest.contains("# Source: web/templates/configmap.yaml"),
+        "{manifest}"
+    );
+
+    // A values change upgrades.
+    let patch = json!({"spec": {"values": {"greeting": "world"}}});
+    releases
+        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let upgraded = wait_for("web upgraded on values", async || revision(2).await, &logs).await;
+    assert_eq!(ready(&upgraded).unwrap().1, "UpgradeSucceeded");
+    let config = config_maps.get("web-config").await.unwrap();
+    assert_eq!(config.data.as_ref().unwrap()["greeting"], "world");
+    let history = helm_json(&kubeconfig, &namespace, &["history", "web"]);
+    let statuses: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["superseded", "deployed"]);
+    assert_eq!(history[1]["description"], "Upgrade complete");
+
+    // A new chart version upgrades, and what it dropped is deleted.
+    publish(&repository, "0.1.1", false);
+    support::request_reconcile(&chart_repositories, "charts").await;
+    let upgraded = wait_for("web upgraded to 0.1.1", async || revision(3).await, &logs).await;
+    assert_eq!(
+        upgraded.status.as_ref().unwrap().history[0].chart_version,
+        "0.1.1"
+    );
+    let config = config_maps.get("web-config").await.unwrap();
+    assert_eq!(config.data.as_ref().unwrap()["chart"], "0.1.1");
+    wait_for(
+        "the dropped Service deleted",
+        async || services.get_opt("web").await.ok()?.is_none().then_some(()),
+        &logs,
+    )
+    .await;
+
+    // An upgrade the API server rejects fails, is rolled back, is tried once more (one
+    // retry), is rolled back again and then stalls; the last good release stays as it was.
+    let patch = json!({"spec": {"values": {"greeting": "broken", "port": 999999}}});
+    publish(&repository, "0.1.2", true);
+    support::request_reconcile(&chart_repositories, "charts").await;
+    releases
+        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let stalled = wait_for(
+        "web stalled after its retries",
+        async || {
+            let release = releases.get("web").await.ok()?;
+            let (status, reason, message) = ready(&release)?;
+            (status == "False" && reason == "RetriesExceeded").then_some((release, message))
+        },
+        &logs,
+    )
+    .await;
+    assert_eq!(stalled.1, "Failed to upgrade after 2 attempt(s)");
+    let status = stalled.0.status.as_ref().unwrap();
+    assert_eq!(status.upgrade_failures, 2);
+    let remediated = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Remediated")
+        .unwrap();
+    assert_eq!(
+        (remediated.status.as_str(), remediated.reason.as_str()),
+        ("True", "RollbackSucceeded")
+    );
+    let config = config_maps.get("web-config").await.unwrap();
+    assert_eq!(config.data.as_ref().unwrap()["greeting"], "world");
+    let history = helm_json(&kubeconfig, &namespace, &["history", "web", "--max", "20"]);
+    let described: Vec<String> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            format!(
+                "{} {}",
+                h["status"].as_str().unwrap(),
+                h["description"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        described
+            .iter()
+            .any(|d| d.starts_with("failed Upgrade \"web\" failed")),
+        "{described:?}"
+    );
+    assert!(
+        described
+            .last()
+            .unwrap()
+            .starts_with("deployed Rollback to"),
+        "{described:?}"
+    );
+
+    // Good values recover: a new spec starts the counters again.
+    let patch = json!({"spec": {"values": {"greeting": "again", "port": 81}}});
+    releases
+        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let recovered = wait_for(
+        "web recovered with good values",
+        async || {
+            let release = releases.get("web").await.ok()?;
+            (ready(&release)?.0 == "True").then_some(release)
+        },
+        &logs,
+    )
+    .await;
+    let latest = recovered.status.as_ref().unwrap().history[0].version;
+    assert_eq!(
+        config_maps.get("web-config").await.unwrap().data.unwrap()["greeting"],
+        "again"
+    );
+
+    // A release made by the real `helm install` is taken over by an upgrade, not reinstalled.
+    let chart = format!("{}/web-0.1.0.tgz", repository.dir().display());
+    helm_cli(
+        &kubeconfig,
+        &namespace,
+        &["install", "other", &chart, "--set", "greeting=by-helm"],
+    );
+    let spec = json!({
+        "interval": "10m",
+        "chart": {"spec": {"chart": "web", "version": "0.1.0", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}},
+        "values": {"greeting": "by-driftless"},
+    });
+    releases
+        .create(&PostParams::default(), &release_object("other", spec))
+        .await
+        .unwrap();
+    wait_for(
+        "other taken over",
+        async || {
+            let release = releases.get("other").await.ok()?;
+            let history = &release.status.as_ref()?.history;
+            (ready(&release)?.0 == "True" && history.first()?.version == 2).then_some(())
+        },
+        &logs,
+    )
+    .await;
+    let history = helm_json(&kubeconfig, &namespace, &["history", "other"]);
+    assert_eq!(history.as_array().unwrap().len(), 2, "{history}");
+    assert_eq!(
+        config_maps.get("other-config").await.unwrap().data.unwrap()["greeting"],
+        "by-driftless"
+    );
+    let listed = helm_json(&kubeconfig, &namespace, &["list"]);
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["other", "web"]);
+
+    // Deleting the HelmRelease uninstalls the release: objects and records go.
+    releases
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for(
+        "web uninstalled",
+        async || releases.get_opt("web").await.ok()?.is_none().then_some(()),
+        &logs,
+    )
+    .await;
+    assert!(config_maps.get_opt("web-config").await.unwrap().is_none());
+    let records = secrets
+        .list(&ListParams::default().labels("owner=helm,name=web"))
+        .await
+        .unwrap();
+    assert!(
+        records.items.is_empty(),
+        "records left: {}",
+        records.items.len()
+    );
+    let listed = helm_json(&kubeconfig, &namespace, &["list", "--all"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert!(latest >= 6, "revision {latest}");
+}
