@@ -8,7 +8,7 @@ mod support;
 use driftless_api::helm::HelmRelease;
 use driftless_api::source::HelmRepository;
 use driftless_testenv::charts::{ChartRepository, helm};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
@@ -372,4 +372,199 @@ async fn releases_upgrade_remediate_take_over_and_uninstall_as_helm_sees_them() 
     let listed = helm_json(&kubeconfig, &namespace, &["list", "--all"]);
     assert_eq!(listed.as_array().unwrap().len(), 1);
     assert!(latest >= 6, "revision {latest}");
+}
+
+const PRE_HOOK: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-pre\n  annotations:\n    helm.sh/hook: pre-install,pre-upgrade\n    helm.sh/hook-weight: \"-1\"\ndata:\n  revision: {{ .Release.Revision | quote }}\n";
+const POST_HOOK: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-post\n  annotations:\n    helm.sh/hook: post-install\n    helm.sh/hook-delete-policy: hook-succeeded\nspec:\n  restartPolicy: Never\n  containers:\n    - name: post\n      image: busybox\n";
+const TEST_HOOK: &str = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-test\n  annotations:\n    helm.sh/hook: test\nspec:\n  restartPolicy: Never\n  containers:\n    - name: test\n      image: busybox\n";
+
+/// There is no node: a hook's Pod is finished by writing its status, as a kubelet would.
+async fn finish_pod(pods: &Api<Pod>, name: &str, phase: &str, logs: &dyn Fn() -> String) {
+    wait_for(
+        &format!("pod {name}"),
+        async || pods.get_opt(name).await.ok()?,
+        logs,
+    )
+    .await;
+    let patch = json!({"status": {"phase": phase}});
+    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("pod status");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_run_in_order_and_tests_gate_readiness() {
+    let (plane, namespace, client) = support::cluster("helmhooks").await;
+    let kubeconfig = plane.kubeconfig_path().to_string_lossy().into_owned();
+    let repository = ChartRepository::start(None).expect("chart repository");
+    let chart_yaml = CHART_YAML.replace("VERSION", "1.0.0");
+    let files = [
+        ("Chart.yaml", chart_yaml.as_str()),
+        ("values.yaml", "greeting: hi\nport: 80\n"),
+        ("templates/configmap.yaml", CONFIGMAP),
+        ("templates/pre.yaml", PRE_HOOK),
+        ("templates/post.yaml", POST_HOOK),
+        ("templates/tests/test.yaml", TEST_HOOK),
+    ];
+    let dir = repository.write_chart("web", &files).expect("chart");
+    repository.publish(&dir).expect("publish");
+    let [port] = driftless_testenv::free_ports().expect("port");
+    let storage = tempfile::tempdir().expect("storage");
+    let common = |extra: Vec<String>| {
+        let mut args = vec![
+            "--watch-all-namespaces=false".to_owned(),
+            format!("--runtime-namespace={namespace}"),
+            "--min-retry-delay=200ms".to_owned(),
+            "--max-retry-delay=2s".to_owned(),
+        ];
+        args.extend(extra);
+        args
+    };
+    let source = spawn(
+        plane,
+        "source-controller",
+        common(vec![
+            format!("--storage-path={}", storage.path().display()),
+            format!("--storage-addr=127.0.0.1:{port}"),
+        ]),
+    );
+    let controller = spawn(plane, "helm-controller", common(vec![]));
+    let logs = || {
+        format!(
+            "source-controller:\n{}\nhelm-controller:\n{}",
+            source.log_tail(20),
+            controller.log_tail(60)
+        )
+    };
+    let helm_repository: HelmRepository = serde_json::from_value(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+        "metadata": {"name": "charts"}, "spec": {"url": repository.url(), "interval": "1m"},
+    }))
+    .unwrap();
+    Api::<HelmRepository>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &helm_repository)
+        .await
+        .expect("HelmRepository");
+    let releases: Api<HelmRelease> = Api::namespaced(client.clone(), &namespace);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+    let spec = json!({
+        "interval": "10m",
+        "timeout": "2m",
+        "chart": {"spec": {"chart": "web", "version": "1.0.0", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}},
+        "test": {"enable": true},
+    });
+    releases
+        .create(&PostParams::default(), &release_object("web", spec))
+        .await
+        .unwrap();
+
+    // pre-install ran before the release's objects; post-install waits for its Pod, which is
+    // deleted once it succeeded; then the test Pod gates readiness.
+    finish_pod(&pods, "web-post", "Succeeded", &logs).await;
+    let pre = config_maps.get("web-pre").await.expect("pre-install hook");
+    assert_eq!(pre.data.unwrap()["revision"], "1");
+    assert!(config_maps.get_opt("web-config").await.unwrap().is_some());
+    wait_for(
+        "post-install hook deleted",
+        async || pods.get_opt("web-post").await.ok()?.is_none().then_some(()),
+        &logs,
+    )
+    .await;
+    finish_pod(&pods, "web-test", "Succeeded", &logs).await;
+    let ready_release = wait_for(
+        "web tested",
+        async || {
+            let release = releases.get("web").await.ok()?;
+            (ready(&release)?.0 == "True").then_some(release)
+        },
+        &logs,
+    )
+    .await;
+    let (_, reason, message) = ready(&ready_release).unwrap();
+    assert_eq!(reason, "TestSucceeded");
+    assert_eq!(
+        message,
+        format!(
+            "Helm test succeeded for release {namespace}/web.v1 with chart web@1.0.0: 1 test hook(s) completed successfully"
+        )
+    );
+    let tests = ready_release.status.as_ref().unwrap().history[0]
+        .test_hooks
+        .clone()
+        .unwrap();
+    assert_eq!(tests["web-test"].phase.as_deref(), Some("Succeeded"));
+    let hooks = helm_cli(&kubeconfig, &namespace, &["get", "hooks", "web"]);
+    assert!(
+        hooks.contains("name: web-pre") && hooks.contains("name: web-test"),
+        "{hooks}"
+    );
+    let status = helm_json(&kubeconfig, &namespace, &["status", "web"]);
+    assert_eq!(status["info"]["status"], "deployed");
+
+    // A failing test fails the upgrade; with no retries it stays failed and stalls.
+    let patch = json!({"spec": {"values": {"greeting": "again"}}});
+    releases
+        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    wait_for(
+        "the pre-upgrade hook re-created",
+        async || (config_maps.get("web-pre").await.ok()?.data?["revision"] == "2").then_some(()),
+        &logs,
+    )
+    .await;
+    wait_for(
+        "the old test pod replaced",
+        async || {
+            let pod = pods.get_opt("web-test").await.ok()??;
+            (pod.status?.phase.as_deref() != Some("Succeeded")).then_some(())
+        },
+        &logs,
+    )
+    .await;
+    finish_pod(&pods, "web-test", "Failed", &logs).await;
+    let failed = wait_for(
+        "web failed its test",
+        async || {
+            let release = releases.get("web").await.ok()?;
+            let status = release.status.as_ref()?;
+            let test = status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "TestSuccess")?;
+            (test.status == "False").then_some(release)
+        },
+        &logs,
+    )
+    .await;
+    let test = failed
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "TestSuccess")
+        .unwrap()
+        .clone();
+    assert_eq!(test.reason, "TestFailed");
+    assert!(
+        test.message.contains("failed test: Pod/") || test.message.contains("pod failed"),
+        "{}",
+        test.message
+    );
+    wait_for(
+        "web stalled",
+        async || {
+            let release = releases.get("web").await.ok()?;
+            let (status, reason, _) = ready(&release)?;
+            (status == "False" && reason == "RetriesExceeded").then_some(())
+        },
+        &logs,
+    )
+    .await;
+    assert_eq!(
+        config_maps.get("web-config").await.unwrap().data.unwrap()["greeting"],
+        "again"
+    );
 }

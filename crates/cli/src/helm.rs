@@ -83,6 +83,7 @@ pub fn template(args: TemplateArgs) -> anyhow::Result<String> {
         include_crds: args.include_crds,
         skip_tests: args.skip_tests,
         is_upgrade: args.is_upgrade,
+        revision: 1,
         skip_schema_validation: args.skip_schema_validation,
     };
     let mut rendered = render_release(chart, &user_values, &options)?;

@@ -14,6 +14,8 @@ pub struct Desired<'a> {
     pub chart_version: &'a str,
     pub config_digest: &'a str,
     pub oci_digest: Option<&'a str>,
+    /// Tests are enabled and their failures not ignored: a failed test fails the release.
+    pub failed_tests_fail: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +69,12 @@ pub fn determine(last: Option<&Release>, history: &[Snapshot], desired: &Desired
                 State::OutOfSync("release config values changed".into())
             } else if latest.oci_digest.as_deref() != desired.oci_digest {
                 State::OutOfSync("chart digest changed".into())
+            } else if desired.failed_tests_fail
+                && latest.test_hooks.as_ref().is_some_and(|hooks| {
+                    hooks.values().any(|t| t.phase.as_deref() == Some("Failed"))
+                })
+            {
+                State::Failed
             } else {
                 State::InSync
             }
@@ -197,6 +205,24 @@ pub fn next_action(
     }
 }
 
+/// Whether a failed test is not a failed release: the active remediation's
+/// `ignoreTestFailures`, else `test.ignoreFailures`.
+pub fn ignores_test_failures(object: &HelmRelease, upgrade: bool) -> bool {
+    let spec = &object.spec;
+    let remediation = if upgrade {
+        spec.upgrade
+            .as_ref()
+            .and_then(|u| u.remediation.as_ref())
+            .and_then(|r| r.ignore_test_failures)
+    } else {
+        spec.install
+            .as_ref()
+            .and_then(|i| i.remediation.as_ref())
+            .and_then(|r| r.ignore_test_failures)
+    };
+    remediation.unwrap_or_else(|| spec.test.as_ref().is_some_and(|t| t.ignore_failures))
+}
+
 /// The newest revision before the latest that a rollback can go to: deployed or superseded.
 pub fn rollback_target(history: &[Release], latest: i64) -> Option<i64> {
     history
@@ -263,6 +289,7 @@ mod tests {
         chart_version: "6.5.0",
         config_digest: "sha256:c",
         oci_digest: None,
+        failed_tests_fail: true,
     };
 
     #[test]
@@ -304,6 +331,30 @@ mod tests {
         assert_eq!(
             determine(Some(&failed), &[snapshot(&failed, "sha256:c")], &DESIRED),
             State::Failed
+        );
+    }
+
+    #[test]
+    fn a_failed_test_fails_the_release_unless_ignored() {
+        let deployed = release(1, status::DEPLOYED);
+        let mut tested = snapshot(&deployed, "sha256:c");
+        let failed = driftless_api::helm::TestHookStatus {
+            phase: Some("Failed".into()),
+            ..Default::default()
+        };
+        tested.test_hooks = Some([("web-test".to_owned(), failed)].into());
+        let history = [tested];
+        assert_eq!(
+            determine(Some(&deployed), &history, &DESIRED),
+            State::Failed
+        );
+        let ignoring = Desired {
+            failed_tests_fail: false,
+            ..DESIRED
+        };
+        assert_eq!(
+            determine(Some(&deployed), &history, &ignoring),
+            State::InSync
         );
     }
 

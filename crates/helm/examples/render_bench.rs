@@ -85,6 +85,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         include_crds: false,
         skip_tests: false,
         is_upgrade: false,
+        revision: 1,
         skip_schema_validation: false,
     };
     while let Some(flag) = args.next() {

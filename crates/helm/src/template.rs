@@ -23,6 +23,8 @@ pub struct TemplateOptions {
     pub skip_tests: bool,
     /// `--is-upgrade`: `.Release.IsUpgrade` instead of `IsInstall`.
     pub is_upgrade: bool,
+    /// `.Release.Revision`: 1 for `helm template`, the new revision's number in a release.
+    pub revision: i64,
     pub skip_schema_validation: bool,
 }
 
@@ -89,7 +91,7 @@ pub fn render_release(
     let release = ReleaseOptions {
         name: options.release_name.clone(),
         namespace: options.namespace.clone(),
-        revision: 1,
+        revision: options.revision,
         is_install: !options.is_upgrade,
         is_upgrade: options.is_upgrade,
     };
@@ -234,6 +236,7 @@ mod tests {
             include_crds: false,
             skip_tests: false,
             is_upgrade: false,
+            revision: 1,
             skip_schema_validation,
         }
     }

@@ -290,6 +290,7 @@ fn inflate(
         include_crds: chart.include_crds,
         skip_tests: chart.skip_tests,
         is_upgrade: false,
+        revision: 1,
         skip_schema_validation: false,
     };
     let mut rendered =

@@ -58,6 +58,7 @@ impl Reconciler {
     async fn render(
         &self,
         plan: &Plan,
+        revision: i64,
         is_upgrade: bool,
         skip_schema: bool,
     ) -> Result<RenderedRelease, String> {
@@ -73,6 +74,7 @@ impl Reconciler {
             include_crds: false,
             skip_tests: false,
             is_upgrade,
+            revision,
             skip_schema_validation: skip_schema,
         };
         let chart = plan.chart.clone();
@@ -115,7 +117,8 @@ impl Reconciler {
             };
             (install.disable_schema_validation, false, crds)
         };
-        let rendered = match self.render(plan, upgrading, skip_schema).await {
+        let version = latest.map_or(1, |r| r.version + 1);
+        let rendered = match self.render(plan, version, upgrading, skip_schema).await {
             Ok(rendered) => rendered,
             Err(error) => return Ended::failed_before_storing(error),
         };
@@ -153,7 +156,6 @@ impl Reconciler {
 
         // The new revision, pending while it is applied.
         let now = now_text();
-        let version = latest.map_or(1, |r| r.version + 1);
         let mut revision = Release {
             name: plan.release_name.clone(),
             namespace: plan.namespace.clone(),
@@ -192,25 +194,64 @@ impl Reconciler {
             return Ended::failed_before_storing(error.to_string());
         }
 
-        let applied = self
-            .apply_release(&crds, &objects, plan, force, deployed.filter(|_| upgrading))
-            .await;
-        let (ids, error) = match applied {
-            Ok(ids) => {
-                let wait = if upgrading {
-                    !spec.upgrade.as_ref().is_some_and(|u| u.disable_wait)
-                } else {
-                    !spec.install.as_ref().is_some_and(|i| i.disable_wait)
-                };
-                let waited = if wait {
-                    self.wait_ready(&ids, plan.timeout).await
-                } else {
-                    Ok(())
-                };
-                (ids, waited.err())
-            }
-            Err((ids, error)) => (ids, Some(error)),
+        let (hooks_disabled, wait) = if upgrading {
+            let upgrade = spec.upgrade.clone().unwrap_or_default();
+            (upgrade.disable_hooks, !upgrade.disable_wait)
+        } else {
+            let install = spec.install.clone().unwrap_or_default();
+            (install.disable_hooks, !install.disable_wait)
         };
+        let (pre, post) = if upgrading {
+            ("pre-upgrade", "post-upgrade")
+        } else {
+            ("pre-install", "post-install")
+        };
+        let mut error = None;
+        let mut ids = Vec::new();
+        if !hooks_disabled
+            && let Err(failed) = self
+                .run_hooks(
+                    &mut revision.hooks,
+                    pre,
+                    &plan.namespace,
+                    plan.timeout,
+                    &|_| true,
+                )
+                .await
+        {
+            error = Some(failed);
+        }
+        if error.is_none() {
+            let applied = self
+                .apply_release(&crds, &objects, plan, force, deployed.filter(|_| upgrading))
+                .await;
+            match applied {
+                Ok(applied) => {
+                    ids = applied;
+                    if wait {
+                        error = self.wait_ready(&ids, plan.timeout).await.err();
+                    }
+                }
+                Err((applied, failed)) => {
+                    ids = applied;
+                    error = Some(failed);
+                }
+            }
+        }
+        if error.is_none()
+            && !hooks_disabled
+            && let Err(failed) = self
+                .run_hooks(
+                    &mut revision.hooks,
+                    post,
+                    &plan.namespace,
+                    plan.timeout,
+                    &|_| true,
+                )
+                .await
+        {
+            error = Some(failed);
+        }
         match &error {
             None => {
                 revision.info.status = status::DEPLOYED.into();
@@ -361,14 +402,34 @@ impl Reconciler {
                 object,
             })
             .collect();
-        let force = object.spec.rollback.as_ref().is_some_and(|r| r.force);
-        let applied = self
-            .apply_release(&[], &objects, plan, force, Some(latest))
-            .await;
-        let (ids, mut error) = match applied {
-            Ok(ids) => (ids, None),
-            Err((ids, error)) => (ids, Some(error)),
-        };
+        let options = object.spec.rollback.clone().unwrap_or_default();
+        let hooks = !options.disable_hooks;
+        let mut error = None;
+        if hooks {
+            let pre = self
+                .run_hooks(
+                    &mut revision.hooks,
+                    "pre-rollback",
+                    &plan.namespace,
+                    plan.timeout,
+                    &|_| true,
+                )
+                .await;
+            error = pre.err();
+        }
+        let mut ids = Vec::new();
+        if error.is_none() {
+            match self
+                .apply_release(&[], &objects, plan, options.force, Some(latest))
+                .await
+            {
+                Ok(applied) => ids = applied,
+                Err((applied, failed)) => {
+                    ids = applied;
+                    error = Some(failed);
+                }
+            }
+        }
         if error.is_none()
             && !object
                 .spec
@@ -377,6 +438,18 @@ impl Reconciler {
                 .is_some_and(|r| r.disable_wait)
         {
             error = self.wait_ready(&ids, plan.timeout).await.err();
+        }
+        if error.is_none() && hooks {
+            let post = self
+                .run_hooks(
+                    &mut revision.hooks,
+                    "post-rollback",
+                    &plan.namespace,
+                    plan.timeout,
+                    &|_| true,
+                )
+                .await;
+            error = post.err();
         }
         match &error {
             None => {
@@ -421,17 +494,39 @@ impl Reconciler {
         let Some(latest) = history.last() else {
             return Ok(None);
         };
+        let options = object.spec.uninstall.clone().unwrap_or_default();
+        let timeout = options
+            .timeout
+            .as_deref()
+            .and_then(|t| driftless_api::meta::parse_duration(t).ok())
+            .unwrap_or_else(|| object.timeout());
+        let mut uninstalled = latest.clone();
+        if !options.disable_hooks {
+            self.run_hooks(
+                &mut uninstalled.hooks,
+                "pre-delete",
+                release_namespace,
+                timeout,
+                &|_| true,
+            )
+            .await?;
+        }
         let stale = stale_objects(&latest.manifest, &[], release_namespace);
         self.applier
             .prune(stale, &[])
             .await
             .map_err(|e| e.to_string())?;
-        let keep_history = object
-            .spec
-            .uninstall
-            .as_ref()
-            .is_some_and(|u| u.keep_history);
-        let mut uninstalled = latest.clone();
+        if !options.disable_hooks {
+            self.run_hooks(
+                &mut uninstalled.hooks,
+                "post-delete",
+                release_namespace,
+                timeout,
+                &|_| true,
+            )
+            .await?;
+        }
+        let keep_history = options.keep_history;
         uninstalled.info.status = status::UNINSTALLED.into();
         uninstalled.info.description = "Uninstallation complete".into();
         uninstalled.info.deleted = now_text();

@@ -9,6 +9,7 @@
 
 mod actions;
 mod capabilities;
+mod hooks;
 mod inputs;
 mod outcome;
 mod watches;
@@ -21,7 +22,7 @@ use driftless_api::conditions::{DEPENDENCY_NOT_READY, PROGRESSING, READY};
 use driftless_api::event::Severity;
 use driftless_api::helm::{
     ARTIFACT_FAILED_REASON, HelmRelease, HelmReleaseStatus, INIT_FAILED_REASON,
-    SOURCE_NOT_READY_REASON, VALUES_ERROR_REASON,
+    SOURCE_NOT_READY_REASON, TEST_SUCCESS_CONDITION, VALUES_ERROR_REASON,
 };
 use driftless_api::source::HelmChart;
 use driftless_helm::release::status;
@@ -212,6 +213,11 @@ impl reconcile::Reconciler for Reconciler {
             chart_version: &chart_version,
             config_digest: &config_digest,
             oci_digest: oci_digest.as_deref(),
+            failed_tests_fail: object.spec.test.as_ref().is_some_and(|t| t.enable)
+                && !release_state::ignores_test_failures(
+                    &object,
+                    run.status.last_attempted_release_action.as_deref() == Some("upgrade"),
+                ),
         };
         let chart_ref = format!("{chart_name}@{chart_version}");
         for _ in 0..MAX_STEPS {
@@ -446,7 +452,7 @@ impl Reconciler {
             run.status.inventory = Some(driftless_runtime::inventory::inventory(&ended.applied));
         }
         let object = run.object.clone();
-        let ending = outcome::released(
+        let mut ending = outcome::released(
             &object,
             &mut run.status,
             upgrade,
@@ -454,6 +460,26 @@ impl Reconciler {
             chart_ref,
             ended.error.as_deref(),
         );
+        let test = object.spec.test.clone().unwrap_or_default();
+        if !test.enable {
+            cond::remove(&mut run.status.conditions, TEST_SUCCESS_CONDITION);
+        } else if let (None, Some(release)) = (&ended.error, ended.release.clone()) {
+            let mut release = release;
+            let result = self.run_tests(&object, &mut release).await;
+            if let Err(error) = storage.update(&release).await {
+                tracing::warn!(%error, "failed to record the test run in the release");
+            }
+            if let Some(latest) = run.status.history.first_mut() {
+                latest.test_hooks = Some(hooks::test_results(&release));
+            }
+            let ignore = release_state::ignores_test_failures(&object, upgrade);
+            if let Some(tested) =
+                outcome::tested(&object, &mut run.status, &release, upgrade, &result, ignore)
+            {
+                ending.outcome = tested.outcome;
+                ending.events.extend(tested.events);
+            }
+        }
         end(run, ending)
     }
 }

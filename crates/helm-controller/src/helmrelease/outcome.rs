@@ -7,7 +7,8 @@ use std::time::Duration;
 use driftless_api::helm::{
     HelmRelease, HelmReleaseStatus, INSTALL_FAILED_REASON, INSTALL_SUCCEEDED_REASON,
     RELEASED_CONDITION, REMEDIATED_CONDITION, ROLLBACK_FAILED_REASON, ROLLBACK_SUCCEEDED_REASON,
-    Snapshot, UNINSTALL_FAILED_REASON, UNINSTALL_SUCCEEDED_REASON, UPGRADE_FAILED_REASON,
+    Snapshot, TEST_FAILED_REASON, TEST_SUCCEEDED_REASON, TEST_SUCCESS_CONDITION,
+    UNINSTALL_FAILED_REASON, UNINSTALL_SUCCEEDED_REASON, UPGRADE_FAILED_REASON,
     UPGRADE_SUCCEEDED_REASON,
 };
 use driftless_api::meta::Time;
@@ -194,6 +195,69 @@ pub fn released(
     }
 }
 
+/// The tests run after a release: `TestSuccess`, and a failure that counts (unless ignored)
+/// as a failure of the action that made the release. `None` leaves `released`'s ending.
+pub fn tested(
+    object: &HelmRelease,
+    status_: &mut HelmReleaseStatus,
+    release: &Release,
+    upgrade: bool,
+    result: &Result<usize, String>,
+    ignore_failures: bool,
+) -> Option<Ending> {
+    let generation = object.metadata.generation;
+    let name = full_name(release);
+    let chart = chart_of(release);
+    match result {
+        Ok(count) => {
+            let ran = if *count == 0 {
+                "no test hooks".to_owned()
+            } else {
+                format!("{count} test hook(s) completed successfully")
+            };
+            let message =
+                format!("Helm test succeeded for release {name} with chart {chart}: {ran}");
+            cond::set(
+                &mut status_.conditions,
+                TEST_SUCCESS_CONDITION,
+                Status::True,
+                TEST_SUCCEEDED_REASON,
+                message.clone(),
+                generation,
+            );
+            Some(Ending {
+                outcome: ready(object, TEST_SUCCEEDED_REASON, message.clone()),
+                events: vec![(TEST_SUCCEEDED_REASON, message)],
+            })
+        }
+        Err(error) => {
+            let message =
+                format!("Helm test failed for release {name} with chart {chart}: {error}");
+            cond::set(
+                &mut status_.conditions,
+                TEST_SUCCESS_CONDITION,
+                Status::False,
+                TEST_FAILED_REASON,
+                message.clone(),
+                generation,
+            );
+            if ignore_failures {
+                return None;
+            }
+            status_.failures += 1;
+            if upgrade {
+                status_.upgrade_failures += 1;
+            } else {
+                status_.install_failures += 1;
+            }
+            Some(Ending {
+                outcome: retry(object, TEST_FAILED_REASON, message),
+                events: Vec::new(),
+            })
+        }
+    }
+}
+
 /// A rollback or uninstall made to remediate a failure.
 pub fn remediated(
     object: &HelmRelease,
@@ -255,8 +319,16 @@ pub fn remediated(
     }
 }
 
-/// In sync: Ready with what the `Released` condition says.
+/// In sync: Ready with what the `TestSuccess` condition says when tests run, else the
+/// `Released` condition (Flux's summary order).
 pub fn in_sync(object: &HelmRelease, status_: &HelmReleaseStatus) -> Outcome {
+    let tests = object.spec.test.as_ref().is_some_and(|t| t.enable);
+    if let Some(tested) = cond::get(&status_.conditions, TEST_SUCCESS_CONDITION)
+        && tests
+        && tested.status == "True"
+    {
+        return ready(object, TEST_SUCCEEDED_REASON, tested.message.clone());
+    }
     let released =
         cond::get(&status_.conditions, RELEASED_CONDITION).filter(|c| c.status == "True");
     let (reason, message) = match released {
