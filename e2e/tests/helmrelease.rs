@@ -226,11 +226,15 @@ async fn releases_upgrade_remediate_take_over_and_uninstall_as_helm_sees_them() 
     )
     .await;
 
+    // The Service is back in 0.1.2.
+    publish(&repository, "0.1.2", true);
+    support::request_reconcile(&chart_repositories, "charts").await;
+    wait_for("web upgraded to 0.1.2", async || revision(4).await, &logs).await;
+    assert!(services.get_opt("web").await.unwrap().is_some());
+
     // An upgrade the API server rejects fails, is rolled back, is tried once more (one
     // retry), is rolled back again and then stalls; the last good release stays as it was.
     let patch = json!({"spec": {"values": {"greeting": "broken", "port": 999999}}});
-    publish(&repository, "0.1.2", true);
-    support::request_reconcile(&chart_repositories, "charts").await;
     releases
         .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
         .await
@@ -257,9 +261,14 @@ async fn releases_upgrade_remediate_take_over_and_uninstall_as_helm_sees_them() 
         (remediated.status.as_str(), remediated.reason.as_str()),
         ("True", "RollbackSucceeded")
     );
-    let config = config_maps.get("web-config").await.unwrap();
-    assert_eq!(config.data.as_ref().unwrap()["greeting"], "world");
     let history = helm_json(&kubeconfig, &namespace, &["history", "web", "--max", "20"]);
+    let config = config_maps.get("web-config").await.unwrap();
+    assert_eq!(
+        config.data.as_ref().unwrap()["greeting"],
+        "world",
+        "{history}\n{}",
+        logs()
+    );
     let described: Vec<String> = history
         .as_array()
         .unwrap()
@@ -567,4 +576,126 @@ async fn hooks_run_in_order_and_tests_gate_readiness() {
         config_maps.get("web-config").await.unwrap().data.unwrap()["greeting"],
         "again"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_corrected_and_post_renderers_apply() {
+    let (plane, namespace, client) = support::cluster("helmdrift").await;
+    let repository = ChartRepository::start(None).expect("chart repository");
+    publish(&repository, "0.1.0", true);
+    let [port] = driftless_testenv::free_ports().expect("port");
+    let storage = tempfile::tempdir().expect("storage");
+    let common = |extra: Vec<String>| {
+        let mut args = vec![
+            "--watch-all-namespaces=false".to_owned(),
+            format!("--runtime-namespace={namespace}"),
+            "--min-retry-delay=200ms".to_owned(),
+        ];
+        args.extend(extra);
+        args
+    };
+    let source = spawn(
+        plane,
+        "source-controller",
+        common(vec![
+            format!("--storage-path={}", storage.path().display()),
+            format!("--storage-addr=127.0.0.1:{port}"),
+        ]),
+    );
+    let controller = spawn(plane, "helm-controller", common(vec![]));
+    let logs = || {
+        format!(
+            "source-controller:\n{}\nhelm-controller:\n{}",
+            source.log_tail(20),
+            controller.log_tail(60)
+        )
+    };
+    let helm_repository: HelmRepository = serde_json::from_value(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+        "metadata": {"name": "charts"}, "spec": {"url": repository.url(), "interval": "1m"},
+    }))
+    .unwrap();
+    Api::<HelmRepository>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &helm_repository)
+        .await
+        .expect("HelmRepository");
+    let releases: Api<HelmRelease> = Api::namespaced(client.clone(), &namespace);
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+    let services: Api<Service> = Api::namespaced(client.clone(), &namespace);
+    let spec = json!({
+        "interval": "10m",
+        "chart": {"spec": {"chart": "web", "version": "0.1.0", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}},
+        "values": {"greeting": "hello"},
+        "driftDetection": {"mode": "enabled", "ignore": [{"paths": ["/data/ignored"], "target": {"kind": "ConfigMap"}}]},
+        "postRenderers": [{"kustomize": {"patches": [{
+            "target": {"kind": "ConfigMap"},
+            "patch": "- op: add\n  path: /metadata/annotations\n  value: {patched: \"yes\"}\n"
+        }]}}],
+    });
+    releases
+        .create(&PostParams::default(), &release_object("web", spec))
+        .await
+        .unwrap();
+    wait_for(
+        "web installed",
+        async || (ready(&releases.get("web").await.ok()?)?.0 == "True").then_some(()),
+        &logs,
+    )
+    .await;
+    let config = config_maps.get("web-config").await.unwrap();
+    assert_eq!(config.metadata.annotations.unwrap()["patched"], "yes");
+
+    // Someone edits the ConfigMap with kubectl and deletes the Service.
+    let edit = json!({"data": {"greeting": "edited", "ignored": "kept"}});
+    config_maps
+        .patch(
+            "web-config",
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..Default::default()
+            },
+            &Patch::Merge(&edit),
+        )
+        .await
+        .unwrap();
+    services
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
+    support::request_reconcile(&releases, "web").await;
+    wait_for(
+        "drift corrected",
+        async || {
+            let data = config_maps.get("web-config").await.ok()?.data?;
+            (data["greeting"] == "hello" && services.get_opt("web").await.ok()?.is_some())
+                .then_some(data)
+        },
+        &logs,
+    )
+    .await;
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(client.clone(), &namespace);
+    let corrected = wait_for(
+        "DriftCorrected event",
+        async || {
+            let list = events.list(&ListParams::default()).await.ok()?;
+            list.items
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some("DriftCorrected"))
+        },
+        &logs,
+    )
+    .await;
+    let message = corrected.message.unwrap_or_default();
+    assert!(
+        message.contains(&format!("Service/{namespace}/web removed")),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("ConfigMap/{namespace}/web-config changed")),
+        "{message}"
+    );
+    // No new revision: drift is corrected in place.
+    let release = releases.get("web").await.unwrap();
+    assert_eq!(release.status.unwrap().history[0].version, 1);
 }

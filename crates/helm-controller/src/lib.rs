@@ -3,6 +3,7 @@
 //! them.
 
 pub mod digest;
+pub mod drift;
 pub mod helmrelease;
 pub mod post_render;
 pub mod release_name;

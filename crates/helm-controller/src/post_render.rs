@@ -1,11 +1,12 @@
 //! What the controller does to rendered objects before they are stored and applied, as
-//! Flux's post-renderer chain: the origin labels naming the HelmRelease, `commonMetadata`;
+//! Flux's post-renderer chain: `postRenderers` (kustomize patches and images, built with
+//! `crates/kustomize`), then the origin labels naming the HelmRelease and `commonMetadata`;
 //! then, for the apply only, Helm's ownership metadata so `helm` sees the objects as the
 //! release's.
 
 use std::collections::BTreeMap;
 
-use driftless_api::helm::{NAME_LABEL, NAMESPACE_LABEL};
+use driftless_api::helm::{KustomizePostRenderer, NAME_LABEL, NAMESPACE_LABEL, PostRenderer};
 use driftless_api::kustomize::CommonMetadata;
 use driftless_helm::manifests::Manifest;
 use serde_json::{Map, Value};
@@ -31,12 +32,14 @@ pub struct Rendered {
     pub object: Value,
 }
 
-/// Parses the rendered manifests and sets the origin labels and `commonMetadata` on each.
+/// Parses the rendered manifests, runs the `postRenderers` over them, and sets the origin
+/// labels and `commonMetadata` on each (Flux's post-renderer chain, in its order).
 pub fn post_render(
     manifests: &[Manifest],
     owner_name: &str,
     owner_namespace: &str,
     common: Option<&CommonMetadata>,
+    renderers: &[PostRenderer],
 ) -> Result<Vec<Rendered>, ParseError> {
     let mut rendered = Vec::with_capacity(manifests.len());
     for manifest in manifests {
@@ -45,10 +48,20 @@ pub fn post_render(
             message: error.to_string(),
         })?;
         // As Helm's client decodes manifests: YAML 1.1 (`on`, `yes` are booleans).
-        let mut object = driftless_helm::values::yaml11_json(&node);
-        if !object.is_object() {
-            continue;
+        let object = driftless_helm::values::yaml11_json(&node);
+        if object.is_object() {
+            rendered.push(Rendered {
+                path: manifest.path.clone(),
+                object,
+            });
         }
+    }
+    for renderer in renderers {
+        if let Some(kustomize) = &renderer.kustomize {
+            rendered = kustomized(rendered, kustomize)?;
+        }
+    }
+    for Rendered { object, .. } in &mut rendered {
         let mut labels = BTreeMap::new();
         let mut annotations = BTreeMap::new();
         if let Some(common) = common {
@@ -57,14 +70,73 @@ pub fn post_render(
         }
         labels.insert(NAME_LABEL.to_owned(), owner_name.to_owned());
         labels.insert(NAMESPACE_LABEL.to_owned(), owner_namespace.to_owned());
-        merge_metadata(&mut object, "labels", labels);
-        merge_metadata(&mut object, "annotations", annotations);
-        rendered.push(Rendered {
-            path: manifest.path.clone(),
-            object,
-        });
+        merge_metadata(object, "labels", labels);
+        merge_metadata(object, "annotations", annotations);
     }
     Ok(rendered)
+}
+
+/// One kustomize post-renderer: the objects as the resources of a kustomization with its
+/// patches and images, built in memory. Objects keep the template they came from.
+fn kustomized(
+    rendered: Vec<Rendered>,
+    renderer: &KustomizePostRenderer,
+) -> Result<Vec<Rendered>, ParseError> {
+    use driftless_kustomize::fs::MemFs;
+    let error = |message: String| ParseError {
+        path: "post-renderer".into(),
+        message,
+    };
+    let mut resources = String::new();
+    for object in &rendered {
+        resources.push_str("---\n");
+        resources.push_str(&driftless_helm::yaml::to_yaml(&object.object));
+    }
+    let kustomization = serde_json::json!({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": ["resources.yaml"],
+        "patches": renderer.patches,
+        "images": renderer.images,
+    });
+    let mut tree = MemFs::new();
+    tree.add_file("/render/resources.yaml", resources);
+    tree.add_file(
+        "/render/kustomization.yaml",
+        driftless_helm::yaml::to_yaml(&kustomization),
+    );
+    let built = driftless_kustomize::build(
+        &tree,
+        std::path::Path::new("/render"),
+        &driftless_kustomize::BuildOptions::default(),
+    )
+    .map_err(|e| error(e.to_string()))?;
+    let key = |object: &Value| {
+        let field = |pointer: &str| {
+            object
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        (
+            field("/kind"),
+            field("/metadata/name"),
+            field("/metadata/namespace"),
+        )
+    };
+    Ok(built
+        .iter()
+        .map(|resource| {
+            let object = driftless_kustomize::build::output_node(resource).to_json();
+            let path = rendered
+                .iter()
+                .find(|r| key(&r.object) == key(&object))
+                .map(|r| r.path.clone())
+                .unwrap_or_default();
+            Rendered { path, object }
+        })
+        .collect())
 }
 
 /// Sets `entries` in `metadata.<field>`, over what the object has.
@@ -177,6 +249,7 @@ mod tests {
             "web",
             "apps",
             Some(&common),
+            &[],
         )
         .unwrap();
         assert_eq!(
@@ -193,6 +266,39 @@ mod tests {
             "{text}"
         );
         assert_eq!(manifest_objects(&text), vec![rendered[0].object.clone()]);
+    }
+
+    #[test]
+    fn kustomize_post_renderers_patch_and_retag() {
+        let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: ghcr.io/stefanprodan/podinfo:6.5.0\n";
+        let renderer: PostRenderer = serde_json::from_value(json!({"kustomize": {
+            "patches": [{"target": {"kind": "Deployment"}, "patch": "- op: add\n  path: /spec/replicas\n  value: 3\n"}],
+            "images": [{"name": "ghcr.io/stefanprodan/podinfo", "newTag": "6.6.0"}]
+        }}))
+        .unwrap();
+        let rendered = post_render(
+            &[Manifest {
+                path: "web/templates/deployment.yaml".into(),
+                content: deployment.into(),
+                kind: "Deployment".into(),
+                name: "web".into(),
+            }],
+            "web",
+            "apps",
+            None,
+            &[renderer],
+        )
+        .unwrap();
+        assert_eq!(rendered[0].path, "web/templates/deployment.yaml");
+        assert_eq!(rendered[0].object["spec"]["replicas"], 3);
+        assert_eq!(
+            rendered[0].object["spec"]["template"]["spec"]["containers"][0]["image"],
+            "ghcr.io/stefanprodan/podinfo:6.6.0"
+        );
+        assert_eq!(
+            rendered[0].object["metadata"]["labels"]["helm.toolkit.fluxcd.io/name"],
+            "web"
+        );
     }
 
     #[test]
@@ -217,7 +323,7 @@ mod tests {
 
     #[test]
     fn unparsable_output_names_its_template() {
-        let error = post_render(&[manifest("a: [")], "web", "apps", None).unwrap_err();
+        let error = post_render(&[manifest("a: [")], "web", "apps", None, &[]).unwrap_err();
         assert_eq!(error.path, "web/templates/cm.yaml");
     }
 }

@@ -14,6 +14,8 @@ pub struct Desired<'a> {
     pub chart_version: &'a str,
     pub config_digest: &'a str,
     pub oci_digest: Option<&'a str>,
+    /// `postRenderers` or `commonMetadata` differ from those of the last release.
+    pub rendering_changed: bool,
     /// Tests are enabled and their failures not ignored: a failed test fails the release.
     pub failed_tests_fail: bool,
 }
@@ -69,6 +71,8 @@ pub fn determine(last: Option<&Release>, history: &[Snapshot], desired: &Desired
                 State::OutOfSync("release config values changed".into())
             } else if latest.oci_digest.as_deref() != desired.oci_digest {
                 State::OutOfSync("chart digest changed".into())
+            } else if desired.rendering_changed {
+                State::OutOfSync("post-renderers or common metadata changed".into())
             } else if desired.failed_tests_fail
                 && latest.test_hooks.as_ref().is_some_and(|hooks| {
                     hooks.values().any(|t| t.phase.as_deref() == Some("Failed"))
@@ -289,6 +293,7 @@ mod tests {
         chart_version: "6.5.0",
         config_digest: "sha256:c",
         oci_digest: None,
+        rendering_changed: false,
         failed_tests_fail: true,
     };
 

@@ -129,6 +129,7 @@ impl Reconciler {
             &owner_name,
             &owner_namespace,
             spec.common_metadata.as_ref(),
+            &spec.post_renderers,
         ) {
             Ok(objects) => objects,
             Err(error) => {
@@ -148,7 +149,7 @@ impl Reconciler {
                     name: String::new(),
                 })
                 .collect();
-            match post_render::post_render(&manifests, &owner_name, &owner_namespace, None) {
+            match post_render::post_render(&manifests, &owner_name, &owner_namespace, None, &[]) {
                 Ok(crds) => crds,
                 Err(error) => return Ended::failed_before_storing(format!("invalid CRD: {error}")),
             }
@@ -297,27 +298,11 @@ impl Reconciler {
         force: bool,
         previous: Option<&Release>,
     ) -> Result<Vec<ObjectId>, (Vec<ObjectId>, String)> {
-        let mut prepared = Vec::with_capacity(crds.len() + objects.len());
-        for rendered in crds.iter().chain(objects) {
-            let mut object =
-                post_render::owned(&rendered.object, &plan.release_name, &plan.namespace);
-            let Some(id) = object_id(&object) else {
-                return Err((
-                    Vec::new(),
-                    format!("{}: object has no apiVersion, kind or name", rendered.path),
-                ));
-            };
-            if id.namespace.is_empty() {
-                match self.applier.namespaced(&id).await {
-                    Ok(true) => {
-                        object["metadata"]["namespace"] = Value::String(plan.namespace.clone());
-                    }
-                    Ok(false) => {}
-                    Err(error) => return Err((Vec::new(), error.to_string())),
-                }
-            }
-            prepared.push(object);
-        }
+        let all: Vec<Rendered> = crds.iter().chain(objects).cloned().collect();
+        let prepared = match self.prepare(&all, plan).await {
+            Ok(prepared) => prepared,
+            Err(error) => return Err((Vec::new(), error)),
+        };
         let options = ApplyOptions::new(FIELD_MANAGER, force, &[]);
         let changes = match self.applier.apply_all(prepared, &options).await {
             Ok(changes) => changes,
@@ -335,6 +320,73 @@ impl Reconciler {
             }
         }
         Ok(ids)
+    }
+
+    /// The objects as applied: Helm's ownership metadata, and the release namespace on
+    /// namespaced objects that name none.
+    async fn prepare(&self, objects: &[Rendered], plan: &Plan) -> Result<Vec<Value>, String> {
+        let mut prepared = Vec::with_capacity(objects.len());
+        for rendered in objects {
+            let mut object =
+                post_render::owned(&rendered.object, &plan.release_name, &plan.namespace);
+            let Some(id) = object_id(&object) else {
+                return Err(format!(
+                    "{}: object has no apiVersion, kind or name",
+                    rendered.path
+                ));
+            };
+            if id.namespace.is_empty()
+                && self
+                    .applier
+                    .namespaced(&id)
+                    .await
+                    .map_err(|e| e.to_string())?
+            {
+                object["metadata"]["namespace"] = Value::String(plan.namespace.clone());
+            }
+            prepared.push(object);
+        }
+        Ok(prepared)
+    }
+
+    /// Compares the objects of `latest` with the cluster (`driftDetection`); with `correct`,
+    /// applies those that drifted. The drifted objects, described, or none.
+    pub(super) async fn detect_drift(
+        &self,
+        object: &HelmRelease,
+        plan: &Plan,
+        latest: &Release,
+        correct: bool,
+    ) -> Result<Vec<String>, String> {
+        let rendered: Vec<Rendered> = post_render::manifest_objects(&latest.manifest)
+            .into_iter()
+            .map(|object| Rendered {
+                path: String::new(),
+                object,
+            })
+            .collect();
+        let prepared = self.prepare(&rendered, plan).await?;
+        let rules = object
+            .spec
+            .drift_detection
+            .as_ref()
+            .map(|d| d.ignore.clone())
+            .unwrap_or_default();
+        let compared = crate::drift::comparable(prepared, &rules)?;
+        let changes = self
+            .applier
+            .diff(&compared)
+            .await
+            .map_err(|e| e.to_string())?;
+        let drifted = crate::drift::describe(&changes);
+        if correct && !drifted.is_empty() {
+            let options = ApplyOptions::new(FIELD_MANAGER, false, &[]);
+            self.applier
+                .apply_all(compared, &options)
+                .await
+                .map_err(|failure| failure.to_string())?;
+        }
+        Ok(drifted)
     }
 
     /// Waits until every object is ready by kstatus rules, or fails after `timeout`.

@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 use driftless_api::conditions::{DEPENDENCY_NOT_READY, PROGRESSING, READY};
 use driftless_api::event::Severity;
 use driftless_api::helm::{
-    ARTIFACT_FAILED_REASON, HelmRelease, HelmReleaseStatus, INIT_FAILED_REASON,
-    SOURCE_NOT_READY_REASON, TEST_SUCCESS_CONDITION, VALUES_ERROR_REASON,
+    ARTIFACT_FAILED_REASON, DRIFT_CORRECTED_REASON, DRIFT_DETECTED_REASON, DriftDetectionMode,
+    HelmRelease, HelmReleaseStatus, INIT_FAILED_REASON, SOURCE_NOT_READY_REASON,
+    TEST_SUCCESS_CONDITION, VALUES_ERROR_REASON,
 };
 use driftless_api::source::HelmChart;
 use driftless_helm::release::status;
@@ -192,13 +193,16 @@ impl reconcile::Reconciler for Reconciler {
         status_.last_attempted_config_digest = Some(config_digest.clone());
         status_.last_attempted_values_checksum = None;
         status_.last_release_revision = None;
-        status_.observed_post_renderers_digest = (!object.spec.post_renderers.is_empty())
+        // What else a release renders from: a change re-renders (upgrades) the release.
+        let post_renderers_digest = (!object.spec.post_renderers.is_empty())
             .then(|| digest::json_digest(&object.spec.post_renderers));
-        status_.observed_common_metadata_digest = object
+        let common_metadata_digest = object
             .spec
             .common_metadata
             .as_ref()
             .map(digest::json_digest);
+        let rendering_changed = status_.observed_post_renderers_digest != post_renderers_digest
+            || status_.observed_common_metadata_digest != common_metadata_digest;
 
         let plan = Plan {
             release_name,
@@ -213,6 +217,7 @@ impl reconcile::Reconciler for Reconciler {
             chart_version: &chart_version,
             config_digest: &config_digest,
             oci_digest: oci_digest.as_deref(),
+            rendering_changed,
             failed_tests_fail: object.spec.test.as_ref().is_some_and(|t| t.enable)
                 && !release_state::ignores_test_failures(
                     &object,
@@ -234,8 +239,18 @@ impl reconcile::Reconciler for Reconciler {
                 .and_then(|latest| release_state::rollback_target(&history, latest.version));
             let action = release_state::next_action(&state, &object, &run.status, previous, false);
             tracing::debug!(release = %plan.release_name, ?state, ?action, "release state");
+            if action == Action::None {
+                // Recorded once a release is made with them (or found made with them).
+                run.status.observed_post_renderers_digest = post_renderers_digest.clone();
+                run.status.observed_common_metadata_digest = common_metadata_digest.clone();
+            }
             match action {
-                Action::None => return Ok(outcome::in_sync(&object, &run.status)),
+                Action::None => {
+                    if let Some(latest) = history.last() {
+                        self.check_drift(run, &plan, latest).await;
+                    }
+                    return Ok(outcome::in_sync(&object, &run.status));
+                }
                 Action::Stall { reason, message } => {
                     return Ok(Outcome::Stalled { reason, message });
                 }
@@ -290,6 +305,10 @@ impl reconcile::Reconciler for Reconciler {
                     let ended = self
                         .install_or_upgrade(&object, &plan, &storage, &history)
                         .await;
+                    if ended.error.is_none() {
+                        run.status.observed_post_renderers_digest = post_renderers_digest.clone();
+                        run.status.observed_common_metadata_digest = common_metadata_digest.clone();
+                    }
                     run.status.last_attempted_release_action_duration =
                         Some(go_duration(started.elapsed()));
                     return Ok(self
@@ -421,6 +440,64 @@ impl Reconciler {
             }
         }
         None
+    }
+
+    /// `driftDetection`: reports (`warn`) or corrects (`enabled`) changes made in the cluster
+    /// to the release's objects.
+    async fn check_drift(
+        &self,
+        run: &mut Run<HelmRelease>,
+        plan: &Plan,
+        latest: &driftless_helm::release::Release,
+    ) {
+        let object = run.object.clone();
+        let mode = object
+            .spec
+            .drift_detection
+            .as_ref()
+            .and_then(|d| d.mode)
+            .unwrap_or_default();
+        let correct = match mode {
+            DriftDetectionMode::Disabled => return,
+            DriftDetectionMode::Warn => false,
+            DriftDetectionMode::Enabled => true,
+        };
+        let name = outcome::full_name(latest);
+        match self.detect_drift(&object, plan, latest, correct).await {
+            Ok(drifted) if drifted.is_empty() => {}
+            Ok(drifted) => {
+                let list = drifted.join("\n");
+                let detected = format!(
+                    "Cluster state of release {name} has drifted from the desired state:\n{list}"
+                );
+                if correct {
+                    let corrected =
+                        format!("Cluster state of release {name} has been corrected:\n{list}");
+                    run.event(
+                        Severity::Info,
+                        DRIFT_CORRECTED_REASON,
+                        corrected,
+                        BTreeMap::new(),
+                    );
+                } else {
+                    run.event(
+                        Severity::Error,
+                        DRIFT_DETECTED_REASON,
+                        detected,
+                        BTreeMap::new(),
+                    );
+                }
+            }
+            Err(error) => {
+                let message = format!("Failed to detect drift of release {name}: {error}");
+                run.event(
+                    Severity::Error,
+                    DRIFT_DETECTED_REASON,
+                    message,
+                    BTreeMap::new(),
+                );
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

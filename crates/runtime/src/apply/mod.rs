@@ -713,6 +713,25 @@ impl Applier {
     }
 
     /// The live object, if it exists.
+    /// What applying `objects` would change, from server-side dry runs, writing nothing:
+    /// `Created` for an object that is gone, `Configured` (with the fields) for one that
+    /// differs. Fields other managers own are not taken over, so the answer is the drift.
+    pub async fn diff(&self, objects: &[Value]) -> Result<Vec<Change>, ApplyError> {
+        let options = ApplyOptions {
+            force: false,
+            managers: Vec::new(),
+        };
+        let mut changes = Vec::with_capacity(objects.len());
+        for object in objects {
+            let id = object_id(object).ok_or_else(|| ApplyError::Invalid {
+                object: "?".to_owned(),
+                message: "missing apiVersion, kind or metadata.name".to_owned(),
+            })?;
+            changes.push(self.plan_one(&id, object, &options).await?.change);
+        }
+        Ok(changes)
+    }
+
     /// Whether objects of `id`'s kind live in a namespace (from discovery, cached).
     pub async fn namespaced(&self, id: &ObjectId) -> Result<bool, ApplyError> {
         Ok(self.kind(id).await?.namespaced)
