@@ -699,3 +699,128 @@ async fn drift_is_corrected_and_post_renderers_apply() {
     let release = releases.get("web").await.unwrap();
     assert_eq!(release.status.unwrap().history[0].version, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releases_act_as_their_service_account() {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    let (plane, namespace, client) = support::cluster("helmsa").await;
+    let repository = ChartRepository::start(None).expect("chart repository");
+    publish(&repository, "0.1.0", false);
+    let [port] = driftless_testenv::free_ports().expect("port");
+    let storage = tempfile::tempdir().expect("storage");
+    let common = |extra: Vec<String>| {
+        let mut args = vec![
+            "--watch-all-namespaces=false".to_owned(),
+            format!("--runtime-namespace={namespace}"),
+            "--min-retry-delay=200ms".to_owned(),
+            "--max-retry-delay=1s".to_owned(),
+        ];
+        args.extend(extra);
+        args
+    };
+    let source = spawn(
+        plane,
+        "source-controller",
+        common(vec![
+            format!("--storage-path={}", storage.path().display()),
+            format!("--storage-addr=127.0.0.1:{port}"),
+        ]),
+    );
+    let controller = spawn(plane, "helm-controller", common(vec![]));
+    let logs = || {
+        format!(
+            "source-controller:\n{}\nhelm-controller:\n{}",
+            source.log_tail(20),
+            controller.log_tail(60)
+        )
+    };
+    let helm_repository: HelmRepository = serde_json::from_value(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+        "metadata": {"name": "charts"}, "spec": {"url": repository.url(), "interval": "1m"},
+    }))
+    .unwrap();
+    Api::<HelmRepository>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &helm_repository)
+        .await
+        .expect("HelmRepository");
+    let account: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "tenant"}})).unwrap();
+    Api::<ServiceAccount>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &account)
+        .await
+        .unwrap();
+    let releases: Api<HelmRelease> = Api::namespaced(client.clone(), &namespace);
+    let spec = json!({
+        "interval": "10m",
+        "serviceAccountName": "tenant",
+        "chart": {"spec": {"chart": "web", "version": "0.1.0", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}},
+    });
+    releases
+        .create(&PostParams::default(), &release_object("web", spec))
+        .await
+        .unwrap();
+    // The tenant may do nothing yet: reading its release records is refused.
+    let refused = wait_for(
+        "web refused",
+        async || {
+            let (status, _, message) = ready(&releases.get("web").await.ok()?)?;
+            (status == "False" && message.contains("forbidden")).then_some(message)
+        },
+        &logs,
+    )
+    .await;
+    assert!(
+        refused.contains(&format!("system:serviceaccount:{namespace}:tenant")),
+        "{refused}"
+    );
+    assert!(
+        Api::<ConfigMap>::namespaced(client.clone(), &namespace)
+            .get_opt("web-config")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Allowed Secrets (release records) and ConfigMaps in its namespace, it releases.
+    let role: Role = serde_json::from_value(json!({
+        "metadata": {"name": "tenant"},
+        "rules": [{"apiGroups": [""], "resources": ["secrets", "configmaps"], "verbs": ["*"]}],
+    }))
+    .unwrap();
+    Api::<Role>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &role)
+        .await
+        .unwrap();
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "tenant"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "tenant"},
+        "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": namespace}],
+    }))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    wait_for(
+        "web released as the tenant",
+        async || (ready(&releases.get("web").await.ok()?)?.0 == "True").then_some(()),
+        &logs,
+    )
+    .await;
+    let config = Api::<ConfigMap>::namespaced(client.clone(), &namespace)
+        .get("web-config")
+        .await
+        .unwrap();
+    let managers: Vec<String> = config
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|m| m.manager.clone())
+        .collect();
+    assert!(
+        managers.contains(&"helm-controller".to_owned()),
+        "{managers:?}"
+    );
+}

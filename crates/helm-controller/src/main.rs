@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 use driftless_artifact::Limits;
 use driftless_runtime::artifact::ArtifactFetcher;
+use driftless_runtime::clients::KubeconfigPolicy;
 use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager};
 use helm_controller::helmrelease::{Reconciler, Settings};
 
@@ -15,6 +16,16 @@ struct Args {
     /// How soon to look again at a HelmRelease whose chart source or dependency is not ready.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     requeue_dependency: Duration,
+    /// Service account impersonated for HelmReleases without `spec.serviceAccountName`
+    /// (none: the controller's own).
+    #[arg(long, default_value = "")]
+    default_service_account: String,
+    /// Let kubeconfigs of remote clusters (`spec.kubeConfig`) run exec credential plugins.
+    #[arg(long)]
+    insecure_kubeconfig_exec: bool,
+    /// Let kubeconfigs of remote clusters skip TLS verification.
+    #[arg(long)]
+    insecure_kubeconfig_tls: bool,
     /// Memory for unpacked chart artifacts shared by the releases of the same chart.
     #[arg(long, default_value_t = 128 << 20)]
     artifact_cache_bytes: u64,
@@ -40,13 +51,21 @@ async fn run() -> anyhow::Result<()> {
         .timeout(Duration::from_secs(60))
         .build()?;
     let fetcher = ArtifactFetcher::new(http, Limits::default(), args.artifact_cache_bytes);
+    // The same configuration the manager's client uses, for impersonating clients.
+    let config = kube::Config::infer().await?;
     let settings = Settings {
         requeue_dependency: args.requeue_dependency,
         no_cross_namespace_refs,
+        default_service_account: Some(args.default_service_account.clone())
+            .filter(|s| !s.is_empty()),
+        kubeconfig_policy: KubeconfigPolicy {
+            allow_exec: args.insecure_kubeconfig_exec,
+            allow_insecure_tls: args.insecure_kubeconfig_tls,
+        },
     };
     manager
         .run(move |ctx| async move {
-            Reconciler::new(ctx, fetcher, settings).run().await;
+            Reconciler::new(ctx, config, fetcher, settings).run().await;
         })
         .await?;
     Ok(())

@@ -1,7 +1,6 @@
 //! kustomize-controller: Flux's Kustomization API, applied with server-side apply.
 
 pub mod build;
-pub mod clients;
 pub mod decrypt;
 pub mod history;
 pub mod kustomization;

@@ -6,7 +6,7 @@ use clap::Parser;
 use driftless_artifact::Limits;
 use driftless_runtime::artifact::ArtifactFetcher;
 use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager};
-use kustomize_controller::clients::KubeconfigPolicy;
+use driftless_runtime::clients::KubeconfigPolicy;
 use kustomize_controller::kustomization::{Reconciler, Settings};
 
 #[derive(Parser, Debug)]

@@ -2,13 +2,14 @@
 //! the pending revision, apply with server-side apply, delete what the previous revision had
 //! and this one has not, wait, store the outcome), rollback, uninstall and unlock.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use driftless_api::helm::HelmRelease;
 use driftless_helm::Chart;
 use driftless_helm::release::{self, Hook, Release, StoredChart, status};
 use driftless_helm::template::{Rendered as RenderedRelease, TemplateOptions, render_release};
-use driftless_runtime::apply::{Action as Applied, ApplyOptions, Change, object_id};
+use driftless_runtime::apply::{Action as Applied, Applier, ApplyOptions, Change, object_id};
 use driftless_runtime::health::{self, Health};
 use driftless_runtime::inventory::ObjectId;
 use serde_json::{Map, Value};
@@ -23,6 +24,10 @@ const WAIT_POLL: Duration = Duration::from_secs(2);
 
 /// Everything a release of this reconciliation is made of.
 pub(super) struct Plan {
+    /// Applies to the release's cluster, as the release's identity.
+    pub applier: Arc<Applier>,
+    /// `spec.kubeConfig` is set: capabilities are the remote cluster's.
+    pub remote: bool,
     pub release_name: String,
     pub namespace: String,
     pub chart: Chart,
@@ -62,11 +67,12 @@ impl Reconciler {
         is_upgrade: bool,
         skip_schema: bool,
     ) -> Result<RenderedRelease, String> {
-        let capabilities = self
-            .capabilities
-            .get(&self.runtime.client)
-            .await
-            .map_err(|e| format!("failed to discover the cluster's capabilities: {e}"))?;
+        let capabilities = if plan.remote {
+            super::capabilities::discover(plan.applier.client()).await
+        } else {
+            self.capabilities.get(&self.runtime.client).await
+        }
+        .map_err(|e| format!("failed to discover the cluster's capabilities: {e}"))?;
         let options = TemplateOptions {
             release_name: plan.release_name.clone(),
             namespace: plan.namespace.clone(),
@@ -212,6 +218,7 @@ impl Reconciler {
         if !hooks_disabled
             && let Err(failed) = self
                 .run_hooks(
+                    &plan.applier,
                     &mut revision.hooks,
                     pre,
                     &plan.namespace,
@@ -230,7 +237,7 @@ impl Reconciler {
                 Ok(applied) => {
                     ids = applied;
                     if wait {
-                        error = self.wait_ready(&ids, plan.timeout).await.err();
+                        error = self.wait_ready(plan, &ids).await.err();
                     }
                 }
                 Err((applied, failed)) => {
@@ -243,6 +250,7 @@ impl Reconciler {
             && !hooks_disabled
             && let Err(failed) = self
                 .run_hooks(
+                    &plan.applier,
                     &mut revision.hooks,
                     post,
                     &plan.namespace,
@@ -304,7 +312,7 @@ impl Reconciler {
             Err(error) => return Err((Vec::new(), error)),
         };
         let options = ApplyOptions::new(FIELD_MANAGER, force, &[]);
-        let changes = match self.applier.apply_all(prepared, &options).await {
+        let changes = match plan.applier.apply_all(prepared, &options).await {
             Ok(changes) => changes,
             Err(failure) => {
                 let ids = applied_ids(&failure.applied);
@@ -315,7 +323,7 @@ impl Reconciler {
         if let Some(previous) = previous {
             let stale = stale_objects(&previous.manifest, &ids, &plan.namespace);
             let owner = Vec::new();
-            if let Err(error) = self.applier.prune(stale, &owner).await {
+            if let Err(error) = plan.applier.prune(stale, &owner).await {
                 return Err((ids, error.to_string()));
             }
         }
@@ -336,7 +344,7 @@ impl Reconciler {
                 ));
             };
             if id.namespace.is_empty()
-                && self
+                && plan
                     .applier
                     .namespaced(&id)
                     .await
@@ -373,7 +381,7 @@ impl Reconciler {
             .map(|d| d.ignore.clone())
             .unwrap_or_default();
         let compared = crate::drift::comparable(prepared, &rules)?;
-        let changes = self
+        let changes = plan
             .applier
             .diff(&compared)
             .await
@@ -381,7 +389,7 @@ impl Reconciler {
         let drifted = crate::drift::describe(&changes);
         if correct && !drifted.is_empty() {
             let options = ApplyOptions::new(FIELD_MANAGER, false, &[]);
-            self.applier
+            plan.applier
                 .apply_all(compared, &options)
                 .await
                 .map_err(|failure| failure.to_string())?;
@@ -390,12 +398,13 @@ impl Reconciler {
     }
 
     /// Waits until every object is ready by kstatus rules, or fails after `timeout`.
-    async fn wait_ready(&self, ids: &[ObjectId], timeout: Duration) -> Result<(), String> {
+    async fn wait_ready(&self, plan: &Plan, ids: &[ObjectId]) -> Result<(), String> {
+        let timeout = plan.timeout;
         let started = Instant::now();
         loop {
             let mut pending = None;
             for id in ids {
-                let live = self.applier.get(id).await.map_err(|e| e.to_string())?;
+                let live = plan.applier.get(id).await.map_err(|e| e.to_string())?;
                 let state = live
                     .as_ref()
                     .map_or(Health::InProgress("not found".into()), health::health);
@@ -460,6 +469,7 @@ impl Reconciler {
         if hooks {
             let pre = self
                 .run_hooks(
+                    &plan.applier,
                     &mut revision.hooks,
                     "pre-rollback",
                     &plan.namespace,
@@ -489,11 +499,12 @@ impl Reconciler {
                 .as_ref()
                 .is_some_and(|r| r.disable_wait)
         {
-            error = self.wait_ready(&ids, plan.timeout).await.err();
+            error = self.wait_ready(plan, &ids).await.err();
         }
         if error.is_none() && hooks {
             let post = self
                 .run_hooks(
+                    &plan.applier,
                     &mut revision.hooks,
                     "post-rollback",
                     &plan.namespace,
@@ -538,6 +549,7 @@ impl Reconciler {
     /// its records, or marks the records uninstalled with `keepHistory`.
     pub(super) async fn uninstall(
         &self,
+        applier: &Applier,
         object: &HelmRelease,
         release_namespace: &str,
         storage: &Storage,
@@ -555,6 +567,7 @@ impl Reconciler {
         let mut uninstalled = latest.clone();
         if !options.disable_hooks {
             self.run_hooks(
+                applier,
                 &mut uninstalled.hooks,
                 "pre-delete",
                 release_namespace,
@@ -564,12 +577,10 @@ impl Reconciler {
             .await?;
         }
         let stale = stale_objects(&latest.manifest, &[], release_namespace);
-        self.applier
-            .prune(stale, &[])
-            .await
-            .map_err(|e| e.to_string())?;
+        applier.prune(stale, &[]).await.map_err(|e| e.to_string())?;
         if !options.disable_hooks {
             self.run_hooks(
+                applier,
                 &mut uninstalled.hooks,
                 "post-delete",
                 release_namespace,

@@ -29,7 +29,7 @@ impl CapabilitiesCache {
     }
 }
 
-async fn discover(client: &kube::Client) -> Result<Capabilities, kube::Error> {
+pub(super) async fn discover(client: &kube::Client) -> Result<Capabilities, kube::Error> {
     let info = client.apiserver_version().await?;
     let discovery = Discovery::new(client.clone()).run_aggregated().await?;
     let mut api_versions = default_api_versions();

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use driftless_api::helm::{HelmRelease, TestHookStatus};
 use driftless_api::meta::Time;
 use driftless_helm::release::{Hook, HookExecution, Release};
-use driftless_runtime::apply::{ApplyOptions, object_id};
+use driftless_runtime::apply::{Applier, ApplyOptions, object_id};
 use driftless_runtime::inventory::ObjectId;
 use serde_json::Value;
 
@@ -81,6 +81,7 @@ impl Reconciler {
     /// the first failure stops the run.
     pub(super) async fn run_hooks(
         &self,
+        applier: &Applier,
         hooks: &mut [Hook],
         event: &str,
         namespace: &str,
@@ -96,7 +97,7 @@ impl Reconciler {
             if hook.delete_policies.is_empty() {
                 hook.delete_policies.push(BEFORE_HOOK_CREATION.into());
             }
-            let result = self.run_hook(hook, namespace, timeout).await;
+            let result = run_hook(applier, hook, namespace, timeout).await;
             ran += 1;
             if let Err(error) = result {
                 return Err(format!("failed {event}: {error}"));
@@ -104,103 +105,95 @@ impl Reconciler {
         }
         Ok(ran)
     }
+}
 
-    async fn run_hook(
-        &self,
-        hook: &mut Hook,
-        namespace: &str,
-        timeout: Duration,
-    ) -> Result<(), String> {
-        let node = driftless_yaml::parse_one(&hook.manifest)
-            .map_err(|e| format!("hook {}: {e}", hook.path))?;
-        let mut object = driftless_helm::values::yaml11_json(&node);
-        let mut id = object_id(&object)
-            .ok_or_else(|| format!("hook {}: object has no apiVersion, kind or name", hook.path))?;
-        if id.namespace.is_empty()
-            && self
-                .applier
-                .namespaced(&id)
-                .await
-                .map_err(|e| e.to_string())?
-        {
-            id.namespace = namespace.to_owned();
-            object["metadata"]["namespace"] = Value::String(namespace.to_owned());
-        }
-        if hook
-            .delete_policies
-            .iter()
-            .any(|p| p == BEFORE_HOOK_CREATION)
-        {
-            self.delete_and_wait(&id, timeout).await?;
-        }
-        hook.last_run = HookExecution {
-            started_at: now_text(),
-            completed_at: String::new(),
-            phase: "Running".into(),
-        };
-        let options = ApplyOptions::new(FIELD_MANAGER, false, &[]);
-        if let Err(failure) = self.applier.apply_all(vec![object], &options).await {
-            hook.last_run.phase = "Failed".into();
-            hook.last_run.completed_at = now_text();
-            return Err(failure.to_string());
-        }
-        let outcome = self.wait_finished(&id, timeout).await;
+async fn run_hook(
+    applier: &Applier,
+    hook: &mut Hook,
+    namespace: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let node = driftless_yaml::parse_one(&hook.manifest)
+        .map_err(|e| format!("hook {}: {e}", hook.path))?;
+    let mut object = driftless_helm::values::yaml11_json(&node);
+    let mut id = object_id(&object)
+        .ok_or_else(|| format!("hook {}: object has no apiVersion, kind or name", hook.path))?;
+    if id.namespace.is_empty() && applier.namespaced(&id).await.map_err(|e| e.to_string())? {
+        id.namespace = namespace.to_owned();
+        object["metadata"]["namespace"] = Value::String(namespace.to_owned());
+    }
+    if hook
+        .delete_policies
+        .iter()
+        .any(|p| p == BEFORE_HOOK_CREATION)
+    {
+        delete_and_wait(applier, &id, timeout).await?;
+    }
+    hook.last_run = HookExecution {
+        started_at: now_text(),
+        completed_at: String::new(),
+        phase: "Running".into(),
+    };
+    let options = ApplyOptions::new(FIELD_MANAGER, false, &[]);
+    if let Err(failure) = applier.apply_all(vec![object], &options).await {
+        hook.last_run.phase = "Failed".into();
         hook.last_run.completed_at = now_text();
-        hook.last_run.phase = if outcome.is_ok() {
-            "Succeeded"
-        } else {
-            "Failed"
-        }
-        .into();
-        let policy = if outcome.is_ok() {
-            HOOK_SUCCEEDED
-        } else {
-            HOOK_FAILED
-        };
-        if hook.delete_policies.iter().any(|p| p == policy) {
-            self.delete_and_wait(&id, timeout).await?;
-        }
-        outcome.map_err(|error| format!("{}: {error}", id.display()))
+        return Err(failure.to_string());
     }
+    let outcome = wait_finished(applier, &id, timeout).await;
+    hook.last_run.completed_at = now_text();
+    hook.last_run.phase = if outcome.is_ok() {
+        "Succeeded"
+    } else {
+        "Failed"
+    }
+    .into();
+    let policy = if outcome.is_ok() {
+        HOOK_SUCCEEDED
+    } else {
+        HOOK_FAILED
+    };
+    if hook.delete_policies.iter().any(|p| p == policy) {
+        delete_and_wait(applier, &id, timeout).await?;
+    }
+    outcome.map_err(|error| format!("{}: {error}", id.display()))
+}
 
-    async fn wait_finished(&self, id: &ObjectId, timeout: Duration) -> Result<(), String> {
-        let started = Instant::now();
-        loop {
-            let live = self.applier.get(id).await.map_err(|e| e.to_string())?;
-            if let Some(result) = live.as_ref().and_then(finished) {
-                return result;
-            }
-            if started.elapsed() >= timeout {
-                return Err("timed out waiting for the hook to complete".into());
-            }
-            tokio::time::sleep(POLL).await;
+async fn wait_finished(applier: &Applier, id: &ObjectId, timeout: Duration) -> Result<(), String> {
+    let started = Instant::now();
+    loop {
+        let live = applier.get(id).await.map_err(|e| e.to_string())?;
+        if let Some(result) = live.as_ref().and_then(finished) {
+            return result;
         }
+        if started.elapsed() >= timeout {
+            return Err("timed out waiting for the hook to complete".into());
+        }
+        tokio::time::sleep(POLL).await;
     }
+}
 
-    /// Deletes the object (if there) and waits until it is gone.
-    async fn delete_and_wait(&self, id: &ObjectId, timeout: Duration) -> Result<(), String> {
-        self.applier
-            .prune(vec![id.clone()], &[])
-            .await
-            .map_err(|e| e.to_string())?;
-        let started = Instant::now();
-        while self
-            .applier
-            .get(id)
-            .await
-            .map_err(|e| e.to_string())?
-            .is_some()
-        {
-            if started.elapsed() >= timeout {
-                return Err(format!(
-                    "timed out waiting for {} to be deleted",
-                    id.display()
-                ));
-            }
-            tokio::time::sleep(POLL).await;
+/// Deletes the object (if there) and waits until it is gone.
+async fn delete_and_wait(
+    applier: &Applier,
+    id: &ObjectId,
+    timeout: Duration,
+) -> Result<(), String> {
+    applier
+        .prune(vec![id.clone()], &[])
+        .await
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    while applier.get(id).await.map_err(|e| e.to_string())?.is_some() {
+        if started.elapsed() >= timeout {
+            return Err(format!(
+                "timed out waiting for {} to be deleted",
+                id.display()
+            ));
         }
-        Ok(())
+        tokio::time::sleep(POLL).await;
     }
+    Ok(())
 }
 
 /// Whether `hook` is selected by `spec.test.filters`: named by an including filter when
@@ -243,6 +236,7 @@ impl Reconciler {
     /// `helm test`: the release's test hooks (as filtered), recorded in the release.
     pub(super) async fn run_tests(
         &self,
+        applier: &Applier,
         object: &HelmRelease,
         release: &mut Release,
     ) -> Result<usize, String> {
@@ -255,8 +249,15 @@ impl Reconciler {
             .unwrap_or_else(|| object.timeout());
         let namespace = release.namespace.clone();
         let only = |hook: &Hook| selected_by_filters(object, hook);
-        self.run_hooks(&mut release.hooks, "test", &namespace, timeout, &only)
-            .await
+        self.run_hooks(
+            applier,
+            &mut release.hooks,
+            "test",
+            &namespace,
+            timeout,
+            &only,
+        )
+        .await
     }
 }
 

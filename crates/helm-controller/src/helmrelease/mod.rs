@@ -27,8 +27,8 @@ use driftless_api::helm::{
 };
 use driftless_api::source::HelmChart;
 use driftless_helm::release::status;
-use driftless_runtime::apply::Applier;
 use driftless_runtime::artifact::ArtifactFetcher;
+use driftless_runtime::clients::{Clients, KubeconfigPolicy, Target};
 use driftless_runtime::conditions as cond;
 use driftless_runtime::go_duration::go_duration;
 use driftless_runtime::reconcile::{Error, Outcome, RetryAfter, Run};
@@ -51,11 +51,16 @@ pub struct Settings {
     /// `--requeue-dependency`: how soon to look again at a source without an artifact.
     pub requeue_dependency: Duration,
     pub no_cross_namespace_refs: bool,
+    /// `--default-service-account`: impersonated when a HelmRelease names none.
+    pub default_service_account: Option<String>,
+    /// What kubeconfigs of remote clusters (`spec.kubeConfig`) may use.
+    pub kubeconfig_policy: KubeconfigPolicy,
 }
 
 pub struct Reconciler {
     runtime: RuntimeContext,
-    applier: Applier,
+    /// Where and as whom each HelmRelease releases.
+    clients: Clients,
     fetcher: ArtifactFetcher,
     settings: Settings,
     capabilities: CapabilitiesCache,
@@ -63,11 +68,22 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
-    pub fn new(runtime: RuntimeContext, fetcher: ArtifactFetcher, settings: Settings) -> Self {
-        let applier = Applier::new(runtime.client.clone(), crate::FIELD_MANAGER);
+    pub fn new(
+        runtime: RuntimeContext,
+        config: kube::Config,
+        fetcher: ArtifactFetcher,
+        settings: Settings,
+    ) -> Self {
+        let clients = Clients::new(
+            runtime.client.clone(),
+            config,
+            crate::FIELD_MANAGER,
+            settings.default_service_account.clone(),
+            settings.kubeconfig_policy,
+        );
         Self {
             runtime,
-            applier,
+            clients,
             fetcher,
             settings,
             capabilities: CapabilitiesCache::default(),
@@ -174,7 +190,11 @@ impl reconcile::Reconciler for Reconciler {
         let release_name = crate::release_name::shorten(&object.release_name());
         let release_namespace = object.release_namespace().to_owned();
         let storage_namespace = object.storage_namespace().to_owned();
-        let storage = Storage::new(self.runtime.client.clone(), &storage_namespace);
+        let applier = match self.clients.applier_for(&target(&object)).await {
+            Ok(applier) => applier,
+            Err(error) => return Ok(failed(INIT_FAILED_REASON, error, interval)),
+        };
+        let storage = Storage::new(applier.client().clone(), &storage_namespace);
 
         // Failure counters restart with a new spec, chart or values (Flux's `MustResetFailures`).
         let status_ = &mut run.status;
@@ -205,6 +225,8 @@ impl reconcile::Reconciler for Reconciler {
             || status_.observed_common_metadata_digest != common_metadata_digest;
 
         let plan = Plan {
+            applier: applier.clone(),
+            remote: object.spec.kube_config.is_some(),
             release_name,
             namespace: release_namespace,
             chart,
@@ -348,7 +370,7 @@ impl reconcile::Reconciler for Reconciler {
                 }
                 Action::UninstallRemediation => {
                     let result = self
-                        .uninstall(&object, &plan.namespace, &storage, &history)
+                        .uninstall(&plan.applier, &object, &plan.namespace, &storage, &history)
                         .await;
                     let (release, error) = match result {
                         Ok(release) => (release, None),
@@ -380,15 +402,33 @@ impl reconcile::Reconciler for Reconciler {
                 .as_ref()
                 .and_then(|s| s.storage_namespace.clone())
         {
-            let storage = Storage::new(self.runtime.client.clone(), &storage_namespace);
+            let target = target(object);
+            if let Some(account) = self.clients.missing_service_account(&target).await {
+                // As in Flux: the identity to uninstall as is gone (with its tenant's
+                // namespace, typically); holding the finalizer would block that namespace.
+                tracing::error!(%account, "skipping uninstall: service account not found");
+                return Ok(());
+            }
+            let applier = self
+                .clients
+                .applier_for(&target)
+                .await
+                .map_err(Error::Cleanup)?;
+            let storage = Storage::new(applier.client().clone(), &storage_namespace);
             let name = crate::release_name::shorten(&object.release_name());
             let history = storage
                 .history(&name)
                 .await
                 .map_err(|e| Error::Cleanup(e.to_string()))?;
-            self.uninstall(object, object.release_namespace(), &storage, &history)
-                .await
-                .map_err(Error::Cleanup)?;
+            self.uninstall(
+                &applier,
+                object,
+                object.release_namespace(),
+                &storage,
+                &history,
+            )
+            .await
+            .map_err(Error::Cleanup)?;
         }
         if object.spec.chart.is_some() {
             let source = ChartSource::of(object);
@@ -542,7 +582,7 @@ impl Reconciler {
             cond::remove(&mut run.status.conditions, TEST_SUCCESS_CONDITION);
         } else if let (None, Some(release)) = (&ended.error, ended.release.clone()) {
             let mut release = release;
-            let result = self.run_tests(&object, &mut release).await;
+            let result = self.run_tests(&plan.applier, &object, &mut release).await;
             if let Err(error) = storage.update(&release).await {
                 tracing::warn!(%error, "failed to record the test run in the release");
             }
@@ -558,6 +598,15 @@ impl Reconciler {
             }
         }
         end(run, ending)
+    }
+}
+
+/// Where and as whom `object` releases.
+fn target(object: &HelmRelease) -> Target<'_> {
+    Target {
+        namespace: object.metadata.namespace.as_deref().unwrap_or_default(),
+        service_account_name: object.spec.service_account_name.as_deref(),
+        kube_config: object.spec.kube_config.as_ref(),
     }
 }
 

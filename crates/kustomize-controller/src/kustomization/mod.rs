@@ -26,7 +26,7 @@ use driftless_runtime::conditions as cond;
 use driftless_runtime::reconcile::{Error, Outcome, Run};
 use driftless_runtime::{Context as RuntimeContext, reconcile};
 
-use crate::clients::{Clients, KubeconfigPolicy};
+use driftless_runtime::clients::{Clients, KubeconfigPolicy, Target};
 use crate::history;
 use driftless_runtime::health_exprs::CustomHealthChecks;
 use health_wait::HealthOutcome;
@@ -76,6 +76,7 @@ impl Reconciler {
         let clients = Clients::new(
             runtime.client.clone(),
             config,
+            crate::FIELD_MANAGER,
             settings.default_service_account.clone(),
             settings.kubeconfig_policy,
         );
@@ -182,6 +183,15 @@ impl Reconciler {
         let requeue_dependency = self.settings.requeue_dependency;
         let ending = outcome::failed(&mut run.status, generation, failure, requeue_dependency);
         end(run, ending)
+    }
+}
+
+/// Where and as whom `object` applies.
+fn target(object: &Kustomization) -> Target<'_> {
+    Target {
+        namespace: object.metadata.namespace.as_deref().unwrap_or_default(),
+        service_account_name: object.spec.service_account_name.as_deref(),
+        kube_config: object.spec.kube_config.as_ref(),
     }
 }
 

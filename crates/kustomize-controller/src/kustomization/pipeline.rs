@@ -30,7 +30,7 @@ impl Reconciler {
         object: &Kustomization,
     ) -> Result<Arc<Applier>, Outcome> {
         self.clients
-            .applier_for(object)
+            .applier_for(&super::target(object))
             .await
             .map_err(|message| failure(object, RECONCILIATION_FAILED, message))
     }

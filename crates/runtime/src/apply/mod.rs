@@ -713,6 +713,11 @@ impl Applier {
     }
 
     /// The live object, if it exists.
+    /// The client objects are applied with (the cluster and identity of this applier).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// What applying `objects` would change, from server-side dry runs, writing nothing:
     /// `Created` for an object that is gone, `Configured` (with the fields) for one that
     /// differs. Fields other managers own are not taken over, so the answer is the drift.

@@ -1,20 +1,27 @@
-//! Which cluster, and as whom, a Kustomization applies: the controller itself, a service
-//! account it impersonates (`spec.serviceAccountName` or `--default-service-account`), or a
-//! remote cluster from the kubeconfig in `spec.kubeConfig.secretRef` (impersonating the
-//! service account there when one is named). Clients are kept and reused until the
-//! kubeconfig Secret changes.
+//! Which cluster, and as whom, a Kustomization or HelmRelease applies: the controller itself,
+//! a service account it impersonates (`spec.serviceAccountName` or
+//! `--default-service-account`), or a remote cluster from the kubeconfig in
+//! `spec.kubeConfig.secretRef` (impersonating the service account there when one is named).
+//! Clients are kept and reused until the kubeconfig Secret changes.
 
 use std::sync::Arc;
 
-use driftless_api::kustomize::Kustomization;
+use driftless_api::meta::KubeConfigReference;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use kube::Resource;
 use kube::api::Api;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Resource, ResourceExt};
 
-use driftless_runtime::apply::Applier;
+use crate::apply::Applier;
 
-use crate::FIELD_MANAGER;
+/// Where, and as whom, one object applies: its namespace, `spec.serviceAccountName` and
+/// `spec.kubeConfig`.
+#[derive(Clone, Copy, Debug)]
+pub struct Target<'a> {
+    pub namespace: &'a str,
+    pub service_account_name: Option<&'a str>,
+    pub kube_config: Option<&'a KubeConfigReference>,
+}
 
 /// Clients kept for impersonated users and remote clusters.
 const CACHED_CLIENTS: usize = 1024;
@@ -29,6 +36,8 @@ pub struct KubeconfigPolicy {
 
 pub struct Clients {
     local: Arc<Applier>,
+    /// Who objects are applied as.
+    field_manager: &'static str,
     /// The controller's own client configuration, for impersonation.
     config: kube::Config,
     /// Reads kubeconfig Secrets, as the controller.
@@ -44,11 +53,13 @@ impl Clients {
     pub fn new(
         client: kube::Client,
         config: kube::Config,
+        field_manager: &'static str,
         default_service_account: Option<String>,
         policy: KubeconfigPolicy,
     ) -> Self {
         Self {
-            local: Arc::new(Applier::new(client.clone(), FIELD_MANAGER)),
+            local: Arc::new(Applier::new(client.clone(), field_manager)),
+            field_manager,
             config,
             client,
             default_service_account,
@@ -57,47 +68,37 @@ impl Clients {
         }
     }
 
-    /// The service account `object` acts as: its own, or `--default-service-account`.
-    fn service_account(&self, object: &Kustomization) -> Option<String> {
-        object
-            .spec
+    /// The service account `target` acts as: its own, or `--default-service-account`.
+    fn service_account(&self, target: &Target<'_>) -> Option<String> {
+        target
             .service_account_name
-            .clone()
             .filter(|s| !s.is_empty())
+            .map(str::to_owned)
             .or_else(|| self.default_service_account.clone())
     }
 
-    /// The service account `object` acts as on this cluster, when it does not exist (deleted
+    /// The service account `target` acts as on this cluster, when it does not exist (deleted
     /// with its tenant's namespace, say). Remote clusters are not looked at.
-    pub async fn missing_service_account(&self, object: &Kustomization) -> Option<String> {
-        if object.spec.kube_config.is_some() {
+    pub async fn missing_service_account(&self, target: &Target<'_>) -> Option<String> {
+        if target.kube_config.is_some() {
             return None;
         }
-        let account = self.service_account(object)?;
-        let namespace = object.namespace().unwrap_or_default();
-        let accounts: Api<ServiceAccount> = Api::namespaced(self.client.clone(), &namespace);
+        let account = self.service_account(target)?;
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.client.clone(), target.namespace);
         match accounts.get_metadata_opt(&account).await {
             Ok(None) => Some(account),
             _ => None,
         }
     }
 
-    /// The applier for `object`. Errors are messages for a `ReconciliationFailed` condition.
-    pub async fn applier_for(&self, object: &Kustomization) -> Result<Arc<Applier>, String> {
-        let namespace = object.namespace().unwrap_or_default();
-        let account = self.service_account(object);
+    /// The applier for `target`. Errors are messages for a failure condition.
+    pub async fn applier_for(&self, target: &Target<'_>) -> Result<Arc<Applier>, String> {
+        let namespace = target.namespace.to_owned();
+        let account = self.service_account(target);
         let user = account.map(|a| format!("system:serviceaccount:{namespace}:{a}"));
-        let remote = object
-            .spec
-            .kube_config
-            .as_ref()
-            .and_then(|k| k.secret_ref.as_ref());
+        let remote = target.kube_config.and_then(|k| k.secret_ref.as_ref());
         if remote.is_none()
-            && let Some(config_map) = object
-                .spec
-                .kube_config
-                .as_ref()
-                .and_then(|k| k.config_map_ref.as_ref())
+            && let Some(config_map) = target.kube_config.and_then(|k| k.config_map_ref.as_ref())
         {
             return Err(format!(
                 "kubeConfig.configMapRef '{}' (workload identity) is not supported; use kubeConfig.secretRef",
@@ -185,7 +186,7 @@ impl Clients {
     fn applier(&self, config: kube::Config) -> Result<Arc<Applier>, String> {
         let client = kube::Client::try_from(config)
             .map_err(|e| format!("failed to build kube client: {e}"))?;
-        Ok(Arc::new(Applier::new(client, FIELD_MANAGER)))
+        Ok(Arc::new(Applier::new(client, self.field_manager)))
     }
 
     fn cached(&self, key: &str) -> Option<(String, Arc<Applier>)> {
