@@ -645,6 +645,47 @@ async fn drift_is_corrected_and_post_renderers_apply() {
     let config = config_maps.get("web-config").await.unwrap();
     assert_eq!(config.metadata.annotations.unwrap()["patched"], "yes");
 
+    // dependsOn: a readyExpr over the dependency, and one that does not compile.
+    let dependent = |name: &str, expr: &str| {
+        release_object(
+            name,
+            json!({
+                "interval": "10m", "releaseName": name,
+                "chart": {"spec": {"chart": "web", "version": "0.1.0", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}},
+                "dependsOn": [{"name": "web", "readyExpr": expr}],
+            }),
+        )
+    };
+    let ready_expr = "dep.status.conditions.exists(c, c.type == 'Ready' && c.status == 'True') && self.metadata.name == 'api'";
+    releases
+        .create(&PostParams::default(), &dependent("api", ready_expr))
+        .await
+        .unwrap();
+    releases
+        .create(&PostParams::default(), &dependent("bad", "dep.status.("))
+        .await
+        .unwrap();
+    wait_for(
+        "api released after its dependency",
+        async || (ready(&releases.get("api").await.ok()?)?.0 == "True").then_some(()),
+        &logs,
+    )
+    .await;
+    let stalled = wait_for(
+        "bad stalled",
+        async || {
+            let release = releases.get("bad").await.ok()?;
+            let (status, reason, message) = ready(&release)?;
+            (status == "False" && reason == "InvalidCELExpression").then_some(message)
+        },
+        &logs,
+    )
+    .await;
+    assert!(
+        stalled.contains("failed to parse the CEL expression"),
+        "{stalled}"
+    );
+
     // Someone edits the ConfigMap with kubectl and deletes the Service.
     let edit = json!({"data": {"greeting": "edited", "ignored": "kept"}});
     config_maps

@@ -11,6 +11,7 @@ use driftless_helm::release::{self, Hook, Release, StoredChart, status};
 use driftless_helm::template::{Rendered as RenderedRelease, TemplateOptions, render_release};
 use driftless_runtime::apply::{Action as Applied, Applier, ApplyOptions, Change, object_id};
 use driftless_runtime::health::{self, Health};
+use driftless_runtime::health_exprs::CustomHealthChecks;
 use driftless_runtime::inventory::ObjectId;
 use serde_json::{Map, Value};
 
@@ -28,6 +29,8 @@ pub(super) struct Plan {
     pub applier: Arc<Applier>,
     /// `spec.kubeConfig` is set: capabilities are the remote cluster's.
     pub remote: bool,
+    /// `healthCheckExprs`, used by waits for the kinds they name.
+    pub health_checks: CustomHealthChecks,
     pub release_name: String,
     pub namespace: String,
     pub chart: Chart,
@@ -405,9 +408,13 @@ impl Reconciler {
             let mut pending = None;
             for id in ids {
                 let live = plan.applier.get(id).await.map_err(|e| e.to_string())?;
-                let state = live
-                    .as_ref()
-                    .map_or(Health::InProgress("not found".into()), health::health);
+                let state = match &live {
+                    None => Health::InProgress("not found".into()),
+                    Some(live) => plan
+                        .health_checks
+                        .health(live)
+                        .unwrap_or_else(|| health::health(live)),
+                };
                 match state {
                     Health::Current => {}
                     Health::Failed(message) => return Err(format!("{}: {message}", id.display())),

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use driftless_api::conditions::{DEPENDENCY_NOT_READY, PROGRESSING, READY};
+use driftless_api::conditions::{DEPENDENCY_NOT_READY, INVALID_CEL_EXPRESSION, PROGRESSING, READY};
 use driftless_api::event::Severity;
 use driftless_api::helm::{
     ARTIFACT_FAILED_REASON, DRIFT_CORRECTED_REASON, DRIFT_DETECTED_REASON, DriftDetectionMode,
@@ -28,9 +28,11 @@ use driftless_api::helm::{
 use driftless_api::source::HelmChart;
 use driftless_helm::release::status;
 use driftless_runtime::artifact::ArtifactFetcher;
+use driftless_runtime::cel::Expression;
 use driftless_runtime::clients::{Clients, KubeconfigPolicy, Target};
 use driftless_runtime::conditions as cond;
 use driftless_runtime::go_duration::go_duration;
+use driftless_runtime::health_exprs::CustomHealthChecks;
 use driftless_runtime::reconcile::{Error, Outcome, RetryAfter, Run};
 use driftless_runtime::{Context as RuntimeContext, reconcile};
 use kube::ResourceExt;
@@ -146,13 +148,20 @@ impl reconcile::Reconciler for Reconciler {
             }
             run.status.helm_chart = Some(format!("{}/{}", source.namespace, source.name));
         }
-        if let Some(message) = self.unready_dependency(&object).await {
-            return Ok(waiting(
-                DEPENDENCY_NOT_READY,
-                message,
-                self.settings.requeue_dependency,
-            ));
+        match self.unready_dependency(&object).await {
+            Ok(None) => {}
+            Ok(Some(message)) => {
+                let after = self.settings.requeue_dependency;
+                return Ok(waiting(DEPENDENCY_NOT_READY, message, after));
+            }
+            Err(outcome) => return Ok(outcome),
         }
+        let health_checks = match CustomHealthChecks::compile(&object.spec.health_check_exprs) {
+            Ok(checks) => checks,
+            Err(error) => {
+                return Ok(Outcome::configuration_error(INVALID_CEL_EXPRESSION, error));
+            }
+        };
         let artifact = match self.sources.artifact(&source) {
             Cached::Ready(artifact) => artifact,
             Cached::Missing => {
@@ -227,6 +236,7 @@ impl reconcile::Reconciler for Reconciler {
         let plan = Plan {
             applier: applier.clone(),
             remote: object.spec.kube_config.is_some(),
+            health_checks,
             release_name,
             namespace: release_namespace,
             chart,
@@ -456,30 +466,49 @@ impl reconcile::Reconciler for Reconciler {
 }
 
 impl Reconciler {
-    /// The first `dependsOn` HelmRelease that is not Ready, described.
-    async fn unready_dependency(&self, object: &HelmRelease) -> Option<String> {
+    /// The first `dependsOn` HelmRelease that is not ready, described: Ready at its latest
+    /// generation, or what its `readyExpr` says (CEL over `self` and `dep`). An expression
+    /// that does not compile is a configuration error.
+    async fn unready_dependency(&self, object: &HelmRelease) -> Result<Option<String>, Outcome> {
         let own = object.namespace().unwrap_or_default();
+        let this = serde_json::to_value(object).unwrap_or_default();
         for dependency in &object.spec.depends_on {
             let namespace = dependency.namespace.clone().unwrap_or_else(|| own.clone());
+            let expression = match dependency.ready_expr.as_deref().filter(|e| !e.is_empty()) {
+                Some(source) => Some(Expression::compile(source).map_err(|error| {
+                    Outcome::configuration_error(INVALID_CEL_EXPRESSION, error)
+                })?),
+                None => None,
+            };
             let api: Api<HelmRelease> = Api::namespaced(self.runtime.client.clone(), &namespace);
-            let ready = match api.get_opt(&dependency.name).await {
-                Ok(Some(dep)) => {
-                    let status = dep.status.as_ref();
-                    status.is_some_and(|s| {
-                        cond::is_true(&s.conditions, READY)
-                            && s.observed_generation == dep.metadata.generation
-                    })
+            let Ok(Some(found)) = api.get_opt(&dependency.name).await else {
+                return Ok(Some(format!(
+                    "dependency '{namespace}/{}' not found",
+                    dependency.name
+                )));
+            };
+            let ready = match &expression {
+                Some(expression) => {
+                    let dep = serde_json::to_value(&found).unwrap_or_default();
+                    expression
+                        .holds_with(&[("self", &this), ("dep", &dep)])
+                        .map_err(|error| {
+                            Outcome::configuration_error(INVALID_CEL_EXPRESSION, error)
+                        })?
                 }
-                _ => false,
+                None => found.status.as_ref().is_some_and(|s| {
+                    cond::is_true(&s.conditions, READY)
+                        && s.observed_generation == found.metadata.generation
+                }),
             };
             if !ready {
-                return Some(format!(
+                return Ok(Some(format!(
                     "dependency '{namespace}/{}' is not ready",
                     dependency.name
-                ));
+                )));
             }
         }
-        None
+        Ok(None)
     }
 
     /// `driftDetection`: reports (`warn`) or corrects (`enabled`) changes made in the cluster
