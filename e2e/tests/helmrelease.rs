@@ -739,6 +739,29 @@ async fn drift_is_corrected_and_post_renderers_apply() {
     // No new revision: drift is corrected in place.
     let release = releases.get("web").await.unwrap();
     assert_eq!(release.status.unwrap().history[0].version, 1);
+
+    // A new release name is another release: the old one is uninstalled first.
+    let patch = json!({"spec": {"releaseName": "renamed"}});
+    releases
+        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    wait_for(
+        "renamed released, web uninstalled",
+        async || {
+            let renamed = config_maps.get_opt("renamed-config").await.ok()??;
+            let old = config_maps.get_opt("web-config").await.ok()?;
+            old.is_none().then_some(renamed)
+        },
+        &logs,
+    )
+    .await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let old_records = secrets
+        .list(&ListParams::default().labels("owner=helm,name=web"))
+        .await
+        .unwrap();
+    assert!(old_records.items.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -121,6 +121,19 @@ impl Reconciler {
             })
     }
 
+    /// Deletes the HelmChart `<namespace>/<name>` made for a former `spec.chart`.
+    pub(super) async fn delete_helm_chart(&self, reference: &str) -> Result<(), String> {
+        let Some((namespace, name)) = reference.split_once('/') else {
+            return Ok(());
+        };
+        let api: Api<HelmChart> = Api::namespaced(self.runtime.client.clone(), namespace);
+        match api.delete(name, &kube::api::DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(error) => Err(format!("failed to delete HelmChart {reference}: {error}")),
+        }
+    }
+
     /// The chart of `artifact`, verified against its digest (shared by every release of the
     /// same artifact while cached).
     pub(super) async fn load_chart(&self, artifact: &Artifact) -> Result<Chart, String> {

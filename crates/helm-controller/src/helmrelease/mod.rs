@@ -142,11 +142,25 @@ impl reconcile::Reconciler for Reconciler {
                 ),
             ));
         }
+        let wanted_chart = object
+            .spec
+            .chart
+            .is_some()
+            .then(|| format!("{}/{}", source.namespace, source.name));
+        if let Some(previous) = run.status.helm_chart.clone()
+            && Some(&previous) != wanted_chart.as_ref()
+        {
+            // Moved to chartRef, or the HelmChart's namespace changed: the old one goes.
+            if let Err(error) = self.delete_helm_chart(&previous).await {
+                return Ok(failed(ARTIFACT_FAILED_REASON, error, interval));
+            }
+            run.status.helm_chart = None;
+        }
         if object.spec.chart.is_some() {
             if let Err(error) = self.ensure_helm_chart(&object).await {
                 return Ok(failed(ARTIFACT_FAILED_REASON, error, interval));
             }
-            run.status.helm_chart = Some(format!("{}/{}", source.namespace, source.name));
+            run.status.helm_chart = wanted_chart;
         }
         match self.unready_dependency(&object).await {
             Ok(None) => {}
@@ -206,6 +220,7 @@ impl reconcile::Reconciler for Reconciler {
         let storage = Storage::new(applier.client().clone(), &storage_namespace);
 
         // Failure counters restart with a new spec, chart or values (Flux's `MustResetFailures`).
+        let previous_storage = run.status.storage_namespace.clone();
         let status_ = &mut run.status;
         if status_.last_attempted_generation != object.metadata.generation
             || status_.last_attempted_revision.as_deref() != Some(chart_version.as_str())
@@ -257,6 +272,46 @@ impl reconcile::Reconciler for Reconciler {
                 ),
         };
         let chart_ref = format!("{chart_name}@{chart_version}");
+        // A new release name, namespace, storage namespace or chart name is another release:
+        // the one made before is uninstalled first (Flux's `ReleaseTargetChanged`).
+        if let Some(previous) = run.status.history.first().cloned()
+            && (previous.name != plan.release_name
+                || previous.namespace != plan.namespace
+                || previous.chart_name != chart_name
+                || previous_storage
+                    .as_deref()
+                    .is_some_and(|s| s != storage_namespace))
+        {
+            let old_namespace = previous_storage
+                .clone()
+                .unwrap_or_else(|| storage_namespace.clone());
+            let old_storage = Storage::new(applier.client().clone(), &old_namespace);
+            let old_history = old_storage
+                .history(&previous.name)
+                .await
+                .unwrap_or_default();
+            if let Err(error) = self
+                .uninstall(
+                    &applier,
+                    &object,
+                    &previous.namespace,
+                    &old_storage,
+                    &old_history,
+                )
+                .await
+            {
+                let reason = driftless_api::helm::UNINSTALL_FAILED_REASON;
+                return Ok(failed(
+                    reason,
+                    format!("failed to uninstall the previous release: {error}"),
+                    interval,
+                ));
+            }
+            run.status.history.clear();
+            run.status.failures = 0;
+            run.status.install_failures = 0;
+            run.status.upgrade_failures = 0;
+        }
         for _ in 0..MAX_STEPS {
             let history = match storage.history(&plan.release_name).await {
                 Ok(history) => history,
