@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_helm;
+pub mod bench_helmreleases;
 pub mod bench_image_loop;
 pub mod bench_images;
 pub mod bench_kustomize;

@@ -155,6 +155,22 @@ enum BenchTask {
         #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
+    /// N HelmReleases of the podinfo chart, each with its own HelmChart: time until all are
+    /// Ready and the controllers' peak RSS, beside Flux's published helm-controller figures.
+    Helmreleases {
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+        /// helm-controller's and source-controller's --concurrent.
+        #[arg(long, default_value_t = 10)]
+        concurrent: u16,
+        /// Set `install.disableWait`: Ready once applied, without waiting for the Deployments
+        /// to be rolled out by kube-controller-manager.
+        #[arg(long)]
+        no_wait: bool,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 900)]
+        timeout: u64,
+    },
     /// N sources of one kind (GitRepositories, OCIRepositories, Buckets or HelmCharts) against
     /// local servers: time until all are Ready and source-controller's peak RSS.
     Sources {
@@ -341,6 +357,29 @@ fn main() -> anyhow::Result<()> {
                     repositories,
                     tags,
                     policies,
+                    concurrent,
+                    timeout: Duration::from_secs(timeout),
+                },
+            ))?;
+        }
+        Task::Bench {
+            command:
+                BenchTask::Helmreleases {
+                    count,
+                    concurrent,
+                    no_wait,
+                    timeout,
+                },
+        } => {
+            xtask::testenv::build_control_plane()?;
+            let source = build_binary("source-controller", true)?;
+            let helm = build_binary("helm-controller", true)?;
+            tokio::runtime::Runtime::new()?.block_on(xtask::bench_helmreleases::run(
+                &source,
+                &helm,
+                xtask::bench_helmreleases::HelmReleasesOptions {
+                    count,
+                    no_wait,
                     concurrent,
                     timeout: Duration::from_secs(timeout),
                 },

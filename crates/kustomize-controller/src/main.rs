@@ -5,8 +5,8 @@ use std::time::Duration;
 use clap::Parser;
 use driftless_artifact::Limits;
 use driftless_runtime::artifact::ArtifactFetcher;
-use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager};
 use driftless_runtime::clients::KubeconfigPolicy;
+use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager};
 use kustomize_controller::kustomization::{Reconciler, Settings};
 
 #[derive(Parser, Debug)]

@@ -46,6 +46,7 @@ fn crate_filters(level: &str) -> String {
         "driftless_runtime",
         "source_controller",
         "kustomize_controller",
+        "helm_controller",
         "image_automation_controller",
         "notification_controller",
     ]

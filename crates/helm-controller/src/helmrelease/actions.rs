@@ -20,8 +20,9 @@ use crate::FIELD_MANAGER;
 use crate::post_render::{self, Rendered};
 use crate::storage::Storage;
 
-/// How often objects are looked at while waiting for them to be ready.
-const WAIT_POLL: Duration = Duration::from_secs(2);
+/// The first and the longest pause between looks at objects waited on.
+const WAIT_POLL_FIRST: Duration = Duration::from_millis(100);
+pub(super) const WAIT_POLL_MAX: Duration = Duration::from_secs(2);
 
 /// Everything a release of this reconciliation is made of.
 pub(super) struct Plan {
@@ -45,6 +46,10 @@ pub(super) struct Ended {
     pub release: Option<Release>,
     pub applied: Vec<ObjectId>,
     pub error: Option<String>,
+    /// Applied, and waiting for the objects to be ready: the reconcile ends here and the
+    /// next one goes on with this, so a release that is slow (or never) ready does not hold
+    /// a worker the others need.
+    pub waiting: Option<InFlight>,
 }
 
 impl Ended {
@@ -53,8 +58,34 @@ impl Ended {
             release: None,
             applied: Vec::new(),
             error: Some(error),
+            waiting: None,
         }
     }
+}
+
+/// An install or upgrade whose objects are applied and not ready yet.
+pub(super) struct InFlight {
+    /// The pending revision, as stored.
+    pub revision: Release,
+    /// The deployed revision it replaces (superseded once it succeeds).
+    pub previous: Option<Release>,
+    pub upgrading: bool,
+    pub hooks_disabled: bool,
+    /// Everything applied, and what of it is not ready yet.
+    pub applied: Vec<ObjectId>,
+    pub pending: Vec<ObjectId>,
+    /// What the first pending object is waiting for.
+    pub waiting_on: String,
+    pub deadline: Instant,
+    /// The next pause before looking again.
+    pub pause: Duration,
+}
+
+/// One look at objects waited on.
+enum Round {
+    Ready,
+    Waiting(String, Vec<ObjectId>),
+    Failed(String),
 }
 
 fn now_text() -> String {
@@ -211,10 +242,10 @@ impl Reconciler {
             let install = spec.install.clone().unwrap_or_default();
             (install.disable_hooks, !install.disable_wait)
         };
-        let (pre, post) = if upgrading {
-            ("pre-upgrade", "post-upgrade")
+        let pre = if upgrading {
+            "pre-upgrade"
         } else {
-            ("pre-install", "post-install")
+            "pre-install"
         };
         let mut error = None;
         let mut ids = Vec::new();
@@ -237,18 +268,91 @@ impl Reconciler {
                 .apply_release(&crds, &objects, plan, force, deployed.filter(|_| upgrading))
                 .await;
             match applied {
-                Ok(applied) => {
-                    ids = applied;
-                    if wait {
-                        error = self.wait_ready(plan, &ids).await.err();
-                    }
-                }
+                Ok(applied) => ids = applied,
                 Err((applied, failed)) => {
                     ids = applied;
                     error = Some(failed);
                 }
             }
         }
+        let mut flight = InFlight {
+            revision,
+            previous: deployed.cloned(),
+            upgrading,
+            hooks_disabled,
+            pending: if wait && error.is_none() {
+                ids.clone()
+            } else {
+                Vec::new()
+            },
+            applied: ids,
+            waiting_on: String::new(),
+            deadline: Instant::now() + plan.timeout,
+            pause: WAIT_POLL_FIRST,
+        };
+        if error.is_some() {
+            return self.complete(plan, storage, flight, error).await;
+        }
+        self.go_on(plan, storage, std::mem::take(&mut flight.pending), flight)
+            .await
+    }
+
+    /// Looks at the objects a release waits on once: completes the release when they are
+    /// ready (or one failed, or the time is up), or hands it back to wait more.
+    pub(super) async fn go_on(
+        &self,
+        plan: &Plan,
+        storage: &Storage,
+        pending: Vec<ObjectId>,
+        mut flight: InFlight,
+    ) -> Ended {
+        match self.health_round(plan, &pending).await {
+            Round::Ready => self.complete(plan, storage, flight, None).await,
+            Round::Failed(error) => self.complete(plan, storage, flight, Some(error)).await,
+            Round::Waiting(_, _) if Instant::now() >= flight.deadline => {
+                let error = format!("timed out waiting for the condition: {}", flight.waiting_on);
+                let error = if flight.waiting_on.is_empty() {
+                    "timed out waiting for the condition".to_owned()
+                } else {
+                    error
+                };
+                self.complete(plan, storage, flight, Some(error)).await
+            }
+            Round::Waiting(waiting_on, still) => {
+                flight.waiting_on = waiting_on;
+                flight.pending = still;
+                Ended {
+                    release: Some(flight.revision.clone()),
+                    applied: flight.applied.clone(),
+                    error: None,
+                    waiting: Some(flight),
+                }
+            }
+        }
+    }
+
+    /// Post-hooks, then the revision recorded deployed (the one it replaces superseded) or
+    /// failed.
+    async fn complete(
+        &self,
+        plan: &Plan,
+        storage: &Storage,
+        flight: InFlight,
+        mut error: Option<String>,
+    ) -> Ended {
+        let InFlight {
+            mut revision,
+            previous,
+            upgrading,
+            hooks_disabled,
+            applied,
+            ..
+        } = flight;
+        let post = if upgrading {
+            "post-upgrade"
+        } else {
+            "post-install"
+        };
         if error.is_none()
             && !hooks_disabled
             && let Err(failed) = self
@@ -273,9 +377,9 @@ impl Reconciler {
                     "Install complete"
                 }
                 .into();
-                if let Some(previous) = deployed {
+                if let Some(previous) = previous {
                     // Only the status changes, as in Helm.
-                    let mut superseded = previous.clone();
+                    let mut superseded = previous;
                     superseded.info.status = status::SUPERSEDED.into();
                     if let Err(error) = storage.update(&superseded).await {
                         tracing::warn!(%error, "failed to mark the previous revision superseded");
@@ -294,8 +398,9 @@ impl Reconciler {
         let stored = storage.update(&revision).await;
         Ended {
             release: Some(revision),
-            applied: ids,
+            applied,
             error: error.or_else(|| stored.err().map(|e| e.to_string())),
+            waiting: None,
         }
     }
 
@@ -400,37 +505,59 @@ impl Reconciler {
         Ok(drifted)
     }
 
-    /// Waits until every object is ready by kstatus rules, or fails after `timeout`.
-    async fn wait_ready(&self, plan: &Plan, ids: &[ObjectId]) -> Result<(), String> {
-        let timeout = plan.timeout;
-        let started = Instant::now();
-        loop {
-            let mut pending = None;
-            for id in ids {
-                let live = plan.applier.get(id).await.map_err(|e| e.to_string())?;
-                let state = match &live {
-                    None => Health::InProgress("not found".into()),
-                    Some(live) => plan
-                        .health_checks
-                        .health(live)
-                        .unwrap_or_else(|| health::health(live)),
-                };
-                match state {
-                    Health::Current => {}
-                    Health::Failed(message) => return Err(format!("{}: {message}", id.display())),
-                    Health::InProgress(message) | Health::Unknown(message) => {
-                        pending = Some(format!("{}: {message}", id.display()));
-                        break;
-                    }
+    /// One look at `ids`: all ready, some still progressing (what the first waits for, and
+    /// which), or one failed.
+    async fn health_round(&self, plan: &Plan, ids: &[ObjectId]) -> Round {
+        let mut waiting_on = None;
+        let mut still = Vec::new();
+        for id in ids {
+            let live = match plan.applier.get(id).await {
+                Ok(live) => live,
+                Err(error) => return Round::Failed(error.to_string()),
+            };
+            let state = match &live {
+                None => Health::InProgress("not found".into()),
+                Some(live) => plan
+                    .health_checks
+                    .health(live)
+                    .unwrap_or_else(|| health::health(live)),
+            };
+            match state {
+                Health::Current => {}
+                Health::Failed(message) => {
+                    return Round::Failed(format!("{}: {message}", id.display()));
+                }
+                Health::InProgress(message) | Health::Unknown(message) => {
+                    waiting_on.get_or_insert_with(|| format!("{}: {message}", id.display()));
+                    still.push(id.clone());
                 }
             }
-            let Some(pending) = pending else {
-                return Ok(());
-            };
-            if started.elapsed() >= timeout {
-                return Err(format!("timed out waiting for the condition: {pending}"));
+        }
+        match waiting_on {
+            None => Round::Ready,
+            Some(waiting_on) => Round::Waiting(waiting_on, still),
+        }
+    }
+
+    /// Waits (holding the worker) until every object is ready, or fails after the timeout:
+    /// for rollbacks, which are remediation and rare.
+    async fn wait_ready(&self, plan: &Plan, ids: &[ObjectId]) -> Result<(), String> {
+        let started = Instant::now();
+        let mut pending = ids.to_vec();
+        let mut pause = WAIT_POLL_FIRST;
+        loop {
+            match self.health_round(plan, &pending).await {
+                Round::Ready => return Ok(()),
+                Round::Failed(error) => return Err(error),
+                Round::Waiting(waiting_on, still) => {
+                    if started.elapsed() >= plan.timeout {
+                        return Err(format!("timed out waiting for the condition: {waiting_on}"));
+                    }
+                    pending = still;
+                }
             }
-            tokio::time::sleep(WAIT_POLL).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(WAIT_POLL_MAX);
         }
     }
 
@@ -549,6 +676,7 @@ impl Reconciler {
             release: Some(revision),
             applied: ids,
             error: error.or_else(|| stored.err().map(|e| e.to_string())),
+            waiting: None,
         }
     }
 

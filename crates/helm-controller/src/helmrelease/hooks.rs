@@ -21,7 +21,9 @@ pub const BEFORE_HOOK_CREATION: &str = "before-hook-creation";
 pub const HOOK_SUCCEEDED: &str = "hook-succeeded";
 pub const HOOK_FAILED: &str = "hook-failed";
 
-const POLL: Duration = Duration::from_secs(1);
+/// The first and the longest pause between looks at a hook object.
+const POLL_FIRST: Duration = Duration::from_millis(100);
+const POLL_MAX: Duration = Duration::from_secs(1);
 
 /// How a finished hook object reads: Jobs by their conditions, Pods by their phase; other
 /// kinds are done once created.
@@ -161,6 +163,7 @@ async fn run_hook(
 
 async fn wait_finished(applier: &Applier, id: &ObjectId, timeout: Duration) -> Result<(), String> {
     let started = Instant::now();
+    let mut pause = POLL_FIRST;
     loop {
         let live = applier.get(id).await.map_err(|e| e.to_string())?;
         if let Some(result) = live.as_ref().and_then(finished) {
@@ -169,7 +172,8 @@ async fn wait_finished(applier: &Applier, id: &ObjectId, timeout: Duration) -> R
         if started.elapsed() >= timeout {
             return Err("timed out waiting for the hook to complete".into());
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(POLL_MAX);
     }
 }
 
@@ -184,6 +188,7 @@ async fn delete_and_wait(
         .await
         .map_err(|e| e.to_string())?;
     let started = Instant::now();
+    let mut pause = POLL_FIRST;
     while applier.get(id).await.map_err(|e| e.to_string())?.is_some() {
         if started.elapsed() >= timeout {
             return Err(format!(
@@ -191,7 +196,8 @@ async fn delete_and_wait(
                 id.display()
             ));
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(POLL_MAX);
     }
     Ok(())
 }

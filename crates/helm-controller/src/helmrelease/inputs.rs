@@ -86,17 +86,22 @@ pub fn helm_chart_for(release: &HelmRelease) -> Option<Value> {
         driftless_api::helm::NAMESPACE_LABEL.to_owned(),
         owner_namespace,
     );
-    Some(json!({
+    let mut chart = json!({
         "apiVersion": "source.toolkit.fluxcd.io/v1",
         "kind": "HelmChart",
         "metadata": {
             "name": source.name,
             "namespace": source.namespace,
             "labels": labels,
-            "annotations": metadata.annotations,
         },
         "spec": chart_spec,
-    }))
+    });
+    // An empty map would be applied as a field the API server then drops, so every apply
+    // would differ from the object.
+    if !metadata.annotations.is_empty() {
+        chart["metadata"]["annotations"] = json!(metadata.annotations);
+    }
+    Some(chart)
 }
 
 impl Reconciler {
@@ -107,6 +112,12 @@ impl Reconciler {
             return Ok(());
         };
         let source = ChartSource::of(release);
+        // Most reconciles find the HelmChart as it should be: no write then.
+        if let Some(cached) = self.sources.helm_chart(&source.namespace, &source.name)
+            && contains(&serde_json::to_value(&*cached).unwrap_or_default(), &chart)
+        {
+            return Ok(());
+        }
         let api: Api<HelmChart> = Api::namespaced(self.runtime.client.clone(), &source.namespace);
         let params = PatchParams::apply(FIELD_MANAGER).force();
         api.patch(&source.name, &params, &Patch::Apply(&chart))
@@ -186,6 +197,16 @@ impl Reconciler {
             });
         }
         values::compose(&namespace, &fetched, release.spec.values.as_ref())
+    }
+}
+
+/// Whether `whole` has everything `part` has (maps compared key by key, the rest by value).
+fn contains(whole: &Value, part: &Value) -> bool {
+    match (whole, part) {
+        (Value::Object(whole), Value::Object(part)) => part
+            .iter()
+            .all(|(key, value)| whole.get(key).is_some_and(|w| contains(w, value))),
+        _ => whole == part,
     }
 }
 
@@ -279,6 +300,20 @@ mod tests {
                 name: "apps-podinfo".into()
             }
         );
+    }
+
+    #[test]
+    fn an_applied_chart_is_found_in_the_live_one() {
+        let live = json!({"metadata": {"name": "a", "labels": {"x": "1", "y": "2"}, "resourceVersion": "9"}, "spec": {"chart": "c", "valuesFiles": []}});
+        assert!(contains(
+            &live,
+            &json!({"metadata": {"labels": {"x": "1"}}, "spec": {"chart": "c"}})
+        ));
+        assert!(!contains(&live, &json!({"spec": {"chart": "d"}})));
+        assert!(!contains(
+            &live,
+            &json!({"metadata": {"annotations": {"a": "b"}}})
+        ));
     }
 
     #[test]

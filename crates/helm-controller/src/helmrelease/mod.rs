@@ -12,10 +12,11 @@ mod capabilities;
 mod hooks;
 mod inputs;
 mod outcome;
+mod requests;
 mod watches;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use driftless_api::conditions::{DEPENDENCY_NOT_READY, INVALID_CEL_EXPRESSION, PROGRESSING, READY};
@@ -41,7 +42,7 @@ use kube::api::{Api, DeleteParams};
 use crate::digest;
 use crate::release_state::{self, Action, Desired, State};
 use crate::storage::Storage;
-use actions::Plan;
+use actions::{InFlight, Plan};
 use capabilities::CapabilitiesCache;
 use inputs::ChartSource;
 use watches::{Cached, SourceStores};
@@ -67,6 +68,8 @@ pub struct Reconciler {
     settings: Settings,
     capabilities: CapabilitiesCache,
     sources: SourceStores,
+    /// Installs and upgrades waiting for their objects, by HelmRelease.
+    waits: Mutex<HashMap<String, InFlight>>,
 }
 
 impl Reconciler {
@@ -90,6 +93,7 @@ impl Reconciler {
             settings,
             capabilities: CapabilitiesCache::default(),
             sources: SourceStores::default(),
+            waits: Mutex::new(HashMap::new()),
         }
     }
 
@@ -221,8 +225,10 @@ impl reconcile::Reconciler for Reconciler {
 
         // Failure counters restart with a new spec, chart or values (Flux's `MustResetFailures`).
         let previous_storage = run.status.storage_namespace.clone();
+        let requests = requests::handle(&object, &mut run.status);
         let status_ = &mut run.status;
-        if status_.last_attempted_generation != object.metadata.generation
+        if requests.reset
+            || status_.last_attempted_generation != object.metadata.generation
             || status_.last_attempted_revision.as_deref() != Some(chart_version.as_str())
             || status_.last_attempted_config_digest.as_deref() != Some(config_digest.as_str())
         {
@@ -312,6 +318,7 @@ impl reconcile::Reconciler for Reconciler {
             run.status.install_failures = 0;
             run.status.upgrade_failures = 0;
         }
+        let key = reconcile::object_key(&*object);
         for _ in 0..MAX_STEPS {
             let history = match storage.history(&plan.release_name).await {
                 Ok(history) => history,
@@ -320,11 +327,29 @@ impl reconcile::Reconciler for Reconciler {
                     return Ok(failed(reason, error.to_string(), interval));
                 }
             };
+            // An install or upgrade waiting for its objects goes on where it stopped.
+            let flight = self.waits.lock().ok().and_then(|mut w| w.remove(&key));
+            if let Some(flight) = flight
+                && history.last().is_some_and(|r| {
+                    r.version == flight.revision.version && status::is_pending(&r.info.status)
+                })
+            {
+                let upgrade = flight.upgrading;
+                let pending = flight.pending.clone();
+                let mut ended = self.go_on(&plan, &storage, pending, flight).await;
+                if let Some(flight) = ended.waiting.take() {
+                    return Ok(self.wait_more(run, &storage, &desired, flight).await);
+                }
+                return Ok(self
+                    .finish(run, &storage, &plan, &desired, upgrade, ended, &chart_ref)
+                    .await);
+            }
             let state = release_state::determine(history.last(), &run.status.history, &desired);
             let previous = history
                 .last()
                 .and_then(|latest| release_state::rollback_target(&history, latest.version));
-            let action = release_state::next_action(&state, &object, &run.status, previous, false);
+            let action =
+                release_state::next_action(&state, &object, &run.status, previous, requests.force);
             tracing::debug!(release = %plan.release_name, ?state, ?action, "release state");
             if action == Action::None {
                 // Recorded once a release is made with them (or found made with them).
@@ -361,19 +386,17 @@ impl reconcile::Reconciler for Reconciler {
                             message,
                             BTreeMap::new(),
                         );
+                        let stored = storage
+                            .history(&plan.release_name)
+                            .await
+                            .unwrap_or_default();
+                        outcome::refresh(&mut run.status.history, &stored);
                     }
                 }
                 Action::Install | Action::Upgrade => {
                     let upgrade = action == Action::Upgrade;
                     if matches!(state, State::Unmanaged(_)) {
                         run.status.history.clear();
-                    }
-                    if upgrade
-                        && history
-                            .last()
-                            .is_none_or(|r| r.info.status == status::UNINSTALLED)
-                    {
-                        // Nothing to upgrade from: install.
                     }
                     run.status.last_attempted_release_action =
                         Some(if upgrade { "upgrade" } else { "install" }.into());
@@ -389,7 +412,7 @@ impl reconcile::Reconciler for Reconciler {
                         .await?;
                     }
                     let started = Instant::now();
-                    let ended = self
+                    let mut ended = self
                         .install_or_upgrade(&object, &plan, &storage, &history)
                         .await;
                     if ended.error.is_none() {
@@ -398,6 +421,9 @@ impl reconcile::Reconciler for Reconciler {
                     }
                     run.status.last_attempted_release_action_duration =
                         Some(go_duration(started.elapsed()));
+                    if let Some(flight) = ended.waiting.take() {
+                        return Ok(self.wait_more(run, &storage, &desired, flight).await);
+                    }
                     return Ok(self
                         .finish(run, &storage, &plan, &desired, upgrade, ended, &chart_ref)
                         .await);
@@ -461,6 +487,9 @@ impl reconcile::Reconciler for Reconciler {
     }
 
     async fn cleanup(&self, object: &Arc<HelmRelease>) -> Result<(), Error> {
+        if let Ok(mut waits) = self.waits.lock() {
+            waits.remove(&reconcile::object_key(&**object));
+        }
         if !object.spec.suspend
             && let Some(storage_namespace) = object
                 .status
@@ -564,6 +593,49 @@ impl Reconciler {
             }
         }
         Ok(None)
+    }
+
+    /// Records the pending revision and ends the reconcile as progressing; the next one (soon)
+    /// looks at the objects again.
+    async fn wait_more(
+        &self,
+        run: &mut Run<HelmRelease>,
+        storage: &Storage,
+        desired: &Desired<'_>,
+        mut flight: InFlight,
+    ) -> Outcome {
+        let action = if flight.upgrading {
+            "upgrade"
+        } else {
+            "install"
+        };
+        let stored = storage
+            .history(&flight.revision.name)
+            .await
+            .unwrap_or_default();
+        let made = outcome::snapshot(
+            &flight.revision,
+            desired.config_digest,
+            desired.oci_digest,
+            Some(action),
+        );
+        outcome::record(&mut run.status.history, made, &stored);
+        let message = format!(
+            "Running '{action}' action for release {}: waiting for {}",
+            outcome::full_name(&flight.revision),
+            flight.waiting_on
+        );
+        let after = flight.pause;
+        flight.pause = (flight.pause * 2).min(actions::WAIT_POLL_MAX);
+        let key = reconcile::object_key(&*run.object);
+        if let Ok(mut waits) = self.waits.lock() {
+            waits.insert(key, flight);
+        }
+        Outcome::Progressing {
+            reason: PROGRESSING,
+            message,
+            after,
+        }
     }
 
     /// `driftDetection`: reports (`warn`) or corrects (`enabled`) changes made in the cluster

@@ -61,7 +61,13 @@ pub fn snapshot(
 pub fn record(history: &mut Vec<Snapshot>, made: Snapshot, stored: &[Release]) {
     history.retain(|s| !(s.name == made.name && s.version == made.version));
     history.insert(0, made);
-    for entry in history.iter_mut().skip(1) {
+    refresh(&mut history[1..], stored);
+    truncate(history);
+}
+
+/// Refreshes the snapshots of revisions whose record's status changed (an unlock, say).
+pub fn refresh(history: &mut [Snapshot], stored: &[Release]) {
+    for entry in history.iter_mut() {
         if let Some(now) = stored
             .iter()
             .find(|r| r.name == entry.name && r.version == entry.version)
@@ -79,7 +85,6 @@ pub fn record(history: &mut Vec<Snapshot>, made: Snapshot, stored: &[Release]) {
             };
         }
     }
-    truncate(history);
 }
 
 /// Flux's `Truncate`: the history up to the previous successful revision, or the newest

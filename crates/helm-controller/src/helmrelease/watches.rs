@@ -45,6 +45,17 @@ pub(super) enum Cached {
 }
 
 impl SourceStores {
+    /// The HelmChart `namespace/name` as last seen by the watch.
+    pub(super) fn helm_chart(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<std::sync::Arc<HelmChart>> {
+        self.charts
+            .as_ref()?
+            .get(&ObjectRef::new(name).within(namespace))
+    }
+
     pub(super) fn artifact(&self, source: &ChartSource) -> Cached {
         fn find<K>(store: &Option<reflector::Store<K>>, source: &ChartSource) -> Cached
         where
@@ -86,23 +97,37 @@ impl SourceStores {
     }
 }
 
-/// Maps a source event to the HelmReleases whose chart comes from it.
+/// Maps a source event to the HelmReleases whose chart comes from it, leaving out those
+/// already Ready at its artifact's revision: a new chart reconciles them, a status write of
+/// the source that changes nothing does not.
 fn sources_to_releases<S>(
     store: reflector::Store<HelmRelease>,
     kind: &'static str,
 ) -> impl Fn(S) -> Vec<ObjectRef<HelmRelease>>
 where
-    S: ResourceExt,
+    S: ResourceExt + ArtifactSource,
 {
     move |source| {
         let namespace = source.namespace().unwrap_or_default();
         let name = source.name_any();
+        let revision = source.artifact().map(|a| a.revision.clone());
         store
             .state()
             .iter()
             .filter(|release| {
                 let chart = ChartSource::of(release);
                 chart.kind == kind && chart.namespace == namespace && chart.name == name
+            })
+            .filter(|release| {
+                let status = release.status.as_ref();
+                let ready = status.is_some_and(|s| {
+                    driftless_runtime::conditions::is_true(
+                        &s.conditions,
+                        driftless_api::conditions::READY,
+                    )
+                });
+                let at = status.and_then(|s| s.last_attempted_revision.as_deref());
+                !(ready && revision.is_some() && at == revision.as_deref())
             })
             .map(|release| ObjectRef::from_obj(&**release))
             .collect()

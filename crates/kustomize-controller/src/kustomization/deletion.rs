@@ -31,7 +31,11 @@ impl Reconciler {
             && let Some(inventory) = object.status.as_ref().and_then(|s| s.inventory.as_ref())
         {
             let stale = inventory::stale(inventory, &[]);
-            if let Some(account) = self.clients.missing_service_account(&super::target(object)).await {
+            if let Some(account) = self
+                .clients
+                .missing_service_account(&super::target(object))
+                .await
+            {
                 // As in Flux: the identity to prune as is gone (typically with its tenant's
                 // namespace), so nothing can be pruned; holding the finalizer would only
                 // keep that namespace terminating forever.

@@ -26,8 +26,8 @@ use driftless_runtime::conditions as cond;
 use driftless_runtime::reconcile::{Error, Outcome, Run};
 use driftless_runtime::{Context as RuntimeContext, reconcile};
 
-use driftless_runtime::clients::{Clients, KubeconfigPolicy, Target};
 use crate::history;
+use driftless_runtime::clients::{Clients, KubeconfigPolicy, Target};
 use driftless_runtime::health_exprs::CustomHealthChecks;
 use health_wait::HealthOutcome;
 use watches::SourceStores;

@@ -1,0 +1,218 @@
+//! `cargo xtask bench helmreleases`: N HelmReleases of the podinfo chart (from a local chart
+//! repository the real `helm` filled), each with its own HelmChart as in Flux's MTTP
+//! benchmark, scaled to zero replicas; time until all are Ready and the controllers' peak
+//! memory, beside the figures Flux published for its helm-controller.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use driftless_api::helm::HelmRelease;
+use driftless_api::source::HelmRepository;
+use driftless_testenv::charts::ChartRepository;
+use driftless_testenv::{ControlPlane, Options};
+use futures::StreamExt;
+use kube::api::{Api, PostParams};
+
+use crate::bench::{cpu_seconds, peak_rss_kib, start_controller, status_kib, wait_all_ready};
+
+/// Flux's published MTTP results for helm-controller (Flux v2.6, a 16-core runner): objects,
+/// seconds until all Ready, peak memory in MiB.
+const FLUX_HELMRELEASES: [(usize, f64, f64); 3] = [
+    (100, 28.0, 190.0),
+    (500, 164.0, 240.0),
+    (1000, 481.0, 400.0),
+];
+
+pub struct HelmReleasesOptions {
+    pub count: usize,
+    /// `install.disableWait`: Ready once applied, without waiting for kube-controller-manager
+    /// to roll the Deployments out (the controller's own throughput).
+    pub no_wait: bool,
+    pub concurrent: u16,
+    pub timeout: Duration,
+}
+
+/// The podinfo chart of the shared Helm corpus.
+fn podinfo_chart() -> anyhow::Result<std::path::PathBuf> {
+    let chart =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/helm/charts/podinfo");
+    if !chart.join("Chart.yaml").is_file() {
+        bail!(
+            "{} not found: the Helm corpus lives in ../shared beside the checkout",
+            chart.display()
+        );
+    }
+    Ok(chart)
+}
+
+pub async fn run(
+    source_binary: &Path,
+    helm_binary: &Path,
+    options: HelmReleasesOptions,
+) -> anyhow::Result<()> {
+    let repository = ChartRepository::start(None)?;
+    repository.publish(&podinfo_chart()?)?;
+    let plane = ControlPlane::start(Options::default())
+        .await
+        .context("starting the control plane")?;
+    let namespace = plane.namespace("bench").await?;
+    let client = plane.client().await?;
+    let storage = tempfile::tempdir()?;
+    let [port] = driftless_testenv::free_ports()?;
+    let common = vec![
+        "--watch-all-namespaces=false".to_owned(),
+        format!("--runtime-namespace={namespace}"),
+        format!("--concurrent={}", options.concurrent),
+        format!(
+            "--log-level={}",
+            std::env::var("DRIFTLESS_BENCH_LOG_LEVEL").unwrap_or_else(|_| "error".into())
+        ),
+    ];
+    let mut source_args = common.clone();
+    source_args.extend([
+        format!("--storage-path={}", storage.path().display()),
+        format!("--storage-addr=127.0.0.1:{port}"),
+    ]);
+    let mut source = start_controller(&plane, "source-controller", source_binary, &source_args)?;
+    let mut helm = start_controller(&plane, "helm-controller", helm_binary, &common)?;
+
+    let helm_repository: HelmRepository = serde_json::from_value(serde_json::json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+        "metadata": {"name": "podinfo"},
+        "spec": {"url": repository.url(), "interval": "1h"},
+    }))?;
+    Api::<HelmRepository>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &helm_repository)
+        .await
+        .context("creating the HelmRepository")?;
+    let releases: Api<HelmRelease> = Api::namespaced(client.clone(), &namespace);
+    let objects: Vec<HelmRelease> = (0..options.count)
+        .map(|i| {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+                "metadata": {"name": format!("podinfo-{i}")},
+                "spec": {
+                    "interval": "1h",
+                    "chart": {"spec": {
+                        "chart": "podinfo", "version": "*",
+                        "sourceRef": {"kind": "HelmRepository", "name": "podinfo"},
+                        "interval": "1h"
+                    }},
+                    "values": {"replicaCount": 0},
+                    "install": {"disableWait": options.no_wait},
+                },
+            }))
+        })
+        .collect::<Result<_, _>>()?;
+    let started = Instant::now();
+    let results: Vec<kube::Result<HelmRelease>> = futures::stream::iter(&objects)
+        .map(|object| {
+            let releases = releases.clone();
+            async move { releases.create(&PostParams::default(), object).await }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    for result in results {
+        result.context("creating HelmReleases")?;
+    }
+    let created = started.elapsed();
+    let mut anon_peak = (0u64, 0u64);
+    let outcome = wait_all_ready(&releases, options.count, started + options.timeout, || {
+        anon_peak.0 = anon_peak
+            .0
+            .max(status_kib(source.pid(), "RssAnon").unwrap_or(0));
+        anon_peak.1 = anon_peak
+            .1
+            .max(status_kib(helm.pid(), "RssAnon").unwrap_or(0));
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "waiting for the HelmReleases\nsource-controller:\n{}\nhelm-controller:\n{}",
+            source.log_tail(20),
+            helm.log_tail(40)
+        )
+    })?;
+    if let Err(ready) = outcome {
+        bail!(
+            "only {ready} of {} HelmReleases Ready after {:?}\n{}",
+            options.count,
+            options.timeout,
+            helm.log_tail(20)
+        );
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let peaks = (
+        peak_rss_kib(source.pid()).unwrap_or(0),
+        peak_rss_kib(helm.pid()).unwrap_or(0),
+    );
+    let cpu = (
+        cpu_seconds(source.pid()).unwrap_or(0.0),
+        cpu_seconds(helm.pid()).unwrap_or(0.0),
+    );
+    source.terminate(Duration::from_secs(10));
+    helm.terminate(Duration::from_secs(10));
+    // With DRIFTLESS_BENCH_KEEP_LOGS=<dir>: the control plane's and controllers' logs, kept.
+    if let Some(dir) = std::env::var_os("DRIFTLESS_BENCH_KEEP_LOGS") {
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(&dir)?;
+        for entry in std::fs::read_dir(plane.dir())?.flatten() {
+            if entry.path().extension().is_some_and(|e| e == "log") {
+                std::fs::copy(entry.path(), dir.join(entry.file_name()))?;
+            }
+        }
+    }
+    plane.stop();
+
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    println!("bench helmreleases");
+    println!(
+        "  HelmReleases            {} of the podinfo chart, one HelmChart each",
+        options.count
+    );
+    println!("  --concurrent            {}", options.concurrent);
+    println!(
+        "  waits for rollouts      {}",
+        if options.no_wait {
+            "no (install.disableWait)"
+        } else {
+            "yes (as Flux's default)"
+        }
+    );
+    println!("  created in              {:.2} s", created.as_secs_f64());
+    println!("  all Ready after         {seconds:.2} s");
+    println!(
+        "  throughput              {:.1} Ready/s",
+        options.count as f64 / seconds
+    );
+    println!(
+        "  CPU                     source-controller {:.2} s, helm-controller {:.2} s",
+        cpu.0, cpu.1
+    );
+    println!(
+        "  RSS peak                source-controller {:.1} MiB, helm-controller {:.1} MiB",
+        mib(peaks.0),
+        mib(peaks.1)
+    );
+    println!(
+        "  anonymous RSS peak      source-controller {:.1} MiB, helm-controller {:.1} MiB",
+        mib(anon_peak.0),
+        mib(anon_peak.1)
+    );
+    // The published row nearest in size, scaled to this count.
+    let (rows, flux_seconds, flux_mib) = FLUX_HELMRELEASES
+        .iter()
+        .min_by_key(|(n, _, _)| n.abs_diff(options.count))
+        .copied()
+        .unwrap_or((100, 28.0, 190.0));
+    let flux_seconds = flux_seconds * options.count as f64 / rows as f64;
+    println!(
+        "  vs Flux's published     {:.1}x faster ({flux_seconds:.0} s, scaled from {rows}), {:.1}x less memory ({flux_mib} MiB); Flux measured on 16 cores, this on {} (not side by side)",
+        flux_seconds / seconds,
+        flux_mib / mib(peaks.1).max(0.1),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    Ok(())
+}
