@@ -762,6 +762,32 @@ async fn drift_is_corrected_and_post_renderers_apply() {
         .await
         .unwrap();
     assert!(old_records.items.is_empty());
+
+    // install.createNamespace: the target namespace is made for the release.
+    let target = format!("{namespace}-apps");
+    let spec = json!({
+        "interval": "10m", "targetNamespace": target,
+        "install": {"createNamespace": true},
+        "chart": {"spec": {"chart": "web", "version": "0.1.0", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}},
+    });
+    releases
+        .create(&PostParams::default(), &release_object("elsewhere", spec))
+        .await
+        .unwrap();
+    wait_for(
+        "elsewhere released into a new namespace",
+        async || (ready(&releases.get("elsewhere").await.ok()?)?.0 == "True").then_some(()),
+        &logs,
+    )
+    .await;
+    let released = Api::<ConfigMap>::namespaced(client.clone(), &target);
+    assert!(
+        released
+            .get_opt(&format!("{target}-elsewhere-config"))
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -195,6 +195,22 @@ impl Reconciler {
             }
         };
 
+        let mut crds = crds;
+        if !upgrading && spec.install.as_ref().is_some_and(|i| i.create_namespace) {
+            // Applied with the CRDs (first), and not part of the release, as in Helm.
+            crds.insert(
+                0,
+                Rendered {
+                    path: String::new(),
+                    object: serde_json::json!({
+                        "apiVersion": "v1",
+                        "kind": "Namespace",
+                        "metadata": {"name": plan.namespace, "labels": {"name": plan.namespace}},
+                    }),
+                },
+            );
+        }
+
         // The new revision, pending while it is applied.
         let now = now_text();
         let mut revision = Release {
@@ -235,12 +251,20 @@ impl Reconciler {
             return Ended::failed_before_storing(error.to_string());
         }
 
-        let (hooks_disabled, wait) = if upgrading {
+        let (hooks_disabled, wait, wait_for_jobs) = if upgrading {
             let upgrade = spec.upgrade.clone().unwrap_or_default();
-            (upgrade.disable_hooks, !upgrade.disable_wait)
+            (
+                upgrade.disable_hooks,
+                !upgrade.disable_wait,
+                !upgrade.disable_wait_for_jobs,
+            )
         } else {
             let install = spec.install.clone().unwrap_or_default();
-            (install.disable_hooks, !install.disable_wait)
+            (
+                install.disable_hooks,
+                !install.disable_wait,
+                !install.disable_wait_for_jobs,
+            )
         };
         let pre = if upgrading {
             "pre-upgrade"
@@ -281,7 +305,10 @@ impl Reconciler {
             upgrading,
             hooks_disabled,
             pending: if wait && error.is_none() {
-                ids.clone()
+                ids.iter()
+                    .filter(|id| wait_for_jobs || !(id.group == "batch" && id.kind == "Job"))
+                    .cloned()
+                    .collect()
             } else {
                 Vec::new()
             },

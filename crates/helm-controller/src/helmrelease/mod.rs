@@ -136,6 +136,12 @@ impl reconcile::Reconciler for Reconciler {
                 "invalid Chart reference: either chart or chartRef must be set",
             ));
         }
+        if source.kind == "ExternalArtifact" {
+            return Ok(Outcome::configuration_error(
+                driftless_api::conditions::FEATURE_GATE_DISABLED,
+                "chartRef of kind ExternalArtifact is not supported",
+            ));
+        }
         let own = object.namespace().unwrap_or_default();
         if self.settings.no_cross_namespace_refs && source.namespace != own {
             return Ok(Outcome::configuration_error(
