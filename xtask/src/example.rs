@@ -1,11 +1,13 @@
 //! The example `cargo xtask up` reconciles: a local Git server with a small application
 //! repository, a GitRepository pointing at it (shown Ready with its artifact), a
-//! Kustomization applying it to the cluster (shown Ready with what it applied), and — with
+//! Kustomization applying it to the cluster (shown Ready with what it applied), a HelmRelease
+//! of a chart in the same repository (recorded as Helm records releases), and — with
 //! `docker-registry` installed — the image loop of [`crate::example_images`].
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use driftless_api::helm::HelmRelease;
 use driftless_api::kustomize::Kustomization;
 use driftless_api::source::GitRepository;
 use driftless_testenv::ControlPlane;
@@ -62,7 +64,8 @@ pub async fn start(
             (*path, text)
         })
         .collect();
-    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    let mut files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    files.extend_from_slice(HELLO_CHART);
     repo.commit(&files, "Add podinfo")?;
     repo.push("main")?;
     eprintln!(
@@ -121,6 +124,7 @@ pub async fn start(
                 artifact.digest
             );
             apply_kustomization(plane, namespace).await?;
+            apply_helm_release(plane, namespace).await?;
             if let Some(registry) = &registry {
                 crate::example_images::run(plane, namespace, registry).await?;
             }
@@ -132,6 +136,67 @@ pub async fn start(
         if Instant::now() > deadline {
             bail!(
                 "GitRepository podinfo not Ready after 60s: {}",
+                serde_json::to_string(&status.conditions)?
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A small chart in the example repository, released by the example HelmRelease.
+const HELLO_CHART: &[(&str, &str)] = &[
+    (
+        "charts/hello/Chart.yaml",
+        "apiVersion: v2\nname: hello\nversion: 0.1.0\nappVersion: \"1.0\"\n",
+    ),
+    (
+        "charts/hello/values.yaml",
+        "greeting: Hello from a HelmRelease\n",
+    ),
+    (
+        "charts/hello/templates/configmap.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  greeting: {{ .Values.greeting | quote }}\n  chart: {{ .Chart.Name }}-{{ .Chart.Version }}\n",
+    ),
+];
+
+/// Applies the HelmRelease `hello` (the chart `./charts/hello` of the example repository,
+/// into the namespace `podinfo`) and waits until helm-controller reports it Ready.
+async fn apply_helm_release(plane: &ControlPlane, namespace: &str) -> anyhow::Result<()> {
+    let object = serde_json::json!({
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": { "name": "hello", "namespace": namespace },
+        "spec": {
+            "interval": "5m",
+            "targetNamespace": "podinfo",
+            "releaseName": "hello",
+            "chart": { "spec": {
+                "chart": "./charts/hello",
+                "sourceRef": { "kind": "GitRepository", "name": "podinfo" },
+            }},
+            "values": { "greeting": "Hello from Driftless" },
+        },
+    });
+    let api: Api<HelmRelease> = Api::namespaced(plane.client().await?, namespace);
+    api.patch(
+        "hello",
+        &PatchParams::apply("driftless-xtask"),
+        &Patch::Apply(&object),
+    )
+    .await
+    .context("applying the example HelmRelease")?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = api.get("hello").await?.status.unwrap_or_default();
+        let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+        if let Some(ready) = ready.filter(|r| r.status == "True") {
+            eprintln!("HelmRelease {namespace}/hello  Ready  {}", ready.message);
+            eprintln!("  helm list -n podinfo   (the real helm reads the release)");
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "HelmRelease hello not Ready after 60s: {}",
                 serde_json::to_string(&status.conditions)?
             );
         }

@@ -31,7 +31,7 @@ pub(super) struct Plan {
     /// `spec.kubeConfig` is set: capabilities are the remote cluster's.
     pub remote: bool,
     /// `healthCheckExprs`, used by waits for the kinds they name.
-    pub health_checks: CustomHealthChecks,
+    pub health_checks: Arc<CustomHealthChecks>,
     pub release_name: String,
     pub namespace: String,
     pub chart: Chart,
@@ -52,6 +52,32 @@ pub(super) struct Ended {
     pub waiting: Option<InFlight>,
 }
 
+impl InFlight {
+    /// Drops the records (kept: what messages and the next look need).
+    pub fn park(&mut self) {
+        let revision = std::mem::take(&mut self.revision);
+        self.revision = Release {
+            name: revision.name,
+            namespace: revision.namespace,
+            version: revision.version,
+            ..Release::default()
+        };
+        self.previous = None;
+    }
+
+    /// Takes the records back from `history` (the records as stored now).
+    pub fn unpark(&mut self, history: &[Release]) -> bool {
+        let Some(revision) = history.iter().find(|r| r.version == self.revision.version) else {
+            return false;
+        };
+        self.revision = revision.clone();
+        self.previous = self
+            .previous_version
+            .and_then(|v| history.iter().find(|r| r.version == v).cloned());
+        true
+    }
+}
+
 impl Ended {
     fn failed_before_storing(error: String) -> Ended {
         Ended {
@@ -69,6 +95,9 @@ pub(super) struct InFlight {
     pub revision: Release,
     /// The deployed revision it replaces (superseded once it succeeds).
     pub previous: Option<Release>,
+    /// Its version: while parked, the records are not kept in memory (a chart's files make a
+    /// record large) but read again from storage.
+    pub previous_version: Option<i64>,
     pub upgrading: bool,
     pub hooks_disabled: bool,
     /// Everything applied, and what of it is not ready yet.
@@ -79,10 +108,15 @@ pub(super) struct InFlight {
     pub deadline: Instant,
     /// The next pause before looking again.
     pub pause: Duration,
+    /// Where and how the objects are looked at, so a look needs nothing else.
+    pub applier: Arc<Applier>,
+    pub health_checks: Arc<CustomHealthChecks>,
+    /// How the wait ended, once it has: `Some(None)` ready, `Some(Some(error))` failed.
+    pub settled: Option<Option<String>>,
 }
 
 /// One look at objects waited on.
-enum Round {
+pub(super) enum Round {
     Ready,
     Waiting(String, Vec<ObjectId>),
     Failed(String),
@@ -302,6 +336,7 @@ impl Reconciler {
         let mut flight = InFlight {
             revision,
             previous: deployed.cloned(),
+            previous_version: deployed.map(|r| r.version),
             upgrading,
             hooks_disabled,
             pending: if wait && error.is_none() {
@@ -316,6 +351,9 @@ impl Reconciler {
             waiting_on: String::new(),
             deadline: Instant::now() + plan.timeout,
             pause: WAIT_POLL_FIRST,
+            applier: plan.applier.clone(),
+            health_checks: plan.health_checks.clone(),
+            settled: None,
         };
         if error.is_some() {
             return self.complete(plan, storage, flight, error).await;
@@ -333,7 +371,7 @@ impl Reconciler {
         pending: Vec<ObjectId>,
         mut flight: InFlight,
     ) -> Ended {
-        match self.health_round(plan, &pending).await {
+        match health_round(&plan.applier, &plan.health_checks, &pending).await {
             Round::Ready => self.complete(plan, storage, flight, None).await,
             Round::Failed(error) => self.complete(plan, storage, flight, Some(error)).await,
             Round::Waiting(_, _) if Instant::now() >= flight.deadline => {
@@ -360,7 +398,7 @@ impl Reconciler {
 
     /// Post-hooks, then the revision recorded deployed (the one it replaces superseded) or
     /// failed.
-    async fn complete(
+    pub(super) async fn complete(
         &self,
         plan: &Plan,
         storage: &Storage,
@@ -532,40 +570,6 @@ impl Reconciler {
         Ok(drifted)
     }
 
-    /// One look at `ids`: all ready, some still progressing (what the first waits for, and
-    /// which), or one failed.
-    async fn health_round(&self, plan: &Plan, ids: &[ObjectId]) -> Round {
-        let mut waiting_on = None;
-        let mut still = Vec::new();
-        for id in ids {
-            let live = match plan.applier.get(id).await {
-                Ok(live) => live,
-                Err(error) => return Round::Failed(error.to_string()),
-            };
-            let state = match &live {
-                None => Health::InProgress("not found".into()),
-                Some(live) => plan
-                    .health_checks
-                    .health(live)
-                    .unwrap_or_else(|| health::health(live)),
-            };
-            match state {
-                Health::Current => {}
-                Health::Failed(message) => {
-                    return Round::Failed(format!("{}: {message}", id.display()));
-                }
-                Health::InProgress(message) | Health::Unknown(message) => {
-                    waiting_on.get_or_insert_with(|| format!("{}: {message}", id.display()));
-                    still.push(id.clone());
-                }
-            }
-        }
-        match waiting_on {
-            None => Round::Ready,
-            Some(waiting_on) => Round::Waiting(waiting_on, still),
-        }
-    }
-
     /// Waits (holding the worker) until every object is ready, or fails after the timeout:
     /// for rollbacks, which are remediation and rare.
     async fn wait_ready(&self, plan: &Plan, ids: &[ObjectId]) -> Result<(), String> {
@@ -573,7 +577,7 @@ impl Reconciler {
         let mut pending = ids.to_vec();
         let mut pause = WAIT_POLL_FIRST;
         loop {
-            match self.health_round(plan, &pending).await {
+            match health_round(&plan.applier, &plan.health_checks, &pending).await {
                 Round::Ready => return Ok(()),
                 Round::Failed(error) => return Err(error),
                 Round::Waiting(waiting_on, still) => {
@@ -793,6 +797,41 @@ impl Reconciler {
         unlocked.info.description = format!("Release unlocked from stale '{previous}' state");
         storage.update(&unlocked).await.map_err(|e| e.to_string())?;
         Ok(unlocked)
+    }
+}
+
+/// One look at `ids`: all ready, some still progressing (what the first waits for, and
+/// which), or one failed.
+pub(super) async fn health_round(
+    applier: &Applier,
+    checks: &CustomHealthChecks,
+    ids: &[ObjectId],
+) -> Round {
+    let mut waiting_on = None;
+    let mut still = Vec::new();
+    for id in ids {
+        let live = match applier.get(id).await {
+            Ok(live) => live,
+            Err(error) => return Round::Failed(error.to_string()),
+        };
+        let state = match &live {
+            None => Health::InProgress("not found".into()),
+            Some(live) => checks.health(live).unwrap_or_else(|| health::health(live)),
+        };
+        match state {
+            Health::Current => {}
+            Health::Failed(message) => {
+                return Round::Failed(format!("{}: {message}", id.display()));
+            }
+            Health::InProgress(message) | Health::Unknown(message) => {
+                waiting_on.get_or_insert_with(|| format!("{}: {message}", id.display()));
+                still.push(id.clone());
+            }
+        }
+    }
+    match waiting_on {
+        None => Round::Ready,
+        Some(waiting_on) => Round::Waiting(waiting_on, still),
     }
 }
 

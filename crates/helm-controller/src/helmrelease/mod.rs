@@ -128,6 +128,11 @@ impl reconcile::Reconciler for Reconciler {
 
     async fn reconcile(&self, run: &mut Run<HelmRelease>) -> Result<Outcome, Error> {
         let object = run.object.clone();
+        // A release waiting for its objects: one look at what is pending, and nothing else
+        // until that is settled.
+        if let Some(outcome) = self.poll_in_flight(run).await {
+            return Ok(outcome);
+        }
         let interval = object.interval().unwrap_or(Duration::from_secs(600));
         let source = ChartSource::of(&object);
         if source.kind.is_empty() {
@@ -263,7 +268,7 @@ impl reconcile::Reconciler for Reconciler {
         let plan = Plan {
             applier: applier.clone(),
             remote: object.spec.kube_config.is_some(),
-            health_checks,
+            health_checks: Arc::new(health_checks),
             release_name,
             namespace: release_namespace,
             chart,
@@ -335,14 +340,20 @@ impl reconcile::Reconciler for Reconciler {
             };
             // An install or upgrade waiting for its objects goes on where it stopped.
             let flight = self.waits.lock().ok().and_then(|mut w| w.remove(&key));
-            if let Some(flight) = flight
+            if let Some(mut flight) = flight
                 && history.last().is_some_and(|r| {
                     r.version == flight.revision.version && status::is_pending(&r.info.status)
                 })
+                && flight.unpark(&history)
             {
                 let upgrade = flight.upgrading;
-                let pending = flight.pending.clone();
-                let mut ended = self.go_on(&plan, &storage, pending, flight).await;
+                let mut ended = match flight.settled.take() {
+                    Some(settled) => self.complete(&plan, &storage, flight, settled).await,
+                    None => {
+                        let pending = flight.pending.clone();
+                        self.go_on(&plan, &storage, pending, flight).await
+                    }
+                };
                 if let Some(flight) = ended.waiting.take() {
                     return Ok(self.wait_more(run, &storage, &desired, flight).await);
                 }
@@ -601,6 +612,39 @@ impl Reconciler {
         Ok(None)
     }
 
+    /// Looks once at the objects an install or upgrade waits on. While they progress (and
+    /// time is left) the reconcile ends here, Progressing; once settled, the release goes on
+    /// through the whole reconcile, which completes it.
+    async fn poll_in_flight(&self, run: &mut Run<HelmRelease>) -> Option<Outcome> {
+        let key = reconcile::object_key(&*run.object);
+        let mut flight = self.waits.lock().ok()?.remove(&key)?;
+        let round =
+            actions::health_round(&flight.applier, &flight.health_checks, &flight.pending).await;
+        match round {
+            actions::Round::Ready => flight.settled = Some(None),
+            actions::Round::Failed(error) => flight.settled = Some(Some(error)),
+            actions::Round::Waiting(waiting_on, _) if Instant::now() >= flight.deadline => {
+                flight.settled = Some(Some(format!(
+                    "timed out waiting for the condition: {waiting_on}"
+                )));
+            }
+            actions::Round::Waiting(waiting_on, still) => {
+                flight.waiting_on = waiting_on;
+                flight.pending = still;
+                let outcome = progressing(&flight);
+                flight.pause = (flight.pause * 2).min(actions::WAIT_POLL_MAX);
+                if let Ok(mut waits) = self.waits.lock() {
+                    waits.insert(key, flight);
+                }
+                return Some(outcome);
+            }
+        }
+        if let Ok(mut waits) = self.waits.lock() {
+            waits.insert(key, flight);
+        }
+        None
+    }
+
     /// Records the pending revision and ends the reconcile as progressing; the next one (soon)
     /// looks at the objects again.
     async fn wait_more(
@@ -626,22 +670,14 @@ impl Reconciler {
             Some(action),
         );
         outcome::record(&mut run.status.history, made, &stored);
-        let message = format!(
-            "Running '{action}' action for release {}: waiting for {}",
-            outcome::full_name(&flight.revision),
-            flight.waiting_on
-        );
-        let after = flight.pause;
+        let outcome = progressing(&flight);
         flight.pause = (flight.pause * 2).min(actions::WAIT_POLL_MAX);
+        flight.park();
         let key = reconcile::object_key(&*run.object);
         if let Ok(mut waits) = self.waits.lock() {
             waits.insert(key, flight);
         }
-        Outcome::Progressing {
-            reason: PROGRESSING,
-            message,
-            after,
-        }
+        outcome
     }
 
     /// `driftDetection`: reports (`warn`) or corrects (`enabled`) changes made in the cluster
@@ -760,6 +796,24 @@ impl Reconciler {
             }
         }
         end(run, ending)
+    }
+}
+
+/// Progressing while `flight` waits; looked at again after its pause.
+fn progressing(flight: &InFlight) -> Outcome {
+    let action = if flight.upgrading {
+        "upgrade"
+    } else {
+        "install"
+    };
+    Outcome::Progressing {
+        reason: PROGRESSING,
+        message: format!(
+            "Running '{action}' action for release {}: waiting for {}",
+            outcome::full_name(&flight.revision),
+            flight.waiting_on
+        ),
+        after: flight.pause,
     }
 }
 
