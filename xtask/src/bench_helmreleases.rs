@@ -154,6 +154,13 @@ pub async fn run(
     );
     source.terminate(Duration::from_secs(10));
     helm.terminate(Duration::from_secs(10));
+    // The floor with waits: kube-controller-manager rolling out N Deployments scaled to zero,
+    // created at once with nothing else running (its API client is limited to 20 requests/s).
+    let rollout_floor = if options.no_wait {
+        None
+    } else {
+        Some(rollout_floor(&client, &plane, options.count).await)
+    };
     // With DRIFTLESS_BENCH_KEEP_LOGS=<dir>: the control plane's and controllers' logs, kept.
     if let Some(dir) = std::env::var_os("DRIFTLESS_BENCH_KEEP_LOGS") {
         let dir = std::path::PathBuf::from(dir);
@@ -201,6 +208,15 @@ pub async fn run(
         mib(anon_peak.0),
         mib(anon_peak.1)
     );
+    match rollout_floor {
+        Some(Ok(floor)) => println!(
+            "  floor: kube-controller-manager rolling out {} Deployments alone: {:.2} s",
+            options.count,
+            floor.as_secs_f64()
+        ),
+        Some(Err(error)) => println!("  floor: not measured ({error})"),
+        None => {}
+    }
     // The published row nearest in size, scaled to this count.
     let (rows, flux_seconds, flux_mib) = FLUX_HELMRELEASES
         .iter()
@@ -215,4 +231,63 @@ pub async fn run(
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     Ok(())
+}
+
+/// Creates `count` Deployments scaled to zero at once and times until kube-controller-manager
+/// reports each rolled out (its status caught up): what any controller that waits for them
+/// cannot beat on this control plane.
+async fn rollout_floor(
+    client: &kube::Client,
+    plane: &ControlPlane,
+    count: usize,
+) -> anyhow::Result<Duration> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let namespace = plane.namespace("rollout-floor").await?;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
+    let objects: Vec<Deployment> = (0..count)
+        .map(|i| {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": format!("app-{i}")},
+                "spec": {
+                    "replicas": 0,
+                    "selector": {"matchLabels": {"app": format!("app-{i}")}},
+                    "template": {
+                        "metadata": {"labels": {"app": format!("app-{i}")}},
+                        "spec": {"containers": [{"name": "app", "image": "ghcr.io/stefanprodan/podinfo:6.7.1"}]},
+                    },
+                },
+            }))
+        })
+        .collect::<Result<_, _>>()?;
+    let started = Instant::now();
+    let results: Vec<kube::Result<Deployment>> = futures::stream::iter(&objects)
+        .map(|object| {
+            let deployments = deployments.clone();
+            async move { deployments.create(&PostParams::default(), object).await }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    for result in results {
+        result.context("creating Deployments")?;
+    }
+    let deadline = started + Duration::from_secs(900);
+    loop {
+        let list = deployments.list(&Default::default()).await?;
+        let rolled = list
+            .items
+            .iter()
+            .filter(|d| {
+                let status = d.status.as_ref();
+                status.and_then(|s| s.observed_generation) == d.metadata.generation
+            })
+            .count();
+        if rolled == count {
+            return Ok(started.elapsed());
+        }
+        if Instant::now() > deadline {
+            bail!("only {rolled} of {count} Deployments rolled out");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
