@@ -55,7 +55,7 @@ enum Task {
         #[arg(long, default_value_t = 30)]
         seconds: u64,
     },
-    /// Start a local control plane with the CRDs and the four controllers, print the
+    /// Start a local control plane with the CRDs and the five controllers, print the
     /// kubeconfig, and run until Ctrl-C.
     Up {
         /// Build the controllers in release mode.
@@ -633,7 +633,7 @@ fn build_controllers(release: bool) -> anyhow::Result<Vec<PathBuf>> {
     }
     let profile = if release { "release" } else { "debug" };
     xtask::progress::framed(
-        &format!("building the four controllers ({profile})"),
+        &format!("building the five controllers ({profile})"),
         || {
             if !command.status().context("running cargo build")?.success() {
                 bail!("building the controllers failed");
