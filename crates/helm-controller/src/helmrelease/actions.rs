@@ -1,6 +1,7 @@
-//! The Helm actions, as Helm runs them and records them: install and upgrade (render, store
-//! the pending revision, apply with server-side apply, delete what the previous revision had
-//! and this one has not, wait, store the outcome), rollback, uninstall and unlock.
+//! Install and upgrade, as Helm runs and records them: render, store the pending revision,
+//! run the pre-hooks, apply with server-side apply, delete what the previous revision had and
+//! this one has not, wait (without holding a worker), run the post-hooks, store the outcome.
+//! Rollback, uninstall and unlock are in [`super::revert`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -79,7 +80,7 @@ impl InFlight {
 }
 
 impl Ended {
-    fn failed_before_storing(error: String) -> Ended {
+    pub(super) fn failed_before_storing(error: String) -> Ended {
         Ended {
             release: None,
             applied: Vec::new(),
@@ -122,7 +123,7 @@ pub(super) enum Round {
     Failed(String),
 }
 
-fn now_text() -> String {
+pub(super) fn now_text() -> String {
     jiff::Timestamp::now().to_string()
 }
 
@@ -471,7 +472,7 @@ impl Reconciler {
 
     /// Applies CRDs then objects (with Helm's ownership metadata), then deletes the objects of
     /// `previous` this revision no longer has.
-    async fn apply_release(
+    pub(super) async fn apply_release(
         &self,
         crds: &[Rendered],
         objects: &[Rendered],
@@ -572,7 +573,7 @@ impl Reconciler {
 
     /// Waits (holding the worker) until every object is ready, or fails after the timeout:
     /// for rollbacks, which are remediation and rare.
-    async fn wait_ready(&self, plan: &Plan, ids: &[ObjectId]) -> Result<(), String> {
+    pub(super) async fn wait_ready(&self, plan: &Plan, ids: &[ObjectId]) -> Result<(), String> {
         let started = Instant::now();
         let mut pending = ids.to_vec();
         let mut pause = WAIT_POLL_FIRST;
@@ -590,213 +591,6 @@ impl Reconciler {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(WAIT_POLL_MAX);
         }
-    }
-
-    /// Rolls back to revision `to`: a new revision with its chart, values and objects.
-    pub(super) async fn rollback(
-        &self,
-        object: &HelmRelease,
-        plan: &Plan,
-        storage: &Storage,
-        history: &[Release],
-        to: i64,
-    ) -> Ended {
-        let Some(target) = history.iter().find(|r| r.version == to) else {
-            return Ended::failed_before_storing(format!("release: not found (revision {to})"));
-        };
-        let Some(latest) = history.last() else {
-            return Ended::failed_before_storing("release: not found".into());
-        };
-        let mut revision = target.clone();
-        revision.version = latest.version + 1;
-        revision.info.status = status::PENDING_ROLLBACK.into();
-        revision.info.description = format!("Rollback to {to}");
-        revision.info.last_deployed = now_text();
-        revision.info.deleted = String::new();
-        for version in release::revisions_to_prune(history, object.max_history()) {
-            if let Err(error) = storage.delete(&plan.release_name, version).await {
-                tracing::warn!(%error, version, "failed to prune release history");
-            }
-        }
-        if let Err(error) = storage.create(&revision).await {
-            return Ended::failed_before_storing(error.to_string());
-        }
-        let objects: Vec<Rendered> = post_render::manifest_objects(&target.manifest)
-            .into_iter()
-            .map(|object| Rendered {
-                path: String::new(),
-                object,
-            })
-            .collect();
-        let options = object.spec.rollback.clone().unwrap_or_default();
-        let hooks = !options.disable_hooks;
-        let mut error = None;
-        if hooks {
-            let pre = self
-                .run_hooks(
-                    &plan.applier,
-                    &mut revision.hooks,
-                    "pre-rollback",
-                    &plan.namespace,
-                    plan.timeout,
-                    &|_| true,
-                )
-                .await;
-            error = pre.err();
-        }
-        let mut ids = Vec::new();
-        if error.is_none() {
-            match self
-                .apply_release(&[], &objects, plan, options.force, Some(latest))
-                .await
-            {
-                Ok(applied) => ids = applied,
-                Err((applied, failed)) => {
-                    ids = applied;
-                    error = Some(failed);
-                }
-            }
-        }
-        if error.is_none()
-            && !object
-                .spec
-                .rollback
-                .as_ref()
-                .is_some_and(|r| r.disable_wait)
-        {
-            error = self.wait_ready(plan, &ids).await.err();
-        }
-        if error.is_none() && hooks {
-            let post = self
-                .run_hooks(
-                    &plan.applier,
-                    &mut revision.hooks,
-                    "post-rollback",
-                    &plan.namespace,
-                    plan.timeout,
-                    &|_| true,
-                )
-                .await;
-            error = post.err();
-        }
-        match &error {
-            None => {
-                // Every deployed revision is superseded; the failed one stays failed (Helm).
-                revision.info.status = status::DEPLOYED.into();
-                for deployed in history.iter().filter(|r| r.info.status == status::DEPLOYED) {
-                    let mut superseded = deployed.clone();
-                    superseded.info.status = status::SUPERSEDED.into();
-                    if let Err(error) = storage.update(&superseded).await {
-                        tracing::warn!(%error, "failed to mark a revision superseded");
-                    }
-                }
-            }
-            Some(error) => {
-                let mut superseded = latest.clone();
-                superseded.info.status = status::SUPERSEDED.into();
-                if let Err(error) = storage.update(&superseded).await {
-                    tracing::warn!(%error, "failed to mark the rolled-back revision superseded");
-                }
-                revision.info.status = status::FAILED.into();
-                revision.info.description =
-                    format!("Rollback \"{}\" failed: {error}", plan.release_name);
-            }
-        }
-        let stored = storage.update(&revision).await;
-        Ended {
-            release: Some(revision),
-            applied: ids,
-            error: error.or_else(|| stored.err().map(|e| e.to_string())),
-            waiting: None,
-        }
-    }
-
-    /// Deletes the release's objects (those marked `helm.sh/resource-policy: keep` stay) and
-    /// its records, or marks the records uninstalled with `keepHistory`.
-    pub(super) async fn uninstall(
-        &self,
-        applier: &Applier,
-        object: &HelmRelease,
-        release_namespace: &str,
-        storage: &Storage,
-        history: &[Release],
-    ) -> Result<Option<Release>, String> {
-        let Some(latest) = history.last() else {
-            return Ok(None);
-        };
-        let options = object.spec.uninstall.clone().unwrap_or_default();
-        let timeout = options
-            .timeout
-            .as_deref()
-            .and_then(|t| driftless_api::meta::parse_duration(t).ok())
-            .unwrap_or_else(|| object.timeout());
-        let mut uninstalled = latest.clone();
-        if !options.disable_hooks {
-            self.run_hooks(
-                applier,
-                &mut uninstalled.hooks,
-                "pre-delete",
-                release_namespace,
-                timeout,
-                &|_| true,
-            )
-            .await?;
-        }
-        let stale = stale_objects(&latest.manifest, &[], release_namespace);
-        applier.prune(stale, &[]).await.map_err(|e| e.to_string())?;
-        if !options.disable_hooks {
-            self.run_hooks(
-                applier,
-                &mut uninstalled.hooks,
-                "post-delete",
-                release_namespace,
-                timeout,
-                &|_| true,
-            )
-            .await?;
-        }
-        let keep_history = options.keep_history;
-        uninstalled.info.status = status::UNINSTALLED.into();
-        uninstalled.info.description = "Uninstallation complete".into();
-        uninstalled.info.deleted = now_text();
-        if keep_history {
-            storage
-                .update(&uninstalled)
-                .await
-                .map_err(|e| e.to_string())?;
-            for deployed in history
-                .iter()
-                .filter(|r| r.info.status == status::DEPLOYED && r.version != latest.version)
-            {
-                let mut superseded = deployed.clone();
-                superseded.info.status = status::SUPERSEDED.into();
-                storage
-                    .update(&superseded)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-        } else {
-            for revision in history {
-                storage
-                    .delete(&revision.name, revision.version)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-        }
-        Ok(Some(uninstalled))
-    }
-
-    /// Marks an interrupted (`pending-*`) revision failed, as Flux unlocks it.
-    pub(super) async fn unlock(
-        &self,
-        storage: &Storage,
-        latest: &Release,
-    ) -> Result<Release, String> {
-        let mut unlocked = latest.clone();
-        let previous = std::mem::replace(&mut unlocked.info.status, status::FAILED.into());
-        unlocked.info.description = format!("Release unlocked from stale '{previous}' state");
-        storage.update(&unlocked).await.map_err(|e| e.to_string())?;
-        Ok(unlocked)
     }
 }
 
@@ -846,7 +640,11 @@ fn applied_ids(changes: &[Change]) -> Vec<ObjectId> {
 /// The objects of a stored manifest that are not in `current`, leaving out those kept by
 /// `helm.sh/resource-policy: keep`; namespaced objects without a namespace are in
 /// `namespace`.
-fn stale_objects(manifest: &str, current: &[ObjectId], namespace: &str) -> Vec<ObjectId> {
+pub(super) fn stale_objects(
+    manifest: &str,
+    current: &[ObjectId],
+    namespace: &str,
+) -> Vec<ObjectId> {
     post_render::manifest_objects(manifest)
         .iter()
         .filter(|object| !post_render::kept(object))

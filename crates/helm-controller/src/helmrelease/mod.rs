@@ -5,21 +5,26 @@
 //!
 //! On the shared harness ([`driftless_runtime::reconcile`]). Here: [`watches`] (chart
 //! sources), [`inputs`] (HelmChart from `spec.chart`, chart artifact, values),
-//! [`capabilities`], [`actions`] (the Helm actions) and [`outcome`] (how each ending reads).
+//! [`dependencies`], [`capabilities`], [`actions`] (install and upgrade), [`waiting`] (for the
+//! objects, without holding a worker), [`hooks`] (and tests), [`revert`] (rollback, uninstall,
+//! unlock), [`requests`] (`forceAt`, `resetAt`) and [`outcome`] (how each ending reads).
 
 mod actions;
 mod capabilities;
+mod dependencies;
 mod hooks;
 mod inputs;
 mod outcome;
 mod requests;
+mod revert;
+mod waiting;
 mod watches;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use driftless_api::conditions::{DEPENDENCY_NOT_READY, INVALID_CEL_EXPRESSION, PROGRESSING, READY};
+use driftless_api::conditions::{DEPENDENCY_NOT_READY, INVALID_CEL_EXPRESSION, PROGRESSING};
 use driftless_api::event::Severity;
 use driftless_api::helm::{
     ARTIFACT_FAILED_REASON, DRIFT_CORRECTED_REASON, DRIFT_DETECTED_REASON, DriftDetectionMode,
@@ -29,7 +34,6 @@ use driftless_api::helm::{
 use driftless_api::source::HelmChart;
 use driftless_helm::release::status;
 use driftless_runtime::artifact::ArtifactFetcher;
-use driftless_runtime::cel::Expression;
 use driftless_runtime::clients::{Clients, KubeconfigPolicy, Target};
 use driftless_runtime::conditions as cond;
 use driftless_runtime::go_duration::go_duration;
@@ -567,119 +571,6 @@ impl reconcile::Reconciler for Reconciler {
 }
 
 impl Reconciler {
-    /// The first `dependsOn` HelmRelease that is not ready, described: Ready at its latest
-    /// generation, or what its `readyExpr` says (CEL over `self` and `dep`). An expression
-    /// that does not compile is a configuration error.
-    async fn unready_dependency(&self, object: &HelmRelease) -> Result<Option<String>, Outcome> {
-        let own = object.namespace().unwrap_or_default();
-        let this = serde_json::to_value(object).unwrap_or_default();
-        for dependency in &object.spec.depends_on {
-            let namespace = dependency.namespace.clone().unwrap_or_else(|| own.clone());
-            let expression = match dependency.ready_expr.as_deref().filter(|e| !e.is_empty()) {
-                Some(source) => Some(Expression::compile(source).map_err(|error| {
-                    Outcome::configuration_error(INVALID_CEL_EXPRESSION, error)
-                })?),
-                None => None,
-            };
-            let api: Api<HelmRelease> = Api::namespaced(self.runtime.client.clone(), &namespace);
-            let Ok(Some(found)) = api.get_opt(&dependency.name).await else {
-                return Ok(Some(format!(
-                    "dependency '{namespace}/{}' not found",
-                    dependency.name
-                )));
-            };
-            let ready = match &expression {
-                Some(expression) => {
-                    let dep = serde_json::to_value(&found).unwrap_or_default();
-                    expression
-                        .holds_with(&[("self", &this), ("dep", &dep)])
-                        .map_err(|error| {
-                            Outcome::configuration_error(INVALID_CEL_EXPRESSION, error)
-                        })?
-                }
-                None => found.status.as_ref().is_some_and(|s| {
-                    cond::is_true(&s.conditions, READY)
-                        && s.observed_generation == found.metadata.generation
-                }),
-            };
-            if !ready {
-                return Ok(Some(format!(
-                    "dependency '{namespace}/{}' is not ready",
-                    dependency.name
-                )));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Looks once at the objects an install or upgrade waits on. While they progress (and
-    /// time is left) the reconcile ends here, Progressing; once settled, the release goes on
-    /// through the whole reconcile, which completes it.
-    async fn poll_in_flight(&self, run: &mut Run<HelmRelease>) -> Option<Outcome> {
-        let key = reconcile::object_key(&*run.object);
-        let mut flight = self.waits.lock().ok()?.remove(&key)?;
-        let round =
-            actions::health_round(&flight.applier, &flight.health_checks, &flight.pending).await;
-        match round {
-            actions::Round::Ready => flight.settled = Some(None),
-            actions::Round::Failed(error) => flight.settled = Some(Some(error)),
-            actions::Round::Waiting(waiting_on, _) if Instant::now() >= flight.deadline => {
-                flight.settled = Some(Some(format!(
-                    "timed out waiting for the condition: {waiting_on}"
-                )));
-            }
-            actions::Round::Waiting(waiting_on, still) => {
-                flight.waiting_on = waiting_on;
-                flight.pending = still;
-                let outcome = progressing(&flight);
-                flight.pause = (flight.pause * 2).min(actions::WAIT_POLL_MAX);
-                if let Ok(mut waits) = self.waits.lock() {
-                    waits.insert(key, flight);
-                }
-                return Some(outcome);
-            }
-        }
-        if let Ok(mut waits) = self.waits.lock() {
-            waits.insert(key, flight);
-        }
-        None
-    }
-
-    /// Records the pending revision and ends the reconcile as progressing; the next one (soon)
-    /// looks at the objects again.
-    async fn wait_more(
-        &self,
-        run: &mut Run<HelmRelease>,
-        storage: &Storage,
-        desired: &Desired<'_>,
-        mut flight: InFlight,
-    ) -> Outcome {
-        let action = if flight.upgrading {
-            "upgrade"
-        } else {
-            "install"
-        };
-        let stored = storage
-            .history(&flight.revision.name)
-            .await
-            .unwrap_or_default();
-        let made = outcome::snapshot(
-            &flight.revision,
-            desired.config_digest,
-            desired.oci_digest,
-            Some(action),
-        );
-        outcome::record(&mut run.status.history, made, &stored);
-        let outcome = progressing(&flight);
-        flight.pause = (flight.pause * 2).min(actions::WAIT_POLL_MAX);
-        flight.park();
-        let key = reconcile::object_key(&*run.object);
-        if let Ok(mut waits) = self.waits.lock() {
-            waits.insert(key, flight);
-        }
-        outcome
-    }
-
     /// `driftDetection`: reports (`warn`) or corrects (`enabled`) changes made in the cluster
     /// to the release's objects.
     async fn check_drift(
@@ -796,24 +687,6 @@ impl Reconciler {
             }
         }
         end(run, ending)
-    }
-}
-
-/// Progressing while `flight` waits; looked at again after its pause.
-fn progressing(flight: &InFlight) -> Outcome {
-    let action = if flight.upgrading {
-        "upgrade"
-    } else {
-        "install"
-    };
-    Outcome::Progressing {
-        reason: PROGRESSING,
-        message: format!(
-            "Running '{action}' action for release {}: waiting for {}",
-            outcome::full_name(&flight.revision),
-            flight.waiting_on
-        ),
-        after: flight.pause,
     }
 }
 
