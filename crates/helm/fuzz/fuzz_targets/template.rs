@@ -38,6 +38,7 @@ fuzz_target!(|data: &[u8]| {
         include_crds: true,
         skip_tests: false,
         is_upgrade: false,
+        revision: 1,
         skip_schema_validation: false,
     };
     let Ok(rendered) = render_release(chart, &user, &options) else { return };
