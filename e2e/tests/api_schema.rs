@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use driftless_api::{image, kustomize, notification, source};
+use driftless_api::{helm, image, kustomize, notification, source};
 use kube::api::{Api, DynamicObject, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::Discovery;
@@ -110,6 +110,7 @@ fn through_rust_type(object: &Value) -> Value {
         "Bucket" => via::<source::Bucket>(object),
         "HelmRepository" => via::<source::HelmRepository>(object),
         "HelmChart" => via::<source::HelmChart>(object),
+        "HelmRelease" => via::<helm::HelmRelease>(object),
         "Kustomization" => via::<kustomize::Kustomization>(object),
         "ImageRepository" => via::<image::ImageRepository>(object),
         "ImagePolicy" => via::<image::ImagePolicy>(object),
@@ -177,6 +178,7 @@ async fn valid_examples_of_every_kind_are_stored_field_for_field() {
         "Bucket",
         "GitRepository",
         "HelmChart",
+        "HelmRelease",
         "HelmRepository",
         "ImagePolicy",
         "ImageRepository",
@@ -319,6 +321,7 @@ async fn only_the_versions_flux_2_9_serves_are_served() {
         ("Bucket", "source.toolkit.fluxcd.io/v1"),
         ("GitRepository", "source.toolkit.fluxcd.io/v1"),
         ("HelmChart", "source.toolkit.fluxcd.io/v1"),
+        ("HelmRelease", "helm.toolkit.fluxcd.io/v2"),
         ("HelmRepository", "source.toolkit.fluxcd.io/v1"),
         ("ImagePolicy", "image.toolkit.fluxcd.io/v1"),
         ("ImageRepository", "image.toolkit.fluxcd.io/v1"),
