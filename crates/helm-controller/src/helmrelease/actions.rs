@@ -146,7 +146,8 @@ impl Reconciler {
             release_name: plan.release_name.clone(),
             namespace: plan.namespace.clone(),
             capabilities,
-            include_crds: false,
+            // Apart from the manifests: applied by the CRD policy, never stored.
+            include_crds: true,
             skip_tests: false,
             is_upgrade,
             revision,
