@@ -32,6 +32,78 @@ fn publish(repository: &ChartRepository, version: &str, with_service: bool) {
     repository.publish(&dir).expect("publish");
 }
 
+/// A namespace of the shared control plane, source-controller and helm-controller watching
+/// it, and a HelmRepository `charts` serving `repository`.
+struct Stack {
+    plane: &'static driftless_testenv::ControlPlane,
+    namespace: String,
+    client: kube::Client,
+    source: driftless_testenv::controller::ControllerProcess,
+    helm: driftless_testenv::controller::ControllerProcess,
+    _storage: tempfile::TempDir,
+}
+
+impl Stack {
+    async fn start(prefix: &str, repository: &ChartRepository) -> Stack {
+        let (plane, namespace, client) = support::cluster(prefix).await;
+        let [port] = driftless_testenv::free_ports().expect("port");
+        let storage = tempfile::tempdir().expect("storage");
+        let common = |extra: Vec<String>| {
+            let mut args = vec![
+                "--watch-all-namespaces=false".to_owned(),
+                format!("--runtime-namespace={namespace}"),
+                "--min-retry-delay=200ms".to_owned(),
+                "--max-retry-delay=2s".to_owned(),
+            ];
+            args.extend(extra);
+            args
+        };
+        let source = spawn(
+            plane,
+            "source-controller",
+            common(vec![
+                format!("--storage-path={}", storage.path().display()),
+                format!("--storage-addr=127.0.0.1:{port}"),
+            ]),
+        );
+        let helm = spawn(
+            plane,
+            "helm-controller",
+            common(vec!["--requeue-dependency=1s".into()]),
+        );
+        let helm_repository: HelmRepository = serde_json::from_value(json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+            "metadata": {"name": "charts"},
+            "spec": {"url": repository.url(), "interval": "1m"},
+        }))
+        .expect("HelmRepository");
+        Api::<HelmRepository>::namespaced(client.clone(), &namespace)
+            .create(&PostParams::default(), &helm_repository)
+            .await
+            .expect("create HelmRepository");
+        Stack {
+            plane,
+            namespace,
+            client,
+            source,
+            helm,
+            _storage: storage,
+        }
+    }
+
+    fn kubeconfig(&self) -> String {
+        self.plane.kubeconfig_path().to_string_lossy().into_owned()
+    }
+
+    fn logs(&self) -> String {
+        format!(
+            "source-controller:\n{}\nhelm-controller:\n{}",
+            self.source.log_tail(30),
+            self.helm.log_tail(80)
+        )
+    }
+}
+
 /// `helm <args> --namespace <namespace>` against the test cluster.
 fn helm_cli(kubeconfig: &str, namespace: &str, args: &[&str]) -> String {
     let mut all: Vec<&str> = args.to_vec();
@@ -65,57 +137,14 @@ fn release_object(name: &str, spec: Value) -> HelmRelease {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn releases_upgrade_remediate_take_over_and_uninstall_as_helm_sees_them() {
-    let (plane, namespace, client) = support::cluster("helmrelease").await;
-    let kubeconfig = plane.kubeconfig_path().to_string_lossy().into_owned();
     let repository = ChartRepository::start(None).expect("chart repository");
     publish(&repository, "0.1.0", true);
 
-    let [port] = driftless_testenv::free_ports().expect("port");
-    let storage = tempfile::tempdir().expect("storage");
-    let common = |extra: Vec<String>| {
-        let mut args = vec![
-            "--watch-all-namespaces=false".to_owned(),
-            format!("--runtime-namespace={namespace}"),
-            "--min-retry-delay=200ms".to_owned(),
-            "--max-retry-delay=2s".to_owned(),
-        ];
-        args.extend(extra);
-        args
-    };
-    let source = spawn(
-        plane,
-        "source-controller",
-        common(vec![
-            format!("--storage-path={}", storage.path().display()),
-            format!("--storage-addr=127.0.0.1:{port}"),
-        ]),
-    );
-    let controller = spawn(
-        plane,
-        "helm-controller",
-        common(vec!["--requeue-dependency=1s".into()]),
-    );
-    let logs = || {
-        format!(
-            "source-controller:\n{}\nhelm-controller:\n{}",
-            source.log_tail(30),
-            controller.log_tail(80)
-        )
-    };
-
-    let helm_repository = json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
-        "metadata": {"name": "charts"},
-        "spec": {"url": repository.url(), "interval": "1m"},
-    });
+    let stack = Stack::start("helmrelease", &repository).await;
+    let (namespace, client) = (stack.namespace.clone(), stack.client.clone());
+    let kubeconfig = stack.kubeconfig();
+    let logs = || stack.logs();
     let chart_repositories: Api<HelmRepository> = Api::namespaced(client.clone(), &namespace);
-    chart_repositories
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(helm_repository).unwrap(),
-        )
-        .await
-        .expect("HelmRepository");
 
     let releases: Api<HelmRelease> = Api::namespaced(client.clone(), &namespace);
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
@@ -403,8 +432,6 @@ async fn finish_pod(pods: &Api<Pod>, name: &str, phase: &str, logs: &dyn Fn() ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hooks_run_in_order_and_tests_gate_readiness() {
-    let (plane, namespace, client) = support::cluster("helmhooks").await;
-    let kubeconfig = plane.kubeconfig_path().to_string_lossy().into_owned();
     let repository = ChartRepository::start(None).expect("chart repository");
     let chart_yaml = CHART_YAML.replace("VERSION", "1.0.0");
     let files = [
@@ -417,43 +444,10 @@ async fn hooks_run_in_order_and_tests_gate_readiness() {
     ];
     let dir = repository.write_chart("web", &files).expect("chart");
     repository.publish(&dir).expect("publish");
-    let [port] = driftless_testenv::free_ports().expect("port");
-    let storage = tempfile::tempdir().expect("storage");
-    let common = |extra: Vec<String>| {
-        let mut args = vec![
-            "--watch-all-namespaces=false".to_owned(),
-            format!("--runtime-namespace={namespace}"),
-            "--min-retry-delay=200ms".to_owned(),
-            "--max-retry-delay=2s".to_owned(),
-        ];
-        args.extend(extra);
-        args
-    };
-    let source = spawn(
-        plane,
-        "source-controller",
-        common(vec![
-            format!("--storage-path={}", storage.path().display()),
-            format!("--storage-addr=127.0.0.1:{port}"),
-        ]),
-    );
-    let controller = spawn(plane, "helm-controller", common(vec![]));
-    let logs = || {
-        format!(
-            "source-controller:\n{}\nhelm-controller:\n{}",
-            source.log_tail(20),
-            controller.log_tail(60)
-        )
-    };
-    let helm_repository: HelmRepository = serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
-        "metadata": {"name": "charts"}, "spec": {"url": repository.url(), "interval": "1m"},
-    }))
-    .unwrap();
-    Api::<HelmRepository>::namespaced(client.clone(), &namespace)
-        .create(&PostParams::default(), &helm_repository)
-        .await
-        .expect("HelmRepository");
+    let stack = Stack::start("helmhooks", &repository).await;
+    let (namespace, client) = (stack.namespace.clone(), stack.client.clone());
+    let kubeconfig = stack.kubeconfig();
+    let logs = || stack.logs();
     let releases: Api<HelmRelease> = Api::namespaced(client.clone(), &namespace);
     let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
@@ -580,45 +574,11 @@ async fn hooks_run_in_order_and_tests_gate_readiness() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_is_corrected_and_post_renderers_apply() {
-    let (plane, namespace, client) = support::cluster("helmdrift").await;
     let repository = ChartRepository::start(None).expect("chart repository");
     publish(&repository, "0.1.0", true);
-    let [port] = driftless_testenv::free_ports().expect("port");
-    let storage = tempfile::tempdir().expect("storage");
-    let common = |extra: Vec<String>| {
-        let mut args = vec![
-            "--watch-all-namespaces=false".to_owned(),
-            format!("--runtime-namespace={namespace}"),
-            "--min-retry-delay=200ms".to_owned(),
-        ];
-        args.extend(extra);
-        args
-    };
-    let source = spawn(
-        plane,
-        "source-controller",
-        common(vec![
-            format!("--storage-path={}", storage.path().display()),
-            format!("--storage-addr=127.0.0.1:{port}"),
-        ]),
-    );
-    let controller = spawn(plane, "helm-controller", common(vec![]));
-    let logs = || {
-        format!(
-            "source-controller:\n{}\nhelm-controller:\n{}",
-            source.log_tail(20),
-            controller.log_tail(60)
-        )
-    };
-    let helm_repository: HelmRepository = serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
-        "metadata": {"name": "charts"}, "spec": {"url": repository.url(), "interval": "1m"},
-    }))
-    .unwrap();
-    Api::<HelmRepository>::namespaced(client.clone(), &namespace)
-        .create(&PostParams::default(), &helm_repository)
-        .await
-        .expect("HelmRepository");
+    let stack = Stack::start("helmdrift", &repository).await;
+    let (namespace, client) = (stack.namespace.clone(), stack.client.clone());
+    let logs = || stack.logs();
     let releases: Api<HelmRelease> = Api::namespaced(client.clone(), &namespace);
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
     let services: Api<Service> = Api::namespaced(client.clone(), &namespace);
@@ -794,46 +754,11 @@ async fn drift_is_corrected_and_post_renderers_apply() {
 async fn releases_act_as_their_service_account() {
     use k8s_openapi::api::core::v1::ServiceAccount;
     use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-    let (plane, namespace, client) = support::cluster("helmsa").await;
     let repository = ChartRepository::start(None).expect("chart repository");
     publish(&repository, "0.1.0", false);
-    let [port] = driftless_testenv::free_ports().expect("port");
-    let storage = tempfile::tempdir().expect("storage");
-    let common = |extra: Vec<String>| {
-        let mut args = vec![
-            "--watch-all-namespaces=false".to_owned(),
-            format!("--runtime-namespace={namespace}"),
-            "--min-retry-delay=200ms".to_owned(),
-            "--max-retry-delay=1s".to_owned(),
-        ];
-        args.extend(extra);
-        args
-    };
-    let source = spawn(
-        plane,
-        "source-controller",
-        common(vec![
-            format!("--storage-path={}", storage.path().display()),
-            format!("--storage-addr=127.0.0.1:{port}"),
-        ]),
-    );
-    let controller = spawn(plane, "helm-controller", common(vec![]));
-    let logs = || {
-        format!(
-            "source-controller:\n{}\nhelm-controller:\n{}",
-            source.log_tail(20),
-            controller.log_tail(60)
-        )
-    };
-    let helm_repository: HelmRepository = serde_json::from_value(json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
-        "metadata": {"name": "charts"}, "spec": {"url": repository.url(), "interval": "1m"},
-    }))
-    .unwrap();
-    Api::<HelmRepository>::namespaced(client.clone(), &namespace)
-        .create(&PostParams::default(), &helm_repository)
-        .await
-        .expect("HelmRepository");
+    let stack = Stack::start("helmsa", &repository).await;
+    let (namespace, client) = (stack.namespace.clone(), stack.client.clone());
+    let logs = || stack.logs();
     let account: ServiceAccount =
         serde_json::from_value(json!({"metadata": {"name": "tenant"}})).unwrap();
     Api::<ServiceAccount>::namespaced(client.clone(), &namespace)
