@@ -6,26 +6,18 @@ use std::time::Duration;
 use clap::Parser;
 use driftless_artifact::Limits;
 use driftless_runtime::artifact::ArtifactFetcher;
-use driftless_runtime::clients::KubeconfigPolicy;
-use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager};
+use driftless_runtime::clients::ClientArgs;
+use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager, flags};
 use helm_controller::helmrelease::{Reconciler, Settings};
 
 #[derive(Parser, Debug)]
 #[command(version, about, args_override_self = true)]
 struct Args {
     /// How soon to look again at a HelmRelease whose chart source or dependency is not ready.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = flags::duration)]
     requeue_dependency: Duration,
-    /// Service account impersonated for HelmReleases without `spec.serviceAccountName`
-    /// (none: the controller's own).
-    #[arg(long, default_value = "")]
-    default_service_account: String,
-    /// Let kubeconfigs of remote clusters (`spec.kubeConfig`) run exec credential plugins.
-    #[arg(long)]
-    insecure_kubeconfig_exec: bool,
-    /// Let kubeconfigs of remote clusters skip TLS verification.
-    #[arg(long)]
-    insecure_kubeconfig_tls: bool,
+    #[command(flatten)]
+    clients: ClientArgs,
     /// Memory for unpacked chart artifacts shared by the releases of the same chart.
     #[arg(long, default_value_t = 128 << 20)]
     artifact_cache_bytes: u64,
@@ -33,10 +25,6 @@ struct Args {
     events: EventForwardingArgs,
     #[command(flatten)]
     common: CommonArgs,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    driftless_api::meta::parse_duration(text).map_err(|e| e.to_string())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,12 +44,8 @@ async fn run() -> anyhow::Result<()> {
     let settings = Settings {
         requeue_dependency: args.requeue_dependency,
         no_cross_namespace_refs,
-        default_service_account: Some(args.default_service_account.clone())
-            .filter(|s| !s.is_empty()),
-        kubeconfig_policy: KubeconfigPolicy {
-            allow_exec: args.insecure_kubeconfig_exec,
-            allow_insecure_tls: args.insecure_kubeconfig_tls,
-        },
+        default_service_account: args.clients.default_service_account(),
+        kubeconfig_policy: args.clients.policy(),
     };
     manager
         .run(move |ctx| async move {

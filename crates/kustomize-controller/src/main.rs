@@ -5,30 +5,22 @@ use std::time::Duration;
 use clap::Parser;
 use driftless_artifact::Limits;
 use driftless_runtime::artifact::ArtifactFetcher;
-use driftless_runtime::clients::KubeconfigPolicy;
-use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager};
+use driftless_runtime::clients::ClientArgs;
+use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager, flags};
 use kustomize_controller::kustomization::{Reconciler, Settings};
 
 #[derive(Parser, Debug)]
 #[command(version, about, args_override_self = true)]
 struct Args {
     /// How soon to look again at a Kustomization whose source has no artifact yet.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = flags::duration)]
     requeue_dependency: Duration,
-    /// Service account impersonated for Kustomizations without `spec.serviceAccountName`
-    /// (none: the controller's own).
-    #[arg(long, default_value = "")]
-    default_service_account: String,
+    #[command(flatten)]
+    clients: ClientArgs,
     /// Secret (in the controller's namespace, `--runtime-namespace`) whose `*.agekey` entries
     /// decrypt Kustomizations that set `spec.decryption` without a `secretRef`.
     #[arg(long, default_value = "")]
     sops_age_secret: String,
-    /// Let kubeconfigs of remote clusters (`spec.kubeConfig`) run exec credential plugins.
-    #[arg(long)]
-    insecure_kubeconfig_exec: bool,
-    /// Let kubeconfigs of remote clusters skip TLS verification.
-    #[arg(long)]
-    insecure_kubeconfig_tls: bool,
     /// A field manager whose changes to applied objects are reverted, like `kubectl`'s
     /// (repeatable or comma-separated).
     #[arg(long = "override-manager", value_delimiter = ',')]
@@ -40,10 +32,6 @@ struct Args {
     events: EventForwardingArgs,
     #[command(flatten)]
     common: CommonArgs,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    driftless_api::meta::parse_duration(text).map_err(|e| e.to_string())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -69,16 +57,12 @@ async fn run() -> anyhow::Result<()> {
         .build()?;
     let fetcher = ArtifactFetcher::new(http, Limits::default(), args.artifact_cache_bytes);
     let settings = Settings {
-        default_service_account: Some(args.default_service_account.clone())
-            .filter(|s| !s.is_empty()),
+        default_service_account: args.clients.default_service_account(),
         strict_substitution,
         requeue_dependency: args.requeue_dependency,
         no_cross_namespace_refs,
         sops_age_secret: Some(args.sops_age_secret.clone()).filter(|s| !s.is_empty()),
-        kubeconfig_policy: KubeconfigPolicy {
-            allow_exec: args.insecure_kubeconfig_exec,
-            allow_insecure_tls: args.insecure_kubeconfig_tls,
-        },
+        kubeconfig_policy: args.clients.policy(),
         override_managers: args.override_managers,
     };
     manager

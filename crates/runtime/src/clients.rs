@@ -26,6 +26,35 @@ pub struct Target<'a> {
 /// Clients kept for impersonated users and remote clusters.
 const CACHED_CLIENTS: usize = 1024;
 
+/// The flags of the controllers that apply (Flux's names): whom to impersonate by default,
+/// and what kubeconfigs of remote clusters may use.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct ClientArgs {
+    /// Service account impersonated for objects without `spec.serviceAccountName` (none: the
+    /// controller's own).
+    #[arg(long, default_value = "")]
+    pub default_service_account: String,
+    /// Let kubeconfigs of remote clusters (`spec.kubeConfig`) run exec credential plugins.
+    #[arg(long)]
+    pub insecure_kubeconfig_exec: bool,
+    /// Let kubeconfigs of remote clusters skip TLS verification.
+    #[arg(long)]
+    pub insecure_kubeconfig_tls: bool,
+}
+
+impl ClientArgs {
+    pub fn default_service_account(&self) -> Option<String> {
+        Some(self.default_service_account.clone()).filter(|s| !s.is_empty())
+    }
+
+    pub fn policy(&self) -> KubeconfigPolicy {
+        KubeconfigPolicy {
+            allow_exec: self.insecure_kubeconfig_exec,
+            allow_insecure_tls: self.insecure_kubeconfig_tls,
+        }
+    }
+}
+
 /// What a remote kubeconfig may use: Flux's `--insecure-kubeconfig-exec` and
 /// `--insecure-kubeconfig-tls`.
 #[derive(Clone, Copy, Debug, Default)]
