@@ -166,16 +166,28 @@ fn merge_metadata(object: &mut Value, field: &str, entries: BTreeMap<String, Str
     }
 }
 
-/// The objects as the release's manifest stores them (`---\n# Source: …`).
+/// The objects as the release's manifest stores them (`---\n# Source: …`), in the format
+/// of [`driftless_helm::release::manifest_text`].
 pub fn manifest_text(rendered: &[Rendered]) -> String {
-    let mut text = String::new();
-    for object in rendered {
-        text.push_str("---\n# Source: ");
-        text.push_str(&object.path);
-        text.push('\n');
-        text.push_str(&driftless_helm::yaml::to_yaml(&object.object));
-    }
-    text
+    let field = |object: &Value, pointer: &str| {
+        object
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let manifests: Vec<Manifest> = rendered
+        .iter()
+        .map(|r| Manifest {
+            path: r.path.clone(),
+            content: driftless_helm::yaml::to_yaml(&r.object)
+                .trim_end()
+                .to_owned(),
+            kind: field(&r.object, "/kind"),
+            name: field(&r.object, "/metadata/name"),
+        })
+        .collect();
+    driftless_helm::release::manifest_text(&manifests)
 }
 
 /// The objects of a stored manifest (unreadable documents are left out).
