@@ -158,26 +158,14 @@ async fn the_flux_kustomize_helm_example_layout_reconciles_and_uninstalls() {
     let infra_ns = format!("cert-manager-{id}");
     let apps_ns = format!("podinfo-{id}");
     for name in ["flux-system", "infra-controllers", "apps"] {
-        wait_for(
-            &format!("Kustomization {name} Ready"),
-            async || (ready(&kustomizations.get(name).await.ok()?)?.0 == "True").then_some(()),
-            &logs,
-        )
-        .await;
+        let what = format!("Kustomization {name} Ready");
+        wait_kustomization_ready(&kustomizations, name, &what, &logs).await;
     }
     for (namespace, name) in [(&infra_ns, "cert-manager"), (&apps_ns, "podinfo")] {
         let releases: Api<HelmRelease> = Api::namespaced(client.clone(), namespace);
         wait_for(
             &format!("HelmRelease {namespace}/{name} Ready"),
-            async || {
-                let release = releases.get(name).await.ok()?;
-                let ready = release
-                    .status?
-                    .conditions
-                    .into_iter()
-                    .find(|c| c.type_ == "Ready")?;
-                (ready.status == "True").then_some(())
-            },
+            async || (ready(&releases.get(name).await.ok()?)?.0 == "True").then_some(()),
             &logs,
         )
         .await;

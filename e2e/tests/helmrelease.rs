@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use support::{spawn, wait_for};
+use support::{ready, spawn, wait_for};
 
 const CHART_YAML: &str = "apiVersion: v2\nname: web\nversion: VERSION\nappVersion: \"1.0\"\n";
 const CONFIGMAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\ndata:\n  greeting: {{ .Values.greeting | quote }}\n  chart: {{ .Chart.Version | quote }}\n";
@@ -115,16 +115,6 @@ fn helm_json(kubeconfig: &str, namespace: &str, args: &[&str]) -> Value {
     let mut all = args.to_vec();
     all.extend(["--output", "json"]);
     serde_json::from_str(&helm_cli(kubeconfig, namespace, &all)).expect("helm JSON")
-}
-
-fn ready(release: &HelmRelease) -> Option<(String, String, String)> {
-    let status = release.status.as_ref()?;
-    let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;
-    Some((
-        ready.status.clone(),
-        ready.reason.clone(),
-        ready.message.clone(),
-    ))
 }
 
 fn release_object(name: &str, spec: Value) -> HelmRelease {

@@ -197,9 +197,9 @@ pub async fn wait_kustomization_ready(
     .await;
 }
 
-pub fn ready(kustomization: &Kustomization) -> Option<(String, String, String)> {
-    let status = kustomization.status.as_ref()?;
-    let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;
+/// The Ready condition of any Toolkit object: status, reason and message.
+pub fn ready(object: &impl driftless_api::meta::Reconcilable) -> Option<(String, String, String)> {
+    let ready = object.conditions().iter().find(|c| c.type_ == "Ready")?;
     Some((
         ready.status.clone(),
         ready.reason.clone(),
