@@ -11,10 +11,11 @@ use driftless_api::helm::HelmRelease;
 use driftless_api::source::HelmRepository;
 use driftless_testenv::charts::ChartRepository;
 use driftless_testenv::{ControlPlane, Options};
-use futures::StreamExt;
 use kube::api::{Api, PostParams};
 
-use crate::bench::{cpu_seconds, peak_rss_kib, start_controller, status_kib, wait_all_ready};
+use crate::bench::{
+    cpu_seconds, create_all, peak_rss_kib, start_controller, status_kib, wait_all_ready,
+};
 
 /// Flux's published MTTP results for helm-controller (Flux v2.6, a 16-core runner): objects,
 /// seconds until all Ready, peak memory in MiB.
@@ -35,8 +36,7 @@ pub struct HelmReleasesOptions {
 
 /// The podinfo chart of the shared Helm corpus.
 fn podinfo_chart() -> anyhow::Result<std::path::PathBuf> {
-    let chart =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/helm/charts/podinfo");
+    let chart = crate::bench_helm::corpus_dir().join("charts/podinfo");
     if !chart.join("Chart.yaml").is_file() {
         bail!(
             "{} not found: the Helm corpus lives in ../shared beside the checkout",
@@ -106,17 +106,7 @@ pub async fn run(
         })
         .collect::<Result<_, _>>()?;
     let started = Instant::now();
-    let results: Vec<kube::Result<HelmRelease>> = futures::stream::iter(&objects)
-        .map(|object| {
-            let releases = releases.clone();
-            async move { releases.create(&PostParams::default(), object).await }
-        })
-        .buffer_unordered(32)
-        .collect()
-        .await;
-    for result in results {
-        result.context("creating HelmReleases")?;
-    }
+    create_all(&releases, &objects, "HelmReleases").await?;
     let created = started.elapsed();
     let mut anon_peak = (0u64, 0u64);
     let outcome = wait_all_ready(&releases, options.count, started + options.timeout, || {
@@ -260,17 +250,7 @@ async fn rollout_floor(
         })
         .collect::<Result<_, _>>()?;
     let started = Instant::now();
-    let results: Vec<kube::Result<Deployment>> = futures::stream::iter(&objects)
-        .map(|object| {
-            let deployments = deployments.clone();
-            async move { deployments.create(&PostParams::default(), object).await }
-        })
-        .buffer_unordered(32)
-        .collect()
-        .await;
-    for result in results {
-        result.context("creating Deployments")?;
-    }
+    create_all(&deployments, &objects, "Deployments").await?;
     let deadline = started + Duration::from_secs(900);
     loop {
         let list = deployments.list(&Default::default()).await?;
