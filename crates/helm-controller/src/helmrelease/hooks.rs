@@ -15,6 +15,7 @@ use driftless_runtime::inventory::ObjectId;
 use serde_json::Value;
 
 use super::Reconciler;
+use super::actions::now_text;
 use crate::FIELD_MANAGER;
 
 pub const BEFORE_HOOK_CREATION: &str = "before-hook-creation";
@@ -72,10 +73,6 @@ pub fn ordered(hooks: &[Hook], event: &str) -> Vec<usize> {
         (hooks[a].weight, &hooks[a].name).cmp(&(hooks[b].weight, &hooks[b].name))
     });
     selected
-}
-
-fn now_text() -> String {
-    jiff::Timestamp::now().to_string()
 }
 
 impl Reconciler {
