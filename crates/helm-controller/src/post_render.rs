@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use driftless_api::helm::{KustomizePostRenderer, NAME_LABEL, NAMESPACE_LABEL, PostRenderer};
 use driftless_api::kustomize::CommonMetadata;
 use driftless_helm::manifests::Manifest;
-use serde_json::{Map, Value};
+use driftless_runtime::apply::set_metadata;
+use serde_json::Value;
 
 /// Helm's ownership label and annotations (`pkg/action/validate.go`).
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
@@ -70,8 +71,8 @@ pub fn post_render(
         }
         labels.insert(NAME_LABEL.to_owned(), owner_name.to_owned());
         labels.insert(NAMESPACE_LABEL.to_owned(), owner_namespace.to_owned());
-        merge_metadata(object, "labels", labels);
-        merge_metadata(object, "annotations", annotations);
+        set_metadata(object, "labels", labels);
+        set_metadata(object, "annotations", annotations);
     }
     Ok(rendered)
 }
@@ -139,33 +140,6 @@ fn kustomized(
         .collect())
 }
 
-/// Sets `entries` in `metadata.<field>`, over what the object has.
-fn merge_metadata(object: &mut Value, field: &str, entries: BTreeMap<String, String>) {
-    if entries.is_empty() {
-        return;
-    }
-    let Some(root) = object.as_object_mut() else {
-        return;
-    };
-    let metadata = root
-        .entry("metadata")
-        .or_insert_with(|| Value::Object(Map::new()));
-    let Some(metadata) = metadata.as_object_mut() else {
-        return;
-    };
-    let map = metadata
-        .entry(field)
-        .or_insert_with(|| Value::Object(Map::new()));
-    if !map.is_object() {
-        *map = Value::Object(Map::new());
-    }
-    if let Some(map) = map.as_object_mut() {
-        for (key, value) in entries {
-            map.insert(key, Value::String(value));
-        }
-    }
-}
-
 /// The objects as the release's manifest stores them (`---\n# Source: …`), in the format
 /// of [`driftless_helm::release::manifest_text`].
 pub fn manifest_text(rendered: &[Rendered]) -> String {
@@ -206,12 +180,12 @@ pub fn manifest_objects(manifest: &str) -> Vec<Value> {
 /// `object` with Helm's ownership metadata for release `name` in `namespace`, as applied.
 pub fn owned(object: &Value, name: &str, namespace: &str) -> Value {
     let mut object = object.clone();
-    merge_metadata(
+    set_metadata(
         &mut object,
         "labels",
         BTreeMap::from([(MANAGED_BY_LABEL.to_owned(), "Helm".to_owned())]),
     );
-    merge_metadata(
+    set_metadata(
         &mut object,
         "annotations",
         BTreeMap::from([

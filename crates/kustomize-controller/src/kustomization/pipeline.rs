@@ -10,7 +10,6 @@ use driftless_api::meta::Artifact;
 use driftless_runtime::go_duration;
 use driftless_runtime::reconcile::Outcome;
 use kube::ResourceExt;
-use serde_json::Value;
 use std::sync::Arc;
 
 use super::health_wait::HealthOutcome;
@@ -19,7 +18,7 @@ use super::{NAME_LABEL, NAMESPACE_LABEL, Reconciler};
 use crate::build::{build_objects, tree_fs};
 use crate::history;
 use crate::substitute;
-use driftless_runtime::apply::{Applier, ApplyOptions, Change, object_id};
+use driftless_runtime::apply::{Applier, ApplyOptions, Change, object_id, set_metadata};
 use driftless_runtime::health_exprs::CustomHealthChecks;
 use driftless_runtime::inventory::{self, ObjectId};
 
@@ -104,14 +103,10 @@ impl Reconciler {
         *built_digest = Some(history::digest(&objects));
         let owner = Self::owner_labels(object);
         for object_value in &mut objects {
-            set_labels(object_value, &owner);
+            set_metadata(object_value, "labels", owner.iter().cloned());
             if let Some(common) = &object.spec.common_metadata {
-                for (k, v) in &common.labels {
-                    set_labels(object_value, &[(k.clone(), v.clone())]);
-                }
-                for (k, v) in &common.annotations {
-                    set_annotation(object_value, k, v);
-                }
+                set_metadata(object_value, "labels", common.labels.clone());
+                set_metadata(object_value, "annotations", common.annotations.clone());
             }
         }
         crate::decrypt::refuse_encrypted_secrets(&objects)
@@ -161,34 +156,5 @@ impl Reconciler {
             )
             .await?;
         Ok((changes, health))
-    }
-}
-
-fn set_labels(object: &mut Value, labels: &[(String, String)]) {
-    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
-        return;
-    };
-    let entry = metadata
-        .entry("labels")
-        .or_insert_with(|| Value::Object(Default::default()));
-    if !entry.is_object() {
-        *entry = Value::Object(Default::default());
-    }
-    if let Some(map) = entry.as_object_mut() {
-        for (k, v) in labels {
-            map.insert(k.clone(), Value::String(v.clone()));
-        }
-    }
-}
-
-fn set_annotation(object: &mut Value, key: &str, value: &str) {
-    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
-        return;
-    };
-    let entry = metadata
-        .entry("annotations")
-        .or_insert_with(|| Value::Object(Default::default()));
-    if let Some(map) = entry.as_object_mut() {
-        map.insert(key.to_owned(), Value::String(value.to_owned()));
     }
 }

@@ -230,6 +230,42 @@ pub struct Applier {
     kinds: RwLock<HashMap<(String, String, String), Kind>>,
 }
 
+/// Sets `entries` in the object's `metadata.<field>` (`labels`, `annotations`), over what it
+/// has: how the appliers stamp their owner labels and `commonMetadata`.
+pub fn set_metadata<K, V>(
+    object: &mut Value,
+    field: &str,
+    entries: impl IntoIterator<Item = (K, V)>,
+) where
+    K: Into<String>,
+    V: Into<String>,
+{
+    let mut entries = entries.into_iter().peekable();
+    if entries.peek().is_none() {
+        return;
+    }
+    let Some(root) = object.as_object_mut() else {
+        return;
+    };
+    let metadata = root
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Default::default()));
+    let Some(metadata) = metadata.as_object_mut() else {
+        return;
+    };
+    let map = metadata
+        .entry(field)
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !map.is_object() {
+        *map = Value::Object(Default::default());
+    }
+    if let Some(map) = map.as_object_mut() {
+        for (key, value) in entries {
+            map.insert(key.into(), Value::String(value.into()));
+        }
+    }
+}
+
 /// A kind discovery could not find, named as the API server's clients name it: the group
 /// version is not served (404) or does not list the kind. Other errors keep their message.
 fn unknown_kind(id: &ObjectId, error: &kube::Error, served: &[String]) -> ApplyError {
@@ -809,6 +845,19 @@ impl Applier {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn metadata_entries_are_set_over_what_the_object_has() {
+        let mut object =
+            json!({"metadata": {"name": "a", "labels": {"x": "1", "y": "2"}, "annotations": null}});
+        set_metadata(&mut object, "labels", [("y", "3"), ("z", "4")]);
+        set_metadata(&mut object, "annotations", [("note", "n")]);
+        set_metadata(&mut object, "annotations", Vec::<(String, String)>::new());
+        assert_eq!(
+            object["metadata"],
+            json!({"name": "a", "labels": {"x": "1", "y": "3", "z": "4"}, "annotations": {"note": "n"}})
+        );
+    }
 
     #[test]
     fn changed_fields_name_the_drift() {
