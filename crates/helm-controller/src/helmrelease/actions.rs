@@ -482,7 +482,7 @@ impl Reconciler {
         previous: Option<&Release>,
     ) -> Result<Vec<ObjectId>, (Vec<ObjectId>, String)> {
         let all: Vec<Rendered> = crds.iter().chain(objects).cloned().collect();
-        let prepared = match self.prepare(&all, plan).await {
+        let prepared = match self.prepare_objects(&all, plan).await {
             Ok(prepared) => prepared,
             Err(error) => return Err((Vec::new(), error)),
         };
@@ -507,7 +507,11 @@ impl Reconciler {
 
     /// The objects as applied: Helm's ownership metadata, and the release namespace on
     /// namespaced objects that name none.
-    async fn prepare(&self, objects: &[Rendered], plan: &Plan) -> Result<Vec<Value>, String> {
+    async fn prepare_objects(
+        &self,
+        objects: &[Rendered],
+        plan: &Plan,
+    ) -> Result<Vec<Value>, String> {
         let mut prepared = Vec::with_capacity(objects.len());
         for rendered in objects {
             let mut object =
@@ -548,7 +552,7 @@ impl Reconciler {
                 object,
             })
             .collect();
-        let prepared = self.prepare(&rendered, plan).await?;
+        let prepared = self.prepare_objects(&rendered, plan).await?;
         let rules = object
             .spec
             .drift_detection
