@@ -829,3 +829,115 @@ async fn releases_act_as_their_service_account() {
         "{managers:?}"
     );
 }
+
+const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}{{ .Values.suffix }}\nspec:\n  replicas: {{ .Values.replicas }}\n  selector:\n    matchLabels:\n      app: {{ .Release.Name }}{{ .Values.suffix }}\n  template:\n    metadata:\n      labels:\n        app: {{ .Release.Name }}{{ .Values.suffix }}\n    spec:\n      containers:\n        - name: web\n          image: registry.invalid/web:1\n";
+const COLORED: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\ndata:\n  greeting: {{ .Values.greeting | quote }}\n  color: {{ .Values.color | default \"none\" | quote }}\n";
+const EXTRA: &str = "{{- if .Values.extra }}\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-extra\ndata: {}\n---\n{{- include \"extra-deployment\" . }}\n{{- end }}\n";
+const HELPERS: &str = "{{- define \"extra-deployment\" }}\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}-extra\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: {{ .Release.Name }}-extra\n  template:\n    metadata:\n      labels:\n        app: {{ .Release.Name }}-extra\n    spec:\n      containers:\n        - name: extra\n          image: registry.invalid/extra:1\n{{- end }}\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preserved_values_cleanup_on_fail_and_uninstall_waits_for_deletion() {
+    let repository = ChartRepository::start(None).expect("chart repository");
+    let chart_yaml = CHART_YAML.replace("VERSION", "0.1.0");
+    let dir = repository
+        .write_chart(
+            "web",
+            &[
+                ("Chart.yaml", chart_yaml.as_str()),
+                (
+                    "values.yaml",
+                    "greeting: hi\nextra: false\nreplicas: 0\nsuffix: \"\"\n",
+                ),
+                ("templates/configmap.yaml", COLORED),
+                ("templates/deployment.yaml", DEPLOYMENT),
+                ("templates/extra.yaml", EXTRA),
+                ("templates/_helpers.tpl", HELPERS),
+            ],
+        )
+        .expect("chart");
+    repository.publish(&dir).expect("publish");
+    let stack = Stack::start("hr-preserve", &repository).await;
+    let (client, namespace) = (stack.client.clone(), stack.namespace.clone());
+    let kubeconfig = stack.kubeconfig();
+    let logs = || stack.logs();
+    let releases: Api<HelmRelease> = Api::namespaced(client.clone(), &namespace);
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), &namespace);
+    let spec = json!({
+        "interval": "10m",
+        "timeout": "4s",
+        "chart": {"spec": {"chart": "web", "version": "0.1.0", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}},
+        "values": {"greeting": "hello", "color": "blue"},
+        "upgrade": {"preserveValues": true, "cleanupOnFail": true},
+        "uninstall": {"deletionPropagation": "foreground"},
+    });
+    releases
+        .create(&PostParams::default(), &release_object("web", spec))
+        .await
+        .unwrap();
+    let version = |wanted: i64| {
+        let releases = releases.clone();
+        async move {
+            let release = releases.get("web").await.ok()?;
+            let latest = release.status.as_ref()?.history.first()?.clone();
+            (latest.version == wanted && latest.status != "pending-upgrade").then_some(release)
+        }
+    };
+    wait_for("web installed", async || version(1).await, &logs).await;
+
+    // `preserveValues`: a key dropped from the spec keeps the current release's value.
+    let patch = json!({"spec": {"values": {"greeting": "world", "color": null}}});
+    releases
+        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    wait_for("web upgraded", async || version(2).await, &logs).await;
+    let data = config_maps.get("web-config").await.unwrap().data.unwrap();
+    assert_eq!(
+        (data["greeting"].as_str(), data["color"].as_str()),
+        ("world", "blue")
+    );
+    let values = helm_json(&kubeconfig, &namespace, &["get", "values", "web"]);
+    assert_eq!(values, json!({"greeting": "world", "color": "blue"}));
+
+    // `cleanupOnFail`: an upgrade whose new Deployment never becomes ready (there is no node)
+    // fails, and what it created goes; what the release had stays.
+    let patch = json!({"spec": {"values": {"extra": true}}});
+    releases
+        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let failed = wait_for(
+        "web upgrade failed",
+        async || {
+            let release = releases.get("web").await.ok()?;
+            let (status, reason, message) = ready(&release)?;
+            (status == "False" && reason == "UpgradeFailed").then_some(message)
+        },
+        &logs,
+    )
+    .await;
+    assert!(failed.contains("timed out waiting"), "{failed}");
+    assert!(config_maps.get_opt("web-extra").await.unwrap().is_none());
+    assert!(deployments.get_opt("web-extra").await.unwrap().is_none());
+    assert!(config_maps.get_opt("web-config").await.unwrap().is_some());
+    let history = helm_json(&kubeconfig, &namespace, &["history", "web"]);
+    assert_eq!(history[2]["status"], "failed", "{history}");
+
+    // Uninstall with foreground propagation waits until the objects are gone: the
+    // Deployment (held by its ReplicaSet until the garbage collector is done) is gone once
+    // the HelmRelease is.
+    releases
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for(
+        "web uninstalled",
+        async || releases.get_opt("web").await.ok()?.is_none().then_some(()),
+        &logs,
+    )
+    .await;
+    assert!(deployments.get_opt("web").await.unwrap().is_none());
+    assert!(config_maps.get_opt("web-config").await.unwrap().is_none());
+}

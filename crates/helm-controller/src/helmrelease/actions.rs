@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use driftless_api::helm::HelmRelease;
-use driftless_helm::Chart;
 use driftless_helm::release::{self, Hook, Release, StoredChart, status};
 use driftless_helm::template::{Rendered as RenderedRelease, TemplateOptions, render_release};
+use driftless_helm::{Chart, coalesce};
 use driftless_runtime::apply::{Action as Applied, Applier, ApplyOptions, Change, object_id};
 use driftless_runtime::health::{self, Health};
 use driftless_runtime::health_exprs::CustomHealthChecks;
@@ -103,6 +103,9 @@ pub(super) struct InFlight {
     pub hooks_disabled: bool,
     /// Everything applied, and what of it is not ready yet.
     pub applied: Vec<ObjectId>,
+    /// What this action created (deleted again by `upgrade.cleanupOnFail` when it fails).
+    pub created: Vec<ObjectId>,
+    pub cleanup_on_fail: bool,
     pub pending: Vec<ObjectId>,
     /// What the first pending object is waiting for.
     pub waiting_on: String,
@@ -132,6 +135,7 @@ impl Reconciler {
     async fn render(
         &self,
         plan: &Plan,
+        (chart, values): (Chart, Map<String, Value>),
         revision: i64,
         is_upgrade: bool,
         skip_schema: bool,
@@ -153,8 +157,6 @@ impl Reconciler {
             revision,
             skip_schema_validation: skip_schema,
         };
-        let chart = plan.chart.clone();
-        let values = plan.values.clone();
         tokio::task::spawn_blocking(move || render_release(chart, &values, &options))
             .await
             .map_err(|e| format!("render task failed: {e}"))?
@@ -194,7 +196,17 @@ impl Reconciler {
             (install.disable_schema_validation, false, crds)
         };
         let version = latest.map_or(1, |r| r.version + 1);
-        let rendered = match self.render(plan, version, upgrading, skip_schema).await {
+        let preserve = upgrading && spec.upgrade.as_ref().is_some_and(|u| u.preserve_values);
+        let (chart, values) = match latest.filter(|_| preserve) {
+            Some(current) => preserved_values(&plan.chart, &plan.values, current),
+            None => (plan.chart.clone(), plan.values.clone()),
+        };
+        let stored_chart = StoredChart::from_chart(&chart, &chart.default_values());
+        let inputs = (chart, values.clone());
+        let rendered = match self
+            .render(plan, inputs, version, upgrading, skip_schema)
+            .await
+        {
             Ok(rendered) => rendered,
             Err(error) => return Ended::failed_before_storing(error),
         };
@@ -253,11 +265,8 @@ impl Reconciler {
             name: plan.release_name.clone(),
             namespace: plan.namespace.clone(),
             version,
-            chart: Some(StoredChart::from_chart(
-                &plan.chart,
-                &plan.chart.default_values(),
-            )),
-            config: plan.values.clone(),
+            chart: Some(stored_chart),
+            config: values,
             manifest: post_render::manifest_text(&objects),
             hooks: rendered.hooks.iter().map(Hook::from_rendered).collect(),
             ..Release::default()
@@ -308,7 +317,7 @@ impl Reconciler {
             "pre-install"
         };
         let mut error = None;
-        let mut ids = Vec::new();
+        let mut applied = AppliedObjects::default();
         if !hooks_disabled
             && let Err(failed) = self
                 .run_hooks(
@@ -324,13 +333,13 @@ impl Reconciler {
             error = Some(failed);
         }
         if error.is_none() {
-            let applied = self
+            let result = self
                 .apply_release(&crds, &objects, plan, force, deployed.filter(|_| upgrading))
                 .await;
-            match applied {
-                Ok(applied) => ids = applied,
-                Err((applied, failed)) => {
-                    ids = applied;
+            match result {
+                Ok(objects) => applied = objects,
+                Err((objects, failed)) => {
+                    applied = objects;
                     error = Some(failed);
                 }
             }
@@ -342,14 +351,18 @@ impl Reconciler {
             upgrading,
             hooks_disabled,
             pending: if wait && error.is_none() {
-                ids.iter()
+                applied
+                    .all
+                    .iter()
                     .filter(|id| wait_for_jobs || !(id.group == "batch" && id.kind == "Job"))
                     .cloned()
                     .collect()
             } else {
                 Vec::new()
             },
-            applied: ids,
+            applied: applied.all,
+            created: applied.created,
+            cleanup_on_fail: upgrading && spec.upgrade.as_ref().is_some_and(|u| u.cleanup_on_fail),
             waiting_on: String::new(),
             deadline: Instant::now() + plan.timeout,
             pause: WAIT_POLL_FIRST,
@@ -413,6 +426,8 @@ impl Reconciler {
             upgrading,
             hooks_disabled,
             applied,
+            created,
+            cleanup_on_fail,
             ..
         } = flight;
         let post = if upgrading {
@@ -463,6 +478,17 @@ impl Reconciler {
             }
         }
         let stored = storage.update(&revision).await;
+        if let Some(failed) = error.as_mut()
+            && cleanup_on_fail
+            && !created.is_empty()
+        {
+            // Helm's `--cleanup-on-fail`: what the failed upgrade created goes again.
+            if let Err(cleanup) = plan.applier.prune(created, &[]).await {
+                *failed = format!(
+                    "an error occurred while cleaning up resources ({cleanup}). original upgrade error: {failed}"
+                );
+            }
+        }
         Ended {
             release: Some(revision),
             applied,
@@ -480,29 +506,29 @@ impl Reconciler {
         plan: &Plan,
         force: bool,
         previous: Option<&Release>,
-    ) -> Result<Vec<ObjectId>, (Vec<ObjectId>, String)> {
+    ) -> Result<AppliedObjects, (AppliedObjects, String)> {
         let all: Vec<Rendered> = crds.iter().chain(objects).cloned().collect();
         let prepared = match self.prepare_objects(&all, plan).await {
             Ok(prepared) => prepared,
-            Err(error) => return Err((Vec::new(), error)),
+            Err(error) => return Err((AppliedObjects::default(), error)),
         };
         let options = ApplyOptions::new(FIELD_MANAGER, force, &[]);
         let changes = match plan.applier.apply_all(prepared, &options).await {
             Ok(changes) => changes,
             Err(failure) => {
-                let ids = applied_ids(&failure.applied);
-                return Err((ids, failure.to_string()));
+                let applied = AppliedObjects::of(&failure.applied);
+                return Err((applied, failure.to_string()));
             }
         };
-        let ids = applied_ids(&changes);
+        let applied = AppliedObjects::of(&changes);
         if let Some(previous) = previous {
-            let stale = stale_objects(&previous.manifest, &ids, &plan.namespace);
+            let stale = stale_objects(&previous.manifest, &applied.all, &plan.namespace);
             let owner = Vec::new();
             if let Err(error) = plan.applier.prune(stale, &owner).await {
-                return Err((ids, error.to_string()));
+                return Err((applied, error.to_string()));
             }
         }
-        Ok(ids)
+        Ok(applied)
     }
 
     /// The objects as applied: Helm's ownership metadata, and the release namespace on
@@ -634,12 +660,49 @@ pub(super) async fn health_round(
     }
 }
 
-fn applied_ids(changes: &[Change]) -> Vec<ObjectId> {
-    changes
-        .iter()
-        .filter(|c| !matches!(c.action, Applied::Deleted))
-        .map(|c| c.id.clone())
-        .collect()
+/// `upgrade.preserveValues` (Helm's `--reuse-values`): the new values over the current
+/// release's, and the chart's defaults replaced by the current release's values coalesced
+/// over its chart's (as stored: without subcharts, as Helm reads it back).
+pub(super) fn preserved_values(
+    chart: &Chart,
+    values: &Map<String, Value>,
+    current: &Release,
+) -> (Chart, Map<String, Value>) {
+    let mut merged = values.clone();
+    coalesce::coalesce_tables(&mut merged, current.config.clone(), false);
+    let stored_defaults = current
+        .chart
+        .as_ref()
+        .and_then(|c| c.values.as_object().cloned())
+        .unwrap_or_default();
+    let current_chart = Chart {
+        processed_values: Some(stored_defaults),
+        ..Chart::default()
+    };
+    let mut chart = chart.clone();
+    chart.processed_values = Some(coalesce::coalesce_values(&current_chart, &current.config));
+    (chart, merged)
+}
+
+/// What an apply left in the cluster.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct AppliedObjects {
+    pub all: Vec<ObjectId>,
+    /// Those that did not exist before, CRDs left out (Helm never deletes those).
+    pub created: Vec<ObjectId>,
+}
+
+impl AppliedObjects {
+    fn of(changes: &[Change]) -> AppliedObjects {
+        let mut applied = AppliedObjects::default();
+        for change in changes.iter().filter(|c| c.action != Applied::Deleted) {
+            if change.action == Applied::Created && change.id.kind != "CustomResourceDefinition" {
+                applied.created.push(change.id.clone());
+            }
+            applied.all.push(change.id.clone());
+        }
+        applied
+    }
 }
 
 /// The objects of a stored manifest that are not in `current`, leaving out those kept by
@@ -691,6 +754,33 @@ fn cluster_scoped(kind: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn preserved_values_lay_the_new_over_the_current_release() {
+        let object = |value: Value| value.as_object().cloned().unwrap_or_default();
+        let current = Release {
+            config: object(json!({"a": 0, "b": 2, "nested": {"x": 1}})),
+            chart: Some(StoredChart {
+                values: json!({"c": 3, "b": 9}),
+                ..StoredChart::default()
+            }),
+            ..Release::default()
+        };
+        let new = json!({"a": 1, "nested": {"y": 2}})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let (chart, values) = preserved_values(&Chart::default(), &new, &current);
+        assert_eq!(
+            Value::Object(values),
+            json!({"a": 1, "b": 2, "nested": {"x": 1, "y": 2}})
+        );
+        assert_eq!(
+            Value::Object(chart.default_values()),
+            json!({"a": 0, "b": 2, "c": 3, "nested": {"x": 1}})
+        );
+    }
 
     #[test]
     fn stale_objects_are_those_the_new_revision_dropped_and_not_kept() {

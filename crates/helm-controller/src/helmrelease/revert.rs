@@ -2,12 +2,16 @@
 //! an uninstall (objects and records), and the unlock of a revision an interrupted action
 //! left `pending-*`.
 
+use std::time::{Duration, Instant};
+
 use driftless_api::helm::HelmRelease;
 use driftless_helm::release::{self, Release, status};
 use driftless_runtime::apply::Applier;
+use driftless_runtime::inventory::ObjectId;
+use kube::api::DeleteParams;
 
 use super::Reconciler;
-use super::actions::{Ended, Plan, now_text, stale_objects};
+use super::actions::{AppliedObjects, Ended, Plan, now_text, stale_objects};
 use crate::post_render::{self, Rendered};
 use crate::storage::Storage;
 
@@ -64,19 +68,20 @@ impl Reconciler {
                 .await;
             error = pre.err();
         }
-        let mut ids = Vec::new();
+        let mut applied = AppliedObjects::default();
         if error.is_none() {
             match self
                 .apply_release(&[], &objects, plan, options.force, Some(latest))
                 .await
             {
-                Ok(applied) => ids = applied,
-                Err((applied, failed)) => {
-                    ids = applied;
+                Ok(objects) => applied = objects,
+                Err((objects, failed)) => {
+                    applied = objects;
                     error = Some(failed);
                 }
             }
         }
+        let ids = std::mem::take(&mut applied.all);
         if error.is_none()
             && !object
                 .spec
@@ -123,6 +128,17 @@ impl Reconciler {
             }
         }
         let stored = storage.update(&revision).await;
+        if let Some(failed) = error.as_mut()
+            && options.cleanup_on_fail
+            && !applied.created.is_empty()
+        {
+            // What the failed rollback created goes again.
+            if let Err(cleanup) = plan.applier.prune(applied.created, &[]).await {
+                *failed = format!(
+                    "an error occurred while cleaning up resources ({cleanup}). original rollback error: {failed}"
+                );
+            }
+        }
         Ended {
             release: Some(revision),
             applied: ids,
@@ -163,7 +179,17 @@ impl Reconciler {
             .await?;
         }
         let stale = stale_objects(&latest.manifest, &[], release_namespace);
-        applier.prune(stale, &[]).await.map_err(|e| e.to_string())?;
+        let params = deletion_params(options.deletion_propagation.as_deref());
+        let deleted = applier
+            .prune_with(stale, &[], &params)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !options.disable_wait {
+            let ids: Vec<ObjectId> = deleted.into_iter().map(|change| change.id).collect();
+            wait_deleted(applier, ids, timeout)
+                .await
+                .map_err(|error| format!("uninstallation completed with 1 error(s): {error}"))?;
+        }
         if !options.disable_hooks {
             self.run_hooks(
                 applier,
@@ -217,5 +243,63 @@ impl Reconciler {
         unlocked.info.description = format!("Release unlocked from stale '{previous}' state");
         storage.update(&unlocked).await.map_err(|e| e.to_string())?;
         Ok(unlocked)
+    }
+}
+
+/// `uninstall.deletionPropagation`: how the dependents of deleted objects go.
+fn deletion_params(propagation: Option<&str>) -> DeleteParams {
+    match propagation {
+        Some("foreground") => DeleteParams::foreground(),
+        Some("orphan") => DeleteParams::orphan(),
+        _ => DeleteParams::background(),
+    }
+}
+
+/// Waits until the deleted objects are gone (Helm's uninstall wait), looking more slowly
+/// the longer it takes.
+async fn wait_deleted(
+    applier: &Applier,
+    mut ids: Vec<ObjectId>,
+    timeout: Duration,
+) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let mut remaining = Vec::new();
+        for id in ids {
+            match applier.get(&id).await {
+                Ok(None) => {}
+                Ok(Some(_)) => remaining.push(id),
+                Err(error) => return Err(error.to_string()),
+            }
+        }
+        let Some(first) = remaining.first() else {
+            return Ok(());
+        };
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "timed out waiting for the resources to be deleted: {} still exists",
+                first.display()
+            ));
+        }
+        ids = remaining;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deletion_propagation_defaults_to_background() {
+        let policy = |p: Option<&str>| {
+            serde_json::to_value(deletion_params(p).propagation_policy).unwrap_or_default()
+        };
+        assert_eq!(policy(None), "Background");
+        assert_eq!(policy(Some("background")), "Background");
+        assert_eq!(policy(Some("foreground")), "Foreground");
+        assert_eq!(policy(Some("orphan")), "Orphan");
     }
 }

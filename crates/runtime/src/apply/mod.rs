@@ -796,6 +796,18 @@ impl Applier {
         stale: Vec<ObjectId>,
         owner: &[(String, String)],
     ) -> Result<Vec<Change>, ApplyError> {
+        self.prune_with(stale, owner, &DeleteParams::background())
+            .await
+    }
+
+    /// [`Applier::prune`] with the deletion's propagation policy (Helm's
+    /// `uninstall.deletionPropagation`).
+    pub async fn prune_with(
+        &self,
+        stale: Vec<ObjectId>,
+        owner: &[(String, String)],
+        params: &DeleteParams,
+    ) -> Result<Vec<Change>, ApplyError> {
         let (last, first): (Vec<ObjectId>, Vec<ObjectId>) =
             stale.into_iter().partition(first_stage);
         let mut deleted = Vec::new();
@@ -830,7 +842,7 @@ impl Applier {
                 if !owner.iter().all(|(k, v)| labels.get(k) == Some(v)) {
                     continue;
                 }
-                match api.delete(&id.name, &DeleteParams::background()).await {
+                match api.delete(&id.name, params).await {
                     Ok(_) => deleted.push(Change::new(&id, Action::Deleted)),
                     Err(kube::Error::Api(status)) if status.code == 404 => {}
                     Err(e) => return Err(failed(e)),
