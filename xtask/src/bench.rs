@@ -622,7 +622,7 @@ const APP: &[(&str, &str)] = &[
 
 /// The API server's request counters (`apiserver_request_total`) by verb and resource, so a
 /// benchmark can say which requests its run cost.
-async fn api_request_counts(
+pub(crate) async fn api_request_counts(
     client: &kube::Client,
 ) -> anyhow::Result<std::collections::BTreeMap<String, f64>> {
     let request = http::Request::get("/metrics").body(Vec::new())?;
@@ -657,7 +657,7 @@ async fn api_request_counts(
 }
 
 /// The requests between two [`api_request_counts`], most frequent first.
-fn api_request_delta(
+pub(crate) fn api_request_delta(
     before: &std::collections::BTreeMap<String, f64>,
     after: &std::collections::BTreeMap<String, f64>,
 ) -> (f64, Vec<(String, f64)>) {

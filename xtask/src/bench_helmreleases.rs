@@ -1,7 +1,7 @@
 //! `cargo xtask bench helmreleases`: N HelmReleases of the podinfo chart (from a local chart
 //! repository the real `helm` filled), each with its own HelmChart as in Flux's MTTP
 //! benchmark, scaled to zero replicas; time until all are Ready and the controllers' peak
-//! memory, beside the figures Flux published for its helm-controller.
+//! memory; with `--stack flux|both`, the same with Flux's source- and helm-controller.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -14,8 +14,11 @@ use driftless_testenv::{ControlPlane, Options};
 use kube::api::{Api, PostParams};
 
 use crate::bench::{
-    cpu_seconds, create_all, peak_rss_kib, start_controller, status_kib, wait_all_ready,
+    api_request_counts, api_request_delta, cpu_seconds, create_all, peak_rss_kib, status_kib,
+    wait_all_ready,
 };
+use crate::bench_stack::{Measured, Stack, StackChoice, StackController, print_side_by_side};
+use driftless_testenv::peer::{FLUX_HELM_CONTROLLER, FLUX_SOURCE_CONTROLLER};
 
 /// Flux's published MTTP results for helm-controller (Flux v2.6, a 16-core runner): objects,
 /// seconds until all Ready, peak memory in MiB.
@@ -32,6 +35,7 @@ pub struct HelmReleasesOptions {
     pub no_wait: bool,
     pub concurrent: u16,
     pub timeout: Duration,
+    pub stack: StackChoice,
 }
 
 /// The podinfo chart of the shared Helm corpus.
@@ -53,16 +57,84 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let repository = ChartRepository::start(None)?;
     repository.publish(&podinfo_chart()?)?;
-    let plane = ControlPlane::start(Options::default())
-        .await
-        .context("starting the control plane")?;
+    let controllers = [
+        StackController {
+            name: "source-controller",
+            driftless: source_binary,
+            flux: &FLUX_SOURCE_CONTROLLER,
+        },
+        StackController {
+            name: "helm-controller",
+            driftless: helm_binary,
+            flux: &FLUX_HELM_CONTROLLER,
+        },
+    ];
+    let stacks = options.stack.stacks();
+    let mut runs = Vec::new();
+    println!("bench helmreleases");
+    println!(
+        "  HelmReleases            {} of the podinfo chart, one HelmChart each",
+        options.count
+    );
+    println!("  --concurrent            {}", options.concurrent);
+    println!(
+        "  waits for rollouts      {}",
+        if options.no_wait {
+            "no (install.disableWait)"
+        } else {
+            "yes (as Flux's default)"
+        }
+    );
+    for (i, stack) in stacks.iter().enumerate() {
+        let last = i + 1 == stacks.len();
+        runs.push(run_stack(*stack, &controllers, &repository, &options, last).await?);
+    }
+    if runs.len() > 1 {
+        println!("side by side (same machine, same control plane build, same flags)");
+        print_side_by_side(&runs);
+    }
+    if let Some(ours) = runs.iter().find(|m| m.stack == Stack::Driftless) {
+        // The published row nearest in size, scaled to this count.
+        let (rows, flux_seconds, flux_mib) = FLUX_HELMRELEASES
+            .iter()
+            .min_by_key(|(n, _, _)| n.abs_diff(options.count))
+            .copied()
+            .unwrap_or((100, 28.0, 190.0));
+        let flux_seconds = flux_seconds * options.count as f64 / rows as f64;
+        let helm_mib = ours.controllers.get(1).map_or(0.1, |c| c.1);
+        println!(
+            "  vs Flux's published     {:.1}x faster ({flux_seconds:.0} s, scaled from {rows}), {:.1}x less memory ({flux_mib} MiB); Flux measured on 16 cores, this on {}",
+            flux_seconds / ours.seconds,
+            flux_mib / helm_mib.max(0.1),
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+    }
+    Ok(())
+}
+
+/// One stack's run on a fresh control plane: the HelmRepository and N HelmReleases created
+/// at once, then watched until all are Ready.
+async fn run_stack(
+    stack: Stack,
+    controllers: &[StackController<'_>; 2],
+    repository: &ChartRepository,
+    options: &HelmReleasesOptions,
+    measure_floor: bool,
+) -> anyhow::Result<Measured> {
+    let plane = ControlPlane::start(Options {
+        install_crds: false,
+        ..Options::default()
+    })
+    .await
+    .context("starting the control plane")?;
+    plane
+        .install_crds(&stack.crds(&[&FLUX_SOURCE_CONTROLLER, &FLUX_HELM_CONTROLLER])?)
+        .await?;
     let namespace = plane.namespace("bench").await?;
     let client = plane.client().await?;
     let storage = tempfile::tempdir()?;
     let [port] = driftless_testenv::free_ports()?;
     let common = vec![
-        "--watch-all-namespaces=false".to_owned(),
-        format!("--runtime-namespace={namespace}"),
         format!("--concurrent={}", options.concurrent),
         format!(
             "--log-level={}",
@@ -73,9 +145,11 @@ pub async fn run(
     source_args.extend([
         format!("--storage-path={}", storage.path().display()),
         format!("--storage-addr=127.0.0.1:{port}"),
+        format!("--storage-adv-addr=127.0.0.1:{port}"),
     ]);
-    let mut source = start_controller(&plane, "source-controller", source_binary, &source_args)?;
-    let mut helm = start_controller(&plane, "helm-controller", helm_binary, &common)?;
+    let [source_controller, helm_controller] = controllers;
+    let mut source = source_controller.start(&plane, stack, &namespace, &source_args)?;
+    let mut helm = helm_controller.start(&plane, stack, &namespace, &common)?;
 
     let helm_repository: HelmRepository = serde_json::from_value(serde_json::json!({
         "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
@@ -105,6 +179,7 @@ pub async fn run(
             }))
         })
         .collect::<Result<_, _>>()?;
+    let requests_before = api_request_counts(&client).await?;
     let started = Instant::now();
     create_all(&releases, &objects, "HelmReleases").await?;
     let created = started.elapsed();
@@ -127,13 +202,16 @@ pub async fn run(
     })?;
     if let Err(ready) = outcome {
         bail!(
-            "only {ready} of {} HelmReleases Ready after {:?}\n{}",
+            "{}: only {ready} of {} HelmReleases Ready after {:?}\n{}",
+            stack.label(),
             options.count,
             options.timeout,
             helm.log_tail(20)
         );
     }
     let seconds = started.elapsed().as_secs_f64();
+    let requests_after = api_request_counts(&client).await?;
+    let (requests, by_kind) = api_request_delta(&requests_before, &requests_after);
     let peaks = (
         peak_rss_kib(source.pid()).unwrap_or(0),
         peak_rss_kib(helm.pid()).unwrap_or(0),
@@ -146,14 +224,14 @@ pub async fn run(
     helm.terminate(Duration::from_secs(10));
     // The floor with waits: kube-controller-manager rolling out N Deployments scaled to zero,
     // created at once with nothing else running (its API client is limited to 20 requests/s).
-    let rollout_floor = if options.no_wait {
+    let rollout_floor = if options.no_wait || !measure_floor {
         None
     } else {
         Some(rollout_floor(&client, &plane, options.count).await)
     };
     // With DRIFTLESS_BENCH_KEEP_LOGS=<dir>: the control plane's and controllers' logs, kept.
     if let Some(dir) = std::env::var_os("DRIFTLESS_BENCH_KEEP_LOGS") {
-        let dir = std::path::PathBuf::from(dir);
+        let dir = std::path::PathBuf::from(dir).join(stack.label().to_lowercase());
         std::fs::create_dir_all(&dir)?;
         for entry in std::fs::read_dir(plane.dir())?.flatten() {
             if entry.path().extension().is_some_and(|e| e == "log") {
@@ -164,20 +242,7 @@ pub async fn run(
     plane.stop();
 
     let mib = |kib: u64| kib as f64 / 1024.0;
-    println!("bench helmreleases");
-    println!(
-        "  HelmReleases            {} of the podinfo chart, one HelmChart each",
-        options.count
-    );
-    println!("  --concurrent            {}", options.concurrent);
-    println!(
-        "  waits for rollouts      {}",
-        if options.no_wait {
-            "no (install.disableWait)"
-        } else {
-            "yes (as Flux's default)"
-        }
-    );
+    println!("{}", stack.label());
     println!("  created in              {:.2} s", created.as_secs_f64());
     println!("  all Ready after         {seconds:.2} s");
     println!(
@@ -198,6 +263,15 @@ pub async fn run(
         mib(anon_peak.0),
         mib(anon_peak.1)
     );
+    let per_object = requests / options.count as f64;
+    println!("  API requests            {requests:.0} ({per_object:.1} per HelmRelease)");
+    let per = |n: f64| n / options.count as f64;
+    let listed: Vec<String> = by_kind
+        .iter()
+        .filter(|(_, n)| per(*n) >= 0.5)
+        .map(|(kind, n)| format!("{kind} {:.1}", per(*n)))
+        .collect();
+    println!("    per HelmRelease       {}", listed.join(", "));
     match rollout_floor {
         Some(Ok(floor)) => println!(
             "  floor: kube-controller-manager rolling out {} Deployments alone: {:.2} s",
@@ -207,20 +281,15 @@ pub async fn run(
         Some(Err(error)) => println!("  floor: not measured ({error})"),
         None => {}
     }
-    // The published row nearest in size, scaled to this count.
-    let (rows, flux_seconds, flux_mib) = FLUX_HELMRELEASES
-        .iter()
-        .min_by_key(|(n, _, _)| n.abs_diff(options.count))
-        .copied()
-        .unwrap_or((100, 28.0, 190.0));
-    let flux_seconds = flux_seconds * options.count as f64 / rows as f64;
-    println!(
-        "  vs Flux's published     {:.1}x faster ({flux_seconds:.0} s, scaled from {rows}), {:.1}x less memory ({flux_mib} MiB); Flux measured on 16 cores, this on {} (not side by side)",
-        flux_seconds / seconds,
-        flux_mib / mib(peaks.1).max(0.1),
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
-    Ok(())
+    Ok(Measured {
+        stack,
+        seconds,
+        controllers: vec![
+            ("source-controller", mib(peaks.0), cpu.0),
+            ("helm-controller", mib(peaks.1), cpu.1),
+        ],
+        requests_per_object: per_object,
+    })
 }
 
 /// Creates `count` Deployments scaled to zero at once and times until kube-controller-manager

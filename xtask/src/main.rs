@@ -32,6 +32,11 @@ enum Task {
         #[command(subcommand)]
         command: TestenvTask,
     },
+    /// Flux's own controllers, built from their Go modules, for side-by-side benchmarks.
+    Peer {
+        #[command(subcommand)]
+        command: PeerTask,
+    },
     /// Install (as root, with apt-get) or name the system packages the tests need, install the
     /// reference tools (helm, sops, age-keygen) and build the test control plane.
     Prerequisites,
@@ -170,6 +175,10 @@ enum BenchTask {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 900)]
         timeout: u64,
+        /// Whose controllers: Driftless's, Flux's (`cargo xtask peer build`) or both, side by
+        /// side.
+        #[arg(long, value_enum, default_value = "driftless")]
+        stack: xtask::bench_stack::StackChoice,
     },
     /// N sources of one kind (GitRepositories, OCIRepositories, Buckets or HelmCharts) against
     /// local servers: time until all are Ready and source-controller's peak RSS.
@@ -198,6 +207,13 @@ enum TestenvTask {
     Build,
     /// Print the directory holding the cached binaries.
     Path,
+}
+
+#[derive(Subcommand)]
+enum PeerTask {
+    /// Build Flux's source-, kustomize- and helm-controller at their pinned versions into
+    /// the cache (skipped for those already there).
+    Build,
 }
 
 const CONTROLLERS: [&str; 5] = [
@@ -258,6 +274,9 @@ fn main() -> anyhow::Result<()> {
             let pins = driftless_testenv::KubernetesPins::load()?;
             println!("{}", pins.cache_dir().join("bin").display());
         }
+        Task::Peer {
+            command: PeerTask::Build,
+        } => xtask::peer::build()?,
         Task::Prerequisites => xtask::prerequisites::ensure()?,
         Task::Test { args } => {
             xtask::prerequisites::ensure()?;
@@ -369,9 +388,13 @@ fn main() -> anyhow::Result<()> {
                     concurrent,
                     no_wait,
                     timeout,
+                    stack,
                 },
         } => {
             xtask::testenv::build_control_plane()?;
+            if stack != xtask::bench_stack::StackChoice::Driftless {
+                xtask::peer::build()?;
+            }
             let source = build_binary("source-controller", true)?;
             let helm = build_binary("helm-controller", true)?;
             tokio::runtime::Runtime::new()?.block_on(xtask::bench_helmreleases::run(
@@ -382,6 +405,7 @@ fn main() -> anyhow::Result<()> {
                     no_wait,
                     concurrent,
                     timeout: Duration::from_secs(timeout),
+                    stack,
                 },
             ))?;
         }

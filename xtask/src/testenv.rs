@@ -89,51 +89,14 @@ fn install_tool(tool: &driftless_testenv::Tool) -> anyhow::Result<()> {
 /// modules with `replace` lines, and `cmd/flux` embeds `manifests/*.yaml`, which the release
 /// process generates. A placeholder stands in for those: the tests never run `flux install`.
 fn build_flux(tool: &driftless_testenv::Tool) -> anyhow::Result<()> {
-    let go = |args: &[&str], dir: Option<&Path>| -> anyhow::Result<Vec<u8>> {
-        let mut command = Command::new("go");
-        command
-            .env("GOTOOLCHAIN", "local")
-            .env("CGO_ENABLED", "0")
-            .env("GOFLAGS", "-mod=mod")
-            .args(args);
-        if let Some(dir) = dir {
-            command.current_dir(dir);
-        }
-        let output = command
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .context("running go (is Go installed?)")?;
-        if !output.status.success() {
-            bail!("go {} failed ({})", args.join(" "), output.status);
-        }
-        Ok(output.stdout)
-    };
-    let module = format!("{}@{}", tool.module, tool.version);
-    let downloaded: serde_json::Value =
-        serde_json::from_slice(&go(&["mod", "download", "-json", &module], None)?)
-            .context("reading `go mod download -json`")?;
-    let Some(module_dir) = downloaded["Dir"].as_str() else {
-        bail!("`go mod download` named no directory for {module}");
-    };
+    let module_dir = download_module(&format!("{}@{}", tool.module, tool.version))?;
     let staging = tool
         .dir()
         .with_extension(format!("partial-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)?;
-    // The module cache is read-only: build from a writable copy.
     let source = staging.join("src");
-    let status = Command::new("cp")
-        .arg("-r")
-        .arg(module_dir)
-        .arg(&source)
-        .status()?;
-    if !status.success() {
-        bail!("copying {module_dir} failed ({status})");
-    }
-    Command::new("chmod")
-        .args(["-R", "u+w"])
-        .arg(&source)
-        .status()?;
+    writable_copy(&module_dir, &source)?;
     let manifests = source.join("cmd/flux/manifests");
     std::fs::create_dir_all(&manifests)?;
     std::fs::write(
@@ -156,6 +119,49 @@ fn build_flux(tool: &driftless_testenv::Tool) -> anyhow::Result<()> {
     std::fs::remove_dir_all(&source)?;
     let _ = std::fs::remove_dir_all(tool.dir());
     std::fs::rename(&staging, tool.dir())?;
+    Ok(())
+}
+
+/// Runs `go` (this machine's toolchain, no cgo, modules updated as needed) in `dir`; its
+/// standard output.
+pub(crate) fn go(args: &[&str], dir: Option<&Path>) -> anyhow::Result<Vec<u8>> {
+    let mut command = Command::new("go");
+    command
+        .env("GOTOOLCHAIN", "local")
+        .env("CGO_ENABLED", "0")
+        .env("GOFLAGS", "-mod=mod")
+        .args(args);
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let output = command
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("running go (is Go installed?)")?;
+    if !output.status.success() {
+        bail!("go {} failed ({})", args.join(" "), output.status);
+    }
+    Ok(output.stdout)
+}
+
+/// `go mod download` of `module@version`: its directory in the (read-only) module cache.
+pub(crate) fn download_module(module: &str) -> anyhow::Result<std::path::PathBuf> {
+    let downloaded: serde_json::Value =
+        serde_json::from_slice(&go(&["mod", "download", "-json", module], None)?)
+            .context("reading `go mod download -json`")?;
+    match downloaded["Dir"].as_str() {
+        Some(dir) => Ok(dir.into()),
+        None => bail!("`go mod download` named no directory for {module}"),
+    }
+}
+
+/// Copies a module out of the read-only module cache, writable, to build in.
+pub(crate) fn writable_copy(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let status = Command::new("cp").arg("-r").arg(from).arg(to).status()?;
+    if !status.success() {
+        bail!("copying {} failed ({status})", from.display());
+    }
+    Command::new("chmod").args(["-R", "u+w"]).arg(to).status()?;
     Ok(())
 }
 

@@ -131,7 +131,7 @@ impl Tool {
     }
 }
 
-fn cache_root() -> PathBuf {
+pub(crate) fn cache_root() -> PathBuf {
     if let Some(dir) = std::env::var_os("DRIFTLESS_CACHE_DIR") {
         return PathBuf::from(dir);
     }

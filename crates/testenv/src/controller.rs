@@ -47,8 +47,25 @@ impl ControllerProcess {
             kubeconfig,
             &log,
             [metrics_port, health_port],
+            &[],
             extra_args,
         )
+    }
+
+    /// Like [`ControllerProcess::spawn`], with `env` set too: Flux's controllers take their
+    /// runtime namespace from `RUNTIME_NAMESPACE`.
+    pub fn spawn_with_env(
+        name: &'static str,
+        binary: &Path,
+        kubeconfig: &Path,
+        log_dir: &Path,
+        env: &[(&str, String)],
+        extra_args: &[String],
+    ) -> Result<Self> {
+        let [metrics_port, health_port] = free_ports()?;
+        let log = log_dir.join(format!("{name}-{metrics_port}.log"));
+        let ports = [metrics_port, health_port];
+        Self::spawn_on(name, binary, kubeconfig, &log, ports, env, extra_args)
     }
 
     /// Like [`ControllerProcess::spawn`], with the console log in `log` (plain text).
@@ -60,7 +77,7 @@ impl ControllerProcess {
         extra_args: &[String],
     ) -> Result<Self> {
         let ports = free_ports()?;
-        Self::spawn_on(name, binary, kubeconfig, log, ports, extra_args)
+        Self::spawn_on(name, binary, kubeconfig, log, ports, &[], extra_args)
     }
 
     fn spawn_on(
@@ -69,6 +86,7 @@ impl ControllerProcess {
         kubeconfig: &Path,
         log: &Path,
         [metrics_port, health_port]: [u16; 2],
+        env: &[(&str, String)],
         extra_args: &[String],
     ) -> Result<Self> {
         let metrics_addr = SocketAddr::from(([127, 0, 0, 1], metrics_port));
@@ -80,6 +98,7 @@ impl ControllerProcess {
             .env("RUST_LIB_BACKTRACE", "0")
             // The log is a file: no colour codes (tracing-subscriber honours NO_COLOR).
             .env("NO_COLOR", "1")
+            .envs(env.iter().map(|(k, v)| (*k, v)))
             .arg(format!("--metrics-addr={metrics_addr}"))
             .arg(format!("--health-addr={health_addr}"))
             .arg("--log-encoding=console")

@@ -20,6 +20,7 @@ pub mod json;
 pub mod lifecycle;
 pub mod not_implemented;
 pub mod objects;
+pub mod peer;
 mod process;
 pub mod registry;
 mod registry_token;
@@ -60,6 +61,8 @@ pub enum Error {
         status: String,
         log: String,
     },
+    #[error("Flux's controller not built at {0}: run `cargo xtask peer build`")]
+    PeerMissing(std::path::PathBuf),
     #[error("kubeconfig: {0}")]
     Kubeconfig(String),
     #[error("kubernetes API: {0}")]

@@ -1,0 +1,187 @@
+//! Which controllers a benchmark runs: Driftless's, Flux's (built by `cargo xtask peer build`)
+//! or both, one after the other on fresh control planes with the same workload and flags;
+//! and the side-by-side table of what each cost.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use driftless_testenv::ControlPlane;
+use driftless_testenv::controller::ControllerProcess;
+use driftless_testenv::peer::FluxController;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+
+/// `--stack`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StackChoice {
+    Driftless,
+    Flux,
+    Both,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stack {
+    Driftless,
+    Flux,
+}
+
+impl StackChoice {
+    /// The stacks to run, Flux's first: each run then starts from the same cold machine
+    /// state as far as the page cache allows, and Driftless never warms anything for Flux.
+    pub fn stacks(self) -> Vec<Stack> {
+        match self {
+            StackChoice::Driftless => vec![Stack::Driftless],
+            StackChoice::Flux => vec![Stack::Flux],
+            StackChoice::Both => vec![Stack::Flux, Stack::Driftless],
+        }
+    }
+}
+
+impl Stack {
+    pub fn label(self) -> &'static str {
+        match self {
+            Stack::Driftless => "Driftless",
+            Stack::Flux => "Flux",
+        }
+    }
+
+    /// The CRDs the stack serves: Driftless's generated ones, or Flux's release's for the
+    /// controllers named.
+    pub fn crds(self, flux: &[&FluxController]) -> anyhow::Result<Vec<CustomResourceDefinition>> {
+        match self {
+            Stack::Driftless => Ok(driftless_api::crds()),
+            Stack::Flux => {
+                let mut crds = Vec::new();
+                for controller in flux {
+                    crds.extend(controller.crds()?);
+                }
+                Ok(crds)
+            }
+        }
+    }
+}
+
+/// One controller of a stack: Driftless's binary, or Flux's pinned build of the same name.
+pub struct StackController<'a> {
+    pub name: &'static str,
+    pub driftless: &'a Path,
+    pub flux: &'a FluxController,
+}
+
+impl StackController<'_> {
+    fn binary(&self, stack: Stack) -> anyhow::Result<PathBuf> {
+        match stack {
+            Stack::Driftless => Ok(self.driftless.to_owned()),
+            Stack::Flux => Ok(self.flux.path()?),
+        }
+    }
+
+    /// Starts the controller of `stack` confined to `namespace` with `args` (flags both
+    /// stacks share), and waits until it is ready. Flux's controllers take the namespace from
+    /// `RUNTIME_NAMESPACE`, run without leader election and send no events, as Driftless's
+    /// do here.
+    pub fn start(
+        &self,
+        plane: &ControlPlane,
+        stack: Stack,
+        namespace: &str,
+        args: &[String],
+    ) -> anyhow::Result<ControllerProcess> {
+        let binary = self.binary(stack)?;
+        let mut all = vec!["--watch-all-namespaces=false".to_owned()];
+        let mut env = Vec::new();
+        match stack {
+            Stack::Driftless => all.push(format!("--runtime-namespace={namespace}")),
+            Stack::Flux => {
+                env.push(("RUNTIME_NAMESPACE", namespace.to_owned()));
+                all.push("--enable-leader-election=false".into());
+                all.push("--events-addr=".into());
+            }
+        }
+        all.extend_from_slice(args);
+        let mut controller = ControllerProcess::spawn_with_env(
+            self.name,
+            &binary,
+            &plane.kubeconfig_path(),
+            plane.dir(),
+            &env,
+            &all,
+        )?;
+        tokio::task::block_in_place(|| controller.wait_ready(std::time::Duration::from_secs(60)))
+            .with_context(|| format!("starting {} {}", stack.label(), self.name))?;
+        Ok(controller)
+    }
+}
+
+/// What one stack's run cost.
+pub struct Measured {
+    pub stack: Stack,
+    pub seconds: f64,
+    /// Per controller: (name, peak RSS in MiB, CPU seconds).
+    pub controllers: Vec<(&'static str, f64, f64)>,
+    pub requests_per_object: f64,
+}
+
+impl Measured {
+    pub fn rss_total(&self) -> f64 {
+        self.controllers.iter().map(|c| c.1).sum()
+    }
+
+    pub fn cpu_total(&self) -> f64 {
+        self.controllers.iter().map(|c| c.2).sum()
+    }
+}
+
+/// The side-by-side table, with Driftless/Flux ratios when both ran.
+pub fn print_side_by_side(runs: &[Measured]) {
+    if runs.is_empty() {
+        return;
+    }
+    let ours = runs.iter().find(|m| m.stack == Stack::Driftless);
+    let flux = runs.iter().find(|m| m.stack == Stack::Flux);
+    let mut header = format!("  {:<30}", "");
+    for run in runs {
+        header.push_str(&format!("{:>14}", run.stack.label()));
+    }
+    if ours.is_some() && flux.is_some() {
+        header.push_str(&format!("{:>18}", "Driftless/Flux"));
+    }
+    println!("{header}");
+    let row = |label: &str, value: &dyn Fn(&Measured) -> f64, unit: &str| {
+        let mut line = format!("  {label:<30}");
+        for run in runs {
+            line.push_str(&format!("{:>14}", format!("{:.1}{unit}", value(run))));
+        }
+        if let (Some(ours), Some(flux)) = (ours, flux) {
+            let ratio = value(ours) / value(flux).max(f64::EPSILON);
+            line.push_str(&format!("{ratio:>18.3}"));
+        }
+        println!("{line}");
+    };
+    row("all Ready after", &|m| m.seconds, " s");
+    let names: Vec<&'static str> = runs[0].controllers.iter().map(|c| c.0).collect();
+    for (i, name) in names.iter().enumerate() {
+        row(
+            &format!("peak RSS {name}"),
+            &|m| m.controllers.get(i).map_or(0.0, |c| c.1),
+            " MiB",
+        );
+    }
+    row("peak RSS, summed", &|m| m.rss_total(), " MiB");
+    for (i, name) in names.iter().enumerate() {
+        row(
+            &format!("CPU {name}"),
+            &|m| m.controllers.get(i).map_or(0.0, |c| c.2),
+            " s",
+        );
+    }
+    row("CPU, summed", &|m| m.cpu_total(), " s");
+    row("API requests per object", &|m| m.requests_per_object, "");
+    if let (Some(ours), Some(flux)) = (ours, flux) {
+        println!(
+            "  Driftless: {:.1}x faster, {:.1}x less memory, {:.1}x less CPU than Flux in this run",
+            flux.seconds / ours.seconds.max(f64::EPSILON),
+            flux.rss_total() / ours.rss_total().max(f64::EPSILON),
+            flux.cpu_total() / ours.cpu_total().max(f64::EPSILON),
+        );
+    }
+}
