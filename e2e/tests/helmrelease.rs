@@ -884,6 +884,8 @@ async fn preserved_values_cleanup_on_fail_and_uninstall_waits_for_deletion() {
             (latest.version == wanted && latest.status != "pending-upgrade").then_some(release)
         }
     };
+    // Revision 1 may still be waiting for its objects when the values change below: the
+    // change must upgrade all the same once the install completes.
     wait_for("web installed", async || version(1).await, &logs).await;
 
     // `preserveValues`: a key dropped from the spec keeps the current release's value.

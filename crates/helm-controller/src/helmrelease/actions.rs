@@ -117,6 +117,10 @@ pub(super) struct InFlight {
     pub health_checks: Arc<CustomHealthChecks>,
     /// How the wait ended, once it has: `Some(None)` ready, `Some(Some(error))` failed.
     pub settled: Option<Option<String>>,
+    /// The values' digest (and OCI digest) the release was made with: recorded in the
+    /// history when it completes, whatever the spec says by then.
+    pub config_digest: String,
+    pub oci_digest: Option<String>,
 }
 
 /// One look at objects waited on.
@@ -369,6 +373,8 @@ impl Reconciler {
             applier: plan.applier.clone(),
             health_checks: plan.health_checks.clone(),
             settled: None,
+            config_digest: String::new(),
+            oci_digest: None,
         };
         if error.is_some() {
             return self.complete(plan, storage, flight, error).await;
@@ -512,7 +518,10 @@ impl Reconciler {
             Ok(prepared) => prepared,
             Err(error) => return Err((AppliedObjects::default(), error)),
         };
-        let options = ApplyOptions::new(FIELD_MANAGER, force, &[]);
+        let mut options = ApplyOptions::new(FIELD_MANAGER, force, &[]);
+        // An install: nothing of the release exists yet, so there is nothing to compare with
+        // (Helm creates each object as it comes, too).
+        options.write_directly = previous.is_none();
         let changes = match plan.applier.apply_all(prepared, &options).await {
             Ok(changes) => changes,
             Err(failure) => {

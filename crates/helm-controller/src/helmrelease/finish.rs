@@ -87,10 +87,7 @@ impl Reconciler {
         chart_ref: &str,
     ) -> Outcome {
         if let Some(release) = &ended.release {
-            let stored = storage
-                .history(&plan.release_name)
-                .await
-                .unwrap_or_default();
+            let stored = stored_if_needed(storage, &run.status.history, release).await;
             let action = if upgrade { "upgrade" } else { "install" };
             let made = outcome::snapshot(
                 release,
@@ -134,4 +131,20 @@ impl Reconciler {
         }
         end(run, ending)
     }
+}
+
+/// The release's records as stored now, to refresh the older snapshots of `history` with;
+/// not read when there are none (a first install), which saves a list of Secrets.
+pub(super) async fn stored_if_needed(
+    storage: &Storage,
+    history: &[driftless_api::helm::Snapshot],
+    made: &driftless_helm::release::Release,
+) -> Vec<driftless_helm::release::Release> {
+    let older = history
+        .iter()
+        .any(|s| !(s.name == made.name && s.version == made.version));
+    if !older {
+        return Vec::new();
+    }
+    storage.history(&made.name).await.unwrap_or_default()
 }

@@ -106,23 +106,23 @@ pub fn helm_chart_for(release: &HelmRelease) -> Option<Value> {
 
 impl Reconciler {
     /// Creates or updates the HelmChart of `spec.chart` (server-side apply, so an unchanged
-    /// one costs no write).
-    pub(super) async fn ensure_helm_chart(&self, release: &HelmRelease) -> Result<(), String> {
+    /// one costs no write). True when it was written.
+    pub(super) async fn ensure_helm_chart(&self, release: &HelmRelease) -> Result<bool, String> {
         let Some(chart) = helm_chart_for(release) else {
-            return Ok(());
+            return Ok(false);
         };
         let source = ChartSource::of(release);
         // Most reconciles find the HelmChart as it should be: no write then.
         if let Some(cached) = self.sources.helm_chart(&source.namespace, &source.name)
             && contains(&serde_json::to_value(&*cached).unwrap_or_default(), &chart)
         {
-            return Ok(());
+            return Ok(false);
         }
         let api: Api<HelmChart> = Api::namespaced(self.runtime.client.clone(), &source.namespace);
         let params = PatchParams::apply(FIELD_MANAGER).force();
         api.patch(&source.name, &params, &Patch::Apply(&chart))
             .await
-            .map(|_| ())
+            .map(|_| true)
             .map_err(|e| {
                 format!(
                     "failed to apply HelmChart {}: {}",

@@ -17,7 +17,7 @@ use kube::ResourceExt;
 
 use super::actions::Plan;
 use super::inputs::{self, ChartSource};
-use super::watches::Cached;
+use super::watches::{self, Cached};
 use super::{Reconciler, failed, requests, target, waiting};
 use crate::digest;
 use crate::release_state::{self, Desired};
@@ -66,14 +66,14 @@ impl Reconciler {
     pub(super) async fn prepare(&self, run: &mut Run<HelmRelease>) -> Result<Prepared, Outcome> {
         let object = run.object.clone();
         let interval = object.interval().unwrap_or(Duration::from_secs(600));
-        let source = self.chart_source(run, interval).await?;
+        let (source, chart_written) = self.chart_source(run, interval).await?;
         if let Some(message) = self.unready_dependency(&object).await? {
             let after = self.settings.requeue_dependency;
             return Err(waiting(DEPENDENCY_NOT_READY, message, after));
         }
         let health_checks = CustomHealthChecks::compile(&object.spec.health_check_exprs)
             .map_err(|error| Outcome::configuration_error(INVALID_CEL_EXPRESSION, error))?;
-        let artifact = self.source_artifact(&source)?;
+        let artifact = self.source_artifact(&source, chart_written)?;
         let values = self
             .values(&object)
             .await
@@ -151,12 +151,12 @@ impl Reconciler {
     }
 
     /// The chart's source, checked, with the HelmChart `spec.chart` asks for made (and one it
-    /// no longer asks for deleted).
+    /// no longer asks for deleted); true when that HelmChart was just written.
     async fn chart_source(
         &self,
         run: &mut Run<HelmRelease>,
         interval: Duration,
-    ) -> Result<ChartSource, Outcome> {
+    ) -> Result<(ChartSource, bool), Outcome> {
         let object = run.object.clone();
         let source = ChartSource::of(&object);
         if source.kind.is_empty() {
@@ -195,19 +195,31 @@ impl Reconciler {
                 .map_err(|error| failed(ARTIFACT_FAILED_REASON, error, interval))?;
             run.status.helm_chart = None;
         }
+        let mut written = false;
         if object.spec.chart.is_some() {
-            self.ensure_helm_chart(&object)
+            written = self
+                .ensure_helm_chart(&object)
                 .await
                 .map_err(|error| failed(ARTIFACT_FAILED_REASON, error, interval))?;
             run.status.helm_chart = wanted_chart;
         }
-        Ok(source)
+        Ok((source, written))
     }
 
-    /// The source's artifact, or why there is none yet.
-    fn source_artifact(&self, source: &ChartSource) -> Result<Artifact, Outcome> {
+    /// The source's artifact, or why there is none yet. A HelmChart just written and not in
+    /// the cache yet reads as source-controller will show it next, so the status written
+    /// now stays as it is until the chart is ready (one status write saved per new chart).
+    fn source_artifact(
+        &self,
+        source: &ChartSource,
+        just_written: bool,
+    ) -> Result<Artifact, Outcome> {
         let after = self.settings.requeue_dependency;
-        match self.sources.artifact(source) {
+        let cached = match self.sources.artifact(source) {
+            Cached::Missing if just_written => Cached::NotReady(watches::IN_PROGRESS.into()),
+            cached => cached,
+        };
+        match cached {
             Cached::Ready(artifact) => Ok(artifact),
             Cached::Missing => {
                 let message = format!("{} not found", source.display());

@@ -16,7 +16,7 @@ use driftless_runtime::reconcile::{self, Error, Outcome, Run};
 
 use super::prepare::Prepared;
 use super::{Reconciler, end, failed, outcome};
-use crate::release_state::{self, Action, State};
+use crate::release_state::{self, Action, Desired, State};
 use crate::storage::Storage;
 
 /// After one step: the reconcile's outcome, or another step (after an unlock).
@@ -94,8 +94,13 @@ impl Reconciler {
                 return Ok(Step::Done(outcome));
             }
         };
-        if let Some(outcome) = self.resume_in_flight(run, prepared, &history).await {
-            return Ok(Step::Done(outcome));
+        if let Some((outcome, outdated)) = self.resume_in_flight(run, prepared, &history).await {
+            // Completed a release of an older spec: the next step makes the current one.
+            return Ok(if outdated {
+                Step::Again
+            } else {
+                Step::Done(outcome)
+            });
         }
         let object = run.object.clone();
         let desired = prepared.desired();
@@ -139,13 +144,14 @@ impl Reconciler {
         Ok(Step::Done(outcome))
     }
 
-    /// An install or upgrade waiting for its objects goes on where it stopped.
+    /// An install or upgrade waiting for its objects goes on where it stopped. With its
+    /// outcome, whether it was made from an older spec (other values or chart) than `prepared`.
     async fn resume_in_flight(
         &self,
         run: &mut Run<HelmRelease>,
         prepared: &Prepared,
         history: &[Release],
-    ) -> Option<Outcome> {
+    ) -> Option<(Outcome, bool)> {
         let key = reconcile::object_key(&*run.object);
         let mut flight = self.waits.lock().ok().and_then(|mut w| w.remove(&key))?;
         let still_pending = history.last().is_some_and(|r| {
@@ -156,6 +162,17 @@ impl Reconciler {
         }
         let (plan, storage) = (&prepared.plan, &prepared.storage);
         let upgrade = flight.upgrading;
+        // Recorded as made: the spec may have changed meanwhile (then the next step upgrades).
+        let made_with = (flight.config_digest.clone(), flight.oci_digest.clone());
+        let made_version = flight
+            .revision
+            .chart
+            .as_ref()
+            .and_then(|c| c.metadata["version"].as_str())
+            .map(str::to_owned);
+        let outdated = made_with.0 != prepared.config_digest
+            || made_with.1 != prepared.oci_digest
+            || made_version.as_deref() != Some(prepared.chart_version.as_str());
         let mut ended = match flight.settled.take() {
             Some(settled) => self.complete(plan, storage, flight, settled).await,
             None => {
@@ -163,15 +180,20 @@ impl Reconciler {
                 self.go_on(plan, storage, pending, flight).await
             }
         };
-        let desired = prepared.desired();
+        let desired = Desired {
+            config_digest: &made_with.0,
+            oci_digest: made_with.1.as_deref(),
+            ..prepared.desired()
+        };
         if let Some(flight) = ended.waiting.take() {
-            return Some(self.wait_more(run, storage, &desired, flight).await);
+            return Some((self.wait_more(run, storage, &desired, flight).await, false));
         }
-        let chart_ref = prepared.chart_ref();
-        Some(
-            self.finish(run, storage, plan, &desired, upgrade, ended, &chart_ref)
-                .await,
-        )
+        let version = made_version.as_deref().unwrap_or(&prepared.chart_version);
+        let chart_ref = format!("{}@{version}", prepared.chart_name);
+        let outcome = self
+            .finish(run, storage, plan, &desired, upgrade, ended, &chart_ref)
+            .await;
+        Some((outcome, outdated))
     }
 
     /// Install or upgrade, then wait (without holding a worker) or finish.

@@ -59,10 +59,8 @@ impl Reconciler {
         } else {
             "install"
         };
-        let stored = storage
-            .history(&flight.revision.name)
-            .await
-            .unwrap_or_default();
+        let stored =
+            super::finish::stored_if_needed(storage, &run.status.history, &flight.revision).await;
         let made = outcome::snapshot(
             &flight.revision,
             desired.config_digest,
@@ -72,6 +70,8 @@ impl Reconciler {
         outcome::record(&mut run.status.history, made, &stored);
         let outcome = progressing(&flight);
         flight.pause = (flight.pause * 2).min(actions::WAIT_POLL_MAX);
+        flight.config_digest = desired.config_digest.to_owned();
+        flight.oci_digest = desired.oci_digest.map(str::to_owned);
         flight.park();
         let key = reconcile::object_key(&*run.object);
         if let Ok(mut waits) = self.waits.lock() {

@@ -12,6 +12,10 @@ use kube::runtime::watcher;
 
 use super::inputs::ChartSource;
 
+/// Why a source whose controller has not reported on its latest generation is not ready,
+/// when its Ready condition does not say.
+pub(super) const IN_PROGRESS: &str = "reconciliation in progress";
+
 pub(super) fn declare(watches: &mut Watches<HelmRelease>) -> SourceStores {
     let store = watches.objects();
     let (charts, chart_changes) = watches.cached::<HelmChart>(watcher::Config::default());
@@ -81,7 +85,7 @@ impl SourceStores {
                     .iter()
                     .find(|c| c.type_ == driftless_api::conditions::READY)
                     .map(|c| c.message.clone())
-                    .unwrap_or_else(|| "reconciliation in progress".into());
+                    .unwrap_or_else(|| IN_PROGRESS.into());
                 return Cached::NotReady(reason);
             }
             match object.artifact() {

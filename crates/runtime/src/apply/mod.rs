@@ -90,6 +90,11 @@ pub struct ApplyOptions {
     pub force: bool,
     /// Whose fields are taken over before applying (see [`takeover`]).
     pub managers: Vec<FieldManager>,
+    /// Write each object without looking at the cluster first (no read, no dry run), for
+    /// objects that are new: a Helm install. Each is reported `Created`, and an invalid one
+    /// fails its own write rather than a validation of all of them. Objects annotated
+    /// `ssa: Ignore`, `IfNotPresent` or `Merge` are still looked at.
+    pub write_directly: bool,
 }
 
 impl ApplyOptions {
@@ -99,6 +104,7 @@ impl ApplyOptions {
         ApplyOptions {
             force,
             managers: takeover::managers(field_manager, override_managers),
+            write_directly: false,
         }
     }
 }
@@ -596,15 +602,20 @@ impl Applier {
         } else {
             ""
         };
+        let desired_annotations = object
+            .pointer("/metadata/annotations")
+            .and_then(Value::as_object);
+        let annotated = desired_annotations.is_some_and(|a| a.contains_key(SSA_ANNOTATION))
+            || opted_out(desired_annotations);
+        if options.write_directly && !annotated {
+            return Ok(Plan::write(id, Action::Created, Vec::new(), false));
+        }
         let api = self.api(&kind, namespace);
         let failed = |e: kube::Error| ApplyError::Apply {
             object: id.display(),
             message: kube_errors::message(&e),
         };
         let mut existing = api.get_opt(&id.name).await.map_err(failed)?;
-        let desired_annotations = object
-            .pointer("/metadata/annotations")
-            .and_then(Value::as_object);
         let live_annotations = existing
             .as_ref()
             .and_then(|e| e.metadata.annotations.as_ref())
@@ -761,6 +772,7 @@ impl Applier {
         let options = ApplyOptions {
             force: false,
             managers: Vec::new(),
+            write_directly: false,
         };
         let mut changes = Vec::with_capacity(objects.len());
         for object in objects {
