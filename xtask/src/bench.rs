@@ -656,6 +656,17 @@ pub(crate) async fn api_request_counts(
     Ok(counts)
 }
 
+/// kube-apiserver's own CPU time so far (`process_cpu_seconds_total`), to say how much of a
+/// run the API server spent.
+pub(crate) async fn api_server_cpu_seconds(client: &kube::Client) -> anyhow::Result<f64> {
+    let request = http::Request::get("/metrics").body(Vec::new())?;
+    let text = client.request_text(request).await?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("process_cpu_seconds_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .context("kube-apiserver reports no process_cpu_seconds_total")
+}
+
 /// The requests between two [`api_request_counts`], most frequent first.
 pub(crate) fn api_request_delta(
     before: &std::collections::BTreeMap<String, f64>,

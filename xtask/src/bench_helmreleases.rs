@@ -14,8 +14,8 @@ use driftless_testenv::{ControlPlane, Options};
 use kube::api::{Api, PostParams};
 
 use crate::bench::{
-    api_request_counts, api_request_delta, cpu_seconds, create_all, peak_rss_kib, status_kib,
-    wait_all_ready,
+    api_request_counts, api_request_delta, api_server_cpu_seconds, cpu_seconds, create_all,
+    peak_rss_kib, status_kib, wait_all_ready,
 };
 use crate::bench_stack::{Measured, Stack, StackChoice, StackController, print_side_by_side};
 use driftless_testenv::peer::{FLUX_HELM_CONTROLLER, FLUX_SOURCE_CONTROLLER};
@@ -180,6 +180,7 @@ async fn run_stack(
         })
         .collect::<Result<_, _>>()?;
     let requests_before = api_request_counts(&client).await?;
+    let api_cpu_before = api_server_cpu_seconds(&client).await?;
     let started = Instant::now();
     create_all(&releases, &objects, "HelmReleases").await?;
     let created = started.elapsed();
@@ -211,6 +212,7 @@ async fn run_stack(
     }
     let seconds = started.elapsed().as_secs_f64();
     let requests_after = api_request_counts(&client).await?;
+    let api_cpu = api_server_cpu_seconds(&client).await? - api_cpu_before;
     let (requests, by_kind) = api_request_delta(&requests_before, &requests_after);
     let peaks = (
         peak_rss_kib(source.pid()).unwrap_or(0),
@@ -265,6 +267,7 @@ async fn run_stack(
     );
     let per_object = requests / options.count as f64;
     println!("  API requests            {requests:.0} ({per_object:.1} per HelmRelease)");
+    println!("  kube-apiserver CPU      {api_cpu:.2} s");
     let per = |n: f64| n / options.count as f64;
     let listed: Vec<String> = by_kind
         .iter()
@@ -289,6 +292,7 @@ async fn run_stack(
             ("helm-controller", mib(peaks.1), cpu.1),
         ],
         requests_per_object: per_object,
+        api_server_cpu: api_cpu,
     })
 }
 

@@ -119,6 +119,8 @@ pub struct Measured {
     /// Per controller: (name, peak RSS in MiB, CPU seconds).
     pub controllers: Vec<(&'static str, f64, f64)>,
     pub requests_per_object: f64,
+    /// kube-apiserver's CPU seconds during the run: the load the controllers put on it.
+    pub api_server_cpu: f64,
 }
 
 impl Measured {
@@ -176,6 +178,7 @@ pub fn print_side_by_side(runs: &[Measured]) {
     }
     row("CPU, summed", &|m| m.cpu_total(), " s");
     row("API requests per object", &|m| m.requests_per_object, "");
+    row("kube-apiserver CPU", &|m| m.api_server_cpu, " s");
     if let (Some(ours), Some(flux)) = (ours, flux) {
         println!(
             "  Driftless: {:.1}x faster, {:.1}x less memory, {:.1}x less CPU than Flux in this run",
