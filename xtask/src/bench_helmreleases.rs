@@ -36,6 +36,8 @@ pub struct HelmReleasesOptions {
     pub concurrent: u16,
     pub timeout: Duration,
     pub stack: StackChoice,
+    /// kube-controller-manager's API rate (`None`: Kubernetes' default, 20/s).
+    pub kcm_qps: Option<u32>,
 }
 
 /// The podinfo chart of the shared Helm corpus.
@@ -77,6 +79,12 @@ pub async fn run(
         options.count
     );
     println!("  --concurrent            {}", options.concurrent);
+    println!(
+        "  kube-controller-manager --kube-api-qps {}",
+        options
+            .kcm_qps
+            .map_or("20 (default)".to_owned(), |q| q.to_string())
+    );
     println!(
         "  waits for rollouts      {}",
         if options.no_wait {
@@ -123,6 +131,7 @@ async fn run_stack(
 ) -> anyhow::Result<Measured> {
     let plane = ControlPlane::start(Options {
         install_crds: false,
+        controller_manager_qps: options.kcm_qps,
         ..Options::default()
     })
     .await

@@ -179,6 +179,10 @@ enum BenchTask {
         /// side.
         #[arg(long, value_enum, default_value = "driftless")]
         stack: xtask::bench_stack::StackChoice,
+        /// kube-controller-manager's --kube-api-qps (Kubernetes' default 20 limits how fast
+        /// it rolls Deployments out, which bounds any controller that waits for them).
+        #[arg(long)]
+        kcm_qps: Option<u32>,
     },
     /// N sources of one kind (GitRepositories, OCIRepositories, Buckets or HelmCharts) against
     /// local servers: time until all are Ready and source-controller's peak RSS.
@@ -389,6 +393,7 @@ fn main() -> anyhow::Result<()> {
                     no_wait,
                     timeout,
                     stack,
+                    kcm_qps,
                 },
         } => {
             xtask::testenv::build_control_plane()?;
@@ -406,6 +411,7 @@ fn main() -> anyhow::Result<()> {
                     concurrent,
                     timeout: Duration::from_secs(timeout),
                     stack,
+                    kcm_qps,
                 },
             ))?;
         }

@@ -29,6 +29,9 @@ pub struct Options {
     pub install_crds: bool,
     /// Serve `/debug/pprof` (benchmarks profile the API server with it).
     pub profiling: bool,
+    /// kube-controller-manager's `--kube-api-qps` (its burst is twice that); `None` keeps
+    /// Kubernetes' default of 20, which bounds how fast it rolls Deployments out.
+    pub controller_manager_qps: Option<u32>,
 }
 
 impl Default for Options {
@@ -37,6 +40,7 @@ impl Default for Options {
             controller_manager: true,
             install_crds: true,
             profiling: false,
+            controller_manager_qps: None,
         }
     }
 }
@@ -194,6 +198,10 @@ impl ControlPlane {
                 .arg("--bind-address=127.0.0.1")
                 .arg(format!("--secure-port={kcm_port}"))
                 .arg(format!("--cert-dir={}", dir.join("kcm").display()));
+            if let Some(qps) = options.controller_manager_qps {
+                kcm.arg(format!("--kube-api-qps={qps}"))
+                    .arg(format!("--kube-api-burst={}", qps * 2));
+            }
             plane.add(Process::spawn(
                 "kube-controller-manager",
                 kcm,

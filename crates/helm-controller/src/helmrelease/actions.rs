@@ -338,7 +338,14 @@ impl Reconciler {
         }
         if error.is_none() {
             let result = self
-                .apply_release(&crds, &objects, plan, force, deployed.filter(|_| upgrading))
+                .apply_release(
+                    &crds,
+                    &objects,
+                    plan,
+                    force,
+                    deployed.filter(|_| upgrading),
+                    !upgrading,
+                )
                 .await;
             match result {
                 Ok(objects) => applied = objects,
@@ -512,6 +519,7 @@ impl Reconciler {
         plan: &Plan,
         force: bool,
         previous: Option<&Release>,
+        install: bool,
     ) -> Result<AppliedObjects, (AppliedObjects, String)> {
         let all: Vec<Rendered> = crds.iter().chain(objects).cloned().collect();
         let prepared = match self.prepare_objects(&all, plan).await {
@@ -520,8 +528,9 @@ impl Reconciler {
         };
         let mut options = ApplyOptions::new(FIELD_MANAGER, force, &[]);
         // An install: nothing of the release exists yet, so there is nothing to compare with
-        // (Helm creates each object as it comes, too).
-        options.write_directly = previous.is_none();
+        // (Helm creates each object as it comes, too). An upgrade of a failed install looks:
+        // what that install created is not what this one creates (`cleanupOnFail`).
+        options.write_directly = install;
         let changes = match plan.applier.apply_all(prepared, &options).await {
             Ok(changes) => changes,
             Err(failure) => {

@@ -71,7 +71,7 @@ impl Reconciler {
         let mut applied = AppliedObjects::default();
         if error.is_none() {
             match self
-                .apply_release(&[], &objects, plan, options.force, Some(latest))
+                .apply_release(&[], &objects, plan, options.force, Some(latest), false)
                 .await
             {
                 Ok(objects) => applied = objects,
