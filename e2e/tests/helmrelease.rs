@@ -117,6 +117,28 @@ fn helm_json(kubeconfig: &str, namespace: &str, args: &[&str]) -> Value {
     serde_json::from_str(&helm_cli(kubeconfig, namespace, &all)).expect("helm JSON")
 }
 
+/// Merge-patches the HelmRelease `name` with `patch`.
+async fn patch_spec(releases: &Api<HelmRelease>, name: &str, patch: Value) {
+    releases
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap_or_else(|e| panic!("patching {name}: {e}"));
+}
+
+/// Deletes the HelmRelease `name` and waits until it is gone (its uninstall done).
+async fn delete_and_wait(releases: &Api<HelmRelease>, name: &str, logs: &dyn Fn() -> String) {
+    releases
+        .delete(name, &DeleteParams::default())
+        .await
+        .unwrap_or_else(|e| panic!("deleting {name}: {e}"));
+    wait_for(
+        &format!("{name} uninstalled"),
+        async || releases.get_opt(name).await.ok()?.is_none().then_some(()),
+        logs,
+    )
+    .await;
+}
+
 fn release_object(name: &str, spec: Value) -> HelmRelease {
     serde_json::from_value(json!({
         "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
@@ -209,11 +231,12 @@ async fn releases_upgrade_remediate_take_over_and_uninstall_as_helm_sees_them() 
     );
 
     // A values change upgrades.
-    let patch = json!({"spec": {"values": {"greeting": "world"}}});
-    releases
-        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
+    patch_spec(
+        &releases,
+        "web",
+        json!({"spec": {"values": {"greeting": "world"}}}),
+    )
+    .await;
     let upgraded = wait_for("web upgraded on values", async || revision(2).await, &logs).await;
     assert_eq!(ready(&upgraded).unwrap().1, "UpgradeSucceeded");
     let config = config_maps.get("web-config").await.unwrap();
@@ -253,11 +276,12 @@ async fn releases_upgrade_remediate_take_over_and_uninstall_as_helm_sees_them() 
 
     // An upgrade the API server rejects fails, is rolled back, is tried once more (one
     // retry), is rolled back again and then stalls; the last good release stays as it was.
-    let patch = json!({"spec": {"values": {"greeting": "broken", "port": 999999}}});
-    releases
-        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
+    patch_spec(
+        &releases,
+        "web",
+        json!({"spec": {"values": {"greeting": "broken", "port": 999999}}}),
+    )
+    .await;
     let stalled = wait_for(
         "web stalled after its retries",
         async || {
@@ -315,11 +339,12 @@ async fn releases_upgrade_remediate_take_over_and_uninstall_as_helm_sees_them() 
     );
 
     // Good values recover: a new spec starts the counters again.
-    let patch = json!({"spec": {"values": {"greeting": "again", "port": 81}}});
-    releases
-        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
+    patch_spec(
+        &releases,
+        "web",
+        json!({"spec": {"values": {"greeting": "again", "port": 81}}}),
+    )
+    .await;
     let recovered = wait_for(
         "web recovered with good values",
         async || {
@@ -377,16 +402,7 @@ async fn releases_upgrade_remediate_take_over_and_uninstall_as_helm_sees_them() 
     assert_eq!(names, ["other", "web"]);
 
     // Deleting the HelmRelease uninstalls the release: objects and records go.
-    releases
-        .delete("web", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_for(
-        "web uninstalled",
-        async || releases.get_opt("web").await.ok()?.is_none().then_some(()),
-        &logs,
-    )
-    .await;
+    delete_and_wait(&releases, "web", &logs).await;
     assert!(config_maps.get_opt("web-config").await.unwrap().is_none());
     let records = secrets
         .list(&ListParams::default().labels("owner=helm,name=web"))
@@ -496,11 +512,12 @@ async fn hooks_run_in_order_and_tests_gate_readiness() {
     assert_eq!(status["info"]["status"], "deployed");
 
     // A failing test fails the upgrade; with no retries it stays failed and stalls.
-    let patch = json!({"spec": {"values": {"greeting": "again"}}});
-    releases
-        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
+    patch_spec(
+        &releases,
+        "web",
+        json!({"spec": {"values": {"greeting": "again"}}}),
+    )
+    .await;
     wait_for(
         "the pre-upgrade hook re-created",
         async || (config_maps.get("web-pre").await.ok()?.data?["revision"] == "2").then_some(()),
@@ -691,11 +708,12 @@ async fn drift_is_corrected_and_post_renderers_apply() {
     assert_eq!(release.status.unwrap().history[0].version, 1);
 
     // A new release name is another release: the old one is uninstalled first.
-    let patch = json!({"spec": {"releaseName": "renamed"}});
-    releases
-        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
+    patch_spec(
+        &releases,
+        "web",
+        json!({"spec": {"releaseName": "renamed"}}),
+    )
+    .await;
     wait_for(
         "renamed released, web uninstalled",
         async || {
@@ -889,11 +907,12 @@ async fn preserved_values_cleanup_on_fail_and_uninstall_waits_for_deletion() {
     wait_for("web installed", async || version(1).await, &logs).await;
 
     // `preserveValues`: a key dropped from the spec keeps the current release's value.
-    let patch = json!({"spec": {"values": {"greeting": "world", "color": null}}});
-    releases
-        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
+    patch_spec(
+        &releases,
+        "web",
+        json!({"spec": {"values": {"greeting": "world", "color": null}}}),
+    )
+    .await;
     wait_for("web upgraded", async || version(2).await, &logs).await;
     let data = config_maps.get("web-config").await.unwrap().data.unwrap();
     assert_eq!(
@@ -905,11 +924,12 @@ async fn preserved_values_cleanup_on_fail_and_uninstall_waits_for_deletion() {
 
     // `cleanupOnFail`: an upgrade whose new Deployment never becomes ready (there is no node)
     // fails, and what it created goes; what the release had stays.
-    let patch = json!({"spec": {"values": {"extra": true}}});
-    releases
-        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
+    patch_spec(
+        &releases,
+        "web",
+        json!({"spec": {"values": {"extra": true}}}),
+    )
+    .await;
     let failed = wait_for(
         "web upgrade failed",
         async || {
@@ -930,16 +950,7 @@ async fn preserved_values_cleanup_on_fail_and_uninstall_waits_for_deletion() {
     // Uninstall with foreground propagation waits until the objects are gone: the
     // Deployment (held by its ReplicaSet until the garbage collector is done) is gone once
     // the HelmRelease is.
-    releases
-        .delete("web", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_for(
-        "web uninstalled",
-        async || releases.get_opt("web").await.ok()?.is_none().then_some(()),
-        &logs,
-    )
-    .await;
+    delete_and_wait(&releases, "web", &logs).await;
     assert!(deployments.get_opt("web").await.unwrap().is_none());
     assert!(config_maps.get_opt("web-config").await.unwrap().is_none());
 }

@@ -5,7 +5,7 @@
 use anyhow::Context;
 use driftless_testenv::peer::{FLUX_CONTROLLERS, FluxController};
 
-use crate::testenv::{download_module, go, writable_copy};
+use crate::testenv::{download_module, go, staging_dir, writable_copy};
 
 /// Builds every pinned controller that is not cached yet.
 pub fn build() -> anyhow::Result<()> {
@@ -37,11 +37,7 @@ fn build_one(controller: &FluxController) -> anyhow::Result<()> {
     let version = controller.version;
     let module_dir = download_module(&format!("{module}@{version}"))?;
     let api_dir = download_module(&format!("{module}/api@{version}"))?;
-    let staging = controller
-        .dir()
-        .with_extension(format!("partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging)?;
+    let staging = staging_dir(&controller.dir())?;
     let source = staging.join("src");
     writable_copy(&module_dir, &source)?;
     let _ = std::fs::remove_dir_all(source.join("api"));

@@ -58,11 +58,7 @@ pub fn install_tools() -> anyhow::Result<()> {
 }
 
 fn install_tool(tool: &driftless_testenv::Tool) -> anyhow::Result<()> {
-    let staging = tool
-        .dir()
-        .with_extension(format!("partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging)?;
+    let staging = staging_dir(&tool.dir())?;
     let status = Command::new("go")
         .env("GOTOOLCHAIN", "local")
         .env("CGO_ENABLED", "0")
@@ -90,11 +86,7 @@ fn install_tool(tool: &driftless_testenv::Tool) -> anyhow::Result<()> {
 /// process generates. A placeholder stands in for those: the tests never run `flux install`.
 fn build_flux(tool: &driftless_testenv::Tool) -> anyhow::Result<()> {
     let module_dir = download_module(&format!("{}@{}", tool.module, tool.version))?;
-    let staging = tool
-        .dir()
-        .with_extension(format!("partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging)?;
+    let staging = staging_dir(&tool.dir())?;
     let source = staging.join("src");
     writable_copy(&module_dir, &source)?;
     let manifests = source.join("cmd/flux/manifests");
@@ -155,6 +147,15 @@ pub(crate) fn download_module(module: &str) -> anyhow::Result<std::path::PathBuf
     }
 }
 
+/// An empty directory beside `dir` to build into, renamed to `dir` once complete, so an
+/// interrupted build never leaves a cache entry that looks whole.
+pub(crate) fn staging_dir(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let staging = dir.with_extension(format!("partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging)?;
+    Ok(staging)
+}
+
 /// Copies a module out of the read-only module cache, writable, to build in.
 pub(crate) fn writable_copy(from: &Path, to: &Path) -> anyhow::Result<()> {
     let status = Command::new("cp").arg("-r").arg(from).arg(to).status()?;
@@ -181,8 +182,7 @@ pub fn build_control_plane() -> anyhow::Result<std::path::PathBuf> {
         );
         return Ok(bin);
     }
-    let staging = out.with_extension(format!("partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
+    let staging = staging_dir(&out)?;
     std::fs::create_dir_all(staging.join("bin"))?;
     let started = Instant::now();
     eprintln!(

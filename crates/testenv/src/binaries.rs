@@ -122,13 +122,14 @@ impl Tool {
 
     /// Path of the installed executable; an error naming the build command if missing.
     pub fn path(&self) -> Result<PathBuf> {
-        let path = self.dir().join(self.name);
-        if path.is_file() {
-            Ok(path)
-        } else {
-            Err(Error::BinariesMissing(self.dir()))
-        }
+        file_in(&self.dir(), self.name).ok_or_else(|| Error::BinariesMissing(self.dir()))
     }
+}
+
+/// `dir/name`, if that file exists.
+pub(crate) fn file_in(dir: &Path, name: &str) -> Option<PathBuf> {
+    let path = dir.join(name);
+    path.is_file().then_some(path)
 }
 
 pub(crate) fn cache_root() -> PathBuf {

@@ -64,12 +64,8 @@ impl FluxController {
 
     /// The built executable; an error naming the build command if missing.
     pub fn path(&self) -> Result<PathBuf> {
-        let path = self.dir().join(self.name);
-        if path.is_file() {
-            Ok(path)
-        } else {
-            Err(Error::PeerMissing(self.dir()))
-        }
+        crate::binaries::file_in(&self.dir(), self.name)
+            .ok_or_else(|| Error::PeerMissing(self.dir()))
     }
 
     /// Where the build keeps the release's CRDs (`config/crd/bases`).
