@@ -75,6 +75,13 @@ impl CustomHealthChecks {
         self.checks.is_empty()
     }
 
+    /// Whether an entry decides the health of objects of `group` and `kind`.
+    pub fn covers(&self, group: &str, kind: &str) -> bool {
+        self.checks
+            .iter()
+            .any(|c| c.group == group && c.kind.as_deref().is_none_or(|k| k == kind))
+    }
+
     /// The health of `object` by the entry for its group and kind (an exact kind first),
     /// `None` when no entry covers it.
     pub fn health(&self, object: &Value) -> Option<Health> {

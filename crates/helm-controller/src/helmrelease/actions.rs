@@ -3,6 +3,7 @@
 //! this one has not, wait (without holding a worker), run the post-hooks, store the outcome.
 //! Rollback, uninstall and unlock are in [`super::revert`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,7 @@ use driftless_runtime::inventory::ObjectId;
 use serde_json::{Map, Value};
 
 use super::Reconciler;
+use super::live::{Cached, LiveObjects};
 use crate::FIELD_MANAGER;
 use crate::post_render::{self, Rendered};
 use crate::storage::Storage;
@@ -114,6 +116,10 @@ pub(super) struct InFlight {
     pub pause: Duration,
     /// Where and how the objects are looked at, so a look needs nothing else.
     pub applier: Arc<Applier>,
+    /// `spec.kubeConfig` is set: the shared watches (of this cluster) do not apply.
+    pub remote: bool,
+    /// The generation each pending object had when last read with a GET.
+    pub seen: HashMap<ObjectId, i64>,
     pub health_checks: Arc<CustomHealthChecks>,
     /// How the wait ended, once it has: `Some(None)` ready, `Some(Some(error))` failed.
     pub settled: Option<Option<String>>,
@@ -378,6 +384,8 @@ impl Reconciler {
             deadline: Instant::now() + plan.timeout,
             pause: WAIT_POLL_FIRST,
             applier: plan.applier.clone(),
+            remote: plan.remote,
+            seen: HashMap::new(),
             health_checks: plan.health_checks.clone(),
             settled: None,
             config_digest: String::new(),
@@ -399,7 +407,12 @@ impl Reconciler {
         pending: Vec<ObjectId>,
         mut flight: InFlight,
     ) -> Ended {
-        match health_round(&plan.applier, &plan.health_checks, &pending).await {
+        let mut look = Look {
+            applier: &plan.applier,
+            live: self.live(plan.remote),
+            seen: &mut flight.seen,
+        };
+        match health_round(&mut look, &plan.health_checks, &pending).await {
             Round::Ready => self.complete(plan, storage, flight, None).await,
             Round::Failed(error) => self.complete(plan, storage, flight, Some(error)).await,
             Round::Waiting(_, _) if Instant::now() >= flight.deadline => {
@@ -626,8 +639,14 @@ impl Reconciler {
         let started = Instant::now();
         let mut pending = ids.to_vec();
         let mut pause = WAIT_POLL_FIRST;
+        let mut seen = HashMap::new();
         loop {
-            match health_round(&plan.applier, &plan.health_checks, &pending).await {
+            let mut look = Look {
+                applier: &plan.applier,
+                live: self.live(plan.remote),
+                seen: &mut seen,
+            };
+            match health_round(&mut look, &plan.health_checks, &pending).await {
                 Round::Ready => return Ok(()),
                 Round::Failed(error) => return Err(error),
                 Round::Waiting(waiting_on, still) => {
@@ -643,19 +662,70 @@ impl Reconciler {
     }
 }
 
+/// Where a health round reads objects from.
+pub(super) struct Look<'a> {
+    pub applier: &'a Applier,
+    /// The shared watches, for objects in this cluster.
+    pub live: Option<&'a LiveObjects>,
+    /// The generation each object had when last read with a GET.
+    pub seen: &'a mut HashMap<ObjectId, i64>,
+}
+
+impl Look<'_> {
+    /// The cached object, when the cache has caught up with what a GET saw.
+    fn cached(&self, id: &ObjectId) -> Option<Value> {
+        let seen = *self.seen.get(id)?;
+        fresh(self.live?.get(id), seen)
+    }
+}
+
+/// A cached copy that may stand for the object: found, at least at the generation a GET saw
+/// after the apply. Anything else (not cached, absent, older) is read from the API.
+fn fresh(cached: Cached, seen: i64) -> Option<Value> {
+    match cached {
+        Cached::Found(object) if generation(&object).is_some_and(|g| g >= seen) => Some(object),
+        _ => None,
+    }
+}
+
+fn generation(object: &Value) -> Option<i64> {
+    object
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+}
+
 /// One look at `ids`: all ready, some still progressing (what the first waits for, and
 /// which), or one failed.
+///
+/// An object is first read with a GET, which records the generation it has since the apply.
+/// Later looks take it from `live` (the shared watches of workload kinds, when the objects
+/// are in this cluster) once the cached copy has reached that generation, so a cache that
+/// still holds the object from before the apply is never read as its state.
 pub(super) async fn health_round(
-    applier: &Applier,
+    look: &mut Look<'_>,
     checks: &CustomHealthChecks,
     ids: &[ObjectId],
 ) -> Round {
     let mut waiting_on = None;
     let mut still = Vec::new();
     for id in ids {
-        let live = match applier.get(id).await {
-            Ok(live) => live,
-            Err(error) => return Round::Failed(error.to_string()),
+        // Expressions may read any field; the cached copies keep only what kstatus reads.
+        let cached = if checks.covers(&id.group, &id.kind) {
+            None
+        } else {
+            look.cached(id)
+        };
+        let live = match cached {
+            Some(object) => Some(object),
+            None => match look.applier.get(id).await {
+                Ok(live) => {
+                    if let Some(generation) = live.as_ref().and_then(generation) {
+                        look.seen.insert(id.clone(), generation);
+                    }
+                    live
+                }
+                Err(error) => return Round::Failed(error.to_string()),
+            },
         };
         let state = match &live {
             None => Health::InProgress("not found".into()),
@@ -773,6 +843,18 @@ fn cluster_scoped(kind: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn cached_objects_stand_for_the_object_only_once_caught_up() {
+        let at = |generation: i64| json!({"metadata": {"name": "web", "generation": generation}});
+        assert_eq!(fresh(Cached::Found(at(3)), 3), Some(at(3)));
+        assert_eq!(fresh(Cached::Found(at(4)), 3), Some(at(4)));
+        // The cache still holds the object from before the apply: read it from the API.
+        assert_eq!(fresh(Cached::Found(at(2)), 3), None);
+        assert_eq!(fresh(Cached::Absent, 3), None);
+        assert_eq!(fresh(Cached::Unknown, 3), None);
+        assert_eq!(fresh(Cached::Found(json!({"metadata": {}})), 1), None);
+    }
 
     #[test]
     fn preserved_values_lay_the_new_over_the_current_release() {

@@ -15,6 +15,7 @@ mod dependencies;
 mod finish;
 mod hooks;
 mod inputs;
+mod live;
 mod outcome;
 mod prepare;
 mod requests;
@@ -65,6 +66,8 @@ pub struct Reconciler {
     sources: SourceStores,
     /// Installs and upgrades waiting for their objects, by HelmRelease.
     waits: Mutex<HashMap<String, InFlight>>,
+    /// Shared watches of the workload kinds releases wait on.
+    live: live::LiveObjects,
 }
 
 impl Reconciler {
@@ -82,6 +85,7 @@ impl Reconciler {
             settings.kubeconfig_policy,
         );
         Self {
+            live: live::LiveObjects::new(runtime.client.clone()),
             runtime,
             clients,
             fetcher,
@@ -90,6 +94,11 @@ impl Reconciler {
             sources: SourceStores::default(),
             waits: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The shared watches, for objects in this cluster (not for `spec.kubeConfig` releases).
+    fn live(&self, remote: bool) -> Option<&live::LiveObjects> {
+        (!remote).then_some(&self.live)
     }
 
     pub async fn run(self) {

@@ -18,8 +18,12 @@ impl Reconciler {
     pub(super) async fn poll_in_flight(&self, run: &mut Run<HelmRelease>) -> Option<Outcome> {
         let key = reconcile::object_key(&*run.object);
         let mut flight = self.waits.lock().ok()?.remove(&key)?;
-        let round =
-            actions::health_round(&flight.applier, &flight.health_checks, &flight.pending).await;
+        let mut look = actions::Look {
+            applier: &flight.applier,
+            live: self.live(flight.remote),
+            seen: &mut flight.seen,
+        };
+        let round = actions::health_round(&mut look, &flight.health_checks, &flight.pending).await;
         match round {
             actions::Round::Ready => flight.settled = Some(None),
             actions::Round::Failed(error) => flight.settled = Some(Some(error)),
