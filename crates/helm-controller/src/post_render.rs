@@ -177,6 +177,18 @@ pub fn manifest_objects(manifest: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// The objects of a stored manifest, to be applied (or compared) again: a rollback's target,
+/// the deployed revision drift detection looks at.
+pub fn stored_objects(manifest: &str) -> Vec<Rendered> {
+    manifest_objects(manifest)
+        .into_iter()
+        .map(|object| Rendered {
+            path: String::new(),
+            object,
+        })
+        .collect()
+}
+
 /// `object` with Helm's ownership metadata for release `name` in `namespace`, as applied.
 pub fn owned(object: &Value, name: &str, namespace: &str) -> Value {
     let mut object = object.clone();

@@ -336,7 +336,6 @@ impl Reconciler {
                     pre,
                     &plan.namespace,
                     plan.timeout,
-                    &|_| true,
                 )
                 .await
         {
@@ -470,7 +469,6 @@ impl Reconciler {
                     post,
                     &plan.namespace,
                     plan.timeout,
-                    &|_| true,
                 )
                 .await
         {
@@ -602,13 +600,7 @@ impl Reconciler {
         latest: &Release,
         correct: bool,
     ) -> Result<Vec<String>, String> {
-        let rendered: Vec<Rendered> = post_render::manifest_objects(&latest.manifest)
-            .into_iter()
-            .map(|object| Rendered {
-                path: String::new(),
-                object,
-            })
-            .collect();
+        let rendered = post_render::stored_objects(&latest.manifest);
         let prepared = self.prepare_objects(&rendered, plan).await?;
         let rules = object
             .spec

@@ -76,9 +76,22 @@ pub fn ordered(hooks: &[Hook], event: &str) -> Vec<usize> {
 }
 
 impl Reconciler {
-    /// Runs the hooks of `event` among `hooks` (recording each run in it), in `namespace`;
+    /// Runs every hook of `event` among `hooks` (recording each run in it), in `namespace`;
     /// the first failure stops the run.
     pub(super) async fn run_hooks(
+        &self,
+        applier: &Applier,
+        hooks: &mut [Hook],
+        event: &str,
+        namespace: &str,
+        timeout: Duration,
+    ) -> Result<usize, String> {
+        self.run_hooks_where(applier, hooks, event, namespace, timeout, &|_| true)
+            .await
+    }
+
+    /// [`Self::run_hooks`] for the hooks `only` selects (tests, by `test.filters`).
+    async fn run_hooks_where(
         &self,
         applier: &Applier,
         hooks: &mut [Hook],
@@ -252,7 +265,7 @@ impl Reconciler {
             .unwrap_or_else(|| object.timeout());
         let namespace = release.namespace.clone();
         let only = |hook: &Hook| selected_by_filters(object, hook);
-        self.run_hooks(
+        self.run_hooks_where(
             applier,
             &mut release.hooks,
             "test",

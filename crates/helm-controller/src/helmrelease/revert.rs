@@ -12,7 +12,7 @@ use kube::api::DeleteParams;
 
 use super::Reconciler;
 use super::actions::{AppliedObjects, Ended, Plan, now_text, stale_objects};
-use crate::post_render::{self, Rendered};
+use crate::post_render;
 use crate::storage::Storage;
 
 impl Reconciler {
@@ -45,13 +45,7 @@ impl Reconciler {
         if let Err(error) = storage.create(&revision).await {
             return Ended::failed_before_storing(error.to_string());
         }
-        let objects: Vec<Rendered> = post_render::manifest_objects(&target.manifest)
-            .into_iter()
-            .map(|object| Rendered {
-                path: String::new(),
-                object,
-            })
-            .collect();
+        let objects = post_render::stored_objects(&target.manifest);
         let options = object.spec.rollback.clone().unwrap_or_default();
         let hooks = !options.disable_hooks;
         let mut error = None;
@@ -63,7 +57,6 @@ impl Reconciler {
                     "pre-rollback",
                     &plan.namespace,
                     plan.timeout,
-                    &|_| true,
                 )
                 .await;
             error = pre.err();
@@ -99,7 +92,6 @@ impl Reconciler {
                     "post-rollback",
                     &plan.namespace,
                     plan.timeout,
-                    &|_| true,
                 )
                 .await;
             error = post.err();
@@ -174,7 +166,6 @@ impl Reconciler {
                 "pre-delete",
                 release_namespace,
                 timeout,
-                &|_| true,
             )
             .await?;
         }
@@ -197,7 +188,6 @@ impl Reconciler {
                 "post-delete",
                 release_namespace,
                 timeout,
-                &|_| true,
             )
             .await?;
         }
