@@ -10,13 +10,12 @@
 mod support;
 
 use driftless_api::helm::HelmRelease;
-use driftless_api::kustomize::Kustomization;
 use driftless_e2e::repo_root;
 use driftless_testenv::charts::{ChartRepository, helm};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams};
 use support::*;
 
 /// The infrastructure chart: a CRD in `crds/` and a ConfigMap.
@@ -128,12 +127,10 @@ async fn the_flux_kustomize_helm_example_layout_reconciles_and_uninstalls() {
     let helm_controller = spawn(
         plane,
         "helm-controller",
-        vec![
-            "--watch-all-namespaces=true".into(),
-            format!("--runtime-namespace={root}"),
-            "--min-retry-delay=200ms".into(),
-            "--requeue-dependency=1s".into(),
-        ],
+        support::confined_args(
+            &root,
+            &["--watch-all-namespaces=true", "--requeue-dependency=1s"],
+        ),
     );
     let logs = || {
         format!(
@@ -143,17 +140,7 @@ async fn the_flux_kustomize_helm_example_layout_reconciles_and_uninstalls() {
         )
     };
     create_git_repository(&client, &root, git.url("app")).await;
-    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &root);
-    let mut flux_system = kustomization(
-        "flux-system",
-        &root,
-        serde_json::json!({ "path": "./clusters/local" }),
-    );
-    flux_system.spec.target_namespace = None;
-    kustomizations
-        .create(&PostParams::default(), &flux_system)
-        .await
-        .expect("create root");
+    let kustomizations = create_root_kustomization(&client, &root).await;
 
     let infra_ns = format!("cert-manager-{id}");
     let apps_ns = format!("podinfo-{id}");

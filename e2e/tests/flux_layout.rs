@@ -10,7 +10,7 @@ use driftless_api::kustomize::Kustomization;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, PostParams};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind};
 use support::*;
 
 /// `(path, contents)` of the repository, with names made unique by `id`.
@@ -92,18 +92,7 @@ async fn a_flux_style_repository_reconciles_in_layers_and_deletes_cleanly() {
     );
     let logs = || controllers.logs();
     create_git_repository(&client, &root, git.url("app")).await;
-    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &root);
-    let mut flux_system = kustomization(
-        "flux-system",
-        &root,
-        serde_json::json!({ "path": "./clusters/local" }),
-    );
-    // The root applies Kustomizations that carry their own namespace.
-    flux_system.spec.target_namespace = None;
-    kustomizations
-        .create(&PostParams::default(), &flux_system)
-        .await
-        .expect("create root");
+    let kustomizations = create_root_kustomization(&client, &root).await;
 
     let tenant = format!("tenant-{id}");
     let every = [

@@ -46,30 +46,15 @@ struct Stack {
 impl Stack {
     async fn start(prefix: &str, repository: &ChartRepository) -> Stack {
         let (plane, namespace, client) = support::cluster(prefix).await;
-        let [port] = driftless_testenv::free_ports().expect("port");
-        let storage = tempfile::tempdir().expect("storage");
-        let common = |extra: Vec<String>| {
-            let mut args = vec![
-                "--watch-all-namespaces=false".to_owned(),
-                format!("--runtime-namespace={namespace}"),
-                "--min-retry-delay=200ms".to_owned(),
-                "--max-retry-delay=2s".to_owned(),
-            ];
-            args.extend(extra);
-            args
-        };
-        let source = spawn(
-            plane,
-            "source-controller",
-            common(vec![
-                format!("--storage-path={}", storage.path().display()),
-                format!("--storage-addr=127.0.0.1:{port}"),
-            ]),
-        );
+        let (source, storage) =
+            support::spawn_source_controller(plane, &namespace, &["--max-retry-delay=2s"]);
         let helm = spawn(
             plane,
             "helm-controller",
-            common(vec!["--requeue-dependency=1s".into()]),
+            support::confined_args(
+                &namespace,
+                &["--max-retry-delay=2s", "--requeue-dependency=1s"],
+            ),
         );
         let helm_repository: HelmRepository = serde_json::from_value(json!({
             "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
@@ -137,6 +122,25 @@ async fn delete_and_wait(releases: &Api<HelmRelease>, name: &str, logs: &dyn Fn(
         logs,
     )
     .await;
+}
+
+/// Waits until HelmRelease `name` is Ready=False for `reason`; it and its Ready message.
+async fn wait_not_ready(
+    releases: &Api<HelmRelease>,
+    name: &str,
+    reason: &str,
+    logs: &dyn Fn() -> String,
+) -> (HelmRelease, String) {
+    wait_for(
+        &format!("{name} Ready=False with {reason}"),
+        async || {
+            let release = releases.get(name).await.ok()?;
+            let (status, why, message) = ready(&release)?;
+            (status == "False" && why == reason).then_some((release, message))
+        },
+        logs,
+    )
+    .await
 }
 
 fn release_object(name: &str, spec: Value) -> HelmRelease {
@@ -282,16 +286,7 @@ async fn releases_upgrade_remediate_take_over_and_uninstall_as_helm_sees_them() 
         json!({"spec": {"values": {"greeting": "broken", "port": 999999}}}),
     )
     .await;
-    let stalled = wait_for(
-        "web stalled after its retries",
-        async || {
-            let release = releases.get("web").await.ok()?;
-            let (status, reason, message) = ready(&release)?;
-            (status == "False" && reason == "RetriesExceeded").then_some((release, message))
-        },
-        &logs,
-    )
-    .await;
+    let stalled = wait_not_ready(&releases, "web", "RetriesExceeded", &logs).await;
     assert_eq!(stalled.1, "Failed to upgrade after 2 attempt(s)");
     let status = stalled.0.status.as_ref().unwrap();
     assert_eq!(status.upgrade_failures, 2);
@@ -638,16 +633,7 @@ async fn drift_is_corrected_and_post_renderers_apply() {
         &logs,
     )
     .await;
-    let stalled = wait_for(
-        "bad stalled",
-        async || {
-            let release = releases.get("bad").await.ok()?;
-            let (status, reason, message) = ready(&release)?;
-            (status == "False" && reason == "InvalidCELExpression").then_some(message)
-        },
-        &logs,
-    )
-    .await;
+    let (_, stalled) = wait_not_ready(&releases, "bad", "InvalidCELExpression", &logs).await;
     assert!(
         stalled.contains("failed to parse the CEL expression"),
         "{stalled}"
@@ -930,16 +916,7 @@ async fn preserved_values_cleanup_on_fail_and_uninstall_waits_for_deletion() {
         json!({"spec": {"values": {"extra": true}}}),
     )
     .await;
-    let failed = wait_for(
-        "web upgrade failed",
-        async || {
-            let release = releases.get("web").await.ok()?;
-            let (status, reason, message) = ready(&release)?;
-            (status == "False" && reason == "UpgradeFailed").then_some(message)
-        },
-        &logs,
-    )
-    .await;
+    let (_, failed) = wait_not_ready(&releases, "web", "UpgradeFailed", &logs).await;
     assert!(failed.contains("timed out waiting"), "{failed}");
     assert!(config_maps.get_opt("web-extra").await.unwrap().is_none());
     assert!(deployments.get_opt("web-extra").await.unwrap().is_none());

@@ -65,11 +65,7 @@ async fn run_loop(prefix: &str, wakeup: Wakeup) {
     let (plane, namespace, client) = cluster(prefix).await;
     let [events_port, receiver_port] = driftless_testenv::free_ports().unwrap();
     let events_addr = format!("--events-addr=http://127.0.0.1:{events_port}/");
-    let confined = [
-        "--watch-all-namespaces=false".to_owned(),
-        format!("--runtime-namespace={namespace}"),
-        "--min-retry-delay=200ms".to_owned(),
-    ];
+    let confined = confined_args(&namespace, &[]);
     let notification = spawn(
         plane,
         "notification-controller",

@@ -59,6 +59,34 @@ pub struct Controllers {
     _storage: tempfile::TempDir,
 }
 
+/// The flags that confine a test's controller to `namespace` and retry quickly, then `extra`.
+pub fn confined_args(namespace: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "--watch-all-namespaces=false".to_owned(),
+        format!("--runtime-namespace={namespace}"),
+        "--min-retry-delay=200ms".to_owned(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+/// source-controller confined to `namespace` with `args`, serving artifacts from a
+/// directory of its own (kept as long as the returned directory lives).
+pub fn spawn_source_controller(
+    plane: &driftless_testenv::ControlPlane,
+    namespace: &str,
+    args: &[&str],
+) -> (ControllerProcess, tempfile::TempDir) {
+    let [port] = driftless_testenv::free_ports().expect("port");
+    let storage = tempfile::tempdir().expect("storage");
+    let mut all = confined_args(namespace, args);
+    all.extend([
+        format!("--storage-path={}", storage.path().display()),
+        format!("--storage-addr=127.0.0.1:{port}"),
+    ]);
+    (spawn(plane, "source-controller", all), storage)
+}
+
 impl Controllers {
     pub fn start(
         plane: &driftless_testenv::ControlPlane,
@@ -66,31 +94,10 @@ impl Controllers {
         common_args: &[&str],
         kustomize_args: &[&str],
     ) -> Self {
-        let [port] = driftless_testenv::free_ports().expect("port");
-        let storage = tempfile::tempdir().expect("storage");
-        let args = |extra: Vec<String>| {
-            let mut args = vec![
-                "--watch-all-namespaces=false".to_owned(),
-                format!("--runtime-namespace={namespace}"),
-                "--min-retry-delay=200ms".to_owned(),
-            ];
-            args.extend(common_args.iter().map(|a| a.to_string()));
-            args.extend(extra);
-            args
-        };
-        let source = spawn(
-            plane,
-            "source-controller",
-            args(vec![
-                format!("--storage-path={}", storage.path().display()),
-                format!("--storage-addr=127.0.0.1:{port}"),
-            ]),
-        );
-        let kustomize = spawn(
-            plane,
-            "kustomize-controller",
-            args(kustomize_args.iter().map(|a| a.to_string()).collect()),
-        );
+        let (source, storage) = spawn_source_controller(plane, namespace, common_args);
+        let mut args = confined_args(namespace, common_args);
+        args.extend(kustomize_args.iter().map(|a| a.to_string()));
+        let kustomize = spawn(plane, "kustomize-controller", args);
         Self {
             source,
             kustomize,
@@ -137,6 +144,26 @@ pub fn app_repository(
 }
 
 /// A GitRepository `app` following `main` of `url`.
+/// The root Kustomization `flux-system` of a Flux repository layout: `./clusters/local` of
+/// GitRepository `app`, applying Kustomizations that carry their own namespace.
+pub async fn create_root_kustomization(
+    client: &kube::Client,
+    namespace: &str,
+) -> Api<Kustomization> {
+    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), namespace);
+    let mut flux_system = kustomization(
+        "flux-system",
+        namespace,
+        serde_json::json!({ "path": "./clusters/local" }),
+    );
+    flux_system.spec.target_namespace = None;
+    kustomizations
+        .create(&PostParams::default(), &flux_system)
+        .await
+        .expect("create root");
+    kustomizations
+}
+
 pub async fn create_git_repository(client: &kube::Client, namespace: &str, url: String) {
     let git_repository: GitRepository = serde_json::from_value(serde_json::json!({
         "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
