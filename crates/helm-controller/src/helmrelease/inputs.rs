@@ -93,6 +93,9 @@ pub fn helm_chart_for(release: &HelmRelease) -> Option<Value> {
             "name": source.name,
             "namespace": source.namespace,
             "labels": labels,
+            // source-controller's own finalizer, set at creation so that it need not
+            // patch every new chart before its first fetch.
+            "finalizers": [driftless_api::meta::FINALIZER],
         },
         "spec": chart_spec,
     });
@@ -113,10 +116,14 @@ impl Reconciler {
         };
         let source = ChartSource::of(release);
         // Most reconciles find the HelmChart as it should be: no write then.
-        if let Some(cached) = self.sources.helm_chart(&source.namespace, &source.name)
-            && contains(&serde_json::to_value(&*cached).unwrap_or_default(), &chart)
-        {
-            return Ok(false);
+        if let Some(cached) = self.sources.helm_chart(&source.namespace, &source.name) {
+            // An apply would re-add the finalizer source-controller is removing.
+            if cached.metadata.deletion_timestamp.is_some() {
+                return Err(format!("HelmChart {} is being deleted", source.display()));
+            }
+            if contains(&serde_json::to_value(&*cached).unwrap_or_default(), &chart) {
+                return Ok(false);
+            }
         }
         let api: Api<HelmChart> = Api::namespaced(self.runtime.client.clone(), &source.namespace);
         let params = PatchParams::apply(FIELD_MANAGER).force();
@@ -281,6 +288,10 @@ mod tests {
         assert_eq!(
             chart["metadata"]["labels"]["helm.toolkit.fluxcd.io/name"],
             "podinfo"
+        );
+        assert_eq!(
+            chart["metadata"]["finalizers"],
+            json!(["finalizers.fluxcd.io"])
         );
         assert_eq!(
             chart["spec"],
