@@ -39,6 +39,22 @@ pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
     get(conditions, type_).is_some_and(|c| c.status == "True")
 }
 
+/// The last reconcile of `generation` stopped to wait for an input (Ready=False with one of
+/// `waited`, Reconciling=True): kstatus already reads it as in progress, so a progress write
+/// when the input arrives would change only a message. A failure being retried is not
+/// waiting: its message must not stay up while the next attempt runs.
+pub fn waiting_for_input(
+    conditions: &[Condition],
+    generation: Option<i64>,
+    waited: &[&str],
+) -> bool {
+    let for_generation = |c: &&Condition| c.observed_generation == generation;
+    is_true(conditions, RECONCILING)
+        && get(conditions, READY)
+            .filter(for_generation)
+            .is_some_and(|c| c.status == "False" && waited.contains(&c.reason.as_str()))
+}
+
 /// Sets a condition; `lastTransitionTime` only moves when the status changes.
 pub fn set(
     conditions: &mut Vec<Condition>,
@@ -244,6 +260,21 @@ pub fn check_final_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waiting_for_input_only_after_a_wait_on_the_same_generation() {
+        let waited = ["SourceNotReady"];
+        let mut conditions = Vec::new();
+        mark_failed_with_retry(&mut conditions, "SourceNotReady", "not ready", Some(2));
+        assert!(waiting_for_input(&conditions, Some(2), &waited));
+        // A newer generation has not been waited on yet.
+        assert!(!waiting_for_input(&conditions, Some(3), &waited));
+        // A failure being retried keeps its progress write.
+        mark_failed_with_retry(&mut conditions, "InstallFailed", "boom", Some(2));
+        assert!(!waiting_for_input(&conditions, Some(2), &waited));
+        mark_ready(&mut conditions, "Succeeded", "done", Some(2));
+        assert!(!waiting_for_input(&conditions, Some(2), &waited));
+    }
 
     #[test]
     fn transition_time_moves_only_on_status_change() {

@@ -10,9 +10,10 @@ use driftless_api::helm::{
     ARTIFACT_FAILED_REASON, HelmRelease, HelmReleaseStatus, INIT_FAILED_REASON,
     SOURCE_NOT_READY_REASON, VALUES_ERROR_REASON,
 };
-use driftless_api::meta::Artifact;
+use driftless_api::meta::{Artifact, Time};
 use driftless_runtime::health_exprs::CustomHealthChecks;
 use driftless_runtime::reconcile::{Outcome, Run};
+use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
 use super::actions::Plan;
@@ -73,7 +74,7 @@ impl Reconciler {
         }
         let health_checks = CustomHealthChecks::compile(&object.spec.health_check_exprs)
             .map_err(|error| Outcome::configuration_error(INVALID_CEL_EXPRESSION, error))?;
-        let artifact = self.source_artifact(&source, chart_written)?;
+        let artifact = self.source_artifact(run, &source, chart_written)?;
         let values = self
             .values(&object)
             .await
@@ -207,18 +208,31 @@ impl Reconciler {
     }
 
     /// The source's artifact, or why there is none yet. A HelmChart just written and not in
-    /// the cache yet reads as source-controller will show it next, so the status written
-    /// now stays as it is until the chart is ready (one status write saved per new chart).
+    /// the cache yet reads as source-controller will show it next. While a new release
+    /// waits only for source-controller's first look at its chart, no status is written
+    /// (one write saved per new release; see `Run::defer_first_status`).
     fn source_artifact(
         &self,
+        run: &mut Run<HelmRelease>,
         source: &ChartSource,
         just_written: bool,
     ) -> Result<Artifact, Outcome> {
-        let after = self.settings.requeue_dependency;
         let cached = match self.sources.artifact(source) {
             Cached::Missing if just_written => Cached::NotReady(watches::IN_PROGRESS.into()),
             cached => cached,
         };
+        let mut after = self.settings.requeue_dependency;
+        if matches!(&cached, Cached::NotReady(why) if why == watches::IN_PROGRESS)
+            && just_created(
+                run.object.metadata.creation_timestamp.as_ref(),
+                Timestamp::now(),
+            )
+        {
+            run.defer_first_status();
+            // The watch on the chart brings the release back once it is ready; should the
+            // chart take longer, the status says so soon after.
+            after = after.min(JUST_CREATED);
+        }
         match cached {
             Cached::Ready(artifact) => Ok(artifact),
             Cached::Missing => {
@@ -231,6 +245,18 @@ impl Reconciler {
             }
         }
     }
+}
+
+/// How long after its creation a release may wait for its chart's first artifact without
+/// a status saying so.
+const JUST_CREATED: Duration = Duration::from_secs(5);
+
+fn just_created(created: Option<&Time>, now: Timestamp) -> bool {
+    created.is_some_and(|created| {
+        now.duration_since(created.0)
+            .try_into()
+            .is_ok_and(|age: Duration| age < JUST_CREATED)
+    })
 }
 
 /// Records what this reconcile attempts. Failure counters restart with a new spec, chart or
@@ -267,6 +293,17 @@ fn record_attempt(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_release_created_moments_ago_counts_as_just_created() {
+        let now = Timestamp::from_second(1_000_000).unwrap();
+        let at = |second| Some(Time(Timestamp::from_second(second).unwrap()));
+        assert!(just_created(at(999_998).as_ref(), now));
+        assert!(!just_created(at(999_990).as_ref(), now));
+        // A clock behind the API server's is no reason to hide the status.
+        assert!(!just_created(at(1_000_010).as_ref(), now));
+        assert!(!just_created(None, now));
+    }
 
     fn release(generation: i64) -> HelmRelease {
         let mut object = HelmRelease::new("app", Default::default());

@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use driftless_api::conditions::PROGRESSING;
+use driftless_api::conditions::{DEPENDENCY_NOT_READY, PROGRESSING};
 use driftless_api::event::Severity;
 use driftless_api::helm::{
-    GET_LAST_RELEASE_FAILED_REASON, HelmRelease, PENDING_RELEASE_REASON, UNINSTALL_FAILED_REASON,
+    GET_LAST_RELEASE_FAILED_REASON, HelmRelease, PENDING_RELEASE_REASON, SOURCE_NOT_READY_REASON,
+    UNINSTALL_FAILED_REASON,
 };
 use driftless_helm::release::{Release, status};
 use driftless_runtime::go_duration::go_duration;
@@ -214,7 +215,9 @@ impl Reconciler {
                 "{verb} release {} with chart {chart_ref}",
                 plan.release_name
             );
-            run.progress(PROGRESSING, message).await?;
+            let waited = [SOURCE_NOT_READY_REASON, DEPENDENCY_NOT_READY];
+            run.progress_after_wait(&waited, PROGRESSING, message)
+                .await?;
         }
         let object = run.object.clone();
         let started = Instant::now();

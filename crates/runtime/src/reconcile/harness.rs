@@ -26,6 +26,7 @@ use super::backoff::FailureBackoff;
 use super::finalizer::with_finalizer;
 use super::logs::{log_failed_reconcile, log_reconcile_error};
 use super::outcome::{Decision, LogLine, Notice, Outcome, Requeue, decide};
+use super::own_writes::OwnWrites;
 use super::requests::{handled_reconcile_at, reconcile_trigger, with_jitter};
 use super::shutdown::{FirstList, run_until_shutdown};
 use super::watches::Watches;
@@ -134,6 +135,7 @@ pub struct Run<K: ToolkitObject> {
     controller: &'static str,
     events: Vec<Notice>,
     progress_written: bool,
+    defer_first_status: bool,
 }
 
 impl<K: ToolkitObject> Run<K> {
@@ -145,6 +147,7 @@ impl<K: ToolkitObject> Run<K> {
             controller,
             events: Vec::new(),
             progress_written: false,
+            defer_first_status: false,
         }
     }
 
@@ -169,9 +172,40 @@ impl<K: ToolkitObject> Run<K> {
         });
     }
 
+    /// Leaves an object that has never had a status without one for now: it is waiting a
+    /// moment for work another controller has just been given (a HelmChart just created,
+    /// say), and a new object already reads as in progress to kstatus (no observedGeneration),
+    /// so the write would only add API load when many objects start at once. The reconcile
+    /// that follows writes the status as usual.
+    pub fn defer_first_status(&mut self) {
+        self.defer_first_status = true;
+    }
+
     /// An event built elsewhere (by a pure decision), sent after the status is written.
     pub fn notify(&mut self, notice: Notice) {
         self.events.push(notice);
+    }
+
+    /// `progress`, unless the stored status shows this generation waiting for an input with
+    /// one of the `waited` reasons: it already reads as in progress, and when many objects
+    /// start at once (a new chart, a new source) the write is pure API load.
+    pub async fn progress_after_wait(
+        &mut self,
+        waited: &[&str],
+        reason: &str,
+        message: impl Into<String>,
+    ) -> Result<(), Error> {
+        if !self.progress_written
+            && let Some(stored) = self.object.status()
+            && crate::conditions::waiting_for_input(
+                K::shared_fields(&mut stored.clone()).conditions,
+                self.object.meta().generation,
+                waited,
+            )
+        {
+            return Ok(());
+        }
+        self.progress(reason, message).await
     }
 
     /// Writes the status so far with Reconciling=True and Ready=Unknown at once, so a long
@@ -230,6 +264,7 @@ pub async fn run<R: Reconciler>(mut reconciler: R, ctx: Context) {
     let stopping = shutdown.clone();
     let harness = Arc::new(Harness {
         backoff: FailureBackoff::new(ctx.args.min_retry_delay, ctx.args.max_retry_delay),
+        own_writes: OwnWrites::default(),
         reconciler,
         ctx,
         metrics_name,
@@ -249,6 +284,7 @@ struct Harness<R: Reconciler> {
     reconciler: R,
     ctx: Context,
     backoff: FailureBackoff,
+    own_writes: OwnWrites,
     /// The `controller` label of the reconcile metrics: the kind in lower case, as
     /// controller-runtime names it.
     metrics_name: String,
@@ -304,10 +340,20 @@ impl<R: Reconciler> Harness<R> {
         let mut status = run.status;
         let metadata = self.reconciler.event_metadata(&status);
         let decision = settle(&*object, &mut status, &outcome, metadata);
+        let key = object_key(&*object);
+        let read_version = object.meta().resource_version.as_deref();
+        let serialized = serde_json::to_vec(&status).unwrap_or_default();
         // A progress write made during the reconcile is always overwritten.
-        if run.progress_written || !same_status::<R::Object>(previous.as_ref(), &status) {
+        let never_reported = previous
+            .clone()
+            .is_none_or(|mut stored| R::Object::shared_fields(&mut stored).conditions.is_empty());
+        let changed = run.progress_written
+            || !(same_status::<R::Object>(previous.as_ref(), &status)
+                || self.own_writes.repeats(&key, read_version, &serialized)
+                || (run.defer_first_status && never_reported));
+        if changed {
             match apply_status(&api, &*object, self.ctx.controller, &status).await {
-                Ok(_) => {}
+                Ok(_) => self.own_writes.record(&key, read_version, &serialized),
                 // Deleted meanwhile: nothing left to report on.
                 Err(kube::Error::Api(response)) if response.code == 404 => {
                     return Ok(Action::await_change());
@@ -330,7 +376,6 @@ impl<R: Reconciler> Harness<R> {
                 )
                 .await;
         }
-        let key = object_key(&*object);
         if decision.reset_backoff {
             self.backoff.reset(&key);
         }
@@ -386,7 +431,9 @@ impl<R: Reconciler> Harness<R> {
     /// Drops what is kept about a deleted object.
     fn forget(&self, object: &R::Object) {
         self.ctx.metrics.forget_object(&ObjectLabels::of(object));
-        self.backoff.reset(&object_key(object));
+        let key = object_key(object);
+        self.backoff.reset(&key);
+        self.own_writes.forget(&key);
     }
 
     fn error_policy(&self, object: &R::Object, error: &Error) -> Action {

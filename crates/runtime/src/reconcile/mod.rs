@@ -8,6 +8,7 @@ pub mod finalizer;
 pub mod harness;
 pub mod logs;
 pub mod outcome;
+pub mod own_writes;
 pub mod requests;
 pub mod shutdown;
 pub mod watches;
