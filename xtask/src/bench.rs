@@ -681,6 +681,41 @@ pub(crate) fn api_request_delta(
     (delta.iter().map(|(_, v)| v).sum(), delta)
 }
 
+/// Whether DRIFTLESS_BENCH_APISERVER_PROFILE asks for an API server profile.
+pub(crate) fn profiling_requested() -> bool {
+    std::env::var_os("DRIFTLESS_BENCH_APISERVER_PROFILE").is_some()
+}
+
+/// With DRIFTLESS_BENCH_APISERVER_PROFILE=<file> (and the control plane started with
+/// `profiling`): the API server's CPU profile of the next 20 s, for `go tool pprof`.
+pub(crate) fn start_api_server_profile(
+    client: &kube::Client,
+) -> Option<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    let file = std::env::var_os("DRIFTLESS_BENCH_APISERVER_PROFILE")?;
+    let client = client.clone();
+    Some(tokio::spawn(async move {
+        let request = http::Request::get("/debug/pprof/profile?seconds=20").body(Vec::new())?;
+        let reader = client.request_stream(request).await?;
+        let mut body = Vec::new();
+        futures::pin_mut!(reader);
+        futures::AsyncReadExt::read_to_end(&mut reader, &mut body).await?;
+        std::fs::write(&file, body)?;
+        anyhow::Ok(())
+    }))
+}
+
+/// Waits for the profile `start_api_server_profile` started, reporting a failure.
+pub(crate) async fn finish_api_server_profile(
+    profile: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+) {
+    let Some(profile) = profile else { return };
+    match profile.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => eprintln!("API server profile: {error}"),
+        Err(error) => eprintln!("API server profile: {error}"),
+    }
+}
+
 /// `cargo xtask bench kustomizations`: N GitRepositories and N Kustomizations, each applying
 /// a Deployment scaled to zero, a ServiceAccount, a Service and an Ingress; time until all
 /// are Ready, both controllers' peak RSS, and `kubectl apply --server-side` of the same
@@ -693,7 +728,7 @@ pub async fn kustomizations(
     use driftless_api::kustomize::Kustomization;
 
     let plane = ControlPlane::start(Options {
-        profiling: std::env::var_os("DRIFTLESS_BENCH_APISERVER_PROFILE").is_some(),
+        profiling: profiling_requested(),
         ..Options::default()
     })
     .await
@@ -724,20 +759,7 @@ pub async fn kustomizations(
     let sources: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
     let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
     let requests_before = api_request_counts(&client).await.unwrap_or_default();
-    // With DRIFTLESS_BENCH_APISERVER_PROFILE=<file>: the API server's CPU profile of the first
-    // 20 s of the run, for `go tool pprof`.
-    let profile = std::env::var_os("DRIFTLESS_BENCH_APISERVER_PROFILE").map(|file| {
-        let client = client.clone();
-        tokio::spawn(async move {
-            let request = http::Request::get("/debug/pprof/profile?seconds=20").body(Vec::new())?;
-            let reader = client.request_stream(request).await?;
-            let mut body = Vec::new();
-            futures::pin_mut!(reader);
-            futures::AsyncReadExt::read_to_end(&mut reader, &mut body).await?;
-            std::fs::write(&file, body)?;
-            anyhow::Ok(())
-        })
-    });
+    let profile = start_api_server_profile(&client);
     let machine_before = machine_ticks();
     let started = Instant::now();
     let creates: Vec<anyhow::Result<()>> = futures::stream::iter(0..options.count)
@@ -799,13 +821,7 @@ pub async fn kustomizations(
     let ready_after = started.elapsed();
     let machine_busy = machine_busy_since(machine_before);
     let requests_after = api_request_counts(&client).await.unwrap_or_default();
-    if let Some(profile) = profile {
-        match profile.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => eprintln!("API server profile: {error}"),
-            Err(error) => eprintln!("API server profile: {error}"),
-        }
-    }
+    finish_api_server_profile(profile).await;
     let peaks = (
         peak_rss_kib(source.pid()).unwrap_or(0),
         peak_rss_kib(kustomize.pid()).unwrap_or(0),

@@ -132,6 +132,7 @@ async fn run_stack(
     let plane = ControlPlane::start(Options {
         install_crds: false,
         controller_manager_qps: options.kcm_qps,
+        profiling: crate::bench::profiling_requested(),
         ..Options::default()
     })
     .await
@@ -190,6 +191,7 @@ async fn run_stack(
         .collect::<Result<_, _>>()?;
     let requests_before = api_request_counts(&client).await?;
     let api_cpu_before = api_server_cpu_seconds(&client).await?;
+    let profile = crate::bench::start_api_server_profile(&client);
     let started = Instant::now();
     create_all(&releases, &objects, "HelmReleases").await?;
     let created = started.elapsed();
@@ -223,6 +225,7 @@ async fn run_stack(
     let requests_after = api_request_counts(&client).await?;
     let api_cpu = api_server_cpu_seconds(&client).await? - api_cpu_before;
     let (requests, by_kind) = api_request_delta(&requests_before, &requests_after);
+    crate::bench::finish_api_server_profile(profile).await;
     let peaks = (
         peak_rss_kib(source.pid()).unwrap_or(0),
         peak_rss_kib(helm.pid()).unwrap_or(0),
