@@ -931,3 +931,159 @@ async fn preserved_values_cleanup_on_fail_and_uninstall_waits_for_deletion() {
     assert!(deployments.get_opt("web").await.unwrap().is_none());
     assert!(config_maps.get_opt("web-config").await.unwrap().is_none());
 }
+
+/// Waits until HelmRelease `name` reports Released=False; the condition's reason and message.
+async fn wait_release_failed(
+    releases: &Api<HelmRelease>,
+    name: &str,
+    logs: &dyn Fn() -> String,
+) -> (String, String) {
+    wait_for(
+        &format!("{name} Released=False"),
+        async || {
+            let release = releases.get(name).await.ok()?;
+            let released = release
+                .status?
+                .conditions
+                .into_iter()
+                .find(|c| c.type_ == "Released" && c.status == "False")?;
+            Some((released.reason, released.message))
+        },
+        logs,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ownership_and_name_reuse_are_checked_as_helm_checks_them() {
+    let repository = ChartRepository::start(None).expect("chart repository");
+    publish(&repository, "0.1.0", false);
+    let stack = Stack::start("hr-owner", &repository).await;
+    let (client, namespace) = (stack.client.clone(), stack.namespace.clone());
+    let kubeconfig = stack.kubeconfig();
+    let logs = || stack.logs();
+    let releases: Api<HelmRelease> = Api::namespaced(client.clone(), &namespace);
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+
+    // A ConfigMap of the release's name made by hand, which the real helm refuses to adopt.
+    let by_hand: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "own-config"}, "data": {"greeting": "by hand"},
+    }))
+    .unwrap();
+    config_maps
+        .create(&PostParams::default(), &by_hand)
+        .await
+        .unwrap();
+    let url = repository.url();
+    let helm_install = |extra: &[&str]| {
+        let mut args = vec!["install", "own", "web", "--repo", url.as_str()];
+        args.extend(extra);
+        args.extend([
+            "--namespace",
+            namespace.as_str(),
+            "--kubeconfig",
+            &kubeconfig,
+        ]);
+        helm(&args).expect_err("helm install must fail").to_string()
+    };
+    let helm_refusal = helm_install(&[]);
+    let helm_reason = helm_refusal
+        .split("Unable to continue with install: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("helm's refusal: {helm_refusal}"))
+        .trim()
+        .to_owned();
+
+    // `install.disableTakeOwnership`: refused as helm refuses, nothing recorded or changed.
+    let spec = json!({
+        "interval": "10m",
+        "chart": {"spec": {"chart": "web", "version": "0.1.0", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}},
+        "values": {"greeting": "from the release"},
+        "install": {"disableTakeOwnership": true},
+        "uninstall": {"keepHistory": true},
+    });
+    releases
+        .create(&PostParams::default(), &release_object("own", spec))
+        .await
+        .unwrap();
+    let (reason, message) = wait_release_failed(&releases, "own", &logs).await;
+    assert_eq!(reason, "InstallFailed");
+    assert!(
+        message.ends_with(&format!("Unable to continue with install: {helm_reason}")),
+        "ours: {message}\nhelm's: {helm_reason}"
+    );
+    let history = helm_json(&kubeconfig, &namespace, &["list", "--all"]);
+    assert_eq!(history, json!([]));
+    let data = config_maps.get("own-config").await.unwrap().data.unwrap();
+    assert_eq!(data["greeting"], "by hand");
+
+    // Taking ownership (Flux's default) adopts it.
+    patch_spec(
+        &releases,
+        "own",
+        json!({"spec": {"install": {"disableTakeOwnership": false}}}),
+    )
+    .await;
+    wait_for(
+        "own installed",
+        async || ready(&releases.get("own").await.ok()?).filter(|r| r.0 == "True"),
+        &logs,
+    )
+    .await;
+    let adopted = config_maps.get("own-config").await.unwrap();
+    assert_eq!(adopted.data.unwrap()["greeting"], "from the release");
+    assert_eq!(
+        adopted.metadata.labels.unwrap()["app.kubernetes.io/managed-by"],
+        "Helm"
+    );
+
+    // Uninstalled with `keepHistory`: the name stays in use, for helm and for a new
+    // HelmRelease alike, until `install.replace`.
+    delete_and_wait(&releases, "own", &logs).await;
+    let history = helm_json(&kubeconfig, &namespace, &["history", "own"]);
+    assert_eq!(history[0]["status"], "uninstalled", "{history}");
+    let helm_refusal = helm_install(&[]);
+    assert!(
+        helm_refusal.contains("cannot re-use a name that is still in use"),
+        "{helm_refusal}"
+    );
+    let spec = json!({
+        "interval": "10m",
+        "chart": {"spec": {"chart": "web", "version": "0.1.0", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}},
+    });
+    releases
+        .create(&PostParams::default(), &release_object("own", spec))
+        .await
+        .unwrap();
+    let (reason, message) = wait_release_failed(&releases, "own", &logs).await;
+    assert_eq!(reason, "InstallFailed");
+    assert!(
+        message.ends_with(": cannot re-use a name that is still in use"),
+        "{message}"
+    );
+    patch_spec(
+        &releases,
+        "own",
+        json!({"spec": {"install": {"replace": true}}}),
+    )
+    .await;
+    wait_for(
+        "own installed over its history",
+        async || ready(&releases.get("own").await.ok()?).filter(|r| r.0 == "True"),
+        &logs,
+    )
+    .await;
+    let history = helm_json(&kubeconfig, &namespace, &["history", "own"]);
+    let states: Vec<_> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["revision"].as_i64().unwrap(), r["status"].clone()))
+        .collect();
+    assert_eq!(
+        states,
+        vec![(1, json!("superseded")), (2, json!("deployed"))],
+        "{history}"
+    );
+    delete_and_wait(&releases, "own", &logs).await;
+}

@@ -205,6 +205,10 @@ impl Reconciler {
             };
             (install.disable_schema_validation, false, crds)
         };
+        let replace = spec.install.as_ref().is_some_and(|i| i.replace);
+        if !upgrading && let Err(error) = super::ownership::name_available(history, replace) {
+            return Ended::failed_before_storing(error.to_owned());
+        }
         let version = latest.map_or(1, |r| r.version + 1);
         let preserve = upgrading && spec.upgrade.as_ref().is_some_and(|u| u.preserve_values);
         let (chart, values) = match latest.filter(|_| preserve) {
@@ -252,6 +256,22 @@ impl Reconciler {
                 Err(error) => return Ended::failed_before_storing(format!("invalid CRD: {error}")),
             }
         };
+        let take_ownership = if upgrading {
+            spec.upgrade
+                .as_ref()
+                .is_none_or(|u| !u.disable_take_ownership)
+        } else {
+            spec.install
+                .as_ref()
+                .is_none_or(|i| !i.disable_take_ownership)
+        };
+        if !take_ownership
+            && let Err(error) = self
+                .check_ownership(plan, &objects, deployed.filter(|_| upgrading))
+                .await
+        {
+            return Ended::failed_before_storing(error);
+        }
 
         let mut crds = crds;
         if !upgrading && spec.install.as_ref().is_some_and(|i| i.create_namespace) {
@@ -301,6 +321,15 @@ impl Reconciler {
         } else {
             revision.info.status = status::PENDING_INSTALL.into();
             revision.info.description = "Initial install underway".into();
+            // `replace` over an uninstalled revision supersedes it (a failed one stays).
+            if let Some(last) = latest.filter(|r| r.info.status != status::FAILED) {
+                let mut superseded = last.clone();
+                superseded.info.status = status::SUPERSEDED.into();
+                superseded.info.description = "superseded by new release".into();
+                if let Err(error) = storage.update(&superseded).await {
+                    return Ended::failed_before_storing(error.to_string());
+                }
+            }
         }
         if let Err(error) = storage.create(&revision).await {
             return Ended::failed_before_storing(error.to_string());
@@ -571,24 +600,37 @@ impl Reconciler {
         for rendered in objects {
             let mut object =
                 post_render::owned(&rendered.object, &plan.release_name, &plan.namespace);
-            let Some(id) = object_id(&object) else {
-                return Err(format!(
-                    "{}: object has no apiVersion, kind or name",
-                    rendered.path
-                ));
-            };
-            if id.namespace.is_empty()
-                && plan
-                    .applier
-                    .namespaced(&id)
-                    .await
-                    .map_err(|e| e.to_string())?
-            {
-                object["metadata"]["namespace"] = Value::String(plan.namespace.clone());
-            }
+            self.place(&mut object, rendered, plan).await?;
             prepared.push(object);
         }
         Ok(prepared)
+    }
+
+    /// Puts a namespaced `object` that names no namespace into the release namespace, and
+    /// returns its id.
+    pub(super) async fn place(
+        &self,
+        object: &mut Value,
+        rendered: &Rendered,
+        plan: &Plan,
+    ) -> Result<ObjectId, String> {
+        let Some(mut id) = object_id(object) else {
+            return Err(format!(
+                "{}: object has no apiVersion, kind or name",
+                rendered.path
+            ));
+        };
+        if id.namespace.is_empty()
+            && plan
+                .applier
+                .namespaced(&id)
+                .await
+                .map_err(|e| e.to_string())?
+        {
+            object["metadata"]["namespace"] = Value::String(plan.namespace.clone());
+            id.namespace.clone_from(&plan.namespace);
+        }
+        Ok(id)
     }
 
     /// Compares the objects of `latest` with the cluster (`driftDetection`); with `correct`,

@@ -17,6 +17,7 @@ mod hooks;
 mod inputs;
 mod live;
 mod outcome;
+mod ownership;
 mod prepare;
 mod requests;
 mod revert;
