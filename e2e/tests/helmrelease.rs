@@ -1087,3 +1087,100 @@ async fn ownership_and_name_reuse_are_checked_as_helm_checks_them() {
     );
     delete_and_wait(&releases, "own", &logs).await;
 }
+
+const WIDGET_CRD: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.legacy.driftless.test
+spec:
+  group: legacy.driftless.test
+  names: {kind: Widget, plural: widgets, singular: widget}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+";
+/// Without a status subresource the manifest's status is stored: a Widget that kstatus
+/// reads as not ready for as long as it exists.
+const WIDGET: &str = "apiVersion: legacy.driftless.test/v1
+kind: Widget
+metadata:
+  name: {{ .Release.Name }}
+status:
+  conditions:
+    - {type: Ready, status: \"False\", reason: Pending, message: never reconciled}
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chart_crds_come_first_and_legacy_waits_skip_kinds_helm_3_did_not_know() {
+    let repository = ChartRepository::start(None).expect("chart repository");
+    let chart_yaml = CHART_YAML.replace("VERSION", "0.1.0");
+    let dir = repository
+        .write_chart(
+            "web",
+            &[
+                ("Chart.yaml", chart_yaml.as_str()),
+                (
+                    "values.yaml",
+                    "greeting: hi\nreplicas: 0\nsuffix: \"\"\nport: 80\n",
+                ),
+                ("crds/widget.yaml", WIDGET_CRD),
+                ("templates/configmap.yaml", CONFIGMAP),
+                ("templates/widget.yaml", WIDGET),
+                // Waited for by Helm 3's rules: the ReplicaSet of the Deployment's revision,
+                // the Service's cluster IP.
+                ("templates/deployment.yaml", DEPLOYMENT),
+                ("templates/service.yaml", SERVICE),
+            ],
+        )
+        .expect("chart");
+    repository.publish(&dir).expect("publish");
+    let stack = Stack::start("hr-legacy", &repository).await;
+    let logs = || stack.logs();
+    let releases: Api<HelmRelease> = Api::namespaced(stack.client.clone(), &stack.namespace);
+    let spec = |strategy: &str| {
+        json!({
+            "interval": "10m",
+            "timeout": "3s",
+            "chart": {"spec": {"chart": "web", "version": "0.1.0", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}},
+            "waitStrategy": {"name": strategy},
+        })
+    };
+    for (name, strategy) in [("helm3", "legacy"), ("kstatus", "poller")] {
+        releases
+            .create(
+                &PostParams::default(),
+                &release_object(name, spec(strategy)),
+            )
+            .await
+            .unwrap();
+    }
+    // Helm 3 never waited for custom resources: installed and Ready. The chart's CRD was
+    // applied and established before its Widget was even looked up.
+    wait_for(
+        "helm3 Ready",
+        async || ready(&releases.get("helm3").await.ok()?).filter(|r| r.0 == "True"),
+        &logs,
+    )
+    .await;
+    let widgets = kube::api::ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk("legacy.driftless.test", "v1", "Widget"),
+        "widgets",
+    );
+    let widgets: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(stack.client.clone(), &stack.namespace, &widgets);
+    assert!(widgets.get_opt("helm3").await.unwrap().is_some());
+    // kstatus waits for the Widget's Ready condition until the timeout.
+    let (reason, message) = wait_release_failed(&releases, "kstatus", &logs).await;
+    assert_eq!(reason, "InstallFailed");
+    assert!(
+        message.contains("timed out waiting for the condition") && message.contains("Widget"),
+        "{message}"
+    );
+    for name in ["helm3", "kstatus"] {
+        delete_and_wait(&releases, name, &logs).await;
+    }
+}

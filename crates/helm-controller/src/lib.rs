@@ -5,6 +5,7 @@
 pub mod digest;
 pub mod drift;
 pub mod helmrelease;
+pub mod legacy_wait;
 pub mod post_render;
 pub mod release_name;
 pub mod release_state;

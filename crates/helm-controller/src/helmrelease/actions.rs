@@ -33,8 +33,8 @@ pub(super) struct Plan {
     pub applier: Arc<Applier>,
     /// `spec.kubeConfig` is set: capabilities are the remote cluster's.
     pub remote: bool,
-    /// `healthCheckExprs`, used by waits for the kinds they name.
-    pub health_checks: Arc<CustomHealthChecks>,
+    /// How waits judge the objects.
+    pub readiness: Readiness,
     pub release_name: String,
     pub namespace: String,
     pub chart: Chart,
@@ -120,13 +120,22 @@ pub(super) struct InFlight {
     pub remote: bool,
     /// The generation each pending object had when last read with a GET.
     pub seen: HashMap<ObjectId, i64>,
-    pub health_checks: Arc<CustomHealthChecks>,
+    pub readiness: Readiness,
     /// How the wait ended, once it has: `Some(None)` ready, `Some(Some(error))` failed.
     pub settled: Option<Option<String>>,
     /// The values' digest (and OCI digest) the release was made with: recorded in the
     /// history when it completes, whatever the spec says by then.
     pub config_digest: String,
     pub oci_digest: Option<String>,
+}
+
+/// How waits judge the objects (`waitStrategy`).
+#[derive(Clone)]
+pub(super) enum Readiness {
+    /// `poller`: kstatus, or the `healthCheckExprs` of the kinds they name.
+    Kstatus(Arc<CustomHealthChecks>),
+    /// `legacy`: Helm 3's checks, of the kinds Helm 3 knew.
+    Helm3,
 }
 
 /// One look at objects waited on.
@@ -414,7 +423,7 @@ impl Reconciler {
             applier: plan.applier.clone(),
             remote: plan.remote,
             seen: HashMap::new(),
-            health_checks: plan.health_checks.clone(),
+            readiness: plan.readiness.clone(),
             settled: None,
             config_digest: String::new(),
             oci_digest: None,
@@ -440,7 +449,7 @@ impl Reconciler {
             live: self.live(plan.remote),
             seen: &mut flight.seen,
         };
-        match health_round(&mut look, &plan.health_checks, &pending).await {
+        match health_round(&mut look, &plan.readiness, &pending).await {
             Round::Ready => self.complete(plan, storage, flight, None).await,
             Round::Failed(error) => self.complete(plan, storage, flight, Some(error)).await,
             Round::Waiting(_, _) if Instant::now() >= flight.deadline => {
@@ -561,23 +570,30 @@ impl Reconciler {
         previous: Option<&Release>,
         install: bool,
     ) -> Result<AppliedObjects, (AppliedObjects, String)> {
-        let all: Vec<Rendered> = crds.iter().chain(objects).cloned().collect();
-        let prepared = match self.prepare_objects(&all, plan).await {
-            Ok(prepared) => prepared,
-            Err(error) => return Err((AppliedObjects::default(), error)),
-        };
         let mut options = ApplyOptions::new(FIELD_MANAGER, force, &[]);
         // An install: nothing of the release exists yet, so there is nothing to compare with
         // (Helm creates each object as it comes, too). An upgrade of a failed install looks:
         // what that install created is not what this one creates (`cleanupOnFail`).
         options.write_directly = install;
-        let changes = match plan.applier.apply_all(prepared, &options).await {
-            Ok(changes) => changes,
-            Err(failure) => {
-                let applied = AppliedObjects::of(&failure.applied);
-                return Err((applied, failure.to_string()));
+        // The chart's CRDs go first, established before the objects are even looked up:
+        // until then discovery does not know their kinds (as Helm installs `crds/`).
+        let mut changes = Vec::new();
+        for part in [crds, objects] {
+            if part.is_empty() {
+                continue;
             }
-        };
+            let prepared = match self.prepare_objects(part, plan).await {
+                Ok(prepared) => prepared,
+                Err(error) => return Err((AppliedObjects::of(&changes), error)),
+            };
+            match plan.applier.apply_all(prepared, &options).await {
+                Ok(applied) => changes.extend(applied),
+                Err(failure) => {
+                    changes.extend(failure.applied.iter().cloned());
+                    return Err((AppliedObjects::of(&changes), failure.to_string()));
+                }
+            }
+        }
         let applied = AppliedObjects::of(&changes);
         if let Some(previous) = previous {
             let stale = stale_objects(&previous.manifest, &applied.all, &plan.namespace);
@@ -680,7 +696,7 @@ impl Reconciler {
                 live: self.live(plan.remote),
                 seen: &mut seen,
             };
-            match health_round(&mut look, &plan.health_checks, &pending).await {
+            match health_round(&mut look, &plan.readiness, &pending).await {
                 Round::Ready => return Ok(()),
                 Round::Failed(error) => return Err(error),
                 Round::Waiting(waiting_on, still) => {
@@ -737,9 +753,13 @@ fn generation(object: &Value) -> Option<i64> {
 /// still holds the object from before the apply is never read as its state.
 pub(super) async fn health_round(
     look: &mut Look<'_>,
-    checks: &CustomHealthChecks,
+    readiness: &Readiness,
     ids: &[ObjectId],
 ) -> Round {
+    let checks = match readiness {
+        Readiness::Kstatus(checks) => checks,
+        Readiness::Helm3 => return super::legacy::helm3_round(look.applier, ids).await,
+    };
     let mut waiting_on = None;
     let mut still = Vec::new();
     for id in ids {

@@ -15,6 +15,7 @@ mod dependencies;
 mod finish;
 mod hooks;
 mod inputs;
+mod legacy;
 mod live;
 mod outcome;
 mod ownership;

@@ -83,7 +83,11 @@ impl Reconciler {
         for rendered in objects {
             let mut object =
                 post_render::owned(&rendered.object, &plan.release_name, &plan.namespace);
-            let id = self.place(&mut object, rendered, plan).await?;
+            // A kind the cluster does not serve yet (its CRD comes with this release) has no
+            // objects to adopt.
+            let Ok(id) = self.place(&mut object, rendered, plan).await else {
+                continue;
+            };
             if before.iter().any(|known| known.same_object(&id)) {
                 continue;
             }

@@ -16,7 +16,7 @@ use driftless_runtime::reconcile::{Outcome, Run};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
-use super::actions::Plan;
+use super::actions::{Plan, Readiness};
 use super::inputs::{self, ChartSource};
 use super::watches::{self, Cached};
 use super::{Reconciler, failed, requests, target, waiting};
@@ -125,7 +125,16 @@ impl Reconciler {
         let plan = Plan {
             applier,
             remote: object.spec.kube_config.is_some(),
-            health_checks: Arc::new(health_checks),
+            readiness: if object
+                .spec
+                .wait_strategy
+                .as_ref()
+                .is_some_and(|w| w.name == "legacy")
+            {
+                Readiness::Helm3
+            } else {
+                Readiness::Kstatus(Arc::new(health_checks))
+            },
             release_name: crate::release_name::shorten(&object.release_name()),
             namespace: object.release_namespace().to_owned(),
             chart,

@@ -23,7 +23,7 @@ impl Reconciler {
             live: self.live(flight.remote),
             seen: &mut flight.seen,
         };
-        let round = actions::health_round(&mut look, &flight.health_checks, &flight.pending).await;
+        let round = actions::health_round(&mut look, &flight.readiness, &flight.pending).await;
         match round {
             actions::Round::Ready => flight.settled = Some(None),
             actions::Round::Failed(error) => flight.settled = Some(Some(error)),
