@@ -1,18 +1,21 @@
 //! Which cluster, and as whom, a Kustomization or HelmRelease applies: the controller itself,
 //! a service account it impersonates (`spec.serviceAccountName` or
 //! `--default-service-account`), or a remote cluster from the kubeconfig in
-//! `spec.kubeConfig.secretRef` (impersonating the service account there when one is named).
+//! `spec.kubeConfig.secretRef` (impersonating the service account there when one is named), or
+//! one reached with a service account token (`spec.kubeConfig.configMapRef`).
 //! Clients are kept and reused until the kubeconfig Secret changes.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use driftless_api::meta::KubeConfigReference;
-use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
 use kube::Resource;
 use kube::api::Api;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use crate::apply::Applier;
+use crate::workload_identity;
 
 /// Where, and as whom, one object applies: its namespace, `spec.serviceAccountName` and
 /// `spec.kubeConfig`.
@@ -73,9 +76,17 @@ pub struct Clients {
     client: kube::Client,
     default_service_account: Option<String>,
     policy: KubeconfigPolicy,
-    /// By cluster and user; remote entries remember the Secret's resourceVersion. Bounded:
-    /// entries of deleted Kustomizations or old Secrets age out.
-    cache: quick_cache::sync::Cache<String, (String, Arc<Applier>)>,
+    /// By cluster and user; remote entries remember the Secret's (or ConfigMap's)
+    /// resourceVersion. Bounded: entries of deleted Kustomizations or old Secrets age out.
+    cache: quick_cache::sync::Cache<String, CachedApplier>,
+}
+
+#[derive(Clone)]
+struct CachedApplier {
+    version: String,
+    /// When a client with a requested token must be rebuilt.
+    refresh_at: Option<Instant>,
+    applier: Arc<Applier>,
 }
 
 impl Clients {
@@ -129,23 +140,22 @@ impl Clients {
         if remote.is_none()
             && let Some(config_map) = target.kube_config.and_then(|k| k.config_map_ref.as_ref())
         {
-            return Err(format!(
-                "kubeConfig.configMapRef '{}' (workload identity) is not supported; use kubeConfig.secretRef",
-                config_map.name
-            ));
+            return self
+                .identity_applier(&namespace, &config_map.name, user)
+                .await;
         }
         let Some(reference) = remote else {
             let Some(user) = user else {
                 return Ok(self.local.clone());
             };
             let key = format!("local/{user}");
-            if let Some((_, applier)) = self.cached(&key) {
-                return Ok(applier);
+            if let Some(cached) = self.cached(&key) {
+                return Ok(cached.applier);
             }
             let mut config = self.config.clone();
             config.auth_info.impersonate = Some(user);
             let applier = self.applier(config)?;
-            self.remember(key, String::new(), applier.clone());
+            self.remember(key, String::new(), None, applier.clone());
             return Ok(applier);
         };
 
@@ -168,10 +178,10 @@ impl Clients {
             data_key.as_deref().unwrap_or(""),
             user.as_deref().unwrap_or("")
         );
-        if let Some((cached_version, applier)) = self.cached(&key)
-            && cached_version == version
+        if let Some(cached) = self.cached(&key)
+            && cached.version == version
         {
-            return Ok(applier);
+            return Ok(cached.applier);
         }
         let data = secret.data.unwrap_or_default();
         let candidates = match &data_key {
@@ -208,7 +218,59 @@ impl Clients {
         // Impersonation happens on the remote cluster, as in Flux.
         config.auth_info.impersonate = user;
         let applier = self.applier(config)?;
-        self.remember(key, version, applier.clone());
+        self.remember(key, version, None, applier.clone());
+        Ok(applier)
+    }
+
+    /// The applier for a remote cluster reached by workload identity (`configMapRef`), with
+    /// a token requested here; rebuilt when the ConfigMap changes or the token runs low.
+    async fn identity_applier(
+        &self,
+        namespace: &str,
+        name: &str,
+        user: Option<String>,
+    ) -> Result<Arc<Applier>, String> {
+        let config_maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
+        let config_map = config_maps.get(name).await.map_err(|e| match &e {
+            kube::Error::Api(status) if status.code == 404 => {
+                format!("failed to build kube client: ConfigMap '{namespace}/{name}' not found")
+            }
+            _ => {
+                format!("failed to build kube client: reading ConfigMap '{namespace}/{name}': {e}")
+            }
+        })?;
+        let version = config_map
+            .meta()
+            .resource_version
+            .clone()
+            .unwrap_or_default();
+        let key = format!(
+            "identity/{namespace}/{name}/{}",
+            user.as_deref().unwrap_or("")
+        );
+        if let Some(cached) = self.cached(&key)
+            && cached.version == version
+            && cached.refresh_at.is_some_and(|at| Instant::now() < at)
+        {
+            return Ok(cached.applier);
+        }
+        let data = config_map.data.unwrap_or_default();
+        let connection = workload_identity::connection(name, &data)
+            .map_err(|e| format!("failed to build kube client: {e}"))?;
+        let token = workload_identity::token(&self.client, namespace, &connection)
+            .await
+            .map_err(|e| format!("failed to build kube client: {e}"))?;
+        let refresh_at = Instant::now()
+            + workload_identity::TOKEN_LIFETIME.saturating_sub(workload_identity::REFRESH_BEFORE);
+        let kubeconfig = workload_identity::kubeconfig(&connection, &token)
+            .map_err(|e| format!("failed to build kube client: {e}"))?;
+        let mut config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| format!("failed to build kube client: {e}"))?;
+        config.auth_info.impersonate = user;
+        let applier = self.applier(config)?;
+        self.remember(key, version, Some(refresh_at), applier.clone());
         Ok(applier)
     }
 
@@ -218,12 +280,25 @@ impl Clients {
         Ok(Arc::new(Applier::new(client, self.field_manager)))
     }
 
-    fn cached(&self, key: &str) -> Option<(String, Arc<Applier>)> {
+    fn cached(&self, key: &str) -> Option<CachedApplier> {
         self.cache.get(key)
     }
 
-    fn remember(&self, key: String, version: String, applier: Arc<Applier>) {
-        self.cache.insert(key, (version, applier));
+    fn remember(
+        &self,
+        key: String,
+        version: String,
+        refresh_at: Option<Instant>,
+        applier: Arc<Applier>,
+    ) {
+        self.cache.insert(
+            key,
+            CachedApplier {
+                version,
+                refresh_at,
+                applier,
+            },
+        );
     }
 }
 

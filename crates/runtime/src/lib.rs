@@ -33,6 +33,7 @@ pub mod telemetry;
 /// kube client.
 pub use driftless_tls as tls;
 pub mod watch_backoff;
+pub mod workload_identity;
 
 pub use flags::{CommonArgs, EventForwardingArgs};
 pub use go_duration::go_duration;

@@ -281,6 +281,11 @@ impl ControlPlane {
         &self.server
     }
 
+    /// PEM of the CA that signed the API server's serving certificate.
+    pub fn ca_pem(&self) -> &str {
+        &self.pki.serving_ca_pem
+    }
+
     /// Working directory holding certificates, logs and kubeconfigs.
     pub fn dir(&self) -> &Path {
         &self.dir
