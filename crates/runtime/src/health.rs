@@ -1,6 +1,7 @@
 //! Health of applied objects, by kstatus rules: a status that has caught up with the
 //! object's generation, then per kind (Deployments rolled out, Jobs complete, Namespaces
-//! active, CRDs established, PVCs bound...), and a `Ready` condition for anything else.
+//! active, CRDs established, PVCs bound...), and a `Ready` condition for anything else (which
+//! Toolkit objects must have).
 
 use serde_json::Value;
 
@@ -128,6 +129,15 @@ pub fn health(object: &Value) -> Health {
                 Health::InProgress("not established".into())
             }
         }
+        // A Toolkit object reports Ready once its controller has looked at it; until then it
+        // is not ready, whatever kstatus makes of an object without conditions.
+        (group, _) if group.ends_with(".toolkit.fluxcd.io") => {
+            match condition_status(object, "Ready") {
+                Some("True") => Health::Current,
+                Some(_) => Health::InProgress(message(object, "Ready")),
+                None => Health::InProgress("not reconciled yet".into()),
+            }
+        }
         _ => match condition_status(object, "Ready") {
             Some("True") | None => Health::Current,
             Some(_) => Health::InProgress(message(object, "Ready")),
@@ -184,6 +194,17 @@ mod tests {
         assert!(matches!(health(&deployment), Health::InProgress(m) if m.contains("1 of 2")));
         let scaled_to_zero = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"generation": 1}, "spec": {"replicas": 0}, "status": {"observedGeneration": 1}});
         assert_eq!(health(&scaled_to_zero), Health::Current);
+    }
+
+    #[test]
+    fn toolkit_objects_are_ready_only_once_their_controller_says_so() {
+        let release = json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"generation": 1}});
+        assert!(matches!(health(&release), Health::InProgress(m) if m == "not reconciled yet"));
+        let mut ready = release.clone();
+        ready["status"] = json!({"observedGeneration": 1,
+            "conditions": [{"type": "Ready", "status": "True", "message": "done"}]});
+        assert_eq!(health(&ready), Health::Current);
     }
 
     #[test]

@@ -29,8 +29,8 @@ pub async fn shown_in_progress<K: ToolkitObject, T>(
             generation.unwrap_or(0)
         )
     });
-    // A new object already reads as in progress to kstatus (observedGeneration behind
-    // generation); the extra write would only add API load when many are created.
+    // A new object, without a Ready condition yet, already reads as not ready to health
+    // checks; the extra write would only add API load when many are created.
     if let Some(message) = &new_generation
         && has_conditions
     {

@@ -120,8 +120,8 @@ impl reconcile::Reconciler for Reconciler {
             return Ok(self.failed(run, failure));
         }
         let revision = artifact.revision.clone();
-        // A new object already reads as in progress to kstatus (observedGeneration behind
-        // generation); the extra write would only add API load when many are created.
+        // A new object, without a Ready condition yet, already reads as not ready to health
+        // checks; the extra write would only add API load when many are created.
         if !run.status.conditions.is_empty() {
             let message = format!("Fetching manifests for revision {revision}");
             run.progress(PROGRESSING, message).await?;
