@@ -174,9 +174,9 @@ impl<K: ToolkitObject> Run<K> {
 
     /// Leaves an object that has never had a status without one for now: it is waiting a
     /// moment for work another controller has just been given (a HelmChart just created,
-    /// say), and a new object already reads as in progress to kstatus (no observedGeneration),
-    /// so the write would only add API load when many objects start at once. The reconcile
-    /// that follows writes the status as usual.
+    /// say). Without a Ready condition a Toolkit object is not ready to health checks (see
+    /// [`crate::health`]), so the write would only add API load when many objects start at
+    /// once. The reconcile that follows writes the status as usual.
     pub fn defer_first_status(&mut self) {
         self.defer_first_status = true;
     }
@@ -336,7 +336,16 @@ impl<R: Reconciler> Harness<R> {
         let api = self.api(&object);
         let previous = object.status().cloned();
         let mut run = Run::new(object.clone(), api.clone(), self.ctx.controller);
-        let outcome = self.reconciler.reconcile(&mut run).await?;
+        let outcome = match self.reconciler.reconcile(&mut run).await {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                // A progress write moved the stored status past the one last recorded.
+                if run.progress_written {
+                    self.own_writes.forget(&object_key(&*object));
+                }
+                return Err(error);
+            }
+        };
         let mut status = run.status;
         let metadata = self.reconciler.event_metadata(&status);
         let decision = settle(&*object, &mut status, &outcome, metadata);
