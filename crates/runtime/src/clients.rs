@@ -257,12 +257,11 @@ impl Clients {
         let data = config_map.data.unwrap_or_default();
         let connection = workload_identity::connection(name, &data)
             .map_err(|e| format!("failed to build kube client: {e}"))?;
-        let token = workload_identity::token(&self.client, namespace, &connection)
+        let issued = workload_identity::token(&self.client, namespace, &connection)
             .await
             .map_err(|e| format!("failed to build kube client: {e}"))?;
-        let refresh_at = Instant::now()
-            + workload_identity::TOKEN_LIFETIME.saturating_sub(workload_identity::REFRESH_BEFORE);
-        let kubeconfig = workload_identity::kubeconfig(&connection, &token)
+        let refresh_at = Instant::now() + issued.valid_for / 2;
+        let kubeconfig = workload_identity::kubeconfig(&connection, &issued.token)
             .map_err(|e| format!("failed to build kube client: {e}"))?;
         let mut config =
             kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())

@@ -15,10 +15,16 @@ use kube::api::{Api, PostParams};
 use kube::config::Kubeconfig;
 use serde_json::json;
 
-/// How long requested tokens live; clients are rebuilt well before they expire.
+/// How long requested tokens are asked to live (the API server may grant less).
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
-/// A client is rebuilt once less than this is left of its token.
-pub const REFRESH_BEFORE: Duration = Duration::from_secs(600);
+
+/// A token and how long it is valid from now, as the API server granted it. Clients built
+/// with it are rebuilt at half of that, so one taken just before still has half left for a
+/// long wait.
+pub struct Issued {
+    pub token: String,
+    pub valid_for: Duration,
+}
 
 /// What the ConfigMap of a `generic` connection says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,7 +109,7 @@ pub async fn token(
     client: &kube::Client,
     namespace: &str,
     connection: &Connection,
-) -> Result<String, String> {
+) -> Result<Issued, String> {
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
     let request = TokenRequest {
         spec: Some(TokenRequestSpec {
@@ -127,10 +133,22 @@ pub async fn token(
                 crate::kube_errors::message(&e)
             )
         })?;
-    issued
+    let status = issued
         .status
-        .and_then(|s| s.token)
-        .ok_or_else(|| "the token request returned no token".to_owned())
+        .ok_or_else(|| "the token request returned no token".to_owned())?;
+    let token = status
+        .token
+        .ok_or_else(|| "the token request returned no token".to_owned())?;
+    let valid_for = status
+        .expiration_timestamp
+        .and_then(|expires| {
+            let left = expires
+                .0
+                .duration_since(k8s_openapi::jiff::Timestamp::now());
+            Duration::try_from(left).ok()
+        })
+        .unwrap_or(Duration::ZERO);
+    Ok(Issued { token, valid_for })
 }
 
 #[cfg(test)]
