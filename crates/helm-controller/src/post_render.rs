@@ -77,6 +77,25 @@ pub fn post_render(
     Ok(rendered)
 }
 
+/// The chart's `crds/` files, (path, content), as objects with the origin labels: no
+/// post-renderer or common metadata touches them, as in Flux.
+pub fn crd_objects(
+    crds: &[(String, String)],
+    owner_name: &str,
+    owner_namespace: &str,
+) -> Result<Vec<Rendered>, ParseError> {
+    let manifests: Vec<Manifest> = crds
+        .iter()
+        .map(|(path, content)| Manifest {
+            path: path.clone(),
+            content: content.clone(),
+            kind: "CustomResourceDefinition".into(),
+            name: String::new(),
+        })
+        .collect();
+    post_render(&manifests, owner_name, owner_namespace, None, &[])
+}
+
 /// One kustomize post-renderer: the objects as the resources of a kustomization with its
 /// patches and images, built in memory. Objects keep the template they came from.
 fn kustomized(

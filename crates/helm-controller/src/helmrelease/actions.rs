@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use driftless_api::helm::HelmRelease;
 use driftless_helm::release::{self, Hook, Release, StoredChart, status};
+use driftless_helm::render::Capabilities;
 use driftless_helm::template::{Rendered as RenderedRelease, TemplateOptions, render_release};
 use driftless_helm::{Chart, coalesce};
 use driftless_runtime::apply::{Action as Applied, Applier, ApplyOptions, Change, object_id};
@@ -138,6 +139,18 @@ pub(super) enum Readiness {
     Helm3,
 }
 
+/// What a render of this release is made with, besides the chart and values.
+#[derive(Clone, Copy)]
+pub(super) struct Renders<'a> {
+    pub object: &'a HelmRelease,
+    pub plan: &'a Plan,
+    /// The HelmRelease's name and namespace, for the origin labels.
+    pub owner: &'a (String, String),
+    pub revision: i64,
+    pub upgrading: bool,
+    pub skip_schema: bool,
+}
+
 /// One look at objects waited on.
 pub(super) enum Round {
     Ready,
@@ -150,21 +163,55 @@ pub(super) fn now_text() -> String {
 }
 
 impl Reconciler {
-    /// Renders the chart off the async workers (rendering is CPU-bound).
-    async fn render(
+    /// Renders the chart and post-renders its objects.
+    async fn render_objects(
         &self,
-        plan: &Plan,
-        (chart, values): (Chart, Map<String, Value>),
-        revision: i64,
-        is_upgrade: bool,
-        skip_schema: bool,
-    ) -> Result<RenderedRelease, String> {
-        let capabilities = if plan.remote {
+        renders: &Renders<'_>,
+        inputs: (Chart, Map<String, Value>),
+        capabilities: Capabilities,
+    ) -> Result<(RenderedRelease, Vec<Rendered>), String> {
+        let rendered = self.render(renders, inputs, capabilities).await?;
+        let (spec, owner) = (&renders.object.spec, renders.owner);
+        let objects = post_render::post_render(
+            &rendered.manifests,
+            &owner.0,
+            &owner.1,
+            spec.common_metadata.as_ref(),
+            &spec.post_renderers,
+        )
+        .map_err(|error| format!("post-render failed: {error}"))?;
+        Ok((rendered, objects))
+    }
+
+    /// Applies the chart's CRDs and waits until they are established.
+    async fn apply_crds(&self, plan: &Plan, crds: &[Rendered], force: bool) -> Result<(), String> {
+        let prepared = self.prepare_objects(crds, plan).await?;
+        let options = ApplyOptions::new(FIELD_MANAGER, force, &[]);
+        plan.applier
+            .apply_all(prepared, &options)
+            .await
+            .map(|_| ())
+            .map_err(|failure| format!("failed to install CRDs: {failure}"))
+    }
+
+    /// What `.Capabilities` holds for `plan`'s cluster (this one's, discovered a while ago).
+    async fn capabilities_for(&self, plan: &Plan) -> Result<Capabilities, String> {
+        if plan.remote {
             super::capabilities::discover(plan.applier.client()).await
         } else {
             self.capabilities.get(&self.runtime.client).await
         }
-        .map_err(|e| format!("failed to discover the cluster's capabilities: {e}"))?;
+        .map_err(|e| format!("failed to discover the cluster's capabilities: {e}"))
+    }
+
+    /// Renders the chart off the async workers (rendering is CPU-bound).
+    async fn render(
+        &self,
+        renders: &Renders<'_>,
+        (chart, values): (Chart, Map<String, Value>),
+        capabilities: Capabilities,
+    ) -> Result<RenderedRelease, String> {
+        let plan = renders.plan;
         let options = TemplateOptions {
             release_name: plan.release_name.clone(),
             namespace: plan.namespace.clone(),
@@ -172,9 +219,9 @@ impl Reconciler {
             // Apart from the manifests: applied by the CRD policy, never stored.
             include_crds: true,
             skip_tests: false,
-            is_upgrade,
-            revision,
-            skip_schema_validation: skip_schema,
+            is_upgrade: renders.upgrading,
+            revision: renders.revision,
+            skip_schema_validation: renders.skip_schema,
         };
         tokio::task::spawn_blocking(move || render_release(chart, &values, &options))
             .await
@@ -225,46 +272,56 @@ impl Reconciler {
             None => (plan.chart.clone(), plan.values.clone()),
         };
         let stored_chart = StoredChart::from_chart(&chart, &chart.default_values());
+        let owner = (
+            object.metadata.name.clone().unwrap_or_default(),
+            object.metadata.namespace.clone().unwrap_or_default(),
+        );
+        let renders = Renders {
+            object,
+            plan,
+            owner: &owner,
+            revision: version,
+            upgrading,
+            skip_schema,
+        };
         let inputs = (chart, values.clone());
-        let rendered = match self
-            .render(plan, inputs, version, upgrading, skip_schema)
-            .await
-        {
-            Ok(rendered) => rendered,
+        let capabilities = match self.capabilities_for(plan).await {
+            Ok(capabilities) => capabilities,
             Err(error) => return Ended::failed_before_storing(error),
         };
-        let owner_name = object.metadata.name.clone().unwrap_or_default();
-        let owner_namespace = object.metadata.namespace.clone().unwrap_or_default();
-        let objects = match post_render::post_render(
-            &rendered.manifests,
-            &owner_name,
-            &owner_namespace,
-            spec.common_metadata.as_ref(),
-            &spec.post_renderers,
-        ) {
-            Ok(objects) => objects,
-            Err(error) => {
-                return Ended::failed_before_storing(format!("post-render failed: {error}"));
-            }
+        let first_render = self
+            .render_objects(&renders, inputs.clone(), capabilities.clone())
+            .await;
+        let (mut rendered, mut objects) = match first_render {
+            Ok(made) => made,
+            Err(error) => return Ended::failed_before_storing(error),
         };
         let crds = if crds_policy == driftless_api::helm::CrdsPolicy::Skip {
             Vec::new()
         } else {
-            let manifests: Vec<_> = rendered
-                .crds
-                .iter()
-                .map(|(path, content)| driftless_helm::manifests::Manifest {
-                    path: path.clone(),
-                    content: content.clone(),
-                    kind: "CustomResourceDefinition".into(),
-                    name: String::new(),
-                })
-                .collect();
-            match post_render::post_render(&manifests, &owner_name, &owner_namespace, None, &[]) {
+            match post_render::crd_objects(&rendered.crds, &owner.0, &owner.1) {
                 Ok(crds) => crds,
                 Err(error) => return Ended::failed_before_storing(format!("invalid CRD: {error}")),
             }
         };
+        // As Flux does, the chart's CRDs go first; once they are established, a chart
+        // rendered without their kinds in `.Capabilities` is rendered again with them.
+        if !crds.is_empty() {
+            if let Err(error) = self.apply_crds(plan, &crds, force).await {
+                return Ended::failed_before_storing(error);
+            }
+            if !super::capabilities::serves_all(&capabilities, &crds) {
+                self.capabilities.invalidate().await;
+                let again = match self.capabilities_for(plan).await {
+                    Ok(fresh) => self.render_objects(&renders, inputs, fresh).await,
+                    Err(error) => Err(error),
+                };
+                (rendered, objects) = match again {
+                    Ok(made) => made,
+                    Err(error) => return Ended::failed_before_storing(error),
+                };
+            }
+        }
         let take_ownership = if upgrading {
             spec.upgrade
                 .as_ref()
@@ -282,20 +339,18 @@ impl Reconciler {
             return Ended::failed_before_storing(error);
         }
 
-        let mut crds = crds;
+        // `install.createNamespace`: applied before the objects, and not part of the release,
+        // as in Helm.
+        let mut first = Vec::new();
         if !upgrading && spec.install.as_ref().is_some_and(|i| i.create_namespace) {
-            // Applied with the CRDs (first), and not part of the release, as in Helm.
-            crds.insert(
-                0,
-                Rendered {
-                    path: String::new(),
-                    object: serde_json::json!({
-                        "apiVersion": "v1",
-                        "kind": "Namespace",
-                        "metadata": {"name": plan.namespace, "labels": {"name": plan.namespace}},
-                    }),
-                },
-            );
+            first.push(Rendered {
+                path: String::new(),
+                object: serde_json::json!({
+                    "apiVersion": "v1",
+                    "kind": "Namespace",
+                    "metadata": {"name": plan.namespace, "labels": {"name": plan.namespace}},
+                }),
+            });
         }
 
         // The new revision, pending while it is applied.
@@ -382,7 +437,7 @@ impl Reconciler {
         if error.is_none() {
             let result = self
                 .apply_release(
-                    &crds,
+                    &first,
                     &objects,
                     plan,
                     force,
@@ -559,11 +614,11 @@ impl Reconciler {
         }
     }
 
-    /// Applies CRDs then objects (with Helm's ownership metadata), then deletes the objects of
-    /// `previous` this revision no longer has.
+    /// Applies `first` (the release namespace) then the objects (with Helm's ownership
+    /// metadata), then deletes the objects of `previous` this revision no longer has.
     pub(super) async fn apply_release(
         &self,
-        crds: &[Rendered],
+        first: &[Rendered],
         objects: &[Rendered],
         plan: &Plan,
         force: bool,
@@ -575,10 +630,8 @@ impl Reconciler {
         // (Helm creates each object as it comes, too). An upgrade of a failed install looks:
         // what that install created is not what this one creates (`cleanupOnFail`).
         options.write_directly = install;
-        // The chart's CRDs go first, established before the objects are even looked up:
-        // until then discovery does not know their kinds (as Helm installs `crds/`).
         let mut changes = Vec::new();
-        for part in [crds, objects] {
+        for part in [first, objects] {
             if part.is_empty() {
                 continue;
             }

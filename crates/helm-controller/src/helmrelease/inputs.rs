@@ -121,7 +121,15 @@ impl Reconciler {
             if cached.metadata.deletion_timestamp.is_some() {
                 return Err(format!("HelmChart {} is being deleted", source.display()));
             }
-            if contains(&serde_json::to_value(&*cached).unwrap_or_default(), &chart) {
+            let mut live = serde_json::to_value(&*cached).unwrap_or_default();
+            // Finalizers others added are theirs: only source-controller's is compared.
+            if let Some(finalizers) = live
+                .pointer_mut("/metadata/finalizers")
+                .and_then(Value::as_array_mut)
+            {
+                finalizers.retain(|f| f == driftless_api::meta::FINALIZER);
+            }
+            if contains(&live, &chart) {
                 return Ok(false);
             }
         }

@@ -20,10 +20,8 @@ pub(super) async fn helm3_round(applier: &Applier, ids: &[ObjectId]) -> Round {
         if !legacy_wait::waits_for(&id.group, &id.kind) {
             continue;
         }
-        let state = match look(applier, id).await {
-            Ok(state) => state,
-            Err(error) => return Round::Failed(error),
-        };
+        // Helm 3 retries failed reads until its timeout; so does this wait.
+        let state = look(applier, id).await.unwrap_or_else(Health::InProgress);
         match state {
             Health::Current => {}
             Health::Failed(message) => {

@@ -83,10 +83,12 @@ impl Reconciler {
         for rendered in objects {
             let mut object =
                 post_render::owned(&rendered.object, &plan.release_name, &plan.namespace);
-            // A kind the cluster does not serve yet (its CRD comes with this release) has no
-            // objects to adopt.
-            let Ok(id) = self.place(&mut object, rendered, plan).await else {
-                continue;
+            let id = match self.place(&mut object, rendered, plan).await {
+                Ok(id) => id,
+                // A kind the cluster does not serve yet (its CRD comes with this release)
+                // has no objects to adopt.
+                Err(error) if error.contains("no matches for kind") => continue,
+                Err(error) => return Err(error),
             };
             if before.iter().any(|known| known.same_object(&id)) {
                 continue;

@@ -196,14 +196,20 @@ impl Reconciler {
             .chart
             .is_some()
             .then(|| format!("{}/{}", source.namespace, source.name));
-        if let Some(previous) = run.status.helm_chart.clone()
-            && Some(&previous) != wanted_chart.as_ref()
-        {
-            // Moved to chartRef, or the HelmChart's namespace changed: the old one goes.
-            self.delete_helm_chart(&previous)
+        // Moved to chartRef, or the HelmChart's namespace changed: the old one goes. Charts
+        // labelled as made for this release count too, in case the status never recorded
+        // one (a status deferred or lost with a restart).
+        let mut stale = self.sources.charts_made_for(&own, &object.name_any());
+        stale.extend(run.status.helm_chart.clone());
+        stale.sort();
+        stale.dedup();
+        for previous in stale.iter().filter(|c| Some(*c) != wanted_chart.as_ref()) {
+            self.delete_helm_chart(previous)
                 .await
                 .map_err(|error| failed(ARTIFACT_FAILED_REASON, error, interval))?;
-            run.status.helm_chart = None;
+            if run.status.helm_chart.as_ref() == Some(previous) {
+                run.status.helm_chart = None;
+            }
         }
         let mut written = false;
         if object.spec.chart.is_some() {

@@ -60,6 +60,33 @@ impl SourceStores {
             .get(&ObjectRef::new(name).within(namespace))
     }
 
+    /// The HelmCharts (`namespace/name`) labelled as made for the HelmRelease
+    /// `namespace/name`.
+    pub(super) fn charts_made_for(&self, namespace: &str, name: &str) -> Vec<String> {
+        let Some(charts) = &self.charts else {
+            return Vec::new();
+        };
+        charts
+            .state()
+            .iter()
+            // One being deleted is on its way.
+            .filter(|chart| chart.metadata.deletion_timestamp.is_none())
+            .filter(|chart| {
+                let labels = chart.metadata.labels.as_ref();
+                let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
+                label(driftless_api::helm::NAME_LABEL) == Some(name)
+                    && label(driftless_api::helm::NAMESPACE_LABEL) == Some(namespace)
+            })
+            .map(|chart| {
+                format!(
+                    "{}/{}",
+                    chart.metadata.namespace.as_deref().unwrap_or_default(),
+                    chart.metadata.name.as_deref().unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
     pub(super) fn artifact(&self, source: &ChartSource) -> Cached {
         fn find<K>(store: &Option<reflector::Store<K>>, source: &ChartSource) -> Cached
         where
