@@ -932,6 +932,16 @@ async fn preserved_values_cleanup_on_fail_and_uninstall_waits_for_deletion() {
     assert!(config_maps.get_opt("web-config").await.unwrap().is_none());
 }
 
+/// Waits until HelmRelease `name` is Ready=True.
+async fn wait_ready(releases: &Api<HelmRelease>, name: &str, logs: &dyn Fn() -> String) {
+    wait_for(
+        &format!("{name} Ready"),
+        async || ready(&releases.get(name).await.ok()?).filter(|r| r.0 == "True"),
+        logs,
+    )
+    .await;
+}
+
 /// Waits until HelmRelease `name` reports Released=False; the condition's reason and message.
 async fn wait_release_failed(
     releases: &Api<HelmRelease>,
@@ -1024,12 +1034,7 @@ async fn ownership_and_name_reuse_are_checked_as_helm_checks_them() {
         json!({"spec": {"install": {"disableTakeOwnership": false}}}),
     )
     .await;
-    wait_for(
-        "own installed",
-        async || ready(&releases.get("own").await.ok()?).filter(|r| r.0 == "True"),
-        &logs,
-    )
-    .await;
+    wait_ready(&releases, "own", &logs).await;
     let adopted = config_maps.get("own-config").await.unwrap();
     assert_eq!(adopted.data.unwrap()["greeting"], "from the release");
     assert_eq!(
@@ -1067,12 +1072,7 @@ async fn ownership_and_name_reuse_are_checked_as_helm_checks_them() {
         json!({"spec": {"install": {"replace": true}}}),
     )
     .await;
-    wait_for(
-        "own installed over its history",
-        async || ready(&releases.get("own").await.ok()?).filter(|r| r.0 == "True"),
-        &logs,
-    )
-    .await;
+    wait_ready(&releases, "own", &logs).await;
     let history = helm_json(&kubeconfig, &namespace, &["history", "own"]);
     let states: Vec<_> = history
         .as_array()
@@ -1163,12 +1163,7 @@ async fn chart_crds_come_first_and_legacy_waits_skip_kinds_helm_3_did_not_know()
     }
     // Helm 3 never waited for custom resources: installed and Ready. The chart's CRD was
     // applied and established before the chart was rendered (its Widget is there).
-    wait_for(
-        "helm3 Ready",
-        async || ready(&releases.get("helm3").await.ok()?).filter(|r| r.0 == "True"),
-        &logs,
-    )
-    .await;
+    wait_ready(&releases, "helm3", &logs).await;
     let widgets = kube::api::ApiResource::from_gvk_with_plural(
         &kube::api::GroupVersionKind::gvk("legacy.driftless.test", "v1", "Widget"),
         "widgets",

@@ -813,8 +813,7 @@ pub(super) async fn health_round(
         Readiness::Kstatus(checks) => checks,
         Readiness::Helm3 => return super::legacy::helm3_round(look.applier, ids).await,
     };
-    let mut waiting_on = None;
-    let mut still = Vec::new();
+    let mut tally = Tally::default();
     for id in ids {
         // Expressions may read any field; the cached copies keep only what kstatus reads.
         let cached = if checks.covers(&id.group, &id.kind) {
@@ -838,20 +837,40 @@ pub(super) async fn health_round(
             None => Health::InProgress("not found".into()),
             Some(live) => checks.health(live).unwrap_or_else(|| health::health(live)),
         };
+        if let Some(failed) = tally.add(id, state) {
+            return failed;
+        }
+    }
+    tally.round()
+}
+
+/// The objects of one round so far: the first one not ready names the wait.
+#[derive(Default)]
+pub(super) struct Tally {
+    waiting_on: Option<String>,
+    still: Vec<ObjectId>,
+}
+
+impl Tally {
+    /// Counts one object's state; a failure is the round's outcome at once.
+    pub(super) fn add(&mut self, id: &ObjectId, state: Health) -> Option<Round> {
         match state {
-            Health::Current => {}
-            Health::Failed(message) => {
-                return Round::Failed(format!("{}: {message}", id.display()));
-            }
+            Health::Current => None,
+            Health::Failed(message) => Some(Round::Failed(format!("{}: {message}", id.display()))),
             Health::InProgress(message) | Health::Unknown(message) => {
-                waiting_on.get_or_insert_with(|| format!("{}: {message}", id.display()));
-                still.push(id.clone());
+                self.waiting_on
+                    .get_or_insert_with(|| format!("{}: {message}", id.display()));
+                self.still.push(id.clone());
+                None
             }
         }
     }
-    match waiting_on {
-        None => Round::Ready,
-        Some(waiting_on) => Round::Waiting(waiting_on, still),
+
+    pub(super) fn round(self) -> Round {
+        match self.waiting_on {
+            None => Round::Ready,
+            Some(waiting_on) => Round::Waiting(waiting_on, self.still),
+        }
     }
 }
 

@@ -8,35 +8,24 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::api::{Api, ListParams};
 use serde_json::Value;
 
-use super::actions::Round;
+use super::actions::{Round, Tally};
 use crate::legacy_wait;
 
 /// One look with Helm 3's checks: each object of a kind Helm 3 waits for is read (a
 /// Deployment's ReplicaSets too); the others pass at once.
 pub(super) async fn helm3_round(applier: &Applier, ids: &[ObjectId]) -> Round {
-    let mut waiting_on = None;
-    let mut still = Vec::new();
+    let mut tally = Tally::default();
     for id in ids {
         if !legacy_wait::waits_for(&id.group, &id.kind) {
             continue;
         }
         // Helm 3 retries failed reads until its timeout; so does this wait.
         let state = look(applier, id).await.unwrap_or_else(Health::InProgress);
-        match state {
-            Health::Current => {}
-            Health::Failed(message) => {
-                return Round::Failed(format!("{}: {message}", id.display()));
-            }
-            Health::InProgress(message) | Health::Unknown(message) => {
-                waiting_on.get_or_insert_with(|| format!("{}: {message}", id.display()));
-                still.push(id.clone());
-            }
+        if let Some(failed) = tally.add(id, state) {
+            return failed;
         }
     }
-    match waiting_on {
-        None => Round::Ready,
-        Some(waiting_on) => Round::Waiting(waiting_on, still),
-    }
+    tally.round()
 }
 
 async fn look(applier: &Applier, id: &ObjectId) -> Result<Health, String> {
