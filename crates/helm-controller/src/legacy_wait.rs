@@ -190,17 +190,28 @@ fn service(object: &Value) -> bool {
     }
 }
 
-fn daemon_set(object: &Value) -> bool {
+/// The `updateStrategy` of a DaemonSet or StatefulSet whose controller has seen its
+/// generation: `Ok(strategy)` when it rolls updates out, `Err(ready)` when that already
+/// decides (not observed yet: not ready; not a rolling update: nothing to wait for).
+fn rolling_update(object: &Value) -> Result<Option<&Value>, bool> {
     if !observed(object) {
-        return false;
+        return Err(false);
     }
     let strategy = object.pointer("/spec/updateStrategy");
     if strategy
         .and_then(|s| s.get("type"))
         .is_some_and(|t| t != "RollingUpdate")
     {
-        return true;
+        return Err(true);
     }
+    Ok(strategy)
+}
+
+fn daemon_set(object: &Value) -> bool {
+    let strategy = match rolling_update(object) {
+        Ok(strategy) => strategy,
+        Err(ready) => return ready,
+    };
     let desired = int(object, "/status/desiredNumberScheduled");
     if int(object, "/status/updatedNumberScheduled") != desired {
         return false;
@@ -218,16 +229,10 @@ fn crd(object: &Value) -> bool {
 }
 
 fn stateful_set(object: &Value) -> bool {
-    if !observed(object) {
-        return false;
-    }
-    let strategy = object.pointer("/spec/updateStrategy");
-    if strategy
-        .and_then(|s| s.get("type"))
-        .is_some_and(|t| t != "RollingUpdate")
-    {
-        return true;
-    }
+    let strategy = match rolling_update(object) {
+        Ok(strategy) => strategy,
+        Err(ready) => return ready,
+    };
     let partition = strategy
         .and_then(|s| s.pointer("/rollingUpdate/partition"))
         .and_then(Value::as_i64)

@@ -211,13 +211,7 @@ impl Clients {
                 reference.name
             )
         })?;
-        let mut config =
-            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-                .await
-                .map_err(|e| format!("failed to build kube client: {e}"))?;
-        // Impersonation happens on the remote cluster, as in Flux.
-        config.auth_info.impersonate = user;
-        let applier = self.applier(config)?;
+        let applier = self.remote_applier(kubeconfig, user).await?;
         self.remember(key, version, None, applier.clone());
         Ok(applier)
     }
@@ -263,14 +257,23 @@ impl Clients {
         let refresh_at = Instant::now() + issued.valid_for / 2;
         let kubeconfig = workload_identity::kubeconfig(&connection, &issued.token)
             .map_err(|e| format!("failed to build kube client: {e}"))?;
+        let applier = self.remote_applier(kubeconfig, user).await?;
+        self.remember(key, version, Some(refresh_at), applier.clone());
+        Ok(applier)
+    }
+
+    /// An applier for the cluster of `kubeconfig`, impersonating `user` there (as in Flux).
+    async fn remote_applier(
+        &self,
+        kubeconfig: Kubeconfig,
+        user: Option<String>,
+    ) -> Result<Arc<Applier>, String> {
         let mut config =
             kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
                 .await
                 .map_err(|e| format!("failed to build kube client: {e}"))?;
         config.auth_info.impersonate = user;
-        let applier = self.applier(config)?;
-        self.remember(key, version, Some(refresh_at), applier.clone());
-        Ok(applier)
+        self.applier(config)
     }
 
     fn applier(&self, config: kube::Config) -> Result<Arc<Applier>, String> {
