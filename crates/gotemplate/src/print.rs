@@ -390,11 +390,32 @@ fn fmt_int(out: &mut String, i: i64, verb: char, spec: &Spec, v: &Value) {
 /// `prec` significant digits.
 fn decimal(f: f64, sig: Option<usize>) -> (String, i32) {
     let s = match sig {
-        Some(p) => format!("{:.*e}", p.saturating_sub(1), f.abs()),
+        Some(p) => format!("{:.*e}", p.saturating_sub(1).min(EXACT_DIGITS), f.abs()),
         None => format!("{:e}", f.abs()),
     };
     let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
-    (mant.replace('.', ""), exp.parse().unwrap_or(0))
+    let mut digits = mant.replace('.', "");
+    if let Some(p) = sig {
+        // Past the exact expansion every digit is zero.
+        while digits.len() < p {
+            digits.push('0');
+        }
+    }
+    (digits, exp.parse().unwrap_or(0))
+}
+
+/// More digits than any f64's exact decimal expansion has (at most 767 significant, 1074
+/// after the point), and few enough for Rust's formatter, whose precision stops at 65535 while
+/// Go's goes to a million.
+const EXACT_DIGITS: usize = 1100;
+
+/// `%.Nf`: the fixed form with `prec` digits after the point.
+fn fixed_prec(f: f64, prec: usize) -> String {
+    let mut s = format!("{:.*}", prec.min(EXACT_DIGITS), f);
+    if prec > EXACT_DIGITS {
+        s.push_str(&"0".repeat(prec - EXACT_DIGITS));
+    }
+    s
 }
 
 fn exp_form(digits: &str, exp: i32, upper: bool, keep: Option<usize>) -> String {
@@ -488,7 +509,7 @@ fn fmt_float(out: &mut String, f: f64, verb: char, spec: &Spec, v: &Value) {
         match verb {
             'v' | 'g' => fmt_g(f, spec.prec, false),
             'G' => fmt_g(f, spec.prec, true),
-            'f' | 'F' => format!("{:.*}", spec.prec.unwrap_or(6), f.abs()),
+            'f' | 'F' => fixed_prec(f.abs(), spec.prec.unwrap_or(6)),
             'e' | 'E' => {
                 let p = spec.prec.unwrap_or(6);
                 let (digits, exp) = decimal(f, Some(p + 1));
@@ -644,6 +665,27 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn precisions_past_rusts_formatter_limit_pad_with_zeros_as_go() {
+        // Go accepts precisions up to a million; Rust's formatter stops at 65535.
+        let fixed = sprintf("%.70000f", &[Value::Float(1.5)]);
+        assert_eq!(fixed.len(), 2 + 70000);
+        assert!(fixed.starts_with("1.5000"));
+        assert!(fixed[2..].chars().skip(1).all(|c| c == '0'));
+        let sci = sprintf("%.70000e", &[Value::Float(-0.25)]);
+        assert!(sci.starts_with("-2.5000"));
+        assert!(sci.ends_with("0e-01"));
+        assert_eq!(sci.len(), "-2.".len() + 70000 + "e-01".len());
+        assert_eq!(
+            sprintf("%.70000g", &[Value::Float(0.1)]),
+            "0.1000000000000000055511151231257827021181583404541015625"
+        );
+        assert_eq!(
+            sprintf("%.*g", &[Value::Int(900_000), Value::Float(2.0)]),
+            "2"
+        );
+    }
 
     #[test]
     fn floats_print_as_go() {
