@@ -13,6 +13,7 @@ pub mod crds;
 pub mod example;
 pub mod example_images;
 pub mod fixtures;
+pub mod images;
 pub mod openapi;
 pub mod peer;
 pub mod prerequisites;

@@ -37,6 +37,24 @@ enum Task {
         #[command(subcommand)]
         command: PeerTask,
     },
+    /// One OCI image per controller from static (musl) release binaries, without Docker:
+    /// written as an OCI layout and, with `--registry`, pushed.
+    Images {
+        /// The OCI layout directory.
+        #[arg(long, default_value = "target/images")]
+        out: PathBuf,
+        #[arg(long, default_value = "dev")]
+        tag: String,
+        /// `host[:port]/prefix` to push `<prefix><controller>:<tag>` to.
+        #[arg(long)]
+        registry: Option<String>,
+        /// Push over plain HTTP (a registry on loopback).
+        #[arg(long)]
+        insecure: bool,
+        /// Write a values file for `charts/driftless` pinning the images by digest.
+        #[arg(long)]
+        values: Option<PathBuf>,
+    },
     /// Install (as root, with apt-get) or name the system packages the tests need, install the
     /// reference tools (helm, sops, age-keygen) and build the test control plane.
     Prerequisites,
@@ -282,6 +300,23 @@ fn main() -> anyhow::Result<()> {
             command: PeerTask::Build,
         } => xtask::peer::build()?,
         Task::Prerequisites => xtask::prerequisites::ensure()?,
+        Task::Images {
+            out,
+            tag,
+            registry,
+            insecure,
+            values,
+        } => {
+            let binaries = build_static_controllers()?;
+            let options = xtask::images::ImagesOptions {
+                out,
+                tag,
+                registry,
+                insecure,
+                values,
+            };
+            tokio::runtime::Runtime::new()?.block_on(xtask::images::run(&binaries, &options))?;
+        }
         Task::Test { args } => {
             xtask::prerequisites::ensure()?;
             let status = nested_cargo()
@@ -673,6 +708,33 @@ fn build_controllers(release: bool) -> anyhow::Result<Vec<PathBuf>> {
     )?;
     let target = target_dir().join(profile);
     Ok(CONTROLLERS.iter().map(|name| target.join(name)).collect())
+}
+
+/// The static (musl) release binaries of the five controllers, for images. The C parts
+/// (aws-lc, ring) are compiled with Debian's musl-gcc (package musl-tools).
+fn build_static_controllers() -> anyhow::Result<Vec<(String, PathBuf)>> {
+    const TARGET: &str = "x86_64-unknown-linux-musl";
+    let mut command = nested_cargo();
+    command
+        .args(["build", "--release", "--target", TARGET])
+        .env("CC_x86_64_unknown_linux_musl", "musl-gcc");
+    for name in CONTROLLERS {
+        command.args(["--bin", name]);
+    }
+    xtask::progress::framed("building the five controllers (release, static)", || {
+        if !command.status().context("running cargo build")?.success() {
+            bail!(
+                "building the static controllers failed (needs `rustup target add {TARGET}` \
+                 and musl-gcc from Debian's musl-tools)"
+            );
+        }
+        Ok(())
+    })?;
+    let dir = target_dir().join(TARGET).join("release");
+    Ok(CONTROLLERS
+        .iter()
+        .map(|name| (name.to_string(), dir.join(name)))
+        .collect())
 }
 
 /// A cargo command without the package variables `cargo run` set for xtask. Build scripts
