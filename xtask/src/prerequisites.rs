@@ -16,7 +16,7 @@ struct Package {
     installed: fn() -> bool,
 }
 
-const PACKAGES: [Package; 9] = [
+const PACKAGES: [Package; 10] = [
     Package {
         name: "git",
         installed: || on_path("git"),
@@ -52,6 +52,11 @@ const PACKAGES: [Package; 9] = [
     Package {
         name: "docker-registry",
         installed: || Path::new("/usr/bin/docker-registry").is_file(),
+    },
+    // musl-gcc, for the C parts of the static binaries `cargo xtask images` packs.
+    Package {
+        name: "musl-tools",
+        installed: || on_path("musl-gcc"),
     },
     // Scores the kustomize conformance cases (../shared/conformance/kustomize/run.py).
     Package {
