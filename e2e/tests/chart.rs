@@ -24,6 +24,10 @@ const CONTROLLERS: [&str; 5] = [
 ];
 
 fn render(namespace: &str) -> Vec<Value> {
+    render_with(namespace, &[])
+}
+
+fn render_with(namespace: &str, extra: &[&str]) -> Vec<Value> {
     let helm = driftless_testenv::HELM
         .path()
         .expect("helm: run `cargo xtask testenv build`");
@@ -31,6 +35,7 @@ fn render(namespace: &str) -> Vec<Value> {
         .args(["template", "driftless"])
         .arg(repo_root().join("charts/driftless"))
         .args(["--namespace", namespace, "--include-crds"])
+        .args(extra)
         // Offline rendering has no server to ask; `helm install` would read it from the API.
         .args([
             "--kube-version",
@@ -50,6 +55,42 @@ fn render(namespace: &str) -> Vec<Value> {
         .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
         .filter(|v: &Value| !v.is_null())
         .collect()
+}
+
+#[test]
+fn images_are_pinned_by_digest_when_given_and_tagged_otherwise() {
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let objects = render_with(
+        "flux-system",
+        &[
+            "--set",
+            &format!("controllers.helm-controller.digest={digest}"),
+            "--set",
+            "image.registry=127.0.0.1:5000",
+            "--set",
+            "image.repositoryPrefix=driftless/",
+            "--set",
+            "image.tag=v1",
+        ],
+    );
+    let image = |name: &str| {
+        let deployment = objects
+            .iter()
+            .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == name)
+            .unwrap();
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        image("helm-controller"),
+        format!("127.0.0.1:5000/driftless/helm-controller@{digest}")
+    );
+    assert_eq!(
+        image("source-controller"),
+        "127.0.0.1:5000/driftless/source-controller:v1"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,5 +8,6 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- define "driftless.image" -}}
 {{- $root := index . 0 -}}
 {{- $name := index . 1 -}}
-{{ $root.Values.image.registry }}/{{ $root.Values.image.repositoryPrefix }}{{ $name }}:{{ $root.Values.image.tag | default $root.Chart.AppVersion }}
+{{- $digest := (index $root.Values.controllers $name).digest -}}
+{{ $root.Values.image.registry }}/{{ $root.Values.image.repositoryPrefix }}{{ $name }}{{ if $digest }}@{{ $digest }}{{ else }}:{{ $root.Values.image.tag | default $root.Chart.AppVersion }}{{ end }}
 {{- end -}}
