@@ -1,4 +1,5 @@
-//! Builds kube-apiserver, kube-controller-manager and etcd from the Go module in
+//! Builds kube-apiserver, kube-controller-manager and etcd, and for the test node
+//! kube-scheduler, kubelet, kube-proxy and the pause container, from the Go module in
 //! `e2e/testenv` into a cache outside the clone, keyed by the module's pins.
 
 use std::path::Path;
@@ -6,10 +7,10 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use driftless_testenv::{Binaries, KubernetesPins};
+use driftless_testenv::{Binaries, KubernetesPins, NodeBinaries};
 
 /// Go packages to build: (binary name, package, whether it takes Kubernetes version ldflags).
-const TARGETS: [(&str, &str, bool); 3] = [
+const TARGETS: [(&str, &str, bool); 8] = [
     (
         "kube-apiserver",
         "k8s.io/kubernetes/cmd/kube-apiserver",
@@ -21,6 +22,15 @@ const TARGETS: [(&str, &str, bool); 3] = [
         true,
     ),
     ("etcd", "go.etcd.io/etcd/server/v3", false),
+    (
+        "kube-scheduler",
+        "k8s.io/kubernetes/cmd/kube-scheduler",
+        true,
+    ),
+    ("kubelet", "k8s.io/kubernetes/cmd/kubelet", true),
+    ("kube-proxy", "k8s.io/kubernetes/cmd/kube-proxy", true),
+    ("pause", "driftless.dev/testenv/pause", false),
+    ("agnhost", "k8s.io/kubernetes/test/images/agnhost", false),
 ];
 
 /// Builds the control plane and installs the reference tools, each unless already cached.
@@ -173,6 +183,7 @@ pub fn build_control_plane() -> anyhow::Result<std::path::PathBuf> {
     let out = pins.cache_dir();
     let bin = out.join("bin");
     if Binaries::in_dir(&bin).is_ok()
+        && NodeBinaries::in_dir(&bin).is_ok()
         && apiserver_version(&bin).as_deref() == Some(&pins.kubernetes_version)
     {
         eprintln!(
@@ -186,7 +197,7 @@ pub fn build_control_plane() -> anyhow::Result<std::path::PathBuf> {
     std::fs::create_dir_all(staging.join("bin"))?;
     let started = Instant::now();
     eprintln!(
-        "building the test control plane {} once (about 9 minutes on 2 cores; cached in {})",
+        "building the test control plane and node {} once (about 15 minutes on 2 cores; cached in {})",
         pins.kubernetes_version,
         out.display()
     );
@@ -213,6 +224,21 @@ pub fn build_control_plane() -> anyhow::Result<std::path::PathBuf> {
             Ok(())
         })?;
     }
+    crate::progress::step("packing pause and agnhost as OCI images", || {
+        let bin = staging.join("bin");
+        node_image(
+            &bin,
+            "pause",
+            driftless_testenv::PAUSE_IMAGE,
+            NodeBinaries::PAUSE_ARCHIVE,
+        )?;
+        node_image(
+            &bin,
+            "agnhost",
+            driftless_testenv::AGNHOST_IMAGE,
+            NodeBinaries::AGNHOST_ARCHIVE,
+        )
+    })?;
     // Rename last, so an interrupted build never looks like a cached one.
     let _ = std::fs::remove_dir_all(&out);
     std::fs::rename(&staging, &out)
@@ -224,6 +250,33 @@ pub fn build_control_plane() -> anyhow::Result<std::path::PathBuf> {
         bin.display()
     );
     Ok(bin)
+}
+
+/// An image of binary `name` for the test node, as an OCI layout tar `archive` beside the
+/// binaries, its index named `reference`: the sandbox image every node imports, and the
+/// workload image tests push to their registry.
+fn node_image(bin: &Path, name: &str, reference: &str, archive: &str) -> anyhow::Result<()> {
+    let binary = std::fs::read(bin.join(name)).with_context(|| format!("reading {name}"))?;
+    let base = crate::images::base_layer(b"")?;
+    let image = crate::images::image(
+        name,
+        "amd64",
+        &binary,
+        &base,
+        &std::collections::BTreeMap::new(),
+    )?;
+    let index = crate::images::index(&[("amd64", &image)])?;
+    let (repository, tag) = reference
+        .rsplit_once(':')
+        .with_context(|| format!("{reference} has no tag"))?;
+    let mut blobs = image.layers.clone();
+    blobs.extend([image.config.clone(), image.manifest.clone()]);
+    let layout = tempfile::tempdir()?;
+    crate::images::write_layout(layout.path(), tag, &[(repository.to_owned(), blobs, index)])?;
+    let mut archive = tar::Builder::new(std::fs::File::create(bin.join(archive))?);
+    archive.append_dir_all(".", layout.path())?;
+    archive.finish()?;
+    Ok(())
 }
 
 fn version_ldflags(version: &str) -> anyhow::Result<String> {

@@ -186,6 +186,62 @@ impl Binaries {
     }
 }
 
+/// The sandbox image every test node imports (built from `e2e/testenv/pause`): the machine
+/// cannot pull `registry.k8s.io/pause`.
+pub const PAUSE_IMAGE: &str = "localhost/driftless/pause:test";
+
+/// Kubernetes' e2e test image (`netexec` serves `/healthz` and `/readyz`, and more), built
+/// from the same module as the API server: what tests run as Pods.
+pub const AGNHOST_IMAGE: &str = "localhost/driftless/agnhost:test";
+
+/// Paths of the test node's executables and its sandbox image, built beside [`Binaries`].
+#[derive(Debug, Clone)]
+pub struct NodeBinaries {
+    pub kube_scheduler: PathBuf,
+    pub kubelet: PathBuf,
+    pub kube_proxy: PathBuf,
+    /// OCI layout tar of [`PAUSE_IMAGE`].
+    pub pause_archive: PathBuf,
+    /// OCI layout tar of [`AGNHOST_IMAGE`].
+    pub agnhost_archive: PathBuf,
+}
+
+impl NodeBinaries {
+    pub const PAUSE_ARCHIVE: &'static str = "pause.oci.tar";
+    pub const AGNHOST_ARCHIVE: &'static str = "agnhost.oci.tar";
+
+    /// Beside [`Binaries::locate`]'s.
+    pub fn locate() -> Result<Self> {
+        let dir = match std::env::var_os("DRIFTLESS_TESTENV_BIN") {
+            Some(dir) => PathBuf::from(dir),
+            None => KubernetesPins::load()?.cache_dir().join("bin"),
+        };
+        Self::in_dir(&dir)
+    }
+
+    pub fn in_dir(dir: &Path) -> Result<Self> {
+        let binaries = Self {
+            kube_scheduler: dir.join("kube-scheduler"),
+            kubelet: dir.join("kubelet"),
+            kube_proxy: dir.join("kube-proxy"),
+            pause_archive: dir.join(Self::PAUSE_ARCHIVE),
+            agnhost_archive: dir.join(Self::AGNHOST_ARCHIVE),
+        };
+        for path in [
+            &binaries.kube_scheduler,
+            &binaries.kubelet,
+            &binaries.kube_proxy,
+            &binaries.pause_archive,
+            &binaries.agnhost_archive,
+        ] {
+            if !path.is_file() {
+                return Err(Error::BinariesMissing(dir.to_owned()));
+            }
+        }
+        Ok(binaries)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,8 +28,16 @@ pub struct Pki {
 
 impl Pki {
     pub fn generate() -> Result<Self> {
+        Self::generate_for(&[], &[])
+    }
+
+    /// With more names and addresses in the serving certificate than loopback's: a node's
+    /// Pods reach the API server through its Service IP and `kubernetes.default.svc`.
+    pub fn generate_for(ips: &[IpAddr], names: &[&str]) -> Result<Self> {
         let serving_ca = new_ca("driftless-testenv-serving-ca")?;
-        let mut serving = CertificateParams::new(vec!["localhost".to_owned()])?;
+        let mut dns_names = vec!["localhost".to_owned()];
+        dns_names.extend(names.iter().map(|name| name.to_string()));
+        let mut serving = CertificateParams::new(dns_names)?;
         serving
             .distinguished_name
             .push(DnType::CommonName, "localhost");
@@ -37,6 +45,9 @@ impl Pki {
             SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             SanType::IpAddress(IpAddr::V6(Ipv6Addr::LOCALHOST)),
         ]);
+        serving
+            .subject_alt_names
+            .extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
         serving.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         serving.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,

@@ -1,4 +1,4 @@
-use std::net::{SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -12,12 +12,15 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use tokio::sync::OnceCell;
 
-use crate::binaries::Binaries;
+use crate::binaries::{Binaries, NodeBinaries};
 use crate::certs::Pki;
+use crate::node::{Node, NodeNetwork};
 use crate::process::Process;
 use crate::{Error, Result};
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// The first address of `--service-cluster-ip-range`: the `kubernetes` Service's.
+const KUBERNETES_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
 
 /// What to start besides etcd and kube-apiserver.
 #[derive(Debug, Clone)]
@@ -32,6 +35,10 @@ pub struct Options {
     /// kube-controller-manager's `--kube-api-qps` (its burst is twice that); `None` keeps
     /// Kubernetes' default of 20, which bounds how fast it rolls Deployments out.
     pub controller_manager_qps: Option<u32>,
+    /// Add a node that runs Pods (kube-scheduler, and containerd, kubelet and kube-proxy in a
+    /// network namespace of the node's own; see [`crate::node`]). Needs root. Off by default:
+    /// it adds several seconds to the start.
+    pub node: bool,
 }
 
 impl Default for Options {
@@ -41,6 +48,7 @@ impl Default for Options {
             install_crds: true,
             profiling: false,
             controller_manager_qps: None,
+            node: false,
         }
     }
 }
@@ -54,6 +62,9 @@ pub struct ControlPlane {
     started_in: Duration,
     /// kube-apiserver's program and arguments, to start it again after a simulated outage.
     apiserver_command: (PathBuf, Vec<std::ffi::OsString>),
+    /// The node's network namespace, from the moment it exists (it is torn down on stop).
+    node_network: Option<String>,
+    node: Option<Node>,
 }
 
 static SHARED: OnceCell<ControlPlane> = OnceCell::const_new();
@@ -82,7 +93,10 @@ impl ControlPlane {
         crate::install_crypto_provider();
         let started = Instant::now();
         let binaries = Binaries::locate()?;
-        let pki = Pki::generate()?;
+        let node_binaries = match options.node {
+            true => Some(NodeBinaries::locate()?),
+            false => None,
+        };
         let [etcd_client, etcd_peer, api_port, kcm_port] = free_ports()?;
         let server = format!("https://127.0.0.1:{api_port}");
         // From here on the plane owns the run directory: any failure removes it on drop.
@@ -90,10 +104,34 @@ impl ControlPlane {
         let mut plane = Self {
             dir: dir.clone(),
             server: server.clone(),
-            pki,
+            pki: Pki::generate()?,
             processes: Mutex::new(Vec::new()),
             started_in: Duration::ZERO,
             apiserver_command: (binaries.kube_apiserver.clone(), Vec::new()),
+            node_network: None,
+            node: None,
+        };
+        let network = match options.node {
+            true => {
+                let network = NodeNetwork::create()?;
+                plane.node_network = Some(network.name.clone());
+                // Pods reach the API server at the host end of the node's link, through the
+                // `kubernetes` Service's first address or its name.
+                plane.pki = Pki::generate_for(
+                    &[
+                        IpAddr::V4(network.host_ip),
+                        IpAddr::V4(KUBERNETES_SERVICE_IP),
+                    ],
+                    &[
+                        "kubernetes",
+                        "kubernetes.default",
+                        "kubernetes.default.svc",
+                        "kubernetes.default.svc.cluster.local",
+                    ],
+                )?;
+                Some(network)
+            }
+            false => None,
         };
         let write = |name: &str, contents: &str| -> Result<PathBuf> {
             let path = dir.join(name);
@@ -125,16 +163,37 @@ impl ControlPlane {
             .await?;
 
         let mut apiserver = Command::new(&binaries.kube_apiserver);
+        apiserver.arg(format!("--etcd-servers={etcd_url}"));
+        match &network {
+            // The node's processes and Pods connect from its namespace, through its link.
+            Some(network) => {
+                let kubelet_client = plane
+                    .pki
+                    .client_cert("kube-apiserver-kubelet-client", &["system:masters"])?;
+                let cert = write("kubelet-client.crt", &kubelet_client.cert_pem)?;
+                let key = write("kubelet-client.key", &kubelet_client.key_pem)?;
+                apiserver
+                    .arg("--bind-address=0.0.0.0")
+                    .arg(format!("--advertise-address={}", network.host_ip))
+                    .arg("--authorization-mode=Node,RBAC")
+                    .arg("--enable-admission-plugins=NodeRestriction")
+                    .arg(format!("--kubelet-client-certificate={}", cert.display()))
+                    .arg(format!("--kubelet-client-key={}", key.display()))
+                    .arg("--kubelet-preferred-address-types=InternalIP");
+            }
+            None => {
+                apiserver
+                    .arg("--bind-address=127.0.0.1")
+                    .arg("--advertise-address=127.0.0.1")
+                    .arg("--authorization-mode=RBAC");
+            }
+        }
         apiserver
-            .arg(format!("--etcd-servers={etcd_url}"))
-            .arg("--bind-address=127.0.0.1")
-            .arg("--advertise-address=127.0.0.1")
             .arg(format!("--secure-port={api_port}"))
             .arg(format!("--cert-dir={}", dir.display()))
             .arg(format!("--tls-cert-file={}", serving_cert.display()))
             .arg(format!("--tls-private-key-file={}", serving_key.display()))
             .arg(format!("--client-ca-file={}", client_ca.display()))
-            .arg("--authorization-mode=RBAC")
             .arg("--service-cluster-ip-range=10.96.0.0/16")
             .arg("--allow-privileged=true")
             .arg(format!("--service-account-issuer={server}/"))
@@ -190,14 +249,34 @@ impl ControlPlane {
                     admin_kubeconfig.display()
                 ))
                 .arg("--leader-elect=false")
-                .arg(concat!(
-                    "--controllers=namespace-controller,garbage-collector-controller,",
-                    "clusterrole-aggregation-controller,serviceaccount-controller,",
-                    "deployment-controller,replicaset-controller"
+                .arg(format!(
+                    "--controllers={}{}",
+                    concat!(
+                        "namespace-controller,garbage-collector-controller,",
+                        "clusterrole-aggregation-controller,serviceaccount-controller,",
+                        "deployment-controller,replicaset-controller"
+                    ),
+                    match options.node {
+                        // What Pods on a node need: Services' endpoints, the API server's CA
+                        // in every namespace (service-account volumes mount it), workloads.
+                        // The node-lifecycle controller lifts the not-ready taint the
+                        // kubelet registers the node with.
+                        true => concat!(
+                            ",node-lifecycle-controller,",
+                            "endpointslice-controller,root-ca-certificate-publisher-controller,",
+                            "daemonset-controller,statefulset-controller,job-controller,",
+                            "pod-garbage-collector-controller"
+                        ),
+                        false => "",
+                    }
                 ))
                 .arg("--bind-address=127.0.0.1")
                 .arg(format!("--secure-port={kcm_port}"))
                 .arg(format!("--cert-dir={}", dir.join("kcm").display()));
+            if options.node {
+                let serving_ca = write("serving-ca.crt", &plane.pki.serving_ca_pem)?;
+                kcm.arg(format!("--root-ca-file={}", serving_ca.display()));
+            }
             if let Some(qps) = options.controller_manager_qps {
                 kcm.arg(format!("--kube-api-qps={qps}"))
                     .arg(format!("--kube-api-burst={}", qps * 2));
@@ -212,9 +291,62 @@ impl ControlPlane {
         if options.install_crds {
             plane.install_crds(&driftless_api::crds()).await?;
         }
+        if let (Some(network), Some(node_binaries)) = (network, node_binaries) {
+            plane.start_scheduler(&node_binaries)?;
+            let node_server = format!("https://{}:{api_port}", network.host_ip);
+            let kubeconfig = |user: &str, groups: &[&str]| {
+                plane.kubeconfig_yaml_for(&node_server, user, groups, None)
+            };
+            let node = crate::node::start(
+                crate::node::Plane {
+                    dir: &dir,
+                    client_ca: &client_ca,
+                    kubeconfig: &kubeconfig,
+                    client: plane.client().await?,
+                },
+                network,
+                &node_binaries,
+                &|process| plane.add(process),
+                &|| plane.ensure_running(),
+            )
+            .await?;
+            plane.node = Some(node);
+        }
         plane.started_in = started.elapsed();
         tracing::info!(server = %plane.server, dir = %dir.display(), seconds = plane.started_in.as_secs_f64(), "test control plane ready");
         Ok(plane)
+    }
+
+    /// kube-scheduler, as `system:kube-scheduler`, without a serving port.
+    fn start_scheduler(&self, binaries: &NodeBinaries) -> Result<()> {
+        let kubeconfig =
+            self.write_kubeconfig("kube-scheduler.kubeconfig", "system:kube-scheduler", &[])?;
+        let mut scheduler = Command::new(&binaries.kube_scheduler);
+        scheduler
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .arg("--leader-elect=false")
+            .arg("--secure-port=0");
+        self.add(Process::spawn(
+            "kube-scheduler",
+            scheduler,
+            &self.dir.join("kube-scheduler.log"),
+        )?);
+        Ok(())
+    }
+
+    /// Fails with its log if a component has exited.
+    fn ensure_running(&self) -> Result<()> {
+        if let Ok(mut processes) = self.processes.lock() {
+            for process in processes.iter_mut() {
+                process.ensure_running()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The node, when started with [`Options::node`].
+    pub fn node(&self) -> Option<&Node> {
+        self.node.as_ref()
     }
 
     fn add(&self, process: Process) {
@@ -231,6 +363,10 @@ impl ControlPlane {
         };
         for mut process in processes.into_iter().rev() {
             let _ = process.stop(Duration::from_secs(10));
+        }
+        // Pods outlive the kubelet and containerd; remove them and what they hold.
+        if let Some(name) = &self.node_network {
+            crate::node::teardown(name, &self.dir.join("node").display().to_string());
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -332,6 +468,16 @@ impl ControlPlane {
         groups: &[&str],
         impersonate: Option<&str>,
     ) -> Result<String> {
+        self.kubeconfig_yaml_for(&self.server, user, groups, impersonate)
+    }
+
+    fn kubeconfig_yaml_for(
+        &self,
+        server: &str,
+        user: &str,
+        groups: &[&str],
+        impersonate: Option<&str>,
+    ) -> Result<String> {
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         let cert = self.pki.client_cert(user, groups)?;
         let impersonate = impersonate
@@ -339,7 +485,6 @@ impl ControlPlane {
             .unwrap_or_default();
         Ok(format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: testenv\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: {user}\n  user:\n    client-certificate-data: {cert}\n    client-key-data: {key}\n{impersonate}contexts:\n- name: testenv\n  context:\n    cluster: testenv\n    user: {user}\ncurrent-context: testenv\n",
-            server = self.server,
             ca = b64(&self.pki.serving_ca_pem),
             cert = b64(&cert.cert_pem),
             key = b64(&cert.key_pem),
@@ -472,6 +617,7 @@ fn new_run_dir() -> Result<PathBuf> {
     let parent = std::env::temp_dir().join("driftless-testenv");
     std::fs::create_dir_all(&parent)
         .map_err(|e| Error::Io(format!("creating {}", parent.display()), e))?;
+    crate::node::sweep_stale(&parent);
     sweep_stale_run_dirs(&parent);
     let dir = tempfile::Builder::new()
         .prefix(&format!("{}-", std::process::id()))

@@ -18,6 +18,7 @@ pub mod git;
 mod http;
 pub mod json;
 pub mod lifecycle;
+pub mod node;
 pub mod not_implemented;
 pub mod objects;
 pub mod peer;
@@ -31,9 +32,11 @@ pub mod tls;
 pub mod wait;
 
 pub use binaries::{
-    AGE_KEYGEN, Binaries, COSIGN, FLUX, HELM, KubernetesPins, SOPS, Tool, VERSITYGW,
+    AGE_KEYGEN, AGNHOST_IMAGE, Binaries, COSIGN, FLUX, HELM, KubernetesPins, NodeBinaries,
+    PAUSE_IMAGE, SOPS, Tool, VERSITYGW,
 };
 pub use control_plane::{ControlPlane, Options, free_ports, shared};
+pub use node::Node;
 
 /// Errors starting or talking to the test control plane.
 #[derive(Debug, thiserror::Error)]

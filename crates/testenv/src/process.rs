@@ -142,7 +142,7 @@ impl Drop for Process {
     }
 }
 
-fn log_tail(path: &Path, lines: usize) -> String {
+pub(crate) fn log_tail(path: &Path, lines: usize) -> String {
     let Ok(mut file) = std::fs::File::open(path) else {
         return String::new();
     };

@@ -37,10 +37,13 @@ pub struct RegistryOptions {
     pub notify: Vec<String>,
     /// Storage to serve (a directory prepared with [`write_tags`]); a fresh one if None.
     pub storage: Option<PathBuf>,
+    /// Listen on this address instead of 127.0.0.1: a test node's `host_ip`, for its
+    /// containerd to pull from (after `Node::allow_plain_http`).
+    pub listen_on: Option<std::net::Ipv4Addr>,
 }
 
 pub struct Registry {
-    /// `127.0.0.1:<port>`: the host part of image names.
+    /// `127.0.0.1:<port>` (or `listen_on`): the host part of image names.
     pub host: String,
     /// The CA that signed the serving certificate, with `tls`.
     pub ca_pem: Option<String>,
@@ -72,7 +75,8 @@ impl Registry {
             .clone()
             .unwrap_or_else(|| dir.path().join("storage"));
         let [port] = free_ports()?;
-        let host = format!("127.0.0.1:{port}");
+        let ip = options.listen_on.unwrap_or(std::net::Ipv4Addr::LOCALHOST);
+        let host = format!("{ip}:{port}");
         let mut config = format!(
             "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
             storage.display()
@@ -327,4 +331,99 @@ pub fn flux_push_artifact(
             std::io::Error::other("no digest"),
         )
     })
+}
+
+/// Pushes the (single-platform) image of an OCI layout tar, such as
+/// [`crate::NodeBinaries::agnhost_archive`], as `repository:tag` to the plain-HTTP registry at
+/// `host`; returns the pushed manifest's digest, which a node's containerd then pulls.
+pub async fn push_layout(
+    host: &str,
+    archive: &Path,
+    repository: &str,
+    tag: &str,
+) -> Result<String> {
+    let blobs = read_layout(archive)?;
+    let json = |path: &str| -> Result<serde_json::Value> {
+        let bytes = blobs.get(path).ok_or_else(|| {
+            Error::Io(
+                format!("{} has no {path}", archive.display()),
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            )
+        })?;
+        serde_json::from_slice(bytes)
+            .map_err(|e| Error::Io(format!("reading {path}"), std::io::Error::other(e)))
+    };
+    let blob_path = |descriptor: &serde_json::Value| {
+        let digest = descriptor["digest"].as_str().unwrap_or_default();
+        format!("blobs/{}", digest.replacen(':', "/", 1))
+    };
+    // index.json → the image's index → its (only) platform manifest.
+    let mut manifest = json(&blob_path(&json("index.json")?["manifests"][0]))?;
+    while manifest["manifests"].is_array() {
+        manifest = json(&blob_path(&manifest["manifests"][0]))?;
+    }
+    let blob = |descriptor: &serde_json::Value| -> Result<Vec<u8>> {
+        blobs.get(&blob_path(descriptor)).cloned().ok_or_else(|| {
+            Error::Io(
+                format!("{} lacks {}", archive.display(), blob_path(descriptor)),
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            )
+        })
+    };
+    let media_type = |descriptor: &serde_json::Value| {
+        descriptor["mediaType"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let layers = manifest["layers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|layer| Ok(ImageLayer::new(blob(layer)?, media_type(layer), None)))
+        .collect::<Result<Vec<_>>>()?;
+    let config = Config::new(
+        blob(&manifest["config"])?,
+        media_type(&manifest["config"]),
+        None,
+    );
+    let client = Client::new(ClientConfig {
+        protocol: ClientProtocol::Http,
+        ..ClientConfig::default()
+    });
+    let reference = Reference::with_tag(host.to_owned(), repository.into(), tag.into());
+    let auth = RegistryAuth::Anonymous;
+    let built = OciImageManifest::build(&layers, &config, None);
+    client
+        .push(&reference, &layers, config, &auth, Some(built))
+        .await
+        .map_err(|e| Error::Io(format!("pushing {reference}"), std::io::Error::other(e)))?;
+    client
+        .fetch_manifest_digest(&reference, &auth)
+        .await
+        .map_err(|e| Error::Io(format!("digest of {reference}"), std::io::Error::other(e)))
+}
+
+/// The files of an OCI layout tar by path (`index.json`, `blobs/sha256/<hex>`).
+fn read_layout(archive: &Path) -> Result<std::collections::HashMap<String, Vec<u8>>> {
+    let file =
+        std::fs::File::open(archive).map_err(io(format!("opening {}", archive.display())))?;
+    let mut files = std::collections::HashMap::new();
+    let mut tar = tar::Archive::new(file);
+    for entry in tar.entries().map_err(io("reading the layout tar"))? {
+        let mut entry = entry.map_err(io("reading the layout tar"))?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let path = entry
+            .path()
+            .map_err(io("reading the layout tar"))?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).map_err(io("reading the layout tar"))?;
+        files.insert(path, data);
+    }
+    Ok(files)
 }
