@@ -16,7 +16,7 @@ struct Package {
     installed: fn() -> bool,
 }
 
-const PACKAGES: [Package; 10] = [
+const PACKAGES: [Package; 15] = [
     Package {
         name: "git",
         installed: || on_path("git"),
@@ -57,6 +57,28 @@ const PACKAGES: [Package; 10] = [
     Package {
         name: "musl-tools",
         installed: || on_path("musl-gcc"),
+    },
+    // The test node (`Options::node`): containerd with runc, the CNI plugins, kube-proxy's
+    // iptables, and iproute2 for the node's network namespace.
+    Package {
+        name: "containerd",
+        installed: || Path::new("/usr/bin/containerd").is_file() && on_path("ctr"),
+    },
+    Package {
+        name: "runc",
+        installed: || on_path("runc") || Path::new("/usr/sbin/runc").is_file(),
+    },
+    Package {
+        name: "containernetworking-plugins",
+        installed: || Path::new("/usr/lib/cni/bridge").is_file(),
+    },
+    Package {
+        name: "iptables",
+        installed: || on_path("iptables") || Path::new("/usr/sbin/iptables").is_file(),
+    },
+    Package {
+        name: "iproute2",
+        installed: || on_path("ip"),
     },
     // Scores the kustomize conformance cases (../shared/conformance/kustomize/run.py).
     Package {
