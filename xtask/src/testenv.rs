@@ -257,22 +257,26 @@ pub fn build_control_plane() -> anyhow::Result<std::path::PathBuf> {
 /// workload image tests push to their registry.
 fn node_image(bin: &Path, name: &str, reference: &str, archive: &str) -> anyhow::Result<()> {
     let binary = std::fs::read(bin.join(name)).with_context(|| format!("reading {name}"))?;
-    let base = crate::images::base_layer(b"")?;
-    let image = crate::images::image(
+    let base = driftless_oci_image::base_layer(b"")?;
+    let image = driftless_oci_image::image(
         name,
         "amd64",
         &binary,
         &base,
         &std::collections::BTreeMap::new(),
     )?;
-    let index = crate::images::index(&[("amd64", &image)])?;
+    let index = driftless_oci_image::index(&[("amd64", &image)])?;
     let (repository, tag) = reference
         .rsplit_once(':')
         .with_context(|| format!("{reference} has no tag"))?;
     let mut blobs = image.layers.clone();
     blobs.extend([image.config.clone(), image.manifest.clone()]);
     let layout = tempfile::tempdir()?;
-    crate::images::write_layout(layout.path(), tag, &[(repository.to_owned(), blobs, index)])?;
+    driftless_oci_image::write_layout(
+        layout.path(),
+        tag,
+        &[(repository.to_owned(), blobs, index)],
+    )?;
     let mut archive = tar::Builder::new(std::fs::File::create(bin.join(archive))?);
     archive.append_dir_all(".", layout.path())?;
     archive.finish()?;
