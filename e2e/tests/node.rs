@@ -1,6 +1,7 @@
 //! The test control plane's node (`Options::node`): Pods pulled from the local registry
 //! really run under containerd and runc, get addresses from the CNI bridge, pass or fail
-//! their probes, reach each other through Services and the API server through `kubernetes`.
+//! their probes, reach each other through Services (by address and by DNS name) and the API
+//! server through `kubernetes`.
 
 use std::time::{Duration, Instant};
 
@@ -192,33 +193,43 @@ async fn pods_pulled_from_the_local_registry_run_probe_and_reach_services_and_th
         .spec
         .and_then(|spec| spec.cluster_ip)
         .expect("a cluster IP");
-    let job: Job = serde_json::from_value(json!({
-        "metadata": {"name": "connect"},
-        "spec": {
-            "backoffLimit": 20,
-            "template": {"spec": {
-                "restartPolicy": "Never",
-                "containers": [{
-                    "name": "connect",
-                    "image": image,
-                    "args": ["connect", format!("{cluster_ip}:80"), "--timeout=2s"],
-                }],
-            }},
-        },
-    }))
-    .expect("a Job");
+    // By address, then by name through the cluster DNS, as controllers address each other
+    // (source-controller's artifacts are at `source-controller.<ns>.svc.cluster.local.`).
     let jobs = Api::<Job>::namespaced(client.clone(), &ns);
-    jobs.create(&PostParams::default(), &job)
-        .await
-        .expect("create Job");
-    eventually("the Job reaching the Service to succeed", || {
-        let jobs = jobs.clone();
-        async move {
-            let status = jobs.get("connect").await.ok()?.status?;
-            (status.succeeded? >= 1).then_some(())
-        }
-    })
-    .await;
+    let by_name = format!("ready.{ns}.svc.cluster.local.:80");
+    for (name, target) in [("by-ip", format!("{cluster_ip}:80")), ("by-name", by_name)] {
+        let job: Job = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {
+                "backoffLimit": 20,
+                "template": {"spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{
+                        "name": "connect",
+                        "image": image,
+                        "args": ["connect", target, "--timeout=2s"],
+                    }],
+                }},
+            },
+        }))
+        .expect("a Job");
+        jobs.create(&PostParams::default(), &job)
+            .await
+            .expect("create Job");
+    }
+    for name in ["by-ip", "by-name"] {
+        eventually(
+            &format!("Job {name} reaching the Service to succeed"),
+            || {
+                let jobs = jobs.clone();
+                async move {
+                    let status = jobs.get(name).await.ok()?.status?;
+                    (status.succeeded? >= 1).then_some(())
+                }
+            },
+        )
+        .await;
+    }
 
     // Pod → API server through the `kubernetes` Service with its service-account token; the
     // log comes back through the kubelet, authenticating the API server.

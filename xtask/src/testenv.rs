@@ -39,8 +39,9 @@ pub fn build() -> anyhow::Result<std::path::PathBuf> {
     build_control_plane()
 }
 
-/// Installs the reference CLIs the tests drive (helm, sops, age-keygen, flux, cosign) and the S3 server
-/// (versitygw) unless cached;
+/// Installs the reference CLIs the tests drive (helm, sops, age-keygen, flux, cosign), the S3
+/// server (versitygw) and the test node's cluster DNS (coredns, packed as an image) unless
+/// cached;
 /// `cargo xtask up` does not need them.
 pub fn install_tools() -> anyhow::Result<()> {
     let flux = &driftless_testenv::FLUX;
@@ -56,6 +57,7 @@ pub fn install_tools() -> anyhow::Result<()> {
         &driftless_testenv::AGE_KEYGEN,
         &driftless_testenv::VERSITYGW,
         &driftless_testenv::COSIGN,
+        &driftless_testenv::COREDNS,
     ] {
         if tool.path().is_err() {
             crate::progress::step(
@@ -63,6 +65,18 @@ pub fn install_tools() -> anyhow::Result<()> {
                 || install_tool(tool),
             )?;
         }
+    }
+    let coredns = &driftless_testenv::COREDNS;
+    let archive = coredns.dir().join(NodeBinaries::COREDNS_ARCHIVE);
+    if !archive.is_file() {
+        crate::progress::step("packing coredns as an OCI image", || {
+            node_image(
+                &coredns.dir(),
+                "coredns",
+                driftless_testenv::COREDNS_IMAGE,
+                NodeBinaries::COREDNS_ARCHIVE,
+            )
+        })?;
     }
     Ok(())
 }
@@ -277,9 +291,12 @@ fn node_image(bin: &Path, name: &str, reference: &str, archive: &str) -> anyhow:
         tag,
         &[(repository.to_owned(), blobs, index)],
     )?;
-    let mut archive = tar::Builder::new(std::fs::File::create(bin.join(archive))?);
-    archive.append_dir_all(".", layout.path())?;
-    archive.finish()?;
+    // Written beside, then renamed: an interrupted run never leaves a partial archive.
+    let partial = bin.join(format!("{archive}.partial"));
+    let mut tar = tar::Builder::new(std::fs::File::create(&partial)?);
+    tar.append_dir_all(".", layout.path())?;
+    tar.finish()?;
+    std::fs::rename(&partial, bin.join(archive))?;
     Ok(())
 }
 

@@ -194,7 +194,18 @@ pub const PAUSE_IMAGE: &str = "localhost/driftless/pause:test";
 /// from the same module as the API server: what tests run as Pods.
 pub const AGNHOST_IMAGE: &str = "localhost/driftless/agnhost:test";
 
-/// Paths of the test node's executables and its sandbox image, built beside [`Binaries`].
+/// The test node's cluster DNS, deployed by every node (built from [`COREDNS`]).
+pub const COREDNS_IMAGE: &str = "localhost/driftless/coredns:test";
+
+/// The test node's cluster DNS server.
+pub const COREDNS: Tool = Tool {
+    name: "coredns",
+    module: "github.com/coredns/coredns",
+    version: "v1.14.7",
+};
+
+/// Paths of the test node's executables and images, built beside [`Binaries`] (CoreDNS
+/// with the tools).
 #[derive(Debug, Clone)]
 pub struct NodeBinaries {
     pub kube_scheduler: PathBuf,
@@ -204,11 +215,14 @@ pub struct NodeBinaries {
     pub pause_archive: PathBuf,
     /// OCI layout tar of [`AGNHOST_IMAGE`].
     pub agnhost_archive: PathBuf,
+    /// OCI layout tar of [`COREDNS_IMAGE`].
+    pub coredns_archive: PathBuf,
 }
 
 impl NodeBinaries {
     pub const PAUSE_ARCHIVE: &'static str = "pause.oci.tar";
     pub const AGNHOST_ARCHIVE: &'static str = "agnhost.oci.tar";
+    pub const COREDNS_ARCHIVE: &'static str = "coredns.oci.tar";
 
     /// Beside [`Binaries::locate`]'s.
     pub fn locate() -> Result<Self> {
@@ -226,6 +240,7 @@ impl NodeBinaries {
             kube_proxy: dir.join("kube-proxy"),
             pause_archive: dir.join(Self::PAUSE_ARCHIVE),
             agnhost_archive: dir.join(Self::AGNHOST_ARCHIVE),
+            coredns_archive: COREDNS.dir().join(Self::COREDNS_ARCHIVE),
         };
         for path in [
             &binaries.kube_scheduler,
@@ -233,9 +248,10 @@ impl NodeBinaries {
             &binaries.kube_proxy,
             &binaries.pause_archive,
             &binaries.agnhost_archive,
+            &binaries.coredns_archive,
         ] {
             if !path.is_file() {
-                return Err(Error::BinariesMissing(dir.to_owned()));
+                return Err(Error::BinariesMissing(path.to_owned()));
             }
         }
         Ok(binaries)

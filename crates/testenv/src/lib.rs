@@ -32,8 +32,8 @@ pub mod tls;
 pub mod wait;
 
 pub use binaries::{
-    AGE_KEYGEN, AGNHOST_IMAGE, Binaries, COSIGN, FLUX, HELM, KubernetesPins, NodeBinaries,
-    PAUSE_IMAGE, SOPS, Tool, VERSITYGW,
+    AGE_KEYGEN, AGNHOST_IMAGE, Binaries, COREDNS, COREDNS_IMAGE, COSIGN, FLUX, HELM,
+    KubernetesPins, NodeBinaries, PAUSE_IMAGE, SOPS, Tool, VERSITYGW,
 };
 pub use control_plane::{ControlPlane, Options, free_ports, shared};
 pub use node::Node;

@@ -92,6 +92,7 @@ pub(crate) struct Kubelet<'a> {
     pub node_ip: Ipv4Addr,
     pub cgroup_root: &'a str,
     pub client_ca: &'a Path,
+    pub cluster_dns: Ipv4Addr,
 }
 
 /// The kubelet's configuration. Eviction thresholds are nearly off: the tests share one disk
@@ -130,6 +131,8 @@ imageGCLowThresholdPercent: 99
 serializeImagePulls: false
 resolvConf: /etc/resolv.conf
 clusterDomain: cluster.local
+clusterDNS:
+- {cluster_dns}
 podLogsDir: {dir}/pod-logs
 syncFrequency: 10s
 fileCheckFrequency: 10s
@@ -139,6 +142,7 @@ shutdownGracePeriod: 0s
         socket = k.socket.display(),
         node_ip = k.node_ip,
         client_ca = k.client_ca.display(),
+        cluster_dns = k.cluster_dns,
         dir = k.dir.display(),
     )
 }
@@ -206,12 +210,14 @@ mod tests {
             node_ip: Ipv4Addr::new(10, 213, 0, 2),
             cgroup_root: "driftless-node-1-0",
             client_ca: Path::new("/t/client-ca.crt"),
+            cluster_dns: Ipv4Addr::new(10, 96, 0, 10),
         });
         let parsed: serde_yaml::Value = serde_yaml::from_str(&config).unwrap();
         assert_eq!(parsed["failCgroupV1"], serde_yaml::Value::Bool(false));
         assert_eq!(parsed["cgroupDriver"].as_str(), Some("cgroupfs"));
         assert_eq!(parsed["cgroupRoot"].as_str(), Some("/driftless-node-1-0"));
         assert_eq!(parsed["address"].as_str(), Some("10.213.0.2"));
+        assert_eq!(parsed["clusterDNS"][0].as_str(), Some("10.96.0.10"));
         assert_eq!(
             parsed["containerRuntimeEndpoint"].as_str(),
             Some("unix:///t/node/containerd.sock")

@@ -4,6 +4,7 @@
 //! Pods get real addresses, Services real rules, and nothing of it touches the host's network.
 
 mod config;
+mod dns;
 mod network;
 mod teardown;
 
@@ -12,13 +13,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Node as NodeObject;
 use kube::Api;
 
 pub(crate) use network::NodeNetwork;
 pub(crate) use teardown::{sweep_stale, teardown};
 
-use crate::binaries::{NodeBinaries, PAUSE_IMAGE};
+use crate::binaries::{COREDNS_IMAGE, NodeBinaries, PAUSE_IMAGE};
 use crate::process::Process;
 use crate::{Error, Result};
 
@@ -106,11 +108,14 @@ pub(crate) async fn start(
         std::future::ready(ctr(&node.socket, &["version"]).is_ok())
     })
     .await?;
-    let archive = binaries.pause_archive.display().to_string();
-    ctr(
-        &node.socket,
-        &["-n", "k8s.io", "images", "import", &archive],
-    )?;
+    // The sandbox and DNS images: the machine cannot pull them from their registries.
+    for archive in [&binaries.pause_archive, &binaries.coredns_archive] {
+        let archive = archive.display().to_string();
+        ctr(
+            &node.socket,
+            &["-n", "k8s.io", "images", "import", &archive],
+        )?;
+    }
 
     let kubelet_kubeconfig = dir.join("kubelet.kubeconfig");
     write(
@@ -128,6 +133,7 @@ pub(crate) async fn start(
             node_ip: node.node_ip,
             cgroup_root: &node.name,
             client_ca: plane.client_ca,
+            cluster_dns: dns::DNS_SERVICE_IP,
         }),
     )?;
     let mut kubelet = network.command(&binaries.kubelet)?;
@@ -161,7 +167,7 @@ pub(crate) async fn start(
         &dir.join("kube-proxy.log"),
     )?);
 
-    let nodes = Api::<NodeObject>::all(plane.client);
+    let nodes = Api::<NodeObject>::all(plane.client.clone());
     let name = node.name.clone();
     wait_for("the node", READY_TIMEOUT, alive, || {
         let nodes = nodes.clone();
@@ -192,6 +198,22 @@ pub(crate) async fn start(
         },
         other => other,
     })?;
+
+    dns::install(&plane.client, COREDNS_IMAGE).await?;
+    let deployments = Api::<Deployment>::namespaced(plane.client, "kube-system");
+    wait_for("cluster DNS", READY_TIMEOUT, alive, || {
+        let deployments = deployments.clone();
+        async move {
+            deployments
+                .get_opt("coredns")
+                .await
+                .ok()
+                .flatten()
+                .and_then(|d| d.status?.ready_replicas)
+                .is_some_and(|ready| ready >= 1)
+        }
+    })
+    .await?;
     Ok(node)
 }
 
