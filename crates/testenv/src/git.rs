@@ -6,7 +6,7 @@
 //! ([`GitServer::start_accepting_pushes`]).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -67,22 +67,37 @@ impl GitServer {
     /// Starts an HTTP server on a free loopback port, on its own thread and runtime so it
     /// outlives any one test's runtime.
     pub fn start(auth: GitAuth) -> Result<Self> {
-        Self::start_with(auth, None, false)
+        Self::start_with(auth, None, false, Ipv4Addr::LOCALHOST)
+    }
+
+    /// Like [`GitServer::start`], listening on `ip`: a test node's `host_ip`, for Pods.
+    pub fn start_on(auth: GitAuth, ip: Ipv4Addr) -> Result<Self> {
+        Self::start_with(auth, None, false, ip)
     }
 
     /// Like [`GitServer::start`], serving HTTPS with a certificate for 127.0.0.1 signed by a
     /// throwaway CA ([`GitServer::ca_pem`]).
     pub fn start_tls(auth: GitAuth) -> Result<Self> {
-        Self::start_with(auth, None, true)
+        Self::start_with(auth, None, true, Ipv4Addr::LOCALHOST)
     }
 
     /// Like [`GitServer::start`], also accepting `git push` from clients that authenticate
     /// with basic auth as `user`/`password` (pushes without them get 401).
     pub fn start_accepting_pushes(auth: GitAuth, user: &str, password: &str) -> Result<Self> {
-        Self::start_with(auth, Some((user.to_owned(), password.to_owned())), false)
+        Self::start_with(
+            auth,
+            Some((user.to_owned(), password.to_owned())),
+            false,
+            Ipv4Addr::LOCALHOST,
+        )
     }
 
-    fn start_with(auth: GitAuth, push: Option<(String, String)>, tls: bool) -> Result<Self> {
+    fn start_with(
+        auth: GitAuth,
+        push: Option<(String, String)>,
+        tls: bool,
+        ip: Ipv4Addr,
+    ) -> Result<Self> {
         let (acceptor, ca_pem) = if tls {
             let pki = crate::certs::Pki::generate()?;
             (
@@ -104,7 +119,7 @@ impl GitServer {
             after_fetch: Mutex::default(),
         });
         let listener =
-            std::net::TcpListener::bind("127.0.0.1:0").map_err(io("binding the git server"))?;
+            std::net::TcpListener::bind((ip, 0)).map_err(io("binding the git server"))?;
         listener
             .set_nonblocking(true)
             .map_err(io("configuring the git server socket"))?;
@@ -155,7 +170,7 @@ impl GitServer {
         })
     }
 
-    /// `http(s)://127.0.0.1:<port>/<name>.git`
+    /// `http(s)://<address>:<port>/<name>.git`
     pub fn url(&self, name: &str) -> String {
         let scheme = if self.ca_pem.is_some() {
             "https"
