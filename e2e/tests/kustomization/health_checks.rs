@@ -11,7 +11,8 @@ use crate::support::*;
 const ROLLED_OUT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: idle\nspec:\n  replicas: 0\n  selector:\n    matchLabels: {app: idle}\n  template:\n    metadata:\n      labels: {app: idle}\n    spec:\n      containers:\n      - name: idle\n        image: example.com/idle:1\n";
 
 /// One worker (`--concurrent=1`): a Kustomization waiting on a rollout that never finishes
-/// (no kubelet here) must not delay another; it fails with HealthCheckFailed at its timeout.
+/// (no node here) must not delay another; it fails with HealthCheckFailed at its timeout.
+/// Health against real Pods is `tests/health_on_node.rs`.
 #[tokio::test(flavor = "multi_thread")]
 async fn health_checks_report_without_blocking_other_kustomizations() {
     let (plane, namespace, client) = cluster("health").await;
