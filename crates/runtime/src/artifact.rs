@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use driftless_api::meta::Artifact;
 use driftless_artifact::{Digest, Limits, Tree, UnpackError, unpack_to_dir, unpack_to_memory};
@@ -59,12 +60,55 @@ impl quick_cache::Weighter<String, Arc<Tree>> for TreeBytes {
     }
 }
 
+/// How failed downloads are retried: Flux's `--http-retry`, with retryablehttp's policy
+/// (connection errors, 429 and 5xx other than 501; exponential waits between bounds).
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    pub retries: u32,
+    pub wait_min: Duration,
+    pub wait_max: Duration,
+}
+
+impl RetryPolicy {
+    /// `retries` more attempts, waiting 1 s, 2 s, 4 s… up to 30 s between them.
+    pub fn flux(retries: u32) -> Self {
+        Self {
+            retries,
+            wait_min: Duration::from_secs(1),
+            wait_max: Duration::from_secs(30),
+        }
+    }
+
+    fn wait(&self, attempt: u32) -> Duration {
+        self.wait_min
+            .saturating_mul(1 << attempt.min(16))
+            .min(self.wait_max)
+    }
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self::flux(0)
+    }
+}
+
+/// Whether a failed download may succeed if tried again: source-controller restarting, its
+/// Service not yet routed, a proxy in between overloaded.
+fn retryable(error: &FetchError) -> bool {
+    match error {
+        FetchError::Transport { .. } => true,
+        FetchError::Status { status, .. } => *status == 429 || (*status >= 500 && *status != 501),
+        _ => false,
+    }
+}
+
 /// Downloads, verifies and unpacks artifacts, keeping recently used trees by digest.
 pub struct ArtifactFetcher {
     http: reqwest::Client,
     limits: Limits,
     cache: quick_cache::sync::Cache<String, Arc<Tree>, TreeBytes>,
     host_override: Option<String>,
+    retry: RetryPolicy,
 }
 
 impl ArtifactFetcher {
@@ -87,7 +131,14 @@ impl ArtifactFetcher {
             limits,
             cache: quick_cache::sync::Cache::with_weighter(256, cache_bytes.max(1), TreeBytes),
             host_override,
+            retry: RetryPolicy::default(),
         }
+    }
+
+    /// Retries failed downloads by `retry`.
+    pub fn with_retries(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// The URL to download from, with the host replaced when overridden.
@@ -160,8 +211,23 @@ impl ArtifactFetcher {
             .map_err(|source| FetchError::Unpack { url, source })
     }
 
-    /// The compressed bytes, bounded by the compressed-size limit while streaming.
+    /// The compressed bytes, retried as the policy allows.
     async fn download(&self, artifact: &Artifact) -> Result<Vec<u8>, FetchError> {
+        let mut attempt = 0;
+        loop {
+            match self.download_once(artifact).await {
+                Err(error) if attempt < self.retry.retries && retryable(&error) => {
+                    tracing::debug!(%error, attempt, "retrying the artifact download");
+                    tokio::time::sleep(self.retry.wait(attempt)).await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// The compressed bytes, bounded by the compressed-size limit while streaming.
+    async fn download_once(&self, artifact: &Artifact) -> Result<Vec<u8>, FetchError> {
         let url = self.url_for(artifact)?;
         let shown = artifact.url.clone();
         let transport = |source| FetchError::Transport {

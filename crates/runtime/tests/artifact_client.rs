@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use driftless_api::meta::Artifact;
 use driftless_artifact::{Digest, FileEntry, Limits, pack};
-use driftless_runtime::artifact::{ArtifactFetcher, FetchError};
+use driftless_runtime::artifact::{ArtifactFetcher, FetchError, RetryPolicy};
 
 struct Served {
     body: Vec<u8>,
@@ -216,4 +216,84 @@ async fn the_source_host_can_be_overridden() {
     let tree = fetcher.fetch(&in_cluster).await.unwrap();
     assert_eq!(tree["deploy/app.yaml"].data, b"a: 1\n");
     assert_eq!(served.hits.load(Ordering::SeqCst), 1);
+}
+
+/// A source that answers 503 twice before serving: Flux's `--http-retry` rides it out, no
+/// retries fail on the first answer, and a 404 is never retried.
+#[tokio::test]
+async fn failed_downloads_are_retried_as_flux_retries_them() {
+    let (bytes, digest) = packed("retried");
+    let served = Arc::new(Served {
+        body: bytes,
+        hits: AtomicUsize::new(0),
+    });
+    let app = axum::Router::new()
+        .route(
+            "/flaky",
+            get(|State(s): State<Arc<Served>>| async move {
+                match s.hits.fetch_add(1, Ordering::SeqCst) {
+                    0 | 1 => Err(StatusCode::SERVICE_UNAVAILABLE),
+                    _ => Ok(s.body.clone()),
+                }
+            }),
+        )
+        .route(
+            "/gone",
+            get(|State(s): State<Arc<Served>>| async move {
+                s.hits.fetch_add(1, Ordering::SeqCst);
+                StatusCode::NOT_FOUND
+            }),
+        )
+        .with_state(served.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let quick = RetryPolicy {
+        retries: 3,
+        wait_min: std::time::Duration::from_millis(10),
+        wait_max: std::time::Duration::from_millis(40),
+    };
+
+    let once = fetcher(0);
+    let error = once
+        .fetch(&artifact(format!("{base}/flaky"), &digest))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, FetchError::Status { status: 503, .. }),
+        "{error}"
+    );
+
+    let retrying = fetcher(0).with_retries(quick);
+    let tree = retrying
+        .fetch(&artifact(format!("{base}/flaky"), &digest))
+        .await
+        .unwrap();
+    assert_eq!(tree.get("deploy/app.yaml").unwrap().data, b"retried");
+    assert_eq!(served.hits.load(Ordering::SeqCst), 3);
+
+    served.hits.store(0, Ordering::SeqCst);
+    let error = retrying
+        .fetch(&artifact(format!("{base}/gone"), &digest))
+        .await
+        .unwrap_err();
+    assert!(error.is_not_found(), "{error}");
+    assert_eq!(
+        served.hits.load(Ordering::SeqCst),
+        1,
+        "a 404 is not retried"
+    );
+
+    // Nothing listening: connection errors are retried, then reported.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let error = retrying
+        .fetch(&artifact(
+            format!("http://127.0.0.1:{port}/a.tar.gz"),
+            &digest,
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, FetchError::Transport { .. }), "{error}");
 }
