@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use driftless_artifact::Limits;
-use driftless_runtime::artifact::ArtifactFetcher;
+use driftless_runtime::artifact::{ArtifactFetcher, RetryPolicy};
 use driftless_runtime::clients::ClientArgs;
 use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager, flags};
 use helm_controller::helmrelease::{Reconciler, Settings};
@@ -21,6 +21,9 @@ struct Args {
     /// Memory for unpacked chart artifacts shared by the releases of the same chart.
     #[arg(long, default_value_t = 128 << 20)]
     artifact_cache_bytes: u64,
+    /// How many times a failed artifact download is retried (Flux's `--http-retry`).
+    #[arg(long, default_value_t = 9)]
+    http_retry: u32,
     #[command(flatten)]
     events: EventForwardingArgs,
     #[command(flatten)]
@@ -38,7 +41,8 @@ async fn run() -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()?;
-    let fetcher = ArtifactFetcher::new(http, Limits::default(), args.artifact_cache_bytes);
+    let fetcher = ArtifactFetcher::new(http, Limits::default(), args.artifact_cache_bytes)
+        .with_retries(RetryPolicy::flux(args.http_retry));
     // The same configuration the manager's client uses, for impersonating clients.
     let config = kube::Config::infer().await?;
     let settings = Settings {

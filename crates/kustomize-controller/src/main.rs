@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use driftless_artifact::Limits;
-use driftless_runtime::artifact::ArtifactFetcher;
+use driftless_runtime::artifact::{ArtifactFetcher, RetryPolicy};
 use driftless_runtime::clients::ClientArgs;
 use driftless_runtime::{CommonArgs, EventForwardingArgs, Manager, flags};
 use kustomize_controller::kustomization::{Reconciler, Settings};
@@ -28,6 +28,9 @@ struct Args {
     /// Memory for unpacked artifacts shared by the Kustomizations built from them.
     #[arg(long, default_value_t = 256 << 20)]
     artifact_cache_bytes: u64,
+    /// How many times a failed artifact download is retried (Flux's `--http-retry`).
+    #[arg(long, default_value_t = 9)]
+    http_retry: u32,
     #[command(flatten)]
     events: EventForwardingArgs,
     #[command(flatten)]
@@ -55,7 +58,8 @@ async fn run() -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()?;
-    let fetcher = ArtifactFetcher::new(http, Limits::default(), args.artifact_cache_bytes);
+    let fetcher = ArtifactFetcher::new(http, Limits::default(), args.artifact_cache_bytes)
+        .with_retries(RetryPolicy::flux(args.http_retry));
     let settings = Settings {
         default_service_account: args.clients.default_service_account(),
         strict_substitution,
