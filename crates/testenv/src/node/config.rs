@@ -95,8 +95,9 @@ pub(crate) struct Kubelet<'a> {
     pub cluster_dns: Ipv4Addr,
 }
 
-/// The kubelet's configuration. Eviction thresholds are nearly off: the tests share one disk
-/// whose free space they do not control, and an evicted Pod would fail them for nothing.
+/// The kubelet's configuration. Eviction thresholds are nearly off (absolute, not a share of
+/// the disk): the tests share one disk whose free space they do not control, and disk
+/// pressure would taint the node and fail them for nothing (seen with 1% of 252 GB left).
 pub(crate) fn kubelet(k: &Kubelet<'_>) -> String {
     format!(
         r#"apiVersion: kubelet.config.k8s.io/v1beta1
@@ -123,9 +124,9 @@ authorization:
 failSwapOn: false
 evictionHard:
   memory.available: 1Mi
-  nodefs.available: 1%
+  nodefs.available: 100Mi
   nodefs.inodesFree: 1%
-  imagefs.available: 1%
+  imagefs.available: 100Mi
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false
