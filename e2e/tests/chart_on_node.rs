@@ -4,14 +4,13 @@
 //! health checks real Pods; `helm upgrade` rolls a controller to a new image; `helm uninstall`
 //! leaves nothing of the release behind.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use driftless_api::kustomize::Kustomization;
 use driftless_api::source::GitRepository;
-use driftless_e2e::{controller_binary, repo_root};
-use driftless_oci_image::{Blob, Entry, base_layer, image_with, index, layer, push};
+use driftless_e2e::repo_root;
 use driftless_testenv::git::{GitAuth, GitServer};
 use driftless_testenv::registry::{Registry, RegistryOptions, push_layout};
 use driftless_testenv::{ControlPlane, NodeBinaries, Options};
@@ -21,99 +20,11 @@ use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::api::{Api, ListParams, LogParams, PostParams};
 use serde_json::json;
 
-const CONTROLLERS: [&str; 5] = [
-    "source-controller",
-    "kustomize-controller",
-    "helm-controller",
-    "image-automation-controller",
-    "notification-controller",
-];
+mod support;
+use support::node_images::{CONTROLLERS, push_controller_images};
+
 const NAMESPACE: &str = "flux-system";
 const TIMEOUT: Duration = Duration::from_secs(180);
-
-/// Images of the controllers as this test run built them (debug builds, linked against the
-/// machine's glibc, so the libraries they load ride in a layer of their own), made and
-/// pushed with the code of `cargo xtask images`. Returns each controller's index digest.
-async fn push_controller_images(registry: &str, tag: &str) -> BTreeMap<String, String> {
-    let base = base_layer(&std::fs::read("/etc/ssl/certs/ca-certificates.crt").expect("CA bundle"))
-        .expect("base layer");
-    let binaries: Vec<_> = CONTROLLERS.iter().map(|n| controller_binary(n)).collect();
-    let libraries = shared_libraries(&binaries);
-    let labels = BTreeMap::from([(
-        "org.opencontainers.image.version".to_owned(),
-        tag.to_owned(),
-    )]);
-    let scratch = tempfile::tempdir().expect("tempdir");
-    let mut digests = BTreeMap::new();
-    for (name, binary) in CONTROLLERS.iter().zip(&binaries) {
-        // Line tables are of no use in an image and triple its size.
-        let stripped = scratch.path().join(name);
-        let status = Command::new("strip")
-            .arg("--strip-debug")
-            .arg("-o")
-            .arg(&stripped)
-            .arg(binary)
-            .status()
-            .expect("strip (binutils)");
-        assert!(status.success());
-        let bytes = std::fs::read(&stripped).expect("stripped binary");
-        let made = image_with(
-            name,
-            "amd64",
-            &bytes,
-            &[base.clone(), libraries.clone()],
-            &labels,
-        )
-        .expect("image");
-        let index = index(&[("amd64", &made)]).expect("index");
-        let digest = push(
-            registry,
-            &format!("driftless/{name}"),
-            tag,
-            &made,
-            &index,
-            true,
-        )
-        .await
-        .expect("push");
-        digests.insert(name.to_string(), digest);
-    }
-    digests
-}
-
-/// A layer with the shared libraries (and the loader) `binaries` need, at the paths `ldd`
-/// resolves them to.
-fn shared_libraries(binaries: &[std::path::PathBuf]) -> (Blob, String) {
-    let mut paths = BTreeSet::new();
-    for binary in binaries {
-        let output = Command::new("ldd").arg(binary).output().expect("ldd");
-        for line in String::from_utf8_lossy(&output.stdout).lines() {
-            let path = match line.split_once("=>") {
-                Some((_, resolved)) => resolved.split_whitespace().next(),
-                None => line.split_whitespace().next(),
-            };
-            if let Some(path) = path.filter(|p| p.starts_with('/')) {
-                paths.insert(path.to_owned());
-            }
-        }
-    }
-    let files: Vec<(String, Vec<u8>)> = paths
-        .iter()
-        .map(|path| {
-            let bytes = std::fs::read(path).expect("library");
-            (path.trim_start_matches('/').to_owned(), bytes)
-        })
-        .collect();
-    let entries: Vec<Entry<'_>> = files
-        .iter()
-        .map(|(path, data)| Entry {
-            path,
-            mode: 0o755,
-            data,
-        })
-        .collect();
-    layer(&entries).expect("libraries layer")
-}
 
 fn helm(plane: &ControlPlane, args: &[String]) -> String {
     let helm = driftless_testenv::HELM

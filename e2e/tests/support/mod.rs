@@ -2,6 +2,8 @@
 //! repository to reconcile from, and waiting on the cluster.
 #![allow(dead_code)]
 
+pub mod node_images;
+
 use std::time::{Duration, Instant};
 
 use driftless_api::kustomize::Kustomization;
