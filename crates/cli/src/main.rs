@@ -5,8 +5,12 @@ use std::io::Write;
 
 use clap::{Parser, Subcommand};
 
+mod cluster;
+mod components;
 mod helm;
+mod install;
 mod remote;
+mod uninstall;
 
 // A one-shot, allocation-heavy process (parsing and rendering): mimalloc renders the
 // heaviest Helm charts about a tenth faster than the system allocator.
@@ -24,6 +28,11 @@ struct Cli {
 enum Command {
     /// Print the Toolkit CustomResourceDefinitions as YAML (`driftless crds | kubectl apply -f -`).
     Crds,
+    /// Install the CRDs and controllers on the current cluster and wait until they are
+    /// Ready (`flux install`).
+    Install(install::InstallArgs),
+    /// Remove the controllers and CRDs, leaving what they applied (`flux uninstall`).
+    Uninstall(uninstall::UninstallArgs),
     /// Helm, built in (no `helm` binary needed).
     Helm {
         #[command(subcommand)]
@@ -76,6 +85,11 @@ enum KustomizeCommand {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Crds => print(&crds_yaml()?)?,
+        Command::Install(args) if args.export => {
+            fail_on_error(install::export(&args).and_then(|yaml| Ok(print(&yaml)?)))
+        }
+        Command::Install(args) => fail_on_error(runtime()?.block_on(install::install(&args))),
+        Command::Uninstall(args) => fail_on_error(runtime()?.block_on(uninstall::uninstall(&args))),
         Command::Helm {
             command: HelmCommand::Template(args),
         } => match helm::template(args) {
@@ -124,6 +138,20 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+/// Prints the error (with its causes) as `✗ …`, as the flux CLI does, and exits 1.
+fn fail_on_error(result: anyhow::Result<()>) {
+    if let Err(error) = result {
+        eprintln!("✗ {error:#}");
+        std::process::exit(1);
+    }
 }
 
 fn print(text: &str) -> std::io::Result<()> {
