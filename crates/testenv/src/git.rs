@@ -92,6 +92,22 @@ impl GitServer {
         )
     }
 
+    /// Like [`GitServer::start_accepting_pushes`], listening on `ip`: a test node's
+    /// `host_ip`, for Pods.
+    pub fn start_accepting_pushes_on(
+        auth: GitAuth,
+        user: &str,
+        password: &str,
+        ip: Ipv4Addr,
+    ) -> Result<Self> {
+        Self::start_with(
+            auth,
+            Some((user.to_owned(), password.to_owned())),
+            false,
+            ip,
+        )
+    }
+
     fn start_with(
         auth: GitAuth,
         push: Option<(String, String)>,
