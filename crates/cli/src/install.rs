@@ -12,8 +12,9 @@ use serde_json::Value;
 
 use crate::components::{self, Selection};
 
+/// Which components, from which images: shared by `install` and `bootstrap`.
 #[derive(Args)]
-pub struct InstallArgs {
+pub struct ComponentArgs {
     /// The namespace the controllers run in.
     #[arg(short = 'n', long, default_value = "flux-system")]
     pub namespace: String,
@@ -36,6 +37,12 @@ pub struct InstallArgs {
     /// Chart values, as `helm --set` reads them.
     #[arg(long)]
     pub set: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct InstallArgs {
+    #[command(flatten)]
+    pub components: ComponentArgs,
     /// Print the manifests instead of applying them.
     #[arg(long)]
     pub export: bool,
@@ -44,7 +51,7 @@ pub struct InstallArgs {
     pub timeout: Duration,
 }
 
-impl InstallArgs {
+impl ComponentArgs {
     pub fn rendered(&self, kube_version: Option<&str>) -> anyhow::Result<components::Rendered> {
         let selected = components::resolve(&self.components, &self.components_extra)?;
         components::render(&Selection {
@@ -61,37 +68,62 @@ impl InstallArgs {
 
 /// The manifests as one YAML stream (`--export`).
 pub fn export(args: &InstallArgs) -> anyhow::Result<String> {
-    let rendered = args.rendered(None)?;
+    Ok(yaml_stream(&args.components.rendered(None)?))
+}
+
+/// The CRDs, then the controllers' objects, as one multi-document YAML stream.
+pub fn yaml_stream(rendered: &components::Rendered) -> String {
     let mut yaml = String::new();
     for object in rendered.crds.iter().chain(&rendered.objects) {
         yaml.push_str("---\n");
-        yaml.push_str(&serde_yaml::to_string(object)?);
+        yaml.push_str(&serde_yaml::to_string(object).unwrap_or_default());
     }
-    Ok(yaml)
+    yaml
 }
 
-pub async fn install(args: &InstallArgs) -> anyhow::Result<()> {
-    let client = crate::cluster::client().await?;
+/// The components rendered for the cluster `client` talks to.
+pub async fn rendered_for(
+    client: &kube::Client,
+    args: &ComponentArgs,
+) -> anyhow::Result<components::Rendered> {
     let version = client
         .apiserver_version()
         .await
         .context("reading the cluster's version")?;
-    let rendered = args.rendered(Some(&version.git_version))?;
-    println!("► installing components in {} namespace", args.namespace);
-    crate::cluster::apply(&client, &[crate::cluster::namespace(&args.namespace)]).await?;
-    crate::cluster::apply(&client, &rendered.crds).await?;
-    wait_established(&client, &rendered.crds, args.timeout).await?;
+    args.rendered(Some(&version.git_version))
+}
+
+pub async fn install(args: &InstallArgs) -> anyhow::Result<()> {
+    let client = crate::cluster::client().await?;
+    let rendered = rendered_for(&client, &args.components).await?;
+    apply_and_wait(&client, &rendered, &args.components.namespace, args.timeout).await?;
+    println!("✔ install finished");
+    Ok(())
+}
+
+/// Applies the namespace, the CRDs (waiting until Established) and the controllers' objects,
+/// then waits until every controller's Deployment is rolled out.
+pub async fn apply_and_wait(
+    client: &kube::Client,
+    rendered: &components::Rendered,
+    namespace: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    println!("► installing components in {namespace} namespace");
+    crate::cluster::apply(client, &[crate::cluster::namespace(namespace)]).await?;
+    crate::cluster::apply(client, &rendered.crds).await?;
+    wait_established(client, &rendered.crds, timeout).await?;
     println!(
         "✔ applied {} CustomResourceDefinitions",
         rendered.crds.len()
     );
-    crate::cluster::apply(&client, &rendered.objects).await?;
+    crate::cluster::apply(client, &rendered.objects).await?;
     for object in &rendered.objects {
         println!("✔ {} applied", components::describe(object));
     }
     println!("◎ verifying installation");
-    let deployments = Api::<Deployment>::namespaced(client, &args.namespace);
-    let deadline = Instant::now() + args.timeout;
+    let deployments = Api::<Deployment>::namespaced(client.clone(), namespace);
+    let deadline = Instant::now() + timeout;
     for object in rendered
         .objects
         .iter()
@@ -105,15 +137,11 @@ pub async fn install(args: &InstallArgs) -> anyhow::Result<()> {
                 break;
             }
             if Instant::now() > deadline {
-                bail!(
-                    "timeout waiting for: [Deployment/{}/{name} status: 'InProgress']",
-                    args.namespace
-                );
+                bail!("timeout waiting for: [Deployment/{namespace}/{name} status: 'InProgress']");
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
-    println!("✔ install finished");
     Ok(())
 }
 

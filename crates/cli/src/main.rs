@@ -5,6 +5,7 @@ use std::io::Write;
 
 use clap::{Parser, Subcommand};
 
+mod bootstrap;
 mod cluster;
 mod components;
 mod helm;
@@ -33,6 +34,12 @@ enum Command {
     Install(install::InstallArgs),
     /// Remove the controllers and CRDs, leaving what they applied (`flux uninstall`).
     Uninstall(uninstall::UninstallArgs),
+    /// Commit the install and sync manifests to a repository, install, and sync the
+    /// cluster from it (`flux bootstrap`).
+    Bootstrap {
+        #[command(subcommand)]
+        command: bootstrap::BootstrapCommand,
+    },
     /// Helm, built in (no `helm` binary needed).
     Helm {
         #[command(subcommand)]
@@ -90,6 +97,9 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Install(args) => fail_on_error(runtime()?.block_on(install::install(&args))),
         Command::Uninstall(args) => fail_on_error(runtime()?.block_on(uninstall::uninstall(&args))),
+        Command::Bootstrap { command } => {
+            fail_on_error(runtime()?.block_on(bootstrap::bootstrap(&command)))
+        }
         Command::Helm {
             command: HelmCommand::Template(args),
         } => match helm::template(args) {
@@ -140,8 +150,10 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A small runtime: `bootstrap`'s Git client blocks a thread while its requests run here.
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
 }

@@ -1,0 +1,317 @@
+//! `driftless bootstrap git`: as `flux bootstrap git`, the install manifests and a
+//! GitRepository + Kustomization syncing `--path` are committed to the repository, in Flux's
+//! layout (`<path>/flux-system/gotk-components.yaml`, `gotk-sync.yaml`,
+//! `kustomization.yaml`), then installed; done when the sync has applied the pushed commit.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use driftless_git::{
+    CommitRequest, Credentials, Endpoint, GitRef, LocalClone, Person, RefUpdate, Transport,
+    commit_changes, push,
+};
+use kube::api::{Api, DynamicObject};
+use kube::core::GroupVersionKind;
+use kube::discovery::ApiResource;
+use serde_json::{Value, json};
+
+use crate::install::ComponentArgs;
+
+#[derive(Subcommand)]
+pub enum BootstrapCommand {
+    /// Bootstrap from any Git server over HTTP(S) or SSH.
+    Git(GitArgs),
+}
+
+#[derive(Args)]
+pub struct GitArgs {
+    /// The repository's URL.
+    #[arg(long)]
+    pub url: String,
+    /// The branch to commit to and sync from; it must exist.
+    #[arg(long, default_value = "main")]
+    pub branch: String,
+    /// The directory of this cluster in the repository, e.g. `clusters/production`.
+    #[arg(long)]
+    pub path: String,
+    /// Basic-auth user for HTTP(S), stored for the controllers in Secret `flux-system`.
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    /// Basic-auth password or token.
+    #[arg(short = 'p', long)]
+    pub password: Option<String>,
+    /// How often the GitRepository looks for new commits.
+    #[arg(long, default_value = "1m")]
+    pub interval: String,
+    #[arg(long, default_value = "Driftless")]
+    pub author_name: String,
+    #[arg(long, default_value = "driftless@users.noreply.example.com")]
+    pub author_email: String,
+    #[command(flatten)]
+    pub components: ComponentArgs,
+    /// How long to wait for the controllers and the first sync.
+    #[arg(long, default_value = "5m", value_parser = driftless_api::meta::parse_duration)]
+    pub timeout: Duration,
+}
+
+/// The name of the sync GitRepository, Kustomization and Secret, as Flux names them.
+const SYNC_NAME: &str = "flux-system";
+
+pub async fn bootstrap(command: &BootstrapCommand) -> anyhow::Result<()> {
+    let BootstrapCommand::Git(args) = command;
+    let client = crate::cluster::client().await?;
+    let namespace = args.components.namespace.clone();
+    let rendered = crate::install::rendered_for(&client, &args.components).await?;
+    let files = sync_files(args, &crate::install::yaml_stream(&rendered))?;
+
+    println!(
+        "► cloning branch {:?} from Git repository {:?}",
+        args.branch, args.url
+    );
+    let revision = commit_and_push(args, files).await?;
+
+    crate::install::apply_and_wait(&client, &rendered, &namespace, args.timeout).await?;
+    if let Some(secret) = credentials_secret(args) {
+        crate::cluster::apply(&client, &[secret]).await?;
+        println!("✔ Secret/{namespace}/{SYNC_NAME} applied");
+    }
+    crate::cluster::apply(&client, &sync_objects(args)).await?;
+    println!("✔ sync manifests applied");
+
+    println!("◎ waiting for Kustomization {namespace:?}/{SYNC_NAME:?} to apply {revision}");
+    let gvk = GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization");
+    let api = Api::<DynamicObject>::namespaced_with(
+        client,
+        &namespace,
+        &ApiResource::from_gvk_with_plural(&gvk, "kustomizations"),
+    );
+    let deadline = Instant::now() + args.timeout;
+    loop {
+        let status = api
+            .get_opt(SYNC_NAME)
+            .await?
+            .map(|k| k.data["status"].clone())
+            .unwrap_or(Value::Null);
+        if status["lastAppliedRevision"] == revision.as_str() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let message = status["conditions"]
+                .as_array()
+                .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+                .and_then(|c| c["message"].as_str())
+                .unwrap_or("no status yet")
+                .to_owned();
+            bail!("timeout waiting for the sync to apply {revision}: {message}");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    println!("✔ reconciled sync configuration");
+    println!("✔ bootstrap finished");
+    Ok(())
+}
+
+/// The three files of `<path>/flux-system`, by repository path.
+fn sync_files(args: &GitArgs, components: &str) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
+    let dir = format!("{}/flux-system", args.path.trim_matches('/'));
+    let mut sync = String::new();
+    for object in sync_objects(args) {
+        sync.push_str("---\n");
+        sync.push_str(&serde_yaml::to_string(&object)?);
+    }
+    let kustomization = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- gotk-components.yaml\n- gotk-sync.yaml\n";
+    let header = "# This manifest was generated by driftless bootstrap. DO NOT EDIT.\n";
+    Ok(BTreeMap::from([
+        (
+            format!("{dir}/gotk-components.yaml"),
+            format!("{header}{components}").into_bytes(),
+        ),
+        (
+            format!("{dir}/gotk-sync.yaml"),
+            format!("{header}{sync}").into_bytes(),
+        ),
+        (
+            format!("{dir}/kustomization.yaml"),
+            kustomization.as_bytes().to_vec(),
+        ),
+    ]))
+}
+
+/// The GitRepository and Kustomization `flux-system`, as `flux bootstrap` writes them.
+fn sync_objects(args: &GitArgs) -> Vec<Value> {
+    let namespace = &args.components.namespace;
+    let mut source = json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": SYNC_NAME, "namespace": namespace},
+        "spec": {
+            "interval": args.interval,
+            "ref": {"branch": args.branch},
+            "url": args.url,
+        },
+    });
+    if args.username.is_some() {
+        source["spec"]["secretRef"] = json!({"name": SYNC_NAME});
+    }
+    let path = format!("./{}", args.path.trim_matches('/'));
+    let sync = json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": SYNC_NAME, "namespace": namespace},
+        "spec": {
+            "interval": "10m0s",
+            "path": path,
+            "prune": true,
+            "sourceRef": {"kind": "GitRepository", "name": SYNC_NAME},
+        },
+    });
+    vec![source, sync]
+}
+
+fn credentials_secret(args: &GitArgs) -> Option<Value> {
+    let username = args.username.as_ref()?;
+    Some(json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": SYNC_NAME, "namespace": args.components.namespace},
+        "stringData": {
+            "username": username,
+            "password": args.password.clone().unwrap_or_default(),
+        },
+    }))
+}
+
+/// Commits `files` on the branch and pushes; the pushed revision (`<branch>@sha1:<hex>`),
+/// or the branch's head when the files are already there.
+async fn commit_and_push(
+    args: &GitArgs,
+    files: BTreeMap<String, Vec<u8>>,
+) -> anyhow::Result<String> {
+    let transport =
+        Transport::of(&args.url).with_context(|| format!("unsupported Git URL {:?}", args.url))?;
+    let mut data = BTreeMap::new();
+    if let Some(username) = &args.username {
+        data.insert("username".to_owned(), username.as_bytes().to_vec());
+        data.insert(
+            "password".to_owned(),
+            args.password.clone().unwrap_or_default().into_bytes(),
+        );
+    }
+    let credentials = Credentials::from_secret(transport, &data)?;
+    let url = args.url.clone();
+    let branch = args.branch.clone();
+    let author = Person {
+        name: args.author_name.clone(),
+        email: args.author_email.clone(),
+        time: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default(),
+        utc_offset: 0,
+    };
+    let runtime = tokio::runtime::Handle::current();
+    // The Git client blocks; its HTTP requests run on this runtime meanwhile.
+    tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+        let dir = tempfile::tempdir()?;
+        let endpoint = Endpoint {
+            url: &url,
+            credentials: &credentials,
+            timeout: Duration::from_secs(60),
+            runtime: &runtime,
+        };
+        let clone = LocalClone::sync(
+            dir.path(),
+            &endpoint,
+            &GitRef::Branch(branch.clone()),
+            &AtomicBool::new(false),
+        )
+        .with_context(|| format!("cloning branch {branch:?} of {url}"))?;
+        let head = clone.head();
+        let request = CommitRequest {
+            parent: head,
+            changes: &files,
+            author: &author,
+            committer: &author,
+            message: "Add Driftless sync manifests",
+            signer: None,
+        };
+        let Some(commit) = commit_changes(clone.repo(), &request)? else {
+            println!("✔ sync manifests are up to date");
+            return Ok(format!("{branch}@sha1:{head}"));
+        };
+        println!("✔ committed sync manifests to {branch:?} ({commit})");
+        println!("► pushing sync manifests to {url:?}");
+        push(
+            clone.repo(),
+            &endpoint,
+            &[RefUpdate::fast_forward(&branch, commit, head)],
+            &[],
+        )
+        .with_context(|| format!("pushing to {url}"))?;
+        println!("✔ sync manifests pushed");
+        Ok(format!("{branch}@sha1:{commit}"))
+    })
+    .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: BootstrapCommand,
+    }
+
+    fn args(extra: &[&str]) -> GitArgs {
+        let mut all = vec![
+            "bootstrap",
+            "git",
+            "--url=https://git.example.com/fleet.git",
+            "--path=clusters/production/",
+        ];
+        all.extend_from_slice(extra);
+        let BootstrapCommand::Git(args) = Cli::parse_from(all).command;
+        args
+    }
+
+    #[test]
+    fn the_layout_is_fluxs() {
+        let files = sync_files(&args(&[]), "---\nkind: X\n").unwrap();
+        let paths: Vec<&str> = files.keys().map(String::as_str).collect();
+        assert_eq!(
+            paths,
+            [
+                "clusters/production/flux-system/gotk-components.yaml",
+                "clusters/production/flux-system/gotk-sync.yaml",
+                "clusters/production/flux-system/kustomization.yaml",
+            ]
+        );
+        let sync = sync_objects(&args(&[]));
+        assert_eq!(sync[0]["spec"]["url"], "https://git.example.com/fleet.git");
+        assert_eq!(sync[0]["spec"]["ref"]["branch"], "main");
+        assert_eq!(sync[0]["spec"]["interval"], "1m");
+        assert!(sync[0]["spec"]["secretRef"].is_null());
+        assert_eq!(sync[1]["spec"]["path"], "./clusters/production");
+        assert_eq!(sync[1]["spec"]["prune"], true);
+        assert_eq!(sync[1]["metadata"]["namespace"], "flux-system");
+    }
+
+    #[test]
+    fn credentials_become_the_sources_secret() {
+        let with = args(&["--username=git", "--password=token"]);
+        assert_eq!(
+            sync_objects(&with)[0]["spec"]["secretRef"]["name"],
+            "flux-system"
+        );
+        let secret = credentials_secret(&with).unwrap();
+        assert_eq!(secret["stringData"]["username"], "git");
+        assert_eq!(secret["stringData"]["password"], "token");
+        assert!(credentials_secret(&args(&[])).is_none());
+    }
+}
