@@ -8,32 +8,17 @@ use std::process::Command;
 use driftless_api::kustomize::Kustomization;
 use driftless_e2e::repo_root;
 use driftless_testenv::git::{GitAuth, GitServer};
-use driftless_testenv::registry::{Registry, RegistryOptions};
-use driftless_testenv::{ControlPlane, Options};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 
 mod support;
-use support::node_images::push_controller_images;
+use support::node_images::{node_plane, push_controller_images};
 use support::{ready, request_reconcile, wait_for};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bootstrap_commits_flux_layout_installs_and_syncs_the_cluster_path() {
-    let plane = ControlPlane::start(Options {
-        node: true,
-        install_crds: false,
-        ..Options::default()
-    })
-    .await
-    .expect("control plane with a node");
+    let (plane, client, registry) = node_plane(false).await;
     let node = plane.node().expect("the node");
-    let client = plane.client().await.expect("client");
-    let registry = Registry::start(RegistryOptions {
-        listen_on: Some(node.host_ip),
-        ..RegistryOptions::default()
-    })
-    .expect("registry");
-    node.allow_plain_http(&registry.host).expect("hosts.toml");
     let digests = push_controller_images(&registry.host, "e2e").await;
 
     // A fleet repository with one commit, served on the node's link with basic auth.

@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 use driftless_api::kustomize::Kustomization;
 use driftless_api::source::GitRepository;
 use driftless_e2e::repo_root;
+use driftless_testenv::ControlPlane;
 use driftless_testenv::git::{GitAuth, GitServer};
-use driftless_testenv::registry::{Registry, RegistryOptions, push_layout};
-use driftless_testenv::{ControlPlane, NodeBinaries, Options};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
@@ -21,7 +20,7 @@ use kube::api::{Api, ListParams, LogParams, PostParams};
 use serde_json::json;
 
 mod support;
-use support::node_images::{CONTROLLERS, push_controller_images};
+use support::node_images::{CONTROLLERS, agnhost, node_plane, push_controller_images};
 
 const NAMESPACE: &str = "flux-system";
 const TIMEOUT: Duration = Duration::from_secs(180);
@@ -134,23 +133,9 @@ spec:
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_chart_runs_the_controllers_as_pods_that_reconcile_git_onto_real_pods() {
-    let plane = ControlPlane::start(Options {
-        node: true,
-        // The chart installs them, as it would on a user's cluster.
-        install_crds: false,
-        ..Options::default()
-    })
-    .await
-    .expect("control plane with a node");
+    // The chart installs the CRDs, as it would on a user's cluster.
+    let (plane, client, registry) = node_plane(false).await;
     let node = plane.node().expect("the node");
-    let client = plane.client().await.expect("client");
-
-    let registry = Registry::start(RegistryOptions {
-        listen_on: Some(node.host_ip),
-        ..RegistryOptions::default()
-    })
-    .expect("registry");
-    node.allow_plain_http(&registry.host).expect("hosts.toml");
     let digests = push_controller_images(&registry.host, "e2e").await;
 
     let chart = repo_root().join("charts/driftless");
@@ -190,13 +175,7 @@ async fn the_chart_runs_the_controllers_as_pods_that_reconcile_git_onto_real_pod
     // A Git repository on the host, reached by source-controller's Pod over the node's link.
     let git = GitServer::start_on(GitAuth::default(), node.host_ip).expect("git server");
     let repo = git.create_repo("app").expect("repo");
-    let agnhost = NodeBinaries::locate()
-        .expect("node binaries")
-        .agnhost_archive;
-    let agnhost_digest = push_layout(&registry.host, &agnhost, "e2e/agnhost", "test")
-        .await
-        .expect("push agnhost");
-    let app_image = format!("{}/e2e/agnhost@{agnhost_digest}", registry.host);
+    let app_image = agnhost(&registry).await;
     repo.commit(&[("deploy/app.yaml", &app_manifests(&app_image))], "web")
         .expect("commit");
     repo.push("main").expect("push");

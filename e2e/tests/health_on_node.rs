@@ -7,11 +7,10 @@ mod support;
 
 use driftless_api::kustomize::Kustomization;
 use driftless_api::source::GitRepository;
-use driftless_testenv::registry::{Registry, RegistryOptions, push_layout};
-use driftless_testenv::{ControlPlane, NodeBinaries, Options};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, PostParams};
 
+use support::node_images::{agnhost, node_plane};
 use support::*;
 
 fn deployment(name: &str, image: &str, readiness_port: u16) -> String {
@@ -41,29 +40,9 @@ spec:
 
 #[tokio::test(flavor = "multi_thread")]
 async fn health_checks_follow_real_pods_fail_at_the_timeout_and_recover() {
-    let plane = ControlPlane::start(Options {
-        node: true,
-        ..Options::default()
-    })
-    .await
-    .expect("control plane with a node");
-    let node = plane.node().expect("the node");
+    let (plane, client, registry) = node_plane(true).await;
     let namespace = plane.namespace("health").await.expect("namespace");
-    let client = plane.client().await.expect("client");
-
-    let registry = Registry::start(RegistryOptions {
-        listen_on: Some(node.host_ip),
-        ..RegistryOptions::default()
-    })
-    .expect("registry");
-    node.allow_plain_http(&registry.host).expect("hosts.toml");
-    let agnhost = NodeBinaries::locate()
-        .expect("node binaries")
-        .agnhost_archive;
-    let digest = push_layout(&registry.host, &agnhost, "e2e/agnhost", "test")
-        .await
-        .expect("push agnhost");
-    let good = format!("{}/e2e/agnhost@{digest}", registry.host);
+    let good = agnhost(&registry).await;
     // A tag never pushed: the kubelet reports ErrImagePull, the rollout never completes.
     let missing = format!("{}/e2e/agnhost:never-pushed", registry.host);
 

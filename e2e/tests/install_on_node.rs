@@ -7,16 +7,15 @@ use std::time::Duration;
 
 use driftless_api::kustomize::Kustomization;
 use driftless_e2e::repo_root;
+use driftless_testenv::ControlPlane;
 use driftless_testenv::git::GitServer;
-use driftless_testenv::registry::{Registry, RegistryOptions};
-use driftless_testenv::{ControlPlane, Options};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, PostParams};
 
 mod support;
-use support::node_images::{CONTROLLERS, push_controller_images};
+use support::node_images::{CONTROLLERS, node_plane, push_controller_images};
 use support::{create_git_repository, kustomization, ready, wait_for};
 
 fn driftless(plane: &ControlPlane, args: &[String]) -> (bool, String) {
@@ -36,21 +35,8 @@ fn driftless(plane: &ControlPlane, args: &[String]) -> (bool, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn install_brings_the_controllers_up_and_uninstall_keeps_what_they_applied() {
-    let plane = ControlPlane::start(Options {
-        node: true,
-        install_crds: false,
-        ..Options::default()
-    })
-    .await
-    .expect("control plane with a node");
+    let (plane, client, registry) = node_plane(false).await;
     let node = plane.node().expect("the node");
-    let client = plane.client().await.expect("client");
-    let registry = Registry::start(RegistryOptions {
-        listen_on: Some(node.host_ip),
-        ..RegistryOptions::default()
-    })
-    .expect("registry");
-    node.allow_plain_http(&registry.host).expect("hosts.toml");
     let digests = push_controller_images(&registry.host, "e2e").await;
 
     let mut args = vec![

@@ -147,6 +147,14 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// `$DRIFTLESS_TESTENV_BIN` if set, else the `bin` directory of the current pins' cache.
+fn bin_dir() -> Result<PathBuf> {
+    Ok(match std::env::var_os("DRIFTLESS_TESTENV_BIN") {
+        Some(dir) => PathBuf::from(dir),
+        None => KubernetesPins::load()?.cache_dir().join("bin"),
+    })
+}
+
 /// Paths of the three control-plane executables.
 #[derive(Debug, Clone)]
 pub struct Binaries {
@@ -160,11 +168,7 @@ impl Binaries {
 
     /// In `$DRIFTLESS_TESTENV_BIN` if set, else in the cache directory of the current pins.
     pub fn locate() -> Result<Self> {
-        let dir = match std::env::var_os("DRIFTLESS_TESTENV_BIN") {
-            Some(dir) => PathBuf::from(dir),
-            None => KubernetesPins::load()?.cache_dir().join("bin"),
-        };
-        Self::in_dir(&dir)
+        Self::in_dir(&bin_dir()?)
     }
 
     pub fn in_dir(dir: &Path) -> Result<Self> {
@@ -226,11 +230,7 @@ impl NodeBinaries {
 
     /// Beside [`Binaries::locate`]'s.
     pub fn locate() -> Result<Self> {
-        let dir = match std::env::var_os("DRIFTLESS_TESTENV_BIN") {
-            Some(dir) => PathBuf::from(dir),
-            None => KubernetesPins::load()?.cache_dir().join("bin"),
-        };
-        Self::in_dir(&dir)
+        Self::in_dir(&bin_dir()?)
     }
 
     pub fn in_dir(dir: &Path) -> Result<Self> {

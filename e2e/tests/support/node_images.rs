@@ -1,10 +1,14 @@
-//! The controllers' images for the test node, made from this run's debug builds.
+//! What the node-backed tests share: the control plane with its node and a registry the node
+//! pulls from, agnhost pushed there, and the controllers' images made from this run's debug
+//! builds.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 use driftless_e2e::controller_binary;
 use driftless_oci_image::{Blob, Entry, base_layer, image_with, index, layer, push};
+use driftless_testenv::registry::{Registry, RegistryOptions, push_layout};
+use driftless_testenv::{ControlPlane, NodeBinaries, Options};
 
 pub const CONTROLLERS: [&str; 5] = [
     "source-controller",
@@ -13,6 +17,38 @@ pub const CONTROLLERS: [&str; 5] = [
     "image-automation-controller",
     "notification-controller",
 ];
+
+/// A control plane with a node (its CRDs installed unless the test installs them, as a
+/// user would), and a registry on the node's link that its containerd pulls from.
+pub async fn node_plane(install_crds: bool) -> (ControlPlane, kube::Client, Registry) {
+    let plane = ControlPlane::start(Options {
+        node: true,
+        install_crds,
+        ..Options::default()
+    })
+    .await
+    .expect("control plane with a node");
+    let node = plane.node().expect("the node");
+    let registry = Registry::start(RegistryOptions {
+        listen_on: Some(node.host_ip),
+        ..RegistryOptions::default()
+    })
+    .expect("registry");
+    node.allow_plain_http(&registry.host).expect("hosts.toml");
+    let client = plane.client().await.expect("client");
+    (plane, client, registry)
+}
+
+/// Kubernetes' e2e image agnhost, pushed to `registry`: its reference by digest.
+pub async fn agnhost(registry: &Registry) -> String {
+    let archive = NodeBinaries::locate()
+        .expect("node binaries")
+        .agnhost_archive;
+    let digest = push_layout(&registry.host, &archive, "e2e/agnhost", "test")
+        .await
+        .expect("push agnhost");
+    format!("{}/e2e/agnhost@{digest}", registry.host)
+}
 
 /// Images of the controllers as this test run built them (debug builds, linked against the
 /// machine's glibc, so the libraries they load ride in a layer of their own), made and
