@@ -36,8 +36,8 @@ pub struct Options {
     /// Kubernetes' default of 20, which bounds how fast it rolls Deployments out.
     pub controller_manager_qps: Option<u32>,
     /// Add a node that runs Pods (kube-scheduler, and containerd, kubelet and kube-proxy in a
-    /// network namespace of the node's own; see [`crate::node`]). Needs root. Off by default:
-    /// it adds several seconds to the start.
+    /// network namespace of the node's own; see [`crate::node`]). Needs root and
+    /// `controller_manager`. Off by default: it adds a few seconds to the start.
     pub node: bool,
 }
 
@@ -94,6 +94,14 @@ impl ControlPlane {
         let started = Instant::now();
         let binaries = Binaries::locate()?;
         let node_binaries = match options.node {
+            // Without kube-controller-manager the node keeps its not-ready taint and no Pod
+            // is ever scheduled.
+            true if !options.controller_manager => {
+                return Err(Error::Io(
+                    "starting a node".into(),
+                    std::io::Error::other("a node needs kube-controller-manager"),
+                ));
+            }
             true => Some(NodeBinaries::locate()?),
             false => None,
         };
