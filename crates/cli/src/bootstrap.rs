@@ -65,7 +65,7 @@ pub async fn bootstrap(command: &BootstrapCommand) -> anyhow::Result<()> {
     let client = crate::cluster::client().await?;
     let namespace = args.components.namespace.clone();
     let rendered = crate::install::rendered_for(&client, &args.components).await?;
-    let files = sync_files(args, &crate::install::yaml_stream(&rendered))?;
+    let files = sync_files(args, &crate::install::yaml_stream(&rendered)?)?;
 
     println!(
         "► cloning branch {:?} from Git repository {:?}",

@@ -68,17 +68,17 @@ impl ComponentArgs {
 
 /// The manifests as one YAML stream (`--export`).
 pub fn export(args: &InstallArgs) -> anyhow::Result<String> {
-    Ok(yaml_stream(&args.components.rendered(None)?))
+    yaml_stream(&args.components.rendered(None)?)
 }
 
 /// The CRDs, then the controllers' objects, as one multi-document YAML stream.
-pub fn yaml_stream(rendered: &components::Rendered) -> String {
+pub fn yaml_stream(rendered: &components::Rendered) -> anyhow::Result<String> {
     let mut yaml = String::new();
     for object in rendered.crds.iter().chain(&rendered.objects) {
         yaml.push_str("---\n");
-        yaml.push_str(&serde_yaml::to_string(object).unwrap_or_default());
+        yaml.push_str(&serde_yaml::to_string(object)?);
     }
-    yaml
+    Ok(yaml)
 }
 
 /// The components rendered for the cluster `client` talks to.
