@@ -52,6 +52,7 @@ fn read(
         resolve_key,
         expanded: 0,
         depth: 0,
+        invalid_tag: None,
     };
     let mut documents = Vec::new();
     loop {
@@ -63,6 +64,9 @@ fn read(
                 reader.anchors.clear();
                 let (event, span) = reader.next()?;
                 let node = reader.node(event, span)?;
+                if let Some(error) = reader.invalid_tag.take() {
+                    return Err(error);
+                }
                 if !node.is_null() {
                     documents.push(node);
                 }
@@ -106,6 +110,8 @@ struct Reader<'a> {
     expanded: usize,
     /// Collections open around the current event.
     depth: usize,
+    /// The first tag that could not be read; the stream fails with it.
+    invalid_tag: Option<ParseError>,
 }
 
 /// Deeper nesting than any manifest needs is refused rather than risking the stack.
@@ -151,6 +157,19 @@ impl<'a> Reader<'a> {
         self.collection(event, span)
     }
 
+    /// The tag's name, or None after recording why it cannot be read. Kept out of the
+    /// recursive reader's frames, which deep nesting must not overflow.
+    #[inline(never)]
+    fn tag_or_record(&mut self, tag: &Tag, line: usize) -> Option<String> {
+        match tag_name(tag) {
+            Ok(name) => Some(name),
+            Err(message) => {
+                self.invalid_tag.get_or_insert(ParseError { line, message });
+                None
+            }
+        }
+    }
+
     fn collection(&mut self, event: Event<'a>, span: Span) -> Result<Node, ParseError> {
         let line = span.start.line();
         let (node, anchor) = match event {
@@ -165,7 +184,7 @@ impl<'a> Reader<'a> {
                 let scalar = Scalar {
                     value: value.into_owned(),
                     style,
-                    tag: tag.map(|t| tag_name(&t)),
+                    tag: tag.and_then(|tag| self.tag_or_record(&tag, line)),
                 };
                 (Node::Scalar(scalar), anchor)
             }
@@ -290,33 +309,41 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn tag_name(tag: &Tag) -> String {
-    let suffix = utf8_escapes_decoded(&tag.suffix);
-    if tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!" {
-        format!("!!{suffix}")
-    } else {
-        format!("{}{suffix}", tag.handle)
-    }
+fn tag_name(tag: &Tag) -> Result<String, String> {
+    let suffix = utf8_escapes_decoded(&tag.suffix)?;
+    Ok(
+        if tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!" {
+            format!("!!{suffix}")
+        } else {
+            format!("{}{suffix}", tag.handle)
+        },
+    )
 }
 
 /// saphyr joins the bytes of a percent-escaped UTF-8 sequence in a tag (`%C2%99`) into one
 /// number (U+C299) instead of decoding them (U+0099); three- and four-byte sequences it
 /// refuses. Tags hold only ASCII otherwise, so a wider character is such a pair: decoded here.
-fn utf8_escapes_decoded(text: &str) -> std::borrow::Cow<'_, str> {
+/// A pair that is not UTF-8 (`%C1%BC`, an overlong form) is refused: a Rust string cannot hold
+/// it, and written back as the joined character it would no longer read.
+fn utf8_escapes_decoded(text: &str) -> Result<std::borrow::Cow<'_, str>, String> {
     if text.is_ascii() {
-        return text.into();
+        return Ok(text.into());
     }
     text.chars()
         .map(|c| {
-            let [.., lead, trail] = (c as u32).to_be_bytes();
-            let pair = [lead, trail];
-            match std::str::from_utf8(&pair) {
-                Ok(decoded) if c as u32 > 0xFF => decoded.chars().next().unwrap_or(c),
-                _ => c,
+            if (c as u32) <= 0xFF {
+                return Ok(c);
             }
+            let [.., lead, trail] = (c as u32).to_be_bytes();
+            std::str::from_utf8(&[lead, trail])
+                .ok()
+                .and_then(|decoded| decoded.chars().next())
+                .ok_or_else(|| {
+                    format!("invalid UTF-8 escape %{lead:02X}%{trail:02X} in tag {text:?}")
+                })
         })
-        .collect::<String>()
-        .into()
+        .collect::<Result<String, String>>()
+        .map(Into::into)
 }
 
 #[cfg(test)]
@@ -389,6 +416,13 @@ mod tests {
     fn malformed_yaml_is_an_error() {
         assert!(parse_documents("a: [1, 2\nb: 3\n").is_err());
         assert!(parse_documents("a: b: c\n").is_err());
+    }
+
+    #[test]
+    fn escapes_that_are_not_utf8_in_tags_are_refused() {
+        // Fuzzing found `!%c1%bc`: kept as U+C1BC, written as its UTF-8, and then unreadable.
+        let error = parse_one("!%c1%bcb5)bca \"\"\n").unwrap_err();
+        assert!(error.message.contains("%C1%BC"), "{}", error.message);
     }
 
     #[test]
