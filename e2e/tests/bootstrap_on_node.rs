@@ -3,16 +3,13 @@
 //! up as Pods, the sync applies the pushed commit, and what is committed next to it under
 //! the cluster's path is applied too.
 
-use std::process::Command;
-
 use driftless_api::kustomize::Kustomization;
-use driftless_e2e::repo_root;
 use driftless_testenv::git::{GitAuth, GitServer};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 
 mod support;
-use support::node_images::{node_plane, push_controller_images};
+use support::node_images::{driftless, image_flags, node_plane, push_controller_images};
 use support::{ready, request_reconcile, wait_for};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -45,24 +42,11 @@ async fn bootstrap_commits_flux_layout_installs_and_syncs_the_cluster_path() {
         "--path=clusters/test".to_owned(),
         "--username=fleet".to_owned(),
         "--password=s3cret".to_owned(),
-        format!("--registry={}/driftless/", registry.host),
-        "--image-tag=e2e".to_owned(),
         "--timeout=4m".to_owned(),
     ];
-    for (name, digest) in &digests {
-        args.push(format!("--set=controllers.{name}.digest={digest}"));
-    }
-    let output = Command::new(repo_root().join("target/debug/driftless"))
-        .env("KUBECONFIG", plane.kubeconfig_path())
-        .args(&args)
-        .output()
-        .expect("running driftless (cargo build --bins)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "{text}");
+    args.extend(image_flags(&registry.host, "e2e", &digests));
+    let (ok, text) = driftless(&plane, &args);
+    assert!(ok, "{text}");
     assert!(text.trim_end().ends_with("✔ bootstrap finished"), "{text}");
 
     // The repository has Flux's layout, pushed on top of the first commit.

@@ -21,6 +21,7 @@ use serde_json::json;
 
 mod support;
 use support::node_images::{CONTROLLERS, agnhost, node_plane, push_controller_images};
+use support::ready;
 
 const NAMESPACE: &str = "flux-system";
 const TIMEOUT: Duration = Duration::from_secs(180);
@@ -211,13 +212,8 @@ async fn the_chart_runs_the_controllers_as_pods_that_reconcile_git_onto_real_pod
     let message = eventually(
         "Kustomization app Ready after its Deployment's Pods are",
         async || {
-            let k = kustomizations.get("app").await.ok()?;
-            let ready = k
-                .status?
-                .conditions
-                .into_iter()
-                .find(|c| c.type_ == "Ready")?;
-            (ready.status == "True").then_some(ready.message)
+            let (status, _, message) = ready(&kustomizations.get("app").await.ok()?)?;
+            (status == "True").then_some(message)
         },
         logs,
     )

@@ -2,12 +2,9 @@
 //! `flux install` and `flux uninstall`: the controllers come up as Pods and reconcile, and
 //! uninstalling removes controllers, CRDs and namespace but not what they applied.
 
-use std::process::Command;
 use std::time::Duration;
 
 use driftless_api::kustomize::Kustomization;
-use driftless_e2e::repo_root;
-use driftless_testenv::ControlPlane;
 use driftless_testenv::git::GitServer;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
@@ -15,23 +12,10 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, PostParams};
 
 mod support;
-use support::node_images::{CONTROLLERS, node_plane, push_controller_images};
+use support::node_images::{
+    CONTROLLERS, driftless, image_flags, node_plane, push_controller_images,
+};
 use support::{create_git_repository, kustomization, ready, wait_for};
-
-fn driftless(plane: &ControlPlane, args: &[String]) -> (bool, String) {
-    let binary = repo_root().join("target/debug/driftless");
-    let output = Command::new(&binary)
-        .env("KUBECONFIG", plane.kubeconfig_path())
-        .args(args)
-        .output()
-        .expect("running driftless (cargo build --bins)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn install_brings_the_controllers_up_and_uninstall_keeps_what_they_applied() {
@@ -42,13 +26,9 @@ async fn install_brings_the_controllers_up_and_uninstall_keeps_what_they_applied
     let mut args = vec![
         "install".to_owned(),
         "--components-extra=image-reflector-controller,image-automation-controller".to_owned(),
-        format!("--registry={}/driftless/", registry.host),
-        "--image-tag=e2e".to_owned(),
         "--timeout=4m".to_owned(),
     ];
-    for (name, digest) in &digests {
-        args.push(format!("--set=controllers.{name}.digest={digest}"));
-    }
+    args.extend(image_flags(&registry.host, "e2e", &digests));
     let (ok, output) = driftless(&plane, &args);
     assert!(ok, "{output}");
     for name in CONTROLLERS {

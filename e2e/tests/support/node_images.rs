@@ -18,6 +18,34 @@ pub const CONTROLLERS: [&str; 5] = [
     "notification-controller",
 ];
 
+/// Runs this build's `driftless` CLI against `plane`: whether it succeeded, and its output.
+pub fn driftless(plane: &ControlPlane, args: &[String]) -> (bool, String) {
+    let output = Command::new(driftless_e2e::repo_root().join("target/debug/driftless"))
+        .env("KUBECONFIG", plane.kubeconfig_path())
+        .args(args)
+        .output()
+        .expect("running driftless (cargo build --bins)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// `driftless install`/`bootstrap` flags for the images [`push_controller_images`] pushed
+/// to `registry` as `tag`, pinned by `digests`.
+pub fn image_flags(registry: &str, tag: &str, digests: &BTreeMap<String, String>) -> Vec<String> {
+    let mut flags = vec![
+        format!("--registry={registry}/driftless/"),
+        format!("--image-tag={tag}"),
+    ];
+    for (name, digest) in digests {
+        flags.push(format!("--set=controllers.{name}.digest={digest}"));
+    }
+    flags
+}
+
 /// A control plane with a node (its CRDs installed unless the test installs them, as a
 /// user would), and a registry on the node's link that its containerd pulls from.
 pub async fn node_plane(install_crds: bool) -> (ControlPlane, kube::Client, Registry) {

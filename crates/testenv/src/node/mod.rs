@@ -219,17 +219,24 @@ pub(crate) async fn start(
 
 /// `ctr --address <socket> args…`.
 fn ctr(socket: &Path, args: &[&str]) -> Result<()> {
-    let output = Command::new(CTR)
-        .arg("--address")
-        .arg(socket)
+    let mut command = Command::new(CTR);
+    command.arg("--address").arg(socket);
+    run(command, "ctr (Debian's containerd)", args)
+}
+
+/// Runs `program` (named `what` if it cannot start) with `args` to completion; a failure
+/// carries the command line and what it wrote to stderr.
+pub(crate) fn run(mut program: Command, what: &str, args: &[&str]) -> Result<()> {
+    let name = program.get_program().to_string_lossy().into_owned();
+    let output = program
         .args(args)
         .output()
-        .map_err(|e| Error::Io("running ctr (Debian's containerd)".into(), e))?;
+        .map_err(|e| Error::Io(format!("running {what}"), e))?;
     if output.status.success() {
         return Ok(());
     }
     Err(Error::Io(
-        format!("ctr {}", args.join(" ")),
+        format!("{name} {}", args.join(" ")),
         std::io::Error::other(String::from_utf8_lossy(&output.stderr).trim().to_owned()),
     ))
 }

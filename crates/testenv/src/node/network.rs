@@ -152,15 +152,5 @@ fn free_slot() -> Result<(u16, Ipv4Addr, Ipv4Addr)> {
 }
 
 fn ip(args: &[&str]) -> Result<()> {
-    let output = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| Error::Io("running `ip` (iproute2)".into(), e))?;
-    if output.status.success() {
-        return Ok(());
-    }
-    Err(Error::Io(
-        format!("ip {}", args.join(" ")),
-        std::io::Error::other(String::from_utf8_lossy(&output.stderr).trim().to_owned()),
-    ))
+    super::run(Command::new("ip"), "`ip` (iproute2)", args)
 }
