@@ -93,6 +93,37 @@ fn images_are_pinned_by_digest_when_given_and_tagged_otherwise() {
     );
 }
 
+#[test]
+fn the_webhook_receiver_is_cluster_internal_unless_exposed() {
+    let receiver = |objects: Vec<Value>| {
+        objects
+            .into_iter()
+            .find(|o| o["kind"] == "Service" && o["metadata"]["name"] == "webhook-receiver")
+            .expect("webhook-receiver Service")
+    };
+    let default = receiver(render("flux-system"));
+    assert_eq!(default["spec"]["type"], "ClusterIP");
+    assert!(default["spec"]["ports"][0].get("nodePort").is_none());
+    // A node port given with ClusterIP would be refused by the API server: it is left out.
+    let cluster_ip = receiver(render_with(
+        "flux-system",
+        &["--set", "webhookReceiver.service.nodePort=30292"],
+    ));
+    assert!(cluster_ip["spec"]["ports"][0].get("nodePort").is_none());
+    let exposed = receiver(render_with(
+        "flux-system",
+        &[
+            "--set",
+            "webhookReceiver.service.type=NodePort",
+            "--set",
+            "webhookReceiver.service.nodePort=30292",
+        ],
+    ));
+    assert_eq!(exposed["spec"]["type"], "NodePort");
+    assert_eq!(exposed["spec"]["ports"][0]["nodePort"], 30292);
+    assert_eq!(exposed["spec"]["ports"][0]["targetPort"], "http-webhook");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chart_installs_and_each_controller_runs_with_its_args_and_rbac() {
     let plane = driftless_testenv::shared().await.unwrap();

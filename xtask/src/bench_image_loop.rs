@@ -124,9 +124,14 @@ pub async fn run(
             ]),
         )?,
     ];
-    let registry =
-        crate::example_images::notifying_registry(&client, &namespace, receiver_port, "app")
-            .await?;
+    let registry = crate::example_images::notifying_registry(
+        &client,
+        &namespace,
+        &format!("http://127.0.0.1:{receiver_port}"),
+        "app",
+        std::net::Ipv4Addr::LOCALHOST,
+    )
+    .await?;
     registry.push("app", "1.0.0").await?;
     let image = registry.image("app");
     let git = GitServer::start_accepting_pushes(GitAuth::default(), "bot", "pushpass")?;

@@ -17,6 +17,32 @@ use kube::api::{Api, Patch, PatchParams};
 /// The user `git push` authenticates as; the password is new on every run.
 const PUSH_USER: &str = "driftless";
 
+/// Where the example runs: beside controllers that are host processes (servers on loopback,
+/// nothing pulls images), or beside controllers running as Pods on the test node (servers on
+/// the node's link, images that Pods really run, a Kustomization that waits for them).
+pub struct Placement<'a> {
+    /// notification-controller's webhook receiver as the registry on the host reaches it,
+    /// e.g. `http://127.0.0.1:9292`.
+    pub receiver_url: String,
+    pub node: Option<&'a driftless_testenv::Node>,
+}
+
+impl Placement<'_> {
+    /// The address the example's servers listen on.
+    pub fn listen_on(&self) -> std::net::Ipv4Addr {
+        self.node
+            .map_or(std::net::Ipv4Addr::LOCALHOST, |node| node.host_ip)
+    }
+
+    /// The OCI layout pushed as podinfo when Pods run it: Kubernetes' agnhost.
+    pub fn runnable_image(&self) -> Option<std::path::PathBuf> {
+        self.node?;
+        driftless_testenv::NodeBinaries::locate()
+            .ok()
+            .map(|binaries| binaries.agnhost_archive)
+    }
+}
+
 /// What the example runs; the servers live as long as this value.
 pub struct Example {
     pub git: GitServer,
@@ -29,16 +55,24 @@ pub struct Example {
 pub async fn start(
     plane: &ControlPlane,
     namespace: &str,
-    receiver_port: u16,
+    placement: &Placement<'_>,
     state_dir: &std::path::Path,
 ) -> anyhow::Result<Example> {
+    let runnable = placement.runnable_image();
+    if placement.node.is_some() && runnable.is_none() {
+        bail!("agnhost's image is missing: run `cargo xtask testenv build`");
+    }
+    let runnable_file = crate::example_images::runnable_file(state_dir);
+    let _ = std::fs::remove_file(&runnable_file);
     let registry = if crate::example_images::available() {
-        let registry =
-            crate::example_images::start_registry(plane, namespace, receiver_port).await?;
+        let registry = crate::example_images::start_registry(plane, namespace, placement).await?;
         std::fs::write(
             crate::example_images::address_file(state_dir),
             &registry.host,
         )?;
+        if let Some(layout) = &runnable {
+            std::fs::write(&runnable_file, layout.as_os_str().as_encoded_bytes())?;
+        }
         Some(registry)
     } else {
         eprintln!(
@@ -50,14 +84,24 @@ pub async fn start(
     let password: String = (0..16)
         .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rand::random_range(0..36)]))
         .collect();
-    let server = GitServer::start_accepting_pushes(GitAuth::default(), PUSH_USER, &password)?;
+    let server = GitServer::start_accepting_pushes_on(
+        GitAuth::default(),
+        PUSH_USER,
+        &password,
+        placement.listen_on(),
+    )?;
     let repo = server.create_repo("podinfo")?;
     let files: Vec<(&str, String)> = crate::fixtures::PODINFO
         .iter()
         .map(|(path, text)| {
             let text = match &registry {
                 Some(registry) if *path == "deploy/deployment.yaml" => {
-                    crate::example_images::marked_deployment(text, &registry.host, namespace)
+                    crate::example_images::marked_deployment(
+                        text,
+                        &registry.host,
+                        namespace,
+                        runnable.is_some(),
+                    )
                 }
                 _ => (*text).to_owned(),
             };
@@ -123,10 +167,10 @@ pub async fn start(
                 artifact.size.unwrap_or_default(),
                 artifact.digest
             );
-            apply_kustomization(plane, namespace).await?;
+            apply_kustomization(plane, namespace, placement.node.is_some()).await?;
             apply_helm_release(plane, namespace).await?;
             if let Some(registry) = &registry {
-                crate::example_images::run(plane, namespace, registry).await?;
+                crate::example_images::run(plane, namespace, registry, runnable).await?;
             }
             return Ok(Example {
                 git: server,
@@ -205,9 +249,14 @@ async fn apply_helm_release(plane: &ControlPlane, namespace: &str) -> anyhow::Re
 }
 
 /// Applies the Kustomization `podinfo` (path `./deploy`, into the namespace `podinfo`) and
-/// waits until kustomize-controller reports it Ready.
-async fn apply_kustomization(plane: &ControlPlane, namespace: &str) -> anyhow::Result<()> {
-    let object = serde_json::json!({
+/// waits until kustomize-controller reports it Ready. With `pods_run`, the Kustomization
+/// waits for what it applied, so Ready means podinfo's Pods passed their readiness probe.
+async fn apply_kustomization(
+    plane: &ControlPlane,
+    namespace: &str,
+    pods_run: bool,
+) -> anyhow::Result<()> {
+    let mut object = serde_json::json!({
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
         "kind": "Kustomization",
         "metadata": { "name": "podinfo", "namespace": namespace },
@@ -219,6 +268,10 @@ async fn apply_kustomization(plane: &ControlPlane, namespace: &str) -> anyhow::R
             "sourceRef": { "kind": "GitRepository", "name": "podinfo" },
         },
     });
+    if pods_run {
+        object["spec"]["wait"] = true.into();
+        object["spec"]["timeout"] = "3m".into();
+    }
     let api: Api<Kustomization> = Api::namespaced(plane.client().await?, namespace);
     api.patch(
         "podinfo",
@@ -227,7 +280,8 @@ async fn apply_kustomization(plane: &ControlPlane, namespace: &str) -> anyhow::R
     )
     .await
     .context("applying the example Kustomization")?;
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let wait = Duration::from_secs(if pods_run { 200 } else { 60 });
+    let deadline = Instant::now() + wait;
     loop {
         let status = api.get("podinfo").await?.status.unwrap_or_default();
         let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
@@ -243,7 +297,8 @@ async fn apply_kustomization(plane: &ControlPlane, namespace: &str) -> anyhow::R
         }
         if Instant::now() > deadline {
             bail!(
-                "Kustomization podinfo not Ready after 60s: {}",
+                "Kustomization podinfo not Ready after {}s: {}",
+                wait.as_secs(),
                 serde_json::to_string(&status.conditions)?
             );
         }

@@ -7,12 +7,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::example::Placement;
 use anyhow::{Context, bail};
 use driftless_api::image::ImageUpdateAutomation;
 use driftless_api::notification::Receiver;
 use driftless_testenv::ControlPlane;
 use driftless_testenv::registry::{
-    REGISTRY_BINARY, Registry, RegistryAuth, RegistryOptions, push_image,
+    REGISTRY_BINARY, Registry, RegistryAuth, RegistryOptions, push_image, push_layout,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::Api;
@@ -22,6 +23,11 @@ pub const REPOSITORY: &str = "stefanprodan/podinfo";
 /// Where `up` writes the registry's address for `push-image`.
 pub fn address_file(state_dir: &Path) -> PathBuf {
     state_dir.join("registry")
+}
+
+/// Where `up --node` writes the layout of the runnable image, for `push-image`.
+pub fn runnable_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("runnable-image")
 }
 
 /// Whether the loop can run here.
@@ -39,12 +45,14 @@ async fn apply(
 }
 
 /// Creates the `generic` Receiver `registry` for the ImageRepository `image_repository` and
-/// starts a registry whose push notifications go to it.
+/// starts a registry, listening on `listen_on`, whose push notifications go to it through
+/// `receiver_url` (notification-controller's webhook receiver, e.g. `http://127.0.0.1:9292`).
 pub async fn notifying_registry(
     client: &kube::Client,
     namespace: &str,
-    receiver_port: u16,
+    receiver_url: &str,
     image_repository: &str,
+    listen_on: std::net::Ipv4Addr,
 ) -> anyhow::Result<Registry> {
     apply(
         client,
@@ -80,7 +88,8 @@ pub async fn notifying_registry(
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     Ok(Registry::start(RegistryOptions {
-        notify: vec![format!("http://127.0.0.1:{receiver_port}{path}")],
+        notify: vec![format!("{receiver_url}{path}")],
+        listen_on: Some(listen_on),
         ..RegistryOptions::default()
     })?)
 }
@@ -89,11 +98,26 @@ pub async fn notifying_registry(
 pub async fn start_registry(
     plane: &ControlPlane,
     namespace: &str,
-    receiver_port: u16,
+    placement: &Placement<'_>,
 ) -> anyhow::Result<Registry> {
     let client = plane.client().await?;
-    let registry = notifying_registry(&client, namespace, receiver_port, "podinfo").await?;
-    registry.push(REPOSITORY, "6.7.1").await?;
+    let registry = notifying_registry(
+        &client,
+        namespace,
+        &placement.receiver_url,
+        "podinfo",
+        placement.listen_on(),
+    )
+    .await?;
+    if let Some(node) = placement.node {
+        node.allow_plain_http(&registry.host)?;
+    }
+    push_podinfo(
+        &registry.host,
+        placement.runnable_image().as_deref(),
+        "6.7.1",
+    )
+    .await?;
     eprintln!(
         "registry                     http://{} ({REPOSITORY}:6.7.1), notifying Receiver {namespace}/registry",
         registry.host
@@ -102,18 +126,44 @@ pub async fn start_registry(
 }
 
 /// The example Deployment with its image from the local registry, marked for the policy.
-pub fn marked_deployment(fixture: &str, host: &str, namespace: &str) -> String {
+/// With `runnable`, the image is Kubernetes' agnhost (see [`push_podinfo`]), told to serve
+/// podinfo's port and readiness path.
+pub fn marked_deployment(fixture: &str, host: &str, namespace: &str, runnable: bool) -> String {
+    let args = if runnable {
+        "\n          args: [\"netexec\", \"--http-port=9898\"]"
+    } else {
+        ""
+    };
     fixture.replace(
         "image: ghcr.io/stefanprodan/podinfo:6.7.1",
         &format!(
-            "image: {host}/{REPOSITORY}:6.7.1 # {{\"$imagepolicy\": \"{namespace}:podinfo\"}}"
+            "image: {host}/{REPOSITORY}:6.7.1 # {{\"$imagepolicy\": \"{namespace}:podinfo\"}}{args}"
         ),
     )
 }
 
+/// Pushes `stefanprodan/podinfo:<tag>` to the plain-HTTP registry at `host`: the image of
+/// the OCI layout `runnable` when Pods are to run it (there is no internet here to pull the
+/// real podinfo from), a small placeholder otherwise. Returns the manifest digest.
+pub async fn push_podinfo(
+    host: &str,
+    runnable: Option<&Path>,
+    tag: &str,
+) -> anyhow::Result<String> {
+    Ok(match runnable {
+        Some(layout) => push_layout(host, layout, REPOSITORY, tag).await?,
+        None => push_image(host, None, &RegistryAuth::Anonymous, REPOSITORY, tag).await?,
+    })
+}
+
 /// Applies the image objects and, once the automation has run, pushes 6.7.2 and follows it
 /// into the cluster.
-pub async fn run(plane: &ControlPlane, namespace: &str, registry: &Registry) -> anyhow::Result<()> {
+pub async fn run(
+    plane: &ControlPlane,
+    namespace: &str,
+    registry: &Registry,
+    runnable: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let client = plane.client().await?;
     for object in [
         serde_json::json!({"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
@@ -153,7 +203,7 @@ pub async fn run(plane: &ControlPlane, namespace: &str, registry: &Registry) -> 
     }
     let deployments: Api<Deployment> = Api::namespaced(client, "podinfo");
     let pushed = Instant::now();
-    registry.push(REPOSITORY, "6.7.2").await?;
+    push_podinfo(&registry.host, runnable.as_deref(), "6.7.2").await?;
     let wanted = format!("{}:6.7.2", registry.image(REPOSITORY));
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -191,7 +241,11 @@ pub async fn push(state_dir: &Path, tag: &str) -> anyhow::Result<()> {
     let file = address_file(state_dir);
     let host = std::fs::read_to_string(&file)
         .with_context(|| format!("reading {} (is `cargo xtask up` running?)", file.display()))?;
-    let digest = push_image(host.trim(), None, &RegistryAuth::Anonymous, REPOSITORY, tag).await?;
+    // `up --node` runs the images, so it pushes runnable ones.
+    let runnable = std::fs::read_to_string(runnable_file(state_dir))
+        .ok()
+        .map(PathBuf::from);
+    let digest = push_podinfo(host.trim(), runnable.as_deref(), tag).await?;
     println!("pushed {}/{REPOSITORY}:{tag} ({digest})", host.trim());
     Ok(())
 }

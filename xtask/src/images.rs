@@ -21,10 +21,11 @@ pub struct ImagesOptions {
 }
 
 /// Assembles the images of `binaries` (controller name, static binary), writes the layout,
-/// pushes when asked, and prints each image's size and digests.
+/// pushes when asked, and reports each image's size and digests to `report`.
 pub async fn run(
     binaries: &[(String, std::path::PathBuf)],
     options: &ImagesOptions,
+    report: &mut dyn std::io::Write,
 ) -> anyhow::Result<()> {
     let ca_bundle = std::fs::read(Path::new("/").join(CA_BUNDLE))
         .with_context(|| format!("reading /{CA_BUNDLE} (Debian's ca-certificates)"))?;
@@ -34,21 +35,23 @@ pub async fn run(
         options.tag.clone(),
     )]);
     let mut layout = Vec::new();
-    println!(
+    writeln!(
+        report,
         "{:<30} {:>10}  {:<73} index",
         "image", "compressed", "manifest (amd64)"
-    );
+    )?;
     for (name, path) in binaries {
         let binary = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let made = image(name, "amd64", &binary, &base, &labels)?;
         let index = index(&[("amd64", &made)])?;
-        println!(
+        writeln!(
+            report,
             "{:<30} {:>7.1} MiB  {:<73} {}",
             format!("{name}:{}", options.tag),
             made.compressed_size() as f64 / (1024.0 * 1024.0),
             made.manifest.digest,
             index.digest
-        );
+        )?;
         if let Some(registry) = &options.registry {
             let (host, prefix) = registry.split_once('/').unwrap_or((registry, ""));
             let repository = format!("{prefix}{name}");
@@ -61,14 +64,18 @@ pub async fn run(
                 options.insecure,
             )
             .await?;
-            println!("{:<30} pushed to {host}/{repository}:{}", "", options.tag);
+            writeln!(
+                report,
+                "{:<30} pushed to {host}/{repository}:{}",
+                "", options.tag
+            )?;
         }
         let mut blobs = made.layers.clone();
         blobs.extend([made.config.clone(), made.manifest.clone()]);
         layout.push((name.clone(), blobs, index));
     }
     write_layout(&options.out, &options.tag, &layout)?;
-    println!("OCI layout: {}", options.out.display());
+    writeln!(report, "OCI layout: {}", options.out.display())?;
     if let Some(path) = &options.values {
         let digests: Vec<(String, String)> = layout
             .iter()
@@ -76,7 +83,7 @@ pub async fn run(
             .collect();
         std::fs::write(path, chart_values(options, &digests))
             .with_context(|| format!("writing {}", path.display()))?;
-        println!("chart values: {}", path.display());
+        writeln!(report, "chart values: {}", path.display())?;
     }
     Ok(())
 }

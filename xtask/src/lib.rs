@@ -19,3 +19,4 @@ pub mod peer;
 pub mod prerequisites;
 pub mod progress;
 pub mod testenv;
+pub mod up_node;

@@ -87,6 +87,11 @@ enum Task {
         /// Exit once everything is ready instead of waiting for Ctrl-C (for smoke tests).
         #[arg(long)]
         exit_when_ready: bool,
+        /// Run the controllers as Pods on a node (kubelet, containerd), from their images
+        /// (static release builds, as `cargo xtask images` makes them), installed by the real
+        /// `helm` from `charts/driftless`. Slower to start; the example's Pods really run.
+        #[arg(long, conflicts_with_all = ["release", "controller_args"])]
+        node: bool,
         /// An extra flag for one controller, as `<controller>=<flag>`, e.g.
         /// `kustomize-controller=--no-cross-namespace-refs` or
         /// `kustomize-controller=--feature-gates=StrictPostBuildSubstitutions=true`. Repeatable.
@@ -315,7 +320,11 @@ fn main() -> anyhow::Result<()> {
                 insecure,
                 values,
             };
-            tokio::runtime::Runtime::new()?.block_on(xtask::images::run(&binaries, &options))?;
+            tokio::runtime::Runtime::new()?.block_on(xtask::images::run(
+                &binaries,
+                &options,
+                &mut std::io::stdout(),
+            ))?;
         }
         Task::Test { args } => {
             xtask::prerequisites::ensure()?;
@@ -509,9 +518,28 @@ fn main() -> anyhow::Result<()> {
                 .block_on(xtask::example_images::push(&up_state_dir(), &tag))?;
         }
         Task::Up {
+            node: true,
+            exit_when_ready,
+            ..
+        } => {
+            let since = Instant::now();
+            // The node's kubelet and CoreDNS, and helm, come with the test tools.
+            xtask::testenv::build()?;
+            let controllers = build_static_controllers()?;
+            tokio::runtime::Runtime::new()?.block_on(xtask::up_node::run(
+                xtask::up_node::UpOnNode {
+                    controllers: &controllers,
+                    exit_when_ready,
+                    state_dir: &up_state_dir(),
+                    since,
+                },
+            ))?;
+        }
+        Task::Up {
             release,
             exit_when_ready,
             controller_args,
+            node: false,
         } => {
             tokio::runtime::Runtime::new()?.block_on(up(
                 release,
@@ -626,7 +654,11 @@ async fn up(
         }
         running.push(controller);
     }
-    let git = xtask::example::start(&plane, namespace, receiver_port, &up_state_dir()).await?;
+    let placement = xtask::example::Placement {
+        receiver_url: format!("http://127.0.0.1:{receiver_port}"),
+        node: None,
+    };
+    let git = xtask::example::start(&plane, namespace, &placement, &up_state_dir()).await?;
     eprintln!(
         "\nDriftless is up in {:.1}s ({:.0}s with builds). Controller logs (kept after exit): {}\n",
         started.elapsed().as_secs_f64(),
