@@ -20,10 +20,59 @@ pub struct ImagesOptions {
     pub values: Option<std::path::PathBuf>,
 }
 
-/// Assembles the images of `binaries` (controller name, static binary), writes the layout,
-/// pushes when asked, and reports each image's size and digests to `report`.
+/// A platform the images are built for, and how cargo cross-compiles to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Arch {
+    Amd64,
+    Arm64,
+}
+
+impl Arch {
+    /// The OCI platform's architecture.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+
+    /// The Rust target of the static binaries.
+    pub fn target(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "x86_64-unknown-linux-musl",
+            Arch::Arm64 => "aarch64-unknown-linux-musl",
+        }
+    }
+
+    /// Environment for cargo: the C compiler for aws-lc and ring (Debian's musl-gcc
+    /// wrappers, which compile against musl's own headers), and for arm64 the archiver and
+    /// the linker of the cross toolchain.
+    pub fn cargo_env(self) -> Vec<(&'static str, &'static str)> {
+        match self {
+            Arch::Amd64 => vec![("CC_x86_64_unknown_linux_musl", "musl-gcc")],
+            Arch::Arm64 => vec![
+                ("CC_aarch64_unknown_linux_musl", "aarch64-linux-musl-gcc"),
+                ("AR_aarch64_unknown_linux_musl", "aarch64-linux-gnu-ar"),
+                (
+                    "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER",
+                    "aarch64-linux-gnu-gcc",
+                ),
+            ],
+        }
+    }
+}
+
+/// One controller's static binaries, one per platform.
+pub struct ControllerBinaries {
+    pub name: String,
+    pub binaries: Vec<(Arch, std::path::PathBuf)>,
+}
+
+/// Assembles the images of `controllers` (one per platform, under one index per
+/// controller), writes the layout, pushes when asked, and reports each image's size and
+/// digests to `report`.
 pub async fn run(
-    binaries: &[(String, std::path::PathBuf)],
+    controllers: &[ControllerBinaries],
     options: &ImagesOptions,
     report: &mut dyn std::io::Write,
 ) -> anyhow::Result<()> {
@@ -37,24 +86,40 @@ pub async fn run(
     let mut layout = Vec::new();
     writeln!(
         report,
-        "{:<30} {:>10}  {:<73} index",
-        "image", "compressed", "manifest (amd64)"
+        "{:<40} {:>10}  {:<73}",
+        "image", "compressed", "manifest / index"
     )?;
-    for (name, path) in binaries {
-        let binary = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let made = image(name, "amd64", &binary, &base, &labels)?;
-        let index = index(&[("amd64", &made)])?;
+    for controller in controllers {
+        let name = &controller.name;
+        let mut images = Vec::new();
+        for (arch, path) in &controller.binaries {
+            let binary =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let made = image(name, arch.name(), &binary, &base, &labels)?;
+            writeln!(
+                report,
+                "{:<40} {:>7.1} MiB  {}",
+                format!("{name}:{} ({})", options.tag, arch.name()),
+                made.compressed_size() as f64 / (1024.0 * 1024.0),
+                made.manifest.digest,
+            )?;
+            images.push((arch.name(), made));
+        }
+        let platforms: Vec<(&str, &driftless_oci_image::Image)> =
+            images.iter().map(|(arch, made)| (*arch, made)).collect();
+        let index = index(&platforms)?;
         writeln!(
             report,
-            "{:<30} {:>7.1} MiB  {:<73} {}",
+            "{:<40} {:>10}  {}",
             format!("{name}:{}", options.tag),
-            made.compressed_size() as f64 / (1024.0 * 1024.0),
-            made.manifest.digest,
+            "index",
             index.digest
         )?;
         if let Some(registry) = &options.registry {
             let (host, prefix) = registry.split_once('/').unwrap_or((registry, ""));
             let repository = format!("{prefix}{name}");
+            let made: Vec<&driftless_oci_image::Image> =
+                images.iter().map(|(_, made)| made).collect();
             push(
                 host,
                 &repository,
@@ -66,12 +131,15 @@ pub async fn run(
             .await?;
             writeln!(
                 report,
-                "{:<30} pushed to {host}/{repository}:{}",
+                "{:<40} pushed to {host}/{repository}:{}",
                 "", options.tag
             )?;
         }
-        let mut blobs = made.layers.clone();
-        blobs.extend([made.config.clone(), made.manifest.clone()]);
+        let mut blobs = Vec::new();
+        for (_, made) in &images {
+            blobs.extend(made.layers.iter().cloned());
+            blobs.extend([made.config.clone(), made.manifest.clone()]);
+        }
         layout.push((name.clone(), blobs, index));
     }
     write_layout(&options.out, &options.tag, &layout)?;

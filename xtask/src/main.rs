@@ -54,6 +54,10 @@ enum Task {
         /// Write a values file for `charts/driftless` pinning the images by digest.
         #[arg(long)]
         values: Option<PathBuf>,
+        /// Platforms to build, each an image under one index per controller. arm64 is
+        /// cross-compiled (Debian's gcc-aarch64-linux-gnu and musl-dev:arm64).
+        #[arg(long = "arch", value_enum, default_values = ["amd64", "arm64"])]
+        arches: Vec<xtask::images::Arch>,
     },
     /// Install (as root, with apt-get) or name the system packages the tests need, install the
     /// reference tools (helm, sops, age-keygen) and build the test control plane.
@@ -311,8 +315,11 @@ fn main() -> anyhow::Result<()> {
             registry,
             insecure,
             values,
+            mut arches,
         } => {
-            let binaries = build_static_controllers()?;
+            arches.sort();
+            arches.dedup();
+            let binaries = build_static_controllers(&arches)?;
             let options = xtask::images::ImagesOptions {
                 out,
                 tag,
@@ -525,7 +532,8 @@ fn main() -> anyhow::Result<()> {
             let since = Instant::now();
             // The node's kubelet and CoreDNS, and helm, come with the test tools.
             xtask::testenv::build()?;
-            let controllers = build_static_controllers()?;
+            // The node runs on this machine.
+            let controllers = build_static_controllers(&[xtask::images::Arch::Amd64])?;
             tokio::runtime::Runtime::new()?.block_on(xtask::up_node::run(
                 xtask::up_node::UpOnNode {
                     controllers: &controllers,
@@ -742,31 +750,43 @@ fn build_controllers(release: bool) -> anyhow::Result<Vec<PathBuf>> {
     Ok(CONTROLLERS.iter().map(|name| target.join(name)).collect())
 }
 
-/// The static (musl) release binaries of the five controllers, for images. The C parts
-/// (aws-lc, ring) are compiled with Debian's musl-gcc (package musl-tools).
-fn build_static_controllers() -> anyhow::Result<Vec<(String, PathBuf)>> {
-    const TARGET: &str = "x86_64-unknown-linux-musl";
-    let mut command = nested_cargo();
-    command
-        .args(["build", "--release", "--target", TARGET])
-        .env("CC_x86_64_unknown_linux_musl", "musl-gcc");
-    for name in CONTROLLERS {
-        command.args(["--bin", name]);
-    }
-    xtask::progress::framed("building the five controllers (release, static)", || {
-        if !command.status().context("running cargo build")?.success() {
-            bail!(
-                "building the static controllers failed (needs `rustup target add {TARGET}` \
-                 and musl-gcc from Debian's musl-tools)"
-            );
-        }
-        Ok(())
-    })?;
-    let dir = target_dir().join(TARGET).join("release");
-    Ok(CONTROLLERS
+/// The static (musl) release binaries of the five controllers for each of `arches`, for
+/// images. The C parts (aws-lc, ring) are compiled with Debian's musl-gcc wrappers.
+fn build_static_controllers(
+    arches: &[xtask::images::Arch],
+) -> anyhow::Result<Vec<xtask::images::ControllerBinaries>> {
+    let mut controllers: Vec<_> = CONTROLLERS
         .iter()
-        .map(|name| (name.to_string(), dir.join(name)))
-        .collect())
+        .map(|name| xtask::images::ControllerBinaries {
+            name: name.to_string(),
+            binaries: Vec::new(),
+        })
+        .collect();
+    for &arch in arches {
+        xtask::prerequisites::ensure_cross_toolchain(arch)?;
+        let target = arch.target();
+        let mut command = nested_cargo();
+        command
+            .args(["build", "--release", "--target", target])
+            .envs(arch.cargo_env());
+        for name in CONTROLLERS {
+            command.args(["--bin", name]);
+        }
+        xtask::progress::framed(
+            &format!("building the five controllers (release, static, {target})"),
+            || {
+                if !command.status().context("running cargo build")?.success() {
+                    bail!("building the static controllers for {target} failed");
+                }
+                Ok(())
+            },
+        )?;
+        let dir = target_dir().join(target).join("release");
+        for controller in &mut controllers {
+            controller.binaries.push((arch, dir.join(&controller.name)));
+        }
+    }
+    Ok(controllers)
 }
 
 /// A cargo command without the package variables `cargo run` set for xtask. Build scripts

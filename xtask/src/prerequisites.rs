@@ -121,6 +121,59 @@ pub fn ensure() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What cross-compiling the static controllers for `arch` needs, installed when missing
+/// (as root, with rustup and apt-get) or named: the Rust target, and for arm64 Debian's
+/// cross gcc with musl's arm64 headers and libraries (a foreign architecture for dpkg).
+pub fn ensure_cross_toolchain(arch: crate::images::Arch) -> anyhow::Result<()> {
+    let target = arch.target();
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("running rustup")?;
+    if !String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|line| line.trim() == target)
+    {
+        let status = Command::new("rustup")
+            .args(["target", "add", target])
+            .status()
+            .context("running rustup")?;
+        if !status.success() {
+            bail!("`rustup target add {target}` failed ({status})");
+        }
+    }
+    let (compiler, packages): (&str, &[&str]) = match arch {
+        crate::images::Arch::Amd64 => ("musl-gcc", &["musl-tools"]),
+        crate::images::Arch::Arm64 => (
+            "aarch64-linux-musl-gcc",
+            &["gcc-aarch64-linux-gnu", "musl-dev:arm64"],
+        ),
+    };
+    if on_path(compiler) {
+        return Ok(());
+    }
+    if !is_root() || !on_path("apt-get") {
+        bail!(
+            "{compiler} is missing; install {} (for arm64 first `dpkg --add-architecture arm64` \
+             and `apt-get update`), or build fewer platforms with `--arch`",
+            packages.join(" ")
+        );
+    }
+    if arch == crate::images::Arch::Arm64 {
+        let status = Command::new("dpkg")
+            .args(["--add-architecture", "arm64"])
+            .status()
+            .context("running dpkg")?;
+        if !status.success() {
+            bail!("dpkg --add-architecture arm64 failed ({status})");
+        }
+    }
+    crate::progress::step(
+        &format!("installing {} (apt-get)", packages.join(" ")),
+        || apt_get_install(packages),
+    )
+}
+
 fn apt_get_install(packages: &[&str]) -> anyhow::Result<()> {
     let run = |args: &[&str]| -> anyhow::Result<()> {
         let status = Command::new("apt-get")

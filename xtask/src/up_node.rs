@@ -2,7 +2,7 @@
 //! running as Pods from the images `cargo xtask images` makes, installed by the real `helm`
 //! from `charts/driftless`, as an operator installs Driftless on a cluster.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,7 @@ const TAG: &str = "dev";
 /// What runs until Ctrl-C (or until ready, with `exit_when_ready`).
 pub struct UpOnNode<'a> {
     /// The controllers' static binaries, as `cargo xtask images` takes them.
-    pub controllers: &'a [(String, PathBuf)],
+    pub controllers: &'a [crate::images::ControllerBinaries],
     pub exit_when_ready: bool,
     /// Where the images, values and the registry's address are kept for later commands.
     pub state_dir: &'a Path,

@@ -274,13 +274,13 @@ pub fn write_layout(dir: &Path, tag: &str, images: &[(String, Vec<Blob>, Blob)])
     Ok(())
 }
 
-/// Pushes one image's blobs, platform manifest and index to `registry/repository` as `tag`
-/// (plain HTTP when `insecure`). Returns the index digest.
+/// Pushes the platform images of one index (their blobs and manifests) and the index itself
+/// to `registry/repository` as `tag` (plain HTTP when `insecure`). Returns the index digest.
 pub async fn push(
     registry: &str,
     repository: &str,
     tag: &str,
-    image: &Image,
+    images: &[&Image],
     index: &Blob,
     insecure: bool,
 ) -> Result<String> {
@@ -301,26 +301,29 @@ pub async fn push(
     client
         .store_auth_if_needed(registry, &RegistryAuth::Anonymous)
         .await;
-    for blob in image.layers.iter().chain([&image.config]) {
-        client
-            .push_blob(&reference, blob.data.clone(), &blob.digest)
-            .await
-            .map_err(|e| Error::Push(format!("pushing {} to {reference}", blob.digest), e))?;
-    }
-    let by_digest = oci_client::Reference::with_digest(
-        registry.to_owned(),
-        repository.to_owned(),
-        image.manifest.digest.clone(),
-    );
     let content_type = http::HeaderValue::from_static;
-    client
-        .push_manifest_raw(
-            &by_digest,
-            image.manifest.data.clone(),
-            content_type(MANIFEST_MEDIA_TYPE),
-        )
-        .await
-        .map_err(|e| Error::Push(format!("pushing the manifest of {reference}"), e))?;
+    // Each platform's image by digest first: the index may only name what the registry has.
+    for image in images {
+        for blob in image.layers.iter().chain([&image.config]) {
+            client
+                .push_blob(&reference, blob.data.clone(), &blob.digest)
+                .await
+                .map_err(|e| Error::Push(format!("pushing {} to {reference}", blob.digest), e))?;
+        }
+        let by_digest = oci_client::Reference::with_digest(
+            registry.to_owned(),
+            repository.to_owned(),
+            image.manifest.digest.clone(),
+        );
+        client
+            .push_manifest_raw(
+                &by_digest,
+                image.manifest.data.clone(),
+                content_type(MANIFEST_MEDIA_TYPE),
+            )
+            .await
+            .map_err(|e| Error::Push(format!("pushing the manifest of {reference}"), e))?;
+    }
     client
         .push_manifest_raw(
             &reference,
@@ -444,7 +447,7 @@ mod tests {
         );
     }
 
-    /// Pushed to the real registry, the tag serves the index, and the index's manifest,
+    /// Pushed to the real registry, the tag serves the index, and each platform's manifest,
     /// config and layers come back with the digests made here.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_pushed_image_is_served_by_the_registry_as_made() {
@@ -461,11 +464,26 @@ mod tests {
             &BTreeMap::new(),
         )
         .unwrap();
-        let index = index(&[("amd64", &made)]).unwrap();
+        let arm64 = image(
+            "notification-controller",
+            "arm64",
+            b"arm64 bin",
+            &base,
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        let index = index(&[("amd64", &made), ("arm64", &arm64)]).unwrap();
         let repository = "driftless/notification-controller";
-        let pushed = push(&registry.host, repository, "v1", &made, &index, true)
-            .await
-            .unwrap();
+        let pushed = push(
+            &registry.host,
+            repository,
+            "v1",
+            &[&made, &arm64],
+            &index,
+            true,
+        )
+        .await
+        .unwrap();
         assert_eq!(pushed, index.digest);
 
         let client = oci_client::Client::new(ClientConfig {
@@ -487,5 +505,19 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(layer, made.layers[1].data);
+        // The arm64 image the index names is there too, with its own binary layer.
+        let by_digest = oci_client::Reference::with_digest(
+            registry.host.clone(),
+            repository.into(),
+            arm64.manifest.digest.clone(),
+        );
+        let (manifest, _) = client.pull_image_manifest(&by_digest, &auth).await.unwrap();
+        let mut layer = Vec::new();
+        client
+            .pull_blob(&by_digest, &manifest.layers[1], &mut layer)
+            .await
+            .unwrap();
+        assert_eq!(layer, arm64.layers[1].data);
+        assert_ne!(arm64.layers[1], made.layers[1]);
     }
 }

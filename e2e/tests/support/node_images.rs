@@ -117,7 +117,7 @@ pub async fn push_controller_images(registry: &str, tag: &str) -> BTreeMap<Strin
             registry,
             &format!("driftless/{name}"),
             tag,
-            &made,
+            &[&made],
             &index,
             true,
         )
