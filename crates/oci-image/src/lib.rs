@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
+mod read;
+pub use read::{LayoutImage, read_layout_tar};
+
 use flate2::Compression;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};

@@ -333,97 +333,26 @@ pub fn flux_push_artifact(
     })
 }
 
-/// Pushes the (single-platform) image of an OCI layout tar, such as
-/// [`crate::NodeBinaries::agnhost_archive`], as `repository:tag` to the plain-HTTP registry at
-/// `host`; returns the pushed manifest's digest, which a node's containerd then pulls.
+/// Pushes the image of an OCI layout tar, such as [`crate::NodeBinaries::agnhost_archive`],
+/// as `repository:tag` to the plain-HTTP registry at `host`; returns the pushed index's
+/// digest, which a node's containerd then pulls.
 pub async fn push_layout(
     host: &str,
     archive: &Path,
     repository: &str,
     tag: &str,
 ) -> Result<String> {
-    let blobs = read_layout(archive)?;
-    let json = |path: &str| -> Result<serde_json::Value> {
-        let bytes = blobs.get(path).ok_or_else(|| {
-            Error::Io(
-                format!("{} has no {path}", archive.display()),
-                std::io::Error::from(std::io::ErrorKind::NotFound),
-            )
-        })?;
-        serde_json::from_slice(bytes)
-            .map_err(|e| Error::Io(format!("reading {path}"), std::io::Error::other(e)))
-    };
-    let blob_path = |descriptor: &serde_json::Value| {
-        let digest = descriptor["digest"].as_str().unwrap_or_default();
-        format!("blobs/{}", digest.replacen(':', "/", 1))
-    };
-    // index.json → the image's index → its (only) platform manifest.
-    let mut manifest = json(&blob_path(&json("index.json")?["manifests"][0]))?;
-    while manifest["manifests"].is_array() {
-        manifest = json(&blob_path(&manifest["manifests"][0]))?;
-    }
-    let blob = |descriptor: &serde_json::Value| -> Result<Vec<u8>> {
-        blobs.get(&blob_path(descriptor)).cloned().ok_or_else(|| {
-            Error::Io(
-                format!("{} lacks {}", archive.display(), blob_path(descriptor)),
-                std::io::Error::from(std::io::ErrorKind::NotFound),
-            )
-        })
-    };
-    let media_type = |descriptor: &serde_json::Value| {
-        descriptor["mediaType"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let layers = manifest["layers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|layer| Ok(ImageLayer::new(blob(layer)?, media_type(layer), None)))
-        .collect::<Result<Vec<_>>>()?;
-    let config = Config::new(
-        blob(&manifest["config"])?,
-        media_type(&manifest["config"]),
-        None,
-    );
-    let client = Client::new(ClientConfig {
-        protocol: ClientProtocol::Http,
-        ..ClientConfig::default()
-    });
-    let reference = Reference::with_tag(host.to_owned(), repository.into(), tag.into());
-    let auth = RegistryAuth::Anonymous;
-    let built = OciImageManifest::build(&layers, &config, None);
-    client
-        .push(&reference, &layers, config, &auth, Some(built))
+    let failed = |what: String| move |e| Error::Io(what, std::io::Error::other(e));
+    let layout = driftless_oci_image::read_layout_tar(archive)
+        .map_err(failed(format!("reading {}", archive.display())))?;
+    let image = layout.first().ok_or_else(|| {
+        Error::Io(
+            format!("{} holds no image", archive.display()),
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        )
+    })?;
+    let platforms: Vec<&driftless_oci_image::Image> = image.images.iter().collect();
+    driftless_oci_image::push(host, repository, tag, &platforms, &image.index, true)
         .await
-        .map_err(|e| Error::Io(format!("pushing {reference}"), std::io::Error::other(e)))?;
-    client
-        .fetch_manifest_digest(&reference, &auth)
-        .await
-        .map_err(|e| Error::Io(format!("digest of {reference}"), std::io::Error::other(e)))
-}
-
-/// The files of an OCI layout tar by path (`index.json`, `blobs/sha256/<hex>`).
-fn read_layout(archive: &Path) -> Result<std::collections::HashMap<String, Vec<u8>>> {
-    let file =
-        std::fs::File::open(archive).map_err(io(format!("opening {}", archive.display())))?;
-    let mut files = std::collections::HashMap::new();
-    let mut tar = tar::Archive::new(file);
-    for entry in tar.entries().map_err(io("reading the layout tar"))? {
-        let mut entry = entry.map_err(io("reading the layout tar"))?;
-        if !entry.header().entry_type().is_file() {
-            continue;
-        }
-        let path = entry
-            .path()
-            .map_err(io("reading the layout tar"))?
-            .to_string_lossy()
-            .trim_start_matches("./")
-            .to_owned();
-        let mut data = Vec::new();
-        std::io::Read::read_to_end(&mut entry, &mut data).map_err(io("reading the layout tar"))?;
-        files.insert(path, data);
-    }
-    Ok(files)
+        .map_err(failed(format!("pushing {host}/{repository}:{tag}")))
 }
