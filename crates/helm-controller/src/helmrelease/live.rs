@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use driftless_api::helm::NAME_LABEL;
 use driftless_runtime::inventory::ObjectId;
 use futures::StreamExt;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, TypeMeta};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::Value;
@@ -88,9 +88,13 @@ impl LiveObjects {
         let store = writer.as_reader();
         let synced = Arc::new(AtomicBool::new(false));
         let config = watcher::Config::default().labels(NAME_LABEL);
+        let types = TypeMeta {
+            api_version: resource.api_version.clone(),
+            kind: resource.kind.clone(),
+        };
         let events = watcher(api, config)
             .default_backoff()
-            .modify(keep_what_health_reads)
+            .modify(move |object| keep_what_health_reads(object, &types))
             .reflect(writer);
         tokio::spawn(events.for_each(|_| futures::future::ready(())));
         let ready = store.clone();
@@ -111,8 +115,11 @@ impl LiveObjects {
 /// Drops what readiness never reads, so the cache stays small: of the metadata, the name,
 /// namespace and generation; of the spec, `replicas`; the status is kept whole. (Releases
 /// with `healthCheckExprs` for a kind read it with a GET: their expressions may read
-/// anything.)
-fn keep_what_health_reads(object: &mut DynamicObject) {
+/// anything.) Sets `types`: the items of a list (the watch's first, and every re-list)
+/// come without `apiVersion` and `kind`, and health reads those to pick a kind's rules;
+/// without them a Deployment would pass as a kind with no rules, ready at once.
+fn keep_what_health_reads(object: &mut DynamicObject, types: &TypeMeta) {
+    object.types = Some(types.clone());
     let metadata = &mut object.metadata;
     metadata.managed_fields = None;
     metadata.annotations = None;
@@ -133,6 +140,33 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn deployment_types() -> TypeMeta {
+        TypeMeta {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+        }
+    }
+
+    /// A Deployment as a list returns it (no `apiVersion`, no `kind`), not available yet:
+    /// cached, it is still read by the Deployment rules, so not ready.
+    #[test]
+    fn listed_copies_are_read_by_their_kinds_rules() {
+        let mut listed: DynamicObject = serde_json::from_value(json!({
+            "metadata": {"name": "web-extra", "namespace": "apps", "generation": 1},
+            "spec": {"replicas": 1},
+            "status": {"observedGeneration": 1, "updatedReplicas": 1, "replicas": 1,
+                "unavailableReplicas": 1},
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        keep_what_health_reads(&mut listed, &deployment_types());
+        let kept = serde_json::to_value(&listed).unwrap_or_default();
+        assert_eq!(kept["kind"], "Deployment");
+        assert_eq!(
+            driftless_runtime::health::health(&kept),
+            driftless_runtime::health::Health::InProgress("0 of 1 replicas available".into())
+        );
+    }
+
     #[test]
     fn cached_copies_keep_what_readiness_reads() {
         let mut deployment: DynamicObject = serde_json::from_value(json!({
@@ -147,7 +181,7 @@ mod tests {
         let before = driftless_runtime::health::health(
             &serde_json::to_value(&deployment).unwrap_or_default(),
         );
-        keep_what_health_reads(&mut deployment);
+        keep_what_health_reads(&mut deployment, &deployment_types());
         let kept = serde_json::to_value(&deployment).unwrap_or_default();
         assert_eq!(kept["spec"], json!({"replicas": 2}));
         assert!(kept["metadata"].get("annotations").is_none());
