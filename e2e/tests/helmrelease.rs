@@ -143,6 +143,33 @@ async fn wait_not_ready(
     .await
 }
 
+/// Waits until HelmRelease `name` is Stalled=True with `reason` (and Ready=False): the
+/// release and the Stalled message.
+async fn wait_stalled(
+    releases: &Api<HelmRelease>,
+    name: &str,
+    reason: &str,
+    logs: &dyn Fn() -> String,
+) -> (HelmRelease, String) {
+    wait_for(
+        &format!("{name} Stalled with {reason}"),
+        async || {
+            let release = releases.get(name).await.ok()?;
+            let stalled = release
+                .status
+                .as_ref()?
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Stalled" && c.status == "True" && c.reason == reason)?
+                .message
+                .clone();
+            (ready(&release)?.0 == "False").then_some((release, stalled))
+        },
+        logs,
+    )
+    .await
+}
+
 fn release_object(name: &str, spec: Value) -> HelmRelease {
     serde_json::from_value(json!({
         "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
@@ -286,8 +313,15 @@ async fn releases_upgrade_remediate_take_over_and_uninstall_as_helm_sees_them() 
         json!({"spec": {"values": {"greeting": "broken", "port": 999999}}}),
     )
     .await;
-    let stalled = wait_not_ready(&releases, "web", "RetriesExceeded", &logs).await;
+    let stalled = wait_stalled(&releases, "web", "RetriesExceeded", &logs).await;
     assert_eq!(stalled.1, "Failed to upgrade after 2 attempt(s)");
+    // As Flux leaves it: Stalled says why nothing more is tried, Ready keeps what happened.
+    let ready_now = ready(&stalled.0).unwrap();
+    assert_eq!(
+        (ready_now.0.as_str(), ready_now.1.as_str()),
+        ("False", "RollbackSucceeded"),
+        "{ready_now:?}"
+    );
     let status = stalled.0.status.as_ref().unwrap();
     assert_eq!(status.upgrade_failures, 2);
     let remediated = status
@@ -558,16 +592,8 @@ async fn hooks_run_in_order_and_tests_gate_readiness() {
         "{}",
         test.message
     );
-    wait_for(
-        "web stalled",
-        async || {
-            let release = releases.get("web").await.ok()?;
-            let (status, reason, _) = ready(&release)?;
-            (status == "False" && reason == "RetriesExceeded").then_some(())
-        },
-        &logs,
-    )
-    .await;
+    let (stalled, _) = wait_stalled(&releases, "web", "RetriesExceeded", &logs).await;
+    assert_eq!(ready(&stalled).unwrap().0, "False");
     assert_eq!(
         config_maps.get("web-config").await.unwrap().data.unwrap()["greeting"],
         "again"

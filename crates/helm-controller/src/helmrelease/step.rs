@@ -123,7 +123,9 @@ impl Reconciler {
                 }
                 outcome::in_sync(&object, &run.status)
             }
-            Action::Stall { reason, message } => Outcome::Stalled { reason, message },
+            // As Flux marks it: Stalled says why nothing more is tried; Ready keeps the
+            // failure (UpgradeFailed, …) that brought the release here.
+            Action::Stall { reason, message } => Outcome::Exhausted { reason, message },
             Action::Unlock => {
                 return Ok(match self.unlock_latest(run, prepared, &history).await {
                     Some(outcome) => Step::Done(outcome),

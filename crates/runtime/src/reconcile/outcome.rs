@@ -48,6 +48,14 @@ pub enum Outcome {
         reason: &'static str,
         message: String,
     },
+    /// Remediation cannot go on (Flux's helm-controller: retries used up, no rollback
+    /// target): Stalled=True with `reason`, while a failed Ready keeps the failure that led
+    /// here, so the reason users and alerts see stays the one that matters (`UpgradeFailed`,
+    /// say). Otherwise as [`Outcome::Stalled`].
+    Exhausted {
+        reason: &'static str,
+        message: String,
+    },
 }
 
 /// When a failed reconcile is retried.
@@ -127,7 +135,8 @@ impl Outcome {
             | Self::Progressing { reason, .. }
             | Self::Waiting { reason, .. }
             | Self::Retry { reason, .. }
-            | Self::Stalled { reason, .. } => reason,
+            | Self::Stalled { reason, .. }
+            | Self::Exhausted { reason, .. } => reason,
         }
     }
 
@@ -137,7 +146,8 @@ impl Outcome {
             | Self::Progressing { message, .. }
             | Self::Waiting { message, .. }
             | Self::Retry { message, .. }
-            | Self::Stalled { message, .. } => message,
+            | Self::Stalled { message, .. }
+            | Self::Exhausted { message, .. } => message,
         }
     }
 }
@@ -213,7 +223,7 @@ pub fn decide(
                 reset_backoff: false,
             }
         }
-        Outcome::Stalled { .. } => {
+        Outcome::Stalled { .. } | Outcome::Exhausted { .. } => {
             // Said once per generation: a restart or a reconcile request of a stalled object
             // repeats nothing.
             let already_said = conditions::get(previous, STALLED).is_some_and(|c| {
@@ -223,7 +233,20 @@ pub fn decide(
                     && c.observed_generation == generation
             }) && conditions::get(previous, READY)
                 .is_some_and(|c| c.status == "False" && c.observed_generation == generation);
+            let last_failure = conditions::get(previous, READY)
+                .filter(|c| c.status == "False")
+                .cloned();
             conditions::mark_stalled(&mut conditions, reason, message, generation);
+            if let (Outcome::Exhausted { .. }, Some(failure)) = (outcome, last_failure) {
+                conditions::set(
+                    &mut conditions,
+                    READY,
+                    conditions::Status::False,
+                    &failure.reason,
+                    failure.message,
+                    generation,
+                );
+            }
             Decision {
                 conditions,
                 observed_generation: Some(generation),
@@ -386,6 +409,49 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Flux's helm-controller marks only Stalled when retries run out: Ready keeps the
+    /// failure that used the last one.
+    #[test]
+    fn exhausted_retries_stall_and_keep_the_failure_on_ready() {
+        let exhausted = Outcome::Exhausted {
+            reason: "RetriesExceeded",
+            message: "Failed to upgrade after 1 attempt(s)".into(),
+        };
+        let upgrade_failed = Outcome::Retry {
+            reason: "UpgradeFailed",
+            message: "Helm upgrade failed for release ns/web: timed out waiting".into(),
+            after: RetryAfter::Backoff { at_most: MINUTE },
+        };
+        let failed = decide(&upgrade_failed, &[], Some(2), BTreeMap::new()).conditions;
+        let decision = decide(&exhausted, &failed, Some(2), BTreeMap::new());
+        assert_eq!(
+            summary(&decision.conditions),
+            [
+                pair("False", "UpgradeFailed"),
+                none(),
+                pair("True", "RetriesExceeded")
+            ]
+        );
+        let ready = conditions::get(&decision.conditions, READY).unwrap();
+        assert_eq!(ready.message, upgrade_failed.message());
+        assert_eq!(decision.observed_generation, Some(Some(2)));
+        assert_eq!(decision.requeue, Requeue::OnChange);
+        check_final_status(&decision.conditions, Some(2), Some(2)).unwrap();
+        // Said once: the same stall again (a restart, a reconcile request) is quiet.
+        assert!(decision.event.is_some());
+        let again = decide(&exhausted, &decision.conditions, Some(2), BTreeMap::new());
+        assert_eq!(again.event, None);
+        assert_eq!(again.conditions, decision.conditions);
+        // With no failure on Ready to keep (a restart mid-release left it Unknown), Ready
+        // says why nothing more is tried.
+        let progressing = decide(&progressing(), &[], Some(2), BTreeMap::new()).conditions;
+        let decision = decide(&exhausted, &progressing, Some(2), BTreeMap::new());
+        assert_eq!(
+            summary(&decision.conditions)[0],
+            pair("False", "RetriesExceeded")
+        );
     }
 
     #[test]
