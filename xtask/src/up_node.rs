@@ -38,6 +38,10 @@ pub async fn run(up: UpOnNode<'_>) -> anyhow::Result<()> {
     let helm = driftless_testenv::HELM
         .path()
         .context("helm is not installed: run `cargo xtask prerequisites`")?;
+    // The node pulls every image from it, the controllers' and the example's.
+    if !crate::example_images::available() {
+        bail!("docker-registry is not installed: run `cargo xtask prerequisites`");
+    }
     std::fs::create_dir_all(up.state_dir)
         .with_context(|| format!("creating {}", up.state_dir.display()))?;
     let started = Instant::now();
