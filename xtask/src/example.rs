@@ -24,7 +24,11 @@ pub struct Placement<'a> {
     /// notification-controller's webhook receiver as the registry on the host reaches it,
     /// e.g. `http://127.0.0.1:9292`.
     pub receiver_url: String,
+    /// The node, when the controllers run on it: its containerd pulls from the registry.
     pub node: Option<&'a driftless_testenv::Node>,
+    /// The OCI layout pushed as podinfo when Pods run it (Kubernetes' agnhost); without it,
+    /// a placeholder nothing runs.
+    pub runnable: Option<std::path::PathBuf>,
 }
 
 impl Placement<'_> {
@@ -32,14 +36,6 @@ impl Placement<'_> {
     pub fn listen_on(&self) -> std::net::Ipv4Addr {
         self.node
             .map_or(std::net::Ipv4Addr::LOCALHOST, |node| node.host_ip)
-    }
-
-    /// The OCI layout pushed as podinfo when Pods run it: Kubernetes' agnhost.
-    pub fn runnable_image(&self) -> Option<std::path::PathBuf> {
-        self.node?;
-        driftless_testenv::NodeBinaries::locate()
-            .ok()
-            .map(|binaries| binaries.agnhost_archive)
     }
 }
 
@@ -58,10 +54,7 @@ pub async fn start(
     placement: &Placement<'_>,
     state_dir: &std::path::Path,
 ) -> anyhow::Result<Example> {
-    let runnable = placement.runnable_image();
-    if placement.node.is_some() && runnable.is_none() {
-        bail!("agnhost's image is missing: run `cargo xtask testenv build`");
-    }
+    let runnable = placement.runnable.clone();
     let runnable_file = crate::example_images::runnable_file(state_dir);
     let _ = std::fs::remove_file(&runnable_file);
     let registry = if crate::example_images::available() {

@@ -112,12 +112,7 @@ pub async fn start_registry(
     if let Some(node) = placement.node {
         node.allow_plain_http(&registry.host)?;
     }
-    push_podinfo(
-        &registry.host,
-        placement.runnable_image().as_deref(),
-        "6.7.1",
-    )
-    .await?;
+    push_podinfo(&registry.host, placement.runnable.as_deref(), "6.7.1").await?;
     eprintln!(
         "registry                     http://{} ({REPOSITORY}:6.7.1), notifying Receiver {namespace}/registry",
         registry.host

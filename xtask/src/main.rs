@@ -665,6 +665,7 @@ async fn up(
     let placement = xtask::example::Placement {
         receiver_url: format!("http://127.0.0.1:{receiver_port}"),
         node: None,
+        runnable: None,
     };
     let git = xtask::example::start(&plane, namespace, &placement, &up_state_dir()).await?;
     eprintln!(

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use driftless_runtime::health::{Health, health};
 use driftless_testenv::registry::{Registry, RegistryOptions};
-use driftless_testenv::{ControlPlane, Node, Options};
+use driftless_testenv::{ControlPlane, Node, NodeBinaries, Options};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, ListParams};
@@ -101,6 +101,11 @@ pub async fn run(up: UpOnNode<'_>) -> anyhow::Result<()> {
         &Placement {
             receiver_url,
             node: Some(node),
+            runnable: Some(
+                NodeBinaries::locate()
+                    .context("agnhost's image is missing: run `cargo xtask testenv build`")?
+                    .agnhost_archive,
+            ),
         },
         up.state_dir,
     )
