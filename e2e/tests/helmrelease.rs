@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use support::{ready, spawn, wait_for};
+use support::{condition, ready, spawn, wait_for};
 
 const CHART_YAML: &str = "apiVersion: v2\nname: web\nversion: VERSION\nappVersion: \"1.0\"\n";
 const CONFIGMAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\ndata:\n  greeting: {{ .Values.greeting | quote }}\n  chart: {{ .Chart.Version | quote }}\n";
@@ -155,15 +155,9 @@ async fn wait_stalled(
         &format!("{name} Stalled with {reason}"),
         async || {
             let release = releases.get(name).await.ok()?;
-            let stalled = release
-                .status
-                .as_ref()?
-                .conditions
-                .iter()
-                .find(|c| c.type_ == "Stalled" && c.status == "True" && c.reason == reason)?
-                .message
-                .clone();
-            (ready(&release)?.0 == "False").then_some((release, stalled))
+            let (status, why, message) = condition(&release, "Stalled")?;
+            let stalled = status == "True" && why == reason && ready(&release)?.0 == "False";
+            stalled.then_some((release, message))
         },
         logs,
     )
@@ -978,12 +972,8 @@ async fn wait_release_failed(
         &format!("{name} Released=False"),
         async || {
             let release = releases.get(name).await.ok()?;
-            let released = release
-                .status?
-                .conditions
-                .into_iter()
-                .find(|c| c.type_ == "Released" && c.status == "False")?;
-            Some((released.reason, released.message))
+            let (status, reason, message) = condition(&release, "Released")?;
+            (status == "False").then_some((reason, message))
         },
         logs,
     )

@@ -228,11 +228,19 @@ pub async fn wait_kustomization_ready(
 
 /// The Ready condition of any Toolkit object: status, reason and message.
 pub fn ready(object: &impl driftless_api::meta::Reconcilable) -> Option<(String, String, String)> {
-    let ready = object.conditions().iter().find(|c| c.type_ == "Ready")?;
+    condition(object, "Ready")
+}
+
+/// Condition `type_` of any Toolkit object: status, reason and message.
+pub fn condition(
+    object: &impl driftless_api::meta::Reconcilable,
+    type_: &str,
+) -> Option<(String, String, String)> {
+    let found = object.conditions().iter().find(|c| c.type_ == type_)?;
     Some((
-        ready.status.clone(),
-        ready.reason.clone(),
-        ready.message.clone(),
+        found.status.clone(),
+        found.reason.clone(),
+        found.message.clone(),
     ))
 }
 
