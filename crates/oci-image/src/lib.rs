@@ -306,8 +306,13 @@ pub async fn push(
         .await;
     let content_type = http::HeaderValue::from_static;
     // Each platform's image by digest first: the index may only name what the registry has.
+    // The platforms share their base layer: each blob goes up once.
+    let mut pushed = std::collections::HashSet::new();
     for image in images {
         for blob in image.layers.iter().chain([&image.config]) {
+            if !pushed.insert(blob.digest.as_str()) {
+                continue;
+            }
             client
                 .push_blob(&reference, blob.data.clone(), &blob.digest)
                 .await
