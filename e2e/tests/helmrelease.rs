@@ -1198,3 +1198,252 @@ async fn chart_crds_come_first_and_legacy_waits_skip_kinds_helm_3_did_not_know()
         delete_and_wait(&releases, name, &logs).await;
     }
 }
+
+const LABELLED_CONFIGMAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\n  labels:\n    {{- toYaml .Values.labels | nindent 4 }}\ndata:\n  greeting: {{ .Values.greeting | quote }}\n  {{- if .Values.extra }}\n  extra: \"yes\"\n  {{- end }}\n";
+
+/// The apply method the release record of `name`'s revision `version` names (Helm 4's
+/// `apply_method`; none for Helm 3).
+async fn recorded_apply_method(secrets: &Api<Secret>, name: &str, version: i64) -> Option<String> {
+    let record = secrets
+        .get(&format!("sh.helm.release.v1.{name}.v{version}"))
+        .await
+        .unwrap_or_else(|e| panic!("record {name} v{version}: {e}"));
+    let data = &record.data.expect("record data")["release"].0;
+    let release = driftless_helm::release::decode(data).expect("decodable record");
+    release
+        .extra
+        .get("apply_method")
+        .and_then(|m| m.as_str())
+        .map(str::to_owned)
+}
+
+/// How each manager last wrote the ConfigMap `name`: (manager, operation) pairs.
+async fn writers(config_maps: &Api<ConfigMap>, name: &str) -> Vec<(String, String)> {
+    let object = config_maps.get(name).await.expect("ConfigMap");
+    let mut writers: Vec<(String, String)> = object
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .map(|f| {
+            (
+                f.manager.unwrap_or_default(),
+                f.operation.unwrap_or_default(),
+            )
+        })
+        .collect();
+    writers.sort();
+    writers
+}
+
+/// What someone else writes into the ConfigMap between two upgrades: a data key and a label
+/// of their own, and a new value for a key the chart sets.
+async fn edit_by_hand(config_maps: &Api<ConfigMap>, name: &str) {
+    let edit = json!({
+        "metadata": {"labels": {"theirs": "label"}},
+        "data": {"theirs": "kept", "greeting": "edited by hand"},
+    });
+    config_maps
+        .patch(
+            name,
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(&edit),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("editing {name}: {e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_side_apply_upgrades_as_helm_3_does() {
+    let repository = ChartRepository::start(None).expect("chart repository");
+    let dir = repository
+        .write_chart(
+            "labelled",
+            &[
+                (
+                    "Chart.yaml",
+                    "apiVersion: v2\nname: labelled\nversion: 0.1.0\n",
+                ),
+                (
+                    "values.yaml",
+                    "greeting: hi\nextra: true\nlabels:\n  chart: labelled\n  tier: web\n",
+                ),
+                ("templates/configmap.yaml", LABELLED_CONFIGMAP),
+            ],
+        )
+        .expect("chart");
+    repository.publish(&dir).expect("publish");
+    let chart = format!("{}/labelled-0.1.0.tgz", repository.dir().display());
+    let stack = Stack::start("hr-csa", &repository).await;
+    let (client, namespace) = (stack.client.clone(), stack.namespace.clone());
+    let kubeconfig = stack.kubeconfig();
+    let logs = || stack.logs();
+    let releases: Api<HelmRelease> = Api::namespaced(client.clone(), &namespace);
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+
+    // The witness: the real helm (v3, client-side apply) installs, someone edits, helm
+    // upgrades with the label `tier` and the `extra` key dropped.
+    helm_cli(&kubeconfig, &namespace, &["install", "witness", &chart]);
+    edit_by_hand(&config_maps, "witness-config").await;
+    helm_cli(
+        &kubeconfig,
+        &namespace,
+        &[
+            "upgrade",
+            "witness",
+            &chart,
+            "--set",
+            "greeting=two",
+            "--set",
+            "extra=false",
+            "--set",
+            "labels.tier=null",
+        ],
+    );
+
+    // The same with a HelmRelease installing client-side.
+    let spec = json!({
+        "interval": "10m",
+        "chart": {"spec": {"chart": "labelled", "version": "0.1.0", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}},
+        "install": {"serverSideApply": false},
+    });
+    releases
+        .create(&PostParams::default(), &release_object("csa", spec))
+        .await
+        .unwrap();
+    wait_ready(&releases, "csa", &logs).await;
+    assert_eq!(
+        recorded_apply_method(&secrets, "csa", 1).await.as_deref(),
+        Some("csa")
+    );
+    assert_eq!(
+        writers(&config_maps, "csa-config").await,
+        [("helm-controller".to_owned(), "Update".to_owned())]
+    );
+    edit_by_hand(&config_maps, "csa-config").await;
+    // `upgrade.serverSideApply` left to `auto`: the release's own method, client-side. (A
+    // replace: a merge patch cannot carry the `null` that drops the label.)
+    let mut release = releases.get("csa").await.unwrap();
+    release.spec.values = serde_json::from_value(
+        json!({"greeting": "two", "extra": false, "labels": {"tier": null}}),
+    )
+    .unwrap();
+    releases
+        .replace("csa", &PostParams::default(), &release)
+        .await
+        .unwrap();
+    wait_for(
+        "csa upgraded",
+        async || {
+            let release = releases.get("csa").await.ok()?;
+            (ready(&release)?.0 == "True" && release.status?.history.first()?.version == 2)
+                .then_some(())
+        },
+        &logs,
+    )
+    .await;
+    assert_eq!(
+        recorded_apply_method(&secrets, "csa", 2).await.as_deref(),
+        Some("csa")
+    );
+    let ours = config_maps.get("csa-config").await.unwrap();
+    let witness = config_maps.get("witness-config").await.unwrap();
+    // What helm kept of the edit (their key and label), set back (greeting) and removed
+    // (what the chart dropped), so did the HelmRelease.
+    assert_eq!(ours.data, witness.data);
+    let mut expected = std::collections::BTreeMap::new();
+    expected.insert("greeting".to_owned(), "two".to_owned());
+    expected.insert("theirs".to_owned(), "kept".to_owned());
+    assert_eq!(ours.data.as_ref(), Some(&expected));
+    let labels_of = |c: &ConfigMap| {
+        let mut labels = c.metadata.labels.clone().unwrap_or_default();
+        labels.retain(|k, _| {
+            k != "app.kubernetes.io/managed-by" && !k.starts_with("helm.toolkit.fluxcd.io/")
+        });
+        labels
+    };
+    assert_eq!(labels_of(&ours), labels_of(&witness));
+    assert!(
+        !labels_of(&ours).contains_key("tier"),
+        "{:?}",
+        labels_of(&ours)
+    );
+
+    // A release the real helm v3 made records no method: `auto` takes it over client-side,
+    // as Flux does; `enabled` moves it to server-side apply.
+    let spec = json!({
+        "interval": "10m",
+        "chart": {"spec": {"chart": "labelled", "version": "0.1.0", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}},
+        "values": {"greeting": "three"},
+    });
+    assert_eq!(recorded_apply_method(&secrets, "witness", 2).await, None);
+    releases
+        .create(&PostParams::default(), &release_object("witness", spec))
+        .await
+        .unwrap();
+    wait_for(
+        "witness taken over",
+        async || {
+            let release = releases.get("witness").await.ok()?;
+            (ready(&release)?.0 == "True" && release.status?.history.first()?.version == 3)
+                .then_some(())
+        },
+        &logs,
+    )
+    .await;
+    assert_eq!(
+        recorded_apply_method(&secrets, "witness", 3)
+            .await
+            .as_deref(),
+        Some("csa")
+    );
+    assert!(
+        writers(&config_maps, "witness-config")
+            .await
+            .contains(&("helm-controller".to_owned(), "Update".to_owned()))
+    );
+    patch_spec(
+        &releases,
+        "witness",
+        json!({"spec": {"values": {"greeting": "four"}, "upgrade": {"serverSideApply": "enabled"}}}),
+    )
+    .await;
+    wait_for(
+        "witness upgraded server-side",
+        async || {
+            let release = releases.get("witness").await.ok()?;
+            (ready(&release)?.0 == "True" && release.status?.history.first()?.version == 4)
+                .then_some(())
+        },
+        &logs,
+    )
+    .await;
+    assert_eq!(
+        recorded_apply_method(&secrets, "witness", 4)
+            .await
+            .as_deref(),
+        Some("ssa")
+    );
+    assert!(
+        writers(&config_maps, "witness-config")
+            .await
+            .contains(&("helm-controller".to_owned(), "Apply".to_owned()))
+    );
+    let history = helm_json(&kubeconfig, &namespace, &["history", "witness"]);
+    assert_eq!(history[3]["status"], "deployed", "{history}");
+    assert_eq!(
+        config_maps
+            .get("witness-config")
+            .await
+            .unwrap()
+            .data
+            .unwrap()["greeting"],
+        "four"
+    );
+    delete_and_wait(&releases, "csa", &logs).await;
+    delete_and_wait(&releases, "witness", &logs).await;
+}

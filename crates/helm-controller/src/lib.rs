@@ -2,6 +2,7 @@
 //! stored as Helm stores releases, so `helm list`, `helm history` and `helm rollback` see
 //! them.
 
+pub mod apply_method;
 pub mod digest;
 pub mod drift;
 pub mod helmrelease;
@@ -10,6 +11,7 @@ pub mod post_render;
 pub mod release_name;
 pub mod release_state;
 pub mod storage;
+pub mod three_way;
 pub mod values;
 
 /// Who released objects are applied as.

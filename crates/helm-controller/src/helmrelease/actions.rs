@@ -1,5 +1,5 @@
 //! Install and upgrade, as Helm runs and records them: render, store the pending revision,
-//! run the pre-hooks, apply with server-side apply, delete what the previous revision had and
+//! run the pre-hooks, apply (server-side, or client-side as Helm 3 did), delete what the previous revision had and
 //! this one has not, wait (without holding a worker), run the post-hooks, store the outcome.
 //! Rollback, uninstall and unlock are in [`super::revert`].
 
@@ -12,6 +12,7 @@ use driftless_helm::release::{self, Hook, Release, StoredChart, status};
 use driftless_helm::render::Capabilities;
 use driftless_helm::template::{Rendered as RenderedRelease, TemplateOptions, render_release};
 use driftless_helm::{Chart, coalesce};
+use driftless_kustomize::openapi::Schemas;
 use driftless_runtime::apply::{Action as Applied, Applier, ApplyOptions, Change, object_id};
 use driftless_runtime::health::{self, Health};
 use driftless_runtime::health_exprs::CustomHealthChecks;
@@ -21,6 +22,7 @@ use serde_json::{Map, Value};
 use super::Reconciler;
 use super::live::{Cached, LiveObjects};
 use crate::FIELD_MANAGER;
+use crate::apply_method::ApplyMethod;
 use crate::post_render::{self, Rendered};
 use crate::storage::Storage;
 
@@ -368,6 +370,13 @@ impl Reconciler {
         if let Some(chart) = revision.chart.as_mut() {
             chart.metadata["version"] = Value::String(plan.chart_version.clone());
         }
+        let method = if upgrading {
+            let mode = spec.upgrade.as_ref().and_then(|u| u.server_side_apply);
+            ApplyMethod::for_change(mode, latest)
+        } else {
+            ApplyMethod::for_install(spec.install.as_ref().and_then(|i| i.server_side_apply))
+        };
+        method.record(&mut revision);
         revision.info.first_deployed = match (upgrading, deployed) {
             (true, Some(deployed)) => deployed.info.first_deployed.clone(),
             _ => now.clone(),
@@ -440,9 +449,12 @@ impl Reconciler {
                     &first,
                     &objects,
                     plan,
-                    force,
-                    deployed.filter(|_| upgrading),
-                    !upgrading,
+                    Applying {
+                        force,
+                        method,
+                        previous: deployed.filter(|_| upgrading),
+                        install: !upgrading,
+                    },
                 )
                 .await;
             match result {
@@ -621,15 +633,25 @@ impl Reconciler {
         first: &[Rendered],
         objects: &[Rendered],
         plan: &Plan,
-        force: bool,
-        previous: Option<&Release>,
-        install: bool,
+        how: Applying<'_>,
     ) -> Result<AppliedObjects, (AppliedObjects, String)> {
+        let Applying {
+            force,
+            method,
+            previous,
+            install,
+        } = how;
         let mut options = ApplyOptions::new(FIELD_MANAGER, force, &[]);
         // An install: nothing of the release exists yet, so there is nothing to compare with
         // (Helm creates each object as it comes, too). An upgrade of a failed install looks:
         // what that install created is not what this one creates (`cleanupOnFail`).
         options.write_directly = install;
+        let originals = match (method, previous) {
+            (ApplyMethod::ClientSide, Some(previous)) => {
+                post_render::manifest_objects(&previous.manifest)
+            }
+            _ => Vec::new(),
+        };
         let mut changes = Vec::new();
         for part in [first, objects] {
             if part.is_empty() {
@@ -639,6 +661,25 @@ impl Reconciler {
                 Ok(prepared) => prepared,
                 Err(error) => return Err((AppliedObjects::of(&changes), error)),
             };
+            if method == ApplyMethod::ClientSide {
+                // As Helm 3: one object after the other, in the chart's install order.
+                for object in &prepared {
+                    let original = original_of(&originals, object, &plan.namespace);
+                    let written = plan
+                        .applier
+                        .apply_client_side(object, force, |live| {
+                            crate::three_way::patch(original, object, live, &Schemas::builtin())
+                        })
+                        .await;
+                    match written {
+                        Ok(change) => changes.push(change),
+                        Err(error) => {
+                            return Err((AppliedObjects::of(&changes), error.to_string()));
+                        }
+                    }
+                }
+                continue;
+            }
             match plan.applier.apply_all(prepared, &options).await {
                 Ok(applied) => changes.extend(applied),
                 Err(failure) => {
@@ -922,6 +963,32 @@ impl AppliedObjects {
 /// The objects of a stored manifest that are not in `current`, leaving out those kept by
 /// `helm.sh/resource-policy: keep`; namespaced objects without a namespace are in
 /// `namespace`.
+/// How [`Reconciler::apply_release`] writes a revision.
+pub(super) struct Applying<'a> {
+    /// Recreate (server-side) or replace (client-side) what cannot be patched.
+    pub force: bool,
+    pub method: ApplyMethod,
+    /// The revision this one follows: its objects this one dropped are deleted, and
+    /// client-side apply takes each object's original from it.
+    pub previous: Option<&'a Release>,
+    /// Nothing of the release exists yet.
+    pub install: bool,
+}
+
+/// The object as `originals` (the previous revision's objects) had it, for a client-side
+/// three-way patch; none for an object new to the release.
+fn original_of<'a>(originals: &'a [Value], object: &Value, namespace: &str) -> Option<&'a Value> {
+    let wanted = object_id(object)?;
+    originals.iter().find(|candidate| {
+        object_id(candidate).is_some_and(|mut id| {
+            if id.namespace.is_empty() && !cluster_scoped(&id.kind) {
+                id.namespace = namespace.to_owned();
+            }
+            id.same_object(&wanted)
+        })
+    })
+}
+
 pub(super) fn stale_objects(
     manifest: &str,
     current: &[ObjectId],

@@ -11,7 +11,8 @@ use driftless_runtime::inventory::ObjectId;
 use kube::api::DeleteParams;
 
 use super::Reconciler;
-use super::actions::{AppliedObjects, Ended, Plan, now_text, stale_objects};
+use super::actions::{AppliedObjects, Applying, Ended, Plan, now_text, stale_objects};
+use crate::apply_method::ApplyMethod;
 use crate::post_render;
 use crate::storage::Storage;
 
@@ -47,6 +48,8 @@ impl Reconciler {
         }
         let objects = post_render::stored_objects(&target.manifest);
         let options = object.spec.rollback.clone().unwrap_or_default();
+        let method = ApplyMethod::for_change(options.server_side_apply, Some(target));
+        method.record(&mut revision);
         let hooks = !options.disable_hooks;
         let mut error = None;
         if hooks {
@@ -64,7 +67,17 @@ impl Reconciler {
         let mut applied = AppliedObjects::default();
         if error.is_none() {
             match self
-                .apply_release(&[], &objects, plan, options.force, Some(latest), false)
+                .apply_release(
+                    &[],
+                    &objects,
+                    plan,
+                    Applying {
+                        force: options.force,
+                        method,
+                        previous: Some(latest),
+                        install: false,
+                    },
+                )
                 .await
             {
                 Ok(objects) => applied = objects,

@@ -19,7 +19,10 @@ use serde_json::Value;
 
 use crate::inventory::ObjectId;
 
+mod client_side;
 pub mod takeover;
+
+pub use client_side::ClientPatch;
 
 use takeover::FieldManager;
 
