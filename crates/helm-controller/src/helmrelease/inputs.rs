@@ -110,9 +110,14 @@ pub fn helm_chart_for(release: &HelmRelease) -> Option<Value> {
 impl Reconciler {
     /// Creates or updates the HelmChart of `spec.chart` (server-side apply, so an unchanged
     /// one costs no write). True when it was written.
-    pub(super) async fn ensure_helm_chart(&self, release: &HelmRelease) -> Result<bool, String> {
+    /// Writes the HelmChart `spec.chart` asks for when the cached one differs; the
+    /// generation written, or none when nothing was.
+    pub(super) async fn ensure_helm_chart(
+        &self,
+        release: &HelmRelease,
+    ) -> Result<Option<i64>, String> {
         let Some(chart) = helm_chart_for(release) else {
-            return Ok(false);
+            return Ok(None);
         };
         let source = ChartSource::of(release);
         // Most reconciles find the HelmChart as it should be: no write then.
@@ -130,14 +135,14 @@ impl Reconciler {
                 finalizers.retain(|f| f == driftless_api::meta::FINALIZER);
             }
             if contains(&live, &chart) {
-                return Ok(false);
+                return Ok(None);
             }
         }
         let api: Api<HelmChart> = Api::namespaced(self.runtime.client.clone(), &source.namespace);
         let params = PatchParams::apply(FIELD_MANAGER).force();
         api.patch(&source.name, &params, &Patch::Apply(&chart))
             .await
-            .map(|_| true)
+            .map(|written| Some(written.metadata.generation.unwrap_or(1)))
             .map_err(|e| {
                 format!(
                     "failed to apply HelmChart {}: {}",

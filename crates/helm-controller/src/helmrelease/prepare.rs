@@ -161,12 +161,13 @@ impl Reconciler {
     }
 
     /// The chart's source, checked, with the HelmChart `spec.chart` asks for made (and one it
-    /// no longer asks for deleted); true when that HelmChart was just written.
+    /// no longer asks for deleted), and the generation of that HelmChart if it was just
+    /// written.
     async fn chart_source(
         &self,
         run: &mut Run<HelmRelease>,
         interval: Duration,
-    ) -> Result<(ChartSource, bool), Outcome> {
+    ) -> Result<(ChartSource, Option<i64>), Outcome> {
         let object = run.object.clone();
         let source = ChartSource::of(&object);
         if source.kind.is_empty() {
@@ -211,7 +212,7 @@ impl Reconciler {
                 run.status.helm_chart = None;
             }
         }
-        let mut written = false;
+        let mut written = None;
         if object.spec.chart.is_some() {
             written = self
                 .ensure_helm_chart(&object)
@@ -230,10 +231,20 @@ impl Reconciler {
         &self,
         run: &mut Run<HelmRelease>,
         source: &ChartSource,
-        just_written: bool,
+        written: Option<i64>,
     ) -> Result<Artifact, Outcome> {
+        // A chart just written is as source-controller shows it next: the cached copy, from
+        // before the write, may still carry the former chart's artifact.
+        let behind = written.is_some_and(|generation| {
+            self.sources
+                .helm_chart(&source.namespace, &source.name)
+                .and_then(|chart| chart.status.as_ref()?.observed_generation)
+                .is_none_or(|observed| observed < generation)
+        });
         let cached = match self.sources.artifact(source) {
-            Cached::Missing if just_written => Cached::NotReady(watches::IN_PROGRESS.into()),
+            Cached::Missing | Cached::Ready(_) if behind => {
+                Cached::NotReady(watches::IN_PROGRESS.into())
+            }
             cached => cached,
         };
         let mut after = self.settings.requeue_dependency;
