@@ -1447,3 +1447,114 @@ async fn client_side_apply_upgrades_as_helm_3_does() {
     delete_and_wait(&releases, "csa", &logs).await;
     delete_and_wait(&releases, "witness", &logs).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn literal_values_and_a_chart_renamed_in_place() {
+    let repository = ChartRepository::start(None).expect("chart repository");
+    for name in ["web", "site"] {
+        let chart_yaml = format!("apiVersion: v2\nname: {name}\nversion: 0.1.0\n");
+        let dir = repository
+            .write_chart(
+                name,
+                &[
+                    ("Chart.yaml", chart_yaml.as_str()),
+                    ("values.yaml", "greeting: hi\n"),
+                    ("templates/configmap.yaml", CONFIGMAP),
+                ],
+            )
+            .expect("chart");
+        repository.publish(&dir).expect("publish");
+    }
+    let stack = Stack::start("hr-rename", &repository).await;
+    let (client, namespace) = (stack.client.clone(), stack.namespace.clone());
+    let kubeconfig = stack.kubeconfig();
+    let logs = || stack.logs();
+    let releases: Api<HelmRelease> = Api::namespaced(client.clone(), &namespace);
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+
+    // A text `--set` would split at its commas, taken literally.
+    let text = "a=1,b={2,3}";
+    let source: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "greeting"}, "data": {"text": text},
+    }))
+    .unwrap();
+    config_maps
+        .create(&PostParams::default(), &source)
+        .await
+        .unwrap();
+    let spec = json!({
+        "interval": "10m",
+        "chart": {"spec": {"chart": "web", "version": "0.1.0", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}},
+        "valuesFrom": [{"kind": "ConfigMap", "name": "greeting", "valuesKey": "text", "targetPath": "greeting", "literal": true}],
+        "upgrade": {"chartNameChangeStrategy": "InPlaceUpdate"},
+    });
+    releases
+        .create(&PostParams::default(), &release_object("app", spec))
+        .await
+        .unwrap();
+    wait_ready(&releases, "app", &logs).await;
+    let data = config_maps.get("app-config").await.unwrap().data.unwrap();
+    assert_eq!(data["greeting"], text);
+
+    // Another chart name: upgraded in place, not uninstalled and installed again.
+    patch_spec(
+        &releases,
+        "app",
+        json!({"spec": {"chart": {"spec": {"chart": "site"}}}}),
+    )
+    .await;
+    wait_for(
+        "app upgraded to the chart site",
+        async || {
+            let release = releases.get("app").await.ok()?;
+            let latest = release.status.as_ref()?.history.first()?.clone();
+            (ready(&release)?.0 == "True" && latest.chart_name == "site").then_some(latest.version)
+        },
+        &logs,
+    )
+    .await;
+    let history = helm_json(&kubeconfig, &namespace, &["history", "app"]);
+    let charts: Vec<(i64, &str, &str)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["revision"].as_i64().unwrap(),
+                r["chart"].as_str().unwrap(),
+                r["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        charts,
+        [
+            (1, "web-0.1.0", "superseded"),
+            (2, "site-0.1.0", "deployed")
+        ],
+        "{history}"
+    );
+
+    // Back to `web` with Flux's default strategy, `Reinstall`: the release of `site` is
+    // uninstalled and `web` installed afresh.
+    patch_spec(
+        &releases,
+        "app",
+        json!({"spec": {"chart": {"spec": {"chart": "web"}}, "upgrade": {"chartNameChangeStrategy": "Reinstall"}}}),
+    )
+    .await;
+    wait_for(
+        "app reinstalled with the chart web",
+        async || {
+            let release = releases.get("app").await.ok()?;
+            let latest = release.status.as_ref()?.history.first()?.clone();
+            (ready(&release)?.0 == "True" && latest.chart_name == "web").then_some(())
+        },
+        &logs,
+    )
+    .await;
+    let history = helm_json(&kubeconfig, &namespace, &["history", "app"]);
+    assert_eq!(history.as_array().unwrap().len(), 1, "{history}");
+    assert_eq!(history[0]["chart"], "web-0.1.0", "{history}");
+    delete_and_wait(&releases, "app", &logs).await;
+}

@@ -6,9 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use driftless_api::helm::{KustomizePostRenderer, NAME_LABEL, NAMESPACE_LABEL, PostRenderer};
+use driftless_api::helm::{
+    KustomizePostRenderer, NAME_LABEL, NAMESPACE_LABEL, PostRenderStrategy, PostRenderer,
+};
 use driftless_api::kustomize::CommonMetadata;
-use driftless_helm::manifests::Manifest;
+use driftless_helm::manifests::{Hook, Manifest};
 use driftless_runtime::apply::set_metadata;
 use serde_json::Value;
 
@@ -18,6 +20,8 @@ pub const RELEASE_NAME_ANNOTATION: &str = "meta.helm.sh/release-name";
 pub const RELEASE_NAMESPACE_ANNOTATION: &str = "meta.helm.sh/release-namespace";
 /// `keep`: the object outlives its release (not deleted on upgrade or uninstall).
 pub const RESOURCE_POLICY_ANNOTATION: &str = "helm.sh/resource-policy";
+/// Marks a document as a hook (and names its events).
+const HOOK_ANNOTATION: &str = "helm.sh/hook";
 
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {message}")]
@@ -75,6 +79,67 @@ pub fn post_render(
         set_metadata(object, "annotations", annotations);
     }
     Ok(rendered)
+}
+
+/// The post-render chain over a whole release, with the chart's hooks handled as
+/// `postRenderStrategy` says: left out (`nohooks`, Helm 3), rendered together with the
+/// templates (`combined`, Helm 4's default) or in a run of their own (`separate`). Returns
+/// the objects, and the hooks as they are to be run and recorded.
+pub fn post_render_release(
+    manifests: &[Manifest],
+    hooks: &[Hook],
+    strategy: PostRenderStrategy,
+    owner: (&str, &str),
+    common: Option<&CommonMetadata>,
+    renderers: &[PostRenderer],
+) -> Result<(Vec<Rendered>, Vec<Hook>), ParseError> {
+    let chain =
+        |documents: &[Manifest]| post_render(documents, owner.0, owner.1, common, renderers);
+    let hook_manifests: Vec<Manifest> = hooks.iter().map(|h| h.manifest.clone()).collect();
+    match strategy {
+        PostRenderStrategy::Nohooks => Ok((chain(manifests)?, hooks.to_vec())),
+        PostRenderStrategy::Combined => {
+            let mut all = manifests.to_vec();
+            all.extend(hook_manifests);
+            let (hooks, objects): (Vec<Rendered>, Vec<Rendered>) =
+                chain(&all)?.into_iter().partition(is_hook);
+            Ok((objects, hooks_of(&hooks)?))
+        }
+        PostRenderStrategy::Separate => {
+            let objects = chain(manifests)?;
+            if hook_manifests.is_empty() {
+                return Ok((objects, Vec::new()));
+            }
+            Ok((objects, hooks_of(&chain(&hook_manifests)?)?))
+        }
+    }
+}
+
+fn is_hook(rendered: &Rendered) -> bool {
+    rendered
+        .object
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        .is_some_and(|a| a.contains_key(HOOK_ANNOTATION))
+}
+
+/// Post-rendered hook objects as hooks again: their events and weights read anew from
+/// their annotations, which a post-renderer may have changed.
+fn hooks_of(rendered: &[Rendered]) -> Result<Vec<Hook>, ParseError> {
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    for Rendered { path, object } in rendered {
+        let document = driftless_helm::yaml::to_yaml(object);
+        let file = files.entry(path.clone()).or_default();
+        if !file.is_empty() {
+            file.push_str("\n---\n");
+        }
+        file.push_str(&document);
+    }
+    let (hooks, _) = driftless_helm::manifests::sort(&files).map_err(|e| ParseError {
+        path: e.path,
+        message: e.message,
+    })?;
+    Ok(hooks)
 }
 
 /// The chart's `crds/` files, (path, content), as objects with the origin labels: no
@@ -342,5 +407,67 @@ mod tests {
     fn unparsable_output_names_its_template() {
         let error = post_render(&[manifest("a: [")], "web", "apps", None, &[]).unwrap_err();
         assert_eq!(error.path, "web/templates/cm.yaml");
+    }
+
+    fn hook(content: &str) -> Hook {
+        Hook {
+            manifest: Manifest {
+                path: "web/templates/hook.yaml".into(),
+                content: content.into(),
+                kind: "ConfigMap".into(),
+                name: "pre".into(),
+            },
+            events: vec!["pre-install".into()],
+            weight: 0,
+        }
+    }
+
+    fn labelling_patch() -> PostRenderer {
+        serde_json::from_value(json!({"kustomize": {"patches": [{
+            "target": {"kind": "ConfigMap"},
+            "patch": "- op: add\n  path: /metadata/labels/patched\n  value: \"yes\"\n",
+        }]}}))
+        .unwrap()
+    }
+
+    fn release_with(strategy: PostRenderStrategy) -> (Vec<Rendered>, Vec<Hook>) {
+        post_render_release(
+            &[manifest("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  labels: {a: b}\n")],
+            &[hook("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: pre\n  labels: {a: b}\n  annotations:\n    helm.sh/hook: pre-install\n    helm.sh/hook-weight: \"5\"\n")],
+            strategy,
+            ("web", "apps"),
+            None,
+            &[labelling_patch()],
+        )
+        .unwrap()
+    }
+
+    fn hook_labels(hooks: &[Hook]) -> Value {
+        let node = driftless_yaml::parse_one(&hooks[0].manifest.content).unwrap();
+        driftless_helm::values::yaml11_json(&node)["metadata"]["labels"].clone()
+    }
+
+    #[test]
+    fn combined_post_renders_hooks_with_the_templates() {
+        let (objects, hooks) = release_with(PostRenderStrategy::Combined);
+        assert_eq!(objects.len(), 1, "hooks are not objects of the release");
+        assert_eq!(objects[0].object["metadata"]["labels"]["patched"], "yes");
+        assert_eq!(hooks.len(), 1);
+        assert_eq!(hooks[0].events, ["pre-install"]);
+        assert_eq!(hooks[0].weight, 5);
+        assert_eq!(
+            hook_labels(&hooks),
+            json!({"a": "b", "patched": "yes", "helm.toolkit.fluxcd.io/name": "web", "helm.toolkit.fluxcd.io/namespace": "apps"})
+        );
+    }
+
+    #[test]
+    fn separate_post_renders_hooks_on_their_own_and_nohooks_leaves_them() {
+        let (objects, hooks) = release_with(PostRenderStrategy::Separate);
+        assert_eq!(objects.len(), 1);
+        assert_eq!(hook_labels(&hooks)["patched"], "yes");
+        let (objects, hooks) = release_with(PostRenderStrategy::Nohooks);
+        assert_eq!(objects[0].object["metadata"]["labels"]["patched"], "yes");
+        assert_eq!(hook_labels(&hooks), json!({"a": "b"}));
     }
 }

@@ -82,7 +82,13 @@ pub fn compose(
                 values::merge(&mut result, parsed);
             }
             Some(path) => {
-                set_at_path(path, text, &mut result).map_err(|error| ValuesError::TargetPath {
+                let set = if reference.literal {
+                    strvals::set_at(path, Value::String(text.clone()), &mut result)
+                        .map_err(|error| error.to_string())
+                } else {
+                    set_at_path(path, text, &mut result)
+                };
+                set.map_err(|error| ValuesError::TargetPath {
                     key,
                     object,
                     path: path.to_owned(),
@@ -171,6 +177,31 @@ mod tests {
         let inline = json!({"ui": {"message": "inline"}});
         let values = compose("apps", &fetched, Some(&inline)).unwrap();
         assert_eq!(values["ui"]["message"], "inline");
+    }
+
+    #[test]
+    fn a_literal_target_path_keeps_the_text_as_it_is() {
+        let config = "a=1,b=[2]\nkey: {x: y}\n";
+        let mut literal = reference("ConfigMap", "file");
+        literal.target_path = Some("config.files[0].content".into());
+        literal.literal = true;
+        let mut parsed = literal.clone();
+        parsed.literal = false;
+        let fetched = |reference| {
+            [Fetched {
+                reference,
+                text: Some(config.into()),
+                object_found: true,
+            }]
+        };
+        let values = compose("apps", &fetched(&literal), None).unwrap();
+        assert_eq!(
+            Value::Object(values),
+            json!({"config": {"files": [{"content": config}]}})
+        );
+        // Without `literal` the commas split the text into `--set` assignments.
+        let values = compose("apps", &fetched(&parsed), None).unwrap();
+        assert_ne!(values["config"]["files"][0]["content"], config);
     }
 
     #[test]

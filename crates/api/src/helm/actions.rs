@@ -34,7 +34,12 @@ pub struct Install {
     /// Do not run the chart's hooks.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable_hooks: bool,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    /// Accepted for Flux compatibility; the API server validates what is applied.
+    #[serde(
+        default,
+        rename = "disableOpenAPIValidation",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub disable_open_api_validation: bool,
     /// Do not validate the values against the chart's `values.schema.json`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -81,7 +86,12 @@ pub struct Upgrade {
     pub disable_wait_for_jobs: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable_hooks: bool,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    /// Accepted for Flux compatibility; the API server validates what is applied.
+    #[serde(
+        default,
+        rename = "disableOpenAPIValidation",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub disable_open_api_validation: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable_schema_validation: bool,
@@ -99,6 +109,18 @@ pub struct Upgrade {
     pub crds: Option<CrdsPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_side_apply: Option<ServerSideApplyMode>,
+    /// What an upgrade to a chart of another name does; `Reinstall` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart_name_change_strategy: Option<ChartNameChangeStrategy>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ChartNameChangeStrategy {
+    /// Uninstall the release of the former chart, then install the new one.
+    #[default]
+    Reinstall,
+    /// Upgrade the release in place to the chart of the new name.
+    InPlaceUpdate,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]

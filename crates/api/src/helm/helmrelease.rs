@@ -110,12 +110,28 @@ pub struct HelmReleaseSpec {
     /// Kustomize patches and images applied to the rendered objects, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub post_renderers: Vec<PostRenderer>,
+    /// Whether the post-renderers see the chart's hooks; `combined` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_render_strategy: Option<PostRenderStrategy>,
     /// How waits decide an object is ready; `poller` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_strategy: Option<WaitStrategy>,
     /// CEL health checks of custom resources, used when an action waits.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub health_check_exprs: Vec<CustomHealthCheck>,
+}
+
+/// Which rendered documents the post-renderers are given (Helm 4's post-render modes).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PostRenderStrategy {
+    /// Hooks are left out, as in Helm 3.
+    Nohooks,
+    /// Hooks and templates together, as Helm 4 does by default.
+    #[default]
+    Combined,
+    /// Hooks and templates each on their own.
+    Separate,
 }
 
 /// The HelmChart to create for a release.
@@ -238,6 +254,10 @@ pub struct ValuesReference {
     /// A missing object or key is skipped instead of failing.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub optional: bool,
+    /// With `targetPath`: the key's text is the value as it is (`helm --set-literal`), not
+    /// read with `--set` syntax.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub literal: bool,
 }
 
 impl ValuesReference {

@@ -172,16 +172,18 @@ impl Reconciler {
         inputs: (Chart, Map<String, Value>),
         capabilities: Capabilities,
     ) -> Result<(RenderedRelease, Vec<Rendered>), String> {
-        let rendered = self.render(renders, inputs, capabilities).await?;
+        let mut rendered = self.render(renders, inputs, capabilities).await?;
         let (spec, owner) = (&renders.object.spec, renders.owner);
-        let objects = post_render::post_render(
+        let (objects, hooks) = post_render::post_render_release(
             &rendered.manifests,
-            &owner.0,
-            &owner.1,
+            &rendered.hooks,
+            spec.post_render_strategy.unwrap_or_default(),
+            (&owner.0, &owner.1),
             spec.common_metadata.as_ref(),
             &spec.post_renderers,
         )
         .map_err(|error| format!("post-render failed: {error}"))?;
+        rendered.hooks = hooks;
         Ok((rendered, objects))
     }
 

@@ -8,8 +8,8 @@ use std::time::Instant;
 use driftless_api::conditions::{DEPENDENCY_NOT_READY, PROGRESSING};
 use driftless_api::event::Severity;
 use driftless_api::helm::{
-    GET_LAST_RELEASE_FAILED_REASON, HelmRelease, PENDING_RELEASE_REASON, SOURCE_NOT_READY_REASON,
-    UNINSTALL_FAILED_REASON,
+    ChartNameChangeStrategy, GET_LAST_RELEASE_FAILED_REASON, HelmRelease, PENDING_RELEASE_REASON,
+    SOURCE_NOT_READY_REASON, UNINSTALL_FAILED_REASON,
 };
 use driftless_helm::release::{Release, status};
 use driftless_runtime::go_duration::go_duration;
@@ -28,7 +28,8 @@ pub(super) enum Step {
 
 impl Reconciler {
     /// A new release name, namespace, storage namespace or chart name is another release: the
-    /// one made before is uninstalled first (Flux's `ReleaseTargetChanged`).
+    /// one made before is uninstalled first (Flux's `ReleaseTargetChanged`). A new chart name
+    /// with `upgrade.chartNameChangeStrategy: InPlaceUpdate` upgrades the release instead.
     pub(super) async fn uninstall_changed_target(
         &self,
         run: &mut Run<HelmRelease>,
@@ -40,9 +41,16 @@ impl Reconciler {
             .previous_storage
             .as_deref()
             .is_some_and(|s| s != prepared.storage_namespace);
+        let in_place = run
+            .object
+            .spec
+            .upgrade
+            .as_ref()
+            .and_then(|u| u.chart_name_change_strategy)
+            == Some(ChartNameChangeStrategy::InPlaceUpdate);
         if previous.name == plan.release_name
             && previous.namespace == plan.namespace
-            && previous.chart_name == prepared.chart_name
+            && (previous.chart_name == prepared.chart_name || in_place)
             && !storage_moved
         {
             return None;
