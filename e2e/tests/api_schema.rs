@@ -319,6 +319,7 @@ async fn only_the_versions_flux_2_9_serves_are_served() {
     let expected: BTreeMap<String, String> = [
         ("Alert", "notification.toolkit.fluxcd.io/v1beta3"),
         ("Bucket", "source.toolkit.fluxcd.io/v1"),
+        ("ExternalArtifact", "source.toolkit.fluxcd.io/v1"),
         ("GitRepository", "source.toolkit.fluxcd.io/v1"),
         ("HelmChart", "source.toolkit.fluxcd.io/v1"),
         ("HelmRelease", "helm.toolkit.fluxcd.io/v2"),

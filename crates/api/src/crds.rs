@@ -19,6 +19,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         finish(source::Bucket::crd()),
         finish(source::HelmRepository::crd()),
         finish(source::HelmChart::crd()),
+        finish(source::ExternalArtifact::crd()),
         finish(kustomize::Kustomization::crd()),
         finish(helm::HelmRelease::crd()),
         finish(image::ImageRepository::crd()),
@@ -49,7 +50,11 @@ fn finish(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
             .and_then(|s| s.open_api_v3_schema.as_mut())
             .and_then(|s| s.properties.as_mut())
             .and_then(|p| p.get_mut("status"));
-        if let (true, Some(status)) = (has_status, status_schema) {
+        let reports_generation = status_schema
+            .as_ref()
+            .and_then(|s| s.properties.as_ref())
+            .is_some_and(|p| p.contains_key("observedGeneration"));
+        if let (true, true, Some(status)) = (has_status, reports_generation, status_schema) {
             // Like Flux: a fresh object reports observedGeneration -1 until first reconciled.
             status.default = Some(JSON(serde_json::json!({ "observedGeneration": -1 })));
         }
@@ -107,6 +112,7 @@ mod tests {
     const FLUX_2_9_VERSIONS: &[(&str, &[&str])] = &[
         ("alerts.notification.toolkit.fluxcd.io", &["v1beta3"]),
         ("buckets.source.toolkit.fluxcd.io", &["v1"]),
+        ("externalartifacts.source.toolkit.fluxcd.io", &["v1"]),
         ("gitrepositories.source.toolkit.fluxcd.io", &["v1"]),
         ("helmcharts.source.toolkit.fluxcd.io", &["v1"]),
         ("helmreleases.helm.toolkit.fluxcd.io", &["v2"]),
@@ -170,6 +176,8 @@ mod tests {
                 .and_then(|p| p.get("status"));
             match (crd.spec.names.kind.as_str(), status) {
                 ("Provider" | "Alert", None) => {}
+                // Its producer reports no generation, and Flux sets no default.
+                ("ExternalArtifact", Some(status)) => assert_eq!(status.default, None),
                 (kind, Some(status)) => assert_eq!(
                     status.default.as_ref().map(|d| &d.0),
                     Some(&serde_json::json!({"observedGeneration": -1})),

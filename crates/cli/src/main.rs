@@ -191,13 +191,13 @@ mod tests {
     use serde::Deserialize;
 
     #[test]
-    fn crds_output_is_a_stream_of_all_thirteen_definitions() {
+    fn crds_output_is_a_stream_of_all_fourteen_definitions() {
         let yaml = super::crds_yaml().unwrap();
         let names: Vec<String> = serde_yaml::Deserializer::from_str(&yaml)
             .map(|doc| CustomResourceDefinition::deserialize(doc).unwrap())
             .map(|crd| crd.metadata.name.unwrap_or_default())
             .collect();
-        assert_eq!(names.len(), 13);
+        assert_eq!(names.len(), 14);
         assert!(names.contains(&"gitrepositories.source.toolkit.fluxcd.io".to_owned()));
         assert!(names.contains(&"kustomizations.kustomize.toolkit.fluxcd.io".to_owned()));
         assert!(names.contains(&"helmreleases.helm.toolkit.fluxcd.io".to_owned()));

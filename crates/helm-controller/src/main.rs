@@ -1,5 +1,5 @@
-//! Releases HelmReleases: charts rendered in process, applied with server-side apply, and
-//! recorded as Helm records releases.
+//! Releases HelmReleases: charts rendered in process, applied server-side (or client-side as
+//! Helm 3 did), and recorded as Helm records releases.
 
 use std::time::Duration;
 
@@ -37,6 +37,7 @@ fn main() -> anyhow::Result<()> {
 async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     let no_cross_namespace_refs = args.common.no_cross_namespace_refs;
+    let external_artifacts = args.common.feature_gate("ExternalArtifact", false);
     let manager = Manager::start("helm-controller", args.common, &args.events.events_addr).await?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
@@ -50,6 +51,7 @@ async fn run() -> anyhow::Result<()> {
         no_cross_namespace_refs,
         default_service_account: args.clients.default_service_account(),
         kubeconfig_policy: args.clients.policy(),
+        external_artifacts,
     };
     manager
         .run(move |ctx| async move {

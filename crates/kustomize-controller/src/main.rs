@@ -47,6 +47,7 @@ async fn run() -> anyhow::Result<()> {
     let strict_substitution = args
         .common
         .feature_gate("StrictPostBuildSubstitutions", false);
+    let external_artifacts = args.common.feature_gate("ExternalArtifact", false);
     let manager = Manager::start(
         "kustomize-controller",
         args.common,
@@ -68,6 +69,7 @@ async fn run() -> anyhow::Result<()> {
         sops_age_secret: Some(args.sops_age_secret.clone()).filter(|s| !s.is_empty()),
         kubeconfig_policy: args.clients.policy(),
         override_managers: args.override_managers,
+        external_artifacts,
     };
     manager
         .run(move |ctx| async move {

@@ -1,14 +1,17 @@
 //! `source.toolkit.fluxcd.io/v1`: GitRepository, OCIRepository, Bucket, HelmRepository,
-//! HelmChart. One module per kind, as Flux's `api/v1/<kind>_types.go`; everything is
-//! re-exported here, so callers name `source::GitRepository` and never the file.
+//! HelmChart, ExternalArtifact. One module per kind, as Flux's `api/v1/<kind>_types.go`;
+//! everything is re-exported here, so callers name `source::GitRepository` and never the
+//! file.
 
 mod bucket;
+mod externalartifact;
 mod gitrepository;
 mod helmchart;
 mod helmrepository;
 mod ocirepository;
 
 pub use bucket::*;
+pub use externalartifact::*;
 pub use gitrepository::*;
 pub use helmchart::*;
 pub use helmrepository::*;

@@ -56,6 +56,8 @@ pub struct Settings {
     pub default_service_account: Option<String>,
     /// What kubeconfigs of remote clusters (`spec.kubeConfig`) may use.
     pub kubeconfig_policy: KubeconfigPolicy,
+    /// The `ExternalArtifact` feature gate: `chartRef` may name an ExternalArtifact.
+    pub external_artifacts: bool,
 }
 
 pub struct Reconciler {
@@ -129,7 +131,7 @@ impl reconcile::Reconciler for Reconciler {
     type Object = HelmRelease;
 
     fn watches(&mut self, watches: &mut reconcile::Watches<HelmRelease>) {
-        self.sources = watches::declare(watches);
+        self.sources = watches::declare(watches, self.settings.external_artifacts);
     }
 
     async fn reconcile(&self, run: &mut Run<HelmRelease>) -> Result<Outcome, Error> {

@@ -83,7 +83,10 @@ impl Reconciler {
             .load_chart(&artifact)
             .await
             .map_err(|error| failed(ARTIFACT_FAILED_REASON, error, interval))?;
-        let oci_digest = (source.kind == "OCIRepository").then(|| artifact.digest.clone());
+        // A generic artifact's content can change under the same chart version: its digest
+        // goes into the version, so a new artifact upgrades.
+        let oci_digest = matches!(source.kind.as_str(), "OCIRepository" | "ExternalArtifact")
+            .then(|| artifact.digest.clone());
         if let Some(digest) = &oci_digest {
             chart.metadata.version = inputs::oci_chart_version(&chart.metadata.version, digest);
         }
@@ -176,10 +179,11 @@ impl Reconciler {
                 "invalid Chart reference: either chart or chartRef must be set",
             ));
         }
-        if source.kind == "ExternalArtifact" {
+        if source.kind == "ExternalArtifact" && !self.settings.external_artifacts {
             return Err(Outcome::configuration_error(
                 driftless_api::conditions::FEATURE_GATE_DISABLED,
-                "chartRef of kind ExternalArtifact is not supported",
+                "chartRef of kind ExternalArtifact needs the ExternalArtifact feature gate \
+                 (--feature-gates=ExternalArtifact=true)",
             ));
         }
         let own = object.namespace().unwrap_or_default();

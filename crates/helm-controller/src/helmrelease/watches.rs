@@ -1,10 +1,10 @@
 //! What a HelmRelease watches beside itself: the HelmCharts and OCIRepositories its charts
-//! come from. A new artifact reconciles the releases of that chart; reads come from these
+//! come from (and ExternalArtifacts, behind their feature gate). A new artifact reconciles the releases of that chart; reads come from these
 //! caches instead of a GET per reconcile.
 
 use driftless_api::helm::HelmRelease;
 use driftless_api::meta::{Artifact, ArtifactSource};
-use driftless_api::source::{HelmChart, OCIRepository};
+use driftless_api::source::{ExternalArtifact, HelmChart, OCIRepository};
 use driftless_runtime::reconcile::Watches;
 use kube::ResourceExt;
 use kube::runtime::reflector::{self, ObjectRef};
@@ -16,8 +16,16 @@ use super::inputs::ChartSource;
 /// when its Ready condition does not say.
 pub(super) const IN_PROGRESS: &str = "reconciliation in progress";
 
-pub(super) fn declare(watches: &mut Watches<HelmRelease>) -> SourceStores {
+pub(super) fn declare(watches: &mut Watches<HelmRelease>, external: bool) -> SourceStores {
     let store = watches.objects();
+    let external = external.then(|| {
+        let (artifacts, changes) = watches.cached::<ExternalArtifact>(watcher::Config::default());
+        watches.trigger(
+            changes,
+            sources_to_releases::<ExternalArtifact>(store.clone(), "ExternalArtifact"),
+        );
+        artifacts
+    });
     let (charts, chart_changes) = watches.cached::<HelmChart>(watcher::Config::default());
     let (oci, oci_changes) = watches.cached::<OCIRepository>(watcher::Config::default());
     watches.trigger(
@@ -31,6 +39,7 @@ pub(super) fn declare(watches: &mut Watches<HelmRelease>) -> SourceStores {
     SourceStores {
         charts: Some(charts),
         oci: Some(oci),
+        external,
     }
 }
 
@@ -38,6 +47,7 @@ pub(super) fn declare(watches: &mut Watches<HelmRelease>) -> SourceStores {
 pub(super) struct SourceStores {
     charts: Option<reflector::Store<HelmChart>>,
     oci: Option<reflector::Store<OCIRepository>>,
+    external: Option<reflector::Store<ExternalArtifact>>,
 }
 
 /// What the cache knows of a source: whether it exists, and whether it is ready to be used
@@ -123,7 +133,33 @@ impl SourceStores {
         match source.kind.as_str() {
             "HelmChart" => find(&self.charts, source),
             "OCIRepository" => find(&self.oci, source),
+            "ExternalArtifact" => self.external_artifact(source),
             _ => Cached::Missing,
+        }
+    }
+
+    /// An ExternalArtifact reports no observed generation (its producer's spec is elsewhere):
+    /// it is ready with an artifact, unless stalled, as Flux reads it.
+    fn external_artifact(&self, source: &ChartSource) -> Cached {
+        let Some(object) = self
+            .external
+            .as_ref()
+            .and_then(|store| store.get(&ObjectRef::new(&source.name).within(&source.namespace)))
+        else {
+            return Cached::Missing;
+        };
+        let conditions = object.conditions();
+        if driftless_runtime::conditions::is_true(conditions, driftless_api::conditions::STALLED) {
+            let why = conditions
+                .iter()
+                .find(|c| c.type_ == driftless_api::conditions::STALLED)
+                .map(|c| c.message.clone())
+                .unwrap_or_default();
+            return Cached::NotReady(why);
+        }
+        match object.artifact() {
+            Some(artifact) => Cached::Ready(artifact.clone()),
+            None => Cached::NotReady("does not have an artifact".into()),
         }
     }
 }

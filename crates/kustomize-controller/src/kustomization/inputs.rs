@@ -19,17 +19,17 @@ use kube::{Resource, ResourceExt};
 use super::Reconciler;
 use super::outcome::{failure, retry_interval, waiting};
 
-fn source_resource(kind: SourceKind) -> Option<ApiResource> {
+fn source_resource(kind: SourceKind) -> ApiResource {
     let (kind, plural) = match kind {
         SourceKind::GitRepository => ("GitRepository", "gitrepositories"),
         SourceKind::OciRepository => ("OCIRepository", "ocirepositories"),
         SourceKind::Bucket => ("Bucket", "buckets"),
-        SourceKind::ExternalArtifact => return None,
+        SourceKind::ExternalArtifact => ("ExternalArtifact", "externalartifacts"),
     };
-    Some(ApiResource::from_gvk_with_plural(
+    ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", kind),
         plural,
-    ))
+    )
 }
 
 impl Reconciler {
@@ -46,6 +46,13 @@ impl Reconciler {
             namespace,
             reference.name
         );
+        if reference.kind == SourceKind::ExternalArtifact && !self.settings.external_artifacts {
+            return Err(Outcome::configuration_error(
+                driftless_api::conditions::FEATURE_GATE_DISABLED,
+                "sourceRef of kind ExternalArtifact needs the ExternalArtifact feature gate \
+                 (--feature-gates=ExternalArtifact=true)",
+            ));
+        }
         if self.settings.no_cross_namespace_refs && namespace != own {
             return Err(failure(
                 object,
@@ -61,13 +68,7 @@ impl Reconciler {
             Some(None) => return Err(self.no_artifact_yet()),
             None => {}
         }
-        let Some(resource) = source_resource(reference.kind) else {
-            return Err(failure(
-                object,
-                ARTIFACT_FAILED,
-                format!("can't access '{name}': unsupported source kind"),
-            ));
-        };
+        let resource = source_resource(reference.kind);
         let api: Api<DynamicObject> =
             Api::namespaced_with(self.runtime.client.clone(), &namespace, &resource);
         let source = api.get_opt(&reference.name).await.map_err(|e| {

@@ -51,6 +51,8 @@ pub struct Settings {
     /// `--override-manager`: field managers whose changes are reverted, beyond Flux's own
     /// list (`kubectl`, `before-first-apply`).
     pub override_managers: Vec<String>,
+    /// The `ExternalArtifact` feature gate: `sourceRef` may name an ExternalArtifact.
+    pub external_artifacts: bool,
 }
 
 pub struct Reconciler {
@@ -101,7 +103,7 @@ impl reconcile::Reconciler for Reconciler {
     type Object = Kustomization;
 
     fn watches(&mut self, watches: &mut reconcile::Watches<Kustomization>) {
-        self.sources = watches::declare(watches);
+        self.sources = watches::declare(watches, self.settings.external_artifacts);
     }
 
     async fn reconcile(&self, run: &mut Run<Kustomization>) -> Result<Outcome, Error> {

@@ -4,7 +4,7 @@
 
 use driftless_api::kustomize::{Kustomization, SourceKind, SubstituteKind};
 use driftless_api::meta::{Artifact, ArtifactSource};
-use driftless_api::source::{Bucket, GitRepository, OCIRepository};
+use driftless_api::source::{Bucket, ExternalArtifact, GitRepository, OCIRepository};
 use driftless_runtime::conditions as cond;
 use driftless_runtime::reconcile::Watches;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -14,9 +14,21 @@ use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher;
 
 /// Declares the watches of sources and, with `--watch-configs-label-selector`, of labelled
-/// ConfigMaps and Secrets; returns the source caches.
-pub(super) fn declare(watches: &mut Watches<Kustomization>) -> SourceStores {
+/// ConfigMaps and Secrets; returns the source caches. ExternalArtifacts are watched only
+/// with their feature gate.
+pub(super) fn declare(watches: &mut Watches<Kustomization>, external: bool) -> SourceStores {
     let store = watches.objects();
+    let external = external.then(|| {
+        let (artifacts, changes) = watches.cached::<ExternalArtifact>(watcher::Config::default());
+        watches.trigger(
+            changes,
+            sources_to_kustomizations::<ExternalArtifact>(
+                store.clone(),
+                SourceKind::ExternalArtifact,
+            ),
+        );
+        artifacts
+    });
     let (git, git_changes) = watches.cached::<GitRepository>(watcher::Config::default());
     let (oci, oci_changes) = watches.cached::<OCIRepository>(watcher::Config::default());
     let (bucket, bucket_changes) = watches.cached::<Bucket>(watcher::Config::default());
@@ -51,6 +63,7 @@ pub(super) fn declare(watches: &mut Watches<Kustomization>) -> SourceStores {
         git: Some(git),
         oci: Some(oci),
         bucket: Some(bucket),
+        external,
     }
 }
 
@@ -60,6 +73,7 @@ pub(super) struct SourceStores {
     git: Option<reflector::Store<GitRepository>>,
     oci: Option<reflector::Store<OCIRepository>>,
     bucket: Option<reflector::Store<Bucket>>,
+    external: Option<reflector::Store<ExternalArtifact>>,
 }
 
 impl SourceStores {
@@ -88,7 +102,7 @@ impl SourceStores {
             SourceKind::GitRepository => find(&self.git, namespace, name),
             SourceKind::OciRepository => find(&self.oci, namespace, name),
             SourceKind::Bucket => find(&self.bucket, namespace, name),
-            SourceKind::ExternalArtifact => None,
+            SourceKind::ExternalArtifact => find(&self.external, namespace, name),
         }
     }
 }
