@@ -228,7 +228,10 @@ async fn apply_helm_release(plane: &ControlPlane, namespace: &str) -> anyhow::Re
         let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
         if let Some(ready) = ready.filter(|r| r.status == "True") {
             eprintln!("HelmRelease {namespace}/hello  Ready  {}", ready.message);
-            eprintln!("  helm list -n podinfo   (the real helm reads the release)");
+            // Records live in the storage namespace, the HelmRelease's own, as in Flux.
+            eprintln!(
+                "  helm list -n {namespace}   (the real helm reads the release; its objects are in podinfo)"
+            );
             return Ok(());
         }
         if Instant::now() > deadline {
