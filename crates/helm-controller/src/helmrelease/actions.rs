@@ -1,6 +1,7 @@
 //! Install and upgrade, as Helm runs and records them: render, store the pending revision,
-//! run the pre-hooks, apply (server-side, or client-side as Helm 3 did), delete what the previous revision had and
-//! this one has not, wait (without holding a worker), run the post-hooks, store the outcome.
+//! run the pre-hooks, apply (server-side, or client-side as Helm 3 did), delete what the
+//! previous revision had and this one has not, wait (without holding a worker), run the
+//! post-hooks, store the outcome.
 //! Rollback, uninstall and unlock are in [`super::revert`].
 
 use std::collections::HashMap;
@@ -962,9 +963,6 @@ impl AppliedObjects {
     }
 }
 
-/// The objects of a stored manifest that are not in `current`, leaving out those kept by
-/// `helm.sh/resource-policy: keep`; namespaced objects without a namespace are in
-/// `namespace`.
 /// How [`Reconciler::apply_release`] writes a revision.
 pub(super) struct Applying<'a> {
     /// Recreate (server-side) or replace (client-side) what cannot be patched.
@@ -991,6 +989,9 @@ fn original_of<'a>(originals: &'a [Value], object: &Value, namespace: &str) -> O
     })
 }
 
+/// The objects of a stored manifest that are not in `current`, leaving out those kept by
+/// `helm.sh/resource-policy: keep`; namespaced objects without a namespace are in
+/// `namespace`.
 pub(super) fn stale_objects(
     manifest: &str,
     current: &[ObjectId],

@@ -1,6 +1,6 @@
 //! What a HelmRelease watches beside itself: the HelmCharts and OCIRepositories its charts
-//! come from (and ExternalArtifacts, behind their feature gate). A new artifact reconciles the releases of that chart; reads come from these
-//! caches instead of a GET per reconcile.
+//! come from (and ExternalArtifacts, behind their feature gate). A new artifact reconciles
+//! the releases of that chart; reads come from these caches instead of a GET per reconcile.
 
 use driftless_api::helm::HelmRelease;
 use driftless_api::meta::{Artifact, ArtifactSource};
