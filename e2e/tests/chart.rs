@@ -132,7 +132,10 @@ async fn chart_installs_and_each_controller_runs_with_its_args_and_rbac() {
     let objects = render(&namespace);
 
     let count = |kind: &str| objects.iter().filter(|o| o["kind"] == kind).count();
-    assert_eq!(count("CustomResourceDefinition"), driftless_api::crds().len());
+    assert_eq!(
+        count("CustomResourceDefinition"),
+        driftless_api::crds().len()
+    );
     assert_eq!(count("Deployment"), 5);
     assert_eq!(count("ServiceAccount"), 5);
     // source-controller's artifact server, at the address it advertises.
