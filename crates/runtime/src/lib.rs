@@ -20,6 +20,7 @@ pub mod inventory;
 pub mod kube_errors;
 pub mod label_selector;
 pub mod leader;
+pub mod log_format;
 pub mod manager;
 pub mod memory;
 pub mod metrics;

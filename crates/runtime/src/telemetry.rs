@@ -24,13 +24,9 @@ pub fn init(level: LogLevel, encoding: LogEncoding) {
     });
     let registry = tracing_subscriber::registry().with(filter);
     let result = match encoding {
+        // Flux's line shape, so tools made for Flux (`flux logs`) read these logs.
         LogEncoding::Json => registry
-            .with(
-                fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(false),
-            )
+            .with(fmt::layer().event_format(crate::log_format::FluxJson))
             .try_init(),
         // Colour only on a terminal: log files and collectors get plain text.
         LogEncoding::Console => registry

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use driftless_api::event::Severity;
 use driftless_api::meta::{Reconcilable, SharedStatus};
@@ -370,7 +370,7 @@ impl<R: Reconciler> Harness<R> {
                 Err(error) => return Err(Error::Status(error)),
             }
         }
-        self.log(&object, &outcome, &decision);
+        self.log(&object, &outcome, &decision, started.elapsed());
         self.reconciler
             .status_written(&object, previous.as_ref(), &status);
         for notice in run.events.into_iter().chain(decision.event) {
@@ -407,10 +407,25 @@ impl<R: Reconciler> Harness<R> {
         })
     }
 
-    fn log(&self, object: &R::Object, outcome: &Outcome, decision: &Decision) {
+    fn log(&self, object: &R::Object, outcome: &Outcome, decision: &Decision, took: Duration) {
         let (reason, message) = (outcome.reason(), outcome.message());
         match decision.log {
             LogLine::None => {}
+            LogLine::Finished => {
+                let next = match decision.requeue {
+                    Requeue::Interval(interval) | Requeue::After(interval) => {
+                        format!(", next run in {}", crate::go_duration(interval))
+                    }
+                    _ => String::new(),
+                };
+                tracing::info!(
+                    kind = %R::Object::kind(&()),
+                    namespace = object.namespace().unwrap_or_default(),
+                    name = %object.name_any(),
+                    "Reconciliation finished in {}{next}",
+                    crate::go_duration(took)
+                );
+            }
             LogLine::Failed => log_failed_reconcile(object, reason, message),
             LogLine::Waiting => tracing::info!(
                 kind = %R::Object::kind(&()),

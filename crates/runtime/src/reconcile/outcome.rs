@@ -85,6 +85,8 @@ pub enum Requeue {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LogLine {
     None,
+    /// Info: "Reconciliation finished in …, next run in …", as Flux logs a success.
+    Finished,
     /// Info: waiting is not an error.
     Waiting,
     /// Error: "reconciliation failed".
@@ -178,7 +180,7 @@ pub fn decide(
                 conditions,
                 observed_generation: Some(generation),
                 event: None,
-                log: LogLine::None,
+                log: LogLine::Finished,
                 metric: ReconcileOutcome::Success,
                 requeue: Requeue::Interval(*interval),
                 reset_backoff: true,
@@ -496,7 +498,7 @@ mod tests {
         );
         assert_eq!(
             decide(&ready(), &[], Some(1), BTreeMap::new()).log,
-            LogLine::None
+            LogLine::Finished
         );
     }
 
