@@ -17,6 +17,24 @@ use support::node_images::{
 };
 use support::{create_git_repository, kustomization, ready, wait_for};
 
+/// The real `flux` CLI against the test cluster: whether it succeeded, and its output.
+fn flux(plane: &driftless_testenv::ControlPlane, args: &[&str]) -> (bool, String) {
+    let binary = driftless_testenv::FLUX
+        .path()
+        .expect("the flux CLI (cargo xtask prerequisites)");
+    let output = std::process::Command::new(binary)
+        .env("KUBECONFIG", plane.kubeconfig_path())
+        .args(args)
+        .output()
+        .expect("running flux");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn install_brings_the_controllers_up_and_uninstall_keeps_what_they_applied() {
     let (plane, client, registry) = node_plane(false).await;
@@ -75,6 +93,35 @@ async fn install_brings_the_controllers_up_and_uninstall_keeps_what_they_applied
             .expect("get")
             .is_some()
     );
+
+    // The real flux CLI finds the controllers, as it finds Flux's: `flux version` by the
+    // Deployments' labels, `flux logs` by their Pods and Flux's JSON log lines.
+    let (ok, output) = flux(&plane, &["version", "--output=json"]);
+    assert!(ok, "{output}");
+    let versions: serde_json::Value = serde_json::from_str(&output).expect("flux version JSON");
+    // The images are pinned by digest, which flux reads as `<name>@sha256: <hex>`.
+    let listed = versions.as_object().expect("flux version JSON object");
+    for name in CONTROLLERS {
+        let digest = listed
+            .get(&format!("{name}@sha256"))
+            .and_then(|d| d.as_str());
+        assert!(
+            digest.is_some_and(|d| d.len() == 64),
+            "{name} missing: {output}"
+        );
+    }
+    wait_for(
+        "flux logs to show the Kustomization's reconcile",
+        async || {
+            let (ok, output) = flux(&plane, &["logs", "--kind=Kustomization", "--name=app"]);
+            let line = output
+                .lines()
+                .find(|l| l.contains("Kustomization/app.flux-system - Reconciliation finished in"));
+            (ok && line.is_some()).then_some(())
+        },
+        &|| flux(&plane, &["logs", "--all-namespaces"]).1,
+    )
+    .await;
 
     let (ok, output) = driftless(&plane, &["uninstall".to_owned(), "--silent".to_owned()]);
     assert!(ok, "{output}");

@@ -1,5 +1,6 @@
+{{- /* part-of "flux": the flux CLI (check, version, logs) finds the controllers by it. */ -}}
 {{- define "driftless.labels" -}}
-app.kubernetes.io/part-of: driftless
+app.kubernetes.io/part-of: flux
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}

@@ -10,6 +10,8 @@ use crate::{helm, image, kustomize, notification, source};
 
 /// Annotation that stops kustomize-controller's post-build substitution from rewriting the CRDs.
 const SUBSTITUTE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/substitute";
+const PART_OF_LABEL: &str = "app.kubernetes.io/part-of";
+const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
 
 /// All Toolkit CRDs, sorted by name.
 pub fn crds() -> Vec<CustomResourceDefinition> {
@@ -35,6 +37,17 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
 
 fn finish(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
     strip_nullable(&mut crd);
+    // As Flux labels its CRDs: the flux CLI (`flux check`) lists them by `part-of`.
+    let component = match crd.spec.group.split('.').next().unwrap_or_default() {
+        "source" => "source-controller",
+        "kustomize" => "kustomize-controller",
+        "helm" => "helm-controller",
+        "image" => "image-automation-controller",
+        _ => "notification-controller",
+    };
+    let labels = crd.metadata.labels.get_or_insert_with(Default::default);
+    labels.insert(PART_OF_LABEL.into(), "flux".into());
+    labels.insert(COMPONENT_LABEL.into(), component.into());
     crd.metadata
         .annotations
         .get_or_insert_with(Default::default)
@@ -148,6 +161,24 @@ mod tests {
             // Like Flux: no conversion webhook; an absent strategy is `None`.
             let strategy = crd.spec.conversion.as_ref().map(|c| c.strategy.as_str());
             assert!(matches!(strategy, None | Some("None")), "{name}");
+        }
+    }
+
+    #[test]
+    fn crds_are_labelled_as_flux_labels_its_own() {
+        for crd in crds() {
+            let labels = crd.metadata.labels.clone().unwrap_or_default();
+            assert_eq!(labels[PART_OF_LABEL], "flux", "{:?}", crd.metadata.name);
+            let component = &labels[COMPONENT_LABEL];
+            let group = crd.spec.group.as_str();
+            let expected = match group {
+                "source.toolkit.fluxcd.io" => "source-controller",
+                "kustomize.toolkit.fluxcd.io" => "kustomize-controller",
+                "helm.toolkit.fluxcd.io" => "helm-controller",
+                "image.toolkit.fluxcd.io" => "image-automation-controller",
+                _ => "notification-controller",
+            };
+            assert_eq!(component, expected, "{group}");
         }
     }
 
