@@ -1,0 +1,191 @@
+//! The real `flux` CLI (v2.9.5) as a Flux user drives it, against source-controller and
+//! kustomize-controller: create a Git source and a Kustomization, then get, reconcile,
+//! suspend and resume, tree, trace, events, stats, export, build and diff. Each command's
+//! output is checked for what it must show.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::path::Path;
+
+use support::{Controllers, app_repository, wait_for};
+
+const CONFIG_MAP: &str =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: live\n";
+
+/// `flux <args> --namespace <namespace>`: whether it succeeded, and what it printed.
+fn flux(kubeconfig: &Path, namespace: &str, args: &[&str]) -> (bool, String) {
+    let binary = driftless_testenv::FLUX
+        .path()
+        .expect("the flux CLI (cargo xtask prerequisites)");
+    let output = std::process::Command::new(binary)
+        .env("KUBECONFIG", kubeconfig)
+        .args(args)
+        .args(["--namespace", namespace, "--timeout=60s"])
+        .output()
+        .expect("running flux");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// The table row of `name` in a `flux get` listing.
+fn row<'a>(listing: &'a str, name: &str) -> Option<&'a str> {
+    listing
+        .lines()
+        .find(|line| line.split_whitespace().next() == Some(name))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_flux_cli_drives_sources_and_kustomizations() {
+    let (plane, namespace, _client) = support::cluster("flux-cli").await;
+    let controllers = Controllers::start(plane, &namespace, &[], &[]);
+    let logs = || controllers.logs();
+    let (git, _repo) = app_repository(&[("deploy/settings.yaml", CONFIG_MAP)], "settings");
+    let kubeconfig = plane.kubeconfig_path();
+    let run = |args: &[&str]| {
+        let (ok, output) = flux(&kubeconfig, &namespace, args);
+        assert!(ok, "flux {}: {output}\n{}", args.join(" "), logs());
+        output
+    };
+
+    let url = git.url("app");
+    let created = run(&[
+        "create",
+        "source",
+        "git",
+        "app",
+        &format!("--url={url}"),
+        "--branch=main",
+        "--interval=10m",
+    ]);
+    assert!(
+        created.contains("fetched revision: main@sha1:"),
+        "{created}"
+    );
+    let target = format!("--target-namespace={namespace}");
+    let created = run(&[
+        "create",
+        "kustomization",
+        "app",
+        "--source=GitRepository/app",
+        "--path=./deploy",
+        "--prune=true",
+        "--interval=10m",
+        &target,
+    ]);
+    assert!(created.contains("applied revision main@sha1:"), "{created}");
+
+    let sources = run(&["get", "sources", "git"]);
+    let source = row(&sources, "app").unwrap_or_else(|| panic!("{sources}"));
+    assert!(
+        source.contains("main@sha1:") && source.contains("True"),
+        "{sources}"
+    );
+    let listed = run(&["get", "kustomizations"]);
+    let ks = row(&listed, "app").unwrap_or_else(|| panic!("{listed}"));
+    assert!(
+        ks.contains("main@sha1:") && ks.contains("False") && ks.contains("True"),
+        "{listed}"
+    );
+    let all = run(&["get", "all"]);
+    assert!(
+        all.contains("gitrepository/app") && all.contains("kustomization/app"),
+        "{all}"
+    );
+
+    let reconciled = run(&["reconcile", "kustomization", "app", "--with-source"]);
+    assert!(
+        reconciled.contains("applied revision main@sha1:"),
+        "{reconciled}"
+    );
+
+    run(&["suspend", "kustomization", "app"]);
+    let listed = run(&["get", "kustomizations"]);
+    let suspended = row(&listed, "app").unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(
+        suspended.split_whitespace().nth(2),
+        Some("True"),
+        "{listed}"
+    );
+    let resumed = run(&["resume", "kustomization", "app"]);
+    assert!(resumed.contains("applied revision main@sha1:"), "{resumed}");
+    let listed = run(&["get", "kustomizations"]);
+    let running = row(&listed, "app").unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(running.split_whitespace().nth(2), Some("False"), "{listed}");
+
+    let tree = run(&["tree", "kustomization", "app"]);
+    assert!(
+        tree.contains("Kustomization/")
+            && tree.contains(&format!("ConfigMap/{namespace}/settings")),
+        "{tree}"
+    );
+    let trace = run(&["trace", "settings", "--kind=ConfigMap", "--api-version=v1"]);
+    assert!(
+        trace.contains("Kustomization:")
+            && trace.contains("GitRepository:")
+            && trace.contains("app"),
+        "{trace}"
+    );
+    let stats = run(&["stats"]);
+    // One running Kustomization and one GitRepository, none failing or suspended.
+    for kind in ["Kustomization", "GitRepository"] {
+        let counts = row(&stats, kind).unwrap_or_else(|| panic!("{stats}"));
+        let columns: Vec<&str> = counts.split_whitespace().skip(1).take(3).collect();
+        assert_eq!(columns, ["1", "0", "0"], "{stats}");
+    }
+    let exported = run(&["export", "kustomization", "app"]);
+    assert!(
+        exported.contains("kind: Kustomization") && exported.contains("path: ./deploy"),
+        "{exported}"
+    );
+    wait_for(
+        "flux events to show the Kustomization's",
+        async || {
+            let (ok, events) = flux(
+                &kubeconfig,
+                &namespace,
+                &["events", "--for=Kustomization/app"],
+            );
+            (ok && events.contains("ReconciliationSucceeded")).then_some(())
+        },
+        &logs,
+    )
+    .await;
+
+    // A local checkout: build renders it; diff finds nothing, then the local edit.
+    let checkout = tempfile::tempdir().expect("checkout");
+    std::fs::write(checkout.path().join("settings.yaml"), CONFIG_MAP).unwrap();
+    let path = format!("--path={}", checkout.path().display());
+    let built = run(&["build", "kustomization", "app", &path]);
+    assert!(
+        built.contains("name: settings") && built.contains("mode: live"),
+        "{built}"
+    );
+    let (same, diff) = flux(
+        &kubeconfig,
+        &namespace,
+        &["diff", "kustomization", "app", &path],
+    );
+    assert!(same, "{diff}");
+    std::fs::write(
+        checkout.path().join("settings.yaml"),
+        CONFIG_MAP.replace("live", "edited"),
+    )
+    .unwrap();
+    let (same, diff) = flux(
+        &kubeconfig,
+        &namespace,
+        &["diff", "kustomization", "app", &path],
+    );
+    assert!(
+        !same && diff.contains("ConfigMap/") && diff.contains("drifted"),
+        "{diff}"
+    );
+
+    let deleted = run(&["delete", "kustomization", "app", "--silent"]);
+    assert!(deleted.contains("deleted"), "{deleted}");
+}
