@@ -1,14 +1,17 @@
-//! The real `flux` CLI (v2.9.5) as a Flux user drives it, against source-controller and
-//! kustomize-controller: create a Git source and a Kustomization, then get, reconcile,
-//! suspend and resume, tree, trace, events, stats, export, build and diff. Each command's
-//! output is checked for what it must show.
+//! The real `flux` CLI (v2.9.5) as a Flux user drives it, against source-controller,
+//! kustomize-controller and notification-controller: create a Git source and a
+//! Kustomization, then get, reconcile, suspend and resume, tree, trace, events, stats,
+//! export, build and diff; create a Receiver, a Provider and an Alert. Each command's output
+//! is checked for what it must show.
 
 #[path = "support/mod.rs"]
 mod support;
 
 use std::path::Path;
 
-use support::{Controllers, app_repository, wait_for};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, PostParams};
+use support::{Controllers, app_repository, confined_args, spawn, wait_for};
 
 const CONFIG_MAP: &str =
     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: live\n";
@@ -40,10 +43,29 @@ fn row<'a>(listing: &'a str, name: &str) -> Option<&'a str> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_flux_cli_drives_sources_and_kustomizations() {
-    let (plane, namespace, _client) = support::cluster("flux-cli").await;
-    let controllers = Controllers::start(plane, &namespace, &[], &[]);
-    let logs = || controllers.logs();
+async fn the_flux_cli_drives_sources_kustomizations_and_notifications() {
+    let (plane, namespace, client) = support::cluster("flux-cli").await;
+    let [events_port, receiver_port] = driftless_testenv::free_ports().unwrap();
+    let notification = spawn(
+        plane,
+        "notification-controller",
+        confined_args(
+            &namespace,
+            &[
+                &format!("--events-addr=127.0.0.1:{events_port}"),
+                &format!("--receiver-addr=127.0.0.1:{receiver_port}"),
+            ],
+        ),
+    );
+    let events_addr = format!("--events-addr=http://127.0.0.1:{events_port}/");
+    let controllers = Controllers::start(plane, &namespace, &[&events_addr], &[]);
+    let logs = || {
+        format!(
+            "{}\nnotification-controller:\n{}",
+            controllers.logs(),
+            notification.log_tail(30)
+        )
+    };
     let (git, _repo) = app_repository(&[("deploy/settings.yaml", CONFIG_MAP)], "settings");
     let kubeconfig = plane.kubeconfig_path();
     let run = |args: &[&str]| {
@@ -185,6 +207,50 @@ async fn the_flux_cli_drives_sources_and_kustomizations() {
         !same && diff.contains("ConfigMap/") && diff.contains("drifted"),
         "{diff}"
     );
+
+    // Notifications: a Receiver for the source, a Provider and an Alert.
+    let token: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "webhook-token"}, "stringData": {"token": "s3cret"},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), &namespace)
+        .create(&PostParams::default(), &token)
+        .await
+        .unwrap();
+    let receiver = run(&[
+        "create",
+        "receiver",
+        "app",
+        "--type=generic",
+        "--secret-ref=webhook-token",
+        "--resource=GitRepository/app",
+        "--event=ping",
+    ]);
+    assert!(
+        receiver.contains("generated webhook URL /hook/"),
+        "{receiver}"
+    );
+    run(&[
+        "create",
+        "alert-provider",
+        "sink",
+        "--type=generic",
+        "--address=http://127.0.0.1:9/",
+    ]);
+    run(&[
+        "create",
+        "alert",
+        "app",
+        "--provider-ref=sink",
+        "--event-source=Kustomization/*",
+    ]);
+    let receivers = run(&["get", "receivers"]);
+    let listed = row(&receivers, "app").unwrap_or_else(|| panic!("{receivers}"));
+    assert!(listed.contains("True"), "{receivers}");
+    let providers = run(&["get", "alert-providers"]);
+    assert!(row(&providers, "sink").is_some(), "{providers}");
+    let alerts = run(&["get", "alerts"]);
+    assert!(row(&alerts, "app").is_some(), "{alerts}");
 
     let deleted = run(&["delete", "kustomization", "app", "--silent"]);
     assert!(deleted.contains("deleted"), "{deleted}");
