@@ -286,8 +286,21 @@ async fn run_loop(prefix: &str, wakeup: Wakeup) {
     let policy_status = policy.status.unwrap();
     assert_eq!(policy_status.latest_ref.unwrap().tag, "1.1.0");
     assert_eq!(policy_status.observed_previous_ref.unwrap().tag, "1.0.0");
-    let automation = automations.get("fleet").await.unwrap().status.unwrap();
-    let commit = automation.last_push_commit.unwrap();
+    // The cluster can run the new image before each hop has written its status: the push
+    // wakes the source at once, and the automation records the push after it.
+    let commit = wait_for(
+        "the automation's recorded push",
+        async || {
+            automations
+                .get("fleet")
+                .await
+                .ok()?
+                .status?
+                .last_push_commit
+        },
+        &logs,
+    )
+    .await;
     assert_eq!(git(&repo.bare, &["rev-parse", "main"]).unwrap(), commit);
     assert_eq!(
         git(&repo.bare, &["log", "-1", "--format=%an%n%B", "main"]).unwrap(),
@@ -299,18 +312,21 @@ async fn run_loop(prefix: &str, wakeup: Wakeup) {
         .await
         .unwrap();
     assert_eq!(source.status.unwrap().artifact.unwrap().revision, revision);
-    let kustomization = Api::<Kustomization>::namespaced(client.clone(), &namespace)
-        .get("fleet")
-        .await
-        .unwrap();
-    assert_eq!(
-        kustomization
-            .status
-            .unwrap()
-            .last_applied_revision
-            .as_deref(),
-        Some(revision.as_str())
-    );
+    let kustomizations = Api::<Kustomization>::namespaced(client.clone(), &namespace);
+    wait_for(
+        "the Kustomization's recorded revision",
+        async || {
+            let applied = kustomizations
+                .get("fleet")
+                .await
+                .ok()?
+                .status?
+                .last_applied_revision;
+            (applied.as_deref() == Some(revision.as_str())).then_some(())
+        },
+        &logs,
+    )
+    .await;
 
     // The Alert announced the new image and the commit.
     let announced = wait_for(
