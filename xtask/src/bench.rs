@@ -91,7 +91,7 @@ pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
 }
 
 /// Busy and total CPU ticks of the whole machine, from /proc/stat.
-fn machine_ticks() -> Option<(u64, u64)> {
+pub(crate) fn machine_ticks() -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let values: Vec<u64> = stat
         .lines()
@@ -200,7 +200,7 @@ where
 
 /// A Git server with `repositories` copies (`repo-0`, `repo-1`, ...) of one repository
 /// holding `files` on `main`.
-fn git_fixture(files: &[(&str, &str)], repositories: usize) -> anyhow::Result<GitServer> {
+pub(crate) fn git_fixture(files: &[(&str, &str)], repositories: usize) -> anyhow::Result<GitServer> {
     let server = GitServer::start(GitAuth::default())?;
     let template = server.create_repo("template")?;
     template.commit(files, "bench fixture")?;
@@ -227,7 +227,7 @@ pub(crate) fn start_controller(
 }
 
 /// The share of the machine's CPU time that was busy since `before` (from [`machine_ticks`]).
-fn machine_busy_since(before: Option<(u64, u64)>) -> f64 {
+pub(crate) fn machine_busy_since(before: Option<(u64, u64)>) -> f64 {
     match (before, machine_ticks()) {
         (Some((busy0, total0)), Some((busy1, total1))) if total1 > total0 => {
             (busy1 - busy0) as f64 / (total1 - total0) as f64
@@ -586,40 +586,6 @@ async fn oci_fixture(repositories: usize) -> anyhow::Result<Registry> {
     Ok(registry)
 }
 
-/// Flux v2.6's kustomize-controller in its MTTP benchmark: 1000 Kustomizations in 4m16s at
-/// 175 MiB (16 cores).
-const FLUX_KUSTOMIZATIONS_SECONDS_PER_1000: f64 = 256.0;
-const FLUX_KUSTOMIZE_RSS_MIB: f64 = 175.0;
-
-pub struct KustomizationsOptions {
-    /// Also time kubectl's server-side apply of the same objects.
-    pub floor: bool,
-    pub count: usize,
-    pub repositories: usize,
-    pub concurrent: u16,
-    pub timeout: Duration,
-}
-
-/// The four objects each Kustomization applies, as Flux's benchmark has them.
-const APP: &[(&str, &str)] = &[
-    (
-        "app/deployment.yaml",
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  replicas: 0\n  selector:\n    matchLabels: {app: app}\n  template:\n    metadata:\n      labels: {app: app}\n    spec:\n      serviceAccountName: app\n      containers:\n      - name: app\n        image: ghcr.io/stefanprodan/podinfo:6.7.1\n",
-    ),
-    (
-        "app/serviceaccount.yaml",
-        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: app\n",
-    ),
-    (
-        "app/service.yaml",
-        "apiVersion: v1\nkind: Service\nmetadata:\n  name: app\nspec:\n  selector: {app: app}\n  ports:\n  - port: 80\n",
-    ),
-    (
-        "app/ingress.yaml",
-        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: app\nspec:\n  rules:\n  - host: app.example.com\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend:\n          service:\n            name: app\n            port: {number: 80}\n",
-    ),
-];
-
 /// The API server's request counters (`apiserver_request_total`) by verb and resource, so a
 /// benchmark can say which requests its run cost.
 pub(crate) async fn api_request_counts(
@@ -714,278 +680,4 @@ pub(crate) async fn finish_api_server_profile(
         Ok(Err(error)) => eprintln!("API server profile: {error}"),
         Err(error) => eprintln!("API server profile: {error}"),
     }
-}
-
-/// `cargo xtask bench kustomizations`: N GitRepositories and N Kustomizations, each applying
-/// a Deployment scaled to zero, a ServiceAccount, a Service and an Ingress; time until all
-/// are Ready, both controllers' peak RSS, and `kubectl apply --server-side` of the same
-/// objects as the floor.
-pub async fn kustomizations(
-    source_binary: &Path,
-    kustomize_binary: &Path,
-    options: KustomizationsOptions,
-) -> anyhow::Result<()> {
-    use driftless_api::kustomize::Kustomization;
-
-    let plane = ControlPlane::start(Options {
-        profiling: profiling_requested(),
-        ..Options::default()
-    })
-    .await
-    .context("starting the control plane")?;
-    let namespace = plane.namespace("bench").await?;
-    let client = plane.client().await?;
-
-    let repositories = options.repositories.clamp(1, options.count.max(1));
-    let server = git_fixture(APP, repositories)?;
-
-    let storage = tempfile::tempdir()?;
-    let [port] = driftless_testenv::free_ports()?;
-    let common = vec![
-        "--watch-all-namespaces=false".to_owned(),
-        format!("--runtime-namespace={namespace}"),
-        format!("--concurrent={}", options.concurrent),
-        "--log-level=error".to_owned(),
-    ];
-    let mut source_args = common.clone();
-    source_args.extend([
-        format!("--storage-path={}", storage.path().display()),
-        format!("--storage-addr=127.0.0.1:{port}"),
-    ]);
-    let mut source = start_controller(&plane, "source-controller", source_binary, &source_args)?;
-    let mut kustomize =
-        start_controller(&plane, "kustomize-controller", kustomize_binary, &common)?;
-
-    let sources: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
-    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
-    let requests_before = api_request_counts(&client).await.unwrap_or_default();
-    let profile = start_api_server_profile(&client);
-    let machine_before = machine_ticks();
-    let started = Instant::now();
-    let creates: Vec<anyhow::Result<()>> = futures::stream::iter(0..options.count)
-        .map(|i| {
-            let (sources, kustomizations) = (sources.clone(), kustomizations.clone());
-            let url = server.url(&format!("repo-{}", i % repositories));
-            let namespace = namespace.clone();
-            async move {
-                let source: GitRepository = serde_json::from_value(serde_json::json!({
-                    "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
-                    "metadata": { "name": format!("app-{i}") },
-                    "spec": { "url": url, "interval": "1h", "ref": { "branch": "main" } },
-                }))?;
-                sources.create(&PostParams::default(), &source).await?;
-                let kustomization: Kustomization = serde_json::from_value(serde_json::json!({
-                    "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-                    "metadata": { "name": format!("app-{i}") },
-                    "spec": {
-                        "interval": "1h", "path": "./app", "prune": true, "namePrefix": format!("app-{i}-"), "targetNamespace": namespace,
-                        "sourceRef": { "kind": "GitRepository", "name": format!("app-{i}") },
-                    },
-                }))?;
-                kustomizations.create(&PostParams::default(), &kustomization).await?;
-                Ok(())
-            }
-        })
-        .buffer_unordered(32)
-        .collect()
-        .await;
-    for result in creates {
-        result.context("creating the benchmark objects")?;
-    }
-    let created = started.elapsed();
-
-    // RSS sampled every 100 ms while waiting.
-    let mut anon_peak = (0u64, 0u64);
-    let outcome = wait_all_ready(
-        &kustomizations,
-        options.count,
-        started + options.timeout,
-        || {
-            anon_peak.0 = anon_peak
-                .0
-                .max(status_kib(source.pid(), "RssAnon").unwrap_or(0));
-            anon_peak.1 = anon_peak
-                .1
-                .max(status_kib(kustomize.pid(), "RssAnon").unwrap_or(0));
-        },
-    )
-    .await?;
-    if let Err(ready) = outcome {
-        bail!(
-            "only {ready} of {} Kustomizations Ready after {:?}\n{}",
-            options.count,
-            options.timeout,
-            kustomize.log_tail(20)
-        );
-    }
-    let ready_after = started.elapsed();
-    let machine_busy = machine_busy_since(machine_before);
-    let requests_after = api_request_counts(&client).await.unwrap_or_default();
-    finish_api_server_profile(profile).await;
-    let peaks = (
-        peak_rss_kib(source.pid()).unwrap_or(0),
-        peak_rss_kib(kustomize.pid()).unwrap_or(0),
-    );
-    let cpu = (
-        cpu_seconds(source.pid()).unwrap_or(0.0),
-        cpu_seconds(kustomize.pid()).unwrap_or(0.0),
-    );
-    source.terminate(Duration::from_secs(10));
-    kustomize.terminate(Duration::from_secs(10));
-
-    // What the API server alone needs for the objects: one server-side apply each, at the
-    // controller's concurrency, with nothing else running.
-    let direct_floor = direct_apply_floor(&client, &plane, options.count, options.concurrent).await;
-    // The floor: the same objects applied by kubectl in one server-side apply.
-    let floor = if options.floor {
-        kubectl_floor(&plane, options.count).await
-    } else {
-        Err(anyhow::anyhow!("--no-floor"))
-    };
-    plane.stop();
-
-    let seconds = ready_after.as_secs_f64();
-    let mib = |kib: u64| kib as f64 / 1024.0;
-    let flux_seconds = FLUX_KUSTOMIZATIONS_SECONDS_PER_1000 * options.count as f64 / 1000.0;
-    println!("bench kustomizations");
-    println!(
-        "  Kustomizations          {} ({} objects), over {repositories} Git repositories",
-        options.count,
-        options.count * APP.len()
-    );
-    println!("  --concurrent            {}", options.concurrent);
-    println!("  created in              {:.2} s", created.as_secs_f64());
-    println!("  all Ready after         {seconds:.2} s");
-    println!(
-        "  throughput              {:.0} Ready/s",
-        options.count as f64 / seconds
-    );
-    println!(
-        "  CPU                     source-controller {:.2} s, kustomize-controller {:.2} s",
-        cpu.0, cpu.1
-    );
-    println!("  machine busy            {:.0}%", machine_busy * 100.0);
-    let (total, by_kind) = api_request_delta(&requests_before, &requests_after);
-    println!(
-        "  API requests            {total:.0} ({:.1} per Kustomization, the benchmark's own included)",
-        total / options.count.max(1) as f64
-    );
-    for (what, count) in by_kind.iter().take(40) {
-        println!("    {count:>8.0}  {what}");
-    }
-    println!(
-        "  RSS peak                source-controller {:.1} MiB, kustomize-controller {:.1} MiB",
-        mib(peaks.0),
-        mib(peaks.1)
-    );
-    println!(
-        "  anonymous RSS peak      source-controller {:.1} MiB, kustomize-controller {:.1} MiB",
-        mib(anon_peak.0),
-        mib(anon_peak.1)
-    );
-    match direct_floor {
-        Ok(floor) => println!(
-            "  floor: one server-side apply per object ({} objects, {} at a time, nothing else running): {:.2} s",
-            options.count * APP.len(),
-            options.concurrent,
-            floor.as_secs_f64()
-        ),
-        Err(error) => println!("  floor (direct apply): not measured ({error})"),
-    }
-    match floor {
-        Ok(floor) => println!(
-            "  floor: kubectl apply --server-side of the same objects: {:.2} s",
-            floor.as_secs_f64()
-        ),
-        Err(error) => println!("  floor: not measured ({error})"),
-    }
-    println!(
-        "  vs Flux v2.6 (scaled)   {:.1}x faster ({flux_seconds:.1} s), {:.1}x less memory ({FLUX_KUSTOMIZE_RSS_MIB} MiB)",
-        flux_seconds / seconds,
-        FLUX_KUSTOMIZE_RSS_MIB / mib(peaks.1).max(0.1)
-    );
-    Ok(())
-}
-
-/// `kubectl apply --server-side` of `count` copies of the benchmark's objects into a fresh
-/// namespace, timed.
-/// Applies the benchmark's objects once each with server-side apply, `concurrency` at a time,
-/// into a fresh namespace: the API server's own cost for them, without any controller.
-async fn direct_apply_floor(
-    client: &kube::Client,
-    plane: &ControlPlane,
-    count: usize,
-    concurrency: u16,
-) -> anyhow::Result<Duration> {
-    use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
-
-    let namespace = plane.namespace("direct-floor").await?;
-    let mut objects = Vec::with_capacity(count * APP.len());
-    for i in 0..count {
-        for (_, manifest) in APP {
-            let manifest = manifest.replacen("name: app\n", &format!("name: app-{i}\n"), 1);
-            let value: serde_json::Value = serde_yaml::from_str(&manifest)?;
-            let api_version = value["apiVersion"].as_str().unwrap_or_default();
-            let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-            let gvk =
-                GroupVersionKind::gvk(group, version, value["kind"].as_str().unwrap_or_default());
-            let name = format!("app-{i}");
-            objects.push((ApiResource::from_gvk(&gvk), name, value));
-        }
-    }
-    let params = PatchParams::apply("bench").force();
-    let started = Instant::now();
-    let results: Vec<kube::Result<DynamicObject>> = futures::stream::iter(objects)
-        .map(|(resource, name, value)| {
-            let api: Api<DynamicObject> =
-                Api::namespaced_with(client.clone(), &namespace, &resource);
-            let params = params.clone();
-            async move { api.patch(&name, &params, &Patch::Apply(&value)).await }
-        })
-        .buffer_unordered(usize::from(concurrency.max(1)))
-        .collect()
-        .await;
-    let elapsed = started.elapsed();
-    for result in results {
-        result.context("server-side apply")?;
-    }
-    Ok(elapsed)
-}
-
-async fn kubectl_floor(plane: &ControlPlane, count: usize) -> anyhow::Result<Duration> {
-    let namespace = plane.namespace("floor").await?;
-    let mut text = String::new();
-    for i in 0..count {
-        for (_, manifest) in APP {
-            text.push_str("---\n");
-            text.push_str(&manifest.replacen("name: app\n", &format!("name: app-{i}\n"), 1));
-        }
-    }
-    let file = tempfile::NamedTempFile::new()?;
-    std::fs::write(file.path(), text)?;
-    let started = Instant::now();
-    let output = tokio::process::Command::new("kubectl")
-        .args([
-            "apply",
-            "--server-side",
-            "--field-manager=bench",
-            "-n",
-            &namespace,
-            "-f",
-        ])
-        .arg(file.path())
-        .env("KUBECONFIG", plane.kubeconfig_path())
-        .output()
-        .await
-        .context("running kubectl")?;
-    if !output.status.success() {
-        bail!(
-            "kubectl failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        );
-    }
-    Ok(started.elapsed())
 }

@@ -6,6 +6,7 @@ pub mod bench_helmreleases;
 pub mod bench_image_loop;
 pub mod bench_images;
 pub mod bench_kustomize;
+pub mod bench_kustomizations;
 pub mod bench_notifications;
 pub mod bench_stack;
 pub mod conformance;

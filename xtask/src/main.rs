@@ -156,6 +156,10 @@ enum BenchTask {
         /// Skip timing kubectl (its client-side throttling makes it slow on many objects).
         #[arg(long)]
         no_floor: bool,
+        /// Whose controllers: Driftless's, Flux's (`cargo xtask peer build`) or both, side by
+        /// side.
+        #[arg(long, value_enum, default_value = "driftless")]
+        stack: xtask::bench_stack::StackChoice,
     },
     /// N events posted to notification-controller, each sent by every one of M Alerts to a
     /// local sink: intake, delivery throughput, post-to-arrival latency, CPU and peak RSS.
@@ -363,16 +367,18 @@ fn main() -> anyhow::Result<()> {
                     concurrent,
                     timeout,
                     no_floor,
+                    stack,
                 },
         } => {
             xtask::testenv::build_control_plane()?;
             let source = build_binary("source-controller", true)?;
             let kustomize = build_binary("kustomize-controller", true)?;
-            tokio::runtime::Runtime::new()?.block_on(xtask::bench::kustomizations(
+            tokio::runtime::Runtime::new()?.block_on(xtask::bench_kustomizations::kustomizations(
                 &source,
                 &kustomize,
-                xtask::bench::KustomizationsOptions {
+                xtask::bench_kustomizations::KustomizationsOptions {
                     floor: !no_floor,
+                    stack,
                     count,
                     repositories,
                     concurrent,

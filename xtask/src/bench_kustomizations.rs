@@ -1,0 +1,385 @@
+//! `cargo xtask bench kustomizations`: Flux's MTTP shape. N GitRepositories and N
+//! Kustomizations, each applying four objects; time until all are Ready, the controllers'
+//! peak RSS and CPU, the API requests they cost, and the floors; with `--stack flux|both`,
+//! the same on Flux's source- and kustomize-controller, side by side.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use driftless_api::source::GitRepository;
+use driftless_testenv::peer::{FLUX_KUSTOMIZE_CONTROLLER, FLUX_SOURCE_CONTROLLER};
+use driftless_testenv::{ControlPlane, Options};
+use futures::StreamExt;
+use kube::api::{Api, PostParams};
+
+use crate::bench::{
+    api_request_counts, api_request_delta, api_server_cpu_seconds, cpu_seconds,
+    finish_api_server_profile, git_fixture, machine_busy_since, machine_ticks, peak_rss_kib,
+    profiling_requested, start_api_server_profile, status_kib, wait_all_ready,
+};
+use crate::bench_stack::{Measured, Stack, StackChoice, StackController, print_side_by_side};
+
+/// Flux v2.6's kustomize-controller in its MTTP benchmark: 1000 Kustomizations in 4m16s at
+/// 175 MiB (16 cores).
+const FLUX_KUSTOMIZATIONS_SECONDS_PER_1000: f64 = 256.0;
+const FLUX_KUSTOMIZE_RSS_MIB: f64 = 175.0;
+
+pub struct KustomizationsOptions {
+    /// Also time kubectl's server-side apply of the same objects.
+    pub floor: bool,
+    /// Whose controllers run: Driftless's, Flux's or both, one after the other.
+    pub stack: StackChoice,
+    pub count: usize,
+    pub repositories: usize,
+    pub concurrent: u16,
+    pub timeout: Duration,
+}
+
+/// The four objects each Kustomization applies, as Flux's benchmark has them.
+const APP: &[(&str, &str)] = &[
+    (
+        "app/deployment.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  replicas: 0\n  selector:\n    matchLabels: {app: app}\n  template:\n    metadata:\n      labels: {app: app}\n    spec:\n      serviceAccountName: app\n      containers:\n      - name: app\n        image: ghcr.io/stefanprodan/podinfo:6.7.1\n",
+    ),
+    (
+        "app/serviceaccount.yaml",
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: app\n",
+    ),
+    (
+        "app/service.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: app\nspec:\n  selector: {app: app}\n  ports:\n  - port: 80\n",
+    ),
+    (
+        "app/ingress.yaml",
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: app\nspec:\n  rules:\n  - host: app.example.com\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend:\n          service:\n            name: app\n            port: {number: 80}\n",
+    ),
+];
+
+/// `cargo xtask bench kustomizations`: N GitRepositories and N Kustomizations, each applying
+/// a Deployment scaled to zero, a ServiceAccount, a Service and an Ingress; time until all
+/// are Ready, both controllers' peak RSS, and `kubectl apply --server-side` of the same
+/// objects as the floor.
+pub async fn kustomizations(
+    source_binary: &Path,
+    kustomize_binary: &Path,
+    options: KustomizationsOptions,
+) -> anyhow::Result<()> {
+    let controllers = [
+        StackController {
+            name: "source-controller",
+            driftless: source_binary,
+            flux: &FLUX_SOURCE_CONTROLLER,
+        },
+        StackController {
+            name: "kustomize-controller",
+            driftless: kustomize_binary,
+            flux: &FLUX_KUSTOMIZE_CONTROLLER,
+        },
+    ];
+    let stacks = options.stack.stacks();
+    let mut runs = Vec::new();
+    for (i, stack) in stacks.iter().enumerate() {
+        // The floors once, after the last stack's run.
+        let last = i + 1 == stacks.len();
+        runs.push(run_stack(*stack, &controllers, &options, last).await?);
+    }
+    if runs.len() > 1 {
+        println!("side by side (same machine, same control plane build, same flags)");
+        print_side_by_side(&runs);
+    }
+    Ok(())
+}
+
+/// One stack's run on a fresh control plane.
+async fn run_stack(
+    stack: Stack,
+    controllers: &[StackController<'_>; 2],
+    options: &KustomizationsOptions,
+    measure_floors: bool,
+) -> anyhow::Result<Measured> {
+    use driftless_api::kustomize::Kustomization;
+
+    let plane = ControlPlane::start(Options {
+        install_crds: false,
+        profiling: profiling_requested(),
+        ..Options::default()
+    })
+    .await
+    .context("starting the control plane")?;
+    plane
+        .install_crds(&stack.crds(&[&FLUX_SOURCE_CONTROLLER, &FLUX_KUSTOMIZE_CONTROLLER])?)
+        .await?;
+    let namespace = plane.namespace("bench").await?;
+    let client = plane.client().await?;
+
+    let repositories = options.repositories.clamp(1, options.count.max(1));
+    let server = git_fixture(APP, repositories)?;
+
+    let storage = tempfile::tempdir()?;
+    let [port] = driftless_testenv::free_ports()?;
+    let common = vec![
+        format!("--concurrent={}", options.concurrent),
+        "--log-level=error".to_owned(),
+    ];
+    let mut source_args = common.clone();
+    source_args.extend([
+        format!("--storage-path={}", storage.path().display()),
+        format!("--storage-addr=127.0.0.1:{port}"),
+        format!("--storage-adv-addr=127.0.0.1:{port}"),
+    ]);
+    let [source_controller, kustomize_controller] = controllers;
+    let mut source = source_controller.start(&plane, stack, &namespace, &source_args)?;
+    let mut kustomize = kustomize_controller.start(&plane, stack, &namespace, &common)?;
+
+    let sources: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
+    let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
+    let requests_before = api_request_counts(&client).await.unwrap_or_default();
+    let api_cpu_before = api_server_cpu_seconds(&client).await.unwrap_or(0.0);
+    let profile = start_api_server_profile(&client);
+    let machine_before = machine_ticks();
+    let started = Instant::now();
+    let creates: Vec<anyhow::Result<()>> = futures::stream::iter(0..options.count)
+        .map(|i| {
+            let (sources, kustomizations) = (sources.clone(), kustomizations.clone());
+            let url = server.url(&format!("repo-{}", i % repositories));
+            let namespace = namespace.clone();
+            async move {
+                let source: GitRepository = serde_json::from_value(serde_json::json!({
+                    "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+                    "metadata": { "name": format!("app-{i}") },
+                    "spec": { "url": url, "interval": "1h", "ref": { "branch": "main" } },
+                }))?;
+                sources.create(&PostParams::default(), &source).await?;
+                let kustomization: Kustomization = serde_json::from_value(serde_json::json!({
+                    "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                    "metadata": { "name": format!("app-{i}") },
+                    "spec": {
+                        "interval": "1h", "path": "./app", "prune": true, "namePrefix": format!("app-{i}-"), "targetNamespace": namespace,
+                        "sourceRef": { "kind": "GitRepository", "name": format!("app-{i}") },
+                    },
+                }))?;
+                kustomizations.create(&PostParams::default(), &kustomization).await?;
+                Ok(())
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    for result in creates {
+        result.context("creating the benchmark objects")?;
+    }
+    let created = started.elapsed();
+
+    // RSS sampled every 100 ms while waiting.
+    let mut anon_peak = (0u64, 0u64);
+    let outcome = wait_all_ready(
+        &kustomizations,
+        options.count,
+        started + options.timeout,
+        || {
+            anon_peak.0 = anon_peak
+                .0
+                .max(status_kib(source.pid(), "RssAnon").unwrap_or(0));
+            anon_peak.1 = anon_peak
+                .1
+                .max(status_kib(kustomize.pid(), "RssAnon").unwrap_or(0));
+        },
+    )
+    .await?;
+    if let Err(ready) = outcome {
+        bail!(
+            "only {ready} of {} Kustomizations Ready after {:?}\n{}",
+            options.count,
+            options.timeout,
+            kustomize.log_tail(20)
+        );
+    }
+    let ready_after = started.elapsed();
+    let machine_busy = machine_busy_since(machine_before);
+    let requests_after = api_request_counts(&client).await.unwrap_or_default();
+    let api_cpu = api_server_cpu_seconds(&client).await.unwrap_or(0.0) - api_cpu_before;
+    finish_api_server_profile(profile).await;
+    let peaks = (
+        peak_rss_kib(source.pid()).unwrap_or(0),
+        peak_rss_kib(kustomize.pid()).unwrap_or(0),
+    );
+    let cpu = (
+        cpu_seconds(source.pid()).unwrap_or(0.0),
+        cpu_seconds(kustomize.pid()).unwrap_or(0.0),
+    );
+    source.terminate(Duration::from_secs(10));
+    kustomize.terminate(Duration::from_secs(10));
+
+    // What the API server alone needs for the objects: one server-side apply each, at the
+    // controller's concurrency, with nothing else running.
+    let direct_floor = if measure_floors {
+        direct_apply_floor(&client, &plane, options.count, options.concurrent).await
+    } else {
+        Err(anyhow::anyhow!("measured after the last stack"))
+    };
+    // The floor: the same objects applied by kubectl in one server-side apply.
+    let floor = if options.floor && measure_floors {
+        kubectl_floor(&plane, options.count).await
+    } else {
+        Err(anyhow::anyhow!("--no-floor, or measured after the last stack"))
+    };
+    plane.stop();
+
+    let seconds = ready_after.as_secs_f64();
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let flux_seconds = FLUX_KUSTOMIZATIONS_SECONDS_PER_1000 * options.count as f64 / 1000.0;
+    println!("bench kustomizations: {}", stack.label());
+    println!(
+        "  Kustomizations          {} ({} objects), over {repositories} Git repositories",
+        options.count,
+        options.count * APP.len()
+    );
+    println!("  --concurrent            {}", options.concurrent);
+    println!("  created in              {:.2} s", created.as_secs_f64());
+    println!("  all Ready after         {seconds:.2} s");
+    println!(
+        "  throughput              {:.0} Ready/s",
+        options.count as f64 / seconds
+    );
+    println!(
+        "  CPU                     source-controller {:.2} s, kustomize-controller {:.2} s",
+        cpu.0, cpu.1
+    );
+    println!("  machine busy            {:.0}%", machine_busy * 100.0);
+    let (total, by_kind) = api_request_delta(&requests_before, &requests_after);
+    println!(
+        "  API requests            {total:.0} ({:.1} per Kustomization, the benchmark's own included)",
+        total / options.count.max(1) as f64
+    );
+    for (what, count) in by_kind.iter().take(40) {
+        println!("    {count:>8.0}  {what}");
+    }
+    println!(
+        "  RSS peak                source-controller {:.1} MiB, kustomize-controller {:.1} MiB",
+        mib(peaks.0),
+        mib(peaks.1)
+    );
+    println!(
+        "  anonymous RSS peak      source-controller {:.1} MiB, kustomize-controller {:.1} MiB",
+        mib(anon_peak.0),
+        mib(anon_peak.1)
+    );
+    match direct_floor {
+        Ok(floor) => println!(
+            "  floor: one server-side apply per object ({} objects, {} at a time, nothing else running): {:.2} s",
+            options.count * APP.len(),
+            options.concurrent,
+            floor.as_secs_f64()
+        ),
+        Err(error) => println!("  floor (direct apply): not measured ({error})"),
+    }
+    match floor {
+        Ok(floor) => println!(
+            "  floor: kubectl apply --server-side of the same objects: {:.2} s",
+            floor.as_secs_f64()
+        ),
+        Err(error) => println!("  floor: not measured ({error})"),
+    }
+    println!("  kube-apiserver CPU      {api_cpu:.2} s");
+    if stack == Stack::Driftless {
+        println!(
+            "  vs Flux v2.6 (scaled)   {:.1}x faster ({flux_seconds:.1} s), {:.1}x less memory ({FLUX_KUSTOMIZE_RSS_MIB} MiB); Flux's published run, 16 cores",
+            flux_seconds / seconds,
+            FLUX_KUSTOMIZE_RSS_MIB / mib(peaks.1).max(0.1)
+        );
+    }
+    Ok(Measured {
+        stack,
+        seconds,
+        controllers: vec![
+            ("source-controller", mib(peaks.0), cpu.0),
+            ("kustomize-controller", mib(peaks.1), cpu.1),
+        ],
+        requests_per_object: total / options.count.max(1) as f64,
+        api_server_cpu: api_cpu,
+    })
+}
+
+/// `kubectl apply --server-side` of `count` copies of the benchmark's objects into a fresh
+/// namespace, timed.
+/// Applies the benchmark's objects once each with server-side apply, `concurrency` at a time,
+/// into a fresh namespace: the API server's own cost for them, without any controller.
+async fn direct_apply_floor(
+    client: &kube::Client,
+    plane: &ControlPlane,
+    count: usize,
+    concurrency: u16,
+) -> anyhow::Result<Duration> {
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+
+    let namespace = plane.namespace("direct-floor").await?;
+    let mut objects = Vec::with_capacity(count * APP.len());
+    for i in 0..count {
+        for (_, manifest) in APP {
+            let manifest = manifest.replacen("name: app\n", &format!("name: app-{i}\n"), 1);
+            let value: serde_json::Value = serde_yaml::from_str(&manifest)?;
+            let api_version = value["apiVersion"].as_str().unwrap_or_default();
+            let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+            let gvk =
+                GroupVersionKind::gvk(group, version, value["kind"].as_str().unwrap_or_default());
+            let name = format!("app-{i}");
+            objects.push((ApiResource::from_gvk(&gvk), name, value));
+        }
+    }
+    let params = PatchParams::apply("bench").force();
+    let started = Instant::now();
+    let results: Vec<kube::Result<DynamicObject>> = futures::stream::iter(objects)
+        .map(|(resource, name, value)| {
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), &namespace, &resource);
+            let params = params.clone();
+            async move { api.patch(&name, &params, &Patch::Apply(&value)).await }
+        })
+        .buffer_unordered(usize::from(concurrency.max(1)))
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    for result in results {
+        result.context("server-side apply")?;
+    }
+    Ok(elapsed)
+}
+
+async fn kubectl_floor(plane: &ControlPlane, count: usize) -> anyhow::Result<Duration> {
+    let namespace = plane.namespace("floor").await?;
+    let mut text = String::new();
+    for i in 0..count {
+        for (_, manifest) in APP {
+            text.push_str("---\n");
+            text.push_str(&manifest.replacen("name: app\n", &format!("name: app-{i}\n"), 1));
+        }
+    }
+    let file = tempfile::NamedTempFile::new()?;
+    std::fs::write(file.path(), text)?;
+    let started = Instant::now();
+    let output = tokio::process::Command::new("kubectl")
+        .args([
+            "apply",
+            "--server-side",
+            "--field-manager=bench",
+            "-n",
+            &namespace,
+            "-f",
+        ])
+        .arg(file.path())
+        .env("KUBECONFIG", plane.kubeconfig_path())
+        .output()
+        .await
+        .context("running kubectl")?;
+    if !output.status.success() {
+        bail!(
+            "kubectl failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+    }
+    Ok(started.elapsed())
+}
