@@ -200,7 +200,10 @@ where
 
 /// A Git server with `repositories` copies (`repo-0`, `repo-1`, ...) of one repository
 /// holding `files` on `main`.
-pub(crate) fn git_fixture(files: &[(&str, &str)], repositories: usize) -> anyhow::Result<GitServer> {
+pub(crate) fn git_fixture(
+    files: &[(&str, &str)],
+    repositories: usize,
+) -> anyhow::Result<GitServer> {
     let server = GitServer::start(GitAuth::default())?;
     let template = server.create_repo("template")?;
     template.commit(files, "bench fixture")?;

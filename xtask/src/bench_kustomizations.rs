@@ -222,7 +222,9 @@ async fn run_stack(
     let floor = if options.floor && measure_floors {
         kubectl_floor(&plane, options.count).await
     } else {
-        Err(anyhow::anyhow!("--no-floor, or measured after the last stack"))
+        Err(anyhow::anyhow!(
+            "--no-floor, or measured after the last stack"
+        ))
     };
     plane.stop();
 

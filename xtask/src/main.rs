@@ -373,18 +373,20 @@ fn main() -> anyhow::Result<()> {
             xtask::testenv::build_control_plane()?;
             let source = build_binary("source-controller", true)?;
             let kustomize = build_binary("kustomize-controller", true)?;
-            tokio::runtime::Runtime::new()?.block_on(xtask::bench_kustomizations::kustomizations(
-                &source,
-                &kustomize,
-                xtask::bench_kustomizations::KustomizationsOptions {
-                    floor: !no_floor,
-                    stack,
-                    count,
-                    repositories,
-                    concurrent,
-                    timeout: Duration::from_secs(timeout),
-                },
-            ))?;
+            tokio::runtime::Runtime::new()?.block_on(
+                xtask::bench_kustomizations::kustomizations(
+                    &source,
+                    &kustomize,
+                    xtask::bench_kustomizations::KustomizationsOptions {
+                        floor: !no_floor,
+                        stack,
+                        count,
+                        repositories,
+                        concurrent,
+                        timeout: Duration::from_secs(timeout),
+                    },
+                ),
+            )?;
         }
         Task::Bench {
             command:
