@@ -18,21 +18,9 @@ const CONFIG_MAP: &str =
 
 /// `flux <args> --namespace <namespace>`: whether it succeeded, and what it printed.
 fn flux(kubeconfig: &Path, namespace: &str, args: &[&str]) -> (bool, String) {
-    let binary = driftless_testenv::FLUX
-        .path()
-        .expect("the flux CLI (cargo xtask prerequisites)");
-    let output = std::process::Command::new(binary)
-        .env("KUBECONFIG", kubeconfig)
-        .args(args)
-        .args(["--namespace", namespace, "--timeout=60s"])
-        .output()
-        .expect("running flux");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
+    let mut all = args.to_vec();
+    all.extend(["--namespace", namespace, "--timeout=60s"]);
+    support::flux_cli(kubeconfig, &all)
 }
 
 /// The table row of `name` in a `flux get` listing.

@@ -17,22 +17,9 @@ use support::node_images::{
 };
 use support::{create_git_repository, kustomization, ready, wait_for};
 
-/// The real `flux` CLI against the test cluster: whether it succeeded, and its output.
+/// The real `flux` CLI against the test cluster.
 fn flux(plane: &driftless_testenv::ControlPlane, args: &[&str]) -> (bool, String) {
-    let binary = driftless_testenv::FLUX
-        .path()
-        .expect("the flux CLI (cargo xtask prerequisites)");
-    let output = std::process::Command::new(binary)
-        .env("KUBECONFIG", plane.kubeconfig_path())
-        .args(args)
-        .output()
-        .expect("running flux");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
+    support::flux_cli(&plane.kubeconfig_path(), args)
 }
 
 #[tokio::test(flavor = "multi_thread")]

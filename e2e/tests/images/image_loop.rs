@@ -61,6 +61,26 @@ enum Wakeup {
     GitHubWebhook,
 }
 
+/// Waits until the automation `fleet` records a pushed commit; the commit.
+async fn recorded_push(
+    automations: &Api<ImageUpdateAutomation>,
+    logs: &dyn Fn() -> String,
+) -> String {
+    wait_for(
+        "the automation's recorded push",
+        async || {
+            automations
+                .get("fleet")
+                .await
+                .ok()?
+                .status?
+                .last_push_commit
+        },
+        logs,
+    )
+    .await
+}
+
 async fn run_loop(prefix: &str, wakeup: Wakeup) {
     let (plane, namespace, client) = cluster(prefix).await;
     let [events_port, receiver_port] = driftless_testenv::free_ports().unwrap();
@@ -228,19 +248,7 @@ async fn run_loop(prefix: &str, wakeup: Wakeup) {
     registry.push("app", "1.1.0").await.unwrap();
     if wakeup == Wakeup::GitHubWebhook {
         // GitHub would send its push event once the automation's commit lands.
-        let automation_pushed = wait_for(
-            "the automation's push",
-            async || {
-                automations
-                    .get("fleet")
-                    .await
-                    .ok()?
-                    .status?
-                    .last_push_commit
-            },
-            &logs,
-        )
-        .await;
+        let automation_pushed = recorded_push(&automations, &logs).await;
         assert_eq!(
             git(&repo.bare, &["rev-parse", "main"]).unwrap(),
             automation_pushed
@@ -288,19 +296,7 @@ async fn run_loop(prefix: &str, wakeup: Wakeup) {
     assert_eq!(policy_status.observed_previous_ref.unwrap().tag, "1.0.0");
     // The cluster can run the new image before each hop has written its status: the push
     // wakes the source at once, and the automation records the push after it.
-    let commit = wait_for(
-        "the automation's recorded push",
-        async || {
-            automations
-                .get("fleet")
-                .await
-                .ok()?
-                .status?
-                .last_push_commit
-        },
-        &logs,
-    )
-    .await;
+    let commit = recorded_push(&automations, &logs).await;
     assert_eq!(git(&repo.bare, &["rev-parse", "main"]).unwrap(), commit);
     assert_eq!(
         git(&repo.bare, &["log", "-1", "--format=%an%n%B", "main"]).unwrap(),

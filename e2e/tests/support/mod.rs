@@ -308,3 +308,21 @@ pub async fn post_github_push(receiver_port: u16, hook: &str, token: &str) -> re
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The real `flux` CLI with `kubeconfig`: whether it succeeded, and what it printed.
+pub fn flux_cli(kubeconfig: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let binary = driftless_testenv::FLUX
+        .path()
+        .expect("the flux CLI (cargo xtask prerequisites)");
+    let output = std::process::Command::new(binary)
+        .env("KUBECONFIG", kubeconfig)
+        .args(args)
+        .output()
+        .expect("running flux");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
