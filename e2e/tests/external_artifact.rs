@@ -24,7 +24,7 @@ async fn produce(
     server: &ChartRepository,
     name: &str,
     label: &str,
-    files: &[(&str, &str)],
+    files: &[(&str, String)],
 ) {
     let entries = files.iter().map(|(path, data)| FileEntry {
         path: (*path).to_owned(),
@@ -85,25 +85,24 @@ async fn external_artifacts_feed_kustomizations_and_helm_releases_behind_their_g
         &server,
         "manifests",
         "v1",
-        &[("cm.yaml", &CONFIGMAP.replace("GREETING", "one"))],
+        &[("cm.yaml", CONFIGMAP.replace("GREETING", "one"))],
     )
     .await;
     let chart_files = |greeting: &str| {
-        vec![
-            ("web/Chart.yaml".to_owned(), CHART_YAML.to_owned()),
-            (
-                "web/values.yaml".to_owned(),
-                format!("greeting: {greeting}\n"),
-            ),
-            ("web/templates/cm.yaml".to_owned(), TEMPLATE.to_owned()),
+        [
+            ("web/Chart.yaml", CHART_YAML.to_owned()),
+            ("web/values.yaml", format!("greeting: {greeting}\n")),
+            ("web/templates/cm.yaml", TEMPLATE.to_owned()),
         ]
     };
-    let chart_v1 = chart_files("hello");
-    let refs: Vec<(&str, &str)> = chart_v1
-        .iter()
-        .map(|(p, d)| (p.as_str(), d.as_str()))
-        .collect();
-    produce(&artifacts, &server, "chart", "latest", &refs).await;
+    produce(
+        &artifacts,
+        &server,
+        "chart",
+        "latest",
+        &chart_files("hello"),
+    )
+    .await;
 
     let kustomization: Kustomization = serde_json::from_value(json!({
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
@@ -221,15 +220,17 @@ async fn external_artifacts_feed_kustomizations_and_helm_releases_behind_their_g
         &server,
         "manifests",
         "v2",
-        &[("cm.yaml", &CONFIGMAP.replace("GREETING", "two"))],
+        &[("cm.yaml", CONFIGMAP.replace("GREETING", "two"))],
     )
     .await;
-    let chart_v2 = chart_files("again");
-    let refs: Vec<(&str, &str)> = chart_v2
-        .iter()
-        .map(|(p, d)| (p.as_str(), d.as_str()))
-        .collect();
-    produce(&artifacts, &server, "chart", "latest", &refs).await;
+    produce(
+        &artifacts,
+        &server,
+        "chart",
+        "latest",
+        &chart_files("again"),
+    )
+    .await;
     wait_for(
         "the Kustomization followed the new artifact",
         async || (greeting_of("generated", "from").await? == "two").then_some(()),

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
-use support::{Controllers, app_repository, confined_args, spawn, wait_for};
+use support::{Controllers, app_repository, wait_for};
 
 const CONFIG_MAP: &str =
     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: live\n";
@@ -33,25 +33,13 @@ fn row<'a>(listing: &'a str, name: &str) -> Option<&'a str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_flux_cli_drives_sources_kustomizations_and_notifications() {
     let (plane, namespace, client) = support::cluster("flux-cli").await;
-    let [events_port, receiver_port] = driftless_testenv::free_ports().unwrap();
-    let notification = spawn(
-        plane,
-        "notification-controller",
-        confined_args(
-            &namespace,
-            &[
-                &format!("--events-addr=127.0.0.1:{events_port}"),
-                &format!("--receiver-addr=127.0.0.1:{receiver_port}"),
-            ],
-        ),
-    );
-    let events_addr = format!("--events-addr=http://127.0.0.1:{events_port}/");
-    let controllers = Controllers::start(plane, &namespace, &[&events_addr], &[]);
+    let notification = support::spawn_notification_controller(plane, &namespace);
+    let controllers = Controllers::start(plane, &namespace, &[&notification.events_flag], &[]);
     let logs = || {
         format!(
             "{}\nnotification-controller:\n{}",
             controllers.logs(),
-            notification.log_tail(30)
+            notification.process.log_tail(30)
         )
     };
     let (git, _repo) = app_repository(&[("deploy/settings.yaml", CONFIG_MAP)], "settings");

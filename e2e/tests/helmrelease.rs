@@ -203,16 +203,7 @@ async fn releases_upgrade_remediate_take_over_and_uninstall_as_helm_sees_them() 
         .expect("create HelmRelease");
 
     // Installed: the objects, the release record, and what `helm` makes of it.
-    let revision = |expected: i64| {
-        let releases = releases.clone();
-        async move {
-            let release = releases.get("web").await.ok()?;
-            let (status, _, _) = ready(&release)?;
-            let history = &release.status.as_ref()?.history;
-            (status == "True" && history.first()?.version == expected).then_some(release)
-        }
-    };
-    let installed = wait_for("web installed", async || revision(1).await, &logs).await;
+    let installed = wait_ready_at(&releases, "web", 1, &logs).await;
     let (_, reason, message) = ready(&installed).unwrap();
     assert_eq!(reason, "InstallSucceeded");
     assert_eq!(
@@ -262,7 +253,7 @@ async fn releases_upgrade_remediate_take_over_and_uninstall_as_helm_sees_them() 
         json!({"spec": {"values": {"greeting": "world"}}}),
     )
     .await;
-    let upgraded = wait_for("web upgraded on values", async || revision(2).await, &logs).await;
+    let upgraded = wait_ready_at(&releases, "web", 2, &logs).await;
     assert_eq!(ready(&upgraded).unwrap().1, "UpgradeSucceeded");
     let config = config_maps.get("web-config").await.unwrap();
     assert_eq!(config.data.as_ref().unwrap()["greeting"], "world");
@@ -279,7 +270,7 @@ async fn releases_upgrade_remediate_take_over_and_uninstall_as_helm_sees_them() 
     // A new chart version upgrades, and what it dropped is deleted.
     publish(&repository, "0.1.1", false);
     support::request_reconcile(&chart_repositories, "charts").await;
-    let upgraded = wait_for("web upgraded to 0.1.1", async || revision(3).await, &logs).await;
+    let upgraded = wait_ready_at(&releases, "web", 3, &logs).await;
     assert_eq!(
         upgraded.status.as_ref().unwrap().history[0].chart_version,
         "0.1.1"
@@ -296,7 +287,7 @@ async fn releases_upgrade_remediate_take_over_and_uninstall_as_helm_sees_them() 
     // The Service is back in 0.1.2.
     publish(&repository, "0.1.2", true);
     support::request_reconcile(&chart_repositories, "charts").await;
-    wait_for("web upgraded to 0.1.2", async || revision(4).await, &logs).await;
+    wait_ready_at(&releases, "web", 4, &logs).await;
     assert!(services.get_opt("web").await.unwrap().is_some());
 
     // An upgrade the API server rejects fails, is rolled back, is tried once more (one
@@ -399,16 +390,7 @@ async fn releases_upgrade_remediate_take_over_and_uninstall_as_helm_sees_them() 
         .create(&PostParams::default(), &release_object("other", spec))
         .await
         .unwrap();
-    wait_for(
-        "other taken over",
-        async || {
-            let release = releases.get("other").await.ok()?;
-            let history = &release.status.as_ref()?.history;
-            (ready(&release)?.0 == "True" && history.first()?.version == 2).then_some(())
-        },
-        &logs,
-    )
-    .await;
+    wait_ready_at(&releases, "other", 2, &logs).await;
     let history = helm_json(&kubeconfig, &namespace, &["history", "other"]);
     assert_eq!(history.as_array().unwrap().len(), 2, "{history}");
     assert_eq!(
@@ -962,6 +944,25 @@ async fn wait_ready(releases: &Api<HelmRelease>, name: &str, logs: &dyn Fn() -> 
     .await;
 }
 
+/// Waits until HelmRelease `name` is Ready with revision `version` its latest: the release.
+async fn wait_ready_at(
+    releases: &Api<HelmRelease>,
+    name: &str,
+    version: i64,
+    logs: &dyn Fn() -> String,
+) -> HelmRelease {
+    wait_for(
+        &format!("{name} Ready at revision {version}"),
+        async || {
+            let release = releases.get(name).await.ok()?;
+            let latest = release.status.as_ref()?.history.first()?.version;
+            (ready(&release)?.0 == "True" && latest == version).then_some(release)
+        },
+        logs,
+    )
+    .await
+}
+
 /// Waits until HelmRelease `name` reports Released=False; the condition's reason and message.
 async fn wait_release_failed(
     releases: &Api<HelmRelease>,
@@ -1336,16 +1337,7 @@ async fn client_side_apply_upgrades_as_helm_3_does() {
         .replace("csa", &PostParams::default(), &release)
         .await
         .unwrap();
-    wait_for(
-        "csa upgraded",
-        async || {
-            let release = releases.get("csa").await.ok()?;
-            (ready(&release)?.0 == "True" && release.status?.history.first()?.version == 2)
-                .then_some(())
-        },
-        &logs,
-    )
-    .await;
+    wait_ready_at(&releases, "csa", 2, &logs).await;
     assert_eq!(
         recorded_apply_method(&secrets, "csa", 2).await.as_deref(),
         Some("csa")
@@ -1385,16 +1377,7 @@ async fn client_side_apply_upgrades_as_helm_3_does() {
         .create(&PostParams::default(), &release_object("witness", spec))
         .await
         .unwrap();
-    wait_for(
-        "witness taken over",
-        async || {
-            let release = releases.get("witness").await.ok()?;
-            (ready(&release)?.0 == "True" && release.status?.history.first()?.version == 3)
-                .then_some(())
-        },
-        &logs,
-    )
-    .await;
+    wait_ready_at(&releases, "witness", 3, &logs).await;
     assert_eq!(
         recorded_apply_method(&secrets, "witness", 3)
             .await
@@ -1412,16 +1395,7 @@ async fn client_side_apply_upgrades_as_helm_3_does() {
         json!({"spec": {"values": {"greeting": "four"}, "upgrade": {"serverSideApply": "enabled"}}}),
     )
     .await;
-    wait_for(
-        "witness upgraded server-side",
-        async || {
-            let release = releases.get("witness").await.ok()?;
-            (ready(&release)?.0 == "True" && release.status?.history.first()?.version == 4)
-                .then_some(())
-        },
-        &logs,
-    )
-    .await;
+    wait_ready_at(&releases, "witness", 4, &logs).await;
     assert_eq!(
         recorded_apply_method(&secrets, "witness", 4)
             .await

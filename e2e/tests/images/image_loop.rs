@@ -83,21 +83,10 @@ async fn recorded_push(
 
 async fn run_loop(prefix: &str, wakeup: Wakeup) {
     let (plane, namespace, client) = cluster(prefix).await;
-    let [events_port, receiver_port] = driftless_testenv::free_ports().unwrap();
-    let events_addr = format!("--events-addr=http://127.0.0.1:{events_port}/");
+    let notification = spawn_notification_controller(plane, &namespace);
+    let (events_addr, receiver_port) =
+        (notification.events_flag.clone(), notification.receiver_port);
     let confined = confined_args(&namespace, &[]);
-    let notification = spawn(
-        plane,
-        "notification-controller",
-        [
-            confined.to_vec(),
-            vec![
-                format!("--events-addr=127.0.0.1:{events_port}"),
-                format!("--receiver-addr=127.0.0.1:{receiver_port}"),
-            ],
-        ]
-        .concat(),
-    );
     let controllers = Controllers::start(plane, &namespace, &[&events_addr], &[]);
     let storage = tempfile::tempdir().unwrap();
     let mut image_args = [
@@ -117,7 +106,7 @@ async fn run_loop(prefix: &str, wakeup: Wakeup) {
             "{}\nimage-automation-controller:\n{}\nnotification-controller:\n{}",
             controllers.logs(),
             images.log_tail(40),
-            notification.log_tail(30)
+            notification.process.log_tail(30)
         )
     };
 

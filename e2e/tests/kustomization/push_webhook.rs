@@ -42,24 +42,14 @@ async fn a_push_webhook_applies_at_once_and_alerts_slack() {
     let (plane, namespace, client) = cluster("kspush").await;
     let (git, repo) = app_repository(&[("deploy/configmap.yaml", EXTRA)], "first");
     let (slack_address, slack) = slack_sink().await;
-    let [events_port, receiver_port] = driftless_testenv::free_ports().unwrap();
-    let notification = spawn(
-        plane,
-        "notification-controller",
-        vec![
-            "--watch-all-namespaces=false".to_owned(),
-            format!("--runtime-namespace={namespace}"),
-            format!("--events-addr=127.0.0.1:{events_port}"),
-            format!("--receiver-addr=127.0.0.1:{receiver_port}"),
-        ],
-    );
-    let events_addr = format!("--events-addr=http://127.0.0.1:{events_port}/");
-    let controllers = Controllers::start(plane, &namespace, &[&events_addr], &[]);
+    let notification = spawn_notification_controller(plane, &namespace);
+    let receiver_port = notification.receiver_port;
+    let controllers = Controllers::start(plane, &namespace, &[&notification.events_flag], &[]);
     let logs = || {
         format!(
             "{}\nnotification-controller:\n{}",
             controllers.logs(),
-            notification.log_tail(40)
+            notification.process.log_tail(40)
         )
     };
     // Intervals of an hour: only the webhook can make anything happen within the test.

@@ -326,3 +326,37 @@ pub fn flux_cli(kubeconfig: &std::path::Path, args: &[&str]) -> (bool, String) {
     );
     (output.status.success(), text)
 }
+
+/// notification-controller confined to a namespace, with what the other controllers and the
+/// test need to reach it.
+pub struct NotificationController {
+    pub process: ControllerProcess,
+    /// `--events-addr=…` for the controllers that send it events.
+    pub events_flag: String,
+    /// The port its webhook receiver listens on.
+    pub receiver_port: u16,
+}
+
+/// Starts notification-controller confined to `namespace`, on free loopback ports.
+pub fn spawn_notification_controller(
+    plane: &driftless_testenv::ControlPlane,
+    namespace: &str,
+) -> NotificationController {
+    let [events_port, receiver_port] = driftless_testenv::free_ports().expect("free ports");
+    let process = spawn(
+        plane,
+        "notification-controller",
+        confined_args(
+            namespace,
+            &[
+                &format!("--events-addr=127.0.0.1:{events_port}"),
+                &format!("--receiver-addr=127.0.0.1:{receiver_port}"),
+            ],
+        ),
+    );
+    NotificationController {
+        process,
+        events_flag: format!("--events-addr=http://127.0.0.1:{events_port}/"),
+        receiver_port,
+    }
+}
