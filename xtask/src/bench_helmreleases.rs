@@ -14,10 +14,9 @@ use driftless_testenv::{ControlPlane, Options};
 use kube::api::{Api, PostParams};
 
 use crate::bench::{
-    api_request_counts, api_request_delta, api_server_cpu_seconds, cpu_seconds, create_all,
-    peak_rss_kib, status_kib, wait_all_ready,
+    api_request_counts, api_request_delta, api_server_cpu_seconds, create_all, wait_all_ready,
 };
-use crate::bench_stack::{Measured, Stack, StackChoice, StackController, print_side_by_side};
+use crate::bench_stack::{CostMeter, Measured, Stack, StackChoice, StackController, run_stacks};
 use driftless_testenv::peer::{FLUX_HELM_CONTROLLER, FLUX_SOURCE_CONTROLLER};
 
 /// Flux's published MTTP results for helm-controller (Flux v2.6, a 16-core runner): objects,
@@ -71,8 +70,6 @@ pub async fn run(
             flux: &FLUX_HELM_CONTROLLER,
         },
     ];
-    let stacks = options.stack.stacks();
-    let mut runs = Vec::new();
     println!("bench helmreleases");
     println!(
         "  HelmReleases            {} of the podinfo chart, one HelmChart each",
@@ -93,14 +90,10 @@ pub async fn run(
             "yes (as Flux's default)"
         }
     );
-    for (i, stack) in stacks.iter().enumerate() {
-        let last = i + 1 == stacks.len();
-        runs.push(run_stack(*stack, &controllers, &repository, &options, last).await?);
-    }
-    if runs.len() > 1 {
-        println!("side by side (same machine, same control plane build, same flags)");
-        print_side_by_side(&runs);
-    }
+    let runs = run_stacks(options.stack, |stack, last| {
+        run_stack(stack, &controllers, &repository, &options, last)
+    })
+    .await?;
     if let Some(ours) = runs.iter().find(|m| m.stack == Stack::Driftless) {
         // The published row nearest in size, scaled to this count.
         let (rows, flux_seconds, flux_mib) = FLUX_HELMRELEASES
@@ -195,14 +188,9 @@ async fn run_stack(
     let started = Instant::now();
     create_all(&releases, &objects, "HelmReleases").await?;
     let created = started.elapsed();
-    let mut anon_peak = (0u64, 0u64);
+    let mut meter = CostMeter::new(&[("source-controller", &source), ("helm-controller", &helm)]);
     let outcome = wait_all_ready(&releases, options.count, started + options.timeout, || {
-        anon_peak.0 = anon_peak
-            .0
-            .max(status_kib(source.pid(), "RssAnon").unwrap_or(0));
-        anon_peak.1 = anon_peak
-            .1
-            .max(status_kib(helm.pid(), "RssAnon").unwrap_or(0));
+        meter.sample()
     })
     .await
     .with_context(|| {
@@ -226,14 +214,7 @@ async fn run_stack(
     let api_cpu = api_server_cpu_seconds(&client).await? - api_cpu_before;
     let (requests, by_kind) = api_request_delta(&requests_before, &requests_after);
     crate::bench::finish_api_server_profile(profile).await;
-    let peaks = (
-        peak_rss_kib(source.pid()).unwrap_or(0),
-        peak_rss_kib(helm.pid()).unwrap_or(0),
-    );
-    let cpu = (
-        cpu_seconds(source.pid()).unwrap_or(0.0),
-        cpu_seconds(helm.pid()).unwrap_or(0.0),
-    );
+    let costs = meter.finish();
     source.terminate(Duration::from_secs(10));
     helm.terminate(Duration::from_secs(10));
     // The floor with waits: kube-controller-manager rolling out N Deployments scaled to zero,
@@ -255,7 +236,6 @@ async fn run_stack(
     }
     plane.stop();
 
-    let mib = |kib: u64| kib as f64 / 1024.0;
     println!("{}", stack.label());
     println!("  created in              {:.2} s", created.as_secs_f64());
     println!("  all Ready after         {seconds:.2} s");
@@ -263,20 +243,8 @@ async fn run_stack(
         "  throughput              {:.1} Ready/s",
         options.count as f64 / seconds
     );
-    println!(
-        "  CPU                     source-controller {:.2} s, helm-controller {:.2} s",
-        cpu.0, cpu.1
-    );
-    println!(
-        "  RSS peak                source-controller {:.1} MiB, helm-controller {:.1} MiB",
-        mib(peaks.0),
-        mib(peaks.1)
-    );
-    println!(
-        "  anonymous RSS peak      source-controller {:.1} MiB, helm-controller {:.1} MiB",
-        mib(anon_peak.0),
-        mib(anon_peak.1)
-    );
+    costs.print_cpu();
+    costs.print_rss();
     let per_object = requests / options.count as f64;
     println!("  API requests            {requests:.0} ({per_object:.1} per HelmRelease)");
     println!("  kube-apiserver CPU      {api_cpu:.2} s");
@@ -299,10 +267,7 @@ async fn run_stack(
     Ok(Measured {
         stack,
         seconds,
-        controllers: vec![
-            ("source-controller", mib(peaks.0), cpu.0),
-            ("helm-controller", mib(peaks.1), cpu.1),
-        ],
+        controllers: costs.measured(),
         requests_per_object: per_object,
         api_server_cpu: api_cpu,
     })

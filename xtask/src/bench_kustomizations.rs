@@ -14,11 +14,11 @@ use futures::StreamExt;
 use kube::api::{Api, PostParams};
 
 use crate::bench::{
-    api_request_counts, api_request_delta, api_server_cpu_seconds, cpu_seconds,
-    finish_api_server_profile, git_fixture, machine_busy_since, machine_ticks, peak_rss_kib,
-    profiling_requested, start_api_server_profile, status_kib, wait_all_ready,
+    api_request_counts, api_request_delta, api_server_cpu_seconds, finish_api_server_profile,
+    git_fixture, machine_busy_since, machine_ticks, profiling_requested, start_api_server_profile,
+    wait_all_ready,
 };
-use crate::bench_stack::{Measured, Stack, StackChoice, StackController, print_side_by_side};
+use crate::bench_stack::{CostMeter, Measured, Stack, StackChoice, StackController, run_stacks};
 
 /// Flux v2.6's kustomize-controller in its MTTP benchmark: 1000 Kustomizations in 4m16s at
 /// 175 MiB (16 cores).
@@ -77,17 +77,10 @@ pub async fn kustomizations(
             flux: &FLUX_KUSTOMIZE_CONTROLLER,
         },
     ];
-    let stacks = options.stack.stacks();
-    let mut runs = Vec::new();
-    for (i, stack) in stacks.iter().enumerate() {
-        // The floors once, after the last stack's run.
-        let last = i + 1 == stacks.len();
-        runs.push(run_stack(*stack, &controllers, &options, last).await?);
-    }
-    if runs.len() > 1 {
-        println!("side by side (same machine, same control plane build, same flags)");
-        print_side_by_side(&runs);
-    }
+    run_stacks(options.stack, |stack, last| {
+        run_stack(stack, &controllers, &options, last)
+    })
+    .await?;
     Ok(())
 }
 
@@ -172,19 +165,15 @@ async fn run_stack(
     let created = started.elapsed();
 
     // RSS sampled every 100 ms while waiting.
-    let mut anon_peak = (0u64, 0u64);
+    let mut meter = CostMeter::new(&[
+        ("source-controller", &source),
+        ("kustomize-controller", &kustomize),
+    ]);
     let outcome = wait_all_ready(
         &kustomizations,
         options.count,
         started + options.timeout,
-        || {
-            anon_peak.0 = anon_peak
-                .0
-                .max(status_kib(source.pid(), "RssAnon").unwrap_or(0));
-            anon_peak.1 = anon_peak
-                .1
-                .max(status_kib(kustomize.pid(), "RssAnon").unwrap_or(0));
-        },
+        || meter.sample(),
     )
     .await?;
     if let Err(ready) = outcome {
@@ -200,14 +189,7 @@ async fn run_stack(
     let requests_after = api_request_counts(&client).await.unwrap_or_default();
     let api_cpu = api_server_cpu_seconds(&client).await.unwrap_or(0.0) - api_cpu_before;
     finish_api_server_profile(profile).await;
-    let peaks = (
-        peak_rss_kib(source.pid()).unwrap_or(0),
-        peak_rss_kib(kustomize.pid()).unwrap_or(0),
-    );
-    let cpu = (
-        cpu_seconds(source.pid()).unwrap_or(0.0),
-        cpu_seconds(kustomize.pid()).unwrap_or(0.0),
-    );
+    let costs = meter.finish();
     source.terminate(Duration::from_secs(10));
     kustomize.terminate(Duration::from_secs(10));
 
@@ -229,7 +211,6 @@ async fn run_stack(
     plane.stop();
 
     let seconds = ready_after.as_secs_f64();
-    let mib = |kib: u64| kib as f64 / 1024.0;
     let flux_seconds = FLUX_KUSTOMIZATIONS_SECONDS_PER_1000 * options.count as f64 / 1000.0;
     println!("bench kustomizations: {}", stack.label());
     println!(
@@ -244,10 +225,7 @@ async fn run_stack(
         "  throughput              {:.0} Ready/s",
         options.count as f64 / seconds
     );
-    println!(
-        "  CPU                     source-controller {:.2} s, kustomize-controller {:.2} s",
-        cpu.0, cpu.1
-    );
+    costs.print_cpu();
     println!("  machine busy            {:.0}%", machine_busy * 100.0);
     let (total, by_kind) = api_request_delta(&requests_before, &requests_after);
     println!(
@@ -257,16 +235,7 @@ async fn run_stack(
     for (what, count) in by_kind.iter().take(40) {
         println!("    {count:>8.0}  {what}");
     }
-    println!(
-        "  RSS peak                source-controller {:.1} MiB, kustomize-controller {:.1} MiB",
-        mib(peaks.0),
-        mib(peaks.1)
-    );
-    println!(
-        "  anonymous RSS peak      source-controller {:.1} MiB, kustomize-controller {:.1} MiB",
-        mib(anon_peak.0),
-        mib(anon_peak.1)
-    );
+    costs.print_rss();
     match direct_floor {
         Ok(floor) => println!(
             "  floor: one server-side apply per object ({} objects, {} at a time, nothing else running): {:.2} s",
@@ -288,16 +257,13 @@ async fn run_stack(
         println!(
             "  vs Flux v2.6 (scaled)   {:.1}x faster ({flux_seconds:.1} s), {:.1}x less memory ({FLUX_KUSTOMIZE_RSS_MIB} MiB); Flux's published run, 16 cores",
             flux_seconds / seconds,
-            FLUX_KUSTOMIZE_RSS_MIB / mib(peaks.1).max(0.1)
+            FLUX_KUSTOMIZE_RSS_MIB / costs.0[1].rss_mib.max(0.1)
         );
     }
     Ok(Measured {
         stack,
         seconds,
-        controllers: vec![
-            ("source-controller", mib(peaks.0), cpu.0),
-            ("kustomize-controller", mib(peaks.1), cpu.1),
-        ],
+        controllers: costs.measured(),
         requests_per_object: total / options.count.max(1) as f64,
         api_server_cpu: api_cpu,
     })

@@ -188,3 +188,104 @@ pub fn print_side_by_side(runs: &[Measured]) {
         );
     }
 }
+
+/// One controller's cost in a run.
+pub struct ControllerCost {
+    pub name: &'static str,
+    pub rss_mib: f64,
+    pub anon_rss_mib: f64,
+    pub cpu_seconds: f64,
+}
+
+/// Samples a run's controllers' anonymous RSS while it waits, and reads their peak RSS and
+/// CPU when it ends.
+pub struct CostMeter<'a> {
+    controllers: Vec<(&'static str, &'a ControllerProcess)>,
+    anon_peak_kib: Vec<u64>,
+}
+
+impl<'a> CostMeter<'a> {
+    pub fn new(controllers: &[(&'static str, &'a ControllerProcess)]) -> Self {
+        CostMeter {
+            controllers: controllers.to_vec(),
+            anon_peak_kib: vec![0; controllers.len()],
+        }
+    }
+
+    pub fn sample(&mut self) {
+        for ((_, process), peak) in self.controllers.iter().zip(&mut self.anon_peak_kib) {
+            let now = crate::bench::status_kib(process.pid(), "RssAnon").unwrap_or(0);
+            *peak = (*peak).max(now);
+        }
+    }
+
+    /// The costs, read before the controllers are stopped.
+    pub fn finish(self) -> Costs {
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        let costs = self
+            .controllers
+            .iter()
+            .zip(self.anon_peak_kib)
+            .map(|((name, process), anon)| ControllerCost {
+                name,
+                rss_mib: mib(crate::bench::peak_rss_kib(process.pid()).unwrap_or(0)),
+                anon_rss_mib: mib(anon),
+                cpu_seconds: crate::bench::cpu_seconds(process.pid()).unwrap_or(0.0),
+            })
+            .collect();
+        Costs(costs)
+    }
+}
+
+/// Every controller's cost in a run, in the order they were named.
+pub struct Costs(pub Vec<ControllerCost>);
+
+impl Costs {
+    fn line(&self, value: impl Fn(&ControllerCost) -> String) -> String {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|c| format!("{} {}", c.name, value(c)))
+            .collect();
+        parts.join(", ")
+    }
+
+    pub fn print_cpu(&self) {
+        let line = self.line(|c| format!("{:.2} s", c.cpu_seconds));
+        println!("  CPU                     {line}");
+    }
+
+    pub fn print_rss(&self) {
+        let line = self.line(|c| format!("{:.1} MiB", c.rss_mib));
+        println!("  RSS peak                {line}");
+        let line = self.line(|c| format!("{:.1} MiB", c.anon_rss_mib));
+        println!("  anonymous RSS peak      {line}");
+    }
+
+    /// As [`Measured::controllers`] holds them.
+    pub fn measured(&self) -> Vec<(&'static str, f64, f64)> {
+        self.0
+            .iter()
+            .map(|c| (c.name, c.rss_mib, c.cpu_seconds))
+            .collect()
+    }
+}
+
+/// Runs `run` for each stack `choice` names (told whether it is the last, after which the
+/// floors are measured), and prints the side-by-side table when both ran.
+pub async fn run_stacks<F, Fut>(choice: StackChoice, mut run: F) -> anyhow::Result<Vec<Measured>>
+where
+    F: FnMut(Stack, bool) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Measured>>,
+{
+    let stacks = choice.stacks();
+    let mut runs = Vec::new();
+    for (i, stack) in stacks.iter().enumerate() {
+        runs.push(run(*stack, i + 1 == stacks.len()).await?);
+    }
+    if runs.len() > 1 {
+        println!("side by side (same machine, same control plane build, same flags)");
+        print_side_by_side(&runs);
+    }
+    Ok(runs)
+}
