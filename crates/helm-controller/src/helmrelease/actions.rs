@@ -651,7 +651,7 @@ impl Reconciler {
         options.write_directly = install;
         let originals = match (method, previous) {
             (ApplyMethod::ClientSide, Some(previous)) => {
-                post_render::manifest_objects(&previous.manifest)
+                placed_objects(&previous.manifest, &plan.namespace)
             }
             _ => Vec::new(),
         };
@@ -667,7 +667,11 @@ impl Reconciler {
             if method == ApplyMethod::ClientSide {
                 // As Helm 3: one object after the other, in the chart's install order.
                 for object in &prepared {
-                    let original = original_of(&originals, object, &plan.namespace);
+                    // The object as the previous revision had it; none when it is new.
+                    let original = object_id(object).and_then(|id| {
+                        let found = originals.iter().find(|(was, _)| was.same_object(&id));
+                        found.map(|(_, object)| object)
+                    });
                     let written = plan
                         .applier
                         .apply_client_side(object, force, |live| {
@@ -975,20 +979,6 @@ pub(super) struct Applying<'a> {
     pub install: bool,
 }
 
-/// The object as `originals` (the previous revision's objects) had it, for a client-side
-/// three-way patch; none for an object new to the release.
-fn original_of<'a>(originals: &'a [Value], object: &Value, namespace: &str) -> Option<&'a Value> {
-    let wanted = object_id(object)?;
-    originals.iter().find(|candidate| {
-        object_id(candidate).is_some_and(|mut id| {
-            if id.namespace.is_empty() && !cluster_scoped(&id.kind) {
-                id.namespace = namespace.to_owned();
-            }
-            id.same_object(&wanted)
-        })
-    })
-}
-
 /// The objects of a stored manifest that are not in `current`, leaving out those kept by
 /// `helm.sh/resource-policy: keep`; namespaced objects without a namespace are in
 /// `namespace`.
@@ -997,17 +987,26 @@ pub(super) fn stale_objects(
     current: &[ObjectId],
     namespace: &str,
 ) -> Vec<ObjectId> {
+    placed_objects(manifest, namespace)
+        .into_iter()
+        .filter(|(_, object)| !post_render::kept(object))
+        .map(|(id, _)| id)
+        .filter(|id| !current.iter().any(|c| c.same_object(id)))
+        .collect()
+}
+
+/// The objects of a stored manifest with their ids; namespaced objects that name no
+/// namespace are in `namespace`.
+fn placed_objects(manifest: &str, namespace: &str) -> Vec<(ObjectId, Value)> {
     post_render::manifest_objects(manifest)
-        .iter()
-        .filter(|object| !post_render::kept(object))
-        .filter_map(object_id)
-        .map(|mut id| {
+        .into_iter()
+        .filter_map(|object| {
+            let mut id = object_id(&object)?;
             if id.namespace.is_empty() && !cluster_scoped(&id.kind) {
                 id.namespace = namespace.to_owned();
             }
-            id
+            Some((id, object))
         })
-        .filter(|id| !current.iter().any(|c| c.same_object(id)))
         .collect()
 }
 
