@@ -182,13 +182,13 @@ async fn run_stack(
             }))
         })
         .collect::<Result<_, _>>()?;
+    let mut meter = CostMeter::new(&[("source-controller", &source), ("helm-controller", &helm)]);
     let requests_before = api_request_counts(&client).await?;
     let api_cpu_before = api_server_cpu_seconds(&client).await?;
     let profile = crate::bench::start_api_server_profile(&client);
     let started = Instant::now();
     create_all(&releases, &objects, "HelmReleases").await?;
     let created = started.elapsed();
-    let mut meter = CostMeter::new(&[("source-controller", &source), ("helm-controller", &helm)]);
     let outcome = wait_all_ready(&releases, options.count, started + options.timeout, || {
         meter.sample()
     })
@@ -245,6 +245,7 @@ async fn run_stack(
     );
     costs.print_cpu();
     costs.print_rss();
+    costs.print_requests(options.count);
     let per_object = requests / options.count as f64;
     println!("  API requests            {requests:.0} ({per_object:.1} per HelmRelease)");
     println!("  kube-apiserver CPU      {api_cpu:.2} s");
@@ -267,7 +268,7 @@ async fn run_stack(
     Ok(Measured {
         stack,
         seconds,
-        controllers: costs.measured(),
+        controllers: costs.measured(options.count),
         requests_per_object: per_object,
         api_server_cpu: api_cpu,
     })

@@ -32,12 +32,13 @@ pub struct KustomizationsOptions {
     pub stack: StackChoice,
     pub count: usize,
     pub repositories: usize,
-    pub concurrent: u16,
+    /// The controllers' `--concurrent`, one run per value.
+    pub concurrent: Vec<u16>,
     pub timeout: Duration,
 }
 
 /// The four objects each Kustomization applies, as Flux's benchmark has them.
-const APP: &[(&str, &str)] = &[
+pub(crate) const APP: &[(&str, &str)] = &[
     (
         "app/deployment.yaml",
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  replicas: 0\n  selector:\n    matchLabels: {app: app}\n  template:\n    metadata:\n      labels: {app: app}\n    spec:\n      serviceAccountName: app\n      containers:\n      - name: app\n        image: ghcr.io/stefanprodan/podinfo:6.7.1\n",
@@ -77,11 +78,45 @@ pub async fn kustomizations(
             flux: &FLUX_KUSTOMIZE_CONTROLLER,
         },
     ];
-    run_stacks(options.stack, |stack, last| {
-        run_stack(stack, &controllers, &options, last)
-    })
-    .await?;
+    let mut scaling = Vec::new();
+    for &concurrent in &options.concurrent {
+        let runs = run_stacks(options.stack, |stack, last| {
+            run_stack(stack, &controllers, &options, concurrent, last)
+        })
+        .await?;
+        scaling.push((concurrent, runs));
+    }
+    if scaling.len() > 1 {
+        print_scaling(&scaling);
+    }
     Ok(())
+}
+
+/// How the time until all are Ready changes with `--concurrent`, per stack.
+fn print_scaling(scaling: &[(u16, Vec<Measured>)]) {
+    println!("concurrency scaling: all Ready after");
+    let stacks: Vec<Stack> = scaling[0].1.iter().map(|m| m.stack).collect();
+    let mut header = format!("  {:<14}", "--concurrent");
+    for stack in &stacks {
+        header.push_str(&format!("{:>14}", stack.label()));
+    }
+    if stacks.len() == 2 {
+        header.push_str(&format!("{:>18}", "Driftless/Flux"));
+    }
+    println!("{header}");
+    for (concurrent, runs) in scaling {
+        let mut line = format!("  {concurrent:<14}");
+        for run in runs {
+            line.push_str(&format!("{:>14}", format!("{:.1} s", run.seconds)));
+        }
+        if let [flux, ours] = runs.as_slice() {
+            line.push_str(&format!(
+                "{:>18.3}",
+                ours.seconds / flux.seconds.max(f64::EPSILON)
+            ));
+        }
+        println!("{line}");
+    }
 }
 
 /// One stack's run on a fresh control plane.
@@ -89,6 +124,7 @@ async fn run_stack(
     stack: Stack,
     controllers: &[StackController<'_>; 2],
     options: &KustomizationsOptions,
+    concurrent: u16,
     measure_floors: bool,
 ) -> anyhow::Result<Measured> {
     use driftless_api::kustomize::Kustomization;
@@ -112,7 +148,7 @@ async fn run_stack(
     let storage = tempfile::tempdir()?;
     let [port] = driftless_testenv::free_ports()?;
     let common = vec![
-        format!("--concurrent={}", options.concurrent),
+        format!("--concurrent={concurrent}"),
         "--log-level=error".to_owned(),
     ];
     let mut source_args = common.clone();
@@ -127,6 +163,11 @@ async fn run_stack(
 
     let sources: Api<GitRepository> = Api::namespaced(client.clone(), &namespace);
     let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &namespace);
+    // RSS sampled every 100 ms while waiting; requests counted from here.
+    let mut meter = CostMeter::new(&[
+        ("source-controller", &source),
+        ("kustomize-controller", &kustomize),
+    ]);
     let requests_before = api_request_counts(&client).await.unwrap_or_default();
     let api_cpu_before = api_server_cpu_seconds(&client).await.unwrap_or(0.0);
     let profile = start_api_server_profile(&client);
@@ -164,11 +205,6 @@ async fn run_stack(
     }
     let created = started.elapsed();
 
-    // RSS sampled every 100 ms while waiting.
-    let mut meter = CostMeter::new(&[
-        ("source-controller", &source),
-        ("kustomize-controller", &kustomize),
-    ]);
     let outcome = wait_all_ready(
         &kustomizations,
         options.count,
@@ -196,7 +232,7 @@ async fn run_stack(
     // What the API server alone needs for the objects: one server-side apply each, at the
     // controller's concurrency, with nothing else running.
     let direct_floor = if measure_floors {
-        direct_apply_floor(&client, &plane, options.count, options.concurrent).await
+        direct_apply_floor(&client, &plane, options.count, concurrent).await
     } else {
         Err(anyhow::anyhow!("measured after the last stack"))
     };
@@ -218,7 +254,7 @@ async fn run_stack(
         options.count,
         options.count * APP.len()
     );
-    println!("  --concurrent            {}", options.concurrent);
+    println!("  --concurrent            {concurrent}");
     println!("  created in              {:.2} s", created.as_secs_f64());
     println!("  all Ready after         {seconds:.2} s");
     println!(
@@ -235,12 +271,13 @@ async fn run_stack(
     for (what, count) in by_kind.iter().take(40) {
         println!("    {count:>8.0}  {what}");
     }
+    costs.print_requests(options.count);
     costs.print_rss();
     match direct_floor {
         Ok(floor) => println!(
             "  floor: one server-side apply per object ({} objects, {} at a time, nothing else running): {:.2} s",
             options.count * APP.len(),
-            options.concurrent,
+            concurrent,
             floor.as_secs_f64()
         ),
         Err(error) => println!("  floor (direct apply): not measured ({error})"),
@@ -263,7 +300,7 @@ async fn run_stack(
     Ok(Measured {
         stack,
         seconds,
-        controllers: costs.measured(),
+        controllers: costs.measured(options.count),
         requests_per_object: total / options.count.max(1) as f64,
         api_server_cpu: api_cpu,
     })

@@ -116,8 +116,8 @@ impl StackController<'_> {
 pub struct Measured {
     pub stack: Stack,
     pub seconds: f64,
-    /// Per controller: (name, peak RSS in MiB, CPU seconds).
-    pub controllers: Vec<(&'static str, f64, f64)>,
+    /// Per controller: (name, peak RSS in MiB, CPU seconds, its API requests per object).
+    pub controllers: Vec<(&'static str, f64, f64, f64)>,
     pub requests_per_object: f64,
     /// kube-apiserver's CPU seconds during the run: the load the controllers put on it.
     pub api_server_cpu: f64,
@@ -178,6 +178,13 @@ pub fn print_side_by_side(runs: &[Measured]) {
     }
     row("CPU, summed", &|m| m.cpu_total(), " s");
     row("API requests per object", &|m| m.requests_per_object, "");
+    for (i, name) in names.iter().enumerate() {
+        row(
+            &format!("  made by {name}"),
+            &|m| m.controllers.get(i).map_or(0.0, |c| c.3),
+            "",
+        );
+    }
     row("kube-apiserver CPU", &|m| m.api_server_cpu, " s");
     if let (Some(ours), Some(flux)) = (ours, flux) {
         println!(
@@ -195,6 +202,8 @@ pub struct ControllerCost {
     pub rss_mib: f64,
     pub anon_rss_mib: f64,
     pub cpu_seconds: f64,
+    /// API requests the controller made in the run (its `rest_client_requests_total`).
+    pub requests: f64,
 }
 
 /// Samples a run's controllers' anonymous RSS while it waits, and reads their peak RSS and
@@ -202,6 +211,7 @@ pub struct ControllerCost {
 pub struct CostMeter<'a> {
     controllers: Vec<(&'static str, &'a ControllerProcess)>,
     anon_peak_kib: Vec<u64>,
+    requests_before: Vec<f64>,
 }
 
 impl<'a> CostMeter<'a> {
@@ -209,6 +219,10 @@ impl<'a> CostMeter<'a> {
         CostMeter {
             controllers: controllers.to_vec(),
             anon_peak_kib: vec![0; controllers.len()],
+            requests_before: controllers
+                .iter()
+                .map(|(_, process)| requests_made(process))
+                .collect(),
         }
     }
 
@@ -226,11 +240,13 @@ impl<'a> CostMeter<'a> {
             .controllers
             .iter()
             .zip(self.anon_peak_kib)
-            .map(|((name, process), anon)| ControllerCost {
+            .zip(self.requests_before)
+            .map(|(((name, process), anon), before)| ControllerCost {
                 name,
                 rss_mib: mib(crate::bench::peak_rss_kib(process.pid()).unwrap_or(0)),
                 anon_rss_mib: mib(anon),
                 cpu_seconds: crate::bench::cpu_seconds(process.pid()).unwrap_or(0.0),
+                requests: requests_made(process) - before,
             })
             .collect();
         Costs(costs)
@@ -262,11 +278,25 @@ impl Costs {
         println!("  anonymous RSS peak      {line}");
     }
 
-    /// As [`Measured::controllers`] holds them.
-    pub fn measured(&self) -> Vec<(&'static str, f64, f64)> {
+    pub fn print_requests(&self, objects: usize) {
+        let line = self.line(|c| {
+            format!(
+                "{:.0} ({:.1} per object)",
+                c.requests,
+                c.requests / objects.max(1) as f64
+            )
+        });
+        println!("  requests made by        {line}");
+    }
+
+    /// As [`Measured::controllers`] holds them, requests per one of `objects`.
+    pub fn measured(&self, objects: usize) -> Vec<(&'static str, f64, f64, f64)> {
         self.0
             .iter()
-            .map(|c| (c.name, c.rss_mib, c.cpu_seconds))
+            .map(|c| {
+                let requests = c.requests / objects.max(1) as f64;
+                (c.name, c.rss_mib, c.cpu_seconds, requests)
+            })
             .collect()
     }
 }
@@ -288,4 +318,38 @@ where
         print_side_by_side(&runs);
     }
     Ok(runs)
+}
+
+/// The requests a controller has made to the API server so far: the sum of its
+/// `rest_client_requests_total` series, which Flux's controllers (controller-runtime) and
+/// Driftless's export alike.
+fn requests_made(process: &ControllerProcess) -> f64 {
+    process
+        .metrics()
+        .map_or(0.0, |text| sum_of(&text, "rest_client_requests_total"))
+}
+
+/// The sum of every series of `metric` in a Prometheus text exposition.
+pub fn sum_of(exposition: &str, metric: &str) -> f64 {
+    exposition
+        .lines()
+        .filter(|line| {
+            line.strip_prefix(metric)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn series_of_one_metric_are_summed() {
+        let text = "# TYPE rest_client_requests_total counter\n\
+            rest_client_requests_total{code=\"200\",host=\"h\",method=\"GET\"} 12\n\
+            rest_client_requests_total{code=\"201\",host=\"h\",method=\"POST\"} 3\n\
+            rest_client_requests_totally 100\n\
+            rest_client_request_duration_seconds_count 7\n";
+        assert_eq!(super::sum_of(text, "rest_client_requests_total"), 15.0);
+    }
 }

@@ -8,6 +8,7 @@ pub mod bench_images;
 pub mod bench_kustomizations;
 pub mod bench_kustomize;
 pub mod bench_notifications;
+pub mod bench_pains;
 pub mod bench_stack;
 pub mod conformance;
 pub mod crds;

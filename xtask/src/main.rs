@@ -148,9 +148,10 @@ enum BenchTask {
         count: usize,
         #[arg(long, default_value_t = 100)]
         repositories: usize,
-        /// Both controllers' --concurrent.
-        #[arg(long, default_value_t = 16)]
-        concurrent: u16,
+        /// Both controllers' --concurrent; several (`4,16,64`) run one after the other, with
+        /// a summary of how time scales.
+        #[arg(long, value_delimiter = ',', default_values_t = [16])]
+        concurrent: Vec<u16>,
         #[arg(long, default_value_t = 600)]
         timeout: u64,
         /// Skip timing kubectl (its client-side throttling makes it slow on many objects).
@@ -159,6 +160,24 @@ enum BenchTask {
         /// Whose controllers: Driftless's, Flux's (`cargo xtask peer build`) or both, side by
         /// side.
         #[arg(long, value_enum, default_value = "driftless")]
+        stack: xtask::bench_stack::StackChoice,
+    },
+    /// Where Flux hurts its users, side by side: one push fanning out to N Kustomizations
+    /// (`fan-out`), healthy Kustomizations beside stuck ones (`head-of-line`), one
+    /// Kustomization of N objects (`large`), and N Ready Kustomizations left alone (`idle`).
+    Pains {
+        #[arg(long, value_enum)]
+        case: xtask::bench_pains::PainCase,
+        /// Kustomizations (ConfigMaps for `large`); 0: the case's default (200, 200, 1500,
+        /// 1000).
+        #[arg(long, default_value_t = 0)]
+        count: usize,
+        /// Both controllers' --concurrent.
+        #[arg(long, default_value_t = 16)]
+        concurrent: u16,
+        #[arg(long, default_value_t = 900)]
+        timeout: u64,
+        #[arg(long, value_enum, default_value = "both")]
         stack: xtask::bench_stack::StackChoice,
     },
     /// N events posted to notification-controller, each sent by every one of M Alerts to a
@@ -387,6 +406,31 @@ fn main() -> anyhow::Result<()> {
                     },
                 ),
             )?;
+        }
+        Task::Bench {
+            command:
+                BenchTask::Pains {
+                    case,
+                    count,
+                    concurrent,
+                    timeout,
+                    stack,
+                },
+        } => {
+            xtask::testenv::build_control_plane()?;
+            let source = build_binary("source-controller", true)?;
+            let kustomize = build_binary("kustomize-controller", true)?;
+            tokio::runtime::Runtime::new()?.block_on(xtask::bench_pains::pains(
+                &source,
+                &kustomize,
+                xtask::bench_pains::PainOptions {
+                    case,
+                    stack,
+                    count,
+                    concurrent,
+                    timeout: Duration::from_secs(timeout),
+                },
+            ))?;
         }
         Task::Bench {
             command:

@@ -7,6 +7,7 @@ pub mod api_outage;
 pub mod apply;
 pub mod artifact;
 pub mod cel;
+pub mod client_metrics;
 pub mod clients;
 pub mod conditions;
 pub mod errors;

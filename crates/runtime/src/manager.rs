@@ -67,10 +67,20 @@ impl Manager {
             .await
             .map_err(|e| ManagerError::Client(kube::Error::InferConfig(e)))?;
         let default_namespace = config.default_namespace.clone();
+        let metrics = Arc::new(Metrics::new());
+        let requests = crate::client_metrics::RequestCountLayer {
+            requests: metrics.rest_requests.clone(),
+            host: config
+                .cluster_url
+                .authority()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        };
         // An API server outage is logged once, not once per failed request.
         let client = kube::client::ClientBuilder::try_from(config)
             .map_err(ManagerError::Client)?
             .with_layer(&crate::api_outage::OutageLayer)
+            .with_layer(&requests)
             .build();
         let version = client
             .apiserver_version()
@@ -85,7 +95,6 @@ impl Manager {
         let shutdown = CancellationToken::new();
         spawn_signal_handler(shutdown.clone());
 
-        let metrics = Arc::new(Metrics::new());
         let readiness = Readiness::default();
         let metrics_addr = server::serve(
             args.metrics_addr,

@@ -66,6 +66,8 @@ pub struct Metrics {
     pub reconcile_errors: Family<ControllerLabels, Counter>,
     pub max_concurrent_reconciles: Family<ControllerLabels, Gauge>,
     pub leader: Family<NameLabels, Gauge>,
+    /// The controller's own requests to the API server.
+    pub rest_requests: crate::client_metrics::RestRequests,
 }
 
 impl Default for Metrics {
@@ -109,8 +111,15 @@ impl Metrics {
             "1 while this replica holds the named leader-election Lease, 0 otherwise",
             leader.clone(),
         );
+        let rest_requests = crate::client_metrics::RestRequests::default();
+        registry.register(
+            "rest_client_requests",
+            "Number of HTTP requests, partitioned by status code, method, and host.",
+            rest_requests.clone(),
+        );
         Self {
             registry: std::sync::Mutex::new(registry),
+            rest_requests,
             reconcile_duration,
             reconcile_total,
             reconcile_errors,

@@ -10,10 +10,9 @@ use driftless_api::helm::{
     ARTIFACT_FAILED_REASON, HelmRelease, HelmReleaseStatus, INIT_FAILED_REASON,
     SOURCE_NOT_READY_REASON, VALUES_ERROR_REASON,
 };
-use driftless_api::meta::{Artifact, Time};
+use driftless_api::meta::Artifact;
 use driftless_runtime::health_exprs::CustomHealthChecks;
-use driftless_runtime::reconcile::{Outcome, Run};
-use k8s_openapi::jiff::Timestamp;
+use driftless_runtime::reconcile::{JUST_CREATED, Outcome, Run};
 use kube::ResourceExt;
 
 use super::actions::{Plan, Readiness};
@@ -253,10 +252,7 @@ impl Reconciler {
         };
         let mut after = self.settings.requeue_dependency;
         if matches!(&cached, Cached::NotReady(why) if why == watches::IN_PROGRESS)
-            && just_created(
-                run.object.metadata.creation_timestamp.as_ref(),
-                Timestamp::now(),
-            )
+            && run.just_created()
         {
             run.defer_first_status();
             // The watch on the chart brings the release back once it is ready; should the
@@ -275,18 +271,6 @@ impl Reconciler {
             }
         }
     }
-}
-
-/// How long after its creation a release may wait for its chart's first artifact without
-/// a status saying so.
-const JUST_CREATED: Duration = Duration::from_secs(5);
-
-fn just_created(created: Option<&Time>, now: Timestamp) -> bool {
-    created.is_some_and(|created| {
-        now.duration_since(created.0)
-            .try_into()
-            .is_ok_and(|age: Duration| age < JUST_CREATED)
-    })
 }
 
 /// Records what this reconcile attempts. Failure counters restart with a new spec, chart or
@@ -323,17 +307,6 @@ fn record_attempt(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_a_release_created_moments_ago_counts_as_just_created() {
-        let now = Timestamp::from_second(1_000_000).unwrap();
-        let at = |second| Some(Time(Timestamp::from_second(second).unwrap()));
-        assert!(just_created(at(999_998).as_ref(), now));
-        assert!(!just_created(at(999_990).as_ref(), now));
-        // A clock behind the API server's is no reason to hide the status.
-        assert!(!just_created(at(1_000_010).as_ref(), now));
-        assert!(!just_created(None, now));
-    }
 
     fn release(generation: i64) -> HelmRelease {
         let mut object = HelmRelease::new("app", Default::default());

@@ -19,11 +19,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use driftless_api::conditions::{INVALID_CEL_EXPRESSION, PROGRESSING, RECONCILIATION_SUCCEEDED};
+use driftless_api::conditions::{
+    ARTIFACT_FAILED, INVALID_CEL_EXPRESSION, PROGRESSING, RECONCILIATION_SUCCEEDED,
+};
 use driftless_api::kustomize::{Kustomization, KustomizationStatus};
 use driftless_runtime::artifact::ArtifactFetcher;
 use driftless_runtime::conditions as cond;
-use driftless_runtime::reconcile::{Error, Outcome, Run};
+use driftless_runtime::reconcile::{Error, JUST_CREATED, Outcome, Run};
 use driftless_runtime::{Context as RuntimeContext, reconcile};
 
 use crate::history;
@@ -116,7 +118,10 @@ impl reconcile::Reconciler for Reconciler {
         };
         let artifact = match self.source_artifact(&object).await {
             Ok(artifact) => artifact,
-            Err(failure) => return Ok(self.failed(run, failure)),
+            Err(failure) => {
+                let failure = wait_quietly_while_new(run, failure);
+                return Ok(self.failed(run, failure));
+            }
         };
         if let Err(failure) = self.check_dependencies(&object, &artifact).await {
             return Ok(self.failed(run, failure));
@@ -185,6 +190,29 @@ impl Reconciler {
         let requeue_dependency = self.settings.requeue_dependency;
         let ending = outcome::failed(&mut run.status, generation, failure, requeue_dependency);
         end(run, ending)
+    }
+}
+
+/// A Kustomization created moments ago whose source has no artifact yet waits without a
+/// status: the source was most likely created with it, and the watch on sources brings the
+/// Kustomization back once the artifact is stored (one status write saved per new
+/// Kustomization). Should the source take longer, the status says so within
+/// [`JUST_CREATED`].
+fn wait_quietly_while_new(run: &mut Run<Kustomization>, failure: Outcome) -> Outcome {
+    match failure {
+        Outcome::Waiting {
+            reason,
+            message,
+            after,
+        } if reason == ARTIFACT_FAILED && run.just_created() => {
+            run.defer_first_status();
+            Outcome::Waiting {
+                reason,
+                message,
+                after: after.min(JUST_CREATED),
+            }
+        }
+        other => other,
     }
 }
 

@@ -1,7 +1,7 @@
 //! Server-side apply of a build's objects, as Flux's ssa manager does it: CRDs and
 //! Namespaces first (and CRDs established before anything that may need them), then the
-//! rest, each object dry-run first so that an unchanged object costs no write; and pruning
-//! of objects that left the build.
+//! rest, each object dry-run first so that an unchanged object costs no write (and a new one
+//! no read); and pruning of objects that left the build.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -116,6 +116,13 @@ impl ApplyOptions {
 enum Write {
     Apply,
     /// Delete, then apply: an immutable field changed and `spec.force` is set.
+    Recreate,
+}
+
+/// What a dry run said about one object.
+enum DryRun {
+    Planned(Box<DynamicObject>),
+    /// An immutable field changed and `force` allows recreating the object.
     Recreate,
 }
 
@@ -587,6 +594,9 @@ impl Applier {
 
     /// Decides what to do with one object: skip it, leave it, or write it (and how), from a
     /// server-side dry run. Writes nothing but the ownership takeover.
+    ///
+    /// The dry run comes first and the live object is read only when the dry run shows that
+    /// it exists, so a new object costs one request here instead of two.
     async fn plan_one(
         &self,
         id: &ObjectId,
@@ -613,37 +623,55 @@ impl Applier {
         if options.write_directly && !annotated {
             return Ok(Plan::write(id, Action::Created, Vec::new(), false));
         }
+        if opted_out(desired_annotations) {
+            return Ok(Plan::skip(id));
+        }
         let api = self.api(&kind, namespace);
         let failed = |e: kube::Error| ApplyError::Apply {
             object: id.display(),
             message: kube_errors::message(&e),
         };
-        let mut existing = api.get_opt(&id.name).await.map_err(failed)?;
-        let live_annotations = existing
-            .as_ref()
-            .and_then(|e| e.metadata.annotations.as_ref())
-            .map(|a| {
-                a.iter()
-                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                    .collect::<serde_json::Map<_, _>>()
-            });
         let if_not_present = annotation_is(desired_annotations, SSA_ANNOTATION, "ifnotpresent");
-        if opted_out(desired_annotations)
-            || opted_out(live_annotations.as_ref())
-            || (if_not_present && existing.is_some())
+        if if_not_present && api.get_opt(&id.name).await.map_err(failed)?.is_some() {
+            return Ok(Plan::skip(id));
+        }
+        // A refusal may come from edits of other managers that the takeover below removes
+        // (a list item keyed by a field they changed): it stands only if there is none.
+        let mut planned = match self.dry_run(&api, id, object, options).await {
+            Ok(DryRun::Planned(planned)) => Ok(planned),
+            Ok(DryRun::Recreate) => return Ok(Plan::write(id, Action::Created, Vec::new(), true)),
+            Err(refused) => Err(refused),
+        };
+        // The dry run of an object that does not exist is a create, which has no version yet.
+        if let Ok(planned) = &planned
+            && planned
+                .metadata
+                .resource_version
+                .as_deref()
+                .is_none_or(str::is_empty)
         {
+            return Ok(Plan::write(id, Action::Created, Vec::new(), false));
+        }
+        let Some(mut existing) = api.get_opt(&id.name).await.map_err(failed)? else {
+            // Deleted between the dry run and the read.
+            planned?;
+            return Ok(Plan::write(id, Action::Created, Vec::new(), false));
+        };
+        let live_annotations = existing.metadata.annotations.as_ref().map(|a| {
+            a.iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect::<serde_json::Map<_, _>>()
+        });
+        if opted_out(live_annotations.as_ref()) || if_not_present {
             return Ok(Plan::skip(id));
         }
         let mut took_over = false;
-        if let Some(live) = &existing
-            && !merges(desired_annotations)
-            && !merges(live_annotations.as_ref())
-        {
-            let live_value = serde_json::to_value(live).unwrap_or(Value::Null);
+        if !merges(desired_annotations) && !merges(live_annotations.as_ref()) {
+            let live_value = serde_json::to_value(&existing).unwrap_or(Value::Null);
             if let Some(patch) =
                 takeover::patch(&live_value, &options.managers, &self.field_manager)
             {
-                let patched = api
+                existing = api
                     .patch(
                         &id.name,
                         &takeover_params(&self.field_manager),
@@ -655,35 +683,56 @@ impl Applier {
                         message: kube_errors::message(&e),
                     })?;
                 tracing::info!(object = %id.display(), "took over fields of other managers");
-                existing = Some(patched);
                 took_over = true;
-            }
-        }
-        let params = PatchParams::apply(&self.field_manager).force().dry_run();
-        match api.patch(&id.name, &params, &Patch::Apply(object)).await {
-            Ok(dry) => {
-                let Some(existing) = existing else {
-                    return Ok(Plan::write(id, Action::Created, Vec::new(), false));
+                // Fields the other managers gave up may now be removed by the apply.
+                planned = match self.dry_run(&api, id, object, options).await? {
+                    DryRun::Planned(planned) => Ok(planned),
+                    DryRun::Recreate => {
+                        return Ok(Plan::write(id, Action::Created, Vec::new(), true));
+                    }
                 };
-                let (live, planned) = (comparable(&existing), comparable(&dry));
-                if live == planned && !took_over {
-                    return Ok(Plan::unchanged(id));
-                }
-                let drifted = changed_fields(&live, &planned);
-                Ok(Plan::write(id, Action::Configured, drifted, false))
             }
-            Err(kube::Error::Api(status))
-                if existing.is_some() && immutable(&status, options.force, object) =>
-            {
-                Ok(Plan::write(id, Action::Created, Vec::new(), true))
-            }
-            Err(kube::Error::Api(status)) => Err(ApplyError::DryRun {
-                object: id.display(),
-                reason: status.reason.clone(),
-                message: status.message.clone(),
-            }),
-            Err(e) => Err(failed(e)),
         }
+        let planned = planned?;
+        let (live, planned) = (comparable(&existing), comparable(&planned));
+        if live == planned && !took_over {
+            return Ok(Plan::unchanged(id));
+        }
+        let drifted = changed_fields(&live, &planned);
+        Ok(Plan::write(id, Action::Configured, drifted, false))
+    }
+
+    /// A forced server-side dry run of `object`: what the API server would store, or that an
+    /// immutable field of the existing object changed and it is to be recreated.
+    async fn dry_run(
+        &self,
+        api: &Api<DynamicObject>,
+        id: &ObjectId,
+        object: &Value,
+        options: &ApplyOptions,
+    ) -> Result<DryRun, ApplyError> {
+        let params = PatchParams::apply(&self.field_manager).force().dry_run();
+        let failed = |e: kube::Error| ApplyError::Apply {
+            object: id.display(),
+            message: kube_errors::message(&e),
+        };
+        let status = match api.patch(&id.name, &params, &Patch::Apply(object)).await {
+            Ok(planned) => return Ok(DryRun::Planned(Box::new(planned))),
+            Err(kube::Error::Api(status)) => status,
+            Err(e) => return Err(failed(e)),
+        };
+        // Only an object that exists has fields that cannot change; a new object refused the
+        // same way is invalid.
+        if immutable(&status, options.force, object)
+            && api.get_opt(&id.name).await.map_err(failed)?.is_some()
+        {
+            return Ok(DryRun::Recreate);
+        }
+        Err(ApplyError::DryRun {
+            object: id.display(),
+            reason: status.reason.clone(),
+            message: status.message.clone(),
+        })
     }
 
     /// Carries out a plan from [`Self::plan_one`].

@@ -181,6 +181,16 @@ impl<K: ToolkitObject> Run<K> {
         self.defer_first_status = true;
     }
 
+    /// Whether the object was created moments ago ([`JUST_CREATED`]): an input it waits for
+    /// (a source, a chart) was most likely created with it and is about to be ready, so the
+    /// wait may go without a status for now (see [`Self::defer_first_status`]).
+    pub fn just_created(&self) -> bool {
+        just_created(
+            self.object.meta().creation_timestamp.as_ref(),
+            k8s_openapi::jiff::Timestamp::now(),
+        )
+    }
+
     /// An event built elsewhere (by a pure decision), sent after the status is written.
     pub fn notify(&mut self, notice: Notice) {
         self.events.push(notice);
@@ -228,6 +238,23 @@ impl<K: ToolkitObject> Run<K> {
         self.progress_written = true;
         Ok(())
     }
+}
+
+/// How long after its creation an object may wait for an input created with it without a
+/// status saying so.
+pub const JUST_CREATED: Duration = Duration::from_secs(5);
+
+/// Whether an object created at `created` is younger than [`JUST_CREATED`] at `now`. A clock
+/// behind the API server's is no reason to hide a status.
+pub fn just_created(
+    created: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    now: k8s_openapi::jiff::Timestamp,
+) -> bool {
+    created.is_some_and(|created| {
+        now.duration_since(created.0)
+            .try_into()
+            .is_ok_and(|age: Duration| age < JUST_CREATED)
+    })
 }
 
 /// Runs `reconciler` over every object of its kind in the watched namespaces, at most
@@ -504,4 +531,23 @@ pub fn object_key<K: Resource>(object: &K) -> String {
         object.namespace().unwrap_or_default(),
         object.name_any()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use k8s_openapi::jiff::Timestamp;
+
+    use super::just_created;
+
+    #[test]
+    fn only_an_object_created_moments_ago_counts_as_just_created() {
+        let now = Timestamp::from_second(1_000_000).unwrap();
+        let at = |second| Some(Time(Timestamp::from_second(second).unwrap()));
+        assert!(just_created(at(999_998).as_ref(), now));
+        assert!(!just_created(at(999_990).as_ref(), now));
+        // A clock behind the API server's is no reason to hide the status.
+        assert!(!just_created(at(1_000_010).as_ref(), now));
+        assert!(!just_created(None, now));
+    }
 }

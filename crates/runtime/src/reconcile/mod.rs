@@ -16,7 +16,8 @@ pub mod watches;
 pub use backoff::FailureBackoff;
 pub use finalizer::with_finalizer;
 pub use harness::{
-    Error, Reconciler, Run, StatusOf, ToolkitObject, object_key, run, same_status, settle,
+    Error, JUST_CREATED, Reconciler, Run, StatusOf, ToolkitObject, just_created, object_key, run,
+    same_status, settle,
 };
 pub use logs::{log_failed_reconcile, log_reconcile_error};
 pub use outcome::{Outcome, RetryAfter};
