@@ -13,6 +13,7 @@ use kube::ResourceExt;
 
 use super::Reconciler;
 use super::outcome::failure;
+use driftless_api::meta::RECONCILE_REQUEST_ANNOTATION;
 use driftless_runtime::apply::{Action as Applied, Applier, Change};
 use driftless_runtime::health::{self, Health};
 use driftless_runtime::health_exprs::CustomHealthChecks;
@@ -29,7 +30,111 @@ pub(super) enum HealthOutcome {
     Waiting(String),
 }
 
+/// A health wait under way: what its revision applied. The polls that follow look at health
+/// alone, as Flux's wait does, instead of fetching, building and applying the same revision
+/// again: with many Kustomizations waiting, that is API load that slows every other one.
+pub(super) struct HealthWait {
+    /// What the wait is for; a new revision, generation or reconcile request reconciles in
+    /// full.
+    key: WaitKey,
+    /// The applied objects, reported already (so `Unchanged` from here on).
+    pub(super) changes: Vec<Change>,
+    pub(super) built_digest: String,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+struct WaitKey {
+    revision: String,
+    generation: Option<i64>,
+    requested_at: Option<String>,
+}
+
+impl WaitKey {
+    fn of(object: &Kustomization, revision: &str) -> WaitKey {
+        WaitKey {
+            revision: revision.to_owned(),
+            generation: object.metadata.generation,
+            requested_at: object
+                .annotations()
+                .get(RECONCILE_REQUEST_ANNOTATION)
+                .cloned(),
+        }
+    }
+}
+
+/// The changes of an apply as later polls see them: nothing changes again.
+fn as_reported(changes: &[Change]) -> Vec<Change> {
+    changes
+        .iter()
+        .map(|change| {
+            let mut change = change.clone();
+            if matches!(change.action, Applied::Created | Applied::Configured) {
+                change.action = Applied::Unchanged;
+            }
+            change.drifted.clear();
+            change
+        })
+        .collect()
+}
+
 impl Reconciler {
+    /// The health wait `object` has under way at `revision`, if this reconcile is a poll of it.
+    pub(super) fn health_wait_of(
+        &self,
+        object: &Kustomization,
+        revision: &str,
+    ) -> Option<HealthWait> {
+        let waits = self.health_waits.lock().unwrap_or_else(|e| e.into_inner());
+        let wait = waits.get(&object_key(object))?;
+        (wait.key == WaitKey::of(object, revision)).then(|| HealthWait {
+            key: wait.key.clone(),
+            changes: wait.changes.clone(),
+            built_digest: wait.built_digest.clone(),
+        })
+    }
+
+    /// Remembers a revision whose health is still awaited; forgets it on any other result.
+    pub(super) fn note_health_wait(
+        &self,
+        object: &Kustomization,
+        revision: &str,
+        result: &Result<(Vec<Change>, HealthOutcome), Outcome>,
+        built_digest: Option<&str>,
+    ) {
+        let mut waits = self.health_waits.lock().unwrap_or_else(|e| e.into_inner());
+        let key = object_key(object);
+        match (result, built_digest) {
+            (Ok((changes, HealthOutcome::Waiting(_))), Some(digest)) => {
+                waits.insert(
+                    key,
+                    HealthWait {
+                        key: WaitKey::of(object, revision),
+                        changes: as_reported(changes),
+                        built_digest: digest.to_owned(),
+                    },
+                );
+            }
+            _ => {
+                waits.remove(&key);
+            }
+        }
+    }
+
+    /// One poll of a health wait: the health of what the revision applied.
+    pub(super) async fn poll_health(
+        &self,
+        object: &Kustomization,
+        changes: Vec<Change>,
+        revision: &str,
+        custom: &CustomHealthChecks,
+    ) -> Result<(Vec<Change>, HealthOutcome), Outcome> {
+        let applier = self.applier_for(object).await?;
+        let health = self
+            .check_health(object, &applier, &changes, revision, custom)
+            .await?;
+        Ok((changes, health))
+    }
+
     /// `spec.wait` (every applied object) or `spec.healthChecks`, checked once per reconcile:
     /// a rollout in progress requeues soon instead of holding a worker until the timeout.
     pub(super) async fn check_health(
@@ -170,4 +275,62 @@ pub(super) fn timeout_of(object: &Kustomization) -> Duration {
     interval
         .saturating_sub(Duration::from_secs(30))
         .max(Duration::from_secs(30))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(kind: &str, action: Applied) -> Change {
+        Change {
+            id: ObjectId {
+                group: String::new(),
+                version: "v1".into(),
+                kind: kind.into(),
+                namespace: "apps".into(),
+                name: "web".into(),
+            },
+            action,
+            drifted: vec!["/data/a".into()],
+        }
+    }
+
+    #[test]
+    fn polls_see_what_was_applied_as_unchanged() {
+        let applied = [
+            change("ConfigMap", Applied::Created),
+            change("Service", Applied::Configured),
+            change("Secret", Applied::Skipped),
+            change("Pod", Applied::Deleted),
+        ];
+        let actions: Vec<Applied> = as_reported(&applied).iter().map(|c| c.action).collect();
+        assert_eq!(
+            actions,
+            [
+                Applied::Unchanged,
+                Applied::Unchanged,
+                Applied::Skipped,
+                Applied::Deleted
+            ]
+        );
+        assert!(as_reported(&applied).iter().all(|c| c.drifted.is_empty()));
+    }
+
+    #[test]
+    fn a_new_generation_revision_or_request_ends_the_wait() {
+        let mut object = Kustomization::new("app", Default::default());
+        object.metadata.generation = Some(1);
+        let waiting = WaitKey::of(&object, "main@sha1:1");
+        assert!(WaitKey::of(&object, "main@sha1:1") == waiting);
+        assert!(WaitKey::of(&object, "main@sha1:2") != waiting);
+        object.metadata.generation = Some(2);
+        assert!(WaitKey::of(&object, "main@sha1:1") != waiting);
+        object.metadata.generation = Some(1);
+        object.metadata.annotations = Some(
+            [(RECONCILE_REQUEST_ANNOTATION.to_owned(), "now".to_owned())]
+                .into_iter()
+                .collect(),
+        );
+        assert!(WaitKey::of(&object, "main@sha1:1") != waiting);
+    }
 }

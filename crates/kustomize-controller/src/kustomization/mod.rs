@@ -65,6 +65,8 @@ pub struct Reconciler {
     settings: Settings,
     /// When health checks of each Kustomization's current revision started.
     health_started: Mutex<HashMap<String, (String, Instant)>>,
+    /// Health waits under way, by Kustomization: what their revision applied.
+    health_waits: Mutex<HashMap<String, health_wait::HealthWait>>,
     /// The sources the controller watches, filled by its watches: artifacts are read here
     /// instead of with a GET per reconcile.
     sources: SourceStores,
@@ -90,6 +92,7 @@ impl Reconciler {
             fetcher,
             settings,
             health_started: Mutex::new(HashMap::new()),
+            health_waits: Mutex::new(HashMap::new()),
             sources: SourceStores::default(),
         }
     }
@@ -127,22 +130,33 @@ impl reconcile::Reconciler for Reconciler {
             return Ok(self.failed(run, failure));
         }
         let revision = artifact.revision.clone();
-        // A new object, without a Ready condition yet, already reads as not ready to health
-        // checks; the extra write would only add API load when many are created.
-        if !run.status.conditions.is_empty() {
-            let message = format!("Fetching manifests for revision {revision}");
-            run.progress(PROGRESSING, message).await?;
-        }
         let mut built_digest = None;
-        let result = self
-            .reconcile_revision(
-                &object,
-                &artifact,
-                &mut run.status,
-                &mut built_digest,
-                &custom_health,
-            )
-            .await;
+        let result = match self.health_wait_of(&object, &revision) {
+            // A poll of a health wait under way looks at health alone.
+            Some(wait) => {
+                built_digest = Some(wait.built_digest);
+                self.poll_health(&object, wait.changes, &revision, &custom_health)
+                    .await
+            }
+            None => {
+                // A new object, without a Ready condition yet, already reads as not ready to
+                // health checks; the extra write would only add API load when many are
+                // created.
+                if !run.status.conditions.is_empty() {
+                    let message = format!("Fetching manifests for revision {revision}");
+                    run.progress(PROGRESSING, message).await?;
+                }
+                self.reconcile_revision(
+                    &object,
+                    &artifact,
+                    &mut run.status,
+                    &mut built_digest,
+                    &custom_health,
+                )
+                .await
+            }
+        };
+        self.note_health_wait(&object, &revision, &result, built_digest.as_deref());
         // Every outcome past the build is recorded, except a health check still waiting.
         let history_outcome = match &result {
             Ok((_, HealthOutcome::Waiting(_))) => None,
