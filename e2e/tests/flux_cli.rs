@@ -231,3 +231,120 @@ async fn the_flux_cli_drives_sources_kustomizations_and_notifications() {
     let deleted = run(&["delete", "kustomization", "app", "--silent"]);
     assert!(deleted.contains("deleted"), "{deleted}");
 }
+
+/// `flux create image repository|policy|update` against image-automation-controller, a local
+/// `docker-registry` served over plain HTTP on loopback (which Flux reaches without
+/// `insecure`, as go-containerregistry does) and a Git server taking the automation's push;
+/// then `flux get images all` shows all three Ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_flux_cli_creates_image_repositories_policies_and_automations() {
+    use driftless_testenv::git::{GitAuth, GitServer, git};
+    use driftless_testenv::registry::{Registry, RegistryOptions};
+
+    let (plane, namespace, _client) = support::cluster("flux-cli-images").await;
+    let controllers = Controllers::start(plane, &namespace, &[], &[]);
+    let storage = tempfile::tempdir().expect("storage");
+    let image_args = support::confined_args(
+        &namespace,
+        &[&format!("--storage-path={}", storage.path().display())],
+    );
+    let images = support::spawn(plane, "image-automation-controller", image_args);
+    let logs = || {
+        format!(
+            "{}\nimage-automation-controller:\n{}",
+            controllers.logs(),
+            images.log_tail(40)
+        )
+    };
+    let registry = Registry::start(RegistryOptions::default()).expect("registry");
+    for tag in ["1.0.0", "1.1.0", "2.0.0"] {
+        registry.push("app", tag).await.expect("push image");
+    }
+    let image = registry.image("app");
+    let git_server =
+        GitServer::start_accepting_pushes(GitAuth::default(), "bot", "pushpass").expect("git");
+    let repo = git_server.create_repo("fleet").expect("repo");
+    let manifest = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  image: {image}:1.0.0 # {{\"$imagepolicy\": \"{namespace}:app\"}}\n"
+    );
+    repo.commit(&[("deploy/app.yaml", &manifest)], "initial")
+        .expect("commit");
+    repo.push("main").expect("push");
+    let kubeconfig = plane.kubeconfig_path();
+    let run = |args: &[&str]| {
+        let (ok, output) = flux(&kubeconfig, &namespace, args);
+        assert!(ok, "flux {}: {output}\n{}", args.join(" "), logs());
+        output
+    };
+
+    run(&[
+        "create",
+        "source",
+        "git",
+        "fleet",
+        &format!("--url={}", git_server.url("fleet")),
+        "--branch=main",
+        "--username=bot",
+        "--password=pushpass",
+        "--interval=1h",
+    ]);
+    run(&[
+        "create",
+        "image",
+        "repository",
+        "app",
+        &format!("--image={image}"),
+        "--interval=1h",
+    ]);
+    run(&[
+        "create",
+        "image",
+        "policy",
+        "app",
+        "--image-ref=app",
+        "--select-semver=1.x",
+    ]);
+    let listed = run(&["get", "image", "policy", "app"]);
+    let policy = row(&listed, "app").unwrap_or_else(|| panic!("{listed}"));
+    assert!(
+        policy.contains("True") && policy.contains("1.1.0"),
+        "{listed}"
+    );
+    run(&[
+        "create",
+        "image",
+        "update",
+        "fleet",
+        "--git-repo-ref=fleet",
+        "--git-repo-path=./deploy",
+        "--checkout-branch=main",
+        "--push-branch=main",
+        "--author-name=Image Bot",
+        "--author-email=bot@example.com",
+        "--interval=1h",
+    ]);
+    let all = run(&["get", "images", "all"]);
+    for name in [
+        "imagerepository/app",
+        "imagepolicy/app",
+        "imageupdateautomation/fleet",
+    ] {
+        let listed = row(&all, name).unwrap_or_else(|| panic!("{name} missing: {all}"));
+        assert!(listed.contains("True"), "{all}");
+    }
+    // The automation's commit is on the branch, with the policy's tag.
+    let checkout = tempfile::tempdir().expect("checkout");
+    let work = checkout.path().join("fleet");
+    git(
+        checkout.path(),
+        &["clone", "-q", &git_server.url("fleet"), "fleet"],
+    )
+    .expect("clone");
+    let updated = std::fs::read_to_string(work.join("deploy/app.yaml")).expect("read");
+    assert!(
+        updated.contains(&format!("{image}:1.1.0 # {{\"$imagepolicy\"")),
+        "{updated}"
+    );
+    let author = git(&work, &["log", "-1", "--format=%an"]).expect("log");
+    assert_eq!(author.trim(), "Image Bot");
+}

@@ -8,6 +8,7 @@ pub mod access;
 mod capped;
 pub mod credentials;
 pub mod reference;
+mod scheme;
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -31,6 +32,8 @@ const ATTEMPTS: u32 = 4;
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// Distinct accesses whose clients (and tokens) are kept.
 const CLIENTS: usize = 256;
+/// How long a registry on loopback or a private network is given to answer the scheme probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
@@ -68,6 +71,9 @@ impl RegistryError {
 #[derive(Clone)]
 pub struct Registries {
     clients: Arc<quick_cache::sync::Cache<u64, Arc<Client>>>,
+    /// Registries on loopback or a private network, by host: whether they speak plain HTTP
+    /// (see [`scheme`]).
+    plain_http: Arc<quick_cache::sync::Cache<String, bool>>,
     user_agent: &'static str,
 }
 
@@ -84,6 +90,7 @@ impl Registries {
     pub fn new(user_agent: &'static str) -> Self {
         Self {
             clients: Arc::new(quick_cache::sync::Cache::new(CLIENTS)),
+            plain_http: Arc::new(quick_cache::sync::Cache::new(CLIENTS)),
             user_agent,
         }
     }
@@ -95,7 +102,7 @@ impl Registries {
         access: &Access,
         timeout: Duration,
     ) -> Result<Vec<String>, RegistryError> {
-        let client = self.client(access);
+        let client = self.client(image, access).await;
         let reference = reference_of(image, "latest");
         let auth = access.auth();
         let listing = async {
@@ -133,7 +140,7 @@ impl Registries {
         access: &Access,
         timeout: Duration,
     ) -> Result<String, RegistryError> {
-        let client = self.client(access);
+        let client = self.client(image, access).await;
         let reference = reference_of(image, tag);
         let auth = access.auth();
         let lookup = retrying(|| client.fetch_manifest_digest(&reference, &auth));
@@ -150,7 +157,7 @@ impl Registries {
         access: &Access,
         timeout: Duration,
     ) -> Result<Pulled, RegistryError> {
-        let client = self.client(access);
+        let client = self.client(image, access).await;
         let reference = reference_of(image, tag_or_digest);
         let auth = access.auth();
         let pull = retrying(|| client.pull_image_manifest_and_list_digest(&reference, &auth));
@@ -181,7 +188,7 @@ impl Registries {
                 limit,
             });
         }
-        let client = self.client(access);
+        let client = self.client(image, access).await;
         let reference = reference_of(image, "latest");
         let auth = access.auth();
         client
@@ -196,28 +203,81 @@ impl Registries {
             .map_err(classify)
     }
 
-    fn client(&self, access: &Access) -> Arc<Client> {
+    /// The client for `image`'s registry with `access`.
+    async fn client(&self, image: &ImageName, access: &Access) -> Arc<Client> {
+        let plain_http = !access.insecure
+            && scheme::may_fall_back_to_http(&image.registry)
+            && self.speaks_plain_http(image, access).await;
+        let protocol = if access.insecure {
+            ClientProtocol::Http
+        } else if plain_http {
+            ClientProtocol::HttpsExcept(vec![image.registry.clone()])
+        } else {
+            ClientProtocol::Https
+        };
+        self.client_with(access, protocol)
+    }
+
+    fn client_with(&self, access: &Access, protocol: ClientProtocol) -> Arc<Client> {
         let key = {
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             access.hash(&mut hasher);
+            format!("{protocol:?}").hash(&mut hasher);
             hasher.finish()
         };
         if let Some(client) = self.clients.get(&key) {
             return client;
         }
-        let client = Arc::new(Client::new(client_config(access, self.user_agent)));
+        let client = Arc::new(Client::new(client_config(
+            access,
+            self.user_agent,
+            protocol,
+        )));
         self.clients.insert(key, client.clone());
         client
     }
+
+    /// Whether a registry on loopback or a private network answers plain HTTP rather than
+    /// HTTPS, asked once per host: HTTPS first, then HTTP if HTTPS could not connect. Any
+    /// answer (a tag list, an authentication challenge, not found) counts. Nothing is kept
+    /// while neither answers, so a registry that was down is asked again.
+    async fn speaks_plain_http(&self, image: &ImageName, access: &Access) -> bool {
+        if let Some(known) = self.plain_http.get(&image.registry) {
+            return known;
+        }
+        let answers = |protocol: ClientProtocol| {
+            let client = self.client_with(access, protocol);
+            let reference = reference_of(image, "latest");
+            let auth = access.auth();
+            async move {
+                let probe = client.list_tags(&reference, &auth, Some(1), None);
+                match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
+                    Ok(Ok(_)) => true,
+                    Ok(Err(error)) => !matches!(classify(error), RegistryError::Unreachable(_)),
+                    Err(_) => false,
+                }
+            }
+        };
+        if answers(ClientProtocol::Https).await {
+            self.plain_http.insert(image.registry.clone(), false);
+            return false;
+        }
+        let plain = answers(ClientProtocol::HttpsExcept(vec![image.registry.clone()])).await;
+        if plain {
+            tracing::info!(registry = %image.registry, "registry answers plain HTTP, not HTTPS; using HTTP as Flux does for loopback and private addresses");
+            self.plain_http.insert(image.registry.clone(), true);
+        }
+        plain
+    }
 }
 
-fn client_config(access: &Access, user_agent: &'static str) -> ClientConfig {
+fn client_config(
+    access: &Access,
+    user_agent: &'static str,
+    protocol: ClientProtocol,
+) -> ClientConfig {
     let mut config = ClientConfig {
-        protocol: if access.insecure {
-            ClientProtocol::Http
-        } else {
-            ClientProtocol::Https
-        },
+        protocol,
         user_agent,
         connect_timeout: Some(Duration::from_secs(10)),
         ..ClientConfig::default()
