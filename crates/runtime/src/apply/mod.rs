@@ -244,6 +244,42 @@ pub struct Applier {
     /// Who the objects are applied as (`kustomize-controller`, `helm-controller`).
     field_manager: String,
     kinds: RwLock<HashMap<(String, String, String), Kind>>,
+    /// Each object as this applier last read or wrote it: see [`Seen`].
+    seen: quick_cache::sync::Cache<String, Seen>,
+}
+
+/// An object as last read or written: its resourceVersion and a digest of its comparable
+/// form. A dry run that finds the object still at that version and plans the same content
+/// shows it unchanged without reading it again, so an unchanged object costs one request per
+/// reconcile instead of two.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Seen {
+    resource_version: String,
+    digest: u64,
+}
+
+impl Seen {
+    fn of(object: &DynamicObject) -> Option<Seen> {
+        let resource_version = object.metadata.resource_version.clone()?;
+        let digest = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            comparable(object).to_string().hash(&mut hasher);
+            hasher.finish()
+        };
+        Some(Seen {
+            resource_version,
+            digest,
+        })
+    }
+}
+
+/// Objects whose last state an applier keeps (about a hundred bytes each); beyond that, the
+/// least used are read again when they come up.
+const SEEN_OBJECTS: usize = 20_000;
+
+fn seen_key(id: &ObjectId) -> String {
+    format!("{}/{}/{}/{}", id.group, id.kind, id.namespace, id.name)
 }
 
 /// Sets `entries` in the object's `metadata.<field>` (`labels`, `annotations`), over what it
@@ -434,6 +470,7 @@ impl Applier {
             client,
             field_manager: field_manager.to_owned(),
             kinds: RwLock::new(HashMap::new()),
+            seen: quick_cache::sync::Cache::new(SEEN_OBJECTS),
         }
     }
 
@@ -490,6 +527,13 @@ impl Applier {
             Api::namespaced_with(self.client.clone(), namespace, &kind.resource)
         } else {
             Api::all_with(self.client.clone(), &kind.resource)
+        }
+    }
+
+    /// Keeps `object` as last seen (see [`Seen`]).
+    fn remember(&self, id: &ObjectId, object: &DynamicObject) {
+        if let Some(seen) = Seen::of(object) {
+            self.seen.insert(seen_key(id), seen);
         }
     }
 
@@ -652,11 +696,28 @@ impl Applier {
         {
             return Ok(Plan::write(id, Action::Created, Vec::new(), false));
         }
+        // Still as last seen, and the apply would leave it so: unchanged, no read needed.
+        if let Ok(planned) = &planned
+            && !if_not_present
+            && let Some(seen) = self.seen.get(&seen_key(id))
+            && Seen::of(planned).as_ref() == Some(&seen)
+        {
+            let annotations = planned.metadata.annotations.as_ref().map(|a| {
+                a.iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect::<serde_json::Map<_, _>>()
+            });
+            if opted_out(annotations.as_ref()) {
+                return Ok(Plan::skip(id));
+            }
+            return Ok(Plan::unchanged(id));
+        }
         let Some(mut existing) = api.get_opt(&id.name).await.map_err(failed)? else {
             // Deleted between the dry run and the read.
             planned?;
             return Ok(Plan::write(id, Action::Created, Vec::new(), false));
         };
+        self.remember(id, &existing);
         let live_annotations = existing.metadata.annotations.as_ref().map(|a| {
             a.iter()
                 .map(|(k, v)| (k.clone(), Value::String(v.clone())))
@@ -756,9 +817,11 @@ impl Applier {
             self.wait_gone(&api, &id.name).await;
         }
         let params = PatchParams::apply(&self.field_manager).force();
-        api.patch(&id.name, &params, &Patch::Apply(object))
+        let written = api
+            .patch(&id.name, &params, &Patch::Apply(object))
             .await
             .map_err(failed)?;
+        self.remember(id, &written);
         if !plan.change.drifted.is_empty() {
             tracing::debug!(object = %id.display(), fields = ?plan.change.drifted, "configured");
         }
@@ -920,6 +983,30 @@ impl Applier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_object_counts_as_seen_at_its_version_and_content_whatever_its_managers() {
+        let object = |version: &str, value: &str, manager: &str| -> DynamicObject {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "settings", "namespace": "apps", "resourceVersion": version,
+                             "managedFields": [{"manager": manager, "operation": "Apply"}]},
+                "data": {"mode": value},
+            }))
+            .unwrap()
+        };
+        let seen = Seen::of(&object("7", "live", "kustomize-controller"));
+        assert!(seen.is_some());
+        assert_eq!(seen, Seen::of(&object("7", "live", "kubectl")));
+        assert_ne!(seen, Seen::of(&object("8", "live", "kustomize-controller")));
+        assert_ne!(
+            seen,
+            Seen::of(&object("7", "edited", "kustomize-controller"))
+        );
+        let mut unversioned = object("7", "live", "kustomize-controller");
+        unversioned.metadata.resource_version = None;
+        assert_eq!(Seen::of(&unversioned), None);
+    }
     use serde_json::json;
 
     #[test]
