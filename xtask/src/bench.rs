@@ -54,6 +54,8 @@ pub struct SourcesOptions {
     pub repositories: usize,
     pub concurrent: u16,
     pub timeout: Duration,
+    /// Whose source-controller: Driftless's, Flux's or both, side by side.
+    pub stack: crate::bench_stack::StackChoice,
 }
 
 pub(crate) fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -130,7 +132,7 @@ pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
 }
 
 /// Ready=True for the object's current generation.
-fn is_ready<K: Resource + Reconcilable>(object: &K) -> bool {
+pub(crate) fn is_ready<K: Resource + Reconcilable>(object: &K) -> bool {
     object.observed_generation() == object.meta().generation
         && object
             .conditions()
@@ -249,6 +251,10 @@ struct Measured {
     /// CPU of the processes this one started meanwhile (the Git server's git processes).
     children_cpu: f64,
     machine_busy: f64,
+    /// API requests the controller made.
+    requests: f64,
+    /// kube-apiserver's CPU seconds meanwhile.
+    api_server_cpu: f64,
 }
 
 /// Creates `objects` and waits until all are Ready, sampling the controller meanwhile.
@@ -265,6 +271,9 @@ where
     // Created as a client applying a directory would: many requests in flight.
     let machine_before = machine_ticks();
     let children_before = children_cpu_seconds().unwrap_or(0.0);
+    let requests_before = crate::bench_stack::requests_made(controller);
+    let client = api.clone().into_client();
+    let api_cpu_before = api_server_cpu_seconds(&client).await.unwrap_or(0.0);
     let started = Instant::now();
     create_all(api, objects, K::kind(&()).as_ref()).await?;
     let created = started.elapsed();
@@ -291,6 +300,8 @@ where
         cpu: cpu_seconds(controller.pid()).unwrap_or(0.0),
         children_cpu: children_cpu_seconds().unwrap_or(0.0) - children_before,
         machine_busy: machine_busy_since(machine_before),
+        requests: crate::bench_stack::requests_made(controller) - requests_before,
+        api_server_cpu: api_server_cpu_seconds(&client).await.unwrap_or(0.0) - api_cpu_before,
     })
 }
 
@@ -298,9 +309,34 @@ where
 /// server, OCIRepositories against the local registry); time until all are Ready and
 /// source-controller's peak RSS.
 pub async fn sources(binary: &Path, options: SourcesOptions) -> anyhow::Result<()> {
-    let plane = ControlPlane::start(Options::default())
-        .await
-        .context("starting the control plane")?;
+    use driftless_testenv::peer::FLUX_SOURCE_CONTROLLER;
+    let source = crate::bench_stack::StackController {
+        name: "source-controller",
+        driftless: binary,
+        flux: &FLUX_SOURCE_CONTROLLER,
+    };
+    crate::bench_stack::run_stacks(options.stack, |stack, _| {
+        sources_on(stack, &source, &options)
+    })
+    .await?;
+    Ok(())
+}
+
+/// One stack's run of `bench sources` on a fresh control plane.
+async fn sources_on(
+    stack: crate::bench_stack::Stack,
+    source: &crate::bench_stack::StackController<'_>,
+    options: &SourcesOptions,
+) -> anyhow::Result<crate::bench_stack::Measured> {
+    let plane = ControlPlane::start(Options {
+        install_crds: false,
+        ..Options::default()
+    })
+    .await
+    .context("starting the control plane")?;
+    plane
+        .install_crds(&stack.crds(&[&driftless_testenv::peer::FLUX_SOURCE_CONTROLLER])?)
+        .await?;
     let namespace = plane.namespace("bench").await?;
     let client = plane.client().await?;
     let repositories = options.repositories.clamp(1, options.count.max(1));
@@ -308,17 +344,16 @@ pub async fn sources(binary: &Path, options: SourcesOptions) -> anyhow::Result<(
     let storage = tempfile::tempdir()?;
     let [port] = driftless_testenv::free_ports()?;
     let args = vec![
-        "--watch-all-namespaces=false".to_owned(),
-        format!("--runtime-namespace={namespace}"),
         format!("--storage-path={}", storage.path().display()),
         format!("--storage-addr=127.0.0.1:{port}"),
+        format!("--storage-adv-addr=127.0.0.1:{port}"),
         format!("--concurrent={}", options.concurrent),
         "--log-level=error".to_owned(),
     ];
     let (measured, served, flux) = match options.kind {
         SourceKind::Git => {
             let server = git_fixture(crate::fixtures::PODINFO, repositories)?;
-            let mut controller = start_controller(&plane, "source-controller", binary, &args)?;
+            let mut controller = source.start(&plane, stack, &namespace, &args)?;
             let idle_kib = rss_kib(controller.pid()).unwrap_or(0);
             let objects = (0..options.count)
                 .map(|i| {
@@ -364,7 +399,7 @@ pub async fn sources(binary: &Path, options: SourcesOptions) -> anyhow::Result<(
         }
         SourceKind::Oci => {
             let registry = oci_fixture(repositories).await?;
-            let mut controller = start_controller(&plane, "source-controller", binary, &args)?;
+            let mut controller = source.start(&plane, stack, &namespace, &args)?;
             let idle_kib = rss_kib(controller.pid()).unwrap_or(0);
             let objects = (0..options.count)
                 .map(|i| {
@@ -405,7 +440,7 @@ pub async fn sources(binary: &Path, options: SourcesOptions) -> anyhow::Result<(
             Api::namespaced(client.clone(), &namespace)
                 .create(&PostParams::default(), &secret)
                 .await?;
-            let mut controller = start_controller(&plane, "source-controller", binary, &args)?;
+            let mut controller = source.start(&plane, stack, &namespace, &args)?;
             let idle_kib = rss_kib(controller.pid()).unwrap_or(0);
             let objects = (0..options.count)
                 .map(|i| {
@@ -439,7 +474,7 @@ pub async fn sources(binary: &Path, options: SourcesOptions) -> anyhow::Result<(
             let charts = driftless_testenv::charts::ChartRepository::start(None)?;
             let chart = charts.write_chart("podinfo", crate::fixtures::PODINFO_CHART)?;
             charts.publish(&chart)?;
-            let mut controller = start_controller(&plane, "source-controller", binary, &args)?;
+            let mut controller = source.start(&plane, stack, &namespace, &args)?;
             let idle_kib = rss_kib(controller.pid()).unwrap_or(0);
             let repository: HelmRepository = serde_json::from_value(serde_json::json!({
                 "apiVersion": "source.toolkit.fluxcd.io/v1",
@@ -489,7 +524,11 @@ pub async fn sources(binary: &Path, options: SourcesOptions) -> anyhow::Result<(
 
     let seconds = measured.ready_after.as_secs_f64();
     let peak_mib = measured.peak_kib as f64 / 1024.0;
-    println!("bench sources --kind {}", options.kind.name());
+    println!(
+        "bench sources --kind {}: {}",
+        options.kind.name(),
+        stack.label()
+    );
     println!("  objects                {}", options.count);
     println!("  --concurrent           {}", options.concurrent);
     println!(
@@ -515,7 +554,12 @@ pub async fn sources(binary: &Path, options: SourcesOptions) -> anyhow::Result<(
         "  anonymous RSS peak     {:.1} MiB (sampled every 100 ms)",
         measured.anon_peak_kib as f64 / 1024.0
     );
-    match flux {
+    println!(
+        "  API requests made      {:.0} ({:.1} per object)",
+        measured.requests,
+        measured.requests / options.count.max(1) as f64
+    );
+    match flux.filter(|_| stack == crate::bench_stack::Stack::Driftless) {
         Some((flux_per_1000, flux_mib)) => {
             let flux_seconds = flux_per_1000 * options.count as f64 / 1000.0;
             println!(
@@ -524,9 +568,17 @@ pub async fn sources(binary: &Path, options: SourcesOptions) -> anyhow::Result<(
                 flux_mib / peak_mib.max(0.1)
             );
         }
+        None if stack == crate::bench_stack::Stack::Flux => {}
         None => println!("  vs Flux                no published figure for this kind"),
     }
-    Ok(())
+    let per_object = measured.requests / options.count.max(1) as f64;
+    Ok(crate::bench_stack::Measured {
+        stack,
+        seconds,
+        controllers: vec![("source-controller", peak_mib, measured.cpu, per_object)],
+        requests_per_object: per_object,
+        api_server_cpu: measured.api_server_cpu,
+    })
 }
 
 /// A local S3 server holding `buckets` buckets (`bucket-0`, ...), each the podinfo manifests.

@@ -57,16 +57,12 @@ pub(crate) const APP: &[(&str, &str)] = &[
     ),
 ];
 
-/// `cargo xtask bench kustomizations`: N GitRepositories and N Kustomizations, each applying
-/// a Deployment scaled to zero, a ServiceAccount, a Service and an Ingress; time until all
-/// are Ready, both controllers' peak RSS, and `kubectl apply --server-side` of the same
-/// objects as the floor.
-pub async fn kustomizations(
-    source_binary: &Path,
-    kustomize_binary: &Path,
-    options: KustomizationsOptions,
-) -> anyhow::Result<()> {
-    let controllers = [
+/// source-controller and kustomize-controller, Driftless's binaries or Flux's builds.
+pub(crate) fn source_and_kustomize<'a>(
+    source_binary: &'a Path,
+    kustomize_binary: &'a Path,
+) -> [StackController<'a>; 2] {
+    [
         StackController {
             name: "source-controller",
             driftless: source_binary,
@@ -77,7 +73,19 @@ pub async fn kustomizations(
             driftless: kustomize_binary,
             flux: &FLUX_KUSTOMIZE_CONTROLLER,
         },
-    ];
+    ]
+}
+
+/// `cargo xtask bench kustomizations`: N GitRepositories and N Kustomizations, each applying
+/// a Deployment scaled to zero, a ServiceAccount, a Service and an Ingress; time until all
+/// are Ready, both controllers' peak RSS, and `kubectl apply --server-side` of the same
+/// objects as the floor.
+pub async fn kustomizations(
+    source_binary: &Path,
+    kustomize_binary: &Path,
+    options: KustomizationsOptions,
+) -> anyhow::Result<()> {
+    let controllers = source_and_kustomize(source_binary, kustomize_binary);
     let mut scaling = Vec::new();
     for &concurrent in &options.concurrent {
         let runs = run_stacks(options.stack, |stack, last| {

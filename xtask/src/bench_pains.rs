@@ -18,16 +18,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use driftless_api::kustomize::Kustomization;
-use driftless_api::meta::Reconcilable;
 use driftless_api::source::GitRepository;
 use driftless_testenv::controller::ControllerProcess;
 use driftless_testenv::git::{GitAuth, GitRepo, GitServer};
 use driftless_testenv::peer::{FLUX_KUSTOMIZE_CONTROLLER, FLUX_SOURCE_CONTROLLER};
 use driftless_testenv::{ControlPlane, Options};
 use futures::StreamExt;
+use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::WatchStreamExt;
-use kube::{Resource, ResourceExt};
 
 use crate::bench_stack::{CostMeter, Stack, StackChoice, StackController};
 
@@ -66,23 +65,17 @@ struct Row {
     unit: &'static str,
 }
 
+fn row(what: &'static str, value: f64, unit: &'static str) -> Row {
+    Row { what, value, unit }
+}
+
 pub async fn pains(
     source_binary: &std::path::Path,
     kustomize_binary: &std::path::Path,
     options: PainOptions,
 ) -> anyhow::Result<()> {
-    let controllers = [
-        StackController {
-            name: "source-controller",
-            driftless: source_binary,
-            flux: &FLUX_SOURCE_CONTROLLER,
-        },
-        StackController {
-            name: "kustomize-controller",
-            driftless: kustomize_binary,
-            flux: &FLUX_KUSTOMIZE_CONTROLLER,
-        },
-    ];
+    let controllers =
+        crate::bench_kustomizations::source_and_kustomize(source_binary, kustomize_binary);
     let mut results: Vec<(Stack, Vec<Row>)> = Vec::new();
     for stack in options.stack.stacks() {
         let rows = match options.case {
@@ -319,11 +312,7 @@ fn merge(spec: &mut serde_json::Value, extra: serde_json::Value) {
 }
 
 fn ready(object: &Kustomization) -> bool {
-    object.observed_generation() == object.meta().generation
-        && object
-            .conditions()
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True")
+    crate::bench::is_ready(object)
 }
 
 fn config_map(name: &str, value: &str) -> String {
@@ -414,31 +403,19 @@ async fn fan_out(
     let costs = meter.finish();
     bench.stop();
     Ok(vec![
-        Row {
-            what: "first apply, all Ready after",
-            value: first.as_secs_f64(),
-            unit: " s",
-        },
-        Row {
-            what: "push to all applied",
-            value: applied.as_secs_f64(),
-            unit: " s",
-        },
-        Row {
-            what: "artifact downloads for the push",
-            value: downloads as f64,
-            unit: "",
-        },
-        Row {
-            what: "peak RSS, summed",
-            value: costs.0.iter().map(|c| c.rss_mib).sum(),
-            unit: " MiB",
-        },
-        Row {
-            what: "CPU, summed",
-            value: costs.0.iter().map(|c| c.cpu_seconds).sum(),
-            unit: " s",
-        },
+        row("first apply, all Ready after", first.as_secs_f64(), " s"),
+        row("push to all applied", applied.as_secs_f64(), " s"),
+        row("artifact downloads for the push", downloads as f64, ""),
+        row(
+            "peak RSS, summed",
+            costs.0.iter().map(|c| c.rss_mib).sum(),
+            " MiB",
+        ),
+        row(
+            "CPU, summed",
+            costs.0.iter().map(|c| c.cpu_seconds).sum(),
+            " s",
+        ),
     ])
 }
 
@@ -456,21 +433,17 @@ async fn head_of_line(
     let alone = healthy_time(stack, controllers, options, healthy, others, false).await?;
     let beside = healthy_time(stack, controllers, options, healthy, others, true).await?;
     Ok(vec![
-        Row {
-            what: "healthy ones Ready, none stuck",
-            value: alone.as_secs_f64(),
-            unit: " s",
-        },
-        Row {
-            what: "healthy ones Ready, beside the stuck ones",
-            value: beside.as_secs_f64(),
-            unit: " s",
-        },
-        Row {
-            what: "ratio (beside / none stuck)",
-            value: beside.as_secs_f64() / alone.as_secs_f64().max(f64::EPSILON),
-            unit: "",
-        },
+        row("healthy ones Ready, none stuck", alone.as_secs_f64(), " s"),
+        row(
+            "healthy ones Ready, beside the stuck ones",
+            beside.as_secs_f64(),
+            " s",
+        ),
+        row(
+            "ratio (beside / none stuck)",
+            beside.as_secs_f64() / alone.as_secs_f64().max(f64::EPSILON),
+            "",
+        ),
     ])
 }
 
@@ -577,21 +550,9 @@ async fn large(
     let costs = meter.finish();
     bench.stop();
     Ok(vec![
-        Row {
-            what: "created to Ready",
-            value: elapsed.as_secs_f64(),
-            unit: " s",
-        },
-        Row {
-            what: "peak RSS kustomize-controller",
-            value: costs.0[1].rss_mib,
-            unit: " MiB",
-        },
-        Row {
-            what: "CPU kustomize-controller",
-            value: costs.0[1].cpu_seconds,
-            unit: " s",
-        },
+        row("created to Ready", elapsed.as_secs_f64(), " s"),
+        row("peak RSS kustomize-controller", costs.0[1].rss_mib, " MiB"),
+        row("CPU kustomize-controller", costs.0[1].cpu_seconds, " s"),
     ])
 }
 
@@ -661,31 +622,31 @@ async fn idle(
     let costs = meter.finish();
     bench.stop();
     Ok(vec![
-        Row {
-            what: "all Ready (each at least once) after",
-            value: ready_after.as_secs_f64(),
-            unit: " s",
-        },
-        Row {
-            what: "idle CPU per minute, summed",
-            value: costs.0.iter().map(|c| c.cpu_seconds).sum::<f64>() / minutes,
-            unit: " s",
-        },
-        Row {
-            what: "idle API requests per minute (all)",
-            value: api_requests / minutes,
-            unit: "",
-        },
-        Row {
-            what: "idle requests per minute by the controllers",
-            value: costs.0.iter().map(|c| c.requests).sum::<f64>() / minutes,
-            unit: "",
-        },
-        Row {
-            what: "peak RSS, summed",
-            value: costs.0.iter().map(|c| c.rss_mib).sum(),
-            unit: " MiB",
-        },
+        row(
+            "all Ready (each at least once) after",
+            ready_after.as_secs_f64(),
+            " s",
+        ),
+        row(
+            "idle CPU per minute, summed",
+            costs.0.iter().map(|c| c.cpu_seconds).sum::<f64>() / minutes,
+            " s",
+        ),
+        row(
+            "idle API requests per minute (all)",
+            api_requests / minutes,
+            "",
+        ),
+        row(
+            "idle requests per minute by the controllers",
+            costs.0.iter().map(|c| c.requests).sum::<f64>() / minutes,
+            "",
+        ),
+        row(
+            "peak RSS, summed",
+            costs.0.iter().map(|c| c.rss_mib).sum(),
+            " MiB",
+        ),
     ])
 }
 

@@ -323,7 +323,7 @@ where
 /// The requests a controller has made to the API server so far: the sum of its
 /// `rest_client_requests_total` series, which Flux's controllers (controller-runtime) and
 /// Driftless's export alike.
-fn requests_made(process: &ControllerProcess) -> f64 {
+pub(crate) fn requests_made(process: &ControllerProcess) -> f64 {
     process
         .metrics()
         .map_or(0.0, |text| sum_of(&text, "rest_client_requests_total"))

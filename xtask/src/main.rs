@@ -252,6 +252,10 @@ enum BenchTask {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
+        /// Whose source-controller: Driftless's, Flux's (`cargo xtask peer build`) or both,
+        /// side by side.
+        #[arg(long, value_enum, default_value = "driftless")]
+        stack: xtask::bench_stack::StackChoice,
     },
 }
 
@@ -526,6 +530,7 @@ fn main() -> anyhow::Result<()> {
                     repositories,
                     concurrent,
                     timeout,
+                    stack,
                 },
         } => {
             xtask::testenv::build_control_plane()?;
@@ -538,6 +543,7 @@ fn main() -> anyhow::Result<()> {
                     repositories,
                     concurrent,
                     timeout: Duration::from_secs(timeout),
+                    stack,
                 },
             ))?;
         }
