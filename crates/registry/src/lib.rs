@@ -238,14 +238,16 @@ impl Registries {
     }
 
     /// Whether a registry on loopback or a private network answers plain HTTP rather than
-    /// HTTPS, asked once per host: HTTPS first, then HTTP if HTTPS could not connect. Any
-    /// answer (a tag list, an authentication challenge, not found) counts. Nothing is kept
-    /// while neither answers, so a registry that was down is asked again.
+    /// HTTPS, asked once per host: HTTPS first, then HTTP if HTTPS could not connect (a
+    /// refused certificate included). Over HTTPS any answer counts; over HTTP only a
+    /// registry's (a tag list, an authentication challenge, not found), so an HTTPS server
+    /// refusing a plain request keeps HTTPS and its certificate error. Nothing is kept while
+    /// neither answers, so a registry that was down is asked again.
     async fn speaks_plain_http(&self, image: &ImageName, access: &Access) -> bool {
         if let Some(known) = self.plain_http.get(&image.registry) {
             return known;
         }
-        let answers = |protocol: ClientProtocol| {
+        let answers = |protocol: ClientProtocol, only_a_registry: bool| {
             let client = self.client_with(access, protocol);
             let reference = reference_of(image, "latest");
             let auth = access.auth();
@@ -253,16 +255,24 @@ impl Registries {
                 let probe = client.list_tags(&reference, &auth, Some(1), None);
                 match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
                     Ok(Ok(_)) => true,
-                    Ok(Err(error)) => !matches!(classify(error), RegistryError::Unreachable(_)),
+                    Ok(Err(error)) => match classify(error) {
+                        RegistryError::Unreachable(_) => false,
+                        RegistryError::Unauthorized(_) | RegistryError::NotFound(_) => true,
+                        _ => !only_a_registry,
+                    },
                     Err(_) => false,
                 }
             }
         };
-        if answers(ClientProtocol::Https).await {
+        if answers(ClientProtocol::Https, false).await {
             self.plain_http.insert(image.registry.clone(), false);
             return false;
         }
-        let plain = answers(ClientProtocol::HttpsExcept(vec![image.registry.clone()])).await;
+        let plain = answers(
+            ClientProtocol::HttpsExcept(vec![image.registry.clone()]),
+            true,
+        )
+        .await;
         if plain {
             tracing::info!(registry = %image.registry, "registry answers plain HTTP, not HTTPS; using HTTP as Flux does for loopback and private addresses");
             self.plain_http.insert(image.registry.clone(), true);
