@@ -204,6 +204,13 @@ async fn the_marked_image_is_committed_and_pushed_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_push_that_loses_a_race_is_reapplied_at_once() {
     let f = fixture("iua-race").await;
+    // Created suspended, so that its first fetch is the one that goes on to push: the
+    // controller's cache has the policy's selection by the time it is resumed.
+    let automations: Api<ImageUpdateAutomation> = Api::namespaced(f.client.clone(), &f.namespace);
+    let mut suspended = automation("fleet", json!({}));
+    suspended.spec.suspend = true;
+    create(&automations, &suspended).await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     // Another writer pushes right after the automation fetched.
     let other = f.git.create_repo("scratch").unwrap();
     let bare = f.repo.bare.clone();
@@ -217,8 +224,14 @@ async fn a_push_that_loses_a_race_is_reapplied_at_once() {
         let _ = git(&work, &["commit", "--quiet", "-m", "someone else"]);
         let _ = git(&work, &["push", "--quiet", &bare, "HEAD:refs/heads/main"]);
     });
-    let automations: Api<ImageUpdateAutomation> = Api::namespaced(f.client.clone(), &f.namespace);
-    create(&automations, &automation("fleet", json!({}))).await;
+    automations
+        .patch(
+            "fleet",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"suspend": false}})),
+        )
+        .await
+        .expect("resume");
     let done = wait_for(&automations, "fleet", &f.controller, "a push", |a| {
         a.status
             .as_ref()
