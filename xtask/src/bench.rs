@@ -147,13 +147,43 @@ pub(crate) async fn wait_all_ready<K>(
     api: &Api<K>,
     count: usize,
     deadline: Instant,
-    mut sample: impl FnMut(),
+    sample: impl FnMut(),
 ) -> anyhow::Result<Result<(), usize>>
 where
     K: Resource<DynamicType = ()> + Reconcilable + Clone + std::fmt::Debug + Send + 'static,
     K: serde::de::DeserializeOwned,
 {
-    let mut ready = std::collections::HashSet::new();
+    let until = Until {
+        counted: |_: &str| true,
+        done: is_ready::<K>,
+        once: false,
+    };
+    wait_until(api, count, until, deadline, sample).await
+}
+
+/// What [`wait_until`] waits for: `count` of the objects `counted` selects by name to be
+/// `done`; with `once`, an object counts from the first time it is done (Flux marks Ready
+/// Unknown during every reconcile, so with short intervals and many objects some are always
+/// mid-reconcile).
+pub(crate) struct Until<C, D> {
+    pub counted: C,
+    pub done: D,
+    pub once: bool,
+}
+
+/// As [`wait_all_ready`], for what `until` says.
+pub(crate) async fn wait_until<K>(
+    api: &Api<K>,
+    count: usize,
+    until: Until<impl Fn(&str) -> bool, impl Fn(&K) -> bool>,
+    deadline: Instant,
+    mut sample: impl FnMut(),
+) -> anyhow::Result<Result<(), usize>>
+where
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + 'static,
+    K: serde::de::DeserializeOwned,
+{
+    let mut finished = std::collections::HashSet::new();
     let mut events = std::pin::pin!(
         kube::runtime::watcher(api.clone(), kube::runtime::watcher::Config::default())
             .applied_objects()
@@ -161,24 +191,25 @@ where
     let mut sampler = tokio::time::interval(Duration::from_millis(100));
     let timeout = tokio::time::sleep_until(deadline.into());
     tokio::pin!(timeout);
-    loop {
+    while finished.len() < count {
         tokio::select! {
             event = events.next() => {
                 let object = event.context("watching")?.context("watch ended")?;
                 let name = object.meta().name.clone().unwrap_or_default();
-                if is_ready(&object) {
-                    ready.insert(name);
-                } else {
-                    ready.remove(&name);
+                if !(until.counted)(&name) {
+                    continue;
                 }
-                if ready.len() == count {
-                    return Ok(Ok(()));
+                if (until.done)(&object) {
+                    finished.insert(name);
+                } else if !until.once {
+                    finished.remove(&name);
                 }
             }
             _ = sampler.tick() => sample(),
-            () = &mut timeout => return Ok(Err(ready.len())),
+            () = &mut timeout => return Ok(Err(finished.len())),
         }
     }
+    Ok(Ok(()))
 }
 
 /// Creates `objects` as a client applying a directory would: many requests in flight.
@@ -328,14 +359,11 @@ async fn sources_on(
     source: &crate::bench_stack::StackController<'_>,
     options: &SourcesOptions,
 ) -> anyhow::Result<crate::bench_stack::Measured> {
-    let plane = ControlPlane::start(Options {
-        install_crds: false,
-        ..Options::default()
-    })
-    .await
-    .context("starting the control plane")?;
-    plane
-        .install_crds(&stack.crds(&[&driftless_testenv::peer::FLUX_SOURCE_CONTROLLER])?)
+    let plane = stack
+        .control_plane(
+            Options::default(),
+            &[&driftless_testenv::peer::FLUX_SOURCE_CONTROLLER],
+        )
         .await?;
     let namespace = plane.namespace("bench").await?;
     let client = plane.client().await?;

@@ -122,16 +122,16 @@ async fn run_stack(
     options: &HelmReleasesOptions,
     measure_floor: bool,
 ) -> anyhow::Result<Measured> {
-    let plane = ControlPlane::start(Options {
-        install_crds: false,
+    let options_of_plane = Options {
         controller_manager_qps: options.kcm_qps,
         profiling: crate::bench::profiling_requested(),
         ..Options::default()
-    })
-    .await
-    .context("starting the control plane")?;
-    plane
-        .install_crds(&stack.crds(&[&FLUX_SOURCE_CONTROLLER, &FLUX_HELM_CONTROLLER])?)
+    };
+    let plane = stack
+        .control_plane(
+            options_of_plane,
+            &[&FLUX_SOURCE_CONTROLLER, &FLUX_HELM_CONTROLLER],
+        )
         .await?;
     let namespace = plane.namespace("bench").await?;
     let client = plane.client().await?;

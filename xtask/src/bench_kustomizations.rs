@@ -137,15 +137,15 @@ async fn run_stack(
 ) -> anyhow::Result<Measured> {
     use driftless_api::kustomize::Kustomization;
 
-    let plane = ControlPlane::start(Options {
-        install_crds: false,
+    let options_of_plane = Options {
         profiling: profiling_requested(),
         ..Options::default()
-    })
-    .await
-    .context("starting the control plane")?;
-    plane
-        .install_crds(&stack.crds(&[&FLUX_SOURCE_CONTROLLER, &FLUX_KUSTOMIZE_CONTROLLER])?)
+    };
+    let plane = stack
+        .control_plane(
+            options_of_plane,
+            &[&FLUX_SOURCE_CONTROLLER, &FLUX_KUSTOMIZE_CONTROLLER],
+        )
         .await?;
     let namespace = plane.namespace("bench").await?;
     let client = plane.client().await?;

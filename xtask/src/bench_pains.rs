@@ -10,7 +10,6 @@
 //! - `idle`: N Ready Kustomizations reconciled every minute with nothing changing; the
 //!   controllers' CPU-seconds and API requests per minute.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,16 +17,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use driftless_api::kustomize::Kustomization;
+use driftless_api::meta::RECONCILE_REQUEST_ANNOTATION;
 use driftless_api::source::GitRepository;
 use driftless_testenv::controller::ControllerProcess;
 use driftless_testenv::git::{GitAuth, GitRepo, GitServer};
 use driftless_testenv::peer::{FLUX_KUSTOMIZE_CONTROLLER, FLUX_SOURCE_CONTROLLER};
 use driftless_testenv::{ControlPlane, Options};
 use futures::StreamExt;
-use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::WatchStreamExt;
 
+use crate::bench::{Until, is_ready};
 use crate::bench_stack::{CostMeter, Stack, StackChoice, StackController};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -132,16 +131,12 @@ impl Bench {
         stack: Stack,
         controllers: &[StackController<'_>; 2],
         options: &PainOptions,
-        kustomize_args: &[String],
     ) -> anyhow::Result<Bench> {
-        let plane = ControlPlane::start(Options {
-            install_crds: false,
-            ..Options::default()
-        })
-        .await
-        .context("starting the control plane")?;
-        plane
-            .install_crds(&stack.crds(&[&FLUX_SOURCE_CONTROLLER, &FLUX_KUSTOMIZE_CONTROLLER])?)
+        let plane = stack
+            .control_plane(
+                Options::default(),
+                &[&FLUX_SOURCE_CONTROLLER, &FLUX_KUSTOMIZE_CONTROLLER],
+            )
             .await?;
         let namespace = plane.namespace("bench").await?;
         let client = plane.client().await?;
@@ -161,11 +156,9 @@ impl Bench {
             format!("--storage-addr=127.0.0.1:{port}"),
             format!("--storage-adv-addr={proxy}"),
         ]);
-        let mut kustomize_all = common;
-        kustomize_all.extend_from_slice(kustomize_args);
         let [source_controller, kustomize_controller] = controllers;
         let source = source_controller.start(&plane, stack, &namespace, &source_args)?;
-        let kustomize = kustomize_controller.start(&plane, stack, &namespace, &kustomize_all)?;
+        let kustomize = kustomize_controller.start(&plane, stack, &namespace, &common)?;
         Ok(Bench {
             plane,
             namespace,
@@ -237,55 +230,33 @@ impl Bench {
         done: impl Fn(&Kustomization) -> bool,
         deadline: Instant,
     ) -> anyhow::Result<Duration> {
-        self.wait_until(meter, count, counted, done, false, deadline)
-            .await
+        let until = Until {
+            counted,
+            done,
+            once: false,
+        };
+        self.wait_until(meter, count, until, deadline).await
     }
 
-    /// As [`Self::wait`]; `once`: an object counts from the first time it is `done` (Flux
-    /// marks Ready Unknown during every reconcile, so with short intervals and many objects
-    /// some are always mid-reconcile).
+    /// As [`Self::wait`], for what `until` says.
     async fn wait_until(
         &self,
         meter: &mut CostMeter<'_>,
         count: usize,
-        counted: impl Fn(&str) -> bool,
-        done: impl Fn(&Kustomization) -> bool,
-        once: bool,
+        until: Until<impl Fn(&str) -> bool, impl Fn(&Kustomization) -> bool>,
         deadline: Instant,
     ) -> anyhow::Result<Duration> {
         let started = Instant::now();
-        let mut finished = HashSet::new();
-        let mut events = std::pin::pin!(
-            kube::runtime::watcher(
-                self.kustomizations(),
-                kube::runtime::watcher::Config::default()
-            )
-            .applied_objects()
-        );
-        let mut sampler = tokio::time::interval(Duration::from_millis(100));
-        let timeout = tokio::time::sleep_until(deadline.into());
-        tokio::pin!(timeout);
-        while finished.len() < count {
-            tokio::select! {
-                event = events.next() => {
-                    let object = event.context("watching")?.context("watch ended")?;
-                    let name = object.name_any();
-                    if !counted(&name) {
-                        continue;
-                    }
-                    if done(&object) {
-                        finished.insert(name);
-                    } else if !once {
-                        finished.remove(&name);
-                    }
-                }
-                _ = sampler.tick() => meter.sample(),
-                () = &mut timeout => bail!(
-                    "only {} of {count} Kustomizations done in time\n{}",
-                    finished.len(),
-                    self.kustomize.log_tail(20)
-                ),
-            }
+        let outcome =
+            crate::bench::wait_until(&self.kustomizations(), count, until, deadline, || {
+                meter.sample()
+            })
+            .await?;
+        if let Err(done) = outcome {
+            bail!(
+                "only {done} of {count} Kustomizations done in time\n{}",
+                self.kustomize.log_tail(20)
+            );
         }
         Ok(started.elapsed())
     }
@@ -311,10 +282,6 @@ fn merge(spec: &mut serde_json::Value, extra: serde_json::Value) {
     }
 }
 
-fn ready(object: &Kustomization) -> bool {
-    crate::bench::is_ready(object)
-}
-
 fn config_map(name: &str, value: &str) -> String {
     format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  value: \"{value}\"\n"
@@ -324,13 +291,23 @@ fn config_map(name: &str, value: &str) -> String {
 /// A repository `name` on `git` holding `files`, pushed to `main`.
 fn repository(git: &GitServer, name: &str, files: &[(String, String)]) -> anyhow::Result<GitRepo> {
     let repo = git.create_repo(name)?;
+    commit_and_push(&repo, files, "bench fixture")?;
+    Ok(repo)
+}
+
+/// Commits `files` (path, contents) to `repo` and pushes `main`; the commit.
+fn commit_and_push(
+    repo: &GitRepo,
+    files: &[(String, String)],
+    message: &str,
+) -> anyhow::Result<String> {
     let files: Vec<(&str, &str)> = files
         .iter()
         .map(|(p, c)| (p.as_str(), c.as_str()))
         .collect();
-    repo.commit(&files, "bench fixture")?;
+    let commit = repo.commit(&files, message)?;
     repo.push("main")?;
-    Ok(repo)
+    Ok(commit)
 }
 
 /// (a) One GitRepository, N Kustomizations on paths of it; one push changing all of them.
@@ -340,7 +317,7 @@ async fn fan_out(
     options: &PainOptions,
 ) -> anyhow::Result<Vec<Row>> {
     let count = options.count();
-    let bench = Bench::start(stack, controllers, options, &[]).await?;
+    let bench = Bench::start(stack, controllers, options).await?;
     let files = |value: &str| -> Vec<(String, String)> {
         (0..count)
             .map(|i| {
@@ -367,28 +344,22 @@ async fn fan_out(
     let first = Instant::now();
     bench.create_kustomizations(specs).await?;
     bench
-        .wait(&mut meter, count, |_| true, ready, deadline)
+        .wait(&mut meter, count, |_| true, is_ready, deadline)
         .await?;
     let first = first.elapsed();
 
     // One push; the source is asked to look at once, as a push webhook would.
-    let files = files("2");
-    let files: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    let commit = repo.commit(&files, "change every app")?;
-    repo.push("main")?;
+    let commit = commit_and_push(&repo, &files("2"), "change every app")?;
     bench.downloads.store(0, Ordering::SeqCst);
     let pushed = Instant::now();
     let requested = serde_json::json!({"metadata": {"annotations": {
-        "reconcile.fluxcd.io/requestedAt": format!("{:?}", std::time::SystemTime::now()),
+        RECONCILE_REQUEST_ANNOTATION: format!("{:?}", std::time::SystemTime::now()),
     }}});
     Api::<GitRepository>::namespaced(bench.client.clone(), &bench.namespace)
         .patch("mono", &PatchParams::default(), &Patch::Merge(&requested))
         .await?;
     let at_commit = |object: &Kustomization| {
-        ready(object)
+        is_ready(object)
             && object
                 .status
                 .as_ref()
@@ -455,7 +426,7 @@ async fn healthy_time(
     others: usize,
     stuck: bool,
 ) -> anyhow::Result<Duration> {
-    let bench = Bench::start(stack, controllers, options, &[]).await?;
+    let bench = Bench::start(stack, controllers, options).await?;
     let deployment = |replicas: u8| {
         format!(
             "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: app}}\n  template:\n    metadata:\n      labels: {{app: app}}\n    spec:\n      containers:\n      - name: app\n        image: ghcr.io/stefanprodan/podinfo:6.7.1\n"
@@ -498,7 +469,7 @@ async fn healthy_time(
             &mut meter,
             healthy,
             |name| name.starts_with("healthy-"),
-            ready,
+            is_ready,
             started + options.timeout,
         )
         .await?;
@@ -514,7 +485,7 @@ async fn large(
     options: &PainOptions,
 ) -> anyhow::Result<Vec<Row>> {
     let count = options.count();
-    let bench = Bench::start(stack, controllers, options, &[]).await?;
+    let bench = Bench::start(stack, controllers, options).await?;
     let mut manifest = String::new();
     for i in 0..count {
         manifest.push_str("---\n");
@@ -545,7 +516,9 @@ async fn large(
     bench
         .create_kustomizations(vec![("big".to_owned(), spec)])
         .await?;
-    bench.wait(&mut meter, 1, |_| true, ready, deadline).await?;
+    bench
+        .wait(&mut meter, 1, |_| true, is_ready, deadline)
+        .await?;
     let elapsed = started.elapsed();
     let costs = meter.finish();
     bench.stop();
@@ -566,7 +539,7 @@ async fn idle(
     const WATCHED: Duration = Duration::from_secs(120);
     let count = options.count();
     let repositories = count.clamp(1, 100);
-    let bench = Bench::start(stack, controllers, options, &[]).await?;
+    let bench = Bench::start(stack, controllers, options).await?;
     let files: Vec<(String, String)> = crate::bench_kustomizations::APP
         .iter()
         .map(|(p, c)| ((*p).to_owned(), (*c).to_owned()))
@@ -597,9 +570,11 @@ async fn idle(
         .wait_until(
             &mut meter,
             count,
-            |_| true,
-            ready,
-            true,
+            Until {
+                counted: |_: &str| true,
+                done: is_ready,
+                once: true,
+            },
             started + options.timeout,
         )
         .await?;

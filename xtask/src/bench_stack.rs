@@ -44,6 +44,23 @@ impl Stack {
         }
     }
 
+    /// A fresh control plane started with `options`, serving the stack's CRDs (Flux's of the
+    /// controllers named, for Flux).
+    pub async fn control_plane(
+        self,
+        options: driftless_testenv::Options,
+        flux: &[&FluxController],
+    ) -> anyhow::Result<ControlPlane> {
+        let plane = ControlPlane::start(driftless_testenv::Options {
+            install_crds: false,
+            ..options
+        })
+        .await
+        .context("starting the control plane")?;
+        plane.install_crds(&self.crds(flux)?).await?;
+        Ok(plane)
+    }
+
     /// The CRDs the stack serves: Driftless's generated ones, or Flux's release's for the
     /// controllers named.
     pub fn crds(self, flux: &[&FluxController]) -> anyhow::Result<Vec<CustomResourceDefinition>> {
