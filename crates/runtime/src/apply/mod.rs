@@ -278,6 +278,15 @@ impl Seen {
 /// least used are read again when they come up.
 const SEEN_OBJECTS: usize = 20_000;
 
+/// A stored object's annotations as the desired objects' are read (a JSON map).
+fn annotations_of(object: &DynamicObject) -> Option<serde_json::Map<String, Value>> {
+    object.metadata.annotations.as_ref().map(|a| {
+        a.iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect()
+    })
+}
+
 fn seen_key(id: &ObjectId) -> String {
     format!("{}/{}/{}/{}", id.group, id.kind, id.namespace, id.name)
 }
@@ -702,12 +711,7 @@ impl Applier {
             && let Some(seen) = self.seen.get(&seen_key(id))
             && Seen::of(planned).as_ref() == Some(&seen)
         {
-            let annotations = planned.metadata.annotations.as_ref().map(|a| {
-                a.iter()
-                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                    .collect::<serde_json::Map<_, _>>()
-            });
-            if opted_out(annotations.as_ref()) {
+            if opted_out(annotations_of(planned).as_ref()) {
                 return Ok(Plan::skip(id));
             }
             return Ok(Plan::unchanged(id));
@@ -718,11 +722,7 @@ impl Applier {
             return Ok(Plan::write(id, Action::Created, Vec::new(), false));
         };
         self.remember(id, &existing);
-        let live_annotations = existing.metadata.annotations.as_ref().map(|a| {
-            a.iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect::<serde_json::Map<_, _>>()
-        });
+        let live_annotations = annotations_of(&existing);
         if opted_out(live_annotations.as_ref()) || if_not_present {
             return Ok(Plan::skip(id));
         }
